@@ -1,0 +1,34 @@
+#pragma once
+// Passive health of one upstream server, shared by every worker (nginx max_fails /
+// fail_timeout semantics): max_fails failures within fail_timeout mark the server down for
+// fail_timeout; a success clears the count. Lock-free: workers only touch atomics.
+// Times are monotonic milliseconds passed in by the caller, so tests inject the clock.
+#include <atomic>
+#include <cstdint>
+
+namespace sg::health {
+
+using MonoMillis = int64_t;  // milliseconds on the steady clock
+
+class PassiveHealth {
+ public:
+  PassiveHealth(uint32_t max_fails, int64_t fail_timeout_ms);
+
+  bool isUp(MonoMillis now) const;
+  void recordFailure(MonoMillis now);
+  void recordSuccess();
+
+  uint64_t failuresInWindow() const;
+  MonoMillis downUntil() const { return down_until_.load(std::memory_order_relaxed); }
+  uint64_t timesMarkedDown() const { return marked_down_.load(std::memory_order_relaxed); }
+
+ private:
+  const uint32_t max_fails_;
+  const int64_t fail_timeout_ms_;
+  std::atomic<uint64_t> fails_{0};
+  std::atomic<MonoMillis> window_start_{0};
+  std::atomic<MonoMillis> down_until_{0};
+  std::atomic<uint64_t> marked_down_{0};
+};
+
+}  // namespace sg::health

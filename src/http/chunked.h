@@ -1,0 +1,40 @@
+#pragma once
+// Incremental chunked transfer-coding decoder (RFC 9112 7.1). The proxy forwards chunked
+// bodies byte for byte, so this mostly finds where the body ends; it can also hand back the
+// payload runs, for re-framing to an HTTP/1.0 client.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sg::http {
+
+class ChunkedDecoder {
+ public:
+  enum class Status { kNeedMore, kDone, kError };
+
+  // Consumes bytes from `input` starting at its beginning. Stops after consuming either all
+  // of `input`, the end of the body (returns kDone; trailers and final CRLF included), or
+  // one run of payload bytes, which *payload then views (empty otherwise). *consumed is the
+  // number of bytes of `input` used. Call again with the rest to continue.
+  Status feed(std::string_view input, size_t* consumed, std::string_view* payload);
+
+  void reset();
+  bool done() const { return state_ == State::kDone; }
+
+  // Limits that make hostile framing cheap to reject.
+  static constexpr size_t kMaxChunkLineExtension = 4096;  // bytes of chunk extensions per line
+  static constexpr size_t kMaxTrailerBytes = 16 * 1024;
+
+ private:
+  enum class State : uint8_t {
+    kSize, kExtension, kSizeLf, kData, kDataCr, kDataLf,
+    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone, kError
+  };
+  State state_ = State::kSize;
+  uint64_t remaining_ = 0;   // bytes left in the current chunk
+  uint32_t size_digits_ = 0;
+  size_t extension_bytes_ = 0;
+  size_t trailer_bytes_ = 0;
+};
+
+}  // namespace sg::http

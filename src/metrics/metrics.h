@@ -1,0 +1,95 @@
+#pragma once
+// Counters, gauges and histograms sharded per worker: each worker writes only its own
+// cache line (single writer, relaxed atomics, no locked instructions); readers sum the
+// shards when /metrics is scraped. Metrics are registered at start-up, never per request.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sg::metrics {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// The calling thread's shard. Workers call setCurrentShard(worker_index) once at start;
+// other threads use the last shard (index shardCount()-1, set by Registry construction).
+void setCurrentShard(uint32_t shard);
+uint32_t currentShard();
+
+class Counter {
+ public:
+  explicit Counter(uint32_t shards);
+  void inc(uint64_t n = 1);
+  uint64_t value() const;
+
+ private:
+  struct alignas(64) Cell { std::atomic<uint64_t> v{0}; };
+  std::unique_ptr<Cell[]> cells_;
+  uint32_t shards_;
+};
+
+class Gauge {
+ public:
+  explicit Gauge(uint32_t shards);
+  void add(int64_t delta);
+  int64_t value() const;
+
+ private:
+  struct alignas(64) Cell { std::atomic<int64_t> v{0}; };
+  std::unique_ptr<Cell[]> cells_;
+  uint32_t shards_;
+};
+
+class Histogram {
+ public:
+  // Upper bounds in seconds, ascending; +Inf is implicit.
+  Histogram(std::vector<double> bounds_seconds, uint32_t shards);
+  void observeMicros(uint64_t micros);
+  struct Snapshot {
+    std::vector<uint64_t> cumulative;  // one per bound, then +Inf
+    uint64_t count = 0;
+    double sum_seconds = 0;
+  };
+  Snapshot snapshot() const;
+  const std::vector<double>& bounds() const { return bounds_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> bounds_micros_;
+  uint32_t shards_;
+  // per shard: buckets (bounds+1), then count, then sum in micros; padded per shard
+  std::unique_ptr<std::atomic<uint64_t>[]> cells_;
+  uint32_t stride_;
+};
+
+// Default latency buckets (seconds): 0.5ms .. 30s.
+std::vector<double> defaultLatencyBuckets();
+
+class Registry {
+ public:
+  explicit Registry(uint32_t shards);
+
+  // Returned references stay valid for the registry's lifetime. Registering the same
+  // name+labels twice returns the same metric.
+  Counter& counter(const std::string& name, const std::string& help, const Labels& labels);
+  Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels);
+  Histogram& histogram(const std::string& name, const std::string& help, const Labels& labels,
+                       std::vector<double> bounds_seconds = defaultLatencyBuckets());
+  // A gauge whose value is computed at scrape time (e.g. a server's up/down state).
+  void gaugeCallback(const std::string& name, const std::string& help, const Labels& labels,
+                     std::function<double()> read);
+
+  // Prometheus text exposition format 0.0.4: # HELP / # TYPE once per family, then samples.
+  std::string renderPrometheus() const;
+  uint32_t shards() const { return shards_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  uint32_t shards_;
+};
+
+}  // namespace sg::metrics
