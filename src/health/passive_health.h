@@ -18,6 +18,8 @@ class PassiveHealth {
   void recordFailure(MonoMillis now);
   void recordSuccess();
 
+  // Failures counted since the current window opened; only a success (or a new window
+  // opening below max_fails) resets it, so after a down period it stays >= max_fails.
   uint64_t failuresInWindow() const;
   MonoMillis downUntil() const { return down_until_.load(std::memory_order_relaxed); }
   uint64_t timesMarkedDown() const { return marked_down_.load(std::memory_order_relaxed); }

@@ -16,8 +16,17 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 // The calling thread's shard. Workers call setCurrentShard(worker_index) once at start;
 // other threads use the last shard (index shardCount()-1, set by Registry construction).
+// Writers on shards other than the last must be alone on their shard (one worker each):
+// they update with a plain load+store, no locked instruction. The last shard is shared by
+// every thread that never called setCurrentShard (admin, health, tests...) and is updated
+// with fetch_add. A shard index past a metric's own shard count is clamped to its last shard.
 void setCurrentShard(uint32_t shard);
 uint32_t currentShard();
+// Shard count of the most recently constructed Registry (1 before any).
+uint32_t shardCount();
+namespace detail {
+void setShardCount(uint32_t shards);  // called by Registry's constructor
+}  // namespace detail
 
 class Counter {
  public:
@@ -60,8 +69,10 @@ class Histogram {
   std::vector<double> bounds_;
   std::vector<uint64_t> bounds_micros_;
   uint32_t shards_;
-  // per shard: buckets (bounds+1), then count, then sum in micros; padded per shard
+  // per shard: buckets (bounds+1), then sum in micros, padded to whole cache lines; the
+  // count is the sum of the buckets (so _count always equals the +Inf bucket).
   std::unique_ptr<std::atomic<uint64_t>[]> cells_;
+  std::atomic<uint64_t>* shard0_ = nullptr;  // first cache-line aligned cell inside cells_
   uint32_t stride_;
 };
 

@@ -1,0 +1,89 @@
+#include "admin/admin_api.h"
+
+#include <boost/json.hpp>
+
+#include "net/event_loop.h"
+
+namespace sg::admin {
+
+namespace json = boost::json;
+
+namespace {
+
+json::object serverJson(const proxy::SharedServer& server, int64_t now_ms) {
+  json::object out;
+  out["address"] = server.address_text;
+  bool up = server.health.isUp(now_ms);
+  out["state"] = up ? "up" : "down";
+  if (!up) out["reason"] = "failed_connects";  // passive marking: max_fails within fail_timeout
+  out["backup"] = server.config.backup;
+  out["weight"] = server.config.weight;
+  out["active_connections"] = server.active->value();
+  out["requests"] = server.requests->value();
+  out["errors"] = server.errors->value();
+  return out;
+}
+
+}  // namespace
+
+ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
+  bool any_down = false;
+  bool some_upstream_unavailable = false;
+  json::object upstreams;
+  for (const auto& upstream : shared.upstreams()) {
+    json::array servers;
+    bool any_up = false;
+    for (const auto& server : upstream.servers) {
+      bool up = server->health.isUp(now_ms);
+      any_up = any_up || up;
+      any_down = any_down || !up;
+      servers.push_back(serverJson(*server, now_ms));
+    }
+    some_upstream_unavailable = some_upstream_unavailable || !any_up;
+    json::object entry;
+    entry["servers"] = std::move(servers);
+    entry["available"] = any_up;
+    upstreams[upstream.config->name] = std::move(entry);
+  }
+  const char* status = "ok";
+  if (shared.draining) {
+    status = "draining";
+  } else if (some_upstream_unavailable) {
+    status = "unavailable";
+  } else if (any_down) {
+    status = "degraded";
+  }
+  json::object document;
+  document["status"] = status;
+  document["upstreams"] = std::move(upstreams);
+  ServiceResponse response;
+  response.status = (std::string_view(status) == "ok" || std::string_view(status) == "degraded")
+                        ? 200 : 503;
+  response.content_type = "application/json";
+  response.body = json::serialize(document);
+  response.body.push_back('\n');
+  return response;
+}
+
+ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
+  return [shared](const http::RequestHead& request, std::string_view /*body*/) {
+    ServiceResponse response;
+    bool read = request.method == "GET" || request.method == "HEAD";
+    if (request.path == "/metrics" && read) {
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = shared->registry().renderPrometheus();
+    } else if (request.path == "/health" && read) {
+      response = healthResponse(*shared, net::monotonicMillis());
+    } else if (request.path == "/metrics" || request.path == "/health") {
+      response.status = 405;
+      response.headers.emplace_back("Allow", "GET, HEAD");
+      response.body = "method not allowed\n";
+    } else {
+      response.status = 404;
+      response.body = "not found: try /metrics or /health\n";
+    }
+    return response;
+  };
+}
+
+}  // namespace sg::admin

@@ -1,0 +1,13 @@
+#pragma once
+// The admin listener's endpoints: /metrics (Prometheus text) and /health (JSON).
+#include "admin/http_service.h"
+#include "proxy/shared_state.h"
+
+namespace sg::admin {
+
+ServiceHandler makeAdminHandler(proxy::SharedState* shared);
+
+// The /health document and its HTTP status (200 ok/degraded, 503 unavailable/draining).
+ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms);
+
+}  // namespace sg::admin

@@ -1,0 +1,175 @@
+#include "admin/http_service.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "http/parser.h"
+#include "net/buffer.h"
+#include "net/socket.h"
+#include "proxy/head_writer.h"
+
+namespace sg::admin {
+
+namespace {
+constexpr size_t kMaxRequest = 1024 * 1024 + 64 * 1024;
+constexpr int64_t kIdleTimeoutMs = 60'000;
+}  // namespace
+
+std::string serializeResponse(const ServiceResponse& response, bool close) {
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n",
+                                response.status, proxy::reasonPhrase(response.status),
+                                response.content_type);
+  for (const auto& [name, value] : response.headers) out += fmt::format("{}: {}\r\n", name, value);
+  out += fmt::format("Content-Length: {}\r\n{}\r\n", response.body.size(),
+                     close ? "Connection: close\r\n" : "");
+  out += response.body;
+  return out;
+}
+
+class HttpService::Connection final : public net::EventHandler,
+                                      public net::TimerHandler,
+                                      public net::Disposable {
+ public:
+  Connection(HttpService* service, int fd) : service_(service), fd_(fd), input_(4096), timer_(this) {
+    service_->connections_.insert(this);
+    service_->loop_->add(fd_, this);
+    service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
+  }
+  ~Connection() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void onEvents(uint32_t /*events*/) override {
+    if (closed_) return;
+    if (!flush()) return;
+    while (!closed_ && readSome()) {
+      while (!closed_ && answerOne()) {
+      }
+    }
+  }
+  void onTimer(net::Timer* /*timer*/) override { close(); }
+
+ private:
+  bool readSome() {
+    size_t space = input_.reserve(4096, kMaxRequest);
+    if (space == 0) return close(), false;
+    ssize_t n = net::readSome(fd_, input_.writePtr(), space);
+    if (n > 0) {
+      input_.commit(static_cast<size_t>(n));
+      return true;
+    }
+    if (n != -1) close();
+    return false;
+  }
+
+  // Answers one complete request from the buffer; false when more bytes are needed.
+  bool answerOne() {
+    if (input_.empty() || !output_.empty()) return false;
+    http::RequestHead head;
+    http::ParseError error = http::ParseError::kNone;
+    auto status = http::parseRequestHead(input_.view(), {64 * 1024, 100}, &head, &error);
+    if (status == http::ParseStatus::kIncomplete) return false;
+    ServiceResponse response;
+    bool close_after = !head.keep_alive;
+    if (status == http::ParseStatus::kError || head.body == http::BodyKind::kChunked) {
+      response.status = status == http::ParseStatus::kError ? http::statusFor(error) : 411;
+      response.body = "bad request\n";
+      close_after = true;
+    } else {
+      size_t total = head.head_length + head.content_length;
+      if (total > kMaxRequest) return close(), false;
+      if (input_.size() < total) return false;
+      response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
+      input_.consume(total);
+    }
+    output_ = serializeResponse(response, close_after);
+    close_after_ = close_after;
+    service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
+    return flush();
+  }
+
+  bool flush() {
+    while (!output_.empty()) {
+      ssize_t n = send(fd_, output_.data(), output_.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        return close(), false;
+      }
+      output_.erase(0, static_cast<size_t>(n));
+    }
+    if (close_after_) return close(), false;
+    return true;
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    service_->connections_.erase(this);
+    timer_.cancel();
+    ::close(fd_);
+    fd_ = -1;
+    service_->loop_->dispose(this);
+  }
+
+  HttpService* service_;
+  int fd_;
+  net::Buffer input_;
+  std::string output_;
+  net::Timer timer_;
+  bool closed_ = false;
+  bool close_after_ = false;
+};
+
+class HttpService::Acceptor final : public net::EventHandler {
+ public:
+  Acceptor(HttpService* service, int fd) : service_(service), fd_(fd) {}
+  ~Acceptor() { ::close(fd_); }
+  int fd() const { return fd_; }
+  void onEvents(uint32_t /*events*/) override {
+    for (;;) {
+      int client = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (client < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;
+      }
+      new Connection(service_, client);  // owned by the loop: disposed when closed
+    }
+  }
+
+ private:
+  HttpService* service_;
+  int fd_;
+};
+
+HttpService::HttpService(net::Address address, ServiceHandler handler)
+    : address_(std::move(address)), handler_(std::move(handler)) {}
+
+HttpService::~HttpService() { stop(); }
+
+bool HttpService::start(std::string* error) {
+  int fd = net::listenSocket(address_, 512, error);
+  if (fd < 0) return false;
+  port_ = net::localAddress(fd).port();
+  loop_ = std::make_unique<net::EventLoop>();
+  acceptor_ = std::make_unique<Acceptor>(this, fd);
+  loop_->add(fd, acceptor_.get());
+  loop_->setWakeHandler([this] { loop_->stop(); });
+  thread_ = std::thread([this] { loop_->run(); });
+  return true;
+}
+
+void HttpService::stop() {
+  if (!thread_.joinable()) return;
+  loop_->wake();
+  thread_.join();
+  for (auto* connection : connections_) delete connection;
+  connections_.clear();
+  acceptor_.reset();
+  loop_.reset();
+}
+
+}  // namespace sg::admin

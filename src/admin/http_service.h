@@ -1,0 +1,57 @@
+#pragma once
+// A small HTTP/1.1 server on its own thread and event loop, for the admin API and the
+// demo's upstream instances. Requests are answered whole (bodies up to 1 MiB, framed by
+// Content-Length); it is not on the proxy's data path.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "http/message.h"
+#include "net/address.h"
+#include "net/event_loop.h"
+
+namespace sg::admin {
+
+struct ServiceResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using ServiceHandler =
+    std::function<ServiceResponse(const http::RequestHead& request, std::string_view body)>;
+
+class HttpService {
+ public:
+  HttpService(net::Address address, ServiceHandler handler);
+  ~HttpService();
+  HttpService(const HttpService&) = delete;
+  HttpService& operator=(const HttpService&) = delete;
+
+  // Binds and starts the thread. Returns false with *error when the address is unusable.
+  bool start(std::string* error);
+  void stop();
+  // The bound port (useful when the address asked for port 0).
+  uint16_t port() const { return port_; }
+
+ private:
+  class Acceptor;
+  class Connection;
+  net::Address address_;
+  ServiceHandler handler_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::unordered_set<Connection*> connections_;  // touched only by the loop thread
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+std::string serializeResponse(const ServiceResponse& response, bool close);
+
+}  // namespace sg::admin

@@ -1,0 +1,52 @@
+#include "app/cli.h"
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+namespace sg::app {
+
+std::shared_ptr<const config::Config> loadOrReport(const std::string& path) {
+  auto result = config::loadConfigFile(path);
+  for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.toString().c_str());
+  return result.config;
+}
+
+int runCli(int argc, char** argv) {
+  CLI::App app{"scalegate: load-balancing HTTP gateway"};
+  app.set_version_flag("--version", std::string("scalegate ") + kVersion);
+  app.require_subcommand(1);
+
+  std::string run_config;
+  auto* run = app.add_subcommand("run", "Run the gateway with a configuration file");
+  run->add_option("-c,--config", run_config, "YAML configuration file")->required();
+
+  std::string check_config;
+  auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
+  check->add_option("-c,--config", check_config, "YAML configuration file")->required();
+
+  uint16_t demo_port = 8080;
+  uint16_t demo_admin_port = 9901;
+  auto* demo = app.add_subcommand("demo", "Start the gateway with three demo upstreams on loopback");
+  demo->add_option("--port", demo_port, "Gateway port (default 8080)");
+  demo->add_option("--admin-port", demo_admin_port, "Admin port (default 9901)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  if (*check) {
+    auto config = loadOrReport(check_config);
+    if (!config) return 1;
+    std::printf("%s: ok\n", check_config.c_str());
+    return 0;
+  }
+  if (*run) {
+    auto config = loadOrReport(run_config);
+    return config ? runGateway(config) : 1;
+  }
+  return runDemo(demo_port, demo_admin_port);
+}
+
+}  // namespace sg::app

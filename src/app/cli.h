@@ -1,0 +1,18 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+
+namespace sg::app {
+
+constexpr const char* kVersion = "0.1.0";
+
+int runCli(int argc, char** argv);
+// Loads and validates; prints every error as FILE:LINE:COL: message on stderr.
+std::shared_ptr<const config::Config> loadOrReport(const std::string& path);
+// Runs the gateway until SIGTERM/SIGINT, then drains. Returns the process exit code.
+int runGateway(std::shared_ptr<const config::Config> config);
+int runDemo(uint16_t port, uint16_t admin_port);
+
+}  // namespace sg::app

@@ -1,0 +1,64 @@
+// `scalegate run`: start the data plane and the admin listener, then wait for a signal.
+#include <pthread.h>
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include "admin/admin_api.h"
+#include "admin/http_service.h"
+#include "app/cli.h"
+#include "proxy/gateway.h"
+
+namespace sg::app {
+
+namespace {
+
+sigset_t shutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+}  // namespace
+
+int runGateway(std::shared_ptr<const config::Config> config) {
+  signal(SIGPIPE, SIG_IGN);
+  // Block the shutdown signals before any thread starts so only sigwait() below sees them.
+  sigset_t signals = shutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  proxy::Gateway gateway(config);
+  std::string error;
+  if (!gateway.start(&error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  std::unique_ptr<admin::HttpService> admin_service;
+  if (config->admin.address) {
+    admin_service = std::make_unique<admin::HttpService>(
+        *config->admin.address, admin::makeAdminHandler(&gateway.shared()));
+    if (!admin_service->start(&error)) {
+      spdlog::error("admin: {}", error);
+      return 1;
+    }
+  }
+  for (const auto& listener : config->listeners) {
+    spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
+                 gateway.workerCount());
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
+               config->shutdown_timeout.count());
+  gateway.drain();
+  bool clean = gateway.waitForWorkers(config->shutdown_timeout);
+  if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
+  gateway.stop();
+  if (admin_service) admin_service->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace sg::app

@@ -1,0 +1,91 @@
+#include "net/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <stdexcept>
+
+namespace sg::net {
+
+MonoMillis monotonicMillis() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<MonoMillis>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+class EventLoop::WakeHandler final : public EventHandler {
+ public:
+  explicit WakeHandler(EventLoop* loop) : loop_(loop) {}
+  void onEvents(uint32_t /*events*/) override { loop_->drainWake(); }
+
+ private:
+  EventLoop* loop_;
+};
+
+namespace {
+constexpr int kMaxEventsPerWait = 256;
+}
+
+EventLoop::EventLoop() : events_(kMaxEventsPerWait) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("epoll/eventfd creation failed");
+  static_assert(sizeof(void*) <= sizeof(epoll_data_t));
+  waker_ = std::make_unique<WakeHandler>(this);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = static_cast<EventHandler*>(waker_.get());
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  timers_.setNow(monotonicMillis());
+}
+
+EventLoop::~EventLoop() {
+  for (auto* object : graveyard_) delete object;
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+bool EventLoop::add(int fd, EventHandler* handler) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = handler;
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void EventLoop::remove(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void EventLoop::wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void EventLoop::drainWake() {
+  uint64_t value = 0;
+  [[maybe_unused]] ssize_t n = read(wake_fd_, &value, sizeof(value));
+  if (on_wake_) on_wake_();
+}
+
+void EventLoop::run() {
+  running_ = true;
+  while (running_) runOnce();
+}
+
+void EventLoop::runOnce() {
+  int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()),
+                     timers_.nextTimeoutMs());
+  timers_.setNow(monotonicMillis());
+  for (int i = 0; i < n; ++i) {
+    static_cast<EventHandler*>(events_[i].data.ptr)->onEvents(events_[i].events);
+  }
+  timers_.expire();
+  // Handlers may dispose of objects while others dispose more; swap until quiet.
+  while (!graveyard_.empty()) {
+    std::vector<Disposable*> dead;
+    dead.swap(graveyard_);
+    for (auto* object : dead) delete object;
+  }
+}
+
+}  // namespace sg::net

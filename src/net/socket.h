@@ -1,0 +1,27 @@
+#pragma once
+// Thin wrappers over the socket calls the loop needs, returning values instead of throwing.
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <string>
+
+#include "net/address.h"
+
+namespace sg::net {
+
+// Non-blocking, close-on-exec listening socket with SO_REUSEADDR and SO_REUSEPORT.
+// Returns the fd, or -1 with *error set.
+int listenSocket(const Address& address, int backlog, std::string* error);
+// Starts a non-blocking connect. Returns the fd (connect may be in progress) or -1.
+int connectSocket(const Address& address, int* error_code);
+// Bytes read (>0), 0 on EOF, -1 on EAGAIN, -2 on error (errno kept).
+ssize_t readSome(int fd, char* data, size_t size);
+// Bytes written (>=0; 0 means the socket is full), or -1 on error (errno kept).
+ssize_t writeVec(int fd, const iovec* iov, int count);
+void setNoDelay(int fd);
+// The pending socket error after an asynchronous connect (0 when connected).
+int socketError(int fd);
+Address peerAddress(int fd);
+Address localAddress(int fd);
+
+}  // namespace sg::net

@@ -1,0 +1,59 @@
+#include "proxy/gateway.h"
+
+#include <algorithm>
+
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+uint32_t defaultWorkerCount() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config)
+    : config_(std::move(config)),
+      worker_count_(config_->workers > 0 ? config_->workers : defaultWorkerCount()),
+      shared_(std::make_unique<SharedState>(config_, worker_count_)) {}
+
+Gateway::~Gateway() { stop(); }
+
+bool Gateway::start(std::string* error) {
+  if (config_->access_log.enabled) {
+    access_log_ = std::make_unique<AccessLog>();
+    if (!access_log_->open(config_->access_log.path, error)) return false;
+  }
+  for (uint32_t i = 0; i < worker_count_; ++i) {
+    auto worker = std::make_unique<Worker>(shared_.get(), i, access_log_.get());
+    if (!worker->openListeners(error)) return false;
+    workers_.push_back(std::move(worker));
+  }
+  running_ = worker_count_;
+  for (auto& worker : workers_) {
+    threads_.emplace_back([this, w = worker.get()] {
+      w->run();
+      std::lock_guard lock(mutex_);
+      --running_;
+      exited_.notify_all();
+    });
+  }
+  return true;
+}
+
+void Gateway::drain() {
+  shared_->draining = true;
+  for (auto& worker : workers_) worker->drain();
+}
+
+bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  return exited_.wait_for(lock, limit, [this] { return running_ == 0; });
+}
+
+void Gateway::stop() {
+  for (auto& worker : workers_) worker->stop();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+  workers_.clear();
+}
+
+}  // namespace sg::proxy

@@ -1,0 +1,52 @@
+#pragma once
+// The running data plane: shared state plus one Worker thread per configured worker.
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/access_log.h"
+#include "proxy/shared_state.h"
+
+namespace sg::proxy {
+
+class Worker;
+
+class Gateway {
+ public:
+  explicit Gateway(std::shared_ptr<const config::Config> config);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Opens every listener in every worker, then starts the worker threads.
+  bool start(std::string* error);
+  // Stop accepting and let in-flight requests finish (SIGTERM).
+  void drain();
+  // Waits until every worker has exited or `limit` passes; true when all exited.
+  bool waitForWorkers(std::chrono::milliseconds limit);
+  // Ends every worker loop now and joins the threads.
+  void stop();
+
+  SharedState& shared() { return *shared_; }
+  uint32_t workerCount() const { return worker_count_; }
+
+ private:
+  std::shared_ptr<const config::Config> config_;
+  uint32_t worker_count_;
+  std::unique_ptr<SharedState> shared_;
+  std::unique_ptr<AccessLog> access_log_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable exited_;
+  uint32_t running_ = 0;
+};
+
+uint32_t defaultWorkerCount();
+
+}  // namespace sg::proxy

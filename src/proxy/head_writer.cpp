@@ -1,0 +1,172 @@
+#include "proxy/head_writer.h"
+
+#include <charconv>
+
+#include "proxy/router.h"
+
+namespace sg::proxy {
+
+namespace {
+
+using http::HeaderKind;
+
+bool namedByConnection(const http::Header& header,
+                       const std::vector<std::string_view>& connection_tokens) {
+  for (auto token : connection_tokens) {
+    if (equalsIgnoreCase(token, header.name)) return true;
+  }
+  return false;
+}
+
+// Headers that never cross the proxy as they came.
+bool isHopByHop(HeaderKind kind) {
+  switch (kind) {
+    case HeaderKind::kConnection:
+    case HeaderKind::kKeepAlive:
+    case HeaderKind::kProxyConnection:
+    case HeaderKind::kTE:
+    case HeaderKind::kTrailer:
+    case HeaderKind::kTransferEncoding:
+    case HeaderKind::kUpgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void appendHeader(std::string* out, std::string_view name, std::string_view value) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
+}
+
+void appendNumber(std::string* out, uint64_t value) {
+  char digits[24];
+  auto result = std::to_chars(digits, digits + sizeof(digits), value);
+  out->append(digits, result.ptr);
+}
+
+}  // namespace
+
+void writeUpstreamRequestHead(const http::RequestHead& request,
+                              const UpstreamRequestContext& context, std::string* out) {
+  out->clear();
+  out->append(request.method);
+  out->push_back(' ');
+  out->append(context.path);
+  if (!request.query.empty()) {
+    out->push_back('?');
+    out->append(request.query);
+  }
+  out->append(" HTTP/1.1\r\n");
+  bool saw_host = false;
+  bool saw_forwarded_for = false;
+  for (const auto& header : request.headers) {
+    switch (header.kind) {
+      case HeaderKind::kXForwardedFor:
+        out->append(header.name).append(": ").append(header.value).append(", ");
+        out->append(context.client_ip).append("\r\n");
+        saw_forwarded_for = true;
+        continue;
+      case HeaderKind::kXForwardedProto:
+      case HeaderKind::kXForwardedHost:
+      case HeaderKind::kExpect:  // the gateway answers 100-continue itself
+        continue;
+      case HeaderKind::kHost:
+        saw_host = true;
+        break;
+      case HeaderKind::kUpgrade:
+        if (request.upgrade) appendHeader(out, header.name, header.value);
+        continue;
+      default:
+        if (isHopByHop(header.kind)) continue;
+        break;
+    }
+    if (!request.connection_tokens.empty() && namedByConnection(header, request.connection_tokens)) {
+      continue;
+    }
+    appendHeader(out, header.name, header.value);
+  }
+  if (!saw_host) {
+    appendHeader(out, "Host", request.host.empty() ? context.fallback_host : request.host);
+  }
+  if (!saw_forwarded_for) appendHeader(out, "X-Forwarded-For", context.client_ip);
+  out->append("X-Forwarded-Proto: http\r\n");
+  if (!request.host.empty()) appendHeader(out, "X-Forwarded-Host", request.host);
+  if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
+  if (request.body == http::BodyKind::kChunked) out->append("Transfer-Encoding: chunked\r\n");
+  if (request.upgrade) out->append("Connection: upgrade\r\n");
+  out->append("\r\n");
+}
+
+void writeClientResponseHead(const http::ResponseHead& response,
+                             const ClientResponseContext& context, std::string* out) {
+  out->append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(response.status));
+  out->push_back(' ');
+  out->append(response.reason.empty() ? reasonPhrase(response.status) : response.reason);
+  out->append("\r\n");
+  for (const auto& header : response.headers) {
+    if (header.kind == HeaderKind::kUpgrade && context.tunnel) {
+      appendHeader(out, header.name, header.value);
+      continue;
+    }
+    if (isHopByHop(header.kind)) continue;
+    if (!response.connection_tokens.empty() &&
+        namedByConnection(header, response.connection_tokens)) {
+      continue;
+    }
+    appendHeader(out, header.name, header.value);
+  }
+  if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
+  if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
+  if (context.tunnel) {
+    out->append("Connection: upgrade\r\n");
+  } else if (context.close) {
+    out->append("Connection: close\r\n");
+  } else if (context.keep_alive_header) {
+    out->append("Connection: keep-alive\r\n");
+  }
+  out->append("\r\n");
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+void writeLocalResponse(int status, bool close, std::string_view request_id, std::string* out) {
+  std::string_view reason = reasonPhrase(status);
+  out->append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out->push_back(' ');
+  out->append(reason);
+  out->append("\r\nServer: scalegate\r\nContent-Type: text/plain; charset=utf-8\r\n");
+  if (!request_id.empty()) appendHeader(out, "X-Request-Id", request_id);
+  out->append("Content-Length: ");
+  appendNumber(out, 4 + reason.size() + 1);
+  out->append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out->push_back(' ');
+  out->append(reason);
+  out->push_back('\n');
+}
+
+}  // namespace sg::proxy

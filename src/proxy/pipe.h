@@ -1,0 +1,42 @@
+#pragma once
+// One direction of a proxied exchange: a head the gateway wrote, followed by body bytes
+// that sit at the front of the source connection's read buffer. Both go out in a single
+// sendmsg so a small response costs one syscall.
+#include <cstdint>
+#include <string>
+
+#include "net/buffer.h"
+
+namespace sg::proxy {
+
+class Pipe {
+ public:
+  enum class Flush { kDone, kBlocked, kError };
+
+  // Sends pending head bytes, then `body_ready` bytes from the front of `source`
+  // (consuming them). kDone means nothing is left pending.
+  Flush flush(int fd, net::Buffer* source);
+
+  bool idle() const { return head_sent_ == head_.size() && body_ready_ == 0; }
+  std::string& head() { return head_; }
+  void addBody(size_t bytes) { body_ready_ += bytes; }
+  size_t bodyReady() const { return body_ready_; }
+  uint64_t bytesSent() const { return bytes_sent_; }
+  void resetCount() { bytes_sent_ = 0; }
+  void reset() {
+    head_.clear();
+    head_sent_ = 0;
+    body_ready_ = 0;
+  }
+  // The head is kept after it is sent (until reset) so a retry can send it again.
+  void rewindHead() { head_sent_ = 0; }
+  bool headUntouched() const { return head_sent_ == 0; }
+
+ private:
+  std::string head_;
+  size_t head_sent_ = 0;
+  size_t body_ready_ = 0;
+  uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace sg::proxy

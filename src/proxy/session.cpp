@@ -1,0 +1,344 @@
+// Client side of a session: reading and validating request heads, routing, local
+// replies, timeouts, and the end of each exchange. The upstream side is in
+// session_upstream.cpp.
+#include "proxy/session.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "http/parser.h"
+#include "net/socket.h"
+#include "proxy/head_writer.h"
+#include "proxy/upstream_conn.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+
+constexpr size_t kInitialBuffer = 16 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
+
+int64_t nowMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+bool isIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+}  // namespace
+
+Session::Session(Worker* worker, SharedListener* listener, int fd)
+    : worker_(worker), listener_(listener), fd_(fd), timer_(this), input_(kInitialBuffer) {}
+
+Session::~Session() = default;
+
+void Session::start() {
+  client_ip_ = net::peerAddress(fd_).hostString();
+  listener_->connections->inc();
+  listener_->open_connections->add(1);
+  worker_->sessionOpened(this);
+  worker_->loop().add(fd_, this);
+  worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
+}
+
+// The single place where a session changes state.
+void Session::setState(State next) { state_ = next; }
+
+void Session::onEvents(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_readable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) client_writable_ = true;
+  switch (state_) {
+    case State::kReadingHead:
+      processInput();
+      break;
+    case State::kConnecting:
+      if (events & (EPOLLHUP | EPOLLERR)) return close();
+      flushClient();
+      break;
+    case State::kForwarding:
+      if (events & (EPOLLHUP | EPOLLERR)) return close();
+      pumpResponse();
+      if (state_ == State::kForwarding && !request_body_.done()) pumpRequest();
+      break;
+    case State::kTunnel:
+      pumpTunnel();
+      break;
+    case State::kClosing:
+      flushClient();
+      break;
+    case State::kClosed:
+      break;
+  }
+}
+
+void Session::onTimer(net::Timer* /*timer*/) {
+  if (state_ == State::kReadingHead && !input_.empty()) {
+    countReject(0, RejectReason::kRequestTimeout);
+    return reject(408, true);
+  }
+  close();  // idle keep-alive, a client that stopped reading, or a stuck close
+}
+
+void Session::processInput() {
+  if (processing_input_) return;
+  processing_input_ = true;
+  while (state_ == State::kReadingHead) {
+    if (!to_client_.idle()) {
+      flushClient();
+      if (state_ != State::kReadingHead || !to_client_.idle()) break;  // answer before reading on
+    }
+    if (!input_.empty() && handleHead()) continue;
+    if (state_ != State::kReadingHead || !readClient()) break;
+  }
+  processing_input_ = false;
+}
+
+bool Session::readClient() {
+  if (!client_readable_) return false;
+  const auto* config = listener_->config;
+  size_t limit = std::max<size_t>(kInitialBuffer, config->max_header_size + 1024);
+  size_t space = input_.reserve(std::min(kReadChunk, limit / 2), limit);
+  if (space == 0) return false;
+  ssize_t n = net::readSome(fd_, input_.writePtr(), space);
+  if (n > 0) {
+    input_.commit(static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < space) client_readable_ = false;  // drained (edge-triggered)
+    return true;
+  }
+  client_readable_ = false;
+  if (n == -1) return false;
+  client_eof_ = true;
+  if (state_ == State::kReadingHead || n == -2) close();
+  return false;
+}
+
+// Returns true when the head was handled (an exchange started or a reply was queued).
+bool Session::handleHead() {
+  const auto* config = listener_->config;
+  http::ParseLimits limits{config->max_header_size, config->max_headers};
+  http::ParseError error = http::ParseError::kNone;
+  auto status = http::parseRequestHead(input_.view(), limits, &request_, &error);
+  if (status == http::ParseStatus::kIncomplete) {
+    if (!head_timer_armed_) {
+      worker_->loop().timers().arm(timer_, config->request_head_timeout.count());
+      head_timer_armed_ = true;
+    }
+    return false;
+  }
+  if (status == http::ParseStatus::kError) {
+    countReject(static_cast<int>(error), RejectReason::kCount);
+    reject(http::statusFor(error), true);
+    return true;
+  }
+  startExchange(request_);
+  return true;
+}
+
+void Session::startExchange(const http::RequestHead& request) {
+  timer_.cancel();
+  head_timer_armed_ = false;
+  started_us_ = nowMicros();
+  client_minor_ = request.version_minor;
+  request_is_head_ = request.method == "HEAD";
+  request_upgrade_ = request.upgrade;
+  close_after_ = !request.keep_alive || worker_->draining();
+  generated_id_ = {};
+  bool has_id = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
+    return h.kind == http::HeaderKind::kXRequestId;
+  });
+  if (!has_id) generated_id_ = worker_->requestIds().next(request_id_buffer_);
+  if (worker_->accessLog() != nullptr) rememberForLog(request);
+  route_ = listener_->router.match(request.host, request.path, request.method);
+  bool has_body = request.body != http::BodyKind::kNone;
+  request_body_.start(request.body, request.content_length, false);
+  if (route_ == nullptr) {
+    input_.consume(request.head_length);
+    countReject(0, RejectReason::kNoRoute);
+    return reject(404, has_body);
+  }
+  uint64_t max_body = listener_->config->max_body_size;
+  if (max_body != 0 && request.body == http::BodyKind::kContentLength &&
+      request.content_length > max_body) {
+    input_.consume(request.head_length);
+    countReject(0, RejectReason::kBodyTooLarge);
+    return reject(413, true);
+  }
+  retryable_ = !has_body && isIdempotent(request.method);
+  writeUpstreamHead(request);
+  input_.consume(request.head_length);
+  if (request.expect_continue && has_body && input_.empty()) {
+    to_client_.head().append("HTTP/1.1 100 Continue\r\n\r\n");
+    flushClient();
+    if (state_ == State::kClosed) return;
+  }
+  tried_.assign(route_->upstream->servers.size(), 0);
+  setState(State::kConnecting);
+  connectUpstream();
+}
+
+void Session::writeUpstreamHead(const http::RequestHead& request) {
+  std::string_view path = request.path;
+  const auto& prefix = route_->config->match.prefix;
+  std::string stripped;
+  if (route_->config->strip_prefix && path.size() >= prefix.size()) {
+    path.remove_prefix(prefix.size());
+    if (path.empty() || path.front() != '/') {
+      stripped.reserve(path.size() + 1);
+      stripped.push_back('/');
+      stripped.append(path);
+      path = stripped;
+    }
+  }
+  UpstreamRequestContext context;
+  context.path = path;
+  context.client_ip = client_ip_;
+  context.request_id = generated_id_;
+  context.fallback_host = route_->upstream->servers.front()->address_text;
+  to_upstream_.reset();
+  writeUpstreamRequestHead(request, context, &to_upstream_.head());
+}
+
+void Session::rememberForLog(const http::RequestHead& request) {
+  log_method_.assign(request.method);
+  log_path_.assign(request.target);
+  log_request_id_.assign(generated_id_);
+  if (generated_id_.empty()) {
+    for (const auto& header : request.headers) {
+      if (header.kind == http::HeaderKind::kXRequestId) log_request_id_.assign(header.value);
+    }
+  }
+}
+
+void Session::countReject(int parse_error, RejectReason reason) {
+  metrics::Counter* counter = nullptr;
+  if (parse_error > 0 && static_cast<size_t>(parse_error) < listener_->parse_rejects.size()) {
+    counter = listener_->parse_rejects[static_cast<size_t>(parse_error)];
+  } else if (reason != RejectReason::kCount) {
+    counter = listener_->rejects[static_cast<size_t>(reason)];
+  }
+  if (counter != nullptr) counter->inc();
+}
+
+// Answers from the gateway itself; the connection stays open only when the request was
+// fully consumed (no body left unread) and nothing asks to close it.
+void Session::reject(int status, bool close_connection) {
+  closeUpstream();
+  status_ = status;
+  bool must_close = close_connection || close_after_ || client_eof_ || worker_->draining() ||
+                    !request_body_.done();
+  writeLocalResponse(status, must_close, generated_id_, &to_client_.head());
+  record(status);
+  if (must_close) {
+    setState(State::kClosing);
+    worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+    return flushClient();
+  }
+  resetExchange();
+  setState(State::kReadingHead);
+  worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+  flushClient();
+  if (state_ == State::kReadingHead) processInput();
+}
+
+void Session::flushClient() {
+  if (to_client_.idle()) {
+    if (state_ == State::kClosing) close();
+    return;
+  }
+  net::Buffer* source = upstream_ != nullptr ? &upstream_->input() : &input_;
+  auto result = to_client_.flush(fd_, source);
+  if (result == Pipe::Flush::kError) return close();
+  if (result == Pipe::Flush::kBlocked) {
+    client_writable_ = false;
+    return;
+  }
+  if (state_ == State::kClosing) {
+    shutdown(fd_, SHUT_WR);
+    close();
+  }
+}
+
+void Session::finishExchange() {
+  record(status_);
+  if (upstream_ != nullptr) {
+    auto* server = upstream_->server();
+    server->health.recordSuccess();
+    bool reusable = response_.keep_alive && !upstream_eof_ && request_body_.done() &&
+                    to_upstream_.idle() && response_body_.kind() != http::BodyKind::kUntilClose;
+    UpstreamConn* connection = upstream_;
+    detachUpstream();
+    if (reusable) worker_->release(connection); else connection->close();
+  }
+  if (close_after_ || client_eof_ || worker_->draining()) {
+    setState(State::kClosing);
+    return flushClient();
+  }
+  resetExchange();
+  setState(State::kReadingHead);
+  worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+  processInput();
+}
+
+void Session::resetExchange() {
+  route_ = nullptr;
+  log_server_ = {};
+  response_head_done_ = false;
+  response_started_ = false;
+  upstream_eof_ = false;
+  retried_ = false;
+  last_timed_out_ = false;
+  status_ = 0;
+  request_body_.start(http::BodyKind::kNone, 0, false);
+  response_body_.start(http::BodyKind::kNone, 0, false);
+  to_client_.resetCount();
+}
+
+void Session::record(int status) {
+  size_t status_class = static_cast<size_t>(std::clamp(status / 100, 1, 5) - 1);
+  int64_t elapsed = started_us_ > 0 ? nowMicros() - started_us_ : 0;
+  if (route_ != nullptr) {
+    route_->responses_by_class[status_class]->inc();
+    route_->latency->observeMicros(static_cast<uint64_t>(std::max<int64_t>(0, elapsed)));
+  }
+  const AccessLog* log = worker_->accessLog();
+  if (log == nullptr) return;
+  AccessRecord entry;
+  entry.listener = listener_->config->name;
+  entry.route = route_ != nullptr ? std::string_view(route_->config->name) : "";
+  entry.method = log_method_;
+  entry.path = log_path_;
+  entry.status = status;
+  entry.upstream = route_ != nullptr ? std::string_view(route_->config->upstream) : "";
+  entry.upstream_server = log_server_;
+  entry.duration_ms = static_cast<double>(elapsed) / 1000.0;
+  entry.client = client_ip_;
+  entry.request_id = log_request_id_;
+  entry.bytes_sent = to_client_.bytesSent();
+  log->write(entry, &worker_->scratch());
+}
+
+void Session::drain() {
+  if (state_ == State::kReadingHead && input_.empty() && to_client_.idle()) return close();
+  close_after_ = true;
+}
+
+void Session::close() {
+  if (state_ == State::kClosed) return;
+  setState(State::kClosed);
+  closeUpstream();
+  timer_.cancel();
+  ::close(fd_);
+  listener_->open_connections->add(-1);
+  worker_->sessionClosed(this);
+  worker_->loop().dispose(this);
+}
+
+}  // namespace sg::proxy

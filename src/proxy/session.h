@@ -1,0 +1,133 @@
+#pragma once
+// A client connection and the exchange it is carrying. The request life cycle
+// (docs/life-of-a-request.md): read head → parse → route → pick server → connect or
+// reuse → send head and stream body → read response head → stream body → log → next.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+#include "net/buffer.h"
+#include "net/event_loop.h"
+#include "net/timer.h"
+#include "proxy/body_framer.h"
+#include "proxy/pipe.h"
+#include "proxy/request_id.h"
+
+namespace sg::proxy {
+
+class UpstreamConn;
+class Worker;
+struct Route;
+struct SharedListener;
+enum class RejectReason : uint8_t;
+
+class Session final : public net::EventHandler, public net::TimerHandler, public net::Disposable {
+ public:
+  enum class State : uint8_t {
+    kReadingHead,  // waiting for a request head (idle or request_head_timeout armed)
+    kConnecting,   // request accepted; waiting for an upstream connection
+    kForwarding,   // request body and/or response streaming
+    kTunnel,       // after 101 Switching Protocols: raw bytes both ways
+    kClosing,      // flushing a last response, then close
+    kClosed,
+  };
+
+  Session(Worker* worker, SharedListener* listener, int fd);
+  ~Session() override;
+
+  void start();
+  void onEvents(uint32_t events) override;
+  void onTimer(net::Timer* timer) override;
+
+  // Called by the upstream connection carrying this session's request.
+  void onUpstreamConnected();
+  void onUpstreamConnectFailed(int error_code, bool timed_out);
+  void onUpstreamEvents(uint32_t events);
+  void onUpstreamTimeout();
+
+  // Worker is draining: close now when idle, else after the current response.
+  void drain();
+  // Closes the connection now (shutdown after the drain limit).
+  void abort() { close(); }
+
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+ private:
+  void setState(State next);
+  // client side (session.cpp)
+  void processInput();
+  bool readClient();
+  bool handleHead();
+  void startExchange(const http::RequestHead& request);
+  void writeUpstreamHead(const http::RequestHead& request);
+  void rememberForLog(const http::RequestHead& request);
+  void reject(int status, bool close_connection);
+  void countReject(int parse_error, RejectReason reason);
+  void flushClient();
+  void finishExchange();
+  void resetExchange();
+  void record(int status);
+  void close();
+  // upstream side (session_upstream.cpp)
+  void connectUpstream();
+  void attachUpstream(UpstreamConn* connection);
+  void detachUpstream();
+  void closeUpstream();
+  void pumpRequest();
+  void upstreamBroken();
+  void retryOnFreshConnection();
+  bool readUpstream();
+  void pumpResponse();
+  void upstreamEnded();
+  bool handleResponseHead();
+  void startResponse();
+  void startTunnel();
+  void pumpTunnel();
+
+  Worker* worker_;
+  SharedListener* listener_;
+  int fd_;
+  State state_ = State::kReadingHead;
+  net::Timer timer_;
+  net::Buffer input_;
+  Pipe to_client_;
+  Pipe to_upstream_;
+  bool client_readable_ = false;
+  bool client_writable_ = true;
+  bool client_eof_ = false;
+  bool processing_input_ = false;
+  bool head_timer_armed_ = false;  // request_head_timeout runs from a head's first byte
+  std::string client_ip_;
+
+  // The exchange in flight.
+  http::RequestHead request_;
+  http::ResponseHead response_;
+  const Route* route_ = nullptr;
+  UpstreamConn* upstream_ = nullptr;
+  std::vector<uint8_t> tried_;  // servers tried for this request
+  BodyFramer request_body_;
+  BodyFramer response_body_;
+  bool response_head_done_ = false;
+  bool upstream_eof_ = false;
+  bool retried_ = false;
+  bool last_timed_out_ = false;  // the last connect attempt timed out (→ 504, not 502)
+  bool counted_active_ = false;
+  bool request_upgrade_ = false;
+  int client_minor_ = 1;
+  bool request_is_head_ = false;
+  bool retryable_ = false;       // idempotent and bodiless: may be re-sent after a stale reuse
+  bool close_after_ = false;     // close the client connection after this response
+  bool response_started_ = false;
+  int status_ = 0;
+  int64_t started_us_ = 0;
+  char request_id_buffer_[RequestIdGenerator::kLength] = {};
+  std::string_view generated_id_;
+  std::string_view log_server_;
+  std::string log_method_;
+  std::string log_path_;
+  std::string log_request_id_;
+};
+
+}  // namespace sg::proxy

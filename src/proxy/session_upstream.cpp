@@ -1,0 +1,312 @@
+// Upstream side of a session: choosing a server, connecting (with failover on connect
+// errors), streaming the request, reading and relaying the response, and tunnels.
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "http/parser.h"
+#include "net/socket.h"
+#include "proxy/head_writer.h"
+#include "proxy/session.h"
+#include "proxy/upstream_conn.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+constexpr size_t kUpstreamReadChunk = 16 * 1024;
+constexpr size_t kUpstreamBufferMax = 128 * 1024;  // response heads up to 64 KiB fit
+const http::ParseLimits kResponseLimits{64 * 1024, 256};
+}  // namespace
+
+void Session::connectUpstream() {
+  for (;;) {
+    int index = worker_->pickServer(*route_->upstream, tried_);
+    if (index < 0) return reject(last_timed_out_ ? 504 : 502, false);
+    tried_[static_cast<size_t>(index)] = 1;
+    auto& server = *route_->upstream->servers[static_cast<size_t>(index)];
+    int error_code = 0;
+    UpstreamConn* connection = worker_->acquire(*route_->upstream, server, false, &error_code);
+    if (connection == nullptr) {
+      server.errors->inc();
+      server.health.recordFailure(worker_->loop().now());
+      continue;  // nothing was sent: any method may try the next server
+    }
+    attachUpstream(connection);
+    if (connection->state() == UpstreamConn::State::kActive) onUpstreamConnected();
+    return;
+  }
+}
+
+void Session::attachUpstream(UpstreamConn* connection) {
+  upstream_ = connection;
+  log_server_ = connection->server()->address_text;
+  bool pooled = connection->state() == UpstreamConn::State::kIdle;
+  connection->setState(pooled ? UpstreamConn::State::kActive : UpstreamConn::State::kConnecting,
+                       this);
+}
+
+void Session::detachUpstream() {
+  if (upstream_ == nullptr) return;
+  if (counted_active_) upstream_->server()->active->add(-1);
+  counted_active_ = false;
+  upstream_->timer().cancel();
+  upstream_ = nullptr;
+}
+
+void Session::closeUpstream() {
+  if (upstream_ == nullptr) return;
+  UpstreamConn* connection = upstream_;
+  detachUpstream();
+  connection->close();
+}
+
+void Session::onUpstreamConnected() {
+  auto* server = upstream_->server();
+  server->requests->inc();
+  server->active->add(1);
+  counted_active_ = true;
+  setState(State::kForwarding);
+  worker_->loop().timers().arm(upstream_->timer(),
+                               route_->upstream->config->response_timeout.count());
+  pumpRequest();
+}
+
+void Session::onUpstreamConnectFailed(int /*error_code*/, bool timed_out) {
+  auto* server = upstream_->server();
+  server->errors->inc();
+  server->health.recordFailure(worker_->loop().now());
+  last_timed_out_ = timed_out;
+  closeUpstream();
+  connectUpstream();
+}
+
+void Session::onUpstreamEvents(uint32_t events) {
+  if (state_ == State::kTunnel) return pumpTunnel();
+  if (state_ != State::kForwarding) return;
+  if ((events & EPOLLOUT) && !to_upstream_.idle()) pumpRequest();
+  if (state_ == State::kForwarding && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    pumpResponse();
+  }
+}
+
+void Session::onUpstreamTimeout() {
+  if (state_ == State::kTunnel) return close();
+  auto* server = upstream_->server();
+  server->errors->inc();
+  server->health.recordFailure(worker_->loop().now());
+  if (response_started_) return close();
+  reject(504, !request_body_.done());
+}
+
+void Session::pumpRequest() {
+  const uint64_t max_body = listener_->config->max_body_size;
+  for (;;) {
+    auto result = to_upstream_.flush(upstream_->fd(), &input_);
+    if (result == Pipe::Flush::kError) return upstreamBroken();
+    if (result == Pipe::Flush::kBlocked || request_body_.done()) return;
+    if (input_.empty() && !readClient()) {
+      if (client_eof_) close();  // the client gave up mid-body (close() is idempotent)
+      return;
+    }
+    size_t body = 0;
+    if (request_body_.scan(&input_, 0, &body) == BodyFramer::Result::kError) {
+      countReject(0, RejectReason::kBadChunk);
+      closeUpstream();
+      return response_started_ ? close() : reject(400, true);
+    }
+    if (max_body != 0 && request_body_.payloadBytes() > max_body) {
+      countReject(0, RejectReason::kBodyTooLarge);
+      closeUpstream();
+      return response_started_ ? close() : reject(413, true);
+    }
+    to_upstream_.addBody(body);
+    worker_->loop().timers().arm(upstream_->timer(),
+                                 route_->upstream->config->response_timeout.count());
+  }
+}
+
+// Writing to the upstream failed (reset): the same as the connection dying before a response.
+void Session::upstreamBroken() {
+  if (!response_head_done_ && retryable_ && !retried_ && upstream_->reused()) {
+    return retryOnFreshConnection();
+  }
+  auto* server = upstream_->server();
+  server->errors->inc();
+  server->health.recordFailure(worker_->loop().now());
+  if (response_started_) return close();
+  reject(502, true);
+}
+
+// A pooled connection the server had already closed: send the request again once, on a
+// new connection (only bodiless idempotent requests, so nothing can be applied twice).
+void Session::retryOnFreshConnection() {
+  retried_ = true;
+  SharedServer* server = upstream_->server();
+  closeUpstream();
+  to_upstream_.rewindHead();
+  int error_code = 0;
+  UpstreamConn* connection = worker_->acquire(*route_->upstream, *server, true, &error_code);
+  if (connection == nullptr) {
+    server->errors->inc();
+    server->health.recordFailure(worker_->loop().now());
+    setState(State::kConnecting);
+    return connectUpstream();
+  }
+  setState(State::kConnecting);
+  attachUpstream(connection);
+}
+
+bool Session::readUpstream() {
+  if (!upstream_->readable) return false;
+  net::Buffer& buffer = upstream_->input();
+  size_t space = buffer.reserve(kUpstreamReadChunk / 2, kUpstreamBufferMax);
+  ssize_t n = net::readSome(upstream_->fd(), buffer.writePtr(), space);
+  if (n > 0) {
+    buffer.commit(static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < space) upstream_->readable = false;
+    worker_->loop().timers().arm(upstream_->timer(),
+                                 route_->upstream->config->response_timeout.count());
+    return true;
+  }
+  upstream_->readable = false;
+  if (n == -1) return false;
+  upstream_eof_ = true;
+  return false;
+}
+
+void Session::pumpResponse() {
+  for (;;) {
+    if (!to_client_.idle()) {
+      auto result = to_client_.flush(fd_, &upstream_->input());
+      if (result == Pipe::Flush::kError) return close();
+      if (result == Pipe::Flush::kBlocked) {
+        client_writable_ = false;
+        worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+        return;
+      }
+      timer_.cancel();
+    }
+    if (response_head_done_ && response_body_.done()) return finishExchange();
+    if (!response_head_done_ || upstream_->input().empty()) {
+      if (upstream_eof_) return upstreamEnded();
+      if (!readUpstream()) {
+        if (upstream_eof_) continue;
+        return;
+      }
+    }
+    if (!response_head_done_) {
+      if (!handleResponseHead()) return;
+      continue;
+    }
+    size_t body = 0;
+    if (response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
+      return close();  // broken framing from the upstream: the client sees a cut response
+    }
+    to_client_.addBody(body);
+  }
+}
+
+void Session::upstreamEnded() {
+  if (!response_head_done_) {
+    if (upstream_->input().empty()) return upstreamBroken();
+    auto* server = upstream_->server();
+    server->errors->inc();
+    return reject(502, true);  // closed in the middle of the response head
+  }
+  if (response_body_.finishOnEof()) return pumpResponse();
+  close();  // truncated body: closing tells the client it is incomplete
+}
+
+// Returns false when the caller must stop (waiting for data, or the exchange ended).
+bool Session::handleResponseHead() {
+  http::ParseError error = http::ParseError::kNone;
+  net::Buffer& buffer = upstream_->input();
+  auto status = http::parseResponseHead(buffer.view(), kResponseLimits, request_is_head_,
+                                        &response_, &error);
+  if (status == http::ParseStatus::kIncomplete) return true;  // the loop reads more
+  if (status == http::ParseStatus::kError) {
+    upstream_->server()->errors->inc();
+    reject(502, true);
+    return false;
+  }
+  if (response_.status == 101 && request_upgrade_) {
+    ClientResponseContext context;
+    context.tunnel = true;
+    writeClientResponseHead(response_, context, &to_client_.head());
+    buffer.consume(response_.head_length);
+    startTunnel();
+    return false;
+  }
+  if (response_.status < 200) {  // 100 Continue, 103 Early Hints: relay and read on
+    if (client_minor_ >= 1) writeClientResponseHead(response_, {}, &to_client_.head());
+    buffer.consume(response_.head_length);
+    return true;
+  }
+  startResponse();
+  return true;
+}
+
+void Session::startResponse() {
+  status_ = response_.status;
+  bool dechunk = client_minor_ == 0 && response_.body == http::BodyKind::kChunked;
+  bool close_client = close_after_ || dechunk || !request_body_.done() ||
+                      response_.body == http::BodyKind::kUntilClose || worker_->draining();
+  ClientResponseContext context;
+  context.chunked = response_.body == http::BodyKind::kChunked && !dechunk;
+  context.close = close_client;
+  context.keep_alive_header = client_minor_ == 0 && !close_client;
+  context.request_id = generated_id_;
+  writeClientResponseHead(response_, context, &to_client_.head());
+  response_body_.start(response_.body, response_.content_length, dechunk);
+  upstream_->input().consume(response_.head_length);
+  response_head_done_ = true;
+  response_started_ = true;
+  close_after_ = close_client;
+}
+
+void Session::startTunnel() {
+  setState(State::kTunnel);
+  response_started_ = true;
+  status_ = 101;
+  request_body_.start(http::BodyKind::kUntilClose, 0, false);
+  response_body_.start(http::BodyKind::kUntilClose, 0, false);
+  to_upstream_.reset();
+  to_upstream_.addBody(input_.size());
+  to_client_.addBody(upstream_->input().size());
+  record(101);
+  client_readable_ = true;
+  upstream_->readable = true;
+  pumpTunnel();
+}
+
+// Moves bytes both ways until either side closes; then flushes what is left and closes.
+void Session::pumpTunnel() {
+  bool progress = true;
+  while (progress && state_ == State::kTunnel) {
+    progress = false;
+    if (to_upstream_.flush(upstream_->fd(), &input_) == Pipe::Flush::kError) return close();
+    if (to_client_.flush(fd_, &upstream_->input()) == Pipe::Flush::kError) return close();
+    if (to_upstream_.idle() && client_readable_) {
+      size_t before = input_.size();
+      if (readClient()) {
+        to_upstream_.addBody(input_.size() - before);
+        progress = true;
+      } else if (client_eof_ || state_ == State::kClosed) {
+        return close();
+      }
+    }
+    if (to_client_.idle() && upstream_->readable) {
+      size_t before = upstream_->input().size();
+      if (readUpstream()) {
+        to_client_.addBody(upstream_->input().size() - before);
+        progress = true;
+      } else if (upstream_eof_) {
+        to_client_.flush(fd_, &upstream_->input());
+        return close();
+      }
+    }
+  }
+}
+
+}  // namespace sg::proxy

@@ -1,0 +1,123 @@
+#include "proxy/shared_state.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "http/parser.h"
+#include "net/event_loop.h"
+
+namespace sg::proxy {
+
+namespace {
+
+constexpr std::array<const char*, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+std::string_view rejectName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kBodyTooLarge: return "body_too_large";
+    case RejectReason::kNoRoute: return "no_route";
+    case RejectReason::kBadChunk: return "bad_chunk";
+    case RejectReason::kRequestTimeout: return "request_timeout";
+    case RejectReason::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string lowerCase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+SharedServer::SharedServer(const config::ServerConfig& server_config, size_t server_index)
+    : config(server_config),
+      index(server_index),
+      address_text(server_config.address.toString()),
+      health(server_config.max_fails, server_config.fail_timeout.count()) {}
+
+SharedState::SharedState(std::shared_ptr<const config::Config> config, uint32_t workers)
+    : config_(std::move(config)), workers_(workers), registry_(workers + 1) {
+  buildUpstreams();
+  buildListeners();
+}
+
+void SharedState::buildUpstreams() {
+  upstreams_.resize(config_->upstreams.size());
+  for (size_t u = 0; u < config_->upstreams.size(); ++u) {
+    const auto& upstream_config = config_->upstreams[u];
+    auto& upstream = upstreams_[u];
+    upstream.config = &upstream_config;
+    upstream.index = u;
+    for (size_t s = 0; s < upstream_config.servers.size(); ++s) {
+      auto server = std::make_unique<SharedServer>(upstream_config.servers[s], s);
+      metrics::Labels labels{{"upstream", upstream_config.name}, {"server", server->address_text}};
+      server->requests = &registry_.counter("scalegate_upstream_server_requests_total",
+                                            "Requests sent to the upstream server.", labels);
+      server->errors = &registry_.counter(
+          "scalegate_upstream_server_errors_total",
+          "Failed connects, resets and timeouts talking to the upstream server.", labels);
+      server->active = &registry_.gauge("scalegate_upstream_server_active_connections",
+                                        "Upstream connections carrying a request now.", labels);
+      SharedServer* raw = server.get();
+      registry_.gaugeCallback("scalegate_upstream_server_up",
+                              "1 when the server is in rotation, 0 when marked down.", labels,
+                              [raw] { return raw->health.isUp(net::monotonicMillis()) ? 1.0 : 0.0; });
+      upstream.servers.push_back(std::move(server));
+    }
+  }
+}
+
+void SharedState::buildListeners() {
+  listeners_.resize(config_->listeners.size());
+  for (size_t l = 0; l < config_->listeners.size(); ++l) {
+    const auto& listener_config = config_->listeners[l];
+    auto& listener = listeners_[l];
+    listener.config = &listener_config;
+    metrics::Labels listener_labels{{"listener", listener_config.name}};
+    listener.connections = &registry_.counter("scalegate_connections_total",
+                                              "Client connections accepted.", listener_labels);
+    listener.open_connections = &registry_.gauge("scalegate_connections_active",
+                                                 "Client connections open now.", listener_labels);
+    auto reject = [&](std::string_view reason) {
+      return &registry_.counter("scalegate_rejected_requests_total",
+                                "Requests refused by the gateway itself, by reason.",
+                                {{"listener", listener_config.name}, {"reason", std::string(reason)}});
+    };
+    for (size_t e = 1; e < SharedListener::kParseErrorSlots; ++e) {
+      auto name = http::errorName(static_cast<http::ParseError>(e));
+      if (name.empty() || name == "unknown") break;
+      listener.parse_rejects[e] = reject(name);
+    }
+    for (size_t r = 0; r < listener.rejects.size(); ++r) {
+      listener.rejects[r] = reject(rejectName(static_cast<RejectReason>(r)));
+    }
+    for (const auto& route_config : listener_config.routes) {
+      Route route;
+      route.config = &route_config;
+      for (auto& upstream : upstreams_) {
+        if (upstream.config->name == route_config.upstream) route.upstream = &upstream;
+      }
+      std::string host = lowerCase(route_config.match.host);
+      if (host.rfind("*.", 0) == 0) {
+        route.host_wildcard = true;
+        host.erase(0, 1);
+      }
+      route.host = host;
+      for (size_t c = 0; c < kStatusClasses.size(); ++c) {
+        route.responses_by_class[c] = &registry_.counter(
+            "scalegate_requests_total", "Requests answered, by route and status class.",
+            {{"listener", listener_config.name}, {"route", route_config.name},
+             {"class", kStatusClasses[c]}});
+      }
+      route.latency = &registry_.histogram(
+          "scalegate_request_duration_seconds",
+          "Time from a complete request head to the end of the response.",
+          {{"listener", listener_config.name}, {"route", route_config.name}});
+      listener.router.add(std::move(route));
+    }
+  }
+}
+
+}  // namespace sg::proxy

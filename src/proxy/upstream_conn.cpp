@@ -1,0 +1,117 @@
+#include "proxy/upstream_conn.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "net/socket.h"
+#include "proxy/session.h"
+#include "proxy/shared_state.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+constexpr size_t kUpstreamBuffer = 16 * 1024;
+}
+
+UpstreamConn::UpstreamConn(Worker* worker, SharedUpstream* upstream, SharedServer* server, int fd)
+    : worker_(worker), upstream_(upstream), server_(server), fd_(fd), input_(kUpstreamBuffer),
+      timer_(this) {}
+
+UpstreamConn::~UpstreamConn() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// The single place where the state changes; each state owns its timer.
+void UpstreamConn::setState(State next, Session* session) {
+  state_ = next;
+  session_ = session;
+  auto& timers = worker_->loop().timers();
+  switch (next) {
+    case State::kConnecting:
+      timers.arm(timer_, upstream_->config->connect_timeout.count());
+      break;
+    case State::kActive:
+      timer_.cancel();  // the session arms response_timeout when it sends
+      break;
+    case State::kIdle:
+      reused_ = true;
+      timers.arm(timer_, upstream_->config->keepalive_timeout.count());
+      break;
+    case State::kClosed:
+      timer_.cancel();
+      break;
+  }
+}
+
+void UpstreamConn::onEvents(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable = true;
+  switch (state_) {
+    case State::kConnecting: {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int error = net::socketError(fd_);
+      Session* session = session_;
+      if (error == 0 && !(events & EPOLLERR)) {
+        setState(State::kActive, session);
+        session->onUpstreamConnected();
+      } else {
+        session->onUpstreamConnectFailed(error == 0 ? ECONNRESET : error, false);
+      }
+      return;
+    }
+    case State::kActive:
+      session_->onUpstreamEvents(events);
+      return;
+    case State::kIdle:
+      onIdleEvent(events);
+      return;
+    case State::kClosed:
+      return;
+  }
+}
+
+// An idle pooled connection that turns readable was closed (or spoken to) by the server:
+// it can no longer carry a request. Pure EPOLLOUT wake-ups (ACKs) are ignored.
+void UpstreamConn::onIdleEvent(uint32_t events) {
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    char byte;
+    ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable = false;
+      return;
+    }
+  }
+  worker_->forgetIdle(this);
+  close();
+}
+
+void UpstreamConn::onTimer(net::Timer* /*timer*/) {
+  switch (state_) {
+    case State::kConnecting:
+      session_->onUpstreamConnectFailed(ETIMEDOUT, true);
+      return;
+    case State::kActive:
+      session_->onUpstreamTimeout();
+      return;
+    case State::kIdle:
+      worker_->forgetIdle(this);
+      close();
+      return;
+    case State::kClosed:
+      return;
+  }
+}
+
+void UpstreamConn::close() {
+  if (state_ == State::kClosed) return;
+  setState(State::kClosed, nullptr);
+  ::close(fd_);
+  fd_ = -1;
+  worker_->loop().dispose(this);
+}
+
+}  // namespace sg::proxy

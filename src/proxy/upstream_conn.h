@@ -1,0 +1,62 @@
+#pragma once
+// A connection to one upstream server, owned by one worker. While a session uses it, its
+// events go to that session; while idle it waits in the worker's keep-alive pool, where
+// any input or hang-up means the server closed it and it is dropped.
+#include <cstdint>
+
+#include "net/buffer.h"
+#include "net/event_loop.h"
+#include "net/timer.h"
+
+namespace sg::proxy {
+
+class Session;
+class Worker;
+struct SharedServer;
+struct SharedUpstream;
+
+class UpstreamConn final : public net::EventHandler, public net::TimerHandler, public net::Disposable {
+ public:
+  enum class State : uint8_t {
+    kConnecting,  // non-blocking connect in progress (connect_timeout armed)
+    kActive,      // carrying a session's request (response_timeout armed while waiting)
+    kIdle,        // in the keep-alive pool (keepalive_timeout armed)
+    kClosed,      // fd closed; waiting to be disposed after the event batch
+  };
+
+  UpstreamConn(Worker* worker, SharedUpstream* upstream, SharedServer* server, int fd);
+  ~UpstreamConn() override;
+
+  void onEvents(uint32_t events) override;
+  void onTimer(net::Timer* timer) override;
+
+  // The single place where the state changes.
+  void setState(State next, Session* session);
+  void close();
+
+  State state() const { return state_; }
+  int fd() const { return fd_; }
+  SharedServer* server() const { return server_; }
+  SharedUpstream* upstream() const { return upstream_; }
+  net::Timer& timer() { return timer_; }
+  net::Buffer& input() { return input_; }
+  bool reused() const { return reused_; }
+
+  bool readable = false;
+  bool writable = false;
+
+ private:
+  void onIdleEvent(uint32_t events);
+
+  Worker* worker_;
+  SharedUpstream* upstream_;
+  SharedServer* server_;
+  int fd_;
+  State state_ = State::kConnecting;
+  Session* session_ = nullptr;
+  bool reused_ = false;  // it has carried a request before (the server may have closed it)
+  net::Buffer input_;
+  net::Timer timer_;
+};
+
+}  // namespace sg::proxy

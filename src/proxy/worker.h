@@ -1,0 +1,80 @@
+#pragma once
+// A worker: one thread, one event loop, its own SO_REUSEPORT listening sockets, its own
+// upstream keep-alive pools and balancer state (shared-nothing). Other threads talk to it
+// only through drain()/stop(), which wake its loop.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lb/balancer.h"
+#include "net/event_loop.h"
+#include "proxy/access_log.h"
+#include "proxy/request_id.h"
+#include "proxy/shared_state.h"
+
+namespace sg::proxy {
+
+class Session;
+class UpstreamConn;
+
+class Worker {
+ public:
+  Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens this worker's listening sockets (called before threads start, so a bind error
+  // stops start-up with a clear message).
+  bool openListeners(std::string* error);
+  void run();
+  // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run().
+  void drain();
+  // Thread-safe. stop(): exit run() now (after the drain limit).
+  void stop();
+
+  net::EventLoop& loop() { return loop_; }
+  SharedState& shared() { return *shared_; }
+  uint32_t index() const { return index_; }
+  bool draining() const { return draining_; }
+  const AccessLog* accessLog() const { return access_log_; }
+  RequestIdGenerator& requestIds() { return request_ids_; }
+  std::string& scratch() { return scratch_; }
+
+  // Picks a server of `upstream` not yet `tried` in this exchange; -1 when none is usable.
+  int pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried);
+  // A pooled idle connection to `server`, or a new one (connecting). Null when the socket
+  // could not even be created; *error_code tells why.
+  UpstreamConn* acquire(SharedUpstream& upstream, SharedServer& server, bool fresh, int* error_code);
+  // Returns a connection to the pool, or closes it when the pool is full.
+  void release(UpstreamConn* connection);
+  void forgetIdle(UpstreamConn* connection);
+
+  void sessionOpened(Session* session);
+  void sessionClosed(Session* session);
+
+ private:
+  class Acceptor;
+  void onWake();
+  void beginDrain();
+  void maybeFinishDrain();
+
+  SharedState* shared_;
+  uint32_t index_;
+  const AccessLog* access_log_;
+  net::EventLoop loop_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<lb::Balancer>> balancers_;    // per upstream
+  std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
+  std::vector<uint8_t> usable_scratch_;
+  Session* sessions_ = nullptr;  // intrusive list of open sessions
+  size_t session_count_ = 0;
+  bool draining_ = false;
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> stop_requested_{false};
+  RequestIdGenerator request_ids_;
+  std::string scratch_;
+};
+
+}  // namespace sg::proxy
