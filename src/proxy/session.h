@@ -76,6 +76,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void detachUpstream();
   void closeUpstream();
   void pumpRequest();
+  bool acceptRequestBody();
   void upstreamBroken();
   void retryOnFreshConnection();
   bool readUpstream();

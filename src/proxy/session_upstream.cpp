@@ -100,30 +100,42 @@ void Session::onUpstreamTimeout() {
 }
 
 void Session::pumpRequest() {
-  const uint64_t max_body = listener_->config->max_body_size;
   for (;;) {
+    // Take in buffered body bytes first, so the head and body leave in one sendmsg.
+    if (to_upstream_.bodyReady() == 0 && !input_.empty() && !acceptRequestBody()) return;
     auto result = to_upstream_.flush(upstream_->fd(), &input_);
     if (result == Pipe::Flush::kError) return upstreamBroken();
     if (result == Pipe::Flush::kBlocked || request_body_.done()) return;
-    if (input_.empty() && !readClient()) {
+    if (!readClient()) {
       if (client_eof_) close();  // the client gave up mid-body (close() is idempotent)
       return;
     }
-    size_t body = 0;
-    if (request_body_.scan(&input_, 0, &body) == BodyFramer::Result::kError) {
-      countReject(0, RejectReason::kBadChunk);
-      closeUpstream();
-      return response_started_ ? close() : reject(400, true);
-    }
-    if (max_body != 0 && request_body_.payloadBytes() > max_body) {
-      countReject(0, RejectReason::kBodyTooLarge);
-      closeUpstream();
-      return response_started_ ? close() : reject(413, true);
-    }
+  }
+}
+
+// Marks the request body bytes at the front of the client buffer as ready to forward.
+// Returns false when the exchange ended (bad chunk or body over the limit).
+bool Session::acceptRequestBody() {
+  size_t body = 0;
+  if (request_body_.scan(&input_, 0, &body) == BodyFramer::Result::kError) {
+    countReject(0, RejectReason::kBadChunk);
+    closeUpstream();
+    response_started_ ? close() : reject(400, true);
+    return false;
+  }
+  const uint64_t max_body = listener_->config->max_body_size;
+  if (max_body != 0 && request_body_.payloadBytes() > max_body) {
+    countReject(0, RejectReason::kBodyTooLarge);
+    closeUpstream();
+    response_started_ ? close() : reject(413, true);
+    return false;
+  }
+  if (body > 0) {
     to_upstream_.addBody(body);
     worker_->loop().timers().arm(upstream_->timer(),
                                  route_->upstream->config->response_timeout.count());
   }
+  return true;
 }
 
 // Writing to the upstream failed (reset): the same as the connection dying before a response.
@@ -177,6 +189,14 @@ bool Session::readUpstream() {
 
 void Session::pumpResponse() {
   for (;;) {
+    // Take in buffered body bytes before flushing, so head and body go out together.
+    if (response_head_done_ && to_client_.bodyReady() == 0 && !upstream_->input().empty()) {
+      size_t body = 0;
+      if (response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
+        return close();  // broken framing from the upstream: the client sees a cut response
+      }
+      to_client_.addBody(body);
+    }
     if (!to_client_.idle()) {
       auto result = to_client_.flush(fd_, &upstream_->input());
       if (result == Pipe::Flush::kError) return close();
@@ -195,15 +215,7 @@ void Session::pumpResponse() {
         return;
       }
     }
-    if (!response_head_done_) {
-      if (!handleResponseHead()) return;
-      continue;
-    }
-    size_t body = 0;
-    if (response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
-      return close();  // broken framing from the upstream: the client sees a cut response
-    }
-    to_client_.addBody(body);
+    if (!response_head_done_ && !handleResponseHead()) return;
   }
 }
 
