@@ -16,6 +16,9 @@ class ChunkedDecoder {
   // of `input`, the end of the body (returns kDone; trailers and final CRLF included), or
   // one run of payload bytes, which *payload then views (empty otherwise). *consumed is the
   // number of bytes of `input` used. Call again with the rest to continue.
+  // On kError, *consumed is the offset of the offending byte; the decoder stays in error
+  // (feed returns kError and consumes nothing) until reset(). After kDone, feed consumes
+  // nothing and returns kDone: bytes after the body belong to the next message.
   Status feed(std::string_view input, size_t* consumed, std::string_view* payload);
 
   void reset();
@@ -23,15 +26,33 @@ class ChunkedDecoder {
 
   // Limits that make hostile framing cheap to reject.
   static constexpr size_t kMaxChunkLineExtension = 4096;  // bytes of chunk extensions per line
-  static constexpr size_t kMaxTrailerBytes = 16 * 1024;
+  static constexpr size_t kMaxTrailerBytes = size_t{16} * 1024;  // bytes after the last-chunk line
+  static constexpr uint32_t kMaxSizeDigits = 16;                 // hex digits of a chunk-size
 
  private:
   enum class State : uint8_t {
-    kSize, kExtension, kSizeLf, kData, kDataCr, kDataLf,
-    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone, kError
+    kSize,
+    kSizeBws,
+    kExtension,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerLineStart,
+    kTrailerName,
+    kTrailerLine,
+    kTrailerLf,
+    kFinalLf,
+    kDone,
+    kError
   };
+  bool step(char c);  // one framing byte outside data, extension and trailer-line runs
+  size_t scanExtension(std::string_view input, size_t pos);
+  size_t scanTrailerLine(std::string_view input, size_t pos);
+  bool countTrailer(size_t n);
+
   State state_ = State::kSize;
-  uint64_t remaining_ = 0;   // bytes left in the current chunk
+  uint64_t remaining_ = 0;  // bytes left in the current chunk
   uint32_t size_digits_ = 0;
   size_t extension_bytes_ = 0;
   size_t trailer_bytes_ = 0;

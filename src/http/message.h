@@ -48,6 +48,8 @@ struct RequestHead {
   int version_minor = 1;    // HTTP/1.<minor>; only 0 and 1 are accepted
   std::vector<Header> headers;
   std::string_view host;  // Host header value (or authority of an absolute-form target)
+  // kContentLength only when Content-Length > 0: "Content-Length: 0" gives kNone with
+  // content_length 0. content_length is non-zero exactly when body == kContentLength.
   BodyKind body = BodyKind::kNone;
   uint64_t content_length = 0;
   bool keep_alive = true;        // after version default and Connection tokens
@@ -64,10 +66,15 @@ struct ResponseHead {
   std::string_view reason;
   int version_minor = 1;
   std::vector<Header> headers;
+  // As in RequestHead: content_length is non-zero exactly when body == kContentLength (so a
+  // HEAD/204/304 response's Content-Length is validated but not reported here).
   BodyKind body = BodyKind::kNone;
   uint64_t content_length = 0;
-  bool keep_alive = true;
-  bool upgrade = false;  // Connection: upgrade (with a 101 status, the connection becomes a tunnel)
+  bool keep_alive = true;  // false for kUntilClose, Connection: close, 1.0 without keep-alive
+  bool upgrade = false;    // Connection: upgrade and an Upgrade header (with 101: a tunnel)
+  // Transfer-Encoding and Content-Length both present: Transfer-Encoding decided the framing
+  // (RFC 9112 6.3), keep_alive is false, and the proxy must drop Content-Length when forwarding.
+  bool content_length_ignored = false;
   uint32_t head_length = 0;
   std::vector<std::string_view> connection_tokens;
 };
