@@ -36,6 +36,7 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  if (*run || *demo) blockShutdownSignals();
   if (*check) {
     auto config = loadOrReport(check_config);
     if (!config) return 1;

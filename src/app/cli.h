@@ -1,4 +1,6 @@
 #pragma once
+#include <signal.h>
+
 #include <memory>
 #include <string>
 
@@ -14,5 +16,7 @@ std::shared_ptr<const config::Config> loadOrReport(const std::string& path);
 // Runs the gateway until SIGTERM/SIGINT, then drains. Returns the process exit code.
 int runGateway(std::shared_ptr<const config::Config> config);
 int runDemo(uint16_t port, uint16_t admin_port);
+// Ignores SIGPIPE and blocks SIGTERM/SIGINT in the calling thread (call before threads start).
+sigset_t blockShutdownSignals();
 
 }  // namespace sg::app

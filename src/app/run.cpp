@@ -11,23 +11,20 @@
 
 namespace sg::app {
 
-namespace {
-
-sigset_t shutdownSignals() {
+sigset_t blockShutdownSignals() {
+  signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  // Blocked before any thread starts (threads inherit the mask), so only the sigwait()
+  // in runGateway sees them.
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
 
-}  // namespace
-
 int runGateway(std::shared_ptr<const config::Config> config) {
-  signal(SIGPIPE, SIG_IGN);
-  // Block the shutdown signals before any thread starts so only sigwait() below sees them.
-  sigset_t signals = shutdownSignals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = blockShutdownSignals();
 
   proxy::Gateway gateway(config);
   std::string error;

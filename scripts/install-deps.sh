@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that scalegate's build, tests and benchmark need.
+# Idempotent: when everything is already installed it changes nothing and needs no network.
+# Runs as root (sudo bash scripts/install-deps.sh). Prints one line per phase.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential g++ cmake ninja-build pkg-config
+  libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libboost-json1.81-dev
+  # unit tests and micro-benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (libFuzzer ships in clang's runtime)
+  clang libclang-rt-14-dev
+  # integration tests
+  curl python3 python3-pytest procps util-linux valgrind
+  # benchmark peers and load generators (h2load is in nghttp2-client)
+  nginx-light haproxy wrk nghttp2-client
+)
+LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
+
+say() { echo "install-deps: $*"; }
+die() {
+  echo "install-deps: ERROR: $*" >&2
+  exit 1
+}
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  is_installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  say "all ${#PACKAGES[@]} packages already installed"
+else
+  [[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}); run as root: sudo bash $0"
+  say "${#missing[@]} of ${#PACKAGES[@]} packages missing: ${missing[*]}"
+
+  log=$(mktemp /tmp/scalegate-install-deps.XXXXXX.log)
+  created_policy=0
+  cleanup() {
+    # Remove the policy-rc.d only if this script created it (a container may ship its own).
+    if ((created_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+    rm -f "$log"
+  }
+  trap cleanup EXIT
+
+  updated=0
+  apt_update() {
+    say "apt-get update"
+    apt-get -qq -o DPkg::Lock::Timeout=300 update >>"$log" 2>&1 ||
+      {
+        tail -n 30 "$log" >&2
+        die "apt-get update failed"
+      }
+    updated=1
+    # apt leaves unchanged lists with their old times, so record the update in apt's usual stamp.
+    mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp
+  }
+  fresh_lists=$(find /var/lib/apt/lists /var/lib/apt/periodic -maxdepth 1 \
+    \( -name '*_InRelease' -o -name update-success-stamp \) -mmin "-$LISTS_MAX_AGE_MIN" 2>/dev/null | head -n 1 || true)
+  if [[ -n "$fresh_lists" ]]; then
+    say "package lists are fresh (< $((LISTS_MAX_AGE_MIN / 60))h old), skipping apt-get update"
+  else
+    apt_update
+  fi
+
+  # Keep package scripts from starting system services (nginx's would take port 80).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# temporary, from scalegate scripts/install-deps.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      "${missing[@]}" >>"$log" 2>&1
+  }
+  say "apt-get install ${missing[*]}"
+  if ! apt_install; then
+    if ((updated)); then
+      tail -n 30 "$log" >&2
+      die "apt-get install failed"
+    fi
+    say "install failed with the cached lists; refreshing them and retrying"
+    apt_update
+    apt_install || {
+      tail -n 30 "$log" >&2
+      die "apt-get install failed"
+    }
+  fi
+fi
+
+# The tools the scripts call, checked by what they run rather than by package name.
+for tool in cmake ninja g++ clang++ curl taskset pgrep valgrind nginx haproxy wrk h2load; do
+  command -v "$tool" >/dev/null || die "'$tool' not found after install"
+done
+/usr/bin/python3 -c 'import pytest' 2>/dev/null || die "/usr/bin/python3 cannot import pytest"
+say "ok"
