@@ -46,6 +46,9 @@ class HttpService::Connection final : public net::EventHandler,
   void onEvents(uint32_t /*events*/) override {
     if (closed_) return;
     if (!flush()) return;
+    // Requests already buffered (pipelined behind a large response) come before new reads.
+    while (!closed_ && answerOne()) {
+    }
     while (!closed_ && readSome()) {
       while (!closed_ && answerOne()) {
       }
@@ -56,7 +59,7 @@ class HttpService::Connection final : public net::EventHandler,
  private:
   bool readSome() {
     size_t space = input_.reserve(4096, kMaxRequest);
-    if (space == 0) return close(), false;
+    if (space == 0) return refuse(413), false;
     ssize_t n = net::readSome(fd_, input_.writePtr(), space);
     if (n > 0) {
       input_.commit(static_cast<size_t>(n));
@@ -81,26 +84,41 @@ class HttpService::Connection final : public net::EventHandler,
       close_after = true;
     } else {
       size_t total = head.head_length + head.content_length;
-      if (total > kMaxRequest) return close(), false;
+      if (total > kMaxRequest) return refuse(413), false;
       if (input_.size() < total) return false;
       response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
     output_ = serializeResponse(response, close_after);
+    if (head.method == "HEAD") output_.resize(output_.size() - response.body.size());
+    sent_ = 0;
     close_after_ = close_after;
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
     return flush();
   }
 
+  // Answers a request that cannot be taken whole, then closes.
+  void refuse(int status) {
+    ServiceResponse response;
+    response.status = status;
+    response.body = "request too large\n";
+    output_ = serializeResponse(response, true);
+    sent_ = 0;
+    close_after_ = true;
+    flush();
+  }
+
   bool flush() {
-    while (!output_.empty()) {
-      ssize_t n = send(fd_, output_.data(), output_.size(), MSG_NOSIGNAL);
+    while (sent_ < output_.size()) {
+      ssize_t n = send(fd_, output_.data() + sent_, output_.size() - sent_, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
         return close(), false;
       }
-      output_.erase(0, static_cast<size_t>(n));
+      sent_ += static_cast<size_t>(n);
     }
+    output_.clear();
+    sent_ = 0;
     if (close_after_) return close(), false;
     return true;
   }
@@ -119,6 +137,7 @@ class HttpService::Connection final : public net::EventHandler,
   int fd_;
   net::Buffer input_;
   std::string output_;
+  size_t sent_ = 0;  // bytes of output_ already sent
   net::Timer timer_;
   bool closed_ = false;
   bool close_after_ = false;

@@ -49,6 +49,22 @@ void appendNumber(std::string* out, uint64_t value) {
 
 }  // namespace
 
+// Headers the gateway itself interprets (framing, Host, forwarding) are never removed by a
+// Connection token: honouring "Connection: content-length" would desynchronise framing.
+bool droppedByConnection(const http::Header& header,
+                         const std::vector<std::string_view>& connection_tokens) {
+  return header.kind == HeaderKind::kOther && !connection_tokens.empty() &&
+         namedByConnection(header, connection_tokens);
+}
+
+size_t lastForwardedFor(const http::RequestHead& request) {
+  size_t last = request.headers.size();
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    if (request.headers[i].kind == HeaderKind::kXForwardedFor) last = i;
+  }
+  return last;
+}
+
 void writeUpstreamRequestHead(const http::RequestHead& request,
                               const UpstreamRequestContext& context, std::string* out) {
   out->clear();
@@ -60,38 +76,35 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
     out->append(request.query);
   }
   out->append(" HTTP/1.1\r\n");
-  bool saw_host = false;
-  bool saw_forwarded_for = false;
-  for (const auto& header : request.headers) {
+  // The client address goes on the last X-Forwarded-For line only (the list continues there).
+  const size_t forwarded_for = lastForwardedFor(request);
+  // RFC 9112 3.2.2: the target's authority (absolute-form) replaces any received Host.
+  out->append("Host: ").append(request.host.empty() ? context.fallback_host : request.host);
+  out->append("\r\n");
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    const auto& header = request.headers[i];
     switch (header.kind) {
       case HeaderKind::kXForwardedFor:
-        out->append(header.name).append(": ").append(header.value).append(", ");
-        out->append(context.client_ip).append("\r\n");
-        saw_forwarded_for = true;
+        out->append(header.name).append(": ").append(header.value);
+        if (i == forwarded_for) out->append(", ").append(context.client_ip);
+        out->append("\r\n");
         continue;
+      case HeaderKind::kHost:
       case HeaderKind::kXForwardedProto:
       case HeaderKind::kXForwardedHost:
       case HeaderKind::kExpect:  // the gateway answers 100-continue itself
         continue;
-      case HeaderKind::kHost:
-        saw_host = true;
-        break;
       case HeaderKind::kUpgrade:
         if (request.upgrade) appendHeader(out, header.name, header.value);
         continue;
       default:
-        if (isHopByHop(header.kind)) continue;
-        break;
+        if (isHopByHop(header.kind) || droppedByConnection(header, request.connection_tokens)) {
+          continue;
+        }
+        appendHeader(out, header.name, header.value);
     }
-    if (!request.connection_tokens.empty() && namedByConnection(header, request.connection_tokens)) {
-      continue;
-    }
-    appendHeader(out, header.name, header.value);
   }
-  if (!saw_host) {
-    appendHeader(out, "Host", request.host.empty() ? context.fallback_host : request.host);
-  }
-  if (!saw_forwarded_for) appendHeader(out, "X-Forwarded-For", context.client_ip);
+  if (forwarded_for == request.headers.size()) appendHeader(out, "X-Forwarded-For", context.client_ip);
   out->append("X-Forwarded-Proto: http\r\n");
   if (!request.host.empty()) appendHeader(out, "X-Forwarded-Host", request.host);
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
@@ -112,9 +125,12 @@ void writeClientResponseHead(const http::ResponseHead& response,
       appendHeader(out, header.name, header.value);
       continue;
     }
-    if (isHopByHop(header.kind)) continue;
-    if (!response.connection_tokens.empty() &&
-        namedByConnection(header, response.connection_tokens)) {
+    if (isHopByHop(header.kind) || droppedByConnection(header, response.connection_tokens)) {
+      continue;
+    }
+    // With Transfer-Encoding, Content-Length is not the framing (RFC 9112 6.3) and must go.
+    if (header.kind == HeaderKind::kContentLength &&
+        (response.body == http::BodyKind::kChunked || response.content_length_ignored)) {
       continue;
     }
     appendHeader(out, header.name, header.value);
@@ -136,12 +152,21 @@ std::string_view reasonPhrase(int status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
     case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
