@@ -25,6 +25,7 @@ struct RouteConfig {
   RouteMatch match;
   std::string upstream;       // key into Config::upstreams (validated to exist)
   bool strip_prefix = false;  // remove match.prefix from the path sent upstream
+  std::string name;           // for logs and metrics; defaults to match.prefix
 };
 
 struct ListenerConfig {

@@ -1,0 +1,26 @@
+#pragma once
+// Internal: loaders for each section of the file. Each reports every problem it finds to
+// the ErrorSink and fills what it can; the caller discards the Config if any error was seen.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/yaml_reader.h"
+
+namespace sg::config::detail {
+
+// Upstream names defined in the file, or nullopt when the upstreams section could not be
+// read, so routes are not blamed for referring to names we could not see.
+using UpstreamNames = std::optional<std::vector<std::string>>;
+
+UpstreamNames collectUpstreamNames(const Field* upstreams);
+void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamConfig>* out);
+void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
+                   std::vector<ListenerConfig>* out);
+
+// Two listening addresses that cannot both be bound: equal, or the same port where one is
+// the wildcard address. Port 0 (kernel-chosen, used by tests) never conflicts.
+bool addressesConflict(const net::Address& a, const net::Address& b);
+
+}  // namespace sg::config::detail

@@ -1,0 +1,210 @@
+// The listeners section: listening addresses, their limits, and their routes.
+#include <algorithm>
+#include <limits>
+#include <string_view>
+
+#include "config/load.h"
+
+namespace sg::config::detail {
+
+namespace {
+
+constexpr uint64_t kMinHeaderSize = 1024;
+constexpr uint64_t kMaxHeaderSize = 1024 * 1024;
+constexpr uint32_t kMaxHeaderCount = 1000;
+constexpr size_t kMaxNamesListed = 10;
+
+// ASCII only, whatever the process locale: these are protocol characters.
+bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// RFC 9110 token characters, which is all a method may contain.
+bool isTokenChar(char c) {
+  return isAlnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool isHostChar(char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; }
+
+// Query and fragment never reach path matching, so a prefix holding them could never match.
+bool isPrefixChar(char c) {
+  return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '?' && c != '#';
+}
+
+std::string toLower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+void readPrefix(ErrorSink& errors, const Field* field, std::string* out) {
+  if (!readString(errors, field, out)) return;
+  if (out->empty() || out->front() != '/' || !std::all_of(out->begin(), out->end(), isPrefixChar)) {
+    errors.add(field->mark(), field->path,
+               "invalid prefix " + quoted(*out) + " (must start with '/' and hold no spaces, '?' or '#')");
+  }
+}
+
+// Host names compare case-insensitively, so they are stored lower-case.
+void readHost(ErrorSink& errors, const Field* field, std::string* out) {
+  std::string host;
+  if (!readString(errors, field, &host)) return;
+  std::string_view name = host;
+  if (name.substr(0, 2) == "*.") name.remove_prefix(2);
+  bool valid = !name.empty() && name.front() != '.' && name.back() != '.' &&
+               name.find("..") == std::string_view::npos && std::all_of(name.begin(), name.end(), isHostChar);
+  if (!valid) {
+    errors.add(field->mark(), field->path,
+               "invalid host " + quoted(host) + " (use a name like example.com or *.example.com)");
+    return;
+  }
+  *out = toLower(host);
+}
+
+void readMethods(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
+  if (field == nullptr) return;
+  for (const Field& item : sequenceItems(errors, *field)) {
+    std::string method;
+    if (!readString(errors, &item, &method)) continue;
+    for (char& c : method) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+    if (method.empty() || !std::all_of(method.begin(), method.end(), isTokenChar)) {
+      errors.add(item.mark(), item.path, "invalid method " + quoted(method));
+    } else if (std::find(out->begin(), out->end(), method) != out->end()) {
+      errors.add(item.mark(), item.path, "duplicate method " + quoted(method));
+    } else {
+      out->push_back(std::move(method));
+    }
+  }
+}
+
+void loadMatch(ErrorSink& errors, const Field& field, RouteMatch* out) {
+  MapReader map(errors, field, {"prefix", "host", "methods"});
+  if (!map.valid()) return;
+  readPrefix(errors, map.find("prefix"), &out->prefix);
+  readHost(errors, map.find("host"), &out->host);
+  readMethods(errors, map.find("methods"), &out->methods);
+}
+
+void checkUpstreamName(ErrorSink& errors, const Field& field, const std::string& name,
+                       const UpstreamNames& upstreams) {
+  if (!upstreams || std::find(upstreams->begin(), upstreams->end(), name) != upstreams->end()) return;
+  std::string known;
+  if (upstreams->empty()) {
+    known = " (no upstreams are defined)";
+  } else if (upstreams->size() <= kMaxNamesListed) {
+    for (const std::string& upstream : *upstreams) known += (known.empty() ? " (defined: " : ", ") + upstream;
+    known += ")";
+  }
+  errors.add(field.mark(), field.path, "unknown upstream " + quoted(name) + known);
+}
+
+void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams, RouteConfig* out) {
+  MapReader map(errors, item, {"name", "match", "upstream", "strip_prefix"});
+  if (!map.valid()) return;
+  if (const Field* match = map.find("match")) loadMatch(errors, *match, &out->match);
+  const Field* name = map.find("name");
+  if (readString(errors, name, &out->name)) {
+    if (out->name.empty()) errors.add(name->mark(), name->path, "must not be empty");
+  } else {
+    out->name = out->match.prefix;
+  }
+  const Field* upstream = map.require("upstream");
+  if (readString(errors, upstream, &out->upstream)) {
+    checkUpstreamName(errors, *upstream, out->upstream, upstreams);
+  }
+  readBool(errors, map.find("strip_prefix"), &out->strip_prefix);
+}
+
+void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
+                std::vector<RouteConfig>* out) {
+  std::vector<Field> items = sequenceItems(errors, field);
+  if (field.value.IsSequence() && items.empty()) {
+    errors.add(field.mark(), field.path, "must list at least one route");
+  }
+  for (const Field& item : items) {
+    RouteConfig route;
+    loadRoute(errors, item, upstreams, &route);
+    out->push_back(std::move(route));
+  }
+}
+
+// What later listeners are compared against for duplicates.
+struct SeenListener {
+  std::string path;
+  std::optional<Field> name;     // set only when the name was read and is valid
+  std::optional<Field> address;  // set only when the address was read and is valid
+  ListenerConfig* config = nullptr;
+};
+
+void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams, ListenerConfig* out,
+                  SeenListener* seen) {
+  MapReader map(errors, item,
+                {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size", "max_headers",
+                 "max_body_size", "routes"});
+  if (!map.valid()) return;
+  const Field* name = map.require("name");
+  if (readString(errors, name, &out->name)) {
+    if (out->name.empty()) {
+      errors.add(name->mark(), name->path, "must not be empty");
+    } else {
+      seen->name = *name;
+    }
+  }
+  const Field* address = map.require("address");
+  if (readAddress(errors, address, &out->address)) seen->address = *address;
+  readDuration(errors, map.find("request_head_timeout"), &out->request_head_timeout, false);
+  readDuration(errors, map.find("idle_timeout"), &out->idle_timeout);
+  uint64_t header_size = out->max_header_size;
+  if (readSize(errors, map.find("max_header_size"), kMinHeaderSize, kMaxHeaderSize, &header_size)) {
+    out->max_header_size = static_cast<uint32_t>(header_size);
+  }
+  readUint32(errors, map.find("max_headers"), 1, kMaxHeaderCount, &out->max_headers);
+  readSize(errors, map.find("max_body_size"), 0, std::numeric_limits<uint64_t>::max(), &out->max_body_size);
+  if (const Field* routes = map.require("routes")) loadRoutes(errors, *routes, upstreams, &out->routes);
+}
+
+// Reports the later of two listeners that share a name or an address, at the offending key.
+void checkDuplicate(ErrorSink& errors, const SeenListener& current,
+                    const std::vector<SeenListener>& earlier) {
+  for (const SeenListener& other : earlier) {
+    if (current.name && other.name && current.config->name == other.config->name) {
+      errors.add(current.name->mark(), current.name->path,
+                 "duplicate listener name " + quoted(current.config->name) + " (also " + other.path + ")");
+    }
+    const net::Address& address = current.config->address;
+    if (current.address && other.address && addressesConflict(address, other.config->address)) {
+      errors.add(current.address->mark(), current.address->path,
+                 "address " + address.toString() + " conflicts with " + other.path + " (" +
+                     other.config->address.toString() + ")");
+    }
+  }
+}
+
+}  // namespace
+
+bool addressesConflict(const net::Address& a, const net::Address& b) {
+  if (a.port() == 0 || a.port() != b.port() || a.family() != b.family()) return false;
+  auto wildcard = [](const net::Address& x) { return x.hostString() == "0.0.0.0" || x.hostString() == "::"; };
+  return a == b || wildcard(a) || wildcard(b);
+}
+
+void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
+                   std::vector<ListenerConfig>* out) {
+  std::vector<Field> items = sequenceItems(errors, field);
+  if (field.value.IsSequence() && items.empty()) {
+    errors.add(field.mark(), field.path, "must list at least one listener");
+  }
+  // Sized up front so the config pointers kept in `seen` stay valid.
+  out->clear();
+  out->resize(items.size());
+  std::vector<SeenListener> seen;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SeenListener current{items[i].path, std::nullopt, std::nullopt, &(*out)[i]};
+    loadListener(errors, items[i], upstreams, current.config, &current);
+    checkDuplicate(errors, current, seen);
+    seen.push_back(std::move(current));
+  }
+}
+
+}  // namespace sg::config::detail
