@@ -55,6 +55,7 @@ void Session::setState(State next) { state_ = next; }
 void Session::onEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_readable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) client_writable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_peer_closed_ = true;
   switch (state_) {
     case State::kReadingHead:
       processInput();
@@ -110,7 +111,8 @@ bool Session::readClient() {
   ssize_t n = net::readSome(fd_, input_.writePtr(), space);
   if (n > 0) {
     input_.commit(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < space) client_readable_ = false;  // drained (edge-triggered)
+    // A short read means drained (edge-triggered), unless the peer's FIN came with the data.
+    if (static_cast<size_t>(n) < space && !client_peer_closed_) client_readable_ = false;
     return true;
   }
   client_readable_ = false;

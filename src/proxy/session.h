@@ -78,7 +78,6 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void pumpRequest();
   bool acceptRequestBody();
   void upstreamBroken();
-  void retryOnFreshConnection();
   bool readUpstream();
   void pumpResponse();
   void upstreamEnded();
@@ -98,6 +97,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool client_readable_ = false;
   bool client_writable_ = true;
   bool client_eof_ = false;
+  bool client_peer_closed_ = false;  // EPOLLRDHUP seen: a short read is not "drained"
   bool processing_input_ = false;
   bool head_timer_armed_ = false;  // request_head_timeout runs from a head's first byte
   std::string client_ip_;

@@ -40,6 +40,7 @@ void Session::connectUpstream() {
 
 void Session::attachUpstream(UpstreamConn* connection) {
   upstream_ = connection;
+  upstream_eof_ = false;  // a retry must not inherit the previous connection's end
   log_server_ = connection->server()->address_text;
   bool pooled = connection->state() == UpstreamConn::State::kIdle;
   connection->setState(pooled ? UpstreamConn::State::kActive : UpstreamConn::State::kConnecting,
@@ -92,9 +93,9 @@ void Session::onUpstreamEvents(uint32_t events) {
 
 void Session::onUpstreamTimeout() {
   if (state_ == State::kTunnel) return close();
-  auto* server = upstream_->server();
-  server->errors->inc();
-  server->health.recordFailure(worker_->loop().now());
+  // Counted as an error, but not against passive health: only failed connects mark a
+  // server down (a slow endpoint does not take a live server out of rotation).
+  upstream_->server()->errors->inc();
   if (response_started_) return close();
   reject(504, !request_body_.done());
 }
@@ -138,34 +139,28 @@ bool Session::acceptRequestBody() {
   return true;
 }
 
-// Writing to the upstream failed (reset): the same as the connection dying before a response.
+// The upstream connection died before a response head (reset on write, or EOF). A
+// bodiless idempotent request is sent again: first on a fresh connection to the same
+// server when a pooled connection was stale (the server closed it while idle), then on the
+// servers not yet tried. Anything else gets 502.
 void Session::upstreamBroken() {
-  if (!response_head_done_ && retryable_ && !retried_ && upstream_->reused()) {
-    return retryOnFreshConnection();
-  }
-  auto* server = upstream_->server();
-  server->errors->inc();
-  server->health.recordFailure(worker_->loop().now());
-  if (response_started_) return close();
-  reject(502, true);
-}
-
-// A pooled connection the server had already closed: send the request again once, on a
-// new connection (only bodiless idempotent requests, so nothing can be applied twice).
-void Session::retryOnFreshConnection() {
-  retried_ = true;
   SharedServer* server = upstream_->server();
+  bool stale_reuse = upstream_->reused() && !retried_;
+  if (!stale_reuse) server->errors->inc();
+  if (response_started_) return close();
+  if (!retryable_ || response_head_done_) return reject(502, true);
   closeUpstream();
   to_upstream_.rewindHead();
+  setState(State::kConnecting);
+  if (!stale_reuse) return connectUpstream();
+  retried_ = true;
   int error_code = 0;
   UpstreamConn* connection = worker_->acquire(*route_->upstream, *server, true, &error_code);
   if (connection == nullptr) {
     server->errors->inc();
     server->health.recordFailure(worker_->loop().now());
-    setState(State::kConnecting);
     return connectUpstream();
   }
-  setState(State::kConnecting);
   attachUpstream(connection);
 }
 
@@ -176,7 +171,7 @@ bool Session::readUpstream() {
   ssize_t n = net::readSome(upstream_->fd(), buffer.writePtr(), space);
   if (n > 0) {
     buffer.commit(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < space) upstream_->readable = false;
+    if (static_cast<size_t>(n) < space && !upstream_->peer_closed) upstream_->readable = false;
     worker_->loop().timers().arm(upstream_->timer(),
                                  route_->upstream->config->response_timeout.count());
     return true;

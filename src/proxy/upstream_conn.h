@@ -44,6 +44,9 @@ class UpstreamConn final : public net::EventHandler, public net::TimerHandler, p
 
   bool readable = false;
   bool writable = false;
+  // The peer has shut down its side (EPOLLRDHUP/EPOLLHUP). A short read then does NOT mean
+  // "drained": the FIN came with the data, so no further edge will announce it.
+  bool peer_closed = false;
 
  private:
   void onIdleEvent(uint32_t events);

@@ -1,0 +1,862 @@
+"""Fixtures and helpers for the scalegate integration tests.
+
+Every test starts real processes on 127.0.0.1 with ports chosen at run time, and stops
+every process it started by pid (SIGTERM -> wait -> SIGKILL). Nothing is killed by name.
+
+Environment:
+  SCALEGATE_BIN        gateway binary (default: <repo>/build/src/app/scalegate)
+  SCALEGATE_TEST_SLOW  factor applied to every wait (default 1; 3 is detected for ASan builds)
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+PYTHON = "/usr/bin/python3"
+UPSTREAM_SCRIPT = os.path.join(HERE, "upstream_server.py")
+DEFAULT_BIN = os.path.join(REPO, "build", "src", "app", "scalegate")
+PATTERN = b"0123456789"
+
+sys.path.insert(0, HERE)
+from upstream_server import pattern_bytes  # noqa: E402,F401  (re-exported for the tests)
+
+
+def gateway_bin():
+    return os.environ.get("SCALEGATE_BIN", DEFAULT_BIN)
+
+
+def _detect_slow():
+    env = os.environ.get("SCALEGATE_TEST_SLOW")
+    if env:
+        try:
+            return max(1.0, float(env))
+        except ValueError:
+            return 1.0
+    path = gateway_bin()
+    try:
+        with open(path, "rb") as f:
+            data = f.read(64 * 1024 * 1024)
+        if b"__asan_init" in data or b"libasan.so" in data:
+            return 3.0
+    except OSError:
+        pass
+    return 1.0
+
+
+SLOW = _detect_slow()
+
+
+def wait_s(seconds):
+    """A wait bound scaled by SCALEGATE_TEST_SLOW (ASan builds are ~3x slower)."""
+    return seconds * SLOW
+
+
+# ---------------------------------------------------------------------------
+# process registry: everything we start is stopped by pid at the end, whatever happens
+# ---------------------------------------------------------------------------
+_PROCS = []
+_PROCS_LOCK = threading.Lock()
+
+
+def _register(proc):
+    with _PROCS_LOCK:
+        _PROCS.append(proc)
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=5.0):
+    """Signal one process we started (by pid), wait, SIGKILL if it lingers. Returns its returncode."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        return proc.returncode
+
+
+def pytest_sessionfinish(session, exitstatus):
+    with _PROCS_LOCK:
+        procs = list(_PROCS)
+    for p in procs:
+        if p.poll() is None:
+            stop_process(p, signal.SIGKILL, timeout=5)
+
+
+def pytest_addoption(parser):
+    parser.addini("scalegate_test_timeout", "default per-test time limit in seconds", default="60")
+
+
+@pytest.fixture(autouse=True)
+def _per_test_alarm(request):
+    """Per-test time guard (pytest-timeout is not installed): SIGALRM fails the test."""
+    marker = request.node.get_closest_marker("timeout_s")
+    limit = float(marker.args[0]) if marker else float(request.config.getini("scalegate_test_timeout"))
+    limit = int(limit * SLOW) + 1
+
+    def on_alarm(signum, frame):
+        pytest.fail("test exceeded its %ds time limit (SIGALRM guard)" % limit, pytrace=True)
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ---------------------------------------------------------------------------
+# ports and sockets
+# ---------------------------------------------------------------------------
+_handed_out = set()
+
+
+def free_port():
+    """A currently unused loopback TCP port (bind port 0). Not handed out twice per run."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("could not find a free port")
+
+
+def can_connect(port, timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port, timeout=10.0, proc=None):
+    deadline = time.monotonic() + wait_s(timeout)
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        if can_connect(port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05):
+    """Polls predicate() until it returns a truthy value or the (scaled) timeout passes."""
+    deadline = time.monotonic() + wait_s(timeout)
+    value = None
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# a small, strict HTTP/1.1 client over raw sockets
+# ---------------------------------------------------------------------------
+class IncompleteBody(Exception):
+    def __init__(self, received, message):
+        super().__init__(message)
+        self.received = received
+
+
+class NoResponse(Exception):
+    pass
+
+
+class Response:
+    def __init__(self, version, status, reason, headers):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value)
+        self.body = b""
+        self.interim = []       # 1xx responses seen before this one
+        self.closed = None      # set by raw_request / Conn.wait_closed
+
+    def header(self, name):
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(vals) if vals else None
+
+    def header_list(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def hdict(self):
+        d = {}
+        for k, v in self.headers:
+            k = k.lower()
+            d[k] = d[k] + ", " + v if k in d else v
+        return d
+
+    def json(self):
+        return json.loads(self.body)
+
+    # tuple-like view: (status, headers, body, closed)
+    def __iter__(self):
+        return iter((self.status, self.hdict, self.body, self.closed))
+
+    def __repr__(self):
+        return "<Response %s %s headers=%r body=%r closed=%r>" % (
+            self.status, self.reason, self.headers, self.body[:300], self.closed)
+
+
+def build_request(method, path, headers=None, body=None, host="gateway.test", chunked=False):
+    """Serialises a request. headers: list of (name, value) or dict. Adds Host unless host=None."""
+    hl = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    names = {k.lower() for k, _ in hl}
+    if host is not None and "host" not in names:
+        hl.insert(0, ("Host", host))
+    if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+        if chunked:
+            hl.append(("Transfer-Encoding", "chunked"))
+        else:
+            hl.append(("Content-Length", str(len(body))))
+    out = "%s %s HTTP/1.1\r\n" % (method, path) + "".join("%s: %s\r\n" % kv for kv in hl) + "\r\n"
+    data = out.encode("latin-1")
+    if body is not None:
+        if chunked:
+            step = 64 * 1024
+            parts = []
+            for i in range(0, len(body), step):
+                piece = body[i:i + step]
+                parts.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            data += b"".join(parts) + b"0\r\n\r\n"
+        else:
+            data += body
+    return data
+
+
+class Conn:
+    """One client connection. Reads responses with exact HTTP/1.1 framing."""
+
+    def __init__(self, port, timeout=15.0, host="127.0.0.1"):
+        self.port = port
+        self.timeout = wait_s(timeout)
+        self.sock = socket.create_connection((host, port), timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.eof = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, timeout=None):
+        if self.eof:
+            return False
+        self.sock.settimeout(timeout if timeout is not None else self.timeout)
+        try:
+            data = self.sock.recv(1024 * 1024)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            if len(self.buf) > 1024 * 1024:
+                raise NoResponse("response line too long")
+            if not self._fill():
+                raise NoResponse("connection closed while reading a response head (got %r)" % bytes(self.buf[:200]))
+
+    def read_head(self, allow_interim=True):
+        """Reads one response head; 1xx (except 101) heads are collected into .interim when allow_interim."""
+        interim = []
+        while True:
+            line = self._line()
+            m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", line)
+            if not m:
+                raise NoResponse("bad status line %r" % line)
+            headers = []
+            while True:
+                h = self._line()
+                if h == b"":
+                    break
+                name, sep, value = h.decode("latin-1").partition(":")
+                if not sep:
+                    raise NoResponse("bad response header line %r" % h)
+                headers.append((name.strip(), value.strip()))
+            resp = Response(m.group(1).decode(), int(m.group(2)), (m.group(3) or b"").decode("latin-1"), headers)
+            if 100 <= resp.status < 200 and resp.status != 101 and allow_interim:
+                interim.append(resp)
+                continue
+            resp.interim = interim
+            return resp
+
+    def iter_body(self, resp, method="GET", chunk_limit=1024 * 1024):
+        """Yields the body of `resp` in pieces. Raises IncompleteBody if the peer closes early."""
+        if method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
+            return
+        te = resp.header("transfer-encoding")
+        cl = resp.header("content-length")
+        received = 0
+        if te is not None and "chunked" in te.lower():
+            while True:
+                try:
+                    size_line = self._line()
+                except NoResponse as e:
+                    raise IncompleteBody(received, "chunked body ended early: %s" % e)
+                try:
+                    size = int(size_line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise IncompleteBody(received, "bad chunk size line %r" % size_line)
+                if size == 0:
+                    while True:
+                        try:
+                            if self._line() == b"":
+                                break
+                        except NoResponse as e:
+                            raise IncompleteBody(received, "trailers ended early: %s" % e)
+                    return
+                left = size
+                while left > 0:
+                    if not self.buf and not self._fill():
+                        raise IncompleteBody(received, "closed inside a chunk")
+                    take = min(left, len(self.buf), chunk_limit)
+                    piece = bytes(self.buf[:take])
+                    del self.buf[:take]
+                    left -= take
+                    received += take
+                    yield piece
+                try:
+                    if self._line() != b"":
+                        raise IncompleteBody(received, "missing CRLF after chunk")
+                except NoResponse as e:
+                    raise IncompleteBody(received, "closed after chunk data: %s" % e)
+        elif cl is not None:
+            left = int(cl.split(",")[0].strip())
+            while left > 0:
+                if not self.buf and not self._fill():
+                    raise IncompleteBody(received, "closed after %d of %s body bytes" % (received, cl))
+                take = min(left, len(self.buf), chunk_limit)
+                piece = bytes(self.buf[:take])
+                del self.buf[:take]
+                left -= take
+                received += take
+                yield piece
+        else:  # read until close
+            while True:
+                if self.buf:
+                    piece = bytes(self.buf)
+                    self.buf.clear()
+                    received += len(piece)
+                    yield piece
+                if not self._fill():
+                    return
+
+    def read_response(self, method="GET"):
+        resp = self.read_head()
+        resp.body = b"".join(self.iter_body(resp, method))
+        return resp
+
+    def request(self, method, path, headers=None, body=None, host="gateway.test", chunked=False):
+        self.send(build_request(method, path, headers, body, host, chunked))
+        return self.read_response(method)
+
+    def get(self, path, headers=None, host="gateway.test"):
+        return self.request("GET", path, headers, host=host)
+
+    def wait_closed(self, timeout=5.0):
+        """True when the peer closes (EOF or reset) within timeout; extra bytes are kept in buf."""
+        deadline = time.monotonic() + wait_s(timeout)
+        while not self.eof:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                self._fill(timeout=left)
+            except socket.timeout:
+                return False
+            except OSError:
+                self.eof = True
+        return True
+
+
+def http_request(port, method, path, headers=None, body=None, host="gateway.test", timeout=15.0, chunked=False):
+    """One request on a fresh connection. Returns the Response (with .closed=None)."""
+    with Conn(port, timeout=timeout) as c:
+        return c.request(method, path, headers, body, host, chunked)
+
+
+def http_get(port, path, headers=None, host="gateway.test", timeout=15.0):
+    return http_request(port, "GET", path, headers, host=host, timeout=timeout)
+
+
+def raw_request(port, data, timeout=10.0, close_wait=5.0, method="GET"):
+    """Sends raw bytes on a fresh connection; reads one response.
+
+    Returns a Response (unpacks as (status, headers, body, closed)); status is None when the
+    gateway closed or reset the connection without answering. closed tells whether the
+    gateway closed the connection after its response (within close_wait seconds).
+    """
+    c = Conn(port, timeout=timeout)
+    try:
+        try:
+            c.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            resp = c.read_response(method)
+        except (NoResponse, IncompleteBody, ConnectionResetError) as e:
+            resp = Response(None, None, str(e), [])
+            resp.closed = True
+            return resp
+        resp.closed = c.wait_closed(close_wait)
+        return resp
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------
+_SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$')
+_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_metrics(text):
+    """Prometheus text -> list of (name, labels dict, float value)."""
+    samples = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE_RE.match(line)
+        if not m:
+            continue
+        labels = {}
+        if m.group(3):
+            pos = 0
+            raw = m.group(3)
+            while pos < len(raw):
+                lm = _LABEL_RE.match(raw, pos)
+                if not lm:
+                    break
+                labels[lm.group(1)] = lm.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+                pos = lm.end()
+        try:
+            value = float(m.group(4))
+        except ValueError:
+            continue
+        samples.append((m.group(1), labels, value))
+    return samples
+
+
+def metric_samples(text_or_samples, name, **labels):
+    samples = parse_metrics(text_or_samples) if isinstance(text_or_samples, str) else text_or_samples
+    return [(n, l, v) for n, l, v in samples
+            if n == name and all(l.get(k) == str(val) for k, val in labels.items())]
+
+
+def metric_value(text_or_samples, name, **labels):
+    """Sum of the samples named `name` whose labels include `labels`; None when there is none."""
+    found = metric_samples(text_or_samples, name, **labels)
+    if not found:
+        return None
+    return sum(v for _, _, v in found)
+
+
+# ---------------------------------------------------------------------------
+# YAML writer (block style; enough for the gateway's config schema)
+# ---------------------------------------------------------------------------
+_PLAIN_RE = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:*+ -]*$")
+
+
+def _scalar(v):
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (int, float)):
+        return str(v)
+    s = str(v)
+    if _PLAIN_RE.match(s) and not s.endswith(" ") and ": " not in s and " #" not in s \
+            and s.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "~"):
+        return s
+    return json.dumps(s)
+
+
+def to_yaml(obj, indent=0):
+    pad = " " * indent
+    lines = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, dict) and v:
+                lines.append("%s%s:" % (pad, k))
+                lines.append(to_yaml(v, indent + 2))
+            elif isinstance(v, list) and v:
+                lines.append("%s%s:" % (pad, k))
+                lines.append(to_yaml(v, indent + 2))
+            elif isinstance(v, (dict, list)):
+                lines.append("%s%s: %s" % (pad, k, "{}" if isinstance(v, dict) else "[]"))
+            else:
+                lines.append("%s%s: %s" % (pad, k, _scalar(v)))
+    elif isinstance(obj, list):
+        for item in obj:
+            if isinstance(item, dict) and item:
+                inner = to_yaml(item, indent + 2).split("\n")
+                inner[0] = pad + "- " + inner[0][indent + 2:]
+                lines.append("\n".join(inner))
+            elif isinstance(item, list) and item:
+                lines.append("%s- [%s]" % (pad, ", ".join(_scalar(x) for x in item)))
+            else:
+                lines.append("%s- %s" % (pad, _scalar(item)))
+    else:
+        lines.append(pad + _scalar(obj))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# upstream servers
+# ---------------------------------------------------------------------------
+class Upstream:
+    def __init__(self, name, proc, port):
+        self.name = name
+        self.proc = proc
+        self.port = port
+        self.pid = proc.pid
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def stats(self):
+        return http_get(self.port, "/stats", host="127.0.0.1:%d" % self.port, timeout=10).json()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL (mid-load failure), waits for it to be gone."""
+        return stop_process(self.proc, signal.SIGKILL, timeout=10)
+
+    def stop(self):
+        return stop_process(self.proc, signal.SIGTERM, timeout=5)
+
+
+def start_upstream(name, tmpdir=None):
+    proc = subprocess.Popen([PYTHON, UPSTREAM_SCRIPT, "--name", name, "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    _register(proc)
+    line = b""
+    deadline = time.monotonic() + wait_s(10)
+    import select
+    while time.monotonic() < deadline and not line.endswith(b"\n"):
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 64)
+            if not chunk:
+                break
+            line += chunk
+        if proc.poll() is not None:
+            break
+    try:
+        port = int(line.strip().split(b"\n")[0])
+    except ValueError:
+        stop_process(proc, signal.SIGKILL)
+        raise RuntimeError("upstream server %s did not report its port (got %r)" % (name, line))
+    if not wait_for_port(port, 10, proc):
+        stop_process(proc, signal.SIGKILL)
+        raise RuntimeError("upstream server %s is not accepting on %d" % (name, port))
+    return Upstream(name, proc, port)
+
+
+@pytest.fixture
+def upstream():
+    """Factory: upstream("u1") -> Upstream with .port, .address, .pid, .stats(), .kill()."""
+    started = []
+
+    def make(name="u1"):
+        u = start_upstream(name)
+        started.append(u)
+        return u
+
+    yield make
+    for u in started:
+        try:
+            stop_process(u.proc, signal.SIGKILL, timeout=5)
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# the gateway
+# ---------------------------------------------------------------------------
+def require_binary():
+    path = gateway_bin()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail("scalegate binary not found at %s (build it, or set SCALEGATE_BIN)" % path, pytrace=False)
+    return path
+
+
+def run_cli(args, timeout=30.0, cwd=None):
+    """Runs the binary to completion; returns CompletedProcess (text)."""
+    path = require_binary()
+    return subprocess.run([path] + list(args), capture_output=True, text=True, errors="replace",
+                          timeout=wait_s(timeout), cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def _addr(server):
+    return server.address if isinstance(server, Upstream) else server
+
+
+def make_config(upstreams, routes=None, workers=1, listener=None, upstream_opts=None, **top):
+    """Builds a config dict.
+
+    upstreams: {name: [Upstream | "host:port" | {address:..., weight:..., backup:...}, ...]}
+    routes: list of route dicts (default: one route "/" to the first upstream).
+    listener: extra listener keys (timeouts, limits). upstream_opts: {name: {key: value}}.
+    """
+    ups = {}
+    for name, servers in upstreams.items():
+        entry = {}
+        entry.update((upstream_opts or {}).get(name, {}))
+        lst = []
+        for s in servers:
+            if isinstance(s, dict):
+                d = dict(s)
+                d["address"] = _addr(d["address"])
+                lst.append(d)
+            else:
+                lst.append({"address": _addr(s)})
+        entry["servers"] = lst
+        ups[name] = entry
+    if routes is None:
+        routes = [{"name": "default", "match": {"prefix": "/"}, "upstream": next(iter(upstreams))}]
+    lis = {"name": "public"}
+    lis.update(listener or {})
+    lis["routes"] = routes
+    cfg = {}
+    if workers is not None:
+        cfg["workers"] = workers
+    cfg.update(top)
+    cfg["listeners"] = [lis]
+    cfg["upstreams"] = ups
+    return cfg
+
+
+class Gateway:
+    def __init__(self, cfg, tmpdir, extra_args=None):
+        self.cfg = cfg
+        self.tmpdir = tmpdir
+        self.config_path = os.path.join(tmpdir, "scalegate.yaml")
+        self.stdout_path = os.path.join(tmpdir, "gateway.stdout")
+        self.stderr_path = os.path.join(tmpdir, "gateway.stderr")
+        self.extra_args = extra_args or []
+        self.proc = None
+        self.returncode = None
+
+    # filled from the config
+    @property
+    def port(self):
+        return self.ports[self.cfg["listeners"][0]["name"]]
+
+    @property
+    def ports(self):
+        return {l["name"]: int(l["address"].rsplit(":", 1)[1]) for l in self.cfg["listeners"]}
+
+    @property
+    def admin_port(self):
+        adm = self.cfg.get("admin")
+        return int(adm["address"].rsplit(":", 1)[1]) if adm else None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def logs(self):
+        out = []
+        for p in (self.stdout_path, self.stderr_path):
+            try:
+                with open(p, "r", errors="replace") as f:
+                    out.append(f.read())
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(to_yaml(self.cfg) + "\n")
+
+    def start(self, wait=True):
+        path = require_binary()
+        self.write_config()
+        self.proc = subprocess.Popen([path, "run", "-c", self.config_path] + self.extra_args,
+                                     stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
+                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+        _register(self.proc)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15.0):
+        ok = wait_until(lambda: (not self.alive()) or (all(can_connect(p) for p in self.ports.values())
+                                                         and self._admin_answers()), timeout)
+        if not self.alive():
+            raise AssertionError("gateway exited during start-up with %s\n--- config ---\n%s\n--- logs ---\n%s"
+                                 % (self.proc.returncode, to_yaml(self.cfg), self.logs[-4000:]))
+        if not ok:
+            raise AssertionError("gateway did not become ready (ports %s, admin %s)\n--- logs ---\n%s"
+                                 % (self.ports, self.admin_port, self.logs[-4000:]))
+
+    def _admin_answers(self):
+        if self.admin_port is None:
+            return True
+        try:
+            r = http_get(self.admin_port, "/health", host="127.0.0.1", timeout=2)
+            return r.status is not None
+        except (OSError, NoResponse, IncompleteBody):
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Signals the gateway (by pid) and waits; SIGKILL after timeout. Returns the exit code."""
+        if self.proc is None:
+            return None
+        self.returncode = stop_process(self.proc, sig, timeout=wait_s(timeout or 20))
+        return self.returncode
+
+    # admin helpers
+    def admin_get(self, path):
+        return http_get(self.admin_port, path, host="127.0.0.1:%d" % self.admin_port, timeout=10)
+
+    def metrics_text(self):
+        r = self.admin_get("/metrics")
+        assert r.status == 200, "admin /metrics answered %r" % r
+        return r.body.decode("utf-8", "replace")
+
+    def metric(self, name, **labels):
+        return metric_value(self.metrics_text(), name, **labels)
+
+    def health(self):
+        r = self.admin_get("/health")
+        return r.status, json.loads(r.body)
+
+    def get(self, path, headers=None, host="gateway.test", timeout=15.0):
+        return http_get(self.port, path, headers, host=host, timeout=timeout)
+
+
+def _assign_ports(cfg):
+    for lis in cfg.get("listeners", []):
+        if "address" not in lis:
+            lis["address"] = "127.0.0.1:%d" % free_port()
+    if "admin" not in cfg:
+        cfg["admin"] = {"address": "127.0.0.1:%d" % free_port()}
+    elif cfg["admin"] is None:  # explicitly no admin listener
+        del cfg["admin"]
+
+
+def start_gateway(cfg, tmpdir, extra_args=None, wait=True):
+    _assign_ports(cfg)
+    os.makedirs(tmpdir, exist_ok=True)
+    return Gateway(cfg, tmpdir, extra_args).start(wait=wait)
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """Factory: gateway(config_dict) -> started, ready Gateway (.port, .admin_port, .pid, .config_path,
+    .stop(sig), .logs). Listener/admin addresses are filled with free ports when absent."""
+    started = []
+    counter = [0]
+
+    def make(cfg, extra_args=None, wait=True):
+        counter[0] += 1
+        d = os.path.join(str(tmp_path), "gw%d" % counter[0])
+        gw = Gateway(cfg, d, extra_args)
+        _assign_ports(cfg)
+        os.makedirs(d, exist_ok=True)
+        started.append(gw)
+        return gw.start(wait=wait)
+
+    yield make
+    reports = []
+    for gw in started:
+        try:
+            gw.stop(signal.SIGTERM, timeout=5)
+        except Exception:
+            pass
+        rep = sanitizer_report(gw.logs)
+        if rep:
+            reports.append("%s:\n%s" % (gw.config_path, rep))
+    if reports:
+        pytest.fail("sanitizer report from the gateway:\n" + "\n".join(reports), pytrace=False)
+
+
+_SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: \w+Sanitizer")
+
+
+def sanitizer_report(logs):
+    """The first lines of an ASan/LSan/UBSan report found in the gateway's output, or ''."""
+    m = _SANITIZER_RE.search(logs or "")
+    if not m:
+        return ""
+    start = logs.rfind("\n", 0, m.start()) + 1
+    return logs[start:start + 3000]
+
+
+def stop_gateway_checked(gw):
+    """Module-scoped fixtures: stop the gateway and fail on a sanitizer report."""
+    if gw is None or gw.proc is None:
+        return
+    gw.stop(signal.SIGTERM, timeout=10)
+    rep = sanitizer_report(gw.logs)
+    if rep:
+        pytest.fail("sanitizer report from the gateway:\n" + rep, pytrace=False)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def qpath(path, **params):
+    return path + ("?" + urllib.parse.urlencode(params) if params else "")

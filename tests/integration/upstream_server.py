@@ -1,0 +1,399 @@
+#!/usr/bin/python3
+"""Test upstream HTTP/1.1 server for the scalegate integration tests (stdlib only).
+
+Run: /usr/bin/python3 upstream_server.py --name u1 --port 0
+The first line on stdout is the bound port. One thread per connection; keep-alive,
+pipelining, Content-Length and chunked request bodies, Expect: 100-continue.
+
+Every response carries `X-Upstream: <name>`. Paths:
+  /echo...            (and any path not listed) 200 + JSON describing the request
+  /status/NNN         that status, small body (none for 1xx/204/304)
+  /chunked?n=K&size=S chunked response, K chunks of S bytes (repeating b"0123456789")
+  /big?bytes=N        Content-Length N, written in 64 KiB pieces of the same pattern
+  /slow?ms=M          waits M ms, then echoes
+  /hang               never responds (keeps the connection until the peer closes it)
+  /partial?bytes=N    head with Content-Length 2N, sends N body bytes, then stalls
+  /close              200 without Content-Length/Transfer-Encoding, closes after the body
+  /ws                 with Upgrade: websocket + Connection: Upgrade -> 101, then raw echo
+  /expect             like /echo (used for 100-continue tests)
+  /headers-out        response with hop-by-hop headers plus X-End: 1
+  /stats              {"requests": N, "connections": M}; /stats itself is not counted,
+                      and a connection is counted when its first non-/stats request arrives.
+"""
+import argparse
+import hashlib
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+
+PATTERN = b"0123456789"
+WRITE_SIZE = 64 * 1024
+MAX_HEAD = 256 * 1024
+
+
+def pattern_bytes(offset, length):
+    """`length` bytes of the endless PATTERN stream starting at `offset`."""
+    start = offset % len(PATTERN)
+    reps = (start + length) // len(PATTERN) + 1
+    return (PATTERN * reps)[start:start + length]
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Closed(Exception):
+    pass
+
+
+class State:
+    def __init__(self, name):
+        self.name = name
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.connections = 0
+
+
+class Reader:
+    """Buffered reader over a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def fill(self):
+        data = self.sock.recv(256 * 1024)
+        if not data:
+            raise Closed()
+        self.buf += data
+
+    def read_line(self, limit=MAX_HEAD):
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self.buf[:i + 1])
+                del self.buf[:i + 1]
+                return line
+            if len(self.buf) > limit:
+                raise BadRequest("line too long")
+            self.fill()
+
+    def read_head(self):
+        while True:
+            i = self.buf.find(b"\r\n\r\n")
+            if i >= 0:
+                head = bytes(self.buf[:i + 4])
+                del self.buf[:i + 4]
+                return head
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest("head too long")
+            self.fill()
+
+    def read_exact_into(self, n, sink):
+        while n > 0:
+            if not self.buf:
+                self.fill()
+            take = min(n, len(self.buf))
+            sink(bytes(self.buf[:take]))
+            del self.buf[:take]
+            n -= take
+
+
+class Request:
+    def __init__(self, method, target, version, headers):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers  # list of (name, value) as received
+
+    def header(self, name):
+        vals = [v for k, v in self.headers if k.lower() == name]
+        return ", ".join(vals) if vals else None
+
+    def header_dict(self):
+        d = {}
+        for k, v in self.headers:
+            k = k.lower()
+            d[k] = d[k] + ", " + v if k in d else v
+        return d
+
+    @property
+    def path(self):
+        return urllib.parse.urlsplit(self.target).path
+
+    @property
+    def query(self):
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.target).query))
+
+    def wants_close(self):
+        conn = (self.header("connection") or "").lower()
+        tokens = [t.strip() for t in conn.split(",")]
+        if self.version == "HTTP/1.0":
+            return "keep-alive" not in tokens
+        return "close" in tokens
+
+
+def parse_head(head):
+    lines = head[:-4].split(b"\r\n")
+    try:
+        method, target, version = lines[0].decode("latin-1").split(" ")
+    except ValueError:
+        raise BadRequest("bad request line")
+    headers = []
+    for raw in lines[1:]:
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest("bad header")
+        headers.append((name, value.strip(" \t")))
+    return Request(method, target, version, headers)
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def setup(self):
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.state = self.server.state
+        self.counted_connection = False
+        self.reader = Reader(self.request)
+
+    def handle(self):
+        try:
+            while True:
+                try:
+                    head = self.reader.read_head()
+                except Closed:
+                    return
+                try:
+                    req = parse_head(head)
+                    keep = self.serve(req)
+                except BadRequest as e:
+                    self.send_simple(400, str(e).encode(), close=True)
+                    return
+                if not keep:
+                    return
+        except (Closed, ConnectionError, OSError):
+            return
+
+    # ---- helpers -------------------------------------------------------
+    def sendall(self, data):
+        self.request.sendall(data)
+
+    def head_bytes(self, status, reason, headers):
+        out = ["HTTP/1.1 %d %s\r\n" % (status, reason), "X-Upstream: %s\r\n" % self.state.name]
+        for k, v in headers:
+            out.append("%s: %s\r\n" % (k, v))
+        out.append("\r\n")
+        return "".join(out).encode("latin-1")
+
+    def send_simple(self, status, body, close=False, ctype="text/plain", extra=(), no_body=False):
+        headers = [("Content-Type", ctype)]
+        if not no_body:
+            headers.append(("Content-Length", str(len(body))))
+        headers.extend(extra)
+        if close:
+            headers.append(("Connection", "close"))
+        self.sendall(self.head_bytes(status, REASONS.get(status, "Status"), headers)
+                     + (b"" if no_body else body))
+
+    def read_body(self, req):
+        """Reads the request body; returns (length, sha256 hex)."""
+        h = hashlib.sha256()
+        total = [0]
+
+        def sink(data):
+            h.update(data)
+            total[0] += len(data)
+
+        te = req.header("transfer-encoding")
+        cl = req.header("content-length")
+        if te is not None:
+            if te.strip().lower() != "chunked":
+                raise BadRequest("unsupported transfer-encoding")
+            while True:
+                line = self.reader.read_line()
+                size_txt = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_txt, 16)
+                except ValueError:
+                    raise BadRequest("bad chunk size")
+                if size == 0:
+                    while self.reader.read_line() not in (b"\r\n", b"\n"):
+                        pass  # trailers
+                    break
+                self.reader.read_exact_into(size, sink)
+                if self.reader.read_line() not in (b"\r\n", b"\n"):
+                    raise BadRequest("bad chunk end")
+        elif cl is not None:
+            try:
+                n = int(cl)
+            except ValueError:
+                raise BadRequest("bad content-length")
+            self.reader.read_exact_into(n, sink)
+        return total[0], h.hexdigest()
+
+    def count(self, req):
+        if req.path == "/stats":
+            return
+        with self.state.lock:
+            self.state.requests += 1
+            if not self.counted_connection:
+                self.counted_connection = True
+                self.state.connections += 1
+
+    # ---- request dispatch ------------------------------------------------
+    def serve(self, req):
+        path = req.path
+        q = req.query
+        if (req.header("expect") or "").lower() == "100-continue":
+            self.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body_len, body_sha = self.read_body(req)
+        self.count(req)
+        close = req.wants_close()
+        no_body = req.method == "HEAD"
+
+        if path == "/stats":
+            with self.state.lock:
+                body = json.dumps({"requests": self.state.requests,
+                                   "connections": self.state.connections}).encode()
+            self.send_simple(200, body, close=close, ctype="application/json")
+        elif path.startswith("/status/"):
+            try:
+                status = int(path[len("/status/"):])
+            except ValueError:
+                status = 400
+            if status < 200 or status in (204, 304):
+                self.sendall(self.head_bytes(status, REASONS.get(status, "Status"), []))
+            else:
+                self.send_simple(status, b"status %d\n" % status, close=close, no_body=no_body)
+        elif path == "/chunked":
+            n = int(q.get("n", "3"))
+            size = int(q.get("size", "10"))
+            headers = [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]
+            if close:
+                headers.append(("Connection", "close"))
+            self.sendall(self.head_bytes(200, "OK", headers))
+            if not no_body:
+                offset = 0
+                for _ in range(n):
+                    if size > 0:
+                        self.sendall(b"%x\r\n" % size + pattern_bytes(offset, size) + b"\r\n")
+                    offset += size
+                self.sendall(b"0\r\n\r\n")
+        elif path == "/big":
+            total = int(q.get("bytes", "0"))
+            headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(total))]
+            if close:
+                headers.append(("Connection", "close"))
+            self.sendall(self.head_bytes(200, "OK", headers))
+            if not no_body:
+                block = pattern_bytes(0, WRITE_SIZE + len(PATTERN))
+                offset = 0
+                while offset < total:
+                    n = min(WRITE_SIZE, total - offset)
+                    start = offset % len(PATTERN)
+                    self.sendall(block[start:start + n])
+                    offset += n
+        elif path == "/slow":
+            time.sleep(int(q.get("ms", "1000")) / 1000.0)
+            self.send_echo(req, body_len, body_sha, close, no_body)
+        elif path == "/hang":
+            self.hang()
+            return False
+        elif path == "/partial":
+            n = int(q.get("bytes", "1000"))
+            self.sendall(self.head_bytes(200, "OK", [("Content-Length", str(2 * n))]) + pattern_bytes(0, n))
+            self.hang()
+            return False
+        elif path == "/close":
+            self.sendall(self.head_bytes(200, "OK", [("Content-Type", "text/plain"), ("Connection", "close")]))
+            if not no_body:
+                self.sendall(b"read until close body\n" * 10)
+            self.request.shutdown(socket.SHUT_WR)
+            return False
+        elif path == "/ws":
+            return self.websocket(req)
+        elif path == "/headers-out":
+            extra = [("Connection", "keep-alive, X-Hop"), ("X-Hop", "secret"), ("Keep-Alive", "timeout=5"),
+                     ("Proxy-Connection", "keep-alive"), ("X-End", "1")]
+            body = b"headers-out\n"
+            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))] + extra
+            self.sendall(self.head_bytes(200, "OK", headers) + (b"" if no_body else body))
+        else:  # /echo, /expect and anything else
+            self.send_echo(req, body_len, body_sha, close, no_body)
+        return not close
+
+    def send_echo(self, req, body_len, body_sha, close, no_body):
+        body = json.dumps({
+            "name": self.state.name,
+            "method": req.method,
+            "path": req.target,
+            "version": req.version,
+            "headers": req.header_dict(),
+            "body_len": body_len,
+            "body_sha256": body_sha,
+        }).encode()
+        self.send_simple(200, body, close=close, ctype="application/json", no_body=no_body)
+
+    def hang(self):
+        # Keep the connection open, consuming input, until the peer closes it.
+        self.request.settimeout(None)
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return
+
+    def websocket(self, req):
+        upgrade = (req.header("upgrade") or "").lower()
+        conn_tokens = [t.strip().lower() for t in (req.header("connection") or "").split(",")]
+        if upgrade != "websocket" or "upgrade" not in conn_tokens:
+            self.send_simple(426, b"upgrade required\n", close=req.wants_close())
+            return not req.wants_close()
+        self.sendall(self.head_bytes(101, "Switching Protocols",
+                                     [("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+        if self.reader.buf:
+            self.sendall(bytes(self.reader.buf))
+            self.reader.buf.clear()
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return False
+            self.sendall(data)
+
+
+REASONS = {
+    100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
+    204: "No Content", 301: "Moved Permanently", 302: "Found", 304: "Not Modified",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    418: "I'm a teapot", 426: "Upgrade Required", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    server = Server((args.host, args.port), Handler)
+    server.state = State(args.name)
+    sys.stdout.write("%d\n" % server.server_address[1])
+    sys.stdout.flush()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
