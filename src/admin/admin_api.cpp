@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/server_admin.h"
 #include "net/event_loop.h"
 
 namespace sg::admin {
@@ -10,14 +11,16 @@ namespace json = boost::json;
 
 namespace {
 
-json::object serverJson(const proxy::SharedServer& server, int64_t now_ms) {
+json::object serverJson(const proxy::SharedUpstream& upstream, const proxy::SharedServer& server,
+                        int64_t now_ms) {
   json::object out;
   out["address"] = server.address_text;
-  bool up = server.health.isUp(now_ms);
-  out["state"] = up ? "up" : "down";
-  if (!up) out["reason"] = "failed_connects";  // passive marking: max_fails within fail_timeout
+  auto reason = upstream.outReason(server, now_ms);
+  out["state"] = reason == proxy::OutReason::kNone ? "up" : "down";
+  if (reason != proxy::OutReason::kNone) out["reason"] = proxy::outReasonName(reason);
   out["backup"] = server.config.backup;
-  out["weight"] = server.config.weight;
+  out["weight"] = server.weight.load();
+  out["in_flight"] = server.in_flight.load();
   out["active_connections"] = server.active->value();
   out["requests"] = server.requests->value();
   out["errors"] = server.errors->value();
@@ -34,10 +37,10 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
     json::array servers;
     bool any_up = false;
     for (const auto& server : upstream.servers) {
-      bool up = server->health.isUp(now_ms);
+      bool up = upstream.outReason(*server, now_ms) == proxy::OutReason::kNone;
       any_up = any_up || up;
       any_down = any_down || !up;
-      servers.push_back(serverJson(*server, now_ms));
+      servers.push_back(serverJson(upstream, *server, now_ms));
     }
     some_upstream_unavailable = some_upstream_unavailable || !any_up;
     json::object entry;
@@ -66,7 +69,8 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
 }
 
 ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
-  return [shared](const http::RequestHead& request, std::string_view /*body*/) {
+  return [shared](const http::RequestHead& request, std::string_view body) {
+    if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {
@@ -80,7 +84,7 @@ ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
       response.body = "method not allowed\n";
     } else {
       response.status = 404;
-      response.body = "not found: try /metrics or /health\n";
+      response.body = "not found: try /metrics, /health or /admin/upstreams/...\n";
     }
     return response;
   };

@@ -3,6 +3,7 @@
 // the ErrorSink and fills what it can; the caller discards the Config if any error was seen.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -18,6 +19,19 @@ UpstreamNames collectUpstreamNames(const Field* upstreams);
 void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamConfig>* out);
 void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
                    std::vector<ListenerConfig>* out);
+
+// Route key `retries`: fills *out with the policy's defaults, then what the map sets.
+void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out);
+// Upstream keys `health_check` and `outlier_detection`.
+void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* out);
+void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out);
+
+// RFC 9110 token characters: methods, header names, cookie names. ASCII only, whatever the
+// process locale: these are protocol characters.
+bool isTokenChar(char c);
+inline constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
+// A DNS-style host name: letters, digits, '-', '_' and dots between non-empty labels.
+bool isHostName(std::string_view name);
 
 // Two listening addresses that cannot both be bound: equal, or the same port where one is
 // the wildcard address. Port 0 (kernel-chosen, used by tests) never conflicts.

@@ -13,16 +13,10 @@ constexpr uint64_t kMinHeaderSize = 1024;
 constexpr uint64_t kMaxHeaderSize = 1024 * 1024;
 constexpr uint32_t kMaxHeaderCount = 1000;
 constexpr size_t kMaxNamesListed = 10;
+constexpr uint64_t kMaxRetryBufferLimit = 16 * 1024 * 1024;
 
 // ASCII only, whatever the process locale: these are protocol characters.
 bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-
-// RFC 9110 token characters, which is all a method may contain.
-bool isTokenChar(char c) {
-  return isAlnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool isHostChar(char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; }
 
 // Query and fragment never reach path matching, so a prefix holding them could never match.
 bool isPrefixChar(char c) {
@@ -50,9 +44,7 @@ void readHost(ErrorSink& errors, const Field* field, std::string* out) {
   if (!readString(errors, field, &host)) return;
   std::string_view name = host;
   if (name.substr(0, 2) == "*.") name.remove_prefix(2);
-  bool valid = !name.empty() && name.front() != '.' && name.back() != '.' &&
-               name.find("..") == std::string_view::npos && std::all_of(name.begin(), name.end(), isHostChar);
-  if (!valid) {
+  if (!isHostName(name)) {
     errors.add(field->mark(), field->path,
                "invalid host " + quoted(host) + " (use a name like example.com or *.example.com)");
     return;
@@ -100,7 +92,9 @@ void checkUpstreamName(ErrorSink& errors, const Field& field, const std::string&
 }
 
 void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams, RouteConfig* out) {
-  MapReader map(errors, item, {"name", "match", "upstream", "strip_prefix"});
+  MapReader map(
+      errors, item,
+      {"name", "match", "upstream", "strip_prefix", "retries", "retry_non_idempotent", "retry_buffer_limit"});
   if (!map.valid()) return;
   if (const Field* match = map.find("match")) loadMatch(errors, *match, &out->match);
   const Field* name = map.find("name");
@@ -114,6 +108,13 @@ void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstre
     checkUpstreamName(errors, *upstream, out->upstream, upstreams);
   }
   readBool(errors, map.find("strip_prefix"), &out->strip_prefix);
+  if (const Field* retries = map.find("retries")) {
+    RetryPolicy policy;
+    loadRetryPolicy(errors, *retries, &policy);
+    out->retries = std::move(policy);
+  }
+  readBool(errors, map.find("retry_non_idempotent"), &out->retry_non_idempotent);
+  readSize(errors, map.find("retry_buffer_limit"), 0, kMaxRetryBufferLimit, &out->retry_buffer_limit);
 }
 
 void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
@@ -182,6 +183,14 @@ void checkDuplicate(ErrorSink& errors, const SeenListener& current,
 }
 
 }  // namespace
+
+bool isTokenChar(char c) { return isAlnum(c) || kTokenPunctuation.find(c) != std::string_view::npos; }
+
+bool isHostName(std::string_view name) {
+  auto host_char = [](char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; };
+  return !name.empty() && name.front() != '.' && name.back() != '.' &&
+         name.find("..") == std::string_view::npos && std::all_of(name.begin(), name.end(), host_char);
+}
 
 bool addressesConflict(const net::Address& a, const net::Address& b) {
   if (a.port() == 0 || a.port() != b.port() || a.family() != b.family()) return false;

@@ -1,8 +1,10 @@
-// The upstreams section: name -> { balance, timeouts, pool, servers }.
+// The upstreams section: name -> { balance and hashing, timeouts, pool, health, servers }.
 #include <algorithm>
 #include <array>
 #include <limits>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include "config/load.h"
 
@@ -14,26 +16,108 @@ constexpr uint32_t kMaxWeight = 1000;
 constexpr uint32_t kMaxKeepalive = 100'000;
 constexpr uint32_t kUint32Max = std::numeric_limits<uint32_t>::max();
 
-// Algorithms named in the design but not built yet: a clear "not yet" beats "unknown".
-constexpr std::array<std::string_view, 7> kLaterAlgorithms{"least_conn", "least_request", "random", "ip_hash",
-                                                           "hash",       "ring_hash",     "maglev"};
-constexpr std::string_view kSupportedAlgorithms = "(supported: round_robin, weighted_round_robin)";
+constexpr uint32_t kMaxRingSize = 10'000;
+constexpr uint32_t kMaxHashBalanceFactor = 10'000;
+
+constexpr std::array<std::pair<std::string_view, BalanceAlgorithm>, 9> kAlgorithms{{
+    {"round_robin", BalanceAlgorithm::kRoundRobin},
+    {"weighted_round_robin", BalanceAlgorithm::kWeightedRoundRobin},
+    {"least_conn", BalanceAlgorithm::kLeastConn},
+    {"least_request", BalanceAlgorithm::kLeastRequest},
+    {"random", BalanceAlgorithm::kRandom},
+    {"ip_hash", BalanceAlgorithm::kIpHash},
+    {"hash", BalanceAlgorithm::kHash},
+    {"ring_hash", BalanceAlgorithm::kRingHash},
+    {"maglev", BalanceAlgorithm::kMaglev},
+}};
 
 void readBalance(ErrorSink& errors, const Field* field, BalanceAlgorithm* out) {
   std::string name;
   if (!readString(errors, field, &name)) return;
-  if (name == "round_robin") {
-    *out = BalanceAlgorithm::kRoundRobin;
-  } else if (name == "weighted_round_robin") {
-    *out = BalanceAlgorithm::kWeightedRoundRobin;
-  } else if (std::find(kLaterAlgorithms.begin(), kLaterAlgorithms.end(), name) != kLaterAlgorithms.end()) {
-    errors.add(
-        field->mark(), field->path,
-        "balance " + quoted(name) + " is not available in this version " + std::string(kSupportedAlgorithms));
-  } else {
-    errors.add(field->mark(), field->path,
-               "unknown balance algorithm " + quoted(name) + " " + std::string(kSupportedAlgorithms));
+  auto known = std::find_if(kAlgorithms.begin(), kAlgorithms.end(),
+                            [&](const auto& algorithm) { return algorithm.first == name; });
+  if (known != kAlgorithms.end()) {
+    *out = known->second;
+    return;
   }
+  std::string names;
+  for (const auto& algorithm : kAlgorithms) {
+    names += (names.empty() ? "" : ", ") + std::string(algorithm.first);
+  }
+  errors.add(field->mark(), field->path,
+             "unknown balance algorithm " + quoted(name) + " (one of: " + names + ")");
+}
+
+// Cookie and query parameter names are matched up to '=' in lists split on ';' or '&'.
+bool isPairName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != ';' && c != '=' && c != '&';
+  });
+}
+
+bool isToken(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), isTokenChar);
+}
+
+// "ip", "header:NAME", "cookie:NAME" or "query:NAME". Returns why text is not one of
+// them, or an empty string after filling *out.
+std::string parseHashOn(const std::string& text, HashOn* out) {
+  if (text == "ip") {
+    *out = HashOn{};
+    return "";
+  }
+  auto colon = text.find(':');
+  std::string_view source = std::string_view(text).substr(0, colon);
+  std::string name = colon == std::string::npos ? "" : text.substr(colon + 1);
+  HashOn parsed{HashOn::Source::kIp, name};
+  if (source == "header") {
+    parsed.source = HashOn::Source::kHeader;
+    if (!isToken(name)) {
+      return "the header name must be letters, digits and " + std::string(kTokenPunctuation) + " only";
+    }
+  } else if (source == "cookie" || source == "query") {
+    parsed.source = source == "cookie" ? HashOn::Source::kCookie : HashOn::Source::kQuery;
+    if (!isPairName(name)) {
+      return "the " + std::string(source) + " name must not be empty or hold spaces, ';', '=' or '&'";
+    }
+  } else {
+    return "use ip, header:NAME, cookie:NAME or query:NAME";
+  }
+  *out = std::move(parsed);
+  return "";
+}
+
+void readHashOn(ErrorSink& errors, const Field* field, HashOn* out) {
+  std::string text;
+  if (!readString(errors, field, &text)) return;
+  std::string problem = parseHashOn(text, out);
+  if (!problem.empty()) {
+    errors.add(field->mark(), field->path, "invalid hash_on " + quoted(text) + " (" + problem + ")");
+  }
+}
+
+void readHashBalanceFactor(ErrorSink& errors, const Field* field, uint32_t* out) {
+  uint32_t factor = 0;
+  if (!readUint32(errors, field, 0, kMaxHashBalanceFactor, &factor)) return;
+  if (factor != 0 && factor <= 100) {
+    errors.add(field->mark(), field->path,
+               "must be 0 (off) or a percentage of the mean load above 100 (e.g. 125), got " +
+                   std::to_string(factor));
+    return;
+  }
+  *out = factor;
+}
+
+void readStickyCookie(ErrorSink& errors, const Field* field, std::string* out) {
+  std::string name;
+  if (!readString(errors, field, &name)) return;
+  if (!isToken(name)) {
+    errors.add(field->mark(), field->path,
+               "invalid cookie name " + quoted(name) + " (letters, digits and " +
+                   std::string(kTokenPunctuation) + " only)");
+    return;
+  }
+  *out = std::move(name);
 }
 
 bool isUnspecified(const net::Address& address) {
@@ -97,10 +181,15 @@ void loadServers(ErrorSink& errors, const Field& field, const ServerConfig& defa
 
 void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
   MapReader map(errors, field,
-                {"balance", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout",
-                 "max_fails", "fail_timeout", "servers", "health_check"});
+                {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie", "connect_timeout",
+                 "response_timeout", "keepalive", "keepalive_timeout", "max_fails", "fail_timeout",
+                 "slow_start", "panic_threshold", "health_check", "outlier_detection", "servers"});
   if (!map.valid()) return;
   readBalance(errors, map.find("balance"), &out->balance);
+  readHashOn(errors, map.find("hash_on"), &out->hash_on);
+  readUint32(errors, map.find("ring_size"), 1, kMaxRingSize, &out->ring_size);
+  readHashBalanceFactor(errors, map.find("hash_balance_factor"), &out->hash_balance_factor);
+  readStickyCookie(errors, map.find("sticky_cookie"), &out->sticky_cookie);
   readDuration(errors, map.find("connect_timeout"), &out->connect_timeout, false);
   readDuration(errors, map.find("response_timeout"), &out->response_timeout, false);
   readUint32(errors, map.find("keepalive"), 0, kMaxKeepalive, &out->keepalive);
@@ -108,9 +197,13 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
   ServerConfig defaults;
   readUint32(errors, map.find("max_fails"), 0, kUint32Max, &defaults.max_fails);
   readDuration(errors, map.find("fail_timeout"), &defaults.fail_timeout);
+  readDuration(errors, map.find("slow_start"), &out->slow_start);
+  readUint32(errors, map.find("panic_threshold"), 0, 100, &out->panic_threshold);
   if (const Field* check = map.find("health_check")) {
-    errors.add(check->key.Mark(), check->path,
-               "active health checks (health_check) are not available in this version");
+    loadHealthCheck(errors, *check, &out->health_check.emplace());
+  }
+  if (const Field* outliers = map.find("outlier_detection")) {
+    loadOutlierDetection(errors, *outliers, &out->outlier_detection.emplace());
   }
   if (const Field* servers = map.require("servers")) loadServers(errors, *servers, defaults, &out->servers);
 }

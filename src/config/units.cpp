@@ -92,6 +92,14 @@ std::string formatSize(uint64_t bytes) {
   return std::to_string(bytes) + std::string(kNames[unit]);
 }
 
+std::string formatDuration(std::chrono::milliseconds duration) {
+  auto ms = static_cast<uint64_t>(duration.count() < 0 ? 0 : duration.count());
+  for (auto it = kDurationUnits.rbegin(); it != kDurationUnits.rend(); ++it) {
+    if (ms != 0 && ms % it->factor == 0) return std::to_string(ms / it->factor) + std::string(it->suffix);
+  }
+  return std::to_string(ms) + "ms";
+}
+
 }  // namespace detail
 
 }  // namespace sg::config

@@ -1,5 +1,6 @@
 #pragma once
 // Internal number parsing shared by the duration/size parsers and the YAML readers.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,5 +13,8 @@ std::optional<uint64_t> parseUnsigned(std::string_view text);
 
 // 1048576 -> "1MiB", 1536 -> "1536B": for readable range messages.
 std::string formatSize(uint64_t bytes);
+
+// 90000ms -> "90s", 1500ms -> "1500ms", 7200000ms -> "2h": the largest exact unit.
+std::string formatDuration(std::chrono::milliseconds duration);
 
 }  // namespace sg::config::detail

@@ -2,38 +2,37 @@
 
 namespace sg::lb {
 
-WeightedRoundRobinBalancer::WeightedRoundRobinBalancer(const std::vector<ServerSpec>& servers) {
-  for (uint32_t i = 0; i < servers.size(); ++i) {
-    const int64_t weight = servers[i].weight == 0 ? 1 : servers[i].weight;
-    (servers[i].backup ? backups_ : primaries_).push_back(Peer{i, weight});
-  }
-}
+WeightedRoundRobinBalancer::WeightedRoundRobinBalancer(const BalancerOptions& options,
+                                                       std::vector<ServerSpec> servers)
+    : BalancerBase(options, std::move(servers)), current_(selector().size(), 0) {}
 
 int WeightedRoundRobinBalancer::pick(const PickContext& context) noexcept {
-  const int chosen = pickIn(primaries_, context.usable);
-  return chosen >= 0 ? chosen : pickIn(backups_, context.usable);
+  const Candidates& candidates = select(context);
+  if (candidates.empty()) return -1;
+  return static_cast<int>(smoothPick(candidates, candidates.list(), current_));
 }
 
-int WeightedRoundRobinBalancer::pickIn(std::vector<Peer>& peers,
-                                       std::span<const uint8_t> usable) noexcept {
-  // Written so that the compiler can use conditional moves: which peer is best is data
+uint32_t WeightedRoundRobinBalancer::smoothPick(const Candidates& candidates,
+                                                std::span<const uint32_t> servers,
+                                                std::vector<int64_t>& current) noexcept {
+  // Written so that the compiler can use conditional moves: which server is best is data
   // dependent and would mispredict as a branch on every pick.
-  constexpr size_t kNone = static_cast<size_t>(-1);
-  size_t best = kNone;
+  uint32_t best = servers.front();
   int64_t best_current = 0;
   int64_t total = 0;
-  for (size_t i = 0; i < peers.size(); ++i) {
-    Peer& peer = peers[i];
-    if (!isUsable(usable, peer.server)) continue;
-    peer.current += peer.weight;
-    total += peer.weight;
-    const bool better = best == kNone || peer.current > best_current;  // ties: lowest index
-    best = better ? i : best;
-    best_current = better ? peer.current : best_current;
+  bool first = true;
+  for (uint32_t server : servers) {
+    const auto weight = static_cast<int64_t>(candidates.weight(server));
+    const int64_t now = current[server] + weight;
+    current[server] = now;
+    total += weight;
+    const bool better = first || now > best_current;  // ties: lowest index
+    best = better ? server : best;
+    best_current = better ? now : best_current;
+    first = false;
   }
-  if (best == kNone) return -1;
-  peers[best].current -= total;
-  return static_cast<int>(peers[best].server);
+  current[best] -= total;
+  return best;
 }
 
 }  // namespace sg::lb

@@ -1,33 +1,29 @@
 #pragma once
-// nginx's smooth weighted round robin. On each pick, every usable candidate's current
-// weight grows by its weight; the candidate with the largest current weight (ties: lowest
-// index) is chosen and its current weight drops by the total weight of the usable
-// candidates. Weights 5,1,1 give a a b a c a a, repeating. Candidates are the primaries;
-// the backups (same algorithm, own state) only when no primary is usable. Unusable
-// servers keep their current weight untouched, as in nginx, so the sequence stays smooth
-// when usability changes.
+// nginx's smooth weighted round robin. On each pick, every candidate's current weight grows
+// by its effective weight; the candidate with the largest current weight (ties: lowest
+// index) is chosen and its current weight drops by the total weight of the candidates.
+// Weights 5,1,1 give a a b a c a a, repeating. Servers that are not candidates keep their
+// current weight untouched, as in nginx, so the sequence stays smooth when health changes.
+// Slow start lowers the effective weight, so the share follows the ramp exactly.
 #include <cstdint>
 #include <vector>
 
-#include "lb/server_groups.h"
+#include "lb/candidates.h"
 
 namespace sg::lb {
 
-class WeightedRoundRobinBalancer final : public Balancer {
+class WeightedRoundRobinBalancer final : public BalancerBase {
  public:
-  explicit WeightedRoundRobinBalancer(const std::vector<ServerSpec>& servers);
+  WeightedRoundRobinBalancer(const BalancerOptions& options, std::vector<ServerSpec> servers);
   int pick(const PickContext& context) noexcept override;
 
- private:
-  struct Peer {
-    uint32_t server;  // index into the server list
-    int64_t weight;   // >= 1 (a configured 0 is treated as 1)
-    int64_t current = 0;
-  };
-  static int pickIn(std::vector<Peer>& peers, std::span<const uint8_t> usable) noexcept;
+  // The smooth weighted round robin step over `servers` (all of them candidates), shared
+  // with least_conn's tie breaking. `current` is indexed by server.
+  static uint32_t smoothPick(const Candidates& candidates, std::span<const uint32_t> servers,
+                             std::vector<int64_t>& current) noexcept;
 
-  std::vector<Peer> primaries_;
-  std::vector<Peer> backups_;
+ private:
+  std::vector<int64_t> current_;  // per server
 };
 
 }  // namespace sg::lb

@@ -101,3 +101,36 @@ TEST(BufferTest, ConsumeCompactGrowErase) {
 
 }  // namespace
 }  // namespace sg::net
+
+namespace sg::net {
+namespace {
+
+// A handler that arms a timer of a duration the queue has not seen, while timers fire.
+struct Chain : TimerHandler {
+  TimerQueue* queue;
+  Timer next_timer{this};
+  Timer first{this};
+  int fired = 0;
+  explicit Chain(TimerQueue* q) : queue(q) {}
+  void onTimer(Timer* timer) override {
+    ++fired;
+    if (timer == &first) {
+      for (int d = 1; d <= 64; ++d) queue->arm(next_timer, d);  // 64 new durations
+    }
+  }
+};
+
+TEST(TimerQueueTest, HandlerMayArmNewDurationsWhileExpiring) {
+  TimerQueue queue;
+  Chain chain(&queue);
+  queue.arm(chain.first, 10);
+  queue.setNow(10);
+  queue.expire();
+  EXPECT_EQ(chain.fired, 1);
+  queue.setNow(74);
+  queue.expire();
+  EXPECT_EQ(chain.fired, 2);
+}
+
+}  // namespace
+}  // namespace sg::net

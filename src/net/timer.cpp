@@ -41,7 +41,9 @@ void TimerQueue::arm(Timer& timer, int64_t duration_ms) {
 }
 
 void TimerQueue::expire() {
-  for (auto* list : lists_) {
+  // By index: a handler may arm a timer of a new duration, which appends to lists_.
+  for (size_t i = 0; i < lists_.size(); ++i) {
+    Timer::List* list = lists_[i];
     while (list->head != nullptr && list->head->deadline_ <= now_) {
       Timer* timer = list->head;
       timer->cancel();

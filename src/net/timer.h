@@ -3,6 +3,7 @@
 // so a FIFO list per distinct duration is already sorted: arming appends, cancelling
 // unlinks, expiry pops from the heads. The number of distinct durations is small (they
 // come from the config), so finding the next deadline scans only a few list heads.
+// Callers must keep the set of durations small (quantize computed delays).
 #include <cstdint>
 #include <vector>
 

@@ -25,6 +25,7 @@ bool Gateway::start(std::string* error) {
     if (!worker->openListeners(error)) return false;
     workers_.push_back(std::move(worker));
   }
+  startHealthChecks();
   running_ = worker_count_;
   for (auto& worker : workers_) {
     threads_.emplace_back([this, w = worker.get()] {
@@ -35,6 +36,21 @@ bool Gateway::start(std::string* error) {
     });
   }
   return true;
+}
+
+// One checker for the whole process: each server is probed once per interval, whatever
+// the number of workers.
+void Gateway::startHealthChecks() {
+  std::vector<health::CheckTarget> targets;
+  for (auto& upstream : shared_->upstreams()) {
+    if (!upstream.config->health_check) continue;
+    for (auto& server : upstream.servers) {
+      targets.push_back({&*upstream.config->health_check, server->config.address,
+                         upstream.config->name + " " + server->address_text, &server->check});
+    }
+  }
+  checker_ = std::make_unique<health::ActiveChecker>(std::move(targets));
+  checker_->start();
 }
 
 void Gateway::drain() {
@@ -48,6 +64,7 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
 }
 
 void Gateway::stop() {
+  if (checker_) checker_->stop();
   for (auto& worker : workers_) worker->stop();
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();

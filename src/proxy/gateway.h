@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "health/active_checker.h"
 #include "proxy/access_log.h"
 #include "proxy/shared_state.h"
 
@@ -36,10 +37,13 @@ class Gateway {
   uint32_t workerCount() const { return worker_count_; }
 
  private:
+  void startHealthChecks();
+
   std::shared_ptr<const config::Config> config_;
   uint32_t worker_count_;
   std::unique_ptr<SharedState> shared_;
   std::unique_ptr<AccessLog> access_log_;
+  std::unique_ptr<health::ActiveChecker> checker_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;

@@ -136,6 +136,7 @@ void writeClientResponseHead(const http::ResponseHead& response,
     appendHeader(out, header.name, header.value);
   }
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
+  if (!context.set_cookie.empty()) appendHeader(out, "Set-Cookie", context.set_cookie);
   if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
   if (context.tunnel) {
     out->append("Connection: upgrade\r\n");

@@ -25,6 +25,7 @@ struct ClientResponseContext {
   bool keep_alive_header = false; // HTTP/1.0 client kept alive: say so explicitly
   bool tunnel = false;            // 101 Switching Protocols: keep Upgrade/Connection
   std::string_view request_id;    // generated request id to echo (else empty)
+  std::string_view set_cookie;    // Set-Cookie value to add (sticky sessions), else empty
 };
 
 void writeClientResponseHead(const http::ResponseHead& response,

@@ -6,19 +6,12 @@
 
 namespace sg::proxy {
 
-RequestIdGenerator::RequestIdGenerator(uint64_t seed) : state_(seed) {}
-
-uint64_t RequestIdGenerator::nextRandom() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+RequestIdGenerator::RequestIdGenerator(uint64_t seed) : random_(seed) {}
 
 std::string_view RequestIdGenerator::next(char (&out)[kLength]) {
   static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t high = nextRandom();
-  uint64_t low = nextRandom();
+  uint64_t high = random_.next();
+  uint64_t low = random_.next();
   high = (high & ~0xF000ULL) | 0x4000ULL;              // version 4
   low = (low & ~(0x3ULL << 62)) | (0x2ULL << 62);     // RFC 4122 variant
   size_t pos = 0;

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "proxy/split_mix.h"
+
 namespace sg::proxy {
 
 class RequestIdGenerator {
@@ -14,8 +16,7 @@ class RequestIdGenerator {
   std::string_view next(char (&out)[kLength]);
 
  private:
-  uint64_t nextRandom();
-  uint64_t state_;
+  SplitMix64 random_;
 };
 
 uint64_t osRandomSeed();

@@ -12,6 +12,8 @@
 #include "http/parser.h"
 #include "net/socket.h"
 #include "proxy/head_writer.h"
+#include "proxy/request_key.h"
+#include "proxy/shared_state.h"
 #include "proxy/upstream_conn.h"
 #include "proxy/worker.h"
 
@@ -81,6 +83,7 @@ void Session::onEvents(uint32_t events) {
 }
 
 void Session::onTimer(net::Timer* /*timer*/) {
+  if (backoff_pending_) return onBackoffElapsed();
   if (state_ == State::kReadingHead && !input_.empty()) {
     countReject(0, RejectReason::kRequestTimeout);
     return reject(408, true);
@@ -173,8 +176,14 @@ void Session::startExchange(const http::RequestHead& request) {
     countReject(0, RejectReason::kBodyTooLarge);
     return reject(413, true);
   }
+  idempotent_ = isIdempotent(request.method) ||
+                (route_->config->retries && headerValue(request, "idempotency-key").has_value());
   retryable_ = !has_body && isIdempotent(request.method);
+  route_->upstream->active_requests.fetch_add(1, std::memory_order_relaxed);
+  counted_request_ = true;
+  chooseHashKey(request);
   writeUpstreamHead(request);
+  request_head_size_ = to_upstream_.head().size();
   input_.consume(request.head_length);
   if (request.expect_continue && has_body && input_.empty()) {
     to_client_.head().append("HTTP/1.1 100 Continue\r\n\r\n");
@@ -233,6 +242,7 @@ void Session::countReject(int parse_error, RejectReason reason) {
 // fully consumed (no body left unread) and nothing asks to close it.
 void Session::reject(int status, bool close_connection) {
   closeUpstream();
+  endRetryAccounting();
   status_ = status;
   bool must_close = close_connection || close_after_ || client_eof_ || worker_->draining() ||
                     !request_body_.done();
@@ -270,6 +280,7 @@ void Session::flushClient() {
 
 void Session::finishExchange() {
   record(status_);
+  endRetryAccounting();
   if (upstream_ != nullptr) {
     auto* server = upstream_->server();
     server->health.recordSuccess();
@@ -290,6 +301,13 @@ void Session::finishExchange() {
 }
 
 void Session::resetExchange() {
+  attempts_ = 0;
+  replay_body_.clear();
+  replayable_ = true;
+  backoff_pending_ = false;
+  tried_reset_ = false;
+  has_hash_ = false;
+  sticky_server_ = -1;
   route_ = nullptr;
   log_server_ = {};
   response_head_done_ = false;
@@ -336,6 +354,7 @@ void Session::close() {
   if (state_ == State::kClosed) return;
   setState(State::kClosed);
   closeUpstream();
+  endRetryAccounting();
   timer_.cancel();
   ::close(fd_);
   listener_->open_connections->add(-1);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "http/message.h"
 #include "net/buffer.h"
 #include "net/event_loop.h"
@@ -21,6 +22,9 @@ class Worker;
 struct Route;
 struct SharedListener;
 enum class RejectReason : uint8_t;
+
+// How one try at an upstream failed, for the retry policy (retries.on).
+enum class TryFailure : uint8_t { kConnectFailure, kRefused, kReset, kTimeout, kStatus };
 
 class Session final : public net::EventHandler, public net::TimerHandler, public net::Disposable {
  public:
@@ -85,6 +89,19 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void startResponse();
   void startTunnel();
   void pumpTunnel();
+  int pickServer();
+  bool stickyUsable(size_t server) const;
+  void chooseHashKey(const http::RequestHead& request);
+  // retries (session_retry.cpp)
+  bool retryBudgetAllows(const config::RetryPolicy& policy);
+  bool shouldRetry(TryFailure failure, int status);
+  void scheduleRetry();
+  void onBackoffElapsed();
+  void keepForReplay(size_t body_bytes);
+  void recordOutlier(int status);
+  void endRetryAccounting();
+  int64_t tryTimeoutMs() const;
+  void rearmUpstreamTimer();
 
   Worker* worker_;
   SharedListener* listener_;
@@ -125,6 +142,19 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   int64_t started_us_ = 0;
   char request_id_buffer_[RequestIdGenerator::kLength] = {};
   std::string_view generated_id_;
+  // Retries, hashing and stickiness for the exchange in flight.
+  uint32_t attempts_ = 0;          // retries made
+  size_t request_head_size_ = 0;   // bytes of to_upstream_.head() that are the request head
+  std::string replay_body_;        // body bytes kept for a retry (within retry_buffer_limit)
+  bool replayable_ = true;
+  bool idempotent_ = false;
+  bool retry_counted_ = false;     // counted in the upstream's active_retries
+  bool counted_request_ = false;   // counted in the upstream's active_requests
+  bool backoff_pending_ = false;   // timer_ is waiting out a retry backoff
+  bool tried_reset_ = false;       // every server was tried; a retry may reuse one
+  bool has_hash_ = false;
+  uint64_t hash_ = 0;
+  int sticky_server_ = -1;         // server named by the sticky cookie, if valid
   std::string_view log_server_;
   std::string log_method_;
   std::string log_path_;

@@ -6,8 +6,11 @@
 
 #include "http/parser.h"
 #include "net/socket.h"
+#include "lb/balancer.h"
 #include "proxy/head_writer.h"
+#include "proxy/request_key.h"
 #include "proxy/session.h"
+#include "proxy/shared_state.h"
 #include "proxy/upstream_conn.h"
 #include "proxy/worker.h"
 
@@ -21,7 +24,13 @@ const http::ParseLimits kResponseLimits{64 * 1024, 256};
 
 void Session::connectUpstream() {
   for (;;) {
-    int index = worker_->pickServer(*route_->upstream, tried_);
+    int index = pickServer();
+    if (index < 0 && attempts_ > 0 && !tried_reset_) {
+      // A retry with every server tried: any server may take it again.
+      std::fill(tried_.begin(), tried_.end(), 0);
+      tried_reset_ = true;
+      continue;
+    }
     if (index < 0) return reject(last_timed_out_ ? 504 : 502, false);
     tried_[static_cast<size_t>(index)] = 1;
     auto& server = *route_->upstream->servers[static_cast<size_t>(index)];
@@ -49,7 +58,10 @@ void Session::attachUpstream(UpstreamConn* connection) {
 
 void Session::detachUpstream() {
   if (upstream_ == nullptr) return;
-  if (counted_active_) upstream_->server()->active->add(-1);
+  if (counted_active_) {
+    upstream_->server()->active->add(-1);
+    upstream_->server()->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   counted_active_ = false;
   upstream_->timer().cancel();
   upstream_ = nullptr;
@@ -66,10 +78,10 @@ void Session::onUpstreamConnected() {
   auto* server = upstream_->server();
   server->requests->inc();
   server->active->add(1);
+  server->in_flight.fetch_add(1, std::memory_order_relaxed);
   counted_active_ = true;
   setState(State::kForwarding);
-  worker_->loop().timers().arm(upstream_->timer(),
-                               route_->upstream->config->response_timeout.count());
+  worker_->loop().timers().arm(upstream_->timer(), tryTimeoutMs());
   pumpRequest();
 }
 
@@ -77,9 +89,10 @@ void Session::onUpstreamConnectFailed(int /*error_code*/, bool timed_out) {
   auto* server = upstream_->server();
   server->errors->inc();
   server->health.recordFailure(worker_->loop().now());
+  recordOutlier(0);
   last_timed_out_ = timed_out;
   closeUpstream();
-  connectUpstream();
+  connectUpstream();  // nothing was sent: the next untried server may take it
 }
 
 void Session::onUpstreamEvents(uint32_t events) {
@@ -97,6 +110,8 @@ void Session::onUpstreamTimeout() {
   // server down (a slow endpoint does not take a live server out of rotation).
   upstream_->server()->errors->inc();
   if (response_started_) return close();
+  recordOutlier(0);
+  if (shouldRetry(TryFailure::kTimeout, 0)) return scheduleRetry();
   reject(504, !request_body_.done());
 }
 
@@ -132,9 +147,9 @@ bool Session::acceptRequestBody() {
     return false;
   }
   if (body > 0) {
+    keepForReplay(body);
     to_upstream_.addBody(body);
-    worker_->loop().timers().arm(upstream_->timer(),
-                                 route_->upstream->config->response_timeout.count());
+    rearmUpstreamTimer();
   }
   return true;
 }
@@ -146,8 +161,12 @@ bool Session::acceptRequestBody() {
 void Session::upstreamBroken() {
   SharedServer* server = upstream_->server();
   bool stale_reuse = upstream_->reused() && !retried_;
-  if (!stale_reuse) server->errors->inc();
+  if (!stale_reuse) {
+    server->errors->inc();
+    recordOutlier(0);
+  }
   if (response_started_) return close();
+  if (!stale_reuse && shouldRetry(TryFailure::kReset, 0)) return scheduleRetry();
   if (!retryable_ || response_head_done_) return reject(502, true);
   closeUpstream();
   to_upstream_.rewindHead();
@@ -172,8 +191,7 @@ bool Session::readUpstream() {
   if (n > 0) {
     buffer.commit(static_cast<size_t>(n));
     if (static_cast<size_t>(n) < space && !upstream_->peer_closed) upstream_->readable = false;
-    worker_->loop().timers().arm(upstream_->timer(),
-                                 route_->upstream->config->response_timeout.count());
+    rearmUpstreamTimer();
     return true;
   }
   upstream_->readable = false;
@@ -250,12 +268,19 @@ bool Session::handleResponseHead() {
     buffer.consume(response_.head_length);
     return true;
   }
+  if (shouldRetry(TryFailure::kStatus, response_.status)) {
+    recordOutlier(response_.status);
+    if (response_.status >= 500) upstream_->server()->errors->inc();
+    scheduleRetry();  // the response is discarded with its connection
+    return false;
+  }
   startResponse();
   return true;
 }
 
 void Session::startResponse() {
   status_ = response_.status;
+  recordOutlier(status_);
   bool dechunk = client_minor_ == 0 && response_.body == http::BodyKind::kChunked;
   bool close_client = close_after_ || dechunk || !request_body_.done() ||
                       response_.body == http::BodyKind::kUntilClose || worker_->draining();
@@ -264,6 +289,12 @@ void Session::startResponse() {
   context.close = close_client;
   context.keep_alive_header = client_minor_ == 0 && !close_client;
   context.request_id = generated_id_;
+  std::string cookie;
+  const auto& sticky = route_->upstream->config->sticky_cookie;
+  if (!sticky.empty() && sticky_server_ != static_cast<int>(upstream_->server()->index)) {
+    cookie = sticky + "=" + upstream_->server()->sticky_id + "; Path=/; HttpOnly";
+    context.set_cookie = cookie;
+  }
   writeClientResponseHead(response_, context, &to_client_.head());
   response_body_.start(response_.body, response_.content_length, dechunk);
   upstream_->input().consume(response_.head_length);
@@ -313,6 +344,66 @@ void Session::pumpTunnel() {
         return close();
       }
     }
+  }
+}
+
+}  // namespace sg::proxy
+
+namespace sg::proxy {
+
+// Re-arms the upstream timer after progress. With a per-try timeout, the deadline set when
+// the try started holds until the response head arrives.
+void Session::rearmUpstreamTimer() {
+  const auto& retries = route_->config->retries;
+  bool per_try = retries && retries->per_try_timeout.count() > 0;
+  if (per_try && !response_head_done_) return;
+  worker_->loop().timers().arm(upstream_->timer(),
+                               route_->upstream->config->response_timeout.count());
+}
+
+// The sticky cookie's server when it can take the request (draining servers still serve
+// their sticky clients, as HAProxy does), else the balancer's choice.
+int Session::pickServer() {
+  auto& upstream = *route_->upstream;
+  if (sticky_server_ >= 0 && tried_[static_cast<size_t>(sticky_server_)] == 0 &&
+      stickyUsable(static_cast<size_t>(sticky_server_))) {
+    return sticky_server_;
+  }
+  return worker_->pickServer(upstream, tried_, has_hash_, hash_);
+}
+
+bool Session::stickyUsable(size_t server) const {
+  auto& upstream = *route_->upstream;
+  auto reason = upstream.outReason(*upstream.servers[server], worker_->loop().now());
+  return reason == OutReason::kNone || reason == OutReason::kDraining;
+}
+
+void Session::chooseHashKey(const http::RequestHead& request) {
+  const auto& upstream = *route_->upstream;
+  const auto& config = *upstream.config;
+  if (!config.sticky_cookie.empty()) {
+    if (auto value = cookieValue(request, config.sticky_cookie)) {
+      for (const auto& server : upstream.servers) {
+        if (server->sticky_id == *value) sticky_server_ = static_cast<int>(server->index);
+      }
+    }
+  }
+  using config::BalanceAlgorithm;
+  switch (config.balance) {
+    case BalanceAlgorithm::kIpHash:
+      has_hash_ = true;
+      hash_ = lb::hashKey(client_ip_);
+      return;
+    case BalanceAlgorithm::kHash:
+    case BalanceAlgorithm::kRingHash:
+    case BalanceAlgorithm::kMaglev:
+      if (auto source = hashSource(request, config.hash_on, client_ip_)) {
+        has_hash_ = true;
+        hash_ = lb::hashKey(*source);
+      }
+      return;
+    default:
+      return;
   }
 }
 

@@ -31,20 +31,64 @@ std::string lowerCase(std::string text) {
 
 }  // namespace
 
+std::string_view outReasonName(OutReason reason) {
+  switch (reason) {
+    case OutReason::kNone: return "up";
+    case OutReason::kDisabled: return "disabled";
+    case OutReason::kDraining: return "draining";
+    case OutReason::kFailedCheck: return "failed_check";
+    case OutReason::kEjected: return "ejected";
+    case OutReason::kFailedConnects: return "failed_connects";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// A stable opaque id for the sticky cookie: the address is hashed so it does not leak.
+std::string stickyIdFor(const std::string& address) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : address) hash = (hash ^ c) * 1099511628211ULL;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) id[static_cast<size_t>(i)] = kHex[hash & 0xF];
+  return id;
+}
+
+constexpr std::array<OutReason, 6> kAllReasons = {
+    OutReason::kNone, OutReason::kDisabled, OutReason::kDraining,
+    OutReason::kFailedCheck, OutReason::kEjected, OutReason::kFailedConnects};
+
+}  // namespace
+
 SharedServer::SharedServer(const config::ServerConfig& server_config, size_t server_index)
     : config(server_config),
       index(server_index),
       address_text(server_config.address.toString()),
-      health(server_config.max_fails, server_config.fail_timeout.count()) {}
+      sticky_id(stickyIdFor(address_text)),
+      health(server_config.max_fails, server_config.fail_timeout.count()),
+      weight(server_config.weight) {}
+
+OutReason SharedUpstream::outReason(const SharedServer& server, int64_t now_ms) const {
+  AdminState admin = server.admin_state.load(std::memory_order_relaxed);
+  if (admin == AdminState::kDisabled) return OutReason::kDisabled;
+  if (admin == AdminState::kDraining) return OutReason::kDraining;
+  if (!server.check.healthy.load(std::memory_order_relaxed)) return OutReason::kFailedCheck;
+  if (outliers && outliers->isEjected(server.index, now_ms)) return OutReason::kEjected;
+  if (!server.health.isUp(now_ms)) return OutReason::kFailedConnects;
+  return OutReason::kNone;
+}
 
 SharedState::SharedState(std::shared_ptr<const config::Config> config, uint32_t workers)
-    : config_(std::move(config)), workers_(workers), registry_(workers + 1) {
+    : config_(std::move(config)),
+      workers_(workers),
+      registry_(workers + 1),
+      upstreams_(config_->upstreams.size()) {  // sized once: upstreams hold atomics
   buildUpstreams();
   buildListeners();
 }
 
 void SharedState::buildUpstreams() {
-  upstreams_.resize(config_->upstreams.size());
   for (size_t u = 0; u < config_->upstreams.size(); ++u) {
     const auto& upstream_config = config_->upstreams[u];
     auto& upstream = upstreams_[u];
@@ -60,12 +104,52 @@ void SharedState::buildUpstreams() {
           "Failed connects, resets and timeouts talking to the upstream server.", labels);
       server->active = &registry_.gauge("scalegate_upstream_server_active_connections",
                                         "Upstream connections carrying a request now.", labels);
-      SharedServer* raw = server.get();
-      registry_.gaugeCallback("scalegate_upstream_server_up",
-                              "1 when the server is in rotation, 0 when marked down.", labels,
-                              [raw] { return raw->health.isUp(net::monotonicMillis()) ? 1.0 : 0.0; });
       upstream.servers.push_back(std::move(server));
     }
+    if (upstream_config.outlier_detection) {
+      upstream.outliers = std::make_unique<health::OutlierDetector>(
+          *upstream_config.outlier_detection, upstream.servers.size());
+    }
+    registerUpstreamMetrics(upstream);
+  }
+}
+
+void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
+  metrics::Labels labels{{"upstream", upstream.config->name}};
+  upstream.retries = &registry_.counter("scalegate_upstream_retries_total",
+                                        "Requests sent again after a failed try.", labels);
+  upstream.retries_budget_exhausted = &registry_.counter(
+      "scalegate_upstream_retry_budget_exhausted_total",
+      "Retries not made because the retry budget was used up.", labels);
+  upstream.panic_picks = &registry_.counter(
+      "scalegate_upstream_panic_total",
+      "Picks made in panic mode (too few healthy servers: all servers used).", labels);
+  SharedUpstream* owner = &upstream;
+  registry_.gaugeCallback("scalegate_upstream_outlier_ejections",
+                          "Ejections made by outlier detection so far.", labels, [owner] {
+                            return owner->outliers ? static_cast<double>(owner->outliers->ejectionsTotal()) : 0.0;
+                          });
+  for (auto& server : upstream.servers) {
+    SharedServer* raw = server.get();
+    metrics::Labels server_labels{{"upstream", upstream.config->name}, {"server", raw->address_text}};
+    registry_.gaugeCallback(
+        "scalegate_upstream_server_up", "1 when the server takes new requests, 0 when out.",
+        server_labels, [owner, raw] {
+          return owner->outReason(*raw, net::monotonicMillis()) == OutReason::kNone ? 1.0 : 0.0;
+        });
+    for (OutReason reason : kAllReasons) {
+      metrics::Labels state_labels = server_labels;
+      state_labels.emplace_back("state", std::string(outReasonName(reason)));
+      registry_.gaugeCallback(
+          "scalegate_upstream_server_state",
+          "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
+          "failed_connects), 0 for the others.",
+          state_labels, [owner, raw, reason] {
+            return owner->outReason(*raw, net::monotonicMillis()) == reason ? 1.0 : 0.0;
+          });
+    }
+    registry_.gaugeCallback("scalegate_upstream_server_weight", "Current weight.", server_labels,
+                            [raw] { return static_cast<double>(raw->weight.load()); });
   }
 }
 

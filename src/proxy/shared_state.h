@@ -8,18 +8,33 @@
 #include <vector>
 
 #include "config/config.h"
+#include "health/active_checker.h"
+#include "health/outlier_detector.h"
 #include "health/passive_health.h"
 #include "metrics/metrics.h"
 #include "proxy/router.h"
 
 namespace sg::proxy {
 
+// Operator-set state (admin API): draining servers take only sticky clients, disabled
+// servers take nothing.
+enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
+
+// Why a server is out of rotation, most specific first (shown in /health and /metrics).
+enum class OutReason : uint8_t { kNone, kDisabled, kDraining, kFailedCheck, kEjected, kFailedConnects };
+std::string_view outReasonName(OutReason reason);
+
 struct SharedServer {
   SharedServer(const config::ServerConfig& config, size_t index);
   const config::ServerConfig& config;
   size_t index;
   std::string address_text;
+  std::string sticky_id;  // opaque cookie value naming this server (no address leaked)
   health::PassiveHealth health;
+  health::CheckStatus check;  // active health check verdict (always healthy without checks)
+  std::atomic<AdminState> admin_state{AdminState::kEnabled};
+  std::atomic<uint32_t> weight;     // current weight (admin API can change it)
+  std::atomic<uint32_t> in_flight{0};  // requests in flight on this server, all workers
   metrics::Counter* requests = nullptr;
   metrics::Counter* errors = nullptr;
   metrics::Gauge* active = nullptr;  // connections carrying a request right now
@@ -29,6 +44,16 @@ struct SharedUpstream {
   const config::UpstreamConfig* config = nullptr;
   size_t index = 0;
   std::vector<std::unique_ptr<SharedServer>> servers;
+  std::unique_ptr<health::OutlierDetector> outliers;  // null without outlier_detection
+  std::atomic<uint64_t> weights_version{0};  // bumped when the admin API changes a weight
+  std::atomic<uint32_t> active_requests{0};  // for the retry budget
+  std::atomic<uint32_t> active_retries{0};
+  metrics::Counter* retries = nullptr;
+  metrics::Counter* retries_budget_exhausted = nullptr;
+  metrics::Counter* panic_picks = nullptr;
+
+  // Whether `server` may take new requests now, and if not, why.
+  OutReason outReason(const SharedServer& server, int64_t now_ms) const;
 };
 
 // Why a request was refused before reaching an upstream; a label of
@@ -65,6 +90,7 @@ class SharedState {
 
  private:
   void buildUpstreams();
+  void registerUpstreamMetrics(SharedUpstream& upstream);
   void buildListeners();
 
   std::shared_ptr<const config::Config> config_;

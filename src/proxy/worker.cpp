@@ -49,14 +49,51 @@ class Worker::Acceptor final : public net::EventHandler {
   int fd_;
 };
 
+namespace {
+
+lb::Algorithm balanceAlgorithm(config::BalanceAlgorithm algorithm) {
+  using config::BalanceAlgorithm;
+  switch (algorithm) {
+    case BalanceAlgorithm::kRoundRobin: return lb::Algorithm::kRoundRobin;
+    case BalanceAlgorithm::kWeightedRoundRobin: return lb::Algorithm::kWeightedRoundRobin;
+    case BalanceAlgorithm::kLeastConn: return lb::Algorithm::kLeastConn;
+    case BalanceAlgorithm::kLeastRequest: return lb::Algorithm::kLeastRequest;
+    case BalanceAlgorithm::kRandom: return lb::Algorithm::kRandom;
+    case BalanceAlgorithm::kIpHash: return lb::Algorithm::kIpHash;
+    case BalanceAlgorithm::kHash: return lb::Algorithm::kHash;
+    case BalanceAlgorithm::kRingHash: return lb::Algorithm::kRingHash;
+    case BalanceAlgorithm::kMaglev: return lb::Algorithm::kMaglev;
+  }
+  return lb::Algorithm::kRoundRobin;
+}
+
+std::unique_ptr<lb::Balancer> makeBalancerFor(const SharedUpstream& upstream, uint64_t seed) {
+  const auto& config = *upstream.config;
+  std::vector<lb::ServerSpec> specs;
+  for (const auto& server : upstream.servers) {
+    specs.push_back({server->weight.load(), server->config.backup, server->address_text});
+  }
+  lb::BalancerOptions options;
+  options.algorithm = balanceAlgorithm(config.balance);
+  options.ring_size = config.ring_size;
+  options.hash_balance_factor = config.hash_balance_factor;
+  options.slow_start_ms = config.slow_start.count();
+  options.panic_threshold = config.panic_threshold;
+  options.seed = seed;
+  return lb::makeBalancer(options, std::move(specs));
+}
+
+}  // namespace
+
 Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
-    : shared_(shared), index_(index), access_log_(access_log), request_ids_(osRandomSeed() + index) {
+    : shared_(shared),
+      index_(index),
+      access_log_(access_log),
+      rng_(osRandomSeed() + index),
+      request_ids_(rng_.next()) {
   for (auto& upstream : shared_->upstreams()) {
-    std::vector<lb::ServerSpec> specs;
-    for (const auto& server : upstream.servers) {
-      specs.push_back({server->config.weight, server->config.backup});
-    }
-    balancers_.push_back(lb::makeBalancer(upstream.config->balance, std::move(specs)));
+    balancers_.push_back(makeBalancerFor(upstream, rng_.next()));
+    weights_seen_.push_back(0);
     idle_.emplace_back(upstream.servers.size());
   }
   loop_.setWakeHandler([this] { onWake(); });
@@ -85,7 +122,24 @@ bool Worker::openListeners(std::string* error) {
 void Worker::run() {
   metrics::setCurrentShard(index_);
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
+  if (index_ == 0) {
+    last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
+    loop_.timers().arm(maintenance_, 1000);
+  }
   loop_.run();
+}
+
+void Worker::onTimer(net::Timer* /*timer*/) {
+  auto now = loop_.now();
+  for (auto& upstream : shared_->upstreams()) {
+    if (!upstream.outliers) continue;
+    auto& last = last_outlier_tick_[upstream.index];
+    if (now - last >= upstream.config->outlier_detection->interval.count()) {
+      upstream.outliers->tick(now);
+      last = now;
+    }
+  }
+  if (!draining_) loop_.timers().arm(maintenance_, 1000);
 }
 
 void Worker::drain() {
@@ -124,14 +178,40 @@ void Worker::maybeFinishDrain() {
   if (draining_ && session_count_ == 0) loop_.stop();
 }
 
-int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried) {
-  usable_scratch_.resize(upstream.servers.size());
-  auto now = loop_.now();
-  for (size_t i = 0; i < upstream.servers.size(); ++i) {
-    usable_scratch_[i] = tried[i] == 0 && upstream.servers[i]->health.isUp(now) ? 1 : 0;
+// Builds the balancer's view of the servers: healthy (admin state, active checks, outlier
+// ejection, passive marking), what this request already tried, and the load per server.
+int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried, bool has_hash,
+                       uint64_t hash) {
+  auto& balancer = *balancers_[upstream.index];
+  uint64_t version = upstream.weights_version.load(std::memory_order_relaxed);
+  if (version != weights_seen_[upstream.index]) {
+    weights_seen_[upstream.index] = version;
+    for (const auto& server : upstream.servers) {
+      balancer.setWeight(static_cast<uint32_t>(server->index), server->weight.load());
+    }
   }
-  return balancers_[upstream.index]->pick({usable_scratch_});
+  size_t count = upstream.servers.size();
+  healthy_scratch_.resize(count);
+  in_flight_scratch_.resize(count);
+  auto now = loop_.now();
+  for (size_t i = 0; i < count; ++i) {
+    const auto& server = *upstream.servers[i];
+    healthy_scratch_[i] = upstream.outReason(server, now) == OutReason::kNone ? 1 : 0;
+    in_flight_scratch_[i] = server.in_flight.load(std::memory_order_relaxed);
+  }
+  lb::PickContext context;
+  context.healthy = healthy_scratch_;
+  context.excluded = tried;
+  context.in_flight = in_flight_scratch_;
+  context.hash = hash;
+  context.has_hash = has_hash;
+  context.now_ms = now;
+  int index = balancer.pick(context);
+  if (balancer.lastPickPanicked()) upstream.panic_picks->inc();
+  return index;
 }
+
+uint64_t Worker::random() { return rng_.next(); }
 
 UpstreamConn* Worker::acquire(SharedUpstream& upstream, SharedServer& server, bool fresh,
                               int* error_code) {

@@ -11,6 +11,7 @@
 #include "net/event_loop.h"
 #include "proxy/access_log.h"
 #include "proxy/request_id.h"
+#include "proxy/split_mix.h"
 #include "proxy/shared_state.h"
 
 namespace sg::proxy {
@@ -18,7 +19,7 @@ namespace sg::proxy {
 class Session;
 class UpstreamConn;
 
-class Worker {
+class Worker : public net::TimerHandler {
  public:
   Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
   ~Worker();
@@ -29,6 +30,8 @@ class Worker {
   // stops start-up with a clear message).
   bool openListeners(std::string* error);
   void run();
+  // Worker 0 ages outlier ejections (OutlierDetector::tick) once a second.
+  void onTimer(net::Timer* timer) override;
   // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run().
   void drain();
   // Thread-safe. stop(): exit run() now (after the drain limit).
@@ -43,7 +46,11 @@ class Worker {
   std::string& scratch() { return scratch_; }
 
   // Picks a server of `upstream` not yet `tried` in this exchange; -1 when none is usable.
-  int pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried);
+  // `hash` (lb::hashKey of the request key) is used by the hash algorithms when has_hash.
+  int pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried,
+                 bool has_hash = false, uint64_t hash = 0);
+  // Per-worker random numbers (retry jitter).
+  uint64_t random();
   // A pooled idle connection to `server`, or a new one (connecting). Null when the socket
   // could not even be created; *error_code tells why.
   UpstreamConn* acquire(SharedUpstream& upstream, SharedServer& server, bool fresh, int* error_code);
@@ -67,13 +74,18 @@ class Worker {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::unique_ptr<lb::Balancer>> balancers_;    // per upstream
   std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
-  std::vector<uint8_t> usable_scratch_;
+  std::vector<uint64_t> weights_seen_;  // per upstream: weights_version last applied
+  std::vector<uint8_t> healthy_scratch_;
+  std::vector<uint32_t> in_flight_scratch_;
+  SplitMix64 rng_;
   Session* sessions_ = nullptr;  // intrusive list of open sessions
   size_t session_count_ = 0;
   bool draining_ = false;
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> stop_requested_{false};
   RequestIdGenerator request_ids_;
+  net::Timer maintenance_{this};
+  std::vector<int64_t> last_outlier_tick_;
   std::string scratch_;
 };
 

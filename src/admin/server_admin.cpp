@@ -1,0 +1,148 @@
+#include "admin/server_admin.h"
+
+#include <boost/json.hpp>
+
+#include "net/event_loop.h"
+
+namespace sg::admin {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kPrefix = "/admin/upstreams/";
+
+ServiceResponse jsonReply(int status, json::object document) {
+  ServiceResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = json::serialize(document);
+  response.body.push_back('\n');
+  return response;
+}
+
+ServiceResponse errorReply(int status, std::string_view message) {
+  json::object document;
+  document["error"] = message;
+  return jsonReply(status, std::move(document));
+}
+
+// "%5B%3A%3A1%5D:80" → "[::1]:80"; other bytes unchanged.
+std::string percentDecode(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int value = 0;
+      bool ok = true;
+      for (size_t k = 1; k <= 2; ++k) {
+        char c = text[i + k];
+        value *= 16;
+        if (c >= '0' && c <= '9') value += c - '0';
+        else if (c >= 'a' && c <= 'f') value += c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') value += c - 'A' + 10;
+        else ok = false;
+      }
+      if (ok) {
+        out.push_back(static_cast<char>(value));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+struct Target {
+  std::string upstream;
+  std::string server;
+  std::string action;
+};
+
+// Splits "{name}/servers/{address}/{action}"; false when the shape is wrong.
+bool parseTarget(std::string_view rest, Target* target) {
+  auto first = rest.find('/');
+  if (first == std::string_view::npos) return false;
+  target->upstream = percentDecode(rest.substr(0, first));
+  rest.remove_prefix(first + 1);
+  if (rest.substr(0, 8) != "servers/") return false;
+  rest.remove_prefix(8);
+  auto last = rest.rfind('/');
+  if (last == std::string_view::npos || last == 0) return false;
+  target->server = percentDecode(rest.substr(0, last));
+  target->action = std::string(rest.substr(last + 1));
+  return true;
+}
+
+std::optional<uint32_t> parseWeight(std::string_view body) {
+  json::error_code error;
+  json::value value = json::parse(body, error);
+  if (error) return std::nullopt;
+  if (value.is_object() && value.as_object().contains("weight")) value = value.as_object()["weight"];
+  if (!value.is_int64() && !value.is_uint64()) return std::nullopt;
+  int64_t weight = value.is_int64() ? value.as_int64() : static_cast<int64_t>(value.as_uint64());
+  if (weight < 1 || weight > 1000) return std::nullopt;
+  return static_cast<uint32_t>(weight);
+}
+
+json::object describe(const proxy::SharedUpstream& upstream, const proxy::SharedServer& server) {
+  json::object out;
+  out["upstream"] = upstream.config->name;
+  out["address"] = server.address_text;
+  auto reason = upstream.outReason(server, net::monotonicMillis());
+  out["state"] = proxy::outReasonName(reason);
+  out["weight"] = server.weight.load();
+  return out;
+}
+
+ServiceResponse apply(proxy::SharedUpstream& upstream, proxy::SharedServer& server,
+                      const http::RequestHead& request, const Target& target,
+                      std::string_view body) {
+  using proxy::AdminState;
+  if (target.action == "weight") {
+    if (request.method != "PUT") return errorReply(405, "use PUT for weight");
+    auto weight = parseWeight(body);
+    if (!weight) return errorReply(400, "body must be {\"weight\": N} with N from 1 to 1000");
+    server.weight.store(*weight);
+    upstream.weights_version.fetch_add(1);
+    return jsonReply(200, describe(upstream, server));
+  }
+  AdminState next;
+  if (target.action == "drain") {
+    next = AdminState::kDraining;
+  } else if (target.action == "disable") {
+    next = AdminState::kDisabled;
+  } else if (target.action == "enable") {
+    next = AdminState::kEnabled;
+  } else {
+    return errorReply(404, "unknown action (drain, disable, enable, weight)");
+  }
+  if (request.method != "POST") return errorReply(405, "use POST for drain, disable, enable");
+  server.admin_state.store(next);
+  return jsonReply(200, describe(upstream, server));
+}
+
+}  // namespace
+
+std::optional<ServiceResponse> handleServerAdmin(proxy::SharedState& shared,
+                                                 const http::RequestHead& request,
+                                                 std::string_view body) {
+  std::string_view path = request.path;
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  Target target;
+  if (!parseTarget(path.substr(kPrefix.size()), &target)) {
+    return errorReply(404, "expected /admin/upstreams/{name}/servers/{address}/{action}");
+  }
+  for (auto& upstream : shared.upstreams()) {
+    if (upstream.config->name != target.upstream) continue;
+    for (auto& server : upstream.servers) {
+      if (server->address_text == target.server) {
+        return apply(upstream, *server, request, target, body);
+      }
+    }
+    return errorReply(404, "no server " + target.server + " in upstream " + target.upstream);
+  }
+  return errorReply(404, "no upstream " + target.upstream);
+}
+
+}  // namespace sg::admin

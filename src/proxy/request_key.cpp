@@ -1,0 +1,68 @@
+#include "proxy/request_key.h"
+
+#include "proxy/router.h"
+
+namespace sg::proxy {
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Finds `name`=value in a list separated by `separator`.
+std::optional<std::string_view> findPair(std::string_view list, char separator,
+                                         std::string_view name) {
+  while (!list.empty()) {
+    auto end = list.find(separator);
+    std::string_view item = trim(list.substr(0, end));
+    auto equals = item.find('=');
+    if (equals != std::string_view::npos && item.substr(0, equals) == name) {
+      return item.substr(equals + 1);
+    }
+    if (end == std::string_view::npos) break;
+    list.remove_prefix(end + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string_view> headerValue(const http::RequestHead& request, std::string_view name) {
+  for (const auto& header : request.headers) {
+    if (equalsIgnoreCase(header.name, name)) return header.value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> cookieValue(const http::RequestHead& request, std::string_view name) {
+  for (const auto& header : request.headers) {
+    if (!equalsIgnoreCase(header.name, "cookie")) continue;
+    if (auto value = findPair(header.value, ';', name)) return value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> queryValue(std::string_view query, std::string_view name) {
+  return findPair(query, '&', name);
+}
+
+std::optional<std::string_view> hashSource(const http::RequestHead& request,
+                                           const config::HashOn& hash_on,
+                                           std::string_view client_ip) {
+  switch (hash_on.source) {
+    case config::HashOn::Source::kIp:
+      return client_ip;
+    case config::HashOn::Source::kHeader:
+      return headerValue(request, hash_on.name);
+    case config::HashOn::Source::kCookie:
+      return cookieValue(request, hash_on.name);
+    case config::HashOn::Source::kQuery:
+      return queryValue(request.query, hash_on.name);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sg::proxy

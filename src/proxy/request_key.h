@@ -1,0 +1,23 @@
+#pragma once
+// Values the balancer keys on, read from a request head: a header, a cookie or a query
+// parameter (hash_on), and the sticky cookie.
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "config/config.h"
+#include "http/message.h"
+
+namespace sg::proxy {
+
+std::optional<std::string_view> headerValue(const http::RequestHead& request, std::string_view name);
+// From the Cookie header(s): "a=1; b=2".
+std::optional<std::string_view> cookieValue(const http::RequestHead& request, std::string_view name);
+// From the query string "a=1&b=2" (no percent-decoding: keys compare as sent).
+std::optional<std::string_view> queryValue(std::string_view query, std::string_view name);
+// The text the hash balancers hash for this request, or nullopt when it is absent.
+std::optional<std::string_view> hashSource(const http::RequestHead& request,
+                                           const config::HashOn& hash_on,
+                                           std::string_view client_ip);
+
+}  // namespace sg::proxy
