@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 namespace sg::app {
 
@@ -13,6 +15,9 @@ std::shared_ptr<const config::Config> loadOrReport(const std::string& path) {
 }
 
 int runCli(int argc, char** argv) {
+  // Logs go to stderr, leaving stdout to what a command prints (demo's instructions, the
+  // access log when its path is "-").
+  spdlog::set_default_logger(spdlog::stderr_color_mt("scalegate"));
   CLI::App app{"scalegate: load-balancing HTTP gateway"};
   app.set_version_flag("--version", std::string("scalegate ") + kVersion);
   app.require_subcommand(1);
