@@ -7,9 +7,12 @@
 //   passive marking, ejection, admin state) and which were already tried for this
 //   request (`excluded`). In order, the first rule that leaves a non-excluded server wins:
 //   1. healthy primaries, when they are at least panic_threshold% of the primaries;
-//   2. healthy backups, when no primary is healthy (or rule 1's servers were all tried);
+//   2. when some backup is healthy (no panic then): the healthy primaries if any can be
+//      picked, else the healthy backups;
 //   3. panic (as Envoy): every primary regardless of health (every backup when there are
 //      no primaries); lastPickPanicked() then says so. panic_threshold 0 disables it.
+//   Servers an operator disabled or drained are passed as `removed`: panic never brings
+//   them back and they do not count toward the threshold.
 //   An excluded server is never picked; when nothing is left, pick() returns -1.
 // - Slow start: a server seen going from unhealthy to healthy between picks weighs
 //   weight x max(10%, elapsed / slow_start) until slow_start has elapsed. Servers healthy
@@ -63,6 +66,9 @@ struct PickContext {
   std::span<const uint8_t> healthy;
   // excluded[i] != 0: already tried for this request. May be empty (= none).
   std::span<const uint8_t> excluded;
+  // removed[i] != 0: taken out by the operator (disabled, draining): never picked, and not
+  // counted among the primaries for the panic threshold. May be empty (= none).
+  std::span<const uint8_t> removed;
   // Requests in flight per server across all workers. May be empty (= all zero).
   std::span<const uint32_t> in_flight;
   uint64_t hash = 0;      // hashKey() of the request key, for the hash algorithms

@@ -144,11 +144,12 @@ const Candidates& CandidateSelector::select(const PickContext& context) noexcept
 // time (slow start): the candidates (and their totals) are unchanged.
 bool CandidateSelector::canReuse(const PickContext& context) const noexcept {
   return reusable_ && ramping_ == 0 && sameBytes(context.healthy, last_healthy_) &&
-         allZero(context.excluded);
+         allZero(context.excluded) && allZero(context.removed);
 }
 
 void CandidateSelector::remember(const PickContext& context) noexcept {
-  reusable_ = context.healthy.size() == last_healthy_.size() && allZero(context.excluded);
+  reusable_ = context.healthy.size() == last_healthy_.size() && allZero(context.excluded) &&
+              allZero(context.removed);
   if (reusable_ && !last_healthy_.empty()) {
     std::memcpy(last_healthy_.data(), context.healthy.data(), last_healthy_.size());
   }
@@ -159,14 +160,18 @@ void CandidateSelector::remember(const PickContext& context) noexcept {
 bool CandidateSelector::classify(const PickContext& context) noexcept {
   const std::span<const uint8_t> healthy = context.healthy;
   const std::span<const uint8_t> excluded = context.excluded;
+  const std::span<const uint8_t> removed = context.removed;
   const auto size = static_cast<uint32_t>(state_.size());
   uint8_t changed = 0;
   uint32_t healthy_primaries = 0;
+  uint32_t present_primaries = 0;
   std::array<uint32_t, 2> counts{};
   for (uint32_t i = 0; i < size; ++i) {
-    const uint8_t up = i < healthy.size() && healthy[i] != 0 ? 1 : 0;
-    const bool kept = i >= excluded.size() || excluded[i] == 0;
+    const bool gone = i < removed.size() && removed[i] != 0;
+    const uint8_t up = !gone && i < healthy.size() && healthy[i] != 0 ? 1 : 0;
+    const bool kept = !gone && (i >= excluded.size() || excluded[i] == 0);
     const uint8_t tier = tier_of_[i];
+    present_primaries += (gone ? 0 : 1) & (tier ^ 1);
     changed |= up ^ was_healthy_[i];
     state_[i] = static_cast<uint8_t>((tier != 0 ? kBackup : 0) | (up != 0 ? kHealthy : 0) |
                                      (kept ? kKept : 0));
@@ -176,18 +181,22 @@ bool CandidateSelector::classify(const PickContext& context) noexcept {
     counts[tier] += candidate;
   }
   healthy_primaries_ = healthy_primaries;
+  present_primaries_ = present_primaries;
   counts_ = counts;
   return changed != 0;
 }
 
 void CandidateSelector::choose(const PickContext& context) noexcept {
-  const uint64_t primaries = groups_[0].size();
+  const uint64_t primaries = present_primaries_;  // the operator's removals do not count
   const bool primaries_fit = healthy_primaries_ > 0 && uint64_t{healthy_primaries_} * 100 >=
                                                            uint64_t{panic_threshold_} * primaries;
   if (primaries_fit && counts_[0] > 0) {
     return finish(Tier::kPrimary, counts_[0], false, context.in_flight);
   }
-  if ((healthy_primaries_ == 0 || primaries_fit) && counts_[1] > 0) {
+  if (counts_[1] > 0) {
+    // A healthy backup means healthy capacity exists: no panic. Backups still take traffic
+    // only when no primary can (HAProxy's rule), so the few healthy primaries keep it.
+    if (counts_[0] > 0) return finish(Tier::kPrimary, counts_[0], false, context.in_flight);
     return finish(Tier::kBackup, counts_[1], false, context.in_flight);
   }
   if (panic_threshold_ > 0) return choosePanic(context);

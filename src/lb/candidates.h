@@ -129,6 +129,7 @@ class CandidateSelector {
   std::array<std::vector<uint64_t>, 2> ends_;   // their running weight totals
   std::array<uint32_t, 2> counts_{};
   uint32_t healthy_primaries_ = 0;
+  uint32_t present_primaries_ = 0;  // primaries not removed by the operator
 
   // The last pick's inputs, when it had no exclusions: an identical healthy span (the common
   // case) means identical candidates, so the pass over the servers is skipped.

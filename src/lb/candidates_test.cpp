@@ -48,10 +48,40 @@ TEST(Panic, BelowThresholdEveryPrimaryIsACandidate) {
   EXPECT_EQ(balancer->panicPicks(), 4u);
 }
 
-TEST(Panic, SomeHealthyPrimaryBelowThresholdPanicsRatherThanUsingBackups) {
+// A healthy backup means there is healthy capacity: no panic. The few healthy primaries keep
+// the traffic (backups serve only when no primary can).
+TEST(Panic, HealthyBackupPreventsPanicAndHealthyPrimariesKeepTraffic) {
   auto balancer = make(Algorithm::kRoundRobin, primariesAndBackups(4, 1));
-  EXPECT_EQ(picks(*balancer, {1, 0, 0, 0, 1}, 4), "abcd");
+  EXPECT_EQ(picks(*balancer, {1, 0, 0, 0, 1}, 4), "aaaa");
+  EXPECT_FALSE(balancer->lastPickPanicked());
+}
+
+TEST(Panic, SomeHealthyPrimaryBelowThresholdWithoutBackupsPanics) {
+  auto balancer = make(Algorithm::kRoundRobin, primariesAndBackups(4, 0));
+  EXPECT_EQ(picks(*balancer, {1, 0, 0, 0}, 4), "abcd");
   EXPECT_TRUE(balancer->lastPickPanicked());
+}
+
+// Servers the operator removed are never picked, even in panic, and do not count toward
+// the threshold: one healthy server of the two left in service is 50%, not 25%.
+TEST(Panic, RemovedServersNeverPickedNorCounted) {
+  auto balancer = make(Algorithm::kRoundRobin, primariesAndBackups(4, 0));
+  std::vector<uint8_t> healthy = {1, 0, 0, 0};
+  std::vector<uint8_t> removed = {0, 0, 1, 1};
+  std::string seen;
+  for (int i = 0; i < 4; ++i) {
+    PickContext context;
+    context.healthy = healthy;
+    context.removed = removed;
+    seen.push_back(static_cast<char>('a' + balancer->pick(context)));
+  }
+  EXPECT_EQ(seen, "aaaa");
+  EXPECT_FALSE(balancer->lastPickPanicked());
+  std::vector<uint8_t> all_removed = {1, 1, 1, 1};
+  PickContext none;
+  none.healthy = healthy;
+  none.removed = all_removed;
+  EXPECT_EQ(balancer->pick(none), -1);
 }
 
 TEST(Panic, BackupsWhenNoPrimaryIsHealthy) {

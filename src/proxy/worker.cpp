@@ -192,16 +192,22 @@ int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tri
   }
   size_t count = upstream.servers.size();
   healthy_scratch_.resize(count);
+  removed_scratch_.resize(count);
   in_flight_scratch_.resize(count);
   auto now = loop_.now();
   for (size_t i = 0; i < count; ++i) {
     const auto& server = *upstream.servers[i];
-    healthy_scratch_[i] = upstream.outReason(server, now) == OutReason::kNone ? 1 : 0;
+    OutReason reason = upstream.outReason(server, now);
+    healthy_scratch_[i] = reason == OutReason::kNone ? 1 : 0;
+    // Operator decisions hold even in panic mode: disabled and draining servers are
+    // removed outright, not merely unhealthy.
+    removed_scratch_[i] = reason == OutReason::kDisabled || reason == OutReason::kDraining;
     in_flight_scratch_[i] = server.in_flight.load(std::memory_order_relaxed);
   }
   lb::PickContext context;
   context.healthy = healthy_scratch_;
   context.excluded = tried;
+  context.removed = removed_scratch_;
   context.in_flight = in_flight_scratch_;
   context.hash = hash;
   context.has_hash = has_hash;

@@ -76,6 +76,7 @@ class Worker : public net::TimerHandler {
   std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
   std::vector<uint64_t> weights_seen_;  // per upstream: weights_version last applied
   std::vector<uint8_t> healthy_scratch_;
+  std::vector<uint8_t> removed_scratch_;
   std::vector<uint32_t> in_flight_scratch_;
   SplitMix64 rng_;
   Session* sessions_ = nullptr;  // intrusive list of open sessions

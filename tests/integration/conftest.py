@@ -580,9 +580,31 @@ class Upstream:
     def stop(self):
         return stop_process(self.proc, signal.SIGTERM, timeout=5)
 
+    def control(self, path, **params):
+        """GET /control/<path>?params on the upstream itself (not counted in its stats)."""
+        r = http_get(self.port, qpath("/control/" + path, **params), host="127.0.0.1:%d" % self.port,
+                     timeout=10)
+        assert r.status == 200, "upstream %s control %s answered %r" % (self.name, path, r)
+        return r.json()
 
-def start_upstream(name, tmpdir=None):
-    proc = subprocess.Popen([PYTHON, UPSTREAM_SCRIPT, "--name", name, "--port", "0"],
+    def set_health(self, status):
+        """What the upstream's /health answers from now on (200: healthy)."""
+        return self.control("health", status=status)
+
+    def set_status(self, status):
+        """Every path (except /stats, /control/*) answers `status` from now on; 0 restores."""
+        return self.control("status", status=status)
+
+    def set_hang(self, on=True):
+        return self.control("hang", on=1 if on else 0)
+
+    def reset_stats(self):
+        return self.control("reset")
+
+
+def start_upstream(name, tmpdir=None, extra_args=()):
+    """extra_args: upstream_server.py options, e.g. ("--status", "500") or ("--hang-all",)."""
+    proc = subprocess.Popen([PYTHON, UPSTREAM_SCRIPT, "--name", name, "--port", "0"] + list(extra_args),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     _register(proc)
     line = b""
@@ -610,11 +632,12 @@ def start_upstream(name, tmpdir=None):
 
 @pytest.fixture
 def upstream():
-    """Factory: upstream("u1") -> Upstream with .port, .address, .pid, .stats(), .kill()."""
+    """Factory: upstream("u1") -> Upstream with .port, .address, .pid, .stats(), .kill().
+    Extra positional arguments are upstream_server.py options: upstream("bad", "--status", "500")."""
     started = []
 
-    def make(name="u1"):
-        u = start_upstream(name)
+    def make(name="u1", *extra_args):
+        u = start_upstream(name, extra_args=[str(a) for a in extra_args])
         started.append(u)
         return u
 
@@ -770,6 +793,32 @@ class Gateway:
     def admin_get(self, path):
         return http_get(self.admin_port, path, host="127.0.0.1:%d" % self.admin_port, timeout=10)
 
+    def admin_request(self, method, path, body=None, headers=None):
+        """Any method on the admin listener; body: bytes, str or a JSON-able object."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        return http_request(self.admin_port, method, path, headers, body=body,
+                            host="127.0.0.1:%d" % self.admin_port, timeout=10)
+
+    def server_action(self, upstream, address, action, method="POST", body=None):
+        """POST /admin/upstreams/{upstream}/servers/{address}/{action} (PUT + body for weight)."""
+        return self.admin_request(method, "/admin/upstreams/%s/servers/%s/%s" % (upstream, address, action),
+                                  body=body)
+
+    def server_state(self, upstream, server):
+        """The state label whose scalegate_upstream_server_state sample is 1 (None when none is)."""
+        samples = metric_samples(self.metrics_text(), "scalegate_upstream_server_state",
+                                 upstream=upstream, server=server)
+        on = [l.get("state") for _, l, v in samples if v == 1]
+        return on[0] if len(on) == 1 else (on or None)
+
+    def health_server(self, upstream, server):
+        """The /health entry of one server (a dict), or None."""
+        _, doc = self.health()
+        return find_health_server(doc, upstream, server)
+
     def metrics_text(self):
         r = self.admin_get("/metrics")
         assert r.status == 200, "admin /metrics answered %r" % r
@@ -856,6 +905,36 @@ def stop_gateway_checked(gw):
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def find_health_server(doc, upstream, server):
+    """Finds the entry for `server` of `upstream` in the admin /health document, whatever the
+    exact nesting (a list or a dict of upstreams, each with a list or dict of servers)."""
+    def entries(node):
+        if isinstance(node, dict):
+            yield node
+            for v in node.values():
+                yield from entries(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from entries(v)
+
+    ups = doc.get("upstreams") if isinstance(doc, dict) else None
+    scope = None
+    if isinstance(ups, dict):
+        scope = ups.get(upstream)
+    elif isinstance(ups, list):
+        for u in ups:
+            if isinstance(u, dict) and u.get("name") == upstream:
+                scope = u
+    for e in entries(scope if scope is not None else doc):
+        if e.get("address") == server or e.get("server") == server:
+            return e
+    if isinstance(scope, dict) and isinstance(scope.get("servers"), dict):
+        v = scope["servers"].get(server)
+        if isinstance(v, dict):
+            return v
+    return None
 
 
 def qpath(path, **params):

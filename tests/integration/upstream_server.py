@@ -17,8 +17,23 @@ Every response carries `X-Upstream: <name>`. Paths:
   /ws                 with Upgrade: websocket + Connection: Upgrade -> 101, then raw echo
   /expect             like /echo (used for 100-continue tests)
   /headers-out        response with hop-by-hop headers plus X-End: 1
-  /stats              {"requests": N, "connections": M}; /stats itself is not counted,
+  /stats              {"requests": N, "connections": M, "health_hits": H, "health_host": Host
+                      of the last /health request, "accepted": A}; /stats itself is not counted,
                       and a connection is counted when its first non-/stats request arrives.
+                      "accepted" counts every connection, even one that sent nothing, except
+                      those whose first request was /stats or /control/*.
+  /health             like /echo while the health status is 200 (the default); otherwise that
+                      status. Counted in "requests" and, separately, in "health_hits".
+  /control/health?status=N   sets what /health answers (200 restores the echo)
+  /control/status?status=N   every other path answers N from now on (0: normal behaviour)
+  /control/hang?on=1|0       every other path hangs (like /hang) from now on, or not
+  /control/delay?ms=N        every other path waits N ms before being served (0: no wait)
+  /control/reset             zeroes requests, connections and health_hits
+                      /control/* requests are not counted and are never affected by the modes.
+
+Options: --status N answers N to every path except /stats and /control/* (as if
+/control/status?status=N had been sent at start-up); --hang-all makes every such path hang;
+--delay-ms N delays every such path by N ms.
 """
 import argparse
 import hashlib
@@ -56,6 +71,13 @@ class State:
         self.lock = threading.Lock()
         self.requests = 0
         self.connections = 0
+        self.health_hits = 0
+        self.accepted = 0         # every accepted connection, even one that sends nothing
+        self.health_host = None   # Host header of the last /health request
+        self.health_status = 200  # what /health answers (200: the echo)
+        self.force_status = 0     # non-zero: every path except /stats, /control/* answers it
+        self.hang_all = False     # every path except /stats, /control/* hangs
+        self.delay_ms = 0         # every path except /stats, /control/* waits this long first
 
 
 class Reader:
@@ -157,7 +179,10 @@ class Handler(socketserver.BaseRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.state = self.server.state
         self.counted_connection = False
+        self.tool_connection = False  # first request was /stats or /control/*
         self.reader = Reader(self.request)
+        with self.state.lock:
+            self.state.accepted += 1
 
     def handle(self):
         try:
@@ -235,10 +260,17 @@ class Handler(socketserver.BaseRequestHandler):
         return total[0], h.hexdigest()
 
     def count(self, req):
-        if req.path == "/stats":
+        if req.path == "/stats" or req.path.startswith("/control/"):
+            if not self.counted_connection and not self.tool_connection:
+                self.tool_connection = True  # not reported in "accepted"
+                with self.state.lock:
+                    self.state.accepted -= 1
             return
         with self.state.lock:
             self.state.requests += 1
+            if req.path == "/health":
+                self.state.health_hits += 1
+                self.state.health_host = req.header("host")
             if not self.counted_connection:
                 self.counted_connection = True
                 self.state.connections += 1
@@ -257,8 +289,26 @@ class Handler(socketserver.BaseRequestHandler):
         if path == "/stats":
             with self.state.lock:
                 body = json.dumps({"requests": self.state.requests,
-                                   "connections": self.state.connections}).encode()
+                                   "connections": self.state.connections,
+                                   "health_hits": self.state.health_hits,
+                                   "health_host": self.state.health_host,
+                                   "accepted": self.state.accepted}).encode()
             self.send_simple(200, body, close=close, ctype="application/json")
+            return not close
+        if path.startswith("/control/"):
+            return self.control(req, close)
+        if self.state.delay_ms:
+            time.sleep(self.state.delay_ms / 1000.0)
+
+        if self.state.hang_all:
+            self.hang()
+            return False
+        elif self.state.force_status:
+            status = self.state.force_status
+            self.send_simple(status, b"forced status %d\n" % status, close=close, no_body=no_body)
+        elif path == "/health" and self.state.health_status != 200:
+            status = self.state.health_status
+            self.send_simple(status, b"health %d\n" % status, close=close, no_body=no_body)
         elif path.startswith("/status/"):
             try:
                 status = int(path[len("/status/"):])
@@ -325,6 +375,32 @@ class Handler(socketserver.BaseRequestHandler):
             self.send_echo(req, body_len, body_sha, close, no_body)
         return not close
 
+    def control(self, req, close):
+        path = req.path
+        q = req.query
+        with self.state.lock:
+            if path == "/control/health":
+                self.state.health_status = int(q.get("status", "200"))
+            elif path == "/control/status":
+                self.state.force_status = int(q.get("status", "0"))
+            elif path == "/control/delay":
+                self.state.delay_ms = int(q.get("ms", "0"))
+            elif path == "/control/hang":
+                self.state.hang_all = q.get("on", "1") not in ("0", "false", "")
+            elif path == "/control/reset":
+                self.state.requests = 0
+                self.state.connections = 0
+                self.state.health_hits = 0
+            else:
+                self.send_simple(404, b"unknown control path\n", close=close)
+                return not close
+            body = json.dumps({"health_status": self.state.health_status,
+                               "force_status": self.state.force_status,
+                               "hang_all": self.state.hang_all,
+                               "delay_ms": self.state.delay_ms}).encode()
+        self.send_simple(200, body, close=close, ctype="application/json")
+        return not close
+
     def send_echo(self, req, body_len, body_sha, close, no_body):
         body = json.dumps({
             "name": self.state.name,
@@ -384,9 +460,15 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--status", type=int, default=0, help="answer this status to every path")
+    ap.add_argument("--hang-all", action="store_true", help="every request hangs")
+    ap.add_argument("--delay-ms", type=int, default=0, help="wait this long before answering")
     args = ap.parse_args()
     server = Server((args.host, args.port), Handler)
     server.state = State(args.name)
+    server.state.force_status = args.status
+    server.state.hang_all = args.hang_all
+    server.state.delay_ms = args.delay_ms
     sys.stdout.write("%d\n" % server.server_address[1])
     sys.stdout.flush()
     try:
