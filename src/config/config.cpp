@@ -53,7 +53,7 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
     return;
   }
   detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
-                        {"workers", "shutdown_timeout", "access_log", "listeners", "upstreams", "admin"});
+                        {"workers", "shutdown_timeout", "access_log", "listeners", "upstreams", "admin", "cache"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
   detail::readDuration(errors, map.find("shutdown_timeout"), &config->shutdown_timeout);
   if (const detail::Field* access_log = map.find("access_log")) {
@@ -66,6 +66,7 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   if (const detail::Field* listeners = map.require("listeners")) {
     detail::loadListeners(errors, *listeners, names, &config->listeners);
   }
+  if (const detail::Field* cache = map.find("cache")) detail::loadCache(errors, *cache, &config->cache);
   if (const detail::Field* admin = map.find("admin")) {
     loadAdmin(errors, *admin, config->listeners, &config->admin);
   }

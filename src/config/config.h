@@ -7,9 +7,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/address.h"
+#include "net/cidr.h"
 
 namespace sg::config {
 
@@ -34,32 +36,114 @@ struct RetryOn {
 };
 
 struct RetryPolicy {
-  uint32_t attempts = 0;          // retries after the first try (0 = no retries)
+  uint32_t attempts = 0;  // retries after the first try (0 = no retries)
   RetryOn on;
-  Duration per_try_timeout{0};    // 0 = only response_timeout applies
-  Duration backoff{25};           // base of exponential backoff with full jitter (cap 10x)
-  uint32_t budget_percent = 20;   // concurrent retries <= this % of active requests (floor 3)
+  Duration per_try_timeout{0};   // 0 = only response_timeout applies
+  Duration backoff{25};          // base of exponential backoff with full jitter (cap 10x)
+  uint32_t budget_percent = 20;  // concurrent retries <= this % of active requests (floor 3)
+};
+
+// A request rate: `count` requests per `period` ("100/s", "6000/m", "20/10s").
+struct Rate {
+  uint64_t count = 0;
+  Duration period{std::chrono::seconds(1)};
+};
+
+// Rate limiting (listener or route key `rate_limit`).
+struct RateLimitConfig {
+  enum class Algorithm { kTokenBucket, kGcra, kSlidingWindow };
+  // What a bucket is counted per: the client IP, a request header's value, the route, or
+  // one bucket for everything.
+  enum class KeySource { kIp, kHeader, kRoute, kGlobal };
+  struct Tier {
+    Rate rate;
+    uint64_t burst = 0;  // 0 = rate.count
+  };
+  std::string name;  // policy name in the RateLimit headers; defaults to the route or listener name
+  Algorithm algorithm = Algorithm::kTokenBucket;
+  KeySource key = KeySource::kIp;
+  std::string key_header;             // header name for KeySource::kHeader
+  Rate rate;                          // default limit (keys not listed in tiers)
+  uint64_t burst = 0;                 // bucket size; 0 = rate.count. sliding_window: unused
+  std::map<std::string, Tier> tiers;  // by the key's value (e.g. an API key) → its own limit
+  bool shadow = false;                // count refusals, let every request through
+  uint64_t max_keys = 100000;         // key table bound; idle keys are evicted first
+};
+
+// Response compression (listener or route key `compression`).
+struct CompressionConfig {
+  enum class Encoding { kBrotli, kGzip };
+  bool enabled = true;  // a route may set false to turn its listener's compression off
+  std::vector<Encoding> algorithms{Encoding::kBrotli, Encoding::kGzip};  // preference on equal q
+  uint64_t min_size = 1024;  // responses with a smaller Content-Length are sent as they are
+  std::vector<std::string> content_types;  // lower-case media types; "text/*" matches a subtype
+  int gzip_level = 5;                      // 1..9
+  int brotli_quality = 4;                  // 0..11
+};
+
+// Strict-Transport-Security (listener key `hsts`).
+struct HstsConfig {
+  Duration max_age{std::chrono::hours(24 * 365)};
+  bool include_subdomains = false;
+  bool preload = false;
+};
+
+// Response caching for a route (route key `cache`).
+struct RouteCacheConfig {
+  struct Key {
+    enum class Query { kAll, kNone, kNames };
+    std::vector<std::string> headers;  // request headers (lower-case names) added to the key
+    Query query = Query::kAll;
+    std::vector<std::string> query_names;  // kNames: only these parameters, sorted
+  };
+  bool enabled = true;
+  std::optional<Duration> default_ttl;  // freshness when the response gives none
+  std::optional<Duration> force_ttl;    // overrides the response's freshness
+  Duration stale_while_revalidate{0};   // at least this, whatever the response says
+  Duration stale_if_error{0};
+  Key key;
+  uint64_t max_object_size = 1024 * 1024;  // larger responses pass through uncached
+};
+
+// The shared in-memory cache (top-level key `cache`).
+struct CacheConfig {
+  enum class Policy { kTinyLfu, kLru };
+  uint64_t memory = 256ull * 1024 * 1024;  // bytes, counting whole entries
+  Policy policy = Policy::kTinyLfu;
+  Duration lock_timeout{std::chrono::seconds(5)};  // collapsed misses wait this long
 };
 
 struct RouteConfig {
   RouteMatch match;
-  std::string upstream;       // key into Config::upstreams (validated to exist)
-  bool strip_prefix = false;  // remove match.prefix from the path sent upstream
+  std::string upstream;                // key into Config::upstreams (validated to exist)
+  bool strip_prefix = false;           // remove match.prefix from the path sent upstream
   std::optional<RetryPolicy> retries;  // route key `retries`
-  bool retry_non_idempotent = false;   // retry POST/PATCH too (also any request with Idempotency-Key)
+  bool retry_non_idempotent =
+      false;  // retry POST/PATCH too (also any request with Idempotency-Key)
   uint64_t retry_buffer_limit = 64 * 1024;  // request bodies up to this size are kept for replay
-  std::string name;           // for logs and metrics; defaults to match.prefix
+  std::string name;                         // for logs and metrics; defaults to match.prefix
+  std::optional<RateLimitConfig> rate_limit;
+  std::optional<CompressionConfig> compression;  // overrides the listener's
+  std::optional<RouteCacheConfig> cache;
 };
 
 struct ListenerConfig {
   std::string name;
   net::Address address;
   std::vector<RouteConfig> routes;
-  Duration request_head_timeout{std::chrono::seconds(10)};  // whole request head must arrive in this
-  Duration idle_timeout{std::chrono::seconds(60)};          // keep-alive idle between requests
-  uint32_t max_header_size = 16 * 1024;                     // request line + headers; over → 431
-  uint32_t max_headers = 100;                               // header count; over → 431
-  uint64_t max_body_size = 1024 * 1024;                     // request body; over → 413 (0 = unlimited)
+  Duration request_head_timeout{
+      std::chrono::seconds(10)};                    // whole request head must arrive in this
+  Duration idle_timeout{std::chrono::seconds(60)};  // keep-alive idle between requests
+  uint32_t max_header_size = 16 * 1024;             // request line + headers; over → 431
+  uint32_t max_headers = 100;                       // header count; over → 431
+  uint64_t max_body_size = 1024 * 1024;             // request body; over → 413 (0 = unlimited)
+  std::optional<RateLimitConfig> rate_limit;
+  std::vector<net::Cidr> trusted_proxies;  // X-Forwarded-For is believed only from these peers
+  std::optional<CompressionConfig> compression;
+  // Added to responses that lack them; defaults: X-Content-Type-Options: nosniff and
+  // X-Frame-Options: DENY. A header given an empty value is not added.
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  std::optional<HstsConfig> hsts;
 };
 
 enum class BalanceAlgorithm {
@@ -89,8 +173,8 @@ struct HealthCheckConfig {
   std::string host;  // Host header for HTTP checks; empty = the server address
   Duration interval{std::chrono::seconds(5)};
   Duration timeout{std::chrono::seconds(2)};
-  uint32_t rise = 2;  // consecutive successes to mark a server up
-  uint32_t fall = 3;  // consecutive failures to mark a server down
+  uint32_t rise = 2;        // consecutive successes to mark a server up
+  uint32_t fall = 3;        // consecutive failures to mark a server down
   std::vector<int> expect;  // accepted status codes; empty = any 2xx
 };
 
@@ -103,11 +187,28 @@ struct OutlierDetectionConfig {
   uint32_t max_ejection_percent = 10;
 };
 
+// Circuit breaker (upstream key `circuit_breaker`). Errors are connect failures, timeouts
+// and the listed response statuses.
+struct CircuitBreakerConfig {
+  uint32_t error_threshold_percent = 50;
+  uint32_t volume_threshold = 20;  // requests in the window before it may open
+  Duration window{std::chrono::seconds(10)};
+  uint32_t buckets = 10;                             // the window rolls one bucket at a time
+  Duration reset_timeout{std::chrono::seconds(30)};  // open → half-open after this
+  uint32_t half_open_requests = 1;                   // trial requests let through while half-open
+  std::vector<int> error_statuses{500, 502, 503, 504};
+  // Envoy-style concurrency caps across all workers; 0 = no cap.
+  uint32_t max_connections = 0;  // upstream connections open
+  uint32_t max_pending = 0;      // requests waiting for a connection
+  uint32_t max_requests = 0;     // requests in flight
+  uint32_t max_retries = 0;      // retries in flight
+};
+
 struct ServerConfig {
   net::Address address;
   uint32_t weight = 1;
   bool backup = false;
-  uint32_t max_fails = 1;                           // failed connects before marking down (0 = never)
+  uint32_t max_fails = 1;  // failed connects before marking down (0 = never)
   Duration fail_timeout{std::chrono::seconds(10)};  // window for max_fails, and time spent down
 };
 
@@ -116,17 +217,20 @@ struct UpstreamConfig {
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
   std::vector<ServerConfig> servers;
   Duration connect_timeout{std::chrono::seconds(5)};
-  Duration response_timeout{std::chrono::seconds(60)};  // waiting for response head, and between body reads
-  uint32_t keepalive = 128;                              // idle pooled connections kept per worker
-  HashOn hash_on;                       // hash, ring_hash, maglev, (ip_hash always uses the IP)
-  uint32_t ring_size = 160;             // ring_hash points per weight unit
-  uint32_t hash_balance_factor = 0;     // percent > 100: bounded-load consistent hashing; 0 = off
-  std::string sticky_cookie;            // cookie name the gateway sets to pin a client; empty = off
-  Duration slow_start{0};               // ramp a recovering server's weight over this; 0 = off
-  uint32_t panic_threshold = 50;        // percent healthy below which all servers are used
+  Duration response_timeout{
+      std::chrono::seconds(60)};     // waiting for response head, and between body reads
+  uint32_t keepalive = 128;          // idle pooled connections kept per worker
+  HashOn hash_on;                    // hash, ring_hash, maglev, (ip_hash always uses the IP)
+  uint32_t ring_size = 160;          // ring_hash points per weight unit
+  uint32_t hash_balance_factor = 0;  // percent > 100: bounded-load consistent hashing; 0 = off
+  std::string sticky_cookie;         // cookie name the gateway sets to pin a client; empty = off
+  Duration slow_start{0};            // ramp a recovering server's weight over this; 0 = off
+  uint32_t panic_threshold = 50;     // percent healthy below which all servers are used
   std::optional<HealthCheckConfig> health_check;
   std::optional<OutlierDetectionConfig> outlier_detection;
-  Duration keepalive_timeout{std::chrono::seconds(60)};  // an idle pooled connection is closed after this
+  Duration keepalive_timeout{
+      std::chrono::seconds(60)};  // an idle pooled connection is closed after this
+  std::optional<CircuitBreakerConfig> circuit_breaker;
 };
 
 struct AdminConfig {
@@ -144,6 +248,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;  // in file order
   AdminConfig admin;
   AccessLogConfig access_log;
+  CacheConfig cache;
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
 
   const UpstreamConfig* findUpstream(const std::string& name) const;

@@ -25,10 +25,28 @@ void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out);
 // Upstream keys `health_check` and `outlier_detection`.
 void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* out);
 void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out);
+void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out);
+
+// Protection keys (load_protection.cpp). default_name names a rate limit policy whose
+// `name` is left out.
+void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& default_name,
+                   RateLimitConfig* out);
+void loadCompression(ErrorSink& errors, const Field& field, CompressionConfig* out);
+void loadTrustedProxies(ErrorSink& errors, const Field& field, std::vector<net::Cidr>* out);
+void loadResponseHeaders(ErrorSink& errors, const Field& field,
+                         std::vector<std::pair<std::string, std::string>>* out);
+void loadHsts(ErrorSink& errors, const Field& field, HstsConfig* out);
+// The default response headers of a listener: X-Content-Type-Options and X-Frame-Options.
+std::vector<std::pair<std::string, std::string>> defaultResponseHeaders();
+
+// Caching keys (load_cache.cpp): a route's `cache` and the top-level `cache`.
+void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out);
+void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out);
 
 // RFC 9110 token characters: methods, header names, cookie names. ASCII only, whatever the
 // process locale: these are protocol characters.
 bool isTokenChar(char c);
+bool isToken(std::string_view name);  // non-empty, token characters only
 inline constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
 // A DNS-style host name: letters, digits, '-', '_' and dots between non-empty labels.
 bool isHostName(std::string_view name);

@@ -16,7 +16,9 @@ constexpr size_t kMaxNamesListed = 10;
 constexpr uint64_t kMaxRetryBufferLimit = 16 * 1024 * 1024;
 
 // ASCII only, whatever the process locale: these are protocol characters.
-bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool isAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 // Query and fragment never reach path matching, so a prefix holding them could never match.
 bool isPrefixChar(char c) {
@@ -33,8 +35,9 @@ std::string toLower(std::string text) {
 void readPrefix(ErrorSink& errors, const Field* field, std::string* out) {
   if (!readString(errors, field, out)) return;
   if (out->empty() || out->front() != '/' || !std::all_of(out->begin(), out->end(), isPrefixChar)) {
-    errors.add(field->mark(), field->path,
-               "invalid prefix " + quoted(*out) + " (must start with '/' and hold no spaces, '?' or '#')");
+    errors.add(
+        field->mark(), field->path,
+        "invalid prefix " + quoted(*out) + " (must start with '/' and hold no spaces, '?' or '#')");
   }
 }
 
@@ -80,21 +83,24 @@ void loadMatch(ErrorSink& errors, const Field& field, RouteMatch* out) {
 
 void checkUpstreamName(ErrorSink& errors, const Field& field, const std::string& name,
                        const UpstreamNames& upstreams) {
-  if (!upstreams || std::find(upstreams->begin(), upstreams->end(), name) != upstreams->end()) return;
+  if (!upstreams || std::find(upstreams->begin(), upstreams->end(), name) != upstreams->end())
+    return;
   std::string known;
   if (upstreams->empty()) {
     known = " (no upstreams are defined)";
   } else if (upstreams->size() <= kMaxNamesListed) {
-    for (const std::string& upstream : *upstreams) known += (known.empty() ? " (defined: " : ", ") + upstream;
+    for (const std::string& upstream : *upstreams)
+      known += (known.empty() ? " (defined: " : ", ") + upstream;
     known += ")";
   }
   errors.add(field.mark(), field.path, "unknown upstream " + quoted(name) + known);
 }
 
-void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams, RouteConfig* out) {
-  MapReader map(
-      errors, item,
-      {"name", "match", "upstream", "strip_prefix", "retries", "retry_non_idempotent", "retry_buffer_limit"});
+void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams,
+               RouteConfig* out) {
+  MapReader map(errors, item,
+                {"name", "match", "upstream", "strip_prefix", "retries", "retry_non_idempotent",
+                 "retry_buffer_limit", "rate_limit", "compression", "cache"});
   if (!map.valid()) return;
   if (const Field* match = map.find("match")) loadMatch(errors, *match, &out->match);
   const Field* name = map.find("name");
@@ -114,7 +120,13 @@ void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstre
     out->retries = std::move(policy);
   }
   readBool(errors, map.find("retry_non_idempotent"), &out->retry_non_idempotent);
-  readSize(errors, map.find("retry_buffer_limit"), 0, kMaxRetryBufferLimit, &out->retry_buffer_limit);
+  readSize(errors, map.find("retry_buffer_limit"), 0, kMaxRetryBufferLimit,
+           &out->retry_buffer_limit);
+  if (const Field* limit = map.find("rate_limit"))
+    loadRateLimit(errors, *limit, out->name, &out->rate_limit.emplace());
+  if (const Field* compression = map.find("compression"))
+    loadCompression(errors, *compression, &out->compression.emplace());
+  if (const Field* cache = map.find("cache")) loadRouteCache(errors, *cache, &out->cache.emplace());
 }
 
 void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
@@ -130,6 +142,19 @@ void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upst
   }
 }
 
+void loadListenerProtection(ErrorSink& errors, const MapReader& map, ListenerConfig* out) {
+  if (const Field* limit = map.find("rate_limit"))
+    loadRateLimit(errors, *limit, out->name, &out->rate_limit.emplace());
+  if (const Field* proxies = map.find("trusted_proxies"))
+    loadTrustedProxies(errors, *proxies, &out->trusted_proxies);
+  if (const Field* compression = map.find("compression"))
+    loadCompression(errors, *compression, &out->compression.emplace());
+  out->response_headers = defaultResponseHeaders();
+  if (const Field* headers = map.find("response_headers"))
+    loadResponseHeaders(errors, *headers, &out->response_headers);
+  if (const Field* hsts = map.find("hsts")) loadHsts(errors, *hsts, &out->hsts.emplace());
+}
+
 // What later listeners are compared against for duplicates.
 struct SeenListener {
   std::string path;
@@ -138,11 +163,12 @@ struct SeenListener {
   ListenerConfig* config = nullptr;
 };
 
-void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams, ListenerConfig* out,
-                  SeenListener* seen) {
+void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams,
+                  ListenerConfig* out, SeenListener* seen) {
   MapReader map(errors, item,
-                {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size", "max_headers",
-                 "max_body_size", "routes"});
+                {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
+                 "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
+                 "compression", "response_headers", "hsts"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
@@ -161,8 +187,11 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
     out->max_header_size = static_cast<uint32_t>(header_size);
   }
   readUint32(errors, map.find("max_headers"), 1, kMaxHeaderCount, &out->max_headers);
-  readSize(errors, map.find("max_body_size"), 0, std::numeric_limits<uint64_t>::max(), &out->max_body_size);
-  if (const Field* routes = map.require("routes")) loadRoutes(errors, *routes, upstreams, &out->routes);
+  readSize(errors, map.find("max_body_size"), 0, std::numeric_limits<uint64_t>::max(),
+           &out->max_body_size);
+  if (const Field* routes = map.require("routes"))
+    loadRoutes(errors, *routes, upstreams, &out->routes);
+  loadListenerProtection(errors, map, out);
 }
 
 // Reports the later of two listeners that share a name or an address, at the offending key.
@@ -170,8 +199,9 @@ void checkDuplicate(ErrorSink& errors, const SeenListener& current,
                     const std::vector<SeenListener>& earlier) {
   for (const SeenListener& other : earlier) {
     if (current.name && other.name && current.config->name == other.config->name) {
-      errors.add(current.name->mark(), current.name->path,
-                 "duplicate listener name " + quoted(current.config->name) + " (also " + other.path + ")");
+      errors.add(
+          current.name->mark(), current.name->path,
+          "duplicate listener name " + quoted(current.config->name) + " (also " + other.path + ")");
     }
     const net::Address& address = current.config->address;
     if (current.address && other.address && addressesConflict(address, other.config->address)) {
@@ -184,17 +214,26 @@ void checkDuplicate(ErrorSink& errors, const SeenListener& current,
 
 }  // namespace
 
-bool isTokenChar(char c) { return isAlnum(c) || kTokenPunctuation.find(c) != std::string_view::npos; }
+bool isTokenChar(char c) {
+  return isAlnum(c) || kTokenPunctuation.find(c) != std::string_view::npos;
+}
+
+bool isToken(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), isTokenChar);
+}
 
 bool isHostName(std::string_view name) {
   auto host_char = [](char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; };
   return !name.empty() && name.front() != '.' && name.back() != '.' &&
-         name.find("..") == std::string_view::npos && std::all_of(name.begin(), name.end(), host_char);
+         name.find("..") == std::string_view::npos &&
+         std::all_of(name.begin(), name.end(), host_char);
 }
 
 bool addressesConflict(const net::Address& a, const net::Address& b) {
   if (a.port() == 0 || a.port() != b.port() || a.family() != b.family()) return false;
-  auto wildcard = [](const net::Address& x) { return x.hostString() == "0.0.0.0" || x.hostString() == "::"; };
+  auto wildcard = [](const net::Address& x) {
+    return x.hostString() == "0.0.0.0" || x.hostString() == "::";
+  };
   return a == b || wildcard(a) || wildcard(b);
 }
 

@@ -15,6 +15,9 @@ constexpr uint64_t kMaxStatus = 599;
 constexpr uint32_t kMaxRetryAttempts = 10;
 constexpr uint32_t kMaxCheckCount = 100;            // health_check rise and fall
 constexpr uint32_t kMaxConsecutiveFailures = 1000;  // outlier_detection consecutive_*
+constexpr uint32_t kMaxBreakerCount = 1'000'000;    // circuit_breaker volume and trials
+constexpr uint32_t kMaxBreakerBuckets = 1000;
+constexpr uint32_t kUint32Max = 0xffffffffu;
 
 struct RetryCondition {
   std::string_view name;
@@ -47,7 +50,8 @@ std::string statusRange() {
 
 // Adds a status code given as text to *out, reporting one that is out of range or repeated.
 // A code written as "409" (quoted) is the same scalar to YAML as 409.
-void addStatus(ErrorSink& errors, const Field& item, const std::string& text, std::vector<int>* out) {
+void addStatus(ErrorSink& errors, const Field& item, const std::string& text,
+               std::vector<int>* out) {
   auto code = parseUnsigned(text);
   if (!code || *code < kMinStatus || *code > kMaxStatus) {
     errors.add(item.mark(), item.path, "expected " + statusRange() + ", got " + quoted(text));
@@ -67,20 +71,23 @@ void readStatusList(ErrorSink& errors, const Field* field, std::vector<int>* out
     if (item.value.IsScalar()) {
       addStatus(errors, item, item.value.Scalar(), out);
     } else {
-      errors.add(item.mark(), item.path, "expected " + statusRange() + ", got " + describeNode(item.value));
+      errors.add(item.mark(), item.path,
+                 "expected " + statusRange() + ", got " + describeNode(item.value));
     }
   }
 }
 
 std::string retryConditionNames() {
   std::string names;
-  for (const RetryCondition& condition : kRetryConditions) names += std::string(condition.name) + ", ";
+  for (const RetryCondition& condition : kRetryConditions)
+    names += std::string(condition.name) + ", ";
   return names + "or " + statusRange();
 }
 
 void addRetryCondition(ErrorSink& errors, const Field& item, RetryOn* out) {
   if (!item.value.IsScalar()) {
-    errors.add(item.mark(), item.path, "expected a retry condition, got " + describeNode(item.value));
+    errors.add(item.mark(), item.path,
+               "expected a retry condition, got " + describeNode(item.value));
     return;
   }
   const std::string& text = item.value.Scalar();
@@ -88,11 +95,13 @@ void addRetryCondition(ErrorSink& errors, const Field& item, RetryOn* out) {
     addStatus(errors, item, text, &out->statuses);
     return;
   }
-  auto known = std::find_if(kRetryConditions.begin(), kRetryConditions.end(),
-                            [&](const RetryCondition& condition) { return condition.name == text; });
+  auto known =
+      std::find_if(kRetryConditions.begin(), kRetryConditions.end(),
+                   [&](const RetryCondition& condition) { return condition.name == text; });
   if (known == kRetryConditions.end()) {
-    errors.add(item.mark(), item.path,
-               "unknown retry condition " + quoted(text) + " (one of: " + retryConditionNames() + ")");
+    errors.add(
+        item.mark(), item.path,
+        "unknown retry condition " + quoted(text) + " (one of: " + retryConditionNames() + ")");
   } else if (out->*(known->flag)) {
     errors.add(item.mark(), item.path, "duplicate retry condition " + quoted(text));
   } else {
@@ -131,7 +140,9 @@ void readCheckType(ErrorSink& errors, const Field* field, HealthCheckConfig::Typ
 void readCheckPath(ErrorSink& errors, const Field* field, std::string* out) {
   std::string path;
   if (!readString(errors, field, &path)) return;
-  auto target_char = [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '#'; };
+  auto target_char = [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '#';
+  };
   if (path.empty() || path.front() != '/' || !std::all_of(path.begin(), path.end(), target_char)) {
     errors.add(field->mark(), field->path,
                "invalid path " + quoted(path) + " (must start with '/' and hold no spaces or '#')");
@@ -144,7 +155,8 @@ void readCheckHost(ErrorSink& errors, const Field* field, std::string* out) {
   std::string host;
   if (!readString(errors, field, &host)) return;
   if (!isHostName(host)) {
-    errors.add(field->mark(), field->path, "invalid host " + quoted(host) + " (use a name like example.com)");
+    errors.add(field->mark(), field->path,
+               "invalid host " + quoted(host) + " (use a name like example.com)");
     return;
   }
   *out = std::move(host);
@@ -180,7 +192,8 @@ void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out) {
 }
 
 void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* out) {
-  MapReader map(errors, field, {"type", "path", "host", "interval", "timeout", "rise", "fall", "expect"});
+  MapReader map(errors, field,
+                {"type", "path", "host", "interval", "timeout", "rise", "fall", "expect"});
   if (!map.valid()) return;
   readCheckType(errors, map.find("type"), &out->type);
   readCheckPath(errors, map.find("path"), &out->path);
@@ -196,12 +209,39 @@ void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectio
                 {"consecutive_5xx", "consecutive_gateway_failure", "interval", "base_ejection_time",
                  "max_ejection_percent"});
   if (!map.valid()) return;
-  readUint32(errors, map.find("consecutive_5xx"), 0, kMaxConsecutiveFailures, &out->consecutive_5xx);
+  readUint32(errors, map.find("consecutive_5xx"), 0, kMaxConsecutiveFailures,
+             &out->consecutive_5xx);
   readUint32(errors, map.find("consecutive_gateway_failure"), 0, kMaxConsecutiveFailures,
              &out->consecutive_gateway_failure);
   readDuration(errors, map.find("interval"), &out->interval, false);
   readDuration(errors, map.find("base_ejection_time"), &out->base_ejection_time, false);
   readUint32(errors, map.find("max_ejection_percent"), 0, 100, &out->max_ejection_percent);
+}
+
+void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out) {
+  MapReader map(errors, field,
+                {"error_threshold_percent", "volume_threshold", "window", "buckets",
+                 "reset_timeout", "half_open_requests", "error_statuses", "max_connections",
+                 "max_pending", "max_requests", "max_retries"});
+  if (!map.valid()) return;
+  readUint32(errors, map.find("error_threshold_percent"), 1, 100, &out->error_threshold_percent);
+  readUint32(errors, map.find("volume_threshold"), 1, kMaxBreakerCount, &out->volume_threshold);
+  readDuration(errors, map.find("window"), &out->window, false);
+  const Field* buckets = map.find("buckets");
+  if (readUint32(errors, buckets, 1, kMaxBreakerBuckets, &out->buckets) &&
+      out->window.count() / out->buckets == 0) {
+    errors.add(buckets->mark(), buckets->path, "more buckets than milliseconds in the window");
+  }
+  readDuration(errors, map.find("reset_timeout"), &out->reset_timeout, false);
+  readUint32(errors, map.find("half_open_requests"), 1, kMaxBreakerCount, &out->half_open_requests);
+  if (const Field* statuses = map.find("error_statuses")) {
+    out->error_statuses.clear();
+    readStatusList(errors, statuses, &out->error_statuses);
+  }
+  readUint32(errors, map.find("max_connections"), 0, kUint32Max, &out->max_connections);
+  readUint32(errors, map.find("max_pending"), 0, kUint32Max, &out->max_pending);
+  readUint32(errors, map.find("max_requests"), 0, kUint32Max, &out->max_requests);
+  readUint32(errors, map.find("max_retries"), 0, kUint32Max, &out->max_retries);
 }
 
 }  // namespace sg::config::detail

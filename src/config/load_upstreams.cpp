@@ -55,10 +55,6 @@ bool isPairName(std::string_view name) {
   });
 }
 
-bool isToken(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), isTokenChar);
-}
-
 // "ip", "header:NAME", "cookie:NAME" or "query:NAME". Returns why text is not one of
 // them, or an empty string after filling *out.
 std::string parseHashOn(const std::string& text, HashOn* out) {
@@ -73,12 +69,14 @@ std::string parseHashOn(const std::string& text, HashOn* out) {
   if (source == "header") {
     parsed.source = HashOn::Source::kHeader;
     if (!isToken(name)) {
-      return "the header name must be letters, digits and " + std::string(kTokenPunctuation) + " only";
+      return "the header name must be letters, digits and " + std::string(kTokenPunctuation) +
+             " only";
     }
   } else if (source == "cookie" || source == "query") {
     parsed.source = source == "cookie" ? HashOn::Source::kCookie : HashOn::Source::kQuery;
     if (!isPairName(name)) {
-      return "the " + std::string(source) + " name must not be empty or hold spaces, ';', '=' or '&'";
+      return "the " + std::string(source) +
+             " name must not be empty or hold spaces, ';', '=' or '&'";
     }
   } else {
     return "use ip, header:NAME, cookie:NAME or query:NAME";
@@ -92,7 +90,8 @@ void readHashOn(ErrorSink& errors, const Field* field, HashOn* out) {
   if (!readString(errors, field, &text)) return;
   std::string problem = parseHashOn(text, out);
   if (!problem.empty()) {
-    errors.add(field->mark(), field->path, "invalid hash_on " + quoted(text) + " (" + problem + ")");
+    errors.add(field->mark(), field->path,
+               "invalid hash_on " + quoted(text) + " (" + problem + ")");
   }
 }
 
@@ -165,8 +164,9 @@ void loadServers(ErrorSink& errors, const Field& field, const ServerConfig& defa
       auto same = std::find_if(seen.begin(), seen.end(),
                                [&](const auto& entry) { return entry.first == server.address; });
       if (same != seen.end()) {
-        errors.add(address->mark(), address->path,
-                   "duplicate server " + server.address.toString() + " (same as " + same->second + ")");
+        errors.add(
+            address->mark(), address->path,
+            "duplicate server " + server.address.toString() + " (same as " + same->second + ")");
       } else {
         seen.emplace_back(server.address, item.path);
       }
@@ -181,9 +181,10 @@ void loadServers(ErrorSink& errors, const Field& field, const ServerConfig& defa
 
 void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
   MapReader map(errors, field,
-                {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie", "connect_timeout",
-                 "response_timeout", "keepalive", "keepalive_timeout", "max_fails", "fail_timeout",
-                 "slow_start", "panic_threshold", "health_check", "outlier_detection", "servers"});
+                {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie",
+                 "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout",
+                 "max_fails", "fail_timeout", "slow_start", "panic_threshold", "health_check",
+                 "outlier_detection", "circuit_breaker", "servers"});
   if (!map.valid()) return;
   readBalance(errors, map.find("balance"), &out->balance);
   readHashOn(errors, map.find("hash_on"), &out->hash_on);
@@ -205,7 +206,11 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
   if (const Field* outliers = map.find("outlier_detection")) {
     loadOutlierDetection(errors, *outliers, &out->outlier_detection.emplace());
   }
-  if (const Field* servers = map.require("servers")) loadServers(errors, *servers, defaults, &out->servers);
+  if (const Field* breaker = map.find("circuit_breaker")) {
+    loadCircuitBreaker(errors, *breaker, &out->circuit_breaker.emplace());
+  }
+  if (const Field* servers = map.require("servers"))
+    loadServers(errors, *servers, defaults, &out->servers);
 }
 
 }  // namespace
@@ -236,7 +241,8 @@ void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamCo
     }
     const std::string& name = key.Scalar();
     Field upstream{key, value, field.path + "." + name, true};
-    auto same = std::find_if(out->begin(), out->end(), [&](const auto& u) { return u.name == name; });
+    auto same =
+        std::find_if(out->begin(), out->end(), [&](const auto& u) { return u.name == name; });
     if (same != out->end()) {
       errors.add(key.Mark(), upstream.path, "duplicate upstream " + quoted(name));
       continue;

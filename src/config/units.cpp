@@ -1,4 +1,4 @@
-// Durations ("250ms", "2s", "1m", "1h") and sizes ("512", "16KiB", "64MiB").
+// Durations ("250ms", "2s", "1m", "1h", "1d") and sizes ("512", "16KiB", "64MiB").
 #include "config/units.h"
 
 #include <array>
@@ -21,7 +21,8 @@ struct Unit {
 constexpr uint64_t kMaxDurationMs =
     static_cast<uint64_t>(std::chrono::duration_cast<Duration>(std::chrono::nanoseconds::max()).count()) / 2;
 
-constexpr std::array<Unit, 4> kDurationUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
+constexpr std::array<Unit, 5> kDurationUnits{
+    {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
 
 constexpr uint64_t kKiB = 1024;
 // K/KB and friends mean powers of 1024 too: a header limit is never meant in 1000s.

@@ -1,0 +1,120 @@
+// Caching keys: a route's `cache` and the top-level `cache` (memory, policy, lock_timeout).
+#include <algorithm>
+#include <limits>
+
+#include "config/load.h"
+
+namespace sg::config::detail {
+
+namespace {
+
+constexpr uint64_t kMinCacheMemory = 64 * 1024;
+constexpr size_t kMaxKeyHeaders = 16;
+
+std::string lowerCase(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+void readKeyHeaders(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
+  if (field == nullptr) return;
+  for (const Field& item : sequenceItems(errors, *field)) {
+    std::string name;
+    if (!readString(errors, &item, &name)) continue;
+    name = lowerCase(name);
+    if (!isToken(name)) {
+      errors.add(item.mark(), item.path, "invalid header name " + quoted(name));
+    } else if (std::find(out->begin(), out->end(), name) != out->end()) {
+      errors.add(item.mark(), item.path, "duplicate header " + quoted(name));
+    } else if (out->size() == kMaxKeyHeaders) {
+      errors.add(item.mark(), item.path, "at most 16 headers may form the key");
+    } else {
+      out->push_back(std::move(name));
+    }
+  }
+}
+
+// `query: all`, `query: none`, or a list of parameter names (kept sorted, so the key does
+// not depend on the order they are listed in).
+void readKeyQuery(ErrorSink& errors, const Field* field, RouteCacheConfig::Key* out) {
+  if (field == nullptr) return;
+  using Query = RouteCacheConfig::Key::Query;
+  if (field->value.IsScalar()) {
+    const std::string& text = field->value.Scalar();
+    if (text == "all") {
+      out->query = Query::kAll;
+    } else if (text == "none") {
+      out->query = Query::kNone;
+    } else {
+      errors.add(field->mark(), field->path,
+                 "expected all, none or a list of parameter names, got " + quoted(text));
+    }
+    return;
+  }
+  out->query = Query::kNames;
+  for (const Field& item : sequenceItems(errors, *field)) {
+    std::string name;
+    if (!readString(errors, &item, &name)) continue;
+    if (name.empty() || name.find_first_of("&=#") != std::string::npos) {
+      errors.add(item.mark(), item.path, "invalid query parameter name " + quoted(name));
+    } else if (std::find(out->query_names.begin(), out->query_names.end(), name) !=
+               out->query_names.end()) {
+      errors.add(item.mark(), item.path, "duplicate query parameter " + quoted(name));
+    } else {
+      out->query_names.push_back(std::move(name));
+    }
+  }
+  std::sort(out->query_names.begin(), out->query_names.end());
+}
+
+void loadCacheKey(ErrorSink& errors, const Field& field, RouteCacheConfig::Key* out) {
+  MapReader map(errors, field, {"headers", "query"});
+  if (!map.valid()) return;
+  readKeyHeaders(errors, map.find("headers"), &out->headers);
+  readKeyQuery(errors, map.find("query"), out);
+}
+
+void readOptionalDuration(ErrorSink& errors, const Field* field, std::optional<Duration>* out) {
+  Duration value{0};
+  if (readDuration(errors, field, &value, false)) *out = value;
+}
+
+}  // namespace
+
+void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out) {
+  MapReader map(errors, field,
+                {"enabled", "default_ttl", "force_ttl", "stale_while_revalidate", "stale_if_error",
+                 "key", "max_object_size"});
+  if (!map.valid()) return;
+  readBool(errors, map.find("enabled"), &out->enabled);
+  readOptionalDuration(errors, map.find("default_ttl"), &out->default_ttl);
+  readOptionalDuration(errors, map.find("force_ttl"), &out->force_ttl);
+  readDuration(errors, map.find("stale_while_revalidate"), &out->stale_while_revalidate);
+  readDuration(errors, map.find("stale_if_error"), &out->stale_if_error);
+  if (const Field* key = map.find("key")) loadCacheKey(errors, *key, &out->key);
+  readSize(errors, map.find("max_object_size"), 1, std::numeric_limits<uint64_t>::max(),
+           &out->max_object_size);
+}
+
+void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out) {
+  MapReader map(errors, field, {"memory", "policy", "lock_timeout"});
+  if (!map.valid()) return;
+  readSize(errors, map.find("memory"), kMinCacheMemory, std::numeric_limits<uint64_t>::max(),
+           &out->memory);
+  std::string policy;
+  if (const Field* field_policy = map.find("policy"); readString(errors, field_policy, &policy)) {
+    if (policy == "tinylfu") {
+      out->policy = CacheConfig::Policy::kTinyLfu;
+    } else if (policy == "lru") {
+      out->policy = CacheConfig::Policy::kLru;
+    } else {
+      errors.add(field_policy->mark(), field_policy->path,
+                 "unknown policy " + quoted(policy) + " (one of: tinylfu, lru)");
+    }
+  }
+  readDuration(errors, map.find("lock_timeout"), &out->lock_timeout);
+}
+
+}  // namespace sg::config::detail
