@@ -8,6 +8,7 @@ PACKAGES=(
   # build
   build-essential g++ cmake ninja-build pkg-config
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libboost-json1.81-dev
+  zlib1g-dev libbrotli-dev
   # unit tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer ships in clang's runtime)

@@ -27,6 +27,25 @@ json::object serverJson(const proxy::SharedUpstream& upstream, const proxy::Shar
   return out;
 }
 
+// The upstream's circuit breaker: state, the rolling window's counts, transitions.
+json::object breakerJson(const resilience::CircuitBreaker& breaker, int64_t now_ms) {
+  auto snapshot = breaker.snapshot(now_ms);
+  json::object out;
+  out["state"] = resilience::breakerStateName(snapshot.state);
+  out["window_successes"] = snapshot.successes;
+  out["window_failures"] = snapshot.failures;
+  out["refusals"] = snapshot.refusals;
+  json::object transitions;
+  transitions["closed_to_open"] = snapshot.closed_to_open;
+  transitions["open_to_half_open"] = snapshot.open_to_half_open;
+  transitions["half_open_to_closed"] = snapshot.half_open_to_closed;
+  transitions["half_open_to_open"] = snapshot.half_open_to_open;
+  out["transitions"] = std::move(transitions);
+  if (snapshot.state == resilience::BreakerState::kOpen)
+    out["retry_after_seconds"] = breaker.retryAfterSeconds(now_ms);
+  return out;
+}
+
 }  // namespace
 
 ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
@@ -46,6 +65,11 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
     json::object entry;
     entry["servers"] = std::move(servers);
     entry["available"] = any_up;
+    if (upstream.breaker) {
+      entry["circuit_breaker"] = breakerJson(*upstream.breaker, now_ms);
+      if (upstream.breaker->state() == resilience::BreakerState::kOpen)
+        some_upstream_unavailable = true;
+    }
     upstreams[upstream.config->name] = std::move(entry);
   }
   const char* status = "ok";
@@ -60,8 +84,8 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
   document["status"] = status;
   document["upstreams"] = std::move(upstreams);
   ServiceResponse response;
-  response.status = (std::string_view(status) == "ok" || std::string_view(status) == "degraded")
-                        ? 200 : 503;
+  response.status =
+      (std::string_view(status) == "ok" || std::string_view(status) == "degraded") ? 200 : 503;
   response.content_type = "application/json";
   response.body = json::serialize(document);
   response.body.push_back('\n');

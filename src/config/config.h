@@ -70,15 +70,22 @@ struct RateLimitConfig {
   uint64_t max_keys = 100000;         // key table bound; idle keys are evicted first
 };
 
+// Media types compressed when the config lists none: text formats, JSON, XML, JavaScript,
+// SVG, WebAssembly and uncompressed font formats. Left out: text/event-stream (needs a
+// flush per event, which is the streaming caller's explicit choice) and formats that are
+// already compressed (images other than SVG, woff/woff2, archives, media).
+std::vector<std::string> defaultCompressibleTypes();
+
 // Response compression (listener or route key `compression`).
 struct CompressionConfig {
   enum class Encoding { kBrotli, kGzip };
   bool enabled = true;  // a route may set false to turn its listener's compression off
   std::vector<Encoding> algorithms{Encoding::kBrotli, Encoding::kGzip};  // preference on equal q
   uint64_t min_size = 1024;  // responses with a smaller Content-Length are sent as they are
-  std::vector<std::string> content_types;  // lower-case media types; "text/*" matches a subtype
-  int gzip_level = 5;                      // 1..9
-  int brotli_quality = 4;                  // 0..11
+  // Lower-case media types; "text/*" matches any subtype.
+  std::vector<std::string> content_types = defaultCompressibleTypes();
+  int gzip_level = 5;      // 1..9
+  int brotli_quality = 4;  // 0..11
 };
 
 // Strict-Transport-Security (listener key `hsts`).

@@ -7,7 +7,8 @@
 #include "config/load.h"
 #include "config/units.h"
 
-namespace sg::config::detail {
+namespace sg::config {
+namespace detail {
 
 namespace {
 
@@ -187,21 +188,6 @@ void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& def
 
 namespace {
 
-// Types that compress well and are not compressed already (nginx and Envoy default to text;
-// JSON, JavaScript, XML and SVG are text in all but name).
-const std::array<std::string_view, 12> kDefaultContentTypes{"text/html",
-                                                            "text/plain",
-                                                            "text/css",
-                                                            "text/javascript",
-                                                            "text/xml",
-                                                            "text/csv",
-                                                            "application/javascript",
-                                                            "application/json",
-                                                            "application/xml",
-                                                            "application/problem+json",
-                                                            "application/wasm",
-                                                            "image/svg+xml"};
-
 bool isMediaType(std::string_view text) {
   size_t slash = text.find('/');
   if (slash == std::string_view::npos) return false;
@@ -258,8 +244,42 @@ void readContentTypes(ErrorSink& errors, const Field* field, std::vector<std::st
 
 }  // namespace
 
+}  // namespace detail
+
+std::vector<std::string> defaultCompressibleTypes() {
+  return {
+      "text/html",
+      "text/plain",
+      "text/css",
+      "text/javascript",
+      "text/xml",
+      "text/csv",
+      "text/markdown",
+      "application/javascript",
+      "application/x-javascript",
+      "application/json",
+      "application/ld+json",
+      "application/manifest+json",
+      "application/problem+json",
+      "application/geo+json",
+      "application/xml",
+      "application/problem+xml",
+      "application/xhtml+xml",
+      "application/rss+xml",
+      "application/atom+xml",
+      "application/wasm",
+      "application/vnd.ms-fontobject",
+      "font/ttf",
+      "font/otf",
+      "image/svg+xml",
+      "image/x-icon",
+      "image/vnd.microsoft.icon",
+  };
+}
+
+namespace detail {
+
 void loadCompression(ErrorSink& errors, const Field& field, CompressionConfig* out) {
-  out->content_types.assign(kDefaultContentTypes.begin(), kDefaultContentTypes.end());
   MapReader map(
       errors, field,
       {"enabled", "algorithms", "min_size", "content_types", "gzip_level", "brotli_quality"});
@@ -356,4 +376,5 @@ void loadHsts(ErrorSink& errors, const Field& field, HstsConfig* out) {
   }
 }
 
-}  // namespace sg::config::detail
+}  // namespace detail
+}  // namespace sg::config

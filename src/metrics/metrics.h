@@ -35,7 +35,9 @@ class Counter {
   uint64_t value() const;
 
  private:
-  struct alignas(64) Cell { std::atomic<uint64_t> v{0}; };
+  struct alignas(64) Cell {
+    std::atomic<uint64_t> v{0};
+  };
   std::unique_ptr<Cell[]> cells_;
   uint32_t shards_;
 };
@@ -47,7 +49,9 @@ class Gauge {
   int64_t value() const;
 
  private:
-  struct alignas(64) Cell { std::atomic<int64_t> v{0}; };
+  struct alignas(64) Cell {
+    std::atomic<int64_t> v{0};
+  };
   std::unique_ptr<Cell[]> cells_;
   uint32_t shards_;
 };
@@ -93,11 +97,18 @@ class Registry {
   void gaugeCallback(const std::string& name, const std::string& help, const Labels& labels,
                      std::function<double()> read);
 
+  // A counter whose value is read at scrape time from a component that keeps its own
+  // monotonic count (e.g. circuit breaker transitions).
+  void counterCallback(const std::string& name, const std::string& help, const Labels& labels,
+                       std::function<double()> read);
+
   // Prometheus text exposition format 0.0.4: # HELP / # TYPE once per family, then samples.
   std::string renderPrometheus() const;
   uint32_t shards() const { return shards_; }
 
  private:
+  void addCallback(const std::string& name, const std::string& help, const Labels& labels,
+                   std::function<double()> read, bool gauge);
   struct Impl;
   std::shared_ptr<Impl> impl_;
   uint32_t shards_;

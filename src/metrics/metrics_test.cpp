@@ -250,5 +250,20 @@ TEST(Registry, CallbackReRegistrationReplacesTheFunction) {
   EXPECT_EQ(registry.renderPrometheus(), "# HELP sg_v V.\n# TYPE sg_v gauge\nsg_v 2\n");
 }
 
+TEST(Registry, CounterCallbackRendersAsCounter) {
+  Registry registry(1);
+  uint64_t transitions = 4;
+  registry.counterCallback("sg_transitions_total", "Transitions.", {{"to", "open"}},
+                           [&transitions] { return static_cast<double>(transitions); });
+  transitions = 7;
+  EXPECT_EQ(registry.renderPrometheus(),
+            "# HELP sg_transitions_total Transitions.\n"
+            "# TYPE sg_transitions_total counter\n"
+            "sg_transitions_total{to=\"open\"} 7\n");
+  EXPECT_THROW(registry.counter("sg_transitions_total", "Transitions.", {{"to", "open"}}).inc(),
+               std::logic_error);
+  EXPECT_THROW(registry.counterCallback("sg_x_total", "X.", {}, nullptr), std::logic_error);
+}
+
 }  // namespace
 }  // namespace sg::metrics

@@ -13,9 +13,12 @@ enum class Kind { kCounter, kGauge, kHistogram };
 
 const char* kindName(Kind kind) {
   switch (kind) {
-    case Kind::kCounter: return "counter";
-    case Kind::kGauge: return "gauge";
-    case Kind::kHistogram: return "histogram";
+    case Kind::kCounter:
+      return "counter";
+    case Kind::kGauge:
+      return "gauge";
+    case Kind::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -175,6 +178,8 @@ Counter& Registry::counter(const std::string& name, const std::string& help, con
   bool created = false;
   Series& series = impl_->series(impl_->family(name, help, Kind::kCounter), labels, created);
   if (created) series.counter = std::make_unique<Counter>(shards_);
+  if (!series.counter)
+    throw std::logic_error("metric " + name + ": labels already used by a callback counter");
   return *series.counter;
 }
 
@@ -204,12 +209,23 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
 
 void Registry::gaugeCallback(const std::string& name, const std::string& help, const Labels& labels,
                              std::function<double()> read) {
-  if (!read) throw std::logic_error("metric " + name + ": empty gauge callback");
+  addCallback(name, help, labels, std::move(read), true);
+}
+
+void Registry::counterCallback(const std::string& name, const std::string& help,
+                               const Labels& labels, std::function<double()> read) {
+  addCallback(name, help, labels, std::move(read), false);
+}
+
+void Registry::addCallback(const std::string& name, const std::string& help, const Labels& labels,
+                           std::function<double()> read, bool gauge) {
+  if (!read) throw std::logic_error("metric " + name + ": empty callback");
   std::lock_guard lock(impl_->mutex);
   bool created = false;
-  Series& series = impl_->series(impl_->family(name, help, Kind::kGauge), labels, created);
-  if (!created && series.gauge) {
-    throw std::logic_error("metric " + name + ": labels already used by a plain gauge");
+  Series& series = impl_->series(impl_->family(name, help, gauge ? Kind::kGauge : Kind::kCounter),
+                                 labels, created);
+  if (!created && (series.gauge || series.counter)) {
+    throw std::logic_error("metric " + name + ": labels already used by a plain metric");
   }
   series.read = std::move(read);  // registering the same labels again replaces the callback
 }

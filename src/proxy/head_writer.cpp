@@ -1,7 +1,10 @@
 #include "proxy/head_writer.h"
 
+#include <array>
 #include <charconv>
+#include <span>
 
+#include "compress/response_head.h"
 #include "proxy/router.h"
 
 namespace sg::proxy {
@@ -104,7 +107,8 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
         appendHeader(out, header.name, header.value);
     }
   }
-  if (forwarded_for == request.headers.size()) appendHeader(out, "X-Forwarded-For", context.client_ip);
+  if (forwarded_for == request.headers.size())
+    appendHeader(out, "X-Forwarded-For", context.client_ip);
   out->append("X-Forwarded-Proto: http\r\n");
   if (!request.host.empty()) appendHeader(out, "X-Forwarded-Host", request.host);
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
@@ -112,6 +116,56 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
   if (request.upgrade) out->append("Connection: upgrade\r\n");
   out->append("\r\n");
 }
+
+namespace {
+
+bool hasHeader(const std::vector<http::Header>& headers, std::string_view lower_name) {
+  for (const auto& header : headers) {
+    if (header.name.size() == lower_name.size() && equalsIgnoreCase(header.name, lower_name))
+      return true;
+  }
+  return false;
+}
+
+void appendDefaults(const DefaultHeaders* defaults, const std::vector<http::Header>* present,
+                    std::string* out) {
+  if (defaults == nullptr) return;
+  for (const auto& header : *defaults) {
+    if (present == nullptr || !hasHeader(*present, header.lower_name)) out->append(header.line);
+  }
+}
+
+// Headers the gateway changes when it compresses the body: Content-Length goes (the length
+// changes) and a strong ETag becomes weak (the bytes differ, the meaning does not; nginx
+// does the same). Vary is rewritten apart (see writeVary). Returns true when handled.
+bool rewriteForEncoding(const http::Header& header, const ClientResponseContext& context,
+                        std::string* out) {
+  if (context.content_encoding.empty()) return false;
+  // The upstream's Content-Encoding can only be "identity" here: it is replaced.
+  if (header.kind == HeaderKind::kContentLength ||
+      equalsIgnoreCase(header.name, "content-encoding"))
+    return true;
+  if (!equalsIgnoreCase(header.name, "etag")) return false;
+  std::string weak;
+  if (compress::appendWeakEtag(header.value, &weak)) appendHeader(out, header.name, weak);
+  return true;
+}
+
+// One Vary line: the response's Vary values plus Accept-Encoding.
+void writeVary(const http::ResponseHead& response, std::string* out) {
+  constexpr size_t kMaxVaryLines = 8;  // more Vary lines than this are merged no further
+  std::array<std::string_view, kMaxVaryLines> values{};
+  size_t count = 0;
+  for (const auto& header : response.headers) {
+    if (count < kMaxVaryLines && equalsIgnoreCase(header.name, "vary"))
+      values[count++] = header.value;
+  }
+  out->append("Vary: ");
+  compress::appendVaryAcceptEncoding(std::span(values.data(), count), out);
+  out->append("\r\n");
+}
+
+}  // namespace
 
 void writeClientResponseHead(const http::ResponseHead& response,
                              const ClientResponseContext& context, std::string* out) {
@@ -133,8 +187,17 @@ void writeClientResponseHead(const http::ResponseHead& response,
         (response.body == http::BodyKind::kChunked || response.content_length_ignored)) {
       continue;
     }
+    if (header.kind == HeaderKind::kOther || header.kind == HeaderKind::kContentLength) {
+      if (context.vary_accept_encoding && equalsIgnoreCase(header.name, "vary")) continue;
+      if (rewriteForEncoding(header, context, out)) continue;
+    }
     appendHeader(out, header.name, header.value);
   }
+  if (!context.content_encoding.empty())
+    appendHeader(out, "Content-Encoding", context.content_encoding);
+  if (context.vary_accept_encoding) writeVary(response, out);
+  appendDefaults(context.defaults, &response.headers, out);
+  out->append(context.extra_headers);
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
   if (!context.set_cookie.empty()) appendHeader(out, "Set-Cookie", context.set_cookie);
   if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
@@ -150,45 +213,73 @@ void writeClientResponseHead(const http::ResponseHead& response,
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
-void writeLocalResponse(int status, bool close, std::string_view request_id, std::string* out) {
+void writeLocalResponse(const LocalResponse& response, std::string* out) {
+  int status = response.status;
   std::string_view reason = reasonPhrase(status);
   out->append("HTTP/1.1 ");
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);
   out->append("\r\nServer: scalegate\r\nContent-Type: text/plain; charset=utf-8\r\n");
-  if (!request_id.empty()) appendHeader(out, "X-Request-Id", request_id);
+  appendDefaults(response.defaults, nullptr, out);
+  out->append(response.extra_headers);
+  if (!response.request_id.empty()) appendHeader(out, "X-Request-Id", response.request_id);
   out->append("Content-Length: ");
   appendNumber(out, 4 + reason.size() + 1);
-  out->append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  out->append(response.close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);

@@ -310,8 +310,7 @@ TEST(UpstreamRequestHead, ConnectionTokenCannotRemoveHost) {
 // Absolute-form target: the route was chosen by the target's authority, so the upstream must
 // see that authority as Host, not the client's Host header (RFC 9112 3.2.2).
 TEST(UpstreamRequestHead, AbsoluteFormAuthorityReplacesHostHeader) {
-  std::string out =
-      upstreamHead("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n");
+  std::string out = upstreamHead("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n");
   EXPECT_EQ(count(out, "\r\nHost: a.example\r\n"), 1u) << out;
   EXPECT_EQ(count(out, "b.example"), 0u) << out;
 }
@@ -335,16 +334,16 @@ TEST(ClientResponseHead, ContentLengthDroppedWhenTransferEncodingDecided) {
   // And for an HTTP/1.0 client that gets the body dechunked and read until close:
   context.chunked = false;
   context.close = true;
-  out = clientHead(
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n", context);
+  out = clientHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n",
+                   context);
   EXPECT_EQ(count(out, "Content-Length"), 0u) << out;
 }
 
 // "Connection: content-length" from the upstream removes the response's only framing header
 // while the client connection is kept alive: the client cannot find the end of the body.
 TEST(ClientResponseHead, ConnectionTokenCannotRemoveContentLength) {
-  std::string out = clientHead(
-      "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 10\r\n\r\n", {});
+  std::string out =
+      clientHead("HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 10\r\n\r\n", {});
   EXPECT_EQ(count(out, "Content-Length: 10\r\n"), 1u) << out;
 }
 
@@ -506,11 +505,64 @@ TEST(ClientResponseHead, AppendsAfterInterimResponse) {
   EXPECT_EQ(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
 }
 
+TEST(ClientResponseHead, DefaultHeadersOnlyWhenAbsent) {
+  DefaultHeaders defaults{{"x-frame-options", "X-Frame-Options: DENY\r\n"},
+                          {"x-content-type-options", "X-Content-Type-Options: nosniff\r\n"}};
+  ClientResponseContext context;
+  context.defaults = &defaults;
+  context.extra_headers = "RateLimit: \"api\";r=4;t=1\r\n";
+  EXPECT_EQ(
+      clientHead("HTTP/1.1 200 OK\r\nx-frame-options: SAMEORIGIN\r\nContent-Length: 0\r\n\r\n",
+                 context),
+      "HTTP/1.1 200 OK\r\nx-frame-options: SAMEORIGIN\r\nContent-Length: 0\r\n"
+      "X-Content-Type-Options: nosniff\r\nRateLimit: \"api\";r=4;t=1\r\n\r\n");
+}
+
+TEST(ClientResponseHead, CompressedBodyRewritesLengthEtagAndVary) {
+  ClientResponseContext context;
+  context.content_encoding = "br";
+  context.vary_accept_encoding = true;
+  context.chunked = true;
+  EXPECT_EQ(
+      clientHead("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nETag: \"v1\"\r\nVary: Origin\r\n\r\n",
+                 context),
+      "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Encoding: br\r\nVary: Origin, "
+      "Accept-Encoding\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n");
+  // Already weak, Vary already listing it (any case), or Vary: * stay as they are.
+  EXPECT_EQ(
+      clientHead(
+          "HTTP/1.1 200 OK\r\nEtag: W/\"v1\"\r\nvary: accept-encoding\r\nVary: Cookie\r\n\r\n",
+          context),
+      "HTTP/1.1 200 OK\r\nEtag: W/\"v1\"\r\nContent-Encoding: br\r\nVary: accept-encoding, "
+      "Cookie\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(
+      clientHead("HTTP/1.1 200 OK\r\nVary: *\r\n\r\n", context),
+      "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nVary: *\r\nTransfer-Encoding: chunked\r\n\r\n");
+}
+
+TEST(ClientResponseHead, IdentityContentEncodingReplaced) {
+  ClientResponseContext context;
+  context.content_encoding = "gzip";
+  EXPECT_EQ(clientHead("HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Length: 9\r\n\r\n",
+                       context),
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n");
+}
+
+TEST(ClientResponseHead, VaryAddedForUncompressedVariant) {
+  ClientResponseContext context;
+  context.vary_accept_encoding = true;
+  EXPECT_EQ(
+      clientHead("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nETag: \"v1\"\r\n\r\n", context),
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nETag: \"v1\"\r\nVary: Accept-Encoding\r\n\r\n");
+}
+
 // ---- local responses ----
 
 TEST(LocalResponse, NotFoundKeepAlive) {
   std::string out;
-  writeLocalResponse(404, false, "", &out);
+  writeLocalResponse({404, false, "", "", nullptr}, &out);
   EXPECT_EQ(out,
             "HTTP/1.1 404 Not Found\r\n"
             "Server: scalegate\r\n"
@@ -522,7 +574,7 @@ TEST(LocalResponse, NotFoundKeepAlive) {
 
 TEST(LocalResponse, BadGatewayCloseWithRequestId) {
   std::string out;
-  writeLocalResponse(502, true, "id-7", &out);
+  writeLocalResponse({502, true, "id-7", "", nullptr}, &out);
   EXPECT_EQ(out,
             "HTTP/1.1 502 Bad Gateway\r\n"
             "Server: scalegate\r\n"
@@ -539,7 +591,7 @@ TEST(LocalResponse, ContentLengthMatchesBody) {
   for (int status : {400, 404, 408, 413, 431, 500, 502, 503, 504, 505, 599}) {
     for (bool close : {false, true}) {
       std::string out;
-      writeLocalResponse(status, close, "", &out);
+      writeLocalResponse({status, close, "", "", nullptr}, &out);
       http::ResponseHead head;
       http::ParseError error = http::ParseError::kNone;
       ASSERT_EQ(http::parseResponseHead(out, {}, false, &head, &error),
@@ -553,6 +605,21 @@ TEST(LocalResponse, ContentLengthMatchesBody) {
                 std::to_string(status) + " " + std::string(reasonPhrase(status)) + "\n");
     }
   }
+}
+
+TEST(LocalResponse, DefaultsAndExtraHeaders) {
+  DefaultHeaders defaults{{"x-frame-options", "X-Frame-Options: DENY\r\n"}};
+  std::string out;
+  writeLocalResponse({429, false, "", "Retry-After: 3\r\n", &defaults}, &out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 429 Too Many Requests\r\n"
+            "Server: scalegate\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "X-Frame-Options: DENY\r\n"
+            "Retry-After: 3\r\n"
+            "Content-Length: 22\r\n"
+            "\r\n"
+            "429 Too Many Requests\n");
 }
 
 TEST(LocalResponse, ReasonPhrases) {

@@ -1,5 +1,7 @@
 #include "proxy/request_key.h"
 
+#include <algorithm>
+
 #include "proxy/router.h"
 
 namespace sg::proxy {
@@ -30,14 +32,16 @@ std::optional<std::string_view> findPair(std::string_view list, char separator,
 
 }  // namespace
 
-std::optional<std::string_view> headerValue(const http::RequestHead& request, std::string_view name) {
+std::optional<std::string_view> headerValue(const http::RequestHead& request,
+                                            std::string_view name) {
   for (const auto& header : request.headers) {
     if (equalsIgnoreCase(header.name, name)) return header.value;
   }
   return std::nullopt;
 }
 
-std::optional<std::string_view> cookieValue(const http::RequestHead& request, std::string_view name) {
+std::optional<std::string_view> cookieValue(const http::RequestHead& request,
+                                            std::string_view name) {
   for (const auto& header : request.headers) {
     if (!equalsIgnoreCase(header.name, "cookie")) continue;
     if (auto value = findPair(header.value, ';', name)) return value;
@@ -63,6 +67,37 @@ std::optional<std::string_view> hashSource(const http::RequestHead& request,
       return queryValue(request.query, hash_on.name);
   }
   return std::nullopt;
+}
+
+namespace {
+
+bool trusted(std::string_view ip, const std::vector<net::Cidr>& proxies) {
+  auto address = net::IpAddress::parse(ip);
+  return address && std::any_of(proxies.begin(), proxies.end(),
+                                [&](const net::Cidr& cidr) { return cidr.contains(*address); });
+}
+
+}  // namespace
+
+std::string_view clientAddress(const http::RequestHead& request, std::string_view peer_ip,
+                               const std::vector<net::Cidr>& trusted_proxies) {
+  if (trusted_proxies.empty() || !trusted(peer_ip, trusted_proxies)) return peer_ip;
+  std::string_view current = peer_ip;
+  // Header lines in reverse, then each line's entries in reverse: together, right to left.
+  for (auto header = request.headers.rbegin(); header != request.headers.rend(); ++header) {
+    if (header->kind != http::HeaderKind::kXForwardedFor) continue;
+    std::string_view list = header->value;
+    while (!list.empty()) {
+      size_t comma = list.rfind(',');
+      std::string_view entry =
+          trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+      if (!net::IpAddress::parse(entry)) return current;  // garbage: stop at the last sound hop
+      current = entry;
+      if (!trusted(current, trusted_proxies)) return current;
+    }
+  }
+  return current;
 }
 
 }  // namespace sg::proxy

@@ -4,20 +4,29 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "http/message.h"
 
 namespace sg::proxy {
 
-std::optional<std::string_view> headerValue(const http::RequestHead& request, std::string_view name);
+std::optional<std::string_view> headerValue(const http::RequestHead& request,
+                                            std::string_view name);
 // From the Cookie header(s): "a=1; b=2".
-std::optional<std::string_view> cookieValue(const http::RequestHead& request, std::string_view name);
+std::optional<std::string_view> cookieValue(const http::RequestHead& request,
+                                            std::string_view name);
 // From the query string "a=1&b=2" (no percent-decoding: keys compare as sent).
 std::optional<std::string_view> queryValue(std::string_view query, std::string_view name);
 // The text the hash balancers hash for this request, or nullopt when it is absent.
 std::optional<std::string_view> hashSource(const http::RequestHead& request,
                                            const config::HashOn& hash_on,
                                            std::string_view client_ip);
+
+// The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
+// X-Forwarded-For entry not itself a trusted proxy (nginx's real_ip_recursive). Entries
+// are read right to left because only the right end was written by proxies we trust.
+std::string_view clientAddress(const http::RequestHead& request, std::string_view peer_ip,
+                               const std::vector<net::Cidr>& trusted_proxies);
 
 }  // namespace sg::proxy

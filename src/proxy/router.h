@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "proxy/protection_state.h"
 
 namespace sg::proxy {
 
@@ -16,10 +17,12 @@ struct SharedUpstream;
 struct Route {
   const config::RouteConfig* config = nullptr;
   SharedUpstream* upstream = nullptr;
-  std::string host;           // lower-case; empty = any
-  bool host_wildcard = false; // "*.example.com" stored as ".example.com"
+  std::string host;            // lower-case; empty = any
+  bool host_wildcard = false;  // "*.example.com" stored as ".example.com"
   std::array<metrics::Counter*, 5> responses_by_class{};  // 1xx..5xx
   metrics::Histogram* latency = nullptr;
+  std::unique_ptr<SharedLimit> rate_limit;                 // route key `rate_limit`, else null
+  const config::CompressionConfig* compression = nullptr;  // the route's or listener's; null = off
 };
 
 class Router {
@@ -33,7 +36,8 @@ class Router {
   std::vector<Route> routes_;
 };
 
-// Host header value without its port, e.g. "Example.com:8080" → "Example.com", "[::1]:80" → "[::1]".
+// Host header value without its port, e.g. "Example.com:8080" → "Example.com", "[::1]:80" →
+// "[::1]".
 std::string_view hostWithoutPort(std::string_view host);
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 

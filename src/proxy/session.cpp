@@ -156,9 +156,8 @@ void Session::startExchange(const http::RequestHead& request) {
   request_upgrade_ = request.upgrade;
   close_after_ = !request.keep_alive || worker_->draining();
   generated_id_ = {};
-  bool has_id = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
-    return h.kind == http::HeaderKind::kXRequestId;
-  });
+  bool has_id = std::any_of(request.headers.begin(), request.headers.end(),
+                            [](const auto& h) { return h.kind == http::HeaderKind::kXRequestId; });
   if (!has_id) generated_id_ = worker_->requestIds().next(request_id_buffer_);
   if (worker_->accessLog() != nullptr) rememberForLog(request);
   route_ = listener_->router.match(request.host, request.path, request.method);
@@ -176,6 +175,8 @@ void Session::startExchange(const http::RequestHead& request) {
     countReject(0, RejectReason::kBodyTooLarge);
     return reject(413, true);
   }
+  if (!checkRateLimits(request) || !admitToUpstream(request)) return;
+  negotiateEncoding(request);
   idempotent_ = isIdempotent(request.method) ||
                 (route_->config->retries && headerValue(request, "idempotency-key").has_value());
   retryable_ = !has_body && isIdempotent(request.method);
@@ -242,11 +243,21 @@ void Session::countReject(int parse_error, RejectReason reason) {
 // fully consumed (no body left unread) and nothing asks to close it.
 void Session::reject(int status, bool close_connection) {
   closeUpstream();
+  // 502 and 504 are the upstream's failures (connect, reset, timeout, broken response).
+  settleBreaker(status == 502 || status == 504 ? std::optional(resilience::Outcome::kFailure)
+                                               : std::nullopt);
+  releaseSlots();
   endRetryAccounting();
   status_ = status;
   bool must_close = close_connection || close_after_ || client_eof_ || worker_->draining() ||
                     !request_body_.done();
-  writeLocalResponse(status, must_close, generated_id_, &to_client_.head());
+  LocalResponse response;
+  response.status = status;
+  response.close = must_close;
+  response.request_id = generated_id_;
+  response.extra_headers = extra_headers_;
+  response.defaults = &listener_->default_headers;
+  writeLocalResponse(response, &to_client_.head());
   record(status);
   if (must_close) {
     setState(State::kClosing);
@@ -280,6 +291,7 @@ void Session::flushClient() {
 
 void Session::finishExchange() {
   record(status_);
+  releaseSlots();
   endRetryAccounting();
   if (upstream_ != nullptr) {
     auto* server = upstream_->server();
@@ -288,7 +300,10 @@ void Session::finishExchange() {
                     to_upstream_.idle() && response_body_.kind() != http::BodyKind::kUntilClose;
     UpstreamConn* connection = upstream_;
     detachUpstream();
-    if (reusable) worker_->release(connection); else connection->close();
+    if (reusable)
+      worker_->release(connection);
+    else
+      connection->close();
   }
   if (close_after_ || client_eof_ || worker_->draining()) {
     setState(State::kClosing);
@@ -301,7 +316,9 @@ void Session::finishExchange() {
 }
 
 void Session::resetExchange() {
+  releaseCompressor();
   attempts_ = 0;
+  extra_headers_.clear();
   replay_body_.clear();
   replayable_ = true;
   backoff_pending_ = false;
@@ -354,7 +371,10 @@ void Session::close() {
   if (state_ == State::kClosed) return;
   setState(State::kClosed);
   closeUpstream();
+  settleBreaker(std::nullopt);
+  releaseSlots();
   endRetryAccounting();
+  releaseCompressor();
   timer_.cancel();
   ::close(fd_);
   listener_->open_connections->add(-1);

@@ -3,17 +3,22 @@
 // (docs/life-of-a-request.md): read head → parse → route → pick server → connect or
 // reuse → send head and stream body → read response head → stream body → log → next.
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "compress/compressor.h"
 #include "config/config.h"
 #include "http/message.h"
 #include "net/buffer.h"
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "proxy/body_framer.h"
+#include "proxy/head_writer.h"
 #include "proxy/pipe.h"
 #include "proxy/request_id.h"
+#include "resilience/circuit_breaker.h"
 
 namespace sg::proxy {
 
@@ -21,6 +26,7 @@ class UpstreamConn;
 class Worker;
 struct Route;
 struct SharedListener;
+struct SharedLimit;
 enum class RejectReason : uint8_t;
 
 // How one try at an upstream failed, for the retry policy (retries.on).
@@ -68,6 +74,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void writeUpstreamHead(const http::RequestHead& request);
   void rememberForLog(const http::RequestHead& request);
   void reject(int status, bool close_connection);
+  void overflow();
   void countReject(int parse_error, RejectReason reason);
   void flushClient();
   void finishExchange();
@@ -92,6 +99,24 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   int pickServer();
   bool stickyUsable(size_t server) const;
   void chooseHashKey(const http::RequestHead& request);
+  // protection (session_protect.cpp)
+  std::string_view limitKey(const SharedLimit& limit, const http::RequestHead& request) const;
+  uint32_t checkLimit(SharedLimit& limit, const http::RequestHead& request, int64_t now_us);
+  bool checkRateLimits(const http::RequestHead& request);
+  bool admitToUpstream(const http::RequestHead& request);
+  void settleBreaker(std::optional<resilience::Outcome> outcome);
+  void releaseSlots();
+  bool takeRetrySlot();
+  bool takePendingSlot();
+  void releasePendingSlot();
+  // compression (session_compress.cpp)
+  void negotiateEncoding(const http::RequestHead& request);
+  void decideCompression(ClientResponseContext* context);
+  bool takeResponseBody();
+  bool compressionEndPending() const;
+  bool compressBody(size_t payload_bytes);
+  void frameChunk(size_t header_at, size_t produced);
+  void releaseCompressor();
   // retries (session_retry.cpp)
   bool retryBudgetAllows(const config::RetryPolicy& policy);
   bool shouldRetry(TryFailure failure, int status);
@@ -135,26 +160,39 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool request_upgrade_ = false;
   int client_minor_ = 1;
   bool request_is_head_ = false;
-  bool retryable_ = false;       // idempotent and bodiless: may be re-sent after a stale reuse
-  bool close_after_ = false;     // close the client connection after this response
+  bool retryable_ = false;    // idempotent and bodiless: may be re-sent after a stale reuse
+  bool close_after_ = false;  // close the client connection after this response
   bool response_started_ = false;
   int status_ = 0;
   int64_t started_us_ = 0;
   char request_id_buffer_[RequestIdGenerator::kLength] = {};
   std::string_view generated_id_;
   // Retries, hashing and stickiness for the exchange in flight.
-  uint32_t attempts_ = 0;          // retries made
-  size_t request_head_size_ = 0;   // bytes of to_upstream_.head() that are the request head
-  std::string replay_body_;        // body bytes kept for a retry (within retry_buffer_limit)
+  uint32_t attempts_ = 0;         // retries made
+  size_t request_head_size_ = 0;  // bytes of to_upstream_.head() that are the request head
+  std::string replay_body_;       // body bytes kept for a retry (within retry_buffer_limit)
   bool replayable_ = true;
   bool idempotent_ = false;
-  bool retry_counted_ = false;     // counted in the upstream's active_retries
-  bool counted_request_ = false;   // counted in the upstream's active_requests
-  bool backoff_pending_ = false;   // timer_ is waiting out a retry backoff
-  bool tried_reset_ = false;       // every server was tried; a retry may reuse one
+  bool retry_counted_ = false;    // counted in the upstream's active_retries
+  bool counted_request_ = false;  // counted in the upstream's active_requests
+  bool backoff_pending_ = false;  // timer_ is waiting out a retry backoff
+  bool tried_reset_ = false;      // every server was tried; a retry may reuse one
   bool has_hash_ = false;
   uint64_t hash_ = 0;
-  int sticky_server_ = -1;         // server named by the sticky cookie, if valid
+  int sticky_server_ = -1;  // server named by the sticky cookie, if valid
+  // Protection state of the exchange in flight.
+  resilience::Permit permit_;
+  bool breaker_pending_ = false;     // permit_ awaits an outcome
+  bool holds_request_slot_ = false;  // circuit_breaker.max_requests
+  bool holds_pending_slot_ = false;  // circuit_breaker.max_pending
+  bool holds_retry_slot_ = false;    // circuit_breaker.max_retries
+  std::string limit_policy_;         // RateLimit-Policy members (capacity kept between requests)
+  std::string limit_state_;          // RateLimit members
+  std::string extra_headers_;
+  compress::Encoding accepted_encoding_ = compress::Encoding::kIdentity;
+  std::unique_ptr<compress::Compressor> compressor_;  // set while this response is compressed
+  std::unique_ptr<net::Buffer> compressed_;  // compressed body waiting to be sent      // header
+                                             // lines for this response (RateLimit, Retry-After)
   std::string_view log_server_;
   std::string log_method_;
   std::string log_path_;

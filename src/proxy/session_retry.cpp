@@ -49,7 +49,7 @@ bool Session::shouldRetry(TryFailure failure, int status) {
   if (!idempotent_ && !route_->config->retry_non_idempotent) return false;
   if (!replayable_) return false;
   if (!conditionMatches(policy->on, failure, status)) return false;
-  return retryBudgetAllows(*policy);
+  return retryBudgetAllows(*policy) && takeRetrySlot();
 }
 
 // Sends the request again, on a server not tried yet when there is one (redispatch),

@@ -5,8 +5,8 @@
 #include <cerrno>
 
 #include "http/parser.h"
-#include "net/socket.h"
 #include "lb/balancer.h"
+#include "net/socket.h"
 #include "proxy/head_writer.h"
 #include "proxy/request_key.h"
 #include "proxy/session.h"
@@ -36,13 +36,15 @@ void Session::connectUpstream() {
     auto& server = *route_->upstream->servers[static_cast<size_t>(index)];
     int error_code = 0;
     UpstreamConn* connection = worker_->acquire(*route_->upstream, server, false, &error_code);
+    if (connection == nullptr && error_code == Worker::kConnectionLimitReached) return overflow();
     if (connection == nullptr) {
       server.errors->inc();
       server.health.recordFailure(worker_->loop().now());
       continue;  // nothing was sent: any method may try the next server
     }
     attachUpstream(connection);
-    if (connection->state() == UpstreamConn::State::kActive) onUpstreamConnected();
+    if (upstream_ != nullptr && connection->state() == UpstreamConn::State::kActive)
+      onUpstreamConnected();
     return;
   }
 }
@@ -54,6 +56,7 @@ void Session::attachUpstream(UpstreamConn* connection) {
   bool pooled = connection->state() == UpstreamConn::State::kIdle;
   connection->setState(pooled ? UpstreamConn::State::kActive : UpstreamConn::State::kConnecting,
                        this);
+  if (!pooled && !takePendingSlot()) overflow();
 }
 
 void Session::detachUpstream() {
@@ -75,6 +78,7 @@ void Session::closeUpstream() {
 }
 
 void Session::onUpstreamConnected() {
+  releasePendingSlot();
   auto* server = upstream_->server();
   server->requests->inc();
   server->active->add(1);
@@ -86,6 +90,7 @@ void Session::onUpstreamConnected() {
 }
 
 void Session::onUpstreamConnectFailed(int /*error_code*/, bool timed_out) {
+  releasePendingSlot();
   auto* server = upstream_->server();
   server->errors->inc();
   server->health.recordFailure(worker_->loop().now());
@@ -203,15 +208,13 @@ bool Session::readUpstream() {
 void Session::pumpResponse() {
   for (;;) {
     // Take in buffered body bytes before flushing, so head and body go out together.
-    if (response_head_done_ && to_client_.bodyReady() == 0 && !upstream_->input().empty()) {
-      size_t body = 0;
-      if (response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
-        return close();  // broken framing from the upstream: the client sees a cut response
-      }
-      to_client_.addBody(body);
+    if (response_head_done_ && to_client_.bodyReady() == 0 &&
+        (!upstream_->input().empty() || compressionEndPending())) {
+      // Broken framing from the upstream: the client sees a cut response.
+      if (!takeResponseBody()) return close();
     }
     if (!to_client_.idle()) {
-      auto result = to_client_.flush(fd_, &upstream_->input());
+      auto result = to_client_.flush(fd_, compressor_ ? compressed_.get() : &upstream_->input());
       if (result == Pipe::Flush::kError) return close();
       if (result == Pipe::Flush::kBlocked) {
         client_writable_ = false;
@@ -247,8 +250,8 @@ void Session::upstreamEnded() {
 bool Session::handleResponseHead() {
   http::ParseError error = http::ParseError::kNone;
   net::Buffer& buffer = upstream_->input();
-  auto status = http::parseResponseHead(buffer.view(), kResponseLimits, request_is_head_,
-                                        &response_, &error);
+  auto status =
+      http::parseResponseHead(buffer.view(), kResponseLimits, request_is_head_, &response_, &error);
   if (status == http::ParseStatus::kIncomplete) return true;  // the loop reads more
   if (status == http::ParseStatus::kError) {
     upstream_->server()->errors->inc();
@@ -281,14 +284,23 @@ bool Session::handleResponseHead() {
 void Session::startResponse() {
   status_ = response_.status;
   recordOutlier(status_);
+  if (breaker_pending_) settleBreaker(route_->upstream->breaker->outcomeForStatus(status_));
   bool dechunk = client_minor_ == 0 && response_.body == http::BodyKind::kChunked;
   bool close_client = close_after_ || dechunk || !request_body_.done() ||
                       response_.body == http::BodyKind::kUntilClose || worker_->draining();
   ClientResponseContext context;
-  context.chunked = response_.body == http::BodyKind::kChunked && !dechunk;
+  decideCompression(&context);
+  if (compressor_) {
+    dechunk = true;  // the framer hands over bare payload; compressed output is re-framed
+    close_client = close_client || client_minor_ == 0;
+  }
+  context.chunked = (response_.body == http::BodyKind::kChunked && !dechunk) ||
+                    (compressor_ && client_minor_ >= 1);
   context.close = close_client;
   context.keep_alive_header = client_minor_ == 0 && !close_client;
   context.request_id = generated_id_;
+  context.extra_headers = extra_headers_;
+  context.defaults = &listener_->default_headers;
   std::string cookie;
   const auto& sticky = route_->upstream->config->sticky_cookie;
   if (!sticky.empty() && sticky_server_ != static_cast<int>(upstream_->server()->index)) {

@@ -14,11 +14,22 @@ constexpr std::array<const char*, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx
 
 std::string_view rejectName(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kBodyTooLarge: return "body_too_large";
-    case RejectReason::kNoRoute: return "no_route";
-    case RejectReason::kBadChunk: return "bad_chunk";
-    case RejectReason::kRequestTimeout: return "request_timeout";
-    case RejectReason::kCount: break;
+    case RejectReason::kBodyTooLarge:
+      return "body_too_large";
+    case RejectReason::kNoRoute:
+      return "no_route";
+    case RejectReason::kBadChunk:
+      return "bad_chunk";
+    case RejectReason::kRequestTimeout:
+      return "request_timeout";
+    case RejectReason::kRateLimited:
+      return "rate_limited";
+    case RejectReason::kCircuitOpen:
+      return "circuit_open";
+    case RejectReason::kOverflow:
+      return "overflow";
+    case RejectReason::kCount:
+      break;
   }
   return "unknown";
 }
@@ -33,12 +44,18 @@ std::string lowerCase(std::string text) {
 
 std::string_view outReasonName(OutReason reason) {
   switch (reason) {
-    case OutReason::kNone: return "up";
-    case OutReason::kDisabled: return "disabled";
-    case OutReason::kDraining: return "draining";
-    case OutReason::kFailedCheck: return "failed_check";
-    case OutReason::kEjected: return "ejected";
-    case OutReason::kFailedConnects: return "failed_connects";
+    case OutReason::kNone:
+      return "up";
+    case OutReason::kDisabled:
+      return "disabled";
+    case OutReason::kDraining:
+      return "draining";
+    case OutReason::kFailedCheck:
+      return "failed_check";
+    case OutReason::kEjected:
+      return "ejected";
+    case OutReason::kFailedConnects:
+      return "failed_connects";
   }
   return "unknown";
 }
@@ -55,9 +72,9 @@ std::string stickyIdFor(const std::string& address) {
   return id;
 }
 
-constexpr std::array<OutReason, 6> kAllReasons = {
-    OutReason::kNone, OutReason::kDisabled, OutReason::kDraining,
-    OutReason::kFailedCheck, OutReason::kEjected, OutReason::kFailedConnects};
+constexpr std::array<OutReason, 6> kAllReasons = {OutReason::kNone,     OutReason::kDisabled,
+                                                  OutReason::kDraining, OutReason::kFailedCheck,
+                                                  OutReason::kEjected,  OutReason::kFailedConnects};
 
 }  // namespace
 
@@ -110,6 +127,11 @@ void SharedState::buildUpstreams() {
       upstream.outliers = std::make_unique<health::OutlierDetector>(
           *upstream_config.outlier_detection, upstream.servers.size());
     }
+    if (upstream_config.circuit_breaker) {
+      upstream.breaker =
+          std::make_unique<resilience::CircuitBreaker>(*upstream_config.circuit_breaker);
+      registerBreakerMetrics(*upstream.breaker, upstream_config.name, registry_);
+    }
     registerUpstreamMetrics(upstream);
   }
 }
@@ -118,20 +140,22 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
   metrics::Labels labels{{"upstream", upstream.config->name}};
   upstream.retries = &registry_.counter("scalegate_upstream_retries_total",
                                         "Requests sent again after a failed try.", labels);
-  upstream.retries_budget_exhausted = &registry_.counter(
-      "scalegate_upstream_retry_budget_exhausted_total",
-      "Retries not made because the retry budget was used up.", labels);
+  upstream.retries_budget_exhausted =
+      &registry_.counter("scalegate_upstream_retry_budget_exhausted_total",
+                         "Retries not made because the retry budget was used up.", labels);
   upstream.panic_picks = &registry_.counter(
       "scalegate_upstream_panic_total",
       "Picks made in panic mode (too few healthy servers: all servers used).", labels);
   SharedUpstream* owner = &upstream;
-  registry_.gaugeCallback("scalegate_upstream_outlier_ejections",
-                          "Ejections made by outlier detection so far.", labels, [owner] {
-                            return owner->outliers ? static_cast<double>(owner->outliers->ejectionsTotal()) : 0.0;
-                          });
+  registry_.gaugeCallback(
+      "scalegate_upstream_outlier_ejections", "Ejections made by outlier detection so far.", labels,
+      [owner] {
+        return owner->outliers ? static_cast<double>(owner->outliers->ejectionsTotal()) : 0.0;
+      });
   for (auto& server : upstream.servers) {
     SharedServer* raw = server.get();
-    metrics::Labels server_labels{{"upstream", upstream.config->name}, {"server", raw->address_text}};
+    metrics::Labels server_labels{{"upstream", upstream.config->name},
+                                  {"server", raw->address_text}};
     registry_.gaugeCallback(
         "scalegate_upstream_server_up", "1 when the server takes new requests, 0 when out.",
         server_labels, [owner, raw] {
@@ -153,21 +177,59 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
   }
 }
 
+namespace {
+
+DefaultHeaders defaultHeaders(const config::ListenerConfig& config) {
+  DefaultHeaders headers;
+  auto add = [&](const std::string& name, const std::string& value) {
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    headers.push_back({std::move(lower), name + ": " + value + "\r\n"});
+  };
+  for (const auto& [name, value] : config.response_headers) add(name, value);
+  if (config.hsts) {
+    std::string value =
+        "max-age=" +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(config.hsts->max_age).count());
+    if (config.hsts->include_subdomains) value += "; includeSubDomains";
+    if (config.hsts->preload) value += "; preload";
+    add("Strict-Transport-Security", value);
+  }
+  return headers;
+}
+
+}  // namespace
+
 void SharedState::buildListeners() {
   listeners_.resize(config_->listeners.size());
   for (size_t l = 0; l < config_->listeners.size(); ++l) {
     const auto& listener_config = config_->listeners[l];
     auto& listener = listeners_[l];
     listener.config = &listener_config;
+    listener.default_headers = defaultHeaders(listener_config);
+    if (listener_config.rate_limit) {
+      listener.rate_limit =
+          makeSharedLimit(*listener_config.rate_limit, listener_config.name, "", registry_);
+    }
     metrics::Labels listener_labels{{"listener", listener_config.name}};
     listener.connections = &registry_.counter("scalegate_connections_total",
                                               "Client connections accepted.", listener_labels);
     listener.open_connections = &registry_.gauge("scalegate_connections_active",
                                                  "Client connections open now.", listener_labels);
+    listener.compressed_responses =
+        &registry_.counter("scalegate_compressed_responses_total",
+                           "Responses the gateway compressed.", listener_labels);
+    listener.compress_bytes_in =
+        &registry_.counter("scalegate_compression_bytes_in_total",
+                           "Body bytes before the gateway compressed them.", listener_labels);
+    listener.compress_bytes_out =
+        &registry_.counter("scalegate_compression_bytes_out_total",
+                           "Body bytes after the gateway compressed them.", listener_labels);
     auto reject = [&](std::string_view reason) {
-      return &registry_.counter("scalegate_rejected_requests_total",
-                                "Requests refused by the gateway itself, by reason.",
-                                {{"listener", listener_config.name}, {"reason", std::string(reason)}});
+      return &registry_.counter(
+          "scalegate_rejected_requests_total", "Requests refused by the gateway itself, by reason.",
+          {{"listener", listener_config.name}, {"reason", std::string(reason)}});
     };
     for (size_t e = 1; e < SharedListener::kParseErrorSlots; ++e) {
       auto name = http::errorName(static_cast<http::ParseError>(e));
@@ -189,16 +251,24 @@ void SharedState::buildListeners() {
         host.erase(0, 1);
       }
       route.host = host;
+      if (route_config.rate_limit) {
+        route.rate_limit = makeSharedLimit(*route_config.rate_limit, listener_config.name,
+                                           route_config.name, registry_);
+      }
+      const auto& compression =
+          route_config.compression ? route_config.compression : listener_config.compression;
+      if (compression && compression->enabled) route.compression = &*compression;
       for (size_t c = 0; c < kStatusClasses.size(); ++c) {
         route.responses_by_class[c] = &registry_.counter(
             "scalegate_requests_total", "Requests answered, by route and status class.",
-            {{"listener", listener_config.name}, {"route", route_config.name},
+            {{"listener", listener_config.name},
+             {"route", route_config.name},
              {"class", kStatusClasses[c]}});
       }
-      route.latency = &registry_.histogram(
-          "scalegate_request_duration_seconds",
-          "Time from a complete request head to the end of the response.",
-          {{"listener", listener_config.name}, {"route", route_config.name}});
+      route.latency =
+          &registry_.histogram("scalegate_request_duration_seconds",
+                               "Time from a complete request head to the end of the response.",
+                               {{"listener", listener_config.name}, {"route", route_config.name}});
       listener.router.add(std::move(route));
     }
   }

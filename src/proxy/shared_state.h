@@ -12,6 +12,8 @@
 #include "health/outlier_detector.h"
 #include "health/passive_health.h"
 #include "metrics/metrics.h"
+#include "proxy/head_writer.h"
+#include "proxy/protection_state.h"
 #include "proxy/router.h"
 
 namespace sg::proxy {
@@ -21,7 +23,14 @@ namespace sg::proxy {
 enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
 
 // Why a server is out of rotation, most specific first (shown in /health and /metrics).
-enum class OutReason : uint8_t { kNone, kDisabled, kDraining, kFailedCheck, kEjected, kFailedConnects };
+enum class OutReason : uint8_t {
+  kNone,
+  kDisabled,
+  kDraining,
+  kFailedCheck,
+  kEjected,
+  kFailedConnects
+};
 std::string_view outReasonName(OutReason reason);
 
 struct SharedServer {
@@ -33,7 +42,7 @@ struct SharedServer {
   health::PassiveHealth health;
   health::CheckStatus check;  // active health check verdict (always healthy without checks)
   std::atomic<AdminState> admin_state{AdminState::kEnabled};
-  std::atomic<uint32_t> weight;     // current weight (admin API can change it)
+  std::atomic<uint32_t> weight;        // current weight (admin API can change it)
   std::atomic<uint32_t> in_flight{0};  // requests in flight on this server, all workers
   metrics::Counter* requests = nullptr;
   metrics::Counter* errors = nullptr;
@@ -45,12 +54,13 @@ struct SharedUpstream {
   size_t index = 0;
   std::vector<std::unique_ptr<SharedServer>> servers;
   std::unique_ptr<health::OutlierDetector> outliers;  // null without outlier_detection
-  std::atomic<uint64_t> weights_version{0};  // bumped when the admin API changes a weight
-  std::atomic<uint32_t> active_requests{0};  // for the retry budget
+  std::atomic<uint64_t> weights_version{0};           // bumped when the admin API changes a weight
+  std::atomic<uint32_t> active_requests{0};           // for the retry budget
   std::atomic<uint32_t> active_retries{0};
   metrics::Counter* retries = nullptr;
   metrics::Counter* retries_budget_exhausted = nullptr;
   metrics::Counter* panic_picks = nullptr;
+  std::unique_ptr<resilience::CircuitBreaker> breaker;  // null without circuit_breaker
 
   // Whether `server` may take new requests now, and if not, why.
   OutReason outReason(const SharedServer& server, int64_t now_ms) const;
@@ -63,6 +73,9 @@ enum class RejectReason : uint8_t {
   kNoRoute,
   kBadChunk,
   kRequestTimeout,
+  kRateLimited,
+  kCircuitOpen,
+  kOverflow,  // a circuit_breaker max_* cap was reached
   kCount,
 };
 
@@ -74,6 +87,11 @@ struct SharedListener {
   std::array<metrics::Counter*, static_cast<size_t>(RejectReason::kCount)> rejects{};
   metrics::Counter* connections = nullptr;
   metrics::Gauge* open_connections = nullptr;
+  DefaultHeaders default_headers;           // response_headers and hsts, added when absent
+  std::unique_ptr<SharedLimit> rate_limit;  // listener key `rate_limit`, else null
+  metrics::Counter* compressed_responses = nullptr;
+  metrics::Counter* compress_bytes_in = nullptr;
+  metrics::Counter* compress_bytes_out = nullptr;
 };
 
 class SharedState {

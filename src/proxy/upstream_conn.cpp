@@ -17,7 +17,11 @@ constexpr size_t kUpstreamBuffer = 16 * 1024;
 }
 
 UpstreamConn::UpstreamConn(Worker* worker, SharedUpstream* upstream, SharedServer* server, int fd)
-    : worker_(worker), upstream_(upstream), server_(server), fd_(fd), input_(kUpstreamBuffer),
+    : worker_(worker),
+      upstream_(upstream),
+      server_(server),
+      fd_(fd),
+      input_(kUpstreamBuffer),
       timer_(this) {}
 
 UpstreamConn::~UpstreamConn() {
@@ -110,6 +114,9 @@ void UpstreamConn::onTimer(net::Timer* /*timer*/) {
 void UpstreamConn::close() {
   if (state_ == State::kClosed) return;
   setState(State::kClosed, nullptr);
+  if (holds_connection_slot) upstream_->breaker->connectionLimit().release();
+  holds_connection_slot = false;
+  worker_->connectionClosed(*upstream_);
   ::close(fd_);
   fd_ = -1;
   worker_->loop().dispose(this);

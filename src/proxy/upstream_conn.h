@@ -15,7 +15,9 @@ class Worker;
 struct SharedServer;
 struct SharedUpstream;
 
-class UpstreamConn final : public net::EventHandler, public net::TimerHandler, public net::Disposable {
+class UpstreamConn final : public net::EventHandler,
+                           public net::TimerHandler,
+                           public net::Disposable {
  public:
   enum class State : uint8_t {
     kConnecting,  // non-blocking connect in progress (connect_timeout armed)
@@ -47,6 +49,7 @@ class UpstreamConn final : public net::EventHandler, public net::TimerHandler, p
   // The peer has shut down its side (EPOLLRDHUP/EPOLLHUP). A short read then does NOT mean
   // "drained": the FIN came with the data, so no further edge will announce it.
   bool peer_closed = false;
+  bool holds_connection_slot = false;  // counted against circuit_breaker.max_connections
 
  private:
   void onIdleEvent(uint32_t events);

@@ -1,12 +1,11 @@
 #include "proxy/worker.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-
-#include <spdlog/spdlog.h>
 
 #include "net/socket.h"
 #include "proxy/session.h"
@@ -54,15 +53,24 @@ namespace {
 lb::Algorithm balanceAlgorithm(config::BalanceAlgorithm algorithm) {
   using config::BalanceAlgorithm;
   switch (algorithm) {
-    case BalanceAlgorithm::kRoundRobin: return lb::Algorithm::kRoundRobin;
-    case BalanceAlgorithm::kWeightedRoundRobin: return lb::Algorithm::kWeightedRoundRobin;
-    case BalanceAlgorithm::kLeastConn: return lb::Algorithm::kLeastConn;
-    case BalanceAlgorithm::kLeastRequest: return lb::Algorithm::kLeastRequest;
-    case BalanceAlgorithm::kRandom: return lb::Algorithm::kRandom;
-    case BalanceAlgorithm::kIpHash: return lb::Algorithm::kIpHash;
-    case BalanceAlgorithm::kHash: return lb::Algorithm::kHash;
-    case BalanceAlgorithm::kRingHash: return lb::Algorithm::kRingHash;
-    case BalanceAlgorithm::kMaglev: return lb::Algorithm::kMaglev;
+    case BalanceAlgorithm::kRoundRobin:
+      return lb::Algorithm::kRoundRobin;
+    case BalanceAlgorithm::kWeightedRoundRobin:
+      return lb::Algorithm::kWeightedRoundRobin;
+    case BalanceAlgorithm::kLeastConn:
+      return lb::Algorithm::kLeastConn;
+    case BalanceAlgorithm::kLeastRequest:
+      return lb::Algorithm::kLeastRequest;
+    case BalanceAlgorithm::kRandom:
+      return lb::Algorithm::kRandom;
+    case BalanceAlgorithm::kIpHash:
+      return lb::Algorithm::kIpHash;
+    case BalanceAlgorithm::kHash:
+      return lb::Algorithm::kHash;
+    case BalanceAlgorithm::kRingHash:
+      return lb::Algorithm::kRingHash;
+    case BalanceAlgorithm::kMaglev:
+      return lb::Algorithm::kMaglev;
   }
   return lb::Algorithm::kRoundRobin;
 }
@@ -95,6 +103,7 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
     balancers_.push_back(makeBalancerFor(upstream, rng_.next()));
     weights_seen_.push_back(0);
     idle_.emplace_back(upstream.servers.size());
+    open_connections_.push_back(0);
   }
   loop_.setWakeHandler([this] { onWake(); });
 }
@@ -227,11 +236,45 @@ UpstreamConn* Worker::acquire(SharedUpstream& upstream, SharedServer& server, bo
     pool.pop_back();
     return connection;
   }
+  bool counted = false;
+  if (!takeConnectionSlot(upstream, &counted)) {
+    *error_code = kConnectionLimitReached;
+    return nullptr;
+  }
   int fd = net::connectSocket(server.config.address, error_code);
-  if (fd < 0) return nullptr;
+  if (fd < 0) {
+    if (counted) upstream.breaker->connectionLimit().release();
+    return nullptr;
+  }
   auto* connection = new UpstreamConn(this, &upstream, &server, fd);
+  connection->holds_connection_slot = counted;
+  ++open_connections_[upstream.index];
   loop_.add(fd, connection);
   return connection;
+}
+
+// circuit_breaker.max_connections. When every slot is taken, one of this worker's own idle
+// connections to the upstream is closed to free one. A worker with no connection to the
+// upstream may always open one, uncounted: other workers' idle pools must not starve it
+// (Envoy gives each worker's pool the same allowance).
+bool Worker::takeConnectionSlot(SharedUpstream& upstream, bool* counted) {
+  resilience::CircuitBreaker* breaker = upstream.breaker.get();
+  *counted = false;
+  if (breaker == nullptr) return true;
+  if (breaker->connectionLimit().tryAcquire()) return *counted = true;
+  for (auto& pool : idle_[upstream.index]) {
+    if (pool.empty()) continue;
+    UpstreamConn* oldest = pool.front();  // the most likely to be closed by the server anyway
+    pool.erase(pool.begin());
+    oldest->close();
+    if (breaker->connectionLimit().tryAcquire()) return *counted = true;
+    break;
+  }
+  return open_connections_[upstream.index] == 0;
+}
+
+void Worker::connectionClosed(const SharedUpstream& upstream) {
+  --open_connections_[upstream.index];
 }
 
 void Worker::release(UpstreamConn* connection) {
@@ -259,7 +302,10 @@ void Worker::sessionOpened(Session* session) {
 }
 
 void Worker::sessionClosed(Session* session) {
-  if (session->prev != nullptr) session->prev->next = session->next; else sessions_ = session->next;
+  if (session->prev != nullptr)
+    session->prev->next = session->next;
+  else
+    sessions_ = session->next;
   if (session->next != nullptr) session->next->prev = session->prev;
   session->prev = session->next = nullptr;
   --session_count_;

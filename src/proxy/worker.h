@@ -7,12 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "compress/compressor_pool.h"
 #include "lb/balancer.h"
 #include "net/event_loop.h"
 #include "proxy/access_log.h"
 #include "proxy/request_id.h"
-#include "proxy/split_mix.h"
 #include "proxy/shared_state.h"
+#include "proxy/split_mix.h"
 
 namespace sg::proxy {
 
@@ -44,16 +45,22 @@ class Worker : public net::TimerHandler {
   const AccessLog* accessLog() const { return access_log_; }
   RequestIdGenerator& requestIds() { return request_ids_; }
   std::string& scratch() { return scratch_; }
+  compress::CompressorPool& compressors() { return compressors_; }
 
   // Picks a server of `upstream` not yet `tried` in this exchange; -1 when none is usable.
   // `hash` (lb::hashKey of the request key) is used by the hash algorithms when has_hash.
-  int pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried,
-                 bool has_hash = false, uint64_t hash = 0);
+  int pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried, bool has_hash = false,
+                 uint64_t hash = 0);
   // Per-worker random numbers (retry jitter).
   uint64_t random();
   // A pooled idle connection to `server`, or a new one (connecting). Null when the socket
-  // could not even be created; *error_code tells why.
-  UpstreamConn* acquire(SharedUpstream& upstream, SharedServer& server, bool fresh, int* error_code);
+  // could not even be created; *error_code tells why (kConnectionLimitReached: the
+  // upstream's circuit_breaker.max_connections are all open).
+  static constexpr int kConnectionLimitReached = -1;
+  // An upstream connection of this worker was closed (UpstreamConn::close).
+  void connectionClosed(const SharedUpstream& upstream);
+  UpstreamConn* acquire(SharedUpstream& upstream, SharedServer& server, bool fresh,
+                        int* error_code);
   // Returns a connection to the pool, or closes it when the pool is full.
   void release(UpstreamConn* connection);
   void forgetIdle(UpstreamConn* connection);
@@ -72,9 +79,11 @@ class Worker : public net::TimerHandler {
   const AccessLog* access_log_;
   net::EventLoop loop_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  std::vector<std::unique_ptr<lb::Balancer>> balancers_;    // per upstream
+  std::vector<std::unique_ptr<lb::Balancer>> balancers_;       // per upstream
   std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
-  std::vector<uint64_t> weights_seen_;  // per upstream: weights_version last applied
+  bool takeConnectionSlot(SharedUpstream& upstream, bool* counted);
+  std::vector<uint32_t> open_connections_;  // [upstream]: this worker's connections, any state
+  std::vector<uint64_t> weights_seen_;      // per upstream: weights_version last applied
   std::vector<uint8_t> healthy_scratch_;
   std::vector<uint8_t> removed_scratch_;
   std::vector<uint32_t> in_flight_scratch_;
@@ -88,6 +97,8 @@ class Worker : public net::TimerHandler {
   net::Timer maintenance_{this};
   std::vector<int64_t> last_outlier_tick_;
   std::string scratch_;
+  compress::CompressorPool
+      compressors_;  // reused across responses: brotli state is costly to build
 };
 
 }  // namespace sg::proxy

@@ -17,6 +17,18 @@ Every response carries `X-Upstream: <name>`. Paths:
   /ws                 with Upgrade: websocket + Connection: Upgrade -> 101, then raw echo
   /expect             like /echo (used for 100-continue tests)
   /headers-out        response with hop-by-hop headers plus X-End: 1
+  /text?bytes=N&type=T   200, Content-Type T (default text/plain), Content-Length N, body
+                      text_bytes(N) (compressible text lines). Optional: etag=E (ETag: "E"),
+                      weak_etag=E (ETag: W/"E"), cache_control=CC, vary=V, encoding=CE
+                      (Content-Encoding: CE, the body is not encoded), status=S (204/304:
+                      no body, no Content-Length, Content-Type and ETag still sent)
+  /text-chunked?bytes=N&type=T&pieces=K   the same body, chunked in K pieces (default 4)
+  /encoded?bytes=N    gzip of text_bytes(N), Content-Encoding: gzip, Content-Type text/plain
+  /no-transform?bytes=N   like /text with Cache-Control: no-transform
+  /random?bytes=N&type=T&seed=S   200, Content-Type T (default text/plain), Content-Length N,
+                      body random_bytes(N, S) (pseudo-random, incompressible; seed default 1)
+  /own-headers        small JSON body that sets X-Frame-Options: SAMEORIGIN and
+                      X-Content-Type-Options: nosniff itself
   /stats              {"requests": N, "connections": M, "health_hits": H, "health_host": Host
                       of the last /health request, "accepted": A}; /stats itself is not counted,
                       and a connection is counted when its first non-/stats request arrives.
@@ -36,8 +48,10 @@ Options: --status N answers N to every path except /stats and /control/* (as if
 --delay-ms N delays every such path by N ms.
 """
 import argparse
+import gzip
 import hashlib
 import json
+import random
 import socket
 import socketserver
 import sys
@@ -55,6 +69,24 @@ def pattern_bytes(offset, length):
     start = offset % len(PATTERN)
     reps = (start + length) // len(PATTERN) + 1
     return (PATTERN * reps)[start:start + length]
+
+
+def text_bytes(length):
+    """`length` bytes of compressible text: numbered lines of English words."""
+    out = []
+    size = 0
+    i = 0
+    while size < length:
+        line = b"%06d the quick brown fox jumps over the lazy dog; pack my box with five dozen jugs\n" % i
+        out.append(line)
+        size += len(line)
+        i += 1
+    return b"".join(out)[:length]
+
+
+def random_bytes(length, seed=1):
+    """`length` deterministic pseudo-random bytes (incompressible)."""
+    return random.Random(seed).randbytes(length)
 
 
 class BadRequest(Exception):
@@ -371,6 +403,31 @@ class Handler(socketserver.BaseRequestHandler):
             body = b"headers-out\n"
             headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))] + extra
             self.sendall(self.head_bytes(200, "OK", headers) + (b"" if no_body else body))
+        elif path in ("/text", "/no-transform"):
+            self.send_text(q, close, no_body, no_transform=(path == "/no-transform"))
+        elif path == "/text-chunked":
+            body = text_bytes(int(q.get("bytes", "2000")))
+            pieces = max(1, int(q.get("pieces", "4")))
+            headers = [("Content-Type", q.get("type", "text/plain")), ("Transfer-Encoding", "chunked")]
+            if close:
+                headers.append(("Connection", "close"))
+            self.sendall(self.head_bytes(200, "OK", headers))
+            if not no_body:
+                step = max(1, -(-len(body) // pieces))
+                for i in range(0, len(body), step):
+                    piece = body[i:i + step]
+                    self.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                self.sendall(b"0\r\n\r\n")
+        elif path == "/encoded":
+            body = gzip.compress(text_bytes(int(q.get("bytes", "4000"))))
+            self.send_simple(200, body, close=close, no_body=no_body,
+                             extra=[("Content-Encoding", "gzip")])
+        elif path == "/random":
+            body = random_bytes(int(q.get("bytes", "2000")), int(q.get("seed", "1")))
+            self.send_simple(200, body, close=close, ctype=q.get("type", "text/plain"), no_body=no_body)
+        elif path == "/own-headers":
+            self.send_simple(200, b'{"own": true}', close=close, ctype="application/json", no_body=no_body,
+                             extra=[("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff")])
         else:  # /echo, /expect and anything else
             self.send_echo(req, body_len, body_sha, close, no_body)
         return not close
@@ -400,6 +457,30 @@ class Handler(socketserver.BaseRequestHandler):
                                "delay_ms": self.state.delay_ms}).encode()
         self.send_simple(200, body, close=close, ctype="application/json")
         return not close
+
+    def send_text(self, q, close, no_body, no_transform=False):
+        status = int(q.get("status", "200"))
+        body = text_bytes(int(q.get("bytes", "2000")))
+        headers = [("Content-Type", q.get("type", "text/plain"))]
+        if "etag" in q:
+            headers.append(("ETag", '"%s"' % q["etag"]))
+        if "weak_etag" in q:
+            headers.append(("ETag", 'W/"%s"' % q["weak_etag"]))
+        if no_transform:
+            headers.append(("Cache-Control", "no-transform"))
+        elif "cache_control" in q:
+            headers.append(("Cache-Control", q["cache_control"]))
+        if "vary" in q:
+            headers.append(("Vary", q["vary"]))
+        if "encoding" in q:
+            headers.append(("Content-Encoding", q["encoding"]))
+        if status in (204, 304):
+            self.sendall(self.head_bytes(status, REASONS.get(status, "Status"), headers))
+            return
+        headers.append(("Content-Length", str(len(body))))
+        if close:
+            headers.append(("Connection", "close"))
+        self.sendall(self.head_bytes(status, REASONS.get(status, "Status"), headers) + (b"" if no_body else body))
 
     def send_echo(self, req, body_len, body_sha, close, no_body):
         body = json.dumps({

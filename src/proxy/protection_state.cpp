@@ -1,0 +1,122 @@
+#include "proxy/protection_state.h"
+
+#include <array>
+#include <random>
+
+#include "net/event_loop.h"
+
+namespace sg::proxy {
+
+namespace {
+
+using resilience::BreakerState;
+
+// Keys are hashed with a secret seed so clients cannot pick colliding keys on purpose.
+uint64_t randomSeed() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+void registerTableMetrics(const ratelimit::RateLimiter* limiter, const metrics::Labels& labels,
+                          metrics::Registry& registry) {
+  registry.gaugeCallback("scalegate_rate_limit_keys", "Keys held in the rate limit's key table.",
+                         labels, [limiter] { return static_cast<double>(limiter->stats().keys); });
+  registry.gaugeCallback("scalegate_rate_limit_table_bytes",
+                         "Bytes allocated for the rate limit's key table.", labels,
+                         [limiter] { return static_cast<double>(limiter->stats().bytes); });
+  for (bool forced : {false, true}) {
+    metrics::Labels kind = labels;
+    kind.emplace_back("kind", forced ? "forced" : "idle");
+    registry.counterCallback(
+        "scalegate_rate_limit_evictions_total",
+        "Keys evicted from a full key table: idle (nothing lost) or forced (a live key starts "
+        "afresh).",
+        kind, [limiter, forced] {
+          auto stats = limiter->stats();
+          return static_cast<double>(forced ? stats.forced_evictions : stats.idle_evictions);
+        });
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<SharedLimit> makeSharedLimit(const config::RateLimitConfig& config,
+                                             const std::string& listener, const std::string& route,
+                                             metrics::Registry& registry) {
+  auto limit = std::make_unique<SharedLimit>();
+  limit->config = &config;
+  limit->limiter = std::make_unique<ratelimit::RateLimiter>(config, randomSeed());
+  metrics::Labels labels{{"listener", listener}, {"route", route}, {"policy", config.name}};
+  auto decision = [&](const char* name) {
+    metrics::Labels with = labels;
+    with.emplace_back("decision", name);
+    return &registry.counter(
+        "scalegate_rate_limit_decisions_total",
+        "Rate limit decisions: allowed, refused (429) or shadow_refused (let through).", with);
+  };
+  limit->allowed = decision("allowed");
+  limit->refused = decision("refused");
+  limit->shadow_refused = decision("shadow_refused");
+  registerTableMetrics(limit->limiter.get(), labels, registry);
+  return limit;
+}
+
+void registerBreakerMetrics(const resilience::CircuitBreaker& breaker, const std::string& upstream,
+                            metrics::Registry& registry) {
+  const auto* raw = &breaker;
+  metrics::Labels labels{{"upstream", upstream}};
+  for (BreakerState state : {BreakerState::kClosed, BreakerState::kOpen, BreakerState::kHalfOpen}) {
+    metrics::Labels with = labels;
+    with.emplace_back("state", resilience::breakerStateName(state));
+    registry.gaugeCallback("scalegate_circuit_breaker_state",
+                           "1 for the breaker's current state, 0 for the others.", with,
+                           [raw, state] { return raw->state() == state ? 1.0 : 0.0; });
+  }
+  constexpr std::array<std::pair<BreakerState, BreakerState>, 4> kTransitions{{
+      {BreakerState::kClosed, BreakerState::kOpen},
+      {BreakerState::kOpen, BreakerState::kHalfOpen},
+      {BreakerState::kHalfOpen, BreakerState::kClosed},
+      {BreakerState::kHalfOpen, BreakerState::kOpen},
+  }};
+  for (auto [from, to] : kTransitions) {
+    metrics::Labels with = labels;
+    with.emplace_back("from", resilience::breakerStateName(from));
+    with.emplace_back("to", resilience::breakerStateName(to));
+    registry.counterCallback(
+        "scalegate_circuit_breaker_transitions_total", "Circuit breaker state changes.", with,
+        [raw, from, to] { return static_cast<double>(raw->transitions(from, to)); });
+  }
+  registry.counterCallback("scalegate_circuit_breaker_refusals_total",
+                           "Requests answered 503 at once because the breaker was open.", labels,
+                           [raw] { return static_cast<double>(raw->refusals()); });
+  for (bool failures : {false, true}) {
+    metrics::Labels with = labels;
+    with.emplace_back("outcome", failures ? "failure" : "success");
+    registry.gaugeCallback(
+        "scalegate_circuit_breaker_window_requests",
+        "Outcomes counted in the breaker's rolling window.", with, [raw, failures] {
+          auto snapshot = raw->snapshot(net::monotonicMillis());
+          return static_cast<double>(failures ? snapshot.failures : snapshot.successes);
+        });
+  }
+  using Limit = const resilience::ConcurrencyLimit& (resilience::CircuitBreaker::*)() const;
+  constexpr std::array<std::pair<const char*, Limit>, 4> kLimits{{
+      {"connections", &resilience::CircuitBreaker::connectionLimit},
+      {"pending", &resilience::CircuitBreaker::pendingLimit},
+      {"requests", &resilience::CircuitBreaker::requestLimit},
+      {"retries", &resilience::CircuitBreaker::retryLimit},
+  }};
+  for (auto [name, limit] : kLimits) {
+    metrics::Labels with = labels;
+    with.emplace_back("limit", name);
+    registry.gaugeCallback("scalegate_upstream_concurrency",
+                           "Connections, pending requests, requests and retries now.", with,
+                           [raw, limit] { return static_cast<double>((raw->*limit)().current()); });
+    registry.counterCallback(
+        "scalegate_upstream_overflow_total",
+        "Requests refused (503) or retries skipped because a max_* cap was reached.", with,
+        [raw, limit] { return static_cast<double>((raw->*limit)().overflows()); });
+  }
+}
+
+}  // namespace sg::proxy
