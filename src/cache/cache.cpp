@@ -1,0 +1,228 @@
+#include "cache/cache.h"
+
+#include <algorithm>
+#include <bit>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "cache/cache_key.h"
+#include "cache/frequency_sketch.h"
+
+namespace sg::cache {
+namespace {
+
+constexpr uint32_t kMaxShards = 64;
+constexpr uint64_t kMinShardBytes = 16ull * 1024 * 1024;
+// Average entry size assumed when sizing TinyLFU's sketch at first (it grows as needed).
+constexpr uint64_t kExpectedEntryBytes = 4096;
+
+uint64_t hashKey(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+// A key with its hash computed once: the shard choice and the map lookup share it.
+struct HashedKey {
+  std::string_view text;
+  size_t hash;
+};
+
+struct KeyHash {
+  using is_transparent = void;  // NOLINT(readability-identifier-naming): standard name
+  size_t operator()(const std::string& key) const { return hashKey(key); }
+  size_t operator()(const HashedKey& key) const { return key.hash; }
+};
+
+struct KeyEqual {
+  using is_transparent = void;  // NOLINT(readability-identifier-naming): standard name
+  bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+  bool operator()(const HashedKey& a, const std::string& b) const { return a.text == b; }
+  bool operator()(const std::string& a, const HashedKey& b) const { return a == b.text; }
+};
+
+struct Resident : PolicyNode {
+  std::shared_ptr<const CachedResponse> entry;
+};
+
+// Variants of one primary key, oldest first.
+struct Bucket {
+  std::vector<std::unique_ptr<Resident>> variants;
+};
+
+bool sameNames(const std::vector<VaryField>& a, const std::vector<VaryField>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const VaryField& x, const VaryField& y) { return x.name == y.name; });
+}
+
+uint64_t variantHash(const CachedResponse& entry, uint64_t key_hash) {
+  uint64_t hash = key_hash;
+  for (const VaryField& field : entry.vary) {
+    hash = mix64(hash ^ hashKey(field.value ? std::string_view(*field.value)
+                                            : "\x01"
+                                              "absent"));
+  }
+  return hash;
+}
+
+}  // namespace
+
+struct alignas(64) Cache::Shard {
+  std::mutex mutex;
+  std::unordered_map<std::string, Bucket, KeyHash, KeyEqual> map;
+  std::unique_ptr<EvictionPolicy> policy;
+  std::vector<Eviction> evicted;  // scratch, reused under the lock
+  CacheStats stats;
+
+  // Before `entry` joins `bucket`: drops the variants it supersedes (other variant names,
+  // or the same variant fields), then the oldest ones beyond max_variants - 1.
+  void dropSuperseded(Bucket& bucket, const CachedResponse& entry, uint32_t max_variants) {
+    auto& variants = bucket.variants;
+    for (auto it = variants.begin(); it != variants.end();) {
+      const std::vector<VaryField>& vary = (*it)->entry->vary;
+      if (sameNames(vary, entry.vary) && vary != entry.vary) {
+        ++it;
+        continue;
+      }
+      policy->remove(**it);
+      ++stats.erased;
+      it = variants.erase(it);
+    }
+    while (variants.size() >= max_variants) {
+      policy->remove(*variants.front());
+      ++stats.erased;
+      variants.erase(variants.begin());
+    }
+  }
+
+  // Frees a resident the policy already unlinked (evicted or never admitted).
+  void dropFromBucket(Resident* resident) {
+    auto it = map.find(resident->entry->key);
+    if (it == map.end()) return;
+    auto& variants = it->second.variants;
+    const auto owned = std::find_if(variants.begin(), variants.end(),
+                                    [&](const auto& item) { return item.get() == resident; });
+    if (owned != variants.end()) variants.erase(owned);
+    if (variants.empty()) map.erase(it);
+  }
+};
+
+uint32_t defaultShardCount(uint64_t memory) {
+  uint32_t shards = 1;
+  while (shards < kMaxShards && memory / (uint64_t{shards} * 2) >= kMinShardBytes) shards *= 2;
+  return shards;
+}
+
+Cache::Cache(const config::CacheConfig& config, CacheOptions options)
+    : max_variants_(std::max<uint32_t>(1, options.max_variants)) {
+  uint32_t count = options.shards == 0 ? defaultShardCount(config.memory) : options.shards;
+  count = std::bit_floor(std::clamp<uint32_t>(count, 1, 1024));
+  shard_capacity_ = config.memory / count;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->policy = makePolicy(config.policy, shard_capacity_, kExpectedEntryBytes);
+    shards_.push_back(std::move(shard));
+  }
+}
+
+Cache::~Cache() = default;
+
+Cache::Shard& Cache::shardFor(uint64_t hash) const {
+  return *shards_[mix64(hash) & (shards_.size() - 1)];
+}
+
+std::shared_ptr<const CachedResponse> Cache::lookup(
+    std::string_view key, const std::vector<http::Header>& request_headers) {
+  const HashedKey hashed{key, hashKey(key)};
+  Shard& shard = shardFor(hashed.hash);
+  std::lock_guard lock(shard.mutex);
+  const auto it = shard.map.find(hashed);
+  if (it == shard.map.end()) return nullptr;
+  const auto& variants = it->second.variants;
+  for (size_t i = variants.size(); i-- > 0;) {  // newest first
+    Resident& resident = *variants[i];
+    if (variantMatches(resident.entry->vary, request_headers)) {
+      shard.policy->onHit(resident);
+      return resident.entry;
+    }
+  }
+  return nullptr;
+}
+
+bool Cache::insert(std::shared_ptr<const CachedResponse> entry) {
+  if (!entry) return false;
+  const HashedKey hashed{entry->key, hashKey(entry->key)};
+  Shard& shard = shardFor(hashed.hash);
+  std::lock_guard lock(shard.mutex);
+  if (entry->charge > shard_capacity_) {
+    ++shard.stats.too_large;
+    return false;
+  }
+  Bucket& bucket = shard.map.try_emplace(entry->key).first->second;
+  shard.dropSuperseded(bucket, *entry, max_variants_);
+  auto resident = std::make_unique<Resident>();
+  Resident* added = resident.get();
+  added->entry = std::move(entry);
+  added->hash = variantHash(*added->entry, hashed.hash);
+  added->weight = added->entry->charge;
+  bucket.variants.push_back(std::move(resident));
+  shard.evicted.clear();
+  shard.policy->add(*added, shard.evicted);
+  bool resident_now = true;
+  for (const Eviction& eviction : shard.evicted) {
+    auto* gone = static_cast<Resident*>(eviction.node);
+    if (gone == added) resident_now = false;
+    ++(eviction.rejected ? shard.stats.rejected : shard.stats.evictions);
+    shard.dropFromBucket(gone);  // may free `bucket`
+  }
+  if (resident_now) ++shard.stats.inserts;
+  return resident_now;
+}
+
+size_t Cache::erase(std::string_view key) {
+  const HashedKey hashed{key, hashKey(key)};
+  Shard& shard = shardFor(hashed.hash);
+  std::lock_guard lock(shard.mutex);
+  const auto it = shard.map.find(hashed);
+  if (it == shard.map.end()) return 0;
+  const size_t count = it->second.variants.size();
+  for (const auto& owned : it->second.variants) shard.policy->remove(*owned);
+  shard.map.erase(it);
+  shard.stats.erased += count;
+  return count;
+}
+
+size_t Cache::erasePrefix(std::string_view prefix) {
+  size_t count = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    for (auto it = shard->map.begin(); it != shard->map.end();) {
+      if (!std::string_view(it->first).starts_with(prefix)) {
+        ++it;
+        continue;
+      }
+      for (const auto& owned : it->second.variants) shard->policy->remove(*owned);
+      count += it->second.variants.size();
+      shard->stats.erased += it->second.variants.size();
+      it = shard->map.erase(it);
+    }
+  }
+  return count;
+}
+
+CacheStats Cache::stats() const {
+  CacheStats total;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    total.entries += shard->policy->size();
+    total.bytes += shard->policy->weightedSize();
+    total.capacity += shard->policy->capacity();
+    total.inserts += shard->stats.inserts;
+    total.evictions += shard->stats.evictions;
+    total.rejected += shard->stats.rejected;
+    total.too_large += shard->stats.too_large;
+    total.erased += shard->stats.erased;
+  }
+  return total;
+}
+
+}  // namespace sg::cache

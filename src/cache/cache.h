@@ -1,0 +1,89 @@
+#pragma once
+// The shared in-memory HTTP cache: one object for all worker threads.
+//
+// Keys are split over N shards by hash; each shard has its own mutex, hash map, eviction
+// policy (config.policy) and byte budget memory / N, so lookups on different keys rarely
+// meet and there is no global lock. A lookup hit costs one hash, one short critical
+// section (map find, variant match, policy touch) and a shared_ptr copy; entries are
+// immutable and shared, so a worker keeps writing one after it was evicted.
+//
+// The bound: the sum of the charges (CachedResponse::charge: headers, body, keys,
+// bookkeeping estimate) of resident entries never exceeds `memory`, after every call. An
+// entry whose charge exceeds one shard's budget is refused.
+//
+// Variants (RFC 9111 4.1): a primary key holds up to CacheOptions::max_variants stored
+// responses with the same variant names; a newly stored response with other variant names
+// (the resource's Vary changed) replaces them all, one with the same variant fields
+// replaces that one, and beyond max_variants the oldest variant leaves.
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "cache/cached_response.h"
+#include "cache/policy.h"
+#include "config/config.h"
+#include "http/message.h"
+
+namespace sg::cache {
+
+struct CacheStats {
+  uint64_t entries = 0;    // resident variants
+  uint64_t bytes = 0;      // sum of their charges
+  uint64_t capacity = 0;   // bytes usable (memory rounded down to a multiple of the shards)
+  uint64_t inserts = 0;    // insert() calls whose entry became resident
+  uint64_t evictions = 0;  // residents pushed out to make room
+  uint64_t rejected = 0;   // newcomers the admission policy turned away
+  uint64_t too_large = 0;  // insert() calls refused: charge above one shard's budget
+  uint64_t erased = 0;     // removed by erase(), erasePrefix() or replacement
+};
+
+struct CacheOptions {
+  uint32_t shards = 0;  // power of two; 0 = automatic (one per 16 MiB of memory, 1..64)
+  uint32_t max_variants = 16;
+};
+
+class Cache {
+ public:
+  explicit Cache(const config::CacheConfig& config, CacheOptions options = {});
+  ~Cache();
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+
+  // The stored variant of `key` that `request_headers` select, or null. Counts as an
+  // access for the eviction policy. Thread-safe.
+  std::shared_ptr<const CachedResponse> lookup(std::string_view key,
+                                               const std::vector<http::Header>& request_headers);
+  std::shared_ptr<const CachedResponse> lookup(std::string_view key,
+                                               const http::RequestHead& request) {
+    return lookup(key, request.headers);
+  }
+
+  // Stores `entry` under entry->key (see the file comment for variants). False when it
+  // did not become resident (null, too large, or refused by admission). Thread-safe.
+  bool insert(std::shared_ptr<const CachedResponse> entry);
+
+  // Removes every variant of `key`; returns how many. Thread-safe.
+  size_t erase(std::string_view key);
+  // Removes every entry whose primary key starts with `prefix` (O(entries), shard by
+  // shard: for purges, not the data path). Returns how many. Thread-safe.
+  size_t erasePrefix(std::string_view prefix);
+
+  CacheStats stats() const;
+  uint32_t shardCount() const { return static_cast<uint32_t>(shards_.size()); }
+  uint64_t shardCapacity() const { return shard_capacity_; }
+
+ private:
+  struct Shard;
+  Shard& shardFor(uint64_t hash) const;
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  uint64_t shard_capacity_ = 0;
+  uint32_t max_variants_ = 16;
+};
+
+// Automatic shard count for a memory budget: a power of two, at most 64, each shard
+// getting at least 16 MiB (so large objects still fit in one).
+uint32_t defaultShardCount(uint64_t memory);
+
+}  // namespace sg::cache

@@ -1,0 +1,143 @@
+#include "cache/cache_key.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "cache/text.h"
+
+namespace sg::cache {
+namespace {
+
+using Query = config::RouteCacheConfig::Key::Query;
+
+std::string_view parameterName(std::string_view parameter) {
+  return parameter.substr(0, parameter.find('='));
+}
+
+// kNames: keep the listed parameters, stably sorted by name (values keep their order).
+void appendNamedQuery(std::string& out, std::string_view query,
+                      const std::vector<std::string>& names) {
+  std::vector<std::string_view> kept;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view parameter = query.substr(0, amp);
+    const std::string_view name = parameterName(parameter);
+    if (!name.empty() && std::find(names.begin(), names.end(), name) != names.end()) {
+      kept.push_back(parameter);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  std::stable_sort(kept.begin(), kept.end(), [](std::string_view a, std::string_view b) {
+    return parameterName(a) < parameterName(b);
+  });
+  for (size_t i = 0; i < kept.size(); ++i) {
+    out += i == 0 ? '?' : '&';
+    out += kept[i];
+  }
+}
+
+}  // namespace
+
+std::string buildPrimaryKey(std::string_view host, std::string_view path, std::string_view query,
+                            const config::RouteCacheConfig::Key& key) {
+  std::string out;
+  out.reserve(host.size() + path.size() + query.size() + 1);
+  for (char c : host) out += detail::toLowerAscii(c);
+  out += path;
+  if (key.query == Query::kAll && !query.empty()) {
+    out += '?';
+    out += query;
+  } else if (key.query == Query::kNames) {
+    appendNamedQuery(out, query, key.query_names);
+  }
+  return out;
+}
+
+std::string buildPrimaryKey(const http::RequestHead& request,
+                            const config::RouteCacheConfig::Key& key) {
+  return buildPrimaryKey(request.host, request.path, request.query, key);
+}
+
+std::optional<std::vector<std::string>> variantNames(const http::ResponseHead& response,
+                                                     const config::RouteCacheConfig::Key& key) {
+  std::vector<std::string> names;
+  bool any = false;
+  detail::forEachHeader(response.headers, "vary", [&](std::string_view value) {
+    detail::forEachListElement(value, [&](std::string_view element) {
+      if (element == "*") any = true;
+      names.push_back(detail::toLower(element));
+    });
+  });
+  if (any) return std::nullopt;
+  for (const std::string& name : key.headers) names.push_back(detail::toLower(name));
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::optional<std::string> normalizedFieldValue(const std::vector<http::Header>& headers,
+                                                std::string_view name) {
+  std::optional<std::string> out;
+  detail::forEachHeader(headers, name, [&](std::string_view value) {
+    if (!out) out.emplace();
+    detail::forEachListElement(value, [&](std::string_view element) {
+      if (!out->empty()) *out += ',';
+      *out += element;
+    });
+  });
+  return out;
+}
+
+std::vector<VaryField> variantFields(const std::vector<http::Header>& request_headers,
+                                     const std::vector<std::string>& names) {
+  std::vector<VaryField> fields;
+  fields.reserve(names.size());
+  for (const std::string& name : names) {
+    fields.push_back(VaryField{name, normalizedFieldValue(request_headers, name)});
+  }
+  return fields;
+}
+
+namespace {
+
+// Compares the request's normalised value of field.name with the stored one without
+// building it: elements are matched one by one against the stored string.
+bool fieldMatches(const VaryField& field, const std::vector<http::Header>& request_headers) {
+  bool present = false;
+  bool equal = field.value.has_value();
+  size_t position = 0;
+  detail::forEachHeader(request_headers, field.name, [&](std::string_view value) {
+    present = true;
+    detail::forEachListElement(value, [&](std::string_view element) {
+      if (!equal) return;
+      const std::string& stored = *field.value;
+      if (position != 0) {
+        if (position >= stored.size() || stored[position] != ',') {
+          equal = false;
+          return;
+        }
+        ++position;
+      }
+      if (stored.compare(position, element.size(), element) != 0) {
+        equal = false;
+        return;
+      }
+      position += element.size();
+    });
+  });
+  if (!present) return !field.value.has_value();
+  return equal && position == field.value->size();
+}
+
+}  // namespace
+
+bool variantMatches(const std::vector<VaryField>& fields,
+                    const std::vector<http::Header>& request_headers) {
+  for (const VaryField& field : fields) {
+    if (!fieldMatches(field, request_headers)) return false;
+  }
+  return true;
+}
+
+}  // namespace sg::cache

@@ -1,0 +1,47 @@
+#pragma once
+// Cache keys. An entry is found in two steps (RFC 9111 4.1):
+// 1. The primary key names the resource: "<host><path>[?<query>]", host lower-cased (the
+//    port kept as sent), path byte-exact (no decoding: %2F and / may differ at the
+//    origin), query per the route's `key.query`: kAll = as sent, kNone = dropped,
+//    kNames = only the listed parameters, stably sorted by name. GET and HEAD share it.
+//    Example: "api.example.com/users/7?page=2". erasePrefix() matches on this string.
+// 2. The variant: the stored response's Vary names plus the route's `key.headers`, each
+//    with the request's normalised value. The configured key headers act as an implicit
+//    Vary so that invalidating or purging a URL reaches every header variant with one
+//    exact-key erase (they are still part of the key, only not of its first part).
+// Field values are normalised by joining all lines of the field with ",", trimming OWS
+// around every list element and dropping empty elements ("gzip, br" == "gzip,br").
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/cached_response.h"
+#include "config/config.h"
+#include "http/message.h"
+
+namespace sg::cache {
+
+std::string buildPrimaryKey(const http::RequestHead& request,
+                            const config::RouteCacheConfig::Key& key);
+std::string buildPrimaryKey(std::string_view host, std::string_view path, std::string_view query,
+                            const config::RouteCacheConfig::Key& key);
+
+// Names the variant depends on: the response's Vary names and the configured key headers,
+// lower-cased, sorted, unique. nullopt for `Vary: *` (no later request can match, so such a
+// response is not stored).
+std::optional<std::vector<std::string>> variantNames(const http::ResponseHead& response,
+                                                     const config::RouteCacheConfig::Key& key);
+
+// The request's normalised value of `name`; nullopt when the request lacks the field.
+std::optional<std::string> normalizedFieldValue(const std::vector<http::Header>& headers,
+                                                std::string_view name);
+
+std::vector<VaryField> variantFields(const std::vector<http::Header>& request_headers,
+                                     const std::vector<std::string>& names);
+
+// True when `request_headers` select the variant `fields` (allocation-free).
+bool variantMatches(const std::vector<VaryField>& fields,
+                    const std::vector<http::Header>& request_headers);
+
+}  // namespace sg::cache

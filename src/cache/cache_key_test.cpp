@@ -1,0 +1,147 @@
+// Primary keys (host, path, query rules) and variants (Vary + configured key headers).
+#include "cache/cache_key.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cache/test_support.h"
+
+namespace sg::cache {
+namespace {
+
+using namespace testing;
+using Key = config::RouteCacheConfig::Key;
+using Query = Key::Query;
+
+Key keyOf(Query query, std::vector<std::string> names = {}, std::vector<std::string> hdrs = {}) {
+  Key key;
+  key.query = query;
+  key.query_names = std::move(names);
+  key.headers = std::move(hdrs);
+  return key;
+}
+
+struct PrimaryCase {
+  const char* name;
+  const char* host;
+  const char* path;
+  const char* query;
+  Key key;
+  const char* expected;
+};
+
+TEST(PrimaryKey, HostPathAndQueryRules) {
+  const PrimaryCase cases[] = {
+      {"plain", "example.com", "/a/b", "", keyOf(Query::kAll), "example.com/a/b"},
+      {"host lower-cased, port kept", "API.Example.COM:8080", "/A", "", keyOf(Query::kAll),
+       "api.example.com:8080/A"},
+      {"path byte-exact", "h", "/a%2Fb/C", "", keyOf(Query::kAll), "h/a%2Fb/C"},
+      {"query as sent", "h", "/p", "b=2&a=1", keyOf(Query::kAll), "h/p?b=2&a=1"},
+      {"query dropped", "h", "/p", "b=2&a=1", keyOf(Query::kNone), "h/p"},
+      {"named params sorted", "h", "/p", "z=9&b=2&utm=x&a=1", keyOf(Query::kNames, {"a", "b", "z"}),
+       "h/p?a=1&b=2&z=9"},
+      {"named params: duplicates keep order", "h", "/p", "a=2&b=1&a=1",
+       keyOf(Query::kNames, {"a", "b"}), "h/p?a=2&a=1&b=1"},
+      {"named params: none present", "h", "/p", "utm=1", keyOf(Query::kNames, {"a"}), "h/p"},
+      {"named params: valueless and empty", "h", "/p", "a&&b=", keyOf(Query::kNames, {"a", "b"}),
+       "h/p?a&b="},
+      {"named params: prefix is not a match", "h", "/p", "ab=1&a=2", keyOf(Query::kNames, {"a"}),
+       "h/p?a=2"},
+  };
+  for (const PrimaryCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(buildPrimaryKey(c.host, c.path, c.query, c.key), c.expected);
+  }
+  http::RequestHead head = request({}, "HEAD", "/x", "q=1");
+  EXPECT_EQ(buildPrimaryKey(head, keyOf(Query::kAll)), "example.com/x?q=1");
+  head.method = "GET";
+  EXPECT_EQ(buildPrimaryKey(head, keyOf(Query::kAll)), "example.com/x?q=1");  // HEAD == GET
+}
+
+TEST(VariantNames, VaryAndKeyHeadersLowerSortedUnique) {
+  const auto names = variantNames(
+      response(200, {{"Vary", "Accept-Encoding, User-Agent"}, {"vary", "accept-encoding,Origin"}}),
+      keyOf(Query::kAll, {}, {"X-Tenant", "origin"}));
+  ASSERT_TRUE(names.has_value());
+  EXPECT_EQ(*names,
+            (std::vector<std::string>{"accept-encoding", "origin", "user-agent", "x-tenant"}));
+  EXPECT_EQ(variantNames(response(200), keyOf(Query::kAll)), std::vector<std::string>{});
+  EXPECT_FALSE(variantNames(response(200, {{"Vary", "*"}}), keyOf(Query::kAll)).has_value());
+  EXPECT_FALSE(
+      variantNames(response(200, {{"Vary", "Origin"}, {"Vary", " * "}}), keyOf(Query::kAll))
+          .has_value());
+}
+
+TEST(VariantFields, NormalisedValues) {
+  struct Case {
+    const char* name;
+    std::vector<http::Header> request_headers;
+    std::optional<std::string> expected;
+  };
+  const Case cases[] = {
+      {"absent", headers({{"Other", "x"}}), std::nullopt},
+      {"present but empty", headers({{"Accept-Encoding", ""}}), ""},
+      {"trimmed elements", headers({{"accept-encoding", " gzip ,  br "}}), "gzip,br"},
+      {"lines joined", headers({{"Accept-Encoding", "gzip"}, {"ACCEPT-ENCODING", "br"}}),
+       "gzip,br"},
+      {"empty elements dropped", headers({{"Accept-Encoding", "gzip,,br,"}}), "gzip,br"},
+      {"value case kept", headers({{"Accept-Encoding", "GZip"}}), "GZip"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(normalizedFieldValue(c.request_headers, "accept-encoding"), c.expected);
+  }
+}
+
+TEST(VariantMatch, SameNormalisedValuesMatch) {
+  const std::vector<std::string> names = {"accept-encoding", "x-tenant"};
+  const auto stored =
+      variantFields(headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "a"}}), names);
+  struct Case {
+    const char* name;
+    std::vector<http::Header> request_headers;
+    bool matches;
+  };
+  const Case cases[] = {
+      {"identical", headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "a"}}), true},
+      {"whitespace and lines differ",
+       headers({{"x-tenant", " a "}, {"accept-encoding", "gzip"}, {"Accept-Encoding", "br"}}),
+       true},
+      {"extra unrelated header",
+       headers({{"Accept-Encoding", "gzip,br"}, {"X-Tenant", "a"}, {"Cookie", "c"}}), true},
+      {"order of elements matters", headers({{"Accept-Encoding", "br, gzip"}, {"X-Tenant", "a"}}),
+       false},
+      {"prefix of the stored value", headers({{"Accept-Encoding", "gzip"}, {"X-Tenant", "a"}}),
+       false},
+      {"longer than the stored value",
+       headers({{"Accept-Encoding", "gzip, br, zstd"}, {"X-Tenant", "a"}}), false},
+      {"other tenant", headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "b"}}), false},
+      {"missing header", headers({{"Accept-Encoding", "gzip, br"}}), false},
+      {"value case differs", headers({{"Accept-Encoding", "GZIP, br"}, {"X-Tenant", "a"}}), false},
+      {"comma inside an element differs",
+       headers({{"Accept-Encoding", "gzipbr"}, {"X-Tenant", "a"}}), false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(variantMatches(stored, c.request_headers), c.matches);
+  }
+}
+
+TEST(VariantMatch, AbsentOnlyMatchesAbsent) {
+  const std::vector<std::string> names = {"origin"};
+  const auto absent = variantFields(headers({}), names);
+  ASSERT_EQ(absent.size(), 1u);
+  EXPECT_FALSE(absent[0].value.has_value());
+  EXPECT_TRUE(variantMatches(absent, headers({{"Other", "1"}})));
+  EXPECT_FALSE(variantMatches(absent, headers({{"Origin", ""}})));
+  const auto empty = variantFields(headers({{"Origin", ""}}), names);
+  EXPECT_TRUE(variantMatches(empty, headers({{"Origin", " "}})));
+  EXPECT_FALSE(variantMatches(empty, headers({})));
+  EXPECT_TRUE(variantMatches({}, headers({{"Anything", "x"}})));  // no Vary: always
+}
+
+}  // namespace
+}  // namespace sg::cache

@@ -1,0 +1,289 @@
+// The sharded Cache: lookups and variants, replacement, erase / erasePrefix, the memory
+// bound under random fills, entries outliving eviction, and concurrent use.
+#include "cache/cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/test_support.h"
+
+namespace sg::cache {
+namespace {
+
+using namespace testing;
+
+std::shared_ptr<const CachedResponse> makeEntry(std::string key, size_t body_size,
+                                                std::vector<VaryField> vary = {}) {
+  auto entry = std::make_shared<CachedResponse>();
+  entry->key = std::move(key);
+  entry->vary = std::move(vary);
+  entry->body = std::make_shared<const std::string>(body_size, 'x');
+  entry->headers.push_back(StoredHeader{"Content-Type", "text/plain"});
+  entry->charge = estimateCharge(*entry);
+  return entry;
+}
+
+config::CacheConfig cacheConfig(uint64_t memory, PolicyKind policy = PolicyKind::kTinyLfu) {
+  config::CacheConfig config;
+  config.memory = memory;
+  config.policy = policy;
+  return config;
+}
+
+VaryField encoding(std::optional<std::string> value) {
+  return VaryField{"accept-encoding", std::move(value)};
+}
+
+TEST(Cache, ChargeCountsTheWholeEntry) {
+  const auto small = makeEntry("k", 0);
+  EXPECT_GE(small->charge, sizeof(CachedResponse) + 200);  // bookkeeping counted
+  const auto heap_body = makeEntry("k", 16);               // past the inline-string size
+  const auto body = makeEntry("k", 10'016);
+  EXPECT_EQ(body->charge - heap_body->charge, 10'000u);
+  const auto key = makeEntry(std::string(5000, 'k'), 0);
+  EXPECT_GE(key->charge - small->charge, 2 * 5000u);  // the entry's key and the map's copy
+  auto headers_entry = std::make_shared<CachedResponse>(*small);
+  headers_entry->headers.push_back(StoredHeader{"X-Long", std::string(3000, 'v')});
+  EXPECT_GE(estimateCharge(*headers_entry) - small->charge, 3000u);
+  auto vary_entry = std::make_shared<CachedResponse>(*small);
+  vary_entry->vary.push_back(encoding(std::string(2000, 'g')));
+  EXPECT_GE(estimateCharge(*vary_entry) - small->charge, 2000u);
+}
+
+TEST(Cache, InsertThenLookup) {
+  Cache cache(cacheConfig(1 << 20));
+  const auto entry = makeEntry("example.com/a", 100);
+  EXPECT_FALSE(cache.insert(nullptr));
+  EXPECT_EQ(cache.lookup("example.com/a", request()), nullptr);
+  ASSERT_TRUE(cache.insert(entry));
+  EXPECT_EQ(cache.lookup("example.com/a", request()), entry);
+  EXPECT_EQ(cache.lookup("example.com/b", request()), nullptr);
+  EXPECT_EQ(cache.lookup("example.com/a/", request()), nullptr);
+  const CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.entries, 1u);
+  EXPECT_EQ(stats.inserts, 1u);
+  EXPECT_EQ(stats.bytes, entry->charge);
+  EXPECT_EQ(stats.capacity, 1u << 20);
+}
+
+TEST(Cache, VariantsAreSelectedByRequestHeaders) {
+  Cache cache(cacheConfig(1 << 20));
+  const auto gzip = makeEntry("k", 10, {encoding("gzip")});
+  const auto br = makeEntry("k", 10, {encoding("br")});
+  const auto plain = makeEntry("k", 10, {encoding(std::nullopt)});
+  ASSERT_TRUE(cache.insert(gzip));
+  ASSERT_TRUE(cache.insert(br));
+  ASSERT_TRUE(cache.insert(plain));
+  EXPECT_EQ(cache.stats().entries, 3u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "gzip"}})), gzip);
+  EXPECT_EQ(cache.lookup("k", headers({{"accept-encoding", " br "}})), br);
+  EXPECT_EQ(cache.lookup("k", headers({})), plain);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "zstd"}})), nullptr);
+}
+
+TEST(Cache, SameVariantReplacesAndNewVaryNamesReplaceAll) {
+  Cache cache(cacheConfig(1 << 20));
+  ASSERT_TRUE(cache.insert(makeEntry("k", 10, {encoding("gzip")})));
+  ASSERT_TRUE(cache.insert(makeEntry("k", 10, {encoding("br")})));
+  const auto newer = makeEntry("k", 20, {encoding("gzip")});
+  ASSERT_TRUE(cache.insert(newer));
+  EXPECT_EQ(cache.stats().entries, 2u);
+  EXPECT_EQ(cache.stats().erased, 1u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "gzip"}})), newer);
+  // The resource now varies on Origin instead: both encodings variants go.
+  const auto by_origin = makeEntry("k", 10, {VaryField{"origin", "https://a"}});
+  ASSERT_TRUE(cache.insert(by_origin));
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "gzip"}})), nullptr);
+  EXPECT_EQ(cache.lookup("k", headers({{"Origin", "https://a"}})), by_origin);
+  // No Vary at all replaces the varying one too.
+  const auto single = makeEntry("k", 10);
+  ASSERT_TRUE(cache.insert(single));
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Origin", "https://b"}})), single);
+  EXPECT_EQ(cache.stats().bytes, single->charge);
+}
+
+TEST(Cache, MaxVariantsDropsTheOldest) {
+  Cache cache(cacheConfig(1 << 20), CacheOptions{.shards = 1, .max_variants = 3});
+  for (const char* value : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(cache.insert(makeEntry("k", 10, {encoding(value)})));
+  }
+  EXPECT_EQ(cache.stats().entries, 3u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "a"}})), nullptr);
+  EXPECT_NE(cache.lookup("k", headers({{"Accept-Encoding", "d"}})), nullptr);
+}
+
+TEST(Cache, EraseRemovesEveryVariant) {
+  Cache cache(cacheConfig(1 << 20));
+  ASSERT_TRUE(cache.insert(makeEntry("k", 10, {encoding("gzip")})));
+  ASSERT_TRUE(cache.insert(makeEntry("k", 10, {encoding("br")})));
+  ASSERT_TRUE(cache.insert(makeEntry("other", 10)));
+  EXPECT_EQ(cache.erase("k"), 2u);
+  EXPECT_EQ(cache.erase("k"), 0u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "gzip"}})), nullptr);
+  EXPECT_NE(cache.lookup("other", headers({})), nullptr);
+  const CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.entries, 1u);
+  EXPECT_EQ(stats.erased, 2u);
+  ASSERT_TRUE(cache.insert(makeEntry("k", 10)));  // reusable after erase
+}
+
+TEST(Cache, ErasePrefixAcrossShards) {
+  Cache cache(cacheConfig(8 << 20), CacheOptions{.shards = 8});
+  ASSERT_EQ(cache.shardCount(), 8u);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(cache.insert(makeEntry("a.com/x/" + std::to_string(i), 10)));
+    ASSERT_TRUE(cache.insert(makeEntry("a.com/y/" + std::to_string(i), 10)));
+    ASSERT_TRUE(cache.insert(makeEntry("b.com/x/" + std::to_string(i), 10)));
+  }
+  ASSERT_TRUE(cache.insert(makeEntry("a.com/x", 10)));  // not under "a.com/x/"
+  EXPECT_EQ(cache.erasePrefix("a.com/x/"), 50u);
+  EXPECT_EQ(cache.stats().entries, 101u);
+  EXPECT_EQ(cache.lookup("a.com/x/7", headers({})), nullptr);
+  EXPECT_NE(cache.lookup("a.com/y/7", headers({})), nullptr);
+  EXPECT_NE(cache.lookup("b.com/x/7", headers({})), nullptr);
+  EXPECT_NE(cache.lookup("a.com/x", headers({})), nullptr);
+  EXPECT_EQ(cache.erasePrefix(""), 101u);
+  EXPECT_EQ(cache.stats().bytes, 0u);
+}
+
+TEST(Cache, RefusesEntriesLargerThanAShard) {
+  Cache cache(cacheConfig(1 << 20), CacheOptions{.shards = 4});
+  EXPECT_EQ(cache.shardCapacity(), (1u << 20) / 4);
+  ASSERT_TRUE(cache.insert(makeEntry("small", 1000)));
+  EXPECT_FALSE(cache.insert(makeEntry("big", (1 << 20) / 4)));
+  EXPECT_EQ(cache.stats().too_large, 1u);
+  EXPECT_NE(cache.lookup("small", headers({})), nullptr);
+}
+
+TEST(Cache, MemoryBoundHoldsUnderRandomFill) {
+  for (PolicyKind policy : {PolicyKind::kLru, PolicyKind::kTinyLfu}) {
+    SCOPED_TRACE(policyName(policy));
+    const uint64_t memory = 2 << 20;
+    Cache cache(cacheConfig(memory, policy), CacheOptions{.shards = 4});
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> key_of(0, 1999);
+    std::uniform_int_distribution<size_t> size_of(0, size_t{64} * 1024);
+    for (int i = 0; i < 20'000; ++i) {
+      const std::string key = "h/" + std::to_string(key_of(rng) % (1 + key_of(rng)));
+      if (cache.lookup(key, headers({})) == nullptr) cache.insert(makeEntry(key, size_of(rng)));
+      ASSERT_LE(cache.stats().bytes, memory);
+    }
+    // The accounting matches what is really resident.
+    uint64_t bytes = 0;
+    uint64_t entries = 0;
+    for (int k = 0; k < 2000; ++k) {
+      if (const auto entry = cache.lookup("h/" + std::to_string(k), headers({}))) {
+        bytes += entry->charge;
+        ++entries;
+      }
+    }
+    const CacheStats stats = cache.stats();
+    EXPECT_EQ(stats.bytes, bytes);
+    EXPECT_EQ(stats.entries, entries);
+    EXPECT_GT(stats.bytes, memory / 2);  // it did fill up
+    EXPECT_GT(stats.evictions + stats.rejected, 0u);
+  }
+}
+
+TEST(Cache, EntryOutlivesItsEviction) {
+  Cache cache(cacheConfig(uint64_t{64} * 1024, PolicyKind::kLru), CacheOptions{.shards = 1});
+  ASSERT_TRUE(cache.insert(makeEntry("first", 1000)));
+  const auto held = cache.lookup("first", headers({}));
+  ASSERT_NE(held, nullptr);
+  for (int i = 0; i < 200; ++i) cache.insert(makeEntry("fill/" + std::to_string(i), 1000));
+  EXPECT_EQ(cache.lookup("first", headers({})), nullptr);
+  EXPECT_EQ(held->bodyBytes(), std::string(1000, 'x'));  // still readable (ASan checks)
+}
+
+TEST(Cache, TinyLfuKeepsTheHotSetThroughAScanLruDoesNot) {
+  for (PolicyKind policy : {PolicyKind::kLru, PolicyKind::kTinyLfu}) {
+    SCOPED_TRACE(policyName(policy));
+    const auto probe = makeEntry("probe", 100);
+    Cache cache(cacheConfig(100 * probe->charge, policy), CacheOptions{.shards = 1});
+    const auto touch = [&](const std::string& key) {
+      if (cache.lookup(key, headers({})) != nullptr) return true;
+      cache.insert(makeEntry(key, 100));
+      return false;
+    };
+    for (int round = 0; round < 20; ++round) {
+      for (int k = 0; k < 40; ++k) touch("hot/" + std::to_string(k));
+    }
+    for (int k = 0; k < 5000; ++k) touch("scan/" + std::to_string(k));
+    int hits = 0;
+    for (int k = 0; k < 40; ++k) hits += touch("hot/" + std::to_string(k)) ? 1 : 0;
+    if (policy == PolicyKind::kLru) {
+      EXPECT_EQ(hits, 0);
+    } else {
+      EXPECT_GE(hits, 38);
+    }
+  }
+}
+
+TEST(Cache, ConcurrentLookupsInsertsAndErases) {
+  const uint64_t memory = 1 << 20;
+  for (PolicyKind policy : {PolicyKind::kLru, PolicyKind::kTinyLfu}) {
+    SCOPED_TRACE(policyName(policy));
+    Cache cache(cacheConfig(memory, policy), CacheOptions{.shards = 4});
+    std::atomic<uint64_t> hits{0};
+    std::atomic<bool> bound_broken{false};
+    std::vector<std::thread> threads;
+    threads.reserve(4);
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 rng(100 + t);
+        std::uniform_int_distribution<int> key_of(0, 499);
+        std::uniform_int_distribution<int> op_of(0, 99);
+        std::uniform_int_distribution<size_t> size_of(0, size_t{16} * 1024);
+        for (int i = 0; i < 20'000; ++i) {
+          const std::string key = "k/" + std::to_string(key_of(rng));
+          const int op = op_of(rng);
+          if (op < 70) {
+            if (const auto entry = cache.lookup(key, headers({}))) {
+              hits += entry->bodyBytes().size() == entry->body->size() ? 1 : 0;
+            }
+          } else if (op < 95) {
+            cache.insert(makeEntry(key, size_of(rng)));
+          } else if (op < 99) {
+            cache.erase(key);
+          } else if (t == 0) {
+            cache.erasePrefix("k/1");
+          }
+          if (i % 1000 == 0 && cache.stats().bytes > memory) bound_broken = true;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_FALSE(bound_broken);
+    EXPECT_GT(hits.load(), 0u);
+    uint64_t bytes = 0;
+    uint64_t entries = 0;
+    for (int k = 0; k < 500; ++k) {
+      if (const auto entry = cache.lookup("k/" + std::to_string(k), headers({}))) {
+        bytes += entry->charge;
+        ++entries;
+      }
+    }
+    EXPECT_EQ(cache.stats().bytes, bytes);
+    EXPECT_EQ(cache.stats().entries, entries);
+    EXPECT_LE(bytes, memory);
+  }
+}
+
+TEST(Cache, ShardCounts) {
+  EXPECT_EQ(defaultShardCount(1 << 20), 1u);
+  EXPECT_EQ(defaultShardCount(32ull << 20), 2u);
+  EXPECT_EQ(defaultShardCount(256ull << 20), 16u);
+  EXPECT_EQ(defaultShardCount(64ull << 30), 64u);
+  EXPECT_EQ(Cache(cacheConfig(1 << 20), CacheOptions{.shards = 6}).shardCount(), 4u);
+  EXPECT_EQ(Cache(cacheConfig(256ull << 20)).shardCount(), 16u);
+}
+
+}  // namespace
+}  // namespace sg::cache

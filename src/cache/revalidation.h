@@ -1,0 +1,64 @@
+#pragma once
+// Conditional revalidation (RFC 9111 4.3), freshening with 304 (4.3.4), answering a
+// client's own conditional request from the cache (4.3.2), and invalidation by unsafe
+// methods (4.4).
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/cached_response.h"
+#include "config/config.h"
+#include "http/message.h"
+
+namespace sg::cache {
+
+// Header values for the conditional request that revalidates `entry`; an empty string
+// means "do not send that header". If-None-Match carries the stored ETag as is (weak
+// comparison applies); If-Modified-Since the stored Last-Modified value as is (RFC 9110
+// 13.1.3 recommends exactly that date). Both empty: revalidate with a plain GET.
+struct ConditionalHeaders {
+  std::string if_none_match;
+  std::string if_modified_since;
+};
+ConditionalHeaders conditionalHeaders(const CachedResponse& entry);
+
+struct FreshenResult {
+  // The stored response updated by the 304; null when the 304's validators identify a
+  // different representation (RFC 9111 4.3.4): refetch without conditions then.
+  std::shared_ptr<const CachedResponse> entry;
+  // false when the merged response may no longer be stored (the 304 added no-store,
+  // private or Set-Cookie, or nothing keeps it reusable): serve `entry` to this client
+  // once and erase the stored one.
+  bool storable = false;
+};
+
+// Applies a 304 to the stored response: every 304 field replaces the stored fields of the
+// same name, except hop-by-hop fields, Content-Length, Content-Range, Transfer-Encoding,
+// Content-Encoding (the stored bytes are what they are), Vary (the variant identity) and
+// Age; then freshness is recomputed from the merged fields and the 304's timing.
+// Matching: a strong ETag in the 304 must equal the stored ETag; a weak one must match it
+// weakly; without ETag a Last-Modified in the 304 must equal the stored one; a 304 without
+// validators is taken to answer the conditions sent for this entry (common origin
+// behaviour; RFC 9111 only names the case of a stored response without validators).
+FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseHead& not_modified,
+                             Time request_time, Time response_time,
+                             const config::RouteCacheConfig& route);
+
+// RFC 9111 4.3.2: whether a GET/HEAD request's own If-None-Match (weak comparison, "*"
+// included) or, without If-None-Match, If-Modified-Since (against Last-Modified, else the
+// stored Date) is satisfied by `entry`, so the cache answers 304 instead of the body.
+bool clientNotModified(const http::RequestHead& request, const CachedResponse& entry);
+
+// Methods other than GET, HEAD, OPTIONS and TRACE.
+bool isUnsafeMethod(std::string_view method);
+
+// RFC 9111 4.4: primary keys to erase after an unsafe request got a non-error (2xx/3xx)
+// response: the target URI, and Location / Content-Location when they point to the same
+// host (relative references always do). Empty for safe methods and error statuses.
+// Erasing a primary key removes all its variants (cache.h).
+std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
+                                         const http::ResponseHead& response,
+                                         const config::RouteCacheConfig::Key& key);
+
+}  // namespace sg::cache
