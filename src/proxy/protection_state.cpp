@@ -78,7 +78,10 @@ void registerBreakerMetrics(const resilience::CircuitBreaker& breaker, const std
       {BreakerState::kHalfOpen, BreakerState::kClosed},
       {BreakerState::kHalfOpen, BreakerState::kOpen},
   }};
-  for (auto [from, to] : kTransitions) {
+  for (const auto& transition : kTransitions) {
+    // Named copies: clang 14 cannot capture structured bindings.
+    BreakerState from = transition.first;
+    BreakerState to = transition.second;
     metrics::Labels with = labels;
     with.emplace_back("from", resilience::breakerStateName(from));
     with.emplace_back("to", resilience::breakerStateName(to));
@@ -106,7 +109,9 @@ void registerBreakerMetrics(const resilience::CircuitBreaker& breaker, const std
       {"requests", &resilience::CircuitBreaker::requestLimit},
       {"retries", &resilience::CircuitBreaker::retryLimit},
   }};
-  for (auto [name, limit] : kLimits) {
+  for (const auto& entry : kLimits) {
+    const char* name = entry.first;
+    Limit limit = entry.second;
     metrics::Labels with = labels;
     with.emplace_back("limit", name);
     registry.gaugeCallback("scalegate_upstream_concurrency",
