@@ -24,22 +24,9 @@ using testutil::kFull;
 using testutil::kMinimal;
 using testutil::load;
 
-// kMinimal with `text` added to upstream "users"; its first line starts at 8:5.
-std::string upstreamWith(const std::string& text) {
-  return edit("    servers:\n", "    " + text + "\n    servers:\n");
-}
-
-// kMinimal with `text` added to the route; its first line starts at 6:9.
-std::string routeWith(const std::string& text) {
-  return edit("      - upstream: users\n", "      - upstream: users\n        " + text + "\n");
-}
-
-// The config kMinimal-based text gives, or a test failure naming its errors.
-std::shared_ptr<const Config> loadValid(const std::string& yaml) {
-  LoadResult result = load(yaml);
-  EXPECT_TRUE(result.errors.empty()) << describe(result.errors) << "\nfor:\n" << yaml;
-  return result.config;
-}
+using testutil::loadValid;
+using testutil::routeWith;
+using testutil::upstreamWith;
 
 const UpstreamConfig& firstUpstream(const std::shared_ptr<const Config>& config) {
   return config->upstreams.at(0);

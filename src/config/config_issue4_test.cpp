@@ -21,26 +21,10 @@ using testutil::edit;
 using testutil::expectOneError;
 using testutil::load;
 
-// kMinimal with `text` added to the listener; its first line starts at 4:5.
-std::string listenerWith(const std::string& text) {
-  return edit("    address: 127.0.0.1:8080\n", "    address: 127.0.0.1:8080\n    " + text + "\n");
-}
-
-// kMinimal with `text` added to the route; its first line starts at 6:9.
-std::string routeWith(const std::string& text) {
-  return edit("      - upstream: users\n", "      - upstream: users\n        " + text + "\n");
-}
-
-// kMinimal with `text` added to upstream "users"; its first line starts at 8:5.
-std::string upstreamWith(const std::string& text) {
-  return edit("    servers:\n", "    " + text + "\n    servers:\n");
-}
-
-std::shared_ptr<const Config> loadValid(const std::string& yaml) {
-  LoadResult result = load(yaml);
-  EXPECT_TRUE(result.errors.empty()) << describe(result.errors) << "\nfor:\n" << yaml;
-  return result.config;
-}
+using testutil::listenerWith;
+using testutil::loadValid;
+using testutil::routeWith;
+using testutil::upstreamWith;
 
 TEST(RateLimitConfig, RouteLimitWithTiers) {
   auto config =

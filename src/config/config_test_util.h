@@ -122,6 +122,28 @@ inline std::string edit(std::string_view from, std::string_view to, std::string 
   return text;
 }
 
+// kMinimal with `text` added to the listener; its first line starts at 4:5.
+inline std::string listenerWith(const std::string& text) {
+  return edit("    address: 127.0.0.1:8080\n", "    address: 127.0.0.1:8080\n    " + text + "\n");
+}
+
+// kMinimal with `text` added to the route; its first line starts at 6:9.
+inline std::string routeWith(const std::string& text) {
+  return edit("      - upstream: users\n", "      - upstream: users\n        " + text + "\n");
+}
+
+// kMinimal with `text` added to upstream "users"; its first line starts at 8:5.
+inline std::string upstreamWith(const std::string& text) {
+  return edit("    servers:\n", "    " + text + "\n    servers:\n");
+}
+
+// The config a valid text gives, or a test failure naming its errors.
+inline std::shared_ptr<const Config> loadValid(const std::string& yaml) {
+  LoadResult result = load(yaml);
+  EXPECT_TRUE(result.errors.empty()) << describe(result.errors) << "\nfor:\n" << yaml;
+  return result.config;
+}
+
 struct BadCase {
   std::string name;
   std::string yaml;
