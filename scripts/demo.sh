@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds scalegate (RelWithDebInfo, in build/) and starts its demo:
 # the gateway and demo upstreams on loopback, with a list of things to try. Stop it with Ctrl-C.
-#   sudo bash scripts/demo.sh [demo options...]
+#   bash scripts/demo.sh [demo options...]   (as root, or with sudo)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # THE test command: installs the dependencies, builds, and runs every test.
-#   sudo bash scripts/test.sh
+#   bash scripts/test.sh   (as root, or with sudo)
 # Steps, in order, stopping at the first failure:
 #   build             install deps, RelWithDebInfo build in build/
 #   unit              ctest in build/
