@@ -47,6 +47,8 @@ void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out);
 // process locale: these are protocol characters.
 bool isTokenChar(char c);
 bool isToken(std::string_view name);  // non-empty, token characters only
+// ASCII lower-case (header names, hosts, media types), whatever the process locale.
+std::string lowerCase(std::string text);
 inline constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
 // A DNS-style host name: letters, digits, '-', '_' and dots between non-empty labels.
 bool isHostName(std::string_view name);

@@ -11,13 +11,6 @@ namespace {
 constexpr uint64_t kMinCacheMemory = 64 * 1024;
 constexpr size_t kMaxKeyHeaders = 16;
 
-std::string lowerCase(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
-
 void readKeyHeaders(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
   if (field == nullptr) return;
   for (const Field& item : sequenceItems(errors, *field)) {

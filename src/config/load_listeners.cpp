@@ -25,13 +25,6 @@ bool isPrefixChar(char c) {
   return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '?' && c != '#';
 }
 
-std::string toLower(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
-
 void readPrefix(ErrorSink& errors, const Field* field, std::string* out) {
   if (!readString(errors, field, out)) return;
   if (out->empty() || out->front() != '/' || !std::all_of(out->begin(), out->end(), isPrefixChar)) {
@@ -52,7 +45,7 @@ void readHost(ErrorSink& errors, const Field* field, std::string* out) {
                "invalid host " + quoted(host) + " (use a name like example.com or *.example.com)");
     return;
   }
-  *out = toLower(host);
+  *out = lowerCase(host);
 }
 
 void readMethods(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
@@ -216,6 +209,13 @@ void checkDuplicate(ErrorSink& errors, const SeenListener& current,
 
 bool isTokenChar(char c) {
   return isAlnum(c) || kTokenPunctuation.find(c) != std::string_view::npos;
+}
+
+std::string lowerCase(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
 }
 
 bool isToken(std::string_view name) {

@@ -21,13 +21,6 @@ constexpr int kMaxGzipLevel = 9;
 constexpr int kMaxBrotliQuality = 11;
 constexpr size_t kMaxHeaderValue = 4096;
 
-std::string lowerCase(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
-
 // "100/s", "6000/m", "20/10s", "1000/d": a count, a slash, and a duration whose number may
 // be left out (meaning 1).
 bool parseRate(const std::string& text, Rate* out, std::string* problem) {

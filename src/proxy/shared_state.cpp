@@ -182,9 +182,7 @@ namespace {
 DefaultHeaders defaultHeaders(const config::ListenerConfig& config) {
   DefaultHeaders headers;
   auto add = [&](const std::string& name, const std::string& value) {
-    std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    headers.push_back({std::move(lower), name + ": " + value + "\r\n"});
+    headers.push_back({lowerCase(name), name + ": " + value + "\r\n"});
   };
   for (const auto& [name, value] : config.response_headers) add(name, value);
   if (config.hsts) {
