@@ -2,16 +2,19 @@
 # Runs the shared reference harness (../shared/bench/cpu_per_req.sh) with scalegate measured
 # beside its nginx and HAProxy: scalegate is started here pinned to CPU 0, listening on
 # 127.0.0.1:18084 and proxying the harness's origin on 127.0.0.1:18080 (bench/scalegate-ref.yaml),
-# its pid written to a file that is passed as scalegate=18084:PIDFILE. It is stopped by pid at the end.
+# its pid written to a file that is passed as scalegate=18084:PIDFILE. With PROTECTED=1 a second
+# scalegate, with a rate limit and a circuit breaker on the route (bench/scalegate-ref-protected.yaml),
+# is measured too, as scalegate_protected on 18085: the protection overhead in the same run.
+# Every scalegate started here is stopped by pid at the end.
 # Env: SCALEGATE_BIN (build/src/app/scalegate), REFERENCE (../shared/bench/cpu_per_req.sh),
-#      and the harness's own N, CONN, ROUNDS.
+#      PROTECTED (0), and the harness's own N, CONN, ROUNDS.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 SCALEGATE_BIN=${SCALEGATE_BIN:-$ROOT/build/src/app/scalegate}
 REFERENCE=${REFERENCE:-$ROOT/../shared/bench/cpu_per_req.sh}
-PORT=18084
+PROTECTED=${PROTECTED:-0}
 
 die() {
   echo "bench/reference: ERROR: $*" >&2
@@ -19,7 +22,6 @@ die() {
 }
 [[ -x "$SCALEGATE_BIN" ]] || die "no scalegate binary at $SCALEGATE_BIN (build first)"
 [[ -f "$REFERENCE" ]] || die "reference harness not found at $REFERENCE"
-if (: <"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then die "127.0.0.1:$PORT is already in use"; fi
 
 alive() { # running (not gone, not a zombie waiting to be reaped)
   local s
@@ -28,29 +30,39 @@ alive() { # running (not gone, not a zombie waiting to be reaped)
   [[ "${s:0:1}" != Z ]]
 }
 
-PIDFILE=$(mktemp /tmp/scalegate-ref.XXXXXX.pid)
-LOG=${PIDFILE%.pid}.log
-SG_PID=
+WORK=$(mktemp -d /tmp/scalegate-ref.XXXXXX)
+PIDS=()
 # shellcheck disable=SC2317  # (called through the EXIT trap)
 stop() {
-  local rc=$?
-  if [[ -n "$SG_PID" ]]; then
-    kill -TERM "$SG_PID" 2>/dev/null || true
-    for _ in $(seq 50); do alive "$SG_PID" || break; sleep 0.1; done
-    kill -KILL "$SG_PID" 2>/dev/null || true
-    wait "$SG_PID" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-  if ((rc == 0)); then rm -f "$LOG"; else echo "bench/reference: scalegate log kept in $LOG" >&2; fi
+  local rc=$? pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if ((rc == 0)); then rm -rf "$WORK"; else echo "bench/reference: scalegate logs kept in $WORK" >&2; fi
 }
 trap stop EXIT
 
-"$SCALEGATE_BIN" check -c "$BENCH_DIR/scalegate-ref.yaml"
-taskset -c 0 "$SCALEGATE_BIN" run -c "$BENCH_DIR/scalegate-ref.yaml" >"$LOG" 2>&1 &
-SG_PID=$!
-echo "$SG_PID" >"$PIDFILE"
-echo "bench/reference: scalegate pid $SG_PID on 127.0.0.1:$PORT (CPU 0), log $LOG"
-sleep 1
-alive "$SG_PID" || { cat "$LOG" >&2; die "scalegate exited during start-up"; }
+ARGS=()
+start() { # name port config
+  local name=$1 port=$2 config=$3 pid
+  if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "127.0.0.1:$port is already in use"; fi
+  "$SCALEGATE_BIN" check -c "$config"
+  taskset -c 0 "$SCALEGATE_BIN" run -c "$config" >"$WORK/$name.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  echo "$pid" >"$WORK/$name.pid"
+  echo "bench/reference: $name pid $pid on 127.0.0.1:$port (CPU 0), log $WORK/$name.log"
+  ARGS+=("$name=$port:$WORK/$name.pid")
+}
 
-bash "$REFERENCE" "scalegate=$PORT:$PIDFILE"
+start scalegate 18084 "$BENCH_DIR/scalegate-ref.yaml"
+[[ "$PROTECTED" == 1 ]] && start scalegate_protected 18085 "$BENCH_DIR/scalegate-ref-protected.yaml"
+sleep 1
+for pid in "${PIDS[@]}"; do
+  alive "$pid" || { cat "$WORK"/*.log >&2; die "a scalegate exited during start-up"; }
+done
+
+bash "$REFERENCE" "${ARGS[@]}"
