@@ -1,6 +1,7 @@
 #include "cache/cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <functional>
 #include <mutex>
@@ -66,12 +67,43 @@ uint64_t variantHash(const CachedResponse& entry, uint64_t key_hash) {
 
 }  // namespace
 
+// A cache line each: shards update different owners at the same time.
+struct alignas(64) Cache::OwnerCounters {
+  std::atomic<uint64_t> entries{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> evictions{0};
+};
+
 struct alignas(64) Cache::Shard {
   std::mutex mutex;
   std::unordered_map<std::string, Bucket, KeyHash, KeyEqual> map;
   std::unique_ptr<EvictionPolicy> policy;
   std::vector<Eviction> evicted;  // scratch, reused under the lock
   CacheStats stats;
+  OwnerCounters* owners = nullptr;  // the Cache's, owner_count of them
+  uint32_t owner_count = 1;
+
+  OwnerCounters& ownerOf(const CachedResponse& entry) const {
+    return owners[std::min(entry.owner, owner_count - 1)];
+  }
+  void joined(const CachedResponse& entry) const {
+    OwnerCounters& owner = ownerOf(entry);
+    owner.entries.fetch_add(1, std::memory_order_relaxed);
+    owner.bytes.fetch_add(entry.charge, std::memory_order_relaxed);
+  }
+  // Every resident that leaves, for whatever reason, passes here once.
+  void left(const CachedResponse& entry) const {
+    OwnerCounters& owner = ownerOf(entry);
+    owner.entries.fetch_sub(1, std::memory_order_relaxed);
+    owner.bytes.fetch_sub(entry.charge, std::memory_order_relaxed);
+  }
+  void unlinkAll(const Bucket& bucket) {
+    for (const auto& owned : bucket.variants) {
+      policy->remove(*owned);
+      left(*owned->entry);
+    }
+    stats.erased += bucket.variants.size();
+  }
 
   // Before `entry` joins `bucket`: drops the variants it supersedes (other variant names,
   // or the same variant fields), then the oldest ones beyond max_variants - 1.
@@ -84,11 +116,13 @@ struct alignas(64) Cache::Shard {
         continue;
       }
       policy->remove(**it);
+      left(*(*it)->entry);
       ++stats.erased;
       it = variants.erase(it);
     }
     while (variants.size() >= max_variants) {
       policy->remove(*variants.front());
+      left(*variants.front()->entry);
       ++stats.erased;
       variants.erase(variants.begin());
     }
@@ -113,13 +147,17 @@ uint32_t defaultShardCount(uint64_t memory) {
 }
 
 Cache::Cache(const config::CacheConfig& config, CacheOptions options)
-    : max_variants_(std::max<uint32_t>(1, options.max_variants)) {
+    : max_variants_(std::max<uint32_t>(1, options.max_variants)),
+      owners_(std::make_unique<OwnerCounters[]>(std::max<uint32_t>(1, options.owners))),
+      owner_count_(std::max<uint32_t>(1, options.owners)) {
   uint32_t count = options.shards == 0 ? defaultShardCount(config.memory) : options.shards;
   count = std::bit_floor(std::clamp<uint32_t>(count, 1, 1024));
   shard_capacity_ = config.memory / count;
   for (uint32_t i = 0; i < count; ++i) {
     auto shard = std::make_unique<Shard>();
     shard->policy = makePolicy(config.policy, shard_capacity_, kExpectedEntryBytes);
+    shard->owners = owners_.get();
+    shard->owner_count = owner_count_;
     shards_.push_back(std::move(shard));
   }
 }
@@ -170,11 +208,21 @@ bool Cache::insert(std::shared_ptr<const CachedResponse> entry) {
   bool resident_now = true;
   for (const Eviction& eviction : shard.evicted) {
     auto* gone = static_cast<Resident*>(eviction.node);
-    if (gone == added) resident_now = false;
+    if (gone == added) {
+      resident_now = false;
+    } else {
+      // Resident before this call, even when `rejected` (a TinyLFU window leaver that
+      // lost its admission duel): to its owner it was pushed out.
+      shard.left(*gone->entry);
+      shard.ownerOf(*gone->entry).evictions.fetch_add(1, std::memory_order_relaxed);
+    }
     ++(eviction.rejected ? shard.stats.rejected : shard.stats.evictions);
     shard.dropFromBucket(gone);  // may free `bucket`
   }
-  if (resident_now) ++shard.stats.inserts;
+  if (resident_now) {
+    ++shard.stats.inserts;
+    shard.joined(*added->entry);
+  }
   return resident_now;
 }
 
@@ -185,9 +233,8 @@ size_t Cache::erase(std::string_view key) {
   const auto it = shard.map.find(hashed);
   if (it == shard.map.end()) return 0;
   const size_t count = it->second.variants.size();
-  for (const auto& owned : it->second.variants) shard.policy->remove(*owned);
+  shard.unlinkAll(it->second);
   shard.map.erase(it);
-  shard.stats.erased += count;
   return count;
 }
 
@@ -200,9 +247,8 @@ size_t Cache::erasePrefix(std::string_view prefix) {
         ++it;
         continue;
       }
-      for (const auto& owned : it->second.variants) shard->policy->remove(*owned);
       count += it->second.variants.size();
-      shard->stats.erased += it->second.variants.size();
+      shard->unlinkAll(it->second);
       it = shard->map.erase(it);
     }
   }
@@ -223,6 +269,13 @@ CacheStats Cache::stats() const {
     total.erased += shard->stats.erased;
   }
   return total;
+}
+
+OwnerStats Cache::ownerStats(uint32_t owner) const {
+  const OwnerCounters& counters = owners_[std::min(owner, owner_count_ - 1)];
+  return OwnerStats{counters.entries.load(std::memory_order_relaxed),
+                    counters.bytes.load(std::memory_order_relaxed),
+                    counters.evictions.load(std::memory_order_relaxed)};
 }
 
 }  // namespace sg::cache

@@ -41,6 +41,16 @@ struct CacheStats {
 struct CacheOptions {
   uint32_t shards = 0;  // power of two; 0 = automatic (one per 16 MiB of memory, 1..64)
   uint32_t max_variants = 16;
+  // Owners (CachedResponse::owner) tracked apart: 0..owners-1; larger values count as
+  // owners-1.
+  uint32_t owners = 1;
+};
+
+// One owner's share of the cache (the proxy: one route's).
+struct OwnerStats {
+  uint64_t entries = 0;    // resident variants it stored
+  uint64_t bytes = 0;      // their charges
+  uint64_t evictions = 0;  // its residents pushed out to make room (not erased ones)
 };
 
 class Cache {
@@ -70,16 +80,22 @@ class Cache {
   size_t erasePrefix(std::string_view prefix);
 
   CacheStats stats() const;
+  // Thread-safe, lock-free (relaxed counters updated under the shard locks).
+  OwnerStats ownerStats(uint32_t owner) const;
   uint32_t shardCount() const { return static_cast<uint32_t>(shards_.size()); }
   uint64_t shardCapacity() const { return shard_capacity_; }
 
  private:
   struct Shard;
+  struct OwnerCounters;
   Shard& shardFor(uint64_t hash) const;
 
   std::vector<std::unique_ptr<Shard>> shards_;
   uint64_t shard_capacity_ = 0;
   uint32_t max_variants_ = 16;
+  // Shared by the shards (each updates them under its own lock), hence atomics.
+  std::unique_ptr<OwnerCounters[]> owners_;
+  uint32_t owner_count_ = 1;
 };
 
 // Automatic shard count for a memory budget: a power of two, at most 64, each shard

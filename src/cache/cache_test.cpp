@@ -276,6 +276,118 @@ TEST(Cache, ConcurrentLookupsInsertsAndErases) {
   }
 }
 
+std::shared_ptr<const CachedResponse> ownedEntry(std::string key, size_t body_size, uint32_t owner,
+                                                 std::vector<VaryField> vary = {}) {
+  auto entry =
+      std::make_shared<CachedResponse>(*makeEntry(std::move(key), body_size, std::move(vary)));
+  entry->owner = owner;
+  return entry;
+}
+
+// Per-owner entries and bytes add up to the cache's totals.
+void expectOwnersAddUp(const Cache& cache, uint32_t owners) {
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  for (uint32_t owner = 0; owner < owners; ++owner) {
+    entries += cache.ownerStats(owner).entries;
+    bytes += cache.ownerStats(owner).bytes;
+  }
+  const CacheStats stats = cache.stats();
+  EXPECT_EQ(entries, stats.entries);
+  EXPECT_EQ(bytes, stats.bytes);
+}
+
+void expectOwner(const Cache& cache, uint32_t owner,
+                 std::initializer_list<std::shared_ptr<const CachedResponse>> resident) {
+  uint64_t bytes = 0;
+  for (const auto& entry : resident) bytes += entry->charge;
+  const OwnerStats stats = cache.ownerStats(owner);
+  EXPECT_EQ(stats.entries, resident.size()) << "owner " << owner;
+  EXPECT_EQ(stats.bytes, bytes) << "owner " << owner;
+  EXPECT_EQ(stats.evictions, 0u) << "owner " << owner;  // erasing is not evicting
+}
+
+TEST(Cache, OwnerStatsFollowInsertsReplacementsAndErases) {
+  Cache cache(cacheConfig(1 << 20), CacheOptions{.shards = 4, .owners = 2});
+  const auto gzip = ownedEntry("a/k", 10, 0, {encoding("gzip")});
+  const auto br = ownedEntry("a/k", 20, 0, {encoding("br")});
+  const auto other = ownedEntry("a/other", 30, 1);
+  const auto clamped = ownedEntry("b/k", 40, 7);  // beyond `owners`: counts as the last
+  for (const auto& entry : {gzip, br, other, clamped}) ASSERT_TRUE(cache.insert(entry));
+  expectOwner(cache, 0, {gzip, br});
+  expectOwner(cache, 1, {other, clamped});
+  EXPECT_EQ(cache.ownerStats(7).bytes, cache.ownerStats(1).bytes);
+  expectOwnersAddUp(cache, 2);
+
+  // Owner 1 stores the gzip variant again: it replaces owner 0's.
+  const auto gzip_again = ownedEntry("a/k", 50, 1, {encoding("gzip")});
+  ASSERT_TRUE(cache.insert(gzip_again));
+  expectOwner(cache, 0, {br});
+  expectOwner(cache, 1, {other, clamped, gzip_again});
+  expectOwnersAddUp(cache, 2);
+  // Other Vary names replace every variant.
+  const auto by_origin = ownedEntry("a/k", 60, 0, {VaryField{"origin", "https://a"}});
+  ASSERT_TRUE(cache.insert(by_origin));
+  expectOwner(cache, 0, {by_origin});
+  expectOwner(cache, 1, {other, clamped});
+  expectOwnersAddUp(cache, 2);
+
+  EXPECT_EQ(cache.erase("a/k"), 1u);
+  expectOwner(cache, 0, {});
+  expectOwner(cache, 1, {other, clamped});
+  EXPECT_EQ(cache.erasePrefix("a/"), 1u);
+  expectOwner(cache, 1, {clamped});
+  EXPECT_EQ(cache.erasePrefix(""), 1u);
+  expectOwner(cache, 1, {});
+  expectOwnersAddUp(cache, 2);
+}
+
+TEST(Cache, OwnerStatsCountEvictionsPerOwner) {
+  for (PolicyKind policy : {PolicyKind::kLru, PolicyKind::kTinyLfu}) {
+    SCOPED_TRACE(policyName(policy));
+    Cache cache(cacheConfig(512 * 1024, policy), CacheOptions{.shards = 2, .owners = 2});
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<size_t> size_of(0, size_t{16} * 1024);
+    uint64_t stored[2] = {0, 0};
+    uint64_t turned_away = 0;
+    const int inserts = 3000;
+    for (int i = 0; i < inserts; ++i) {
+      // Unique keys: every resident that leaves is evicted (none replaced or erased).
+      const uint32_t owner = rng() % 3 == 0 ? 1 : 0;
+      const bool became_resident =
+          cache.insert(ownedEntry("k/" + std::to_string(i), size_of(rng), owner));
+      (became_resident ? stored[owner] : turned_away) += 1;
+      // Hits on recent keys give TinyLFU candidates a chance to win duels.
+      for (int j = 0; j < 3; ++j) {
+        cache.lookup("k/" + std::to_string(std::max(0, i - static_cast<int>(rng() % 50))),
+                     headers({}));
+      }
+      if (i % 100 == 0) expectOwnersAddUp(cache, 2);
+    }
+    expectOwnersAddUp(cache, 2);
+    // A scan of what is resident agrees with each owner's share.
+    OwnerStats scanned[2];
+    for (int i = 0; i < inserts; ++i) {
+      if (const auto entry = cache.lookup("k/" + std::to_string(i), headers({}))) {
+        ++scanned[entry->owner].entries;
+        scanned[entry->owner].bytes += entry->charge;
+      }
+    }
+    const CacheStats stats = cache.stats();
+    uint64_t evictions = 0;
+    for (uint32_t owner = 0; owner < 2; ++owner) {
+      const OwnerStats counted = cache.ownerStats(owner);
+      EXPECT_EQ(counted.entries, scanned[owner].entries);
+      EXPECT_EQ(counted.bytes, scanned[owner].bytes);
+      EXPECT_EQ(counted.evictions, stored[owner] - counted.entries);
+      EXPECT_GT(counted.evictions, 0u);
+      evictions += counted.evictions;
+    }
+    // Residents that left as rejected window candidates count as the owner's evictions.
+    EXPECT_EQ(evictions, stats.evictions + stats.rejected - turned_away);
+  }
+}
+
 TEST(Cache, ShardCounts) {
   EXPECT_EQ(defaultShardCount(1 << 20), 1u);
   EXPECT_EQ(defaultShardCount(32ull << 20), 2u);

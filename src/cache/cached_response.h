@@ -55,6 +55,8 @@ struct CachedResponse {
   std::string last_modified;  // only when it is a valid HTTP-date
 
   uint64_t charge = 0;  // bytes counted against the cache's memory bound (whole entry)
+  // Who stored it (the proxy's route number), for per-owner statistics (Cache::ownerStats).
+  uint32_t owner = 0;
 
   // First value of a stored header (case-insensitive name).
   std::optional<std::string_view> header(std::string_view name) const;

@@ -281,6 +281,16 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
   return result;
 }
 
+std::shared_ptr<const CachedResponse> withBody(const CachedResponse& head_only, std::string body,
+                                               uint64_t max_object_size, uint32_t owner) {
+  if (body.size() > max_object_size) return nullptr;
+  auto entry = std::make_shared<CachedResponse>(head_only);
+  entry->owner = owner;
+  entry->body = std::make_shared<const std::string>(std::move(body));
+  entry->charge = estimateCharge(*entry);
+  return entry;
+}
+
 Duration currentAge(const CachedResponse& entry, Time now) {
   return entry.corrected_initial_age + std::max(kZero, now - entry.response_time);
 }

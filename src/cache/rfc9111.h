@@ -96,6 +96,12 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
                                Time request_time, Time response_time,
                                const config::RouteCacheConfig& route);
 
+// The proxy stores while it streams: it calls makeCachedResponse with an empty body when
+// the head arrives, then this with the whole body at its end. Copies `head_only`, sets the
+// body, the charge and the owner. Null when `body` exceeds `max_object_size`.
+std::shared_ptr<const CachedResponse> withBody(const CachedResponse& head_only, std::string body,
+                                               uint64_t max_object_size, uint32_t owner);
+
 // current_age = corrected_initial_age + resident_time (now - response_time).
 Duration currentAge(const CachedResponse& entry, Time now);
 // Age header value to send: whole seconds, at most 2^31.

@@ -242,6 +242,62 @@ TEST(Storable, StoredHeadersDropHopByHopLengthAndAgeAndGainDate) {
   EXPECT_GT(entry->charge, 4u + sizeof(CachedResponse));
 }
 
+TEST(Storable, WithBodyMatchesStoringTheWholeResponse) {
+  const http::ResponseHead resp = response(200, {{"Cache-Control", "max-age=60, stale-if-error=30"},
+                                                 {"Content-Type", "text/plain"},
+                                                 {"ETag", "\"e\""},
+                                                 {"Last-Modified", kNowDate},
+                                                 {"Vary", "Accept-Encoding"}});
+  const http::RequestHead req = request({{"Accept-Encoding", "gzip"}});
+  const std::string body(5000, 'b');
+  const Time sent = kNow - 2s;
+  const auto whole = makeCachedResponse("k", req, resp, body, sent, kNow, route()).entry;
+  const auto head_only = makeCachedResponse("k", req, resp, "", sent, kNow, route()).entry;
+  ASSERT_NE(whole, nullptr);
+  ASSERT_NE(head_only, nullptr);
+  const auto streamed = withBody(*head_only, body, route().max_object_size, 0);
+  ASSERT_NE(streamed, nullptr);
+  EXPECT_EQ(head_only->bodyBytes(), "");  // left as it was
+  EXPECT_EQ(streamed->key, whole->key);
+  EXPECT_EQ(streamed->vary, whole->vary);
+  EXPECT_EQ(streamed->status, whole->status);
+  ASSERT_EQ(streamed->headers.size(), whole->headers.size());
+  for (size_t i = 0; i < whole->headers.size(); ++i) {
+    EXPECT_EQ(streamed->headers[i].name, whole->headers[i].name);
+    EXPECT_EQ(streamed->headers[i].value, whole->headers[i].value);
+  }
+  EXPECT_EQ(streamed->bodyBytes(), body);
+  EXPECT_EQ(streamed->request_time, whole->request_time);
+  EXPECT_EQ(streamed->response_time, whole->response_time);
+  EXPECT_EQ(streamed->corrected_initial_age, whole->corrected_initial_age);
+  EXPECT_EQ(streamed->lifetime, whole->lifetime);
+  EXPECT_EQ(streamed->stale_while_revalidate, whole->stale_while_revalidate);
+  EXPECT_EQ(streamed->stale_if_error, whole->stale_if_error);
+  EXPECT_EQ(streamed->no_cache, whole->no_cache);
+  EXPECT_EQ(streamed->never_stale, whole->never_stale);
+  EXPECT_EQ(streamed->etag, whole->etag);
+  EXPECT_EQ(streamed->last_modified, whole->last_modified);
+  EXPECT_EQ(streamed->owner, whole->owner);
+  // The charge counts capacities: a copy (as withBody makes) has no growth slack in its
+  // vectors and strings, so it matches a copy of `whole`, and never exceeds `whole`'s.
+  EXPECT_EQ(streamed->charge, estimateCharge(CachedResponse(*whole)));
+  EXPECT_LE(streamed->charge, whole->charge);
+}
+
+TEST(Storable, WithBodyRefusesBodiesOverTheLimit) {
+  const auto head_only =
+      makeCachedResponse("k", request(), response(200, {{"Cache-Control", "max-age=60"}}), "", kNow,
+                         kNow, route())
+          .entry;
+  ASSERT_NE(head_only, nullptr);
+  EXPECT_EQ(withBody(*head_only, std::string(11, 'x'), 10, 0), nullptr);
+  const auto fits = withBody(*head_only, std::string(10, 'x'), 10, 0);
+  ASSERT_NE(fits, nullptr);
+  EXPECT_EQ(fits->bodyBytes(), std::string(10, 'x'));
+  EXPECT_EQ(fits->owner, 0u);
+  EXPECT_EQ(withBody(*head_only, "", 10, 3)->owner, 3u);  // the storing route
+}
+
 struct LifetimeCase {
   const char* name;
   int status;

@@ -37,6 +37,11 @@ bool isHopByHop(HeaderKind kind) {
   }
 }
 
+bool isCacheConditional(const http::Header& header) {
+  return equalsIgnoreCase(header.name, "if-none-match") ||
+         equalsIgnoreCase(header.name, "if-modified-since");
+}
+
 void appendHeader(std::string* out, std::string_view name, std::string_view value) {
   out->append(name);
   out->append(": ");
@@ -51,6 +56,13 @@ void appendNumber(std::string* out, uint64_t value) {
 }
 
 }  // namespace
+
+void appendNumberLine(std::string* out, std::string_view name, uint64_t value) {
+  out->append(name);
+  out->append(": ");
+  appendNumber(out, value);
+  out->append("\r\n");
+}
 
 // Headers the gateway itself interprets (framing, Host, forwarding) are never removed by a
 // Connection token: honouring "Connection: content-length" would desynchronise framing.
@@ -104,6 +116,7 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
         if (isHopByHop(header.kind) || droppedByConnection(header, request.connection_tokens)) {
           continue;
         }
+        if (context.drop_conditionals && isCacheConditional(header)) continue;
         appendHeader(out, header.name, header.value);
     }
   }
@@ -114,6 +127,7 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
   if (request.body == http::BodyKind::kChunked) out->append("Transfer-Encoding: chunked\r\n");
   if (request.upgrade) out->append("Connection: upgrade\r\n");
+  out->append(context.extra_headers);
   out->append("\r\n");
 }
 

@@ -15,6 +15,11 @@ struct UpstreamRequestContext {
   std::string_view client_ip;      // appended to X-Forwarded-For
   std::string_view request_id;     // set when the gateway generated one (else empty)
   std::string_view fallback_host;  // Host to send when the client sent none (HTTP/1.0)
+  // The cache fetches or revalidates: the client's If-None-Match / If-Modified-Since are
+  // not forwarded (the cache answers them itself) and `extra_headers` (whole lines, the
+  // cache's own validators) are added.
+  bool drop_conditionals = false;
+  std::string_view extra_headers;
 };
 
 void writeUpstreamRequestHead(const http::RequestHead& request,
@@ -51,6 +56,9 @@ struct LocalResponse {
 
 void writeClientResponseHead(const http::ResponseHead& response,
                              const ClientResponseContext& context, std::string* out);
+
+// "Name: value\r\n" with a decimal value.
+void appendNumberLine(std::string* out, std::string_view name, uint64_t value);
 
 void writeLocalResponse(const LocalResponse& response, std::string* out);
 std::string_view reasonPhrase(int status);

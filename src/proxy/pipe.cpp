@@ -12,7 +12,10 @@ Pipe::Flush Pipe::flush(int fd, net::Buffer* source) {
     int count = 0;
     size_t head_left = head_.size() - head_sent_;
     if (head_left > 0) iov[count++] = {head_.data() + head_sent_, head_left};
-    if (body_ready_ > 0) iov[count++] = {source->data(), body_ready_};
+    if (body_ready_ > 0) {
+      char* body = borrowing_ ? const_cast<char*>(borrowed_.data()) : source->data();
+      iov[count++] = {body, body_ready_};
+    }
     ssize_t written = net::writeVec(fd, iov, count);
     if (written < 0) return Flush::kError;
     if (written == 0) return Flush::kBlocked;
@@ -21,15 +24,28 @@ Pipe::Flush Pipe::flush(int fd, net::Buffer* source) {
     size_t from_head = n < head_left ? n : head_left;
     head_sent_ += from_head;
     n -= from_head;
-    if (n > 0) {
-      source->consume(n);
-      body_ready_ -= n;
-    }
+    if (n > 0) consumeBody(source, n);
     // A short write means the socket buffer is full: wait for EPOLLOUT rather than
     // paying for a send that would fail with EAGAIN.
     if (!idle()) return Flush::kBlocked;
   }
   return Flush::kDone;
+}
+
+void Pipe::consumeBody(net::Buffer* source, size_t n) {
+  body_ready_ -= n;
+  if (!borrowing_) {
+    source->consume(n);
+    return;
+  }
+  borrowed_.remove_prefix(n);
+  if (body_ready_ == 0) borrowing_ = false;
+}
+
+void Pipe::discard(net::Buffer* source) {
+  bytes_sent_ += head_.size() - head_sent_ + body_ready_;
+  head_sent_ = head_.size();
+  if (body_ready_ > 0) consumeBody(source, body_ready_);
 }
 
 }  // namespace sg::proxy

@@ -4,6 +4,7 @@
 // sendmsg so a small response costs one syscall.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "net/buffer.h"
 
@@ -17,7 +18,17 @@ class Pipe {
   // (consuming them). kDone means nothing is left pending.
   Flush flush(int fd, net::Buffer* source);
 
+  // Sends what flush() would, to nowhere (a session without a client: background refresh).
+  void discard(net::Buffer* source);
+
   bool idle() const { return head_sent_ == head_.size() && body_ready_ == 0; }
+  // The body is `bytes` (owned by the caller until the pipe is idle) instead of the source
+  // buffer's front: a response served from the cache goes out without a copy.
+  void borrowBody(std::string_view bytes) {
+    borrowed_ = bytes;
+    borrowing_ = true;
+    body_ready_ = bytes.size();
+  }
   std::string& head() { return head_; }
   void addBody(size_t bytes) { body_ready_ += bytes; }
   size_t bodyReady() const { return body_ready_; }
@@ -27,16 +38,21 @@ class Pipe {
     head_.clear();
     head_sent_ = 0;
     body_ready_ = 0;
+    borrowing_ = false;
   }
   // The head is kept after it is sent (until reset) so a retry can send it again.
   void rewindHead() { head_sent_ = 0; }
   bool headUntouched() const { return head_sent_ == 0; }
 
  private:
+  void consumeBody(net::Buffer* source, size_t n);
+
   std::string head_;
   size_t head_sent_ = 0;
   size_t body_ready_ = 0;
   uint64_t bytes_sent_ = 0;
+  std::string_view borrowed_;
+  bool borrowing_ = false;
 };
 
 }  // namespace sg::proxy

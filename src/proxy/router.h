@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "proxy/cache_state.h"
 #include "proxy/protection_state.h"
 
 namespace sg::proxy {
@@ -23,6 +24,7 @@ struct Route {
   metrics::Histogram* latency = nullptr;
   std::unique_ptr<SharedLimit> rate_limit;                 // route key `rate_limit`, else null
   const config::CompressionConfig* compression = nullptr;  // the route's or listener's; null = off
+  std::unique_ptr<RouteCache> cache;                       // route key `cache`, else null
 };
 
 class Router {

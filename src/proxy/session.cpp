@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "http/parser.h"
@@ -42,6 +43,18 @@ Session::Session(Worker* worker, SharedListener* listener, int fd)
 
 Session::~Session() = default;
 
+void Session::startRefresh(std::string request_head, std::string client_ip, std::string key) {
+  refresh_ = true;
+  cache_.fill_owner = true;  // claimed for this refresh by the request that started it
+  cache_.key = std::move(key);
+  client_ip_ = std::move(client_ip);
+  worker_->sessionOpened(this);
+  input_.reserve(request_head.size(), request_head.size() + kInitialBuffer);
+  std::memcpy(input_.writePtr(), request_head.data(), request_head.size());
+  input_.commit(request_head.size());
+  processInput();
+}
+
 void Session::start() {
   client_ip_ = net::peerAddress(fd_).hostString();
   listener_->connections->inc();
@@ -62,6 +75,9 @@ void Session::onEvents(uint32_t events) {
     case State::kReadingHead:
       processInput();
       break;
+    case State::kWaitingForCache:
+      if (events & (EPOLLHUP | EPOLLERR)) return close();
+      break;  // the request head stays in input_: nothing more is read until it is answered
     case State::kConnecting:
       if (events & (EPOLLHUP | EPOLLERR)) return close();
       flushClient();
@@ -84,6 +100,7 @@ void Session::onEvents(uint32_t events) {
 
 void Session::onTimer(net::Timer* /*timer*/) {
   if (backoff_pending_) return onBackoffElapsed();
+  if (state_ == State::kWaitingForCache) return onFillWaitTimeout();
   if (state_ == State::kReadingHead && !input_.empty()) {
     countReject(0, RejectReason::kRequestTimeout);
     return reject(408, true);
@@ -154,7 +171,7 @@ void Session::startExchange(const http::RequestHead& request) {
   client_minor_ = request.version_minor;
   request_is_head_ = request.method == "HEAD";
   request_upgrade_ = request.upgrade;
-  close_after_ = !request.keep_alive || worker_->draining();
+  close_after_ = !request.keep_alive || worker_->draining() || refresh_;
   generated_id_ = {};
   bool has_id = std::any_of(request.headers.begin(), request.headers.end(),
                             [](const auto& h) { return h.kind == http::HeaderKind::kXRequestId; });
@@ -175,8 +192,17 @@ void Session::startExchange(const http::RequestHead& request) {
     countReject(0, RejectReason::kBodyTooLarge);
     return reject(413, true);
   }
-  if (!checkRateLimits(request) || !admitToUpstream(request)) return;
+  // A background refresh was admitted with the request that triggered it.
+  if (!refresh_ && !checkRateLimits(request)) return;
   negotiateEncoding(request);
+  if (route_->cache != nullptr && !consultCache(request)) return;  // answered, or waiting
+  forwardRequest(request);
+}
+
+// The request goes to the upstream: breaker, then the upstream head, then a server.
+void Session::forwardRequest(const http::RequestHead& request) {
+  if (!admitToUpstream(request)) return;
+  bool has_body = request.body != http::BodyKind::kNone;
   idempotent_ = isIdempotent(request.method) ||
                 (route_->config->retries && headerValue(request, "idempotency-key").has_value());
   retryable_ = !has_body && isIdempotent(request.method);
@@ -214,6 +240,12 @@ void Session::writeUpstreamHead(const http::RequestHead& request) {
   context.client_ip = client_ip_;
   context.request_id = generated_id_;
   context.fallback_host = route_->upstream->servers.front()->address_text;
+  std::string validators;
+  if (cache_.active && cache_.result != CacheResult::kBypass) {
+    context.drop_conditionals = true;
+    if (cache_.revalidating) validators = validatorLines(*cache_.stale);
+    context.extra_headers = validators;
+  }
   to_upstream_.reset();
   writeUpstreamRequestHead(request, context, &to_upstream_.head());
 }
@@ -248,6 +280,9 @@ void Session::reject(int status, bool close_connection) {
                                                : std::nullopt);
   releaseSlots();
   endRetryAccounting();
+  if (cache_.active && status >= 502 && status <= 504 && serveStaleOnError()) return;
+  endCacheExchange(cache::FillLocks::Outcome::kFailed);
+  announceCacheResult();
   status_ = status;
   bool must_close = close_connection || close_after_ || client_eof_ || worker_->draining() ||
                     !request_body_.done();
@@ -259,6 +294,12 @@ void Session::reject(int status, bool close_connection) {
   response.defaults = &listener_->default_headers;
   writeLocalResponse(response, &to_client_.head());
   record(status);
+  endResponse(must_close);
+}
+
+// After a response the gateway wrote whole (local reply, cached response): flush it, then
+// close or read the next request.
+void Session::endResponse(bool must_close) {
   if (must_close) {
     setState(State::kClosing);
     worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
@@ -273,37 +314,39 @@ void Session::reject(int status, bool close_connection) {
 
 void Session::flushClient() {
   if (to_client_.idle()) {
+    serving_.reset();
     if (state_ == State::kClosing) close();
     return;
   }
   net::Buffer* source = upstream_ != nullptr ? &upstream_->input() : &input_;
-  auto result = to_client_.flush(fd_, source);
+  auto result = sendToClient(source);
   if (result == Pipe::Flush::kError) return close();
   if (result == Pipe::Flush::kBlocked) {
     client_writable_ = false;
     return;
   }
+  serving_.reset();
   if (state_ == State::kClosing) {
-    shutdown(fd_, SHUT_WR);
+    if (fd_ >= 0) shutdown(fd_, SHUT_WR);
     close();
   }
 }
 
+Pipe::Flush Session::sendToClient(net::Buffer* source) {
+  if (fd_ >= 0) return to_client_.flush(fd_, source);
+  to_client_.discard(source);  // a background refresh has no client
+  return Pipe::Flush::kDone;
+}
+
 void Session::finishExchange() {
+  if (cache_.store_head) finishStore();
+  endCacheExchange(cache::FillLocks::Outcome::kStored);
   record(status_);
   releaseSlots();
   endRetryAccounting();
   if (upstream_ != nullptr) {
-    auto* server = upstream_->server();
-    server->health.recordSuccess();
-    bool reusable = response_.keep_alive && !upstream_eof_ && request_body_.done() &&
-                    to_upstream_.idle() && response_body_.kind() != http::BodyKind::kUntilClose;
-    UpstreamConn* connection = upstream_;
-    detachUpstream();
-    if (reusable)
-      worker_->release(connection);
-    else
-      connection->close();
+    releaseUpstream(response_.keep_alive && !upstream_eof_ && request_body_.done() &&
+                    to_upstream_.idle() && response_body_.kind() != http::BodyKind::kUntilClose);
   }
   if (close_after_ || client_eof_ || worker_->draining()) {
     setState(State::kClosing);
@@ -315,8 +358,24 @@ void Session::finishExchange() {
   processInput();
 }
 
+// The exchange with the upstream succeeded: its connection goes back to the pool if it
+// can carry another request.
+void Session::releaseUpstream(bool reusable) {
+  upstream_->server()->health.recordSuccess();
+  UpstreamConn* connection = upstream_;
+  detachUpstream();
+  if (reusable)
+    worker_->release(connection);
+  else
+    connection->close();
+}
+
 void Session::resetExchange() {
   releaseCompressor();
+  if (cache_.active) {
+    endCacheExchange(cache::FillLocks::Outcome::kAborted);
+    cache_ = CacheExchange{};
+  }
   attempts_ = 0;
   extra_headers_.clear();
   replay_body_.clear();
@@ -341,7 +400,7 @@ void Session::resetExchange() {
 void Session::record(int status) {
   size_t status_class = static_cast<size_t>(std::clamp(status / 100, 1, 5) - 1);
   int64_t elapsed = started_us_ > 0 ? nowMicros() - started_us_ : 0;
-  if (route_ != nullptr) {
+  if (route_ != nullptr && !refresh_) {  // a background refresh is no client's request
     route_->responses_by_class[status_class]->inc();
     route_->latency->observeMicros(static_cast<uint64_t>(std::max<int64_t>(0, elapsed)));
   }
@@ -375,9 +434,13 @@ void Session::close() {
   releaseSlots();
   endRetryAccounting();
   releaseCompressor();
+  endCacheExchange(cache::FillLocks::Outcome::kAborted);
+  serving_.reset();
   timer_.cancel();
-  ::close(fd_);
-  listener_->open_connections->add(-1);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    listener_->open_connections->add(-1);
+  }
   worker_->sessionClosed(this);
   worker_->loop().dispose(this);
 }

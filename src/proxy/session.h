@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/fill_locks.h"
 #include "compress/compressor.h"
 #include "config/config.h"
 #include "http/message.h"
@@ -15,6 +16,7 @@
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "proxy/body_framer.h"
+#include "proxy/cache_state.h"
 #include "proxy/head_writer.h"
 #include "proxy/pipe.h"
 #include "proxy/request_id.h"
@@ -35,11 +37,12 @@ enum class TryFailure : uint8_t { kConnectFailure, kRefused, kReset, kTimeout, k
 class Session final : public net::EventHandler, public net::TimerHandler, public net::Disposable {
  public:
   enum class State : uint8_t {
-    kReadingHead,  // waiting for a request head (idle or request_head_timeout armed)
-    kConnecting,   // request accepted; waiting for an upstream connection
-    kForwarding,   // request body and/or response streaming
-    kTunnel,       // after 101 Switching Protocols: raw bytes both ways
-    kClosing,      // flushing a last response, then close
+    kReadingHead,      // waiting for a request head (idle or request_head_timeout armed)
+    kWaitingForCache,  // a miss waiting for another request's fetch of the same key
+    kConnecting,       // request accepted; waiting for an upstream connection
+    kForwarding,       // request body and/or response streaming
+    kTunnel,           // after 101 Switching Protocols: raw bytes both ways
+    kClosing,          // flushing a last response, then close
     kClosed,
   };
 
@@ -56,6 +59,11 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void onUpstreamEvents(uint32_t events);
   void onUpstreamTimeout();
 
+  // The fetch this session waited for ended (Worker::resumeFillWaiters).
+  void onFillDone(cache::FillLocks::Outcome outcome);
+  // Runs one cacheable GET without a client (Worker::startRefresh).
+  void startRefresh(std::string request_head, std::string client_ip, std::string key);
+
   // Worker is draining: close now when idle, else after the current response.
   void drain();
   // Closes the connection now (shutdown after the drain limit).
@@ -71,12 +79,15 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool readClient();
   bool handleHead();
   void startExchange(const http::RequestHead& request);
+  void forwardRequest(const http::RequestHead& request);
   void writeUpstreamHead(const http::RequestHead& request);
   void rememberForLog(const http::RequestHead& request);
   void reject(int status, bool close_connection);
   void overflow();
   void countReject(int parse_error, RejectReason reason);
   void flushClient();
+  Pipe::Flush sendToClient(net::Buffer* source);
+  void endResponse(bool must_close);
   void finishExchange();
   void resetExchange();
   void record(int status);
@@ -86,6 +97,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void attachUpstream(UpstreamConn* connection);
   void detachUpstream();
   void closeUpstream();
+  void releaseUpstream(bool reusable);
   void pumpRequest();
   bool acceptRequestBody();
   void upstreamBroken();
@@ -93,7 +105,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void pumpResponse();
   void upstreamEnded();
   bool handleResponseHead();
-  void startResponse();
+  bool startResponse();
   void startTunnel();
   void pumpTunnel();
   int pickServer();
@@ -117,6 +129,29 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool compressBody(size_t payload_bytes);
   void frameChunk(size_t header_at, size_t produced);
   void releaseCompressor();
+  // caching (session_cache.cpp)
+  bool consultCache(const http::RequestHead& request);
+  bool startCacheExchange(const http::RequestHead& request);
+  bool useStoredResponse(const http::RequestHead& request);
+  bool claimFill();
+  void onFillWaitTimeout();
+  void releaseFill(cache::FillLocks::Outcome outcome);
+  void endCacheExchange(cache::FillLocks::Outcome outcome);
+  void refreshInBackground(const http::RequestHead& request);
+  void serveFromCache(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
+  void serveCached(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
+  void writeCachedHead(const cache::CachedResponse& stored, bool with_body);
+  bool compressCachedBody(std::string_view body);
+  bool serveStaleOnError();
+  bool interceptCachedResponse();
+  void freshenStored();
+  void prepareStore(bool dechunked);
+  void captureForStore(std::string_view body_bytes);
+  void finishStore();
+  void dropStore();
+  void invalidateAfterUnsafe();
+  void announceCacheResult();
+  void countRevalidation(RevalidationResult result);
   // retries (session_retry.cpp)
   bool retryBudgetAllows(const config::RetryPolicy& policy);
   bool shouldRetry(TryFailure failure, int status);
@@ -191,8 +226,12 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   std::string extra_headers_;
   compress::Encoding accepted_encoding_ = compress::Encoding::kIdentity;
   std::unique_ptr<compress::Compressor> compressor_;  // set while this response is compressed
-  std::unique_ptr<net::Buffer> compressed_;  // compressed body waiting to be sent      // header
-                                             // lines for this response (RateLimit, Retry-After)
+  std::unique_ptr<net::Buffer> compressed_;           // compressed body waiting to be sent
+  // Caching state of the exchange in flight, and the stored response whose body the
+  // client pipe is sending (kept until the pipe is idle).
+  CacheExchange cache_;
+  std::shared_ptr<const cache::CachedResponse> serving_;
+  bool refresh_ = false;  // a background refresh: no client, the response goes nowhere
   std::string_view log_server_;
   std::string log_method_;
   std::string log_path_;

@@ -131,6 +131,7 @@ bool Session::takeResponseBody() {
       response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
     return false;
   }
+  if (cache_.store_head && body > 0) captureForStore({upstream_->input().data(), body});
   if (!compressor_) {
     to_client_.addBody(body);
     return true;

@@ -12,17 +12,6 @@
 
 namespace sg::proxy {
 
-namespace {
-
-void appendNumberLine(std::string* out, std::string_view name, uint64_t value) {
-  out->append(name);
-  out->append(": ");
-  out->append(std::to_string(value));
-  out->append("\r\n");
-}
-
-}  // namespace
-
 std::string_view Session::limitKey(const SharedLimit& limit,
                                    const http::RequestHead& request) const {
   using KeySource = config::RateLimitConfig::KeySource;

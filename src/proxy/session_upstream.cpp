@@ -277,14 +277,18 @@ bool Session::handleResponseHead() {
     scheduleRetry();  // the response is discarded with its connection
     return false;
   }
-  startResponse();
-  return true;
+  return startResponse();
 }
 
-void Session::startResponse() {
+// Returns false when the cache answered instead (the upstream's response is dropped).
+bool Session::startResponse() {
   status_ = response_.status;
   recordOutlier(status_);
   if (breaker_pending_) settleBreaker(route_->upstream->breaker->outcomeForStatus(status_));
+  if (cache_.active) {
+    if (interceptCachedResponse()) return false;
+    if (cache_.invalidate) invalidateAfterUnsafe();
+  }
   bool dechunk = client_minor_ == 0 && response_.body == http::BodyKind::kChunked;
   bool close_client = close_after_ || dechunk || !request_body_.done() ||
                       response_.body == http::BodyKind::kUntilClose || worker_->draining();
@@ -299,6 +303,10 @@ void Session::startResponse() {
   context.close = close_client;
   context.keep_alive_header = client_minor_ == 0 && !close_client;
   context.request_id = generated_id_;
+  if (cache_.active) {
+    prepareStore(dechunk);
+    announceCacheResult();
+  }
   context.extra_headers = extra_headers_;
   context.defaults = &listener_->default_headers;
   std::string cookie;
@@ -313,6 +321,7 @@ void Session::startResponse() {
   response_head_done_ = true;
   response_started_ = true;
   close_after_ = close_client;
+  return true;
 }
 
 void Session::startTunnel() {

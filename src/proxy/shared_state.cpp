@@ -102,7 +102,23 @@ SharedState::SharedState(std::shared_ptr<const config::Config> config, uint32_t 
       registry_(workers + 1),
       upstreams_(config_->upstreams.size()) {  // sized once: upstreams hold atomics
   buildUpstreams();
+  buildCache();
   buildListeners();
+}
+
+// One cache for every route with an enabled `cache` (none when no route caches).
+void SharedState::buildCache() {
+  uint32_t routes = 0;
+  bool any = false;
+  for (const auto& listener : config_->listeners) {
+    for (const auto& route : listener.routes) {
+      ++routes;
+      any = any || (route.cache && route.cache->enabled);
+    }
+  }
+  if (!any) return;
+  cache_ = std::make_unique<SharedCache>(config_->cache, routes);
+  registerCacheMetrics(*cache_, registry_);
 }
 
 void SharedState::buildUpstreams() {
@@ -201,6 +217,7 @@ DefaultHeaders defaultHeaders(const config::ListenerConfig& config) {
 
 void SharedState::buildListeners() {
   listeners_.resize(config_->listeners.size());
+  uint32_t route_number = 0;  // the cache counts each route's entries apart
   for (size_t l = 0; l < config_->listeners.size(); ++l) {
     const auto& listener_config = config_->listeners[l];
     auto& listener = listeners_[l];
@@ -256,6 +273,8 @@ void SharedState::buildListeners() {
       const auto& compression =
           route_config.compression ? route_config.compression : listener_config.compression;
       if (compression && compression->enabled) route.compression = &*compression;
+      route.cache = makeRouteCache(route_config, listener_config.name, cache_.get(), route_number++,
+                                   registry_);
       for (size_t c = 0; c < kStatusClasses.size(); ++c) {
         route.responses_by_class[c] = &registry_.counter(
             "scalegate_requests_total", "Requests answered, by route and status class.",

@@ -12,6 +12,7 @@
 #include "health/outlier_detector.h"
 #include "health/passive_health.h"
 #include "metrics/metrics.h"
+#include "proxy/cache_state.h"
 #include "proxy/head_writer.h"
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
@@ -103,6 +104,8 @@ class SharedState {
   std::vector<SharedUpstream>& upstreams() { return upstreams_; }
   std::vector<SharedListener>& listeners() { return listeners_; }
   uint32_t workerCount() const { return workers_; }
+  // Null when no route caches.
+  SharedCache* cache() { return cache_.get(); }
 
   std::atomic<bool> draining{false};
 
@@ -110,11 +113,13 @@ class SharedState {
   void buildUpstreams();
   void registerUpstreamMetrics(SharedUpstream& upstream);
   void buildListeners();
+  void buildCache();
 
   std::shared_ptr<const config::Config> config_;
   uint32_t workers_;
   metrics::Registry registry_;
   std::vector<SharedUpstream> upstreams_;
+  std::unique_ptr<SharedCache> cache_;  // before listeners_: routes point into it
   std::vector<SharedListener> listeners_;
 };
 

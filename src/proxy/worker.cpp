@@ -163,7 +163,38 @@ void Worker::stop() {
 
 void Worker::onWake() {
   if (stop_requested_) return loop_.stop();
+  resumeFillWaiters();
   if (drain_requested_ && !draining_) beginDrain();
+}
+
+void Worker::notify(uint64_t ticket, uint8_t outcome) {
+  {
+    std::lock_guard lock(fill_done_mutex_);
+    fill_done_.emplace_back(ticket, outcome);
+  }
+  loop_.wake();
+}
+
+// Tickets of sessions that timed out or closed meanwhile are no longer known: skipped.
+void Worker::resumeFillWaiters() {
+  fill_done_scratch_.clear();
+  {
+    std::lock_guard lock(fill_done_mutex_);
+    fill_done_scratch_.swap(fill_done_);
+  }
+  for (auto [ticket, outcome] : fill_done_scratch_) {
+    auto it = fill_waiters_.find(ticket);
+    if (it == fill_waiters_.end()) continue;
+    Session* session = it->second;
+    fill_waiters_.erase(it);
+    session->onFillDone(static_cast<cache::FillLocks::Outcome>(outcome));
+  }
+}
+
+void Worker::startRefresh(SharedListener* listener, std::string request_head, std::string client_ip,
+                          std::string key) {
+  auto* session = new Session(this, listener, -1);
+  session->startRefresh(std::move(request_head), std::move(client_ip), std::move(key));
 }
 
 void Worker::beginDrain() {

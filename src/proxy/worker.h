@@ -4,9 +4,13 @@
 // only through drain()/stop(), which wake its loop.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "cache/fill_locks.h"
 #include "compress/compressor_pool.h"
 #include "lb/balancer.h"
 #include "net/event_loop.h"
@@ -20,7 +24,7 @@ namespace sg::proxy {
 class Session;
 class UpstreamConn;
 
-class Worker : public net::TimerHandler {
+class Worker : public net::TimerHandler, public cache::FillWaiter {
  public:
   Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
   ~Worker();
@@ -68,9 +72,22 @@ class Worker : public net::TimerHandler {
   void sessionOpened(Session* session);
   void sessionClosed(Session* session);
 
+  // Request collapsing: a session that waits for another request's fetch (FillLocks) holds
+  // a ticket; the fill's owner may be on any thread, so notify() queues the ticket and wakes
+  // this loop, which resumes the session if it still waits (Session::onFillDone).
+  uint64_t nextFillTicket() { return next_fill_ticket_++; }
+  void awaitFill(uint64_t ticket, Session* session) { fill_waiters_[ticket] = session; }
+  void forgetFill(uint64_t ticket) { fill_waiters_.erase(ticket); }
+  void notify(uint64_t ticket, uint8_t outcome) override;  // thread-safe
+  // stale-while-revalidate: runs `request_head` (a cacheable GET) on a session without a
+  // client that refreshes the stored response of `key` and owns its fill lock.
+  void startRefresh(SharedListener* listener, std::string request_head, std::string client_ip,
+                    std::string key);
+
  private:
   class Acceptor;
   void onWake();
+  void resumeFillWaiters();
   void beginDrain();
   void maybeFinishDrain();
 
@@ -99,6 +116,11 @@ class Worker : public net::TimerHandler {
   std::string scratch_;
   compress::CompressorPool
       compressors_;  // reused across responses: brotli state is costly to build
+  std::unordered_map<uint64_t, Session*> fill_waiters_;  // this thread only
+  uint64_t next_fill_ticket_ = 1;
+  std::mutex fill_done_mutex_;
+  std::vector<std::pair<uint64_t, uint8_t>> fill_done_;  // guarded by fill_done_mutex_
+  std::vector<std::pair<uint64_t, uint8_t>> fill_done_scratch_;
 };
 
 }  // namespace sg::proxy

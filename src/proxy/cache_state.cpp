@@ -1,0 +1,104 @@
+#include "proxy/cache_state.h"
+
+#include <algorithm>
+
+#include "cache/revalidation.h"
+
+namespace sg::proxy {
+
+std::string_view cacheResultName(CacheResult result) {
+  switch (result) {
+    case CacheResult::kHit:
+      return "HIT";
+    case CacheResult::kMiss:
+      return "MISS";
+    case CacheResult::kStale:
+      return "STALE";
+    case CacheResult::kRevalidated:
+      return "REVALIDATED";
+    case CacheResult::kBypass:
+    case CacheResult::kCount:
+      break;
+  }
+  return "BYPASS";
+}
+
+namespace {
+
+std::string lowerName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return out;
+}
+
+constexpr std::array<std::string_view, 3> kRevalidationNames{"not_modified", "modified", "failed"};
+
+}  // namespace
+
+SharedCache::SharedCache(const config::CacheConfig& config, uint32_t routes)
+    : config(config), cache(config, cache::CacheOptions{.owners = std::max<uint32_t>(1, routes)}) {}
+
+std::unique_ptr<RouteCache> makeRouteCache(const config::RouteConfig& route,
+                                           const std::string& listener, SharedCache* shared,
+                                           uint32_t owner, metrics::Registry& registry) {
+  if (!route.cache || !route.cache->enabled || shared == nullptr) return nullptr;
+  auto state = std::make_unique<RouteCache>();
+  state->config = &*route.cache;
+  state->shared = shared;
+  state->owner = owner;
+  const metrics::Labels labels{{"listener", listener}, {"route", route.name}};
+  for (size_t i = 0; i < state->responses.size(); ++i) {
+    metrics::Labels result = labels;
+    result.emplace_back("result", lowerName(cacheResultName(static_cast<CacheResult>(i))));
+    state->responses[i] = &registry.counter(
+        "scalegate_cache_responses_total",
+        "Responses on cached routes, by X-Cache result (hit, miss, stale, revalidated, bypass).",
+        result);
+  }
+  for (size_t i = 0; i < state->revalidations.size(); ++i) {
+    metrics::Labels result = labels;
+    result.emplace_back("result", std::string(kRevalidationNames[i]));
+    state->revalidations[i] = &registry.counter(
+        "scalegate_cache_revalidations_total",
+        "Conditional requests the cache sent to revalidate a stored response, by outcome.", result);
+  }
+  state->collapsed = &registry.counter("scalegate_cache_collapsed_total",
+                                       "Misses that waited for another request's fetch.", labels);
+  state->lock_timeouts = &registry.counter(
+      "scalegate_cache_lock_timeouts_total",
+      "Collapsed misses that waited lock_timeout and went to the upstream themselves.", labels);
+  state->stores =
+      &registry.counter("scalegate_cache_stores_total", "Responses stored in the cache.", labels);
+  cache::Cache* cache = &shared->cache;
+  registry.gaugeCallback(
+      "scalegate_cache_entries", "Stored responses (variants).", labels,
+      [cache, owner] { return static_cast<double>(cache->ownerStats(owner).entries); });
+  registry.gaugeCallback(
+      "scalegate_cache_bytes", "Bytes the stored responses take, counting whole entries.", labels,
+      [cache, owner] { return static_cast<double>(cache->ownerStats(owner).bytes); });
+  registry.counterCallback(
+      "scalegate_cache_evictions_total", "Stored responses pushed out to make room.", labels,
+      [cache, owner] { return static_cast<double>(cache->ownerStats(owner).evictions); });
+  return state;
+}
+
+std::string validatorLines(const cache::CachedResponse& stored) {
+  const cache::ConditionalHeaders conditions = cache::conditionalHeaders(stored);
+  std::string lines;
+  if (!conditions.if_none_match.empty())
+    lines.append("If-None-Match: ").append(conditions.if_none_match).append("\r\n");
+  if (!conditions.if_modified_since.empty())
+    lines.append("If-Modified-Since: ").append(conditions.if_modified_since).append("\r\n");
+  return lines;
+}
+
+void registerCacheMetrics(SharedCache& shared, metrics::Registry& registry) {
+  cache::Cache* cache = &shared.cache;
+  registry.gaugeCallback("scalegate_cache_capacity_bytes", "The cache's memory bound.", {},
+                         [cache] { return static_cast<double>(cache->stats().capacity); });
+  registry.gaugeCallback(
+      "scalegate_cache_fills_in_flight", "Upstream fetches other misses may wait for.", {},
+      [&shared] { return static_cast<double>(shared.fill_locks.fillsInFlight()); });
+}
+
+}  // namespace sg::proxy
