@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/cache_admin.h"
 #include "admin/server_admin.h"
 #include "net/event_loop.h"
 
@@ -95,6 +96,7 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
 ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
   return [shared](const http::RequestHead& request, std::string_view body) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
+    if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {
@@ -108,7 +110,7 @@ ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
       response.body = "method not allowed\n";
     } else {
       response.status = 404;
-      response.body = "not found: try /metrics, /health or /admin/upstreams/...\n";
+      response.body = "not found: try /metrics, /health, /admin/cache or /admin/upstreams/...\n";
     }
     return response;
   };

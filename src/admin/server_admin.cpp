@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/admin_reply.h"
 #include "net/event_loop.h"
 
 namespace sg::admin {
@@ -11,47 +12,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kPrefix = "/admin/upstreams/";
-
-ServiceResponse jsonReply(int status, json::object document) {
-  ServiceResponse response;
-  response.status = status;
-  response.content_type = "application/json";
-  response.body = json::serialize(document);
-  response.body.push_back('\n');
-  return response;
-}
-
-ServiceResponse errorReply(int status, std::string_view message) {
-  json::object document;
-  document["error"] = message;
-  return jsonReply(status, std::move(document));
-}
-
-// "%5B%3A%3A1%5D:80" → "[::1]:80"; other bytes unchanged.
-std::string percentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      int value = 0;
-      bool ok = true;
-      for (size_t k = 1; k <= 2; ++k) {
-        char c = text[i + k];
-        value *= 16;
-        if (c >= '0' && c <= '9') value += c - '0';
-        else if (c >= 'a' && c <= 'f') value += c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') value += c - 'A' + 10;
-        else ok = false;
-      }
-      if (ok) {
-        out.push_back(static_cast<char>(value));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(text[i]);
-  }
-  return out;
-}
 
 struct Target {
   std::string upstream;
@@ -78,7 +38,8 @@ std::optional<uint32_t> parseWeight(std::string_view body) {
   json::error_code error;
   json::value value = json::parse(body, error);
   if (error) return std::nullopt;
-  if (value.is_object() && value.as_object().contains("weight")) value = value.as_object()["weight"];
+  if (value.is_object() && value.as_object().contains("weight"))
+    value = value.as_object()["weight"];
   if (!value.is_int64() && !value.is_uint64()) return std::nullopt;
   int64_t weight = value.is_int64() ? value.as_int64() : static_cast<int64_t>(value.as_uint64());
   if (weight < 1 || weight > 1000) return std::nullopt;

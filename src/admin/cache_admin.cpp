@@ -1,0 +1,51 @@
+#include "admin/cache_admin.h"
+
+#include "admin/admin_reply.h"
+
+namespace sg::admin {
+
+namespace json = boost::json;
+
+namespace {
+
+ServiceResponse statsReply(const cache::Cache& cache) {
+  const cache::CacheStats stats = cache.stats();
+  json::object document;
+  document["entries"] = stats.entries;
+  document["bytes"] = stats.bytes;
+  document["capacity"] = stats.capacity;
+  document["inserts"] = stats.inserts;
+  document["evictions"] = stats.evictions;
+  document["rejected"] = stats.rejected;
+  document["too_large"] = stats.too_large;
+  document["erased"] = stats.erased;
+  return jsonReply(200, std::move(document));
+}
+
+ServiceResponse purge(cache::Cache& cache, std::string_view query) {
+  const auto key = queryParam(query, "key");
+  const auto prefix = queryParam(query, "prefix");
+  if (key.has_value() == prefix.has_value())
+    return errorReply(400, "give exactly one of ?key=<primary key> or ?prefix=<key prefix>");
+  if ((key && key->empty()) || (prefix && prefix->empty()))
+    return errorReply(400, "the key or prefix is empty (an empty prefix would purge everything)");
+  json::object document;
+  document["purged"] = key ? cache.erase(*key) : cache.erasePrefix(*prefix);
+  return jsonReply(200, std::move(document));
+}
+
+}  // namespace
+
+std::optional<ServiceResponse> handleCacheAdmin(proxy::SharedState& shared,
+                                                const http::RequestHead& request) {
+  if (request.path != "/admin/cache") return std::nullopt;
+  proxy::SharedCache* cache = shared.cache();
+  if (cache == nullptr) return errorReply(404, "no route has a cache");
+  if (request.method == "GET" || request.method == "HEAD") return statsReply(cache->cache);
+  if (request.method == "DELETE") return purge(cache->cache, request.query);
+  ServiceResponse response = errorReply(405, "use GET or DELETE");
+  response.headers.emplace_back("Allow", "GET, HEAD, DELETE");
+  return response;
+}
+
+}  // namespace sg::admin

@@ -1,0 +1,130 @@
+#include "admin/cache_admin.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+
+#include "admin/admin_reply.h"
+#include "config/config.h"
+
+namespace sg::admin {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kCachedConfig = R"(listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - match: { prefix: /api }
+        upstream: app
+        cache: { default_ttl: 10s }
+upstreams:
+  app:
+    servers: [{ address: 127.0.0.1:3001 }]
+cache: { memory: 1MiB }
+)";
+
+constexpr const char* kUncachedConfig = R"(listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - upstream: app
+upstreams:
+  app:
+    servers: [{ address: 127.0.0.1:3001 }]
+)";
+
+std::unique_ptr<proxy::SharedState> sharedFrom(const char* text) {
+  auto loaded = config::loadConfigString(text, "cache_admin_test.yaml");
+  EXPECT_TRUE(loaded.errors.empty());
+  return std::make_unique<proxy::SharedState>(loaded.config, 1);
+}
+
+void store(proxy::SharedState& shared, const std::string& key) {
+  auto entry = std::make_shared<cache::CachedResponse>();
+  entry->key = key;
+  entry->body = std::make_shared<const std::string>("body");
+  entry->charge = cache::estimateCharge(*entry);
+  ASSERT_TRUE(shared.cache()->cache.insert(entry));
+}
+
+ServiceResponse call(proxy::SharedState& shared, std::string_view method, std::string_view query) {
+  http::RequestHead request;
+  request.method = method;
+  request.path = "/admin/cache";
+  request.query = query;
+  auto reply = handleCacheAdmin(shared, request);
+  EXPECT_TRUE(reply.has_value());
+  return reply.value_or(ServiceResponse{});
+}
+
+int64_t field(const ServiceResponse& reply, std::string_view name) {
+  return json::parse(reply.body).as_object().at(name).to_number<int64_t>();
+}
+
+TEST(QueryParam, FindsAndDecodesValues) {
+  EXPECT_EQ(queryParam("key=a%2Fb%3Fc%3D1&x=2", "key"), "a/b?c=1");
+  EXPECT_EQ(queryParam("x=2&key=a+b", "key"), "a+b");  // '+' is kept: keys may contain it
+  EXPECT_EQ(queryParam("keys=1&key", "key"), "");
+  EXPECT_EQ(queryParam("prefix=p", "key"), std::nullopt);
+  EXPECT_EQ(queryParam("", "key"), std::nullopt);
+  EXPECT_EQ(percentDecode("%zz%4"), "%zz%4");  // malformed escapes stay as they are
+}
+
+TEST(CacheAdmin, PurgesByExactKey) {
+  auto shared = sharedFrom(kCachedConfig);
+  store(*shared, "example.com/a?x=1");
+  store(*shared, "example.com/a?x=10");
+  auto reply = call(*shared, "DELETE", "key=example.com%2Fa%3Fx%3D1");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(field(reply, "purged"), 1);
+  EXPECT_EQ(shared->cache()->cache.stats().entries, 1u);
+  EXPECT_EQ(field(call(*shared, "DELETE", "key=example.com%2Fa%3Fx%3D1"), "purged"), 0);
+}
+
+TEST(CacheAdmin, PurgesByPrefix) {
+  auto shared = sharedFrom(kCachedConfig);
+  store(*shared, "example.com/img/1");
+  store(*shared, "example.com/img/2");
+  store(*shared, "example.com/api/1");
+  auto reply = call(*shared, "DELETE", "prefix=example.com/img/");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(field(reply, "purged"), 2);
+  EXPECT_EQ(field(call(*shared, "GET", ""), "entries"), 1);
+}
+
+TEST(CacheAdmin, RefusesAmbiguousOrEmptyPurges) {
+  auto shared = sharedFrom(kCachedConfig);
+  store(*shared, "example.com/a");
+  EXPECT_EQ(call(*shared, "DELETE", "").status, 400);
+  EXPECT_EQ(call(*shared, "DELETE", "key=a&prefix=b").status, 400);
+  EXPECT_EQ(call(*shared, "DELETE", "prefix=").status, 400);  // would purge everything
+  EXPECT_EQ(call(*shared, "POST", "key=a").status, 405);
+  EXPECT_EQ(shared->cache()->cache.stats().entries, 1u);
+}
+
+TEST(CacheAdmin, ReportsStats) {
+  auto shared = sharedFrom(kCachedConfig);
+  store(*shared, "example.com/a");
+  auto reply = call(*shared, "GET", "");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(field(reply, "entries"), 1);
+  EXPECT_GT(field(reply, "bytes"), 0);
+  EXPECT_EQ(field(reply, "capacity"), 1024 * 1024);
+}
+
+TEST(CacheAdmin, SaysWhenNoRouteCaches) {
+  auto shared = sharedFrom(kUncachedConfig);
+  EXPECT_EQ(shared->cache(), nullptr);
+  EXPECT_EQ(call(*shared, "GET", "").status, 404);
+  http::RequestHead other;
+  other.method = "GET";
+  other.path = "/metrics";
+  EXPECT_FALSE(handleCacheAdmin(*shared, other).has_value());
+}
+
+}  // namespace
+}  // namespace sg::admin
