@@ -50,6 +50,26 @@ TEST(UpstreamRequestHead, PlainGet) {
             "\r\n");
 }
 
+TEST(UpstreamRequestHead, CacheReplacesClientConditionsWithItsOwn) {
+  UpstreamRequestContext context;
+  context.drop_conditionals = true;
+  context.extra_headers = "If-None-Match: \"v2\"\r\n";
+  std::string out = upstreamHead(
+      "GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v1\"\r\n"
+      "if-modified-since: Sun, 06 Nov 1994 08:49:37 GMT\r\nIf-Match: \"m\"\r\n\r\n",
+      context);
+  EXPECT_EQ(out.find("\"v1\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("if-modified-since"), std::string::npos) << out;
+  EXPECT_NE(out.find("If-Match: \"m\"\r\n"), std::string::npos)
+      << out;  // not the cache's to answer
+  EXPECT_NE(out.find("If-None-Match: \"v2\"\r\n\r\n"), std::string::npos) << out;
+}
+
+TEST(UpstreamRequestHead, ClientConditionsForwardedWithoutCache) {
+  std::string out = upstreamHead("GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v1\"\r\n\r\n");
+  EXPECT_NE(out.find("If-None-Match: \"v1\"\r\n"), std::string::npos) << out;
+}
+
 TEST(UpstreamRequestHead, OutputIsClearedFirst) {
   std::string out = upstreamHead("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(out.rfind("GET / HTTP/1.1\r\n", 0), 0u) << out;

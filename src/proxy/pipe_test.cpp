@@ -1,0 +1,94 @@
+#include "proxy/pipe.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace sg::proxy {
+namespace {
+
+class PipeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0); }
+  void TearDown() override {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  std::string readAll() {
+    std::string out;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = read(fds_[1], buffer, sizeof(buffer))) > 0)
+      out.append(buffer, static_cast<size_t>(n));
+    return out;
+  }
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(PipeTest, SendsHeadThenSourceBody) {
+  Pipe pipe;
+  net::Buffer source(64);
+  source.reserve(16, 64);
+  std::memcpy(source.writePtr(), "bodyNEXT", 8);
+  source.commit(8);
+  pipe.head() = "HEAD|";
+  pipe.addBody(4);
+  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(readAll(), "HEAD|body");
+  EXPECT_EQ(source.view(), "NEXT");  // only the body was consumed
+  EXPECT_EQ(pipe.bytesSent(), 9u);
+}
+
+TEST_F(PipeTest, BorrowedBodyLeavesTheSourceAlone) {
+  Pipe pipe;
+  net::Buffer source(64);
+  source.reserve(16, 64);
+  std::memcpy(source.writePtr(), "next request", 12);
+  source.commit(12);
+  const std::string stored = "stored body";
+  pipe.head() = "HEAD|";
+  pipe.borrowBody(stored);
+  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(readAll(), "HEAD|stored body");
+  EXPECT_EQ(source.view(), "next request");
+  EXPECT_TRUE(pipe.idle());
+}
+
+TEST_F(PipeTest, BorrowedBodyResumesAfterAShortWrite) {
+  int small = 4096;
+  ASSERT_EQ(setsockopt(fds_[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  Pipe pipe;
+  net::Buffer source(16);
+  const std::string stored(1 << 20, 'x');
+  pipe.borrowBody(stored);
+  std::string received;
+  for (int round = 0; round < 10000 && !pipe.idle(); ++round) {
+    auto result = pipe.flush(fds_[0], &source);
+    ASSERT_NE(result, Pipe::Flush::kError);
+    received += readAll();
+  }
+  received += readAll();
+  EXPECT_TRUE(pipe.idle());
+  EXPECT_EQ(received, stored);
+}
+
+TEST_F(PipeTest, DiscardConsumesWithoutWriting) {
+  Pipe pipe;
+  net::Buffer source(64);
+  source.reserve(16, 64);
+  std::memcpy(source.writePtr(), "bodyNEXT", 8);
+  source.commit(8);
+  pipe.head() = "HEAD|";
+  pipe.addBody(4);
+  pipe.discard(&source);
+  EXPECT_TRUE(pipe.idle());
+  EXPECT_EQ(source.view(), "NEXT");
+  EXPECT_EQ(pipe.bytesSent(), 9u);
+  EXPECT_EQ(readAll(), "");
+}
+
+}  // namespace
+}  // namespace sg::proxy
