@@ -119,6 +119,8 @@ bool Session::useStoredResponse(const http::RequestHead& request) {
   // neither waits for nor holds up the GETs of the same key.
   if (request_is_head_) return true;
   cache_.revalidating = cache_.stale != nullptr;
+  // Request no-store: this response will not be stored, so nobody should wait for it.
+  if (cache_.request_cc.no_store) return true;
   return claimFill();
 }
 
