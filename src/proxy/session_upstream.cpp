@@ -214,7 +214,7 @@ void Session::pumpResponse() {
       if (!takeResponseBody()) return close();
     }
     if (!to_client_.idle()) {
-      auto result = to_client_.flush(fd_, compressor_ ? compressed_.get() : &upstream_->input());
+      auto result = sendToClient(compressor_ ? compressed_.get() : &upstream_->input());
       if (result == Pipe::Flush::kError) return close();
       if (result == Pipe::Flush::kBlocked) {
         client_writable_ = false;
@@ -261,6 +261,8 @@ bool Session::handleResponseHead() {
   if (response_.status == 101 && request_upgrade_) {
     ClientResponseContext context;
     context.tunnel = true;
+    announceCacheResult();
+    context.extra_headers = extra_headers_;
     writeClientResponseHead(response_, context, &to_client_.head());
     buffer.consume(response_.head_length);
     startTunnel();
