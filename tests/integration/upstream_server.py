@@ -21,7 +21,21 @@ Every response carries `X-Upstream: <name>`. Paths:
                       text_bytes(N) (compressible text lines). Optional: etag=E (ETag: "E"),
                       weak_etag=E (ETag: W/"E"), cache_control=CC, vary=V, encoding=CE
                       (Content-Encoding: CE, the body is not encoded), status=S (204/304:
-                      no body, no Content-Length, Content-Type and ETag still sent)
+                      no body, no Content-Length, Content-Type and ETag still sent),
+                      last_modified=D (Last-Modified: D, an HTTP-date), set_cookie=C
+                      (Set-Cookie: C), expires=S (Expires: now + S seconds, S may be
+                      negative, plus Date: now), expires_raw=X (Expires: X verbatim), age=A
+                      (Age: A), delay_ms=M (waits M ms first), stamp=1 (a server-wide
+                      counter, incremented by each stamped 200, is sent as X-Stamp: K and
+                      the body starts with b"stamp K\n"; the body is then N bytes, or just
+                      that line when it is longer).
+                      Conditionals (GET/HEAD, status 200 only): If-None-Match matching the
+                      etag / weak_etag (weak comparison, or "*"), else If-Modified-Since equal
+                      to last_modified -> 304 with ETag, Last-Modified, Cache-Control, Vary,
+                      Expires/Date, Age and X-Validated: V (V counts the server's 304s from 1;
+                      no body, no Content-Length, no X-Stamp, no Set-Cookie). Any other method
+                      gets the 200 as for GET.
+  /text/ANYTHING?...  the same as /text (distinct paths for per-path counts and cache keys)
   /text-chunked?bytes=N&type=T&pieces=K   the same body, chunked in K pieces (default 4)
   /encoded?bytes=N    gzip of text_bytes(N), Content-Encoding: gzip, Content-Type text/plain
   /no-transform?bytes=N   like /text with Cache-Control: no-transform
@@ -30,17 +44,23 @@ Every response carries `X-Upstream: <name>`. Paths:
   /own-headers        small JSON body that sets X-Frame-Options: SAMEORIGIN and
                       X-Content-Type-Options: nosniff itself
   /stats              {"requests": N, "connections": M, "health_hits": H, "health_host": Host
-                      of the last /health request, "accepted": A}; /stats itself is not counted,
-                      and a connection is counted when its first non-/stats request arrives.
-                      "accepted" counts every connection, even one that sent nothing, except
-                      those whose first request was /stats or /control/*.
+                      of the last /health request, "accepted": A, "paths": {path: count},
+                      "targets": {request target (path?query): count}}; /stats itself is not
+                      counted, and a connection is counted when its first non-/stats request
+                      arrives. "accepted" counts every connection, even one that sent nothing,
+                      except those whose first request was /stats or /control/*.
+  /stats?path=P       {"path": P, "count": requests whose path (no query) was P, "last": null
+                      or the last such request as {"method", "target", "headers": {lower-case
+                      name: value, repeated fields joined with ", "}}}
+  /stats?target=T     the same per exact request target T (path?query as received)
   /health             like /echo while the health status is 200 (the default); otherwise that
                       status. Counted in "requests" and, separately, in "health_hits".
   /control/health?status=N   sets what /health answers (200 restores the echo)
   /control/status?status=N   every other path answers N from now on (0: normal behaviour)
   /control/hang?on=1|0       every other path hangs (like /hang) from now on, or not
   /control/delay?ms=N        every other path waits N ms before being served (0: no wait)
-  /control/reset             zeroes requests, connections and health_hits
+  /control/reset             zeroes requests, connections, health_hits and the per-path and
+                             per-target counts (and forgets their last requests)
                       /control/* requests are not counted and are never affected by the modes.
 
 Options: --status N answers N to every path except /stats and /control/* (as if
@@ -48,6 +68,7 @@ Options: --status N answers N to every path except /stats and /control/* (as if
 --delay-ms N delays every such path by N ms.
 """
 import argparse
+import email.utils
 import gzip
 import hashlib
 import json
@@ -110,6 +131,12 @@ class State:
         self.force_status = 0     # non-zero: every path except /stats, /control/* answers it
         self.hang_all = False     # every path except /stats, /control/* hangs
         self.delay_ms = 0         # every path except /stats, /control/* waits this long first
+        self.paths = {}           # path (no query) -> request count
+        self.targets = {}         # request target as received -> request count
+        self.last_by_path = {}    # path -> {"method", "target", "headers"} of its last request
+        self.last_by_target = {}  # target -> the same
+        self.stamp = 0            # /text?stamp=1 counter
+        self.validated = 0        # 304s sent by /text (X-Validated)
 
 
 class Reader:
@@ -298,8 +325,13 @@ class Handler(socketserver.BaseRequestHandler):
                 with self.state.lock:
                     self.state.accepted -= 1
             return
+        last = {"method": req.method, "target": req.target, "headers": req.header_dict()}
         with self.state.lock:
             self.state.requests += 1
+            self.state.paths[req.path] = self.state.paths.get(req.path, 0) + 1
+            self.state.targets[req.target] = self.state.targets.get(req.target, 0) + 1
+            self.state.last_by_path[req.path] = last
+            self.state.last_by_target[req.target] = last
             if req.path == "/health":
                 self.state.health_hits += 1
                 self.state.health_host = req.header("host")
@@ -320,11 +352,21 @@ class Handler(socketserver.BaseRequestHandler):
 
         if path == "/stats":
             with self.state.lock:
-                body = json.dumps({"requests": self.state.requests,
-                                   "connections": self.state.connections,
-                                   "health_hits": self.state.health_hits,
-                                   "health_host": self.state.health_host,
-                                   "accepted": self.state.accepted}).encode()
+                if "path" in q:
+                    doc = {"path": q["path"], "count": self.state.paths.get(q["path"], 0),
+                           "last": self.state.last_by_path.get(q["path"])}
+                elif "target" in q:
+                    doc = {"target": q["target"], "count": self.state.targets.get(q["target"], 0),
+                           "last": self.state.last_by_target.get(q["target"])}
+                else:
+                    doc = {"requests": self.state.requests,
+                           "connections": self.state.connections,
+                           "health_hits": self.state.health_hits,
+                           "health_host": self.state.health_host,
+                           "accepted": self.state.accepted,
+                           "paths": dict(self.state.paths),
+                           "targets": dict(self.state.targets)}
+                body = json.dumps(doc).encode()
             self.send_simple(200, body, close=close, ctype="application/json")
             return not close
         if path.startswith("/control/"):
@@ -403,8 +445,8 @@ class Handler(socketserver.BaseRequestHandler):
             body = b"headers-out\n"
             headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))] + extra
             self.sendall(self.head_bytes(200, "OK", headers) + (b"" if no_body else body))
-        elif path in ("/text", "/no-transform"):
-            self.send_text(q, close, no_body, no_transform=(path == "/no-transform"))
+        elif path in ("/text", "/no-transform") or path.startswith("/text/"):
+            self.send_text(q, close, no_body, no_transform=(path == "/no-transform"), req=req)
         elif path == "/text-chunked":
             body = text_bytes(int(q.get("bytes", "2000")))
             pieces = max(1, int(q.get("pieces", "4")))
@@ -448,6 +490,10 @@ class Handler(socketserver.BaseRequestHandler):
                 self.state.requests = 0
                 self.state.connections = 0
                 self.state.health_hits = 0
+                self.state.paths.clear()
+                self.state.targets.clear()
+                self.state.last_by_path.clear()
+                self.state.last_by_target.clear()
             else:
                 self.send_simple(404, b"unknown control path\n", close=close)
                 return not close
@@ -458,14 +504,17 @@ class Handler(socketserver.BaseRequestHandler):
         self.send_simple(200, body, close=close, ctype="application/json")
         return not close
 
-    def send_text(self, q, close, no_body, no_transform=False):
+    def send_text(self, q, close, no_body, no_transform=False, req=None):
+        if "delay_ms" in q:
+            time.sleep(int(q["delay_ms"]) / 1000.0)
         status = int(q.get("status", "200"))
-        body = text_bytes(int(q.get("bytes", "2000")))
         headers = [("Content-Type", q.get("type", "text/plain"))]
         if "etag" in q:
             headers.append(("ETag", '"%s"' % q["etag"]))
         if "weak_etag" in q:
             headers.append(("ETag", 'W/"%s"' % q["weak_etag"]))
+        if "last_modified" in q:
+            headers.append(("Last-Modified", q["last_modified"]))
         if no_transform:
             headers.append(("Cache-Control", "no-transform"))
         elif "cache_control" in q:
@@ -474,9 +523,36 @@ class Handler(socketserver.BaseRequestHandler):
             headers.append(("Vary", q["vary"]))
         if "encoding" in q:
             headers.append(("Content-Encoding", q["encoding"]))
+        if "expires" in q:
+            now = time.time()
+            headers.append(("Date", http_date(now)))
+            headers.append(("Expires", http_date(now + int(q["expires"]))))
+        if "expires_raw" in q:
+            headers.append(("Expires", q["expires_raw"]))
+        if "age" in q:
+            headers.append(("Age", q["age"]))
+        if status == 200 and req is not None and req.method in ("GET", "HEAD") and not_modified(req, q):
+            with self.state.lock:
+                self.state.validated += 1
+                validated = self.state.validated
+            self.sendall(self.head_bytes(304, REASONS[304], [h for h in headers if h[0] != "Content-Type"]
+                                         + [("X-Validated", str(validated))]))
+            return
+        if "set_cookie" in q:
+            headers.append(("Set-Cookie", q["set_cookie"]))
         if status in (204, 304):
             self.sendall(self.head_bytes(status, REASONS.get(status, "Status"), headers))
             return
+        n = int(q.get("bytes", "2000"))
+        if q.get("stamp") not in (None, "", "0"):
+            with self.state.lock:
+                self.state.stamp += 1
+                stamp = self.state.stamp
+            headers.append(("X-Stamp", str(stamp)))
+            first = b"stamp %d\n" % stamp
+            body = first + text_bytes(max(0, n - len(first)))
+        else:
+            body = text_bytes(n)
         headers.append(("Content-Length", str(len(body))))
         if close:
             headers.append(("Connection", "close"))
@@ -518,6 +594,42 @@ class Handler(socketserver.BaseRequestHandler):
             if not data:
                 return False
             self.sendall(data)
+
+
+def http_date(t):
+    """An IMF-fixdate for the POSIX time t."""
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def _etag_opaque(tag):
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def not_modified(req, q):
+    """RFC 9110 13.1.1/13.1.3 for /text: If-None-Match (weak comparison against the etag /
+    weak_etag params, or *) decides when present; else If-Modified-Since equal to (or later
+    than) last_modified."""
+    inm = req.header("if-none-match")
+    if inm is not None:
+        tags = []
+        if "etag" in q:
+            tags.append('"%s"' % q["etag"])
+        if "weak_etag" in q:
+            tags.append('"%s"' % q["weak_etag"])
+        wanted = [t.strip() for t in inm.split(",") if t.strip()]
+        if "*" in wanted:
+            return bool(tags)
+        return any(_etag_opaque(w) == t for w in wanted for t in tags)
+    ims = req.header("if-modified-since")
+    if ims is not None and "last_modified" in q:
+        if ims.strip() == q["last_modified"].strip():
+            return True
+        try:
+            return email.utils.parsedate_to_datetime(ims) >= email.utils.parsedate_to_datetime(q["last_modified"])
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 REASONS = {
