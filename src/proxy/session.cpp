@@ -333,9 +333,16 @@ void Session::flushClient() {
 }
 
 Pipe::Flush Session::sendToClient(net::Buffer* source) {
-  if (fd_ >= 0) return to_client_.flush(fd_, source);
-  to_client_.discard(source);  // a background refresh has no client
-  return Pipe::Flush::kDone;
+  Pipe::Flush result = Pipe::Flush::kDone;
+  if (fd_ >= 0) {
+    result = to_client_.flush(fd_, source);
+  } else {
+    to_client_.discard(source);  // a background refresh has no client
+  }
+  // Unlike the upstream's head (kept for a retry), a sent client head is done with: without
+  // this, every response head of a keep-alive connection would stay in the string.
+  if (result == Pipe::Flush::kDone) to_client_.reset();
+  return result;
 }
 
 void Session::finishExchange() {
