@@ -26,6 +26,17 @@ std::optional<std::string_view> CachedResponse::header(std::string_view name) co
   return detail::firstHeader(headers, name);
 }
 
+void renderWireHeaders(CachedResponse& entry) {
+  size_t size = 0;
+  for (const StoredHeader& header : entry.headers)
+    size += header.name.size() + header.value.size() + 4;
+  entry.wire_headers.clear();
+  entry.wire_headers.reserve(size);
+  for (const StoredHeader& header : entry.headers) {
+    entry.wire_headers.append(header.name).append(": ").append(header.value).append("\r\n");
+  }
+}
+
 uint64_t estimateCharge(const CachedResponse& response) {
   uint64_t bytes = sizeof(CachedResponse) + kBookkeeping + kMallocOverhead;
   bytes += heapBytes(response.key) * 2 + response.key.size();  // map keeps a copy
@@ -39,6 +50,7 @@ uint64_t estimateCharge(const CachedResponse& response) {
   }
   if (response.body) bytes += response.body->capacity() + 1 + kMallocOverhead;
   bytes += heapBytes(response.etag) + heapBytes(response.last_modified);
+  bytes += heapBytes(response.wire_headers);
   return bytes;
 }
 

@@ -38,6 +38,9 @@ struct CachedResponse {
   // Connection), Content-Length and Transfer-Encoding (the body is stored decoded and
   // whole: the writer sends Content-Length: body.size()) and Age (see ageHeaderSeconds).
   std::vector<StoredHeader> headers;
+  // `headers` as the "Name: value\r\n" lines a response head carries, rendered once when
+  // the entry is built (renderWireHeaders) so a hit appends one string.
+  std::string wire_headers;
   // Never null once built; shared so that a 304 freshening does not copy the bytes.
   std::shared_ptr<const std::string> body;
 
@@ -62,6 +65,9 @@ struct CachedResponse {
   std::optional<std::string_view> header(std::string_view name) const;
   std::string_view bodyBytes() const { return body ? std::string_view(*body) : std::string_view(); }
 };
+
+// Sets entry.wire_headers from entry.headers.
+void renderWireHeaders(CachedResponse& entry);
 
 // Estimated bytes a stored response costs in the cache: every string's bytes plus
 // allocation and bookkeeping overhead (object, control block, map node, policy node).

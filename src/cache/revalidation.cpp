@@ -101,6 +101,7 @@ FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseH
   const std::vector<http::Header> views = viewsOf(entry->headers);
   const ResponseCacheControl cc = parseResponseCacheControl(views);
   detail::applyResponseRules(*entry, views, cc, route);
+  renderWireHeaders(*entry);
   entry->charge = estimateCharge(*entry);
   result.storable = !cc.no_store && !cc.is_private && !detail::hasHeader(views, "set-cookie") &&
                     detail::isReusable(*entry);

@@ -276,6 +276,7 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
   entry->response_time = response_time;
   entry->corrected_initial_age = correctedInitialAge(response.headers, request_time, response_time);
   detail::applyResponseRules(*entry, response.headers, cc, route);
+  renderWireHeaders(*entry);
   entry->charge = estimateCharge(*entry);
   result.entry = std::move(entry);
   return result;

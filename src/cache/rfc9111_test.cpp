@@ -260,6 +260,9 @@ TEST(Storable, WithBodyMatchesStoringTheWholeResponse) {
   EXPECT_EQ(head_only->bodyBytes(), "");  // left as it was
   EXPECT_EQ(streamed->key, whole->key);
   EXPECT_EQ(streamed->vary, whole->vary);
+  EXPECT_EQ(streamed->wire_headers, whole->wire_headers);
+  EXPECT_EQ(whole->wire_headers.substr(0, 50),
+            "Cache-Control: max-age=60, stale-if-error=30\r\nCont");
   EXPECT_EQ(streamed->status, whole->status);
   ASSERT_EQ(streamed->headers.size(), whole->headers.size());
   for (size_t i = 0; i < whole->headers.size(); ++i) {

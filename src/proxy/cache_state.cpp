@@ -82,6 +82,30 @@ std::unique_ptr<RouteCache> makeRouteCache(const config::RouteConfig& route,
   return state;
 }
 
+void CacheExchange::reset() {
+  active = false;
+  result = CacheResult::kMiss;
+  key.clear();
+  request_cc = {};
+  request_time = {};
+  stale.reset();
+  revalidating = false;
+  fill_owner = false;
+  ticket = 0;
+  wait_deadline_ms = 0;
+  collapsed = false;
+  after_store = false;
+  store_head.reset();
+  store_body = {};
+  store_chunks.reset();
+  store_decodes_chunks = false;
+  invalidate = false;
+  method.clear();
+  host.clear();
+  path.clear();
+  query.clear();
+}
+
 std::string validatorLines(const cache::CachedResponse& stored) {
   const cache::ConditionalHeaders conditions = cache::conditionalHeaders(stored);
   std::string lines;

@@ -75,6 +75,9 @@ struct CacheExchange {
   std::string host;
   std::string path;
   std::string query;
+
+  // For the next exchange (keeps the strings' capacity: a hit path without malloc/free).
+  void reset();
 };
 
 // The header lines of the conditional request that revalidates `stored` ("" when it has no

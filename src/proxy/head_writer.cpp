@@ -181,13 +181,47 @@ void writeVary(const http::ResponseHead& response, std::string* out) {
 
 }  // namespace
 
+namespace {
+
+void appendStatusLine(int status, std::string_view reason, std::string* out) {
+  out->append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out->push_back(' ');
+  out->append(reason.empty() ? reasonPhrase(status) : reason);
+  out->append("\r\n");
+}
+
+// What follows the response's own fields: the gateway's fields, framing, connection.
+void appendResponseTail(const std::vector<http::Header>& present,
+                        const ClientResponseContext& context, std::string* out) {
+  appendDefaults(context.defaults, &present, out);
+  out->append(context.extra_headers);
+  if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
+  if (!context.set_cookie.empty()) appendHeader(out, "Set-Cookie", context.set_cookie);
+  if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
+  if (context.tunnel) {
+    out->append("Connection: upgrade\r\n");
+  } else if (context.close) {
+    out->append("Connection: close\r\n");
+  } else if (context.keep_alive_header) {
+    out->append("Connection: keep-alive\r\n");
+  }
+  out->append("\r\n");
+}
+
+}  // namespace
+
+void writeStoredResponseHead(int status, std::string_view wire_headers,
+                             const std::vector<http::Header>& headers,
+                             const ClientResponseContext& context, std::string* out) {
+  appendStatusLine(status, {}, out);
+  out->append(wire_headers);
+  appendResponseTail(headers, context, out);
+}
+
 void writeClientResponseHead(const http::ResponseHead& response,
                              const ClientResponseContext& context, std::string* out) {
-  out->append("HTTP/1.1 ");
-  appendNumber(out, static_cast<uint64_t>(response.status));
-  out->push_back(' ');
-  out->append(response.reason.empty() ? reasonPhrase(response.status) : response.reason);
-  out->append("\r\n");
+  appendStatusLine(response.status, response.reason, out);
   for (const auto& header : response.headers) {
     if (header.kind == HeaderKind::kUpgrade && context.tunnel) {
       appendHeader(out, header.name, header.value);
@@ -210,19 +244,7 @@ void writeClientResponseHead(const http::ResponseHead& response,
   if (!context.content_encoding.empty())
     appendHeader(out, "Content-Encoding", context.content_encoding);
   if (context.vary_accept_encoding) writeVary(response, out);
-  appendDefaults(context.defaults, &response.headers, out);
-  out->append(context.extra_headers);
-  if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
-  if (!context.set_cookie.empty()) appendHeader(out, "Set-Cookie", context.set_cookie);
-  if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
-  if (context.tunnel) {
-    out->append("Connection: upgrade\r\n");
-  } else if (context.close) {
-    out->append("Connection: close\r\n");
-  } else if (context.keep_alive_header) {
-    out->append("Connection: keep-alive\r\n");
-  }
-  out->append("\r\n");
+  appendResponseTail(response.headers, context, out);
 }
 
 std::string_view reasonPhrase(int status) {

@@ -60,6 +60,13 @@ void writeClientResponseHead(const http::ResponseHead& response,
 // "Name: value\r\n" with a decimal value.
 void appendNumberLine(std::string* out, std::string_view name, uint64_t value);
 
+// A stored response's head (response cache): `wire_headers` are its field lines as
+// stored (no hop-by-hop or framing fields), `headers` the same fields for the defaults'
+// presence check. For responses the gateway does not compress (no Vary rewrite either).
+void writeStoredResponseHead(int status, std::string_view wire_headers,
+                             const std::vector<http::Header>& headers,
+                             const ClientResponseContext& context, std::string* out);
+
 void writeLocalResponse(const LocalResponse& response, std::string* out);
 std::string_view reasonPhrase(int status);
 

@@ -70,6 +70,25 @@ TEST(UpstreamRequestHead, ClientConditionsForwardedWithoutCache) {
   EXPECT_NE(out.find("If-None-Match: \"v1\"\r\n"), std::string::npos) << out;
 }
 
+TEST(StoredResponseHead, StoredLinesThenTheGatewaysOwn) {
+  std::vector<http::Header> headers{{"Content-Type", "text/plain"},
+                                    {"X-Frame-Options", "SAMEORIGIN"}};
+  DefaultHeaders defaults{{"x-frame-options", "X-Frame-Options: DENY\r\n"},
+                          {"x-content-type-options", "X-Content-Type-Options: nosniff\r\n"}};
+  ClientResponseContext context;
+  context.defaults = &defaults;
+  context.extra_headers = "X-Cache: HIT\r\nAge: 3\r\nContent-Length: 5\r\n";
+  context.request_id = "id-1";
+  context.close = true;
+  std::string out;
+  writeStoredResponseHead(200, "Content-Type: text/plain\r\nX-Frame-Options: SAMEORIGIN\r\n",
+                          headers, context, &out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Frame-Options: SAMEORIGIN\r\n"
+            "X-Content-Type-Options: nosniff\r\nX-Cache: HIT\r\nAge: 3\r\nContent-Length: 5\r\n"
+            "X-Request-Id: id-1\r\nConnection: close\r\n\r\n");
+}
+
 TEST(UpstreamRequestHead, OutputIsClearedFirst) {
   std::string out = upstreamHead("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(out.rfind("GET / HTTP/1.1\r\n", 0), 0u) << out;

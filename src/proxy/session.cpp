@@ -381,7 +381,7 @@ void Session::resetExchange() {
   releaseCompressor();
   if (cache_.active) {
     endCacheExchange(cache::FillLocks::Outcome::kAborted);
-    cache_ = CacheExchange{};
+    cache_.reset();
   }
   attempts_ = 0;
   extra_headers_.clear();

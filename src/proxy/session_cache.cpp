@@ -269,7 +269,12 @@ void Session::writeCachedHead(const cache::CachedResponse& stored, bool with_bod
   context.request_id = generated_id_;
   context.extra_headers = extra_headers_;
   context.defaults = &listener_->default_headers;
-  writeClientResponseHead(response_, context, &to_client_.head());
+  if (context.content_encoding.empty() && !context.vary_accept_encoding) {
+    writeStoredResponseHead(status_, stored.wire_headers, response_.headers, context,
+                            &to_client_.head());
+  } else {
+    writeClientResponseHead(response_, context, &to_client_.head());
+  }
   if (with_body && !payload.empty()) to_client_.borrowBody(payload);
 }
 
