@@ -28,12 +28,16 @@ class PipeTest : public ::testing::Test {
   int fds_[2] = {-1, -1};
 };
 
+void fill(net::Buffer& buffer, std::string_view bytes) {
+  buffer.reserve(bytes.size(), bytes.size() + 64);
+  std::memcpy(buffer.writePtr(), bytes.data(), bytes.size());
+  buffer.commit(bytes.size());
+}
+
 TEST_F(PipeTest, SendsHeadThenSourceBody) {
   Pipe pipe;
   net::Buffer source(64);
-  source.reserve(16, 64);
-  std::memcpy(source.writePtr(), "bodyNEXT", 8);
-  source.commit(8);
+  fill(source, "bodyNEXT");
   pipe.head() = "HEAD|";
   pipe.addBody(4);
   EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
@@ -45,9 +49,7 @@ TEST_F(PipeTest, SendsHeadThenSourceBody) {
 TEST_F(PipeTest, BorrowedBodyLeavesTheSourceAlone) {
   Pipe pipe;
   net::Buffer source(64);
-  source.reserve(16, 64);
-  std::memcpy(source.writePtr(), "next request", 12);
-  source.commit(12);
+  fill(source, "next request");
   const std::string stored = "stored body";
   pipe.head() = "HEAD|";
   pipe.borrowBody(stored);
@@ -78,9 +80,7 @@ TEST_F(PipeTest, BorrowedBodyResumesAfterAShortWrite) {
 TEST_F(PipeTest, DiscardConsumesWithoutWriting) {
   Pipe pipe;
   net::Buffer source(64);
-  source.reserve(16, 64);
-  std::memcpy(source.writePtr(), "bodyNEXT", 8);
-  source.commit(8);
+  fill(source, "bodyNEXT");
   pipe.head() = "HEAD|";
   pipe.addBody(4);
   pipe.discard(&source);
