@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/mix64.h"
+
 namespace sg::cache {
 
 class FrequencySketch {
@@ -44,14 +46,6 @@ class FrequencySketch {
   uint64_t resets_ = 0;
 };
 
-// A bijective 64-bit mixer (the MurmurHash3 finaliser).
-constexpr uint64_t mix64(uint64_t value) {
-  value ^= value >> 33;
-  value *= 0xff51afd7ed558ccdULL;
-  value ^= value >> 33;
-  value *= 0xc4ceb9fe1a85ec53ULL;
-  value ^= value >> 33;
-  return value;
-}
+using base::mix64;
 
 }  // namespace sg::cache

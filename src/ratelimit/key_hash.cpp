@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "base/mix64.h"
+
 namespace sg::ratelimit {
 
 namespace {
@@ -37,15 +39,7 @@ struct SipState {
   }
 };
 
-// The MurmurHash3 finaliser: spreads one seed over both key halves.
-constexpr uint64_t mix64(uint64_t value) {
-  value ^= value >> 33;
-  value *= 0xff51afd7ed558ccdULL;
-  value ^= value >> 33;
-  value *= 0xc4ceb9fe1a85ec53ULL;
-  value ^= value >> 33;
-  return value;
-}
+using base::mix64;
 
 }  // namespace
 
