@@ -183,10 +183,13 @@ void Session::onFillWaitTimeout() {
   forwardRequest(request_);
 }
 
+// Through the shared state, not route_: a background refresh may end before its route was
+// matched (its key was given to it).
 void Session::releaseFill(cache::FillLocks::Outcome outcome) {
   if (!cache_.fill_owner) return;
   cache_.fill_owner = false;
-  route_->cache->shared->fill_locks.release(cache_.key, outcome, worker_->loop().now());
+  SharedCache* shared = worker_->shared().cache();
+  if (shared != nullptr) shared->fill_locks.release(cache_.key, outcome, worker_->loop().now());
 }
 
 // The exchange ends (or is cut): stop waiting, forget a partial store, release the key.
@@ -197,12 +200,7 @@ void Session::endCacheExchange(cache::FillLocks::Outcome outcome) {
     cache_.ticket = 0;
   }
   dropStore();
-  if (cache_.fill_owner) {
-    // A background refresh may end before its route was matched: its key was given.
-    cache_.fill_owner = false;
-    auto* shared = worker_->shared().cache();
-    if (shared != nullptr) shared->fill_locks.release(cache_.key, outcome, worker_->loop().now());
-  }
+  releaseFill(outcome);
 }
 
 // stale-while-revalidate: one refresh per key at a time, on a session of its own.
@@ -282,12 +280,13 @@ bool Session::compressCachedBody(std::string_view body) {
   return compressor_->compress(body, compressed_.get()) && compressor_->finish(compressed_.get());
 }
 
-// An upstream failure (502/503/504 answered by the gateway) with a stored copy that
-// stale-if-error allows: the copy is served instead.
+// An upstream failure (an error status, or 502/503/504 answered by the gateway) with a stored
+// copy that stale-if-error allows: the copy is served instead.
 bool Session::serveStaleOnError() {
   if (!cache_.stale || !cache::mayServeStaleOnError(*cache_.stale, wallNow())) return false;
   if (cache_.revalidating) countRevalidation(RevalidationResult::kFailed);
   releaseFill(Outcome::kFailed);
+  closeUpstream();  // an error response's body is not read
   serveCached(cache_.stale, CacheResult::kStale);
   return true;
 }
@@ -302,14 +301,7 @@ bool Session::interceptCachedResponse() {
     freshenStored();
     return true;
   }
-  if (cache::isStaleIfErrorStatus(status) &&
-      cache::mayServeStaleOnError(*cache_.stale, wallNow())) {
-    if (cache_.revalidating) countRevalidation(RevalidationResult::kFailed);
-    releaseFill(Outcome::kFailed);
-    closeUpstream();  // its body is not read
-    serveCached(cache_.stale, CacheResult::kStale);
-    return true;
-  }
+  if (cache::isStaleIfErrorStatus(status) && serveStaleOnError()) return true;
   if (cache_.revalidating)
     countRevalidation(status >= 500 ? RevalidationResult::kFailed : RevalidationResult::kModified);
   return false;
