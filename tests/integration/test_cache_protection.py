@@ -66,6 +66,49 @@ def test_collapsed_waiters_fetch_themselves_when_not_storable(upstream, gateway)
     assert count(u, "/text/nostore") == n
 
 
+def test_waiters_survive_the_fetching_client_leaving(upstream, gateway):
+    """The client whose miss is fetching disconnects mid-fetch. Either the fetch still ends
+    and is stored (the gateway wrote the response before it saw the reset), or it is
+    abandoned and one waiter fetches instead; either way every waiter gets the whole
+    response and the entry is stored."""
+    u, gw = cache_gateway(upstream, gateway, {})
+    t = qpath("/text/owner-gone", bytes=2000, cache_control="max-age=60", delay_ms=800)
+    owner = Conn(gw.port)
+    owner.send(("GET %s HTTP/1.1\r\nHost: gateway.test\r\n\r\n" % t).encode())
+    assert wait_until(lambda: count(u, "/text/owner-gone") == 1, timeout=5), "no fetch started"
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.setdefault(i, get(gw, t))) for i in range(3)]
+    for th in threads:
+        th.start()
+    assert wait_until(lambda: gw.metric("scalegate_cache_collapsed_total", **LAB) >= 1, timeout=5)
+    owner.close()  # the fetching client leaves
+    for th in threads:
+        th.join(wait_s(20))
+    assert sorted(results) == [0, 1, 2]
+    assert all(r.status == 200 and len(r.body) == 2000 for r in results.values()), results
+    assert count(u, "/text/owner-gone") in (1, 2)
+    expect(get(gw, t), "HIT")
+
+
+def test_response_cut_mid_body_is_not_stored(upstream, gateway):
+    """An upstream that stops mid-body (response_timeout) cuts the client's response; nothing
+    of it is stored, so the next request goes upstream again instead of getting a truncated
+    HIT."""
+    u, gw = cache_gateway(upstream, gateway, {"force_ttl": "60s"},
+                          upstream_opts={"u1": {"response_timeout": "500ms"}})
+    with Conn(gw.port) as c:
+        c.send(b"GET /partial?bytes=1000 HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        r = c.read_head()
+        assert r.status == 200 and xc(r) == "MISS", r
+        assert c.wait_closed(timeout=wait_s(10)), "the cut response did not close the connection"
+    assert count(u, "/partial") == 1
+    with Conn(gw.port) as c:
+        c.send(b"GET /partial?bytes=1000 HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        assert xc(c.read_head()) == "MISS"
+    assert wait_until(lambda: count(u, "/partial") == 2, timeout=5)
+    assert gw.metric("scalegate_cache_stores_total", **LAB) == 0
+
+
 def test_lock_timeout_sends_waiter_upstream(upstream, gateway):
     """lock_timeout 200ms, the first fetch takes 1.5 s: a second request stops waiting and
     fetches itself (MISS)."""
