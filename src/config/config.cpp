@@ -17,6 +17,7 @@ namespace {
 // Guards against `-c /dev/zero` and the like; real configs are a few KiB.
 constexpr size_t kMaxFileSize = 16 * 1024 * 1024;
 constexpr uint32_t kMaxWorkers = 1024;
+constexpr uint32_t kMaxEventCoalescingUs = 1000;  // longer sleeps cost more latency than they save
 constexpr const char* kEmptyMessage =
     "the configuration is empty; expected a map with 'listeners' and 'upstreams'";
 
@@ -53,8 +54,11 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
     return;
   }
   detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
-                        {"workers", "shutdown_timeout", "access_log", "listeners", "upstreams", "admin", "cache"});
+                        {"workers", "event_coalescing_us", "shutdown_timeout", "access_log", "listeners",
+                         "upstreams", "admin", "cache"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
+  detail::readUint32(errors, map.find("event_coalescing_us"), 0, kMaxEventCoalescingUs,
+                     &config->event_coalescing_us);
   detail::readDuration(errors, map.find("shutdown_timeout"), &config->shutdown_timeout);
   if (const detail::Field* access_log = map.find("access_log")) {
     loadAccessLog(errors, *access_log, &config->access_log);

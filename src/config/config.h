@@ -257,6 +257,9 @@ struct Config {
   AccessLogConfig access_log;
   CacheConfig cache;
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
+  // Under concurrent load a worker that finds no ready event sleeps this long and then takes
+  // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.
+  uint32_t event_coalescing_us = 50;
 
   const UpstreamConfig* findUpstream(const std::string& name) const;
 };

@@ -94,6 +94,12 @@ std::vector<BadCase> limitCases() {
        "workers: expected an integer"},
       {"WorkersList", "workers: [1]\n" + std::string(kMinimal), 1, 10,
        "workers: expected an integer from 0 to 1024, got a list"},
+      {"CoalescingTooLong", "event_coalescing_us: 1001\n" + std::string(kMinimal), 1, 22,
+       "event_coalescing_us: expected an integer from 0 to 1000, got '1001'"},
+      {"CoalescingWithUnit", "event_coalescing_us: 50us\n" + std::string(kMinimal), 1, 22,
+       "event_coalescing_us: expected an integer"},
+      {"CoalescingNegative", "event_coalescing_us: -5\n" + std::string(kMinimal), 1, 22,
+       "event_coalescing_us: expected an integer"},
       {"HeaderSizeTooSmall", edit("    routes:\n", "    max_header_size: 512\n    routes:\n"), 4, 22,
        "listeners[0].max_header_size: size '512' must be between 1KiB and 1MiB"},
       {"HeaderSizeTooBig", edit("    routes:\n", "    max_header_size: 2MiB\n    routes:\n"), 4, 22,
@@ -315,6 +321,7 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   const Config& config = *result.config;
   EXPECT_EQ(config.workers, 0u);
   EXPECT_EQ(config.shutdown_timeout, seconds(30));
+  EXPECT_EQ(config.event_coalescing_us, 50u);
   EXPECT_FALSE(config.access_log.enabled);
   EXPECT_FALSE(config.admin.address.has_value());
   const ListenerConfig& listener = config.listeners.at(0);
@@ -343,7 +350,7 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
 
 TEST(LoadConfig, AcceptsEdgeValues) {
   std::string yaml =
-      "workers: 1024\nshutdown_timeout: 0\n" +
+      "workers: 1024\nshutdown_timeout: 0\nevent_coalescing_us: 1000\n" +
       edit("    routes:\n",
            "    max_header_size: 1KiB\n    max_headers: 1000\n    max_body_size: 18446744073709551615\n"
            "    idle_timeout: 0\n    routes:\n");
@@ -355,6 +362,7 @@ TEST(LoadConfig, AcceptsEdgeValues) {
   ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
   EXPECT_EQ(result.config->workers, 1024u);
   EXPECT_EQ(result.config->shutdown_timeout, Duration::zero());
+  EXPECT_EQ(result.config->event_coalescing_us, 1000u);
   EXPECT_EQ(result.config->listeners[0].max_header_size, 1024u);
   EXPECT_EQ(result.config->listeners[0].max_body_size, UINT64_MAX);
   EXPECT_EQ(result.config->upstreams[0].servers[0].weight, 1000u);

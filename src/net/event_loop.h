@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "net/coalescer.h"
 #include "net/timer.h"
 
 namespace sg::net {
@@ -50,11 +51,18 @@ class EventLoop {
 
   void dispose(Disposable* object) { graveyard_.push_back(object); }
 
+  // Call before run(); see net/coalescer.h. Off (zero) by default.
+  void setCoalescing(std::chrono::microseconds wait) { coalescer_.setWait(wait); }
+  uint64_t coalescedPolls() const { return coalescer_.sleeps(); }
+  void setClientConnections(size_t connections) { coalescer_.setConnections(connections); }
+
   MonoMillis now() const { return timers_.now(); }
   TimerQueue& timers() { return timers_; }
 
  private:
   void runOnce();
+  int waitForEvents();
+  int poll(int timeout_ms);
   void drainWake();
 
   class WakeHandler;
@@ -64,6 +72,7 @@ class EventLoop {
   bool running_ = false;
   std::function<void()> on_wake_;
   TimerQueue timers_;
+  Coalescer coalescer_;
   std::vector<Disposable*> graveyard_;
   std::vector<epoll_event> events_;
 };

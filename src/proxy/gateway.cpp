@@ -23,6 +23,12 @@ bool Gateway::start(std::string* error) {
   for (uint32_t i = 0; i < worker_count_; ++i) {
     auto worker = std::make_unique<Worker>(shared_.get(), i, access_log_.get());
     if (!worker->openListeners(error)) return false;
+    shared_->registry().counterCallback(
+        "scalegate_worker_coalesced_polls_total",
+        "Polls a worker made after sleeping event_coalescing_us under concurrent load, instead of "
+        "blocking until the next event.",
+        {{"worker", std::to_string(i)}},
+        [w = worker.get()] { return double(w->loop().coalescedPolls()); });
     workers_.push_back(std::move(worker));
   }
   startHealthChecks();

@@ -106,6 +106,7 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
     open_connections_.push_back(0);
   }
   loop_.setWakeHandler([this] { onWake(); });
+  loop_.setCoalescing(std::chrono::microseconds(shared_->config().event_coalescing_us));
 }
 
 Worker::~Worker() {
@@ -330,6 +331,7 @@ void Worker::sessionOpened(Session* session) {
   if (sessions_ != nullptr) sessions_->prev = session;
   sessions_ = session;
   ++session_count_;
+  loop_.setClientConnections(session_count_);
 }
 
 void Worker::sessionClosed(Session* session) {
@@ -340,6 +342,7 @@ void Worker::sessionClosed(Session* session) {
   if (session->next != nullptr) session->next->prev = session->prev;
   session->prev = session->next = nullptr;
   --session_count_;
+  loop_.setClientConnections(session_count_);
   maybeFinishDrain();
 }
 

@@ -1,0 +1,24 @@
+#include "net/coalescer.h"
+
+namespace sg::net {
+
+namespace {
+constexpr int kConcurrentEvents = 2;  // fewer in one wait: a single sequential stream
+}
+
+void Coalescer::afterBlockingWait(int events) {
+  if (wait_.count() <= 0 || events < kConcurrentEvents) return;
+  active_ = true;
+  thin_polls_ = 0;
+}
+
+void Coalescer::afterSleepPoll(int events) {
+  sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (events >= kConcurrentEvents) {
+    thin_polls_ = 0;
+    return;
+  }
+  if (++thin_polls_ >= kMaxThinPolls) active_ = false;
+}
+
+}  // namespace sg::net
