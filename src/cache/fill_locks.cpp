@@ -150,22 +150,17 @@ bool FillLocks::cancel(std::string_view key, FillWaiter* waiter, uint64_t ticket
   return true;
 }
 
-size_t FillLocks::fillsInFlight() const {
+size_t FillLocks::sumOverShards(size_t Shard::*count) const {
   size_t total = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mutex);
-    total += shard->fills;
+    total += (*shard).*count;
   }
   return total;
 }
 
-size_t FillLocks::waiting() const {
-  size_t total = 0;
-  for (const auto& shard : shards_) {
-    std::lock_guard lock(shard->mutex);
-    total += shard->waiting;
-  }
-  return total;
-}
+size_t FillLocks::fillsInFlight() const { return sumOverShards(&Shard::fills); }
+
+size_t FillLocks::waiting() const { return sumOverShards(&Shard::waiting); }
 
 }  // namespace sg::cache

@@ -69,6 +69,7 @@ class FillLocks {
  private:
   struct Shard;
   Shard& shardFor(std::string_view key) const;
+  size_t sumOverShards(size_t Shard::*count) const;
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 
