@@ -4,7 +4,7 @@ These tests check that it engages only then, that it loses nothing, and that 0 t
 They count through scalegate_worker_coalesced_polls_total; speed is the benchmark's business."""
 import json
 
-from conftest import Conn, build_request, make_config, metric_value
+from conftest import Conn, build_request, make_config, metric_value, wait_until
 
 COALESCED = "scalegate_worker_coalesced_polls_total"
 
@@ -62,3 +62,56 @@ def test_each_worker_reports_its_own_count(upstream, gateway):
     text = gw.metrics_text()
     assert metric_value(text, COALESCED, worker="0") == 0
     assert metric_value(text, COALESCED, worker="1") == 0
+
+
+def _send_round(conns, tag):
+    for i, c in enumerate(conns):
+        c.send(build_request("GET", "/echo/%s/%d" % (tag, i)))
+
+
+def test_upstream_killed_under_coalesced_load_every_request_still_answered(upstream, gateway):
+    u1 = upstream("u1")
+    gw = gateway(make_config({"u1": [u1]}, workers=1))
+    conns = [Conn(gw.port) for _ in range(48)]
+    try:
+        for r in range(20):
+            _send_round(conns, r)
+            assert all(c.read_response().status == 200 for c in conns)
+        assert _coalesced(gw) > 0
+        u1.kill()
+        for r in range(5):
+            _send_round(conns, "dead%d" % r)
+            statuses = [c.read_response().status for c in conns]
+            assert statuses == [502] * len(conns), statuses
+    finally:
+        for c in conns:
+            c.close()
+    assert gw.proc.poll() is None
+    assert gw.get("/echo/after").status == 502
+
+
+def test_clients_vanishing_mid_request_lose_nothing_for_the_others(upstream, gateway):
+    """Half the clients send a request and close without reading; the other half get
+    whole answers, and once fewer than 16 connections remain the worker blocks again."""
+    u1 = upstream("u1")
+    gw = gateway(make_config({"u1": [u1]}, workers=1))
+    conns = [Conn(gw.port) for _ in range(48)]
+    for r in range(10):
+        _send_round(conns, r)
+        assert all(c.read_response().status == 200 for c in conns)
+    leaving, staying = conns[:40], conns[40:]
+    try:
+        _send_round(conns, "last")
+        for c in leaving:
+            c.close()
+        for i, c in enumerate(staying):
+            resp = c.read_response()
+            assert resp.status == 200
+            assert json.loads(resp.body)["path"] == "/echo/last/%d" % (40 + i)
+        assert wait_until(lambda: gw.metric("scalegate_connections_active") == len(staying), timeout=10)
+        before = _coalesced(gw)
+        _rounds_on_connections(gw.port, connections=4, rounds=50)
+        assert _coalesced(gw) == before
+    finally:
+        for c in staying:
+            c.close()
