@@ -11,8 +11,9 @@ PACKAGES=(
   zlib1g-dev libbrotli-dev
   # unit tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # fuzzing (libFuzzer ships in clang's runtime)
-  clang libclang-rt-14-dev
+  # fuzzing (libFuzzer ships in clang's runtime; llhttp's C sources are the differential
+  # fuzzer's reference parser)
+  clang libclang-rt-14-dev node-llhttp
   # integration tests
   curl python3 python3-pytest procps util-linux valgrind
   # benchmark peers and load generators (h2load is in nghttp2-client)

@@ -7,19 +7,20 @@
 #   integration       pytest tests/integration against build/src/app/scalegate
 #   asan-unit         Debug ASan+UBSan build in build-asan/, then ctest there
 #   asan-integration  pytest tests/integration against build-asan/src/app/scalegate
-#   fuzz              clang libFuzzer build in build-fuzz/, 60 s on a copy of the corpus
+#   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
+#                     request vs llhttp, response, chunked) on a copy of its seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
 # is non-zero when any step failed.
 # Developers may set SKIP_ASAN=1, SKIP_FUZZ=1, SKIP_BENCH=1 (CI sets none of them), and
-# FUZZ_SECONDS (60).
+# FUZZ_SECONDS (45, per fuzz target).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
 JOBS=2 # the machines have 2 cores
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 PYTHON=/usr/bin/python3 # Debian's, which has pytest (the pyenv python3 first on PATH does not)
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -185,29 +186,44 @@ fi
 if [[ "${SKIP_FUZZ:-0}" == 1 ]]; then
   skip fuzz "SKIP_FUZZ=1"
 else
-  begin fuzz "clang libFuzzer build in build-fuzz/, ${FUZZ_SECONDS}s of request_parser_fuzz"
+  # name  seed corpus (src/http/)  dictionary (src/http/). Each runs FUZZ_SECONDS on a copy of
+  # its corpus; a crash, a failed invariant or a parser disagreement fails the step.
+  fuzz_targets=(
+    "request_parser_fuzz fuzz_corpus request_parser_fuzz.dict"
+    "request_differential_fuzz request_heads_corpus request_differential_fuzz.dict"
+    "response_parser_fuzz response_heads_corpus response_parser_fuzz.dict"
+    "chunked_decoder_fuzz chunked_bodies_corpus chunked_decoder_fuzz.dict"
+  )
+  fuzz_names=()
+  for spec in "${fuzz_targets[@]}"; do fuzz_names+=("${spec%% *}"); done
+  begin fuzz "clang libFuzzer build in build-fuzz/, ${FUZZ_SECONDS}s of each of ${fuzz_names[*]}"
   configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DSCALEGATE_FUZZ=ON || fail "cmake configure of build-fuzz/ failed"
-  limit 1200 ninja -C build-fuzz -j"$JOBS" request_parser_fuzz || fail "ninja -C build-fuzz request_parser_fuzz failed"
-  fuzzer=build-fuzz/src/http/request_parser_fuzz
-  [[ -x $fuzzer ]] || fail "$fuzzer was not built"
-  [[ -d src/http/fuzz_corpus ]] || fail "no seed corpus at src/http/fuzz_corpus/"
-  work=$(mktemp -d /tmp/scalegate-fuzz.XXXXXX)
-  TEMP_DIRS+=("$work")
-  cp -R src/http/fuzz_corpus/. "$work/"
+  limit 1200 ninja -C build-fuzz -j"$JOBS" "${fuzz_names[@]}" || fail "ninja -C build-fuzz ${fuzz_names[*]} failed"
   mkdir -p build-fuzz/artifacts
-  say "fuzzing for ${FUZZ_SECONDS}s (log: build-fuzz/fuzz.log; crashes go to build-fuzz/artifacts/)"
-  dict=()
-  [[ -f src/http/request_parser_fuzz.dict ]] && dict=(-dict=src/http/request_parser_fuzz.dict)
-  limit $((FUZZ_SECONDS + 120)) "$fuzzer" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-    "${dict[@]}" -print_final_stats=1 -artifact_prefix="$ROOT/build-fuzz/artifacts/" "$work" \
-    >build-fuzz/fuzz.log 2>&1
-  rc=$?
-  if ((rc != 0)); then
-    tail -n 80 build-fuzz/fuzz.log
-    fail "the fuzzer exited with $rc (see build-fuzz/fuzz.log and build-fuzz/artifacts/)"
-  fi
-  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' build-fuzz/fuzz.log
+  for spec in "${fuzz_targets[@]}"; do
+    read -r name corpus dict <<<"$spec"
+    fuzzer=build-fuzz/src/http/$name
+    log=build-fuzz/$name.log
+    [[ -x $fuzzer ]] || fail "$fuzzer was not built"
+    [[ -d src/http/$corpus ]] || fail "no seed corpus at src/http/$corpus/"
+    [[ -f src/http/$dict ]] || fail "no dictionary at src/http/$dict"
+    work=$(mktemp -d "/tmp/scalegate-fuzz-$name.XXXXXX")
+    TEMP_DIRS+=("$work")
+    cp -R "src/http/$corpus/." "$work/"
+    say "$name for ${FUZZ_SECONDS}s (log: $log; crashes go to build-fuzz/artifacts/$name-*)"
+    # SG_DIFF_SURVEY would make the differential target report instead of fail.
+    limit $((FUZZ_SECONDS + 120)) env -u SG_DIFF_SURVEY "$fuzzer" -max_total_time="$FUZZ_SECONDS" \
+      -timeout=10 -rss_limit_mb=2048 -dict="src/http/$dict" -print_final_stats=1 \
+      -artifact_prefix="$ROOT/build-fuzz/artifacts/$name-" "$work" >"$log" 2>&1
+    rc=$?
+    if ((rc != 0)); then
+      grep -E -A3 '^(DISAGREEMENT|invariant failed)' "$log" | head -n 20
+      tail -n 60 "$log"
+      fail "$name exited with $rc (see $log and build-fuzz/artifacts/)"
+    fi
+    grep -E '^(Done|stat::peak_rss_mb)' "$log"
+  done
   pass
 fi
 

@@ -1,0 +1,171 @@
+// libFuzzer target for the chunked decoder (chunked.h). The input is used two ways:
+//  1. As wire bytes (the seed corpus is plain chunked bodies). Fed in one piece, byte by byte
+//     and in several hashed splits, the decoder must give the same status, payload and
+//     consumed count every time; each feed() consumes at most its input, makes progress while
+//     it needs more, views its payload inside what it consumed, and stops for good after
+//     kDone/kError (until reset(), after which the same bytes give the same result). The
+//     payload is never longer than what was consumed, and a body that ended (kDone) ends at
+//     the same byte when only its own bytes are fed, while every shorter prefix needs more.
+//  2. As payload: encoded as a chunked body with hashed chunk sizes, a few extensions and
+//     trailers, it must decode to exactly the input, ending (kDone) after the last byte.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "http/chunked.h"
+
+namespace {
+
+using sg::http::ChunkedDecoder;
+using Status = ChunkedDecoder::Status;
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    std::abort();
+  }
+}
+
+bool inside(std::string_view outer, std::string_view v) {
+  if (v.empty()) return true;
+  return v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size();
+}
+
+uint64_t hashOf(std::string_view in) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char c : in) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return h;
+}
+
+uint64_t nextRandom(uint64_t* state) {
+  *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return *state >> 33;
+}
+
+struct Decoded {
+  Status status = Status::kNeedMore;
+  std::string payload;
+  size_t consumed = 0;
+};
+
+// One feed() call with the per-call invariants.
+Status feedOnce(ChunkedDecoder* d, std::string_view piece, size_t* consumed, Decoded* r) {
+  std::string_view payload;
+  *consumed = 0;
+  const Status st = d->feed(piece, consumed, &payload);
+  check(*consumed <= piece.size(), "consumed <= input");
+  check(inside(piece.substr(0, *consumed), payload), "payload inside the consumed bytes");
+  check(payload.empty() || st == Status::kNeedMore, "payload only with kNeedMore");
+  if (st == Status::kError) check(*consumed < piece.size(), "error offset inside the input");
+  check(d->done() == (st == Status::kDone), "done() matches kDone");
+  r->payload.append(payload);
+  r->consumed += *consumed;
+  return st;
+}
+
+// Feeds `in` in pieces whose sizes come from `seed` (0: one piece; 1: byte by byte).
+Decoded decode(ChunkedDecoder* d, std::string_view in, uint64_t seed) {
+  Decoded r;
+  size_t pos = 0;
+  while (pos < in.size()) {
+    size_t len = in.size() - pos;
+    if (seed == 1) len = 1;
+    if (seed > 1) len = std::min<size_t>(len, 1 + nextRandom(&seed) % 23);
+    std::string_view piece = in.substr(pos, len);
+    pos += len;
+    while (!piece.empty()) {
+      size_t consumed = 0;
+      r.status = feedOnce(d, piece, &consumed, &r);
+      if (r.status != Status::kNeedMore) {
+        // Final: later calls consume nothing and keep the status.
+        Decoded after;
+        check(feedOnce(d, piece.substr(consumed), &consumed, &after) == r.status && consumed == 0 &&
+                  after.payload.empty(),
+              "final status sticks");
+        return r;
+      }
+      check(consumed > 0, "kNeedMore makes progress");
+      piece.remove_prefix(consumed);
+    }
+  }
+  return r;
+}
+
+void fuzzWire(std::string_view in, uint64_t h) {
+  ChunkedDecoder d;
+  const Decoded whole = decode(&d, in, 0);
+  check(whole.payload.size() <= whole.consumed && whole.consumed <= in.size(),
+        "payload <= consumed <= input");
+  if (whole.status == Status::kNeedMore) check(whole.consumed == in.size(), "needs more: all used");
+  d.reset();
+  const Decoded again = decode(&d, in, 0);
+  check(again.status == whole.status && again.payload == whole.payload &&
+            again.consumed == whole.consumed,
+        "reset() starts afresh");
+  for (const uint64_t seed : {uint64_t{1}, h | 2, (h >> 17) | 2, (h * 31) | 2}) {
+    ChunkedDecoder s;
+    const Decoded split = decode(&s, in, seed);
+    check(split.status == whole.status && split.payload == whole.payload &&
+              split.consumed == whole.consumed,
+          "split invariance");
+  }
+  if (whole.status != Status::kDone) return;
+  const std::string_view body = in.substr(0, whole.consumed);
+  ChunkedDecoder exact;
+  const Decoded own = decode(&exact, body, 0);
+  check(own.status == Status::kDone && own.consumed == body.size() && own.payload == whole.payload,
+        "the body alone decodes the same");
+  ChunkedDecoder prefix;
+  const Decoded shorter = decode(&prefix, body.substr(0, (h >> 7) % body.size()), 0);
+  check(shorter.status == Status::kNeedMore, "a proper prefix of a body needs more");
+}
+
+// Encodes `payload` as a chunked body: chunk sizes, extensions and trailers from `seed`.
+std::string encode(std::string_view payload, uint64_t seed) {
+  std::string out;
+  size_t pos = 0;
+  int extensions = 0;
+  while (pos < payload.size()) {
+    const size_t len = std::min<size_t>(payload.size() - pos, 1 + nextRandom(&seed) % 300);
+    char size_line[32];
+    const char* hex = (nextRandom(&seed) & 1) != 0 ? "%zx" : "%zX";
+    std::snprintf(size_line, sizeof(size_line), hex, len);
+    out += size_line;
+    if (extensions < 8 && nextRandom(&seed) % 4 == 0) {
+      out += (nextRandom(&seed) & 1) != 0 ? ";name=value" : " ; n=\"quoted v\"";
+      ++extensions;
+    }
+    out += "\r\n";
+    out.append(payload.substr(pos, len));
+    out += "\r\n";
+    pos += len;
+  }
+  out += "0\r\n";
+  if (nextRandom(&seed) % 2 == 0) out += "X-Checksum: abc\r\nX-Other:\tv v\r\n";
+  out += "\r\n";
+  return out;
+}
+
+void fuzzRoundTrip(std::string_view payload, uint64_t h) {
+  const std::string wire = encode(payload, h);
+  for (const uint64_t seed : {uint64_t{0}, h | 2}) {
+    ChunkedDecoder d;
+    const Decoded r = decode(&d, wire, seed);
+    check(r.status == Status::kDone && r.consumed == wire.size() && r.payload == payload,
+          "encoded payload decodes to itself");
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  const uint64_t h = hashOf(in);
+  fuzzWire(in, h);
+  fuzzRoundTrip(in, h);
+  return 0;
+}
