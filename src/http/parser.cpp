@@ -153,8 +153,8 @@ ParseError applyField(const Header& h, std::vector<std::string_view>* tokens, Fi
     case HeaderKind::kConnection:
       noteConnection(h.value, tokens, st);
       break;
-    case HeaderKind::kUpgrade:
-      st->has_upgrade_header = true;
+    case HeaderKind::kUpgrade:  // an empty field lists no protocol: it asks for nothing
+      st->has_upgrade_header = st->has_upgrade_header || !h.value.empty();
       break;
     case HeaderKind::kExpect:
       st->expect_continue = st->expect_continue || equalsLower(h.value, "100-continue");

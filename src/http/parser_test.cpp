@@ -276,6 +276,17 @@ TEST(RequestParser, ConnectionTokensAndUpgrade) {
   EXPECT_FALSE(p.head.upgrade);
 }
 
+// An empty Upgrade field lists no protocol, so it asks for no upgrade (llhttp agrees; found by
+// request_differential_fuzz). A field that lists one anywhere still does.
+TEST(RequestParser, EmptyUpgradeFieldRequestsNoUpgrade) {
+  Parsed p = parse(withHost("GET / HTTP/1.1", "Connection: upgrade\r\nUpgrade: \t\r\n"));
+  ASSERT_EQ(p.status, ParseStatus::kComplete);
+  EXPECT_FALSE(p.head.upgrade);
+  p = parse(withHost("GET / HTTP/1.1", "Connection: upgrade\r\nUpgrade:\r\nUpgrade: ws\r\n"));
+  ASSERT_EQ(p.status, ParseStatus::kComplete);
+  EXPECT_TRUE(p.head.upgrade);
+}
+
 TEST(RequestParser, ExpectContinueOnlyForHttp11) {
   Parsed p = parse(withHost("PUT / HTTP/1.1", "Expect: 100-Continue\r\nContent-Length: 3\r\n"));
   ASSERT_EQ(p.status, ParseStatus::kComplete);
