@@ -42,6 +42,13 @@ void Pipe::consumeBody(net::Buffer* source, size_t n) {
   if (body_ready_ == 0) borrowing_ = false;
 }
 
+void Pipe::restartWith(size_t head_size, std::string_view replay, net::Buffer* source) {
+  if (body_ready_ > 0) consumeBody(source, body_ready_);
+  head_.resize(head_size);
+  head_.append(replay);
+  head_sent_ = 0;
+}
+
 void Pipe::discard(net::Buffer* source) {
   bytes_sent_ += head_.size() - head_sent_ + body_ready_;
   head_sent_ = head_.size();

@@ -33,6 +33,8 @@ class Pipe {
   void addBody(size_t bytes) { body_ready_ += bytes; }
   size_t bodyReady() const { return body_ready_; }
   uint64_t bytesSent() const { return bytes_sent_; }
+  // Bytes handed to the pipe and not sent yet (head and body).
+  uint64_t bytesQueued() const { return head_.size() - head_sent_ + body_ready_; }
   void resetCount() { bytes_sent_ = 0; }
   void reset() {
     head_.clear();
@@ -42,6 +44,11 @@ class Pipe {
   }
   // The head is kept after it is sent (until reset) so a retry can send it again.
   void rewindHead() { head_sent_ = 0; }
+  // Starts the pipe over for another try: the head becomes its first `head_size` bytes
+  // followed by `replay`, every body byte accepted so far. Accepted bytes not yet sent are
+  // in `replay` too, so they leave the front of `source` here: each body byte goes out
+  // exactly once per try.
+  void restartWith(size_t head_size, std::string_view replay, net::Buffer* source);
   bool headUntouched() const { return head_sent_ == 0; }
 
  private:

@@ -77,6 +77,39 @@ TEST_F(PipeTest, BorrowedBodyResumesAfterAShortWrite) {
   EXPECT_EQ(received, stored);
 }
 
+// A retry while accepted body bytes still wait in the source: the new try sends the head
+// and the replay copy, and the waiting bytes are not sent a second time after it.
+TEST_F(PipeTest, RestartSendsEveryAcceptedBodyByteOnce) {
+  Pipe pipe;
+  net::Buffer source(64);
+  fill(source, "defgNEXT");  // "abc" was sent already; "defg" was accepted but not sent
+  pipe.head() = "HEAD|";
+  pipe.addBody(4);
+  pipe.restartWith(5, "abcdefg", &source);
+  EXPECT_EQ(source.view(), "NEXT");
+  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(readAll(), "HEAD|abcdefg");
+  EXPECT_EQ(source.view(), "NEXT");
+  // Body accepted after the restart streams from the source behind the replayed bytes.
+  pipe.addBody(4);
+  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(readAll(), "NEXT");
+}
+
+// A second retry cuts the head back to the request head before adding the new replay copy.
+TEST_F(PipeTest, RestartReplacesAnEarlierReplay) {
+  Pipe pipe;
+  net::Buffer source(64);
+  pipe.head() = "HEAD|";
+  pipe.restartWith(5, "ab", &source);
+  fill(source, "cd");
+  pipe.addBody(2);
+  pipe.restartWith(5, "abcd", &source);
+  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(readAll(), "HEAD|abcd");
+  EXPECT_TRUE(source.empty());
+}
+
 TEST_F(PipeTest, DiscardConsumesWithoutWriting) {
   Pipe pipe;
   net::Buffer source(64);

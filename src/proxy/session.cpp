@@ -351,10 +351,14 @@ void Session::finishExchange() {
   record(status_);
   releaseSlots();
   endRetryAccounting();
+  // Request body bytes not yet forwarded (the upstream answered early) still sit at the front
+  // of the client's buffer: they must never be read as the next request.
+  bool request_forwarded = request_body_.done() && to_upstream_.idle();
   if (upstream_ != nullptr) {
-    releaseUpstream(response_.keep_alive && !upstream_eof_ && request_body_.done() &&
-                    to_upstream_.idle() && response_body_.kind() != http::BodyKind::kUntilClose);
+    releaseUpstream(response_.keep_alive && !upstream_eof_ && request_forwarded &&
+                    response_body_.kind() != http::BodyKind::kUntilClose);
   }
+  if (!request_forwarded) close_after_ = true;
   if (close_after_ || client_eof_ || worker_->draining()) {
     setState(State::kClosing);
     return flushClient();

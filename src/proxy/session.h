@@ -102,11 +102,19 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool acceptRequestBody();
   void upstreamBroken();
   bool readUpstream();
+  void resendOnFreshConnection();
   void pumpResponse();
   void upstreamEnded();
-  bool handleResponseHead();
+  // What handling the buffered response head did.
+  enum class HeadStep : uint8_t {
+    kIncomplete,  // more bytes are needed
+    kHandled,     // a head was consumed (a 1xx relayed, or the final head); bytes may follow
+    kStop,        // the exchange ended or moved on (error, retry, tunnel, cached answer)
+  };
+  HeadStep handleResponseHead();
   bool startResponse();
   void startTunnel();
+  void startUpgrade();
   void pumpTunnel();
   int pickServer();
   bool stickyUsable(size_t server) const;

@@ -63,10 +63,7 @@ void Session::scheduleRetry() {
     retry_counted_ = true;
   }
   closeUpstream();
-  std::string& head = to_upstream_.head();
-  head.resize(request_head_size_);
-  head.append(replay_body_);
-  to_upstream_.rewindHead();
+  to_upstream_.restartWith(request_head_size_, replay_body_, &input_);
   response_head_done_ = false;
   setState(State::kConnecting);
   int64_t base = policy.backoff.count();

@@ -159,10 +159,11 @@ bool Session::acceptRequestBody() {
   return true;
 }
 
-// The upstream connection died before a response head (reset on write, or EOF). A
-// bodiless idempotent request is sent again: first on a fresh connection to the same
-// server when a pooled connection was stale (the server closed it while idle), then on the
-// servers not yet tried. Anything else gets 502.
+// The upstream connection died before a response head (reset on write, or EOF). When it
+// was a reused pooled connection the server most likely closed it while idle: a bodiless
+// idempotent request goes once more to the same server on a fresh connection. Otherwise the
+// route's retry policy decides, and a bodiless idempotent request may still go to a server
+// not yet tried. Anything else gets 502.
 void Session::upstreamBroken() {
   SharedServer* server = upstream_->server();
   bool stale_reuse = upstream_->reused() && !retried_;
@@ -171,12 +172,20 @@ void Session::upstreamBroken() {
     recordOutlier(0);
   }
   if (response_started_) return close();
-  if (!stale_reuse && shouldRetry(TryFailure::kReset, 0)) return scheduleRetry();
+  if (stale_reuse && retryable_ && !response_head_done_) return resendOnFreshConnection();
+  if (shouldRetry(TryFailure::kReset, 0)) return scheduleRetry();
   if (!retryable_ || response_head_done_) return reject(502, true);
   closeUpstream();
   to_upstream_.rewindHead();
   setState(State::kConnecting);
-  if (!stale_reuse) return connectUpstream();
+  connectUpstream();
+}
+
+void Session::resendOnFreshConnection() {
+  SharedServer* server = upstream_->server();
+  closeUpstream();
+  to_upstream_.rewindHead();
+  setState(State::kConnecting);
   retried_ = true;
   int error_code = 0;
   UpstreamConn* connection = worker_->acquire(*route_->upstream, *server, true, &error_code);
@@ -224,6 +233,13 @@ void Session::pumpResponse() {
       timer_.cancel();
     }
     if (response_head_done_ && response_body_.done()) return finishExchange();
+    // Buffered bytes are parsed before reading more: reads are edge-triggered, so a final
+    // response that came in the same read as a 1xx gets no new event.
+    if (!response_head_done_ && !upstream_->input().empty()) {
+      HeadStep step = handleResponseHead();
+      if (step == HeadStep::kStop) return;
+      if (step == HeadStep::kHandled) continue;
+    }
     if (!response_head_done_ || upstream_->input().empty()) {
       if (upstream_eof_) return upstreamEnded();
       if (!readUpstream()) {
@@ -231,7 +247,6 @@ void Session::pumpResponse() {
         return;
       }
     }
-    if (!response_head_done_ && !handleResponseHead()) return;
   }
 }
 
@@ -246,40 +261,50 @@ void Session::upstreamEnded() {
   close();  // truncated body: closing tells the client it is incomplete
 }
 
-// Returns false when the caller must stop (waiting for data, or the exchange ended).
-bool Session::handleResponseHead() {
+Session::HeadStep Session::handleResponseHead() {
   http::ParseError error = http::ParseError::kNone;
   net::Buffer& buffer = upstream_->input();
   auto status =
       http::parseResponseHead(buffer.view(), kResponseLimits, request_is_head_, &response_, &error);
-  if (status == http::ParseStatus::kIncomplete) return true;  // the loop reads more
-  if (status == http::ParseStatus::kError) {
+  if (status == http::ParseStatus::kIncomplete) return HeadStep::kIncomplete;
+  // A 101 answers only an upgrade request (RFC 9110 15.2.2): relaying one the client did not
+  // ask for would hand it a protocol it never agreed to.
+  if (status == http::ParseStatus::kError || (response_.status == 101 && !request_upgrade_)) {
     upstream_->server()->errors->inc();
     reject(502, true);
-    return false;
+    return HeadStep::kStop;
   }
-  if (response_.status == 101 && request_upgrade_) {
-    ClientResponseContext context;
-    context.tunnel = true;
-    announceCacheResult();
-    context.extra_headers = extra_headers_;
-    writeClientResponseHead(response_, context, &to_client_.head());
+  if (response_.status == 101) {
     buffer.consume(response_.head_length);
-    startTunnel();
-    return false;
+    startUpgrade();
+    return HeadStep::kStop;
   }
   if (response_.status < 200) {  // 100 Continue, 103 Early Hints: relay and read on
     if (client_minor_ >= 1) writeClientResponseHead(response_, {}, &to_client_.head());
     buffer.consume(response_.head_length);
-    return true;
+    return HeadStep::kHandled;
   }
   if (shouldRetry(TryFailure::kStatus, response_.status)) {
     recordOutlier(response_.status);
     if (response_.status >= 500) upstream_->server()->errors->inc();
     scheduleRetry();  // the response is discarded with its connection
-    return false;
+    return HeadStep::kStop;
   }
-  return startResponse();
+  return startResponse() ? HeadStep::kHandled : HeadStep::kStop;
+}
+
+// The upstream accepted the upgrade: the exchange succeeded (a half-open breaker's trial
+// is settled now, not when the tunnel closes hours later) and becomes a tunnel.
+void Session::startUpgrade() {
+  recordOutlier(101);
+  if (breaker_pending_) settleBreaker(resilience::Outcome::kSuccess);
+  upstream_->server()->health.recordSuccess();
+  ClientResponseContext context;
+  context.tunnel = true;
+  announceCacheResult();
+  context.extra_headers = extra_headers_;
+  writeClientResponseHead(response_, context, &to_client_.head());
+  startTunnel();
 }
 
 // Returns false when the cache answered instead (the upstream's response is dropped).
@@ -292,7 +317,7 @@ bool Session::startResponse() {
     if (cache_.invalidate) invalidateAfterUnsafe();
   }
   bool dechunk = client_minor_ == 0 && response_.body == http::BodyKind::kChunked;
-  bool close_client = close_after_ || dechunk || !request_body_.done() ||
+  bool close_client = close_after_ || dechunk || !request_body_.done() || !to_upstream_.idle() ||
                       response_.body == http::BodyKind::kUntilClose || worker_->draining();
   ClientResponseContext context;
   decideCompression(&context);
