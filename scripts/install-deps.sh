@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential g++ cmake ninja-build pkg-config
+  build-essential g++ cmake ninja-build pkg-config ccache
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libboost-json1.81-dev
   zlib1g-dev libbrotli-dev
   # unit tests and micro-benchmarks

@@ -23,6 +23,9 @@ JOBS=2 # the machines have 2 cores
 FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 PYTHON=/usr/bin/python3 # Debian's, which has pytest (the pyenv python3 first on PATH does not)
 export PYTHONDONTWRITEBYTECODE=1
+# ccache (CMakeLists.txt uses it when installed): paths relative to the checkout, so a fresh
+# clone in another folder reuses what an earlier run compiled.
+export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
 
 PASSED=0
 FAILED=0
