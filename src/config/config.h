@@ -134,6 +134,15 @@ struct RouteConfig {
   std::optional<RouteCacheConfig> cache;
 };
 
+// Listener key `path_normalization` (http/path_normalizer.h): how request paths are
+// normalised before routing; the normal form is also what the upstream receives.
+struct PathNormalizationConfig {
+  enum class EscapedSlashes { kReject, kKeep, kDecode };  // %2F, %5C and '\' in a path
+  bool enabled = true;  // false: routes match the raw path, which is forwarded as sent
+  bool merge_slashes = true;
+  EscapedSlashes escaped_slashes = EscapedSlashes::kReject;
+};
+
 struct ListenerConfig {
   std::string name;
   net::Address address;
@@ -151,6 +160,7 @@ struct ListenerConfig {
   // X-Frame-Options: DENY. A header given an empty value is not added.
   std::vector<std::pair<std::string, std::string>> response_headers;
   std::optional<HstsConfig> hsts;
+  PathNormalizationConfig path_normalization;
 };
 
 enum class BalanceAlgorithm {

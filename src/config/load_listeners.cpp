@@ -148,6 +148,27 @@ void loadListenerProtection(ErrorSink& errors, const MapReader& map, ListenerCon
   if (const Field* hsts = map.find("hsts")) loadHsts(errors, *hsts, &out->hsts.emplace());
 }
 
+void loadPathNormalization(ErrorSink& errors, const Field& field, PathNormalizationConfig* out) {
+  MapReader map(errors, field, {"enabled", "merge_slashes", "escaped_slashes"});
+  if (!map.valid()) return;
+  readBool(errors, map.find("enabled"), &out->enabled);
+  readBool(errors, map.find("merge_slashes"), &out->merge_slashes);
+  const Field* escaped = map.find("escaped_slashes");
+  std::string text;
+  if (!readString(errors, escaped, &text)) return;
+  using EscapedSlashes = PathNormalizationConfig::EscapedSlashes;
+  if (text == "reject") {
+    out->escaped_slashes = EscapedSlashes::kReject;
+  } else if (text == "keep") {
+    out->escaped_slashes = EscapedSlashes::kKeep;
+  } else if (text == "decode") {
+    out->escaped_slashes = EscapedSlashes::kDecode;
+  } else {
+    errors.add(escaped->mark(), escaped->path,
+               "unknown value " + quoted(text) + " (one of: reject, keep, decode)");
+  }
+}
+
 // What later listeners are compared against for duplicates.
 struct SeenListener {
   std::string path;
@@ -161,7 +182,7 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   MapReader map(errors, item,
                 {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
                  "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
-                 "compression", "response_headers", "hsts"});
+                 "compression", "response_headers", "hsts", "path_normalization"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
@@ -185,6 +206,8 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   if (const Field* routes = map.require("routes"))
     loadRoutes(errors, *routes, upstreams, &out->routes);
   loadListenerProtection(errors, map, out);
+  if (const Field* paths = map.find("path_normalization"))
+    loadPathNormalization(errors, *paths, &out->path_normalization);
 }
 
 // Reports the later of two listeners that share a name or an address, at the offending key.
