@@ -1,6 +1,7 @@
 #include "admin/cache_admin.h"
 
 #include "admin/admin_reply.h"
+#include "cache/cache_key.h"
 
 namespace sg::admin {
 
@@ -30,7 +31,9 @@ ServiceResponse purge(cache::Cache& cache, std::string_view query) {
   if ((key && key->empty()) || (prefix && prefix->empty()))
     return errorReply(400, "the key or prefix is empty (an empty prefix would purge everything)");
   json::object document;
-  document["purged"] = key ? cache.erase(*key) : cache.erasePrefix(*prefix);
+  // Keys hold the host lower-case and without its port: a purge names it as it likes.
+  document["purged"] = key ? cache.erase(cache::normalizeKeyHost(*key, false))
+                           : cache.erasePrefix(cache::normalizeKeyHost(*prefix, true));
   return jsonReply(200, std::move(document));
 }
 

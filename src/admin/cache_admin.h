@@ -4,7 +4,9 @@
 //   DELETE /admin/cache?key=K         purges every variant stored under primary key K
 //   DELETE /admin/cache?prefix=P      purges every primary key that starts with P
 // Keys are "<host><path>[?<query>]" as cache_key.h builds them, percent-encoded in the
-// query string (e.g. key=api.example.com%2Fusers%3Fpage%3D2).
+// query string (e.g. key=api.example.com%2Fusers%3Fpage%3D2). The host part of K and P may
+// be given in any case and with a port: it is normalised as keys hold it ("API.example.com:80/x"
+// purges "api.example.com/x").
 #include <optional>
 
 #include "admin/http_service.h"

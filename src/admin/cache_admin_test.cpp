@@ -96,6 +96,17 @@ TEST(CacheAdmin, PurgesByPrefix) {
   EXPECT_EQ(field(call(*shared, "GET", ""), "entries"), 1);
 }
 
+// Keys hold the host lower-case without its port; a purge may spell it as clients do.
+TEST(CacheAdmin, PurgesNormaliseTheHost) {
+  auto shared = sharedFrom(kCachedConfig);
+  store(*shared, "t/api/1");
+  store(*shared, "t/api/2");
+  store(*shared, "tx/api/1");
+  EXPECT_EQ(field(call(*shared, "DELETE", "key=T%3A0001%2Fapi%2F1"), "purged"), 1);
+  EXPECT_EQ(field(call(*shared, "DELETE", "prefix=T:1"), "purged"), 1);  // not tx/...
+  EXPECT_EQ(field(call(*shared, "GET", ""), "entries"), 1);
+}
+
 TEST(CacheAdmin, RefusesAmbiguousOrEmptyPurges) {
   auto shared = sharedFrom(kCachedConfig);
   store(*shared, "example.com/a");

@@ -39,11 +39,38 @@ void appendNamedQuery(std::string& out, std::string_view query,
 
 }  // namespace
 
+std::string_view keyHostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  return host.substr(0, host.rfind(':'));
+}
+
+void appendKeyHost(std::string& out, std::string_view host) {
+  for (char c : keyHostWithoutPort(host)) out += detail::toLowerAscii(c);
+}
+
+std::string normalizeKeyHost(std::string_view key, bool is_prefix) {
+  const size_t host_end = std::min(key.find('/'), key.find('?'));
+  std::string out;
+  out.reserve(key.size());
+  if (host_end == std::string_view::npos && is_prefix) {
+    // The prefix stops inside the host. With a port it named the whole host: "t:1" → "t/".
+    appendKeyHost(out, key);
+    if (keyHostWithoutPort(key).size() != key.size()) out += '/';
+    return out;
+  }
+  appendKeyHost(out, key.substr(0, host_end));
+  if (host_end != std::string_view::npos) out += key.substr(host_end);
+  return out;
+}
+
 std::string buildPrimaryKey(std::string_view host, std::string_view path, std::string_view query,
                             const config::RouteCacheConfig::Key& key) {
   std::string out;
   out.reserve(host.size() + path.size() + query.size() + 1);
-  for (char c : host) out += detail::toLowerAscii(c);
+  appendKeyHost(out, host);
   out += path;
   if (key.query == Query::kAll && !query.empty()) {
     out += '?';

@@ -1,8 +1,10 @@
 #pragma once
 // Cache keys. An entry is found in two steps (RFC 9111 4.1):
-// 1. The primary key names the resource: "<host><path>[?<query>]", host lower-cased (the
-//    port kept as sent), path byte-exact (no decoding: %2F and / may differ at the
-//    origin), query per the route's `key.query`: kAll = as sent, kNone = dropped,
+// 1. The primary key names the resource: "<host><path>[?<query>]", host lower-cased without
+//    its port (routing ignores the port too, so "t", "t:1" and "T:0001" are one resource),
+//    path as routed (the listener's path normalisation already applied; no further
+//    decoding: %2F and / may differ at the origin), query per the route's `key.query`:
+//    kAll = as sent, kNone = dropped,
 //    kNames = only the listed parameters, stably sorted by name. GET and HEAD share it.
 //    Example: "api.example.com/users/7?page=2". erasePrefix() matches on this string.
 // 2. The variant: the stored response's Vary names plus the route's `key.headers`, each
@@ -21,6 +23,15 @@
 #include "http/message.h"
 
 namespace sg::cache {
+
+// The host as keys hold it, appended to `out`: lower-case, port dropped ("[::1]:80" → "[::1]").
+void appendKeyHost(std::string& out, std::string_view host);
+// `host` without its port, case kept: "Example.com:8080" → "Example.com".
+std::string_view keyHostWithoutPort(std::string_view host);
+// A purge's key or key prefix (admin API) with its host part as keys hold it: "T:0001/a" →
+// "t/a". A prefix that stops inside the host is lower-cased; one that ends in a port named
+// the whole host and gets its '/' ("t:1" → "t/", so "tx/..." is not purged).
+std::string normalizeKeyHost(std::string_view key, bool is_prefix);
 
 std::string buildPrimaryKey(const http::RequestHead& request,
                             const config::RouteCacheConfig::Key& key);

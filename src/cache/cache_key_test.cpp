@@ -33,11 +33,28 @@ struct PrimaryCase {
   const char* expected;
 };
 
+// Routing ignores the Host port, so the cache must too: one resource, one entry.
+TEST(PrimaryKey, HostSpellingsRoutedAlikeShareAKey) {
+  for (const char* host : {"t", "t:1", "T:0001", "T", "t:"}) {
+    EXPECT_EQ(buildPrimaryKey(host, "/a", "", keyOf(Query::kAll)), "t/a") << host;
+  }
+}
+
+TEST(PrimaryKey, PurgeKeysAndPrefixesAreNormalisedLikeKeys) {
+  EXPECT_EQ(normalizeKeyHost("T:0001/A?x=1", false), "t/A?x=1");
+  EXPECT_EQ(normalizeKeyHost("Example.COM/P/Q", true), "example.com/P/Q");
+  EXPECT_EQ(normalizeKeyHost("[::1]:80/a", false), "[::1]/a");
+  EXPECT_EQ(normalizeKeyHost("T:1", true), "t/");  // a port ends the host
+  EXPECT_EQ(normalizeKeyHost("Api.Ex", true), "api.ex");
+  EXPECT_EQ(normalizeKeyHost("h?q", false), "h?q");
+}
+
 TEST(PrimaryKey, HostPathAndQueryRules) {
   const PrimaryCase cases[] = {
       {"plain", "example.com", "/a/b", "", keyOf(Query::kAll), "example.com/a/b"},
-      {"host lower-cased, port kept", "API.Example.COM:8080", "/A", "", keyOf(Query::kAll),
-       "api.example.com:8080/A"},
+      {"host lower-cased, port dropped", "API.Example.COM:8080", "/A", "", keyOf(Query::kAll),
+       "api.example.com/A"},
+      {"IPv6 host keeps its brackets", "[::1]:80", "/a", "", keyOf(Query::kAll), "[::1]/a"},
       {"path byte-exact", "h", "/a%2Fb/C", "", keyOf(Query::kAll), "h/a%2Fb/C"},
       {"query as sent", "h", "/p", "b=2&a=1", keyOf(Query::kAll), "h/p?b=2&a=1"},
       {"query dropped", "h", "/p", "b=2&a=1", keyOf(Query::kNone), "h/p"},

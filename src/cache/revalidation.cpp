@@ -232,7 +232,9 @@ std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
     if (!value) continue;
     const auto parts = parseReference(*value, request.path);
     if (!parts) continue;
-    if (!parts->authority.empty() && !detail::equalsIgnoreCase(parts->authority, request.host)) {
+    if (!parts->authority.empty() &&
+        !detail::equalsIgnoreCase(keyHostWithoutPort(parts->authority),
+                                  keyHostWithoutPort(request.host))) {
       continue;  // another host: RFC 9111 4.4 forbids invalidating it (denial of service)
     }
     std::string target = buildPrimaryKey(request.host, parts->path, parts->query, key);
