@@ -79,6 +79,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool readClient();
   bool handleHead();
   void startExchange(const http::RequestHead& request);
+  bool acceptTarget();
   void forwardRequest(const http::RequestHead& request);
   void writeUpstreamHead(const http::RequestHead& request);
   void rememberForLog(const http::RequestHead& request);
@@ -189,6 +190,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
 
   // The exchange in flight.
   http::RequestHead request_;
+  std::string normalized_path_;  // request_.path when normalising changed it
   http::ResponseHead response_;
   const Route* route_ = nullptr;
   UpstreamConn* upstream_ = nullptr;
