@@ -1,5 +1,7 @@
 #include "proxy/router.h"
 
+#include <algorithm>
+
 namespace sg::proxy {
 
 namespace {
@@ -19,7 +21,7 @@ bool hostMatches(const Route& route, std::string_view host) {
 
 bool methodMatches(const Route& route, std::string_view method) {
   const auto& methods = route.config->match.methods;
-  if (methods.empty()) return true;
+  if (methods.empty()) return method != "CONNECT";
   for (const auto& allowed : methods) {
     if (allowed == method) return true;
   }
@@ -43,6 +45,57 @@ std::string_view hostWithoutPort(std::string_view host) {
   }
   auto colon = host.rfind(':');
   return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+http::PathStatus normalizeRequestPath(const config::PathNormalizationConfig& config,
+                                      http::RequestHead* request, std::string* storage) {
+  if (!config.enabled) return http::PathStatus::kUnchanged;
+  http::PathOptions options;
+  options.merge_slashes = config.merge_slashes;
+  using Escaped = config::PathNormalizationConfig::EscapedSlashes;
+  if (config.escaped_slashes == Escaped::kKeep) {
+    options.escaped_slashes = http::EscapedSlashes::kKeep;
+  }
+  if (config.escaped_slashes == Escaped::kDecode) {
+    options.escaped_slashes = http::EscapedSlashes::kDecode;
+  }
+  const http::PathStatus status = http::normalizePath(request->path, options, storage);
+  if (status == http::PathStatus::kNormalized) request->path = *storage;
+  return status;
+}
+
+std::string Router::allowedMethods(std::string_view host) const {
+  static constexpr std::array<std::string_view, 7> kCommon = {"GET",   "HEAD",   "POST",   "PUT",
+                                                              "PATCH", "DELETE", "OPTIONS"};
+  std::string_view bare_host = hostWithoutPort(host);
+  bool serves_host = false;
+  bool any_method = false;
+  std::vector<std::string_view> methods;
+  for (const auto& route : routes_) {
+    if (!hostMatches(route, bare_host)) continue;
+    serves_host = true;
+    if (route.config->match.methods.empty()) any_method = true;
+    for (const auto& method : route.config->match.methods) methods.push_back(method);
+  }
+  if (!serves_host) return {};
+  std::string allow;
+  auto add = [&allow](std::string_view method) {
+    if (!allow.empty()) allow.append(", ");
+    allow.append(method);
+  };
+  std::vector<std::string_view> added;
+  for (std::string_view method : kCommon) {
+    if (any_method || std::find(methods.begin(), methods.end(), method) != methods.end()) {
+      add(method);
+      added.push_back(method);
+    }
+  }
+  for (std::string_view method : methods) {
+    if (std::find(added.begin(), added.end(), method) != added.end()) continue;
+    add(method);
+    added.push_back(method);
+  }
+  return allow;
 }
 
 const Route* Router::match(std::string_view host, std::string_view path,

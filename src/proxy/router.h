@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "http/message.h"
+#include "http/path_normalizer.h"
 #include "metrics/metrics.h"
 #include "proxy/cache_state.h"
 #include "proxy/protection_state.h"
@@ -30,13 +32,27 @@ struct Route {
 class Router {
  public:
   void add(Route route) { routes_.push_back(std::move(route)); }
-  // `host` is the Host header value (a port, if any, is ignored).
+  // `host` is the Host header value (a port, if any, is ignored); `path` the normalised path
+  // (normalizeRequestPath). CONNECT matches only a route that lists it in its methods: a
+  // route without a method list never opens a tunnel.
   const Route* match(std::string_view host, std::string_view path, std::string_view method) const;
+  // The Allow value for "OPTIONS *": the methods of the routes serving `host`, in a fixed
+  // order ("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" for a route without a method list,
+  // then any other listed method); empty when no route serves the host.
+  std::string allowedMethods(std::string_view host) const;
   std::vector<Route>& routes() { return routes_; }
 
  private:
   std::vector<Route> routes_;
 };
+
+// Normalises request->path in place (listener key `path_normalization`, see
+// http/path_normalizer.h). The path is left as a view into the read buffer when it is already
+// normal (no copy, no allocation); otherwise it points at its normal form in *storage, which
+// must outlive the exchange. Paths that are not origin-form ("*") are left alone. Returns
+// kUnchanged or kNormalized, or the reason the request must be refused with 400.
+http::PathStatus normalizeRequestPath(const config::PathNormalizationConfig& config,
+                                      http::RequestHead* request, std::string* storage);
 
 // Host header value without its port, e.g. "Example.com:8080" → "Example.com", "[::1]:80" →
 // "[::1]".

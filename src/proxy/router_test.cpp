@@ -190,5 +190,75 @@ TEST_F(RouterTest, AllCriteriaMustMatch) {
   EXPECT_EQ(match("a.example.com", "/x", "GET"), "fallback");
 }
 
+TEST_F(RouterTest, ConnectMatchesOnlyRoutesListingIt) {
+  addRoute("any", "/");
+  EXPECT_EQ(match("h", "/", "CONNECT"), "<none>");
+  addRoute("tunnel", "/", "", {"CONNECT"});
+  EXPECT_EQ(match("h", "/", "CONNECT"), "tunnel");
+  EXPECT_EQ(match("h", "/", "GET"), "any");
+}
+
+TEST_F(RouterTest, AllowedMethodsForOptionsAsterisk) {
+  addRoute("api", "/api", "api.example.com", {"GET", "PURGE"});
+  addRoute("writes", "/api", "api.example.com", {"POST", "GET"});
+  addRoute("www", "/", "www.example.com");
+  EXPECT_EQ(router_.allowedMethods("API.example.com:80"), "GET, POST, PURGE");
+  EXPECT_EQ(router_.allowedMethods("www.example.com"),
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+  EXPECT_EQ(router_.allowedMethods("other.example.com"), "");
+}
+
+// The path the router sees is the listener's normal form of the request's path.
+class NormalizeRequestPathTest : public ::testing::Test {
+ protected:
+  std::string normalized(std::string_view path) {
+    http::RequestHead request;
+    request.path = path;
+    status_ = normalizeRequestPath(config_, &request, &storage_);
+    return std::string(request.path);
+  }
+
+  config::PathNormalizationConfig config_;
+  std::string storage_;
+  http::PathStatus status_ = http::PathStatus::kUnchanged;
+};
+
+TEST_F(NormalizeRequestPathTest, BypassSpellingsOfAPathBecomeThePath) {
+  for (const char* path : {"/x/../login", "/%6cogin", "//login", "/./login", "/%2e%2e/login",
+                           "/a/b/%2E%2E/../login"}) {
+    EXPECT_EQ(normalized(path), "/login") << path;
+    EXPECT_EQ(status_, http::PathStatus::kNormalized);
+  }
+}
+
+TEST_F(NormalizeRequestPathTest, NormalPathStaysAViewIntoTheRequest) {
+  const std::string buffer = "/login/a%C3%A9";
+  http::RequestHead request;
+  request.path = buffer;
+  EXPECT_EQ(normalizeRequestPath(config_, &request, &storage_), http::PathStatus::kUnchanged);
+  EXPECT_EQ(request.path.data(), buffer.data());
+  EXPECT_TRUE(storage_.empty());
+}
+
+TEST_F(NormalizeRequestPathTest, FollowsTheListenerOptions) {
+  EXPECT_EQ(normalized("/a%2Fb"), "/a%2Fb");
+  EXPECT_EQ(status_, http::PathStatus::kEscapedSlash);
+  config_.escaped_slashes = config::PathNormalizationConfig::EscapedSlashes::kKeep;
+  EXPECT_EQ(normalized("/a%2fb"), "/a%2Fb");
+  config_.escaped_slashes = config::PathNormalizationConfig::EscapedSlashes::kDecode;
+  EXPECT_EQ(normalized("/a%2fb"), "/a/b");
+  config_.merge_slashes = false;
+  EXPECT_EQ(normalized("//login"), "//login");
+  config_.enabled = false;
+  EXPECT_EQ(normalized("/x/../login"), "/x/../login");
+  EXPECT_EQ(status_, http::PathStatus::kUnchanged);
+  EXPECT_EQ(normalized("/%zz"), "/%zz");  // off means off: not even checked
+}
+
+TEST_F(NormalizeRequestPathTest, AsteriskIsLeftAlone) {
+  EXPECT_EQ(normalized("*"), "*");
+  EXPECT_EQ(status_, http::PathStatus::kUnchanged);
+}
+
 }  // namespace
 }  // namespace sg::proxy

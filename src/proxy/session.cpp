@@ -177,6 +177,7 @@ void Session::startExchange(const http::RequestHead& request) {
                             [](const auto& h) { return h.kind == http::HeaderKind::kXRequestId; });
   if (!has_id) generated_id_ = worker_->requestIds().next(request_id_buffer_);
   if (worker_->accessLog() != nullptr) rememberForLog(request);
+  if (!acceptTarget()) return;
   route_ = listener_->router.match(request.host, request.path, request.method);
   bool has_body = request.body != http::BodyKind::kNone;
   request_body_.start(request.body, request.content_length, false);
@@ -197,6 +198,39 @@ void Session::startExchange(const http::RequestHead& request) {
   negotiateEncoding(request);
   if (route_->cache != nullptr && !consultCache(request)) return;  // answered, or waiting
   forwardRequest(request);
+}
+
+// Before routing: request_.path becomes its normal form, which routes, limits, cache keys,
+// retries and the upstream all see. Returns false when the request was answered here: a path
+// refused by normalisation (400), a CONNECT (400: RFC 9112 3.2.3 allows it only in
+// authority-form, which the parser refuses: the gateway does not tunnel CONNECT), or
+// "OPTIONS *", which no route can match and the gateway answers itself.
+bool Session::acceptTarget() {
+  const auto status =
+      normalizeRequestPath(listener_->config->path_normalization, &request_, &normalized_path_);
+  const bool bad_path =
+      status == http::PathStatus::kBadEncoding || status == http::PathStatus::kEscapedSlash;
+  const bool connect = request_.method == "CONNECT";
+  if (!bad_path && !connect && request_.path != "*") return true;
+  input_.consume(request_.head_length);
+  request_body_.start(request_.body, request_.content_length, false);
+  if (bad_path || connect) {
+    countReject(connect ? static_cast<int>(http::ParseError::kBadTarget) : 0,
+                connect ? RejectReason::kCount : RejectReason::kBadPath);
+    reject(400, true);
+    return false;
+  }
+  // OPTIONS * asks about the server as a whole (RFC 9110 9.3.7): the methods of the routes
+  // serving this host, or 404 when none does.
+  const std::string allow = listener_->router.allowedMethods(request_.host);
+  if (allow.empty()) {
+    countReject(0, RejectReason::kNoRoute);
+    reject(404, request_.body != http::BodyKind::kNone);
+    return false;
+  }
+  extra_headers_.append("Allow: ").append(allow).append("\r\n");
+  reject(200, false);
+  return false;
 }
 
 // The request goes to the upstream: breaker, then the upstream head, then a server.

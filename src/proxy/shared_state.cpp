@@ -28,6 +28,8 @@ std::string_view rejectName(RejectReason reason) {
       return "circuit_open";
     case RejectReason::kOverflow:
       return "overflow";
+    case RejectReason::kBadPath:
+      return "bad_path";
     case RejectReason::kCount:
       break;
   }

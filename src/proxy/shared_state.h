@@ -77,6 +77,7 @@ enum class RejectReason : uint8_t {
   kRateLimited,
   kCircuitOpen,
   kOverflow,  // a circuit_breaker max_* cap was reached
+  kBadPath,   // a path normalisation refused (bad percent-encoding, escaped slash)
   kCount,
 };
 

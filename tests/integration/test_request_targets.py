@@ -1,0 +1,54 @@
+"""Request targets the routes cannot see as paths: CONNECT is refused (origin-form is not a
+CONNECT target, and the gateway does not tunnel), and "OPTIONS *" is answered by the gateway
+itself with the methods the host's routes accept."""
+from conftest import build_request, make_config, raw_request
+
+
+def test_connect_in_origin_form_is_refused_and_not_forwarded(upstream, gateway):
+    u = upstream("u1")
+    gw = gateway(make_config({"u1": [u]}))
+    status, headers, body, closed = raw_request(gw.port, build_request("CONNECT", "/x"))
+    assert status == 400 and closed, (status, headers, body)
+    assert gw.metric("scalegate_rejected_requests_total", listener="public", reason="bad_target") == 1
+    assert u.stats()["requests"] == 0
+
+
+def test_connect_is_refused_even_by_a_route_listing_it(upstream, gateway):
+    u = upstream("u1")
+    routes = [{"name": "tunnel", "match": {"prefix": "/", "methods": ["CONNECT", "GET"]}, "upstream": "u1"}]
+    gw = gateway(make_config({"u1": [u]}, routes=routes))
+    for target in ("/x", "example.com:443", "http://example.com/"):
+        data = b"CONNECT %s HTTP/1.1\r\nHost: example.com:443\r\n\r\n" % target.encode()
+        status, headers, body, closed = raw_request(gw.port, data)
+        assert status == 400 and closed, (target, status, headers, body)
+    assert u.stats()["requests"] == 0
+
+
+def test_options_asterisk_is_answered_with_the_hosts_methods(upstream, gateway):
+    u = upstream("u1")
+    routes = [
+        {"name": "api-read", "match": {"prefix": "/api", "host": "api.test", "methods": ["GET", "HEAD"]},
+         "upstream": "u1"},
+        {"name": "api-write", "match": {"prefix": "/api", "host": "api.test", "methods": ["POST"]},
+         "upstream": "u1"},
+        {"name": "www", "match": {"prefix": "/", "host": "www.test"}, "upstream": "u1"},
+    ]
+    gw = gateway(make_config({"u1": [u]}, routes=routes))
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="API.test:8080"))
+    assert resp.status == 200 and not resp.closed, resp
+    assert resp.header("Allow") == "GET, HEAD, POST", resp
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="www.test"))
+    assert resp.status == 200 and resp.header("Allow") == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="other.test"))
+    assert resp.status == 404, resp
+    assert u.stats()["requests"] == 0
+
+
+def test_options_asterisk_keeps_the_connection(upstream, gateway):
+    u = upstream("u1")
+    gw = gateway(make_config({"u1": [u]}))
+    from conftest import Conn
+    with Conn(gw.port) as c:
+        resp = c.request("OPTIONS", "*")
+        assert resp.status == 200 and resp.header("Allow"), resp
+        assert c.get("/echo").status == 200
