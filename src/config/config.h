@@ -201,7 +201,10 @@ struct OutlierDetectionConfig {
   uint32_t consecutive_gateway_failure = 5;  // 502/503/504 and connect failures
   Duration interval{std::chrono::seconds(10)};
   Duration base_ejection_time{std::chrono::seconds(30)};
-  uint32_t max_ejection_percent = 10;
+  // Cap on one ejection; the loader defaults it to max(300 s, base_ejection_time).
+  Duration max_ejection_time{std::chrono::seconds(300)};
+  uint32_t max_ejection_percent = 10;  // (ejected + 1) / servers may not exceed it
+  bool always_eject_one_host = false;  // the first ejection ignores max_ejection_percent
 };
 
 // Circuit breaker (upstream key `circuit_breaker`). Errors are connect failures, timeouts
