@@ -315,7 +315,11 @@ void writeLocalResponse(const LocalResponse& response, std::string* out) {
   if (!response.request_id.empty()) appendHeader(out, "X-Request-Id", response.request_id);
   out->append("Content-Length: ");
   appendNumber(out, 4 + reason.size() + 1);
-  out->append(response.close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  if (response.close) {
+    out->append("\r\nConnection: close\r\n\r\n");
+  } else {
+    out->append(response.keep_alive_header ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+  }
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);

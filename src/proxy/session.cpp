@@ -323,6 +323,7 @@ void Session::reject(int status, bool close_connection) {
   LocalResponse response;
   response.status = status;
   response.close = must_close;
+  response.keep_alive_header = client_minor_ == 0 && !must_close;
   response.request_id = generated_id_;
   response.extra_headers = extra_headers_;
   response.defaults = &listener_->default_headers;
