@@ -173,6 +173,18 @@ std::vector<BadCase> outlierCases() {
        48,
        "upstreams.users.outlier_detection.max_ejection_percent: expected an integer from 0 to 100, got "
        "'101'"},
+      {"OutlierMaxEjectionTimeBelowBase",
+       upstreamWith("outlier_detection: { base_ejection_time: 1m, max_ejection_time: 30s }"), 8, 69,
+       "upstreams.users.outlier_detection.max_ejection_time: must not be shorter than "
+       "base_ejection_time (1m)"},
+      {"OutlierMaxEjectionTimeBelowDefaultBase",
+       upstreamWith("outlier_detection: { max_ejection_time: 10s }"), 8, 45,
+       "upstreams.users.outlier_detection.max_ejection_time: must not be shorter than "
+       "base_ejection_time (30s)"},
+      {"OutlierZeroMaxEjectionTime", upstreamWith("outlier_detection: { max_ejection_time: 0 }"), 8,
+       45, "upstreams.users.outlier_detection.max_ejection_time: must be greater than zero"},
+      {"OutlierAlwaysEjectNotBool", upstreamWith("outlier_detection: { always_eject_one_host: 1x }"),
+       8, 49, "upstreams.users.outlier_detection.always_eject_one_host: expected true or false, got '1x'"},
   };
 }
 
@@ -300,6 +312,23 @@ TEST(LoadPolicies, FullConfigGivesTypedUpstreamPolicies) {
   EXPECT_EQ(statics.health_check->type, HealthCheckConfig::Type::kTcp);
   ASSERT_TRUE(statics.outlier_detection.has_value());
   EXPECT_EQ(statics.outlier_detection->consecutive_5xx, 5u);
+}
+
+TEST(LoadPolicies, OutlierEjectionCapAndAlwaysEjectOneHost) {
+  // Envoy's default cap: max(300 s, base_ejection_time).
+  auto config = loadValid(upstreamWith("outlier_detection: {}"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(firstUpstream(config).outlier_detection->max_ejection_time, minutes(5));
+  EXPECT_FALSE(firstUpstream(config).outlier_detection->always_eject_one_host);
+  config = loadValid(upstreamWith("outlier_detection: { base_ejection_time: 10m }"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(firstUpstream(config).outlier_detection->max_ejection_time, minutes(10));
+  config = loadValid(upstreamWith(
+      "outlier_detection: { base_ejection_time: 1m, max_ejection_time: 1m, "
+      "always_eject_one_host: true }"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(firstUpstream(config).outlier_detection->max_ejection_time, minutes(1));
+  EXPECT_TRUE(firstUpstream(config).outlier_detection->always_eject_one_host);
 }
 
 TEST(LoadPolicies, MinimalConfigHasNoPolicies) {

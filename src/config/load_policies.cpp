@@ -18,6 +18,7 @@ constexpr uint32_t kMaxConsecutiveFailures = 1000;  // outlier_detection consecu
 constexpr uint32_t kMaxBreakerCount = 1'000'000;    // circuit_breaker volume and trials
 constexpr uint32_t kMaxBreakerBuckets = 1000;
 constexpr uint32_t kUint32Max = 0xffffffffu;
+constexpr Duration kDefaultMaxEjectionTime{std::chrono::seconds(300)};
 
 struct RetryCondition {
   std::string_view name;
@@ -177,6 +178,19 @@ void readCheckTimes(ErrorSink& errors, const MapReader& map, HealthCheckConfig* 
   }
 }
 
+// Envoy's default is max(300 s, base_ejection_time); a cap below the base is an error.
+void readEjectionCap(ErrorSink& errors, const Field* field, bool base_ok,
+                     OutlierDetectionConfig* out) {
+  if (field == nullptr) {
+    out->max_ejection_time = std::max<Duration>(kDefaultMaxEjectionTime, out->base_ejection_time);
+  } else if (readDuration(errors, field, &out->max_ejection_time, false) && base_ok &&
+             out->max_ejection_time < out->base_ejection_time) {
+    errors.add(field->mark(), field->path,
+               "must not be shorter than base_ejection_time (" +
+                   formatDuration(out->base_ejection_time) + ")");
+  }
+}
+
 }  // namespace
 
 void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out) {
@@ -207,15 +221,18 @@ void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* o
 void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out) {
   MapReader map(errors, field,
                 {"consecutive_5xx", "consecutive_gateway_failure", "interval", "base_ejection_time",
-                 "max_ejection_percent"});
+                 "max_ejection_time", "max_ejection_percent", "always_eject_one_host"});
   if (!map.valid()) return;
   readUint32(errors, map.find("consecutive_5xx"), 0, kMaxConsecutiveFailures,
              &out->consecutive_5xx);
   readUint32(errors, map.find("consecutive_gateway_failure"), 0, kMaxConsecutiveFailures,
              &out->consecutive_gateway_failure);
   readDuration(errors, map.find("interval"), &out->interval, false);
-  readDuration(errors, map.find("base_ejection_time"), &out->base_ejection_time, false);
+  const Field* base = map.find("base_ejection_time");
+  bool base_ok = readDuration(errors, base, &out->base_ejection_time, false) || base == nullptr;
+  readEjectionCap(errors, map.find("max_ejection_time"), base_ok, out);
   readUint32(errors, map.find("max_ejection_percent"), 0, 100, &out->max_ejection_percent);
+  readBool(errors, map.find("always_eject_one_host"), &out->always_eject_one_host);
 }
 
 void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out) {

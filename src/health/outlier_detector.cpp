@@ -1,21 +1,28 @@
 #include "health/outlier_detector.h"
 
+#include <algorithm>
+
 namespace sg::health {
 
 // Semantics (Envoy outlier detection, without split local-origin errors):
 //  * A status >= 500 increments consecutive_5xx; a status in 1..499 resets it. Status 0 (no
-//    response: connect failure, reset, timeout) leaves it unchanged: it counts only as a
-//    gateway failure.
+//    response: connect failure, reset, timeout) counts as a 5xx too, as Envoy maps these
+//    local-origin failures to 503 and 504.
 //  * Status 0, 502, 503 and 504 increment consecutive_gateway; any other status resets it.
 //  * A rule whose threshold is 0 is disabled.
-//  * When a counter is at or above its threshold the server is ejected, if the share of the
-//    upstream already ejected, ejected * 100 / servers, is below max_ejection_percent
-//    (Envoy's rule: 3 servers at 10% allow one ejection). A refused ejection leaves the
-//    counter where it is, so the next failure tries again once there is room.
-//  * An ejection lasts base_ejection_time × times_ejected (30s, 60s, 90s, ...) and resets
-//    both counters. Results for a server that is currently ejected are ignored (they come
-//    from requests that were in flight): they neither count nor eject it again.
-//  * tick() decreases times_ejected by one for every server not currently ejected.
+//  * When a counter is at or above its threshold the server is ejected if the ejection keeps
+//    the ejected share within max_ejection_percent: (ejected + 1) * 100 / servers <= max%
+//    (Envoy's rule, so 2 servers at 60% allow one ejection, and a lone server is ejected only
+//    at 100%). always_eject_one_host allows the first ejection whatever the percentage. A
+//    refused ejection leaves the counter where it is, so the next failure tries again once
+//    there is room.
+//  * An ejection lasts min(base_ejection_time x multiplier, max_ejection_time); the multiplier
+//    grows by one per ejection while multiplier x base < max + base (so it saturates just past
+//    the cap, as in Envoy). The ejection resets both counters. Results for a server that is
+//    currently ejected are ignored (they come from requests that were in flight): they
+//    neither count nor eject it again.
+//  * tick() decreases the multiplier by one for every server back in rotation for at least
+//    one full interval (since its re-admission, with no ejection in between).
 // Concurrency: counters are relaxed atomics (a success only writes when the counter is not
 // already 0, so healthy traffic does not bounce the cache line between workers). Ejection
 // decisions are serialised by a try-lock that is never waited on, so a server is ejected
@@ -47,9 +54,9 @@ bool OutlierDetector::recordResult(size_t server, int status, int64_t now_ms) {
   ServerState& state = state_[server];
   if (state.ejected_until.load(std::memory_order_acquire) > now_ms) return false;
   bool reached = false;
-  if (status >= 500) {
+  if (status >= 500 || status == 0) {
     reached |= countFailure(state.consecutive_5xx, config_.consecutive_5xx);
-  } else if (status != 0) {
+  } else {
     resetCounter(state.consecutive_5xx);
   }
   if (isGatewayFailure(status)) {
@@ -75,10 +82,12 @@ uint64_t OutlierDetector::ejectionsTotal() const {
 }
 
 void OutlierDetector::tick(int64_t now_ms) {
+  const int64_t interval = config_.interval.count();
   for (size_t i = 0; i < servers_; ++i) {
     ServerState& state = state_[i];
     uint32_t times = state.times_ejected.load(std::memory_order_relaxed);
-    while (times > 0 && state.ejected_until.load(std::memory_order_acquire) <= now_ms) {
+    // ejected_until is the moment of re-admission once it has passed.
+    while (times > 0 && now_ms - state.ejected_until.load(std::memory_order_acquire) >= interval) {
       if (state.times_ejected.compare_exchange_weak(times, times - 1, std::memory_order_relaxed)) {
         break;
       }
@@ -91,8 +100,15 @@ bool OutlierDetector::tryEject(size_t server, int64_t now_ms) {
   ServerState& state = state_[server];
   bool ejected = false;
   if (state.ejected_until.load(std::memory_order_relaxed) <= now_ms && ejectionAllowed(now_ms)) {
-    uint32_t times = state.times_ejected.fetch_add(1, std::memory_order_relaxed) + 1;
-    int64_t duration = static_cast<int64_t>(config_.base_ejection_time.count()) * times;
+    const int64_t base = config_.base_ejection_time.count();
+    const int64_t cap = config_.max_ejection_time.count();
+    uint32_t times = state.times_ejected.load(std::memory_order_relaxed);
+    uint32_t next = times;
+    do {  // a CAS: tick() may be decrementing it on the maintenance thread
+      next = static_cast<int64_t>(times) * base < cap + base ? times + 1 : times;
+    } while (!state.times_ejected.compare_exchange_weak(times, next, std::memory_order_relaxed));
+    times = next;
+    const int64_t duration = std::min(base * static_cast<int64_t>(times), cap);
     state.consecutive_5xx.store(0, std::memory_order_relaxed);
     state.consecutive_gateway.store(0, std::memory_order_relaxed);
     state.ejected_until.store(now_ms + duration, std::memory_order_release);
@@ -113,8 +129,10 @@ size_t OutlierDetector::ejectedCount(int64_t now_ms) const {
 
 bool OutlierDetector::ejectionAllowed(int64_t now_ms) const {
   if (servers_ == 0) return false;
-  uint64_t ejected_percent = static_cast<uint64_t>(ejectedCount(now_ms)) * 100 / servers_;
-  return ejected_percent < config_.max_ejection_percent;
+  const uint64_t ejected = ejectedCount(now_ms);
+  if (ejected == 0 && config_.always_eject_one_host) return true;
+  // Exact integer form of (ejected + 1) * 100 / servers <= max_ejection_percent.
+  return (ejected + 1) * 100 <= uint64_t{config_.max_ejection_percent} * servers_;
 }
 
 }  // namespace sg::health

@@ -1,8 +1,9 @@
 #pragma once
 // Outlier detection for one upstream, shared by every worker (Envoy semantics):
-// `consecutive_5xx` 5xx responses, or `consecutive_gateway_failure` gateway failures
-// (502/503/504 or a failed connect), eject a server for base_ejection_time × the number of
-// times it has been ejected, unless max_ejection_percent of the upstream is already ejected.
+// `consecutive_5xx` 5xx responses (or failures without a response), or
+// `consecutive_gateway_failure` gateway failures (502/503/504 or no response), eject a server
+// for base_ejection_time × its ejection multiplier (at most max_ejection_time), unless the
+// ejection would take more than max_ejection_percent of the upstream out of rotation.
 // Lock-free: workers only touch atomics. Times are passed in (injected clock).
 #include <atomic>
 #include <cstdint>
@@ -22,8 +23,9 @@ class OutlierDetector {
   bool isEjected(size_t server, int64_t now_ms) const;
   uint32_t timesEjected(size_t server) const;
   uint64_t ejectionsTotal() const;
-  // Called every `interval` (by the health thread): a server that is not ejected has its
-  // ejection multiplier decreased by one, as Envoy does, so old ejections are forgotten.
+  // Called every `interval` (by worker 0): a server back in rotation for at least one full
+  // interval has its ejection multiplier decreased by one, as Envoy does, so old ejections
+  // are forgotten.
   void tick(int64_t now_ms);
 
  private:

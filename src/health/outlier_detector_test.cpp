@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -60,17 +62,28 @@ TEST(OutlierDetector, GatewayFailuresRule) {
   EXPECT_TRUE(d.isEjected(0, 0));
 }
 
-TEST(OutlierDetector, StatusZeroCountsOnlyAsGatewayFailure) {
+// Envoy maps a connect failure to 503 and a timeout to 504: both count for the 5xx rule.
+TEST(OutlierDetector, NoResponseCountsAsA5xx) {
   auto config = defaults();
   config.consecutive_5xx = 3;
   config.consecutive_gateway_failure = 0;
   config.max_ejection_percent = 100;
   OutlierDetector d(config, 1);
-  EXPECT_EQ(recordMany(d, 0, 0, 10, 0), 0);  // neither counts nor resets the 5xx rule
-  EXPECT_FALSE(d.recordResult(0, 500, 0));
   EXPECT_FALSE(d.recordResult(0, 0, 0));
-  EXPECT_FALSE(d.recordResult(0, 502, 0));  // 502 counts for the 5xx rule too
-  EXPECT_TRUE(d.recordResult(0, 503, 0));
+  EXPECT_FALSE(d.recordResult(0, 500, 0));
+  EXPECT_FALSE(d.recordResult(0, 200, 0));  // resets
+  EXPECT_FALSE(d.recordResult(0, 0, 0));
+  EXPECT_FALSE(d.recordResult(0, 0, 0));
+  EXPECT_TRUE(d.recordResult(0, 0, 0));  // three failed connects or timeouts in a row
+}
+
+TEST(OutlierDetector, ConnectFailuresAloneEjectWithTheDefaults) {
+  auto config = defaults();  // consecutive_5xx 5, consecutive_gateway_failure 5
+  config.consecutive_gateway_failure = 0;
+  OutlierDetector d(config, 10);
+  EXPECT_EQ(recordMany(d, 3, 0, 4, 0), 0);
+  EXPECT_TRUE(d.recordResult(3, 0, 0));
+  EXPECT_TRUE(d.isEjected(3, 0));
 }
 
 TEST(OutlierDetector, BothRulesDisabledNeverEject) {
@@ -127,12 +140,87 @@ TEST(OutlierDetector, MaxEjectionPercentTenOfTenServers) {
   EXPECT_EQ(d.ejectionsTotal(), 2u);
 }
 
-TEST(OutlierDetector, MaxEjectionPercentThreeServers) {
-  OutlierDetector d(defaults(), 3);  // 10%: 0% < 10% allows one; 33% refuses the next
-  EXPECT_EQ(recordMany(d, 0, 500, 5, 0), 1);
+TEST(OutlierDetector, MaxEjectionPercentCountsTheNewEjection) {
+  // 10% of 3 servers is under one server: (0 + 1) / 3 = 33% > 10%, so nothing is ejected.
+  OutlierDetector d(defaults(), 3);
+  EXPECT_EQ(recordMany(d, 0, 500, 5, 0), 0);
   EXPECT_EQ(recordMany(d, 1, 500, 5, 0), 0);
   EXPECT_EQ(recordMany(d, 2, 0, 5, 0), 0);
+  EXPECT_EQ(d.ejectionsTotal(), 0u);
+}
+
+TEST(OutlierDetector, TwoServersAtSixtyPercentEjectOnlyOne) {
+  auto config = defaults();
+  config.max_ejection_percent = 60;
+  OutlierDetector d(config, 2);
+  EXPECT_EQ(recordMany(d, 0, 503, 5, 0), 1);  // 1 of 2 = 50%
+  EXPECT_EQ(recordMany(d, 1, 503, 50, 0), 0);  // 2 of 2 = 100% > 60%
+  EXPECT_FALSE(d.isEjected(1, 0));
   EXPECT_EQ(d.ejectionsTotal(), 1u);
+  // Once the first is back, the second may go.
+  EXPECT_TRUE(d.recordResult(1, 503, 30'000));
+  EXPECT_FALSE(d.isEjected(0, 30'000));
+  EXPECT_TRUE(d.isEjected(1, 30'000));
+}
+
+TEST(OutlierDetector, LoneServerEjectedOnlyWhenAsked) {
+  OutlierDetector by_default(defaults(), 1);  // 10%
+  EXPECT_EQ(recordMany(by_default, 0, 500, 50, 0), 0);
+  auto config = defaults();
+  config.max_ejection_percent = 99;
+  OutlierDetector below_all(config, 1);
+  EXPECT_EQ(recordMany(below_all, 0, 500, 50, 0), 0);
+  config.max_ejection_percent = 100;
+  OutlierDetector all(config, 1);
+  EXPECT_EQ(recordMany(all, 0, 500, 5, 0), 1);
+  config = defaults();
+  config.always_eject_one_host = true;
+  OutlierDetector always(config, 1);
+  EXPECT_EQ(recordMany(always, 0, 500, 5, 0), 1);
+}
+
+TEST(OutlierDetector, AlwaysEjectOneHostAllowsOnlyTheFirst) {
+  auto config = defaults();  // 10% of 3 servers allows none by itself
+  config.always_eject_one_host = true;
+  OutlierDetector d(config, 3);
+  EXPECT_EQ(recordMany(d, 0, 500, 5, 0), 1);
+  EXPECT_EQ(recordMany(d, 1, 500, 20, 0), 0);
+  EXPECT_EQ(recordMany(d, 2, 0, 20, 0), 0);
+  EXPECT_EQ(d.ejectionsTotal(), 1u);
+}
+
+TEST(OutlierDetector, EjectionTimeIsCappedByMaxEjectionTime) {
+  auto config = defaults();
+  config.max_ejection_percent = 100;
+  config.max_ejection_time = std::chrono::seconds(100);
+  OutlierDetector d(config, 1);
+  // 30, 60, 90, then the cap; the multiplier stops growing once it is past the cap
+  // (multiplier x base < cap + base), so it can be forgotten in a few intervals.
+  const int64_t expected[] = {30'000, 60'000, 90'000, 100'000, 100'000, 100'000};
+  const uint32_t multiplier[] = {1, 2, 3, 4, 5, 5};
+  int64_t now = 0;
+  for (size_t round = 0; round < 6; ++round) {
+    ASSERT_EQ(recordMany(d, 0, 500, 5, now), 1) << round;
+    EXPECT_EQ(d.timesEjected(0), multiplier[round]) << round;
+    EXPECT_TRUE(d.isEjected(0, now + expected[round] - 1)) << round;
+    EXPECT_FALSE(d.isEjected(0, now + expected[round])) << round;
+    now += expected[round];
+  }
+}
+
+TEST(OutlierDetector, DefaultCapIsFiveMinutes) {
+  auto config = defaults();
+  config.max_ejection_percent = 100;
+  OutlierDetector d(config, 1);
+  int64_t now = 0;
+  for (int64_t round = 1; round <= 12; ++round) {
+    ASSERT_EQ(recordMany(d, 0, 500, 5, now), 1) << round;
+    const int64_t duration = std::min<int64_t>(30'000 * round, 300'000);
+    EXPECT_TRUE(d.isEjected(0, now + duration - 1)) << round;
+    EXPECT_FALSE(d.isEjected(0, now + duration)) << round;
+    now += duration;
+  }
+  EXPECT_EQ(d.timesEjected(0), 11u);
 }
 
 TEST(OutlierDetector, MaxEjectionPercentZeroNeverEjects) {
@@ -142,8 +230,8 @@ TEST(OutlierDetector, MaxEjectionPercentZeroNeverEjects) {
   EXPECT_EQ(recordMany(d, 0, 500, 50, 0), 0);
 }
 
-TEST(OutlierDetector, TickDecrementsOnlyServersNotEjected) {
-  auto config = defaults();
+TEST(OutlierDetector, TickDecrementsOnlyAfterAFullIntervalBackInRotation) {
+  auto config = defaults();  // interval 10 s
   config.max_ejection_percent = 100;
   OutlierDetector d(config, 2);
   recordMany(d, 0, 500, 5, 0);
@@ -154,17 +242,37 @@ TEST(OutlierDetector, TickDecrementsOnlyServersNotEjected) {
   d.tick(50'000);  // both ejected: unchanged
   EXPECT_EQ(d.timesEjected(0), 2u);
   EXPECT_EQ(d.timesEjected(1), 1u);
-  d.tick(100'000);  // server 0 back, server 1 still ejected
+  d.tick(95'000);  // server 0 back for 5 s only
+  EXPECT_EQ(d.timesEjected(0), 2u);
+  d.tick(100'000);  // server 0 back for a full interval, server 1 still ejected
   EXPECT_EQ(d.timesEjected(0), 1u);
   EXPECT_EQ(d.timesEjected(1), 1u);
-  d.tick(110'000);
+  d.tick(110'000);  // server 1 re-admitted this instant: not yet
   EXPECT_EQ(d.timesEjected(0), 0u);
+  EXPECT_EQ(d.timesEjected(1), 1u);
+  d.tick(120'000);
+  EXPECT_EQ(d.timesEjected(0), 0u);  // never below zero
   EXPECT_EQ(d.timesEjected(1), 0u);
-  d.tick(120'000);  // never below zero
-  EXPECT_EQ(d.timesEjected(0), 0u);
   // Forgotten ejections: the next one lasts the base time again.
   EXPECT_EQ(recordMany(d, 0, 500, 5, 200'000), 1);
   EXPECT_FALSE(d.isEjected(0, 230'000));
+}
+
+TEST(OutlierDetector, ReejectionWithinAnIntervalKeepsTheMultiplier) {
+  auto config = defaults();
+  config.max_ejection_percent = 100;
+  config.interval = std::chrono::seconds(10);
+  OutlierDetector d(config, 1);
+  recordMany(d, 0, 500, 5, 0);  // until 30 s
+  d.tick(30'000);               // re-admitted at 30 s: too early
+  EXPECT_EQ(d.timesEjected(0), 1u);
+  recordMany(d, 0, 500, 5, 35'000);  // ejected again 5 s after re-admission: 60 s
+  EXPECT_EQ(d.timesEjected(0), 2u);
+  EXPECT_TRUE(d.isEjected(0, 94'999));
+  d.tick(100'000);  // back since 95 s
+  EXPECT_EQ(d.timesEjected(0), 2u);
+  d.tick(105'000);
+  EXPECT_EQ(d.timesEjected(0), 1u);
 }
 
 TEST(OutlierDetector, OutOfRangeServerIsIgnored) {

@@ -294,12 +294,13 @@ def test_outlier_max_ejection_percent(upstream, gateway):
 
 
 def test_outlier_first_ejection_always_allowed(upstream, gateway):
-    """max_ejection_percent 10 of three servers is under one server, but with none ejected the
-    first ejection is still allowed."""
+    """max_ejection_percent 10 of three servers is under one server, but always_eject_one_host
+    allows the first ejection."""
     a, b = upstream("a"), upstream("b")
     bad = upstream("bad", "--status", "500")
     gw = gateway(make_config({"pool": [a, b, bad]}, workers=1,
                              upstream_opts={"pool": _outlier_opts(max_ejection_percent=10,
+                                                                  always_eject_one_host=True,
                                                                   base_ejection_time="30s")}))
     _drive_until(gw, lambda: gw.server_state("pool", bad.address) == "ejected", limit=30)
     assert set(get_names(gw, 6)) <= {"a", "b"}
