@@ -138,6 +138,14 @@ Outcome slidingWindow(const Limits& limits, State& state, int64_t now_us) {
   return outcome;
 }
 
+// Requests the rate grants in `us` microseconds: floor(us x C' / P'), in 128 bits because
+// the product can pass 2^64 for absurd but accepted configurations.
+__extension__ typedef unsigned __int128 Uint128;
+uint64_t grantedIn(const Limits& limits, uint64_t us) {
+  const Uint128 granted = Uint128{us} * limits.refill / limits.cost;
+  return granted > Uint128{UINT64_MAX} ? UINT64_MAX : static_cast<uint64_t>(granted);
+}
+
 }  // namespace
 
 Limits makeLimits(Algorithm algorithm, const config::Rate& rate, uint64_t burst) {
@@ -157,9 +165,11 @@ Limits makeLimits(Algorithm algorithm, const config::Rate& rate, uint64_t burst)
   limits.burst = std::min(limits.burst, kMaxCapacityUnits / limits.cost);
   limits.capacity = limits.burst * limits.cost;
   limits.fill_us = static_cast<int64_t>(ceilDiv(limits.capacity, limits.refill));
-  limits.quota = window ? limits.count : limits.burst;
+  const uint64_t base = window ? limits.count : limits.burst;
   const uint64_t window_us = window ? limits.period_us : static_cast<uint64_t>(limits.fill_us);
   limits.window_seconds = std::max<uint32_t>(ceilSeconds(window_us), 1);
+  limits.quota = std::max(base, grantedIn(limits, uint64_t{limits.window_seconds} * 1'000'000));
+  limits.refilled_in_window = limits.quota - base;
   return limits;
 }
 

@@ -32,8 +32,14 @@ struct Limits {
   uint64_t cost = 1;            // P' = P / g: units one request takes
   uint64_t capacity = 0;        // B x P' units
   int64_t fill_us = 0;          // ceil(capacity / C'): empty to full
-  uint64_t quota = 0;           // RateLimit-Policy q: B for buckets, C for the window
-  uint32_t window_seconds = 1;  // RateLimit-Policy w: ceil(fill_us) or ceil(P), >= 1
+  // RateLimit-Policy: w is the whole seconds it takes to restore the whole quota (ceil of
+  // fill_us for buckets, of P for the window, >= 1), and q what the rate grants in w, at
+  // least B (buckets) or C (window). When w is rounded up (sub-second and fractional
+  // periods) the rate grants more than B or C in it: 10/s with burst 1 is q=10;w=1, not
+  // q=1;w=1.
+  uint64_t quota = 0;
+  uint32_t window_seconds = 1;
+  uint64_t refilled_in_window = 0;  // quota - B (or - C): what comes back during w
 };
 
 // burst 0 means rate.count. Counts, periods and bursts beyond the k* bounds are clamped.

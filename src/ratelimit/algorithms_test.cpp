@@ -32,7 +32,8 @@ constexpr LimitCase kLimitCases[] = {{10, 1000, 5},    {3, 1000, 1}, {7, 10'000,
 
 TEST(Limits, BucketPolicyNumbers) {
   const Limits limits = makeLimits(Algorithm::kTokenBucket, rate(10, 1000), 5);
-  EXPECT_EQ(limits.quota, 5u);
+  EXPECT_EQ(limits.quota, 10u);  // w is rounded up to 1 s, in which the rate grants 10
+  EXPECT_EQ(limits.refilled_in_window, 5u);
   EXPECT_EQ(limits.refill, 1u);  // gcd(10, 1e6) = 10: 1 unit per us, 100000 per request
   EXPECT_EQ(limits.cost, 100'000u);
   EXPECT_EQ(limits.capacity, 500'000u);
@@ -44,6 +45,34 @@ TEST(Limits, BucketPolicyNumbers) {
   EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(1, 3'600'000), 3).window_seconds, 10'800u);
   EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(7, 10'000), 1).fill_us, 1'428'572);
   EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(7, 10'000), 1).window_seconds, 2u);
+}
+
+// q is what the rate grants in w (w rounded up to whole seconds), at least the burst: the
+// policy never understates a sub-second or fractional quota.
+TEST(Limits, PolicyQuotaIsWhatTheRateGrantsInTheWindow) {
+  const Limits one = makeLimits(Algorithm::kTokenBucket, rate(10, 1000), 1);
+  EXPECT_EQ(one.window_seconds, 1u);
+  EXPECT_EQ(one.quota, 10u);
+  EXPECT_EQ(one.refilled_in_window, 9u);
+  const Limits gcra = makeLimits(Algorithm::kGcra, rate(6000, 60'000), 50);  // 100/s
+  EXPECT_EQ(gcra.window_seconds, 1u);
+  EXPECT_EQ(gcra.quota, 100u);
+  const Limits fractional = makeLimits(Algorithm::kTokenBucket, rate(20, 1500), 0);  // 1.5 s
+  EXPECT_EQ(fractional.window_seconds, 2u);
+  EXPECT_EQ(fractional.quota, 26u);  // floor(2 s x 20 / 1.5 s)
+  const Limits window = makeLimits(Algorithm::kSlidingWindow, rate(10, 200), 0);
+  EXPECT_EQ(window.window_seconds, 1u);
+  EXPECT_EQ(window.quota, 50u);
+  EXPECT_EQ(window.refilled_in_window, 40u);
+  // Exact whole-second policies are unchanged.
+  EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(100, 60'000), 100).quota, 100u);
+  EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(100, 60'000), 100).refilled_in_window, 0u);
+  EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(1000, 1000), 2000).quota, 2000u);
+  EXPECT_EQ(makeLimits(Algorithm::kTokenBucket, rate(7, 10'000), 1).quota, 1u);  // 2 s grant 1.4
+  EXPECT_EQ(makeLimits(Algorithm::kSlidingWindow, rate(100, 60'000), 0).quota, 100u);
+  // Far beyond 2^64 units in the product: clamped, not wrapped.
+  const Limits huge = makeLimits(Algorithm::kTokenBucket, rate(kMaxCount, 1), 1);
+  EXPECT_GE(huge.quota, huge.burst);
 }
 
 TEST(Limits, WindowPolicyNumbersIgnoreBurst) {
@@ -170,7 +199,8 @@ TEST_P(AlgorithmTest, FreshStateIsIdleAndAdmitsAFullQuota) {
   EXPECT_TRUE(isIdle(state, 123 * kSecond));
   uint64_t allowed = 0;
   while (apply(algorithm, limits, state, 123 * kSecond).allowed) ++allowed;
-  EXPECT_EQ(allowed, limits.quota);
+  // At once: the whole burst (or count); the rest of q comes back during w.
+  EXPECT_EQ(allowed, limits.quota - limits.refilled_in_window);
 }
 
 TEST_P(AlgorithmTest, AnEarlierClockReadingNeverAddsQuota) {

@@ -72,8 +72,43 @@ TEST(Headers, FromALimiterDecision) {
   std::string state;
   appendPolicy(&policy, limiter.name(), last);
   appendState(&state, limiter.name(), last);
-  EXPECT_EQ(policy, R"("test";q=5;w=1)");
-  EXPECT_EQ(state, R"("test";r=2;t=1)");
+  EXPECT_EQ(policy, R"("test";q=10;w=1)");
+  EXPECT_EQ(state, R"("test";r=7;t=1)");  // 2 left now, 5 more within the second
+}
+
+// 10/s with a burst of 1 is 10 requests per second, not 1: the policy says so, and the state
+// counts against it.
+TEST(Headers, SubSecondQuotaAdvertisesWhatTheClientHasPerWindow) {
+  for (Algorithm algorithm : {Algorithm::kTokenBucket, Algorithm::kGcra}) {
+    RateLimiter limiter(testing::limitConfig(algorithm, 10, 1000, 1));
+    std::string policy;
+    std::string state;
+    const Decision first = limiter.check("k", 0);
+    appendPolicy(&policy, "p", first);
+    appendState(&state, "p", first);
+    EXPECT_EQ(policy, R"("p";q=10;w=1)");
+    EXPECT_EQ(state, R"("p";r=0;t=1)");  // the one token is spent: the next must wait
+    // Paced at the rate, every request passes: 10 in the advertised second.
+    int passed = 1;
+    for (int64_t t = 100'000; t < 1'000'000; t += 100'000) passed += limiter.check("k", t).allowed;
+    EXPECT_EQ(passed, 10);
+  }
+  RateLimiter burst(testing::limitConfig(Algorithm::kTokenBucket, 100, 1000, 50));
+  const Decision fresh = burst.check("k", 0);
+  std::string policy;
+  std::string state;
+  appendPolicy(&policy, "b", fresh);
+  appendState(&state, "b", fresh);
+  EXPECT_EQ(policy, R"("b";q=100;w=1)");
+  EXPECT_EQ(state, R"("b";r=99;t=1)");  // one of the 100 used
+  RateLimiter window(testing::limitConfig(Algorithm::kSlidingWindow, 10, 200, 0));
+  policy.clear();
+  state.clear();
+  const Decision sliding = window.check("k", 0);
+  appendPolicy(&policy, "w", sliding);
+  appendState(&state, "w", sliding);
+  EXPECT_EQ(policy, R"("w";q=50;w=1)");
+  EXPECT_EQ(state, R"("w";r=49;t=1)");
 }
 
 }  // namespace

@@ -16,7 +16,9 @@ Decision toDecision(const Outcome& outcome, const Limits& limits, int32_t tier) 
   Decision decision;
   decision.allowed = outcome.allowed;
   decision.limit = limits.quota;
-  decision.remaining = outcome.remaining;
+  // r counts against q: what may pass now plus what comes back during w. With nothing left
+  // now it is 0, whatever comes back later, so r > 0 always means a request now passes.
+  decision.remaining = outcome.remaining == 0 ? 0 : outcome.remaining + limits.refilled_in_window;
   decision.reset_us = outcome.reset_us;
   decision.reset_seconds = ceilSeconds(outcome.reset_us);
   decision.window_seconds = limits.window_seconds;

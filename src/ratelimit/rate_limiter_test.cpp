@@ -23,9 +23,10 @@ TEST_P(BucketTest, BurstThenSteadyRate) {
   for (uint64_t i = 0; i < 5; ++i) {
     const Decision d = limiter.check("client", 0);
     EXPECT_TRUE(d.allowed) << i;
-    EXPECT_EQ(d.limit, 5u);
+    EXPECT_EQ(d.limit, 10u);  // the policy: 10 per 1 s window
     EXPECT_EQ(d.window_seconds, 1u);
-    EXPECT_EQ(d.remaining, 4 - i);
+    // What is left now plus the 5 that come back within the window; 0 once none is left now.
+    EXPECT_EQ(d.remaining, i < 4 ? 9 - i : 0u);
     EXPECT_EQ(d.reset_us, static_cast<int64_t>(i + 1) * 100 * kMs);
     EXPECT_EQ(d.reset_seconds, 1u);
     EXPECT_EQ(d.retry_after_seconds, 0u);
@@ -151,7 +152,7 @@ TEST_P(TierTest, KnownKeysUseTheirTierUnknownKeysTheDefault) {
   Decision last;
   EXPECT_EQ(admitted("gold-key", &last), window ? 100 : 50);
   EXPECT_EQ(last.tier, 1);  // map order: bronze-key, gold-key
-  EXPECT_EQ(last.limit, window ? 100u : 50u);
+  EXPECT_EQ(last.limit, 100u);  // buckets: burst 50, but w = 1 s grants 100
   EXPECT_EQ(admitted("bronze-key", &last), 1);
   EXPECT_EQ(last.tier, 0);
   EXPECT_EQ(last.window_seconds, 60u);
