@@ -29,15 +29,20 @@ AccessLog::~AccessLog() {
   if (owns_fd_) ::close(fd_);
 }
 
+// Field values are octets (RFC 9110 5.5 obs-text), not necessarily UTF-8. Escaping every
+// byte >= 0x80, not only invalid sequences, keeps the mapping reversible: valid UTF-8 passed
+// through would read the same as other bytes escaped.
 void appendJsonString(std::string* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
       out->push_back('\\');
       out->push_back(c);
-    } else if (u < 0x20) {
-      fmt::format_to(std::back_inserter(*out), "\\u{:04x}", u);
+    } else if (u < 0x20 || u >= 0x7f) {
+      const char escape[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 0xf]};
+      out->append(escape, sizeof(escape));
     } else {
       out->push_back(c);
     }

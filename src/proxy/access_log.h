@@ -33,7 +33,9 @@ class AccessLog {
   bool owns_fd_ = false;
 };
 
-// Appends `text` as a JSON string literal (quotes included) to `out`.
+// Appends `text` as a JSON string literal (quotes included) to `out`. The literal is ASCII:
+// control bytes, DEL and every byte >= 0x80 are written as \u00XX, so each byte maps to the
+// code point of the same value (the Latin-1 reading) and the exact bytes can be recovered.
 void appendJsonString(std::string* out, std::string_view text);
 
 }  // namespace sg::proxy

@@ -432,6 +432,9 @@ void Session::resetExchange() {
   sticky_server_ = -1;
   route_ = nullptr;
   log_server_ = {};
+  log_method_.clear();  // a request refused while parsing must not log the previous one's
+  log_path_.clear();
+  log_request_id_.clear();
   response_head_done_ = false;
   response_started_ = false;
   upstream_eof_ = false;
@@ -463,7 +466,8 @@ void Session::record(int status) {
   entry.duration_ms = static_cast<double>(elapsed) / 1000.0;
   entry.client = client_ip_;
   entry.request_id = log_request_id_;
-  entry.bytes_sent = to_client_.bytesSent();
+  // Local replies and cache hits are logged when written, before they leave: queued bytes count.
+  entry.bytes_sent = to_client_.bytesSent() + to_client_.bytesQueued();
   log->write(entry, &worker_->scratch());
 }
 
