@@ -116,6 +116,7 @@ void Compressor::park() {
 
 bool Compressor::reset(Encoding encoding, int level) {
   error_ = CompressError::kNone;
+  unflushed_ = false;
   bytes_in_ = 0;
   bytes_out_ = 0;
   encoding_ = encoding;
@@ -206,6 +207,7 @@ bool Compressor::run(std::string_view input, Mode mode, net::Buffer* out) {
       encoding_ == Encoding::kGzip ? runGzip(input, mode, out) : runBrotli(input, mode, out);
   bytes_out_ += out->size() - before;
   if (ok) bytes_in_ += input.size();
+  if (ok) unflushed_ = mode == Mode::kProcess && (unflushed_ || !input.empty());
   return ok;
 }
 

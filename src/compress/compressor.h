@@ -60,6 +60,9 @@ class Compressor {
   Encoding encoding() const { return encoding_; }
   bool active() const { return state_ == State::kActive; }
   bool finished() const { return state_ == State::kFinished; }
+  // True when input was given since the last flush (or reset): part of it may still be held
+  // by the library, and a flush would emit it.
+  bool holdsUnflushedInput() const { return unflushed_; }
   CompressError error() const { return error_; }
   // True while zlib state is kept for the next gzip reset().
   bool holdsGzipState() const { return zlib_ != nullptr; }
@@ -105,6 +108,7 @@ class Compressor {
   static void deallocate(void* opaque, void* address);
 
   State state_ = State::kIdle;
+  bool unflushed_ = false;
   Encoding encoding_ = Encoding::kIdentity;
   CompressError error_ = CompressError::kNone;
   std::unique_ptr<z_stream_s> zlib_;  // initialised with deflateInit2 when non-null

@@ -109,6 +109,28 @@ TEST_P(RoundTrip, FlushMakesEverythingSoFarDecodable) {
   expectRoundTrip(s, input, std::string(out.view()));
 }
 
+// The session flushes only when input was given since the last flush.
+TEST_P(RoundTrip, TracksInputHeldSinceTheLastFlush) {
+  const Setting s = GetParam();
+  Compressor c;
+  ASSERT_TRUE(c.reset(s.encoding, s.level));
+  net::Buffer out(64);
+  EXPECT_FALSE(c.holdsUnflushedInput());
+  ASSERT_TRUE(c.compress("", &out));
+  EXPECT_FALSE(c.holdsUnflushedInput());
+  ASSERT_TRUE(c.compress("{\"a\": 1}", &out));
+  EXPECT_TRUE(c.holdsUnflushedInput());
+  ASSERT_TRUE(c.flush(&out));
+  EXPECT_FALSE(c.holdsUnflushedInput());
+  ASSERT_TRUE(c.compress("{\"b\": 2}", &out));
+  ASSERT_TRUE(c.finish(&out));
+  EXPECT_FALSE(c.holdsUnflushedInput());
+  ASSERT_TRUE(c.reset(s.encoding, s.level));
+  ASSERT_TRUE(c.compress("x", &out));
+  ASSERT_TRUE(c.reset(s.encoding, s.level));
+  EXPECT_FALSE(c.holdsUnflushedInput());
+}
+
 // Server-sent events: each event flushed; the client decodes every event as it arrives.
 TEST_P(RoundTrip, FlushPerEvent) {
   const Setting s = GetParam();

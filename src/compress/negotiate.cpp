@@ -120,9 +120,12 @@ bool contentTypeAllowed(std::string_view content_type_header,
   media_type = detail::trimOws(media_type);
   const size_t slash = media_type.find('/');
   if (slash == 0 || slash == std::string_view::npos || slash + 1 == media_type.size()) return false;
+  // Server-sent events only ever go compressed when listed by name: a wildcard such as
+  // text/* is no request to hold a stream of events in a compressor.
+  const bool wildcard_allowed = !equalsIgnoreCase(media_type, "text/event-stream");
   for (const std::string& entry : allow) {
     if (entry.size() >= 2 && entry.ends_with("/*")) {
-      if (equalsIgnoreCase(media_type.substr(0, slash + 1),
+      if (wildcard_allowed && equalsIgnoreCase(media_type.substr(0, slash + 1),
                            std::string_view(entry).substr(0, entry.size() - 1))) {
         return true;
       }

@@ -30,7 +30,8 @@ Encoding negotiate(std::span<const std::string_view> accept_encoding_values,
 int parseQvalue(std::string_view text);
 
 // True when the media type of `content_type_header` (before ';', trimmed, any case) is in
-// `allow` (lower-case); an entry "type/*" matches every subtype of that type.
+// `allow` (lower-case); an entry "type/*" matches every subtype of that type, except
+// text/event-stream, which only an entry naming it matches.
 bool contentTypeAllowed(std::string_view content_type_header,
                         const std::vector<std::string>& allow);
 

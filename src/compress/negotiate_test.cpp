@@ -186,9 +186,17 @@ TEST(ContentType, ExactAndWildcard) {
 
 TEST(ContentType, WildcardOnlyMatchesItsType) {
   const std::vector<std::string> allow = {"text/*"};
-  EXPECT_TRUE(contentTypeAllowed("text/event-stream", allow));
+  EXPECT_TRUE(contentTypeAllowed("text/csv", allow));
   EXPECT_FALSE(contentTypeAllowed("application/text", allow));
   EXPECT_FALSE(contentTypeAllowed("textual/html", allow));
+}
+
+// A stream of events is compressed only when the configuration names it.
+TEST(ContentType, EventStreamOnlyWhenListedByName) {
+  EXPECT_FALSE(contentTypeAllowed("text/event-stream", {"text/*"}));
+  EXPECT_FALSE(contentTypeAllowed("Text/Event-Stream; charset=utf-8", {"text/*", "text/html"}));
+  EXPECT_TRUE(contentTypeAllowed("text/event-stream", {"text/*", "text/event-stream"}));
+  EXPECT_TRUE(contentTypeAllowed("text/event-stream;charset=utf-8", {"text/event-stream"}));
 }
 
 TEST(ContentType, Defaults) {

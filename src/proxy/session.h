@@ -136,6 +136,8 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool takeResponseBody();
   bool compressionEndPending() const;
   bool compressBody(size_t payload_bytes);
+  bool flushCompressedStream();
+  bool emitCompressed(std::string_view input, bool end, bool flush);
   void frameChunk(size_t header_at, size_t produced);
   void releaseCompressor();
   // caching (session_cache.cpp)

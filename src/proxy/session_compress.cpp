@@ -82,23 +82,49 @@ void Session::decideCompression(ClientResponseContext* context) {
 }
 
 // Compresses the payload bytes at the front of the upstream buffer (chunk framing already
-// removed by the framer) into compressed_, framed for the client, and consumes them.
-// Returns false when the compressor failed (the response is cut: the client sees it).
+// removed by the framer) and consumes them. The stream ends with the body, and is flushed
+// when the read that brought these bytes drained the upstream's socket: a stream of small
+// chunks reaches the client as it is produced, and a fast upstream's body is flushed only
+// as often as its socket runs dry. Returns false when the compressor failed (the response
+// is cut: the client sees it).
 bool Session::compressBody(size_t payload_bytes) {
   net::Buffer& input = upstream_->input();
-  bool chunked = client_minor_ >= 1;
-  size_t start = compressed_->size();
+  const bool drained = !upstream_->readable && !upstream_eof_;
+  const bool ok = emitCompressed(std::string_view(input.data(), payload_bytes),
+                                 response_body_.done(), drained);
+  input.consume(payload_bytes);
+  return ok;
+}
+
+// The upstream has no more bytes ready (pumpResponse found its socket drained): what the
+// compressor still holds goes out now. Returns true when output was queued for the client;
+// false when there was nothing to flush, or the compressor failed (the session is closed).
+bool Session::flushCompressedStream() {
+  if (!compressor_ || !compressor_->holdsUnflushedInput() || compressor_->finished()) return false;
+  if (emitCompressed({}, false, true)) return true;
+  close();
+  return false;
+}
+
+// Runs the compressor over `input`, then ends (`end`) or flushes (`flush`) the stream, and
+// queues the output for the client: framed as one chunk for HTTP/1.1 clients.
+bool Session::emitCompressed(std::string_view input, bool end, bool flush) {
+  const bool chunked = client_minor_ >= 1;
+  const size_t start = compressed_->size();
   if (chunked) {
     compressed_->reserve(kChunkHeader, kOutputMax);
     compressed_->commit(kChunkHeader);
   }
-  size_t before = compressed_->size();
-  bool ok = compressor_->compress(std::string_view(input.data(), payload_bytes), compressed_.get());
-  if (ok && response_body_.done()) ok = compressor_->finish(compressed_.get());
-  input.consume(payload_bytes);
+  const size_t before = compressed_->size();
+  bool ok = compressor_->compress(input, compressed_.get());
+  if (ok && end) {
+    ok = compressor_->finish(compressed_.get());
+  } else if (ok && flush) {
+    ok = compressor_->flush(compressed_.get());
+  }
   if (!ok) return false;
-  listener_->compress_bytes_in->inc(payload_bytes);
-  size_t produced = compressed_->size() - before;
+  listener_->compress_bytes_in->inc(input.size());
+  const size_t produced = compressed_->size() - before;
   listener_->compress_bytes_out->inc(produced);
   if (chunked) frameChunk(start, produced);
   to_client_.addBody(compressed_->size() - start);

@@ -243,7 +243,7 @@ void Session::pumpResponse() {
     if (!response_head_done_ || upstream_->input().empty()) {
       if (upstream_eof_) return upstreamEnded();
       if (!readUpstream()) {
-        if (upstream_eof_) continue;
+        if (upstream_eof_ || flushCompressedStream()) continue;  // flushed: send it
         return;
       }
     }
