@@ -101,7 +101,9 @@ void Session::onEvents(uint32_t events) {
 void Session::onTimer(net::Timer* /*timer*/) {
   if (backoff_pending_) return onBackoffElapsed();
   if (state_ == State::kWaitingForCache) return onFillWaitTimeout();
-  if (state_ == State::kReadingHead && !input_.empty()) {
+  // A pipelined head waiting behind a response the client stopped reading gets no 408: that
+  // would be written into the middle of the unsent body.
+  if (state_ == State::kReadingHead && !input_.empty() && to_client_.idle()) {
     countReject(0, RejectReason::kRequestTimeout);
     return reject(408, true);
   }
@@ -120,6 +122,12 @@ void Session::processInput() {
     if (state_ != State::kReadingHead || !readClient()) break;
   }
   processing_input_ = false;
+  // A draining worker keeps no idle connection: one that was still sending a response when
+  // the drain began (a large cache hit) closes once it is sent and nothing else was asked.
+  if (state_ == State::kReadingHead && worker_->draining() && input_.empty() &&
+      to_client_.idle()) {
+    close();
+  }
 }
 
 bool Session::readClient() {
@@ -354,10 +362,16 @@ void Session::flushClient() {
     return;
   }
   net::Buffer* source = upstream_ != nullptr ? &upstream_->input() : &input_;
+  const uint64_t sent_before = to_client_.bytesSent();
   auto result = sendToClient(source);
   if (result == Pipe::Flush::kError) return close();
   if (result == Pipe::Flush::kBlocked) {
     client_writable_ = false;
+    // A response the gateway wrote whole (cache hit, local reply) is sending: idle_timeout
+    // counts from the client's last progress, not from the start of the response.
+    const bool idle_timer = state_ == State::kReadingHead || state_ == State::kClosing;
+    if (idle_timer && to_client_.bytesSent() != sent_before)
+      worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
     return;
   }
   serving_.reset();
