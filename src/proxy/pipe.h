@@ -35,8 +35,6 @@ class Pipe {
   uint64_t bytesSent() const { return bytes_sent_; }
   // Bytes handed to the pipe and not sent yet (head and body).
   uint64_t bytesQueued() const { return head_.size() - head_sent_ + body_ready_; }
-  // Bytes handed to the pipe and not sent yet (head and body).
-  uint64_t bytesQueued() const { return head_.size() - head_sent_ + body_ready_; }
   void resetCount() { bytes_sent_ = 0; }
   void reset() {
     head_.clear();
