@@ -41,16 +41,24 @@ class Exchange:
     def sock(self):
         return self.conn.sock
 
+    def chunked(self):
+        coding = self.header("transfer-encoding")
+        if coding is not None and coding.lower() != "chunked":
+            raise ProtocolError("unexpected Transfer-Encoding %r" % coding)
+        if coding is not None and "content-length" in self.headers:
+            raise ProtocolError("both Content-Length and Transfer-Encoding")
+        return coding is not None
+
     def body_length(self):
-        if self.header("transfer-encoding"):
-            raise ProtocolError("chunked request bodies are not scripted")
         values = self.headers.get("content-length", [])
         if len(values) > 1 or (values and not values[0].isdigit()):
             raise ProtocolError("Content-Length not a single number: %r" % values)
         return int(values[0]) if values else 0
 
     def read_body(self, limit=None):
-        """Reads the body (or its first `limit` bytes). Returns (bytes, complete)."""
+        """Reads the body (or its first `limit` wire bytes). Returns (payload, complete)."""
+        if self.chunked():
+            return self.conn.read_chunked(limit)
         length = self.body_length()
         want = length if limit is None else min(limit, length)
         data = self.conn.read_exact(want)
@@ -87,6 +95,33 @@ class _Connection:
             self._fill()
         data, self.buffer = self.buffer[:n], self.buffer[n:]
         return data
+
+    def _line(self):
+        while b"\r\n" not in self.buffer:
+            if len(self.buffer) > 8192:
+                raise ProtocolError("chunk line too long")
+            self._fill()
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def read_chunked(self, limit=None):
+        """Decodes a chunked body strictly; stops after about `limit` wire bytes if given."""
+        payload, wire = b"", 0
+        while limit is None or wire < limit:
+            line = self._line()
+            wire += len(line) + 2
+            if not re.match(rb"^[0-9a-fA-F]+(;.*)?$", line):
+                raise ProtocolError("bad chunk size line %r" % line[:80])
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                while self._line() != b"":  # trailers
+                    pass
+                return payload, True
+            payload += self.read_exact(size)
+            if self.read_exact(2) != b"\r\n":
+                raise ProtocolError("no CRLF after chunk data")
+            wire += size + 2
+        return payload, False
 
     def read_head(self):
         while b"\r\n\r\n" not in self.buffer:

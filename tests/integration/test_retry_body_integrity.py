@@ -116,6 +116,39 @@ def put_and_check(gw, script, case, size, point, kind, partial, trickle):
             assert c.get("/after/%d" % i, headers={"X-Case": case}).status == 200, where
 
 
+def chunked_body(body, rng):
+    """Chunk framing with random chunk sizes (some with extensions)."""
+    out, i = [], 0
+    while i < len(body):
+        n = min(len(body) - i, rng.choice((1, 7, 1000, 65536, 300000)))
+        ext = b";ext=1" if rng.random() < 0.2 else b""
+        out.append(b"%x%s\r\n" % (n, ext) + body[i:i + n] + b"\r\n")
+        i += n
+    return b"".join(out) + b"0\r\n\r\n"
+
+
+@pytest.mark.timeout_s(120)
+@pytest.mark.parametrize("point,kind", [("before", "503"), ("during", "reset"),
+                                        ("during", "503"), ("after", "reset")])
+def test_retry_of_a_chunked_body_resends_it_exactly(retry_pair, point, kind):
+    gw, script, servers = retry_pair
+    rng = random.Random(point + kind)
+    for n, size in enumerate((5, 70000, 3 * 1024 * 1024)):
+        case = "chunked-%s-%s-%d" % (point, kind, n)
+        body = rng.randbytes(size)
+        script.plan[case] = (point, kind, rng.randrange(0, size))
+        with Conn(gw.port, timeout=30) as c:
+            head = build_request("PUT", "/upload", headers=[("X-Case", case),
+                                                             ("Transfer-Encoding", "chunked")])
+            sender = send_body(c, head, chunked_body(body, rng), size > 100000)
+            r = c.read_response("PUT")
+            sender.join(wait_s(30))
+            assert r.status == 200, "%s: %r" % (case, r)
+            assert r.json() == {"sha1": sha1(body), "length": size}, case
+            assert c.get("/after", headers={"X-Case": case}).status == 200
+    assert_clean(servers)
+
+
 def assert_clean(servers):
     for server in servers:
         assert server.errors == [], "%s saw a desynchronised connection: %r" % (
