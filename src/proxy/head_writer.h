@@ -49,10 +49,10 @@ struct ClientResponseContext {
 struct LocalResponse {
   int status = 0;
   bool close = false;
-  bool keep_alive_header = false;  // HTTP/1.0 client kept alive: say so explicitly
   std::string_view request_id;     // generated request id to echo (else empty)
   std::string_view extra_headers;  // whole header lines (Retry-After, RateLimit, ...)
   const DefaultHeaders* defaults = nullptr;
+  bool keep_alive_header = false;  // HTTP/1.0 client kept alive: say so explicitly
 };
 
 void writeClientResponseHead(const http::ResponseHead& response,
