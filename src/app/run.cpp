@@ -52,8 +52,10 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   gateway.drain();
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
-  gateway.stop();
+  // The admin thread renders /metrics from the workers' and the shared state's counters:
+  // it stops (joined) before any of them goes.
   if (admin_service) admin_service->stop();
+  gateway.stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -69,6 +69,8 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
   return exited_.wait_for(lock, limit, [this] { return running_ == 0; });
 }
 
+// The workers themselves stay until the destructor: the registry keeps callbacks that read
+// them (coalesced polls), and it lives as long as the Gateway.
 void Gateway::stop() {
   if (checker_) checker_->stop();
   for (auto& worker : workers_) worker->stop();
@@ -76,7 +78,6 @@ void Gateway::stop() {
     if (thread.joinable()) thread.join();
   }
   threads_.clear();
-  workers_.clear();
 }
 
 }  // namespace sg::proxy

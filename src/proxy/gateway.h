@@ -30,7 +30,9 @@ class Gateway {
   void drain();
   // Waits until every worker has exited or `limit` passes; true when all exited.
   bool waitForWorkers(std::chrono::milliseconds limit);
-  // Ends every worker loop now and joins the threads.
+  // Ends every worker loop now and joins the threads (and the health checker's). Whatever
+  // reads the shared state from another thread (the admin listener) must be stopped before
+  // the Gateway is destroyed.
   void stop();
 
   SharedState& shared() { return *shared_; }
