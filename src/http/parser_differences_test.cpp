@@ -139,6 +139,12 @@ TEST(ParserDifferences, BothAcceptAndReadDifferently) {
   EXPECT_FALSE(b.head.keep_alive);
   EXPECT_TRUE(b.ll.keep_alive);
 
+  b = parseBoth("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t,x\r\n\r\n");
+  ASSERT_EQ(b.status, ParseStatus::kComplete);
+  ASSERT_EQ(b.ll.verdict, Verdict::kComplete);
+  EXPECT_FALSE(b.head.keep_alive);
+  EXPECT_TRUE(b.ll.keep_alive);
+
   b = parseBoth("GET / HTTP/1.1\r\nHost: h\r\nProxy-Connection: close\r\n\r\n");
   ASSERT_EQ(b.status, ParseStatus::kComplete);
   ASSERT_EQ(b.ll.verdict, Verdict::kComplete);

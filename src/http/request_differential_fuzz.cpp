@@ -237,6 +237,29 @@ const char* stricterThanLlhttp(std::string_view head, const LlhttpHead& ll) {
   return nullptr;
 }
 
+// A Connection token llhttp acts on (close, keep-alive, upgrade) followed by HTAB: list
+// elements are separated by OWS "," OWS (RFC 9110 5.6.1), and OWS includes HTAB, but llhttp
+// only takes SP there and then does not see the token.
+bool connectionTokenBeforeHtab(const LlhttpHead& ll) {
+  for (const auto& field : ll.headers) {
+    if (!detail::equalsLower(field.first, "connection")) continue;
+    const std::string_view value = field.second;
+    bool found = false;
+    detail::forEachListElement(value, [&found, value](std::string_view token) {
+      const bool acted_on = detail::equalsLower(token, "close") ||
+                            detail::equalsLower(token, "keep-alive") ||
+                            detail::equalsLower(token, "upgrade");
+      const char* after = token.data() + token.size();
+      const char* end = value.data() + value.size();
+      for (; acted_on && after < end && detail::isOws(*after); ++after) {
+        found = found || *after == '\t';
+      }
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
 // Why scalegate may accept a head llhttp rejects.
 const char* laxerThanLlhttp(const RequestHead& sg, const LlhttpHead& ll) {
   // RFC 9110 9.1: a method is any token, and the gateway forwards what it does not know.
@@ -294,6 +317,10 @@ const char* knownDifference(std::string_view in, ParseStatus st, const RequestHe
     // CONNECT with 400 and closes (authority-form is already refused here).
     if (sg.method == "CONNECT" && (sg.keep_alive != ll.keep_alive || sg.upgrade != ll.upgrade)) {
       return "CONNECT refused after parsing";
+    }
+    if ((sg.keep_alive != ll.keep_alive || sg.upgrade != ll.upgrade) &&
+        connectionTokenBeforeHtab(ll)) {
+      return "HTAB after a Connection token";
     }
     // llhttp reads Proxy-Connection as Connection; scalegate drops it as hop-by-hop and
     // non-standard (RFC 9110 7.6.1 does not define it; nginx ignores it too).
