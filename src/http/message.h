@@ -24,6 +24,7 @@ enum class HeaderKind : uint8_t {
   kXForwardedFor,
   kXForwardedProto,
   kXForwardedHost,
+  kForwarded,
   kXRequestId,
 };
 
@@ -75,6 +76,11 @@ struct ResponseHead {
   // Transfer-Encoding and Content-Length both present: Transfer-Encoding decided the framing
   // (RFC 9112 6.3), keep_alive is false, and the proxy must drop Content-Length when forwarding.
   bool content_length_ignored = false;
+  // A Content-Length field (not ignored) was present: declared_length is its one value, however
+  // it was written ("3, 3", repeated fields, leading zeros), also where it does not frame the
+  // body (HEAD, 204, 304). The gateway forwards this value once (RFC 9110 8.6).
+  bool has_content_length = false;
+  uint64_t declared_length = 0;
   uint32_t head_length = 0;
   std::vector<std::string_view> connection_tokens;
 };

@@ -34,7 +34,6 @@ struct FieldState {
   uint32_t te_codings = 0;  // non-empty codings over all Transfer-Encoding headers
   uint32_t te_chunked = 0;  // how many of those codings are "chunked"
   bool te_empty_element = false;
-  bool te_last_chunked = false;
   bool conn_close = false;
   bool conn_keep_alive = false;
   bool conn_upgrade = false;
@@ -53,6 +52,8 @@ HeaderKind classifyHeader(std::string_view n) {
     case 7:
       if (equalsLower(n, "upgrade")) return HeaderKind::kUpgrade;
       return equalsLower(n, "trailer") ? HeaderKind::kTrailer : HeaderKind::kOther;
+    case 9:
+      return equalsLower(n, "forwarded") ? HeaderKind::kForwarded : HeaderKind::kOther;
     case 10:
       if (equalsLower(n, "connection")) return HeaderKind::kConnection;
       return equalsLower(n, "keep-alive") ? HeaderKind::kKeepAlive : HeaderKind::kOther;
@@ -112,7 +113,6 @@ void noteTransferEncoding(std::string_view value, FieldState* st) {
     const bool chunked = equalsLower(coding, "chunked");
     ++st->te_codings;
     st->te_chunked += chunked ? 1 : 0;
-    st->te_last_chunked = chunked;
   });
 }
 
@@ -330,6 +330,15 @@ ParseError parseRequestLine(const char** pp, const char* end, RequestHead* head)
   return e;
 }
 
+// The only Transfer-Encoding the gateway accepts, in requests and responses alike: exactly one
+// coding, "chunked", in HTTP/1.1. The field is hop-by-hop and the gateway writes its own, so any
+// other coding ("gzip, chunked") would reach the peer applied but undeclared, and a repeated
+// "chunked" could be decoded twice by the next hop. HTTP/1.0 has no Transfer-Encoding (RFC 9112
+// 6.1).
+bool onlyChunked(const FieldState& st, bool v11) {
+  return v11 && st.te_codings == 1 && st.te_chunked == 1 && !st.te_empty_element;
+}
+
 ParseError finishRequest(const FieldState& st, bool absolute, RequestHead* head) {
   const bool v11 = head->version_minor == 1;
   if (st.host_count > 1 || (st.host_count == 0 && v11 && !absolute)) {
@@ -340,10 +349,7 @@ ParseError finishRequest(const FieldState& st, bool absolute, RequestHead* head)
   if (!absolute) head->host = st.host;
   if (st.te_headers > 0) {
     if (st.have_content_length) return ParseError::kContentLengthAndTransferEncoding;
-    // Only exactly "chunked" is accepted; HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1).
-    if (!v11 || st.te_codings != 1 || st.te_chunked != 1 || st.te_empty_element) {
-      return ParseError::kBadTransferEncoding;
-    }
+    if (!onlyChunked(st, v11)) return ParseError::kBadTransferEncoding;
     head->body = BodyKind::kChunked;
   } else if (st.content_length > 0) {
     head->body = BodyKind::kContentLength;
@@ -382,6 +388,8 @@ void resetResponse(ResponseHead* head) {
   head->keep_alive = true;
   head->upgrade = false;
   head->content_length_ignored = false;
+  head->has_content_length = false;
+  head->declared_length = 0;
   head->head_length = 0;
   head->connection_tokens.clear();
 }
@@ -433,17 +441,21 @@ ParseError parseStatusLine(const char** pp, const char* end, ResponseHead* head)
   return ParseError::kNone;
 }
 
-// RFC 9112 6.3 message body length for a response.
-void finishResponse(const FieldState& st, bool request_method_head, ResponseHead* head) {
+// RFC 9112 6.3 message body length for a response. A Transfer-Encoding other than exactly
+// "chunked" is refused (the session answers 502, as nginx does) rather than read until close:
+// the client would get the codings applied but not declared.
+ParseError finishResponse(const FieldState& st, bool request_method_head, ResponseHead* head) {
   const int s = head->status;
   const bool v11 = head->version_minor == 1;
   const bool te = st.te_headers > 0;
+  if (te && !onlyChunked(st, v11)) return ParseError::kBadTransferEncoding;
   head->content_length_ignored = te && st.have_content_length;
+  head->has_content_length = st.have_content_length && !te;
+  head->declared_length = head->has_content_length ? st.content_length : 0;
   if (request_method_head || s < 200 || s == 204 || s == 304) {
     head->body = BodyKind::kNone;
   } else if (te) {
-    // HTTP/1.0 with Transfer-Encoding: faulty framing, read until close (RFC 9112 6.1).
-    head->body = v11 && st.te_last_chunked ? BodyKind::kChunked : BodyKind::kUntilClose;
+    head->body = BodyKind::kChunked;
   } else if (st.have_content_length) {
     head->body = st.content_length > 0 ? BodyKind::kContentLength : BodyKind::kNone;
     head->content_length = st.content_length;
@@ -454,6 +466,7 @@ void finishResponse(const FieldState& st, bool request_method_head, ResponseHead
   head->keep_alive = !st.conn_close && (v11 || st.conn_keep_alive) &&
                      head->body != BodyKind::kUntilClose && !head->content_length_ignored;
   head->upgrade = st.conn_upgrade && st.has_upgrade_header;
+  return ParseError::kNone;
 }
 
 }  // namespace
@@ -556,8 +569,8 @@ ParseStatus parseResponseHead(std::string_view buffer, const ParseLimits& limits
   if (e == ParseError::kNone) {
     e = parseFields(p, head_end, limits.max_headers, &head->headers, &head->connection_tokens, &st);
   }
+  if (e == ParseError::kNone) e = finishResponse(st, request_method_head, head);
   if (e != ParseError::kNone) return fail(e, error);
-  finishResponse(st, request_method_head, head);
   head->head_length = static_cast<uint32_t>(end);
   return ParseStatus::kComplete;
 }

@@ -66,9 +66,11 @@ ParseStatus parseRequestHead(std::string_view buffer, const ParseLimits& limits,
 // Parses a response head. `request_method_head` and the status decide whether a body follows
 // (HEAD, 1xx, 204 and 304 have none; RFC 9112 6.3). Status codes outside 100-599 are
 // kBadStatusLine; Content-Length is validated even where it does not decide the framing;
-// Transfer-Encoding whose final coding is chunked gives kChunked (and overrides any
-// Content-Length, see ResponseHead::content_length_ignored), any other gives kUntilClose, as
-// does Transfer-Encoding in an HTTP/1.0 response (faulty framing, RFC 9112 6.1).
+// Transfer-Encoding must be exactly "chunked" as in requests (the gateway re-frames and cannot
+// pass another coding on; nginx refuses it too), else kBadTransferEncoding, whatever the
+// status; it gives kChunked and overrides any Content-Length (see
+// ResponseHead::content_length_ignored). Transfer-Encoding in an HTTP/1.0 response is
+// kBadTransferEncoding (faulty framing, RFC 9112 6.1).
 ParseStatus parseResponseHead(std::string_view buffer, const ParseLimits& limits,
                               bool request_method_head, ResponseHead* head, ParseError* error);
 
