@@ -1,10 +1,12 @@
 #include "proxy/head_writer.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <span>
 
 #include "compress/response_head.h"
+#include "http/chars.h"
 #include "proxy/router.h"
 
 namespace sg::proxy {
@@ -72,42 +74,79 @@ bool droppedByConnection(const http::Header& header,
          namedByConnection(header, connection_tokens);
 }
 
-size_t lastForwardedFor(const http::RequestHead& request) {
-  size_t last = request.headers.size();
-  for (size_t i = 0; i < request.headers.size(); ++i) {
-    if (request.headers[i].kind == HeaderKind::kXForwardedFor) last = i;
+namespace {
+
+// token, or quoted-string (RFC 9110 5.6.4) when the value holds anything else.
+void appendTokenOrQuoted(std::string_view value, std::string* out) {
+  const bool token = !value.empty() && std::all_of(value.begin(), value.end(),
+                                                   [](char c) { return http::detail::isTchar(c); });
+  if (token) {
+    out->append(value);
+    return;
   }
-  return last;
+  out->push_back('"');
+  for (const char c : value) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
 }
 
-void writeUpstreamRequestHead(const http::RequestHead& request,
-                              const UpstreamRequestContext& context, std::string* out) {
-  out->clear();
-  out->append(request.method);
-  out->push_back(' ');
-  out->append(context.path);
-  if (!request.query.empty()) {
-    out->push_back('?');
-    out->append(request.query);
+// This hop's RFC 7239 forwarded-element: for= the client (an IPv6 address bracketed and
+// quoted, section 6), host= the Host the client asked for, proto= the listener's scheme.
+void appendForwardedElement(std::string_view client_ip, std::string_view host, std::string* out) {
+  out->append("for=");
+  if (client_ip.empty()) {
+    out->append("unknown");
+  } else if (client_ip.find(':') != std::string_view::npos) {
+    out->append("\"[").append(client_ip).append("]\"");
+  } else {
+    out->append(client_ip);
   }
-  out->append(" HTTP/1.1\r\n");
-  // The client address goes on the last X-Forwarded-For line only (the list continues there).
-  const size_t forwarded_for = lastForwardedFor(request);
-  // RFC 9112 3.2.2: the target's authority (absolute-form) replaces any received Host.
-  out->append("Host: ").append(request.host.empty() ? context.fallback_host : request.host);
-  out->append("\r\n");
-  for (size_t i = 0; i < request.headers.size(); ++i) {
-    const auto& header = request.headers[i];
+  if (!host.empty()) {
+    out->append(";host=");
+    appendTokenOrQuoted(host, out);
+  }
+  out->append(";proto=http");
+}
+
+// Starts the one line of a forwarding list: "Name: ", then, when `keep`, the values of every
+// such field the client sent, each followed by ", " (several lines of a list field are one list,
+// RFC 9110 5.3, and the next hop must read them as one). The caller appends this hop's entry.
+// The line keeps the name as the client first wrote it.
+void beginForwardingList(const http::RequestHead& request, HeaderKind kind, bool keep,
+                         std::string_view default_name, std::string* out) {
+  std::string_view name = default_name;
+  if (keep) {
+    auto first = std::find_if(request.headers.begin(), request.headers.end(),
+                              [kind](const http::Header& h) { return h.kind == kind; });
+    if (first != request.headers.end()) name = first->name;
+  }
+  out->append(name).append(": ");
+  if (!keep) return;
+  for (const auto& header : request.headers) {
+    if (header.kind == kind && !header.value.empty()) out->append(header.value).append(", ");
+  }
+}
+
+// The client's fields as they are forwarded: hop-by-hop and gateway-set fields dropped,
+// Content-Length written once with its one value (RFC 9110 8.6: "3, 3" or a repeated field
+// reach the upstream as "3").
+void appendRequestFields(const http::RequestHead& request, const UpstreamRequestContext& context,
+                         std::string* out) {
+  bool content_length_written = false;
+  for (const auto& header : request.headers) {
     switch (header.kind) {
-      case HeaderKind::kXForwardedFor:
-        out->append(header.name).append(": ").append(header.value);
-        if (i == forwarded_for) out->append(", ").append(context.client_ip);
-        out->append("\r\n");
-        continue;
+      case HeaderKind::kXForwardedFor:  // merged into one line by the caller
+      case HeaderKind::kForwarded:
       case HeaderKind::kHost:
       case HeaderKind::kXForwardedProto:
       case HeaderKind::kXForwardedHost:
       case HeaderKind::kExpect:  // the gateway answers 100-continue itself
+        continue;
+      case HeaderKind::kContentLength:
+        if (!content_length_written) appendNumberLine(out, header.name, request.content_length);
+        content_length_written = true;
         continue;
       case HeaderKind::kUpgrade:
         if (request.upgrade) appendHeader(out, header.name, header.value);
@@ -120,10 +159,34 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
         appendHeader(out, header.name, header.value);
     }
   }
-  if (forwarded_for == request.headers.size())
-    appendHeader(out, "X-Forwarded-For", context.client_ip);
+}
+
+}  // namespace
+
+void writeUpstreamRequestHead(const http::RequestHead& request,
+                              const UpstreamRequestContext& context, std::string* out) {
+  out->clear();
+  out->append(request.method);
+  out->push_back(' ');
+  out->append(context.path);
+  if (!request.query.empty()) {
+    out->push_back('?');
+    out->append(request.query);
+  }
+  out->append(" HTTP/1.1\r\n");
+  // RFC 9112 3.2.2: the target's authority (absolute-form) replaces any received Host.
+  out->append("Host: ").append(request.host.empty() ? context.fallback_host : request.host);
+  out->append("\r\n");
+  appendRequestFields(request, context, out);
+  // X-Forwarded-For is always continued (the upstream decides whom to believe); Forwarded only
+  // from a trusted proxy, as its hops are believed by the gateway (listener trusted_proxies).
+  beginForwardingList(request, HeaderKind::kXForwardedFor, true, "X-Forwarded-For", out);
+  out->append(context.client_ip).append("\r\n");
   out->append("X-Forwarded-Proto: http\r\n");
   if (!request.host.empty()) appendHeader(out, "X-Forwarded-Host", request.host);
+  beginForwardingList(request, HeaderKind::kForwarded, context.trusted_peer, "Forwarded", out);
+  appendForwardedElement(context.client_ip, request.host, out);
+  out->append("\r\n");
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
   if (request.body == http::BodyKind::kChunked) out->append("Transfer-Encoding: chunked\r\n");
   if (request.upgrade) out->append("Connection: upgrade\r\n");
@@ -222,6 +285,7 @@ void writeStoredResponseHead(int status, std::string_view wire_headers,
 void writeClientResponseHead(const http::ResponseHead& response,
                              const ClientResponseContext& context, std::string* out) {
   appendStatusLine(response.status, response.reason, out);
+  bool content_length_written = false;
   for (const auto& header : response.headers) {
     if (header.kind == HeaderKind::kUpgrade && context.tunnel) {
       appendHeader(out, header.name, header.value);
@@ -238,6 +302,11 @@ void writeClientResponseHead(const http::ResponseHead& response,
     if (header.kind == HeaderKind::kOther || header.kind == HeaderKind::kContentLength) {
       if (context.vary_accept_encoding && equalsIgnoreCase(header.name, "vary")) continue;
       if (rewriteForEncoding(header, context, out)) continue;
+    }
+    if (header.kind == HeaderKind::kContentLength) {  // its one value, once (RFC 9110 8.6)
+      if (!content_length_written) appendNumberLine(out, header.name, response.declared_length);
+      content_length_written = true;
+      continue;
     }
     appendHeader(out, header.name, header.value);
   }

@@ -12,9 +12,12 @@ namespace sg::proxy {
 
 struct UpstreamRequestContext {
   std::string_view path;           // path to send (after strip_prefix), with no query
-  std::string_view client_ip;      // appended to X-Forwarded-For
+  std::string_view client_ip;      // appended to X-Forwarded-For and Forwarded
   std::string_view request_id;     // set when the gateway generated one (else empty)
   std::string_view fallback_host;  // Host to send when the client sent none (HTTP/1.0)
+  // The peer is one of the listener's trusted_proxies: its Forwarded header is kept (and
+  // continued); from any other peer it is dropped and only the gateway's element is sent.
+  bool trusted_peer = false;
   // The cache fetches or revalidates: the client's If-None-Match / If-Modified-Since are
   // not forwarded (the cache answers them itself) and `extra_headers` (whole lines, the
   // cache's own validators) are added.

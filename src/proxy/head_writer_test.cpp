@@ -47,6 +47,7 @@ TEST(UpstreamRequestHead, PlainGet) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: example.com\r\n"
+            "Forwarded: for=10.0.0.9;host=example.com;proto=http\r\n"
             "\r\n");
 }
 
@@ -101,6 +102,7 @@ TEST(UpstreamRequestHead, QueryStringPreserved) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -113,6 +115,7 @@ TEST(UpstreamRequestHead, ContextPathReplacesPathButKeepsQuery) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -133,6 +136,7 @@ TEST(UpstreamRequestHead, HopByHopHeadersDropped) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -150,6 +154,7 @@ TEST(UpstreamRequestHead, HeadersNamedInConnectionDropped) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -165,6 +170,7 @@ TEST(UpstreamRequestHead, ExpectDropped) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -176,10 +182,11 @@ TEST(UpstreamRequestHead, ForwardedForAppendedToExistingValue) {
                          "\r\n"),
             "GET / HTTP/1.1\r\n"
             "Host: h\r\n"
-            "x-forwarded-for: 192.0.2.1, 198.51.100.2, 10.0.0.9\r\n"
             "Accept: */*\r\n"
+            "x-forwarded-for: 192.0.2.1, 198.51.100.2, 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -194,6 +201,7 @@ TEST(UpstreamRequestHead, IncomingForwardedProtoAndHostReplaced) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: real.example\r\n"
+            "Forwarded: for=10.0.0.9;host=real.example;proto=http\r\n"
             "\r\n");
 }
 
@@ -204,6 +212,7 @@ TEST(UpstreamRequestHead, ForwardedHostKeepsPort) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: example.com:8080\r\n"
+            "Forwarded: for=10.0.0.9;host=\"example.com:8080\";proto=http\r\n"
             "\r\n");
 }
 
@@ -216,6 +225,7 @@ TEST(UpstreamRequestHead, GeneratedRequestIdAddedOnlyWhenGiven) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "X-Request-Id: 0f8fad5b-d9cb-469f-a165-70867728950e\r\n"
             "\r\n");
   // The client's own id passes through; none is added.
@@ -226,6 +236,7 @@ TEST(UpstreamRequestHead, GeneratedRequestIdAddedOnlyWhenGiven) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -241,6 +252,7 @@ TEST(UpstreamRequestHead, ChunkedBodyGetsTransferEncodingBack) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "Transfer-Encoding: chunked\r\n"
             "\r\n");
 }
@@ -253,6 +265,7 @@ TEST(UpstreamRequestHead, ContentLengthBodyKeepsContentLength) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -272,6 +285,7 @@ TEST(UpstreamRequestHead, UpgradeKeepsUpgradeAndConnectionUpgrade) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "Connection: upgrade\r\n"
             "\r\n");
 }
@@ -287,6 +301,7 @@ TEST(UpstreamRequestHead, Http10UpgradeIsIgnored) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -299,6 +314,7 @@ TEST(UpstreamRequestHead, Http10WithoutHostGetsFallbackHost) {
             "User-Agent: legacy\r\n"
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
+            "Forwarded: for=10.0.0.9;proto=http\r\n"
             "\r\n");
 }
 
@@ -311,6 +327,7 @@ TEST(UpstreamRequestHead, Http10WithHostKeepsIt) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: h\r\n"
+            "Forwarded: for=10.0.0.9;host=h;proto=http\r\n"
             "\r\n");
 }
 
@@ -321,6 +338,7 @@ TEST(UpstreamRequestHead, AbsoluteFormWithoutHostHeaderSendsAuthority) {
             "X-Forwarded-For: 10.0.0.9\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: origin.example:8080\r\n"
+            "Forwarded: for=10.0.0.9;host=\"origin.example:8080\";proto=http\r\n"
             "\r\n");
 }
 
@@ -358,7 +376,89 @@ TEST(UpstreamRequestHead, AbsoluteFormAuthorityReplacesHostHeader) {
 TEST(UpstreamRequestHead, ClientAddressAppendedOnceWithTwoForwardedForLines) {
   std::string out = upstreamHead(
       "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n");
-  EXPECT_EQ(count(out, "10.0.0.9"), 1u) << out;
+  EXPECT_EQ(count(out, "10.0.0.9\r\n"), 1u) << out;  // the X-Forwarded-For line (not Forwarded)
+}
+
+// Several X-Forwarded-For lines are one list: the upstream gets one line, the client last.
+TEST(UpstreamRequestHead, ForwardedForLinesMergedIntoOne) {
+  std::string out = upstreamHead(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: */*\r\n"
+      "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\nX-Forwarded-For:\r\n\r\n");
+  EXPECT_EQ(count(out, "orwarded-For"), 1u) << out;
+  EXPECT_NE(out.find("\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.9\r\n"),
+            std::string::npos)
+      << out;
+}
+
+// RFC 9110 8.6: a list of equal values or repeated equal fields reach the upstream as one value.
+TEST(UpstreamRequestHead, ContentLengthForwardedAsOneNormalisedValue) {
+  for (const char* fields :
+       {"Content-Length: 3, 3\r\n", "Content-Length: 3\r\ncontent-length: 003\r\n",
+        "Content-Length: 003\r\n", "Content-Length: 3,3 , 3\r\n"}) {
+    std::string out =
+        upstreamHead(std::string("POST /p HTTP/1.1\r\nHost: h\r\n") + fields + "\r\n");
+    EXPECT_EQ(count(out, "ontent-Length"), 1u) << out;
+    EXPECT_NE(out.find("\r\nContent-Length: 3\r\n"), std::string::npos) << out;
+  }
+  std::string out = upstreamHead("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0, 00\r\n\r\n");
+  EXPECT_NE(out.find("\r\nContent-Length: 0\r\n"), std::string::npos) << out;
+  EXPECT_EQ(count(out, "Content-Length"), 1u) << out;
+}
+
+// Forwarded (RFC 7239) follows the trust rules: from an untrusted peer the client's elements
+// are dropped (they could name any address); from a trusted proxy they are continued.
+TEST(UpstreamRequestHead, ForwardedFromUntrustedPeerIsReplaced) {
+  std::string out = upstreamHead(
+      "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.2.3.4\r\nforwarded: for=5.6.7.8\r\n\r\n");
+  EXPECT_EQ(count(out, "orwarded:"), 1u) << out;
+  EXPECT_EQ(count(out, "1.2.3.4"), 0u) << out;
+  EXPECT_EQ(count(out, "5.6.7.8"), 0u) << out;
+  EXPECT_NE(out.find("\r\nForwarded: for=10.0.0.9;host=h;proto=http\r\n"), std::string::npos)
+      << out;
+}
+
+TEST(UpstreamRequestHead, ForwardedFromTrustedPeerIsContinued) {
+  UpstreamRequestContext context;
+  context.trusted_peer = true;
+  std::string out = upstreamHead(
+      "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.2.3.4;proto=https\r\nAccept: */*\r\n"
+      "forwarded: for=\"[2001:db8::7]\", for=5.6.7.8\r\n\r\n",
+      context);
+  EXPECT_EQ(count(out, "orwarded:"), 1u) << out;
+  EXPECT_NE(out.find("\r\nForwarded: for=1.2.3.4;proto=https, for=\"[2001:db8::7]\", "
+                     "for=5.6.7.8, for=10.0.0.9;host=h;proto=http\r\n"),
+            std::string::npos)
+      << out;
+}
+
+// RFC 7239 6: an IPv6 address is bracketed and quoted; a host with a port is quoted.
+TEST(UpstreamRequestHead, ForwardedElementQuotesWhereTheGrammarNeedsIt) {
+  UpstreamRequestContext context;
+  context.client_ip = "2001:db8::1";
+  std::string out = upstreamHead("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", context);
+  EXPECT_NE(out.find("\r\nForwarded: for=\"[2001:db8::1]\";host=\"example.com:8080\";"
+                     "proto=http\r\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\r\nX-Forwarded-For: 2001:db8::1\r\n"), std::string::npos) << out;
+  out = upstreamHead("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n");
+  EXPECT_NE(out.find("\r\nForwarded: for=10.0.0.9;host=\"[::1]:80\";proto=http\r\n"),
+            std::string::npos)
+      << out;
+}
+
+// The same on responses: one normalised Content-Length, also where it does not frame the body.
+TEST(ClientResponseHead, ContentLengthForwardedAsOneNormalisedValue) {
+  for (const char* fields :
+       {"Content-Length: 3, 3\r\n", "Content-Length: 3\r\nContent-Length: 003\r\n"}) {
+    std::string out = clientHead(std::string("HTTP/1.1 200 OK\r\n") + fields + "\r\n", {});
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+  }
+  std::string out = clientHead("HTTP/1.1 200 OK\r\nContent-Length: 10, 10\r\n\r\n", {},
+                               /*head_request=*/true);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+  out = clientHead("HTTP/1.1 304 Not Modified\r\nContent-Length: 0010\r\n\r\n", {});
+  EXPECT_EQ(out, "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n");
 }
 
 // Transfer-Encoding and Content-Length both present: the parser sets content_length_ignored

@@ -69,19 +69,16 @@ std::optional<std::string_view> hashSource(const http::RequestHead& request,
   return std::nullopt;
 }
 
-namespace {
-
-bool trusted(std::string_view ip, const std::vector<net::Cidr>& proxies) {
+bool isTrustedProxy(std::string_view ip, const std::vector<net::Cidr>& trusted_proxies) {
+  if (trusted_proxies.empty()) return false;
   auto address = net::IpAddress::parse(ip);
-  return address && std::any_of(proxies.begin(), proxies.end(),
+  return address && std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
                                 [&](const net::Cidr& cidr) { return cidr.contains(*address); });
 }
 
-}  // namespace
-
 std::string_view clientAddress(const http::RequestHead& request, std::string_view peer_ip,
                                const std::vector<net::Cidr>& trusted_proxies) {
-  if (trusted_proxies.empty() || !trusted(peer_ip, trusted_proxies)) return peer_ip;
+  if (!isTrustedProxy(peer_ip, trusted_proxies)) return peer_ip;
   std::string_view current = peer_ip;
   // Header lines in reverse, then each line's entries in reverse: together, right to left.
   for (auto header = request.headers.rbegin(); header != request.headers.rend(); ++header) {
@@ -94,7 +91,7 @@ std::string_view clientAddress(const http::RequestHead& request, std::string_vie
       list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
       if (!net::IpAddress::parse(entry)) return current;  // garbage: stop at the last sound hop
       current = entry;
-      if (!trusted(current, trusted_proxies)) return current;
+      if (!isTrustedProxy(current, trusted_proxies)) return current;
     }
   }
   return current;

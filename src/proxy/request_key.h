@@ -23,6 +23,9 @@ std::optional<std::string_view> hashSource(const http::RequestHead& request,
                                            const config::HashOn& hash_on,
                                            std::string_view client_ip);
 
+// `ip` (text) is inside one of `trusted_proxies`.
+bool isTrustedProxy(std::string_view ip, const std::vector<net::Cidr>& trusted_proxies);
+
 // The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
 // X-Forwarded-For entry not itself a trusted proxy (nginx's real_ip_recursive). Entries
 // are read right to left because only the right end was written by proxies we trust.

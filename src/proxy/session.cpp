@@ -280,6 +280,7 @@ void Session::writeUpstreamHead(const http::RequestHead& request) {
   UpstreamRequestContext context;
   context.path = path;
   context.client_ip = client_ip_;
+  context.trusted_peer = isTrustedProxy(client_ip_, listener_->config->trusted_proxies);
   context.request_id = generated_id_;
   context.fallback_host = route_->upstream->servers.front()->address_text;
   std::string validators;
