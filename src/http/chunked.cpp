@@ -40,7 +40,18 @@ void ChunkedDecoder::reset() {
   remaining_ = 0;
   size_digits_ = 0;
   extension_bytes_ = 0;
+  body_extension_bytes_ = 0;
+  payload_bytes_ = 0;
   trailer_bytes_ = 0;
+}
+
+// The LF of a size line: its extensions count against the body's allowance.
+bool ChunkedDecoder::endSizeLine() {
+  body_extension_bytes_ += extension_bytes_;
+  size_digits_ = 0;
+  extension_bytes_ = 0;
+  state_ = remaining_ != 0 ? State::kData : State::kTrailerLineStart;
+  return body_extension_bytes_ <= kExtensionAllowance + payload_bytes_;
 }
 
 bool ChunkedDecoder::countTrailer(size_t n) {
@@ -74,11 +85,7 @@ bool ChunkedDecoder::step(char ch) {
       if (ch == ';') state_ = State::kExtension;
       return ++extension_bytes_ <= kMaxChunkLineExtension;
     case State::kSizeLf:
-      if (ch != '\n') return false;
-      size_digits_ = 0;
-      extension_bytes_ = 0;
-      state_ = remaining_ != 0 ? State::kData : State::kTrailerLineStart;
-      return true;
+      return ch == '\n' && endSizeLine();
     case State::kDataCr:
       state_ = State::kDataLf;
       return ch == '\r';
@@ -158,6 +165,7 @@ ChunkedDecoder::Status ChunkedDecoder::feed(std::string_view input, size_t* cons
         const auto take = static_cast<size_t>(remaining_ < available ? remaining_ : available);
         *payload = input.substr(pos, take);
         remaining_ -= take;
+        payload_bytes_ += take;
         if (remaining_ == 0) state_ = State::kDataCr;
         *consumed = pos + take;
         return Status::kNeedMore;

@@ -26,6 +26,11 @@ class ChunkedDecoder {
 
   // Limits that make hostile framing cheap to reject.
   static constexpr size_t kMaxChunkLineExtension = 4096;  // bytes of chunk extensions per line
+  // Chunk extensions over the whole body may exceed the payload before them by at most this
+  // many bytes, so tiny chunks with long extensions cannot multiply the wire bytes, while
+  // real uses (signed uploads such as S3's aws-chunked: ~90 bytes per chunk of 8 KiB or more)
+  // stay far inside it.
+  static constexpr size_t kExtensionAllowance = size_t{8} * 1024;
   static constexpr size_t kMaxTrailerBytes = size_t{16} * 1024;  // bytes after the last-chunk line
   static constexpr uint32_t kMaxSizeDigits = 16;                 // hex digits of a chunk-size
 
@@ -50,11 +55,14 @@ class ChunkedDecoder {
   size_t scanExtension(std::string_view input, size_t pos);
   size_t scanTrailerLine(std::string_view input, size_t pos);
   bool countTrailer(size_t n);
+  bool endSizeLine();
 
   State state_ = State::kSize;
   uint64_t remaining_ = 0;  // bytes left in the current chunk
   uint32_t size_digits_ = 0;
-  size_t extension_bytes_ = 0;
+  size_t extension_bytes_ = 0;         // on the current size line
+  uint64_t body_extension_bytes_ = 0;  // on every size line so far
+  uint64_t payload_bytes_ = 0;         // chunk-data bytes so far
   size_t trailer_bytes_ = 0;
 };
 

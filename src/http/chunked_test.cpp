@@ -225,6 +225,54 @@ TEST(ChunkedDecoder, LimitsAreInclusive) {
   EXPECT_EQ(r.status, Status::kError);
 }
 
+// Extensions over the whole body are bounded too, not only per line: one-byte chunks with
+// 4 KiB extensions would otherwise carry ~4000 times their payload in wire bytes.
+TEST(ChunkedDecoder, ExtensionBytesPerBodyAreCapped) {
+  const std::string ext = ";" + repeat('e', 1023);  // 1 KiB of extension per size line
+  std::string body;
+  size_t lines = 0;
+  while ((lines + 1) * ext.size() <= ChunkedDecoder::kExtensionAllowance) {
+    body += "1" + ext + "\r\nx\r\n";
+    ++lines;
+  }
+  Result r = decode(body + "0\r\n\r\n");
+  EXPECT_EQ(r.status, Status::kDone) << lines;  // exactly at the allowance
+  r = decode(body + "1" + ext + "\r\nx\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, Status::kError);
+  r = decode(body + "0" + ext + "\r\n\r\n");  // the last-chunk line counts as well
+  EXPECT_EQ(r.status, Status::kError);
+  // The same under every split: the check is per size line, not per feed() call.
+  ChunkedDecoder d;
+  const std::string over = body + "1" + ext + "\r\nx\r\n0\r\n\r\n";
+  Status status = Status::kNeedMore;
+  for (size_t i = 0; i < over.size() && status == Status::kNeedMore; ++i) {
+    size_t consumed = 0;
+    std::string_view payload;
+    status = d.feed(std::string_view(over).substr(i, 1), &consumed, &payload);
+  }
+  EXPECT_EQ(status, Status::kError);
+}
+
+// Payload earns more extension bytes: signed uploads (~90 bytes per 8 KiB chunk) and small
+// extensions on chunks no smaller than them go through however long the body is.
+TEST(ChunkedDecoder, ExtensionAllowanceGrowsWithPayload) {
+  const std::string ext = ";chunk-signature=" + repeat('f', 64);
+  const std::string data = repeat('d', 8192);
+  ChunkedDecoder d;
+  const std::string chunk = "2000" + ext + "\r\n" + data + "\r\n";
+  for (int i = 0; i < 1000; ++i) {
+    const Result r = decodePieces({chunk}, &d);
+    ASSERT_EQ(r.status, Status::kNeedMore) << i;
+  }
+  EXPECT_EQ(decodePieces({"0" + ext + "\r\n\r\n"}, &d).status, Status::kDone);
+  d.reset();
+  for (int i = 0; i < 5000; ++i) {
+    const Result r = decodePieces({"8;ext=1\r\nabcdefgh\r\n"}, &d);
+    ASSERT_EQ(r.status, Status::kNeedMore) << i;
+  }
+  EXPECT_EQ(decodePieces({"0\r\n\r\n"}, &d).status, Status::kDone);
+}
+
 TEST(ChunkedDecoder, ErrorIsStickyUntilReset) {
   ChunkedDecoder d;
   size_t consumed = 0;

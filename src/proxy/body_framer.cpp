@@ -8,6 +8,7 @@ void BodyFramer::start(http::BodyKind kind, uint64_t content_length, bool dechun
   kind_ = kind;
   remaining_ = content_length;
   payload_bytes_ = 0;
+  wire_bytes_ = 0;
   dechunk_ = dechunk && kind == http::BodyKind::kChunked;
   done_ = kind == http::BodyKind::kNone ||
           (kind == http::BodyKind::kContentLength && content_length == 0);
@@ -23,12 +24,14 @@ BodyFramer::Result BodyFramer::scan(net::Buffer* buffer, size_t offset, size_t* 
       size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, available));
       remaining_ -= take;
       payload_bytes_ += take;
+      wire_bytes_ += take;
       *body_bytes = take;
       done_ = remaining_ == 0;
       return done_ ? Result::kDone : Result::kMore;
     }
     case http::BodyKind::kUntilClose:
       payload_bytes_ += available;
+      wire_bytes_ += available;
       *body_bytes = available;
       return Result::kMore;
     case http::BodyKind::kChunked:
@@ -49,6 +52,7 @@ BodyFramer::Result BodyFramer::scanChunked(net::Buffer* buffer, size_t offset,
                                 &payload);
     if (status == http::ChunkedDecoder::Status::kError) return Result::kError;
     payload_bytes_ += payload.size();
+    wire_bytes_ += consumed;
     if (dechunk_) {
       // Payload is the tail of what was consumed: drop the framing in front of it.
       size_t framing = consumed - payload.size();

@@ -23,6 +23,9 @@ class BodyFramer {
 
   bool done() const { return done_; }
   uint64_t payloadBytes() const { return payload_bytes_; }
+  // Body bytes as received, chunk framing (sizes, extensions, trailers) included: what a body
+  // limit must count, or chunk extensions could carry far more than the limit.
+  uint64_t wireBytes() const { return wire_bytes_; }
   http::BodyKind kind() const { return kind_; }
 
  private:
@@ -31,6 +34,7 @@ class BodyFramer {
   http::BodyKind kind_ = http::BodyKind::kNone;
   uint64_t remaining_ = 0;
   uint64_t payload_bytes_ = 0;
+  uint64_t wire_bytes_ = 0;
   bool dechunk_ = false;
   bool done_ = true;
   http::ChunkedDecoder chunked_;

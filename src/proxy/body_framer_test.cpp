@@ -349,6 +349,37 @@ TEST(BodyFramer, PayloadBytesCountsPayloadOnly) {
   EXPECT_EQ(framer.payloadBytes(), 12u);
 }
 
+// A body limit must count what crosses the wire: chunk sizes, extensions and trailers too.
+TEST(BodyFramer, WireBytesCountChunkFraming) {
+  BodyFramer framer;
+  framer.start(http::BodyKind::kChunked, 0, false);
+  net::Buffer buffer(128);
+  append(&buffer, "a\r\n0123456789\r\n");
+  size_t body = 0;
+  EXPECT_EQ(framer.scan(&buffer, 0, &body), Result::kMore);
+  EXPECT_EQ(framer.wireBytes(), 15u);
+  buffer.consume(body);
+  append(&buffer, "2;ext\r\nab\r\n0\r\nT: v\r\n\r\n");
+  append(&buffer, kNextRequest);
+  EXPECT_EQ(framer.scan(&buffer, 0, &body), Result::kDone);
+  EXPECT_EQ(framer.wireBytes(), 15u + 22u);  // not the pipelined request after the body
+  EXPECT_EQ(framer.payloadBytes(), 12u);
+  // Dechunking in place does not change what was received.
+  framer.start(http::BodyKind::kChunked, 0, true);
+  buffer.clear();
+  append(&buffer, kChunkedBody);
+  EXPECT_EQ(framer.scan(&buffer, 0, &body), Result::kDone);
+  EXPECT_EQ(framer.wireBytes(), kChunkedBody.size());
+  EXPECT_EQ(contents(buffer), kChunkedPayload);
+  // Content-Length bodies: wire bytes are the payload.
+  framer.start(http::BodyKind::kContentLength, 4, false);
+  EXPECT_EQ(framer.wireBytes(), 0u);
+  buffer.clear();
+  append(&buffer, "abcdef");
+  EXPECT_EQ(framer.scan(&buffer, 0, &body), Result::kDone);
+  EXPECT_EQ(framer.wireBytes(), 4u);
+}
+
 TEST(BodyFramer, StartResetsState) {
   BodyFramer framer;
   framer.start(http::BodyKind::kChunked, 0, false);

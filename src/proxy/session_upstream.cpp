@@ -145,7 +145,7 @@ bool Session::acceptRequestBody() {
     return false;
   }
   const uint64_t max_body = listener_->config->max_body_size;
-  if (max_body != 0 && request_body_.payloadBytes() > max_body) {
+  if (max_body != 0 && request_body_.wireBytes() > max_body) {
     countReject(0, RejectReason::kBodyTooLarge);
     closeUpstream();
     response_started_ ? close() : reject(413, true);
