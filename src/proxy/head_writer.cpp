@@ -389,6 +389,7 @@ void writeLocalResponse(const LocalResponse& response, std::string* out) {
   } else {
     out->append(response.keep_alive_header ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
   }
+  if (response.head_only) return;
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);

@@ -56,6 +56,7 @@ struct LocalResponse {
   std::string_view extra_headers;  // whole header lines (Retry-After, RateLimit, ...)
   const DefaultHeaders* defaults = nullptr;
   bool keep_alive_header = false;  // HTTP/1.0 client kept alive: say so explicitly
+  bool head_only = false;          // answers HEAD: Content-Length of the body, no body
 };
 
 void writeClientResponseHead(const http::ResponseHead& response,
