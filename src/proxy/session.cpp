@@ -333,6 +333,7 @@ void Session::reject(int status, bool close_connection) {
   response.status = status;
   response.close = must_close;
   response.keep_alive_header = client_minor_ == 0 && !must_close;
+  response.head_only = request_is_head_;
   response.request_id = generated_id_;
   response.extra_headers = extra_headers_;
   response.defaults = &listener_->default_headers;
@@ -447,6 +448,7 @@ void Session::resetExchange() {
   sticky_server_ = -1;
   route_ = nullptr;
   log_server_ = {};
+  request_is_head_ = false;  // a head refused while parsing is answered with a body
   log_method_.clear();  // a request refused while parsing must not log the previous one's
   log_path_.clear();
   log_request_id_.clear();
