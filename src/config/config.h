@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/path_normalizer.h"
 #include "net/address.h"
 #include "net/cidr.h"
 
@@ -137,10 +138,11 @@ struct RouteConfig {
 // Listener key `path_normalization` (http/path_normalizer.h): how request paths are
 // normalised before routing; the normal form is also what the upstream receives.
 struct PathNormalizationConfig {
-  enum class EscapedSlashes { kReject, kKeep, kDecode };  // %2F, %5C and '\' in a path
+  using EscapedSlashes = http::EscapedSlashes;  // %2F, %5C and '\' in a path
   bool enabled = true;  // false: routes match the raw path, which is forwarded as sent
   bool merge_slashes = true;
   EscapedSlashes escaped_slashes = EscapedSlashes::kReject;
+  http::PathOptions options() const { return {merge_slashes, escaped_slashes}; }
 };
 
 struct ListenerConfig {

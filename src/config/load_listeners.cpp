@@ -25,12 +25,29 @@ bool isPrefixChar(char c) {
   return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '?' && c != '#';
 }
 
-void readPrefix(ErrorSink& errors, const Field* field, std::string* out) {
+void readPrefix(ErrorSink& errors, const Field* field, const PathNormalizationConfig& paths,
+                std::string* out) {
   if (!readString(errors, field, out)) return;
   if (out->empty() || out->front() != '/' || !std::all_of(out->begin(), out->end(), isPrefixChar)) {
     errors.add(
         field->mark(), field->path,
         "invalid prefix " + quoted(*out) + " (must start with '/' and hold no spaces, '?' or '#')");
+    return;
+  }
+  // Routes see normalised paths: a prefix that is not in normal form could never match.
+  if (!paths.enabled) return;
+  std::string normal;
+  const http::PathStatus status = http::normalizePath(*out, paths.options(), &normal);
+  if (status == http::PathStatus::kNormalized) {
+    errors.add(field->mark(), field->path,
+               "prefix " + quoted(*out) + " can never match: paths are normalised before routing " +
+                   "(path_normalization), write it " + quoted(normal));
+  } else if (status != http::PathStatus::kUnchanged) {
+    errors.add(field->mark(), field->path,
+               "prefix " + quoted(*out) + " can never match: paths with " +
+                   (status == http::PathStatus::kBadEncoding ? "a bad percent-encoding"
+                                                             : "an escaped slash or backslash") +
+                   " are refused (path_normalization)");
   }
 }
 
@@ -66,10 +83,11 @@ void readMethods(ErrorSink& errors, const Field* field, std::vector<std::string>
   }
 }
 
-void loadMatch(ErrorSink& errors, const Field& field, RouteMatch* out) {
+void loadMatch(ErrorSink& errors, const Field& field, const PathNormalizationConfig& paths,
+               RouteMatch* out) {
   MapReader map(errors, field, {"prefix", "host", "methods"});
   if (!map.valid()) return;
-  readPrefix(errors, map.find("prefix"), &out->prefix);
+  readPrefix(errors, map.find("prefix"), paths, &out->prefix);
   readHost(errors, map.find("host"), &out->host);
   readMethods(errors, map.find("methods"), &out->methods);
 }
@@ -90,12 +108,12 @@ void checkUpstreamName(ErrorSink& errors, const Field& field, const std::string&
 }
 
 void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams,
-               RouteConfig* out) {
+               const PathNormalizationConfig& paths, RouteConfig* out) {
   MapReader map(errors, item,
                 {"name", "match", "upstream", "strip_prefix", "retries", "retry_non_idempotent",
                  "retry_buffer_limit", "rate_limit", "compression", "cache"});
   if (!map.valid()) return;
-  if (const Field* match = map.find("match")) loadMatch(errors, *match, &out->match);
+  if (const Field* match = map.find("match")) loadMatch(errors, *match, paths, &out->match);
   const Field* name = map.find("name");
   if (readString(errors, name, &out->name)) {
     if (out->name.empty()) errors.add(name->mark(), name->path, "must not be empty");
@@ -123,14 +141,14 @@ void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstre
 }
 
 void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
-                std::vector<RouteConfig>* out) {
+                const PathNormalizationConfig& paths, std::vector<RouteConfig>* out) {
   std::vector<Field> items = sequenceItems(errors, field);
   if (field.value.IsSequence() && items.empty()) {
     errors.add(field.mark(), field.path, "must list at least one route");
   }
   for (const Field& item : items) {
     RouteConfig route;
-    loadRoute(errors, item, upstreams, &route);
+    loadRoute(errors, item, upstreams, paths, &route);
     out->push_back(std::move(route));
   }
 }
@@ -203,11 +221,11 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   readUint32(errors, map.find("max_headers"), 1, kMaxHeaderCount, &out->max_headers);
   readSize(errors, map.find("max_body_size"), 0, std::numeric_limits<uint64_t>::max(),
            &out->max_body_size);
-  if (const Field* routes = map.require("routes"))
-    loadRoutes(errors, *routes, upstreams, &out->routes);
-  loadListenerProtection(errors, map, out);
   if (const Field* paths = map.find("path_normalization"))
     loadPathNormalization(errors, *paths, &out->path_normalization);
+  if (const Field* routes = map.require("routes"))
+    loadRoutes(errors, *routes, upstreams, out->path_normalization, &out->routes);
+  loadListenerProtection(errors, map, out);
 }
 
 // Reports the later of two listeners that share a name or an address, at the offending key.

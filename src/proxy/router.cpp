@@ -50,16 +50,7 @@ std::string_view hostWithoutPort(std::string_view host) {
 http::PathStatus normalizeRequestPath(const config::PathNormalizationConfig& config,
                                       http::RequestHead* request, std::string* storage) {
   if (!config.enabled) return http::PathStatus::kUnchanged;
-  http::PathOptions options;
-  options.merge_slashes = config.merge_slashes;
-  using Escaped = config::PathNormalizationConfig::EscapedSlashes;
-  if (config.escaped_slashes == Escaped::kKeep) {
-    options.escaped_slashes = http::EscapedSlashes::kKeep;
-  }
-  if (config.escaped_slashes == Escaped::kDecode) {
-    options.escaped_slashes = http::EscapedSlashes::kDecode;
-  }
-  const http::PathStatus status = http::normalizePath(request->path, options, storage);
+  const http::PathStatus status = http::normalizePath(request->path, config.options(), storage);
   if (status == http::PathStatus::kNormalized) request->path = *storage;
   return status;
 }
