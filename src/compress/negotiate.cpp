@@ -125,7 +125,8 @@ bool contentTypeAllowed(std::string_view content_type_header,
   const bool wildcard_allowed = !equalsIgnoreCase(media_type, "text/event-stream");
   for (const std::string& entry : allow) {
     if (entry.size() >= 2 && entry.ends_with("/*")) {
-      if (wildcard_allowed && equalsIgnoreCase(media_type.substr(0, slash + 1),
+      if (wildcard_allowed &&
+          equalsIgnoreCase(media_type.substr(0, slash + 1),
                            std::string_view(entry).substr(0, entry.size() - 1))) {
         return true;
       }

@@ -124,8 +124,7 @@ void Session::processInput() {
   processing_input_ = false;
   // A draining worker keeps no idle connection: one that was still sending a response when
   // the drain began (a large cache hit) closes once it is sent and nothing else was asked.
-  if (state_ == State::kReadingHead && worker_->draining() && input_.empty() &&
-      to_client_.idle()) {
+  if (state_ == State::kReadingHead && worker_->draining() && input_.empty() && to_client_.idle()) {
     close();
   }
 }
@@ -449,7 +448,8 @@ void Session::resetExchange() {
   route_ = nullptr;
   log_server_ = {};
   request_is_head_ = false;  // a head refused while parsing is answered with a body
-  log_method_.clear();  // a request refused while parsing must not log the previous one's
+  // A request refused while parsing must not log the previous one's fields.
+  log_method_.clear();
   log_path_.clear();
   log_request_id_.clear();
   response_head_done_ = false;

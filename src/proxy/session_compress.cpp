@@ -90,8 +90,8 @@ void Session::decideCompression(ClientResponseContext* context) {
 bool Session::compressBody(size_t payload_bytes) {
   net::Buffer& input = upstream_->input();
   const bool drained = !upstream_->readable && !upstream_eof_;
-  const bool ok = emitCompressed(std::string_view(input.data(), payload_bytes),
-                                 response_body_.done(), drained);
+  const bool ok =
+      emitCompressed(std::string_view(input.data(), payload_bytes), response_body_.done(), drained);
   input.consume(payload_bytes);
   return ok;
 }
