@@ -6,6 +6,10 @@
 //     kDone/kError (until reset(), after which the same bytes give the same result). The
 //     payload is never longer than what was consumed, and a body that ended (kDone) ends at
 //     the same byte when only its own bytes are fed, while every shorter prefix needs more.
+//     The proxy's BodyFramer (src/proxy/body_framer.h), which runs the decoder over its read
+//     buffer as bytes arrive, must agree: as many wire and payload bytes, the same end, the
+//     body forwarded byte for byte (or, dechunking in place for an HTTP/1.0 client, exactly
+//     the payload), and the bytes in front of the body and after its end left untouched.
 //  2. As payload: encoded as a chunked body with hashed chunk sizes, a few extensions and
 //     trailers, it must decode to exactly the input, ending (kDone) after the last byte.
 #include <algorithm>
@@ -13,10 +17,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 #include "http/chunked.h"
+#include "net/buffer.h"
+#include "proxy/body_framer.h"
 
 namespace {
 
@@ -95,6 +102,51 @@ Decoded decode(ChunkedDecoder* d, std::string_view in, uint64_t seed) {
   return r;
 }
 
+// Runs BodyFramer over `in` arriving in hashed pieces behind a few bytes that are not body
+// (as a head would be), and checks it against the decoder's one-shot result `want`.
+void fuzzFramer(std::string_view in, uint64_t seed, bool dechunk, const Decoded& want) {
+  using sg::proxy::BodyFramer;
+  constexpr std::string_view kFront = "HEAD";
+  sg::net::Buffer buffer(16);
+  buffer.reserve(kFront.size(), SIZE_MAX);
+  std::memcpy(buffer.writePtr(), kFront.data(), kFront.size());
+  buffer.commit(kFront.size());
+  BodyFramer framer;
+  framer.start(sg::http::BodyKind::kChunked, 0, dechunk);
+  size_t fed = 0;
+  size_t body_end = kFront.size();  // the body's bytes so far end here in the buffer
+  BodyFramer::Result r = BodyFramer::Result::kMore;
+  while (fed < in.size()) {
+    // Small reads, fewer of them for long inputs (the framer's erase moves the tail each time).
+    const size_t most = in.size() > 2048 ? 997 : 29;
+    const size_t len = std::min<size_t>(in.size() - fed, 1 + nextRandom(&seed) % most);
+    buffer.reserve(len, SIZE_MAX);
+    std::memcpy(buffer.writePtr(), in.data() + fed, len);
+    buffer.commit(len);
+    fed += len;
+    size_t body_bytes = 0;
+    r = framer.scan(&buffer, body_end, &body_bytes);
+    check(body_end + body_bytes <= buffer.size(), "framer: body bytes inside the buffer");
+    body_end += body_bytes;
+    if (r != BodyFramer::Result::kMore) break;
+  }
+  const std::string_view all = buffer.view();
+  check(all.substr(0, kFront.size()) == kFront, "framer: bytes before the body untouched");
+  if (want.status == Status::kError) {
+    check(r == BodyFramer::Result::kError, "framer: error where the decoder errs");
+    return;
+  }
+  check(r == (want.status == Status::kDone ? BodyFramer::Result::kDone : BodyFramer::Result::kMore),
+        "framer: same end as the decoder");
+  check(framer.wireBytes() == want.consumed && framer.payloadBytes() == want.payload.size(),
+        "framer: wire and payload byte counts");
+  const std::string_view body = all.substr(kFront.size(), body_end - kFront.size());
+  check(body == (dechunk ? std::string_view(want.payload) : in.substr(0, want.consumed)),
+        "framer: the body as forwarded");
+  check(all.substr(body_end) == in.substr(want.consumed, fed - want.consumed),
+        "framer: bytes after the body untouched");
+}
+
 void fuzzWire(std::string_view in, uint64_t h) {
   ChunkedDecoder d;
   const Decoded whole = decode(&d, in, 0);
@@ -113,6 +165,8 @@ void fuzzWire(std::string_view in, uint64_t h) {
               split.consumed == whole.consumed,
           "split invariance");
   }
+  fuzzFramer(in, h | 2, false, whole);
+  fuzzFramer(in, (h >> 9) | 2, true, whole);
   if (whole.status != Status::kDone) return;
   const std::string_view body = in.substr(0, whole.consumed);
   ChunkedDecoder exact;
