@@ -220,7 +220,8 @@ std::optional<UriParts> parseReference(std::string_view reference, std::string_v
 
 std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
                                          const http::ResponseHead& response,
-                                         const config::RouteCacheConfig::Key& key) {
+                                         const config::RouteCacheConfig::Key& key,
+                                         const http::PathOptions* paths) {
   std::vector<std::string> keys;
   if (!isUnsafeMethod(request.method) || response.status < 200 || response.status >= 400) {
     return keys;
@@ -237,7 +238,16 @@ std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
                                   keyHostWithoutPort(request.host))) {
       continue;  // another host: RFC 9111 4.4 forbids invalidating it (denial of service)
     }
-    std::string target = buildPrimaryKey(request.host, parts->path, parts->query, key);
+    std::string normal;
+    const http::PathStatus status = paths != nullptr
+                                        ? http::normalizePath(parts->path, *paths, &normal)
+                                        : http::PathStatus::kUnchanged;
+    if (status == http::PathStatus::kBadEncoding || status == http::PathStatus::kEscapedSlash) {
+      continue;  // no request with this path is ever served, so nothing is stored under it
+    }
+    const std::string_view path =
+        status == http::PathStatus::kNormalized ? std::string_view(normal) : parts->path;
+    std::string target = buildPrimaryKey(request.host, path, parts->query, key);
     if (std::find(keys.begin(), keys.end(), target) == keys.end())
       keys.push_back(std::move(target));
   }

@@ -10,6 +10,7 @@
 #include "cache/cached_response.h"
 #include "config/config.h"
 #include "http/message.h"
+#include "http/path_normalizer.h"
 
 namespace sg::cache {
 
@@ -56,9 +57,12 @@ bool isUnsafeMethod(std::string_view method);
 // RFC 9111 4.4: primary keys to erase after an unsafe request got a non-error (2xx/3xx)
 // response: the target URI, and Location / Content-Location when they point to the same
 // host (relative references always do). Empty for safe methods and error statuses.
-// Erasing a primary key removes all its variants (cache.h).
+// Erasing a primary key removes all its variants (cache.h). With `paths` (the listener's
+// path normalisation), Location / Content-Location paths are normalised as request paths
+// are, so they name the keys those requests were stored under.
 std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
                                          const http::ResponseHead& response,
-                                         const config::RouteCacheConfig::Key& key);
+                                         const config::RouteCacheConfig::Key& key,
+                                         const http::PathOptions* paths = nullptr);
 
 }  // namespace sg::cache

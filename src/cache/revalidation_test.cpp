@@ -285,5 +285,19 @@ TEST(Invalidation, UsesTheRouteKeyQueryRule) {
   EXPECT_EQ(keys, std::vector<std::string>{"example.com/a"});
 }
 
+// Requests are stored under their normalised path: a Location must name the same key.
+TEST(Invalidation, LocationPathsAreNormalisedLikeRequestPaths) {
+  const config::RouteCacheConfig::Key key;
+  http::ResponseHead resp = response(201);
+  resp.headers = headers({{"Location", "/items//%7e1/./x?q=%7e"}, {"Content-Location", "/a%2Fb"}});
+  const http::PathOptions paths;
+  std::vector<std::string> keys =
+      invalidatedKeys(request({}, "POST", "/items", ""), resp, key, &paths);
+  EXPECT_EQ(keys, (std::vector<std::string>{"example.com/items", "example.com/items/~1/x?q=%7e"}));
+  keys = invalidatedKeys(request({}, "POST", "/items", ""), resp, key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"example.com/items", "example.com/items//%7e1/x?q=%7e",
+                                            "example.com/a%2Fb"}));
+}
+
 }  // namespace
 }  // namespace sg::cache

@@ -409,8 +409,10 @@ void Session::invalidateAfterUnsafe() {
   target.path = cache_.path;
   target.query = cache_.query;
   cache::Cache& cache = route_->cache->shared->cache;
-  for (const std::string& key :
-       cache::invalidatedKeys(target, response_, route_->cache->config->key)) {
+  const auto& paths = listener_->config->path_normalization;
+  const http::PathOptions options = paths.options();
+  for (const std::string& key : cache::invalidatedKeys(
+           target, response_, route_->cache->config->key, paths.enabled ? &options : nullptr)) {
     cache.erase(key);
   }
 }

@@ -146,3 +146,15 @@ def test_a_retry_sends_the_normal_path(upstream, gateway):
         resp = http_get(gw.port, "/x/../echo/%7e")
         assert echoed_target(resp) == "/echo/~"
         assert json.loads(resp.body)["name"] == "good"
+
+
+def test_an_unsafe_request_spelt_differently_invalidates_the_stored_response(upstream, gateway):
+    u = upstream("u1")
+    routes = [{"name": "cached", "match": {"prefix": "/"}, "upstream": "u1",
+               "cache": {"default_ttl": "60s"}}]
+    gw = gateway(make_config({"u1": [u]}, routes=routes))
+    assert gw.get("/text/inv?bytes=10").header("X-Cache") == "MISS"
+    assert gw.get("/text/inv?bytes=10").header("X-Cache") == "HIT"
+    with Conn(gw.port) as c:
+        assert c.request("POST", "/x/..//text/%69nv?bytes=10", body=b"x").status == 200
+    assert gw.get("/text/inv?bytes=10").header("X-Cache") == "MISS"
