@@ -6,6 +6,9 @@
 //    content_length != 0 exactly when body == kContentLength; requests never kUntilClose.
 //  - kIncomplete only below max_head_size; error set exactly when kError.
 //  - Prefixes of a complete head are kIncomplete; extending it changes nothing.
+//  - The path normaliser, on every parsed path and for each escaped-slash policy: its result
+//    keeps the leading '/', holds no dot segment, and is a fixed point (a second pass
+//    reports kUnchanged without writing).
 //  - The chunked decoder gives the same status, payload and consumed count for one-shot,
 //    byte-by-byte and hashed splits, with payload views inside the fed input.
 #include <cstddef>
@@ -17,6 +20,7 @@
 
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/path_normalizer.h"
 
 namespace {
 
@@ -60,6 +64,23 @@ void checkCommon(std::string_view in, const ParseLimits& limits, ParseStatus st,
   check(h.version_minor == 0 || h.version_minor == 1, "version");
 }
 
+void fuzzPath(std::string_view path) {
+  for (const PathOptions options : {PathOptions{}, PathOptions{false, EscapedSlashes::kKeep},
+                                    PathOptions{true, EscapedSlashes::kDecode}}) {
+    std::string out;
+    const PathStatus st = normalizePath(path, options, &out);
+    if (st == PathStatus::kBadEncoding || st == PathStatus::kEscapedSlash) continue;
+    const std::string_view normal = st == PathStatus::kNormalized ? std::string_view(out) : path;
+    check(path.front() != '/' || normal.front() == '/', "normal path keeps its leading /");
+    check(normal.find("/./") == std::string_view::npos &&
+              normal.find("/../") == std::string_view::npos,
+          "normal path has no dot segment");
+    std::string again;
+    check(normalizePath(normal, options, &again) == PathStatus::kUnchanged && again.empty(),
+          "normalising a normal path changes nothing");
+  }
+}
+
 void fuzzRequest(std::string_view in, const ParseLimits& limits, size_t split) {
   RequestHead h;
   ParseError err = ParseError::kNone;
@@ -90,6 +111,7 @@ void fuzzRequest(std::string_view in, const ParseLimits& limits, size_t split) {
             p.head_length == h.head_length && p.headers.size() == h.headers.size() &&
             p.body == h.body && p.content_length == h.content_length,
         "head alone parses the same");
+  fuzzPath(h.path);
 }
 
 void fuzzResponse(std::string_view in, const ParseLimits& limits, bool head_request, size_t split) {
