@@ -28,10 +28,9 @@ int runGateway(std::shared_ptr<const config::Config> config) {
 
   proxy::Gateway gateway(config);
   std::string error;
-  if (!gateway.start(&error)) {
-    spdlog::error("{}", error);
-    return 1;
-  }
+  // The admin listener comes up first (it needs only the shared state, built with the
+  // Gateway): once the data plane answers, /health and /metrics do too. Declared after the
+  // gateway, it is also stopped before the gateway is destroyed on every return path.
   std::unique_ptr<admin::HttpService> admin_service;
   if (config->admin.address) {
     admin_service = std::make_unique<admin::HttpService>(
@@ -40,6 +39,10 @@ int runGateway(std::shared_ptr<const config::Config> config) {
       spdlog::error("admin: {}", error);
       return 1;
     }
+  }
+  if (!gateway.start(&error)) {
+    spdlog::error("{}", error);
+    return 1;
   }
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
