@@ -7,12 +7,14 @@
 #   integration       pytest tests/integration against build/src/app/scalegate
 #   asan-unit         Debug ASan+UBSan build in build-asan/, then ctest there
 #   asan-integration  pytest tests/integration against build-asan/src/app/scalegate
+#   tsan-integration  ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration
+#                     against it; any race report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
 #                     request vs llhttp, response, chunked) on a copy of its seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
 # is non-zero when any step failed.
-# Developers may set SKIP_ASAN=1, SKIP_FUZZ=1, SKIP_BENCH=1 (CI sets none of them), and
+# Developers may set SKIP_ASAN=1, SKIP_TSAN=1, SKIP_FUZZ=1, SKIP_BENCH=1 (CI sets none of them), and
 # FUZZ_SECONDS (45, per fuzz target).
 set -uo pipefail
 
@@ -183,6 +185,40 @@ else
   ((rc == 0)) || fail "$(pytest_failure "$rc") (under ASan+UBSan)"
   pass
   unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# ---- ThreadSanitizer -------------------------------------------------------------------------
+# Workers share the rate limiter, the cache and its fill locks, breakers, health state and the
+# metrics; the admin and health threads read them. Only the gateway binary is built (the unit
+# tests' threads are covered by the integration suite's real processes).
+if [[ "${SKIP_TSAN:-0}" == 1 ]]; then
+  skip tsan-integration "SKIP_TSAN=1"
+else
+  begin tsan-integration "ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration against it"
+  configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DSCALEGATE_TSAN=ON || fail "cmake configure of build-tsan/ failed"
+  limit 1800 ninja -C build-tsan -j"$JOBS" scalegate || fail "ninja -C build-tsan scalegate failed"
+  tsan_logs=$ROOT/build-tsan/sanitizer-logs
+  rm -rf "$tsan_logs" && mkdir -p "$tsan_logs"
+  # Reports go to files (none is lost in a captured stderr); any report fails the step even if
+  # every test passed. halt_on_error=0: one run collects every race, not just the first.
+  # setarch -R: with more mmap randomisation than the usual 28 bits (vm.mmap_rnd_bits, 32 on
+  # some kernels) gcc 12's TSan can abort at start ("unexpected memory mapping"); without
+  # address randomisation it always starts.
+  SCALEGATE_TEST_SLOW=${SCALEGATE_TEST_SLOW:-3} \
+    TSAN_OPTIONS="log_path=$tsan_logs/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4" \
+    SCALEGATE_BIN="$ROOT/build-tsan/src/app/scalegate" \
+    limit 1500 setarch "$(uname -m)" -R "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration
+  rc=$?
+  reports=$(find "$tsan_logs" -type f -size +0 2>/dev/null)
+  if [[ -n "$reports" ]]; then
+    for f in $reports; do
+      echo "---- $f"
+      head -n 80 "$f"
+    done
+    fail "ThreadSanitizer reports from the gateway (kept in build-tsan/sanitizer-logs/)"
+  fi
+  ((rc == 0)) || fail "$(pytest_failure "$rc") (under ThreadSanitizer)"
+  pass
 fi
 
 # ---- fuzz ------------------------------------------------------------------------------------
