@@ -177,6 +177,11 @@ std::vector<BadCase> routeCases() {
       {"DuplicateMethod",
        edit("      - upstream: users", "      - match: { methods: [GET, get] }\n        upstream: users"), 5,
        33, "listeners[0].routes[0].match.methods[1]: duplicate method 'GET'"},
+      {"ConnectMethod",
+       edit("      - upstream: users", "      - match: { methods: [GET, connect] }\n        upstream: users"),
+       5, 33,
+       "listeners[0].routes[0].match.methods[1]: CONNECT is not supported (the gateway does not "
+       "tunnel CONNECT requests)"},
       {"MethodsNotList",
        edit("      - upstream: users", "      - match: { methods: GET }\n        upstream: users"), 5, 27,
        "listeners[0].routes[0].match.methods: expected a list, got 'GET'"},

@@ -75,6 +75,10 @@ void readMethods(ErrorSink& errors, const Field* field, std::vector<std::string>
     }
     if (method.empty() || !std::all_of(method.begin(), method.end(), isTokenChar)) {
       errors.add(item.mark(), item.path, "invalid method " + quoted(method));
+    } else if (method == "CONNECT") {
+      // Every CONNECT is refused with 400: a route listing it would promise a tunnel.
+      errors.add(item.mark(), item.path,
+                 "CONNECT is not supported (the gateway does not tunnel CONNECT requests)");
     } else if (std::find(out->begin(), out->end(), method) != out->end()) {
       errors.add(item.mark(), item.path, "duplicate method " + quoted(method));
     } else {
