@@ -102,8 +102,8 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void pumpRequest();
   bool acceptRequestBody();
   void upstreamBroken();
-  bool readUpstream();
   void resendOnFreshConnection();
+  bool readUpstream();
   void pumpResponse();
   void upstreamEnded();
   // What handling the buffered response head did.
@@ -114,8 +114,8 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   };
   HeadStep handleResponseHead();
   bool startResponse();
-  void startTunnel();
   void startUpgrade();
+  void startTunnel();
   void pumpTunnel();
   int pickServer();
   bool stickyUsable(size_t server) const;
