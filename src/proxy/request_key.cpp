@@ -40,6 +40,30 @@ std::optional<std::string_view> headerValue(const http::RequestHead& request,
   return std::nullopt;
 }
 
+size_t headerLines(const http::RequestHead& request, std::string_view name) {
+  return static_cast<size_t>(
+      std::count_if(request.headers.begin(), request.headers.end(),
+                    [&](const auto& header) { return equalsIgnoreCase(header.name, name); }));
+}
+
+std::optional<std::string_view> fieldValue(const http::RequestHead& request,
+                                           std::string_view name, std::string* joined) {
+  std::optional<std::string_view> first;
+  bool several = false;
+  for (const auto& header : request.headers) {
+    if (!equalsIgnoreCase(header.name, name)) continue;
+    if (!first) {
+      first = header.value;
+      continue;
+    }
+    if (!several) joined->assign(*first);
+    several = true;
+    joined->append(", ").append(header.value);
+  }
+  if (several) return std::string_view(*joined);
+  return first;
+}
+
 std::optional<std::string_view> cookieValue(const http::RequestHead& request,
                                             std::string_view name) {
   for (const auto& header : request.headers) {
@@ -55,12 +79,12 @@ std::optional<std::string_view> queryValue(std::string_view query, std::string_v
 
 std::optional<std::string_view> hashSource(const http::RequestHead& request,
                                            const config::HashOn& hash_on,
-                                           std::string_view client_ip) {
+                                           std::string_view client_ip, std::string* joined) {
   switch (hash_on.source) {
     case config::HashOn::Source::kIp:
       return client_ip;
     case config::HashOn::Source::kHeader:
-      return headerValue(request, hash_on.name);
+      return fieldValue(request, hash_on.name, joined);
     case config::HashOn::Source::kCookie:
       return cookieValue(request, hash_on.name);
     case config::HashOn::Source::kQuery:

@@ -3,6 +3,7 @@
 // parameter (hash_on), and the sticky cookie.
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -11,17 +12,27 @@
 
 namespace sg::proxy {
 
+// The first line of the header (enough to test for its presence).
 std::optional<std::string_view> headerValue(const http::RequestHead& request,
                                             std::string_view name);
+// How many lines of the header the request has.
+size_t headerLines(const http::RequestHead& request, std::string_view name);
+// The whole field value (RFC 9110 5.3): one line as it is, several joined with ", " into
+// `joined`. A key read from the first line alone could differ from what the upstream reads
+// (an attacker adds a line in front of the real one to get a fresh rate-limit bucket).
+std::optional<std::string_view> fieldValue(const http::RequestHead& request,
+                                           std::string_view name, std::string* joined);
 // From the Cookie header(s): "a=1; b=2".
 std::optional<std::string_view> cookieValue(const http::RequestHead& request,
                                             std::string_view name);
 // From the query string "a=1&b=2" (no percent-decoding: keys compare as sent).
 std::optional<std::string_view> queryValue(std::string_view query, std::string_view name);
 // The text the hash balancers hash for this request, or nullopt when it is absent.
+// `joined` holds a header value of several lines (see fieldValue): balancing on the whole
+// value keeps a client with a repeated key header on one server.
 std::optional<std::string_view> hashSource(const http::RequestHead& request,
                                            const config::HashOn& hash_on,
-                                           std::string_view client_ip);
+                                           std::string_view client_ip, std::string* joined);
 
 // `ip` (text) is inside one of `trusted_proxies`.
 bool isTrustedProxy(std::string_view ip, const std::vector<net::Cidr>& trusted_proxies);

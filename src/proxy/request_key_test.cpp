@@ -64,5 +64,44 @@ TEST(ClientAddress, IPv6Entries) {
   EXPECT_EQ(clientFor("::1", {"2001:db8::7"}, networks({"::1"})), "2001:db8::7");
 }
 
+http::RequestHead headWith(const std::string& raw, std::string* storage) {
+  *storage = "GET / HTTP/1.1\r\nHost: a\r\n" + raw + "\r\n";
+  http::RequestHead head;
+  http::ParseError error = http::ParseError::kNone;
+  EXPECT_EQ(http::parseRequestHead(*storage, {}, &head, &error), http::ParseStatus::kComplete);
+  return head;
+}
+
+TEST(FieldValue, OneLineIsAViewIntoTheHead) {
+  std::string raw;
+  auto head = headWith("X-K: one\r\n", &raw);
+  std::string joined;
+  auto value = fieldValue(head, "x-k", &joined);
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(*value, "one");
+  EXPECT_TRUE(joined.empty());
+  EXPECT_EQ(headerLines(head, "X-K"), 1u);
+  EXPECT_FALSE(fieldValue(head, "x-other", &joined).has_value());
+  EXPECT_EQ(headerLines(head, "x-other"), 0u);
+}
+
+TEST(FieldValue, SeveralLinesAreJoined) {
+  std::string raw;
+  auto head = headWith("X-K: one\r\nX-Other: z\r\nx-k: two\r\nX-K: three\r\n", &raw);
+  std::string joined;
+  EXPECT_EQ(fieldValue(head, "X-K", &joined), "one, two, three");
+  EXPECT_EQ(headerLines(head, "x-k"), 3u);
+}
+
+TEST(HashSource, HeaderKeyUsesTheWholeFieldValue) {
+  std::string raw;
+  auto head = headWith("X-User: a\r\nX-User: b\r\n", &raw);
+  config::HashOn hash_on;
+  hash_on.source = config::HashOn::Source::kHeader;
+  hash_on.name = "x-user";
+  std::string joined;
+  EXPECT_EQ(hashSource(head, hash_on, "10.0.0.1", &joined), "a, b");
+}
+
 }  // namespace
 }  // namespace sg::proxy

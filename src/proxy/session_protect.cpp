@@ -54,6 +54,18 @@ bool Session::checkRateLimits(const http::RequestHead& request) {
   if (limits[0] == nullptr && limits[1] == nullptr) return true;
   limit_policy_.clear();
   limit_state_.clear();
+  // A key header sent on several lines is refused: which line is the key would be a guess,
+  // and a guess other than the upstream's lets a client put a fresh key in front of the
+  // real one and get a bucket of its own.
+  for (SharedLimit* limit : limits) {
+    if (limit != nullptr && limit->config->key == config::RateLimitConfig::KeySource::kHeader &&
+        headerLines(request, limit->config->key_header) > 1) {
+      input_.consume(request.head_length);
+      countReject(0, RejectReason::kAmbiguousKey);
+      reject(400, true);
+      return false;
+    }
+  }
   uint32_t retry_after = 0;
   for (SharedLimit* limit : limits) {
     if (limit != nullptr)

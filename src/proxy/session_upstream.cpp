@@ -444,12 +444,14 @@ void Session::chooseHashKey(const http::RequestHead& request) {
       return;
     case BalanceAlgorithm::kHash:
     case BalanceAlgorithm::kRingHash:
-    case BalanceAlgorithm::kMaglev:
-      if (auto source = hashSource(request, config.hash_on, client_ip_)) {
+    case BalanceAlgorithm::kMaglev: {
+      std::string joined;  // allocates only for a key header sent on several lines
+      if (auto source = hashSource(request, config.hash_on, client_ip_, &joined)) {
         has_hash_ = true;
         hash_ = lb::hashKey(*source);
       }
       return;
+    }
     default:
       return;
   }

@@ -30,6 +30,8 @@ std::string_view rejectName(RejectReason reason) {
       return "overflow";
     case RejectReason::kBadPath:
       return "bad_path";
+    case RejectReason::kAmbiguousKey:
+      return "ambiguous_key";
     case RejectReason::kCount:
       break;
   }

@@ -78,6 +78,7 @@ enum class RejectReason : uint8_t {
   kCircuitOpen,
   kOverflow,  // a circuit_breaker max_* cap was reached
   kBadPath,   // a path normalisation refused (bad percent-encoding, escaped slash)
+  kAmbiguousKey,  // the rate limit's key header came on several lines
   kCount,
 };
 

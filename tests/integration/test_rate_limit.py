@@ -315,3 +315,20 @@ def test_refused_request_body_never_parsed_as_a_request(upstream, gateway, chunk
         r = c.read_head(allow_interim=False)
         assert r.status == 429, "want the 429 before any 100 Continue: %r" % r
     assert u.stats()["requests"] == 1
+
+
+def test_key_header_on_several_lines_is_refused(upstream, gateway):
+    """A key header sent twice is refused (400 ambiguous_key): a fresh value in front of the
+    real key would otherwise get a bucket of its own while the upstream reads the real one."""
+    u, gw = limited_gateway(upstream, gateway, {"rate": "1/h", "key": "header:X-K"})
+    with Conn(gw.port, timeout=5) as c:
+        assert c.get("/echo/a", headers={"X-K": "real"}).status == 200
+        assert c.get("/echo/b", headers={"X-K": "real"}).status == 429
+    for first in ("fresh-1", "fresh-2", "real"):
+        with Conn(gw.port, timeout=5) as c:
+            r = c.get("/echo/c", headers=[("X-K", first), ("x-k", "real")])
+            assert r.status == 400 and r.header("Connection") == "close", r
+            assert c.wait_closed(), "the connection stays open after the 400"
+    assert gw.metric("scalegate_rejected_requests_total", listener="public",
+                     reason="ambiguous_key") == 3
+    assert u.stats()["requests"] == 1
