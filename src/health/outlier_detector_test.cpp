@@ -153,7 +153,7 @@ TEST(OutlierDetector, TwoServersAtSixtyPercentEjectOnlyOne) {
   auto config = defaults();
   config.max_ejection_percent = 60;
   OutlierDetector d(config, 2);
-  EXPECT_EQ(recordMany(d, 0, 503, 5, 0), 1);  // 1 of 2 = 50%
+  EXPECT_EQ(recordMany(d, 0, 503, 5, 0), 1);   // 1 of 2 = 50%
   EXPECT_EQ(recordMany(d, 1, 503, 50, 0), 0);  // 2 of 2 = 100% > 60%
   EXPECT_FALSE(d.isEjected(1, 0));
   EXPECT_EQ(d.ejectionsTotal(), 1u);

@@ -25,13 +25,13 @@ inline constexpr uint64_t kMaxWindowCount = 0xfffffffeULL;        // sliding win
 
 // One limit (the default rate/burst or one tier), precomputed once.
 struct Limits {
-  uint64_t count = 0;           // C: requests per period (0 = every request refused)
-  uint64_t burst = 0;           // B: bucket size in requests (buckets only)
-  uint64_t period_us = 1;       // P
-  uint64_t refill = 1;          // C' = C / g: units added per microsecond
-  uint64_t cost = 1;            // P' = P / g: units one request takes
-  uint64_t capacity = 0;        // B x P' units
-  int64_t fill_us = 0;          // ceil(capacity / C'): empty to full
+  uint64_t count = 0;      // C: requests per period (0 = every request refused)
+  uint64_t burst = 0;      // B: bucket size in requests (buckets only)
+  uint64_t period_us = 1;  // P
+  uint64_t refill = 1;     // C' = C / g: units added per microsecond
+  uint64_t cost = 1;       // P' = P / g: units one request takes
+  uint64_t capacity = 0;   // B x P' units
+  int64_t fill_us = 0;     // ceil(capacity / C'): empty to full
   // RateLimit-Policy: w is the whole seconds it takes to restore the whole quota (ceil of
   // fill_us for buckets, of P for the window, >= 1), and q what the rate grants in w, at
   // least B (buckets) or C (window). When w is rounded up (sub-second and fractional

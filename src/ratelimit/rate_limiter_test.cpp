@@ -151,7 +151,7 @@ TEST_P(TierTest, KnownKeysUseTheirTierUnknownKeysTheDefault) {
   };
   Decision last;
   EXPECT_EQ(admitted("gold-key", &last), window ? 100 : 50);
-  EXPECT_EQ(last.tier, 1);  // map order: bronze-key, gold-key
+  EXPECT_EQ(last.tier, 1);      // map order: bronze-key, gold-key
   EXPECT_EQ(last.limit, 100u);  // buckets: burst 50, but w = 1 s grants 100
   EXPECT_EQ(admitted("bronze-key", &last), 1);
   EXPECT_EQ(last.tier, 0);
