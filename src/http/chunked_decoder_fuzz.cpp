@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "http/chunked.h"
+#include "http/fuzz_support.h"
 #include "net/buffer.h"
 #include "proxy/body_framer.h"
 
@@ -30,23 +31,9 @@ namespace {
 using sg::http::ChunkedDecoder;
 using Status = ChunkedDecoder::Status;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant failed: %s\n", what);
-    std::abort();
-  }
-}
-
-bool inside(std::string_view outer, std::string_view v) {
-  if (v.empty()) return true;
-  return v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size();
-}
-
-uint64_t hashOf(std::string_view in) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char c : in) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  return h;
-}
+using sg::http::fuzz::check;
+using sg::http::fuzz::hashOf;
+using sg::http::fuzz::inside;
 
 uint64_t nextRandom(uint64_t* state) {
   *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
