@@ -46,8 +46,8 @@ size_t headerLines(const http::RequestHead& request, std::string_view name) {
                     [&](const auto& header) { return equalsIgnoreCase(header.name, name); }));
 }
 
-std::optional<std::string_view> fieldValue(const http::RequestHead& request,
-                                           std::string_view name, std::string* joined) {
+std::optional<std::string_view> fieldValue(const http::RequestHead& request, std::string_view name,
+                                           std::string* joined) {
   std::optional<std::string_view> first;
   bool several = false;
   for (const auto& header : request.headers) {

@@ -20,8 +20,8 @@ size_t headerLines(const http::RequestHead& request, std::string_view name);
 // The whole field value (RFC 9110 5.3): one line as it is, several joined with ", " into
 // `joined`. A key read from the first line alone could differ from what the upstream reads
 // (an attacker adds a line in front of the real one to get a fresh rate-limit bucket).
-std::optional<std::string_view> fieldValue(const http::RequestHead& request,
-                                           std::string_view name, std::string* joined);
+std::optional<std::string_view> fieldValue(const http::RequestHead& request, std::string_view name,
+                                           std::string* joined);
 // From the Cookie header(s): "a=1; b=2".
 std::optional<std::string_view> cookieValue(const http::RequestHead& request,
                                             std::string_view name);

@@ -24,6 +24,9 @@ namespace {
 
 constexpr size_t kInitialBuffer = 16 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
+// Lingering close (closeAfterResponse): nginx's lingering_timeout and lingering_time.
+constexpr int64_t kLingerIdleMs = 5000;
+constexpr int64_t kLingerTotalMs = 30000;
 
 int64_t nowMicros() {
   timespec ts{};
@@ -92,6 +95,9 @@ void Session::onEvents(uint32_t events) {
       break;
     case State::kClosing:
       flushClient();
+      break;
+    case State::kLingering:
+      discardClientInput();
       break;
     case State::kClosed:
       break;
@@ -359,7 +365,7 @@ void Session::endResponse(bool must_close) {
 void Session::flushClient() {
   if (to_client_.idle()) {
     serving_.reset();
-    if (state_ == State::kClosing) close();
+    if (state_ == State::kClosing) closeAfterResponse();
     return;
   }
   net::Buffer* source = upstream_ != nullptr ? &upstream_->input() : &input_;
@@ -376,10 +382,35 @@ void Session::flushClient() {
     return;
   }
   serving_.reset();
-  if (state_ == State::kClosing) {
-    if (fd_ >= 0) shutdown(fd_, SHUT_WR);
-    close();
+  if (state_ == State::kClosing) closeAfterResponse();
+}
+
+// Closing a socket that still holds unread client bytes makes the kernel send a reset, and
+// a reset can destroy the response before the client has read it (a 413 or 400 sent while
+// the client is still uploading). So, as nginx's lingering close does: shut the write side,
+// then read and drop what the client still sends, until it closes or kLingerIdleMs pass
+// without data (kLingerTotalMs at most).
+void Session::closeAfterResponse() {
+  if (fd_ < 0) return close();
+  shutdown(fd_, SHUT_WR);
+  bool unread = !input_.empty() || !request_body_.done() || client_readable_;
+  if (client_eof_ || !unread || worker_->draining()) return close();
+  setState(State::kLingering);
+  input_.clear();
+  linger_deadline_ms_ = worker_->loop().now() + kLingerTotalMs;
+  discardClientInput();
+}
+
+void Session::discardClientInput() {
+  char scratch[16 * 1024];
+  for (int reads = 0; reads < 64; ++reads) {  // bounded per event, like any other read loop
+    ssize_t n = net::readSome(fd_, scratch, sizeof(scratch));
+    if (n == -1) break;          // drained for now
+    if (n <= 0) return close();  // the client closed (or reset): done
   }
+  int64_t left = linger_deadline_ms_ - worker_->loop().now();
+  if (left <= 0) return close();
+  worker_->loop().timers().arm(timer_, std::min<int64_t>(left, kLingerIdleMs));
 }
 
 Pipe::Flush Session::sendToClient(net::Buffer* source) {
@@ -489,6 +520,7 @@ void Session::record(int status) {
 }
 
 void Session::drain() {
+  if (state_ == State::kLingering) return close();
   if (state_ == State::kReadingHead && input_.empty() && to_client_.idle()) return close();
   close_after_ = true;
 }

@@ -43,6 +43,7 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
     kForwarding,       // request body and/or response streaming
     kTunnel,           // after 101 Switching Protocols: raw bytes both ways
     kClosing,          // flushing a last response, then close
+    kLingering,        // response sent, write side shut: unread client bytes are dropped
     kClosed,
   };
 
@@ -93,6 +94,8 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   void resetExchange();
   void record(int status);
   void close();
+  void closeAfterResponse();
+  void discardClientInput();
   // upstream side (session_upstream.cpp)
   void connectUpstream();
   void attachUpstream(UpstreamConn* connection);
@@ -187,7 +190,8 @@ class Session final : public net::EventHandler, public net::TimerHandler, public
   bool client_eof_ = false;
   bool client_peer_closed_ = false;  // EPOLLRDHUP seen: a short read is not "drained"
   bool processing_input_ = false;
-  bool head_timer_armed_ = false;  // request_head_timeout runs from a head's first byte
+  bool head_timer_armed_ = false;   // request_head_timeout runs from a head's first byte
+  int64_t linger_deadline_ms_ = 0;  // kLingering ends by then at the latest
   std::string client_ip_;
 
   // The exchange in flight.
