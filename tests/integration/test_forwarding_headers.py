@@ -6,10 +6,16 @@ import time
 
 import pytest
 
-from conftest import build_request, free_port, make_config, raw_request, wait_s
+from conftest import build_request, free_port, make_config, raw_request as raw_request_waiting_for_close, wait_s
 from raw_upstream import RawUpstream, header_lines
 
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def raw_request(*args, **kwargs):
+    """These tests never look at whether the gateway closed: no wait for it."""
+    kwargs.setdefault("close_wait", 0)
+    return raw_request_waiting_for_close(*args, **kwargs)
 
 
 @pytest.fixture

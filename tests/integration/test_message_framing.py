@@ -5,8 +5,14 @@ import gzip
 
 import pytest
 
-from conftest import build_request, make_config, raw_request
+from conftest import build_request, make_config, raw_request as raw_request_waiting_for_close
 from raw_upstream import RawUpstream, header_lines
+
+
+def raw_request(*args, **kwargs):
+    """These tests never look at whether the gateway closed: no wait for it."""
+    kwargs.setdefault("close_wait", 0)
+    return raw_request_waiting_for_close(*args, **kwargs)
 
 
 @pytest.fixture

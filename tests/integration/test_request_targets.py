@@ -46,12 +46,12 @@ def test_options_asterisk_is_answered_with_the_hosts_methods(upstream, gateway):
         {"name": "www", "match": {"prefix": "/", "host": "www.test"}, "upstream": "u1"},
     ]
     gw = gateway(make_config({"u1": [u]}, routes=routes))
-    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="API.test:8080"))
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="API.test:8080"), close_wait=0.5)
     assert resp.status == 200 and not resp.closed, resp
     assert resp.header("Allow") == "GET, HEAD, POST", resp
-    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="www.test"))
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="www.test"), close_wait=0)
     assert resp.status == 200 and resp.header("Allow") == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="other.test"))
+    resp = raw_request(gw.port, build_request("OPTIONS", "*", host="other.test"), close_wait=0)
     assert resp.status == 404, resp
     assert u.stats()["requests"] == 0
 
