@@ -12,7 +12,7 @@ size_t Buffer::reserve(size_t min_free, size_t max_capacity) {
   } else if (capacity_ < max_capacity) {
     size_t new_capacity = std::min(max_capacity, std::max(capacity_ * 2, used + min_free));
     std::unique_ptr<char[]> bigger(new char[new_capacity]);
-    std::memcpy(bigger.get(), data(), used);
+    if (used > 0) std::memcpy(bigger.get(), data(), used);
     data_ = std::move(bigger);
     capacity_ = new_capacity;
   } else {

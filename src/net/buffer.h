@@ -12,7 +12,8 @@ namespace sg::net {
 
 class Buffer {
  public:
-  explicit Buffer(size_t capacity) : data_(new char[capacity]), capacity_(capacity) {}
+  explicit Buffer(size_t capacity)
+      : data_(capacity > 0 ? new char[capacity] : nullptr), capacity_(capacity) {}
 
   const char* data() const { return data_.get() + begin_; }
   char* data() { return data_.get() + begin_; }
@@ -38,6 +39,20 @@ class Buffer {
     end_ -= n;
   }
   void clear() { begin_ = end_ = 0; }
+
+  // Storage lent by a BufferPool: an idle connection's buffer gives its storage back and
+  // costs nothing until its next bytes arrive.
+  bool hasStorage() const { return capacity_ != 0; }
+  std::unique_ptr<char[]> releaseStorage(size_t* capacity) {
+    *capacity = capacity_;
+    begin_ = end_ = capacity_ = 0;
+    return std::move(data_);
+  }
+  void adoptStorage(std::unique_ptr<char[]> storage, size_t capacity) {
+    data_ = std::move(storage);
+    capacity_ = capacity;
+    begin_ = end_ = 0;
+  }
 
  private:
   std::unique_ptr<char[]> data_;

@@ -11,6 +11,7 @@
 #include "http/path_normalizer.h"
 #include "metrics/metrics.h"
 #include "proxy/cache_state.h"
+#include "proxy/phase.h"
 #include "proxy/protection_state.h"
 
 namespace sg::proxy {
@@ -27,6 +28,7 @@ struct Route {
   std::unique_ptr<SharedLimit> rate_limit;                 // route key `rate_limit`, else null
   const config::CompressionConfig* compression = nullptr;  // the route's or listener's; null = off
   std::unique_ptr<RouteCache> cache;                       // route key `cache`, else null
+  PhaseList phases;  // what this route's requests run, in order (buildPhaseList)
 };
 
 class Router {

@@ -5,6 +5,7 @@
 
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "proxy/phase_list.h"
 
 namespace sg::proxy {
 
@@ -290,6 +291,7 @@ void SharedState::buildListeners() {
           &registry_.histogram("scalegate_request_duration_seconds",
                                "Time from a complete request head to the end of the response.",
                                {{"listener", listener_config.name}, {"route", route_config.name}});
+      route.phases = buildPhaseList(route, listener);
       listener.router.add(std::move(route));
     }
   }

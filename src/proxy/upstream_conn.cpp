@@ -6,7 +6,7 @@
 #include <cerrno>
 
 #include "net/socket.h"
-#include "proxy/session.h"
+#include "proxy/exchange.h"
 #include "proxy/shared_state.h"
 #include "proxy/worker.h"
 
@@ -29,16 +29,16 @@ UpstreamConn::~UpstreamConn() {
 }
 
 // The single place where the state changes; each state owns its timer.
-void UpstreamConn::setState(State next, Session* session) {
+void UpstreamConn::setState(State next, Exchange* exchange) {
   state_ = next;
-  session_ = session;
+  exchange_ = exchange;
   auto& timers = worker_->loop().timers();
   switch (next) {
     case State::kConnecting:
       timers.arm(timer_, upstream_->config->connect_timeout.count());
       break;
     case State::kActive:
-      timer_.cancel();  // the session arms response_timeout when it sends
+      timer_.cancel();  // the exchange arms response_timeout when it sends
       break;
     case State::kIdle:
       reused_ = true;
@@ -58,17 +58,17 @@ void UpstreamConn::onEvents(uint32_t events) {
     case State::kConnecting: {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int error = net::socketError(fd_);
-      Session* session = session_;
+      Exchange* exchange = exchange_;
       if (error == 0 && !(events & EPOLLERR)) {
-        setState(State::kActive, session);
-        session->onUpstreamConnected();
+        setState(State::kActive, exchange);
+        exchange->onUpstreamConnected();
       } else {
-        session->onUpstreamConnectFailed(error == 0 ? ECONNRESET : error, false);
+        exchange->onUpstreamConnectFailed(false);
       }
       return;
     }
     case State::kActive:
-      session_->onUpstreamEvents(events);
+      exchange_->onUpstreamEvents(events);
       return;
     case State::kIdle:
       onIdleEvent(events);
@@ -97,10 +97,10 @@ void UpstreamConn::onIdleEvent(uint32_t events) {
 void UpstreamConn::onTimer(net::Timer* /*timer*/) {
   switch (state_) {
     case State::kConnecting:
-      session_->onUpstreamConnectFailed(ETIMEDOUT, true);
+      exchange_->onUpstreamConnectFailed(true);
       return;
     case State::kActive:
-      session_->onUpstreamTimeout();
+      exchange_->onUpstreamTimeout();
       return;
     case State::kIdle:
       worker_->forgetIdle(this);

@@ -1,6 +1,6 @@
 #pragma once
-// A connection to one upstream server, owned by one worker. While a session uses it, its
-// events go to that session; while idle it waits in the worker's keep-alive pool, where
+// A connection to one upstream server, owned by one worker. While an exchange uses it, its
+// events go to that exchange; while idle it waits in the worker's keep-alive pool, where
 // any input or hang-up means the server closed it and it is dropped.
 #include <cstdint>
 
@@ -10,7 +10,7 @@
 
 namespace sg::proxy {
 
-class Session;
+class Exchange;
 class Worker;
 struct SharedServer;
 struct SharedUpstream;
@@ -21,7 +21,7 @@ class UpstreamConn final : public net::EventHandler,
  public:
   enum class State : uint8_t {
     kConnecting,  // non-blocking connect in progress (connect_timeout armed)
-    kActive,      // carrying a session's request (response_timeout armed while waiting)
+    kActive,      // carrying an exchange's request (response_timeout armed while waiting)
     kIdle,        // in the keep-alive pool (keepalive_timeout armed)
     kClosed,      // fd closed; waiting to be disposed after the event batch
   };
@@ -33,7 +33,7 @@ class UpstreamConn final : public net::EventHandler,
   void onTimer(net::Timer* timer) override;
 
   // The single place where the state changes.
-  void setState(State next, Session* session);
+  void setState(State next, Exchange* exchange);
   void close();
 
   State state() const { return state_; }
@@ -59,7 +59,7 @@ class UpstreamConn final : public net::EventHandler,
   SharedServer* server_;
   int fd_;
   State state_ = State::kConnecting;
-  Session* session_ = nullptr;
+  Exchange* exchange_ = nullptr;
   bool reused_ = false;  // it has carried a request before (the server may have closed it)
   net::Buffer input_;
   net::Timer timer_;

@@ -8,7 +8,8 @@
 #include <cerrno>
 
 #include "net/socket.h"
-#include "proxy/session.h"
+#include "proxy/client_connection.h"
+#include "proxy/exchange.h"
 #include "proxy/upstream_conn.h"
 
 namespace sg::proxy {
@@ -37,8 +38,8 @@ class Worker::Acceptor final : public net::EventHandler {
         return;
       }
       net::setNoDelay(client);
-      auto* session = new Session(worker_, listener_, client);
-      session->start();
+      auto* connection = new ClientConnection(worker_, listener_, client);
+      connection->start();
     }
   }
 
@@ -98,7 +99,8 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
       index_(index),
       access_log_(access_log),
       rng_(osRandomSeed() + index),
-      request_ids_(rng_.next()) {
+      request_ids_(rng_.next()),
+      buffers_(kClientBufferSize, kPooledClientBuffers) {
   for (auto& upstream : shared_->upstreams()) {
     balancers_.push_back(makeBalancerFor(upstream, rng_.next()));
     weights_seen_.push_back(0);
@@ -111,7 +113,7 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
 
 Worker::~Worker() {
   acceptors_.clear();
-  while (sessions_ != nullptr) sessions_->abort();  // closed sessions are freed by loop_
+  while (connections_ != nullptr) connections_->close();  // closed ones are freed by loop_
   for (auto& per_upstream : idle_) {
     for (auto& per_server : per_upstream) {
       for (auto* connection : per_server) connection->close();
@@ -132,14 +134,15 @@ bool Worker::openListeners(std::string* error) {
 void Worker::run() {
   metrics::setCurrentShard(index_);
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
-  if (index_ == 0) {
-    last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
-    loop_.timers().arm(maintenance_, 1000);
-  }
+  last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
+  loop_.timers().arm(maintenance_, 1000);
   loop_.run();
 }
 
 void Worker::onTimer(net::Timer* /*timer*/) {
+  trimSpareExchanges();
+  if (!draining_) loop_.timers().arm(maintenance_, 1000);
+  if (index_ != 0) return;
   auto now = loop_.now();
   for (auto& upstream : shared_->upstreams()) {
     if (!upstream.outliers) continue;
@@ -149,7 +152,22 @@ void Worker::onTimer(net::Timer* /*timer*/) {
       last = now;
     }
   }
-  if (!draining_) loop_.timers().arm(maintenance_, 1000);
+}
+
+Exchange* Worker::acquireExchange() {
+  if (spare_exchanges_.empty()) return new Exchange(this);
+  Exchange* exchange = spare_exchanges_.back().release();
+  spare_exchanges_.pop_back();
+  return exchange;
+}
+
+void Worker::releaseExchange(Exchange* exchange) { spare_exchanges_.emplace_back(exchange); }
+
+// A burst of concurrent requests leaves as many spare exchanges: beyond a few dozen they
+// only hold memory.
+void Worker::trimSpareExchanges() {
+  constexpr size_t kSpareExchanges = 64;
+  if (spare_exchanges_.size() > kSpareExchanges) spare_exchanges_.resize(kSpareExchanges);
 }
 
 void Worker::drain() {
@@ -164,47 +182,25 @@ void Worker::stop() {
 
 void Worker::onWake() {
   if (stop_requested_) return loop_.stop();
-  resumeFillWaiters();
+  completions_.deliver();
   if (drain_requested_ && !draining_) beginDrain();
 }
 
-void Worker::notify(uint64_t ticket, uint8_t outcome) {
-  {
-    std::lock_guard lock(fill_done_mutex_);
-    fill_done_.emplace_back(ticket, outcome);
-  }
-  loop_.wake();
-}
-
-// Tickets of sessions that timed out or closed meanwhile are no longer known: skipped.
-void Worker::resumeFillWaiters() {
-  fill_done_scratch_.clear();
-  {
-    std::lock_guard lock(fill_done_mutex_);
-    fill_done_scratch_.swap(fill_done_);
-  }
-  for (auto [ticket, outcome] : fill_done_scratch_) {
-    auto it = fill_waiters_.find(ticket);
-    if (it == fill_waiters_.end()) continue;
-    Session* session = it->second;
-    fill_waiters_.erase(it);
-    session->onFillDone(static_cast<cache::FillLocks::Outcome>(outcome));
-  }
-}
+void Worker::notify(uint64_t ticket, uint8_t outcome) { completions_.post(ticket, outcome); }
 
 void Worker::startRefresh(SharedListener* listener, std::string request_head, std::string client_ip,
                           std::string key) {
-  auto* session = new Session(this, listener, -1);
-  session->startRefresh(std::move(request_head), std::move(client_ip), std::move(key));
+  auto* connection = new ClientConnection(this, listener, -1);
+  connection->startRefresh(std::move(request_head), std::move(client_ip), std::move(key));
 }
 
 void Worker::beginDrain() {
   draining_ = true;
   for (auto& acceptor : acceptors_) acceptor->closeSocket();  // new connections are refused
-  for (Session* session = sessions_; session != nullptr;) {
-    Session* next = session->next;
-    session->drain();
-    session = next;
+  for (ClientConnection* connection = connections_; connection != nullptr;) {
+    ClientConnection* next = connection->next;
+    connection->drain();
+    connection = next;
   }
   for (auto& per_upstream : idle_) {
     for (auto& per_server : per_upstream) {
@@ -216,7 +212,7 @@ void Worker::beginDrain() {
 }
 
 void Worker::maybeFinishDrain() {
-  if (draining_ && session_count_ == 0) loop_.stop();
+  if (draining_ && connection_count_ == 0) loop_.stop();
 }
 
 // Builds the balancer's view of the servers: healthy (admin state, active checks, outlier
@@ -325,24 +321,24 @@ void Worker::forgetIdle(UpstreamConn* connection) {
   if (it != pool.end()) pool.erase(it);
 }
 
-void Worker::sessionOpened(Session* session) {
-  session->next = sessions_;
-  session->prev = nullptr;
-  if (sessions_ != nullptr) sessions_->prev = session;
-  sessions_ = session;
-  ++session_count_;
-  loop_.setClientConnections(session_count_);
+void Worker::connectionOpened(ClientConnection* connection) {
+  connection->next = connections_;
+  connection->prev = nullptr;
+  if (connections_ != nullptr) connections_->prev = connection;
+  connections_ = connection;
+  ++connection_count_;
+  loop_.setClientConnections(connection_count_);
 }
 
-void Worker::sessionClosed(Session* session) {
-  if (session->prev != nullptr)
-    session->prev->next = session->next;
+void Worker::connectionClosed(ClientConnection* connection) {
+  if (connection->prev != nullptr)
+    connection->prev->next = connection->next;
   else
-    sessions_ = session->next;
-  if (session->next != nullptr) session->next->prev = session->prev;
-  session->prev = session->next = nullptr;
-  --session_count_;
-  loop_.setClientConnections(session_count_);
+    connections_ = connection->next;
+  if (connection->next != nullptr) connection->next->prev = connection->prev;
+  connection->prev = connection->next = nullptr;
+  --connection_count_;
+  loop_.setClientConnections(connection_count_);
   maybeFinishDrain();
 }
 

@@ -13,15 +13,18 @@
 #include "cache/fill_locks.h"
 #include "compress/compressor_pool.h"
 #include "lb/balancer.h"
+#include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "proxy/access_log.h"
+#include "proxy/completions.h"
 #include "proxy/request_id.h"
 #include "proxy/shared_state.h"
 #include "proxy/split_mix.h"
 
 namespace sg::proxy {
 
-class Session;
+class ClientConnection;
+class Exchange;
 class UpstreamConn;
 
 class Worker : public net::TimerHandler, public cache::FillWaiter {
@@ -35,7 +38,8 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // stops start-up with a clear message).
   bool openListeners(std::string* error);
   void run();
-  // Worker 0 ages outlier ejections (OutlierDetector::tick) once a second.
+  // Once a second: worker 0 ages outlier ejections (OutlierDetector::tick), and every worker
+  // trims its pool of spare exchanges.
   void onTimer(net::Timer* timer) override;
   // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run().
   void drain();
@@ -50,6 +54,9 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   RequestIdGenerator& requestIds() { return request_ids_; }
   std::string& scratch() { return scratch_; }
   compress::CompressorPool& compressors() { return compressors_; }
+  net::BufferPool& buffers() { return buffers_; }
+  // Completions posted from any thread to this worker's loop (a paused phase's wake-up).
+  Completions& completions() { return completions_; }
 
   // Picks a server of `upstream` not yet `tried` in this exchange; -1 when none is usable.
   // `hash` (lb::hashKey of the request key) is used by the hash algorithms when has_hash.
@@ -69,17 +76,18 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   void release(UpstreamConn* connection);
   void forgetIdle(UpstreamConn* connection);
 
-  void sessionOpened(Session* session);
-  void sessionClosed(Session* session);
+  void connectionOpened(ClientConnection* connection);
+  void connectionClosed(ClientConnection* connection);
+  // Exchanges are pooled: one is taken when a request head begins and given back (after
+  // Exchange::end) when its response has been sent. Spare ones are freed by onTimer, never
+  // during an event batch, so a pointer to a released exchange stays valid until then.
+  Exchange* acquireExchange();
+  void releaseExchange(Exchange* exchange);
 
-  // Request collapsing: a session that waits for another request's fetch (FillLocks) holds
-  // a ticket; the fill's owner may be on any thread, so notify() queues the ticket and wakes
-  // this loop, which resumes the session if it still waits (Session::onFillDone).
-  uint64_t nextFillTicket() { return next_fill_ticket_++; }
-  void awaitFill(uint64_t ticket, Session* session) { fill_waiters_[ticket] = session; }
-  void forgetFill(uint64_t ticket) { fill_waiters_.erase(ticket); }
+  // Request collapsing: a request that waits for another's fetch (FillLocks) holds a
+  // completion ticket; the fill's owner may be on any thread, so notify() posts it.
   void notify(uint64_t ticket, uint8_t outcome) override;  // thread-safe
-  // stale-while-revalidate: runs `request_head` (a cacheable GET) on a session without a
+  // stale-while-revalidate: runs `request_head` (a cacheable GET) on a connection without a
   // client that refreshes the stored response of `key` and owns its fill lock.
   void startRefresh(SharedListener* listener, std::string request_head, std::string client_ip,
                     std::string key);
@@ -87,7 +95,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
  private:
   class Acceptor;
   void onWake();
-  void resumeFillWaiters();
+  void trimSpareExchanges();
   void beginDrain();
   void maybeFinishDrain();
 
@@ -105,8 +113,10 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   std::vector<uint8_t> removed_scratch_;
   std::vector<uint32_t> in_flight_scratch_;
   SplitMix64 rng_;
-  Session* sessions_ = nullptr;  // intrusive list of open sessions
-  size_t session_count_ = 0;
+  ClientConnection* connections_ = nullptr;  // intrusive list of open client connections
+  size_t connection_count_ = 0;
+  // Exchanges not in use (LIFO: the warmest first). One in use belongs to its connection.
+  std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   bool draining_ = false;
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> stop_requested_{false};
@@ -116,11 +126,12 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   std::string scratch_;
   compress::CompressorPool
       compressors_;  // reused across responses: brotli state is costly to build
-  std::unordered_map<uint64_t, Session*> fill_waiters_;  // this thread only
-  uint64_t next_fill_ticket_ = 1;
-  std::mutex fill_done_mutex_;
-  std::vector<std::pair<uint64_t, uint8_t>> fill_done_;  // guarded by fill_done_mutex_
-  std::vector<std::pair<uint64_t, uint8_t>> fill_done_scratch_;
+  // Client read buffers: 16 KiB holds most request heads in one read; 64 spare blocks cover
+  // the requests in flight of a busy worker.
+  static constexpr size_t kClientBufferSize = 16 * 1024;
+  static constexpr size_t kPooledClientBuffers = 64;
+  net::BufferPool buffers_;
+  Completions completions_{loop_};
 };
 
 }  // namespace sg::proxy

@@ -1,14 +1,17 @@
-// Response compression of a session (listener or route key `compression`): the encoding
-// is negotiated when the request arrives, decided when the response head arrives, and
-// the body is compressed as it streams, re-framed as chunks for HTTP/1.1 clients.
+// Response compression (docs/life-of-a-request.md, "Compression"): the encoding is
+// negotiated when the request arrives, decided when the response head arrives, and the body
+// is compressed as it streams, re-framed as chunks for HTTP/1.1 clients.
+#include "proxy/compression_phase.h"
+
 #include <array>
 #include <span>
 
 #include "compress/compressor.h"
 #include "compress/negotiate.h"
 #include "compress/response_head.h"
+#include "proxy/exchange.h"
+#include "proxy/head_writer.h"
 #include "proxy/router.h"
-#include "proxy/session.h"
 #include "proxy/shared_state.h"
 #include "proxy/upstream_conn.h"
 #include "proxy/worker.h"
@@ -40,45 +43,51 @@ bool compressibleStatus(int status) {
 
 }  // namespace
 
-void Session::negotiateEncoding(const http::RequestHead& request) {
-  accepted_encoding_ = compress::Encoding::kIdentity;
-  if (route_->compression == nullptr) return;
+Verdict CompressionPhase::negotiate() {
+  accepted_ = compress::Encoding::kIdentity;
+  if (ex_.route->compression == nullptr) return Verdict::kContinue;
   std::array<std::string_view, kMaxAcceptLines> values{};
   size_t count = 0;
-  for (const auto& header : request.headers) {
+  for (const auto& header : ex_.request.headers) {
     if (count < kMaxAcceptLines && equalsIgnoreCase(header.name, "accept-encoding"))
       values[count++] = header.value;
   }
-  accepted_encoding_ =
-      compress::negotiate(std::span(values.data(), count), route_->compression->algorithms);
+  accepted_ =
+      compress::negotiate(std::span(values.data(), count), ex_.route->compression->algorithms);
+  return Verdict::kContinue;
 }
 
 // Called with the final response head. Sets whether the body will be compressed, and
 // whether the response varies on Accept-Encoding (it does whenever it could have been
 // compressed for some client, so caches keep the variants apart).
-void Session::decideCompression(ClientResponseContext* context) {
-  const config::CompressionConfig* config = route_->compression;
-  if (config == nullptr || !compressibleStatus(response_.status) || request_upgrade_) return;
-  auto type = responseHeader(response_, "content-type");
-  if (!type || !compress::contentTypeAllowed(*type, config->content_types)) return;
-  auto coding = responseHeader(response_, "content-encoding");
-  if (coding && compress::alreadyEncoded(*coding)) return;
-  auto cache_control = responseHeader(response_, "cache-control");
-  if (cache_control && compress::hasNoTransform(*cache_control)) return;
-  bool known_small = response_.body == http::BodyKind::kNone ||
-                     (response_.body == http::BodyKind::kContentLength &&
-                      response_.content_length < config->min_size);
-  if (known_small && !request_is_head_) return;
+Verdict CompressionPhase::decide(ClientResponseContext* context) {
+  const config::CompressionConfig* config = ex_.route->compression;
+  const http::ResponseHead& response = ex_.response;
+  if (config == nullptr || !compressibleStatus(response.status) || ex_.request_upgrade)
+    return Verdict::kContinue;
+  auto type = responseHeader(response, "content-type");
+  if (!type || !compress::contentTypeAllowed(*type, config->content_types))
+    return Verdict::kContinue;
+  auto coding = responseHeader(response, "content-encoding");
+  if (coding && compress::alreadyEncoded(*coding)) return Verdict::kContinue;
+  auto cache_control = responseHeader(response, "cache-control");
+  if (cache_control && compress::hasNoTransform(*cache_control)) return Verdict::kContinue;
+  bool known_small =
+      response.body == http::BodyKind::kNone || (response.body == http::BodyKind::kContentLength &&
+                                                 response.content_length < config->min_size);
+  if (known_small && !ex_.request_is_head) return Verdict::kContinue;
   context->vary_accept_encoding = true;
-  if (accepted_encoding_ == compress::Encoding::kIdentity || request_is_head_) return;
-  int level =
-      accepted_encoding_ == compress::Encoding::kGzip ? config->gzip_level : config->brotli_quality;
-  compressor_ = worker_->compressors().acquire(accepted_encoding_, level);
-  if (!compressor_) return;  // no memory for the compressor: the body goes as it is
-  context->content_encoding = compress::encodingToken(accepted_encoding_);
+  if (accepted_ == compress::Encoding::kIdentity || ex_.request_is_head) return Verdict::kContinue;
+  int level = accepted_ == compress::Encoding::kGzip ? config->gzip_level : config->brotli_quality;
+  compressor_ = ex_.worker->compressors().acquire(accepted_, level);
+  // No memory for the compressor: the body goes as it is.
+  if (!compressor_) return Verdict::kContinue;
+  context->content_encoding = compress::encodingToken(accepted_);
   if (!compressed_) compressed_ = std::make_unique<net::Buffer>(kOutputChunk);
   compressed_->clear();
-  listener_->compressed_responses->inc();
+  ex_.listener->compressed_responses->inc();
+  ex_.dechunk = true;  // the framer hands over bare payload; the output is re-framed
+  return Verdict::kContinue;
 }
 
 // Compresses the payload bytes at the front of the upstream buffer (chunk framing already
@@ -87,11 +96,12 @@ void Session::decideCompression(ClientResponseContext* context) {
 // chunks reaches the client as it is produced, and a fast upstream's body is flushed only
 // as often as its socket runs dry. Returns false when the compressor failed (the response
 // is cut: the client sees it).
-bool Session::compressBody(size_t payload_bytes) {
-  net::Buffer& input = upstream_->input();
-  const bool drained = !upstream_->readable && !upstream_eof_;
+bool CompressionPhase::compressBody(size_t payload_bytes) {
+  UpstreamConn* upstream = ex_.phases.upstream.connection();
+  net::Buffer& input = upstream->input();
+  const bool drained = !upstream->readable && !ex_.phases.upstream.eof();
   const bool ok =
-      emitCompressed(std::string_view(input.data(), payload_bytes), response_body_.done(), drained);
+      emit(std::string_view(input.data(), payload_bytes), ex_.response_body.done(), drained);
   input.consume(payload_bytes);
   return ok;
 }
@@ -99,17 +109,17 @@ bool Session::compressBody(size_t payload_bytes) {
 // The upstream has no more bytes ready (pumpResponse found its socket drained): what the
 // compressor still holds goes out now. Returns true when output was queued for the client;
 // false when there was nothing to flush, or the compressor failed (the session is closed).
-bool Session::flushCompressedStream() {
+bool CompressionPhase::flushStream() {
   if (!compressor_ || !compressor_->holdsUnflushedInput() || compressor_->finished()) return false;
-  if (emitCompressed({}, false, true)) return true;
-  close();
+  if (emit({}, false, true)) return true;
+  ex_.closeClient();
   return false;
 }
 
 // Runs the compressor over `input`, then ends (`end`) or flushes (`flush`) the stream, and
 // queues the output for the client: framed as one chunk for HTTP/1.1 clients.
-bool Session::emitCompressed(std::string_view input, bool end, bool flush) {
-  const bool chunked = client_minor_ >= 1;
+bool CompressionPhase::emit(std::string_view input, bool end, bool flush) {
+  const bool chunked = ex_.client_minor >= 1;
   const size_t start = compressed_->size();
   if (chunked) {
     compressed_->reserve(kChunkHeader, kOutputMax);
@@ -123,15 +133,15 @@ bool Session::emitCompressed(std::string_view input, bool end, bool flush) {
     ok = compressor_->flush(compressed_.get());
   }
   if (!ok) return false;
-  listener_->compress_bytes_in->inc(input.size());
+  ex_.listener->compress_bytes_in->inc(input.size());
   const size_t produced = compressed_->size() - before;
-  listener_->compress_bytes_out->inc(produced);
+  ex_.listener->compress_bytes_out->inc(produced);
   if (chunked) frameChunk(start, produced);
-  to_client_.addBody(compressed_->size() - start);
+  ex_.to_client.addBody(compressed_->size() - start);
   return true;
 }
 
-void Session::frameChunk(size_t header_at, size_t produced) {
+void CompressionPhase::frameChunk(size_t header_at, size_t produced) {
   if (produced == 0) {
     compressed_->erase(header_at, kChunkHeader);
   } else {
@@ -144,35 +154,39 @@ void Session::frameChunk(size_t header_at, size_t produced) {
     std::memcpy(compressed_->writePtr(), "\r\n", 2);
     compressed_->commit(2);
   }
-  if (response_body_.done()) {
+  if (ex_.response_body.done()) {
     compressed_->reserve(5, kOutputMax + 7);
     std::memcpy(compressed_->writePtr(), "0\r\n\r\n", 5);
     compressed_->commit(5);
   }
 }
 
-bool Session::takeResponseBody() {
+bool CompressionPhase::takeResponseBody() {
+  net::Buffer& input = ex_.phases.upstream.connection()->input();
   size_t body = 0;
-  if (!upstream_->input().empty() &&
-      response_body_.scan(&upstream_->input(), 0, &body) == BodyFramer::Result::kError) {
+  if (!input.empty() && ex_.response_body.scan(&input, 0, &body) == BodyFramer::Result::kError) {
     return false;
   }
-  if (cache_.store_head && body > 0) captureForStore({upstream_->input().data(), body});
+  if (ex_.phases.cache.storing() && body > 0)
+    ex_.phases.cache.captureForStore({input.data(), body});
   if (!compressor_) {
-    to_client_.addBody(body);
+    ex_.to_client.addBody(body);
     return true;
   }
-  if (body == 0 && !compressionEndPending()) return true;
+  if (body == 0 && !endPending()) return true;
   return compressBody(body);
 }
 
-// The body ended (possibly with the upstream's close) but the compressed stream has not.
-bool Session::compressionEndPending() const {
-  return compressor_ && response_body_.done() && !compressor_->finished();
+bool CompressionPhase::endPending() const {
+  return compressor_ && ex_.response_body.done() && !compressor_->finished();
 }
 
-void Session::releaseCompressor() {
-  if (compressor_) worker_->compressors().release(std::move(compressor_));
+bool CompressionPhase::compressWhole(std::string_view body) {
+  return compressor_->compress(body, compressed_.get()) && compressor_->finish(compressed_.get());
+}
+
+void CompressionPhase::release() {
+  if (compressor_) ex_.worker->compressors().release(std::move(compressor_));
 }
 
 }  // namespace sg::proxy

@@ -1,0 +1,291 @@
+// The cache's request side (docs/life-of-a-request.md, "Cache"): a request is answered from
+// memory when a stored response may be used; else one request per key fetches and the
+// others pause until its fetch ends (FillLocks; the owner may be on another worker, so the
+// waiter is resumed through its own worker's completions). Stale copies cover for a failing
+// upstream (stale-if-error) and are refreshed in the background (stale-while-revalidate).
+#include "proxy/cache_phase.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "cache/cache_key.h"
+#include "cache/revalidation.h"
+#include "cache/rfc9111.h"
+#include "proxy/exchange.h"
+#include "proxy/head_writer.h"
+#include "proxy/request_key.h"
+#include "proxy/shared_state.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+
+using Outcome = cache::FillLocks::Outcome;
+
+cache::Time wallNow() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// GET and HEAD without a body, a Range or an upgrade may be answered from the cache.
+bool cacheableRequest(const http::RequestHead& request) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  if (request.body != http::BodyKind::kNone || request.upgrade) return false;
+  return !headerValue(request, "range").has_value();
+}
+
+}  // namespace
+
+Verdict CachePhase::lookup() {
+  if (!start()) return Verdict::kContinue;
+  return useStoredResponse();
+}
+
+// Returns false when the request bypasses the cache.
+bool CachePhase::start() {
+  const http::RequestHead& request = ex_.request;
+  state_.active = true;
+  state_.request_time = wallNow();
+  if (!cacheableRequest(request)) {
+    state_.result = CacheResult::kBypass;
+    if (cache::isUnsafeMethod(request.method)) {
+      state_.invalidate = true;
+      state_.method.assign(request.method);
+      state_.host.assign(request.host);
+      state_.path.assign(request.path);
+      state_.query.assign(request.query);
+    }
+    return false;
+  }
+  state_.key = cache::buildPrimaryKey(request, ex_.route->cache->config->key);
+  state_.request_cc = cache::parseRequestCacheControl(request.headers);
+  state_.result = CacheResult::kMiss;
+  return true;
+}
+
+// Answers from the cache when a stored response may be used (RFC 9111 4); otherwise
+// claims the key's fetch.
+Verdict CachePhase::useStoredResponse() {
+  cache::Cache& cache = ex_.route->cache->shared->cache;
+  auto entry = cache.lookup(state_.key, ex_.request.headers);
+  if (ex_.refresh()) {  // a background refresh revalidates whatever is stored now
+    state_.stale = std::move(entry);
+    state_.revalidating = state_.stale != nullptr;
+    return Verdict::kContinue;
+  }
+  if (entry) {
+    // Validated by the fetch this request waited for, after the request arrived.
+    if (state_.after_store && entry->response_time >= state_.request_time) {
+      return serve(std::move(entry), CacheResult::kHit);
+    }
+    switch (cache::decideServe(*entry, state_.request_cc, wallNow())) {
+      case cache::ServeAction::kHit:
+        return serve(std::move(entry), CacheResult::kHit);
+      case cache::ServeAction::kStaleHit:
+        return serve(std::move(entry), CacheResult::kStale);
+      case cache::ServeAction::kStaleWhileRevalidate:
+        refreshInBackground();
+        return serve(std::move(entry), CacheResult::kStale);
+      case cache::ServeAction::kGatewayTimeout:
+        break;
+      case cache::ServeAction::kRevalidate:
+        state_.stale = std::move(entry);
+        break;
+    }
+  }
+  if (state_.request_cc.only_if_cached) {  // RFC 9111 5.2.1.7: nothing usable without the origin
+    ex_.consumeHead();
+    ex_.reject(cache::kOnlyIfCachedMissStatus, false);
+    return Verdict::kAnswered;
+  }
+  // A HEAD miss is forwarded as it is: nothing of its response can be stored, so it
+  // neither waits for nor holds up the GETs of the same key.
+  if (ex_.request_is_head) return Verdict::kContinue;
+  state_.revalidating = state_.stale != nullptr;
+  // Request no-store: this response will not be stored, so nobody should wait for it.
+  if (state_.request_cc.no_store) return Verdict::kContinue;
+  return claimFill();
+}
+
+// kContinue when this request fetches (it owns the key, or it may not wait); kPause when it
+// waits for the owner's fetch.
+Verdict CachePhase::claimFill() {
+  cache::FillLocks& locks = ex_.route->cache->shared->fill_locks;
+  const int64_t now_ms = ex_.nowMs();
+  const uint64_t ticket = ex_.expectCompletion();
+  switch (locks.claim(state_.key, now_ms, ex_.worker, ticket)) {
+    case cache::FillLocks::Claim::kOwner:
+      state_.fill_owner = true;
+      ex_.forgetCompletion(ticket);
+      return Verdict::kContinue;
+    case cache::FillLocks::Claim::kPass:
+    case cache::FillLocks::Claim::kBusy:
+      ex_.forgetCompletion(ticket);
+      return Verdict::kContinue;
+    case cache::FillLocks::Claim::kWait:
+      break;
+  }
+  if (state_.wait_deadline_ms == 0) {
+    state_.wait_deadline_ms = now_ms + ex_.route->cache->shared->config.lock_timeout.count();
+  }
+  if (!state_.collapsed) ex_.route->cache->collapsed->inc();
+  state_.collapsed = true;
+  state_.ticket = ticket;
+  ex_.armPauseTimer(state_.wait_deadline_ms - now_ms);
+  return Verdict::kPause;
+}
+
+Verdict CachePhase::onFillDone(Outcome outcome) {
+  state_.ticket = 0;
+  switch (outcome) {
+    case Outcome::kStored:
+      state_.after_store = true;
+      [[fallthrough]];
+    case Outcome::kAborted:  // look again; one of the waiters becomes the new owner
+      return useStoredResponse();
+    case Outcome::kFailed:
+      if (state_.stale && cache::mayServeStaleOnError(*state_.stale, wallNow())) {
+        return serve(state_.stale, CacheResult::kStale);
+      }
+      break;
+    case Outcome::kNotStored:
+      break;
+  }
+  return Verdict::kContinue;  // on its own, without waiting again
+}
+
+// lock_timeout: the request stops waiting and goes to the upstream itself.
+Verdict CachePhase::onWaitTimeout() {
+  ex_.route->cache->shared->fill_locks.cancel(state_.key, ex_.worker, state_.ticket);
+  ex_.forgetCompletion(state_.ticket);
+  state_.ticket = 0;
+  ex_.route->cache->lock_timeouts->inc();
+  return Verdict::kContinue;
+}
+
+// Through the shared state, not the route: a background refresh may end before its route
+// was matched (its key was given to it).
+void CachePhase::releaseFill(Outcome outcome) {
+  if (!state_.fill_owner) return;
+  state_.fill_owner = false;
+  SharedCache* shared = ex_.worker->shared().cache();
+  if (shared != nullptr) shared->fill_locks.release(state_.key, outcome, ex_.nowMs());
+}
+
+void CachePhase::end(Outcome outcome) {
+  if (state_.ticket != 0) {
+    ex_.route->cache->shared->fill_locks.cancel(state_.key, ex_.worker, state_.ticket);
+    ex_.forgetCompletion(state_.ticket);
+    state_.ticket = 0;
+  }
+  dropStore();
+  releaseFill(outcome);
+}
+
+void CachePhase::startRefresh(std::string key) {
+  state_.fill_owner = true;  // claimed for this refresh by the request that started it
+  state_.key = std::move(key);
+}
+
+void CachePhase::reset() {
+  if (state_.active || !state_.key.empty()) state_.reset();
+}
+
+// stale-while-revalidate: one refresh per key at a time, on a connection of its own.
+void CachePhase::refreshInBackground() {
+  cache::FillLocks& locks = ex_.route->cache->shared->fill_locks;
+  if (locks.claim(state_.key, ex_.nowMs(), nullptr, 0) != cache::FillLocks::Claim::kOwner)
+    return;  // a fetch or a refresh of this key is under way
+  ex_.worker->startRefresh(ex_.listener, std::string(ex_.input().data(), ex_.request.head_length),
+                           ex_.clientIp(), state_.key);
+}
+
+Verdict CachePhase::serve(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result) {
+  ex_.consumeHead();
+  serveCached(std::move(entry), result);
+  return Verdict::kAnswered;
+}
+
+// Writes a stored response to the client: a 304 when the client's own validators match
+// (RFC 9111 4.3.2), no body for HEAD, Age from the stored response's age.
+void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
+                             CacheResult result) {
+  ex_.serving = std::move(entry);
+  const cache::CachedResponse& stored = *ex_.serving;
+  state_.result = result;
+  const bool not_modified = stored.status == 200 && cache::clientNotModified(ex_.request, stored);
+  ex_.status = not_modified ? 304 : stored.status;
+  ex_.response_started = true;
+  const bool must_close =
+      ex_.close_after || ex_.clientEof() || ex_.worker->draining() || !ex_.request_body.done();
+  ex_.close_after = must_close;
+  announce();
+  appendNumberLine(&ex_.extra_headers, "Age",
+                   static_cast<uint64_t>(cache::ageHeaderSeconds(stored, wallNow())));
+  writeCachedHead(stored, !ex_.request_is_head && !not_modified && ex_.status != 204);
+  ex_.phases.log.record(ex_.status);
+  ex_.endResponse(must_close);
+}
+
+// The head for the stored response, and its body (borrowed from the entry, or compressed
+// when the route compresses and the client accepts it).
+void CachePhase::writeCachedHead(const cache::CachedResponse& stored, bool with_body) {
+  http::ResponseHead& response = ex_.response;
+  const int status = ex_.status;
+  response.status = status;
+  response.reason = {};
+  response.headers.clear();
+  for (const auto& header : stored.headers) response.headers.push_back({header.name, header.value});
+  const std::string_view body = stored.bodyBytes();
+  response.body = body.empty() ? http::BodyKind::kNone : http::BodyKind::kContentLength;
+  response.content_length = body.size();
+  response.connection_tokens.clear();
+  response.content_length_ignored = false;
+  ClientResponseContext context;
+  CompressionPhase& compression = ex_.phases.compression;
+  if (status != 304) compression.decide(&context);
+  std::string_view payload = body;
+  if (compression.active() && compression.compressWhole(body)) {
+    payload = std::string_view(compression.output()->data(), compression.output()->size());
+  } else if (compression.active()) {
+    compression.release();  // could not compress: the stored bytes go as they are
+    context.content_encoding = {};
+  }
+  if (status != 304 && status != 204)
+    appendNumberLine(&ex_.extra_headers, "Content-Length", payload.size());
+  context.close = ex_.close_after;
+  context.keep_alive_header = ex_.client_minor == 0 && !ex_.close_after;
+  context.request_id = ex_.generated_id;
+  context.extra_headers = ex_.extra_headers;
+  context.defaults = &ex_.listener->default_headers;
+  if (context.content_encoding.empty() && !context.vary_accept_encoding) {
+    writeStoredResponseHead(status, stored.wire_headers, response.headers, context,
+                            &ex_.to_client.head());
+  } else {
+    writeClientResponseHead(response, context, &ex_.to_client.head());
+  }
+  if (with_body && !payload.empty()) ex_.to_client.borrowBody(payload);
+}
+
+// An upstream failure (an error status, or 502/503/504 answered by the gateway) with a stored
+// copy that stale-if-error allows: the copy is served instead.
+bool CachePhase::serveStaleOnError() {
+  if (!state_.stale || !cache::mayServeStaleOnError(*state_.stale, wallNow())) return false;
+  if (state_.revalidating) countRevalidation(RevalidationResult::kFailed);
+  releaseFill(Outcome::kFailed);
+  ex_.phases.upstream.close();  // an error response's body is not read
+  serveCached(state_.stale, CacheResult::kStale);
+  return true;
+}
+
+void CachePhase::announce() {
+  if (!state_.active) return;
+  ex_.extra_headers.append("X-Cache: ").append(cacheResultName(state_.result)).append("\r\n");
+  if (!ex_.refresh()) ex_.route->cache->responses[static_cast<size_t>(state_.result)]->inc();
+}
+
+void CachePhase::countRevalidation(RevalidationResult result) {
+  ex_.route->cache->revalidations[static_cast<size_t>(result)]->inc();
+}
+
+}  // namespace sg::proxy

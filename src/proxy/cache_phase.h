@@ -1,0 +1,69 @@
+#pragma once
+// Response caching of a route (route key `cache`; the RFC 9111 rules live in src/cache).
+// Request side (cache_phase.cpp): answer from memory when a stored response may be used;
+// else one request per key fetches and the others pause until it ends (FillLocks, resumed
+// through the worker's completions). Response side (cache_store_phase.cpp): a 304 or a
+// covered error answered from the stored copy, and the response stored as it streams.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cache/fill_locks.h"
+#include "proxy/cache_state.h"
+#include "proxy/phase.h"
+
+namespace sg::proxy {
+
+class Exchange;
+
+class CachePhase {
+ public:
+  explicit CachePhase(Exchange& exchange) : ex_(exchange) {}
+
+  // Request phase kCacheLookup: kAnswered (served, refused), kPause (waits for another
+  // request's fetch) or kContinue (goes to the upstream).
+  Verdict lookup();
+  // The fetch this exchange waited for ended (a completion), or lock_timeout passed.
+  Verdict onFillDone(cache::FillLocks::Outcome outcome);
+  Verdict onWaitTimeout();
+  // Response phase kCacheRevalidation: a 304 to the cache's conditional request, or an
+  // error covered by stale-if-error, answered from the stored copy.
+  Verdict onResponse();
+  // Response phase kCacheStore: whether this response will be stored.
+  Verdict prepareStore();
+  // An upstream failure the gateway answers (502/503/504): the stale copy if allowed.
+  bool serveStaleOnError();
+  // Body bytes as they reach the client (chunk framing included when the client gets it).
+  void captureForStore(std::string_view body_bytes);
+  bool storing() const { return state_.store_head != nullptr; }
+  void finishStore();
+  // The exchange ends (or is cut): stop waiting, forget a partial store, release the key.
+  void end(cache::FillLocks::Outcome outcome);
+  // X-Cache on every response of a cached route, counted per route.
+  void announce();
+  bool active() const { return state_.active; }
+  bool sendsValidators() const { return state_.active && state_.result != CacheResult::kBypass; }
+  const CacheExchange& state() const { return state_; }
+  // A background refresh (stale-while-revalidate) owns the key's fill lock from the start.
+  void startRefresh(std::string key);
+  void reset();
+
+ private:
+  bool start();
+  Verdict useStoredResponse();
+  Verdict claimFill();
+  void releaseFill(cache::FillLocks::Outcome outcome);
+  void refreshInBackground();
+  Verdict serve(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
+  void serveCached(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
+  void writeCachedHead(const cache::CachedResponse& stored, bool with_body);
+  void freshenStored();
+  void dropStore();
+  void invalidateAfterUnsafe();
+  void countRevalidation(RevalidationResult result);
+
+  Exchange& ex_;
+  CacheExchange state_;
+};
+
+}  // namespace sg::proxy

@@ -1,0 +1,172 @@
+// The cache's response side (docs/life-of-a-request.md, "Cache"): the final response head
+// of a cached route may be answered from the stored copy (a 304 to the cache's own
+// conditional request, or an error stale-if-error covers); otherwise a successful unsafe
+// request invalidates its target, and a storable response is collected as it streams and
+// stored when it ends.
+#include <algorithm>
+#include <chrono>
+
+#include "cache/cache_key.h"
+#include "cache/revalidation.h"
+#include "cache/rfc9111.h"
+#include "proxy/cache_phase.h"
+#include "proxy/exchange.h"
+#include "proxy/shared_state.h"
+#include "proxy/upstream_conn.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+
+using Outcome = cache::FillLocks::Outcome;
+
+cache::Time wallNow() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// A response that was not stored tells the fill's waiters to fetch on their own. When that
+// is a property of the resource (private, no-store, too large...) later misses skip the
+// queue too for a while (FillLocks::kPassWindow); errors and per-request reasons do not.
+Outcome notStoredOutcome(cache::StoreVerdict verdict, int status) {
+  if (status >= 500 || verdict == cache::StoreVerdict::kAuthorization ||
+      verdict == cache::StoreVerdict::kMethod) {
+    return Outcome::kFailed;
+  }
+  return Outcome::kNotStored;
+}
+
+}  // namespace
+
+Verdict CachePhase::onResponse() {
+  if (!state_.active) return Verdict::kContinue;
+  const int status = ex_.response.status;
+  if (state_.stale) {
+    if (status == 304 && state_.revalidating) {
+      freshenStored();
+      return Verdict::kAnswered;
+    }
+    if (cache::isStaleIfErrorStatus(status) && serveStaleOnError()) return Verdict::kAnswered;
+    if (state_.revalidating)
+      countRevalidation(status >= 500 ? RevalidationResult::kFailed
+                                      : RevalidationResult::kModified);
+  }
+  if (state_.invalidate) invalidateAfterUnsafe();
+  return Verdict::kContinue;
+}
+
+// A 304 answered the cache's conditional request: the stored response is updated from it
+// (RFC 9111 4.3.4) and served.
+void CachePhase::freshenStored() {
+  RouteCache& route_cache = *ex_.route->cache;
+  countRevalidation(RevalidationResult::kNotModified);
+  auto freshened = cache::freshenWith304(*state_.stale, ex_.response, state_.request_time,
+                                         wallNow(), *route_cache.config);
+  UpstreamPhase& upstream = ex_.phases.upstream;
+  net::Buffer& input = upstream.connection()->input();
+  const bool reusable = ex_.response.keep_alive && !upstream.eof() && upstream.pipe().idle() &&
+                        input.size() == ex_.response.head_length;
+  input.consume(ex_.response.head_length);
+  upstream.release(reusable);
+  if (!freshened.entry) {  // the 304 names another representation than the stored one
+    route_cache.shared->cache.erase(state_.key);
+    releaseFill(Outcome::kFailed);
+    state_.stale.reset();
+    state_.result = CacheResult::kMiss;
+    return ex_.reject(502, false);
+  }
+  if (freshened.storable) {
+    route_cache.shared->cache.insert(freshened.entry);
+    releaseFill(Outcome::kStored);
+  } else {
+    route_cache.shared->cache.erase(state_.key);
+    releaseFill(Outcome::kNotStored);
+  }
+  serveCached(std::move(freshened.entry), CacheResult::kRevalidated);
+}
+
+// At the response head of a miss: whether the response will be stored; if so the head is
+// kept and the body collected as it streams (captureForStore). When the exchange dechunks,
+// the body framer strips the chunk framing itself.
+Verdict CachePhase::prepareStore() {
+  if (!state_.active || state_.result != CacheResult::kMiss || ex_.request_is_head)
+    return Verdict::kContinue;
+  const http::ResponseHead& response = ex_.response;
+  const config::RouteCacheConfig& config = *ex_.route->cache->config;
+  auto made = cache::makeCachedResponse(state_.key, ex_.request, response, {}, state_.request_time,
+                                        wallNow(), config);
+  if (made.verdict != cache::StoreVerdict::kStore) {
+    releaseFill(notStoredOutcome(made.verdict, response.status));
+    return Verdict::kContinue;
+  }
+  state_.store_head = std::move(made.entry);
+  state_.store_body.clear();
+  if (response.body == http::BodyKind::kContentLength) {
+    state_.store_body.reserve(
+        static_cast<size_t>(std::min<uint64_t>(response.content_length, config.max_object_size)));
+  }
+  state_.store_decodes_chunks = response.body == http::BodyKind::kChunked && !ex_.dechunk;
+  state_.store_chunks.reset();
+  return Verdict::kContinue;
+}
+
+void CachePhase::captureForStore(std::string_view body_bytes) {
+  if (!state_.store_decodes_chunks) {
+    state_.store_body.append(body_bytes);
+  } else {
+    while (!body_bytes.empty()) {
+      size_t consumed = 0;
+      std::string_view payload;
+      auto status = state_.store_chunks.feed(body_bytes, &consumed, &payload);
+      if (status == http::ChunkedDecoder::Status::kError) {
+        dropStore();
+        return releaseFill(Outcome::kFailed);
+      }
+      state_.store_body.append(payload);
+      body_bytes.remove_prefix(consumed);
+      if (status == http::ChunkedDecoder::Status::kDone || consumed == 0) break;
+    }
+  }
+  if (state_.store_body.size() > ex_.route->cache->config->max_object_size) {
+    dropStore();
+    releaseFill(Outcome::kNotStored);
+  }
+}
+
+// The body is complete: the response joins the cache.
+void CachePhase::finishStore() {
+  RouteCache& route_cache = *ex_.route->cache;
+  auto entry = cache::withBody(*state_.store_head, std::move(state_.store_body),
+                               route_cache.config->max_object_size, route_cache.owner);
+  state_.store_head.reset();
+  state_.store_body.clear();
+  if (!entry) return releaseFill(Outcome::kNotStored);
+  const bool stored = route_cache.shared->cache.insert(std::move(entry));
+  if (stored) route_cache.stores->inc();
+  releaseFill(stored ? Outcome::kStored : Outcome::kFailed);
+}
+
+void CachePhase::dropStore() {
+  state_.store_head.reset();
+  state_.store_body.clear();
+  state_.store_body.shrink_to_fit();
+}
+
+// RFC 9111 4.4: a successful unsafe request invalidates what is stored for its target.
+void CachePhase::invalidateAfterUnsafe() {
+  http::RequestHead target;
+  target.method = state_.method;
+  target.host = state_.host;
+  target.path = state_.path;
+  target.query = state_.query;
+  cache::Cache& cache = ex_.route->cache->shared->cache;
+  const auto& paths = ex_.listener->config->path_normalization;
+  const http::PathOptions options = paths.options();
+  for (const std::string& key :
+       cache::invalidatedKeys(target, ex_.response, ex_.route->cache->config->key,
+                              paths.enabled ? &options : nullptr)) {
+    cache.erase(key);
+  }
+}
+
+}  // namespace sg::proxy

@@ -1,0 +1,219 @@
+// The client side of the request path: reading and buffering request heads, the connection's
+// timeouts, keep-alive and pipelining, lingering close. Everything about one request is the
+// exchange's (exchange.cpp and the phases).
+#include "proxy/client_connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "net/socket.h"
+#include "proxy/exchange.h"
+#include "proxy/shared_state.h"
+#include "proxy/worker.h"
+
+namespace sg::proxy {
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+// Lingering close (closeAfterResponse): nginx's lingering_timeout and lingering_time.
+constexpr int64_t kLingerIdleMs = 5000;
+constexpr int64_t kLingerTotalMs = 30000;
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker* worker, SharedListener* listener, int fd)
+    : worker_(worker), listener_(listener), fd_(fd), timer_(this) {}
+
+ClientConnection::~ClientConnection() = default;
+
+void ClientConnection::start() {
+  ip_ = net::peerAddress(fd_).hostString();
+  listener_->connections->inc();
+  listener_->open_connections->add(1);
+  worker_->connectionOpened(this);
+  worker_->loop().add(fd_, this);
+  worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
+}
+
+void ClientConnection::startRefresh(std::string request_head, std::string client_ip,
+                                    std::string key) {
+  refresh_ = true;
+  refresh_key_ = std::move(key);
+  ip_ = std::move(client_ip);
+  worker_->connectionOpened(this);
+  worker_->buffers().lend(&input_);
+  input_.reserve(request_head.size(), request_head.size() + input_.capacity());
+  std::memcpy(input_.writePtr(), request_head.data(), request_head.size());
+  input_.commit(request_head.size());
+  processInput();
+}
+
+// The single place where a connection changes state.
+void ClientConnection::setState(State next) { state_ = next; }
+
+void ClientConnection::onEvents(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
+  switch (state_) {
+    case State::kWaiting:
+      processInput();
+      break;
+    case State::kExchange:
+      exchange_->onClientEvents(events);
+      break;
+    case State::kLingering:
+      discardClientInput();
+      break;
+    case State::kClosed:
+      break;
+  }
+}
+
+void ClientConnection::onTimer(net::Timer* /*timer*/) {
+  if (state_ == State::kWaiting && exchange_ != nullptr && !input_.empty()) {
+    return exchange_->headTimedOut();
+  }
+  close();  // idle keep-alive, a client that stopped reading, or a stuck close
+}
+
+// Reads and starts requests until one is in flight or the socket is drained. An exchange is
+// taken when a head's first bytes arrive.
+void ClientConnection::processInput() {
+  if (processing_input_) return;
+  processing_input_ = true;
+  while (state_ == State::kWaiting) {
+    if (!input_.empty()) {
+      if (exchange_ == nullptr) {
+        exchange_ = worker_->acquireExchange();
+        exchange_->begin(this, listener_);
+        if (refresh_) exchange_->phases.cache.startRefresh(std::move(refresh_key_));
+      }
+      if (exchange_->parseHead()) continue;  // started or answered: state_ tells the rest
+      if (!head_timer_armed_) {
+        worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
+        head_timer_armed_ = true;
+      }
+    }
+    if (state_ != State::kWaiting || !readClient()) break;
+  }
+  processing_input_ = false;
+  if (state_ != State::kWaiting || !input_.empty()) return;
+  releaseIdleBuffer();
+  // A draining worker keeps no idle connection: one that was still sending a response when
+  // the drain began (a large cache hit) closes once it is sent and nothing else was asked.
+  if (worker_->draining()) close();
+}
+
+// Between requests the connection gives its read buffer and its exchange back.
+void ClientConnection::releaseIdleBuffer() {
+  if (exchange_ != nullptr) {
+    exchange_->end();
+    worker_->releaseExchange(exchange_);
+    exchange_ = nullptr;
+  }
+  worker_->buffers().reclaim(&input_);
+}
+
+bool ClientConnection::readClient() {
+  if (!readable_ || fd_ < 0) return false;
+  const size_t limit =
+      std::max<size_t>(worker_->buffers().blockSize(), listener_->config->max_header_size + 1024);
+  worker_->buffers().lend(&input_);
+  size_t space = input_.reserve(std::min(kReadChunk, limit / 2), limit);
+  if (space == 0) return false;
+  ssize_t n = net::readSome(fd_, input_.writePtr(), space);
+  if (n > 0) {
+    input_.commit(static_cast<size_t>(n));
+    // A short read means drained (edge-triggered), unless the peer's FIN came with the data.
+    if (static_cast<size_t>(n) < space && !peer_closed_) readable_ = false;
+    return true;
+  }
+  readable_ = false;
+  if (n == -1) return false;
+  eof_ = true;
+  if (state_ == State::kWaiting || n == -2) close();
+  return false;
+}
+
+void ClientConnection::armIdleTimer() {
+  worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+}
+
+void ClientConnection::exchangeStarted() {
+  setState(State::kExchange);
+  timer_.cancel();
+  head_timer_armed_ = false;
+}
+
+void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
+  Exchange* exchange = exchange_;
+  exchange_ = nullptr;
+  exchange->end();
+  worker_->releaseExchange(exchange);
+  if (must_close) return closeAfterResponse(body_unread);
+  setState(State::kWaiting);
+  armIdleTimer();
+  processInput();
+}
+
+// Closing a socket that still holds unread client bytes makes the kernel send a reset, and
+// a reset can destroy the response before the client has read it (a 413 or 400 sent while
+// the client is still uploading). So, as nginx's lingering close does: shut the write side,
+// then read and drop what the client still sends, until it closes or kLingerIdleMs pass
+// without data (kLingerTotalMs at most).
+void ClientConnection::closeAfterResponse(bool body_unread) {
+  if (fd_ < 0) return close();
+  shutdown(fd_, SHUT_WR);
+  const bool unread = !input_.empty() || body_unread || readable_;
+  if (eof_ || !unread || worker_->draining()) return close();
+  setState(State::kLingering);
+  input_.clear();
+  worker_->buffers().reclaim(&input_);
+  linger_deadline_ms_ = worker_->loop().now() + kLingerTotalMs;
+  discardClientInput();
+}
+
+void ClientConnection::discardClientInput() {
+  char scratch[16 * 1024];
+  for (int reads = 0; reads < 64; ++reads) {  // bounded per event, like any other read loop
+    ssize_t n = net::readSome(fd_, scratch, sizeof(scratch));
+    if (n == -1) break;          // drained for now
+    if (n <= 0) return close();  // the client closed (or reset): done
+  }
+  int64_t left = linger_deadline_ms_ - worker_->loop().now();
+  if (left <= 0) return close();
+  worker_->loop().timers().arm(timer_, std::min<int64_t>(left, kLingerIdleMs));
+}
+
+void ClientConnection::drain() {
+  if (state_ == State::kLingering) return close();
+  if (state_ == State::kWaiting && input_.empty()) return close();
+  if (exchange_ != nullptr) exchange_->close_after = true;
+}
+
+void ClientConnection::close() {
+  if (state_ == State::kClosed) return;
+  setState(State::kClosed);
+  if (exchange_ != nullptr) {
+    Exchange* exchange = exchange_;
+    exchange_ = nullptr;
+    exchange->end();
+    worker_->releaseExchange(exchange);
+  }
+  timer_.cancel();
+  input_.clear();
+  worker_->buffers().reclaim(&input_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    listener_->open_connections->add(-1);
+  }
+  worker_->connectionClosed(this);
+  worker_->loop().dispose(this);
+}
+
+}  // namespace sg::proxy

@@ -1,0 +1,93 @@
+#pragma once
+// A client connection: its socket, its read buffer, request pipelining, the head / idle /
+// lingering timeouts and keep-alive. The request in flight is an Exchange (exchange.h),
+// taken from the worker's pool when a request head begins and given back when its response
+// has been sent. Between requests a connection holds neither an exchange nor buffer
+// storage: an idle keep-alive connection costs this object and its socket.
+#include <cstdint>
+#include <string>
+
+#include "net/buffer.h"
+#include "net/event_loop.h"
+#include "net/timer.h"
+
+namespace sg::proxy {
+
+class Exchange;
+class Worker;
+struct SharedListener;
+
+class ClientConnection final : public net::EventHandler,
+                               public net::TimerHandler,
+                               public net::Disposable {
+ public:
+  enum class State : uint8_t {
+    kWaiting,    // no request in flight: idle, or a request head is arriving
+    kExchange,   // a request is in flight (the exchange has the connection's events)
+    kLingering,  // response sent, write side shut: unread client bytes are dropped
+    kClosed,
+  };
+
+  ClientConnection(Worker* worker, SharedListener* listener, int fd);
+  ~ClientConnection() override;
+
+  void start();
+  // A connection without a client that runs one cacheable GET (stale-while-revalidate).
+  void startRefresh(std::string request_head, std::string client_ip, std::string key);
+  void onEvents(uint32_t events) override;
+  void onTimer(net::Timer* timer) override;
+  // Worker is draining: close now when idle, else after the current response.
+  void drain();
+  // Closes the connection now (shutdown after the drain limit, client gone, fatal error).
+  void close();
+
+  // For the exchange in flight.
+  net::Buffer& input() { return input_; }
+  int fd() const { return fd_; }
+  bool refresh() const { return refresh_; }
+  const std::string& ip() const { return ip_; }
+  bool eof() const { return eof_; }
+  bool readable() const { return readable_; }
+  void setReadable() { readable_ = true; }
+  void setBlocked() { writable_ = false; }
+  // Reads what the socket has into input(); false when nothing was read (drained, EOF:
+  // eof() tells, or an error that closed the connection).
+  bool readClient();
+  void armIdleTimer();
+  void cancelTimer() { timer_.cancel(); }
+  // The exchange has a whole request head (or answers a bad one): it takes the events.
+  void exchangeStarted();
+  // The exchange's response has been sent: close (`body_unread`: the client may still be
+  // sending a body nobody reads), or read the next request.
+  void exchangeDone(bool must_close, bool body_unread);
+
+  ClientConnection* prev = nullptr;
+  ClientConnection* next = nullptr;
+
+ private:
+  void setState(State next);
+  void processInput();
+  void releaseIdleBuffer();
+  void closeAfterResponse(bool body_unread);
+  void discardClientInput();
+
+  Worker* worker_;
+  SharedListener* listener_;
+  int fd_;
+  State state_ = State::kWaiting;
+  bool readable_ = false;
+  bool writable_ = true;
+  bool eof_ = false;
+  bool peer_closed_ = false;  // EPOLLRDHUP seen: a short read is not "drained"
+  bool processing_input_ = false;
+  bool head_timer_armed_ = false;  // request_head_timeout runs from a head's first byte
+  bool refresh_ = false;           // no client: a background refresh
+  Exchange* exchange_ = nullptr;
+  net::Timer timer_;
+  net::Buffer input_{0};            // storage lent by the worker's pool while bytes are in flight
+  int64_t linger_deadline_ms_ = 0;  // kLingering ends by then at the latest
+  std::string ip_;
+  std::string refresh_key_;
+};
+
+}  // namespace sg::proxy
