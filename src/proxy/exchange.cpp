@@ -1,6 +1,6 @@
 // The exchange's life cycle and its client side: the request head, the request phases and
 // their pauses, local answers, and the end of the exchange. The upstream's response is read
-// in exchange_response.cpp, tunnels in tunnel.cpp, and each feature is a phase of its own.
+// in exchange_response.cpp, and each feature is a phase of its own (phase_list.h).
 #include "proxy/exchange.h"
 
 #include <algorithm>
@@ -130,7 +130,7 @@ void Exchange::onClientEvents(uint32_t events) {
       if (state_ == State::kForwarding && !request_body.done()) phases.upstream.pumpRequest();
       return;
     case State::kTunnel:
-      return pumpTunnel();
+      return phases.tunnel.pump();
     case State::kResponded:
       return flushClient();
     case State::kFree:
@@ -141,7 +141,7 @@ void Exchange::onClientEvents(uint32_t events) {
 }
 
 void Exchange::onUpstreamEvents(uint32_t events) {
-  if (state_ == State::kTunnel) return pumpTunnel();
+  if (state_ == State::kTunnel) return phases.tunnel.pump();
   if (state_ != State::kForwarding) return;
   if ((events & EPOLLOUT) && !phases.upstream.pipe().idle()) phases.upstream.pumpRequest();
   if (state_ == State::kForwarding && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {

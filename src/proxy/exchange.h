@@ -123,9 +123,6 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   };
   HeadStep handleResponseHead();
   bool startResponse();
-  void startUpgrade();
-  void startTunnel();
-  void pumpTunnel();
 
   State state_ = State::kFree;
   size_t phase_at_ = 0;  // the request phase running or paused

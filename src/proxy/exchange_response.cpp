@@ -79,7 +79,7 @@ Exchange::HeadStep Exchange::handleResponseHead() {
   }
   if (response.status == 101) {
     buffer.consume(response.head_length);
-    startUpgrade();
+    phases.tunnel.start();
     return HeadStep::kStop;
   }
   if (response.status < 200) {  // 100 Continue, 103 Early Hints: relay and read on

@@ -11,6 +11,7 @@
 #include "proxy/response_headers_phase.h"
 #include "proxy/retry_phase.h"
 #include "proxy/route_phase.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream_phase.h"
 
 namespace sg::proxy {
@@ -31,6 +32,7 @@ struct Phases {
         upstream(exchange),
         retry(exchange),
         headers(exchange),
+        tunnel(exchange),
         log(exchange) {}
 
   RoutePhase route;
@@ -41,6 +43,7 @@ struct Phases {
   UpstreamPhase upstream;
   RetryPhase retry;
   ResponseHeadersPhase headers;
+  TunnelPhase tunnel;  // after a 101: raw bytes both ways
   AccessLogPhase log;
 };
 

@@ -1,5 +1,7 @@
 // Upgraded connections (WebSocket and other 101 upgrades): after the upstream's 101 the
 // exchange becomes a tunnel that moves raw bytes both ways until either side closes.
+#include "proxy/tunnel.h"
+
 #include "proxy/client_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/head_writer.h"
@@ -8,9 +10,10 @@
 
 namespace sg::proxy {
 
-// The upstream accepted the upgrade: the exchange succeeded (a half-open breaker's trial
-// is settled now, not when the tunnel closes hours later) and becomes a tunnel.
-void Exchange::startUpgrade() {
+// The exchange succeeded (a half-open breaker's trial is settled now, not when the tunnel
+// closes hours later) and becomes a tunnel.
+void TunnelPhase::start() {
+  Phases& phases = ex_.phases;
   UpstreamConn* upstream = phases.upstream.connection();
   phases.breaker.recordOutlier(101);
   if (phases.breaker.pending()) phases.breaker.settle(resilience::Outcome::kSuccess);
@@ -18,56 +21,53 @@ void Exchange::startUpgrade() {
   ClientResponseContext context;
   context.tunnel = true;
   phases.cache.announce();
-  context.extra_headers = extra_headers;
-  writeClientResponseHead(response, context, &to_client.head());
-  startTunnel();
-}
-
-void Exchange::startTunnel() {
-  setState(State::kTunnel);
-  response_started = true;
-  status = 101;
-  UpstreamConn* upstream = phases.upstream.connection();
+  context.extra_headers = ex_.extra_headers;
+  writeClientResponseHead(ex_.response, context, &ex_.to_client.head());
+  ex_.setState(Exchange::State::kTunnel);
+  ex_.response_started = true;
+  ex_.status = 101;
   Pipe& to_upstream = phases.upstream.pipe();
-  request_body.start(http::BodyKind::kUntilClose, 0, false);
-  response_body.start(http::BodyKind::kUntilClose, 0, false);
+  ex_.request_body.start(http::BodyKind::kUntilClose, 0, false);
+  ex_.response_body.start(http::BodyKind::kUntilClose, 0, false);
   to_upstream.reset();
-  to_upstream.addBody(input().size());
-  to_client.addBody(upstream->input().size());
+  to_upstream.addBody(ex_.input().size());
+  ex_.to_client.addBody(upstream->input().size());
   phases.log.record(101);
-  client->setReadable();
+  ex_.client->setReadable();
   upstream->readable = true;
-  pumpTunnel();
+  pump();
 }
 
-// Moves bytes both ways until either side closes; then flushes what is left and closes.
-void Exchange::pumpTunnel() {
-  UpstreamConn* upstream = phases.upstream.connection();
-  Pipe& to_upstream = phases.upstream.pipe();
+void TunnelPhase::pump() {
+  UpstreamConn* upstream = ex_.phases.upstream.connection();
+  Pipe& to_upstream = ex_.phases.upstream.pipe();
+  Pipe& to_client = ex_.to_client;
+  ClientConnection* client = ex_.client;
+  net::Buffer& input = ex_.input();
   bool progress = true;
-  while (progress && state_ == State::kTunnel) {
+  while (progress && ex_.state() == Exchange::State::kTunnel) {
     progress = false;
-    if (to_upstream.flush(upstream->fd(), &input()) == Pipe::Flush::kError) return closeClient();
+    if (to_upstream.flush(upstream->fd(), &input) == Pipe::Flush::kError) return ex_.closeClient();
     if (to_client.flush(client->fd(), &upstream->input()) == Pipe::Flush::kError)
-      return closeClient();
+      return ex_.closeClient();
     if (to_upstream.idle() && client->readable()) {
-      size_t before = input().size();
+      size_t before = input.size();
       if (client->readClient()) {
-        to_upstream.addBody(input().size() - before);
+        to_upstream.addBody(input.size() - before);
         progress = true;
-      } else if (state_ != State::kTunnel || client->eof()) {
-        if (state_ == State::kTunnel) closeClient();
+      } else if (ex_.state() != Exchange::State::kTunnel || client->eof()) {
+        if (ex_.state() == Exchange::State::kTunnel) ex_.closeClient();
         return;
       }
     }
     if (to_client.idle() && upstream->readable) {
       size_t before = upstream->input().size();
-      if (phases.upstream.read()) {
+      if (ex_.phases.upstream.read()) {
         to_client.addBody(upstream->input().size() - before);
         progress = true;
-      } else if (phases.upstream.eof()) {
+      } else if (ex_.phases.upstream.eof()) {
         to_client.flush(client->fd(), &upstream->input());
-        return closeClient();
+        return ex_.closeClient();
       }
     }
   }
