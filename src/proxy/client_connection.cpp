@@ -57,7 +57,6 @@ void ClientConnection::setState(State next) { state_ = next; }
 
 void ClientConnection::onEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
   switch (state_) {
     case State::kWaiting:

@@ -49,7 +49,6 @@ class ClientConnection final : public net::EventHandler,
   bool eof() const { return eof_; }
   bool readable() const { return readable_; }
   void setReadable() { readable_ = true; }
-  void setBlocked() { writable_ = false; }
   // Reads what the socket has into input(); false when nothing was read (drained, EOF:
   // eof() tells, or an error that closed the connection).
   bool readClient();
@@ -76,7 +75,6 @@ class ClientConnection final : public net::EventHandler,
   int fd_;
   State state_ = State::kWaiting;
   bool readable_ = false;
-  bool writable_ = true;
   bool eof_ = false;
   bool peer_closed_ = false;  // EPOLLRDHUP seen: a short read is not "drained"
   bool processing_input_ = false;

@@ -219,7 +219,6 @@ void Exchange::flushClient() {
     auto result = sendToClient(source);
     if (result == Pipe::Flush::kError) return closeClient();
     if (result == Pipe::Flush::kBlocked) {
-      client->setBlocked();
       // A response the gateway wrote whole (cache hit, local reply) is sending: idle_timeout
       // counts from the client's last progress, not from the start of the response.
       if (state_ == State::kResponded && to_client.bytesSent() != sent_before)

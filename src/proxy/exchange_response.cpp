@@ -29,7 +29,6 @@ void Exchange::pumpResponse() {
       auto result = sendToClient(compression.active() ? compression.output() : &from_upstream);
       if (result == Pipe::Flush::kError) return closeClient();
       if (result == Pipe::Flush::kBlocked) {
-        client->setBlocked();
         client->armIdleTimer();
         return;
       }
