@@ -45,8 +45,7 @@ Verdict BreakerPhase::onResponse() {
   return Verdict::kContinue;
 }
 
-void BreakerPhase::settle(std::optional<resilience::Outcome> outcome) {
-  if (!pending_) return;
+void BreakerPhase::record(std::optional<resilience::Outcome> outcome) {
   resilience::CircuitBreaker* breaker = this->breaker();
   if (outcome) {
     breaker->record(*outcome, permit_, ex_.nowMs());
@@ -82,7 +81,7 @@ void BreakerPhase::releasePendingSlot() {
   holds_pending_slot_ = false;
 }
 
-void BreakerPhase::releaseSlots() {
+void BreakerPhase::freeSlots() {
   resilience::CircuitBreaker* breaker = this->breaker();
   if (breaker == nullptr) return;
   if (holds_request_slot_) breaker->requestLimit().release();

@@ -22,7 +22,9 @@ class BreakerPhase {
 
   // The exchange's outcome: a failure, a success, or (nullopt) none, when the client went
   // away or the request was refused for its own fault. Safe to call more than once.
-  void settle(std::optional<resilience::Outcome> outcome);
+  void settle(std::optional<resilience::Outcome> outcome) {
+    if (pending_) record(outcome);
+  }
   bool pending() const { return pending_; }
   // A result of the server in use, for outlier detection (0: connect failure, reset, timeout).
   void recordOutlier(int status);
@@ -32,12 +34,16 @@ class BreakerPhase {
   bool takePendingSlot();
   void releasePendingSlot();
   // Frees the exchange's slots at its end.
-  void releaseSlots();
+  void releaseSlots() {
+    if (holds_request_slot_ || holds_retry_slot_ || holds_pending_slot_) freeSlots();
+  }
   // A max_* cap was reached: 503 at once, the upstream is not tried (Envoy's overflow).
   void overflow();
 
  private:
   resilience::CircuitBreaker* breaker() const;
+  void record(std::optional<resilience::Outcome> outcome);
+  void freeSlots();
 
   Exchange& ex_;
   resilience::Permit permit_;

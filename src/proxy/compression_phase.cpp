@@ -185,8 +185,8 @@ bool CompressionPhase::compressWhole(std::string_view body) {
   return compressor_->compress(body, compressed_.get()) && compressor_->finish(compressed_.get());
 }
 
-void CompressionPhase::release() {
-  if (compressor_) ex_.worker->compressors().release(std::move(compressor_));
+void CompressionPhase::returnCompressor() {
+  ex_.worker->compressors().release(std::move(compressor_));
 }
 
 }  // namespace sg::proxy

@@ -37,9 +37,12 @@ class CompressionPhase {
   bool flushStream();
   // A stored response's body, compressed whole into output().
   bool compressWhole(std::string_view body);
-  void release();
+  void release() {
+    if (compressor_) returnCompressor();
+  }
 
  private:
+  void returnCompressor();
   bool compressBody(size_t payload_bytes);
   bool emit(std::string_view input, bool end, bool flush);
   void frameChunk(size_t header_at, size_t produced);

@@ -110,8 +110,7 @@ void RetryPhase::keepForReplay(size_t body_bytes) {
   replay_body_.append(ex_.input().data(), body_bytes);
 }
 
-void RetryPhase::endAccounting() {
-  if (ex_.route == nullptr) return;
+void RetryPhase::endCounting() {
   SharedUpstream& upstream = *ex_.route->upstream;
   if (retry_counted_) upstream.active_retries.fetch_sub(1, std::memory_order_relaxed);
   if (counted_request_) upstream.active_requests.fetch_sub(1, std::memory_order_relaxed);

@@ -33,10 +33,13 @@ class RetryPhase {
   bool triedEveryServer() const { return tried_reset_; }
   void setTriedEveryServer() { tried_reset_ = true; }
   int64_t tryTimeoutMs() const;
-  void endAccounting();
+  void endAccounting() {
+    if (retry_counted_ || counted_request_) endCounting();
+  }
   void reset();
 
  private:
+  void endCounting();
   bool budgetAllows(const config::RetryPolicy& policy);
 
   Exchange& ex_;

@@ -131,8 +131,7 @@ void UpstreamPhase::detach() {
   connection_ = nullptr;
 }
 
-void UpstreamPhase::close() {
-  if (connection_ == nullptr) return;
+void UpstreamPhase::closeConnection() {
   UpstreamConn* connection = connection_;
   detach();
   connection->close();

@@ -31,7 +31,9 @@ class UpstreamPhase {
   // Reads from the upstream into its buffer; false when nothing was read (drained or EOF).
   bool read();
   void rearmTimer();
-  void close();
+  void close() {
+    if (connection_ != nullptr) closeConnection();
+  }
   // The exchange with the upstream succeeded: the connection goes back to the pool if it
   // can carry another request.
   void release(bool reusable);
@@ -45,6 +47,7 @@ class UpstreamPhase {
   void reset();
 
  private:
+  void closeConnection();
   bool acceptRequestBody();
   void resendOnFreshConnection();
   void attach(UpstreamConn* connection);
