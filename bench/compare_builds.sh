@@ -64,29 +64,19 @@ BASE_BIN=$BASE_DIR/build/src/app/scalegate
 [[ "$BASE_BIN" != "$NEW_BIN" ]] || die "NEW_BIN is the base binary itself"
 
 # --- the harness's own ports must be free, or it would measure someone else's nginx/HAProxy
-port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=bench/proc_lib.sh
+source "$BENCH_DIR/proc_lib.sh"
 for port in 18080 18081 18082; do
-  port_in_use "$port" && die "127.0.0.1:$port (the harness's) is already in use: is another benchmark running?"
+  port_busy "$port" && die "127.0.0.1:$port (the harness's) is already in use: is another benchmark running?"
 done
-
-alive() { # running (not gone, not a zombie waiting to be reaped)
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }
-  [[ "${s:0:1}" != Z ]]
-}
 
 WORK=$(mktemp -d /tmp/scalegate-compare.XXXXXX)
 PIDS=()
 # shellcheck disable=SC2317  # (called through the EXIT trap)
 stop() {
-  local rc=$? pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  local rc=$?
+  # shellcheck disable=SC2119  # (no pids beyond PIDS)
+  stop_started
   if ((rc == 0)); then rm -rf "$WORK"; else echo "bench/compare_builds: logs kept in $WORK" >&2; fi
 }
 trap stop EXIT
@@ -107,8 +97,8 @@ retarget() { # src dst listen-port admin-port
 ARGS=()
 start() { # name binary listen-port admin-port config
   local name=$1 bin=$2 port=$3 admin=$4 config=$WORK/$1.yaml pid
-  port_in_use "$port" && die "127.0.0.1:$port is already in use"
-  port_in_use "$admin" && die "127.0.0.1:$admin is already in use"
+  port_busy "$port" && die "127.0.0.1:$port is already in use"
+  port_busy "$admin" && die "127.0.0.1:$admin is already in use"
   retarget "$5" "$config" "$port" "$admin"
   "$bin" check -c "$config" >/dev/null || die "$bin rejects $config"
   taskset -c 0 "$bin" run -c "$config" >"$WORK/$name.log" 2>&1 &

@@ -23,24 +23,16 @@ die() {
 [[ -x "$SCALEGATE_BIN" ]] || die "no scalegate binary at $SCALEGATE_BIN (build first)"
 [[ -f "$REFERENCE" ]] || die "reference harness not found at $REFERENCE"
 
-alive() { # running (not gone, not a zombie waiting to be reaped)
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }
-  [[ "${s:0:1}" != Z ]]
-}
+# shellcheck source=bench/proc_lib.sh
+source "$BENCH_DIR/proc_lib.sh"
 
 WORK=$(mktemp -d /tmp/scalegate-ref.XXXXXX)
 PIDS=()
 # shellcheck disable=SC2317  # (called through the EXIT trap)
 stop() {
-  local rc=$? pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  local rc=$?
+  # shellcheck disable=SC2119  # (no pids beyond PIDS)
+  stop_started
   if ((rc == 0)); then rm -rf "$WORK"; else echo "bench/reference: scalegate logs kept in $WORK" >&2; fi
 }
 trap stop EXIT

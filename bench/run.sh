@@ -58,13 +58,8 @@ else
   say "note: no scalegate binary at $SCALEGATE_BIN; measuring nginx and haproxy only"
 fi
 
-alive() { # running (not gone, not a zombie waiting to be reaped)
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }
-  [[ "${s:0:1}" != Z ]]
-}
-port_busy() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=bench/proc_lib.sh
+source "$BENCH_DIR/proc_lib.sh"
 for p in "$ORIGIN_PORT" "${PORT[@]}" "$SCALEGATE_ADMIN_PORT"; do
   if port_busy "$p"; then
     die "127.0.0.1:$p is already in use (is another benchmark running?)"
@@ -78,21 +73,10 @@ STATUS=0
 
 # shellcheck disable=SC2317  # (called through the EXIT trap)
 cleanup() {
-  local rc=$? pid all=() i
+  local rc=$?
   trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do # the pids started here and their children (nginx workers)
-    all+=("$pid")
-    for i in $(pgrep -P "$pid" 2>/dev/null); do all+=("$i"); done
-  done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local any=0
-    for pid in "${all[@]}"; do alive "$pid" && any=1; done
-    ((any)) || break
-    sleep 0.1
-  done
-  for pid in "${all[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # shellcheck disable=SC2119  # (no pids beyond PIDS)
+  stop_started
   if ((rc == 0)); then
     rm -rf "$RUN_DIR"
   else
@@ -103,29 +87,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-start() { # name cpu command...
-  local name=$1 cpu=$2
-  shift 2
-  taskset -c "$cpu" "$@" >"$RUN_DIR/$name.out" 2>&1 &
-  PIDS+=($!)
-  PID[$name]=$!
-}
-
-wait_ready() { # name port: until it answers GET / with the origin's body
-  local name=$1 port=$2 body
-  for _ in $(seq 100); do
-    if ! alive "${PID[$name]}"; then
-      tail -n 20 "$RUN_DIR/$name.out" >&2 || true
-      die "$name exited during start-up"
-    fi
-    body=$(curl -s --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null || true)
-    [[ "$body" == "$EXPECTED_BODY" ]] && return 0
-    sleep 0.1
-  done
-  tail -n 20 "$RUN_DIR/$name.out" >&2 || true
-  die "$name did not answer on 127.0.0.1:$port with the origin's body within 10s"
-}
 
 TICKS_PER_SEC=$(getconf CLK_TCK)
 cpu_ticks() { # utime+stime of a process (its threads included) and of its child processes
