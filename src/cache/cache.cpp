@@ -176,14 +176,19 @@ std::shared_ptr<const CachedResponse> Cache::lookup(
   const auto it = shard.map.find(hashed);
   if (it == shard.map.end()) return nullptr;
   const auto& variants = it->second.variants;
+  Resident* selected = nullptr;  // newest variant the request selects by Content-Language
   for (size_t i = variants.size(); i-- > 0;) {  // newest first
     Resident& resident = *variants[i];
-    if (variantMatches(resident.entry->vary, request_headers)) {
-      shard.policy->onHit(resident);
-      return resident.entry;
+    const VariantMatch match = matchVariant(*resident.entry, request_headers);
+    if (match == VariantMatch::kExact) {
+      selected = &resident;
+      break;
     }
+    if (match == VariantMatch::kSelected && selected == nullptr) selected = &resident;
   }
-  return nullptr;
+  if (selected == nullptr) return nullptr;
+  shard.policy->onHit(*selected);
+  return selected->entry;
 }
 
 bool Cache::insert(std::shared_ptr<const CachedResponse> entry) {

@@ -60,8 +60,9 @@ class Cache {
   Cache(const Cache&) = delete;
   Cache& operator=(const Cache&) = delete;
 
-  // The stored variant of `key` that `request_headers` select, or null. Counts as an
-  // access for the eviction policy. Thread-safe.
+  // The stored variant of `key` that `request_headers` select, or null: the newest exact
+  // match, else the newest one chosen by Accept-Language (cache_key.h matchVariant).
+  // Counts as an access for the eviction policy. Thread-safe.
   std::shared_ptr<const CachedResponse> lookup(std::string_view key,
                                                const std::vector<http::Header>& request_headers);
   std::shared_ptr<const CachedResponse> lookup(std::string_view key,

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "cache/text.h"
+#include "cache/vary_normalise.h"
 
 namespace sg::cache {
 namespace {
@@ -113,6 +114,7 @@ std::optional<std::string> normalizedFieldValue(const std::vector<http::Header>&
       *out += element;
     });
   });
+  if (out && hasSemanticNormalisation(name)) *out = normaliseVaryValue(name, std::move(*out));
   return out;
 }
 
@@ -131,6 +133,9 @@ namespace {
 // Compares the request's normalised value of field.name with the stored one without
 // building it: elements are matched one by one against the stored string.
 bool fieldMatches(const VaryField& field, const std::vector<http::Header>& request_headers) {
+  if (hasSemanticNormalisation(field.name)) {
+    return normalizedFieldValue(request_headers, field.name) == field.value;
+  }
   bool present = false;
   bool equal = field.value.has_value();
   size_t position = 0;
@@ -165,6 +170,23 @@ bool variantMatches(const std::vector<VaryField>& fields,
     if (!fieldMatches(field, request_headers)) return false;
   }
   return true;
+}
+
+VariantMatch matchVariant(const CachedResponse& entry,
+                          const std::vector<http::Header>& request_headers) {
+  VariantMatch result = VariantMatch::kExact;
+  for (const VaryField& field : entry.vary) {
+    if (fieldMatches(field, request_headers)) continue;
+    if (field.name != "accept-language") return VariantMatch::kNone;
+    // Another Accept-Language may still pick the language the stored response is in.
+    const auto language = entry.header("content-language");
+    const auto accept = normalizedFieldValue(request_headers, field.name);
+    if (!language || !accept || !acceptLanguageSelects(*accept, *language)) {
+      return VariantMatch::kNone;
+    }
+    result = VariantMatch::kSelected;
+  }
+  return result;
 }
 
 }  // namespace sg::cache

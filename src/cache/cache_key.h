@@ -12,7 +12,10 @@
 //    Vary so that invalidating or purging a URL reaches every header variant with one
 //    exact-key erase (they are still part of the key, only not of its first part).
 // Field values are normalised by joining all lines of the field with ",", trimming OWS
-// around every list element and dropping empty elements ("gzip, br" == "gzip,br").
+// around every list element and dropping empty elements ("gzip, br" == "gzip,br");
+// Accept-Language and Accept-Encoding further by their meaning (vary_normalise.h: case,
+// order among equal q-values, q-value spelling: "br, GZip;q=1.0" == "gzip,br"). The same
+// normalisation builds the stored value and the one a request is compared with.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,8 +54,17 @@ std::optional<std::string> normalizedFieldValue(const std::vector<http::Header>&
 std::vector<VaryField> variantFields(const std::vector<http::Header>& request_headers,
                                      const std::vector<std::string>& names);
 
-// True when `request_headers` select the variant `fields` (allocation-free).
+// True when `request_headers` have the normalised values of `fields` (allocation-free
+// except for the semantically normalised fields).
 bool variantMatches(const std::vector<VaryField>& fields,
                     const std::vector<http::Header>& request_headers);
+
+// kExact: the request has every stored variant value (variantMatches). kSelected: it
+// differs only in Accept-Language, whose most preferred language is the stored response's
+// Content-Language (vary_normalise.h acceptLanguageSelects), so the origin would have
+// chosen that same representation. A lookup prefers an exact variant.
+enum class VariantMatch { kNone, kExact, kSelected };
+VariantMatch matchVariant(const CachedResponse& entry,
+                          const std::vector<http::Header>& request_headers);
 
 }  // namespace sg::cache

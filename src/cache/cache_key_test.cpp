@@ -92,6 +92,7 @@ TEST(VariantNames, VaryAndKeyHeadersLowerSortedUnique) {
           .has_value());
 }
 
+// Fields without semantic normalisation (any but Accept-Language and Accept-Encoding).
 TEST(VariantFields, NormalisedValues) {
   struct Case {
     const char* name;
@@ -100,51 +101,113 @@ TEST(VariantFields, NormalisedValues) {
   };
   const Case cases[] = {
       {"absent", headers({{"Other", "x"}}), std::nullopt},
-      {"present but empty", headers({{"Accept-Encoding", ""}}), ""},
-      {"trimmed elements", headers({{"accept-encoding", " gzip ,  br "}}), "gzip,br"},
-      {"lines joined", headers({{"Accept-Encoding", "gzip"}, {"ACCEPT-ENCODING", "br"}}),
-       "gzip,br"},
-      {"empty elements dropped", headers({{"Accept-Encoding", "gzip,,br,"}}), "gzip,br"},
-      {"value case kept", headers({{"Accept-Encoding", "GZip"}}), "GZip"},
+      {"present but empty", headers({{"X-Codes", ""}}), ""},
+      {"trimmed elements", headers({{"x-codes", " gzip ,  br "}}), "gzip,br"},
+      {"lines joined", headers({{"X-Codes", "gzip"}, {"X-CODES", "br"}}), "gzip,br"},
+      {"empty elements dropped", headers({{"X-Codes", "gzip,,br,"}}), "gzip,br"},
+      {"value case kept", headers({{"X-Codes", "GZip"}}), "GZip"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    EXPECT_EQ(normalizedFieldValue(c.request_headers, "accept-encoding"), c.expected);
+    EXPECT_EQ(normalizedFieldValue(c.request_headers, "x-codes"), c.expected);
   }
 }
 
 TEST(VariantMatch, SameNormalisedValuesMatch) {
-  const std::vector<std::string> names = {"accept-encoding", "x-tenant"};
-  const auto stored =
-      variantFields(headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "a"}}), names);
+  const std::vector<std::string> names = {"x-codes", "x-tenant"};
+  const auto stored = variantFields(headers({{"X-Codes", "gzip, br"}, {"X-Tenant", "a"}}), names);
   struct Case {
     const char* name;
     std::vector<http::Header> request_headers;
     bool matches;
   };
   const Case cases[] = {
-      {"identical", headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "a"}}), true},
+      {"identical", headers({{"X-Codes", "gzip, br"}, {"X-Tenant", "a"}}), true},
       {"whitespace and lines differ",
-       headers({{"x-tenant", " a "}, {"accept-encoding", "gzip"}, {"Accept-Encoding", "br"}}),
-       true},
+       headers({{"x-tenant", " a "}, {"x-codes", "gzip"}, {"X-Codes", "br"}}), true},
       {"extra unrelated header",
-       headers({{"Accept-Encoding", "gzip,br"}, {"X-Tenant", "a"}, {"Cookie", "c"}}), true},
-      {"order of elements matters", headers({{"Accept-Encoding", "br, gzip"}, {"X-Tenant", "a"}}),
+       headers({{"X-Codes", "gzip,br"}, {"X-Tenant", "a"}, {"Cookie", "c"}}), true},
+      {"order of elements matters", headers({{"X-Codes", "br, gzip"}, {"X-Tenant", "a"}}), false},
+      {"prefix of the stored value", headers({{"X-Codes", "gzip"}, {"X-Tenant", "a"}}), false},
+      {"longer than the stored value", headers({{"X-Codes", "gzip, br, zstd"}, {"X-Tenant", "a"}}),
        false},
-      {"prefix of the stored value", headers({{"Accept-Encoding", "gzip"}, {"X-Tenant", "a"}}),
+      {"other tenant", headers({{"X-Codes", "gzip, br"}, {"X-Tenant", "b"}}), false},
+      {"missing header", headers({{"X-Codes", "gzip, br"}}), false},
+      {"value case differs", headers({{"X-Codes", "GZIP, br"}, {"X-Tenant", "a"}}), false},
+      {"comma inside an element differs", headers({{"X-Codes", "gzipbr"}, {"X-Tenant", "a"}}),
        false},
-      {"longer than the stored value",
-       headers({{"Accept-Encoding", "gzip, br, zstd"}, {"X-Tenant", "a"}}), false},
-      {"other tenant", headers({{"Accept-Encoding", "gzip, br"}, {"X-Tenant", "b"}}), false},
-      {"missing header", headers({{"Accept-Encoding", "gzip, br"}}), false},
-      {"value case differs", headers({{"Accept-Encoding", "GZIP, br"}, {"X-Tenant", "a"}}), false},
-      {"comma inside an element differs",
-       headers({{"Accept-Encoding", "gzipbr"}, {"X-Tenant", "a"}}), false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(variantMatches(stored, c.request_headers), c.matches);
   }
+}
+
+// Stored and compared values go through the same normalisation, so a request equivalent
+// by meaning finds the variant another one stored.
+TEST(VariantFields, AcceptFieldsNormalisedByMeaning) {
+  const std::vector<std::string> names = {"accept-encoding", "accept-language"};
+  const auto stored = variantFields(
+      headers({{"Accept-Encoding", "gzip, br"}, {"Accept-Language", "en, de;q=0.5"}}), names);
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].value, "br,gzip");
+  EXPECT_EQ(stored[1].value, "en,de;q=0.5");
+  EXPECT_EQ(normalizedFieldValue(headers({{"accept-language", "EN"}, {"Accept-Language", ""}}),
+                                 "accept-language"),
+            "en");
+  struct Case {
+    const char* name;
+    std::vector<http::Header> request_headers;
+    bool matches;
+  };
+  const Case cases[] = {
+      {"same", headers({{"Accept-Encoding", "gzip, br"}, {"Accept-Language", "en, de;q=0.5"}}),
+       true},
+      {"codings reordered, cased, q=1",
+       headers({{"Accept-Encoding", "BR;q=1.0 ,gzip"}, {"Accept-Language", "en,de;q=0.50"}}), true},
+      {"languages cased, lines split",
+       headers({{"Accept-Encoding", "br,gzip"},
+                {"Accept-Language", "EN"},
+                {"accept-language", "De;Q=0.5, fr;q=0"}}),
+       true},
+      {"other weight", headers({{"Accept-Encoding", "gzip, br"}, {"Accept-Language", "en, de"}}),
+       false},
+      {"coding missing",
+       headers({{"Accept-Encoding", "gzip"}, {"Accept-Language", "en, de;q=0.5"}}), false},
+      {"no accept-language", headers({{"Accept-Encoding", "gzip, br"}}), false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(variantMatches(stored, c.request_headers), c.matches);
+  }
+}
+
+CachedResponse inLanguage(std::string_view accept_language, const char* content_language) {
+  CachedResponse entry;
+  entry.vary = variantFields(headers({{"Accept-Language", accept_language}}),
+                             {"accept-language", "x-tenant"});
+  if (content_language != nullptr) entry.headers.push_back({"Content-Language", content_language});
+  return entry;
+}
+
+TEST(VariantMatch, AcceptLanguageSelectsContentLanguage) {
+  const CachedResponse de = inLanguage("en, de", "de");
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "de ,en"}})), VariantMatch::kExact);
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "fr;q=0.5, de;q=1.0"}})),
+            VariantMatch::kSelected);
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "DE"}})), VariantMatch::kSelected);
+  // The most preferred language is another, or shares the top q-value: the origin may
+  // have it.
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "fr, de;q=0.9"}})), VariantMatch::kNone);
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "de, fr"}})), VariantMatch::kNone);
+  EXPECT_EQ(matchVariant(de, headers({})), VariantMatch::kNone);
+  // Other Vary fields must still match exactly.
+  EXPECT_EQ(matchVariant(de, headers({{"Accept-Language", "de"}, {"X-Tenant", "a"}})),
+            VariantMatch::kNone);
+  EXPECT_EQ(matchVariant(inLanguage("en, de", nullptr), headers({{"Accept-Language", "de"}})),
+            VariantMatch::kNone);
+  EXPECT_EQ(matchVariant(inLanguage("en, de", "de, en"), headers({{"Accept-Language", "de"}})),
+            VariantMatch::kNone);
 }
 
 TEST(VariantMatch, AbsentOnlyMatchesAbsent) {

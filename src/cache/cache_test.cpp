@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/cache_key.h"
 #include "cache/test_support.h"
 
 namespace sg::cache {
@@ -84,6 +85,37 @@ TEST(Cache, VariantsAreSelectedByRequestHeaders) {
   EXPECT_EQ(cache.lookup("k", headers({{"accept-encoding", " br "}})), br);
   EXPECT_EQ(cache.lookup("k", headers({})), plain);
   EXPECT_EQ(cache.lookup("k", headers({{"Accept-Encoding", "zstd"}})), nullptr);
+}
+
+// A response varying on Accept-Language in `language`, stored for `accept_language`.
+std::shared_ptr<const CachedResponse> languageEntry(std::string_view accept_language,
+                                                    const char* language, size_t body_size) {
+  auto entry = std::make_shared<CachedResponse>(*makeEntry("k", body_size));
+  entry->vary = variantFields(headers({{"Accept-Language", accept_language}}), {"accept-language"});
+  entry->headers.push_back(StoredHeader{"Content-Language", language});
+  entry->charge = estimateCharge(*entry);
+  return entry;
+}
+
+TEST(Cache, EquivalentAcceptFieldsShareAVariantAndExactBeatsSelected) {
+  Cache cache(cacheConfig(1 << 20));
+  const auto exact = languageEntry("fr;q=0.5, de", "de", 10);
+  const auto newer = languageEntry("en, de", "de", 20);
+  ASSERT_TRUE(cache.insert(exact));
+  ASSERT_TRUE(cache.insert(newer));
+  EXPECT_EQ(cache.stats().entries, 2u);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Language", "DE, fr;q=0.50"}})), exact);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Language", "De , EN"}})), newer);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Language", "de;q=1.0, it;q=0.1"}})), newer);
+  EXPECT_EQ(cache.lookup("k", headers({{"Accept-Language", "it, de;q=0.9"}})), nullptr);
+  // Storing an equivalent request's response replaces that variant.
+  ASSERT_TRUE(cache.insert(languageEntry("DE,EN", "de", 30)));
+  EXPECT_EQ(cache.stats().entries, 2u);
+  // Accept-Encoding: order, case and q=1 do not make another variant.
+  const auto coded = makeEntry("c", 10, {VaryField{"accept-encoding", "br,gzip"}});
+  ASSERT_TRUE(cache.insert(coded));
+  EXPECT_EQ(cache.lookup("c", headers({{"Accept-Encoding", "GZIP, br;q=1"}})), coded);
+  EXPECT_EQ(cache.lookup("c", headers({{"Accept-Encoding", "gzip"}})), nullptr);
 }
 
 TEST(Cache, SameVariantReplacesAndNewVaryNamesReplaceAll) {
