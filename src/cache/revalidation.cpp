@@ -81,6 +81,19 @@ std::vector<http::Header> viewsOf(const std::vector<StoredHeader>& headers) {
   return views;
 }
 
+// RFC 9111 4.3.2: the date an If-Modified-Since is compared with: Last-Modified, else
+// Date, else when the response was received. A later date than the client's means the
+// stored response may differ from the client's copy, so no 304 then.
+std::chrono::sys_seconds modificationDate(const CachedResponse& entry) {
+  const std::chrono::sys_seconds received = floor<seconds>(entry.response_time);
+  for (const auto& text :
+       {std::optional<std::string_view>(entry.last_modified), entry.header("date")}) {
+    if (!text || text->empty()) continue;
+    if (const auto date = parseHttpDate(*text, received)) return *date;
+  }
+  return received;
+}
+
 }  // namespace
 
 ConditionalHeaders conditionalHeaders(const CachedResponse& entry) {
@@ -122,17 +135,8 @@ bool clientNotModified(const http::RequestHead& request, const CachedResponse& e
   if (has_if_none_match) return matched;
   const auto since_text = detail::firstHeader(request.headers, "if-modified-since");
   if (!since_text) return false;
-  const std::chrono::sys_seconds now = floor<seconds>(entry.response_time);
-  const auto since = parseHttpDate(*since_text, now);
-  std::optional<std::string_view> modified_text;
-  if (!entry.last_modified.empty()) {
-    modified_text = entry.last_modified;
-  } else {
-    modified_text = entry.header("date");
-  }
-  if (!since || !modified_text) return false;
-  const auto modified = parseHttpDate(*modified_text, now);
-  return modified && *modified <= *since;
+  const auto since = parseHttpDate(*since_text, floor<seconds>(entry.response_time));
+  return since && modificationDate(entry) <= *since;
 }
 
 bool isUnsafeMethod(std::string_view method) {
@@ -233,9 +237,8 @@ std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
     if (!value) continue;
     const auto parts = parseReference(*value, request.path);
     if (!parts) continue;
-    if (!parts->authority.empty() &&
-        !detail::equalsIgnoreCase(keyHostWithoutPort(parts->authority),
-                                  keyHostWithoutPort(request.host))) {
+    if (!parts->authority.empty() && !detail::equalsIgnoreCase(keyHostWithoutPort(parts->authority),
+                                                               keyHostWithoutPort(request.host))) {
       continue;  // another host: RFC 9111 4.4 forbids invalidating it (denial of service)
     }
     std::string normal;

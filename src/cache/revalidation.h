@@ -48,7 +48,8 @@ FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseH
 
 // RFC 9111 4.3.2: whether a GET/HEAD request's own If-None-Match (weak comparison, "*"
 // included) or, without If-None-Match, If-Modified-Since (against Last-Modified, else the
-// stored Date) is satisfied by `entry`, so the cache answers 304 instead of the body.
+// stored Date, else the time it was received: 304 only when that is not later than the
+// client's date) is satisfied by `entry`, so the cache answers 304 instead of the body.
 bool clientNotModified(const http::RequestHead& request, const CachedResponse& entry);
 
 // Methods other than GET, HEAD, OPTIONS and TRACE.

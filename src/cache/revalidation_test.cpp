@@ -197,6 +197,30 @@ TEST(ClientConditional, IfNoneMatchThenIfModifiedSince) {
       clientNotModified(request({{"If-Modified-Since", "Fri, 31 May 2024 23:59:59 GMT"}}), *dated));
 }
 
+// RFC 9111 4.3.2 for a fresh response without Last-Modified: Date stands in, then the
+// receipt time. A Date later than the client's If-Modified-Since means the stored response
+// may be newer than the client's copy: no 304 (the cache-tests.fyi test
+// conditional-lm-fresh-no-lm expects one there; this deliberately does not).
+TEST(ClientConditional, WithoutLastModifiedUsesDateThenReceiptTime) {
+  const auto dated = storedWith(headers({{"Cache-Control", "max-age=100000"}, {"Date", kNowDate}}));
+  ASSERT_FALSE(dated->header("last-modified"));
+  EXPECT_TRUE(
+      clientNotModified(request({{"If-Modified-Since", "Sat, 01 Jun 2024 00:00:01 GMT"}}), *dated));
+  EXPECT_FALSE(clientNotModified(request({{"If-Modified-Since", "Fri, 31 May 2024 23:10:00 GMT"}}),
+                                 *dated));  // Date - 3000 s
+  // If-None-Match still decides alone, even against a satisfied If-Modified-Since.
+  EXPECT_FALSE(clientNotModified(
+      request({{"If-None-Match", "\"x\""}, {"If-Modified-Since", "Sun, 02 Jun 2024 00:00:00 GMT"}}),
+      *dated));
+  auto undated = std::make_shared<CachedResponse>(*dated);
+  undated->headers = {StoredHeader{"Date", "not a date"}};
+  EXPECT_TRUE(clientNotModified(request({{"If-Modified-Since", kNowDate}}), *undated));
+  EXPECT_FALSE(clientNotModified(request({{"If-Modified-Since", "Fri, 31 May 2024 23:59:59 GMT"}}),
+                                 *undated));
+  undated->headers.clear();
+  EXPECT_TRUE(clientNotModified(request({{"If-Modified-Since", kNowDate}}), *undated));
+}
+
 struct InvalidationCase {
   const char* name;
   const char* method;

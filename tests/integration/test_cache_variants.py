@@ -1,7 +1,9 @@
 """Cache variants and client conditionals beyond test_cache.py: requests whose
 Accept-Language / Accept-Encoding differ only in spelling (case, whitespace, order among equal
 q-values, q-value form) share one stored variant; a request whose most preferred language is
-the stored response's Content-Language is served that response."""
+the stored response's Content-Language is served that response; If-Modified-Since against a
+stored response without Last-Modified compares with its Date (RFC 9111 4.3.2)."""
+import email.utils
 import urllib.parse
 
 from conftest import make_config, qpath
@@ -66,3 +68,25 @@ def test_most_preferred_language_selects_the_stored_content_language(gateway):
     finally:
         server.stop()
 
+
+def http_date(seconds):
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def test_if_modified_since_without_last_modified_uses_date(upstream, gateway):
+    """No Last-Modified: the stored Date decides. A client date at or after it gets a 304;
+    one 3000 s before it gets the body, since the stored response may be newer than the
+    client's copy (the suite's conditional-lm-fresh-no-lm expects a 304 there)."""
+    u, gw = cache_gateway(upstream, gateway, {})
+    t = qpath("/text/nolm", bytes=500, cache_control="max-age=100000", expires=100000)
+    full = expect(get(gw, t), "MISS")
+    assert full.header("Last-Modified") is None
+    date = email.utils.parsedate_to_datetime(full.header("Date")).timestamp()
+    r = expect(get(gw, t, {"If-Modified-Since": http_date(date)}), "HIT", 304)
+    assert r.body == b""
+    r = expect(get(gw, t, {"If-Modified-Since": http_date(date - 3000)}), "HIT")
+    assert r.body == full.body
+    # If-None-Match takes precedence: an unmatched tag means the body, whatever the date.
+    r = expect(get(gw, t, {"If-None-Match": '"x"', "If-Modified-Since": http_date(date)}), "HIT")
+    assert r.body == full.body
+    assert count(u, "/text/nolm") == 1
