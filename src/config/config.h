@@ -111,6 +111,13 @@ struct RouteCacheConfig {
   Duration stale_if_error{0};
   Key key;
   uint64_t max_object_size = 1024 * 1024;  // larger responses pass through uncached
+  // RFC 9213 targeted fields (lower-case names), checked in order: the first valid one
+  // replaces Cache-Control and Expires for this cache. Scalegate-Cache-Control is not stored.
+  std::vector<std::string> targeted_cache_control = {"scalegate-cache-control",
+                                                     "cdn-cache-control"};
+  // RFC 9111 4.2.2: without explicit freshness, fresh for this fraction of Date -
+  // Last-Modified (0 disables).
+  double heuristic = 0.1;
 };
 
 // The shared in-memory cache (top-level key `cache`).

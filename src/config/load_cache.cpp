@@ -1,6 +1,9 @@
 // Caching keys: a route's `cache` and the top-level `cache` (memory, policy, lock_timeout).
 #include <algorithm>
+#include <cctype>
+#include <exception>
 #include <limits>
+#include <string>
 
 #include "config/load.h"
 
@@ -74,12 +77,55 @@ void readOptionalDuration(ErrorSink& errors, const Field* field, std::optional<D
   if (readDuration(errors, field, &value, false)) *out = value;
 }
 
+// `targeted_cache_control`: header names, checked in order (an empty list disables).
+void readTargetedFields(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
+  if (field == nullptr) return;
+  out->clear();
+  for (const Field& item : sequenceItems(errors, *field)) {
+    std::string name;
+    if (!readString(errors, &item, &name)) continue;
+    name = lowerCase(name);
+    if (!isToken(name)) {
+      errors.add(item.mark(), item.path, "invalid header name " + quoted(name));
+    } else if (std::find(out->begin(), out->end(), name) != out->end()) {
+      errors.add(item.mark(), item.path, "duplicate header " + quoted(name));
+    } else {
+      out->push_back(std::move(name));
+    }
+  }
+}
+
+// `heuristic: 10%` (0% to 100%, decimals allowed) or `0` to disable.
+void readHeuristic(ErrorSink& errors, const Field* field, double* out) {
+  std::string text;
+  if (field == nullptr || !readString(errors, field, &text)) return;
+  if (text == "0") {
+    *out = 0;
+    return;
+  }
+  double percent = -1;
+  size_t used = 0;
+  if (text.size() > 1 && text.back() == '%' && std::isdigit(static_cast<unsigned char>(text[0]))) {
+    try {
+      percent = std::stod(text.substr(0, text.size() - 1), &used);
+    } catch (const std::exception&) {
+      percent = -1;
+    }
+  }
+  if (percent < 0 || percent > 100 || used != text.size() - 1) {
+    errors.add(field->mark(), field->path,
+               "expected a percentage from 0% to 100% (e.g. 10%) or 0, got " + quoted(text));
+    return;
+  }
+  *out = percent / 100;
+}
+
 }  // namespace
 
 void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out) {
   MapReader map(errors, field,
                 {"enabled", "default_ttl", "force_ttl", "stale_while_revalidate", "stale_if_error",
-                 "key", "max_object_size"});
+                 "key", "max_object_size", "targeted_cache_control", "heuristic"});
   if (!map.valid()) return;
   readBool(errors, map.find("enabled"), &out->enabled);
   readOptionalDuration(errors, map.find("default_ttl"), &out->default_ttl);
@@ -89,6 +135,8 @@ void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out
   if (const Field* key = map.find("key")) loadCacheKey(errors, *key, &out->key);
   readSize(errors, map.find("max_object_size"), 1, std::numeric_limits<uint64_t>::max(),
            &out->max_object_size);
+  readTargetedFields(errors, map.find("targeted_cache_control"), &out->targeted_cache_control);
+  readHeuristic(errors, map.find("heuristic"), &out->heuristic);
 }
 
 void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out) {
