@@ -21,8 +21,10 @@ class Reader {
  public:
   explicit Reader(std::string_view text) : text_(text) {}
 
+  // Letters match in any case: origins send "THU", "AUG" or "gmt" and every browser and
+  // CDN accepts them (cache-tests freshness-expires-wrong-case-*).
   bool literal(std::string_view expected) {
-    if (text_.substr(0, expected.size()) != expected) return false;
+    if (!detail::equalsIgnoreCase(text_.substr(0, expected.size()), expected)) return false;
     text_.remove_prefix(expected.size());
     return true;
   }
