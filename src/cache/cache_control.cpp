@@ -1,6 +1,8 @@
 #include "cache/cache_control.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "cache/text.h"
@@ -74,6 +76,243 @@ void setDelta(std::optional<seconds>& slot, const Directive& directive, Keep kee
   }
 }
 
+// RFC 8941 Dictionary, just enough to validate a targeted field and read its members.
+// Parameters and inner lists are checked for syntax and otherwise ignored.
+struct SfMember {
+  std::string_view key;
+  enum class Kind { kBoolean, kInteger, kOther } kind = Kind::kBoolean;
+  bool boolean = true;  // a bare key is Boolean true
+  int64_t integer = 0;
+};
+
+class SfReader {
+ public:
+  explicit SfReader(std::string_view text) : text_(text) {}
+
+  // dictionary = dict-member *( OWS "," OWS dict-member )
+  bool dictionary(std::vector<SfMember>& out) {
+    skipSp();
+    while (!atEnd()) {
+      SfMember member;
+      if (!key(member.key)) return false;
+      if (consume('=')) {
+        if (peek() == '(') {
+          if (!innerList()) return false;
+          member.kind = SfMember::Kind::kOther;
+        } else if (!bareItem(member)) {
+          return false;
+        }
+      }
+      if (!parameters()) return false;
+      out.push_back(member);
+      skipOws();
+      if (atEnd()) return true;
+      if (!consume(',')) return false;
+      skipOws();
+      if (atEnd()) return false;  // trailing comma
+    }
+    return true;
+  }
+
+ private:
+  bool atEnd() const { return pos_ >= text_.size(); }
+  char peek() const { return atEnd() ? '\0' : text_[pos_]; }
+  bool consume(char c) {
+    if (peek() != c) return false;
+    ++pos_;
+    return true;
+  }
+  void skipSp() {
+    while (peek() == ' ') ++pos_;
+  }
+  void skipOws() {
+    while (peek() == ' ' || peek() == '\t') ++pos_;
+  }
+  static bool isDigit(char c) { return c >= '0' && c <= '9'; }
+  static bool isLcAlpha(char c) { return c >= 'a' && c <= 'z'; }
+  static bool isAlpha(char c) { return isLcAlpha(c) || (c >= 'A' && c <= 'Z'); }
+  static bool isTchar(char c) {
+    return isAlpha(c) || isDigit(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  }
+
+  // key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )
+  bool key(std::string_view& out) {
+    const size_t start = pos_;
+    if (!isLcAlpha(peek()) && peek() != '*') return false;
+    while (isLcAlpha(peek()) || isDigit(peek()) ||
+           std::string_view("_-.*").find(peek()) != std::string_view::npos) {
+      if (atEnd()) break;
+      ++pos_;
+    }
+    out = text_.substr(start, pos_ - start);
+    return true;
+  }
+
+  bool parameters() {
+    while (consume(';')) {
+      skipSp();
+      std::string_view ignored;
+      if (!key(ignored)) return false;
+      SfMember value;
+      if (consume('=') && !bareItem(value)) return false;
+    }
+    return true;
+  }
+
+  bool innerList() {
+    consume('(');
+    while (!atEnd()) {
+      skipSp();
+      if (consume(')')) return true;
+      SfMember item;
+      if (!bareItem(item) || !parameters()) return false;
+      if (peek() != ' ' && peek() != ')') return false;
+    }
+    return false;
+  }
+
+  bool bareItem(SfMember& out) {
+    const char c = peek();
+    if (c == '-' || isDigit(c)) return number(out);
+    out.kind = SfMember::Kind::kOther;
+    if (c == '"') return string();
+    if (c == ':') return bytes();
+    if (c == '?') return boolean(out);
+    if (isAlpha(c) || c == '*') {
+      while (!atEnd() && (isTchar(peek()) || peek() == ':' || peek() == '/')) ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  // Integer: -?1*15DIGIT; Decimal: -?1*12DIGIT "." 1*3DIGIT.
+  bool number(SfMember& out) {
+    const bool negative = consume('-');
+    int64_t value = 0;
+    size_t digits = 0;
+    while (isDigit(peek())) {
+      value = value * 10 + (peek() - '0');
+      ++digits;
+      ++pos_;
+    }
+    if (digits == 0 || digits > 15) return false;
+    if (consume('.')) {
+      size_t fraction = 0;
+      while (isDigit(peek())) {
+        ++fraction;
+        ++pos_;
+      }
+      out.kind = SfMember::Kind::kOther;
+      return digits <= 12 && fraction >= 1 && fraction <= 3;
+    }
+    out.kind = SfMember::Kind::kInteger;
+    out.integer = negative ? -value : value;
+    return true;
+  }
+
+  bool string() {
+    consume('"');
+    while (!atEnd()) {
+      const char c = text_[pos_++];
+      if (c == '"') return true;
+      if (c == '\\') {
+        if (peek() != '"' && peek() != '\\') return false;
+        ++pos_;
+      } else if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  bool bytes() {
+    consume(':');
+    while (!atEnd()) {
+      const char c = text_[pos_++];
+      if (c == ':') return true;
+      if (!isAlpha(c) && !isDigit(c) && c != '+' && c != '/' && c != '=') return false;
+    }
+    return false;
+  }
+
+  bool boolean(SfMember& out) {
+    consume('?');
+    if (consume('1')) {
+      out.kind = SfMember::Kind::kBoolean;
+      out.boolean = true;
+      return true;
+    }
+    if (consume('0')) {
+      out.kind = SfMember::Kind::kBoolean;
+      out.boolean = false;
+      return true;
+    }
+    return false;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+// A delta directive must be a non-negative Integer (RFC 9213 2.1: values violating the
+// inferred constraints are not consumed; the field is then ignored as a whole).
+bool setTargetedDelta(std::optional<seconds>& slot, const SfMember& member) {
+  if (member.kind != SfMember::Kind::kInteger || member.integer < 0) return false;
+  slot = seconds{std::min(member.integer, detail::kMaxDeltaSeconds)};
+  return true;
+}
+
+bool applyTargetedMember(ResponseCacheControl& cc, const SfMember& m) {
+  // Flags: anything but Boolean false sets them (no-cache="x" reads as no-cache).
+  const bool on = !(m.kind == SfMember::Kind::kBoolean && !m.boolean);
+  if (m.key == "no-store") {
+    cc.no_store = on;
+  } else if (m.key == "no-cache") {
+    cc.no_cache = on;
+  } else if (m.key == "private") {
+    cc.is_private = on;
+  } else if (m.key == "public") {
+    cc.is_public = on;
+  } else if (m.key == "must-revalidate") {
+    cc.must_revalidate = on;
+  } else if (m.key == "proxy-revalidate") {
+    cc.proxy_revalidate = on;
+  } else if (m.key == "must-understand") {
+    cc.must_understand = on;
+  } else if (m.key == "max-age") {
+    return setTargetedDelta(cc.max_age, m);
+  } else if (m.key == "s-maxage") {
+    return setTargetedDelta(cc.s_maxage, m);
+  } else if (m.key == "stale-while-revalidate") {
+    return setTargetedDelta(cc.stale_while_revalidate, m);
+  } else if (m.key == "stale-if-error") {
+    return setTargetedDelta(cc.stale_if_error, m);
+  }
+  return true;
+}
+
+std::optional<ResponseCacheControl> parseTargetedField(const std::vector<http::Header>& headers,
+                                                       std::string_view name) {
+  std::string joined;
+  bool present = false;
+  detail::forEachHeader(headers, name, [&](std::string_view value) {
+    if (present) joined += ", ";
+    present = true;
+    joined += value;
+  });
+  const std::string_view value = detail::trimOws(joined);
+  if (value.empty()) return std::nullopt;  // absent or empty: ignored (RFC 9213 2.2)
+  std::vector<SfMember> members;
+  if (!SfReader(value).dictionary(members)) return std::nullopt;
+  ResponseCacheControl cc;
+  cc.targeted = true;
+  for (const SfMember& member : members) {
+    if (!applyTargetedMember(cc, member)) return std::nullopt;
+  }
+  return cc;
+}
+
 }  // namespace
 
 ResponseCacheControl parseResponseCacheControl(const std::vector<http::Header>& headers) {
@@ -139,6 +378,14 @@ RequestCacheControl parseRequestCacheControl(const std::vector<http::Header>& he
     });
   }
   return cc;
+}
+
+std::optional<ResponseCacheControl> parseTargetedCacheControl(
+    const std::vector<http::Header>& headers, const std::vector<std::string>& field_names) {
+  for (const std::string& name : field_names) {
+    if (auto cc = parseTargetedField(headers, name)) return cc;
+  }
+  return std::nullopt;
 }
 
 }  // namespace sg::cache

@@ -17,6 +17,7 @@
 // - Deltas above 2^31 seconds are clamped to 2^31 (RFC 9111 1.2.2).
 #include <chrono>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "http/message.h"
@@ -35,6 +36,8 @@ struct ResponseCacheControl {
   std::optional<std::chrono::seconds> s_maxage;
   std::optional<std::chrono::seconds> stale_while_revalidate;
   std::optional<std::chrono::seconds> stale_if_error;
+  // Read from a targeted field (RFC 9213): Cache-Control and Expires are ignored.
+  bool targeted = false;
 };
 
 struct RequestCacheControl {
@@ -49,5 +52,13 @@ struct RequestCacheControl {
 
 ResponseCacheControl parseResponseCacheControl(const std::vector<http::Header>& headers);
 RequestCacheControl parseRequestCacheControl(const std::vector<http::Header>& headers);
+
+// RFC 9213 targeted cache control (CDN-Cache-Control and the like): the first of
+// `field_names` (any case) present with a valid, non-empty Structured Field Dictionary
+// value (RFC 8941; all lines of the field joined). A field that does not parse, or whose
+// max-age / s-maxage / stale-* is not a non-negative Integer, is skipped (RFC 9213 2.1).
+// nullopt when no field qualifies: Cache-Control and Expires apply as usual.
+std::optional<ResponseCacheControl> parseTargetedCacheControl(
+    const std::vector<http::Header>& headers, const std::vector<std::string>& field_names);
 
 }  // namespace sg::cache

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "cache/test_support.h"
@@ -150,6 +151,81 @@ TEST(RequestCacheControl, DirectiveTable) {
     EXPECT_EQ(count(cc.min_fresh), c.min_fresh);
     EXPECT_EQ(count(cc.max_stale), c.max_stale);
   }
+}
+
+const std::vector<std::string> kTargets = {"scalegate-cache-control", "cdn-cache-control"};
+
+TEST(TargetedCacheControl, ValidDictionaries) {
+  struct Case {
+    const char* name;
+    std::vector<http::Header> lines;
+    bool no_store, no_cache, is_private;
+    std::optional<int64_t> max_age, swr;
+  };
+  const std::optional<int64_t> none;
+  const Case cases[] = {
+      {"max-age", headers({{"CDN-Cache-Control", "max-age=3600"}}), false, false, false, 3600,
+       none},
+      {"extension member", headers({{"CDN-Cache-Control", "foobar, max-age=3600"}}), false, false,
+       false, 3600, none},
+      {"clamped at 2^31", headers({{"CDN-Cache-Control", "max-age=99999999999"}}), false, false,
+       false, int64_t{1} << 31, none},
+      {"flags", headers({{"CDN-Cache-Control", "no-store, no-cache, private"}}), true, true, true,
+       none, none},
+      {"Boolean false unsets", headers({{"CDN-Cache-Control", "no-store=?0, max-age=5"}}), false,
+       false, false, 5, none},
+      {"qualified no-cache", headers({{"CDN-Cache-Control", "no-cache=\"set-cookie\""}}), false,
+       true, false, none, none},
+      {"params and inner list",
+       headers({{"CDN-Cache-Control", "a=(b \"c\");x=1, max-age=1;p, stale-while-revalidate=9"}}),
+       false, false, false, 1, 9},
+      {"lines joined",
+       headers({{"CDN-Cache-Control", "max-age=7"}, {"cdn-cache-control", "no-cache"}}), false,
+       true, false, 7, none},
+      {"Cache-Control ignored",
+       headers({{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "x"}}), false, false, false,
+       none, none},
+      {"own field wins",
+       headers({{"CDN-Cache-Control", "max-age=1"}, {"Scalegate-Cache-Control", "max-age=2"}}),
+       false, false, false, 2, none},
+      {"invalid own field falls back to CDN",
+       headers({{"CDN-Cache-Control", "max-age=1"}, {"Scalegate-Cache-Control", "max-age=a.b"}}),
+       false, false, false, 1, none},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto cc = parseTargetedCacheControl(c.lines, kTargets);
+    ASSERT_TRUE(cc.has_value());
+    EXPECT_TRUE(cc->targeted);
+    EXPECT_EQ(cc->no_store, c.no_store);
+    EXPECT_EQ(cc->no_cache, c.no_cache);
+    EXPECT_EQ(cc->is_private, c.is_private);
+    EXPECT_EQ(count(cc->max_age), c.max_age);
+    EXPECT_EQ(count(cc->stale_while_revalidate), c.swr);
+  }
+}
+
+TEST(TargetedCacheControl, InvalidOrAbsentFieldsAreIgnored) {
+  const char* invalid[] = {
+      "max-age=10000, &&&&&",
+      "max-age=\"10000\"",
+      "max-age =100",
+      "max-age= 100",
+      "MaX-aGe=3600",
+      "max-age=-1",
+      "max-age=1.5",
+      "max-age=1,",
+      "",
+      "   ",
+      "a=\"open",
+      "max-age=1234567890123456",
+  };
+  for (const char* value : invalid) {
+    SCOPED_TRACE(value);
+    EXPECT_FALSE(parseTargetedCacheControl(headers({{"CDN-Cache-Control", value}}), kTargets));
+  }
+  EXPECT_FALSE(parseTargetedCacheControl(headers({{"Cache-Control", "max-age=1"}}), kTargets));
+  EXPECT_FALSE(parseTargetedCacheControl(headers({{"CDN-Cache-Control", "max-age=1"}}), {}));
 }
 
 }  // namespace

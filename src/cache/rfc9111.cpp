@@ -15,6 +15,7 @@ using std::chrono::seconds;
 using std::chrono::sys_seconds;
 
 constexpr Duration kZero{0};
+constexpr std::string_view kOwnTargetedField = "scalegate-cache-control";
 
 sys_seconds toSeconds(Time time) { return floor<seconds>(time); }
 
@@ -54,7 +55,47 @@ bool hasValidator(const std::vector<http::Header>& headers, sys_seconds now) {
 
 bool hasExplicitFreshness(const ResponseCacheControl& cc,
                           const std::vector<http::Header>& headers) {
-  return cc.max_age || cc.s_maxage || detail::hasHeader(headers, "expires");
+  return cc.max_age || cc.s_maxage || (!cc.targeted && detail::hasHeader(headers, "expires"));
+}
+
+// The route's targeted field when one is valid (RFC 9213), else Cache-Control.
+ResponseCacheControl effectiveCacheControl(const std::vector<http::Header>& headers,
+                                           const config::RouteCacheConfig& route) {
+  if (auto targeted = parseTargetedCacheControl(headers, route.targeted_cache_control)) {
+    return *targeted;
+  }
+  return parseResponseCacheControl(headers);
+}
+
+// RFC 9111 5.1: a list-valued Age (one line "7200, 0" or several lines) counts as its
+// first member; the rest is discarded.
+std::optional<std::string_view> firstAgeMember(const std::vector<http::Header>& headers) {
+  const auto line = detail::firstHeader(headers, "age");
+  if (!line) return std::nullopt;
+  std::optional<std::string_view> first;
+  detail::forEachListElement(*line, [&](std::string_view element) {
+    if (!first) first = element;
+  });
+  return first;
+}
+
+// Heuristic freshness (RFC 9111 4.2.2): a fraction of the time since Last-Modified, as of
+// Date (or the response time). Zero without a valid Last-Modified in the past.
+Duration lastModifiedHeuristic(const std::vector<http::Header>& headers, double fraction,
+                               sys_seconds now) {
+  if (fraction <= 0) return kZero;
+  const DateField last_modified = readDate(headers, "last-modified", now);
+  if (!last_modified.value) return kZero;
+  const sys_seconds date = readDate(headers, "date", now).value.value_or(now);
+  if (*last_modified.value >= date) return kZero;
+  const double age = static_cast<double>((date - *last_modified.value).count());
+  const double lifetime = std::min(age * fraction, static_cast<double>(detail::kMaxDeltaSeconds));
+  return seconds{static_cast<int64_t>(lifetime)};
+}
+
+// The gateway's own targeted field is for this cache only: never replayed to clients.
+bool isOwnTargetedField(std::string_view name) {
+  return detail::equalsIgnoreCase(name, kOwnTargetedField);
 }
 
 // Stale windows and flags derived from the directives.
@@ -143,7 +184,12 @@ bool isExcludedFromStorage(std::string_view name, const std::vector<std::string_
 }
 
 void applyResponseRules(CachedResponse& entry, const std::vector<http::Header>& headers,
-                        const ResponseCacheControl& cc, const config::RouteCacheConfig& route) {
+                        const ResponseCacheControl& parsed, const config::RouteCacheConfig& route) {
+  // Callers pass Cache-Control; a valid targeted field (RFC 9213) replaces it.
+  const std::optional<ResponseCacheControl> targeted =
+      parsed.targeted ? std::nullopt
+                      : parseTargetedCacheControl(headers, route.targeted_cache_control);
+  const ResponseCacheControl& cc = targeted ? *targeted : parsed;
   entry.lifetime = freshnessLifetime(entry.status, headers, cc, route, entry.response_time);
   applyDirectives(entry, cc, route);
   entry.etag = std::string(firstHeader(headers, "etag").value_or(""));
@@ -208,7 +254,7 @@ bool isHeuristicallyCacheable(int status) {
 
 StoreVerdict checkStorable(const http::RequestHead& request, const http::ResponseHead& response,
                            const config::RouteCacheConfig& route, Time response_time) {
-  return checkHeads(request, response, parseResponseCacheControl(response.headers), route,
+  return checkHeads(request, response, effectiveCacheControl(response.headers, route), route,
                     response_time);
 }
 
@@ -219,17 +265,18 @@ Duration freshnessLifetime(int status, const std::vector<http::Header>& headers,
   if (cc.s_maxage) return *cc.s_maxage;
   if (cc.max_age) return *cc.max_age;
   const sys_seconds now = toSeconds(response_time);
-  const DateField expires = readDate(headers, "expires", now);
+  const DateField expires =
+      cc.targeted ? DateField{} : readDate(headers, "expires", now);  // RFC 9213 2.2
   if (expires.present) {
     if (!expires.value) return kZero;  // invalid Expires: already expired (RFC 9111 5.3)
     const DateField date = readDate(headers, "date", now);
     const sys_seconds date_value = date.value.value_or(now);
     return std::max<Duration>(kZero, *expires.value - date_value);
   }
-  if ((isHeuristicallyCacheable(status) || cc.is_public) && route.default_ttl) {
-    return *route.default_ttl;
-  }
-  return kZero;
+  if (!isHeuristicallyCacheable(status) && !cc.is_public) return kZero;
+  // default_ttl is the operator's own heuristic: when set it replaces the Last-Modified one.
+  if (route.default_ttl) return *route.default_ttl;
+  return lastModifiedHeuristic(headers, route.heuristic, now);
 }
 
 Duration correctedInitialAge(const std::vector<http::Header>& headers, Time request_time,
@@ -237,10 +284,8 @@ Duration correctedInitialAge(const std::vector<http::Header>& headers, Time requ
   const DateField date = readDate(headers, "date", toSeconds(response_time));
   const Time date_value = date.value ? Time{*date.value} : response_time;
   Duration age_value = kZero;
-  if (const auto age = detail::firstHeader(headers, "age")) {
-    if (const auto parsed = detail::parseDeltaSeconds(detail::trimOws(*age))) {
-      age_value = seconds{*parsed};
-    }
+  if (const auto age = firstAgeMember(headers)) {
+    if (const auto parsed = detail::parseDeltaSeconds(*age)) age_value = seconds{*parsed};
   }
   const Duration apparent_age = std::max(kZero, response_time - date_value);
   const Duration response_delay = std::max(kZero, response_time - request_time);
@@ -251,7 +296,7 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
                                const http::ResponseHead& response, std::string body,
                                Time request_time, Time response_time,
                                const config::RouteCacheConfig& route) {
-  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
+  const ResponseCacheControl cc = effectiveCacheControl(response.headers, route);
   StoreResult result;
   result.verdict = checkHeads(request, response, cc, route, response_time);
   if (result.verdict == StoreVerdict::kStore && body.size() > route.max_object_size) {
@@ -264,7 +309,10 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
   entry->vary = variantFields(request.headers, *variantNames(response, route.key));
   entry->status = response.status;
   for (const http::Header& header : response.headers) {
-    if (detail::isExcludedFromStorage(header.name, response.connection_tokens)) continue;
+    if (detail::isExcludedFromStorage(header.name, response.connection_tokens) ||
+        isOwnTargetedField(header.name)) {
+      continue;
+    }
     entry->headers.push_back(StoredHeader{std::string(header.name), std::string(header.value)});
   }
   if (!detail::hasHeader(entry->headers, "date")) {

@@ -9,9 +9,14 @@
 //   here (the caller passes Range requests through).
 // - Statuses stored: final ones except 206 and 304, when the response has explicit
 //   freshness (max-age, s-maxage, Expires) or is `public`, or the status is heuristically
-//   cacheable (200 203 204 300 301 308 404 405 410 414 501). Heuristic freshness is the
-//   route's default_ttl only (no Last-Modified 10% rule: predictable, as nginx); without
-//   default_ttl the heuristic lifetime is 0.
+//   cacheable (200 203 204 300 301 308 404 405 410 414 501). Heuristic freshness (those
+//   statuses, or `public`): the route's default_ttl when set (the operator's choice wins),
+//   else `heuristic` (default 10%) of Date - Last-Modified (RFC 9111 4.2.2), else 0.
+// - Targeted cache control (RFC 9213): the first valid field of the route's
+//   targeted_cache_control list present (default Scalegate-Cache-Control, then
+//   CDN-Cache-Control) replaces Cache-Control and Expires for storing and freshness.
+//   Scalegate-Cache-Control is not stored (not replayed on hits); CDN-Cache-Control is.
+// - Age: a list (one line or several) counts as its first member (RFC 9111 5.1).
 // - A response is worth storing only if it can be reused: lifetime > 0, or a validator
 //   (ETag / Last-Modified) for cheap revalidation, or a stale-while-revalidate /
 //   stale-if-error window.
@@ -28,7 +33,8 @@
 //   Set-Cookie or uncacheable statuses storable, nor cancel no-cache / must-revalidate.
 // - Freshness lifetime: force_ttl > s-maxage > max-age > Expires - Date (Date missing or
 //   invalid: the response time; invalid Expires, e.g. "0": already expired; several
-//   differing Expires: expired) > default_ttl (heuristic statuses / public only) > 0.
+//   differing Expires: expired) > default_ttl > heuristic x (Date - Last-Modified)
+//   (heuristic statuses / public only) > 0.
 // - Request directives are advisory for caches (RFC 9111 5.2.1). Honoured always:
 //   no-store, only-if-cached (504 when nothing usable without the origin) and max-stale
 //   (serve stale within it, never past must-revalidate etc.). Request no-cache,

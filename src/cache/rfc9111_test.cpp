@@ -394,6 +394,11 @@ TEST(Age, Rfc9111Section423) {
        0ms, 0ms, 0, 0},
       {"invalid Age ignored", headers({{"Age", "abc"}}), 0ms, 0ms, 0, 0},
       {"negative Age ignored", headers({{"Age", "-7"}}), 0ms, 0ms, 0, 0},
+      {"list Age: first member", headers({{"Age", "30, 0"}}), 0ms, 0ms, 30'000, 30},
+      {"list Age: first member 0", headers({{"Age", "0, 30"}}), 0ms, 0ms, 0, 0},
+      {"two Age lines: the first", headers({{"Age", "30"}, {"Age", "0"}}), 0ms, 0ms, 30'000, 30},
+      {"invalid first member ignored", headers({{"Age", "old, 30"}}), 0ms, 0ms, 0, 0},
+      {"float Age ignored", headers({{"Age", "7200.0"}}), 0ms, 0ms, 0, 0},
       {"resident time adds", headers({{"Age", "10"}}), 500ms, 100'000ms, 110'500, 110},
       {"Age header floors seconds", headers({}), 0ms, 1999ms, 1999, 1},
   };
@@ -538,6 +543,141 @@ TEST(Serve, HeuristicallyCacheableStatuses) {
   for (int status : {201, 202, 206, 302, 303, 307, 400, 403, 500, 502, 503}) {
     EXPECT_FALSE(isHeuristicallyCacheable(status)) << status;
   }
+}
+
+// RFC 9213: a valid targeted field replaces Cache-Control and Expires for this cache.
+TEST(Targeted, ReplacesCacheControlAndExpires) {
+  struct Case {
+    const char* name;
+    std::vector<http::Header> headers;
+    StoreVerdict verdict;
+    int64_t lifetime;
+    bool no_cache;
+  };
+  using V = StoreVerdict;
+  const std::string_view date = kNowDate;
+  const Case cases[] = {
+      {"private beats CC max-age",
+       headers({{"CDN-Cache-Control", "private"}, {"Cache-Control", "max-age=10000"}}), V::kPrivate,
+       0, false},
+      {"no-store beats CC max-age",
+       headers({{"Cache-Control", "max-age=10000"}, {"CDN-Cache-Control", "no-store"}}),
+       V::kNoStore, 0, false},
+      {"no-cache",
+       headers({{"CDN-Cache-Control", "no-cache"},
+                {"Cache-Control", "max-age=100"},
+                {"ETag", "\"v\""}}),
+       V::kStore, 0, true},
+      {"max-age beats CC no-store",
+       headers({{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=10000"}}), V::kStore,
+       10000, false},
+      {"short beats long CC",
+       headers({{"Cache-Control", "max-age=3600"}, {"CDN-Cache-Control", "max-age=1"}}), V::kStore,
+       1, false},
+      {"past Expires ignored",
+       headers({{"CDN-Cache-Control", "max-age=3600"},
+                {"Date", date},
+                {"Expires", "Fri, 31 May 2024 00:00:00 GMT"}}),
+       V::kStore, 3600, false},
+      {"invalid Expires ignored",
+       headers({{"CDN-Cache-Control", "max-age=3600"}, {"Expires", "0"}, {"Date", date}}),
+       V::kStore, 3600, false},
+      {"invalid field: Cache-Control applies",
+       headers({{"CDN-Cache-Control", "max-age=10000, &&&&&"}, {"Cache-Control", "no-store"}}),
+       V::kNoStore, 0, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    http::ResponseHead resp = response(200);
+    resp.headers = c.headers;
+    const StoreResult result = makeCachedResponse("k", request(), resp, "x", kNow, kNow, route());
+    EXPECT_EQ(result.verdict, c.verdict);
+    EXPECT_EQ(checkStorable(request(), resp, route(), kNow), c.verdict);
+    if (!result.entry) continue;
+    EXPECT_EQ(std::chrono::duration_cast<seconds>(result.entry->lifetime).count(), c.lifetime);
+    EXPECT_EQ(result.entry->no_cache, c.no_cache);
+  }
+}
+
+TEST(Targeted, OwnFieldIsNotStoredCdnFieldIs) {
+  const auto entry = stored(headers({{"Scalegate-Cache-Control", "max-age=60"},
+                                     {"CDN-Cache-Control", "x"},
+                                     {"Cache-Control", "no-cache"}}));
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(std::chrono::duration_cast<seconds>(entry->lifetime).count(), 60);
+  EXPECT_FALSE(entry->no_cache);
+  bool own = false;
+  bool cdn = false;
+  for (const StoredHeader& h : entry->headers) {
+    own = own || h.name == "Scalegate-Cache-Control";
+    cdn = cdn || h.name == "CDN-Cache-Control";
+  }
+  EXPECT_FALSE(own);
+  EXPECT_TRUE(cdn);
+}
+
+TEST(Targeted, EmptyListUsesCacheControl) {
+  config::RouteCacheConfig r = route();
+  r.targeted_cache_control.clear();
+  const auto entry =
+      stored(headers({{"CDN-Cache-Control", "max-age=5"}, {"Cache-Control", "max-age=50"}}), r);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(std::chrono::duration_cast<seconds>(entry->lifetime).count(), 50);
+}
+
+TEST(Freshness, LastModifiedHeuristic) {
+  struct Case {
+    const char* name;
+    int status;
+    std::vector<http::Header> headers;
+    double heuristic;
+    std::optional<seconds> default_ttl;
+    int64_t expected_seconds;
+  };
+  const std::string_view date = kNowDate;
+  const std::string_view day_ago = "Fri, 31 May 2024 00:00:00 GMT";
+  const std::optional<seconds> no_ttl;
+  const Case cases[] = {
+      {"10% of a day", 200, headers({{"Date", date}, {"Last-Modified", day_ago}}), 0.1, no_ttl,
+       8640},
+      {"without Date: response time", 404, headers({{"Last-Modified", day_ago}}), 0.1, no_ttl,
+       8640},
+      {"25%", 410, headers({{"Date", date}, {"Last-Modified", day_ago}}), 0.25, no_ttl, 21600},
+      {"0 disables", 200, headers({{"Date", date}, {"Last-Modified", day_ago}}), 0, no_ttl, 0},
+      {"default_ttl wins", 200, headers({{"Date", date}, {"Last-Modified", day_ago}}), 0.1,
+       seconds{30}, 30},
+      {"explicit max-age wins", 200,
+       headers({{"Date", date}, {"Last-Modified", day_ago}, {"Cache-Control", "max-age=5"}}), 0.1,
+       no_ttl, 5},
+      {"Expires wins", 200, headers({{"Date", date}, {"Last-Modified", day_ago}, {"Expires", "0"}}),
+       0.1, no_ttl, 0},
+      {"not for 500", 500, headers({{"Date", date}, {"Last-Modified", day_ago}}), 0.1, no_ttl, 0},
+      {"public allows 599", 599,
+       headers({{"Date", date}, {"Last-Modified", day_ago}, {"Cache-Control", "public"}}), 0.1,
+       no_ttl, 8640},
+      {"Last-Modified in the future", 200,
+       headers({{"Date", date}, {"Last-Modified", "Sun, 02 Jun 2024 00:00:00 GMT"}}), 0.1, no_ttl,
+       0},
+      {"invalid Last-Modified", 200, headers({{"Date", date}, {"Last-Modified", "yesterday"}}), 0.1,
+       no_ttl, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    config::RouteCacheConfig r = route();
+    r.heuristic = c.heuristic;
+    r.default_ttl = c.default_ttl;
+    const ResponseCacheControl cc = parseResponseCacheControl(c.headers);
+    const Duration lifetime = freshnessLifetime(c.status, c.headers, cc, r, kNow);
+    EXPECT_EQ(std::chrono::duration_cast<seconds>(lifetime).count(), c.expected_seconds);
+  }
+}
+
+TEST(Freshness, HeuristicEntryIsFreshThenStale) {
+  const auto entry =
+      stored(headers({{"Date", kNowDate}, {"Last-Modified", "Fri, 31 May 2024 00:00:00 GMT"}}));
+  ASSERT_NE(entry, nullptr);
+  EXPECT_TRUE(isFresh(*entry, kNow + seconds{8639}));
+  EXPECT_FALSE(isFresh(*entry, kNow + seconds{8641}));
 }
 
 }  // namespace
