@@ -15,6 +15,8 @@ using std::chrono::seconds;
 using std::chrono::sys_seconds;
 
 constexpr Duration kZero{0};
+// The gateway's own targeted field is for this cache only: never stored, so never replayed
+// on hits (nor taken from a 304 into the entry).
 constexpr std::string_view kOwnTargetedField = "scalegate-cache-control";
 
 sys_seconds toSeconds(Time time) { return floor<seconds>(time); }
@@ -93,11 +95,6 @@ Duration lastModifiedHeuristic(const std::vector<http::Header>& headers, double 
   return seconds{static_cast<int64_t>(lifetime)};
 }
 
-// The gateway's own targeted field is for this cache only: never replayed to clients.
-bool isOwnTargetedField(std::string_view name) {
-  return detail::equalsIgnoreCase(name, kOwnTargetedField);
-}
-
 // Stale windows and flags derived from the directives.
 void applyDirectives(CachedResponse& entry, const ResponseCacheControl& cc,
                      const config::RouteCacheConfig& route) {
@@ -173,7 +170,8 @@ bool isExcludedFromStorage(std::string_view name, const std::vector<std::string_
                                                    "proxy-authenticate",
                                                    "proxy-authentication-info",
                                                    "content-length",
-                                                   "age"};
+                                                   "age",
+                                                   kOwnTargetedField};
   for (std::string_view excluded : kExcluded) {
     if (equalsIgnoreCase(name, excluded)) return true;
   }
@@ -309,10 +307,7 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
   entry->vary = variantFields(request.headers, *variantNames(response, route.key));
   entry->status = response.status;
   for (const http::Header& header : response.headers) {
-    if (detail::isExcludedFromStorage(header.name, response.connection_tokens) ||
-        isOwnTargetedField(header.name)) {
-      continue;
-    }
+    if (detail::isExcludedFromStorage(header.name, response.connection_tokens)) continue;
     entry->headers.push_back(StoredHeader{std::string(header.name), std::string(header.value)});
   }
   if (!detail::hasHeader(entry->headers, "date")) {
