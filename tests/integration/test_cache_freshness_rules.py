@@ -126,7 +126,7 @@ def test_targeted_cache_control(gateway, origin, case_id, headers, reused):
 
 def test_cdn_field_forwarded_own_field_not_replayed(gateway, origin):
     """CDN-Cache-Control goes on to the client (downstream CDNs use it); Scalegate-Cache-Control
-    is for this cache only and is not stored, so hits never carry it."""
+    is for this cache only: neither stored nor passed on, on the miss or on hits."""
     gw = start(gateway, origin)
     t = target("/fwd", [("Cache-Control", "no-cache"), ("CDN-Cache-Control", "max-age=60"),
                         ("Scalegate-Cache-Control", "max-age=60")])
@@ -135,6 +135,7 @@ def test_cdn_field_forwarded_own_field_not_replayed(gateway, origin):
     for r in (first, second):
         assert r.header("CDN-Cache-Control") == "max-age=60", r
         assert r.header("Cache-Control") == "no-cache", r
+    assert first.header("Scalegate-Cache-Control") is None, first
     assert second.header("Scalegate-Cache-Control") is None, second
 
 
