@@ -27,11 +27,11 @@ cache::Time wallNow() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
-// GET and HEAD without a body, a Range or an upgrade may be answered from the cache.
+// GET and HEAD without a body or an upgrade may be answered from the cache (with Range
+// too: the stored complete response answers it, CachePhase::planRange).
 bool cacheableRequest(const http::RequestHead& request) {
   if (request.method != "GET" && request.method != "HEAD") return false;
-  if (request.body != http::BodyKind::kNone || request.upgrade) return false;
-  return !headerValue(request, "range").has_value();
+  return request.body == http::BodyKind::kNone && !request.upgrade;
 }
 
 }  // namespace
@@ -60,7 +60,24 @@ bool CachePhase::start() {
   state_.key = cache::buildPrimaryKey(request, ex_.route->cache->config->key);
   state_.request_cc = cache::parseRequestCacheControl(request.headers);
   state_.result = CacheResult::kMiss;
+  readRange();
   return true;
+}
+
+// Range on a GET; more than one Range line is taken as several ranges (answered whole).
+void CachePhase::readRange() {
+  has_range_ = false;
+  range_.reset();
+  if (ex_.request_is_head) return;
+  size_t lines = 0;
+  std::string_view value;
+  for (const auto& header : ex_.request.headers) {
+    if (!equalsIgnoreCase(header.name, "range")) continue;
+    ++lines;
+    value = header.value;
+  }
+  has_range_ = lines > 0;
+  if (lines == 1) range_ = cache::parseSingleByteRange(value);
 }
 
 // Answers from the cache when a stored response may be used (RFC 9111 4); otherwise
@@ -84,7 +101,8 @@ Verdict CachePhase::useStoredResponse() {
       case cache::ServeAction::kStaleHit:
         return serve(std::move(entry), CacheResult::kStale);
       case cache::ServeAction::kStaleWhileRevalidate:
-        refreshInBackground();
+        // The refresh replays this request's head: with a Range its answer is not storable.
+        if (!has_range_) refreshInBackground();
         return serve(std::move(entry), CacheResult::kStale);
       case cache::ServeAction::kGatewayTimeout:
         break;
@@ -101,10 +119,21 @@ Verdict CachePhase::useStoredResponse() {
   // A HEAD miss is forwarded as it is: nothing of its response can be stored, so it
   // neither waits for nor holds up the GETs of the same key.
   if (ex_.request_is_head) return Verdict::kContinue;
+  if (has_range_) return forwardRangeMiss();
   state_.revalidating = state_.stale != nullptr;
   // Request no-store: this response will not be stored, so nobody should wait for it.
   if (state_.request_cc.no_store) return Verdict::kContinue;
   return claimFill();
+}
+
+// A Range request the cache cannot answer goes to the upstream with its Range: the partial
+// response is not stored (rfc9111 refuses a 206 or any answer to a Range request), so it
+// neither holds nor waits for the key's fill. A stale copy is revalidated (a 304 serves the
+// range from it); without one the request bypasses the cache with its conditionals intact.
+Verdict CachePhase::forwardRangeMiss() {
+  state_.revalidating = state_.stale != nullptr;
+  if (!state_.revalidating) state_.result = CacheResult::kBypass;
+  return Verdict::kContinue;
 }
 
 // kContinue when this request fetches (it owns the key, or it may not wait); kPause when it
@@ -189,6 +218,8 @@ void CachePhase::startRefresh(std::string key) {
 
 void CachePhase::reset() {
   if (state_.active || !state_.key.empty()) state_.reset();
+  has_range_ = false;
+  range_.reset();
 }
 
 // stale-while-revalidate: one refresh per key at a time, on a connection of its own.
@@ -207,14 +238,24 @@ Verdict CachePhase::serve(std::shared_ptr<const cache::CachedResponse> entry, Ca
 }
 
 // Writes a stored response to the client: a 304 when the client's own validators match
-// (RFC 9111 4.3.2), no body for HEAD, Age from the stored response's age.
+// (RFC 9111 4.3.2; evaluated before Range, RFC 9110 13.2.2), else a 206 or 416 for a Range,
+// no body for HEAD, Age from the stored response's age.
 void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
                              CacheResult result) {
   ex_.serving = std::move(entry);
   const cache::CachedResponse& stored = *ex_.serving;
   state_.result = result;
   const bool not_modified = stored.status == 200 && cache::clientNotModified(ex_.request, stored);
+  const cache::RangePlan range = not_modified ? cache::RangePlan{} : planRange(stored);
+  std::string_view body = stored.bodyBytes();
   ex_.status = not_modified ? 304 : stored.status;
+  if (range.answer == cache::RangeAnswer::kPartial) {
+    ex_.status = 206;
+    body = body.substr(range.slice.first, range.slice.size());  // borrowed, not copied
+  } else if (range.answer == cache::RangeAnswer::kUnsatisfiable) {
+    ex_.status = 416;
+    body = {};
+  }
   ex_.response_started = true;
   const bool must_close =
       ex_.close_after || ex_.clientEof() || ex_.worker->draining() || !ex_.request_body.done();
@@ -222,28 +263,45 @@ void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
   announce();
   appendNumberLine(&ex_.extra_headers, "Age",
                    static_cast<uint64_t>(cache::ageHeaderSeconds(stored, wallNow())));
-  writeCachedHead(stored, !ex_.request_is_head && !not_modified && ex_.status != 204);
+  cache::appendContentRangeLine(&ex_.extra_headers, range);
+  writeCachedHead(stored, body, !ex_.request_is_head && !not_modified && ex_.status != 204);
   ex_.phases.log.record(ex_.status);
   ex_.endResponse(must_close);
 }
 
-// The head for the stored response, and its body (borrowed from the entry, or compressed
-// when the route compresses and the client accepts it).
-void CachePhase::writeCachedHead(const cache::CachedResponse& stored, bool with_body) {
+// The GET's Range against the stored response (whole when there is none).
+cache::RangePlan CachePhase::planRange(const cache::CachedResponse& stored) const {
+  if (!range_) return {};
+  std::optional<std::string_view> if_range;
+  for (const auto& header : ex_.request.headers) {
+    if (equalsIgnoreCase(header.name, "if-range")) if_range = header.value;
+  }
+  return cache::planRange(*range_, if_range, stored);
+}
+
+// The head for the stored response, and `body` (the stored body or a range of it, borrowed
+// from the entry; or compressed when the route compresses and the client accepts it). A 416
+// carries none of the stored fields: it describes no representation a cache should keep.
+void CachePhase::writeCachedHead(const cache::CachedResponse& stored, std::string_view body,
+                                 bool with_body) {
   http::ResponseHead& response = ex_.response;
   const int status = ex_.status;
+  const bool unsatisfiable = status == 416;
   response.status = status;
   response.reason = {};
   response.headers.clear();
-  for (const auto& header : stored.headers) response.headers.push_back({header.name, header.value});
-  const std::string_view body = stored.bodyBytes();
+  if (!unsatisfiable) {
+    for (const auto& header : stored.headers)
+      response.headers.push_back({header.name, header.value});
+  }
   response.body = body.empty() ? http::BodyKind::kNone : http::BodyKind::kContentLength;
   response.content_length = body.size();
   response.connection_tokens.clear();
   response.content_length_ignored = false;
   ClientResponseContext context;
   CompressionPhase& compression = ex_.phases.compression;
-  if (status != 304) compression.decide(&context);
+  // A 304 has no body; a 206 or 416 is about the stored bytes as they are.
+  if (status != 304 && status != 206 && !unsatisfiable) compression.decide(&context);
   std::string_view payload = body;
   if (compression.active() && compression.compressWhole(body)) {
     payload = std::string_view(compression.output()->data(), compression.output()->size());
@@ -259,8 +317,8 @@ void CachePhase::writeCachedHead(const cache::CachedResponse& stored, bool with_
   context.extra_headers = ex_.extra_headers;
   context.defaults = &ex_.listener->default_headers;
   if (context.content_encoding.empty() && !context.vary_accept_encoding) {
-    writeStoredResponseHead(status, stored.wire_headers, response.headers, context,
-                            &ex_.to_client.head());
+    writeStoredResponseHead(status, unsatisfiable ? std::string_view() : stored.wire_headers,
+                            response.headers, context, &ex_.to_client.head());
   } else {
     writeClientResponseHead(response, context, &ex_.to_client.head());
   }

@@ -6,9 +6,12 @@
 // covered error answered from the stored copy, and the response stored as it streams.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "cache/fill_locks.h"
+#include "cache/ranges.h"
 #include "proxy/cache_state.h"
 #include "proxy/phase.h"
 
@@ -50,13 +53,16 @@ class CachePhase {
 
  private:
   bool start();
+  void readRange();
   Verdict useStoredResponse();
+  Verdict forwardRangeMiss();
   Verdict claimFill();
   void releaseFill(cache::FillLocks::Outcome outcome);
   void refreshInBackground();
   Verdict serve(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
   void serveCached(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
-  void writeCachedHead(const cache::CachedResponse& stored, bool with_body);
+  cache::RangePlan planRange(const cache::CachedResponse& stored) const;
+  void writeCachedHead(const cache::CachedResponse& stored, std::string_view body, bool with_body);
   void freshenStored();
   void dropStore();
   void invalidateAfterUnsafe();
@@ -64,6 +70,11 @@ class CachePhase {
 
   Exchange& ex_;
   CacheExchange state_;
+  // A GET with Range (RFC 9110 14.2: only GET has ranges; HEAD ignores them): looked up like
+  // the GET without it; `range_` holds its one byte range (absent: several ranges or an
+  // invalid field, answered with the whole stored response).
+  bool has_range_ = false;
+  std::optional<cache::ByteRangeSpec> range_;
 };
 
 }  // namespace sg::proxy
