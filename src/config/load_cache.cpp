@@ -14,8 +14,12 @@ namespace {
 constexpr uint64_t kMinCacheMemory = 64 * 1024;
 constexpr size_t kMaxKeyHeaders = 16;
 
-void readKeyHeaders(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
+// A list of header names (lower-cased, distinct, at most `max`). A present list replaces
+// `out`'s defaults; an empty one leaves it empty.
+void readHeaderNames(ErrorSink& errors, const Field* field, size_t max,
+                     std::vector<std::string>* out) {
   if (field == nullptr) return;
+  out->clear();
   for (const Field& item : sequenceItems(errors, *field)) {
     std::string name;
     if (!readString(errors, &item, &name)) continue;
@@ -24,8 +28,8 @@ void readKeyHeaders(ErrorSink& errors, const Field* field, std::vector<std::stri
       errors.add(item.mark(), item.path, "invalid header name " + quoted(name));
     } else if (std::find(out->begin(), out->end(), name) != out->end()) {
       errors.add(item.mark(), item.path, "duplicate header " + quoted(name));
-    } else if (out->size() == kMaxKeyHeaders) {
-      errors.add(item.mark(), item.path, "at most 16 headers may form the key");
+    } else if (out->size() == max) {
+      errors.add(item.mark(), item.path, "at most " + std::to_string(max) + " header names");
     } else {
       out->push_back(std::move(name));
     }
@@ -68,31 +72,13 @@ void readKeyQuery(ErrorSink& errors, const Field* field, RouteCacheConfig::Key* 
 void loadCacheKey(ErrorSink& errors, const Field& field, RouteCacheConfig::Key* out) {
   MapReader map(errors, field, {"headers", "query"});
   if (!map.valid()) return;
-  readKeyHeaders(errors, map.find("headers"), &out->headers);
+  readHeaderNames(errors, map.find("headers"), kMaxKeyHeaders, &out->headers);
   readKeyQuery(errors, map.find("query"), out);
 }
 
 void readOptionalDuration(ErrorSink& errors, const Field* field, std::optional<Duration>* out) {
   Duration value{0};
   if (readDuration(errors, field, &value, false)) *out = value;
-}
-
-// `targeted_cache_control`: header names, checked in order (an empty list disables).
-void readTargetedFields(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
-  if (field == nullptr) return;
-  out->clear();
-  for (const Field& item : sequenceItems(errors, *field)) {
-    std::string name;
-    if (!readString(errors, &item, &name)) continue;
-    name = lowerCase(name);
-    if (!isToken(name)) {
-      errors.add(item.mark(), item.path, "invalid header name " + quoted(name));
-    } else if (std::find(out->begin(), out->end(), name) != out->end()) {
-      errors.add(item.mark(), item.path, "duplicate header " + quoted(name));
-    } else {
-      out->push_back(std::move(name));
-    }
-  }
 }
 
 // `heuristic: 10%` (0% to 100%, decimals allowed) or `0` to disable.
@@ -135,7 +121,9 @@ void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out
   if (const Field* key = map.find("key")) loadCacheKey(errors, *key, &out->key);
   readSize(errors, map.find("max_object_size"), 1, std::numeric_limits<uint64_t>::max(),
            &out->max_object_size);
-  readTargetedFields(errors, map.find("targeted_cache_control"), &out->targeted_cache_control);
+  // `targeted_cache_control`: checked in order; an empty list disables targeted fields.
+  readHeaderNames(errors, map.find("targeted_cache_control"), kMaxKeyHeaders,
+                  &out->targeted_cache_control);
   readHeuristic(errors, map.find("heuristic"), &out->heuristic);
 }
 
