@@ -18,6 +18,8 @@ PACKAGES=(
   curl python3 python3-pytest procps util-linux valgrind
   # benchmark peers and load generators (h2load is in nghttp2-client)
   nginx-light haproxy wrk nghttp2-client
+  # shared state (store: redis): client library, servers for tests, clock-skew test tool
+  libhiredis-dev redis-server redis-tools faketime python3-redis
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 

@@ -55,7 +55,7 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   }
   detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
                         {"workers", "event_coalescing_us", "shutdown_timeout", "access_log", "listeners",
-                         "upstreams", "admin", "cache"});
+                         "upstreams", "admin", "cache", "store"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
   detail::readUint32(errors, map.find("event_coalescing_us"), 0, kMaxEventCoalescingUs,
                      &config->event_coalescing_us);
@@ -71,6 +71,9 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
     detail::loadListeners(errors, *listeners, names, &config->listeners);
   }
   if (const detail::Field* cache = map.find("cache")) detail::loadCache(errors, *cache, &config->cache);
+  const detail::Field* store = map.find("store");
+  if (store != nullptr) detail::loadStore(errors, *store, &config->store);
+  detail::checkClusterScopes(errors, store, *config);
   if (const detail::Field* admin = map.find("admin")) {
     loadAdmin(errors, *admin, config->listeners, &config->admin);
   }

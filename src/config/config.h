@@ -69,6 +69,14 @@ struct RateLimitConfig {
   std::map<std::string, Tier> tiers;  // by the key's value (e.g. an API key) → its own limit
   bool shadow = false;                // count refusals, let every request through
   uint64_t max_keys = 100000;         // key table bound; idle keys are evicted first
+  // kCluster: one limit shared by every instance using the top-level `store`.
+  enum class Scope { kLocal, kCluster };
+  Scope scope = Scope::kLocal;
+  // Cluster scope: requests' worth of quota an instance takes from the store at once (1 =
+  // every decision is one atomic call). Over-admission is bounded by lease x instances.
+  uint32_t lease = 1;
+  // Cluster scope with the store failing: the limit is enforced locally at rate / this.
+  uint32_t fallback_instances = 1;
 };
 
 // Media types compressed when the config lists none: text formats, JSON, XML, JavaScript,
@@ -271,6 +279,19 @@ struct AccessLogConfig {
   std::string path;  // "-" or empty = stdout
 };
 
+// Shared state for every instance (top-level key `store`); kNone keeps everything in-process.
+struct StoreConfig {
+  enum class Type { kNone, kRedis, kRedisCluster };
+  Type type = Type::kNone;
+  net::Address address;             // redis
+  std::vector<net::Address> seeds;  // redis_cluster: any of its nodes
+  std::string username;             // ACL user (empty = "default" / password-only AUTH)
+  std::string password;
+  uint32_t database = 0;                                // redis only; a cluster has database 0
+  Duration timeout{std::chrono::milliseconds(25)};      // per command; past it, it failed
+  uint32_t connections = 1;                             // per worker (per node for a cluster)
+};
+
 struct Config {
   uint32_t workers = 0;  // 0 = one per core
   std::vector<ListenerConfig> listeners;
@@ -283,6 +304,7 @@ struct Config {
   // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.
   uint32_t event_coalescing_us = 50;
 
+  StoreConfig store;
   const UpstreamConfig* findUpstream(const std::string& name) const;
 };
 

@@ -42,6 +42,10 @@ std::vector<std::pair<std::string, std::string>> defaultResponseHeaders();
 // Caching keys (load_cache.cpp): a route's `cache` and the top-level `cache`.
 void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out);
 void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out);
+// The top-level `store` (load_store.cpp), and the check that every cluster-scope rate limit
+// has one (`store` is the field when present, else null).
+void loadStore(ErrorSink& errors, const Field& field, StoreConfig* out);
+void checkClusterScopes(ErrorSink& errors, const Field* store, const Config& config);
 
 // RFC 9110 token characters: methods, header names, cookie names. ASCII only, whatever the
 // process locale: these are protocol characters.

@@ -16,6 +16,8 @@ constexpr uint64_t kMaxRateCount = 1'000'000'000;
 constexpr Duration kMaxRatePeriod = std::chrono::hours(24 * 30);
 constexpr uint64_t kMaxBurst = 1'000'000'000;
 constexpr uint64_t kMaxKeys = 100'000'000;
+constexpr uint32_t kMaxLease = 100000;  // a lease larger than this is a local limit in disguise
+constexpr uint32_t kMaxFallbackInstances = 10000;
 constexpr size_t kMaxPolicyName = 64;
 constexpr int kMaxGzipLevel = 9;
 constexpr int kMaxBrotliQuality = 11;
@@ -140,6 +142,31 @@ void loadTiers(ErrorSink& errors, const Field& field,
 }
 
 // Bursts have no meaning for a sliding window, and tiers need a key with values.
+// `scope`, and the keys that only mean something in cluster scope.
+void readScope(ErrorSink& errors, const MapReader& map, RateLimitConfig* out) {
+  if (const Field* scope = map.find("scope")) {
+    std::string text;
+    if (readString(errors, scope, &text)) {
+      if (text == "local") {
+        out->scope = RateLimitConfig::Scope::kLocal;
+      } else if (text == "cluster") {
+        out->scope = RateLimitConfig::Scope::kCluster;
+      } else {
+        errors.add(scope->mark(), scope->path, "unknown scope " + quoted(text) + " (one of: local, cluster)");
+      }
+    }
+  }
+  readUint32(errors, map.find("lease"), 1, kMaxLease, &out->lease);
+  readUint32(errors, map.find("fallback_instances"), 1, kMaxFallbackInstances, &out->fallback_instances);
+  if (out->scope == RateLimitConfig::Scope::kLocal) {
+    for (const char* key : {"lease", "fallback_instances"}) {
+      if (const Field* field = map.find(key)) {
+        errors.add(field->mark(), field->path, std::string(key) + " applies to scope: cluster only");
+      }
+    }
+  }
+}
+
 void checkRateLimit(ErrorSink& errors, const MapReader& map, const RateLimitConfig& limit) {
   using Algorithm = RateLimitConfig::Algorithm;
   if (limit.algorithm == Algorithm::kSlidingWindow) {
@@ -166,7 +193,8 @@ void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& def
                    RateLimitConfig* out) {
   out->name = default_name;
   MapReader map(errors, field,
-                {"name", "algorithm", "key", "rate", "burst", "tiers", "shadow", "max_keys"});
+                {"name", "algorithm", "key", "rate", "burst", "tiers", "shadow", "max_keys", "scope",
+                 "lease", "fallback_instances"});
   if (!map.valid()) return;
   readPolicyName(errors, map.find("name"), &out->name);
   readAlgorithm(errors, map.find("algorithm"), &out->algorithm);
@@ -176,6 +204,7 @@ void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& def
   if (const Field* tiers = map.find("tiers")) loadTiers(errors, *tiers, &out->tiers);
   readBool(errors, map.find("shadow"), &out->shadow);
   readUint(errors, map.find("max_keys"), 1, kMaxKeys, &out->max_keys);
+  readScope(errors, map, out);
   checkRateLimit(errors, map, *out);
 }
 
