@@ -56,6 +56,10 @@ struct CachedResponse {
   bool never_stale = false;   // must-revalidate, proxy-revalidate or s-maxage
   std::string etag;           // validators, empty when absent
   std::string last_modified;  // only when it is a valid HTTP-date
+  // A stored 206 (status 206, partial.h): `body` holds the bytes from partial_first of a
+  // representation of complete_length bytes; Content-Range is not among `headers`.
+  uint64_t partial_first = 0;
+  uint64_t complete_length = 0;
 
   uint64_t charge = 0;  // bytes counted against the cache's memory bound (whole entry)
   // Who stored it (the proxy's route number), for per-owner statistics (Cache::ownerStats).
@@ -64,6 +68,7 @@ struct CachedResponse {
   // First value of a stored header (case-insensitive name).
   std::optional<std::string_view> header(std::string_view name) const;
   std::string_view bodyBytes() const { return body ? std::string_view(*body) : std::string_view(); }
+  bool partial() const { return status == 206; }
 };
 
 // Sets entry.wire_headers from entry.headers.

@@ -120,6 +120,7 @@ bool ifRangeMatches(std::string_view if_range, const CachedResponse& stored) {
 
 RangePlan planRange(const ByteRangeSpec& spec, std::optional<std::string_view> if_range,
                     const CachedResponse& stored) {
+  if (stored.partial()) return planPartialRange(spec, if_range, stored);
   RangePlan plan;
   const uint64_t length = stored.bodyBytes().size();
   if (stored.status != 200 || length == 0) return plan;
@@ -127,6 +128,25 @@ RangePlan planRange(const ByteRangeSpec& spec, std::optional<std::string_view> i
   plan.length = length;
   plan.slice = resolveByteRange(spec, length);
   plan.answer = plan.slice.satisfiable ? RangeAnswer::kPartial : RangeAnswer::kUnsatisfiable;
+  return plan;
+}
+
+RangePlan planPartialRange(const ByteRangeSpec& spec, std::optional<std::string_view> if_range,
+                           const CachedResponse& stored) {
+  RangePlan plan;
+  if (if_range && !ifRangeMatches(*if_range, stored)) return plan;
+  plan.length = stored.complete_length;
+  plan.slice = resolveByteRange(spec, plan.length);
+  if (!plan.slice.satisfiable) {
+    plan.answer = RangeAnswer::kUnsatisfiable;
+    return plan;
+  }
+  const uint64_t held = stored.bodyBytes().size();
+  if (held == 0 || plan.slice.first < stored.partial_first ||
+      plan.slice.last - stored.partial_first >= held) {
+    return RangePlan{};  // needs bytes the entry does not hold
+  }
+  plan.answer = RangeAnswer::kPartial;
   return plan;
 }
 

@@ -55,9 +55,17 @@ struct RangePlan {
 };
 
 // What a GET carrying `spec` (and `if_range`, when present) gets from `stored`: ranges
-// apply to a complete 200 with a body; a failed If-Range means the whole response.
+// apply to a complete 200 with a body; a failed If-Range means the whole response. A
+// partial entry is planned by planPartialRange.
 RangePlan planRange(const ByteRangeSpec& spec, std::optional<std::string_view> if_range,
                     const CachedResponse& stored);
+
+// The same for a partial entry (CachedResponse::partial, partial.h): kPartial only for a
+// slice wholly inside the bytes it holds, kUnsatisfiable past complete_length, else kWhole,
+// which for a partial entry means it cannot answer (the request goes to the upstream).
+// The slice is in representation positions: the body offset is first - partial_first.
+RangePlan planPartialRange(const ByteRangeSpec& spec, std::optional<std::string_view> if_range,
+                           const CachedResponse& stored);
 
 // "Content-Range: bytes first-last/length\r\n" for kPartial, "bytes */length" for
 // kUnsatisfiable (RFC 9110 14.4); nothing for kWhole.
