@@ -90,6 +90,8 @@ Verdict CachePhase::useStoredResponse() {
     state_.revalidating = state_.stale != nullptr;
     return Verdict::kContinue;
   }
+  // A partial entry answers only ranges inside it (RFC 9111 3.3): else it is kept aside.
+  if (entry && entry->partial() && !partialAnswers(*entry)) partial_ = std::move(entry);
   if (entry) {
     // Validated by the fetch this request waited for, after the request arrived.
     if (state_.after_store && entry->response_time >= state_.request_time) {
@@ -123,16 +125,17 @@ Verdict CachePhase::useStoredResponse() {
   state_.revalidating = state_.stale != nullptr;
   // Request no-store: this response will not be stored, so nobody should wait for it.
   if (state_.request_cc.no_store) return Verdict::kContinue;
+  if (partial_) planCompletion();
   return claimFill();
 }
 
-// A Range request the cache cannot answer goes to the upstream with its Range: the partial
-// response is not stored (rfc9111 refuses a 206 or any answer to a Range request), so it
-// neither holds nor waits for the key's fill. A stale copy is revalidated (a 304 serves the
-// range from it); without one the request bypasses the cache with its conditionals intact.
+// A Range request the cache cannot answer goes to the upstream with its Range, neither
+// holding nor waiting for the key's fill. Its answer to one byte range is stored (a 206 as
+// a partial entry, partial.h). A stale copy is revalidated (a 304 serves the range from
+// it); several or invalid ranges bypass the cache with their conditionals intact.
 Verdict CachePhase::forwardRangeMiss() {
   state_.revalidating = state_.stale != nullptr;
-  if (!state_.revalidating) state_.result = CacheResult::kBypass;
+  if (!state_.revalidating && !range_) state_.result = CacheResult::kBypass;
   return Verdict::kContinue;
 }
 
@@ -220,6 +223,10 @@ void CachePhase::reset() {
   if (state_.active || !state_.key.empty()) state_.reset();
   has_range_ = false;
   range_.reset();
+  partial_.reset();
+  completing_ = false;
+  completion_lines_.clear();
+  prefix_ = {};
 }
 
 // stale-while-revalidate: one refresh per key at a time, on a connection of its own.
@@ -251,7 +258,8 @@ void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
   ex_.status = not_modified ? 304 : stored.status;
   if (range.answer == cache::RangeAnswer::kPartial) {
     ex_.status = 206;
-    body = body.substr(range.slice.first, range.slice.size());  // borrowed, not copied
+    // Borrowed, not copied; a partial entry's body starts at partial_first.
+    body = body.substr(range.slice.first - stored.partial_first, range.slice.size());
   } else if (range.answer == cache::RangeAnswer::kUnsatisfiable) {
     ex_.status = 416;
     body = {};
@@ -267,6 +275,11 @@ void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
   writeCachedHead(stored, body, !ex_.request_is_head && !not_modified && ex_.status != 204);
   ex_.phases.log.record(ex_.status);
   ex_.endResponse(must_close);
+}
+
+// A partial entry answers a GET whose one range lies wholly inside it (or past the end: 416).
+bool CachePhase::partialAnswers(const cache::CachedResponse& stored) const {
+  return !ex_.request_is_head && range_ && planRange(stored).answer != cache::RangeAnswer::kWhole;
 }
 
 // The GET's Range against the stored response (whole when there is none).

@@ -39,6 +39,11 @@ class CachePhase {
   // Body bytes as they reach the client (chunk framing included when the client gets it).
   void captureForStore(std::string_view body_bytes);
   bool storing() const { return state_.store_head != nullptr; }
+  // Header lines the cache adds to the upstream request: validators when revalidating, the
+  // missing byte range when completing a partial entry.
+  std::string upstreamLines() const;
+  // The client's response head was written: a completion's stored bytes follow it.
+  void afterResponseHead(std::string* head);
   void finishStore();
   // The exchange ends (or is cut): stop waiting, forget a partial store, release the key.
   void end(cache::FillLocks::Outcome outcome);
@@ -62,6 +67,11 @@ class CachePhase {
   Verdict serve(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
   void serveCached(std::shared_ptr<const cache::CachedResponse> entry, CacheResult result);
   cache::RangePlan planRange(const cache::CachedResponse& stored) const;
+  bool partialAnswers(const cache::CachedResponse& stored) const;
+  // Completing a partial entry (cache_partial_phase.cpp).
+  void planCompletion();
+  bool acceptCompletion();
+  void combineWithPartial();
   void writeCachedHead(const cache::CachedResponse& stored, std::string_view body, bool with_body);
   void freshenStored();
   void dropStore();
@@ -75,6 +85,13 @@ class CachePhase {
   // invalid field, answered with the whole stored response).
   bool has_range_ = false;
   std::optional<cache::ByteRangeSpec> range_;
+  // A stored partial entry (a 206) this request cannot be answered from.
+  std::shared_ptr<const cache::CachedResponse> partial_;
+  // The upstream is asked only for the bytes partial_ lacks (completion_lines_: the Range
+  // and If-Range lines added); prefix_ are its bytes, sent after the combined 200's head.
+  bool completing_ = false;
+  std::string completion_lines_;
+  std::string_view prefix_;
 };
 
 }  // namespace sg::proxy

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "cache/cache_key.h"
+#include "cache/partial.h"
 #include "cache/revalidation.h"
 #include "cache/rfc9111.h"
 #include "proxy/cache_phase.h"
@@ -40,6 +41,7 @@ Outcome notStoredOutcome(cache::StoreVerdict verdict, int status) {
 
 Verdict CachePhase::onResponse() {
   if (!state_.active) return Verdict::kContinue;
+  if (completing_ && !acceptCompletion()) return Verdict::kAnswered;  // sent again
   const int status = ex_.response.status;
   if (state_.stale) {
     if (status == 304 && state_.revalidating) {
@@ -89,11 +91,12 @@ void CachePhase::freshenStored() {
 // kept and the body collected as it streams (captureForStore). When the exchange dechunks,
 // the body framer strips the chunk framing itself.
 Verdict CachePhase::prepareStore() {
+  if (completing_) combineWithPartial();  // after compression decided: a 206 is not compressed
   if (!state_.active || state_.result != CacheResult::kMiss || ex_.request_is_head)
     return Verdict::kContinue;
   const http::ResponseHead& response = ex_.response;
   const config::RouteCacheConfig& config = *ex_.route->cache->config;
-  auto made = cache::makeCachedResponse(state_.key, ex_.request, response, {}, state_.request_time,
+  auto made = cache::makeStoredResponse(state_.key, ex_.request, response, state_.request_time,
                                         wallNow(), config);
   if (made.verdict != cache::StoreVerdict::kStore) {
     releaseFill(notStoredOutcome(made.verdict, response.status));
@@ -140,6 +143,8 @@ void CachePhase::finishStore() {
                                route_cache.config->max_object_size, route_cache.owner);
   state_.store_head.reset();
   state_.store_body.clear();
+  if (partial_)  // another part of the same representation: one entry (RFC 9111 3.4)
+    entry = cache::extendPartial(*partial_, std::move(entry), route_cache.config->max_object_size);
   if (!entry) return releaseFill(Outcome::kNotStored);
   const bool stored = route_cache.shared->cache.insert(std::move(entry));
   if (stored) route_cache.stores->inc();

@@ -110,6 +110,7 @@ bool Exchange::startResponse() {
   context.close = close_client;
   context.keep_alive_header = client_minor == 0 && !close_client;
   writeClientResponseHead(response, context, &to_client.head());
+  phases.cache.afterResponseHead(&to_client.head());
   response_body.start(response.body, response.content_length, dechunk);
   upstream->input().consume(response.head_length);
   response_head_done = true;

@@ -74,7 +74,7 @@ void UpstreamPhase::writeHead() {
   const CachePhase& cache = ex_.phases.cache;
   if (cache.sendsValidators()) {
     context.drop_conditionals = true;
-    if (cache.state().revalidating) validators = validatorLines(*cache.state().stale);
+    validators = cache.upstreamLines();
     context.extra_headers = validators;
   }
   to_upstream_.reset();
@@ -256,6 +256,19 @@ void UpstreamPhase::resendOnFreshConnection() {
     return connect();
   }
   attach(connection);
+}
+
+// The cache's completion was answered with a 206 it cannot combine: the request goes again
+// without the `added` bytes of header lines the cache put last (its Range and If-Range).
+void UpstreamPhase::resendWithout(size_t added) {
+  std::string& head = to_upstream_.head();
+  head.erase(request_head_size_ - 2 - added, added);  // they precede the blank line
+  request_head_size_ -= added;
+  restartForRetry({});
+  std::fill(tried_.begin(), tried_.end(), 0);  // the server that answered may answer again
+  ex_.response_head_done = false;
+  ex_.setState(Exchange::State::kConnecting);
+  connect();
 }
 
 void UpstreamPhase::restartForRetry(std::string_view replay) {

@@ -39,6 +39,8 @@ class UpstreamPhase {
   void release(bool reusable);
   // The retry's restart: the head and the replayed body go out again on the next try.
   void restartForRetry(std::string_view replay);
+  // The same request again on the next connection, without the last `added` header bytes.
+  void resendWithout(size_t added);
 
   UpstreamConn* connection() const { return connection_; }
   Pipe& pipe() { return to_upstream_; }
