@@ -5,8 +5,8 @@
 //
 // Decisions (RFC choices and where this cache is stricter or simpler):
 // - Only GET responses are stored; HEAD is served from the GET entry (same primary key).
-// - Requests with Range, and 206 responses, are neither stored nor served from the cache
-//   here (the caller passes Range requests through).
+// - Requests with Range, and 206 responses, are refused here (kRange): partial.h stores
+//   them (a 206 as a partial entry), ranges.h answers ranges from stored responses.
 // - Statuses stored: final ones except 206 and 304, when the response has explicit
 //   freshness (max-age, s-maxage, Expires) or is `public`, or the status is heuristically
 //   cacheable (200 203 204 300 301 308 404 405 410 414 501). Heuristic freshness (those
