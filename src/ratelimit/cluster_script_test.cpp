@@ -278,6 +278,43 @@ TEST_P(ClusterScriptTest, MatchesApplyOnRandomTraces) {
   }
 }
 
+// Random limits over many orders of magnitude (every one that fits the script's arithmetic),
+// shorter traces each: the hand-picked cases above cannot cover every gcd and rounding.
+TEST_P(ClusterScriptTest, MatchesApplyOnRandomLimits) {
+  const Algorithm algorithm = GetParam();
+  TestRng rng(0xd1ff + static_cast<uint64_t>(algorithm));
+  // Log-uniform in [1, 10^digits]: as many 3/s as 30000/day.
+  const auto logUniform = [&rng](int digits) {
+    uint64_t value = 1 + rng.below(9);
+    for (int i = rng.below(static_cast<uint64_t>(digits)); i > 0; --i)
+      value = value * 10 + rng.below(10);
+    return value;
+  };
+  int tried = 0;
+  for (int limit_index = 0; limit_index < 60; ++limit_index) {
+    const uint64_t burst = rng.below(3) == 0 ? 0 : logUniform(7);
+    const Limits limits =
+        makeLimits(algorithm, rate(logUniform(9), static_cast<int64_t>(logUniform(10))), burst);
+    if (!fitsClusterArithmetic(algorithm, limits, nullptr)) continue;
+    ++tried;
+    const std::string key = clusterKey("random", std::to_string(limit_index));
+    std::optional<State> state;
+    int64_t now = kEpochUs + static_cast<int64_t>(rng.below(static_cast<uint64_t>(kSecond)));
+    for (int step = 0; step < 60 && !HasFailure(); ++step) {
+      const uint64_t want = nextWant(rng);
+      const ClusterResult local = applyMany(algorithm, limits, state, want, now);
+      const ClusterResult script = decide(key, limits, want, now, algorithm);
+      expectSame(script, local,
+                 std::string(algorithmName(algorithm)) + " " + std::to_string(limits.count) +
+                     " per " + std::to_string(limits.period_us) + " us burst " +
+                     std::to_string(limits.burst) + ", step " + std::to_string(step) + " at " +
+                     std::to_string(now) + ", want " + std::to_string(want));
+      now = std::min(nextNow(rng, now, limits), (int64_t{1} << 52) - 1);
+    }
+  }
+  EXPECT_GT(tried, 30);  // the bound refuses only the largest products
+}
+
 // A lease takes what consecutive requests would: 100/s burst 100 grants 100 of 150 at once,
 // then what refilled; a huge want costs one call, not a loop over it.
 TEST_P(ClusterScriptTest, LeaseGrantsConsecutiveAdmissions) {
