@@ -4,7 +4,7 @@ end), other ranges go to the upstream; a request for the whole resource never ge
 partial entry as if complete; HEAD is forwarded; a stale partial entry is revalidated."""
 import re
 
-from conftest import make_config, metric_value
+from conftest import Conn, make_config, metric_value
 from scripted_upstream import ScriptedUpstream
 from test_cache import expect, get, head, route, xc
 
@@ -15,8 +15,9 @@ class RangeOrigin:
     """A resource of BODY with a strong ETag that honours one byte range (and If-Range);
     `mode` "ignore" answers every request with the whole 200."""
 
-    def __init__(self, etag='"v1"', cache_control="max-age=3600", body=BODY):
+    def __init__(self, etag='"v1"', cache_control="max-age=3600", body=BODY, vary=None):
         self.etag = etag
+        self.vary = vary
         self.cache_control = cache_control
         self.body = body
         self.mode = "ranges"
@@ -25,6 +26,7 @@ class RangeOrigin:
 
     def fields(self):
         out = [("Cache-Control", self.cache_control), ("X-Origin", "yes")]
+        out += [("Vary", self.vary)] if self.vary else []
         return out + ([("ETag", self.etag)] if self.etag else [])
 
     def slice(self, value):
@@ -257,5 +259,38 @@ def test_touching_parts_of_the_same_representation_are_joined(gateway):
         r = expect(get(gw, t), "HIT")
         assert r.body == BODY, r
         assert len(origin.seen) == 3
+    finally:
+        origin.server.stop()
+
+
+def test_partial_entries_are_per_variant(gateway):
+    """Vary applies to partial entries: another Accept-Language is another variant."""
+    origin = RangeOrigin(vary="Accept-Language")
+    try:
+        gw = start(gateway, origin)
+        t = "/vary"
+        expect_slice(get(gw, t, {"Range": "bytes=0-49", "Accept-Language": "en"}), "MISS", 0, 49)
+        expect_slice(get(gw, t, {"Range": "bytes=5-9", "Accept-Language": "en"}), "HIT", 5, 9)
+        expect_slice(get(gw, t, {"Range": "bytes=5-9", "Accept-Language": "de"}), "MISS", 5, 9)
+        assert len(origin.seen) == 2
+    finally:
+        origin.server.stop()
+
+
+def test_combined_response_keeps_the_connection_in_step(gateway):
+    """On one keep-alive connection: a partial store, its completion (the stored bytes then
+    the upstream's, one Content-Length), then hits: every response framed right."""
+    origin = RangeOrigin(body=bytes(range(256)) * 40)
+    try:
+        gw = start(gateway, origin)
+        t = "/keepalive"
+        with Conn(gw.port) as c:
+            expect_slice(c.get(t, {"Range": "bytes=0-999"}), "MISS", 0, 999, origin.body)
+            r = expect(c.get(t), "MISS")
+            assert r.body == origin.body and r.header("Content-Length") == "10240", r
+            expect_slice(c.get(t, {"Range": "bytes=5000-5099"}), "HIT", 5000, 5099, origin.body)
+            assert expect(c.get(t), "HIT").body == origin.body
+        assert origin.seen[1].get("range") == "bytes=1000-"
+        assert len(origin.seen) == 2
     finally:
         origin.server.stop()
