@@ -42,6 +42,8 @@ bool validatorsMatch(const CachedResponse& stored, const http::ResponseHead& not
   return true;
 }
 
+bool isSetCookie(std::string_view name) { return detail::equalsIgnoreCase(name, "set-cookie"); }
+
 bool isExcludedFromUpdate(std::string_view name, const std::vector<std::string_view>& tokens) {
   return detail::isExcludedFromStorage(name, tokens) ||
          detail::equalsIgnoreCase(name, "content-range") ||
@@ -49,12 +51,15 @@ bool isExcludedFromUpdate(std::string_view name, const std::vector<std::string_v
          detail::equalsIgnoreCase(name, "vary");
 }
 
+// Without `with_set_cookie`, Set-Cookie lines (stored or in the 304) are left out.
 std::vector<StoredHeader> mergeHeaders(const std::vector<StoredHeader>& stored,
                                        const http::ResponseHead& not_modified,
-                                       std::chrono::sys_seconds response_time) {
+                                       std::chrono::sys_seconds response_time,
+                                       bool with_set_cookie) {
   std::vector<http::Header> updates;
   for (const http::Header& header : not_modified.headers) {
-    if (!isExcludedFromUpdate(header.name, not_modified.connection_tokens)) {
+    if (!isExcludedFromUpdate(header.name, not_modified.connection_tokens) &&
+        (with_set_cookie || !isSetCookie(header.name))) {
       updates.push_back(header);
     }
   }
@@ -62,7 +67,8 @@ std::vector<StoredHeader> mergeHeaders(const std::vector<StoredHeader>& stored,
   std::vector<StoredHeader> merged;
   for (const StoredHeader& header : stored) {
     const bool replaced = detail::hasHeader(updates, header.name) ||
-                          (!has_date && detail::equalsIgnoreCase(header.name, "date"));
+                          (!has_date && detail::equalsIgnoreCase(header.name, "date")) ||
+                          (!with_set_cookie && isSetCookie(header.name));
     if (!replaced) merged.push_back(header);
   }
   for (const http::Header& header : updates) {
@@ -105,8 +111,10 @@ FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseH
                              const config::RouteCacheConfig& route) {
   FreshenResult result;
   if (not_modified.status != 304 || !validatorsMatch(stored, not_modified)) return result;
+  const bool store_cookies = route.set_cookie == config::RouteCacheConfig::SetCookie::kStore;
+  const std::chrono::sys_seconds received = floor<seconds>(response_time);
   auto entry = std::make_shared<CachedResponse>(stored);  // the body is shared, not copied
-  entry->headers = mergeHeaders(stored.headers, not_modified, floor<seconds>(response_time));
+  entry->headers = mergeHeaders(stored.headers, not_modified, received, store_cookies);
   entry->request_time = request_time;
   entry->response_time = response_time;
   entry->corrected_initial_age =
@@ -116,8 +124,15 @@ FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseH
   detail::applyResponseRules(*entry, views, cc, route);
   renderWireHeaders(*entry);
   entry->charge = estimateCharge(*entry);
-  result.storable = !cc.no_store && !cc.is_private && !detail::hasHeader(views, "set-cookie") &&
-                    detail::isReusable(*entry);
+  result.storable = !cc.no_store && !cc.is_private && detail::isReusable(*entry);
+  result.served = entry;
+  if (!store_cookies && detail::hasHeader(not_modified.headers, "set-cookie")) {
+    // The 304's cookies are for the client that revalidated, not for the stored entry.
+    auto served = std::make_shared<CachedResponse>(*entry);
+    served->headers = mergeHeaders(stored.headers, not_modified, received, true);
+    renderWireHeaders(*served);
+    result.served = std::move(served);
+  }
   result.entry = std::move(entry);
   return result;
 }

@@ -25,12 +25,15 @@ struct ConditionalHeaders {
 ConditionalHeaders conditionalHeaders(const CachedResponse& entry);
 
 struct FreshenResult {
-  // The stored response updated by the 304; null when the 304's validators identify a
-  // different representation (RFC 9111 4.3.4): refetch without conditions then.
+  // The stored response updated by the 304, to store; null when the 304's validators
+  // identify a different representation (RFC 9111 4.3.4): refetch without conditions then.
   std::shared_ptr<const CachedResponse> entry;
-  // false when the merged response may no longer be stored (the 304 added no-store,
-  // private or Set-Cookie, or nothing keeps it reusable): serve `entry` to this client
-  // once and erase the stored one.
+  // What this client gets: `entry`, or (set_cookie bypass / strip with Set-Cookie in the
+  // 304) a copy of it with the 304's Set-Cookie, which the stored entry does not keep.
+  std::shared_ptr<const CachedResponse> served;
+  // false when the merged response may no longer be stored (the 304 added no-store or
+  // private, or nothing keeps it reusable): serve it to this client once and erase the
+  // stored one.
   bool storable = false;
 };
 
@@ -38,6 +41,7 @@ struct FreshenResult {
 // same name, except hop-by-hop fields, Content-Length, Content-Range, Transfer-Encoding,
 // Content-Encoding (the stored bytes are what they are), Vary (the variant identity) and
 // Age; then freshness is recomputed from the merged fields and the 304's timing.
+// Set-Cookie joins the entry only with set_cookie `store`.
 // Matching: a strong ETag in the 304 must equal the stored ETag; a weak one must match it
 // weakly; without ETag a Last-Modified in the 304 must equal the stored one; a 304 without
 // validators is taken to answer the conditions sent for this entry (common origin

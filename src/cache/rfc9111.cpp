@@ -136,7 +136,10 @@ StoreVerdict checkHeads(const http::RequestHead& request, const http::ResponseHe
       !(cc.is_public || cc.s_maxage || cc.must_revalidate)) {
     return StoreVerdict::kAuthorization;
   }
-  if (detail::hasHeader(response.headers, "set-cookie")) return StoreVerdict::kSetCookie;
+  if (route.set_cookie == config::RouteCacheConfig::SetCookie::kBypass &&
+      detail::hasHeader(response.headers, "set-cookie")) {
+    return StoreVerdict::kSetCookie;
+  }
   if (!variantNames(response, route.key)) return StoreVerdict::kVaryStar;
   if (response.body == http::BodyKind::kContentLength &&
       response.content_length > route.max_object_size) {
@@ -198,6 +201,11 @@ void applyResponseRules(CachedResponse& entry, const std::vector<http::Header>& 
 }
 
 bool isReusable(const CachedResponse& entry) { return reusable(entry); }
+
+bool stripsSetCookie(const config::RouteCacheConfig& route, std::string_view name) {
+  return route.set_cookie != config::RouteCacheConfig::SetCookie::kStore &&
+         equalsIgnoreCase(name, "set-cookie");
+}
 
 }  // namespace detail
 
@@ -308,6 +316,7 @@ StoreResult makeCachedResponse(std::string key, const http::RequestHead& request
   entry->status = response.status;
   for (const http::Header& header : response.headers) {
     if (detail::isExcludedFromStorage(header.name, response.connection_tokens)) continue;
+    if (detail::stripsSetCookie(route, header.name)) continue;
     entry->headers.push_back(StoredHeader{std::string(header.name), std::string(header.value)});
   }
   if (!detail::hasHeader(entry->headers, "date")) {

@@ -25,9 +25,10 @@
 //   no-store (RFC 9111 5.2.2.3).
 // - Authorization in the request: stored only with public, s-maxage or must-revalidate
 //   (RFC 9111 3.5).
-// - Set-Cookie: never stored, even with `public` (nginx and Varnish defaults: storing one
-//   user's session cookie and replaying it to everyone is the worst failure a shared cache
-//   can have; origins that want caching drop the cookie).
+// - Set-Cookie: by default (route set_cookie: bypass) a response with one is never stored,
+//   even with `public` (nginx and Varnish defaults: storing one user's session cookie and
+//   replaying it to everyone is the worst failure a shared cache can have). `strip` stores
+//   it without its Set-Cookie lines; `store` stores and replays them (RFC 9111 allows it).
 // - Vary: * is never stored. Bodies over the route's max_object_size are not stored.
 // - force_ttl replaces the freshness lifetime only; it does not make no-store, private,
 //   Set-Cookie or uncacheable statuses storable, nor cancel no-cache / must-revalidate.
@@ -145,6 +146,8 @@ bool isExcludedFromStorage(std::string_view name, const std::vector<std::string_
 void applyResponseRules(CachedResponse& entry, const std::vector<http::Header>& headers,
                         const ResponseCacheControl& cc, const config::RouteCacheConfig& route);
 bool isReusable(const CachedResponse& entry);
+// Whether a stored entry leaves out this field: Set-Cookie unless set_cookie is `store`.
+bool stripsSetCookie(const config::RouteCacheConfig& route, std::string_view name);
 }  // namespace detail
 
 }  // namespace sg::cache

@@ -126,6 +126,11 @@ struct RouteCacheConfig {
   // RFC 9111 4.2.2: without explicit freshness, fresh for this fraction of Date -
   // Last-Modified (0 disables).
   double heuristic = 0.1;
+  // Responses with Set-Cookie: kBypass are not stored; kStrip are stored without their
+  // Set-Cookie lines (the client of the miss still gets them, hits never do); kStore are
+  // stored and replayed on hits with their Set-Cookie.
+  enum class SetCookie { kBypass, kStrip, kStore };
+  SetCookie set_cookie = SetCookie::kBypass;
 };
 
 // The shared in-memory cache (top-level key `cache`).

@@ -106,12 +106,29 @@ void readHeuristic(ErrorSink& errors, const Field* field, double* out) {
   *out = percent / 100;
 }
 
+// `set_cookie: bypass | strip | store` (RouteCacheConfig::SetCookie).
+void readSetCookie(ErrorSink& errors, const Field* field, RouteCacheConfig::SetCookie* out) {
+  std::string text;
+  if (field == nullptr || !readString(errors, field, &text)) return;
+  using SetCookie = RouteCacheConfig::SetCookie;
+  if (text == "bypass") {
+    *out = SetCookie::kBypass;
+  } else if (text == "strip") {
+    *out = SetCookie::kStrip;
+  } else if (text == "store") {
+    *out = SetCookie::kStore;
+  } else {
+    errors.add(field->mark(), field->path,
+               "unknown set_cookie " + quoted(text) + " (one of: bypass, strip, store)");
+  }
+}
+
 }  // namespace
 
 void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out) {
   MapReader map(errors, field,
                 {"enabled", "default_ttl", "force_ttl", "stale_while_revalidate", "stale_if_error",
-                 "key", "max_object_size", "targeted_cache_control", "heuristic"});
+                 "key", "max_object_size", "targeted_cache_control", "heuristic", "set_cookie"});
   if (!map.valid()) return;
   readBool(errors, map.find("enabled"), &out->enabled);
   readOptionalDuration(errors, map.find("default_ttl"), &out->default_ttl);
@@ -125,6 +142,7 @@ void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out
   readHeaderNames(errors, map.find("targeted_cache_control"), kMaxKeyHeaders,
                   &out->targeted_cache_control);
   readHeuristic(errors, map.find("heuristic"), &out->heuristic);
+  readSetCookie(errors, map.find("set_cookie"), &out->set_cookie);
 }
 
 void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out) {

@@ -84,7 +84,7 @@ void CachePhase::freshenStored() {
     route_cache.shared->cache.erase(state_.key);
     releaseFill(Outcome::kNotStored);
   }
-  serveCached(std::move(freshened.entry), CacheResult::kRevalidated);
+  serveCached(std::move(freshened.served), CacheResult::kRevalidated);
 }
 
 // At the response head of a miss: whether the response will be stored; if so the head is
