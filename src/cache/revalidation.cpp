@@ -22,26 +22,6 @@ std::string_view opaqueTag(std::string_view etag) { return isWeak(etag) ? etag.s
 bool weakEqual(std::string_view a, std::string_view b) {
   return !a.empty() && !b.empty() && opaqueTag(a) == opaqueTag(b);
 }
-bool strongEqual(std::string_view a, std::string_view b) {
-  return !a.empty() && !isWeak(a) && !isWeak(b) && a == b;
-}
-
-bool sameDate(std::string_view a, std::string_view b, std::chrono::sys_seconds now) {
-  const auto first = parseHttpDate(a, now);
-  return first && first == parseHttpDate(b, now);
-}
-
-bool validatorsMatch(const CachedResponse& stored, const http::ResponseHead& not_modified) {
-  const std::chrono::sys_seconds now = floor<seconds>(stored.response_time);
-  if (const auto etag = detail::firstHeader(not_modified.headers, "etag")) {
-    return isWeak(*etag) ? weakEqual(*etag, stored.etag) : strongEqual(*etag, stored.etag);
-  }
-  if (const auto modified = detail::firstHeader(not_modified.headers, "last-modified")) {
-    return sameDate(*modified, stored.last_modified, now);
-  }
-  return true;
-}
-
 bool isSetCookie(std::string_view name) { return detail::equalsIgnoreCase(name, "set-cookie"); }
 
 bool isExcludedFromUpdate(std::string_view name, const std::vector<std::string_view>& tokens) {
@@ -110,7 +90,7 @@ FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseH
                              Time request_time, Time response_time,
                              const config::RouteCacheConfig& route) {
   FreshenResult result;
-  if (not_modified.status != 304 || !validatorsMatch(stored, not_modified)) return result;
+  if (not_modified.status != 304) return result;
   const bool store_cookies = route.set_cookie == config::RouteCacheConfig::SetCookie::kStore;
   const std::chrono::sys_seconds received = floor<seconds>(response_time);
   auto entry = std::make_shared<CachedResponse>(stored);  // the body is shared, not copied

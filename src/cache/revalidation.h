@@ -25,8 +25,8 @@ struct ConditionalHeaders {
 ConditionalHeaders conditionalHeaders(const CachedResponse& entry);
 
 struct FreshenResult {
-  // The stored response updated by the 304, to store; null when the 304's validators
-  // identify a different representation (RFC 9111 4.3.4): refetch without conditions then.
+  // The stored response updated by the 304, to store; null only when `not_modified` is not a
+  // 304.
   std::shared_ptr<const CachedResponse> entry;
   // What this client gets: `entry`, or (set_cookie bypass / strip with Set-Cookie in the
   // 304) a copy of it with the 304's Set-Cookie, which the stored entry does not keep.
@@ -42,10 +42,11 @@ struct FreshenResult {
 // Content-Encoding (the stored bytes are what they are), Vary (the variant identity) and
 // Age; then freshness is recomputed from the merged fields and the 304's timing.
 // Set-Cookie joins the entry only with set_cookie `store`.
-// Matching: a strong ETag in the 304 must equal the stored ETag; a weak one must match it
-// weakly; without ETag a Last-Modified in the 304 must equal the stored one; a 304 without
-// validators is taken to answer the conditions sent for this entry (common origin
-// behaviour; RFC 9111 only names the case of a stored response without validators).
+// A new ETag or Last-Modified in the 304 replaces the stored one (RFC 9111 4.3.4 lists
+// ETag among the updated fields): the revalidation sent only this entry's validators (the
+// client's own conditionals are dropped), so the 304 says this entry is current, and its
+// validators are the ones the origin now gives it. (4.3.4's selection by validator is
+// among several stored responses; here there is one candidate.)
 FreshenResult freshenWith304(const CachedResponse& stored, const http::ResponseHead& not_modified,
                              Time request_time, Time response_time,
                              const config::RouteCacheConfig& route);

@@ -70,7 +70,7 @@ void CachePhase::freshenStored() {
                         input.size() == ex_.response.head_length;
   input.consume(ex_.response.head_length);
   upstream.release(reusable);
-  if (!freshened.entry) {  // the 304 names another representation than the stored one
+  if (!freshened.entry) {  // not a 304 (the caller checks): nothing to serve
     route_cache.shared->cache.erase(state_.key);
     releaseFill(Outcome::kFailed);
     state_.stale.reset();

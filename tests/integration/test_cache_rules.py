@@ -1,5 +1,5 @@
 """Cache storage and revalidation rules end to end: the route key `set_cookie` (bypass, strip,
-store), with a 304 that brings a Set-Cookie.
+store) and a 304 that brings a new ETag or a Set-Cookie.
 
 The upstream is a small in-process server (below) whose answer per path the test scripts:
 origin.script[path] = fn(method, headers, body) -> (status, [(name, value)...], body). It
@@ -152,6 +152,26 @@ def revalidating(first_headers, not_modified_headers, body=b"original"):
         return 500, [], b"unexpected unconditional request"
 
     return script
+
+
+def test_304_with_a_new_etag_updates_the_stored_etag(gateway, origin):
+    origin.script["/e"] = revalidating([("Cache-Control", "max-age=1"), ("ETag", '"abcdef"')],
+                                       [("Cache-Control", "max-age=60"), ("ETag", '"ghijkl"')])
+    gw = start(gateway, origin)
+    first = get(gw, "/e")
+    assert xc(first) == "MISS" and first.header("ETag") == '"abcdef"', first
+    time.sleep(1.6)
+    r = get(gw, "/e")
+    assert r.status == 200 and xc(r) == "REVALIDATED" and r.body == b"original", r
+    assert r.header("ETag") == '"ghijkl"'
+    sent = requests_for(origin, "/e")[-1][2]
+    assert sent.get("If-None-Match") == '"abcdef"', sent
+    hit = get(gw, "/e")
+    assert xc(hit) == "HIT" and hit.header("ETag") == '"ghijkl"' and hit.body == b"original", hit
+    # The client's own validators are now compared with the new ETag.
+    assert get(gw, "/e", {"If-None-Match": '"ghijkl"'}).status == 304
+    assert get(gw, "/e", {"If-None-Match": '"abcdef"'}).status == 200
+    assert len(requests_for(origin, "/e")) == 2
 
 
 def test_304_set_cookie_reaches_the_client_but_not_the_entry_by_default(gateway, origin):
