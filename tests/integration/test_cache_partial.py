@@ -294,3 +294,32 @@ def test_combined_response_keeps_the_connection_in_step(gateway):
         assert len(origin.seen) == 2
     finally:
         origin.server.stop()
+
+
+def test_partial_without_validators_is_reused_but_a_contradictory_one_is_not_stored(gateway):
+    """A partial entry needs no validator to answer ranges inside it. A 206 whose body length
+    contradicts its Content-Range (bytes 4-9/10 with 5 bytes, as cache-tests' partial-store-
+    partial-reuse-* send) is relayed but not stored: no byte position can be trusted."""
+    sent = []
+
+    def handle(ex):
+        sent.append(ex.header("range"))
+        crange = "bytes 4-8/10" if ex.target == "/ok" else "bytes 4-9/10"
+        ex.respond(206, b"01234", [("Cache-Control", "max-age=3600"), ("Content-Range", crange)])
+        return True
+
+    server = ScriptedUpstream(handle)
+    try:
+        gw = gateway(make_config({"app": [server.address]}, workers=1,
+                                 routes=[route({}, name="cached") | {"upstream": "app"}]))
+        body = b"????01234?"
+        expect_slice(get(gw, "/ok", {"Range": "bytes=4-8"}), "MISS", 4, 8, body)
+        expect_slice(get(gw, "/ok", {"Range": "bytes=6-8"}), "HIT", 6, 8, body)
+        assert xc(get(gw, "/ok", {"Range": "bytes=6-"})) == "MISS"  # needs byte 9
+        r = get(gw, "/bad", {"Range": "bytes=-5"})
+        assert r.status == 206 and r.body == b"01234", r
+        r = get(gw, "/bad", {"Range": "bytes=-5"})
+        assert xc(r) == "MISS", r
+        assert len(sent) == 4
+    finally:
+        server.stop()
