@@ -1,4 +1,5 @@
-// Route set_cookie modes: storing, and a 304's Set-Cookie.
+// Route set_cookie modes (storing, and a 304's Set-Cookie) and POST responses stored for
+// GETs of their Content-Location (RFC 9110 9.3.3).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -111,6 +112,92 @@ TEST(SetCookieMode, StoredCookiesAreReplacedBy304Cookies) {
   const FreshenResult plain =
       freshenWith304(*stored.entry, response(304, {{"ETag", "\"e\""}}), kNow, kNow, r);
   EXPECT_EQ(countOf(*plain.entry, "set-cookie"), 2u);
+}
+
+struct PostCase {
+  const char* name;
+  const char* path;
+  const char* query;
+  std::vector<http::Header> response_headers;
+  bool stored;
+};
+
+TEST(PostWithContentLocation, StoredOnlyForItsOwnUrlWithExplicitFreshness) {
+  const PostCase cases[] = {
+      {"same path", "/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "/a"}}), true},
+      {"relative reference", "/dir/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "a"}}), true},
+      {"dot segments", "/dir/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "../dir/./a"}}), true},
+      {"absolute, same authority", "/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "http://EXAMPLE.com/a"}}),
+       true},
+      {"same query", "/a", "x=1",
+       headers({{"Cache-Control", "s-maxage=60"}, {"Content-Location", "/a?x=1"}}), true},
+      {"Expires", "/a", "",
+       headers({{"Date", kNowDate},
+                {"Expires", "Sat, 01 Jun 2024 01:00:00 GMT"},
+                {"Content-Location", "/a"}}),
+       true},
+      {"another host", "/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "http://other.com/a"}}),
+       false},
+      {"another port", "/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "//example.com:8080/a"}}),
+       false},
+      {"another path", "/a", "",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "/b"}}), false},
+      {"another query", "/a", "x=1",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "/a?x=2"}}), false},
+      {"query dropped", "/a", "x=1",
+       headers({{"Cache-Control", "max-age=60"}, {"Content-Location", "/a"}}), false},
+      {"empty", "/a", "", headers({{"Cache-Control", "max-age=60"}, {"Content-Location", ""}}),
+       false},
+      {"two lines", "/a", "",
+       headers({{"Cache-Control", "max-age=60"},
+                {"Content-Location", "/a"},
+                {"Content-Location", "/b"}}),
+       false},
+      {"no Content-Location", "/a", "", headers({{"Cache-Control", "max-age=60"}}), false},
+      {"heuristic only", "/a", "",
+       headers({{"Last-Modified", "Fri, 31 May 2024 00:00:00 GMT"}, {"Content-Location", "/a"}}),
+       false},
+      {"public only", "/a", "", headers({{"Cache-Control", "public"}, {"Content-Location", "/a"}}),
+       false},
+      {"no-store wins", "/a", "",
+       headers({{"Cache-Control", "max-age=60, no-store"}, {"Content-Location", "/a"}}), false},
+  };
+  for (const PostCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const http::RequestHead post =
+        request({{"Content-Type", "text/plain"}}, "POST", c.path, c.query);
+    http::ResponseHead resp = response(200);
+    resp.headers = c.response_headers;
+    // The last three name the URL but lack explicit freshness or forbid storing.
+    const bool same_url = c.stored || std::string_view(c.name) == "heuristic only" ||
+                          std::string_view(c.name) == "public only" ||
+                          std::string_view(c.name) == "no-store wins";
+    EXPECT_EQ(contentLocationIsTarget(post, resp), same_url);
+    const StoreResult result =
+        makeCachedResponse("example.com/a", post, resp, "made", kNow, kNow, route());
+    EXPECT_EQ(result.verdict == StoreVerdict::kStore, c.stored);
+    if (c.stored) {
+      EXPECT_EQ(result.entry->bodyBytes(), "made");
+    }
+  }
+}
+
+TEST(PostWithContentLocation, OtherUnsafeMethodsAreNotStored) {
+  const http::ResponseHead resp =
+      response(200, {{"Cache-Control", "max-age=60"}, {"Content-Location", "/a"}});
+  for (const char* method : {"PUT", "PATCH", "DELETE"}) {
+    EXPECT_EQ(checkStorable(request({}, method), resp, route(), kNow), StoreVerdict::kMethod);
+  }
+  EXPECT_EQ(checkStorable(request({}, "POST"), resp, route(), kNow), StoreVerdict::kStore);
+  // The request's own rules still apply.
+  EXPECT_EQ(checkStorable(request({{"Authorization", "Basic eA=="}}, "POST"), resp, route(), kNow),
+            StoreVerdict::kAuthorization);
 }
 
 }  // namespace

@@ -252,4 +252,20 @@ std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
   return keys;
 }
 
+bool contentLocationIsTarget(const http::RequestHead& request, const http::ResponseHead& response) {
+  std::optional<std::string_view> value;
+  size_t lines = 0;
+  detail::forEachHeader(response.headers, "content-location", [&](std::string_view text) {
+    ++lines;
+    value = text;
+  });
+  if (lines != 1) return false;  // none, or several that may disagree
+  const auto parts = parseReference(*value, request.path);
+  if (!parts) return false;
+  if (!parts->authority.empty() && !detail::equalsIgnoreCase(parts->authority, request.host)) {
+    return false;
+  }
+  return parts->path == request.path && parts->query == request.query;
+}
+
 }  // namespace sg::cache

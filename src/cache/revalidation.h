@@ -71,4 +71,9 @@ std::vector<std::string> invalidatedKeys(const http::RequestHead& request,
                                          const config::RouteCacheConfig::Key& key,
                                          const http::PathOptions* paths = nullptr);
 
+// RFC 9110 9.3.3: whether the response's one Content-Location names the request's own URL
+// (a relative reference resolved against the request path; an absolute one with the
+// request's authority), so a POST response may be stored for later GETs of that URL.
+bool contentLocationIsTarget(const http::RequestHead& request, const http::ResponseHead& response);
+
 }  // namespace sg::cache

@@ -5,6 +5,7 @@
 
 #include "cache/cache_key.h"
 #include "cache/http_date.h"
+#include "cache/revalidation.h"
 #include "cache/text.h"
 
 namespace sg::cache {
@@ -116,11 +117,21 @@ bool reusable(const CachedResponse& entry) {
          entry.stale_while_revalidate > kZero || entry.stale_if_error > kZero;
 }
 
+// RFC 9110 9.3.3: a POST response with explicit freshness whose Content-Location is the
+// request's own URL may answer later GETs of that URL.
+bool storablePost(const http::RequestHead& request, const http::ResponseHead& response,
+                  const ResponseCacheControl& cc) {
+  return request.method == "POST" && hasExplicitFreshness(cc, response.headers) &&
+         contentLocationIsTarget(request, response);
+}
+
 StoreVerdict checkHeads(const http::RequestHead& request, const http::ResponseHead& response,
                         const ResponseCacheControl& cc, const config::RouteCacheConfig& route,
                         Time response_time) {
   if (!route.enabled) return StoreVerdict::kDisabled;
-  if (request.method != "GET") return StoreVerdict::kMethod;
+  if (request.method != "GET" && !storablePost(request, response, cc)) {
+    return StoreVerdict::kMethod;
+  }
   if (response.status == 206 || detail::hasHeader(request.headers, "range")) {
     return StoreVerdict::kRange;
   }

@@ -5,6 +5,8 @@
 //
 // Decisions (RFC choices and where this cache is stricter or simpler):
 // - Only GET responses are stored; HEAD is served from the GET entry (same primary key).
+//   Also a POST response with explicit freshness whose Content-Location is the request's
+//   own URL (RFC 9110 9.3.3), under that URL's GET key.
 // - Requests with Range, and 206 responses, are refused here (kRange): partial.h stores
 //   them (a 206 as a partial entry), ranges.h answers ranges from stored responses.
 // - Statuses stored: final ones except 206 and 304, when the response has explicit

@@ -54,6 +54,7 @@ bool CachePhase::start() {
       state_.host.assign(request.host);
       state_.path.assign(request.path);
       state_.query.assign(request.query);
+      if (request.method == "POST") keepPost();
     }
     return false;
   }
@@ -62,6 +63,14 @@ bool CachePhase::start() {
   state_.result = CacheResult::kMiss;
   readRange();
   return true;
+}
+
+// A POST's response may be stored under its URL's GET key (RFC 9110 9.3.3; rfc9111.h):
+// the key and the header lines are kept for prepareStore.
+void CachePhase::keepPost() {
+  state_.key = cache::buildPrimaryKey(ex_.request, ex_.route->cache->config->key);
+  for (const auto& header : ex_.request.headers)
+    state_.post_headers.push_back({std::string(header.name), std::string(header.value)});
 }
 
 // Range on a GET; more than one Range line is taken as several ranges (answered whole).

@@ -59,6 +59,7 @@ class CachePhase {
  private:
   bool start();
   void readRange();
+  void keepPost();
   Verdict useStoredResponse();
   Verdict forwardRangeMiss();
   Verdict claimFill();

@@ -104,6 +104,7 @@ void CacheExchange::reset() {
   host.clear();
   path.clear();
   query.clear();
+  post_headers.clear();
 }
 
 std::string validatorLines(const cache::CachedResponse& stored) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cache/cache.h"
 #include "cache/cache_control.h"
@@ -75,6 +76,9 @@ struct CacheExchange {
   std::string host;
   std::string path;
   std::string query;
+  // A POST's header lines, kept with the target: its response may be stored for later GETs
+  // (RFC 9110 9.3.3), and the request head's bytes may be gone by then.
+  std::vector<cache::StoredHeader> post_headers;
 
   // For the next exchange (keeps the strings' capacity: a hit path without malloc/free).
   void reset();

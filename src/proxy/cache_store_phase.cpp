@@ -37,6 +37,18 @@ Outcome notStoredOutcome(cache::StoreVerdict verdict, int status) {
   return Outcome::kNotStored;
 }
 
+// The POST as CachePhase::keepPost kept it.
+http::RequestHead keptPost(const CacheExchange& state) {
+  http::RequestHead request;
+  request.method = state.method;
+  request.host = state.host;
+  request.path = state.path;
+  request.query = state.query;
+  for (const cache::StoredHeader& header : state.post_headers)
+    request.headers.push_back(http::Header{header.name, header.value});
+  return request;
+}
+
 }  // namespace
 
 Verdict CachePhase::onResponse() {
@@ -92,12 +104,15 @@ void CachePhase::freshenStored() {
 // the body framer strips the chunk framing itself.
 Verdict CachePhase::prepareStore() {
   if (completing_) combineWithPartial();  // after compression decided: a 206 is not compressed
-  if (!state_.active || state_.result != CacheResult::kMiss || ex_.request_is_head)
+  // A POST is judged after it invalidated its URL (onResponse); never a 206 of it.
+  const bool post = state_.invalidate && state_.method == "POST" && ex_.response.status != 206;
+  if (!state_.active || (state_.result != CacheResult::kMiss && !post) || ex_.request_is_head)
     return Verdict::kContinue;
   const http::ResponseHead& response = ex_.response;
   const config::RouteCacheConfig& config = *ex_.route->cache->config;
-  auto made = cache::makeStoredResponse(state_.key, ex_.request, response, state_.request_time,
-                                        wallNow(), config);
+  const http::RequestHead kept = post ? keptPost(state_) : http::RequestHead{};
+  auto made = cache::makeStoredResponse(state_.key, post ? kept : ex_.request, response,
+                                        state_.request_time, wallNow(), config);
   if (made.verdict != cache::StoreVerdict::kStore) {
     releaseFill(notStoredOutcome(made.verdict, response.status));
     return Verdict::kContinue;

@@ -1,17 +1,19 @@
 """Cache storage and revalidation rules end to end: the route key `set_cookie` (bypass, strip,
-store) and a 304 that brings a new ETag or a Set-Cookie.
+store), a 304 that brings a new ETag or a Set-Cookie, and POST responses stored for GETs of their
+Content-Location (RFC 9110 9.3.3).
 
 The upstream is a small in-process server (below) whose answer per path the test scripts:
 origin.script[path] = fn(method, headers, body) -> (status, [(name, value)...], body). It
 records every request it gets (origin.seen), so a test can tell a HIT (no request) and what
 the gateway sent when it revalidated."""
+import email.utils
 import http.server
 import threading
 import time
 
 import pytest
 
-from conftest import http_get, make_config, run_cli, to_yaml
+from conftest import http_get, http_request, make_config, run_cli, to_yaml
 
 ROUTE = "cached"
 
@@ -200,3 +202,70 @@ def test_304_set_cookie_updates_the_entry_with_store(gateway, origin):
     hit = get(gw, "/s")
     assert xc(hit) == "HIT" and cookies(hit) == ["a=c"], hit
     assert len(requests_for(origin, "/s")) == 2
+
+
+# ---------------------------------------------------------------------------
+# POST with a same-URL Content-Location
+# ---------------------------------------------------------------------------
+def post_then_get(method_bodies):
+    """A script: GET answers `get-N`; POST answers with the headers method_bodies gives."""
+    gets = []
+
+    def script(method, req, data):
+        if method == "POST":
+            headers, body = method_bodies(data)
+            return 200, headers, body
+        gets.append(1)
+        return 200, [("Cache-Control", "max-age=60")], b"get-%d" % len(gets)
+
+    return script
+
+
+def test_post_with_own_content_location_serves_later_gets(gateway, origin):
+    origin.script["/p"] = post_then_get(
+        lambda data: ([("Cache-Control", "max-age=60"), ("Content-Location", "/p")], b"posted " + data))
+    gw = start(gateway, origin)
+    first = get(gw, "/p")
+    assert xc(first) == "MISS" and first.body == b"get-1"
+    assert xc(get(gw, "/p")) == "HIT"
+    r = http_request(gw.port, "POST", "/p", {"Content-Type": "text/plain"}, b"12345")
+    assert r.status == 200 and xc(r) == "BYPASS" and r.body == b"posted 12345", r
+    # The POST invalidated the stored GET and stored its own response in its place.
+    hit = get(gw, "/p")
+    assert hit.status == 200 and xc(hit) == "HIT" and hit.body == b"posted 12345", hit
+    assert hit.header("Content-Location") == "/p"
+    assert len(requests_for(origin, "/p", "GET")) == 1
+
+
+def test_post_with_relative_or_absolute_same_url_is_stored(gateway, origin):
+    origin.script["/dir/rel"] = post_then_get(
+        lambda data: ([("Cache-Control", "max-age=60"), ("Content-Location", "rel?x=1")], b"relative"))
+    origin.script["/abs"] = post_then_get(
+        lambda data: ([("Expires", email.utils.formatdate(time.time() + 60, usegmt=True)),
+                       ("Content-Location", "http://gateway.test/abs")], b"absolute"))
+    gw = start(gateway, origin)
+    assert http_request(gw.port, "POST", "/dir/rel?x=1", None, b"a").status == 200
+    assert http_request(gw.port, "POST", "/abs", None, b"b").status == 200
+    r = get(gw, "/dir/rel?x=1")
+    assert xc(r) == "HIT" and r.body == b"relative", r
+    r = get(gw, "/abs")
+    assert xc(r) == "HIT" and r.body == b"absolute", r
+    assert requests_for(origin, "/dir/rel", "GET") == [] and requests_for(origin, "/abs", "GET") == []
+
+
+@pytest.mark.parametrize("headers", [
+    [("Cache-Control", "max-age=60"), ("Content-Location", "/elsewhere")],
+    [("Cache-Control", "max-age=60"), ("Content-Location", "http://other.test/q")],
+    [("Cache-Control", "max-age=60"), ("Content-Location", "/q?x=1")],
+    [("Cache-Control", "max-age=60")],
+    [("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"), ("Content-Location", "/q")],
+    [("Cache-Control", "max-age=60, no-store"), ("Content-Location", "/q")],
+], ids=["other-path", "other-host", "other-query", "no-content-location", "no-explicit-freshness",
+        "no-store"])
+def test_post_is_not_stored_without_same_url_and_explicit_freshness(gateway, origin, headers):
+    origin.script["/q"] = post_then_get(lambda data: (headers, b"posted"))
+    gw = start(gateway, origin)
+    assert http_request(gw.port, "POST", "/q", None, b"x").status == 200
+    r = get(gw, "/q")
+    assert xc(r) == "MISS" and r.body == b"get-1", r
+    assert requests_for(origin, "/elsewhere") == []
