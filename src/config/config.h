@@ -279,11 +279,6 @@ struct AdminConfig {
   std::optional<net::Address> address;  // nullopt = no admin listener
 };
 
-struct AccessLogConfig {
-  bool enabled = false;
-  std::string path;  // "-" or empty = stdout
-};
-
 // Shared state for every instance (top-level key `store`); kNone keeps everything in-process.
 struct StoreConfig {
   enum class Type { kNone, kRedis, kRedisCluster };
@@ -297,6 +292,11 @@ struct StoreConfig {
   uint32_t connections = 1;                             // per worker (per node for a cluster)
 };
 
+struct AccessLogConfig {
+  bool enabled = false;
+  std::string path;  // "-" or empty = stdout
+};
+
 struct Config {
   uint32_t workers = 0;  // 0 = one per core
   std::vector<ListenerConfig> listeners;
@@ -304,12 +304,12 @@ struct Config {
   AdminConfig admin;
   AccessLogConfig access_log;
   CacheConfig cache;
+  StoreConfig store;
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
   // Under concurrent load a worker that finds no ready event sleeps this long and then takes
   // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.
   uint32_t event_coalescing_us = 50;
 
-  StoreConfig store;
   const UpstreamConfig* findUpstream(const std::string& name) const;
 };
 

@@ -4,9 +4,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <stdexcept>
+#include <utility>
 
 namespace sg::net {
 
@@ -105,11 +107,32 @@ void EventLoop::runOnce() {
     static_cast<EventHandler*>(events_[i].data.ptr)->onEvents(events_[i].events);
   }
   timers_.expire();
+  runBatchEnd();
   // Handlers may dispose of objects while others dispose more; swap until quiet.
   while (!graveyard_.empty()) {
     std::vector<Disposable*> dead;
     dead.swap(graveyard_);
     for (auto* object : dead) delete object;
+  }
+}
+
+void EventLoop::unschedule(BatchEndHandler* handler) {
+  std::erase(batch_end_, handler);
+  if (batch_running_ != nullptr)
+    std::replace(batch_running_->begin(), batch_running_->end(), handler,
+                 static_cast<BatchEndHandler*>(nullptr));
+}
+
+// Handlers may schedule more (a reply handled at batch end sends a command): run until quiet.
+void EventLoop::runBatchEnd() {
+  while (!batch_end_.empty()) {
+    std::vector<BatchEndHandler*> due;
+    due.swap(batch_end_);
+    batch_running_ = &due;
+    for (BatchEndHandler*& handler : due) {
+      if (BatchEndHandler* due_handler = std::exchange(handler, nullptr)) due_handler->onBatchEnd();
+    }
+    batch_running_ = nullptr;
   }
 }
 

@@ -24,6 +24,16 @@ class EventHandler {
   ~EventHandler() = default;
 };
 
+// Called once at the end of the event batch in which it was scheduled (after every event
+// and timer of the batch): lets a connection gather what many handlers wrote into one write.
+class BatchEndHandler {
+ public:
+  virtual void onBatchEnd() = 0;
+
+ protected:
+  ~BatchEndHandler() = default;
+};
+
 // Objects closed during an event batch may still be referenced by later events of the
 // same batch; they are handed here and destroyed after the batch.
 class Disposable {
@@ -50,6 +60,10 @@ class EventLoop {
   void setWakeHandler(std::function<void()> on_wake) { on_wake_ = std::move(on_wake); }
 
   void dispose(Disposable* object) { graveyard_.push_back(object); }
+  // Schedules handler->onBatchEnd() for the end of this batch (call at most once per batch
+  // per handler; a handler that goes away first must unschedule()).
+  void atBatchEnd(BatchEndHandler* handler) { batch_end_.push_back(handler); }
+  void unschedule(BatchEndHandler* handler);
 
   // Call before run(); see net/coalescer.h. Off (zero) by default.
   void setCoalescing(std::chrono::microseconds wait) { coalescer_.setWait(wait); }
@@ -64,6 +78,7 @@ class EventLoop {
   int waitForEvents();
   int poll(int timeout_ms);
   void drainWake();
+  void runBatchEnd();
 
   class WakeHandler;
   std::unique_ptr<WakeHandler> waker_;
@@ -74,6 +89,8 @@ class EventLoop {
   TimerQueue timers_;
   Coalescer coalescer_;
   std::vector<Disposable*> graveyard_;
+  std::vector<BatchEndHandler*> batch_end_;
+  std::vector<BatchEndHandler*>* batch_running_ = nullptr;  // the batch-end list being run
   std::vector<epoll_event> events_;
 };
 
