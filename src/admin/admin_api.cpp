@@ -73,17 +73,29 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
     }
     upstreams[upstream.config->name] = std::move(entry);
   }
+  // A failing store degrades the gateway (features fall back locally) but never makes it
+  // unavailable: requests are still answered.
+  const proxy::SharedState& state = shared;
+  const std::string store_state =
+      shared.storeStats() != nullptr ? shared.storeStats()->state() : "";
   const char* status = "ok";
   if (shared.draining) {
     status = "draining";
   } else if (some_upstream_unavailable) {
     status = "unavailable";
-  } else if (any_down) {
+  } else if (any_down || (!store_state.empty() && store_state != "up")) {
     status = "degraded";
   }
   json::object document;
   document["status"] = status;
   document["upstreams"] = std::move(upstreams);
+  if (!store_state.empty()) {
+    json::object store;
+    store["type"] =
+        state.config().store.type == config::StoreConfig::Type::kRedis ? "redis" : "redis_cluster";
+    store["state"] = store_state;
+    document["store"] = std::move(store);
+  }
   ServiceResponse response;
   response.status =
       (std::string_view(status) == "ok" || std::string_view(status) == "degraded") ? 200 : 503;

@@ -275,6 +275,7 @@ void Exchange::end() {
   phases.compression.release();
   endCache(phases.cache, cache::FillLocks::Outcome::kAborted);
   phases.cache.reset();
+  phases.rate_limit.reset();
   phases.retry.reset();
   phases.upstream.reset();
   phases.log.reset();

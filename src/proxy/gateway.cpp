@@ -16,6 +16,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
 Gateway::~Gateway() { stop(); }
 
 bool Gateway::start(std::string* error) {
+  if (!shared_->checkClusterLimits(error)) return false;
   if (config_->access_log.enabled) {
     access_log_ = std::make_unique<AccessLog>();
     if (!access_log_->open(config_->access_log.path, error)) return false;

@@ -69,6 +69,7 @@ Verdict resumeRequestPhase(RequestPhase phase, Exchange& exchange, uint64_t valu
     case RequestPhase::kCacheLookup:
       return exchange.phases.cache.onFillDone(static_cast<cache::FillLocks::Outcome>(value));
     case RequestPhase::kRateLimit:
+      return exchange.phases.rate_limit.onStoreReplies();
     case RequestPhase::kCompression:
     case RequestPhase::kBreaker:
     case RequestPhase::kUpstream:

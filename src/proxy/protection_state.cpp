@@ -1,9 +1,12 @@
 #include "proxy/protection_state.h"
 
+#include <algorithm>
 #include <array>
 #include <random>
 
 #include "net/event_loop.h"
+#include "ratelimit/cluster_script.h"
+#include "store/script.h"
 
 namespace sg::proxy {
 
@@ -38,15 +41,75 @@ void registerTableMetrics(const ratelimit::RateLimiter* limiter, const metrics::
   }
 }
 
+// rate / K with the period stretched (100/s over 3 instances is 100 per 3 s: exact, no
+// rounding of the count); bursts are split, rounded up.
+config::RateLimitConfig fallbackConfig(const config::RateLimitConfig& config) {
+  config::RateLimitConfig fallback = config;
+  const uint32_t instances = config.fallback_instances;
+  auto split = [instances](config::Rate& rate, uint64_t& burst) {
+    const uint64_t whole = burst == 0 ? rate.count : burst;
+    burst = std::max<uint64_t>(1, (whole + instances - 1) / instances);
+    rate.period *= instances;
+  };
+  split(fallback.rate, fallback.burst);
+  for (auto& [key, tier] : fallback.tiers) split(tier.rate, tier.burst);
+  return fallback;
+}
+
+std::unique_ptr<ClusterLimit> makeClusterLimit(const config::RateLimitConfig& config,
+                                               uint32_t workers, const metrics::Labels& labels,
+                                               metrics::Registry& registry) {
+  auto cluster = std::make_unique<ClusterLimit>();
+  cluster->fallback_config = fallbackConfig(config);
+  cluster->fallback =
+      std::make_unique<ratelimit::RateLimiter>(cluster->fallback_config, randomSeed());
+  cluster->lease_share = (config.lease + workers - 1) / std::max<uint32_t>(workers, 1);
+  cluster->leases.resize(workers);
+  cluster->fallbacks = &registry.counter(
+      "scalegate_rate_limit_fallbacks_total",
+      "Cluster-scope decisions made by the local fallback limiter because the store failed.",
+      labels);
+  cluster->store_calls =
+      &registry.counter("scalegate_rate_limit_store_calls_total",
+                        "Cluster-scope decision scripts sent to the store.", labels);
+  return cluster;
+}
+
 }  // namespace
+
+const store::Script& clusterLimitScript() {
+  static const store::Script script{std::string(ratelimit::kClusterScript)};
+  return script;
+}
+
+bool clusterLimitFits(const SharedLimit& limit, std::string* error) {
+  const config::RateLimitConfig& config = *limit.config;
+  auto fits = [&](const config::Rate& rate, uint64_t burst, const std::string& what) {
+    std::string why;
+    if (ratelimit::fitsClusterArithmetic(
+            config.algorithm, ratelimit::makeLimits(config.algorithm, rate, burst), &why)) {
+      return true;
+    }
+    *error = "rate_limit " + config.name + what + ": too large for scope: cluster (" + why + ")";
+    return false;
+  };
+  if (!fits(config.rate, config.burst, "")) return false;
+  for (const auto& [key, tier] : config.tiers) {
+    if (!fits(tier.rate, tier.burst, " tier " + key)) return false;
+  }
+  return true;
+}
 
 std::unique_ptr<SharedLimit> makeSharedLimit(const config::RateLimitConfig& config,
                                              const std::string& listener, const std::string& route,
-                                             metrics::Registry& registry) {
+                                             metrics::Registry& registry, uint32_t workers) {
   auto limit = std::make_unique<SharedLimit>();
   limit->config = &config;
   limit->limiter = std::make_unique<ratelimit::RateLimiter>(config, randomSeed());
   metrics::Labels labels{{"listener", listener}, {"route", route}, {"policy", config.name}};
+  if (config.scope == config::RateLimitConfig::Scope::kCluster) {
+    limit->cluster = makeClusterLimit(config, workers, labels, registry);
+  }
   auto decision = [&](const char* name) {
     metrics::Labels with = labels;
     with.emplace_back("decision", name);

@@ -1,15 +1,29 @@
 // Rate limits (docs/life-of-a-request.md, "Rate limit"): the listener's limit, then the
-// route's, each checked against a limiter shared by all workers.
+// route's, each checked against a limiter shared by all workers, or (scope: cluster) by the
+// store shared by every instance.
 #include "proxy/rate_limit_phase.h"
 
 #include <algorithm>
+#include <array>
 
 #include "proxy/exchange.h"
 #include "proxy/request_key.h"
 #include "proxy/shared_state.h"
+#include "proxy/worker.h"
+#include "ratelimit/cluster_script.h"
 #include "ratelimit/headers.h"
+#include "store/client.h"
+#include "store/script.h"
 
 namespace sg::proxy {
+
+namespace {
+
+// Unspent leased quota is dropped after this: it was taken from the store, so holding it
+// longer only starves the other instances.
+constexpr int64_t kLeaseLifetimeUs = 1'000'000;
+
+}  // namespace
 
 std::string_view RateLimitPhase::limitKey(const SharedLimit& limit) const {
   using KeySource = config::RateLimitConfig::KeySource;
@@ -26,10 +40,161 @@ std::string_view RateLimitPhase::limitKey(const SharedLimit& limit) const {
   return {};
 }
 
-// Checks one limiter, adding its members to the RateLimit headers. Returns the seconds a
-// refused request must wait, or 0 when the request may go on (shadow refusals go on).
-uint32_t RateLimitPhase::checkLimit(SharedLimit& limit, int64_t now_us) {
-  auto decision = limit.limiter->check(limitKey(limit), now_us);
+// A key header sent on several lines is refused: which line is the key would be a guess,
+// and a guess other than the upstream's lets a client put a fresh key in front of the
+// real one and get a bucket of its own.
+bool RateLimitPhase::ambiguousKey() const {
+  for (const SharedLimit* limit : limits_) {
+    if (limit != nullptr && limit->config->key == config::RateLimitConfig::KeySource::kHeader &&
+        headerLines(ex_.request, limit->config->key_header) > 1) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Every limit is checked (each consumes quota, as in Envoy's descriptor chain) so the
+// headers describe all of them. A background refresh was admitted with the request that
+// triggered it.
+Verdict RateLimitPhase::run() {
+  limits_[0] = ex_.listener->rate_limit.get();
+  limits_[1] = ex_.route->rate_limit.get();
+  if (ex_.refresh() || (limits_[0] == nullptr && limits_[1] == nullptr)) return Verdict::kContinue;
+  if (ambiguousKey()) {
+    ex_.consumeHead();
+    ex_.countReject(0, RejectReason::kAmbiguousKey);
+    ex_.reject(400, true);
+    return Verdict::kAnswered;
+  }
+  for (size_t i = 0; i < kLimits; ++i) {
+    SharedLimit* limit = limits_[i];
+    if (limit == nullptr) continue;
+    if (limit->cluster) {
+      decideCluster(i, limitKey(*limit));
+    } else {
+      decisions_[i] = limit->limiter->check(limitKey(*limit), ex_.started_us);
+    }
+  }
+  return waiting_ > 0 ? Verdict::kPause : finish();
+}
+
+// Lease mode spends quota this worker holds; otherwise (or when it has none) the store
+// decides; a store that cannot take the call leaves it to the fallback limiter.
+void RateLimitPhase::decideCluster(size_t index, std::string_view key) {
+  SharedLimit& limit = *limits_[index];
+  ClusterLimit& cluster = *limit.cluster;
+  uint64_t want = 1;
+  if (limit.config->lease > 1) {
+    auto& leases = cluster.leases[ex_.worker->index()];
+    if (leases.size() >= limit.config->max_keys) leases.clear();  // bounded, like the key table
+    LeaseSlot& slot = leases[std::string(key)];
+    if (decideFromLease(index, slot)) return;
+    if (!slot.fetching) want = cluster.lease_share;
+  }
+  if (!askStore(index, key, want)) decideByFallback(index);
+}
+
+bool RateLimitPhase::decideFromLease(size_t index, LeaseSlot& slot) {
+  const int64_t now = ex_.started_us;
+  if (now < slot.refused_until_us) {
+    decisions_[index] = slot.decision;
+    decisions_[index].retry_after_us = slot.refused_until_us - now;
+    decisions_[index].retry_after_seconds =
+        static_cast<uint32_t>((decisions_[index].retry_after_us + 999'999) / 1'000'000);
+    return true;
+  }
+  if (slot.tokens == 0 || now >= slot.expires_us) return false;
+  --slot.tokens;
+  decisions_[index] = slot.decision;
+  decisions_[index].remaining = slot.decision.remaining + slot.tokens;
+  return true;
+}
+
+bool RateLimitPhase::askStore(size_t index, std::string_view key, uint64_t want) {
+  store::Client* client = ex_.worker->store();
+  if (client == nullptr || !client->ready()) return false;
+  SharedLimit& limit = *limits_[index];
+  const ratelimit::Limits& limits = limit.limiter->limitsFor(key);
+  args_.clear();
+  ratelimit::appendClusterArgs(limit.config->algorithm, limits, want, args_);
+  std::array<std::string_view, ratelimit::kClusterArgCount> args;
+  std::copy(args_.begin(), args_.end(), args.begin());
+  const std::string redis_key = ratelimit::clusterKey(limit.config->name, key);
+  std::string command;
+  store::appendScriptCall(&command, clusterLimitScript(), redis_key, args.data(), args.size());
+  if (!client->send(redis_key, std::move(command), &clusterLimitScript(), this, index))
+    return false;
+  limit.cluster->store_calls->inc();
+  keys_[index].assign(key);
+  wanted_[index] = want;
+  if (want > 1) limit.cluster->leases[ex_.worker->index()][keys_[index]].fetching = true;
+  ++waiting_;
+  return true;
+}
+
+void RateLimitPhase::decideByFallback(size_t index) {
+  SharedLimit& limit = *limits_[index];
+  limit.cluster->fallbacks->inc();
+  if (store::StoreStats* stats = ex_.worker->shared().storeStats()) stats->fallbacks->inc();
+  decisions_[index] = limit.cluster->fallback->check(limitKey(limit), ex_.started_us);
+}
+
+void RateLimitPhase::onReply(uint64_t cookie, const store::Reply& reply) {
+  const size_t index = static_cast<size_t>(cookie);
+  if (index >= kLimits || limits_[index] == nullptr || waiting_ == 0) return;
+  takeResult(index, reply);
+  if (--waiting_ == 0) ex_.onCompletion(0);
+}
+
+// The script's four integers become the decision; anything else (an error, a timeout, a
+// lost connection, a reply the script cannot have sent) is decided by the fallback.
+void RateLimitPhase::takeResult(size_t index, const store::Reply& reply) {
+  SharedLimit& limit = *limits_[index];
+  std::array<int64_t, 4> values{};
+  bool shaped = reply.isArray() && reply.size() == values.size();
+  for (size_t i = 0; shaped && i < values.size(); ++i) {
+    shaped = reply.element(i).isInteger();
+    values[i] = reply.element(i).integer();
+  }
+  const auto result = shaped ? ratelimit::decodeClusterReply(values, wanted_[index]) : std::nullopt;
+  if (!result) {
+    if (wanted_[index] > 1)
+      limit.cluster->leases[ex_.worker->index()][keys_[index]].fetching = false;
+    return decideByFallback(index);
+  }
+  const ratelimit::Limits& limits = limit.limiter->limitsFor(keys_[index]);
+  ratelimit::Outcome outcome = result->outcome;
+  outcome.allowed = result->granted > 0;  // a partly granted lease admits this request
+  if (outcome.allowed) outcome.retry_us = 0;
+  decisions_[index] = ratelimit::toDecision(outcome, limits, limit.limiter->tierFor(keys_[index]));
+  if (wanted_[index] > 1) keepLease(index, result->granted, decisions_[index]);
+}
+
+void RateLimitPhase::keepLease(size_t index, uint64_t granted,
+                               const ratelimit::Decision& decision) {
+  LeaseSlot& slot = limits_[index]->cluster->leases[ex_.worker->index()][keys_[index]];
+  slot.fetching = false;
+  slot.decision = decision;
+  if (granted == 0) {
+    slot.refused_until_us = ex_.started_us + decision.retry_after_us;
+    return;
+  }
+  slot.tokens += granted - 1;  // one admits this request
+  slot.expires_us = ex_.started_us + kLeaseLifetimeUs;
+  decisions_[index].remaining = decision.remaining + slot.tokens;
+}
+
+void RateLimitPhase::reset() {
+  if (waiting_ == 0) return;
+  waiting_ = 0;
+  if (store::Client* client = ex_.worker->store()) client->cancel(this);
+}
+
+// Counts one limit's decision; returns the seconds a refused request must wait, or 0 when
+// it may go on (shadow refusals go on).
+uint32_t RateLimitPhase::count(size_t index) {
+  SharedLimit& limit = *limits_[index];
+  const ratelimit::Decision& decision = decisions_[index];
   ratelimit::appendPolicy(&policy_, limit.config->name, decision);
   ratelimit::appendState(&state_, limit.config->name, decision);
   if (decision.allowed) {
@@ -44,37 +209,12 @@ uint32_t RateLimitPhase::checkLimit(SharedLimit& limit, int64_t now_us) {
   return decision.retry_after_seconds;
 }
 
-// A key header sent on several lines is refused: which line is the key would be a guess,
-// and a guess other than the upstream's lets a client put a fresh key in front of the
-// real one and get a bucket of its own.
-bool RateLimitPhase::ambiguousKey(const SharedLimit* const* limits) const {
-  for (size_t i = 0; i < 2; ++i) {
-    const SharedLimit* limit = limits[i];
-    if (limit != nullptr && limit->config->key == config::RateLimitConfig::KeySource::kHeader &&
-        headerLines(ex_.request, limit->config->key_header) > 1) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Every limit is checked (each consumes quota, as in Envoy's descriptor chain) so the
-// headers describe all of them. A background refresh was admitted with the request that
-// triggered it.
-Verdict RateLimitPhase::run() {
-  SharedLimit* limits[] = {ex_.listener->rate_limit.get(), ex_.route->rate_limit.get()};
-  if (ex_.refresh() || (limits[0] == nullptr && limits[1] == nullptr)) return Verdict::kContinue;
+Verdict RateLimitPhase::finish() {
   policy_.clear();
   state_.clear();
-  if (ambiguousKey(limits)) {
-    ex_.consumeHead();
-    ex_.countReject(0, RejectReason::kAmbiguousKey);
-    ex_.reject(400, true);
-    return Verdict::kAnswered;
-  }
   uint32_t retry_after = 0;
-  for (SharedLimit* limit : limits) {
-    if (limit != nullptr) retry_after = std::max(retry_after, checkLimit(*limit, ex_.started_us));
+  for (size_t i = 0; i < kLimits; ++i) {
+    if (limits_[i] != nullptr) retry_after = std::max(retry_after, count(i));
   }
   std::string& headers = ex_.extra_headers;
   headers.append("RateLimit-Policy: ").append(policy_).append("\r\n");

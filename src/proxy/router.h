@@ -43,6 +43,7 @@ class Router {
   // then any other listed method); empty when no route serves the host.
   std::string allowedMethods(std::string_view host) const;
   std::vector<Route>& routes() { return routes_; }
+  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   std::vector<Route> routes_;

@@ -101,11 +101,29 @@ OutReason SharedUpstream::outReason(const SharedServer& server, int64_t now_ms) 
   return OutReason::kNone;
 }
 
+bool SharedState::checkClusterLimits(std::string* error) const {
+  auto check = [error](const SharedLimit* limit) {
+    return limit == nullptr || !limit->cluster || clusterLimitFits(*limit, error);
+  };
+  for (const SharedListener& listener : listeners_) {
+    if (!check(listener.rate_limit.get())) return false;
+    for (const Route& route : listener.router.routes()) {
+      if (!check(route.rate_limit.get())) return false;
+    }
+  }
+  return true;
+}
+
 SharedState::SharedState(std::shared_ptr<const config::Config> config, uint32_t workers)
     : config_(std::move(config)),
       workers_(workers),
       registry_(workers + 1),
       upstreams_(config_->upstreams.size()) {  // sized once: upstreams hold atomics
+  if (config_->store.type != config::StoreConfig::Type::kNone) {
+    store_stats_ = std::make_unique<store::StoreStats>(
+        registry_,
+        config_->store.type == config::StoreConfig::Type::kRedis ? "redis" : "redis_cluster");
+  }
   buildUpstreams();
   buildCache();
   buildListeners();
@@ -229,8 +247,8 @@ void SharedState::buildListeners() {
     listener.config = &listener_config;
     listener.default_headers = defaultHeaders(listener_config);
     if (listener_config.rate_limit) {
-      listener.rate_limit =
-          makeSharedLimit(*listener_config.rate_limit, listener_config.name, "", registry_);
+      listener.rate_limit = makeSharedLimit(*listener_config.rate_limit, listener_config.name, "",
+                                            registry_, workers_);
     }
     metrics::Labels listener_labels{{"listener", listener_config.name}};
     listener.connections = &registry_.counter("scalegate_connections_total",
@@ -273,7 +291,7 @@ void SharedState::buildListeners() {
       route.host = host;
       if (route_config.rate_limit) {
         route.rate_limit = makeSharedLimit(*route_config.rate_limit, listener_config.name,
-                                           route_config.name, registry_);
+                                           route_config.name, registry_, workers_);
       }
       const auto& compression =
           route_config.compression ? route_config.compression : listener_config.compression;

@@ -16,6 +16,7 @@
 #include "proxy/head_writer.h"
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
+#include "store/store_stats.h"
 
 namespace sg::proxy {
 
@@ -76,8 +77,8 @@ enum class RejectReason : uint8_t {
   kRequestTimeout,
   kRateLimited,
   kCircuitOpen,
-  kOverflow,  // a circuit_breaker max_* cap was reached
-  kBadPath,   // a path normalisation refused (bad percent-encoding, escaped slash)
+  kOverflow,      // a circuit_breaker max_* cap was reached
+  kBadPath,       // a path normalisation refused (bad percent-encoding, escaped slash)
   kAmbiguousKey,  // the rate limit's key header came on several lines
   kCount,
 };
@@ -108,6 +109,10 @@ class SharedState {
   uint32_t workerCount() const { return workers_; }
   // Null when no route caches.
   SharedCache* cache() { return cache_.get(); }
+  // Null without a top-level `store`.
+  store::StoreStats* storeStats() { return store_stats_.get(); }
+  // Every cluster-scope rate limit stays exact in the store's script; else a start-up error.
+  bool checkClusterLimits(std::string* error) const;
 
   std::atomic<bool> draining{false};
 
@@ -121,6 +126,7 @@ class SharedState {
   uint32_t workers_;
   metrics::Registry registry_;
   std::vector<SharedUpstream> upstreams_;
+  std::unique_ptr<store::StoreStats> store_stats_;
   std::unique_ptr<SharedCache> cache_;  // before listeners_: routes point into it
   std::vector<SharedListener> listeners_;
 };

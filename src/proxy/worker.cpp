@@ -101,6 +101,8 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
       rng_(osRandomSeed() + index),
       request_ids_(rng_.next()),
       buffers_(kClientBufferSize, kPooledClientBuffers) {
+  if (store::StoreStats* stats = shared_->storeStats())
+    store_ = store::makeClient(shared_->config().store, loop_, *stats);
   for (auto& upstream : shared_->upstreams()) {
     balancers_.push_back(makeBalancerFor(upstream, rng_.next()));
     weights_seen_.push_back(0);
@@ -136,6 +138,7 @@ void Worker::run() {
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
   last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
   loop_.timers().arm(maintenance_, 1000);
+  if (store_) store_->start();
   loop_.run();
 }
 

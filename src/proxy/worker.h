@@ -20,6 +20,7 @@
 #include "proxy/request_id.h"
 #include "proxy/shared_state.h"
 #include "proxy/split_mix.h"
+#include "store/client.h"
 
 namespace sg::proxy {
 
@@ -57,6 +58,8 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   net::BufferPool& buffers() { return buffers_; }
   // Completions posted from any thread to this worker's loop (a paused phase's wake-up).
   Completions& completions() { return completions_; }
+  // This worker's client of the shared store; null without a top-level `store`.
+  store::Client* store() { return store_.get(); }
 
   // Picks a server of `upstream` not yet `tried` in this exchange; -1 when none is usable.
   // `hash` (lb::hashKey of the request key) is used by the hash algorithms when has_hash.
@@ -132,6 +135,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   static constexpr size_t kPooledClientBuffers = 64;
   net::BufferPool buffers_;
   Completions completions_{loop_};
+  std::unique_ptr<store::Client> store_;  // after loop_: its connections leave the loop first
 };
 
 }  // namespace sg::proxy

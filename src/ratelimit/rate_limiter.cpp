@@ -12,6 +12,8 @@ uint32_t ceilSeconds(int64_t us) {
   return static_cast<uint32_t>(std::min<uint64_t>(seconds, UINT32_MAX));
 }
 
+}  // namespace
+
 Decision toDecision(const Outcome& outcome, const Limits& limits, int32_t tier) {
   Decision decision;
   decision.allowed = outcome.allowed;
@@ -29,8 +31,6 @@ Decision toDecision(const Outcome& outcome, const Limits& limits, int32_t tier) 
   }
   return decision;
 }
-
-}  // namespace
 
 RateLimiter::RateLimiter(const config::RateLimitConfig& config, uint64_t hash_seed)
     : name_(config.name),
@@ -62,6 +62,12 @@ const Limits& RateLimiter::limitsFor(std::string_view key) const noexcept {
   if (tiers_.empty()) return default_limits_;
   const Tier* tier = findTier(hashKey(sip_key_, key), key);
   return tier != nullptr ? tier->limits : default_limits_;
+}
+
+int32_t RateLimiter::tierFor(std::string_view key) const noexcept {
+  if (tiers_.empty()) return -1;
+  const Tier* tier = findTier(hashKey(sip_key_, key), key);
+  return tier != nullptr ? tier->index : -1;
 }
 
 Decision RateLimiter::check(std::string_view key, int64_t now_us) noexcept {

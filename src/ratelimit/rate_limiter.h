@@ -35,6 +35,10 @@ struct Decision {
   int64_t retry_after_us = 0;        // retry_after_seconds, exact (0 when allowed)
 };
 
+// The Decision an algorithm's Outcome amounts to under `limits` (tier: index into the
+// config's tiers, -1 for the default rate).
+Decision toDecision(const Outcome& outcome, const Limits& limits, int32_t tier);
+
 class RateLimiter {
  public:
   // hash_seed keys the key hash (see key_hash.h): pass a random value in production so that
@@ -49,6 +53,8 @@ class RateLimiter {
   bool shadow() const noexcept { return shadow_; }
   // The limits a key gets (its tier's, or the default), as check() would use them.
   const Limits& limitsFor(std::string_view key) const noexcept;
+  // The tier index a key gets (-1: the default rate).
+  int32_t tierFor(std::string_view key) const noexcept;
   // Key table counters; bytes counts the key table only (tiers are sized by the config).
   TableStats stats() const noexcept { return table_.stats(); }
 

@@ -64,6 +64,8 @@ void Connection::setState(State next) {
     counted_ready_ = ready;
   }
   if (ready) {
+    if (backoff_ms_ != 0)
+      spdlog::info("store: connected to Redis at {} again", address_.toString());
     backoff_ms_ = 0;
     stats_.reconnects->inc();
   }
@@ -218,7 +220,12 @@ void Connection::deliver(redisReply* raw) {
     return;
   }
   const Reply reply = Reply::of(raw);
-  if (!reply.ok()) stats_.errors->inc();
+  // Redirections and a script to resend are routine; the client follows them.
+  const std::string_view error = reply.error();
+  if (!reply.ok() && !error.starts_with("NOSCRIPT") && !error.starts_with("MOVED") &&
+      !error.starts_with("ASK")) {
+    stats_.errors->inc();
+  }
   switch (pending.kind) {
     case Pending::Kind::kHandshake:
       if (!reply.ok())
