@@ -2,9 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "store/resp.h"
 
 namespace sg::store {
+
+namespace {
+
+// A node named by the cluster (CLUSTER SLOTS, MOVED, ASK): an IPv6 host needs brackets.
+std::optional<net::Address> nodeAddress(const std::string& host, int64_t port) {
+  std::string error;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return net::Address::parse((ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port), &error);
+}
+
+}  // namespace
 
 ClusterClient::ClusterClient(net::EventLoop& loop, const config::StoreConfig& config,
                              StoreStats& stats)
@@ -103,11 +116,7 @@ void ClusterClient::applySlots(Connection& connection, const Reply& reply) {
     if (first < 0 || last >= kClusterSlots || first > last || port <= 0 || port > 65535) continue;
     std::string host(master.element(0).string());
     if (host.empty() || host == "?") host = connection.address().hostString();
-    std::string error;
-    auto address =
-        net::Address::parse((host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                                std::to_string(port),
-                            &error);
+    auto address = nodeAddress(host, port);
     if (!address) continue;
     const int16_t node = nodeFor(*address);
     for (int64_t slot = first; slot <= last; ++slot) slots_[static_cast<size_t>(slot)] = node;
@@ -125,11 +134,7 @@ bool ClusterClient::handleError(Connection& connection, Pending& pending, const 
 // map, resend. ASK: the slot is migrating; this key is already on the target.
 bool ClusterClient::follow(Connection& from, Pending& pending, const Redirect& redirect) {
   const std::string host = redirect.host.empty() ? from.address().hostString() : redirect.host;
-  std::string error;
-  auto address =
-      net::Address::parse((host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                              std::to_string(redirect.port),
-                          &error);
+  auto address = nodeAddress(host, redirect.port);
   if (!address) return false;
   const int16_t node = nodeFor(*address);
   stats_.redirects->inc();
