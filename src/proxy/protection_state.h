@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -15,13 +16,17 @@
 
 namespace sg::proxy {
 
+class RateLimitPhase;
+
 // One key's lease on one worker (lease mode): quota taken from the store, spent locally.
 struct LeaseSlot {
   uint64_t tokens = 0;           // requests this worker may still admit on its own
   int64_t expires_us = 0;        // unspent tokens are dropped then (quota stays fresh)
   int64_t refused_until_us = 0;  // the store refused: refuse locally until then
   ratelimit::Decision decision;  // as the store answered (the headers of local decisions)
-  bool fetching = false;         // a lease call is in flight: others ask for one request
+  bool fetching = false;         // a lease call is in flight: other requests wait for it
+  // Requests of this worker waiting for the call in flight: (phase, its limit index).
+  std::vector<std::pair<RateLimitPhase*, uint8_t>> waiters;
 };
 
 // What a `scope: cluster` limit needs besides its config: the local limiter used while the

@@ -78,20 +78,63 @@ Verdict RateLimitPhase::run() {
   return waiting_ > 0 ? Verdict::kPause : finish();
 }
 
-// Lease mode spends quota this worker holds; otherwise (or when it has none) the store
-// decides; a store that cannot take the call leaves it to the fallback limiter.
+// Lease mode spends quota this worker holds, or waits for the lease call already in flight
+// for the key; otherwise the store decides; a store that cannot take the call leaves it to
+// the fallback limiter.
 void RateLimitPhase::decideCluster(size_t index, std::string_view key) {
   SharedLimit& limit = *limits_[index];
-  ClusterLimit& cluster = *limit.cluster;
-  uint64_t want = 1;
+  keys_[index].assign(key);
   if (limit.config->lease > 1) {
-    auto& leases = cluster.leases[ex_.worker->index()];
-    if (leases.size() >= limit.config->max_keys) leases.clear();  // bounded, like the key table
-    LeaseSlot& slot = leases[std::string(key)];
-    if (decideFromLease(index, slot)) return;
-    if (!slot.fetching) want = cluster.lease_share;
+    if (!decideLeased(index)) ++waiting_;
+    return;
   }
-  if (!askStore(index, key, want)) decideByFallback(index);
+  if (askStore(index, key, 1)) {
+    ++waiting_;
+  } else {
+    decideByFallback(index);
+  }
+}
+
+LeaseSlot& RateLimitPhase::leaseSlot(size_t index) {
+  auto& leases = limits_[index]->cluster->leases[ex_.worker->index()];
+  if (leases.size() >= limits_[index]->config->max_keys) {  // bounded, like the key table
+    std::erase_if(leases, [](const auto& entry) {
+      return !entry.second.fetching && entry.second.waiters.empty();
+    });
+  }
+  return leases[keys_[index]];
+}
+
+// True when decided now (from the lease, by the fallback); false when it waits for a reply.
+bool RateLimitPhase::decideLeased(size_t index) {
+  LeaseSlot& slot = leaseSlot(index);
+  if (decideFromLease(index, slot)) return true;
+  if (slot.fetching) {
+    slot.waiters.emplace_back(this, static_cast<uint8_t>(index));
+    lease_waiter_[index] = true;
+    return false;
+  }
+  if (askStore(index, keys_[index], limits_[index]->cluster->lease_share)) return false;
+  decideByFallback(index);
+  return true;
+}
+
+void RateLimitPhase::onLeaseAnswered(size_t index) {
+  lease_waiter_[index] = false;
+  if (decideLeased(index)) oneDecided();
+}
+
+// The call's waiters decide in turn from what it brought; when it is spent, the next one
+// asks again and the rest wait for that call. The slot may move (others insert keys), so it
+// is looked up again each time.
+void RateLimitPhase::wakeLeaseWaiters(size_t index) {
+  std::vector<std::pair<RateLimitPhase*, uint8_t>> waiters;
+  waiters.swap(leaseSlot(index).waiters);
+  for (auto [phase, at] : waiters) phase->onLeaseAnswered(at);
+}
+
+void RateLimitPhase::oneDecided() {
+  if (--waiting_ == 0) ex_.onCompletion(0);
 }
 
 bool RateLimitPhase::decideFromLease(size_t index, LeaseSlot& slot) {
@@ -112,7 +155,10 @@ bool RateLimitPhase::decideFromLease(size_t index, LeaseSlot& slot) {
 
 bool RateLimitPhase::askStore(size_t index, std::string_view key, uint64_t want) {
   store::Client* client = ex_.worker->store();
-  if (client == nullptr || !client->ready()) return false;
+  if (client == nullptr || !client->ready()) {
+    if (store::StoreStats* stats = ex_.worker->shared().storeStats()) stats->unavailable->inc();
+    return false;
+  }
   SharedLimit& limit = *limits_[index];
   const ratelimit::Limits& limits = limit.limiter->limitsFor(key);
   args_.clear();
@@ -125,10 +171,8 @@ bool RateLimitPhase::askStore(size_t index, std::string_view key, uint64_t want)
   if (!client->send(redis_key, std::move(command), &clusterLimitScript(), this, index))
     return false;
   limit.cluster->store_calls->inc();
-  keys_[index].assign(key);
   wanted_[index] = want;
-  if (want > 1) limit.cluster->leases[ex_.worker->index()][keys_[index]].fetching = true;
-  ++waiting_;
+  if (want > 1) leaseSlot(index).fetching = true;
   return true;
 }
 
@@ -143,7 +187,8 @@ void RateLimitPhase::onReply(uint64_t cookie, const store::Reply& reply) {
   const size_t index = static_cast<size_t>(cookie);
   if (index >= kLimits || limits_[index] == nullptr || waiting_ == 0) return;
   takeResult(index, reply);
-  if (--waiting_ == 0) ex_.onCompletion(0);
+  if (wanted_[index] > 1) wakeLeaseWaiters(index);
+  oneDecided();
 }
 
 // The script's four integers become the decision; anything else (an error, a timeout, a
@@ -172,7 +217,7 @@ void RateLimitPhase::takeResult(size_t index, const store::Reply& reply) {
 
 void RateLimitPhase::keepLease(size_t index, uint64_t granted,
                                const ratelimit::Decision& decision) {
-  LeaseSlot& slot = limits_[index]->cluster->leases[ex_.worker->index()][keys_[index]];
+  LeaseSlot& slot = leaseSlot(index);
   slot.fetching = false;
   slot.decision = decision;
   if (granted == 0) {
@@ -188,6 +233,12 @@ void RateLimitPhase::reset() {
   if (waiting_ == 0) return;
   waiting_ = 0;
   if (store::Client* client = ex_.worker->store()) client->cancel(this);
+  for (size_t i = 0; i < kLimits; ++i) {
+    if (!lease_waiter_[i]) continue;
+    lease_waiter_[i] = false;
+    std::erase_if(leaseSlot(i).waiters,
+                  [this](const auto& waiter) { return waiter.first == this; });
+  }
 }
 
 // Counts one limit's decision; returns the seconds a refused request must wait, or 0 when

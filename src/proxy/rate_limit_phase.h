@@ -28,6 +28,8 @@ class RateLimitPhase final : public store::ReplyHandler {
   void onReply(uint64_t cookie, const store::Reply& reply) override;
   // The exchange ends: replies still to come are dropped.
   void reset();
+  // The lease call this request waited for (lease mode) has been answered.
+  void onLeaseAnswered(size_t index);
 
  private:
   static constexpr size_t kLimits = 2;  // the listener's, then the route's
@@ -40,18 +42,23 @@ class RateLimitPhase final : public store::ReplyHandler {
   void decideByFallback(size_t index);
   void takeResult(size_t index, const store::Reply& reply);
   void keepLease(size_t index, uint64_t granted, const ratelimit::Decision& decision);
+  LeaseSlot& leaseSlot(size_t index);
+  bool decideLeased(size_t index);
+  void wakeLeaseWaiters(size_t index);
+  void oneDecided();
   Verdict finish();
   uint32_t count(size_t index);
 
   Exchange& ex_;
   SharedLimit* limits_[kLimits] = {};
   ratelimit::Decision decisions_[kLimits];
-  std::string keys_[kLimits];      // cluster limits: the key, kept until the reply
-  uint64_t wanted_[kLimits] = {};  // cluster limits: the quota asked of the store
-  uint8_t waiting_ = 0;            // store replies still to come
-  std::string policy_;             // RateLimit-Policy members (capacity kept between requests)
-  std::string state_;              // RateLimit members
-  std::vector<std::string> args_;  // the script's arguments, reused
+  std::string keys_[kLimits];        // cluster limits: the key, kept until the reply
+  uint64_t wanted_[kLimits] = {};    // cluster limits: the quota asked of the store
+  uint8_t waiting_ = 0;              // store replies (or lease calls of others) still to come
+  bool lease_waiter_[kLimits] = {};  // waiting in a LeaseSlot's waiters
+  std::string policy_;               // RateLimit-Policy members (capacity kept between requests)
+  std::string state_;                // RateLimit members
+  std::vector<std::string> args_;    // the script's arguments, reused
 };
 
 }  // namespace sg::proxy
