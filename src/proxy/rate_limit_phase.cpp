@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "proxy/exchange.h"
 #include "proxy/request_key.h"
@@ -172,6 +173,7 @@ bool RateLimitPhase::askStore(size_t index, std::string_view key, uint64_t want)
     return false;
   limit.cluster->store_calls->inc();
   wanted_[index] = want;
+  asked_[index] = true;
   if (want > 1) leaseSlot(index).fetching = true;
   return true;
 }
@@ -185,7 +187,8 @@ void RateLimitPhase::decideByFallback(size_t index) {
 
 void RateLimitPhase::onReply(uint64_t cookie, const store::Reply& reply) {
   const size_t index = static_cast<size_t>(cookie);
-  if (index >= kLimits || limits_[index] == nullptr || waiting_ == 0) return;
+  if (index >= kLimits || limits_[index] == nullptr || !asked_[index]) return;
+  asked_[index] = false;
   takeResult(index, reply);
   if (wanted_[index] > 1) wakeLeaseWaiters(index);
   oneDecided();
@@ -229,15 +232,22 @@ void RateLimitPhase::keepLease(size_t index, uint64_t granted,
   decisions_[index].remaining = decision.remaining + slot.tokens;
 }
 
+// A lease call this request made is abandoned with it: its waiters must not wait for a
+// reply that will never come, so the next of them asks again.
 void RateLimitPhase::reset() {
   if (waiting_ == 0) return;
   waiting_ = 0;
   if (store::Client* client = ex_.worker->store()) client->cancel(this);
   for (size_t i = 0; i < kLimits; ++i) {
-    if (!lease_waiter_[i]) continue;
-    lease_waiter_[i] = false;
-    std::erase_if(leaseSlot(i).waiters,
-                  [this](const auto& waiter) { return waiter.first == this; });
+    if (lease_waiter_[i]) {
+      lease_waiter_[i] = false;
+      std::erase_if(leaseSlot(i).waiters,
+                    [this](const auto& waiter) { return waiter.first == this; });
+    }
+    if (std::exchange(asked_[i], false) && wanted_[i] > 1) {
+      leaseSlot(i).fetching = false;
+      wakeLeaseWaiters(i);
+    }
   }
 }
 

@@ -56,6 +56,7 @@ class RateLimitPhase final : public store::ReplyHandler {
   uint64_t wanted_[kLimits] = {};    // cluster limits: the quota asked of the store
   uint8_t waiting_ = 0;              // store replies (or lease calls of others) still to come
   bool lease_waiter_[kLimits] = {};  // waiting in a LeaseSlot's waiters
+  bool asked_[kLimits] = {};         // a store call of this request is unanswered
   std::string policy_;               // RateLimit-Policy members (capacity kept between requests)
   std::string state_;                // RateLimit members
   std::vector<std::string> args_;    // the script's arguments, reused
