@@ -543,6 +543,22 @@ def _assign_ports(cfg):
         del cfg["admin"]
 
 
+def stop_gateways(started):
+    """Stops the gateways a test started (SIGTERM) and fails the test on any sanitizer report
+    in their logs."""
+    reports = []
+    for gw in started:
+        try:
+            gw.stop(signal.SIGTERM, timeout=5)
+        except Exception:
+            pass
+        rep = sanitizer_report(gw.logs)
+        if rep:
+            reports.append("%s:\n%s" % (gw.config_path, rep))
+    if reports:
+        pytest.fail("sanitizer report from the gateway:\n" + "\n".join(reports), pytrace=False)
+
+
 def start_gateway(cfg, tmpdir, extra_args=None, wait=True):
     _assign_ports(cfg)
     os.makedirs(tmpdir, exist_ok=True)
@@ -566,17 +582,7 @@ def gateway(tmp_path):
         return gw.start(wait=wait)
 
     yield make
-    reports = []
-    for gw in started:
-        try:
-            gw.stop(signal.SIGTERM, timeout=5)
-        except Exception:
-            pass
-        rep = sanitizer_report(gw.logs)
-        if rep:
-            reports.append("%s:\n%s" % (gw.config_path, rep))
-    if reports:
-        pytest.fail("sanitizer report from the gateway:\n" + "\n".join(reports), pytrace=False)
+    stop_gateways(started)
 
 
 _SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: \w+Sanitizer")

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import (Conn, Gateway, IncompleteBody, NoResponse, _assign_ports, _register, free_port,
-                      require_binary, sanitizer_report, stop_process, wait_s)
+                      require_binary, stop_gateways, stop_process, wait_s)
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
@@ -160,25 +160,22 @@ class RedisServer:
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def kill(self):
-        """SIGKILL by pid (a crash), waits until it is gone. A stopped process is continued
-        first so that the kill is delivered."""
+    def _end(self, sig, timeout):
+        # A stopped process is continued first so that the signal is delivered.
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
             self.proc.send_signal(signal.SIGCONT)
         except ProcessLookupError:
             pass
-        stop_process(self.proc, signal.SIGKILL, timeout=10)
+        stop_process(self.proc, sig, timeout=timeout)
+
+    def kill(self):
+        """SIGKILL by pid (a crash), waits until it is gone."""
+        self._end(signal.SIGKILL, 10)
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            self.proc.send_signal(signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        stop_process(self.proc, signal.SIGTERM, timeout=5)
+        self._end(signal.SIGTERM, 5)
 
     def restart(self):
         """Kills (if running) and starts a fresh, empty server on the same port."""
@@ -346,17 +343,7 @@ def gateways(tmp_path):
         return gw.start(wait=wait)
 
     yield make
-    reports = []
-    for gw in started:
-        try:
-            gw.stop(signal.SIGTERM, timeout=5)
-        except Exception:
-            pass
-        rep = sanitizer_report(gw.logs)
-        if rep:
-            reports.append("%s:\n%s" % (gw.config_path, rep))
-    if reports:
-        pytest.fail("sanitizer report from the gateway:\n" + "\n".join(reports), pytrace=False)
+    stop_gateways(started)
 
 
 @pytest.fixture
