@@ -97,21 +97,7 @@ PIDS=()
 declare -A PID=()
 CLIENT_PID=""
 
-# shellcheck disable=SC2317  # (called through the EXIT trap)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_started "$CLIENT_PID"
-  if ((rc == 0)); then
-    rm -rf "$RUN_DIR"
-  else
-    say "logs kept in $RUN_DIR"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+install_cleanup
 
 
 # ---- configs: those of run.sh (bench/*.conf, haproxy.cfg, scalegate.yaml) on this script's
@@ -250,6 +236,7 @@ measure() { # name
   coproc CLIENT_CO { exec taskset -c "$LOAD_CPU" python3 "$CLIENT" --port "$port" -n "$N" \
     --batch "$BATCH" --hold-max "$HOLD_MAX" 2>"$RUN_DIR/client-$name.err"; }
   CLIENT_PID=$CLIENT_CO_PID
+  EXTRA_PIDS=$CLIENT_PID # stopped by cleanup_on_exit if the script ends early
   local to=${CLIENT_CO[1]} from=${CLIENT_CO[0]}
   if read -r -t "$READY_TIMEOUT" -u "$from" line && [[ "$line" =~ ^ready\ ([0-9]+)\ ([0-9]+)$ ]]; then
     ok=${BASH_REMATCH[1]}
@@ -269,6 +256,7 @@ measure() { # name
   kill -KILL "$CLIENT_PID" 2>/dev/null || true
   wait "$CLIENT_PID" 2>/dev/null || true
   CLIENT_PID=""
+  EXTRA_PIDS=""
   sed 's/^/    client: /' "$RUN_DIR/client-$name.err" >&2
 
   if ((ok != N || open != N)); then

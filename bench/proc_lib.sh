@@ -52,3 +52,23 @@ stop_started() { # [more pids...]: SIGTERM to PIDS and these, 5 s to exit, then 
   for pid in "${all[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
+
+# shellcheck disable=SC2317  # (called through the EXIT trap)
+cleanup_on_exit() { # EXIT trap: stop what was started (and $EXTRA_PIDS); keep $RUN_DIR only on failure
+  local rc=$?
+  trap - EXIT INT TERM
+  # shellcheck disable=SC2086  # (EXTRA_PIDS: zero or more pids)
+  stop_started ${EXTRA_PIDS:-}
+  if ((rc == 0)); then
+    rm -rf "$RUN_DIR"
+  else
+    say "logs kept in $RUN_DIR"
+  fi
+  exit "$rc"
+}
+
+install_cleanup() { # the traps every bench script sets once its RUN_DIR exists
+  trap cleanup_on_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}

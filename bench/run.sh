@@ -71,22 +71,7 @@ PIDS=()
 declare -A PID=()
 STATUS=0
 
-# shellcheck disable=SC2317  # (called through the EXIT trap)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  # shellcheck disable=SC2119  # (no pids beyond PIDS)
-  stop_started
-  if ((rc == 0)); then
-    rm -rf "$RUN_DIR"
-  else
-    say "logs kept in $RUN_DIR"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+install_cleanup
 
 TICKS_PER_SEC=$(getconf CLK_TCK)
 cpu_ticks() { # utime+stime of a process (its threads included) and of its child processes
