@@ -97,6 +97,13 @@ class Registry {
   void gaugeCallback(const std::string& name, const std::string& help, const Labels& labels,
                      std::function<double()> read);
 
+  // One gauge per name in `states` (label `state_label`), 1 for the state `read` returns (an
+  // index into `states`) and 0 for the others. `read` runs once per scrape for the whole set,
+  // so a scrape never shows two states at 1 while the component changes state.
+  void stateSetCallback(const std::string& name, const std::string& help, const Labels& labels,
+                        const std::string& state_label, const std::vector<std::string>& states,
+                        std::function<size_t()> read);
+
   // A counter whose value is read at scrape time from a component that keeps its own
   // monotonic count (e.g. circuit breaker transitions).
   void counterCallback(const std::string& name, const std::string& help, const Labels& labels,

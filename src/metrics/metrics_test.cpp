@@ -265,5 +265,27 @@ TEST(Registry, CounterCallbackRendersAsCounter) {
   EXPECT_THROW(registry.counterCallback("sg_x_total", "X.", {}, nullptr), std::logic_error);
 }
 
+// A component that changes state on every read (as a breaker may between two samples) still
+// shows exactly one state at 1 per scrape.
+TEST(Registry, StateSetReadsOncePerScrape) {
+  Registry registry(1);
+  size_t reads = 0;
+  registry.stateSetCallback("sg_state", "State.", {{"upstream", "u1"}}, "state",
+                            {"closed", "open", "half_open"}, [&reads] { return reads++ % 3; });
+  EXPECT_EQ(registry.renderPrometheus(),
+            "# HELP sg_state State.\n# TYPE sg_state gauge\n"
+            "sg_state{upstream=\"u1\",state=\"closed\"} 1\n"
+            "sg_state{upstream=\"u1\",state=\"open\"} 0\n"
+            "sg_state{upstream=\"u1\",state=\"half_open\"} 0\n");
+  EXPECT_EQ(registry.renderPrometheus(),
+            "# HELP sg_state State.\n# TYPE sg_state gauge\n"
+            "sg_state{upstream=\"u1\",state=\"closed\"} 0\n"
+            "sg_state{upstream=\"u1\",state=\"open\"} 1\n"
+            "sg_state{upstream=\"u1\",state=\"half_open\"} 0\n");
+  EXPECT_EQ(reads, 2u);
+  EXPECT_THROW(registry.stateSetCallback("sg_s2", "S.", {}, "state", {}, [] { return size_t{0}; }),
+               std::logic_error);
+}
+
 }  // namespace
 }  // namespace sg::metrics

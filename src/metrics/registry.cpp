@@ -212,6 +212,28 @@ void Registry::gaugeCallback(const std::string& name, const std::string& help, c
   addCallback(name, help, labels, std::move(read), true);
 }
 
+void Registry::stateSetCallback(const std::string& name, const std::string& help,
+                                const Labels& labels, const std::string& state_label,
+                                const std::vector<std::string>& states,
+                                std::function<size_t()> read) {
+  if (!read || states.empty()) throw std::logic_error("metric " + name + ": empty state set");
+  // Series render in registration order under the registry's mutex: the first state's
+  // sample reads the component and the others reuse that reading.
+  struct Reading {
+    std::function<size_t()> read;
+    size_t current = 0;
+  };
+  auto reading = std::make_shared<Reading>(Reading{std::move(read)});
+  for (size_t i = 0; i < states.size(); ++i) {
+    Labels with = labels;
+    with.emplace_back(state_label, states[i]);
+    addCallback(name, help, with, [reading, i] {
+      if (i == 0) reading->current = reading->read();
+      return reading->current == i ? 1.0 : 0.0;
+    }, true);
+  }
+}
+
 void Registry::counterCallback(const std::string& name, const std::string& help,
                                const Labels& labels, std::function<double()> read) {
   addCallback(name, help, labels, std::move(read), false);

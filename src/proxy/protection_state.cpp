@@ -128,13 +128,16 @@ void registerBreakerMetrics(const resilience::CircuitBreaker& breaker, const std
                             metrics::Registry& registry) {
   const auto* raw = &breaker;
   metrics::Labels labels{{"upstream", upstream}};
-  for (BreakerState state : {BreakerState::kClosed, BreakerState::kOpen, BreakerState::kHalfOpen}) {
-    metrics::Labels with = labels;
-    with.emplace_back("state", resilience::breakerStateName(state));
-    registry.gaugeCallback("scalegate_circuit_breaker_state",
-                           "1 for the breaker's current state, 0 for the others.", with,
-                           [raw, state] { return raw->state() == state ? 1.0 : 0.0; });
-  }
+  constexpr std::array<BreakerState, 3> kStates{BreakerState::kClosed, BreakerState::kOpen,
+                                                 BreakerState::kHalfOpen};
+  std::vector<std::string> state_names;
+  for (BreakerState state : kStates) state_names.emplace_back(resilience::breakerStateName(state));
+  registry.stateSetCallback(
+      "scalegate_circuit_breaker_state", "1 for the breaker's current state, 0 for the others.",
+      labels, "state", state_names, [raw, kStates] {
+        return static_cast<size_t>(std::find(kStates.begin(), kStates.end(), raw->state()) -
+                                   kStates.begin());
+      });
   constexpr std::array<std::pair<BreakerState, BreakerState>, 4> kTransitions{{
       {BreakerState::kClosed, BreakerState::kOpen},
       {BreakerState::kOpen, BreakerState::kHalfOpen},

@@ -200,17 +200,17 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
         server_labels, [owner, raw] {
           return owner->outReason(*raw, net::monotonicMillis()) == OutReason::kNone ? 1.0 : 0.0;
         });
-    for (OutReason reason : kAllReasons) {
-      metrics::Labels state_labels = server_labels;
-      state_labels.emplace_back("state", std::string(outReasonName(reason)));
-      registry_.gaugeCallback(
-          "scalegate_upstream_server_state",
-          "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
-          "failed_connects), 0 for the others.",
-          state_labels, [owner, raw, reason] {
-            return owner->outReason(*raw, net::monotonicMillis()) == reason ? 1.0 : 0.0;
-          });
-    }
+    std::vector<std::string> state_names;
+    for (OutReason reason : kAllReasons) state_names.emplace_back(outReasonName(reason));
+    registry_.stateSetCallback(
+        "scalegate_upstream_server_state",
+        "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
+        "failed_connects), 0 for the others.",
+        server_labels, "state", state_names, [owner, raw] {
+          OutReason now = owner->outReason(*raw, net::monotonicMillis());
+          return static_cast<size_t>(std::find(kAllReasons.begin(), kAllReasons.end(), now) -
+                                     kAllReasons.begin());
+        });
     registry_.gaugeCallback("scalegate_upstream_server_weight", "Current weight.", server_labels,
                             [raw] { return static_cast<double>(raw->weight.load()); });
   }
