@@ -227,10 +227,13 @@ void Registry::stateSetCallback(const std::string& name, const std::string& help
   for (size_t i = 0; i < states.size(); ++i) {
     Labels with = labels;
     with.emplace_back(state_label, states[i]);
-    addCallback(name, help, with, [reading, i] {
-      if (i == 0) reading->current = reading->read();
-      return reading->current == i ? 1.0 : 0.0;
-    }, true);
+    addCallback(
+        name, help, with,
+        [reading, i] {
+          if (i == 0) reading->current = reading->read();
+          return reading->current == i ? 1.0 : 0.0;
+        },
+        true);
   }
 }
 

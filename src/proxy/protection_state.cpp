@@ -129,7 +129,7 @@ void registerBreakerMetrics(const resilience::CircuitBreaker& breaker, const std
   const auto* raw = &breaker;
   metrics::Labels labels{{"upstream", upstream}};
   constexpr std::array<BreakerState, 3> kStates{BreakerState::kClosed, BreakerState::kOpen,
-                                                 BreakerState::kHalfOpen};
+                                                BreakerState::kHalfOpen};
   std::vector<std::string> state_names;
   for (BreakerState state : kStates) state_names.emplace_back(resilience::breakerStateName(state));
   registry.stateSetCallback(
