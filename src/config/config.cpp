@@ -41,8 +41,8 @@ void loadAdmin(detail::ErrorSink& errors, const detail::Field& field,
   for (size_t i = 0; i < listeners.size(); ++i) {
     if (!detail::addressesConflict(parsed, listeners[i].address)) continue;
     errors.add(address->mark(), address->path,
-               "address " + parsed.toString() + " conflicts with listeners[" + std::to_string(i) + "] (" +
-                   listeners[i].address.toString() + ")");
+               "address " + parsed.toString() + " conflicts with listeners[" + std::to_string(i) +
+                   "] (" + listeners[i].address.toString() + ")");
   }
   out->address = parsed;
 }
@@ -54,8 +54,8 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
     return;
   }
   detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
-                        {"workers", "event_coalescing_us", "shutdown_timeout", "access_log", "listeners",
-                         "upstreams", "admin", "cache", "store"});
+                        {"workers", "event_coalescing_us", "shutdown_timeout", "access_log",
+                         "listeners", "upstreams", "admin", "cache", "store"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
   detail::readUint32(errors, map.find("event_coalescing_us"), 0, kMaxEventCoalescingUs,
                      &config->event_coalescing_us);
@@ -70,7 +70,8 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   if (const detail::Field* listeners = map.require("listeners")) {
     detail::loadListeners(errors, *listeners, names, &config->listeners);
   }
-  if (const detail::Field* cache = map.find("cache")) detail::loadCache(errors, *cache, &config->cache);
+  if (const detail::Field* cache = map.find("cache"))
+    detail::loadCache(errors, *cache, &config->cache);
   const detail::Field* store = map.find("store");
   if (store != nullptr) detail::loadStore(errors, *store, &config->store);
   detail::checkClusterScopes(errors, store, *config);
@@ -94,17 +95,20 @@ LoadResult loadUnguarded(const std::string& yaml_text, const std::string& file_n
 }
 
 LoadResult readAndLoad(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
   if (!file) return failure(path, "cannot open: " + std::generic_category().message(errno));
   std::string text;
   char buffer[64 * 1024];
   while (size_t n = std::fread(buffer, 1, sizeof(buffer), file.get())) {
     text.append(buffer, n);
     if (text.size() > kMaxFileSize) {
-      return failure(path, "file is larger than " + std::to_string(kMaxFileSize / (1024 * 1024)) + "MiB");
+      return failure(path,
+                     "file is larger than " + std::to_string(kMaxFileSize / (1024 * 1024)) + "MiB");
     }
   }
-  if (std::ferror(file.get())) return failure(path, "cannot read: " + std::generic_category().message(errno));
+  if (std::ferror(file.get()))
+    return failure(path, "cannot read: " + std::generic_category().message(errno));
   return loadConfigString(text, path);
 }
 
@@ -127,7 +131,8 @@ LoadResult loadConfigString(const std::string& yaml_text, const std::string& fil
   try {
     return loadUnguarded(yaml_text, file_name);
   } catch (const std::exception& e) {
-    return failure(file_name, std::string("internal error while loading configuration: ") + e.what());
+    return failure(file_name,
+                   std::string("internal error while loading configuration: ") + e.what());
   } catch (...) {
     return failure(file_name, "internal error while loading configuration");
   }

@@ -131,6 +131,17 @@ struct RouteCacheConfig {
   // stored and replayed on hits with their Set-Cookie.
   enum class SetCookie { kBypass, kStrip, kStore };
   SetCookie set_cookie = SetCookie::kBypass;
+  // `l2: true`: entries are also kept in the store (top-level `store`), shared by every
+  // instance, up to l2_max_object_size bytes of body.
+  bool l2 = false;
+  uint64_t l2_max_object_size = 1024 * 1024;
+  // `warm`: requests sent through the route at start-up and on POST /admin/cache/warm.
+  struct Warm {
+    std::vector<std::string> urls;  // "/path?query" or "http://host[:port]/path?query"
+    std::string file;               // one URL per line ('#' starts a comment)
+    uint32_t concurrency = 8;
+  };
+  std::optional<Warm> warm;
 };
 
 // The shared in-memory cache (top-level key `cache`).
@@ -287,9 +298,9 @@ struct StoreConfig {
   std::vector<net::Address> seeds;  // redis_cluster: any of its nodes
   std::string username;             // ACL user (empty = "default" / password-only AUTH)
   std::string password;
-  uint32_t database = 0;                                // redis only; a cluster has database 0
-  Duration timeout{std::chrono::milliseconds(25)};      // per command; past it, it failed
-  uint32_t connections = 1;                             // per worker (per node for a cluster)
+  uint32_t database = 0;                            // redis only; a cluster has database 0
+  Duration timeout{std::chrono::milliseconds(25)};  // per command; past it, it failed
+  uint32_t connections = 1;                         // per worker (per node for a cluster)
 };
 
 struct AccessLogConfig {

@@ -40,19 +40,22 @@ std::vector<BadCase> balanceCases() {
   return {
       {"BalanceUnknownListsAll", upstreamWith("balance: fastest"), 8, 14,
        "upstreams.users.balance: unknown balance algorithm 'fastest' (one of: round_robin, "
-       "weighted_round_robin, least_conn, least_request, random, ip_hash, hash, ring_hash, maglev)"},
+       "weighted_round_robin, least_conn, least_request, random, ip_hash, hash, ring_hash, "
+       "maglev)"},
       {"BalanceIsCaseSensitive", upstreamWith("balance: Maglev"), 8, 14,
        "upstreams.users.balance: unknown balance algorithm 'Maglev'"},
       {"BalanceList", upstreamWith("balance: [maglev]"), 8, 14,
        "upstreams.users.balance: expected a string, got a list"},
       {"HashOnUnknownSource", upstreamWith("hash_on: body"), 8, 14,
-       "upstreams.users.hash_on: invalid hash_on 'body' (use ip, header:NAME, cookie:NAME or query:NAME)"},
+       "upstreams.users.hash_on: invalid hash_on 'body' (use ip, header:NAME, cookie:NAME or "
+       "query:NAME)"},
       {"HashOnUpperCaseIp", upstreamWith("hash_on: IP"), 8, 14,
        "upstreams.users.hash_on: invalid hash_on 'IP'"},
       {"HashOnIpWithName", upstreamWith("hash_on: 'ip:x'"), 8, 14,
        "upstreams.users.hash_on: invalid hash_on 'ip:x' (use ip,"},
       {"HashOnHeaderWithoutName", upstreamWith("hash_on: header"), 8, 14,
-       "upstreams.users.hash_on: invalid hash_on 'header' (the header name must be letters, digits and "
+       "upstreams.users.hash_on: invalid hash_on 'header' (the header name must be letters, digits "
+       "and "
        "!#$%&'*+-.^_`|~ only)"},
       {"HashOnEmptyHeader", upstreamWith("hash_on: 'header:'"), 8, 14,
        "upstreams.users.hash_on: invalid hash_on 'header:' (the header name must be"},
@@ -61,7 +64,8 @@ std::vector<BadCase> balanceCases() {
       {"HashOnHeaderWithColon", upstreamWith("hash_on: 'header:a:b'"), 8, 14,
        "upstreams.users.hash_on: invalid hash_on 'header:a:b' (the header name must be"},
       {"HashOnEmptyCookie", upstreamWith("hash_on: 'cookie:'"), 8, 14,
-       "upstreams.users.hash_on: invalid hash_on 'cookie:' (the cookie name must not be empty or hold "
+       "upstreams.users.hash_on: invalid hash_on 'cookie:' (the cookie name must not be empty or "
+       "hold "
        "spaces, ';', '=' or '&')"},
       {"HashOnCookieWithSemicolon", upstreamWith("hash_on: 'cookie:a;b'"), 8, 14,
        "upstreams.users.hash_on: invalid hash_on 'cookie:a;b' (the cookie name"},
@@ -78,14 +82,16 @@ std::vector<BadCase> balanceCases() {
       {"RingSizeTooBig", upstreamWith("ring_size: 10001"), 8, 16,
        "upstreams.users.ring_size: expected an integer from 1 to 10000, got '10001'"},
       {"HashBalanceFactorHundred", upstreamWith("hash_balance_factor: 100"), 8, 26,
-       "upstreams.users.hash_balance_factor: must be 0 (off) or a percentage of the mean load above 100 "
+       "upstreams.users.hash_balance_factor: must be 0 (off) or a percentage of the mean load "
+       "above 100 "
        "(e.g. 125), got 100"},
       {"HashBalanceFactorOne", upstreamWith("hash_balance_factor: 1"), 8, 26,
        "upstreams.users.hash_balance_factor: must be 0 (off) or a percentage"},
       {"HashBalanceFactorTooBig", upstreamWith("hash_balance_factor: 10001"), 8, 26,
        "upstreams.users.hash_balance_factor: expected an integer from 0 to 10000, got '10001'"},
       {"StickyCookieEmpty", upstreamWith("sticky_cookie: ''"), 8, 20,
-       "upstreams.users.sticky_cookie: invalid cookie name '' (letters, digits and !#$%&'*+-.^_`|~ only)"},
+       "upstreams.users.sticky_cookie: invalid cookie name '' (letters, digits and !#$%&'*+-.^_`|~ "
+       "only)"},
       {"StickyCookieWithSpace", upstreamWith("sticky_cookie: 'a b'"), 8, 20,
        "upstreams.users.sticky_cookie: invalid cookie name 'a b'"},
       {"StickyCookieWithEquals", upstreamWith("sticky_cookie: 'a=b'"), 8, 20,
@@ -107,12 +113,14 @@ std::vector<BadCase> healthCheckCases() {
       {"HealthCheckEmptyValue", upstreamWith("health_check:"), 8, 5,
        "upstreams.users.health_check: expected a map, got an empty value"},
       {"HealthCheckUnknownKey", upstreamWith("health_check: { uri: /x }"), 8, 21,
-       "upstreams.users.health_check.uri: unknown key 'uri' (valid keys: type, path, host, interval, "
+       "upstreams.users.health_check.uri: unknown key 'uri' (valid keys: type, path, host, "
+       "interval, "
        "timeout, rise, fall, expect)"},
       {"HealthCheckBadType", upstreamWith("health_check: { type: udp }"), 8, 27,
        "upstreams.users.health_check.type: unknown health check type 'udp' (one of: http, tcp)"},
       {"HealthCheckPathWithoutSlash", upstreamWith("health_check: { path: health }"), 8, 27,
-       "upstreams.users.health_check.path: invalid path 'health' (must start with '/' and hold no spaces or "
+       "upstreams.users.health_check.path: invalid path 'health' (must start with '/' and hold no "
+       "spaces or "
        "'#')"},
       {"HealthCheckEmptyPath", upstreamWith("health_check: { path: '' }"), 8, 27,
        "upstreams.users.health_check.path: invalid path ''"},
@@ -130,10 +138,11 @@ std::vector<BadCase> healthCheckCases() {
        "upstreams.users.health_check.interval: must be greater than zero"},
       {"HealthCheckZeroTimeout", upstreamWith("health_check: { timeout: 0s }"), 8, 30,
        "upstreams.users.health_check.timeout: must be greater than zero"},
-      {"HealthCheckTimeoutOverInterval", upstreamWith("health_check: { interval: 2s, timeout: 2001ms }"), 8,
-       44, "upstreams.users.health_check.timeout: must not be longer than the interval (2s)"},
-      {"HealthCheckTimeoutOverDefaultInterval", upstreamWith("health_check: { timeout: 6s }"), 8, 30,
-       "upstreams.users.health_check.timeout: must not be longer than the interval (5s)"},
+      {"HealthCheckTimeoutOverInterval",
+       upstreamWith("health_check: { interval: 2s, timeout: 2001ms }"), 8, 44,
+       "upstreams.users.health_check.timeout: must not be longer than the interval (2s)"},
+      {"HealthCheckTimeoutOverDefaultInterval", upstreamWith("health_check: { timeout: 6s }"), 8,
+       30, "upstreams.users.health_check.timeout: must not be longer than the interval (5s)"},
       {"HealthCheckRiseZero", upstreamWith("health_check: { rise: 0 }"), 8, 27,
        "upstreams.users.health_check.rise: expected an integer from 1 to 100, got '0'"},
       {"HealthCheckFallTooBig", upstreamWith("health_check: { fall: 101 }"), 8, 27,
@@ -147,7 +156,8 @@ std::vector<BadCase> healthCheckCases() {
       {"HealthCheckExpectPattern", upstreamWith("health_check: { expect: [2xx] }"), 8, 30,
        "upstreams.users.health_check.expect[0]: expected a status code from 100 to 599, got '2xx'"},
       {"HealthCheckExpectNested", upstreamWith("health_check: { expect: [[200]] }"), 8, 30,
-       "upstreams.users.health_check.expect[0]: expected a status code from 100 to 599, got a list"},
+       "upstreams.users.health_check.expect[0]: expected a status code from 100 to 599, got a "
+       "list"},
       {"HealthCheckExpectDuplicate", upstreamWith("health_check: { expect: [204, '204'] }"), 8, 35,
        "upstreams.users.health_check.expect[1]: duplicate status code 204"},
   };
@@ -160,18 +170,22 @@ std::vector<BadCase> outlierCases() {
        "upstreams.users.outlier_detection: expected a map, got 'true'"},
       {"OutlierUnknownKey", upstreamWith("outlier_detection: { consecutive_errors: 3 }"), 8, 26,
        "upstreams.users.outlier_detection.consecutive_errors: unknown key 'consecutive_errors'"},
-      {"OutlierConsecutive5xxTooBig", upstreamWith("outlier_detection: { consecutive_5xx: 1001 }"), 8, 43,
-       "upstreams.users.outlier_detection.consecutive_5xx: expected an integer from 0 to 1000, got '1001'"},
+      {"OutlierConsecutive5xxTooBig", upstreamWith("outlier_detection: { consecutive_5xx: 1001 }"),
+       8, 43,
+       "upstreams.users.outlier_detection.consecutive_5xx: expected an integer from 0 to 1000, got "
+       "'1001'"},
       {"OutlierGatewayFailureNegative",
        upstreamWith("outlier_detection: { consecutive_gateway_failure: -1 }"), 8, 55,
-       "upstreams.users.outlier_detection.consecutive_gateway_failure: expected an integer from 0 to 1000"},
+       "upstreams.users.outlier_detection.consecutive_gateway_failure: expected an integer from 0 "
+       "to 1000"},
       {"OutlierZeroInterval", upstreamWith("outlier_detection: { interval: 0 }"), 8, 36,
        "upstreams.users.outlier_detection.interval: must be greater than zero"},
-      {"OutlierZeroEjectionTime", upstreamWith("outlier_detection: { base_ejection_time: 0ms }"), 8, 46,
-       "upstreams.users.outlier_detection.base_ejection_time: must be greater than zero"},
-      {"OutlierEjectionPercentTooBig", upstreamWith("outlier_detection: { max_ejection_percent: 101 }"), 8,
-       48,
-       "upstreams.users.outlier_detection.max_ejection_percent: expected an integer from 0 to 100, got "
+      {"OutlierZeroEjectionTime", upstreamWith("outlier_detection: { base_ejection_time: 0ms }"), 8,
+       46, "upstreams.users.outlier_detection.base_ejection_time: must be greater than zero"},
+      {"OutlierEjectionPercentTooBig",
+       upstreamWith("outlier_detection: { max_ejection_percent: 101 }"), 8, 48,
+       "upstreams.users.outlier_detection.max_ejection_percent: expected an integer from 0 to 100, "
+       "got "
        "'101'"},
       {"OutlierMaxEjectionTimeBelowBase",
        upstreamWith("outlier_detection: { base_ejection_time: 1m, max_ejection_time: 30s }"), 8, 69,
@@ -183,8 +197,9 @@ std::vector<BadCase> outlierCases() {
        "base_ejection_time (30s)"},
       {"OutlierZeroMaxEjectionTime", upstreamWith("outlier_detection: { max_ejection_time: 0 }"), 8,
        45, "upstreams.users.outlier_detection.max_ejection_time: must be greater than zero"},
-      {"OutlierAlwaysEjectNotBool", upstreamWith("outlier_detection: { always_eject_one_host: 1x }"),
-       8, 49, "upstreams.users.outlier_detection.always_eject_one_host: expected true or false, got '1x'"},
+      {"OutlierAlwaysEjectNotBool",
+       upstreamWith("outlier_detection: { always_eject_one_host: 1x }"), 8, 49,
+       "upstreams.users.outlier_detection.always_eject_one_host: expected true or false, got '1x'"},
   };
 }
 
@@ -198,7 +213,8 @@ std::vector<BadCase> retryCases() {
       {"RetriesAttemptsTooMany", routeWith("retries: { attempts: 11 }"), 6, 30,
        "listeners[0].routes[0].retries.attempts: expected an integer from 0 to 10, got '11'"},
       {"RetriesUnknownCondition", routeWith("retries: { on: [5xx, 404s] }"), 6, 30,
-       "listeners[0].routes[0].retries.on[1]: unknown retry condition '404s' (one of: connect-failure, "
+       "listeners[0].routes[0].retries.on[1]: unknown retry condition '404s' (one of: "
+       "connect-failure, "
        "refused, reset, timeout, 5xx, gateway-error, or a status code from 100 to 599)"},
       {"RetriesConditionWithUnderscore", routeWith("retries: { on: [connect_failure] }"), 6, 25,
        "listeners[0].routes[0].retries.on[0]: unknown retry condition 'connect_failure'"},
@@ -211,7 +227,8 @@ std::vector<BadCase> retryCases() {
       {"RetriesDuplicateStatus", routeWith("retries: { on: [409, \"409\"] }"), 6, 30,
        "listeners[0].routes[0].retries.on[1]: duplicate status code 409"},
       {"RetriesEmptyConditions", routeWith("retries: { on: [] }"), 6, 24,
-       "listeners[0].routes[0].retries.on: must list at least one condition (leave 'on' out for the "
+       "listeners[0].routes[0].retries.on: must list at least one condition (leave 'on' out for "
+       "the "
        "default: connect-failure, refused, reset, gateway-error)"},
       {"RetriesConditionsNotList", routeWith("retries: { on: 5xx }"), 6, 24,
        "listeners[0].routes[0].retries.on: expected a list, got '5xx'"},
@@ -224,7 +241,8 @@ std::vector<BadCase> retryCases() {
       {"RetriesBudgetZero", routeWith("retries: { budget_percent: 0 }"), 6, 36,
        "listeners[0].routes[0].retries.budget_percent: expected an integer from 1 to 100, got '0'"},
       {"RetriesBudgetTooBig", routeWith("retries: { budget_percent: 101 }"), 6, 36,
-       "listeners[0].routes[0].retries.budget_percent: expected an integer from 1 to 100, got '101'"},
+       "listeners[0].routes[0].retries.budget_percent: expected an integer from 1 to 100, got "
+       "'101'"},
       {"RetryNonIdempotentYes", routeWith("retry_non_idempotent: yes"), 6, 31,
        "listeners[0].routes[0].retry_non_idempotent: expected true or false, got 'yes'"},
       {"RetryBufferLimitTooBig", routeWith("retry_buffer_limit: 17MiB"), 6, 29,
@@ -247,7 +265,9 @@ class BadPolicyConfig : public ::testing::TestWithParam<BadCase> {};
 TEST_P(BadPolicyConfig, ReportsOneErrorAtPosition) { expectOneError(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadPolicyConfig, ::testing::ValuesIn(policyCases()),
-                         [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST(LoadPolicies, FullConfigGivesTypedRoutePolicies) {
   auto config = loadValid(kFull);
@@ -304,7 +324,8 @@ TEST(LoadPolicies, FullConfigGivesTypedUpstreamPolicies) {
   const UpstreamConfig& statics = config->upstreams.at(1);
   EXPECT_EQ(statics.balance, BalanceAlgorithm::kRingHash);
   EXPECT_EQ(statics.hash_on.source, HashOn::Source::kHeader);
-  EXPECT_EQ(statics.hash_on.name, "X-User-ID");  // kept as written; headers match case-insensitively
+  EXPECT_EQ(statics.hash_on.name,
+            "X-User-ID");  // kept as written; headers match case-insensitively
   EXPECT_EQ(statics.ring_size, 10000u);
   EXPECT_EQ(statics.hash_balance_factor, 125u);
   EXPECT_EQ(statics.sticky_cookie, "sg_route");
@@ -323,9 +344,9 @@ TEST(LoadPolicies, OutlierEjectionCapAndAlwaysEjectOneHost) {
   config = loadValid(upstreamWith("outlier_detection: { base_ejection_time: 10m }"));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(firstUpstream(config).outlier_detection->max_ejection_time, minutes(10));
-  config = loadValid(upstreamWith(
-      "outlier_detection: { base_ejection_time: 1m, max_ejection_time: 1m, "
-      "always_eject_one_host: true }"));
+  config =
+      loadValid(upstreamWith("outlier_detection: { base_ejection_time: 1m, max_ejection_time: 1m, "
+                             "always_eject_one_host: true }"));
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(firstUpstream(config).outlier_detection->max_ejection_time, minutes(1));
   EXPECT_TRUE(firstUpstream(config).outlier_detection->always_eject_one_host);
@@ -427,11 +448,11 @@ TEST(LoadPolicies, AcceptsEdgeValues) {
       "ring_size: 1\n    hash_balance_factor: 101\n    panic_threshold: 100\n    slow_start: 0\n"
       "    health_check: { rise: 100, fall: 1, expect: [100, 599], interval: 1ms, timeout: 1ms }\n"
       "    outlier_detection: { consecutive_5xx: 1000, max_ejection_percent: 0 }");
-  yaml = edit(
-      "      - upstream: users\n",
-      "      - upstream: users\n        retries: { attempts: 10, on: [100, '599'], budget_percent: 100 }\n"
-      "        retry_buffer_limit: 16MiB\n",
-      yaml);
+  yaml = edit("      - upstream: users\n",
+              "      - upstream: users\n        retries: { attempts: 10, on: [100, '599'], "
+              "budget_percent: 100 }\n"
+              "        retry_buffer_limit: 16MiB\n",
+              yaml);
   auto config = loadValid(yaml);
   ASSERT_NE(config, nullptr);
   const UpstreamConfig& upstream = firstUpstream(config);
@@ -464,8 +485,9 @@ TEST(LoadPolicies, ShortIntervalWithoutTimeoutShortensTheTimeout) {
 }
 
 TEST(LoadPolicies, EveryRetryCondition) {
-  auto config = loadValid(routeWith(
-      "retries:\n          on: [connect-failure, refused, reset, timeout, 5xx, gateway-error, 429]"));
+  auto config =
+      loadValid(routeWith("retries:\n          on: [connect-failure, refused, reset, timeout, 5xx, "
+                          "gateway-error, 429]"));
   ASSERT_NE(config, nullptr);
   const RetryOn& on = firstRoute(config).retries->on;
   EXPECT_TRUE(on.connect_failure && on.refused && on.reset && on.timeout && on.server_error &&
@@ -476,9 +498,10 @@ TEST(LoadPolicies, EveryRetryCondition) {
 TEST(LoadPolicies, BadIntervalDoesNotAlsoBlameTheTimeout) {
   LoadResult result = load(upstreamWith("health_check: { interval: never, timeout: 3s }"));
   ASSERT_EQ(result.errors.size(), 1u) << describe(result.errors);
-  EXPECT_EQ(result.errors[0].toString(),
-            "test.yaml:8:31: upstreams.users.health_check.interval: invalid duration 'never' (use e.g. "
-            "250ms, 2s, 1m)");
+  EXPECT_EQ(
+      result.errors[0].toString(),
+      "test.yaml:8:31: upstreams.users.health_check.interval: invalid duration 'never' (use e.g. "
+      "250ms, 2s, 1m)");
 }
 
 TEST(LoadPolicies, ReportsEveryPolicyErrorInFileOrder) {
@@ -486,7 +509,8 @@ TEST(LoadPolicies, ReportsEveryPolicyErrorInFileOrder) {
       "hash_on: nope\n    health_check:\n      rise: 0\n      expect: [1]\n"
       "    outlier_detection: { interval: 0 }");
   yaml = edit("      - upstream: users\n",
-              "      - upstream: users\n        retries:\n          on: [sometimes]\n          backoff: 0\n",
+              "      - upstream: users\n        retries:\n          on: [sometimes]\n          "
+              "backoff: 0\n",
               yaml);
   LoadResult result = load(yaml);
   EXPECT_EQ(result.config, nullptr);
@@ -494,8 +518,10 @@ TEST(LoadPolicies, ReportsEveryPolicyErrorInFileOrder) {
       "test.yaml:7:16: listeners[0].routes[0].retries.on[0]: unknown retry condition 'sometimes'",
       "test.yaml:8:20: listeners[0].routes[0].retries.backoff: must be greater than zero",
       "test.yaml:11:14: upstreams.users.hash_on: invalid hash_on 'nope'",
-      "test.yaml:13:13: upstreams.users.health_check.rise: expected an integer from 1 to 100, got '0'",
-      "test.yaml:14:16: upstreams.users.health_check.expect[0]: expected a status code from 100 to 599",
+      "test.yaml:13:13: upstreams.users.health_check.rise: expected an integer from 1 to 100, got "
+      "'0'",
+      "test.yaml:14:16: upstreams.users.health_check.expect[0]: expected a status code from 100 to "
+      "599",
       "test.yaml:15:36: upstreams.users.outlier_detection.interval: must be greater than zero",
   };
   ASSERT_EQ(result.errors.size(), wanted.size()) << describe(result.errors);

@@ -118,5 +118,49 @@ TEST(StoreConfig, RejectsBadScopeKeys) {
   }
 }
 
+TEST(StoreConfig, CacheL2AndWarm) {
+  const auto config = loadValid(withStore(
+      "{type: redis, address: 127.0.0.1:6379}",
+      "cache: {l2: true, l2_max_object_size: 64KiB, warm: {urls: [/a, 'http://x.test:8080/b?c=1'], "
+      "concurrency: 3}}"));
+  const RouteCacheConfig& cache = *config->listeners[0].routes[0].cache;
+  EXPECT_TRUE(cache.l2);
+  EXPECT_EQ(cache.l2_max_object_size, 64u * 1024);
+  ASSERT_TRUE(cache.warm.has_value());
+  EXPECT_EQ(cache.warm->urls, (std::vector<std::string>{"/a", "http://x.test:8080/b?c=1"}));
+  EXPECT_EQ(cache.warm->concurrency, 3u);
+  const auto defaults = loadValid(routeWith("cache: {warm: {file: /etc/urls.txt}}"));
+  const RouteCacheConfig& plain = *defaults->listeners[0].routes[0].cache;
+  EXPECT_FALSE(plain.l2);
+  EXPECT_EQ(plain.l2_max_object_size, 1024u * 1024);
+  EXPECT_EQ(plain.warm->file, "/etc/urls.txt");
+  EXPECT_EQ(plain.warm->concurrency, 8u);
+}
+
+TEST(StoreConfig, L2NeedsAStore) {
+  const auto result = load(routeWith("cache: {l2: true}"));
+  ASSERT_EQ(result.errors.size(), 1u) << describe(result.errors);
+  EXPECT_NE(result.errors[0].message.find("listeners[0].routes[0].cache: l2: true needs"),
+            std::string::npos)
+      << result.errors[0].message;
+}
+
+TEST(StoreConfig, RejectsBadCacheStoreKeys) {
+  const char* bad[] = {
+      "cache: {l2: yes please}",
+      "cache: {l2: true, l2_max_object_size: 0}",
+      "cache: {warm: {}}",
+      "cache: {warm: {urls: [/a], file: /b}}",
+      "cache: {warm: {urls: [a.html]}}",
+      "cache: {warm: {urls: [/a], concurrency: 0}}",
+      "cache: {warm: {file: ''}}",
+      "cache: {warm: {urls: [/a], depth: 2}}",
+  };
+  for (const char* text : bad) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(load(withStore("{type: redis, address: 127.0.0.1:6379}", text)).errors.empty());
+  }
+}
+
 }  // namespace
 }  // namespace sg::config

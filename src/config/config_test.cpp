@@ -36,19 +36,24 @@ std::vector<BadCase> briefCases() {
       {"UnknownUpstream", edit("upstream: users", "upstream: userz"), 5, 19,
        "listeners[0].routes[0].upstream: unknown upstream 'userz' (defined: users)"},
       {"ServerAddressNotIp", edit("127.0.0.1:3001", "1.2.3:80"), 9, 18,
-       "upstreams.users.servers[0].address: invalid address '1.2.3:80': '1.2.3' is not an IP address"},
+       "upstreams.users.servers[0].address: invalid address '1.2.3:80': '1.2.3' is not an IP "
+       "address"},
       {"UnknownListenerKey", edit("    routes:\n", "    timeout: 5s\n    routes:\n"), 4, 5,
-       "listeners[0].timeout: unknown key 'timeout' (valid keys: name, address, request_head_timeout"},
-      {"BadDuration", edit("    servers:\n", "    connect_timeout: 5 seconds\n    servers:\n"), 8, 22,
+       "listeners[0].timeout: unknown key 'timeout' (valid keys: name, address, "
+       "request_head_timeout"},
+      {"BadDuration", edit("    servers:\n", "    connect_timeout: 5 seconds\n    servers:\n"), 8,
+       22,
        "upstreams.users.connect_timeout: invalid duration '5 seconds' (use e.g. 250ms, 2s, 1m)"},
       {"DurationWithoutUnit", "shutdown_timeout: 30\n" + std::string(kMinimal), 1, 19,
        "shutdown_timeout: invalid duration '30'"},
-      {"DurationTooLarge", edit("    servers:\n", "    connect_timeout: 99999999999h\n    servers:\n"), 8, 22,
+      {"DurationTooLarge",
+       edit("    servers:\n", "    connect_timeout: 99999999999h\n    servers:\n"), 8, 22,
        "upstreams.users.connect_timeout: duration '99999999999h' is too large"},
-      {"DurationDigitsOverflow", "shutdown_timeout: 99999999999999999999999ms\n" + std::string(kMinimal), 1,
-       19, "shutdown_timeout: duration '99999999999999999999999ms' is too large"},
-      {"ZeroConnectTimeout", edit("    servers:\n", "    connect_timeout: 0\n    servers:\n"), 8, 22,
-       "upstreams.users.connect_timeout: must be greater than zero"},
+      {"DurationDigitsOverflow",
+       "shutdown_timeout: 99999999999999999999999ms\n" + std::string(kMinimal), 1, 19,
+       "shutdown_timeout: duration '99999999999999999999999ms' is too large"},
+      {"ZeroConnectTimeout", edit("    servers:\n", "    connect_timeout: 0\n    servers:\n"), 8,
+       22, "upstreams.users.connect_timeout: must be greater than zero"},
       {"UnknownTopLevelKeySuggests", std::string(kMinimal) + "upstream: x\n", 10, 1,
        "upstream: unknown key 'upstream'; did you mean 'upstreams'? (valid keys: workers,"},
   };
@@ -57,28 +62,31 @@ std::vector<BadCase> briefCases() {
 // Required keys, empty lists and wrong node types.
 std::vector<BadCase> structureCases() {
   return {
-      {"MissingListeners", "upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n", 1, 1,
-       "missing required key 'listeners'"},
+      {"MissingListeners", "upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n",
+       1, 1, "missing required key 'listeners'"},
       {"MissingListenerName", edit("  - name: public\n    address", "  - address"), 2, 5,
        "listeners[0]: missing required key 'name'"},
       {"MissingListenerAddress", edit("    address: 127.0.0.1:8080\n", ""), 2, 5,
        "listeners[0]: missing required key 'address'"},
       {"MissingRouteUpstream", edit("- upstream: users", "- strip_prefix: true"), 5, 9,
        "listeners[0].routes[0]: missing required key 'upstream'"},
-      {"MissingServers", edit("    servers:\n      - address: 127.0.0.1:3001\n", "    keepalive: 4\n"), 8, 5,
+      {"MissingServers",
+       edit("    servers:\n      - address: 127.0.0.1:3001\n", "    keepalive: 4\n"), 8, 5,
        "upstreams.users: missing required key 'servers'"},
-      {"EmptyListeners", "listeners: []\nupstreams: { users: { servers: [{ address: 127.0.0.1:1 }] } }\n", 1,
-       12, "listeners: must list at least one listener"},
+      {"EmptyListeners",
+       "listeners: []\nupstreams: { users: { servers: [{ address: 127.0.0.1:1 }] } }\n", 1, 12,
+       "listeners: must list at least one listener"},
       {"EmptyRoutes", edit("    routes:\n      - upstream: users\n", "    routes: []\n"), 4, 13,
        "listeners[0].routes: must list at least one route"},
-      {"EmptyServers", edit("    servers:\n      - address: 127.0.0.1:3001\n", "    servers: []\n"), 8, 14,
-       "upstreams.users.servers: must list at least one server"},
+      {"EmptyServers", edit("    servers:\n      - address: 127.0.0.1:3001\n", "    servers: []\n"),
+       8, 14, "upstreams.users.servers: must list at least one server"},
       {"ListenersIsMap", edit("listeners:\n  - name", "listeners:\n    name"), 2, 5,
        "listeners: expected a list, got a map"},
       {"ListenerIsScalar", "listeners:\n  - foo\nupstreams: {}\n", 2, 5,
        "listeners[0]: expected a map, got 'foo'"},
       {"UpstreamsIsList",
-       edit("upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n", "upstreams: [users]\n"),
+       edit("upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n",
+            "upstreams: [users]\n"),
        6, 12, "upstreams: expected a map of upstream name to upstream, got a list"},
   };
 }
@@ -88,8 +96,10 @@ std::vector<BadCase> limitCases() {
   return {
       {"WorkersTooMany", "workers: 2000\n" + std::string(kMinimal), 1, 10,
        "workers: expected an integer from 0 to 1024, got '2000'"},
-      {"WorkersNegative", "workers: -1\n" + std::string(kMinimal), 1, 10, "workers: expected an integer"},
-      {"WorkersFraction", "workers: 1.5\n" + std::string(kMinimal), 1, 10, "workers: expected an integer"},
+      {"WorkersNegative", "workers: -1\n" + std::string(kMinimal), 1, 10,
+       "workers: expected an integer"},
+      {"WorkersFraction", "workers: 1.5\n" + std::string(kMinimal), 1, 10,
+       "workers: expected an integer"},
       {"WorkersHuge", "workers: 99999999999999999999999\n" + std::string(kMinimal), 1, 10,
        "workers: expected an integer"},
       {"WorkersList", "workers: [1]\n" + std::string(kMinimal), 1, 10,
@@ -100,8 +110,8 @@ std::vector<BadCase> limitCases() {
        "event_coalescing_us: expected an integer"},
       {"CoalescingNegative", "event_coalescing_us: -5\n" + std::string(kMinimal), 1, 22,
        "event_coalescing_us: expected an integer"},
-      {"HeaderSizeTooSmall", edit("    routes:\n", "    max_header_size: 512\n    routes:\n"), 4, 22,
-       "listeners[0].max_header_size: size '512' must be between 1KiB and 1MiB"},
+      {"HeaderSizeTooSmall", edit("    routes:\n", "    max_header_size: 512\n    routes:\n"), 4,
+       22, "listeners[0].max_header_size: size '512' must be between 1KiB and 1MiB"},
       {"HeaderSizeTooBig", edit("    routes:\n", "    max_header_size: 2MiB\n    routes:\n"), 4, 22,
        "listeners[0].max_header_size: size '2MiB' must be between 1KiB and 1MiB"},
       {"MaxHeadersZero", edit("    routes:\n", "    max_headers: 0\n    routes:\n"), 4, 18,
@@ -110,16 +120,17 @@ std::vector<BadCase> limitCases() {
        "listeners[0].max_headers: expected an integer from 1 to 1000"},
       {"BadBodySize", edit("    routes:\n", "    max_body_size: 1TB\n    routes:\n"), 4, 20,
        "listeners[0].max_body_size: invalid size '1TB'"},
-      {"SizeTooLarge", edit("    routes:\n", "    max_body_size: 99999999999GiB\n    routes:\n"), 4, 20,
-       "listeners[0].max_body_size: size '99999999999GiB' is too large"},
+      {"SizeTooLarge", edit("    routes:\n", "    max_body_size: 99999999999GiB\n    routes:\n"), 4,
+       20, "listeners[0].max_body_size: size '99999999999GiB' is too large"},
       {"DuplicateListenerName",
-       edit("upstreams:", edit("name: other", "name: public", kSecondListener) + "upstreams:"), 6, 11,
-       "listeners[1].name: duplicate listener name 'public' (also listeners[0])"},
-      {"DuplicateListenerAddress", edit("upstreams:", edit(":8081", ":8080", kSecondListener) + "upstreams:"),
-       7, 14, "listeners[1].address: address 127.0.0.1:8080 conflicts with listeners[0] (127.0.0.1:8080)"},
+       edit("upstreams:", edit("name: other", "name: public", kSecondListener) + "upstreams:"), 6,
+       11, "listeners[1].name: duplicate listener name 'public' (also listeners[0])"},
+      {"DuplicateListenerAddress",
+       edit("upstreams:", edit(":8081", ":8080", kSecondListener) + "upstreams:"), 7, 14,
+       "listeners[1].address: address 127.0.0.1:8080 conflicts with listeners[0] (127.0.0.1:8080)"},
       {"WildcardListenerOverlaps",
-       edit("upstreams:", edit("127.0.0.1:8081", "0.0.0.0:8080", kSecondListener) + "upstreams:"), 7, 14,
-       "listeners[1].address: address 0.0.0.0:8080 conflicts with listeners[0]"},
+       edit("upstreams:", edit("127.0.0.1:8081", "0.0.0.0:8080", kSecondListener) + "upstreams:"),
+       7, 14, "listeners[1].address: address 0.0.0.0:8080 conflicts with listeners[0]"},
   };
 }
 
@@ -130,28 +141,30 @@ std::vector<BadCase> upstreamCases() {
        "upstreams.users.servers[1].address: duplicate server 127.0.0.1:3001 (same as "
        "upstreams.users.servers[0])"},
       {"OnlyBackupServers",
-       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, backup: true }"), 9, 7,
-       "upstreams.users.servers: needs at least one server that is not a backup"},
+       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, backup: true }"),
+       9, 7, "upstreams.users.servers: needs at least one server that is not a backup"},
       {"ServerPortZero", edit("127.0.0.1:3001", "127.0.0.1:0"), 9, 18,
        "upstreams.users.servers[0].address: port 0 is not a valid server port"},
       {"ServerAnyAddress", edit("127.0.0.1:3001", "0.0.0.0:80"), 9, 18,
        "upstreams.users.servers[0].address: '0.0.0.0:80' means 'any address'"},
       {"ServerWeightZero",
-       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 0 }"), 9, 44,
-       "upstreams.users.servers[0].weight: expected an integer from 1 to 1000, got '0'"},
+       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 0 }"), 9,
+       44, "upstreams.users.servers[0].weight: expected an integer from 1 to 1000, got '0'"},
       {"ServerWeightTooBig",
-       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 1001 }"), 9, 44,
-       "upstreams.users.servers[0].weight: expected an integer from 1 to 1000"},
+       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 1001 }"),
+       9, 44, "upstreams.users.servers[0].weight: expected an integer from 1 to 1000"},
       {"ServerUnknownKeySuggests",
-       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, wieght: 2 }"), 9, 36,
-       "upstreams.users.servers[0].wieght: unknown key 'wieght'; did you mean 'weight'?"},
+       edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, wieght: 2 }"), 9,
+       36, "upstreams.users.servers[0].wieght: unknown key 'wieght'; did you mean 'weight'?"},
       {"BalanceUnknown", edit("    servers:\n", "    balance: fastest\n    servers:\n"), 8, 14,
        "upstreams.users.balance: unknown balance algorithm 'fastest'"},
       {"KeepaliveTooBig", edit("    servers:\n", "    keepalive: 100001\n    servers:\n"), 8, 16,
        "upstreams.users.keepalive: expected an integer from 0 to 100000"},
-      {"DuplicateUpstream", std::string(kMinimal) + "  users:\n    servers: [{ address: 127.0.0.1:1 }]\n", 10,
-       3, "upstreams.users: duplicate upstream 'users'"},
-      {"EmptyUpstreamName", std::string(kMinimal) + "  '': { servers: [{ address: 127.0.0.1:1 }] }\n", 10, 3,
+      {"DuplicateUpstream",
+       std::string(kMinimal) + "  users:\n    servers: [{ address: 127.0.0.1:1 }]\n", 10, 3,
+       "upstreams.users: duplicate upstream 'users'"},
+      {"EmptyUpstreamName",
+       std::string(kMinimal) + "  '': { servers: [{ address: 127.0.0.1:1 }] }\n", 10, 3,
        "upstreams: upstream names must be non-empty words"},
   };
 }
@@ -160,39 +173,46 @@ std::vector<BadCase> upstreamCases() {
 std::vector<BadCase> routeCases() {
   return {
       {"PrefixWithoutSlash",
-       edit("      - upstream: users", "      - match: { prefix: api }\n        upstream: users"), 5, 26,
-       "listeners[0].routes[0].match.prefix: invalid prefix 'api'"},
+       edit("      - upstream: users", "      - match: { prefix: api }\n        upstream: users"),
+       5, 26, "listeners[0].routes[0].match.prefix: invalid prefix 'api'"},
       {"PrefixWithQuery",
-       edit("      - upstream: users", "      - match: { prefix: '/a?b' }\n        upstream: users"), 5, 26,
-       "listeners[0].routes[0].match.prefix: invalid prefix '/a?b'"},
+       edit("      - upstream: users",
+            "      - match: { prefix: '/a?b' }\n        upstream: users"),
+       5, 26, "listeners[0].routes[0].match.prefix: invalid prefix '/a?b'"},
       {"BadHost",
-       edit("      - upstream: users", "      - match: { host: 'bad host' }\n        upstream: users"), 5, 24,
-       "listeners[0].routes[0].match.host: invalid host 'bad host'"},
+       edit("      - upstream: users",
+            "      - match: { host: 'bad host' }\n        upstream: users"),
+       5, 24, "listeners[0].routes[0].match.host: invalid host 'bad host'"},
       {"BareWildcardHost",
-       edit("      - upstream: users", "      - match: { host: '*.' }\n        upstream: users"), 5, 24,
-       "listeners[0].routes[0].match.host: invalid host '*.'"},
+       edit("      - upstream: users", "      - match: { host: '*.' }\n        upstream: users"), 5,
+       24, "listeners[0].routes[0].match.host: invalid host '*.'"},
       {"BadMethod",
-       edit("      - upstream: users", "      - match: { methods: [GET, 'G T'] }\n        upstream: users"),
+       edit("      - upstream: users",
+            "      - match: { methods: [GET, 'G T'] }\n        upstream: users"),
        5, 33, "listeners[0].routes[0].match.methods[1]: invalid method 'G T'"},
       {"DuplicateMethod",
-       edit("      - upstream: users", "      - match: { methods: [GET, get] }\n        upstream: users"), 5,
-       33, "listeners[0].routes[0].match.methods[1]: duplicate method 'GET'"},
+       edit("      - upstream: users",
+            "      - match: { methods: [GET, get] }\n        upstream: users"),
+       5, 33, "listeners[0].routes[0].match.methods[1]: duplicate method 'GET'"},
       {"ConnectMethod",
-       edit("      - upstream: users", "      - match: { methods: [GET, connect] }\n        upstream: users"),
+       edit("      - upstream: users",
+            "      - match: { methods: [GET, connect] }\n        upstream: users"),
        5, 33,
        "listeners[0].routes[0].match.methods[1]: CONNECT is not supported (the gateway does not "
        "tunnel CONNECT requests)"},
       {"MethodsNotList",
-       edit("      - upstream: users", "      - match: { methods: GET }\n        upstream: users"), 5, 27,
-       "listeners[0].routes[0].match.methods: expected a list, got 'GET'"},
+       edit("      - upstream: users", "      - match: { methods: GET }\n        upstream: users"),
+       5, 27, "listeners[0].routes[0].match.methods: expected a list, got 'GET'"},
       {"UnknownMatchKey",
-       edit("      - upstream: users", "      - match: { path: /x }\n        upstream: users"), 5, 18,
+       edit("      - upstream: users", "      - match: { path: /x }\n        upstream: users"), 5,
+       18,
        "listeners[0].routes[0].match.path: unknown key 'path' (valid keys: prefix, host, methods)"},
-      {"EmptyRouteName", edit("      - upstream: users", "      - name: ''\n        upstream: users"), 5, 15,
+      {"EmptyRouteName",
+       edit("      - upstream: users", "      - name: ''\n        upstream: users"), 5, 15,
        "listeners[0].routes[0].name: must not be empty"},
       {"StripPrefixYes",
-       edit("      - upstream: users\n", "      - upstream: users\n        strip_prefix: yes\n"), 6, 23,
-       "listeners[0].routes[0].strip_prefix: expected true or false, got 'yes'"},
+       edit("      - upstream: users\n", "      - upstream: users\n        strip_prefix: yes\n"), 6,
+       23, "listeners[0].routes[0].strip_prefix: expected true or false, got 'yes'"},
   };
 }
 
@@ -209,13 +229,15 @@ std::vector<BadCase> otherCases() {
        "admin.address: invalid address 'nowhere'"},
       {"AdminMissingAddress", std::string(kMinimal) + "admin: {}\n", 10, 8,
        "admin: missing required key 'address'"},
-      {"AdminConflictsWithListener", std::string(kMinimal) + "admin:\n  address: 127.0.0.1:8080\n", 11, 12,
-       "admin.address: address 127.0.0.1:8080 conflicts with listeners[0]"},
+      {"AdminConflictsWithListener", std::string(kMinimal) + "admin:\n  address: 127.0.0.1:8080\n",
+       11, 12, "admin.address: address 127.0.0.1:8080 conflicts with listeners[0]"},
       {"EmptyValuePointsAtKey", edit("address: 127.0.0.1:8080", "address:"), 3, 5,
        "listeners[0].address: expected an address (e.g. 127.0.0.1:8080), got an empty value"},
       {"AddressWithNul", edit("address: 127.0.0.1:8080", "address: \"127.0.0.1:8080\\0x\""), 3, 14,
-       "listeners[0].address: invalid address '127.0.0.1:8080\\x00x': it contains control characters"},
-      {"NonScalarKey", "[a]: 1\n" + std::string(kMinimal), 1, 1, "keys must be plain words, got a list"},
+       "listeners[0].address: invalid address '127.0.0.1:8080\\x00x': it contains control "
+       "characters"},
+      {"NonScalarKey", "[a]: 1\n" + std::string(kMinimal), 1, 1,
+       "keys must be plain words, got a list"},
       {"MergeKey", edit("  - name: public\n", "  - <<: {}\n    name: public\n"), 2, 5,
        "listeners[0].<<: unknown key '<<' (YAML merge keys are not supported)"},
       {"CyclicAlias", "listeners: &a [*a]\nupstreams: {}\n", 1, 12,
@@ -228,7 +250,8 @@ std::vector<BadCase> documentCases() {
   return {
       {"InvalidYaml", "listeners: [a, b\n", 2, 1, "invalid YAML: end of sequence flow not found"},
       {"TabIndentation", "listeners:\n\t- name: x\n", 2, 2, "invalid YAML:"},
-      {"UndefinedAlias", "workers: *nope\n", 1, 10, "invalid YAML: the referenced anchor is not defined"},
+      {"UndefinedAlias", "workers: *nope\n", 1, 10,
+       "invalid YAML: the referenced anchor is not defined"},
       {"StrayComma", ",a: 1\n", 1, 1, "invalid YAML: unexpected ',' outside any list or map"},
       {"StrayCommaAfterDocument", "a: 1\n...\n,\n", 3, 1, "invalid YAML: unexpected ','"},
       {"SecondDocumentMalformed", std::string(kMinimal) + "---\n[\n", 12, 1, "invalid YAML:"},
@@ -244,8 +267,8 @@ std::vector<BadCase> documentCases() {
 
 std::vector<BadCase> badCases() {
   std::vector<BadCase> all;
-  for (auto group :
-       {briefCases, structureCases, limitCases, upstreamCases, routeCases, otherCases, documentCases}) {
+  for (auto group : {briefCases, structureCases, limitCases, upstreamCases, routeCases, otherCases,
+                     documentCases}) {
     for (BadCase& c : group()) all.push_back(std::move(c));
   }
   return all;
@@ -256,7 +279,9 @@ class BadConfig : public ::testing::TestWithParam<BadCase> {};
 TEST_P(BadConfig, ReportsOneErrorAtPosition) { expectOneError(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadConfig, ::testing::ValuesIn(badCases()),
-                         [](const ::testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST(LoadConfig, FullConfigGivesTypedValues) {
   LoadResult result = load(kFull);
@@ -354,11 +379,11 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
 }
 
 TEST(LoadConfig, AcceptsEdgeValues) {
-  std::string yaml =
-      "workers: 1024\nshutdown_timeout: 0\nevent_coalescing_us: 1000\n" +
-      edit("    routes:\n",
-           "    max_header_size: 1KiB\n    max_headers: 1000\n    max_body_size: 18446744073709551615\n"
-           "    idle_timeout: 0\n    routes:\n");
+  std::string yaml = "workers: 1024\nshutdown_timeout: 0\nevent_coalescing_us: 1000\n" +
+                     edit("    routes:\n",
+                          "    max_header_size: 1KiB\n    max_headers: 1000\n    max_body_size: "
+                          "18446744073709551615\n"
+                          "    idle_timeout: 0\n    routes:\n");
   yaml = edit("      - address: 127.0.0.1:3001",
               "      - { address: 127.0.0.1:3001, weight: 1000, max_fails: 0, backup: false }\n"
               "      - { address: localhost:3002, backup: TRUE }",
@@ -388,7 +413,8 @@ TEST(LoadConfig, ReportsEveryErrorInFileOrder) {
   std::string yaml = "workers: lots\n" + std::string(kMinimal);
   yaml = edit("    routes:\n", "    timeout: 5s\n    routes:\n", yaml);
   yaml = edit("upstream: users", "upstream: userz", yaml);
-  yaml = edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 0 }", yaml);
+  yaml = edit("      - address: 127.0.0.1:3001", "      - { address: 127.0.0.1:3001, weight: 0 }",
+              yaml);
   yaml = edit("    servers:\n", "    balance: fastest\n    servers:\n", yaml);
   LoadResult result = load(yaml);
   EXPECT_EQ(result.config, nullptr);
@@ -397,8 +423,9 @@ TEST(LoadConfig, ReportsEveryErrorInFileOrder) {
             "test.yaml:1:10: workers: expected an integer from 0 to 1024, got 'lots'");
   EXPECT_EQ(result.errors[1].line, 5);
   EXPECT_EQ(result.errors[1].column, 5);
-  EXPECT_EQ(result.errors[2].toString(),
-            "test.yaml:7:19: listeners[0].routes[0].upstream: unknown upstream 'userz' (defined: users)");
+  EXPECT_EQ(
+      result.errors[2].toString(),
+      "test.yaml:7:19: listeners[0].routes[0].upstream: unknown upstream 'userz' (defined: users)");
   EXPECT_EQ(result.errors[3].line, 10);
   EXPECT_EQ(result.errors[3].column, 14);
   EXPECT_EQ(result.errors[4].line, 12);
@@ -406,8 +433,8 @@ TEST(LoadConfig, ReportsEveryErrorInFileOrder) {
 }
 
 TEST(LoadConfig, BrokenUpstreamsSectionDoesNotBlameRoutes) {
-  LoadResult result =
-      load(edit("upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n", "upstreams: 5\n"));
+  LoadResult result = load(edit(
+      "upstreams:\n  users:\n    servers:\n      - address: 127.0.0.1:3001\n", "upstreams: 5\n"));
   ASSERT_EQ(result.errors.size(), 1u) << describe(result.errors);
   EXPECT_NE(result.errors[0].message.find("upstreams: expected a map"), std::string::npos);
 }
@@ -498,8 +525,9 @@ TEST(ParseSize, Valid) {
 }
 
 TEST(ParseSize, Invalid) {
-  for (const char* text : {"", "KiB", "-1", "+1", "1.5KiB", "1 KiB", "1kib", "1TiB", "1Ki", "1KiBB", "0x10",
-                           "18446744073709551616", "17179869184GiB", "99999999999999999999KiB"}) {
+  for (const char* text :
+       {"", "KiB", "-1", "+1", "1.5KiB", "1 KiB", "1kib", "1TiB", "1Ki", "1KiBB", "0x10",
+        "18446744073709551616", "17179869184GiB", "99999999999999999999KiB"}) {
     EXPECT_EQ(parseSize(text), std::nullopt) << text;
   }
 }
@@ -518,7 +546,8 @@ TEST(LoadConfigFile, DirectoryGivesOneError) {
   LoadResult result = loadConfigFile("/");
   EXPECT_EQ(result.config, nullptr);
   ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_NE(result.errors[0].message.find("Is a directory"), std::string::npos) << result.errors[0].message;
+  EXPECT_NE(result.errors[0].message.find("Is a directory"), std::string::npos)
+      << result.errors[0].message;
 }
 
 TEST(LoadConfigFile, ReadsFileAndNamesItInErrors) {
@@ -564,7 +593,8 @@ TEST(Robustness, EveryTruncationOfAValidConfig) {
 
 TEST(Robustness, SingleByteMutationsOfAValidConfig) {
   const std::string full = kFull;
-  for (char replacement : {'\0', '\t', '\n', ' ', ':', '-', '[', '{', '&', '*', '"', '|', ',', '\xff'}) {
+  for (char replacement :
+       {'\0', '\t', '\n', ' ', ':', '-', '[', '{', '&', '*', '"', '|', ',', '\xff'}) {
     for (size_t i = 0; i < full.size(); ++i) {
       std::string mutated = full;
       mutated[i] = replacement;
@@ -589,12 +619,14 @@ TEST(Robustness, HostileShapes) {
            std::string(5000, '-') + " x",
            [] {
              std::string nested;
-             for (int i = 0; i < 5000; ++i) nested += std::string(static_cast<size_t>(i) * 2, ' ') + "-\n";
+             for (int i = 0; i < 5000; ++i)
+               nested += std::string(static_cast<size_t>(i) * 2, ' ') + "-\n";
              return nested;
            }(),
            [] {
              std::string nested;
-             for (int i = 0; i < 5000; ++i) nested += std::string(static_cast<size_t>(i), ' ') + "k:\n";
+             for (int i = 0; i < 5000; ++i)
+               nested += std::string(static_cast<size_t>(i), ' ') + "k:\n";
              return nested;
            }(),
            "a: &a [*a, *a]\nlisteners: *a\nupstreams: *a\n",

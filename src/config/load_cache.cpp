@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint64_t kMinCacheMemory = 64 * 1024;
 constexpr size_t kMaxKeyHeaders = 16;
+constexpr uint64_t kMaxL2ObjectSize = 512ull * 1024 * 1024;  // Redis caps a string at 512 MB
 
 // A list of header names (lower-cased, distinct, at most `max`). A present list replaces
 // `out`'s defaults; an empty one leaves it empty.
@@ -123,12 +124,39 @@ void readSetCookie(ErrorSink& errors, const Field* field, RouteCacheConfig::SetC
   }
 }
 
+// `warm: {urls: [...] | file: PATH, concurrency: 8}`: exactly one of urls and file.
+void loadWarm(ErrorSink& errors, const Field& field, RouteCacheConfig::Warm* out) {
+  MapReader map(errors, field, {"urls", "file", "concurrency"});
+  if (!map.valid()) return;
+  const Field* urls = map.find("urls");
+  const Field* file = map.find("file");
+  if ((urls == nullptr) == (file == nullptr)) {
+    errors.add(field.mark(), field.path, "give exactly one of urls (a list) or file (a path)");
+  }
+  if (urls != nullptr) {
+    for (const Field& item : sequenceItems(errors, *urls)) {
+      std::string url;
+      if (!readString(errors, &item, &url)) continue;
+      if (url.empty() || (url[0] != '/' && url.rfind("http://", 0) != 0)) {
+        errors.add(item.mark(), item.path,
+                   "expected /path or http://host/path, got " + quoted(url));
+        continue;
+      }
+      out->urls.push_back(std::move(url));
+    }
+  }
+  if (file != nullptr && readString(errors, file, &out->file) && out->file.empty())
+    errors.add(file->mark(), file->path, "the file path is empty");
+  readUint32(errors, map.find("concurrency"), 1, 1024, &out->concurrency);
+}
+
 }  // namespace
 
 void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out) {
   MapReader map(errors, field,
                 {"enabled", "default_ttl", "force_ttl", "stale_while_revalidate", "stale_if_error",
-                 "key", "max_object_size", "targeted_cache_control", "heuristic", "set_cookie"});
+                 "key", "max_object_size", "targeted_cache_control", "heuristic", "set_cookie",
+                 "l2", "l2_max_object_size", "warm"});
   if (!map.valid()) return;
   readBool(errors, map.find("enabled"), &out->enabled);
   readOptionalDuration(errors, map.find("default_ttl"), &out->default_ttl);
@@ -143,6 +171,9 @@ void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out
                   &out->targeted_cache_control);
   readHeuristic(errors, map.find("heuristic"), &out->heuristic);
   readSetCookie(errors, map.find("set_cookie"), &out->set_cookie);
+  readBool(errors, map.find("l2"), &out->l2);
+  readSize(errors, map.find("l2_max_object_size"), 1, kMaxL2ObjectSize, &out->l2_max_object_size);
+  if (const Field* warm = map.find("warm")) loadWarm(errors, *warm, &out->warm.emplace());
 }
 
 void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out) {

@@ -152,16 +152,19 @@ void readScope(ErrorSink& errors, const MapReader& map, RateLimitConfig* out) {
       } else if (text == "cluster") {
         out->scope = RateLimitConfig::Scope::kCluster;
       } else {
-        errors.add(scope->mark(), scope->path, "unknown scope " + quoted(text) + " (one of: local, cluster)");
+        errors.add(scope->mark(), scope->path,
+                   "unknown scope " + quoted(text) + " (one of: local, cluster)");
       }
     }
   }
   readUint32(errors, map.find("lease"), 1, kMaxLease, &out->lease);
-  readUint32(errors, map.find("fallback_instances"), 1, kMaxFallbackInstances, &out->fallback_instances);
+  readUint32(errors, map.find("fallback_instances"), 1, kMaxFallbackInstances,
+             &out->fallback_instances);
   if (out->scope == RateLimitConfig::Scope::kLocal) {
     for (const char* key : {"lease", "fallback_instances"}) {
       if (const Field* field = map.find(key)) {
-        errors.add(field->mark(), field->path, std::string(key) + " applies to scope: cluster only");
+        errors.add(field->mark(), field->path,
+                   std::string(key) + " applies to scope: cluster only");
       }
     }
   }
@@ -193,8 +196,8 @@ void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& def
                    RateLimitConfig* out) {
   out->name = default_name;
   MapReader map(errors, field,
-                {"name", "algorithm", "key", "rate", "burst", "tiers", "shadow", "max_keys", "scope",
-                 "lease", "fallback_instances"});
+                {"name", "algorithm", "key", "rate", "burst", "tiers", "shadow", "max_keys",
+                 "scope", "lease", "fallback_instances"});
   if (!map.valid()) return;
   readPolicyName(errors, map.find("name"), &out->name);
   readAlgorithm(errors, map.find("algorithm"), &out->algorithm);

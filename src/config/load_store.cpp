@@ -97,8 +97,14 @@ void checkClusterScopes(ErrorSink& errors, const Field* store, const Config& con
     const std::string listener = "listeners[" + std::to_string(i) + "]";
     check(config.listeners[i].rate_limit, listener);
     for (size_t r = 0; r < config.listeners[i].routes.size(); ++r) {
-      check(config.listeners[i].routes[r].rate_limit,
-            listener + ".routes[" + std::to_string(r) + "]");
+      const RouteConfig& route = config.listeners[i].routes[r];
+      const std::string where = listener + ".routes[" + std::to_string(r) + "]";
+      check(route.rate_limit, where);
+      if (route.cache && route.cache->l2) {
+        errors.add(YAML::Mark(), where +
+                                     ".cache: l2: true needs the top-level `store` (type: "
+                                     "redis or redis_cluster)");
+      }
     }
   }
 }

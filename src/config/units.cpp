@@ -19,7 +19,9 @@ struct Unit {
 // Timers add durations to a nanosecond steady_clock; staying under half its range means
 // "now + timeout" can never overflow, whatever the uptime.
 constexpr uint64_t kMaxDurationMs =
-    static_cast<uint64_t>(std::chrono::duration_cast<Duration>(std::chrono::nanoseconds::max()).count()) / 2;
+    static_cast<uint64_t>(
+        std::chrono::duration_cast<Duration>(std::chrono::nanoseconds::max()).count()) /
+    2;
 
 constexpr std::array<Unit, 5> kDurationUnits{
     {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
@@ -47,7 +49,8 @@ std::optional<std::pair<uint64_t, std::string_view>> splitNumber(std::string_vie
 }
 
 template <size_t N>
-std::optional<uint64_t> scale(std::string_view text, const std::array<Unit, N>& units, uint64_t max) {
+std::optional<uint64_t> scale(std::string_view text, const std::array<Unit, N>& units,
+                              uint64_t max) {
   auto split = splitNumber(text);
   if (!split) return std::nullopt;
   for (const Unit& unit : units) {
@@ -96,7 +99,8 @@ std::string formatSize(uint64_t bytes) {
 std::string formatDuration(std::chrono::milliseconds duration) {
   auto ms = static_cast<uint64_t>(duration.count() < 0 ? 0 : duration.count());
   for (auto it = kDurationUnits.rbegin(); it != kDurationUnits.rend(); ++it) {
-    if (ms != 0 && ms % it->factor == 0) return std::to_string(ms / it->factor) + std::string(it->suffix);
+    if (ms != 0 && ms % it->factor == 0)
+      return std::to_string(ms / it->factor) + std::string(it->suffix);
   }
   return std::to_string(ms) + "ms";
 }

@@ -69,7 +69,8 @@ bool isNumberWithUnit(std::string_view text, const std::array<std::string_view, 
   return std::find(suffixes.begin(), suffixes.end(), suffix) != suffixes.end();
 }
 
-const std::string* scalarOrReport(ErrorSink& errors, const Field& field, std::string_view expected) {
+const std::string* scalarOrReport(ErrorSink& errors, const Field& field,
+                                  std::string_view expected) {
   if (!field.value.IsScalar()) {
     errors.add(field.mark(), field.path,
                "expected " + std::string(expected) + ", got " + describeNode(field.value));
@@ -108,14 +109,16 @@ YAML::Mark Field::mark() const {
   return value.Mark();
 }
 
-MapReader::MapReader(ErrorSink& errors, const Field& field, std::initializer_list<std::string_view> allowed)
+MapReader::MapReader(ErrorSink& errors, const Field& field,
+                     std::initializer_list<std::string_view> allowed)
     : errors_(errors), self_(field), allowed_(allowed) {
   if (!field.value.IsMap()) {
     errors_.add(field.mark(), field.path, "expected a map, got " + describeNode(field.value));
     return;
   }
   valid_ = true;
-  for (auto it = field.value.begin(); it != field.value.end(); ++it) checkKey(it->first, it->second);
+  for (auto it = field.value.begin(); it != field.value.end(); ++it)
+    checkKey(it->first, it->second);
 }
 
 void MapReader::checkKey(const YAML::Node& key, const YAML::Node& value) {
@@ -174,7 +177,8 @@ std::vector<Field> sequenceItems(ErrorSink& errors, const Field& field) {
   }
   size_t index = 0;
   for (auto it = field.value.begin(); it != field.value.end(); ++it, ++index) {
-    items.push_back(Field{YAML::Node(), *it, field.path + "[" + std::to_string(index) + "]", false});
+    items.push_back(
+        Field{YAML::Node(), *it, field.path + "[" + std::to_string(index) + "]", false});
   }
   return items;
 }
@@ -299,7 +303,8 @@ bool readSize(ErrorSink& errors, const Field* field, uint64_t min, uint64_t max,
   }
   if (*value < min || *value > max) {
     errors.add(field->mark(), field->path,
-               "size " + quoted(*text) + " must be between " + formatSize(min) + " and " + formatSize(max));
+               "size " + quoted(*text) + " must be between " + formatSize(min) + " and " +
+                   formatSize(max));
     return false;
   }
   *out = *value;
@@ -313,8 +318,9 @@ bool readAddress(ErrorSink& errors, const Field* field, net::Address* out) {
   std::string reason;
   // Control bytes (NUL above all) would be cut off by the C socket API, silently turning
   // "127.0.0.1\0junk" into a valid address.
-  bool clean = std::none_of(text->begin(), text->end(),
-                            [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  bool clean = std::none_of(text->begin(), text->end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
   auto address = clean ? net::Address::parse(*text, &reason) : std::nullopt;
   if (!address) {
     if (!clean) reason = "it contains control characters";
