@@ -23,7 +23,7 @@ ServiceResponse statsReply(const cache::Cache& cache) {
   return jsonReply(200, std::move(document));
 }
 
-ServiceResponse purge(cache::Cache& cache, std::string_view query) {
+ServiceResponse purge(proxy::SharedCache& cache, std::string_view query) {
   const auto key = queryParam(query, "key");
   const auto prefix = queryParam(query, "prefix");
   if (key.has_value() == prefix.has_value())
@@ -32,8 +32,9 @@ ServiceResponse purge(cache::Cache& cache, std::string_view query) {
     return errorReply(400, "the key or prefix is empty (an empty prefix would purge everything)");
   json::object document;
   // Keys hold the host lower-case and without its port: a purge names it as it likes.
-  document["purged"] = key ? cache.erase(cache::normalizeKeyHost(*key, false))
-                           : cache.erasePrefix(cache::normalizeKeyHost(*prefix, true));
+  // With a store, the L2 and the other instances drop them too (SharedCache::purgeKey).
+  document["purged"] = key ? cache.purgeKey(cache::normalizeKeyHost(*key, false))
+                           : cache.purgePrefix(cache::normalizeKeyHost(*prefix, true));
   return jsonReply(200, std::move(document));
 }
 
@@ -45,7 +46,7 @@ std::optional<ServiceResponse> handleCacheAdmin(proxy::SharedState& shared,
   proxy::SharedCache* cache = shared.cache();
   if (cache == nullptr) return errorReply(404, "no route has a cache");
   if (request.method == "GET" || request.method == "HEAD") return statsReply(cache->cache);
-  if (request.method == "DELETE") return purge(cache->cache, request.query);
+  if (request.method == "DELETE") return purge(*cache, request.query);
   ServiceResponse response = errorReply(405, "use GET or DELETE");
   response.headers.emplace_back("Allow", "GET, HEAD, DELETE");
   return response;

@@ -158,6 +158,8 @@ Verdict CachePhase::claimFill() {
     case cache::FillLocks::Claim::kOwner:
       state_.fill_owner = true;
       ex_.forgetCompletion(ticket);
+      // The fill owner asks the other instances' layer before the upstream.
+      if (l2Enabled() && !l2_checked_) return lookupL2('1');
       return Verdict::kContinue;
     case cache::FillLocks::Claim::kPass:
     case cache::FillLocks::Claim::kBusy:
@@ -174,6 +176,11 @@ Verdict CachePhase::claimFill() {
   state_.ticket = ticket;
   ex_.armPauseTimer(state_.wait_deadline_ms - now_ms);
   return Verdict::kPause;
+}
+
+Verdict CachePhase::onResume(uint64_t value) {
+  if (value == kL2Answered) return onL2Answer();
+  return onFillDone(static_cast<Outcome>(value));
 }
 
 Verdict CachePhase::onFillDone(Outcome outcome) {
@@ -197,6 +204,10 @@ Verdict CachePhase::onFillDone(Outcome outcome) {
 
 // lock_timeout: the request stops waiting and goes to the upstream itself.
 Verdict CachePhase::onWaitTimeout() {
+  if (l2_step_ == L2Step::kPolling) {  // time to look at the other instance's fetch again
+    l2_step_ = L2Step::kIdle;
+    return lookupL2('1');
+  }
   ex_.route->cache->shared->fill_locks.cancel(state_.key, ex_.worker, state_.ticket);
   ex_.forgetCompletion(state_.ticket);
   state_.ticket = 0;
@@ -207,6 +218,7 @@ Verdict CachePhase::onWaitTimeout() {
 // Through the shared state, not the route: a background refresh may end before its route
 // was matched (its key was given to it).
 void CachePhase::releaseFill(Outcome outcome) {
+  endL2Lock();
   if (!state_.fill_owner) return;
   state_.fill_owner = false;
   SharedCache* shared = ex_.worker->shared().cache();
@@ -214,6 +226,10 @@ void CachePhase::releaseFill(Outcome outcome) {
 }
 
 void CachePhase::end(Outcome outcome) {
+  if (l2_step_ == L2Step::kLookup) {
+    ex_.worker->store()->cancel(this);
+    l2_step_ = L2Step::kIdle;
+  }
   if (state_.ticket != 0) {
     ex_.route->cache->shared->fill_locks.cancel(state_.key, ex_.worker, state_.ticket);
     ex_.forgetCompletion(state_.ticket);
@@ -236,6 +252,7 @@ void CachePhase::reset() {
   completing_ = false;
   completion_lines_.clear();
   prefix_ = {};
+  resetL2();
 }
 
 // stale-while-revalidate: one refresh per key at a time, on a connection of its own.
@@ -360,8 +377,14 @@ bool CachePhase::serveStaleOnError() {
 
 void CachePhase::announce() {
   if (!state_.active) return;
-  ex_.extra_headers.append("X-Cache: ").append(cacheResultName(state_.result)).append("\r\n");
-  if (!ex_.refresh()) ex_.route->cache->responses[static_cast<size_t>(state_.result)]->inc();
+  ex_.extra_headers.append("X-Cache: ").append(cacheResultName(state_.result));
+  if (from_l2_) ex_.extra_headers.append("; layer=l2");
+  ex_.extra_headers.append("\r\n");
+  if (ex_.refresh()) return;
+  RouteCache& route_cache = *ex_.route->cache;
+  route_cache.responses[static_cast<size_t>(state_.result)]->inc();
+  if (state_.result == CacheResult::kHit || state_.result == CacheResult::kStale)
+    route_cache.layer_hits[from_l2_ ? 1 : 0]->inc();
 }
 
 void CachePhase::countRevalidation(RevalidationResult result) {

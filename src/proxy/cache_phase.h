@@ -12,15 +12,20 @@
 
 #include "cache/fill_locks.h"
 #include "cache/ranges.h"
+#include "proxy/cache_l2.h"
 #include "proxy/cache_state.h"
 #include "proxy/phase.h"
+#include "store/reply.h"
 
 namespace sg::proxy {
 
 class Exchange;
 
-class CachePhase {
+class CachePhase final : public store::ReplyHandler {
  public:
+  // The completion value that resumes a lookup paused for the second layer (L2).
+  static constexpr uint64_t kL2Answered = 1000;
+
   explicit CachePhase(Exchange& exchange) : ex_(exchange) {}
 
   // Request phase kCacheLookup: kAnswered (served, refused), kPause (waits for another
@@ -29,6 +34,10 @@ class CachePhase {
   // The fetch this exchange waited for ended (a completion), or lock_timeout passed.
   Verdict onFillDone(cache::FillLocks::Outcome outcome);
   Verdict onWaitTimeout();
+  // Resumed: a fill this request waited for ended, or the L2 answered (kL2Answered).
+  Verdict onResume(uint64_t value);
+  // The store's answer to an L2 lookup (cache_l2_phase.cpp).
+  void onReply(uint64_t cookie, const store::Reply& reply) override;
   // Response phase kCacheRevalidation: a 304 to the cache's conditional request, or an
   // error covered by stale-if-error, answered from the stored copy.
   Verdict onResponse();
@@ -78,6 +87,15 @@ class CachePhase {
   void dropStore();
   void invalidateAfterUnsafe();
   void countRevalidation(RevalidationResult result);
+  // The second layer (cache_l2_phase.cpp).
+  bool l2Enabled() const;
+  Verdict lookupL2(char mode);
+  Verdict onL2Answer();
+  Verdict useL2Entry(std::shared_ptr<const cache::CachedResponse> entry, bool* served);
+  Verdict waitForL2Fill();
+  void writeL2(const std::shared_ptr<const cache::CachedResponse>& entry);
+  void endL2Lock();
+  void resetL2();
 
   Exchange& ex_;
   CacheExchange state_;
@@ -93,6 +111,16 @@ class CachePhase {
   bool completing_ = false;
   std::string completion_lines_;
   std::string_view prefix_;
+  // L2: the lookup in flight (kLookup) or the wait for another instance's fetch (kPolling).
+  enum class L2Step : uint8_t { kIdle, kLookup, kPolling };
+  L2Step l2_step_ = L2Step::kIdle;
+  bool l2_checked_ = false;     // this request asked the L2 (once per exchange, polls aside)
+  bool l2_lock_owner_ = false;  // holds the key's L2 lock: its fetch fills the L2
+  bool l2_written_ = false;     // its response was sent to the L2 (which ends the lock)
+  bool from_l2_ = false;        // served from the L2: X-Cache says layer=l2
+  int64_t l2_deadline_ms_ = 0;  // waiting for another instance's fetch until then
+  std::string l2_owner_;        // this request's name in the L2 lock
+  L2Lookup l2_answer_;
 };
 
 }  // namespace sg::proxy

@@ -1,8 +1,12 @@
 #include "proxy/cache_state.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <random>
 
 #include "cache/revalidation.h"
+#include "proxy/cache_l2.h"
 
 namespace sg::proxy {
 
@@ -33,10 +37,79 @@ std::string lowerName(std::string_view name) {
 
 constexpr std::array<std::string_view, 3> kRevalidationNames{"not_modified", "modified", "failed"};
 
+constexpr std::string_view kBusChannel = "sg:cache:invalidate";
+
+std::string randomInstanceName() {
+  std::random_device device;
+  const uint64_t value = (static_cast<uint64_t>(device()) << 32) ^ device();
+  return fmt::format("{:016x}", value);
+}
+
+void registerLayerMetrics(RouteCache& state, const metrics::Labels& labels,
+                          metrics::Registry& registry) {
+  constexpr std::array<std::string_view, 2> kLayers{"l1", "l2"};
+  for (size_t i = 0; i < kLayers.size(); ++i) {
+    metrics::Labels with = labels;
+    with.emplace_back("layer", std::string(kLayers[i]));
+    state.layer_hits[i] = &registry.counter(
+        "scalegate_cache_hits_total",
+        "HIT and STALE responses by the layer that answered: memory (l1) or the store (l2).", with);
+  }
+  if (!state.config->l2) return;
+  constexpr std::array<std::string_view, 3> kLookups{"found", "missing", "failed"};
+  for (size_t i = 0; i < kLookups.size(); ++i) {
+    metrics::Labels with = labels;
+    with.emplace_back("result", std::string(kLookups[i]));
+    state.l2_lookups[i] = &registry.counter(
+        "scalegate_cache_l2_lookups_total",
+        "L2 lookups: the variant found, nothing usable, or failed (store down or slow: L1 only).",
+        with);
+  }
+  state.l2_writes =
+      &registry.counter("scalegate_cache_l2_writes_total", "Entries written to the L2.", labels);
+}
+
 }  // namespace
 
 SharedCache::SharedCache(const config::CacheConfig& config, uint32_t routes)
-    : config(config), cache(config, cache::CacheOptions{.owners = std::max<uint32_t>(1, routes)}) {}
+    : config(config),
+      cache(config, cache::CacheOptions{.owners = std::max<uint32_t>(1, routes)}),
+      instance(randomInstanceName()) {}
+
+SharedCache::~SharedCache() {
+  if (bus) bus->stop();
+}
+
+void SharedCache::startBus(const config::StoreConfig& store) {
+  if (store.type == config::StoreConfig::Type::kNone || bus) return;
+  bus = std::make_unique<store::InvalidationBus>(
+      store, std::string(kBusChannel), [this](std::string_view message) { onBusMessage(message); });
+  bus->start();
+}
+
+// "<instance> k <key>" or "<instance> p <prefix>"; this instance's own were applied already.
+void SharedCache::onBusMessage(std::string_view message) {
+  const size_t space = message.find(' ');
+  if (space == std::string_view::npos || message.size() < space + 3 || message[space + 2] != ' ' ||
+      message.substr(0, space) == instance) {
+    return;
+  }
+  const std::string_view target = message.substr(space + 3);
+  if (message[space + 1] == 'k') cache.erase(target);
+  if (message[space + 1] == 'p' && !target.empty()) cache.erasePrefix(target);
+}
+
+size_t SharedCache::purgeKey(const std::string& key) {
+  const size_t purged = cache.erase(key);
+  if (bus) bus->publish({l2Key(key)}, instance + " k " + key);
+  return purged;
+}
+
+size_t SharedCache::purgePrefix(const std::string& prefix) {
+  const size_t purged = cache.erasePrefix(prefix);
+  if (bus) bus->publishAfterDeleting(l2PurgePattern(prefix), instance + " p " + prefix);
+  return purged;
+}
 
 std::unique_ptr<RouteCache> makeRouteCache(const config::RouteConfig& route,
                                            const std::string& listener, SharedCache* shared,
@@ -69,6 +142,7 @@ std::unique_ptr<RouteCache> makeRouteCache(const config::RouteConfig& route,
       "Collapsed misses that waited lock_timeout and went to the upstream themselves.", labels);
   state->stores =
       &registry.counter("scalegate_cache_stores_total", "Responses stored in the cache.", labels);
+  registerLayerMetrics(*state, labels, registry);
   cache::Cache* cache = &shared->cache;
   registry.gaugeCallback(
       "scalegate_cache_entries", "Stored responses (variants).", labels,

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "http/chunked.h"
 #include "metrics/metrics.h"
+#include "store/invalidation_bus.h"
 
 namespace sg::proxy {
 
@@ -22,15 +23,32 @@ namespace sg::proxy {
 enum class CacheResult : uint8_t { kHit, kMiss, kStale, kRevalidated, kBypass, kCount };
 std::string_view cacheResultName(CacheResult result);
 
+enum class L2LookupResult : uint8_t { kFound, kMissing, kFailed, kCount };
+
 // How a conditional request the cache sent ended.
 enum class RevalidationResult : uint8_t { kNotModified, kModified, kFailed, kCount };
 
 struct SharedCache {
   explicit SharedCache(const config::CacheConfig& config, uint32_t routes);
+  ~SharedCache();
+
+  // With a store: purges and invalidations also reach the L2 and every instance's memory
+  // (messages on the store's pub/sub channel). Started with the gateway.
+  void startBus(const config::StoreConfig& store);
+  // Drops `key` (or every key starting with `prefix`) here, then from the L2 and the other
+  // instances through the bus. Returns how many entries left this instance's memory.
+  size_t purgeKey(const std::string& key);
+  size_t purgePrefix(const std::string& prefix);
 
   const config::CacheConfig& config;
   cache::Cache cache;
   cache::FillLocks fill_locks;
+  // Random: names this process in L2 locks and in the messages it sends (and ignores).
+  const std::string instance;
+  std::unique_ptr<store::InvalidationBus> bus;
+
+ private:
+  void onBusMessage(std::string_view message);
 };
 
 struct RouteCache {
@@ -42,6 +60,11 @@ struct RouteCache {
   metrics::Counter* collapsed = nullptr;  // requests that waited for another's fetch
   metrics::Counter* lock_timeouts = nullptr;
   metrics::Counter* stores = nullptr;
+  // Hits (HIT and STALE responses) by the layer that answered: memory (l1) or the store (l2).
+  std::array<metrics::Counter*, 2> layer_hits{};
+  // L2 lookups: found the variant, found nothing usable, or failed (store down, timeout).
+  std::array<metrics::Counter*, static_cast<size_t>(L2LookupResult::kCount)> l2_lookups{};
+  metrics::Counter* l2_writes = nullptr;  // entries sent to the L2
 };
 
 // Null when the route has no enabled `cache`.

@@ -90,6 +90,7 @@ void CachePhase::freshenStored() {
     return ex_.reject(502, false);
   }
   if (freshened.storable) {
+    writeL2(freshened.entry);
     route_cache.shared->cache.insert(freshened.entry);
     releaseFill(Outcome::kStored);
   } else {
@@ -161,6 +162,7 @@ void CachePhase::finishStore() {
   if (partial_)  // another part of the same representation: one entry (RFC 9111 3.4)
     entry = cache::extendPartial(*partial_, std::move(entry), route_cache.config->max_object_size);
   if (!entry) return releaseFill(Outcome::kNotStored);
+  writeL2(entry);
   const bool stored = route_cache.shared->cache.insert(std::move(entry));
   if (stored) route_cache.stores->inc();
   releaseFill(stored ? Outcome::kStored : Outcome::kFailed);
@@ -179,13 +181,13 @@ void CachePhase::invalidateAfterUnsafe() {
   target.host = state_.host;
   target.path = state_.path;
   target.query = state_.query;
-  cache::Cache& cache = ex_.route->cache->shared->cache;
+  SharedCache& shared = *ex_.route->cache->shared;
   const auto& paths = ex_.listener->config->path_normalization;
   const http::PathOptions options = paths.options();
   for (const std::string& key :
        cache::invalidatedKeys(target, ex_.response, ex_.route->cache->config->key,
                               paths.enabled ? &options : nullptr)) {
-    cache.erase(key);
+    shared.purgeKey(key);  // here, in the L2 and on every instance
   }
 }
 

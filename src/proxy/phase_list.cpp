@@ -67,7 +67,7 @@ Verdict runResponsePhase(ResponsePhase phase, Exchange& exchange, ClientResponse
 Verdict resumeRequestPhase(RequestPhase phase, Exchange& exchange, uint64_t value) {
   switch (phase) {
     case RequestPhase::kCacheLookup:
-      return exchange.phases.cache.onFillDone(static_cast<cache::FillLocks::Outcome>(value));
+      return exchange.phases.cache.onResume(value);
     case RequestPhase::kRateLimit:
       return exchange.phases.rate_limit.onStoreReplies();
     case RequestPhase::kCompression:
