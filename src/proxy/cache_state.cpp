@@ -198,6 +198,16 @@ void registerCacheMetrics(SharedCache& shared, metrics::Registry& registry) {
   registry.gaugeCallback(
       "scalegate_cache_fills_in_flight", "Upstream fetches other misses may wait for.", {},
       [&shared] { return static_cast<double>(shared.fill_locks.fillsInFlight()); });
+  if (!shared.bus) return;
+  const store::InvalidationBus* bus = shared.bus.get();
+  registry.counterCallback("scalegate_cache_invalidations_received_total",
+                           "Purges and invalidations from any instance received on the store's "
+                           "channel (this instance's own included).",
+                           {}, [bus] { return static_cast<double>(bus->received()); });
+  registry.counterCallback(
+      "scalegate_cache_invalidation_failures_total",
+      "Purges and invalidations that could not reach the store (down, erroring, queue full).", {},
+      [bus] { return static_cast<double>(bus->failures()); });
 }
 
 }  // namespace sg::proxy

@@ -142,8 +142,8 @@ void SharedState::buildCache() {
   if (!any) return;
   cache_ = std::make_unique<SharedCache>(config_->cache, routes);
   registerCacheMetrics(*cache_, registry_);
-}
   cache_->startBus(config_->store);  // with a store: purges reach every instance
+}
 
 void SharedState::buildUpstreams() {
   for (size_t u = 0; u < config_->upstreams.size(); ++u) {

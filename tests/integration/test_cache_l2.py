@@ -184,6 +184,8 @@ def test_purge_reaches_every_instance_and_the_l2(upstream, redis, gateways):
     assert redis.cmd("EXISTS", "sg:c:" + key_of(t)) == 0
     r = get(gws[0], t)
     assert xc(r) == "MISS", r
+    assert all(gw.metric("scalegate_cache_invalidations_received_total") == 1 for gw in gws)
+    assert all(gw.metric("scalegate_cache_invalidation_failures_total") == 0 for gw in gws)
 
     others = [qpath("/text/tree/%d" % i, bytes=50, cache_control="max-age=60") for i in range(3)]
     for target in others:
@@ -232,6 +234,10 @@ def test_redis_killed_serves_from_memory_then_l2_resumes(upstream, redis, gatewa
     assert wait_until(lambda: all(gw.store_state() == "down" for gw in gws), timeout=10)
     failed = sum(metric(gw, "scalegate_cache_l2_lookups_total", result="failed") for gw in gws)
     assert failed >= 1, failed
+    # a purge meanwhile clears this instance's memory and is counted as not reaching the store
+    r = gws[0].admin_request("DELETE", "/admin/cache?key=" + urllib.parse.quote(key_of(warm), safe=""))
+    assert r.status == 200 and r.json()["purged"] == 1, r
+    assert wait_until(lambda: gws[0].metric("scalegate_cache_invalidation_failures_total") >= 1, timeout=10)
 
     redis.restart()
     assert wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=15 * SLOW)
