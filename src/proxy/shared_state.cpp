@@ -141,8 +141,8 @@ void SharedState::buildCache() {
   }
   if (!any) return;
   cache_ = std::make_unique<SharedCache>(config_->cache, routes);
-  registerCacheMetrics(*cache_, registry_);
   cache_->startBus(config_->store);  // with a store: purges reach every instance
+  registerCacheMetrics(*cache_, registry_);
 }
 
 void SharedState::buildUpstreams() {
