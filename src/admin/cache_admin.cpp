@@ -38,10 +38,36 @@ ServiceResponse purge(proxy::SharedCache& cache, std::string_view query) {
   return jsonReply(200, std::move(document));
 }
 
+// Answers at once: the requests run on the workers (proxy/cache_warm.h).
+ServiceResponse warm(proxy::CacheWarmer& warmer, const http::RequestHead& request) {
+  if (request.method != "POST") {
+    ServiceResponse response = errorReply(405, "use POST");
+    response.headers.emplace_back("Allow", "POST");
+    return response;
+  }
+  using Status = proxy::CacheWarmer::Status;
+  const proxy::CacheWarmer::Started started = warmer.start();
+  switch (started.status) {
+    case Status::kNoWarmRoutes:
+      return errorReply(404, "no route has cache warm");
+    case Status::kRunning:
+      return errorReply(409, "a cache warm is already running");
+    case Status::kNoWorkers:
+      return errorReply(503, "the gateway is not running requests");
+    case Status::kStarted:
+      break;
+  }
+  json::object document;
+  document["routes"] = started.routes;
+  document["urls"] = started.urls;
+  return jsonReply(202, std::move(document));
+}
+
 }  // namespace
 
 std::optional<ServiceResponse> handleCacheAdmin(proxy::SharedState& shared,
                                                 const http::RequestHead& request) {
+  if (request.path == "/admin/cache/warm") return warm(shared.cacheWarmer(), request);
   if (request.path != "/admin/cache") return std::nullopt;
   proxy::SharedCache* cache = shared.cache();
   if (cache == nullptr) return errorReply(404, "no route has a cache");

@@ -7,6 +7,9 @@
 // query string (e.g. key=api.example.com%2Fusers%3Fpage%3D2). The host part of K and P may
 // be given in any case and with a port: it is normalised as keys hold it ("API.example.com:80/x"
 // purges "api.example.com/x").
+//   POST   /admin/cache/warm          starts every route's `warm` again, answers 202
+//                                     {"routes", "urls"} at once (404: no route has warm,
+//                                     409: a warm is running)
 #include <optional>
 
 #include "admin/http_service.h"

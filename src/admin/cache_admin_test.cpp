@@ -137,5 +137,42 @@ TEST(CacheAdmin, SaysWhenNoRouteCaches) {
   EXPECT_FALSE(handleCacheAdmin(*shared, other).has_value());
 }
 
+ServiceResponse callWarm(proxy::SharedState& shared, std::string_view method) {
+  http::RequestHead request;
+  request.method = method;
+  request.path = "/admin/cache/warm";
+  return handleCacheAdmin(shared, request).value_or(ServiceResponse{});
+}
+
+TEST(CacheAdmin, WarmNeedsAWarmRouteAndPost) {
+  auto shared = sharedFrom(kCachedConfig);
+  ServiceResponse reply = callWarm(*shared, "POST");
+  EXPECT_EQ(reply.status, 404);
+  EXPECT_NE(reply.body.find("no route has cache warm"), std::string::npos);
+  reply = callWarm(*shared, "GET");
+  EXPECT_EQ(reply.status, 405);
+  ASSERT_EQ(reply.headers.size(), 1u);
+  EXPECT_EQ(reply.headers[0].second, "POST");
+}
+
+// Without workers (no Gateway) nothing can run the requests: the warm is refused, not queued.
+TEST(CacheAdmin, WarmWithoutWorkersIsRefused) {
+  auto shared = sharedFrom(R"(listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - match: { prefix: /api }
+        upstream: app
+        cache: { default_ttl: 10s, warm: { urls: [/api/a] } }
+upstreams:
+  app:
+    servers: [{ address: 127.0.0.1:3001 }]
+cache: { memory: 1MiB }
+)");
+  EXPECT_EQ(shared->cacheWarmer().warmRoutes(), 1u);
+  EXPECT_EQ(callWarm(*shared, "POST").status, 503);
+  EXPECT_FALSE(shared->cacheWarmer().running());
+}
+
 }  // namespace
 }  // namespace sg::admin

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "net/socket.h"
 #include "proxy/exchange.h"
@@ -44,6 +45,18 @@ void ClientConnection::startRefresh(std::string request_head, std::string client
   refresh_ = true;
   refresh_key_ = std::move(key);
   ip_ = std::move(client_ip);
+  startWithoutClient(request_head);
+}
+
+// Not a refresh: the warm request is a client's miss (no fill lock given, rate limits,
+// access log and cache metrics as usual), from the gateway itself.
+void ClientConnection::startWarm(std::string request_head, std::function<void(int status)> done) {
+  warm_done_ = std::move(done);
+  ip_ = "127.0.0.1";
+  startWithoutClient(request_head);
+}
+
+void ClientConnection::startWithoutClient(const std::string& request_head) {
   worker_->connectionOpened(this);
   worker_->buffers().lend(&input_);
   input_.reserve(request_head.size(), request_head.size() + input_.capacity());
@@ -152,9 +165,10 @@ void ClientConnection::exchangeStarted() {
 void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
   Exchange* exchange = exchange_;
   exchange_ = nullptr;
+  warm_status_ = exchange->status;
   exchange->end();
   worker_->releaseExchange(exchange);
-  if (must_close) return closeAfterResponse(body_unread);
+  if (must_close || warm_done_) return closeAfterResponse(body_unread);
   setState(State::kWaiting);
   armIdleTimer();
   processInput();
@@ -213,6 +227,7 @@ void ClientConnection::close() {
   }
   worker_->connectionClosed(this);
   worker_->loop().dispose(this);
+  if (warm_done_) std::exchange(warm_done_, nullptr)(warm_status_);
 }
 
 }  // namespace sg::proxy

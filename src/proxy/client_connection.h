@@ -5,6 +5,7 @@
 // has been sent. Between requests a connection holds neither an exchange nor buffer
 // storage: an idle keep-alive connection costs this object and its socket.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "net/buffer.h"
@@ -34,6 +35,9 @@ class ClientConnection final : public net::EventHandler,
   void start();
   // A connection without a client that runs one cacheable GET (stale-while-revalidate).
   void startRefresh(std::string request_head, std::string client_ip, std::string key);
+  // A connection without a client that runs one GET as a client's (cache warming); `done`
+  // gets the response's status (0: none) when the connection closes.
+  void startWarm(std::string request_head, std::function<void(int status)> done);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
   // Worker is draining: close now when idle, else after the current response.
@@ -65,6 +69,7 @@ class ClientConnection final : public net::EventHandler,
 
  private:
   void setState(State next);
+  void startWithoutClient(const std::string& request_head);
   void processInput();
   void releaseIdleBuffer();
   void closeAfterResponse(bool body_unread);
@@ -86,6 +91,8 @@ class ClientConnection final : public net::EventHandler,
   int64_t linger_deadline_ms_ = 0;  // kLingering ends by then at the latest
   std::string ip_;
   std::string refresh_key_;
+  std::function<void(int status)> warm_done_;  // set on a cache warming connection
+  int warm_status_ = 0;
 };
 
 }  // namespace sg::proxy

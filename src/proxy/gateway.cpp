@@ -33,6 +33,9 @@ bool Gateway::start(std::string* error) {
     workers_.push_back(std::move(worker));
   }
   startHealthChecks();
+  std::vector<Worker*> workers;
+  for (auto& worker : workers_) workers.push_back(worker.get());
+  shared_->cacheWarmer().attach(std::move(workers));
   running_ = worker_count_;
   for (auto& worker : workers_) {
     threads_.emplace_back([this, w = worker.get()] {
@@ -42,6 +45,8 @@ bool Gateway::start(std::string* error) {
       exited_.notify_all();
     });
   }
+  // In the background, on the workers: the listeners take clients meanwhile.
+  if (shared_->cacheWarmer().warmRoutes() > 0) shared_->cacheWarmer().start();
   return true;
 }
 
@@ -73,6 +78,7 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
 // The workers themselves stay until the destructor: the registry keeps callbacks that read
 // them (coalesced polls), and it lives as long as the Gateway.
 void Gateway::stop() {
+  shared_->cacheWarmer().stop();  // a warm request ending now starts no other
   if (checker_) checker_->stop();
   for (auto& worker : workers_) worker->stop();
   for (auto& thread : threads_) {

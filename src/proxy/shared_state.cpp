@@ -127,6 +127,7 @@ SharedState::SharedState(std::shared_ptr<const config::Config> config, uint32_t 
   buildUpstreams();
   buildCache();
   buildListeners();
+  warmer_ = std::make_unique<CacheWarmer>(*this);
 }
 
 // One cache for every route with an enabled `cache` (none when no route caches).

@@ -13,6 +13,7 @@
 #include "health/passive_health.h"
 #include "metrics/metrics.h"
 #include "proxy/cache_state.h"
+#include "proxy/cache_warm.h"
 #include "proxy/head_writer.h"
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
@@ -109,6 +110,8 @@ class SharedState {
   uint32_t workerCount() const { return workers_; }
   // Null when no route caches.
   SharedCache* cache() { return cache_.get(); }
+  // Routes' `cache: {warm: ...}` (start-up and POST /admin/cache/warm).
+  CacheWarmer& cacheWarmer() { return *warmer_; }
   // Null without a top-level `store`.
   store::StoreStats* storeStats() { return store_stats_.get(); }
   // Every cluster-scope rate limit stays exact in the store's script; else a start-up error.
@@ -129,6 +132,7 @@ class SharedState {
   std::unique_ptr<store::StoreStats> store_stats_;
   std::unique_ptr<SharedCache> cache_;  // before listeners_: routes point into it
   std::vector<SharedListener> listeners_;
+  std::unique_ptr<CacheWarmer> warmer_;  // after listeners_: it points into them
 };
 
 }  // namespace sg::proxy

@@ -186,6 +186,12 @@ void Worker::stop() {
 void Worker::onWake() {
   if (stop_requested_) return loop_.stop();
   completions_.deliver();
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(posted_mutex_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) task();
   if (drain_requested_ && !draining_) beginDrain();
 }
 
@@ -195,6 +201,20 @@ void Worker::startRefresh(SharedListener* listener, std::string request_head, st
                           std::string key) {
   auto* connection = new ClientConnection(this, listener, -1);
   connection->startRefresh(std::move(request_head), std::move(client_ip), std::move(key));
+}
+
+void Worker::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(task));
+  }
+  loop_.wake();
+}
+
+void Worker::startWarm(SharedListener* listener, std::string request_head,
+                       std::function<void(int status)> done) {
+  auto* connection = new ClientConnection(this, listener, -1);
+  connection->startWarm(std::move(request_head), std::move(done));
 }
 
 void Worker::beginDrain() {

@@ -3,6 +3,7 @@
 // upstream keep-alive pools and balancer state (shared-nothing). Other threads talk to it
 // only through drain()/stop(), which wake its loop.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -94,6 +95,13 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // client that refreshes the stored response of `key` and owns its fill lock.
   void startRefresh(SharedListener* listener, std::string request_head, std::string client_ip,
                     std::string key);
+  // Thread-safe: runs `task` on this worker's loop thread soon (cache warming, started on
+  // the admin thread, runs its requests on the workers).
+  void post(std::function<void()> task);
+  // Cache warming: runs `request_head` (a GET) on a connection without a client, as an
+  // ordinary request; `done` gets the response status (0: none) when it has ended.
+  void startWarm(SharedListener* listener, std::string request_head,
+                 std::function<void(int status)> done);
 
  private:
   class Acceptor;
@@ -135,6 +143,9 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   static constexpr size_t kPooledClientBuffers = 64;
   net::BufferPool buffers_;
   Completions completions_{loop_};
+  // Tasks from other threads (post), guarded by posted_mutex_.
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
   std::unique_ptr<store::Client> store_;  // after loop_: its connections leave the loop first
 };
 
