@@ -1,6 +1,7 @@
 #include "proxy/cache_state.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <random>
@@ -84,6 +85,16 @@ void SharedCache::startBus(const config::StoreConfig& store) {
   if (store.type == config::StoreConfig::Type::kNone || bus) return;
   bus = std::make_unique<store::InvalidationBus>(
       store, std::string(kBusChannel), [this](std::string_view message) { onBusMessage(message); });
+  // Pub/sub keeps nothing for an absent subscriber: what was purged elsewhere meanwhile may
+  // still be in memory, so memory starts again from the L2 and the upstreams.
+  bus->setOnResubscribed([this] {
+    const size_t dropped = cache.erasePrefix("");
+    memory_flushes.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn(
+        "cache: dropped {} entries from memory: the store's invalidation channel was "
+        "lost, purges made meanwhile may have been missed",
+        dropped);
+  });
   bus->start();
 }
 
@@ -204,6 +215,10 @@ void registerCacheMetrics(SharedCache& shared, metrics::Registry& registry) {
                            "Purges and invalidations from any instance received on the store's "
                            "channel (this instance's own included).",
                            {}, [bus] { return static_cast<double>(bus->received()); });
+  registry.counterCallback(
+      "scalegate_cache_memory_flushes_total",
+      "Times memory was emptied because the invalidation channel was lost (missed purges).", {},
+      [&shared] { return static_cast<double>(shared.memory_flushes.load()); });
   registry.counterCallback(
       "scalegate_cache_invalidation_failures_total",
       "Purges and invalidations that could not reach the store (down, erroring, queue full).", {},

@@ -3,6 +3,7 @@
 // fill locks (request collapsing) for all workers, and per route the route's cache
 // settings with the metrics counted next to them.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,8 @@ struct SharedCache {
   // Random: names this process in L2 locks and in the messages it sends (and ignores).
   const std::string instance;
   std::unique_ptr<store::InvalidationBus> bus;
+  // Memory dropped whole because the bus lost its subscription (purges may have been missed).
+  std::atomic<uint64_t> memory_flushes{0};
 
  private:
   void onBusMessage(std::string_view message);

@@ -240,7 +240,8 @@ void InvalidationBus::connectSubscriber() {
     last_heard_ = Clock::now();
     ping_outstanding_ = false;
     subscribed_ = true;
-    subscriptions_.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t before = subscriptions_.fetch_add(1, std::memory_order_relaxed);
+    if (before > 0 && on_resubscribed_) on_resubscribed_();
     if (std::exchange(lost_logged_, false))
       spdlog::info("store: invalidation bus subscribed again on {}", nodes[index].toString());
     // Redis is evidently back: command connections need not wait out their backoff.

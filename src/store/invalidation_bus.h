@@ -42,6 +42,9 @@ class InvalidationBus {
   InvalidationBus(const InvalidationBus&) = delete;
   InvalidationBus& operator=(const InvalidationBus&) = delete;
 
+  // Before start(): runs on the bus thread after each SUBSCRIBE that replaces a lost
+  // subscription (messages sent meanwhile are lost: the caller drops what they might purge).
+  void setOnResubscribed(std::function<void()> callback) { on_resubscribed_ = std::move(callback); }
   // Spawns the thread: connect, AUTH/SELECT as configured, SUBSCRIBE the channel.
   void start();
   void stop();
@@ -112,6 +115,7 @@ class InvalidationBus {
   const bool cluster_;
   const std::string channel_;
   const OnMessage on_message_;
+  std::function<void()> on_resubscribed_;
   const std::chrono::milliseconds timeout_;
 
   std::mutex mutex_;

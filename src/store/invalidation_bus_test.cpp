@@ -211,9 +211,12 @@ TEST(InvalidationBusTest, ARedisThatDiesCountsFailuresAndComesBack) {
   Inbox inbox_a, inbox_b;
   InvalidationBus a(nodeConfig(redis->address()), kChannel, inbox_a.callback());
   InvalidationBus b(nodeConfig(redis->address()), kChannel, inbox_b.callback());
+  std::atomic<int> resubscribed{0};  // not on the first SUBSCRIBE, once per lost subscription
+  b.setOnResubscribed([&resubscribed] { ++resubscribed; });
   a.start();
   b.start();
   ASSERT_TRUE(waitUntil([&] { return a.subscribed() && b.subscribed(); }));
+  EXPECT_EQ(resubscribed.load(), 0);
   a.publish({"k"}, "before");
   ASSERT_TRUE(waitUntil([&] { return inbox_b.size() == 1; }));
 
@@ -227,6 +230,7 @@ TEST(InvalidationBusTest, ARedisThatDiesCountsFailuresAndComesBack) {
   redis = std::make_unique<RedisServer>(std::vector<std::string>{}, port);
   ASSERT_TRUE(waitUntil([&] { return a.subscribed() && b.subscribed(); }, milliseconds(8000)));
   EXPECT_EQ(a.subscriptions(), 2u);
+  EXPECT_EQ(resubscribed.load(), 1);
   redis->cli("SET k v");
   a.publish({"k"}, "after");
   ASSERT_TRUE(waitUntil([&] { return inbox_a.size() == 2 && inbox_b.size() == 2; }));

@@ -6,7 +6,8 @@ share entries through a real redis-server (or a 3-master Redis Cluster).
 - one instance fetches a missing key while the others wait for its entry (a lock in the store);
 - a purge (DELETE /admin/cache) or an unsafe method on one instance drops the entry from the
   L2 and from every instance's memory (pub/sub);
-- with Redis killed, the cache is memory only and nothing fails; restarted, the L2 resumes;
+- with Redis killed, the cache is memory only and nothing fails; restarted, the L2 resumes
+  and memory starts again (purges sent meanwhile may have been missed);
 - garbage in the L2 is skipped (counted), entries over l2_max_object_size stay in memory only.
 
 Every process is real (gateways, upstream, redis-server) on 127.0.0.1 with ports chosen at run
@@ -241,6 +242,12 @@ def test_redis_killed_serves_from_memory_then_l2_resumes(upstream, redis, gatewa
 
     redis.restart()
     assert wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=15 * SLOW)
+    # the channel was lost (purges elsewhere may have been missed): memory starts again
+    assert wait_until(lambda: all(gw.metric("scalegate_cache_memory_flushes_total") == 1 for gw in gws),
+                      timeout=15 * SLOW)
+    assert all(metric(gw, "scalegate_cache_entries") == 0 for gw in gws)
+    r = get(gws[1], warm)
+    assert r.status == 200 and xc(r) == "MISS", r  # the restarted Redis is empty too
     t = qpath("/text/after", bytes=100, cache_control="max-age=60", stamp=1)
     first = get(gws[0], t)
     assert wait_until(lambda: redis.cmd("EXISTS", "sg:c:" + key_of(t)) == 1, timeout=5)
