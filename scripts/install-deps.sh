@@ -20,6 +20,8 @@ PACKAGES=(
   nginx-light haproxy wrk nghttp2-client
   # shared state (store: redis): client library, servers for tests, clock-skew test tool
   libhiredis-dev redis-server redis-tools faketime python3-redis
+  # OpenSSL's libcrypto (script digests; TLS later)
+  libssl-dev
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 
