@@ -24,12 +24,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using testing::RedisServer;
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.pop_back();
-  return text;
-}
+using testing::trim;
 
 bool waitUntil(const std::function<bool()>& done, milliseconds limit = milliseconds(5000)) {
   const auto deadline = Clock::now() + limit;
@@ -354,26 +349,7 @@ TEST(InvalidationBusTest, NoStoreIsAConfigError) {
 
 class InvalidationBusClusterTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    for (int i = 0; i < 3; ++i) {
-      nodes_.push_back(std::make_unique<RedisServer>(
-          std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file",
-                                   "nodes.conf", "--cluster-node-timeout", "5000"}));
-    }
-    std::string create = "--cluster create";
-    for (auto& node : nodes_) create += " " + node->address();
-    create += " --cluster-replicas 0 --cluster-yes";
-    const std::string out = nodes_[0]->cli(create);
-    ASSERT_NE(out.find("All 16384 slots covered"), std::string::npos) << out;
-    for (int i = 0; i < 500; ++i) {
-      bool ok = true;
-      for (auto& node : nodes_)
-        ok = ok && node->cli("CLUSTER INFO").find("cluster_state:ok") != std::string::npos;
-      if (ok) return;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    FAIL() << "the cluster did not reach cluster_state:ok";
-  }
+  static void SetUpTestSuite() { ASSERT_EQ(testing::startCluster(&nodes_), ""); }
   static void TearDownTestSuite() { nodes_.clear(); }
 
   // Keys per master (DBSIZE of each).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,5 +141,35 @@ class LoopRunner final : public net::TimerHandler {
   std::chrono::steady_clock::time_point deadline_;
   net::Timer tick_{this};
 };
+
+// redis-cli output without its trailing newline.
+inline std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.pop_back();
+  return text;
+}
+
+// `masters` cluster-enabled servers joined with `redis-cli --cluster create` (no replicas);
+// "" once every node reports cluster_state:ok, else what went wrong.
+inline std::string startCluster(std::vector<std::unique_ptr<RedisServer>>* nodes, int masters = 3) {
+  for (int i = 0; i < masters; ++i) {
+    nodes->push_back(std::make_unique<RedisServer>(
+        std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                 "--cluster-node-timeout", "5000"}));
+  }
+  std::string create = "--cluster create";
+  for (auto& node : *nodes) create += " " + node->address();
+  create += " --cluster-replicas 0 --cluster-yes";
+  const std::string out = (*nodes)[0]->cli(create);
+  if (out.find("All 16384 slots covered") == std::string::npos) return out;
+  for (int i = 0; i < 500; ++i) {
+    bool ok = true;
+    for (auto& node : *nodes)
+      ok = ok && node->cli("CLUSTER INFO").find("cluster_state:ok") != std::string::npos;
+    if (ok) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "the cluster did not reach cluster_state:ok";
+}
 
 }  // namespace sg::store::testing
