@@ -24,6 +24,9 @@ void Exchange::pumpResponse() {
         (!from_upstream.empty() || compression.endPending())) {
       // Broken framing from the upstream: the client sees a cut response.
       if (!compression.takeResponseBody()) return closeClient();
+      // Stored before the last bytes go out: a client that asks again as soon as it has the
+      // response (on any connection or worker) finds it.
+      if (response_body.done() && phases.cache.storing()) phases.cache.finishStore();
     }
     if (!to_client.idle()) {
       auto result = sendToClient(compression.active() ? compression.output() : &from_upstream);
