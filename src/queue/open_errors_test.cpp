@@ -1,0 +1,126 @@
+// Files the store cannot use give an error value naming the path and SQLite's reason.
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "queue/queue_test_support.h"
+
+namespace sg::queue {
+namespace {
+
+using testing::FakeClock;
+using testing::TempDir;
+
+StoreError openError(const StoreOptions& options) {
+  auto store = SqliteJobStore::open(options);
+  EXPECT_FALSE(store.ok());
+  if (store.ok()) return StoreError{};
+  std::printf("open error: %s\n", store.error().message.c_str());  // what an operator sees
+  return store.error();
+}
+
+TEST(OpenErrors, GarbageFileIsNotADatabase) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  {
+    std::ofstream out(options.path, std::ios::binary);
+    for (int i = 0; i < 4096; ++i) out.put(static_cast<char>((i * 7919) & 0xFF));
+  }
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find(options.path), std::string::npos) << error.message;
+  EXPECT_NE(error.message.find("not a database"), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, DamagedPagesAreFoundAtOpen) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  {
+    auto store = testing::openOrDie(options);
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_TRUE(testing::enqueueSync(*store, testing::requestJob(std::string(500, 'b'))).ok());
+    }
+  }  // closing checkpoints the WAL into the file
+  {
+    std::fstream file(options.path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(3 * 4096);
+    for (int i = 0; i < 3 * 4096; ++i) file.put(static_cast<char>((i * 131) & 0xFF));
+  }
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find(options.path), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, PathInReadOnlyDirectory) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  std::string ro = dir.file("ro");
+  ASSERT_EQ(mkdir(ro.c_str(), 0555), 0);
+  // root ignores directory modes; /proc refuses file creation to everyone.
+  options.path = geteuid() == 0 ? "/proc/sg-queue-test/orders.db" : ro + "/orders.db";
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find(options.path), std::string::npos) << error.message;
+  EXPECT_NE(error.message.find("unable to open"), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, DirectoryInsteadOfFile) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  options.path = dir.path();
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find(dir.path()), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, SecondOpenerIsLockedOut) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  auto first = testing::openOrDie(options);
+  ASSERT_TRUE(first);
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find("locked"), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, FileOfAnotherQueue) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  { ASSERT_TRUE(testing::openOrDie(options)); }
+  options.queue = "payments";
+  StoreError error = openError(options);
+  EXPECT_NE(error.message.find("holds queue 'orders'"), std::string::npos) << error.message;
+}
+
+TEST(OpenErrors, MissingOptions) {
+  StoreOptions options;
+  EXPECT_EQ(openError(options).kind, ErrorKind::kInvalid);
+}
+
+TEST(OpenErrors, FileWithForeignSchemaVersion) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  { ASSERT_TRUE(testing::openOrDie(options)); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(options.path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  StoreError error = openError(options);
+  EXPECT_NE(error.message.find("schema version 99"), std::string::npos) << error.message;
+}
+
+}  // namespace
+}  // namespace sg::queue

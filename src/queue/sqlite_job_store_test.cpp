@@ -1,0 +1,225 @@
+// Storage: round trips, durability across reopen, recovery, idempotency, overflow.
+#include "queue/sqlite_job_store.h"
+
+#include "queue/queue_test_support.h"
+
+namespace sg::queue {
+namespace {
+
+using testing::enqueueSync;
+using testing::FakeClock;
+using testing::openOrDie;
+using testing::optionsFor;
+using testing::requestJob;
+using testing::TempDir;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  FakeClock clock_;
+  StoreOptions options_ = optionsFor(dir_, clock_);
+};
+
+TEST_F(JobStoreTest, RoundTripsBinaryBodyAndOddHeaders) {
+  auto store = openOrDie(options_);
+  Job job;
+  job.request.method = "PATCH";
+  job.request.target = "/api/orders/%00?q=\xff&x=\"y\"";
+  job.request.headers = {{"X-Empty", ""},
+                         {"x-dup", "a"},
+                         {"X-Dup", "b"},
+                         {"X-Bin", std::string("\0\x01\xfe\r\n", 5)},
+                         {"Content-Type", "application/octet-stream"}};
+  job.request.body.assign(std::string("\0\0\xff\xfe binary \r\n\0", 16));
+  for (int i = 0; i < 256; ++i) job.request.body.push_back(static_cast<char>(i));
+  job.idempotency_key = std::string("key\0with-nul", 12);
+  auto outcome = enqueueSync(*store, job);
+  ASSERT_TRUE(outcome.ok()) << outcome.error->message;
+  EXPECT_FALSE(outcome.existing);
+  EXPECT_TRUE(isJobId(outcome.id));
+
+  auto got = store->get(outcome.id);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got.value().request, job.request);
+  EXPECT_EQ(got.value().idempotency_key, job.idempotency_key);
+  EXPECT_EQ(got.value().queue, "orders");
+  EXPECT_EQ(got.value().state, JobState::kQueued);
+  EXPECT_EQ(got.value().attempts, 0u);
+  EXPECT_EQ(got.value().created_ms, clock_.now());
+  EXPECT_EQ(got.value().updated_ms, clock_.now());
+  EXPECT_EQ(got.value().next_attempt_ms, clock_.now());
+  EXPECT_EQ(got.value().started_ms, 0);
+  EXPECT_FALSE(got.value().result.has_value());
+}
+
+TEST_F(JobStoreTest, EmptyBodyStaysEmptyAndUnknownIdIsNotFound) {
+  auto store = openOrDie(options_);
+  auto outcome = enqueueSync(*store, requestJob(""));
+  ASSERT_TRUE(outcome.ok());
+  auto got = store->get(outcome.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().request.body, "");
+  auto missing = store->get("00000000000000000000000000000000");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(JobStoreTest, JobSurvivesCloseAndReopen) {
+  std::string id;
+  {
+    auto store = openOrDie(options_);
+    auto outcome = enqueueSync(*store, requestJob("{\"order\":1}"));
+    ASSERT_TRUE(outcome.ok());
+    id = outcome.id;
+  }
+  auto store = openOrDie(options_);
+  auto got = store->get(id);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got.value().request.body, "{\"order\":1}");
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 1u);
+  EXPECT_EQ(store->recoveredAtOpen(), 0u);
+}
+
+TEST_F(JobStoreTest, PendingEnqueuesAreCommittedAtClose) {
+  std::atomic<int> ok{0};
+  {
+    auto store = openOrDie(options_);
+    for (int i = 0; i < 100; ++i) {
+      store->enqueue(requestJob("x"), [&ok](EnqueueOutcome o) { ok += o.ok() ? 1 : 0; });
+    }
+  }
+  EXPECT_EQ(ok.load(), 100);
+  auto store = openOrDie(options_);
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 100u);
+}
+
+TEST_F(JobStoreTest, RunningJobsAreRequeuedAtOpenWithTheirAttemptCounted) {
+  std::string a;
+  std::string b;
+  {
+    auto store = openOrDie(options_);
+    a = enqueueSync(*store, requestJob("a")).id;
+    b = enqueueSync(*store, requestJob("b")).id;
+    auto claimed = store->claimReady(clock_.now(), 1);
+    ASSERT_TRUE(claimed.ok());
+    ASSERT_EQ(claimed.value().size(), 1u);
+    EXPECT_EQ(claimed.value()[0].id, a);
+  }  // the "gateway" dies with `a` in flight
+  clock_.advance(5000);
+  auto store = openOrDie(options_);
+  EXPECT_EQ(store->recoveredAtOpen(), 1u);
+  auto got = store->get(a);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().state, JobState::kQueued);
+  EXPECT_EQ(got.value().attempts, 1u);
+  EXPECT_EQ(got.value().next_attempt_ms, clock_.now());
+  EXPECT_NE(got.value().last_error.find("interrupted"), std::string::npos);
+  auto again = store->claimReady(clock_.now(), 10);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again.value().size(), 2u);
+  EXPECT_EQ(again.value()[0].id, b);  // b was ready earlier than the requeued a
+  EXPECT_EQ(again.value()[1].id, a);
+  EXPECT_EQ(again.value()[1].attempts, 2u);
+}
+
+TEST_F(JobStoreTest, IdempotencyKeyReturnsTheSameJobWithinResultTtl) {
+  options_.result_ttl_ms = 60'000;
+  auto store = openOrDie(options_);
+  auto first = enqueueSync(*store, requestJob("one", "key-1"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first.existing);
+  clock_.advance(59'000);
+  auto second = enqueueSync(*store, requestJob("two", "key-1"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second.existing);
+  EXPECT_EQ(second.id, first.id);
+  auto other = enqueueSync(*store, requestJob("three", "key-2"));
+  EXPECT_FALSE(other.existing);
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 2u);
+
+  clock_.advance(2'000);  // key-1's job is now older than result_ttl: the key is free again
+  auto third = enqueueSync(*store, requestJob("four", "key-1"));
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(third.existing);
+  EXPECT_NE(third.id, first.id);
+  EXPECT_FALSE(store->get(first.id).value().idempotency_key.has_value());
+}
+
+TEST_F(JobStoreTest, IdempotencyHoldsWithinOneBatch) {
+  options_.max_wait = std::chrono::milliseconds(50);
+  auto store = openOrDie(options_);
+  std::promise<void> all_done;
+  std::vector<EnqueueOutcome> outcomes(20);
+  std::atomic<int> left{20};
+  for (int i = 0; i < 20; ++i) {
+    store->enqueue(requestJob("same", "dup"), [&, i](EnqueueOutcome o) {
+      outcomes[i] = std::move(o);
+      if (--left == 0) all_done.set_value();
+    });
+  }
+  all_done.get_future().wait();
+  int fresh = 0;
+  for (const auto& o : outcomes) {
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(o.id, outcomes[0].id);
+    fresh += o.existing ? 0 : 1;
+  }
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 1u);
+}
+
+TEST_F(JobStoreTest, OverflowRejectRefusesWithFull) {
+  options_.max_length = 3;
+  options_.overflow = Overflow::kReject;
+  auto store = openOrDie(options_);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(enqueueSync(*store, requestJob("j")).ok());
+  auto refused = enqueueSync(*store, requestJob("over"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error->kind, ErrorKind::kFull);
+  EXPECT_TRUE(refused.error->retry_later);
+  EXPECT_FALSE(store->get(refused.id).ok());
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 3u);
+  // A running job does not count: claiming one makes room.
+  ASSERT_TRUE(store->claimReady(clock_.now(), 1).ok());
+  EXPECT_TRUE(enqueueSync(*store, requestJob("fits")).ok());
+}
+
+TEST_F(JobStoreTest, OverflowDropOldestDeadLettersTheOldest) {
+  options_.max_length = 2;
+  options_.overflow = Overflow::kDropOldest;
+  auto store = openOrDie(options_);
+  std::string oldest = enqueueSync(*store, requestJob("1")).id;
+  clock_.advance(1);
+  std::string second = enqueueSync(*store, requestJob("2")).id;
+  clock_.advance(1);
+  auto third = enqueueSync(*store, requestJob("3"));
+  ASSERT_TRUE(third.ok());
+  auto dropped = store->get(oldest);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped.value().state, JobState::kDead);
+  EXPECT_NE(dropped.value().dead_reason.find("drop_oldest"), std::string::npos);
+  EXPECT_EQ(store->get(second).value().state, JobState::kQueued);
+  auto counts = store->counts(clock_.now());
+  EXPECT_EQ(counts.depth(), 2u);
+  EXPECT_EQ(counts.dead(), 1u);
+}
+
+TEST_F(JobStoreTest, CountsAndOldestQueuedAge) {
+  auto store = openOrDie(options_);
+  EXPECT_EQ(store->counts(clock_.now()).oldest_queued_age_ms, 0);
+  enqueueSync(*store, requestJob("a"));
+  clock_.advance(700);
+  enqueueSync(*store, requestJob("b"));
+  clock_.advance(300);
+  auto counts = store->counts(clock_.now());
+  EXPECT_EQ(counts.by_state[static_cast<int>(JobState::kQueued)], 2u);
+  EXPECT_EQ(counts.oldest_queued_age_ms, 1000);
+  ASSERT_TRUE(store->claimReady(clock_.now(), 1).ok());
+  counts = store->counts(clock_.now());
+  EXPECT_EQ(counts.inFlight(), 1u);
+  EXPECT_EQ(counts.depth(), 1u);
+  EXPECT_EQ(counts.oldest_queued_age_ms, 300);
+}
+
+}  // namespace
+}  // namespace sg::queue
