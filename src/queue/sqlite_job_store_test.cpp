@@ -93,6 +93,18 @@ TEST_F(JobStoreTest, PendingEnqueuesAreCommittedAtClose) {
   EXPECT_EQ(store->counts(clock_.now()).depth(), 100u);
 }
 
+TEST_F(JobStoreTest, CallbacksMayCallBackIntoTheStore) {
+  auto store = openOrDie(options_);
+  std::promise<JobState> seen;
+  store->enqueue(requestJob("re"), [&](EnqueueOutcome outcome) {
+    ASSERT_TRUE(outcome.ok());
+    auto job = store->get(outcome.id);  // no store lock is held during callbacks
+    seen.set_value(job.ok() ? job.value().state : JobState::kDead);
+    store->enqueue(requestJob("from a callback"), [](EnqueueOutcome) {});
+  });
+  EXPECT_EQ(seen.get_future().get(), JobState::kQueued);
+}
+
 TEST_F(JobStoreTest, RunningJobsAreRequeuedAtOpenWithTheirAttemptCounted) {
   std::string a;
   std::string b;
