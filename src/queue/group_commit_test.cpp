@@ -36,12 +36,13 @@ TEST(GroupCommit, TenThousandJobsFromManyThreadsInFewTransactions) {
 
   auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         store->enqueue(
             requestJob("{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + "}"),
-            [&](EnqueueOutcome outcome) {
+            [&](const EnqueueOutcome& outcome) {
               if (outcome.ok()) {
                 std::lock_guard lock(ids_mutex);
                 ids.push_back(outcome.id);
@@ -93,7 +94,7 @@ TEST(GroupCommit, DispatcherCallsInterleaveWithEnqueues) {
   std::atomic<int> answered{0};
   std::thread producer([&] {
     for (int i = 0; i < kJobs; ++i) {
-      store->enqueue(requestJob("p"), [&](EnqueueOutcome o) {
+      store->enqueue(requestJob("p"), [&](const EnqueueOutcome& o) {
         EXPECT_TRUE(o.ok());
         ++answered;
       });

@@ -49,7 +49,7 @@ TEST(OpenErrors, DamagedPagesAreFoundAtOpen) {
   }  // closing checkpoints the WAL into the file
   {
     std::fstream file(options.path, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekp(3 * 4096);
+    file.seekp(std::streamoff{3} * 4096);
     for (int i = 0; i < 3 * 4096; ++i) file.put(static_cast<char>((i * 131) & 0xFF));
   }
   StoreError error = openError(options);

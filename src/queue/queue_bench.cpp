@@ -2,10 +2,10 @@
 // each (64-byte body, two headers) and an iteration ends when every callback has said the
 // job is on disk (WAL, synchronous=FULL, a real file under $TMPDIR).
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -22,10 +22,11 @@ void enqueueAll(SqliteJobStore& store, const Job& job, int producers, int64_t ea
   if (target == 0) return;
   std::atomic<int64_t> done{0};
   std::vector<std::thread> threads;
+  threads.reserve(producers);
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&] {
       for (int64_t i = 0; i < each; ++i) {
-        store.enqueue(job, [&](EnqueueOutcome o) {
+        store.enqueue(job, [&](const EnqueueOutcome& o) {
           if (!o.ok()) ++errors;
           if (++done == target) done.notify_all();
         });

@@ -2,9 +2,9 @@
 // Shared by the queue tests: a temporary directory, a settable clock, and a synchronous
 // enqueue that waits for the writer's callback.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <memory>

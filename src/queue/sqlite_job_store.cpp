@@ -77,7 +77,7 @@ Result<std::string> quickCheck(Database& db) {
   return findings;
 }
 
-StoreError fileError(const Database& db, std::string what) {
+StoreError fileError(const Database& db, const std::string& what) {
   return StoreError{ErrorKind::kStorage, db.path() + ": " + what};
 }
 

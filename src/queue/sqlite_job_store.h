@@ -57,8 +57,9 @@ struct StoreOptions {
   // Jobs waiting (queued + retrying) beyond which overflow applies; 0 means no limit.
   uint64_t max_length = 0;
   Overflow overflow = Overflow::kReject;
-  int64_t result_ttl_ms = 24 * 3600 * 1000;  // results and idempotency keys are kept this long
-  uint64_t max_result_size = 1 << 20;        // bigger result bodies are not kept (JobResult)
+  int64_t result_ttl_ms =
+      int64_t{24} * 3600 * 1000;       // results and idempotency keys are kept this long
+  uint64_t max_result_size = 1 << 20;  // bigger result bodies are not kept (JobResult)
   // A delivery that stalls on this attempt is dead-lettered instead of retried; 0: never.
   uint32_t max_attempts = 0;
   // PRAGMA quick_check at open (reads the whole file once; finds corruption at start-up

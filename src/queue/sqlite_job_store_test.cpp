@@ -30,7 +30,7 @@ TEST_F(JobStoreTest, RoundTripsBinaryBodyAndOddHeaders) {
                          {"X-Dup", "b"},
                          {"X-Bin", std::string("\0\x01\xfe\r\n", 5)},
                          {"Content-Type", "application/octet-stream"}};
-  job.request.body.assign(std::string("\0\0\xff\xfe binary \r\n\0", 16));
+  job.request.body.assign(std::string("\0\0\xff\xfe binary \r\n\0", 15));
   for (int i = 0; i < 256; ++i) job.request.body.push_back(static_cast<char>(i));
   job.idempotency_key = std::string("key\0with-nul", 12);
   auto outcome = enqueueSync(*store, job);
@@ -85,7 +85,7 @@ TEST_F(JobStoreTest, PendingEnqueuesAreCommittedAtClose) {
   {
     auto store = openOrDie(options_);
     for (int i = 0; i < 100; ++i) {
-      store->enqueue(requestJob("x"), [&ok](EnqueueOutcome o) { ok += o.ok() ? 1 : 0; });
+      store->enqueue(requestJob("x"), [&ok](const EnqueueOutcome& o) { ok += o.ok() ? 1 : 0; });
     }
   }
   EXPECT_EQ(ok.load(), 100);
@@ -96,11 +96,11 @@ TEST_F(JobStoreTest, PendingEnqueuesAreCommittedAtClose) {
 TEST_F(JobStoreTest, CallbacksMayCallBackIntoTheStore) {
   auto store = openOrDie(options_);
   std::promise<JobState> seen;
-  store->enqueue(requestJob("re"), [&](EnqueueOutcome outcome) {
+  store->enqueue(requestJob("re"), [&](const EnqueueOutcome& outcome) {
     ASSERT_TRUE(outcome.ok());
     auto job = store->get(outcome.id);  // no store lock is held during callbacks
     seen.set_value(job.ok() ? job.value().state : JobState::kDead);
-    store->enqueue(requestJob("from a callback"), [](EnqueueOutcome) {});
+    store->enqueue(requestJob("from a callback"), [](const EnqueueOutcome&) {});
   });
   EXPECT_EQ(seen.get_future().get(), JobState::kQueued);
 }
