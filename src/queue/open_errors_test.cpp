@@ -1,8 +1,10 @@
 // Files the store cannot use give an error value naming the path and SQLite's reason.
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 
@@ -100,6 +102,58 @@ TEST(OpenErrors, FileOfAnotherQueue) {
   options.queue = "payments";
   StoreError error = openError(options);
   EXPECT_NE(error.message.find("holds queue 'orders'"), std::string::npos) << error.message;
+}
+
+// Caps the size of any file this process writes (RLIMIT_FSIZE), as a full disk would; writes
+// past it fail with EFBIG instead of raising SIGXFSZ.
+class FileSizeCap {
+ public:
+  explicit FileSizeCap(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit cap = saved_;
+    cap.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &cap);
+  }
+  ~FileSizeCap() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeCap(const FileSizeCap&) = delete;
+  FileSizeCap& operator=(const FileSizeCap&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST(RuntimeErrors, FullDiskFailsTheBatchAsAValueAndTheStoreRecovers) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  auto store = testing::openOrDie(options);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(testing::enqueueSync(*store, testing::requestJob("before")).ok());
+  std::optional<StoreError> failure;
+  {
+    FileSizeCap cap(256 * 1024);
+    for (int i = 0; i < 200 && !failure; ++i) {
+      auto outcome = testing::enqueueSync(*store, testing::requestJob(std::string(8192, 'z')));
+      if (!outcome.ok()) failure = outcome.error;
+    }
+  }
+  ASSERT_TRUE(failure.has_value()) << "the cap never made a write fail";
+  std::printf("run-time error: %s\n", failure->message.c_str());
+  EXPECT_EQ(failure->kind, ErrorKind::kStorage);
+  EXPECT_TRUE(failure->retry_later);
+  EXPECT_NE(failure->message.find(options.path), std::string::npos) << failure->message;
+  // With room again the same store accepts jobs, and what it acknowledged is there.
+  auto after = testing::enqueueSync(*store, testing::requestJob("after"));
+  ASSERT_TRUE(after.ok()) << after.error->message;
+  store.reset();
+  auto reopened = testing::openOrDie(options);
+  ASSERT_TRUE(reopened);
+  EXPECT_TRUE(reopened->get(after.id).ok());
 }
 
 TEST(OpenErrors, MissingOptions) {

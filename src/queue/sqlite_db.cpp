@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cassert>
+#include <cstring>
 
 namespace sg::queue {
 
@@ -67,6 +68,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   if (rc != SQLITE_OK) {
     std::string message =
         path + ": cannot open: " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    int os_error = db != nullptr ? sqlite3_system_errno(db) : 0;
+    if (os_error != 0) message += std::string(" (") + std::strerror(os_error) + ")";
     sqlite3_close(db);
     return StoreError{ErrorKind::kStorage, std::move(message)};
   }
@@ -106,6 +109,14 @@ StoreError Database::error(std::string_view what, int code) const {
   // in from elsewhere), SQLite's text for the code still says what went wrong.
   message += sqlite3_errcode(db_) == code ? sqlite3_errmsg(db_) : sqlite3_errstr(code);
   int primary = code & 0xFF;
+  // For I/O failures the OS's reason (disk full, file too large, permission) is the useful part.
+  int os_error = sqlite3_system_errno(db_);
+  if ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL) &&
+      os_error != 0) {
+    message += " (";
+    message += std::strerror(os_error);
+    message += ")";
+  }
   // EXCLUSIVE locking (see SqliteJobStore::setUp): busy means another process has the file.
   if (primary == SQLITE_BUSY)
     message += " (another process, e.g. a second gateway, has this file open)";
