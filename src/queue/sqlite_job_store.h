@@ -44,7 +44,9 @@ struct Statements;
 
 enum class Overflow : uint8_t {
   kReject,      // a full queue refuses new jobs (ErrorKind::kFull)
-  kDropOldest,  // the oldest queued job is dead-lettered to make room
+  kDropOldest,  // the oldest queued job is dead-lettered to make room, in the same
+                // transaction; if every waiting job is retrying, the new job is refused
+                // (kFull) instead
 };
 
 struct StoreOptions {
@@ -115,9 +117,9 @@ class SqliteJobStore {
   uint64_t recoveredAtOpen() const { return recovered_; }
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
-  // the queue, state and times). `done` runs once, on the writer thread
-  // after the commit (or on this thread at once if the store is closing or no id could be
-  // made).
+  // the queue, state and times). `done` runs once: on the writer thread after the commit, or
+  // on this thread at once if the store is closing or no id could be made. If the commit
+  // fails, every job of that batch gets the storage error and none of them is stored.
   void enqueue(Job job, EnqueueCallback done);
 
   // Dispatcher side. claimReady marks up to `max` ready jobs (next_attempt <= now, oldest
