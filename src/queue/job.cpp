@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <cassert>
 #include <cerrno>
 
 namespace sg::queue {
@@ -68,33 +69,71 @@ std::optional<JobState> parseJobState(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<std::string> newJobId() {
-  unsigned char bytes[16];
+std::optional<JobSecret> newJobSecret() {
+  JobSecret bytes{};
   size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+  while (got < bytes.size()) {
+    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::nullopt;
     }
     got += static_cast<size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
+  return bytes;
+}
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // upper case is not ours: one id, one spelling
+}
+}  // namespace
+
+std::string formatJobId(int64_t seq, const JobSecret& secret) {
+  assert(seq > 0 && seq <= kMaxJobSeq);
   std::string id(kJobIdLength, '0');
-  for (size_t i = 0; i < sizeof(bytes); ++i) {
-    id[2 * i] = kHex[bytes[i] >> 4];
-    id[2 * i + 1] = kHex[bytes[i] & 0xF];
+  auto v = static_cast<uint64_t>(seq);
+  for (size_t i = kJobSeqDigits; i-- > 0; v >>= 4) id[i] = kHex[v & 0xF];
+  for (size_t i = 0; i < secret.size(); ++i) {
+    id[kJobSeqDigits + 2 * i] = kHex[secret[i] >> 4];
+    id[kJobSeqDigits + 2 * i + 1] = kHex[secret[i] & 0xF];
   }
   return id;
 }
 
-bool isJobId(std::string_view text) {
-  if (text.size() != kJobIdLength) return false;
-  for (char c : text) {
-    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-    if (!hex) return false;
+std::optional<JobKey> parseJobId(std::string_view text) {
+  if (text.size() != kJobIdLength) return std::nullopt;
+  JobKey key;
+  uint64_t seq = 0;
+  for (size_t i = 0; i < kJobSeqDigits; ++i) {
+    int d = hexValue(text[i]);
+    if (d < 0) return std::nullopt;
+    seq = (seq << 4) | static_cast<uint64_t>(d);
   }
-  return true;
+  if (seq == 0) return std::nullopt;
+  key.seq = static_cast<int64_t>(seq);
+  for (size_t i = 0; i < kJobSecretBytes; ++i) {
+    int hi = hexValue(text[kJobSeqDigits + 2 * i]);
+    int lo = hexValue(text[kJobSeqDigits + 2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    key.secret[i] = static_cast<unsigned char>((hi << 4) | lo);
+  }
+  return key;
+}
+
+bool sameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  // No early exit: the time taken must not say how many leading bytes matched.
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+  // volatile: keep the compiler from turning the loop back into an early-exit compare.
+  volatile unsigned char result = diff;
+  return result == 0;
 }
 
 namespace {

@@ -76,7 +76,7 @@ struct JobResult {
 };
 
 struct Job {
-  std::string id;  // 32 lowercase hex characters (128 random bits)
+  std::string id;  // kJobIdLength lowercase hex characters: see formatJobId
   std::string queue;
   JobState state = JobState::kQueued;
   uint32_t attempts = 0;  // deliveries started
@@ -92,11 +92,32 @@ struct Job {
   std::string dead_reason;
 };
 
-inline constexpr size_t kJobIdLength = 32;
-// A new job id from the kernel's CSPRNG (getrandom). Returns nothing if the kernel cannot
-// supply random bytes: ids must be unguessable, so there is no weaker fallback.
-std::optional<std::string> newJobId();
-bool isJobId(std::string_view text);
+// A job id is its row number (12 hex digits) followed by 128 random bits (32 hex digits).
+// The row number finds the row without an index on random keys (whose inserts touch pages
+// all over the file, so enqueues slowed as the queue grew); the random part, compared in
+// constant time, keeps ids unguessable: a wrong or made-up id is simply not found.
+inline constexpr size_t kJobSeqDigits = 12;
+inline constexpr size_t kJobSecretBytes = 16;
+inline constexpr size_t kJobIdLength = kJobSeqDigits + 2 * kJobSecretBytes;  // 44
+inline constexpr int64_t kMaxJobSeq = (int64_t{1} << (4 * kJobSeqDigits)) - 1;
+using JobSecret = std::array<unsigned char, kJobSecretBytes>;
+
+// The parts of a well-formed id.
+struct JobKey {
+  int64_t seq = 0;  // 1..kMaxJobSeq
+  JobSecret secret{};
+};
+
+// A job's random part from the kernel's CSPRNG (getrandom). Returns nothing if the kernel
+// cannot supply random bytes: ids must be unguessable, so there is no weaker fallback.
+std::optional<JobSecret> newJobSecret();
+// Requires 0 < seq <= kMaxJobSeq.
+std::string formatJobId(int64_t seq, const JobSecret& secret);
+// Nothing unless `text` is exactly kJobIdLength lowercase hex digits with a row number > 0.
+std::optional<JobKey> parseJobId(std::string_view text);
+inline bool isJobId(std::string_view text) { return parseJobId(text).has_value(); }
+// Constant-time equality of two random parts (their length is not secret; their bytes are).
+bool sameSecret(std::string_view a, std::string_view b);
 
 // Header lists as one blob for storage: per field, u32 name length, u32 value length (both
 // little-endian), then the bytes. decodeHeaders returns nothing on a malformed blob.

@@ -2,18 +2,25 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 #include <vector>
 
 namespace sg::queue {
 
+std::string metaSql() {
+  return "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID";
+}
+
 std::string schemaSql() {
+  // seq is the id's row number: appended in order, so an insert touches the last pages of the
+  // table, whatever the depth. AUTOINCREMENT: a number is never given out twice, even after
+  // the newest jobs were deleted. secret is the id's random part (16 bytes), not indexed.
   return R"sql(
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs(
-  seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  secret BLOB NOT NULL,
   queue TEXT NOT NULL,
   state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 5),
   attempts INTEGER NOT NULL DEFAULT 0,
@@ -80,43 +87,82 @@ std::string transitionSql(JobEvent event, Rows rows, std::string_view set, std::
   return sql;
 }
 
+namespace {
+
+void sameSecretSql(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  auto blob = [](sqlite3_value* v) -> std::string_view {
+    if (sqlite3_value_type(v) != SQLITE_BLOB) return {};
+    const void* data = sqlite3_value_blob(v);
+    int size = sqlite3_value_bytes(v);
+    if (data == nullptr || size <= 0) return {};
+    return {static_cast<const char*>(data), static_cast<size_t>(size)};
+  };
+  std::string_view a = blob(argv[0]);
+  std::string_view b = blob(argv[1]);
+  sqlite3_result_int(ctx, a.size() == kJobSecretBytes && sameSecret(a, b) ? 1 : 0);
+}
+
+}  // namespace
+
+Status defineSqlFunctions(Database& db) {
+  return db.defineFunction("same_secret", 2, sameSecretSql);
+}
+
+void bindJobKey(Statement& stmt, const JobKey& key) {
+  stmt.bindInt(":seq", key.seq);
+  stmt.bindBlob(":secret", std::string_view(reinterpret_cast<const char*>(key.secret.data()),
+                                            key.secret.size()));
+}
+
+std::optional<std::string> storedJobId(const Statement& row, int seq_column, int secret_column) {
+  int64_t seq = row.columnInt(seq_column);
+  std::string bytes = row.columnBlob(secret_column);
+  if (seq <= 0 || seq > kMaxJobSeq || bytes.size() != kJobSecretBytes) return std::nullopt;
+  JobSecret secret{};
+  std::copy(bytes.begin(), bytes.end(), secret.begin());
+  return formatJobId(seq, secret);
+}
+
 const char* const kJobColumns =
-    "id, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, started_ms, method, "
+    "seq, secret, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, started_ms, "
+    "method, "
     "target, req_headers, req_body, idem_key, last_error, result_status, result_headers, "
     "result_body, result_omitted, result_size, dead_reason";
 
 std::optional<Job> readJob(const Statement& row) {
   Job job;
-  job.id = row.columnBlob(0);
-  job.queue = row.columnBlob(1);
-  int64_t state = row.columnInt(2);
+  auto id = storedJobId(row, 0, 1);
+  if (!id) return std::nullopt;
+  job.id = std::move(*id);
+  job.queue = row.columnBlob(2);
+  int64_t state = row.columnInt(3);
   if (state < 0 || state >= kJobStateCount) return std::nullopt;
   job.state = static_cast<JobState>(state);
-  job.attempts = static_cast<uint32_t>(row.columnInt(3));
-  job.created_ms = row.columnInt(4);
-  job.updated_ms = row.columnInt(5);
-  job.next_attempt_ms = row.columnInt(6);
-  job.started_ms = row.columnInt(7);
-  job.request.method = row.columnBlob(8);
-  job.request.target = row.columnBlob(9);
-  auto headers = decodeHeaders(row.columnBlob(10));
+  job.attempts = static_cast<uint32_t>(row.columnInt(4));
+  job.created_ms = row.columnInt(5);
+  job.updated_ms = row.columnInt(6);
+  job.next_attempt_ms = row.columnInt(7);
+  job.started_ms = row.columnInt(8);
+  job.request.method = row.columnBlob(9);
+  job.request.target = row.columnBlob(10);
+  auto headers = decodeHeaders(row.columnBlob(11));
   if (!headers) return std::nullopt;
   job.request.headers = std::move(*headers);
-  job.request.body = row.columnBlob(11);
-  if (!row.columnIsNull(12)) job.idempotency_key = row.columnBlob(12);
-  job.last_error = row.columnBlob(13);
-  if (!row.columnIsNull(14)) {
+  job.request.body = row.columnBlob(12);
+  if (!row.columnIsNull(13)) job.idempotency_key = row.columnBlob(13);
+  job.last_error = row.columnBlob(14);
+  if (!row.columnIsNull(15)) {
     JobResult result;
-    result.status = static_cast<int>(row.columnInt(14));
-    auto result_headers = decodeHeaders(row.columnBlob(15));
+    result.status = static_cast<int>(row.columnInt(15));
+    auto result_headers = decodeHeaders(row.columnBlob(16));
     if (!result_headers) return std::nullopt;
     result.headers = std::move(*result_headers);
-    result.body = row.columnBlob(16);
-    result.body_omitted = row.columnInt(17) != 0;
-    result.body_size = static_cast<uint64_t>(row.columnInt(18));
+    result.body = row.columnBlob(17);
+    result.body_omitted = row.columnInt(18) != 0;
+    result.body_size = static_cast<uint64_t>(row.columnInt(19));
     job.result = std::move(result);
   }
-  job.dead_reason = row.columnBlob(19);
+  job.dead_reason = row.columnBlob(20);
   return job;
 }
 
@@ -135,7 +181,10 @@ std::string claimSql() {
 }
 
 // The delivery being settled must be the current one: same attempt, still running.
-constexpr std::string_view kThisDelivery = "id = :id AND attempts = :attempt";
+constexpr std::string_view kThisDelivery =
+    "seq = :seq AND same_secret(secret, :secret) AND attempts = :attempt";
+// One job by its public id: the row by number, then its random part (constant time).
+constexpr std::string_view kById = "seq = :seq AND same_secret(secret, :secret)";
 
 using SqlList = std::vector<std::pair<Statement*, std::string>>;
 
@@ -148,11 +197,11 @@ SqlList acceptSql(Statements* s) {
       {&s->commit, "COMMIT"},
       {&s->rollback, "ROLLBACK"},
       {&s->insert,
-       "INSERT INTO jobs(id, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, "
-       "method, target, req_headers, req_body, idem_key) VALUES (:id, :queue, " +
+       "INSERT INTO jobs(secret, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, "
+       "method, target, req_headers, req_body, idem_key) VALUES (:secret, :queue, " +
            stateNumber(JobState::kQueued) +
            ", 0, :now, :now, :now, :method, :target, :headers, :body, :key)"},
-      {&s->find_idem, "SELECT seq, id, created_ms FROM jobs WHERE idem_key = :key"},
+      {&s->find_idem, "SELECT seq, secret, created_ms FROM jobs WHERE idem_key = :key"},
       {&s->clear_idem, "UPDATE jobs SET idem_key = NULL WHERE seq = :seq"},
       {&s->depth, "SELECT COALESCE(SUM(n), 0) FROM counts WHERE state IN (0,2)"},
       {&s->drop_oldest,
@@ -206,20 +255,20 @@ SqlList deliverySql(Statements* s) {
 SqlList adminSql(Statements* s) {
   const std::string dead = stateNumber(JobState::kDead);
   return {
-      {&s->get, select("id = :id")},
-      {&s->result, select("id = :id")},
-      {&s->state_of, "SELECT state, attempts FROM jobs WHERE id = :id"},
+      {&s->get, select(kById)},
+      {&s->result, select(kById)},
+      {&s->state_of, "SELECT state, attempts FROM jobs WHERE " + std::string(kById)},
       {&s->cancel,
-       transitionSql(JobEvent::kCancel, Rows::kByKey, "last_error = 'cancelled'", "id = :id")},
+       transitionSql(JobEvent::kCancel, Rows::kByKey, "last_error = 'cancelled'", kById)},
       {&s->list_dead, select("state = " + dead + " ORDER BY updated_ms, seq LIMIT :limit")},
       {&s->replay_one,
        transitionSql(JobEvent::kReplay, Rows::kByKey,
                      "attempts = 0, next_attempt_ms = :now, started_ms = 0, dead_reason = ''",
-                     "id = :id")},
+                     kById)},
       {&s->replay_all,
        transitionSql(JobEvent::kReplay, Rows::kByState,
                      "attempts = 0, next_attempt_ms = :now, started_ms = 0, dead_reason = ''", {})},
-      {&s->discard_one, "DELETE FROM jobs WHERE +state = " + dead + " AND id = :id"},
+      {&s->discard_one, "DELETE FROM jobs WHERE +state = " + dead + " AND " + std::string(kById)},
       {&s->discard_all, "DELETE FROM jobs WHERE state = " + dead},
   };
 }

@@ -12,7 +12,13 @@
 
 namespace sg::queue {
 
-inline constexpr int kSchemaVersion = 1;
+// 2: jobs are found by row number + random part (job.h); version 1 had a unique index on
+// 32-hex random ids. A file of another version is refused at open, not converted.
+inline constexpr int kSchemaVersion = 2;
+
+// The meta table (schema version, queue name): created and read before anything else, so a
+// file of another version is refused before the rest of the schema touches it.
+std::string metaSql();
 
 // CREATE ... IF NOT EXISTS for the tables, indexes and the triggers that keep per-state
 // counts (so depth and metrics cost one row read, not a scan).
@@ -28,6 +34,13 @@ std::string transitionSql(JobEvent event, Rows rows, std::string_view set, std::
                           std::string_view returning = {});
 // "(0,2)": the states `event` applies to, for WHERE clauses.
 std::string stateList(JobEvent event);
+
+// Registers same_secret(a, b), the constant-time comparison the by-id statements use.
+Status defineSqlFunctions(Database& db);
+// Binds :seq and :secret, the parameters of every by-id statement.
+void bindJobKey(Statement& stmt, const JobKey& key);
+// The public id of a row from its seq and secret columns; nothing if they are malformed.
+std::optional<std::string> storedJobId(const Statement& row, int seq_column, int secret_column);
 
 // The columns readJob() expects, in order.
 extern const char* const kJobColumns;

@@ -31,16 +31,46 @@ TEST(JobStateTable, NamesRoundTrip) {
   EXPECT_EQ(parseJobState("cancelled"), std::nullopt);
 }
 
-TEST(JobId, Is32HexCharactersAndUnique) {
+TEST(JobId, IsRowNumberThenRandomPart) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
-    auto id = newJobId();
-    ASSERT_TRUE(id.has_value());
-    EXPECT_TRUE(isJobId(*id)) << *id;
-    EXPECT_TRUE(seen.insert(*id).second);
+    auto secret = newJobSecret();
+    ASSERT_TRUE(secret.has_value());
+    std::string id = formatJobId(7, *secret);
+    EXPECT_EQ(id.size(), kJobIdLength);
+    EXPECT_EQ(id.substr(0, kJobSeqDigits), "000000000007");
+    auto key = parseJobId(id);
+    ASSERT_TRUE(key.has_value()) << id;
+    EXPECT_EQ(key->seq, 7);
+    EXPECT_EQ(key->secret, *secret);
+    EXPECT_TRUE(seen.insert(id.substr(kJobSeqDigits)).second);  // 128 random bits each
   }
-  EXPECT_FALSE(isJobId("0123456789ABCDEF0123456789abcdef"));  // upper case is not ours
-  EXPECT_FALSE(isJobId("0123456789abcdef"));
+  JobSecret ff;
+  ff.fill(0xff);
+  EXPECT_EQ(formatJobId(kMaxJobSeq, ff), std::string(kJobIdLength, 'f'));
+  EXPECT_EQ(parseJobId(std::string(kJobIdLength, 'f'))->seq, kMaxJobSeq);
+}
+
+TEST(JobId, MalformedIdsDoNotParse) {
+  const std::string good = "00000000002a" + std::string(32, '5');
+  ASSERT_TRUE(isJobId(good));
+  EXPECT_FALSE(isJobId(""));
+  EXPECT_FALSE(isJobId(good.substr(1)));                         // short
+  EXPECT_FALSE(isJobId(good + "0"));                             // long
+  EXPECT_FALSE(isJobId("00000000002A" + std::string(32, '5')));  // upper case is not ours
+  EXPECT_FALSE(isJobId("00000000002a" + std::string(31, '5') + "g"));
+  EXPECT_FALSE(isJobId("-0000000002a" + std::string(32, '5')));
+  EXPECT_FALSE(isJobId(std::string("00000000002a") + '\0' + std::string(31, '5')));
+  EXPECT_FALSE(isJobId(std::string(kJobIdLength, '0').replace(0, kJobSeqDigits, "000000000000")));
+  EXPECT_FALSE(isJobId("0123456789abcdef0123456789abcdef"));  // a version-1 id
+}
+
+TEST(JobId, SameSecretComparesWholeValues) {
+  EXPECT_TRUE(sameSecret("abcdefghijklmnop", "abcdefghijklmnop"));
+  EXPECT_FALSE(sameSecret("abcdefghijklmnop", "abcdefghijklmnoq"));
+  EXPECT_FALSE(sameSecret("bbcdefghijklmnop", "abcdefghijklmnop"));
+  EXPECT_FALSE(sameSecret("abcdefghijklmnop", "abcdefghijklmno"));
+  EXPECT_TRUE(sameSecret("", ""));
 }
 
 TEST(HeaderCodec, RoundTripsOddFields) {

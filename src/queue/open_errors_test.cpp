@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "queue/queue_test_support.h"
@@ -174,6 +175,39 @@ TEST(OpenErrors, FileWithForeignSchemaVersion) {
   sqlite3_close(db);
   StoreError error = openError(options);
   EXPECT_NE(error.message.find("schema version 99"), std::string::npos) << error.message;
+}
+
+// A file made by a build before row-number ids (version 1: a jobs.id column, no secret) is
+// refused with the reason, and left as it was.
+TEST(OpenErrors, VersionOneFileIsRefused) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(options.path.c_str(), &db), SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+      "INSERT INTO meta VALUES ('schema_version', '1'), ('queue', 'orders');"
+      "CREATE TABLE jobs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL);"
+      "INSERT INTO jobs(id, queue) VALUES ('0123456789abcdef0123456789abcdef', 'orders');";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  StoreError error = openError(options);
+  EXPECT_EQ(error.kind, ErrorKind::kStorage);
+  EXPECT_NE(error.message.find("schema version 1 is not supported (this build: 2)"),
+            std::string::npos)
+      << error.message;
+  ASSERT_EQ(sqlite3_open(options.path.c_str(), &db), SQLITE_OK);
+  int tables = -1;
+  sqlite3_exec(
+      db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+      [](void* out, int, char** values, char**) {
+        *static_cast<int*>(out) = std::atoi(values[0]);
+        return 0;
+      },
+      &tables, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(tables, 2);  // meta and jobs: nothing of version 2 was added
 }
 
 }  // namespace

@@ -100,6 +100,16 @@ Result<Statement> Database::prepare(std::string_view sql, std::string_view what)
 
 int64_t Database::changes() const { return sqlite3_changes64(db_); }
 
+int64_t Database::lastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+
+Status Database::defineFunction(const char* name, int args, SqlFunction fn) {
+  int rc = sqlite3_create_function_v2(db_, name, args,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                      nullptr, fn, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return error("defining an SQL function", rc);
+  return okStatus();
+}
+
 StoreError Database::error(std::string_view what, int code) const {
   std::string message = path_;
   message += ": ";

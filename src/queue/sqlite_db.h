@@ -12,6 +12,8 @@
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct sqlite3_context;
+struct sqlite3_value;
 
 namespace sg::queue {
 
@@ -71,6 +73,10 @@ class Database {
   Status exec(std::string_view sql, std::string_view what);
   Result<Statement> prepare(std::string_view sql, std::string_view what = "preparing a statement");
   int64_t changes() const;
+  int64_t lastInsertRowid() const;
+  // A deterministic SQL function of `args` arguments for this connection's statements.
+  using SqlFunction = void (*)(sqlite3_context*, int, sqlite3_value**);
+  Status defineFunction(const char* name, int args, SqlFunction fn);
   // The error of the last failed call, as a value: "<path>: <what>: <SQLite's message>".
   StoreError error(std::string_view what, int code) const;
   const std::string& path() const { return path_; }

@@ -101,7 +101,7 @@ Status SqliteJobStore::setUp() {
   // the WAL at every commit; group commit is what keeps that affordable.
   if (auto s = db_->exec("PRAGMA synchronous = FULL", "setting synchronous=FULL"); !s.ok())
     return s;
-  // A deep queue's indexes (the id index has random keys) outgrow SQLite's default 2 MiB.
+  // A deep queue's indexes outgrow SQLite's default 2 MiB page cache.
   std::string cache = "PRAGMA cache_size = -" + std::to_string(options_.cache_kib);
   if (auto s = db_->exec(cache, "setting the page cache size"); !s.ok()) return s;
   if (options_.check_at_open) {
@@ -121,10 +121,17 @@ Status SqliteJobStore::setUp() {
 }
 
 Status SqliteJobStore::createSchema() {
-  if (auto s = db_->exec(schemaSql(), "creating the schema"); !s.ok()) return s;
+  if (auto s = db_->exec(metaSql(), "creating the schema"); !s.ok()) return s;
   auto version = queryText(*db_, "SELECT value FROM meta WHERE key = 'schema_version'",
                            "reading the schema version");
   if (!version.ok()) return version.error();
+  if (!version.value().empty() && version.value() != std::to_string(kSchemaVersion)) {
+    // Checked before the rest of the schema is created: nothing is written to such a file.
+    return fileError(*db_, "schema version " + version.value() +
+                               " is not supported (this build: " + std::to_string(kSchemaVersion) +
+                               "); drain it with the build that made it, or move it aside");
+  }
+  if (auto s = db_->exec(schemaSql(), "creating the schema"); !s.ok()) return s;
   if (version.value().empty()) {
     auto insert = db_->prepare(
         "INSERT INTO meta(key, value) VALUES ('schema_version', :version), ('queue', :queue)");
@@ -133,9 +140,6 @@ Status SqliteJobStore::createSchema() {
     insert.value().bindText(":queue", options_.queue);
     int rc = insert.value().step();
     if (rc != SQLITE_DONE) return db_->error("writing the schema version", rc);
-  } else if (version.value() != std::to_string(kSchemaVersion)) {
-    return fileError(*db_, "schema version " + version.value() + " is not supported (this build: " +
-                               std::to_string(kSchemaVersion) + ")");
   }
   auto queue = queryText(*db_, "SELECT value FROM meta WHERE key = 'queue'", "reading the queue");
   if (!queue.ok()) return queue.error();
@@ -143,6 +147,7 @@ Status SqliteJobStore::createSchema() {
     return fileError(*db_, "the file holds queue '" + queue.value() + "', not '" + options_.queue +
                                "' (each queue needs its own path)");
   }
+  if (auto s = defineSqlFunctions(*db_); !s.ok()) return s;
   auto prepared = prepareStatements(*db_);
   if (!prepared.ok()) return prepared.error();
   sql_ = std::move(prepared.value());
@@ -200,24 +205,23 @@ CommitStats SqliteJobStore::commitStats() const {
 // ---- enqueue and the writer -------------------------------------------------------------------
 
 void SqliteJobStore::enqueue(Job job, EnqueueCallback done) {
-  // Always a fresh id: an id chosen by the caller could collide, and one failed insert rolls
-  // back the whole batch it shares with other workers' jobs.
-  auto id = newJobId();
-  if (!id) {
+  // Always a fresh id, never the caller's: its row number comes from the insert, its random
+  // part from here.
+  auto secret = newJobSecret();
+  if (!secret) {
     done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kNoRandom, "getrandom failed", true}});
     return;
   }
-  job.id = std::move(*id);
+  job.id.clear();
   bool wake = false;
   {
     std::unique_lock lock(queue_mutex_);
     if (stopping_) {
       lock.unlock();
-      done(EnqueueOutcome{job.id, false,
-                          StoreError{ErrorKind::kClosed, "the queue store is closing"}});
+      done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kClosed, "the queue store is closing"}});
       return;
     }
-    pending_.push_back(Pending{std::move(job), std::move(done)});
+    pending_.push_back(Pending{std::move(job), *secret, std::move(done)});
     // The writer waits either for a first job or for a full batch; only those wake it.
     wake = pending_.size() == 1 || pending_.size() == options_.max_batch;
   }
@@ -271,7 +275,7 @@ void SqliteJobStore::commitBatch(std::vector<Pending>& batch,
   if (status.ok()) return;
   // Rolled back: nothing of this batch is stored, whatever each job's own outcome said.
   for (size_t i = 0; i < batch.size(); ++i) {
-    outcomes[i] = EnqueueOutcome{batch[i].job.id, false, status.error()};
+    outcomes[i] = EnqueueOutcome{{}, false, status.error()};
   }
 }
 
@@ -298,7 +302,7 @@ Result<uint64_t> SqliteJobStore::depthInTransaction() {
 Status SqliteJobStore::insertOne(Pending& pending, int64_t now, uint64_t& depth,
                                  EnqueueOutcome& outcome) {
   Job& job = pending.job;
-  outcome = EnqueueOutcome{job.id, false, std::nullopt};
+  outcome = EnqueueOutcome{{}, false, std::nullopt};
   if (job.idempotency_key) {
     auto found = findIdempotent(*job.idempotency_key, now, outcome);
     if (!found.ok()) return found.error();
@@ -320,7 +324,9 @@ Status SqliteJobStore::insertOne(Pending& pending, int64_t now, uint64_t& depth,
     }
     --depth;
   }
-  if (auto s = insertJob(job, now); !s.ok()) return s;
+  auto id = insertJob(job, pending.secret, now);
+  if (!id.ok()) return id.error();
+  outcome.id = std::move(id.value());
   ++depth;
   return okStatus();
 }
@@ -337,7 +343,9 @@ Result<bool> SqliteJobStore::findIdempotent(const std::string& key, int64_t now,
     if (rc == SQLITE_DONE) return false;
     if (rc != SQLITE_ROW) return db_->error("looking up an idempotency key", rc);
     if (find->columnInt(2) >= now - options_.result_ttl_ms) {
-      outcome.id = find->columnBlob(1);
+      auto id = storedJobId(*find, 0, 1);
+      if (!id) return StoreError{ErrorKind::kStorage, db_->path() + ": a stored job is malformed"};
+      outcome.id = std::move(*id);
       outcome.existing = true;
       return true;
     }
@@ -360,9 +368,12 @@ Result<bool> SqliteJobStore::dropOldest(int64_t now) {
   return db_->changes() > 0;
 }
 
-Status SqliteJobStore::insertJob(const Job& job, int64_t now) {
+// Returns the new job's id.
+Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& secret,
+                                              int64_t now) {
   StatementUse stmt(sql_->insert);
-  stmt->bindText(":id", job.id);
+  stmt->bindBlob(":secret",
+                 std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
   stmt->bindText(":queue", options_.queue);
   stmt->bindInt(":now", now);
   stmt->bindBlob(":method", job.request.method);
@@ -376,7 +387,11 @@ Status SqliteJobStore::insertJob(const Job& job, int64_t now) {
   }
   int rc = stmt->step();
   if (rc != SQLITE_DONE) return db_->error("storing a job", rc);
-  return okStatus();
+  int64_t seq = db_->lastInsertRowid();
+  // 2^48 jobs: centuries at 50,000 a second, but an id that does not fit must not be handed out.
+  if (seq <= 0 || seq > kMaxJobSeq)
+    return StoreError{ErrorKind::kStorage, db_->path() + ": job numbers are exhausted"};
+  return formatJobId(seq, secret);
 }
 
 }  // namespace sg::queue

@@ -73,7 +73,8 @@ struct StoreOptions {
 };
 
 struct EnqueueOutcome {
-  std::string id;         // the new job's id, or the existing job's (existing == true)
+  std::string id;         // the new job's id, or the existing job's (existing == true);
+                          // empty when the job was not stored
   bool existing = false;  // the idempotency key matched a job within result_ttl
   std::optional<StoreError> error;
   bool ok() const { return !error.has_value(); }
@@ -117,7 +118,8 @@ class SqliteJobStore {
   uint64_t recoveredAtOpen() const { return recovered_; }
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
-  // the queue, state and times). `done` runs once: on the writer thread after the commit, or
+  // the queue, state and times). The id is made at the insert (its row number), so the
+  // callback is where it is known. `done` runs once: on the writer thread after the commit, or
   // on this thread at once if the store is closing or no id could be made. If the commit
   // fails, every job of that batch gets the storage error and none of them is stored.
   void enqueue(Job job, EnqueueCallback done);
@@ -153,6 +155,7 @@ class SqliteJobStore {
  private:
   struct Pending {
     Job job;
+    JobSecret secret;  // drawn on the caller's thread: getrandom stays off the writer
     EnqueueCallback done;
   };
 
@@ -168,7 +171,7 @@ class SqliteJobStore {
   Status insertOne(Pending& pending, int64_t now, uint64_t& depth, EnqueueOutcome& outcome);
   Result<bool> findIdempotent(const std::string& key, int64_t now, EnqueueOutcome& outcome);
   Result<bool> dropOldest(int64_t now);
-  Status insertJob(const Job& job, int64_t now);
+  Result<std::string> insertJob(const Job& job, const JobSecret& secret, int64_t now);
   Result<uint64_t> depthInTransaction();
   // Runs `body` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
   template <class F>
@@ -177,7 +180,7 @@ class SqliteJobStore {
                 std::string_view error, int64_t retry_at_ms);
   Result<uint64_t> moveDead(std::span<const std::string> ids, bool all, bool replay);
   Status refreshCounts();
-  Status missingOrWrongState(std::string_view id, std::string_view operation);
+  Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);
 
   StoreOptions options_;
   std::unique_ptr<Database> db_;

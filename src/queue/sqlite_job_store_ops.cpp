@@ -19,6 +19,11 @@ StoreError malformed(const Database& db) {
   return StoreError{ErrorKind::kStorage, db.path() + ": a stored job is malformed"};
 }
 
+// A malformed id names no job, the same answer as a well-formed id nobody was given.
+StoreError notFound(std::string_view id) {
+  return StoreError{ErrorKind::kNotFound, "no job " + std::string(id)};
+}
+
 }  // namespace
 
 Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max) {
@@ -73,6 +78,8 @@ Status SqliteJobStore::fail(std::string_view id, uint32_t attempt, std::string_v
 Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent event,
                               const JobResult* result, std::string_view error,
                               int64_t retry_at_ms) {
+  auto key = parseJobId(id);
+  if (!key) return notFound(id);
   std::lock_guard lock(db_mutex_);
   Statement* stmt = event == JobEvent::kComplete ? &sql_->complete
                     : event == JobEvent::kRetry  ? &sql_->retry
@@ -81,7 +88,7 @@ Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent ev
   auto changed = inTransaction("settling a job", [&]() -> Result<uint64_t> {
     StatementUse use(*stmt);
     use->bindInt(":now", now());
-    use->bindText(":id", id);
+    bindJobKey(*use, *key);
     use->bindInt(":attempt", attempt);
     if (result != nullptr) {
       use->bindInt(":status", result->status);
@@ -98,17 +105,18 @@ Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent ev
   });
   if (!changed.ok()) return changed.error();
   if (changed.value() == 0)
-    return missingOrWrongState(id, "settle attempt " + std::to_string(attempt));
+    return missingOrWrongState(id, *key, "settle attempt " + std::to_string(attempt));
   return okStatus();
 }
 
 // Why an update by id changed nothing: no such job, or it is not in a state (or attempt)
 // the operation applies to. Caller holds db_mutex_.
-Status SqliteJobStore::missingOrWrongState(std::string_view id, std::string_view operation) {
+Status SqliteJobStore::missingOrWrongState(std::string_view id, const JobKey& key,
+                                           std::string_view operation) {
   StatementUse stmt(sql_->state_of);
-  stmt->bindText(":id", id);
+  bindJobKey(*stmt, key);
   int rc = stmt->step();
-  if (rc == SQLITE_DONE) return StoreError{ErrorKind::kNotFound, "no job " + std::string(id)};
+  if (rc == SQLITE_DONE) return notFound(id);
   if (rc != SQLITE_ROW) return db_->error("reading a job's state", rc);
   auto state = static_cast<JobState>(stmt->columnInt(0));
   return StoreError{ErrorKind::kWrongState, "job " + std::string(id) + " is " +
@@ -154,11 +162,13 @@ Result<uint64_t> SqliteJobStore::purgeResults(int64_t now_ms) {
 }
 
 Result<Job> SqliteJobStore::get(std::string_view id) {
+  auto key = parseJobId(id);
+  if (!key) return notFound(id);
   std::lock_guard lock(db_mutex_);
   StatementUse stmt(sql_->get);
-  stmt->bindText(":id", id);
+  bindJobKey(*stmt, *key);
   int rc = stmt->step();
-  if (rc == SQLITE_DONE) return StoreError{ErrorKind::kNotFound, "no job " + std::string(id)};
+  if (rc == SQLITE_DONE) return notFound(id);
   if (rc != SQLITE_ROW) return db_->error("reading a job", rc);
   auto job = readJob(*stmt);
   if (!job) return malformed(*db_);
@@ -172,15 +182,18 @@ Result<std::optional<JobResult>> SqliteJobStore::result(std::string_view id) {
 }
 
 Status SqliteJobStore::cancel(std::string_view id) {
+  auto key = parseJobId(id);
+  if (!key) return notFound(id);
   std::lock_guard lock(db_mutex_);
   auto changed = inTransaction("cancelling a job", [&] {
     StatementUse stmt(sql_->cancel);
     stmt->bindInt(":now", now());
-    stmt->bindText(":id", id);
+    bindJobKey(*stmt, *key);
     return run(*db_, sql_->cancel, "cancelling a job");
   });
   if (!changed.ok()) return changed.error();
-  if (changed.value() == 0) return missingOrWrongState(id, "cancel (only a queued job can be)");
+  if (changed.value() == 0)
+    return missingOrWrongState(id, *key, "cancel (only a queued job can be)");
   return okStatus();
 }
 
@@ -200,7 +213,7 @@ Result<std::vector<Job>> SqliteJobStore::listDead(size_t limit) {
 }
 
 // Replays (-> queued, attempts 0) or discards dead jobs, by id or all, in one transaction.
-// Ids that are not dead jobs are skipped; the count says how many were.
+// Ids that are not dead jobs (or not ids at all) are skipped; the count says how many were.
 Result<uint64_t> SqliteJobStore::moveDead(std::span<const std::string> ids, bool all, bool replay) {
   std::lock_guard lock(db_mutex_);
   const char* what = replay ? "replaying dead jobs" : "discarding dead jobs";
@@ -215,9 +228,11 @@ Result<uint64_t> SqliteJobStore::moveDead(std::span<const std::string> ids, bool
     uint64_t total = 0;
     Statement& stmt = replay ? sql_->replay_one : sql_->discard_one;
     for (const std::string& id : ids) {
+      auto key = parseJobId(id);
+      if (!key) continue;
       StatementUse use(stmt);
       if (replay) use->bindInt(":now", t);
-      use->bindText(":id", id);
+      bindJobKey(*use, *key);
       auto n = run(*db_, stmt, what);
       if (!n.ok()) return n;
       total += n.value();

@@ -1,6 +1,10 @@
 // Storage: round trips, durability across reopen, recovery, idempotency, overflow.
 #include "queue/sqlite_job_store.h"
 
+#include <cctype>
+#include <string>
+#include <vector>
+
 #include "queue/queue_test_support.h"
 
 namespace sg::queue {
@@ -59,9 +63,93 @@ TEST_F(JobStoreTest, EmptyBodyStaysEmptyAndUnknownIdIsNotFound) {
   auto got = store->get(outcome.id);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got.value().request.body, "");
-  auto missing = store->get("00000000000000000000000000000000");
+  auto missing = store->get("0000000000ff" + outcome.id.substr(kJobSeqDigits));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(JobStoreTest, IdsAreRowNumbersInOrderWithRandomParts) {
+  auto store = openOrDie(options_);
+  auto a = enqueueSync(*store, requestJob("a"));
+  auto b = enqueueSync(*store, requestJob("b"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(isJobId(a.id)) << a.id;
+  ASSERT_TRUE(isJobId(b.id)) << b.id;
+  EXPECT_EQ(parseJobId(a.id)->seq, 1);
+  EXPECT_EQ(parseJobId(b.id)->seq, 2);
+  EXPECT_NE(a.id.substr(kJobSeqDigits), b.id.substr(kJobSeqDigits));
+  // A number is not given out again, even after the newest job is gone.
+  ASSERT_TRUE(store->cancel(a.id).ok());
+  auto claimed = store->claimReady(clock_.now(), 10);
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed.value().size(), 1u);
+  EXPECT_EQ(claimed.value()[0].id, b.id);
+  ASSERT_TRUE(store->fail(b.id, 1, "boom", FailNext::dead()).ok());
+  ASSERT_EQ(store->discardAllDead().value(), 1u);
+  store.reset();
+  store = openOrDie(options_);
+  auto c = enqueueSync(*store, requestJob("c"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(parseJobId(c.id)->seq, 3);
+}
+
+// Knowing (or guessing) a job's number is not enough: every by-id call needs its random part.
+TEST_F(JobStoreTest, ForgedIdWithRightNumberIsNotFound) {
+  auto store = openOrDie(options_);
+  auto real = enqueueSync(*store, requestJob("mine"));
+  ASSERT_TRUE(real.ok());
+  std::string forged = real.id;
+  forged.back() = forged.back() == '0' ? '1' : '0';  // one bit of 128 off
+  std::string zeros = real.id.substr(0, kJobSeqDigits) + std::string(32, '0');
+  for (const std::string& id : {forged, zeros}) {
+    SCOPED_TRACE(id);
+    auto got = store->get(id);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().kind, ErrorKind::kNotFound);
+    EXPECT_EQ(store->result(id).error().kind, ErrorKind::kNotFound);
+    EXPECT_EQ(store->cancel(id).error().kind, ErrorKind::kNotFound);
+  }
+  auto claimed = store->claimReady(clock_.now(), 1);
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed.value().size(), 1u);
+  auto settle = store->complete(forged, 1, JobResult{200, {}, "stolen"});
+  ASSERT_FALSE(settle.ok());
+  EXPECT_EQ(settle.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(store->fail(forged, 1, "x", FailNext::dead()).error().kind, ErrorKind::kNotFound);
+  ASSERT_TRUE(store->fail(real.id, 1, "boom", FailNext::dead()).ok());
+  std::vector<std::string> ids = {forged, zeros};
+  EXPECT_EQ(store->replayDead(ids).value(), 0u);
+  EXPECT_EQ(store->discardDead(ids).value(), 0u);
+  // The real id still works, and the job was not touched by the forged calls.
+  auto got = store->get(real.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().state, JobState::kDead);
+  EXPECT_FALSE(got.value().result.has_value());
+}
+
+TEST_F(JobStoreTest, MalformedIdsAreNotFound) {
+  auto store = openOrDie(options_);
+  auto real = enqueueSync(*store, requestJob("x"));
+  ASSERT_TRUE(real.ok());
+  std::string upper = real.id;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string bad[] = {"",
+                             real.id.substr(0, kJobIdLength - 1),
+                             real.id + "0",
+                             real.id.substr(kJobSeqDigits),  // the random part alone
+                             upper,
+                             "000000000000" + real.id.substr(kJobSeqDigits),
+                             std::string(real.id).replace(3, 1, "\0", 1),
+                             "%" + real.id.substr(1)};
+  for (const std::string& id : bad) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(store->get(id).error().kind, ErrorKind::kNotFound);
+    EXPECT_EQ(store->cancel(id).error().kind, ErrorKind::kNotFound);
+    EXPECT_EQ(store->complete(id, 1, JobResult{}).error().kind, ErrorKind::kNotFound);
+  }
+  std::vector<std::string> ids(std::begin(bad), std::end(bad));
+  EXPECT_EQ(store->discardDead(ids).value(), 0u);
+  EXPECT_EQ(store->get(real.id).value().state, JobState::kQueued);
 }
 
 TEST_F(JobStoreTest, JobSurvivesCloseAndReopen) {
