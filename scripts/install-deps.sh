@@ -22,6 +22,8 @@ PACKAGES=(
   libhiredis-dev redis-server redis-tools faketime python3-redis
   # OpenSSL's libcrypto (script digests; TLS later)
   libssl-dev
+  # SQLite (the embedded durable job store of async routes)
+  libsqlite3-dev
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 

@@ -1,0 +1,207 @@
+#pragma once
+// The embedded durable job store of one async queue: a SQLite file in WAL mode.
+//
+// Enqueue (the accept path) is asynchronous and group-committed: worker threads hand jobs
+// to enqueue(), one writer thread commits everything that arrived in ONE transaction (one
+// fsync for up to max_batch jobs), then calls each job's callback. A callback with success
+// means the job is on disk: only then may the gateway answer 202.
+//
+// Every other call (dispatcher and admin) is synchronous: it runs on the caller's thread
+// under the same lock the writer holds while it commits, so it waits at most for one batch.
+// A call that changes jobs commits its own transaction (an fsync): call them from a thread
+// that may block for a few milliseconds, not from an event loop.
+//
+// Thread safety: every public member may be called from any thread at any time, until the
+// store is destroyed. Callbacks run on the writer thread with no store lock held; they may
+// call back into the store, but must not block for long (post the outcome to your loop).
+//
+// Delivery is at least once: a job found `running` at open (the gateway died mid-delivery)
+// is queued again with its attempt counted, and a delivery that outlives the visibility
+// timeout is retried (stalled()). complete() and fail() take the attempt number the claim
+// gave, so a late answer from a superseded delivery cannot settle the job.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "queue/job.h"
+#include "queue/store_error.h"
+
+namespace sg::queue {
+
+class Database;
+struct Statements;
+
+enum class Overflow : uint8_t {
+  kReject,      // a full queue refuses new jobs (ErrorKind::kFull)
+  kDropOldest,  // the oldest queued job is dead-lettered to make room, in the same
+                // transaction; if every waiting job is retrying, the new job is refused
+                // (kFull) instead
+};
+
+struct StoreOptions {
+  std::string path;
+  std::string queue;  // the queue's name; a file holds one queue's jobs
+  size_t max_batch = 256;
+  // How long the writer waits after the first job of a batch for more to arrive. 0 commits
+  // what is there at once (jobs that arrive during a commit still share the next one).
+  std::chrono::microseconds max_wait{1000};
+  // Jobs waiting (queued + retrying) beyond which overflow applies; 0 means no limit.
+  uint64_t max_length = 0;
+  Overflow overflow = Overflow::kReject;
+  int64_t result_ttl_ms =
+      int64_t{24} * 3600 * 1000;       // results and idempotency keys are kept this long
+  uint64_t max_result_size = 1 << 20;  // bigger result bodies are not kept (JobResult)
+  // A delivery that stalls on this attempt is dead-lettered instead of retried; 0: never.
+  uint32_t max_attempts = 0;
+  // PRAGMA quick_check at open (reads the whole file once; finds corruption at start-up
+  // rather than mid-traffic).
+  bool check_at_open = true;
+  uint32_t cache_kib = 64 * 1024;  // SQLite's page cache for this file
+  // Milliseconds since the epoch; called from any thread. Empty: the system clock.
+  std::function<int64_t()> clock;
+};
+
+struct EnqueueOutcome {
+  std::string id;         // the new job's id, or the existing job's (existing == true);
+                          // empty when the job was not stored
+  bool existing = false;  // the idempotency key matched a job within result_ttl
+  std::optional<StoreError> error;
+  bool ok() const { return !error.has_value(); }
+};
+using EnqueueCallback = std::function<void(EnqueueOutcome)>;
+
+// What a failed delivery leads to.
+struct FailNext {
+  enum class Kind : uint8_t { kRetry, kFail, kDead };
+  Kind kind = Kind::kRetry;
+  int64_t retry_at_ms = 0;
+  static FailNext retryAt(int64_t at_ms) { return {Kind::kRetry, at_ms}; }
+  static FailNext failed() { return {Kind::kFail, 0}; }  // not retryable: state failed
+  static FailNext dead() { return {Kind::kDead, 0}; }    // attempts exhausted: dead letter
+};
+
+struct QueueCounts {
+  uint64_t by_state[kJobStateCount] = {};
+  int64_t oldest_queued_age_ms = 0;  // 0 when nothing is queued
+  uint64_t depth() const;            // queued + retrying
+  uint64_t inFlight() const;         // running
+  uint64_t dead() const;
+};
+
+struct CommitStats {
+  uint64_t transactions = 0;   // enqueue batches committed (or rolled back)
+  uint64_t jobs = 0;           // enqueues those batches carried
+  uint64_t largest_batch = 0;  // the most enqueues one transaction carried
+};
+
+class SqliteJobStore {
+ public:
+  // Opens or creates the file, checks it, requeues jobs left running, starts the writer.
+  static Result<std::unique_ptr<SqliteJobStore>> open(StoreOptions options);
+  // Commits whatever is pending, then stops the writer and closes the file.
+  ~SqliteJobStore();
+  SqliteJobStore(const SqliteJobStore&) = delete;
+  SqliteJobStore& operator=(const SqliteJobStore&) = delete;
+
+  // Jobs that were `running` when the file was opened, now queued again.
+  uint64_t recoveredAtOpen() const { return recovered_; }
+
+  // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
+  // the queue, state and times). The id is made at the insert (its row number), so the
+  // callback is where it is known. `done` runs once: on the writer thread after the commit, or
+  // on this thread at once if the store is closing or no id could be made. If the commit
+  // fails, every job of that batch gets the storage error and none of them is stored.
+  void enqueue(Job job, EnqueueCallback done);
+
+  // Dispatcher side. claimReady marks up to `max` ready jobs (next_attempt <= now, oldest
+  // first) running, with started = now and attempts + 1, and returns them.
+  Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max);
+  Status complete(std::string_view id, uint32_t attempt, JobResult result);
+  Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next);
+  // Queued jobs waiting longer than message_ttl go dead; returns how many.
+  Result<uint64_t> expire(int64_t now_ms, int64_t message_ttl_ms);
+  // Running jobs started before now - visibility_timeout are retried at once (or go dead
+  // on their max_attempts-th attempt); returns how many.
+  Result<uint64_t> stalled(int64_t now_ms, int64_t visibility_timeout_ms);
+  // Deletes succeeded and failed jobs that ended more than result_ttl ago.
+  Result<uint64_t> purgeResults(int64_t now_ms);
+
+  // Admin and status.
+  Result<Job> get(std::string_view id);
+  Result<std::optional<JobResult>> result(std::string_view id);
+  Status cancel(std::string_view id);                             // queued -> failed ("cancelled")
+  Result<std::vector<Job>> listDead(size_t limit);                // oldest death first
+  Result<uint64_t> replayDead(std::span<const std::string> ids);  // -> queued, attempts 0
+  Result<uint64_t> replayAllDead();
+  Result<uint64_t> discardDead(std::span<const std::string> ids);
+  Result<uint64_t> discardAllDead();
+
+  // Lock-free snapshot for metrics, as of the last committed transaction.
+  QueueCounts counts(int64_t now_ms) const;
+  CommitStats commitStats() const;
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  struct Pending {
+    Job job;
+    JobSecret secret;  // drawn on the caller's thread: getrandom stays off the writer
+    EnqueueCallback done;
+  };
+
+  explicit SqliteJobStore(StoreOptions options);
+  Status setUp();
+  Status createSchema();
+  Status recover();
+  int64_t now() const;
+  void writerLoop();
+  bool takeBatch(std::vector<Pending>& batch);
+  void commitBatch(std::vector<Pending>& batch, std::vector<EnqueueOutcome>& outcomes);
+  Status insertBatch(std::vector<Pending>& batch, std::vector<EnqueueOutcome>& outcomes);
+  Status insertOne(Pending& pending, int64_t now, uint64_t& depth, EnqueueOutcome& outcome);
+  Result<bool> findIdempotent(const std::string& key, int64_t now, EnqueueOutcome& outcome);
+  Result<bool> dropOldest(int64_t now);
+  Result<std::string> insertJob(const Job& job, const JobSecret& secret, int64_t now);
+  Result<uint64_t> depthInTransaction();
+  // Runs `body` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
+  template <class F>
+  auto inTransaction(std::string_view what, F&& body) -> decltype(body());
+  Status settle(std::string_view id, uint32_t attempt, JobEvent event, const JobResult* result,
+                std::string_view error, int64_t retry_at_ms);
+  Result<uint64_t> moveDead(std::span<const std::string> ids, bool all, bool replay);
+  Status refreshCounts();
+  Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);
+
+  StoreOptions options_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Statements> sql_;
+  uint64_t recovered_ = 0;
+
+  // db_mutex_ guards db_ and sql_ (the connection is used by one thread at a time).
+  std::mutex db_mutex_;
+
+  // queue_mutex_ guards pending_ and stopping_: the hand-off to the writer.
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> pending_;
+  bool stopping_ = false;
+  std::thread writer_;
+
+  std::atomic<uint64_t> counts_[kJobStateCount] = {};
+  std::atomic<int64_t> oldest_queued_ms_{0};
+  std::atomic<uint64_t> transactions_{0};
+  std::atomic<uint64_t> batched_jobs_{0};
+  std::atomic<uint64_t> largest_batch_{0};
+};
+
+}  // namespace sg::queue
