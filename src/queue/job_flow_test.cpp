@@ -142,6 +142,73 @@ TEST_F(JobFlowTest, ResultBodyOverTheCapIsNotKept) {
   EXPECT_EQ(result->body_size, 11u);
 }
 
+// A failed delivery keeps the upstream's answer, under the same size rule as complete(); a
+// later failure without an answer clears it (the result is always the last delivery's).
+TEST_F(JobFlowTest, FailKeepsTheUpstreamAnswer) {
+  store_.reset();
+  options_.max_result_size = 10;
+  store_ = openOrDie(options_);
+
+  std::string failed = add("f");
+  Job job = claimOne();
+  JobResult not_found{404, {{"Content-Type", "text/plain"}}, "no such"};
+  ASSERT_TRUE(
+      store_->fail(failed, job.attempts, "status 404", FailNext::failed(), &not_found).ok());
+  Job settled = store_->get(failed).value();
+  EXPECT_EQ(settled.state, JobState::kFailed);
+  EXPECT_EQ(settled.last_error, "status 404");
+  ASSERT_TRUE(settled.result.has_value());
+  EXPECT_EQ(settled.result->status, 404);
+  EXPECT_EQ(settled.result->headers, not_found.headers);
+  EXPECT_EQ(settled.result->body, "no such");
+  EXPECT_EQ(settled.result->body_size, 7u);
+  EXPECT_FALSE(settled.result->body_omitted);
+
+  std::string dead = add("d");
+  job = claimOne();
+  JobResult big{503, {}, "0123456789A"};
+  ASSERT_TRUE(
+      store_->fail(dead, job.attempts, "status 503", FailNext::retryAt(clock_.now()), &big).ok());
+  auto retrying = store_->get(dead).value();
+  EXPECT_EQ(retrying.state, JobState::kRetrying);
+  ASSERT_TRUE(retrying.result.has_value());
+  EXPECT_EQ(retrying.result->status, 503);
+  EXPECT_TRUE(retrying.result->body_omitted);
+  EXPECT_EQ(retrying.result->body, "");
+  EXPECT_EQ(retrying.result->body_size, 11u);
+
+  job = claimOne();
+  ASSERT_TRUE(
+      store_->fail(dead, job.attempts, "connect refused", FailNext::retryAt(clock_.now())).ok());
+  EXPECT_FALSE(store_->result(dead).value().has_value());
+
+  job = claimOne();
+  JobResult omitted{502, {}, ""};
+  omitted.body_omitted = true;  // as ResponseCapture gives it: empty body, the full size
+  omitted.body_size = 5000;
+  ASSERT_TRUE(store_->fail(dead, job.attempts, "status 502", FailNext::dead(), &omitted).ok());
+  Job killed = store_->get(dead).value();
+  EXPECT_EQ(killed.state, JobState::kDead);
+  EXPECT_EQ(killed.dead_reason, "attempts exhausted");
+  ASSERT_TRUE(killed.result.has_value());
+  EXPECT_EQ(killed.result->status, 502);
+  EXPECT_TRUE(killed.result->body_omitted);
+  EXPECT_EQ(killed.result->body_size, 5000u);
+}
+
+TEST_F(JobFlowTest, CompleteKeepsAnOmittedBodysSize) {
+  std::string id = add("o");
+  Job job = claimOne();
+  JobResult omitted{200, {}, ""};
+  omitted.body_omitted = true;
+  omitted.body_size = 3u << 20;
+  ASSERT_TRUE(store_->complete(id, job.attempts, omitted).ok());
+  auto result = store_->result(id).value();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->body_omitted);
+  EXPECT_EQ(result->body_size, 3u << 20);
+}
+
 TEST_F(JobFlowTest, ExpireDeadLettersJobsQueuedTooLong) {
   std::string old_id = add("old");
   clock_.advance(30'000);

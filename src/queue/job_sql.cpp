@@ -218,19 +218,23 @@ SqlList acceptSql(Statements* s) {
 SqlList deliverySql(Statements* s) {
   const std::string ended =
       "(" + stateNumber(JobState::kSucceeded) + "," + stateNumber(JobState::kFailed) + ")";
+  // Every end of a delivery writes the result columns: the answer of the delivery that ended
+  // last (NULL status: it got none).
+  const std::string result_columns =
+      "result_status = :status, result_headers = :headers, result_body = :body, "
+      "result_omitted = :omitted, result_size = :size, ";
   return {
       {&s->claim, claimSql()},
-      {&s->complete,
-       transitionSql(JobEvent::kComplete, Rows::kByKey,
-                     "result_status = :status, result_headers = :headers, result_body = :body, "
-                     "result_omitted = :omitted, result_size = :size, last_error = ''",
-                     kThisDelivery)},
-      {&s->retry, transitionSql(JobEvent::kRetry, Rows::kByKey,
-                                "last_error = :error, next_attempt_ms = :at", kThisDelivery)},
-      {&s->fail,
-       transitionSql(JobEvent::kFail, Rows::kByKey, "last_error = :error", kThisDelivery)},
-      {&s->kill, transitionSql(JobEvent::kKill, Rows::kByKey,
-                               "last_error = :error, dead_reason = :reason", kThisDelivery)},
+      {&s->complete, transitionSql(JobEvent::kComplete, Rows::kByKey,
+                                   result_columns + "last_error = ''", kThisDelivery)},
+      {&s->retry,
+       transitionSql(JobEvent::kRetry, Rows::kByKey,
+                     result_columns + "last_error = :error, next_attempt_ms = :at", kThisDelivery)},
+      {&s->fail, transitionSql(JobEvent::kFail, Rows::kByKey,
+                               result_columns + "last_error = :error", kThisDelivery)},
+      {&s->kill,
+       transitionSql(JobEvent::kKill, Rows::kByKey,
+                     result_columns + "last_error = :error, dead_reason = :reason", kThisDelivery)},
       {&s->expire, transitionSql(JobEvent::kExpire, Rows::kByState,
                                  "dead_reason = 'expired: not started within message_ttl'",
                                  "updated_ms < :cutoff")},

@@ -128,7 +128,13 @@ class SqliteJobStore {
   // first) running, with started = now and attempts + 1, and returns them.
   Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max);
   Status complete(std::string_view id, uint32_t attempt, JobResult result);
-  Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next);
+  // `result`, when given, is the upstream's answer that made the delivery fail (a 4xx, a 503):
+  // it is stored as complete() stores one (same max_result_size rule), so the job's result
+  // shows it. The result columns always hold the answer of the delivery that ended last: a
+  // fail without one (connect refused, timeout) clears an earlier attempt's, as last_error is
+  // replaced too. This holds for every FailNext kind, kRetry included.
+  Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next,
+              const JobResult* result = nullptr);
   // Queued jobs waiting longer than message_ttl go dead; returns how many.
   Result<uint64_t> expire(int64_t now_ms, int64_t message_ttl_ms);
   // Running jobs started before now - visibility_timeout are retried at once (or go dead

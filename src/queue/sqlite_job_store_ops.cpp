@@ -49,27 +49,40 @@ Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max) 
   });
 }
 
-Status SqliteJobStore::complete(std::string_view id, uint32_t attempt, JobResult result) {
-  if (result.body.size() > options_.max_result_size) {
+namespace {
+
+// A result as stored: a body over max_result_size is not kept (a cut-off body would look
+// complete). A result that already says its body was omitted (ResponseCapture) stays so.
+JobResult storable(JobResult result, uint64_t max_result_size) {
+  if (!result.body_omitted && result.body.size() > max_result_size) {
     result.body_size = result.body.size();
     result.body_omitted = true;
-    result.body.clear();
-  } else {
+  } else if (!result.body_omitted) {
     result.body_size = result.body.size();
-    result.body_omitted = false;
   }
-  return settle(id, attempt, JobEvent::kComplete, &result, {}, 0);
+  if (result.body_omitted) result.body.clear();
+  return result;
+}
+
+}  // namespace
+
+Status SqliteJobStore::complete(std::string_view id, uint32_t attempt, JobResult result) {
+  JobResult stored = storable(std::move(result), options_.max_result_size);
+  return settle(id, attempt, JobEvent::kComplete, &stored, {}, 0);
 }
 
 Status SqliteJobStore::fail(std::string_view id, uint32_t attempt, std::string_view error,
-                            FailNext next) {
+                            FailNext next, const JobResult* result) {
+  std::optional<JobResult> stored;
+  if (result != nullptr) stored = storable(*result, options_.max_result_size);
+  const JobResult* kept = stored ? &*stored : nullptr;
   switch (next.kind) {
     case FailNext::Kind::kRetry:
-      return settle(id, attempt, JobEvent::kRetry, nullptr, error, next.retry_at_ms);
+      return settle(id, attempt, JobEvent::kRetry, kept, error, next.retry_at_ms);
     case FailNext::Kind::kFail:
-      return settle(id, attempt, JobEvent::kFail, nullptr, error, 0);
+      return settle(id, attempt, JobEvent::kFail, kept, error, 0);
     case FailNext::Kind::kDead:
-      return settle(id, attempt, JobEvent::kKill, nullptr, error, 0);
+      return settle(id, attempt, JobEvent::kKill, kept, error, 0);
   }
   return StoreError{ErrorKind::kInvalid, "unknown FailNext kind"};
 }
@@ -90,6 +103,7 @@ Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent ev
     use->bindInt(":now", now());
     bindJobKey(*use, *key);
     use->bindInt(":attempt", attempt);
+    // Every settle writes the result columns; a NULL status reads back as no result.
     if (result != nullptr) {
       use->bindInt(":status", result->status);
       use->bindBlob(":headers", encodeHeaders(result->headers));
@@ -97,8 +111,13 @@ Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent ev
       use->bindInt(":omitted", result->body_omitted ? 1 : 0);
       use->bindInt(":size", static_cast<int64_t>(result->body_size));
     } else {
-      use->bindText(":error", error);
+      use->bindNull(":status");
+      use->bindNull(":headers");
+      use->bindNull(":body");
+      use->bindInt(":omitted", 0);
+      use->bindInt(":size", 0);
     }
+    if (event != JobEvent::kComplete) use->bindText(":error", error);
     if (event == JobEvent::kRetry) use->bindInt(":at", retry_at_ms);
     if (event == JobEvent::kKill) use->bindText(":reason", "attempts exhausted");
     return run(*db_, *stmt, "settling a job");
