@@ -300,21 +300,84 @@ void SharedState::buildListeners() {
       if (compression && compression->enabled) route.compression = &*compression;
       route.cache = makeRouteCache(route_config, listener_config.name, cache_.get(), route_number++,
                                    registry_);
-      for (size_t c = 0; c < kStatusClasses.size(); ++c) {
-        route.responses_by_class[c] = &registry_.counter(
-            "scalegate_requests_total", "Requests answered, by route and status class.",
-            {{"listener", listener_config.name},
-             {"route", route_config.name},
-             {"class", kStatusClasses[c]}});
-      }
-      route.latency =
-          &registry_.histogram("scalegate_request_duration_seconds",
-                               "Time from a complete request head to the end of the response.",
-                               {{"listener", listener_config.name}, {"route", route_config.name}});
+      registerRouteMetrics(route, listener_config.name);
       route.phases = buildPhaseList(route, listener);
       listener.router.add(std::move(route));
     }
+    addJobApiRoute(listener);
   }
+}
+
+void SharedState::registerRouteMetrics(Route& route, const std::string& listener_name) {
+  for (size_t c = 0; c < kStatusClasses.size(); ++c) {
+    route.responses_by_class[c] = &registry_.counter(
+        "scalegate_requests_total", "Requests answered, by route and status class.",
+        {{"listener", listener_name}, {"route", route.config->name}, {"class", kStatusClasses[c]}});
+  }
+  route.latency =
+      &registry_.histogram("scalegate_request_duration_seconds",
+                           "Time from a complete request head to the end of the response.",
+                           {{"listener", listener_name}, {"route", route.config->name}});
+}
+
+// A listener with an async route answers the job API under /jobs/, ahead of its own routes
+// (the 202's Location points there).
+void SharedState::addJobApiRoute(SharedListener& listener) {
+  const Route* async_route = nullptr;
+  for (const Route& route : listener.router.routes()) {
+    if (route.config->async) {
+      async_route = &route;
+      break;
+    }
+  }
+  if (async_route == nullptr) return;
+  config::RouteConfig& config = job_route_configs_.emplace_back();
+  config.match.prefix = std::string(kJobsPrefix);
+  config.name = "jobs";
+  config.upstream = async_route->config->upstream;
+  Route route;
+  route.config = &config;
+  route.upstream = async_route->upstream;  // never used: the phase answers every request
+  registerRouteMetrics(route, listener.config->name);
+  route.phases = jobApiPhaseList();
+  auto& routes = listener.router.routes();
+  routes.insert(routes.begin(), std::move(route));
+}
+
+AsyncQueue* SharedState::findQueue(std::string_view name) {
+  for (auto& queue : queues_) {
+    if (queue->config().name == name) return queue.get();
+  }
+  return nullptr;
+}
+
+bool SharedState::openQueues(std::string* error) {
+  for (const config::QueueConfig& queue_config : config_->queues) {
+    // Long enough for the slowest upstream the queue's routes send to, plus a margin.
+    config::Duration visibility{0};
+    for (auto& listener : listeners_) {
+      for (Route& route : listener.router.routes()) {
+        if (!route.config->async || route.config->async->queue != queue_config.name) continue;
+        visibility = std::max(visibility, route.upstream->config->response_timeout);
+      }
+    }
+    visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));
+    auto queue = AsyncQueue::open(queue_config, visibility, registry_, error);
+    if (!queue) return false;
+    for (auto& listener : listeners_) {
+      for (Route& route : listener.router.routes()) {
+        if (!route.config->async || route.config->async->queue != queue_config.name) continue;
+        route.queue = queue.get();
+        if (std::find(listener.queues.begin(), listener.queues.end(), queue.get()) ==
+            listener.queues.end())
+          listener.queues.push_back(queue.get());
+        // Deliveries are routed again on the first listener that has the queue's route.
+        queue->setListener(queue->listener() != nullptr ? queue->listener() : &listener);
+      }
+    }
+    queues_.push_back(std::move(queue));
+  }
+  return true;
 }
 
 }  // namespace sg::proxy
