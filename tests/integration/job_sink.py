@@ -22,6 +22,12 @@ JOB_ID_HEADER = "X-Scalegate-Job-Id"
 ATTEMPT_HEADER = "X-Scalegate-Attempt"
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    # A gateway killed mid-delivery resets its connections: that is expected, not a traceback.
+    def handle_error(self, request, client_address):
+        pass
+
+
 class Record:
     __slots__ = ("method", "path", "headers", "body", "job_id", "attempt", "arrival", "status")
 
@@ -63,7 +69,7 @@ class JobSink:
         self._stop = threading.Event()
         self._release = threading.Event()     # hang(): requests wait for this
         self._release.set()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.server.request_queue_size = 128
         self.port = self.server.server_address[1]
