@@ -83,7 +83,7 @@ def test_accept_then_deliver_once_with_same_request(gateway, sink, tmp_path):
     gw = gateway(async_config(tmp_path, sink.address))
     payload = bytes(range(256)) * 4 + b"\x00\xff tail"
     r = post(gw, "/api/orders/new?x=1", payload,
-             [("Content-Type", "application/octet-stream"), ("X-Scalegate-Job-Id", "forged"),
+             [("Content-Type", "application/octet-stream"), ("X-Scalegate-Job-Id", "forged"), ("X-Scalegate-Attempt", "9"),
               ("X-Custom", "kept")])
     assert r.status == 202, r
     assert r.header("Retry-After") == "1", r
@@ -107,6 +107,9 @@ def test_accept_then_deliver_once_with_same_request(gateway, sink, tmp_path):
     assert rec.header_list("X-Scalegate-Job-Id") == [job_id], rec.headers
     assert rec.header_list("X-Scalegate-Attempt") == ["1"], rec.headers
     assert rec.header("X-Custom") == "kept", rec.headers
+    assert "127.0.0.1" in (rec.header("X-Forwarded-For") or ""), rec.headers
+    for key in ("created_at", "updated_at", "started_at"):
+        assert st.get(key), (key, st)
 
     res = gw.get("/jobs/%s/result" % job_id)
     assert res.status == 200, res
@@ -114,6 +117,10 @@ def test_accept_then_deliver_once_with_same_request(gateway, sink, tmp_path):
     out = res.json()
     assert out["status"] == 200, out
     assert out["body"] == "done" and out["body_encoding"] == "utf-8", out
+    assert out["body_size"] == 4 and out["body_omitted"] is False, out
+    assert ["Content-Type", "text/plain"] in [list(h) for h in out["headers"]] or \
+        ["content-type", "text/plain"] in [[n.lower(), v] for n, v in out["headers"]], out
+    assert job(gw, job_id)["state"] == "succeeded"
 
 
 def test_chunked_body_is_stored_dechunked(gateway, sink, tmp_path):
@@ -210,6 +217,25 @@ def test_retry_then_dead_then_replay(gateway, sink, tmp_path):
     wait_state(gw, job_id, "succeeded")
     assert len(sink.for_job(job_id)) == 3
     assert gw.admin_get("/admin/queues/%s/dead" % Q).json()["jobs"] == []
+    assert gw.admin_get("/admin/queues/nosuch/dead").status == 404
+
+
+def test_dead_letters_discard(gateway, sink, tmp_path):
+    sink.default_status = 500
+    gw = gateway(async_config(tmp_path, sink.address, queue={
+        "attempts": 1, "backoff": {"type": "fixed", "delay": "50ms", "max": "50ms", "jitter": "none"}}))
+    ids = [accept(gw, b"d%d" % i) for i in range(3)]
+    for i in ids:
+        wait_state(gw, i, "dead")
+    dead = gw.admin_get("/admin/queues/%s/dead?limit=2" % Q)
+    assert dead.status == 200 and len(dead.json()["jobs"]) == 2, dead
+    r = gw.admin_request("DELETE", "/admin/queues/%s/dead?id=%s" % (Q, ids[0]))
+    assert r.status == 200 and r.json() == {"discarded": 1}, r
+    r = gw.admin_request("DELETE", "/admin/queues/%s/dead" % Q)
+    assert r.status == 200 and r.json() == {"discarded": 2}, r
+    assert gw.admin_get("/admin/queues/%s/dead" % Q).json()["jobs"] == []
+    assert wait_until(lambda: qmetric(gw, "dead_letters") == 0, 3), qmetric(gw, "dead_letters")
+    assert gw.admin_request("DELETE", "/admin/queues/nosuch/dead").status == 404
 
 
 def test_upstream_404_fails_without_retry_and_keeps_result(gateway, sink, tmp_path):
@@ -238,6 +264,21 @@ def test_connect_failure_goes_dead(gateway, tmp_path):
     assert wait_until(lambda: qmetric(gw, "dead_total") == 1, 3), qmetric(gw, "dead_total")
 
 
+def test_message_ttl_expires_a_waiting_job(gateway, sink, tmp_path):
+    """A job not started within message_ttl is dead, never delivered."""
+    sink.hang()
+    gw = gateway(async_config(tmp_path, sink.address, queue={"concurrency": 1, "message_ttl": "300ms"}))
+    first = accept(gw)
+    assert wait_until(lambda: sink.count() == 1, 5)
+    second = accept(gw)
+    st = wait_state(gw, second, "dead", timeout=6)
+    assert st.get("dead_reason"), st
+    sink.release()
+    wait_state(gw, first, "succeeded")
+    time.sleep(0.3)
+    assert sink.for_job(second) == []
+
+
 # ---------------------------------------------------------------------------
 # 7, 8, 9: idempotency, cancel, job API errors
 # ---------------------------------------------------------------------------
@@ -262,6 +303,9 @@ def test_cancel_queued_job_and_409_on_succeeded(gateway, sink, tmp_path):
     assert wait_until(lambda: sink.count() == 1, 5)
     second = accept(gw)
     assert job(gw, second)["state"] == "queued"
+    pending = gw.get("/jobs/%s/result" % second)
+    assert pending.status == 404 and pending.json().get("state") == "queued", pending
+    assert pending.header("Retry-After") is not None, pending
     r = http_request(gw.port, "DELETE", "/jobs/" + second, host="gateway.test")
     assert r.status == 200, r
     assert r.header("Cache-Control") == "no-store", r
