@@ -192,12 +192,11 @@ void AsyncQueue::run() {
     lock.unlock();
     for (auto& task : tasks) task();
     int64_t now = wallMs();
-    for (Outcome& outcome : outcomes) settle(outcome, now);
     if (now >= next_maintenance_ms_) {
       maintain(now);
       next_maintenance_ms_ = now + kMaintenanceIntervalMs;
     }
-    const int64_t wait_ms = draining ? kIdleWaitMs : dispatch(wallMs());
+    const int64_t wait_ms = dispatch(outcomes, draining, wallMs());
     lock.lock();
     if (stopping_ || woken_ || !tasks_.empty() || !outcomes_.empty() || wait_ms <= 0) continue;
     wake_cv_.wait_for(lock,
@@ -244,24 +243,47 @@ size_t AsyncQueue::rateAllows(int64_t now_ms, int64_t* wait_ms) {
   return 0;
 }
 
-int64_t AsyncQueue::dispatch(int64_t now_ms) {
-  if (in_flight_ >= config_.concurrency) return kIdleWaitMs;  // an outcome wakes us
+// One round in one store transaction (one fsync, however many jobs): settles the deliveries
+// that ended and claims what concurrency and rate allow. Settling one job at a time cost
+// an fsync per job and capped delivery at about a hundred jobs a second.
+int64_t AsyncQueue::dispatch(std::deque<Outcome>& outcomes, bool draining, int64_t now_ms) {
+  std::vector<queue::DeliveryVerdict> verdicts;
+  std::vector<queue::Settlement> ended;
+  verdicts.reserve(outcomes.size());
+  ended.reserve(outcomes.size());
+  for (Outcome& outcome : outcomes) {
+    const queue::DeliveryOutcome delivery = outcomeOf(outcome.report);
+    verdicts.push_back(
+        queue::classifyDelivery(delivery, config_.retry_on, outcome.attempt, config_.attempts));
+    ended.push_back(settlementFor(outcome, delivery, verdicts.back(), now_ms));
+  }
+  in_flight_ -= static_cast<uint32_t>(outcomes.size());
+  in_flight_gauge_.store(in_flight_);
   int64_t wait_ms = kIdleWaitMs;
-  const size_t allowed =
-      std::min<size_t>(config_.concurrency - in_flight_, rateAllows(now_ms, &wait_ms));
-  if (allowed == 0) return wait_ms;
-  auto claimed = store_->claimReady(now_ms, allowed);
-  if (!claimed.ok()) {
+  size_t allowed = 0;
+  if (!draining && in_flight_ < config_.concurrency) {
+    allowed = std::min<size_t>(config_.concurrency - in_flight_, rateAllows(now_ms, &wait_ms));
+  }
+  if (ended.empty() && allowed == 0) return wait_ms;
+  auto round = store_->settleAndClaim(ended, now_ms, allowed);
+  if (!round.ok()) {
+    // The settled jobs stay running in the store: the visibility timeout retries them.
     if (now_ms - last_error_log_ms_ >= kErrorLogIntervalMs) {
       last_error_log_ms_ = now_ms;
-      spdlog::error("queue {}: claiming jobs: {}", config_.name, claimed.error().message);
+      spdlog::error("queue {}: settling and claiming jobs: {}", config_.name,
+                    round.error().message);
     }
     return kIdleWaitMs;
   }
-  for (queue::Job& job : claimed.value()) deliver(job);
-  if (config_.rate) tokens_ -= double(claimed.value().size());
-  if (claimed.value().size() == allowed) return 0;  // there may be more: look again at once
-  return store_->counts(now_ms).depth() > 0 ? kRetryPollMs : kIdleWaitMs;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    countSettled(outcomes[i], verdicts[i], round.value().settled[i], now_ms);
+  }
+  std::vector<queue::Job>& claimed = round.value().claimed;
+  for (queue::Job& job : claimed) deliver(job);
+  if (config_.rate) tokens_ -= double(claimed.size());
+  if (in_flight_ >= config_.concurrency) return kIdleWaitMs;  // an outcome wakes us
+  if (allowed > 0 && claimed.size() == allowed) return 0;   // there may be more: look again
+  return store_->counts(now_ms).depth() > 0 ? std::min(wait_ms, kRetryPollMs) : wait_ms;
 }
 
 void AsyncQueue::deliver(queue::Job& job) {
@@ -292,47 +314,55 @@ void AsyncQueue::deliver(queue::Job& job) {
   });
 }
 
-void AsyncQueue::settle(Outcome& outcome, int64_t now_ms) {
-  --in_flight_;
-  in_flight_gauge_.store(in_flight_);
-  const queue::DeliveryOutcome delivery = outcomeOf(outcome.report);
-  const auto verdict =
-      queue::classifyDelivery(delivery, config_.retry_on, outcome.attempt, config_.attempts);
-  const queue::JobResult* result = outcome.report.result ? &*outcome.report.result : nullptr;
-  queue::Status status = queue::okStatus();
+queue::Settlement AsyncQueue::settlementFor(Outcome& outcome,
+                                            const queue::DeliveryOutcome& delivery,
+                                            queue::DeliveryVerdict verdict, int64_t now_ms) {
+  queue::Settlement settlement{outcome.id, outcome.attempt, std::nullopt, {},
+                               std::move(outcome.report.result)};
   switch (verdict) {
     case queue::DeliveryVerdict::kSucceeded:
-      status = store_->complete(outcome.id, outcome.attempt,
-                                result != nullptr ? *result : queue::JobResult{delivery.status});
-      if (status.ok()) {
-        delivered_->inc();
-        latency_->observeMicros(
-            static_cast<uint64_t>(std::max<int64_t>(0, now_ms - outcome.created_ms)) * 1000);
-      }
-      break;
+      if (!settlement.result) settlement.result = queue::JobResult{delivery.status};
+      return settlement;
     case queue::DeliveryVerdict::kRetry: {
       const int64_t delay = queue::backoffDelayMs(config_.backoff, outcome.attempt, random_());
-      status = store_->fail(outcome.id, outcome.attempt, queue::describeOutcome(delivery),
-                            queue::FailNext::retryAt(now_ms + delay), result);
-      if (status.ok()) retried_->inc();
+      settlement.failure = queue::FailNext::retryAt(now_ms + delay);
       break;
     }
     case queue::DeliveryVerdict::kFailed:
-      status = store_->fail(outcome.id, outcome.attempt, queue::describeOutcome(delivery),
-                            queue::FailNext::failed(), result);
-      if (status.ok()) failed_->inc();
+      settlement.failure = queue::FailNext::failed();
       break;
     case queue::DeliveryVerdict::kDead:
-      status = store_->fail(outcome.id, outcome.attempt, queue::describeOutcome(delivery),
-                            queue::FailNext::dead(), result);
-      if (status.ok()) dead_->inc();
+      settlement.failure = queue::FailNext::dead();
       break;
   }
+  settlement.error = queue::describeOutcome(delivery);
+  return settlement;
+}
+
+void AsyncQueue::countSettled(const Outcome& outcome, queue::DeliveryVerdict verdict,
+                              const queue::Status& status, int64_t now_ms) {
   // A job claimed again meanwhile (its delivery outlived the visibility timeout) has a newer
   // attempt: this answer no longer settles it.
   if (!status.ok()) {
     spdlog::debug("queue {}: job {} attempt {}: {}", config_.name, outcome.id, outcome.attempt,
                   status.error().message);
+    return;
+  }
+  switch (verdict) {
+    case queue::DeliveryVerdict::kSucceeded:
+      delivered_->inc();
+      latency_->observeMicros(
+          static_cast<uint64_t>(std::max<int64_t>(0, now_ms - outcome.created_ms)) * 1000);
+      break;
+    case queue::DeliveryVerdict::kRetry:
+      retried_->inc();
+      break;
+    case queue::DeliveryVerdict::kFailed:
+      failed_->inc();
+      break;
+    case queue::DeliveryVerdict::kDead:
+      dead_->inc();
+      break;
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "queue/retry_policy.h"
 #include "queue/sqlite_job_store.h"
 
 namespace sg::proxy {
@@ -84,12 +85,16 @@ class AsyncQueue {
   void registerMetrics(metrics::Registry& registry);
   void run();
   void maintain(int64_t now_ms);
-  // Claims and hands out what concurrency and rate allow; returns how long the dispatcher
-  // may sleep before looking again (it is woken sooner by an enqueue or an outcome).
-  int64_t dispatch(int64_t now_ms);
+  // Settles the outcomes, then claims and hands out what concurrency and rate allow; returns
+  // how long the dispatcher may sleep before looking again (an enqueue or an outcome wakes
+  // it sooner).
+  int64_t dispatch(std::deque<Outcome>& outcomes, bool draining, int64_t now_ms);
   size_t rateAllows(int64_t now_ms, int64_t* wait_ms);
   void deliver(queue::Job& job);
-  void settle(Outcome& outcome, int64_t now_ms);
+  queue::Settlement settlementFor(Outcome& outcome, const queue::DeliveryOutcome& delivery,
+                                  queue::DeliveryVerdict verdict, int64_t now_ms);
+  void countSettled(const Outcome& outcome, queue::DeliveryVerdict verdict,
+                    const queue::Status& status, int64_t now_ms);
   void pushOutcome(Outcome outcome);
   void wake();
 

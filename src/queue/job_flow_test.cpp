@@ -317,5 +317,80 @@ TEST_F(JobFlowTest, PurgeDropsEndedJobsAfterResultTtl) {
   EXPECT_EQ(stateOf(waiting), JobState::kQueued);
 }
 
+// The dispatcher's round: every kind of settlement and the next claim in one transaction.
+TEST_F(JobFlowTest, SettleAndClaimSettlesEachKindThenClaims) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(add(std::to_string(i)));
+  auto first = store_->claimReady(clock_.now(), 4);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first.value().size(), 4u);
+  clock_.advance(20);
+  std::vector<Settlement> ended = {
+      {ids[0], 1, std::nullopt, {}, JobResult{201, {{"Location", "/o/1"}}, "made"}},
+      {ids[1], 1, FailNext::retryAt(clock_.now() + 500), "upstream 503", std::nullopt},
+      {ids[2], 1, FailNext::failed(), "upstream 400", JobResult{400, {}, "bad"}},
+      {ids[3], 1, FailNext::dead(), "upstream 502", std::nullopt},
+  };
+  auto round = store_->settleAndClaim(ended, clock_.now(), 3);
+  ASSERT_TRUE(round.ok()) << round.error().message;
+  ASSERT_EQ(round.value().settled.size(), 4u);
+  for (const Status& s : round.value().settled) EXPECT_TRUE(s.ok());
+  // The retried job waits for its next attempt: only the two never tried are claimed.
+  ASSERT_EQ(round.value().claimed.size(), 2u);
+  EXPECT_EQ(round.value().claimed[0].id, ids[4]);
+  EXPECT_EQ(round.value().claimed[1].id, ids[5]);
+
+  EXPECT_EQ(stateOf(ids[0]), JobState::kSucceeded);
+  EXPECT_EQ(store_->result(ids[0]).value()->body, "made");
+  Job retrying = store_->get(ids[1]).value();
+  EXPECT_EQ(retrying.state, JobState::kRetrying);
+  EXPECT_EQ(retrying.next_attempt_ms, clock_.now() + 500);
+  EXPECT_EQ(retrying.last_error, "upstream 503");
+  EXPECT_EQ(stateOf(ids[2]), JobState::kFailed);
+  EXPECT_EQ(store_->result(ids[2]).value()->status, 400);
+  EXPECT_EQ(store_->get(ids[3]).value().dead_reason, "attempts exhausted");
+  QueueCounts counts = store_->counts(clock_.now());
+  EXPECT_EQ(counts.inFlight(), 2u);
+  EXPECT_EQ(counts.dead(), 1u);
+  EXPECT_EQ(counts.depth(), 1u);  // the retrying job
+}
+
+// A settlement that no longer applies is reported and leaves the rest of the round alone.
+TEST_F(JobFlowTest, SettleAndClaimReportsSupersededAttemptsAlone) {
+  std::string stale = add("s");
+  std::string fine = add("f");
+  ASSERT_EQ(store_->claimReady(clock_.now(), 2).value().size(), 2u);
+  clock_.advance(10'000);
+  ASSERT_EQ(store_->stalled(clock_.now(), 5'000).value(), 2u);  // both retried at once
+  auto again = store_->claimReady(clock_.now(), 2);             // attempt 2 of both
+  ASSERT_EQ(again.value().size(), 2u);
+  std::string next = add("n");
+  std::vector<Settlement> ended = {
+      {stale, 1, std::nullopt, {}, JobResult{200, {}, "late"}},  // superseded by attempt 2
+      {"ffffffffffffffffffffffffffffffff", 1, FailNext::dead(), "x", std::nullopt},
+      {fine, 2, std::nullopt, {}, std::nullopt},
+  };
+  auto round = store_->settleAndClaim(ended, clock_.now(), 5);
+  ASSERT_TRUE(round.ok()) << round.error().message;
+  const auto& settled = round.value().settled;
+  ASSERT_EQ(settled.size(), 3u);
+  ASSERT_FALSE(settled[0].ok());
+  EXPECT_EQ(settled[0].error().kind, ErrorKind::kWrongState);
+  ASSERT_FALSE(settled[1].ok());
+  EXPECT_EQ(settled[1].error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(settled[2].ok());
+  EXPECT_EQ(stateOf(stale), JobState::kRunning);
+  EXPECT_EQ(stateOf(fine), JobState::kSucceeded);
+  auto result = store_->result(fine);  // a completion without an answer still has a result
+  ASSERT_TRUE(result.ok() && result.value().has_value());
+  ASSERT_EQ(round.value().claimed.size(), 1u);
+  EXPECT_EQ(round.value().claimed[0].id, next);
+  // Nothing to settle and no room: the round changes nothing.
+  auto empty = store_->settleAndClaim({}, clock_.now(), 0);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty.value().settled.empty());
+  EXPECT_TRUE(empty.value().claimed.empty());
+}
+
 }  // namespace
 }  // namespace sg::queue

@@ -91,6 +91,20 @@ struct FailNext {
   static FailNext dead() { return {Kind::kDead, 0}; }    // attempts exhausted: dead letter
 };
 
+// How one delivery ended (settleAndClaim).
+struct Settlement {
+  std::string id;
+  uint32_t attempt = 0;
+  std::optional<FailNext> failure;  // empty: the delivery succeeded
+  std::string error;                // why it failed (failure only)
+  std::optional<JobResult> result;  // the upstream's answer, stored as complete() / fail() do
+};
+
+struct DispatchRound {
+  std::vector<Status> settled;  // one per settlement, in order
+  std::vector<Job> claimed;
+};
+
 struct QueueCounts {
   uint64_t by_state[kJobStateCount] = {};
   int64_t oldest_queued_age_ms = 0;  // 0 when nothing is queued
@@ -128,6 +142,12 @@ class SqliteJobStore {
   // first) running, with started = now and attempts + 1, and returns them.
   Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max);
   Status complete(std::string_view id, uint32_t attempt, JobResult result);
+  // The dispatcher's round in ONE transaction (one fsync however many jobs it touches):
+  // settles the deliveries that ended, as complete() and fail() do, then claims up to `max`
+  // ready jobs as claimReady() does. A settlement that does not apply (a superseded attempt,
+  // an unknown id) gets its error in `settled` and leaves the others be; a storage error
+  // rolls the whole round back (those jobs stay running until stalled() retries them).
+  Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms, size_t max);
   // `result`, when given, is the upstream's answer that made the delivery fail (a 4xx, a 503):
   // it is stored as complete() stores one (same max_result_size rule), so the job's result
   // shows it. The result columns always hold the answer of the delivery that ended last: a
@@ -182,8 +202,9 @@ class SqliteJobStore {
   // Runs `body` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
   template <class F>
   auto inTransaction(std::string_view what, F&& body) -> decltype(body());
-  Status settle(std::string_view id, uint32_t attempt, JobEvent event, const JobResult* result,
-                std::string_view error, int64_t retry_at_ms);
+  Status settleOne(Settlement& settlement);
+  Result<Status> settleInTransaction(Settlement& settlement);
+  Result<std::vector<Job>> claimInTransaction(int64_t now_ms, size_t max);
   Result<uint64_t> moveDead(std::span<const std::string> ids, bool all, bool replay);
   Status refreshCounts();
   Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);
