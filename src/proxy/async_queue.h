@@ -74,27 +74,40 @@ class AsyncQueue {
   void post(std::function<void()> task);
 
  private:
-  struct Outcome {
+  struct DeliveredJob {
     std::string id;
     uint32_t attempt = 0;
     int64_t created_ms = 0;
+  };
+  // One delivery request's end: one job, or a batch's jobs.
+  struct Outcome {
+    std::vector<DeliveredJob> jobs;
     DeliveryReport report;
+  };
+  struct Judged {
+    DeliveredJob job;
+    queue::DeliveryVerdict verdict;
   };
 
   AsyncQueue(const config::QueueConfig& config, config::Duration visibility_timeout);
   void registerMetrics(metrics::Registry& registry);
   void run();
   void maintain(int64_t now_ms);
-  // Settles the outcomes, then claims and hands out what concurrency and rate allow; returns
-  // how long the dispatcher may sleep before looking again (an enqueue or an outcome wakes
-  // it sooner).
+  void logStoreError(int64_t now_ms, const char* what, const queue::StoreError& error);
+  // Dispatcher round (async_dispatch.cpp). Settles the outcomes, then claims and hands out
+  // what concurrency and rate allow; returns how long the dispatcher may sleep before looking
+  // again (an enqueue or an outcome wakes it sooner).
   int64_t dispatch(std::deque<Outcome>& outcomes, bool draining, int64_t now_ms);
+  std::vector<queue::ClaimRequest> claimsFor(size_t slots, int64_t now_ms, int64_t* wait_ms);
+  bool batchDue(int64_t now_ms, int64_t* wait_ms) const;
   size_t rateAllows(int64_t now_ms, int64_t* wait_ms);
+  void deliverClaimed(std::vector<queue::Job>& claimed);
   void deliver(queue::Job& job);
-  queue::Settlement settlementFor(Outcome& outcome, const queue::DeliveryOutcome& delivery,
-                                  queue::DeliveryVerdict verdict, int64_t now_ms);
-  void countSettled(const Outcome& outcome, queue::DeliveryVerdict verdict,
-                    const queue::Status& status, int64_t now_ms);
+  void deliverBatch(std::vector<queue::Job>& jobs);
+  void send(std::string request, std::string client_ip, Outcome outcome);
+  void judge(Outcome& outcome, int64_t now_ms, std::vector<queue::Settlement>& ended,
+             std::vector<Judged>& judged);
+  void countSettled(const Judged& judged, const queue::Status& status, int64_t now_ms);
   void pushOutcome(Outcome outcome);
   void wake();
 
@@ -111,6 +124,7 @@ class AsyncQueue {
   int64_t tokens_at_ms_ = 0;
   int64_t next_maintenance_ms_ = 0;
   int64_t last_error_log_ms_ = 0;
+  std::deque<std::vector<queue::Job>> held_batches_;  // claimed, waiting for a free slot
   std::mt19937_64 random_{std::random_device{}()};
 
   // mutex_ guards what other threads hand the dispatcher.

@@ -360,10 +360,6 @@ bool SharedState::refuseNotYetRunnable(std::string* error) const {
       *error = "queues." + queue.name + ".store: redis" + not_yet + " (use sqlite)";
       return false;
     }
-    if (queue.batch) {
-      *error = "queues." + queue.name + ".batch" + not_yet;
-      return false;
-    }
   }
   for (const auto& listener : listeners_) {
     for (const Route& route : listener.router.routes()) {

@@ -4,26 +4,16 @@
 #include <array>
 
 #include "http/parser.h"
+#include "queue/text.h"
 
 namespace sg::queue {
 
 namespace {
 
-char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+using detail::equalsIgnoreCase;
+using detail::trimOws;
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lowerAscii(x) == lowerAscii(y);
-         });
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-constexpr std::array<std::string_view, 11> kDropped = {"connection",
+constexpr std::array<std::string_view, 13> kDropped = {"connection",
                                                        "keep-alive",
                                                        "proxy-connection",
                                                        "te",
@@ -33,7 +23,9 @@ constexpr std::array<std::string_view, 11> kDropped = {"connection",
                                                        "expect",
                                                        "content-length",
                                                        "x-scalegate-job-id",
-                                                       "x-scalegate-attempt"};
+                                                       "x-scalegate-attempt",
+                                                       "x-scalegate-batch-size",
+                                                       "x-scalegate-job-ids"};
 
 bool unsafe(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) != s.npos; }
 
@@ -41,6 +33,13 @@ bool unsafe(std::string_view s) { return s.find_first_of(std::string_view("\r\n\
 
 std::string deliveryRequest(const StoredRequest& request, std::string_view job_id,
                             uint32_t attempt) {
+  std::string fields;
+  fields.append("X-Scalegate-Job-Id: ").append(job_id).append("\r\n");
+  fields.append("X-Scalegate-Attempt: ").append(std::to_string(attempt)).append("\r\n");
+  return requestWithFields(request, fields);
+}
+
+std::string requestWithFields(const StoredRequest& request, std::string_view scalegate_fields) {
   // Every Connection field's tokens name more hop-by-hop fields (RFC 9110 7.6.1).
   std::vector<std::string_view> named;
   for (const HeaderLine& line : request.headers) {
@@ -60,7 +59,8 @@ std::string deliveryRequest(const StoredRequest& request, std::string_view job_i
   };
 
   std::string out;
-  size_t size = request.method.size() + request.target.size() + request.body.size() + 128;
+  size_t size = request.method.size() + request.target.size() + request.body.size() +
+                scalegate_fields.size() + 64;
   for (const HeaderLine& line : request.headers) size += line.name.size() + line.value.size() + 4;
   out.reserve(size);
   out.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
@@ -68,8 +68,7 @@ std::string deliveryRequest(const StoredRequest& request, std::string_view job_i
     if (dropped(line.name) || unsafe(line.name) || unsafe(line.value)) continue;
     out.append(line.name).append(": ").append(line.value).append("\r\n");
   }
-  out.append("X-Scalegate-Job-Id: ").append(job_id).append("\r\n");
-  out.append("X-Scalegate-Attempt: ").append(std::to_string(attempt)).append("\r\n");
+  out.append(scalegate_fields);
   out.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n\r\n");
   out.append(request.body);
   return out;

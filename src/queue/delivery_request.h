@@ -15,7 +15,7 @@ namespace sg::queue {
 // The HTTP/1.1 request bytes a delivery sends into the gateway: "METHOD target HTTP/1.1\r\n",
 // the stored header lines in order MINUS hop-by-hop fields (Connection and every field it
 // names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Expect),
-// Content-Length, and any X-Scalegate-Job-Id / X-Scalegate-Attempt the client sent
+// Content-Length, and any X-Scalegate-Job-Id / -Attempt / -Batch-Size / -Job-Ids the client sent
 // (case-insensitive names); then "X-Scalegate-Job-Id: <id>", "X-Scalegate-Attempt: <n>",
 // "Content-Length: <body size>" (always, also 0), blank line, body. A stored request without a
 // Host line gets none added (the caller stored it as received). A stored field whose name or
@@ -23,6 +23,11 @@ namespace sg::queue {
 // there would let stored bytes add header lines.
 std::string deliveryRequest(const StoredRequest& request, std::string_view job_id,
                             uint32_t attempt);
+
+// deliveryRequest's framing with the caller's own lines ("Name: value\r\n" each) in place of
+// the job id and attempt (a batch's). X-Scalegate-Batch-Size and X-Scalegate-Job-Ids from the
+// stored request are dropped as the other X-Scalegate-* fields are.
+std::string requestWithFields(const StoredRequest& request, std::string_view scalegate_fields);
 
 // Collects what the gateway writes back for one delivery (bytes arrive in pieces, in order)
 // and turns it into a JobResult. The head is parsed with sg::http's response parser (limits

@@ -331,7 +331,8 @@ TEST_F(JobFlowTest, SettleAndClaimSettlesEachKindThenClaims) {
       {ids[2], 1, FailNext::failed(), "upstream 400", JobResult{400, {}, "bad"}},
       {ids[3], 1, FailNext::dead(), "upstream 502", std::nullopt},
   };
-  auto round = store_->settleAndClaim(ended, clock_.now(), 3);
+  const ClaimRequest claims[] = {{3, ClaimAttempts::kAny}};
+  auto round = store_->settleAndClaim(ended, clock_.now(), claims);
   ASSERT_TRUE(round.ok()) << round.error().message;
   ASSERT_EQ(round.value().settled.size(), 4u);
   for (const Status& s : round.value().settled) EXPECT_TRUE(s.ok());
@@ -370,7 +371,8 @@ TEST_F(JobFlowTest, SettleAndClaimReportsSupersededAttemptsAlone) {
       {"ffffffffffffffffffffffffffffffff", 1, FailNext::dead(), "x", std::nullopt},
       {fine, 2, std::nullopt, {}, std::nullopt},
   };
-  auto round = store_->settleAndClaim(ended, clock_.now(), 5);
+  const ClaimRequest claims[] = {{5, ClaimAttempts::kAny}};
+  auto round = store_->settleAndClaim(ended, clock_.now(), claims);
   ASSERT_TRUE(round.ok()) << round.error().message;
   const auto& settled = round.value().settled;
   ASSERT_EQ(settled.size(), 3u);
@@ -386,10 +388,33 @@ TEST_F(JobFlowTest, SettleAndClaimReportsSupersededAttemptsAlone) {
   ASSERT_EQ(round.value().claimed.size(), 1u);
   EXPECT_EQ(round.value().claimed[0].id, next);
   // Nothing to settle and no room: the round changes nothing.
-  auto empty = store_->settleAndClaim({}, clock_.now(), 0);
+  auto empty = store_->settleAndClaim({}, clock_.now(), {});
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty.value().settled.empty());
   EXPECT_TRUE(empty.value().claimed.empty());
+}
+
+// A batching queue claims first attempts apart from later ones, in one round.
+TEST_F(JobFlowTest, ClaimsFirstAttemptsApartFromLaterOnes) {
+  std::string retried = add("r");
+  Job job = claimOne();
+  ASSERT_TRUE(store_->fail(retried, job.attempts, "503", FailNext::retryAt(clock_.now())).ok());
+  std::string fresh1 = add("1");
+  std::string fresh2 = add("2");
+  auto first = store_->claimReady(clock_.now(), 10, ClaimAttempts::kFirst);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first.value().size(), 2u);
+  EXPECT_EQ(first.value()[0].id, fresh1);
+  EXPECT_EQ(first.value()[1].id, fresh2);
+  EXPECT_EQ(first.value()[0].attempts, 1u);
+  std::string fresh3 = add("3");
+  const ClaimRequest claims[] = {{5, ClaimAttempts::kFirst}, {5, ClaimAttempts::kLater}};
+  auto round = store_->settleAndClaim({}, clock_.now(), claims);
+  ASSERT_TRUE(round.ok());
+  ASSERT_EQ(round.value().claimed.size(), 2u);
+  EXPECT_EQ(round.value().claimed[0].id, fresh3);
+  EXPECT_EQ(round.value().claimed[1].id, retried);
+  EXPECT_EQ(round.value().claimed[1].attempts, 2u);
 }
 
 }  // namespace

@@ -175,7 +175,8 @@ std::string select(std::string_view where) {
 std::string claimSql() {
   std::string ready = "SELECT seq FROM jobs INDEXED BY jobs_ready WHERE state IN " +
                       stateList(JobEvent::kClaim) +
-                      " AND next_attempt_ms <= :now ORDER BY next_attempt_ms, seq LIMIT :max";
+                      " AND next_attempt_ms <= :now AND attempts BETWEEN :min_attempts AND :max_attempts"
+                      " ORDER BY next_attempt_ms, seq LIMIT :max";
   return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
                        "seq IN (" + ready + ")", kJobColumns);
 }

@@ -100,9 +100,17 @@ struct Settlement {
   std::optional<JobResult> result;  // the upstream's answer, stored as complete() / fail() do
 };
 
+// Which ready jobs a claim takes: a batching queue claims first attempts (to batch them)
+// apart from the rest (delivered one by one).
+enum class ClaimAttempts : uint8_t { kAny, kFirst, kLater };
+struct ClaimRequest {
+  size_t max = 0;
+  ClaimAttempts which = ClaimAttempts::kAny;
+};
+
 struct DispatchRound {
   std::vector<Status> settled;  // one per settlement, in order
-  std::vector<Job> claimed;
+  std::vector<Job> claimed;  // every claim's jobs, claim after claim
 };
 
 struct QueueCounts {
@@ -140,14 +148,16 @@ class SqliteJobStore {
 
   // Dispatcher side. claimReady marks up to `max` ready jobs (next_attempt <= now, oldest
   // first) running, with started = now and attempts + 1, and returns them.
-  Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max);
+  Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max,
+                                      ClaimAttempts which = ClaimAttempts::kAny);
   Status complete(std::string_view id, uint32_t attempt, JobResult result);
   // The dispatcher's round in ONE transaction (one fsync however many jobs it touches):
   // settles the deliveries that ended, as complete() and fail() do, then claims up to `max`
-  // ready jobs as claimReady() does. A settlement that does not apply (a superseded attempt,
+  // ready jobs per claim as claimReady() does. A settlement that does not apply (a superseded attempt,
   // an unknown id) gets its error in `settled` and leaves the others be; a storage error
   // rolls the whole round back (those jobs stay running until stalled() retries them).
-  Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms, size_t max);
+  Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
+                                       std::span<const ClaimRequest> claims);
   // `result`, when given, is the upstream's answer that made the delivery fail (a 4xx, a 503):
   // it is stored as complete() stores one (same max_result_size rule), so the job's result
   // shows it. The result columns always hold the answer of the delivery that ended last: a
@@ -204,7 +214,7 @@ class SqliteJobStore {
   auto inTransaction(std::string_view what, F&& body) -> decltype(body());
   Status settleOne(Settlement& settlement);
   Result<Status> settleInTransaction(Settlement& settlement);
-  Result<std::vector<Job>> claimInTransaction(int64_t now_ms, size_t max);
+  Status claimInTransaction(int64_t now_ms, ClaimRequest claim, std::vector<Job>& jobs);
   Result<uint64_t> moveDead(std::span<const std::string> ids, bool all, bool replay);
   Status refreshCounts();
   Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);

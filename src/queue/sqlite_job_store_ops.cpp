@@ -26,18 +26,27 @@ StoreError notFound(std::string_view id) {
 
 }  // namespace
 
-Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max) {
+Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max,
+                                                    ClaimAttempts which) {
   std::lock_guard lock(db_mutex_);
-  return inTransaction("claiming jobs", [&] { return claimInTransaction(now_ms, max); });
+  return inTransaction("claiming jobs", [&]() -> Result<std::vector<Job>> {
+    std::vector<Job> jobs;
+    if (auto s = claimInTransaction(now_ms, {max, which}, jobs); !s.ok()) return s.error();
+    return jobs;
+  });
 }
 
-// Caller holds db_mutex_ inside a write transaction.
-Result<std::vector<Job>> SqliteJobStore::claimInTransaction(int64_t now_ms, size_t max) {
-  std::vector<Job> jobs;
-  if (max == 0) return jobs;
+// Caller holds db_mutex_ inside a write transaction. Appends the claimed jobs to `jobs`.
+Status SqliteJobStore::claimInTransaction(int64_t now_ms, ClaimRequest claim,
+                                          std::vector<Job>& jobs) {
+  if (claim.max == 0) return okStatus();
+  const size_t first = jobs.size();
   StatementUse stmt(sql_->claim);
   stmt->bindInt(":now", now_ms);
-  stmt->bindInt(":max", static_cast<int64_t>(max));
+  stmt->bindInt(":max", static_cast<int64_t>(claim.max));
+  // attempts counts deliveries started: 0 until the first claim.
+  stmt->bindInt(":min_attempts", claim.which == ClaimAttempts::kLater ? 1 : 0);
+  stmt->bindInt(":max_attempts", claim.which == ClaimAttempts::kFirst ? 0 : INT64_MAX);
   int rc;
   while ((rc = stmt->step()) == SQLITE_ROW) {
     auto job = readJob(*stmt);
@@ -46,11 +55,12 @@ Result<std::vector<Job>> SqliteJobStore::claimInTransaction(int64_t now_ms, size
   }
   if (rc != SQLITE_DONE) return db_->error("claiming jobs", rc);
   // RETURNING gives rows in no promised order; deliver oldest first.
-  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-    return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms
-                                                  : a.created_ms < b.created_ms;
-  });
-  return jobs;
+  std::sort(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+            [](const Job& a, const Job& b) {
+              return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms
+                                                            : a.created_ms < b.created_ms;
+            });
+  return okStatus();
 }
 
 namespace {
@@ -109,7 +119,7 @@ Status SqliteJobStore::settleOne(Settlement& settlement) {
 }
 
 Result<DispatchRound> SqliteJobStore::settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
-                                                     size_t max) {
+                                                     std::span<const ClaimRequest> claims) {
   std::lock_guard lock(db_mutex_);
   return inTransaction("settling and claiming jobs", [&]() -> Result<DispatchRound> {
     DispatchRound round;
@@ -119,9 +129,9 @@ Result<DispatchRound> SqliteJobStore::settleAndClaim(std::span<Settlement> ended
       if (!settled.ok()) return settled.error();  // storage: the whole round rolls back
       round.settled.push_back(std::move(settled.value()));
     }
-    auto claimed = claimInTransaction(now_ms, max);
-    if (!claimed.ok()) return claimed.error();
-    round.claimed = std::move(claimed.value());
+    for (const ClaimRequest& claim : claims) {
+      if (auto s = claimInTransaction(now_ms, claim, round.claimed); !s.ok()) return s.error();
+    }
     return round;
   });
 }
