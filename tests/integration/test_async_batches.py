@@ -252,8 +252,13 @@ def test_different_targets_go_in_separate_batches(gateway, sink, tmp_path):
             jid = accept(gw, body, path=path)
             by_path[path].append(jid)
             bodies[jid] = body
-    recs = settle(sink, 2)
-    assert sorted(r.path for r in recs) == sorted(by_path), recs
+    # a, b, a, b: each target's batch fills up (max_items 2) only with its second job; max_wait
+    # (10 s) is far off, so nothing should go before then, and then two full batches.
+    assert wait_until(lambda: sink.count() >= 2, 5), sink.snapshot()
+    time.sleep(0.3)
+    recs = sink.snapshot()
+    assert sorted((r.path, r.header("X-Scalegate-Batch-Size")) for r in recs) == [
+        ("/api/orders/a", "2"), ("/api/orders/b", "2")], recs
     for rec in recs:
         assert_json_batch(rec, by_path[rec.path], bodies, path=rec.path)
     wait_all(gw, [i for v in by_path.values() for i in v], "succeeded", attempts=1)
@@ -263,16 +268,22 @@ def test_batch_headers_keep_only_what_every_job_shares(gateway, sink, tmp_path):
     gw = gateway(batch_config(tmp_path, sink.address, 3, "10s"))
     ids = []
     for i in range(3):
-        hdrs = JSON + [("X-Tenant", "a"), ("X-Request-Id", "req-%d" % i),
+        hdrs = JSON + [("X-Tenant", "a"), ("X-Request-Id", "req-%d" % i), ("X-Order-Ref", "ref-%d" % i),
                        # forged by the client: never forwarded as such
-                       ("X-Scalegate-Job-Id", "forged"), ("X-Scalegate-Attempt", "9")]
+                       ("X-Scalegate-Job-Id", "forged"), ("X-Scalegate-Attempt", "9"),
+                       ("X-Scalegate-Batch-Size", "99"), ("X-Scalegate-Job-Ids", "forged, ids")]
         if i < 2:
             hdrs.append(("X-Partial", "only-some"))
         ids.append(accept(gw, b'{"i": %d}' % i, hdrs))
     rec = settle(sink, 1)[0]
-    assert_batch_head(rec, ids)  # Batch-Size, Job-Ids, Attempt: 1, no X-Scalegate-Job-Id
+    assert_batch_head(rec, ids)  # exactly one Batch-Size, Job-Ids, Attempt: 1; no X-Scalegate-Job-Id
     assert rec.header_list("X-Tenant") == ["a"], rec.headers
-    assert rec.header_list("X-Request-Id") == [], rec.headers
+    assert rec.header_list("X-Order-Ref") == [], rec.headers
+    # The jobs' differing X-Request-Id values are dropped. The gateway itself gives every request
+    # it proxies an X-Request-Id (kept or generated, docs/life-of-a-request.md), so the batch
+    # carries one id of its own: none of the jobs'.
+    rids = rec.header_list("X-Request-Id")
+    assert len(rids) <= 1 and not set(rids) & {"req-0", "req-1", "req-2"}, rec.headers
     assert rec.header_list("X-Partial") == [], rec.headers
     assert rec.header_list("Content-Type") == ["application/json"], rec.headers
 
@@ -307,6 +318,17 @@ def test_failed_batch_retries_each_job_alone(gateway, sink, tmp_path):
     wait_all(gw, ids, "succeeded", attempts=2)
     for i in ids:
         assert_result(gw, i, 200, "done")
+
+
+def test_3xx_answer_settles_every_job_of_the_batch(gateway, sink, tmp_path):
+    sink.default_status = 303
+    sink.body = b"see the batch"
+    gw = gateway(batch_config(tmp_path, sink.address, 2, "10s", queue={"attempts": 3, "backoff": FAST_RETRY}))
+    ids = [accept(gw, b'{"s": %d}' % i) for i in range(2)]
+    settle(sink, 1)
+    wait_all(gw, ids, "succeeded", attempts=1)
+    for i in ids:
+        assert_result(gw, i, 303, "see the batch")
 
 
 def test_failed_batch_with_one_attempt_sends_every_job_to_the_dead_letters(gateway, sink, tmp_path):
