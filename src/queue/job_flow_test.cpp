@@ -394,27 +394,37 @@ TEST_F(JobFlowTest, SettleAndClaimReportsSupersededAttemptsAlone) {
   EXPECT_TRUE(empty.value().claimed.empty());
 }
 
-// A batching queue claims first attempts apart from later ones, in one round.
-TEST_F(JobFlowTest, ClaimsFirstAttemptsApartFromLaterOnes) {
+// A batching queue claims a batch (first attempts of the oldest one's method and target)
+// apart from later attempts, in one round.
+TEST_F(JobFlowTest, ClaimsABatchApartFromLaterAttempts) {
   std::string retried = add("r");
   Job job = claimOne();
   ASSERT_TRUE(store_->fail(retried, job.attempts, "503", FailNext::retryAt(clock_.now())).ok());
-  std::string fresh1 = add("1");
-  std::string fresh2 = add("2");
-  auto first = store_->claimReady(clock_.now(), 10, ClaimAttempts::kFirst);
-  ASSERT_TRUE(first.ok());
-  ASSERT_EQ(first.value().size(), 2u);
-  EXPECT_EQ(first.value()[0].id, fresh1);
-  EXPECT_EQ(first.value()[1].id, fresh2);
-  EXPECT_EQ(first.value()[0].attempts, 1u);
-  std::string fresh3 = add("3");
-  const ClaimRequest claims[] = {{5, ClaimAttempts::kFirst}, {5, ClaimAttempts::kLater}};
+  auto addTo = [&](std::string target, std::string body) {
+    Job j = testing::requestJob(std::move(body));
+    j.request.target = std::move(target);
+    auto outcome = enqueueSync(*store_, std::move(j));
+    EXPECT_TRUE(outcome.ok());
+    return outcome.id;
+  };
+  std::string a1 = addTo("/a", "1");
+  std::string b1 = addTo("/b", "2");
+  std::string a2 = addTo("/a", "3");
+  std::string b2 = addTo("/b", "4");
+  auto batch = store_->claimReady(clock_.now(), 10, ClaimAttempts::kFirst);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch.value().size(), 2u);
+  EXPECT_EQ(batch.value()[0].id, a1);
+  EXPECT_EQ(batch.value()[1].id, a2);
+  EXPECT_EQ(batch.value()[0].attempts, 1u);
+  const ClaimRequest claims[] = {{1, ClaimAttempts::kFirst}, {5, ClaimAttempts::kLater}};
   auto round = store_->settleAndClaim({}, clock_.now(), claims);
   ASSERT_TRUE(round.ok());
   ASSERT_EQ(round.value().claimed.size(), 2u);
-  EXPECT_EQ(round.value().claimed[0].id, fresh3);
+  EXPECT_EQ(round.value().claimed[0].id, b1);  // max 1: the batch is cut at max
   EXPECT_EQ(round.value().claimed[1].id, retried);
   EXPECT_EQ(round.value().claimed[1].attempts, 2u);
+  EXPECT_EQ(store_->get(b2).value().state, JobState::kQueued);
 }
 
 }  // namespace

@@ -172,11 +172,25 @@ std::string select(std::string_view where) {
   return std::string("SELECT ") + kJobColumns + " FROM jobs WHERE " + std::string(where);
 }
 
+// Ready jobs in delivery order; `also` narrows them (attempts, method and target).
+std::string readySql(std::string_view columns, std::string_view also, std::string_view limit) {
+  return "SELECT " + std::string(columns) + " FROM jobs INDEXED BY jobs_ready WHERE state IN " +
+         stateList(JobEvent::kClaim) + " AND next_attempt_ms <= :now" + std::string(also) +
+         " ORDER BY next_attempt_ms, seq LIMIT " + std::string(limit);
+}
+
 std::string claimSql() {
-  std::string ready = "SELECT seq FROM jobs INDEXED BY jobs_ready WHERE state IN " +
-                      stateList(JobEvent::kClaim) +
-                      " AND next_attempt_ms <= :now AND attempts BETWEEN :min_attempts AND :max_attempts"
-                      " ORDER BY next_attempt_ms, seq LIMIT :max";
+  std::string ready =
+      readySql("seq", " AND attempts BETWEEN :min_attempts AND :max_attempts", ":max");
+  return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
+                       "seq IN (" + ready + ")", kJobColumns);
+}
+
+// A batch: the oldest ready first attempt and up to :max - 1 more first attempts of its method
+// and target (a batch is one request).
+std::string claimBatchSql() {
+  std::string head = readySql("method, target", " AND attempts = 0", "1");
+  std::string ready = readySql("seq", " AND attempts = 0 AND (method, target) = (" + head + ")", ":max");
   return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
                        "seq IN (" + ready + ")", kJobColumns);
 }
@@ -226,6 +240,7 @@ SqlList deliverySql(Statements* s) {
       "result_omitted = :omitted, result_size = :size, ";
   return {
       {&s->claim, claimSql()},
+      {&s->claim_batch, claimBatchSql()},
       {&s->complete, transitionSql(JobEvent::kComplete, Rows::kByKey,
                                    result_columns + "last_error = ''", kThisDelivery)},
       {&s->retry,

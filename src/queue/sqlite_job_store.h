@@ -100,8 +100,9 @@ struct Settlement {
   std::optional<JobResult> result;  // the upstream's answer, stored as complete() / fail() do
 };
 
-// Which ready jobs a claim takes: a batching queue claims first attempts (to batch them)
-// apart from the rest (delivered one by one).
+// Which ready jobs a claim takes (oldest first). A batching queue claims a batch apart from
+// later attempts (delivered one by one). kFirst: the oldest ready first attempt and more first
+// attempts of the same method and target (one batch).
 enum class ClaimAttempts : uint8_t { kAny, kFirst, kLater };
 struct ClaimRequest {
   size_t max = 0;

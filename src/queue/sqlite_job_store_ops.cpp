@@ -41,12 +41,15 @@ Status SqliteJobStore::claimInTransaction(int64_t now_ms, ClaimRequest claim,
                                           std::vector<Job>& jobs) {
   if (claim.max == 0) return okStatus();
   const size_t first = jobs.size();
-  StatementUse stmt(sql_->claim);
+  const bool batch = claim.which == ClaimAttempts::kFirst;
+  StatementUse stmt(batch ? sql_->claim_batch : sql_->claim);
   stmt->bindInt(":now", now_ms);
   stmt->bindInt(":max", static_cast<int64_t>(claim.max));
-  // attempts counts deliveries started: 0 until the first claim.
-  stmt->bindInt(":min_attempts", claim.which == ClaimAttempts::kLater ? 1 : 0);
-  stmt->bindInt(":max_attempts", claim.which == ClaimAttempts::kFirst ? 0 : INT64_MAX);
+  if (!batch) {
+    // attempts counts deliveries started: 0 until the first claim.
+    stmt->bindInt(":min_attempts", claim.which == ClaimAttempts::kLater ? 1 : 0);
+    stmt->bindInt(":max_attempts", INT64_MAX);
+  }
   int rc;
   while ((rc = stmt->step()) == SQLITE_ROW) {
     auto job = readJob(*stmt);
