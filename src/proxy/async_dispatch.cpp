@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "proxy/async_queue.h"
+#include "proxy/router.h"
 #include "proxy/worker.h"
 #include "queue/batch_request.h"
 #include "queue/delivery_request.h"
@@ -98,7 +99,12 @@ int64_t AsyncQueue::dispatch(std::deque<Outcome>& outcomes, bool draining, int64
     logStoreError(now_ms, "settling and claiming jobs", round.error());
     return kIdleWaitMs;
   }
-  for (size_t i = 0; i < judged.size(); ++i) countSettled(judged[i], round.value().settled[i], now_ms);
+  for (size_t i = 0; i < judged.size(); ++i) {
+    const queue::Status& status = round.value().settled[i];
+    countSettled(judged[i], status, now_ms);
+    // After the commit: the state is on disk before anyone is told about it.
+    if (status.ok()) callBack(judged[i], ended[i]);
+  }
   std::vector<queue::Job>& claimed = round.value().claimed;
   bool filled = false;  // a claim got all it asked for: there may be more ready
   for (const queue::ClaimRequest& claim : claims) {
@@ -170,6 +176,7 @@ void AsyncQueue::deliver(queue::Job& job) {
   std::string client_ip = takeClientIp(job);
   Outcome outcome;
   outcome.jobs.push_back({job.id, job.attempts, job.created_ms});
+  takeCallback(job, &outcome.jobs.back());
   send(queue::deliveryRequest(job.request, job.id, job.attempts), std::move(client_ip),
        std::move(outcome));
 }
@@ -181,6 +188,7 @@ void AsyncQueue::deliverBatch(std::vector<queue::Job>& jobs) {
     (void)takeClientIp(job);  // a batch has no single client
     items.push_back({job.id, &job.request});
     outcome.jobs.push_back({job.id, job.attempts, job.created_ms});
+    takeCallback(job, &outcome.jobs.back());  // each job of a batch has its own callback
   }
   send(queue::batchDeliveryRequest(items), {}, std::move(outcome));
 }
@@ -275,6 +283,69 @@ void AsyncQueue::countSettled(const Judged& judged, const queue::Status& status,
       dead_->inc();
       break;
   }
+}
+
+void AsyncQueue::takeCallback(queue::Job& job, DeliveredJob* delivered) {
+  std::string route_name;
+  bool marked = false;
+  const std::string* url_text = nullptr;
+  size_t urls = 0;
+  auto& headers = job.request.headers;
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (it->name == kCallbackRouteField) {
+      route_name = std::move(it->value);
+      marked = true;
+      it = headers.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  if (!marked) return;
+  for (const queue::HeaderLine& header : headers) {
+    if (equalsIgnoreCase(header.name, queue::kCallbackUrlField)) {
+      url_text = &header.value;
+      ++urls;
+    }
+  }
+  auto route = std::find_if(callback_routes_.begin(), callback_routes_.end(),
+                            [&](const CallbackRoute& r) { return r.name == route_name; });
+  if (route == callback_routes_.end() || urls != 1) {
+    // Accepted by a route that no longer has `callback` (the configuration changed since).
+    spdlog::debug("queue {}: job {}: no callback route {} any more", config_.name, job.id,
+                  route_name);
+    return;
+  }
+  std::string why;
+  delivered->callback_url = queue::parseCallbackUrl(*url_text, &why);  // checked at accept
+  delivered->callback_secret = route->secret;
+}
+
+// A job that ended through this delivery (not a retry) reports to its callback URL; the
+// sender's thread does the network part.
+void AsyncQueue::callBack(const Judged& judged, const queue::Settlement& settlement) {
+  if (!judged.job.callback_url || !callbacks_) return;
+  queue::JobState state = queue::JobState::kSucceeded;
+  switch (judged.verdict) {
+    case queue::DeliveryVerdict::kSucceeded:
+      break;
+    case queue::DeliveryVerdict::kRetry:
+      return;
+    case queue::DeliveryVerdict::kFailed:
+      state = queue::JobState::kFailed;
+      break;
+    case queue::DeliveryVerdict::kDead:
+      state = queue::JobState::kDead;
+      break;
+  }
+  // settlement.result is the result as stored (max_result_size applied): what
+  // GET /jobs/{id}/result gives.
+  queue::CallbackItem item;
+  item.url = *judged.job.callback_url;
+  item.job_id = judged.job.id;
+  item.body = queue::callbackBody(judged.job.id, config_.name, state, judged.job.attempt,
+                                  settlement.result ? &*settlement.result : nullptr);
+  item.secret = judged.job.callback_secret;
+  callbacks_->push(std::move(item));
 }
 
 }  // namespace sg::proxy

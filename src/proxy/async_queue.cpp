@@ -75,6 +75,16 @@ void AsyncQueue::registerMetrics(metrics::Registry& registry) {
       "scalegate_queue_dead_total",
       "Jobs moved to the dead letters (attempts exhausted, expired, stalled on the last attempt).",
       labels);
+  auto callbacks = [&](const char* result) {
+    return &registry.counter(
+        "scalegate_queue_callbacks_total",
+        "Job-end callbacks (X-Callback-Url): sent (a 2xx), failed (every try failed), dropped "
+        "(too many pending, or pending at shutdown).",
+        {{"queue", config_.name}, {"result", result}});
+  };
+  callbacks_sent_ = callbacks("sent");
+  callbacks_failed_ = callbacks("failed");
+  callbacks_dropped_ = callbacks("dropped");
   latency_ = &registry.histogram("scalegate_queue_delivery_latency_seconds",
                                  "Time from a job's acceptance to its successful delivery.", labels,
                                  {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800});
@@ -96,8 +106,40 @@ void AsyncQueue::registerMetrics(metrics::Registry& registry) {
 
 void AsyncQueue::attach(std::vector<Worker*> workers) { workers_ = std::move(workers); }
 
+bool AsyncQueue::addCallbackRoute(const std::string& route_name, std::string secret,
+                                  std::string* error) {
+  for (const CallbackRoute& route : callback_routes_) {
+    if (route.name != route_name) continue;
+    if (*route.secret == secret) return true;
+    *error = "queue " + config_.name + ": two callback routes named " + route_name +
+             " have different secrets; give the routes distinct names";
+    return false;
+  }
+  callback_routes_.push_back({route_name, std::make_shared<const std::string>(std::move(secret))});
+  return true;
+}
+
 void AsyncQueue::start() {
   if (thread_.joinable() || workers_.empty() || listener_ == nullptr) return;
+  if (!callback_routes_.empty() && !callbacks_) {
+    queue::CallbackSenderOptions options;
+    options.queue = config_.name;
+    options.count = [this](queue::CallbackResult result) {
+      switch (result) {
+        case queue::CallbackResult::kSent:
+          callbacks_sent_->inc();
+          break;
+        case queue::CallbackResult::kFailed:
+          callbacks_failed_->inc();
+          break;
+        case queue::CallbackResult::kDropped:
+          callbacks_dropped_->inc();
+          break;
+      }
+    };
+    callbacks_ = std::make_unique<queue::CallbackSender>(std::move(options));
+    callbacks_->start();
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -113,6 +155,8 @@ void AsyncQueue::stop() {
   }
   wake_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // After the dispatcher (nothing pushes any more), before the store goes.
+  if (callbacks_) callbacks_->stop();
   // Commits the enqueues still pending while the workers (whose loops their answers are
   // posted to) still exist: the Gateway destroys the workers before the shared state.
   store_.reset();

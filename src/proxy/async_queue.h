@@ -23,6 +23,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "queue/callback.h"
 #include "queue/retry_policy.h"
 #include "queue/sqlite_job_store.h"
 
@@ -34,6 +35,12 @@ struct SharedListener;
 // The stored request's header line that carries the client's address to the delivery (the
 // enqueue phase drops any the client sent; the dispatcher removes it before delivering).
 inline constexpr std::string_view kClientIpField = "X-Scalegate-Client-Ip";
+
+// The stored request's header line naming the callback route that accepted its X-Callback-Url
+// (the route's name): its secret signs the callback. Set by the enqueue phase (any the
+// client sent is dropped), removed by the dispatcher before delivering. A job without it
+// (its route has no `callback`) gets no callback, whatever X-Callback-Url it carries.
+inline constexpr std::string_view kCallbackRouteField = "X-Scalegate-Callback-Route";
 
 // What a delivery's connection saw when it closed.
 struct DeliveryReport {
@@ -60,11 +67,16 @@ class AsyncQueue {
   void setListener(SharedListener* listener) { listener_ = listener; }
   SharedListener* listener() const { return listener_; }
   void attach(std::vector<Worker*> workers);
+  // Before start(): a route of this queue with `callback`, and its secret (secret_file's
+  // contents). False with *error when another callback route of the queue has the same name
+  // and a different secret (the stored job names its route by name).
+  bool addCallbackRoute(const std::string& route_name, std::string secret, std::string* error);
   void start();
   // No new deliveries (the gateway drains); those in flight finish.
   void drain();
-  // Joins the dispatcher. Jobs still running stay `running` in the store: the next open
-  // queues them again (at least once).
+  // Joins the dispatcher, then the callback sender (callbacks not sent yet are dropped).
+  // Jobs still running stay `running` in the store: the next open queues them again (at
+  // least once).
   void stop();
 
   // Any thread: stores `job` (request and idempotency key); `done` runs on the store's
@@ -78,6 +90,13 @@ class AsyncQueue {
     std::string id;
     uint32_t attempt = 0;
     int64_t created_ms = 0;
+    // Where the job's end is reported (X-Callback-Url accepted by a callback route).
+    std::optional<queue::CallbackUrl> callback_url;
+    std::shared_ptr<const std::string> callback_secret;
+  };
+  struct CallbackRoute {
+    std::string name;
+    std::shared_ptr<const std::string> secret;
   };
   // One delivery request's end: one job, or a batch's jobs.
   struct Outcome {
@@ -108,6 +127,9 @@ class AsyncQueue {
   void judge(Outcome& outcome, int64_t now_ms, std::vector<queue::Settlement>& ended,
              std::vector<Judged>& judged);
   void countSettled(const Judged& judged, const queue::Status& status, int64_t now_ms);
+  // Takes the callback route marker out of `job`'s request; the job's callback, if any.
+  void takeCallback(queue::Job& job, DeliveredJob* delivered);
+  void callBack(const Judged& judged, const queue::Settlement& settlement);
   void pushOutcome(Outcome outcome);
   void wake();
 
@@ -116,6 +138,8 @@ class AsyncQueue {
   std::unique_ptr<queue::SqliteJobStore> store_;
   SharedListener* listener_ = nullptr;
   std::vector<Worker*> workers_;
+  std::vector<CallbackRoute> callback_routes_;      // set before start()
+  std::unique_ptr<queue::CallbackSender> callbacks_;  // null without callback routes
 
   // Dispatcher-thread state.
   uint32_t in_flight_ = 0;
@@ -144,6 +168,9 @@ class AsyncQueue {
   metrics::Counter* dead_ = nullptr;
   metrics::Counter* refused_ = nullptr;
   metrics::Histogram* latency_ = nullptr;
+  metrics::Counter* callbacks_sent_ = nullptr;
+  metrics::Counter* callbacks_failed_ = nullptr;
+  metrics::Counter* callbacks_dropped_ = nullptr;
   std::atomic<uint32_t> in_flight_gauge_{0};
 };
 

@@ -30,14 +30,30 @@ Verdict EnqueuePhase::run() {
   queue::StoredRequest& stored = answer_->job.request;
   stored.method = std::string(request.method);
   stored.target = std::string(request.target);
+  const auto& callback = ex_.route->config->async->callback;
+  size_t callback_urls = 0;
+  std::string_view callback_url;
   for (const http::Header& header : request.headers) {
-    // The client's address is the gateway's to state, never the client's.
-    if (equalsIgnoreCase(header.name, kClientIpField)) continue;
+    // The client's address and the callback route are the gateway's to state.
+    if (equalsIgnoreCase(header.name, kClientIpField) ||
+        equalsIgnoreCase(header.name, kCallbackRouteField))
+      continue;
+    if (callback && equalsIgnoreCase(header.name, queue::kCallbackUrlField)) {
+      ++callback_urls;
+      callback_url = header.value;
+    }
     if (equalsIgnoreCase(header.name, "Idempotency-Key") && !answer_->job.idempotency_key)
       answer_->job.idempotency_key = std::string(header.value);
     stored.headers.push_back({std::string(header.name), std::string(header.value)});
   }
   stored.headers.push_back({std::string(kClientIpField), ex_.client->ip()});
+  if (callback_urls > 0) {
+    // Refused before the body is read: nothing is stored.
+    if (callback_urls > 1) return refuseCallback("X-Callback-Url must be given at most once");
+    if (auto why = queue::checkCallbackUrl(callback_url, callback->allow))
+      return refuseCallback(*why);
+    stored.headers.push_back({std::string(kCallbackRouteField), ex_.route->config->name});
+  }
   const bool has_body = request.body != http::BodyKind::kNone;
   const bool expect_continue = request.expect_continue;
   ex_.consumeHead();
@@ -131,6 +147,17 @@ Verdict EnqueuePhase::onTimeout() {
   // Idempotency-Key gets that job rather than a second one.
   if (state_ == State::kStoring) return refuse(503, 5);
   return Verdict::kPause;
+}
+
+Verdict EnqueuePhase::refuseCallback(std::string_view why) {
+  state_ = State::kIdle;
+  answer_.reset();
+  const std::string body = boost::json::serialize(boost::json::object{{"error", why}});
+  const bool has_body = ex_.request.body != http::BodyKind::kNone;
+  ex_.consumeHead();
+  // The body is left unread: the connection closes after the answer.
+  ex_.respond(400, "application/json", body, has_body);
+  return Verdict::kAnswered;
 }
 
 Verdict EnqueuePhase::refuse(int status, int64_t retry_after_s) {

@@ -3,10 +3,12 @@
 // is read whole, stored as a job in the route's queue, and answered 202 Accepted once the
 // job is on disk. Routing and rate limits ran before it, so a request that would be refused
 // is refused at once. A stored request coming back for delivery (ClientConnection::delivery)
-// passes through to the phases after this one (breaker, upstream).
+// passes through to the phases after this one (breaker, upstream). On a route with
+// `callback`, X-Callback-Url is checked here (absolute http://, host in `allow`).
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "proxy/phase.h"
 
@@ -35,6 +37,8 @@ class EnqueuePhase {
   Verdict store();
   Verdict answer();
   Verdict refuse(int status, int64_t retry_after_s);
+  // 400 for an X-Callback-Url the route's `callback` does not accept (before the body).
+  Verdict refuseCallback(std::string_view why);
 
   Exchange& ex_;
   State state_ = State::kIdle;

@@ -6,6 +6,7 @@
 #include "http/parser.h"
 #include "net/event_loop.h"
 #include "proxy/phase_list.h"
+#include "queue/callback.h"
 
 namespace sg::proxy {
 
@@ -363,12 +364,8 @@ bool SharedState::refuseNotYetRunnable(std::string* error) const {
   }
   for (const auto& listener : listeners_) {
     for (const Route& route : listener.router.routes()) {
-      if (!route.config->async) continue;
-      const char* key = !route.config->async->fanout.empty() ? "fanout"
-                        : route.config->async->callback      ? "callback"
-                                                             : nullptr;
-      if (key == nullptr) continue;
-      *error = "route " + route.config->name + ": async." + key + not_yet;
+      if (!route.config->async || route.config->async->fanout.empty()) continue;
+      *error = "route " + route.config->name + ": async.fanout" + not_yet;
       return false;
     }
   }
@@ -393,6 +390,16 @@ bool SharedState::openQueues(std::string* error) {
       for (Route& route : listener.router.routes()) {
         if (!route.config->async || route.config->async->queue != queue_config.name) continue;
         route.queue = queue.get();
+        if (const auto& callback = route.config->async->callback) {
+          // Read once: a key that cannot be read stops start-up rather than sign with nothing.
+          std::string secret;
+          std::string why;
+          if (!queue::readCallbackSecret(callback->secret_file, &secret, &why)) {
+            *error = "route " + route.config->name + ": async.callback: " + why;
+            return false;
+          }
+          if (!queue->addCallbackRoute(route.config->name, std::move(secret), error)) return false;
+        }
         if (std::find(listener.queues.begin(), listener.queues.end(), queue.get()) ==
             listener.queues.end())
           listener.queues.push_back(queue.get());

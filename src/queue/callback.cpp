@@ -153,19 +153,19 @@ std::optional<std::string> checkCallbackUrl(std::string_view text,
 bool readCallbackSecret(const std::string& path, std::string* secret, std::string* error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    *error = "cannot read the callback secret_file " + path + ": " + std::strerror(errno);
+    *error = "cannot read secret_file " + path + ": " + std::strerror(errno);
     return false;
   }
   std::ostringstream contents;
   contents << in.rdbuf();
   if (in.bad()) {
-    *error = "cannot read the callback secret_file " + path;
+    *error = "cannot read secret_file " + path;
     return false;
   }
   std::string text = contents.str();
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.empty()) {
-    *error = "the callback secret_file " + path + " is empty";
+    *error = "secret_file " + path + " is empty";
     return false;
   }
   *secret = std::move(text);
