@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import Conn, IncompleteBody, NoResponse, build_request, free_port, metric_value, wait_until
+from environment import SLOW
 from job_sink import JobSink
 from test_async_routes import Q, async_config, job, queue_info
 
@@ -278,13 +279,14 @@ def test_load_leveling(gateway, tmp_path):
               % (LEVEL_N, gen_s or -1, len(ids), accept_s or -1, bad[:5]))
         assert not bad, bad[:10]
         assert len(ids) == LEVEL_N
-        assert accept_s <= 2.0, accept_s
+        # The bound is for a release build; sanitizer builds are SLOW times slower.
+        assert accept_s <= 2.0 * SLOW, accept_s
 
         def done():
             return set(ids) <= set(sink.count_by_job())
 
         assert wait_until(done, 60 - (time.monotonic() - t0), interval=0.25), \
-            "%d of %d delivered after 60 s" % (len(set(ids) & set(sink.count_by_job())), LEVEL_N)
+            "%d of %d delivered after 60 s (scaled)" % (len(set(ids) & set(sink.count_by_job())), LEVEL_N)
         drain_s = time.monotonic() - t0
 
         def settled():
