@@ -138,7 +138,7 @@ class AsyncQueue {
   std::unique_ptr<queue::SqliteJobStore> store_;
   SharedListener* listener_ = nullptr;
   std::vector<Worker*> workers_;
-  std::vector<CallbackRoute> callback_routes_;      // set before start()
+  std::vector<CallbackRoute> callback_routes_;        // set before start()
   std::unique_ptr<queue::CallbackSender> callbacks_;  // null without callback routes
 
   // Dispatcher-thread state.

@@ -63,8 +63,8 @@ std::optional<CallbackUrl> fail(std::string* why, std::string_view reason) {
 
 std::optional<CallbackUrl> parseCallbackUrl(std::string_view text, std::string* why) {
   if (text.size() > kMaxCallbackUrlLength) {
-    return fail(why, "X-Callback-Url is longer than " + std::to_string(kMaxCallbackUrlLength) +
-                         " bytes");
+    return fail(
+        why, "X-Callback-Url is longer than " + std::to_string(kMaxCallbackUrlLength) + " bytes");
   }
   // Only visible ASCII: nothing that could end or bend the request line we will write.
   for (unsigned char c : text) {
@@ -123,15 +123,16 @@ std::optional<CallbackUrl> parseCallbackUrl(std::string_view text, std::string* 
   }
   if (has_port) {
     if (port_text.empty() || port_text.size() > 5 ||
-        !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        !std::all_of(port_text.begin(), port_text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; }))
       return fail(why, "X-Callback-Url: the port must be a number from 1 to 65535");
     const int port = std::stoi(std::string(port_text));
     if (port < 1 || port > 65535)
       return fail(why, "X-Callback-Url: the port must be a number from 1 to 65535");
     url.port = static_cast<uint16_t>(port);
   }
-  url.target = target.empty() || target.front() == '?' ? "/" + std::string(target)
-                                                        : std::string(target);
+  url.target =
+      target.empty() || target.front() == '?' ? "/" + std::string(target) : std::string(target);
   url.hostField = url.port == 80 ? url.host : url.host + ":" + std::to_string(url.port);
   return url;
 }
@@ -197,10 +198,8 @@ std::string callbackSignature(std::string_view secret, int64_t unix_seconds,
 
 std::string callbackBody(std::string_view job_id, std::string_view queue, JobState state,
                          uint32_t attempts, const JobResult* result) {
-  boost::json::object body{{"id", job_id},
-                           {"queue", queue},
-                           {"state", jobStateName(state)},
-                           {"attempts", attempts}};
+  boost::json::object body{
+      {"id", job_id}, {"queue", queue}, {"state", jobStateName(state)}, {"attempts", attempts}};
   if (result != nullptr) {
     body["result"] = jobResultJson(*result);
   } else {

@@ -29,7 +29,7 @@ inline constexpr size_t kMaxCallbackUrlLength = 2048;
 
 // An accepted callback URL: http://host[:port]/path?query.
 struct CallbackUrl {
-  std::string host;       // lower-case; an IPv6 literal keeps its brackets ("[::1]")
+  std::string host;  // lower-case; an IPv6 literal keeps its brackets ("[::1]")
   uint16_t port = 80;
   std::string target;     // path and query; "/" when the URL has no path
   std::string hostField;  // the Host header value: host, plus ":port" when not 80
@@ -75,12 +75,12 @@ struct CallbackItem {
 enum class CallbackResult : uint8_t { kSent, kFailed, kDropped };
 
 struct CallbackSenderOptions {
-  std::string queue;                   // for log lines
-  size_t max_pending = 10'000;         // beyond: new callbacks are dropped (counted)
-  uint32_t tries = 3;                  // in all, first one included
+  std::string queue;                            // for log lines
+  size_t max_pending = 10'000;                  // beyond: new callbacks are dropped (counted)
+  uint32_t tries = 3;                           // in all, first one included
   std::vector<int64_t> backoff_ms{1000, 2000};  // before the 2nd, 3rd... try
   int64_t connect_timeout_ms = 5000;
-  int64_t io_timeout_ms = 10'000;      // SO_SNDTIMEO / SO_RCVTIMEO
+  int64_t io_timeout_ms = 10'000;             // SO_SNDTIMEO / SO_RCVTIMEO
   std::function<void(CallbackResult)> count;  // any thread; may be empty
 };
 
@@ -103,14 +103,14 @@ class CallbackSender {
 
   // One try: true when the receiver answered 2xx. Public for tests.
   static bool sendOnce(const CallbackItem& item, const CallbackSenderOptions& options,
-                       const std::function<void(int)>& on_socket,
-                       const std::atomic<bool>& stopping, std::string* error);
+                       const std::function<void(int)>& on_socket, const std::atomic<bool>& stopping,
+                       std::string* error);
 
  private:
   struct Pending {
     CallbackItem item;
-    uint32_t tries = 0;    // made so far
-    int64_t due_ms = 0;    // steady clock
+    uint32_t tries = 0;  // made so far
+    int64_t due_ms = 0;  // steady clock
   };
   void run();
   void count(CallbackResult result);

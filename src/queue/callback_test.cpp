@@ -168,8 +168,8 @@ TEST(CallbackRequest, ResponseStatus) {
 }
 
 TEST(CallbackSecret, ReadsWholeFileWithoutTrailingNewlines) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sg_cb_secret_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sg_cb_secret_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto write = [&](const char* name, const std::string& text) {
     std::ofstream(dir / name, std::ios::binary) << text;

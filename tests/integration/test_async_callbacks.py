@@ -219,6 +219,21 @@ def test_batch_jobs_each_call_back(gateway, sink, receiver, tmp_path):
         assert doc["id"] == job_id and doc["state"] == "succeeded", doc
 
 
+# Best effort: a receiver that hangs does not hold up shutdown; what was pending is dropped.
+def test_shutdown_with_a_hanging_receiver_is_prompt(gateway, sink, receiver, tmp_path):
+    gw = gateway(callback_config(tmp_path, sink.address))
+    receiver.hang()
+    first = accept(gw, headers=with_callback(hook_url(receiver)))
+    second = accept(gw, headers=with_callback(hook_url(receiver)))
+    wait_state(gw, first, "succeeded")
+    wait_state(gw, second, "succeeded")
+    assert wait_until(lambda: receiver.count() == 1, 5), receiver.count()  # the first one hangs
+    started = time.monotonic()
+    assert gw.stop() == 0, gw.logs[-3000:]
+    assert time.monotonic() - started < 5, "shutdown waited for the receiver"
+    assert "callbacks still pending at shutdown were dropped" in gw.logs, gw.logs[-3000:]
+
+
 # 6. a secret file that cannot be used stops start-up
 @pytest.mark.parametrize("kind", ["missing", "empty"])
 def test_bad_secret_file_stops_startup(gateway, sink, tmp_path, kind):
