@@ -86,11 +86,6 @@ int64_t AsyncQueue::dispatch(std::deque<Outcome>& outcomes, bool draining, int64
   if (!draining && in_flight_ < config_.concurrency) {
     slots = std::min<size_t>(config_.concurrency - in_flight_, rateAllows(now_ms, &wait_ms));
   }
-  while (slots > 0 && !held_batches_.empty()) {
-    deliverBatch(held_batches_.front());
-    held_batches_.pop_front();
-    --slots;
-  }
   const std::vector<queue::ClaimRequest> claims = claimsFor(slots, now_ms, &wait_ms);
   if (ended.empty() && claims.empty()) return wait_ms;
   auto round = store_->settleAndClaim(ended, now_ms, claims);
@@ -125,7 +120,7 @@ std::vector<queue::ClaimRequest> AsyncQueue::claimsFor(size_t slots, int64_t now
     return claims;
   }
   // First attempts go in batches (one slot each); later attempts one by one.
-  if (held_batches_.empty() && batchDue(now_ms, wait_ms)) {
+  if (batchDue(now_ms, wait_ms)) {
     claims.push_back({config_.batch->max_items, queue::ClaimAttempts::kFirst});
     --slots;
   }
@@ -145,31 +140,18 @@ bool AsyncQueue::batchDue(int64_t now_ms, int64_t* wait_ms) const {
   return false;
 }
 
-// Later attempts (and every job of a queue without batches) go one by one; first attempts of
-// a batching queue go as batches of one method and target. A batch beyond the concurrency
-// waits in held_batches_ for a free slot (its jobs are claimed: a restart redelivers them).
+// Later attempts (and every job of a queue without batches) go one by one. A batching queue's
+// first attempts came from one kFirst claim: one method and target, one request.
 void AsyncQueue::deliverClaimed(std::vector<queue::Job>& claimed) {
-  std::vector<std::vector<queue::Job>> batches;
+  std::vector<queue::Job> batch;
   for (queue::Job& job : claimed) {
-    if (!config_.batch || job.attempts != 1) {
-      deliver(job);
-      continue;
-    }
-    auto same = [&](const std::vector<queue::Job>& batch) {
-      return batch.front().request.method == job.request.method &&
-             batch.front().request.target == job.request.target;
-    };
-    auto batch = std::find_if(batches.begin(), batches.end(), same);
-    if (batch == batches.end()) batch = batches.insert(batches.end(), std::vector<queue::Job>{});
-    batch->push_back(std::move(job));
-  }
-  for (std::vector<queue::Job>& batch : batches) {
-    if (in_flight_ < config_.concurrency) {
-      deliverBatch(batch);
+    if (config_.batch && job.attempts == 1) {
+      batch.push_back(std::move(job));
     } else {
-      held_batches_.push_back(std::move(batch));
+      deliver(job);
     }
   }
+  if (!batch.empty()) deliverBatch(batch);
 }
 
 void AsyncQueue::deliver(queue::Job& job) {

@@ -148,7 +148,6 @@ class AsyncQueue {
   int64_t tokens_at_ms_ = 0;
   int64_t next_maintenance_ms_ = 0;
   int64_t last_error_log_ms_ = 0;
-  std::deque<std::vector<queue::Job>> held_batches_;  // claimed, waiting for a free slot
   std::mt19937_64 random_{std::random_device{}()};
 
   // mutex_ guards what other threads hand the dispatcher.
