@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "admin/cache_admin.h"
+#include "admin/queue_admin.h"
 #include "admin/server_admin.h"
 #include "net/event_loop.h"
 
@@ -109,6 +110,7 @@ ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
   return [shared](const http::RequestHead& request, std::string_view body) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
+    if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

@@ -55,7 +55,7 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   }
   detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
                         {"workers", "event_coalescing_us", "shutdown_timeout", "access_log",
-                         "listeners", "upstreams", "admin", "cache", "store"});
+                         "listeners", "upstreams", "admin", "cache", "store", "queues"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
   detail::readUint32(errors, map.find("event_coalescing_us"), 0, kMaxEventCoalescingUs,
                      &config->event_coalescing_us);
@@ -75,6 +75,9 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   const detail::Field* store = map.find("store");
   if (store != nullptr) detail::loadStore(errors, *store, &config->store);
   detail::checkClusterScopes(errors, store, *config);
+  if (const detail::Field* queues = map.find("queues"))
+    detail::loadQueues(errors, *queues, &config->queues);
+  detail::checkAsyncRoutes(errors, *config);
   if (const detail::Field* admin = map.find("admin")) {
     loadAdmin(errors, *admin, config->listeners, &config->admin);
   }
@@ -117,6 +120,13 @@ LoadResult readAndLoad(const std::string& path) {
 const UpstreamConfig* Config::findUpstream(const std::string& name) const {
   for (const UpstreamConfig& upstream : upstreams) {
     if (upstream.name == name) return &upstream;
+  }
+  return nullptr;
+}
+
+const QueueConfig* Config::findQueue(const std::string& name) const {
+  for (const QueueConfig& queue : queues) {
+    if (queue.name == name) return &queue;
   }
   return nullptr;
 }

@@ -152,6 +152,57 @@ struct CacheConfig {
   Duration lock_timeout{std::chrono::seconds(5)};  // collapsed misses wait this long
 };
 
+// A durable queue of an async route (top-level `queues`, by name).
+struct QueueConfig {
+  enum class Store { kSqlite, kRedis };  // kRedis: the top-level `store`
+  enum class Overflow {
+    kReject,
+    kDropOldest
+  };  // at max_length: 503 + Retry-After, or
+      // the oldest queued job is dead-lettered
+  struct Backoff {
+    enum class Type { kExponential, kFixed };
+    enum class Jitter { kFull, kNone };
+    Type type = Type::kExponential;
+    Duration delay{std::chrono::seconds(2)};  // first retry (exponential: doubles each time)
+    Duration max{std::chrono::minutes(5)};
+    Jitter jitter = Jitter::kFull;  // full: uniform in [0, delay]
+  };
+  struct Batch {
+    uint32_t max_items = 100;
+    Duration max_wait{std::chrono::seconds(1)};
+  };
+  std::string name;
+  Store store = Store::kSqlite;
+  std::string path;  // sqlite file; default "<name>.queue.db" in the working directory
+  uint64_t max_length = 100000;
+  Overflow overflow = Overflow::kReject;
+  Duration message_ttl{std::chrono::hours(1)};  // not started by then: dead-lettered
+  uint32_t concurrency = 16;                    // jobs in flight to the upstream, per gateway
+  std::optional<Rate> rate;                     // delivery rate, per gateway
+  uint32_t attempts = 3;                        // deliveries in all (first one included)
+  Backoff backoff;
+  RetryOn retry_on;  // default: 5xx, connect-failure, timeout, 429
+  Duration result_ttl{std::chrono::hours(24)};
+  uint64_t max_result_size = 1024 * 1024;  // a larger upstream answer keeps its head only
+  std::optional<Batch> batch;
+  // A delivery running longer counts as failed and is retried; unset: the upstream's
+  // response_timeout plus 5 s.
+  std::optional<Duration> visibility_timeout;
+};
+
+// A route's `async`: the request is stored in `queue` and answered 202 at once; the queue's
+// dispatcher delivers it to the route's upstream (or to each `fanout` upstream).
+struct AsyncRouteConfig {
+  std::string queue;
+  std::vector<std::string> fanout;  // upstream names; empty = the route's upstream
+  struct Callback {
+    std::vector<std::string> allow;  // hosts X-Callback-Url may name (lower-case)
+    std::string secret_file;         // the HMAC key, read at start-up
+  };
+  std::optional<Callback> callback;
+};
+
 struct RouteConfig {
   RouteMatch match;
   std::string upstream;                // key into Config::upstreams (validated to exist)
@@ -164,6 +215,7 @@ struct RouteConfig {
   std::optional<RateLimitConfig> rate_limit;
   std::optional<CompressionConfig> compression;  // overrides the listener's
   std::optional<RouteCacheConfig> cache;
+  std::optional<AsyncRouteConfig> async;
 };
 
 // Listener key `path_normalization` (http/path_normalizer.h): how request paths are
@@ -316,12 +368,14 @@ struct Config {
   AccessLogConfig access_log;
   CacheConfig cache;
   StoreConfig store;
+  std::vector<QueueConfig> queues;                      // in file order
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
   // Under concurrent load a worker that finds no ready event sleeps this long and then takes
   // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.
   uint32_t event_coalescing_us = 50;
 
   const UpstreamConfig* findUpstream(const std::string& name) const;
+  const QueueConfig* findQueue(const std::string& name) const;
 };
 
 struct ConfigError {

@@ -27,6 +27,17 @@ void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* o
 void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out);
 void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out);
 
+// `rate: 100/s` (count / period); false when absent or invalid (reported).
+bool readRate(ErrorSink& errors, const Field* field, Rate* out);
+// A list of retry conditions (connect-failure, refused, reset, timeout, 5xx, gateway-error,
+// status codes); *out is replaced only by a valid, non-empty list.
+void readRetryOn(ErrorSink& errors, const Field& field, RetryOn* out);
+// Top-level `queues` (load_queues.cpp), a route's `async`, and the checks across sections:
+// an async route names a queue, its fanout names upstreams, a redis queue has a store.
+void loadQueues(ErrorSink& errors, const Field& field, std::vector<QueueConfig>* out);
+void loadAsyncRoute(ErrorSink& errors, const Field& field, AsyncRouteConfig* out);
+void checkAsyncRoutes(ErrorSink& errors, const Config& config);
+
 // Protection keys (load_protection.cpp). default_name names a rate limit policy whose
 // `name` is left out.
 void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& default_name,

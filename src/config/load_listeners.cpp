@@ -115,7 +115,7 @@ void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstre
                const PathNormalizationConfig& paths, RouteConfig* out) {
   MapReader map(errors, item,
                 {"name", "match", "upstream", "strip_prefix", "retries", "retry_non_idempotent",
-                 "retry_buffer_limit", "rate_limit", "compression", "cache"});
+                 "retry_buffer_limit", "rate_limit", "compression", "cache", "async"});
   if (!map.valid()) return;
   if (const Field* match = map.find("match")) loadMatch(errors, *match, paths, &out->match);
   const Field* name = map.find("name");
@@ -142,6 +142,7 @@ void loadRoute(ErrorSink& errors, const Field& item, const UpstreamNames& upstre
   if (const Field* compression = map.find("compression"))
     loadCompression(errors, *compression, &out->compression.emplace());
   if (const Field* cache = map.find("cache")) loadRouteCache(errors, *cache, &out->cache.emplace());
+  if (const Field* async = map.find("async")) loadAsyncRoute(errors, *async, &out->async.emplace());
 }
 
 void loadRoutes(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,

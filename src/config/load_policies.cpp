@@ -110,6 +110,8 @@ void addRetryCondition(ErrorSink& errors, const Field& item, RetryOn* out) {
   }
 }
 
+}  // namespace
+
 void readRetryOn(ErrorSink& errors, const Field& field, RetryOn* out) {
   std::vector<Field> items = sequenceItems(errors, field);
   if (!field.value.IsSequence()) return;
@@ -123,6 +125,8 @@ void readRetryOn(ErrorSink& errors, const Field& field, RetryOn* out) {
   for (const Field& item : items) addRetryCondition(errors, item, &on);
   *out = std::move(on);
 }
+
+namespace {
 
 void readCheckType(ErrorSink& errors, const Field* field, HealthCheckConfig::Type* out) {
   std::string type;

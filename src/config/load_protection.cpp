@@ -50,6 +50,8 @@ bool parseRate(const std::string& text, Rate* out, std::string* problem) {
   return true;
 }
 
+}  // namespace
+
 bool readRate(ErrorSink& errors, const Field* field, Rate* out) {
   std::string text;
   if (!readString(errors, field, &text)) return false;
@@ -60,6 +62,8 @@ bool readRate(ErrorSink& errors, const Field* field, Rate* out) {
   }
   return true;
 }
+
+namespace {
 
 void readAlgorithm(ErrorSink& errors, const Field* field, RateLimitConfig::Algorithm* out) {
   std::string text;

@@ -11,9 +11,11 @@
 #include <utility>
 
 #include "net/socket.h"
+#include "proxy/async_queue.h"
 #include "proxy/exchange.h"
 #include "proxy/shared_state.h"
 #include "proxy/worker.h"
+#include "queue/delivery_request.h"
 
 namespace sg::proxy {
 
@@ -25,6 +27,16 @@ constexpr int64_t kLingerIdleMs = 5000;
 constexpr int64_t kLingerTotalMs = 30000;
 
 }  // namespace
+
+struct ClientConnection::Delivery {
+  Delivery(uint64_t max_result, std::function<void(DeliveryReport)> on_done)
+      : capture(max_result), done(std::move(on_done)) {
+    sink = [this](std::string_view bytes) { capture.append(bytes); };
+  }
+  queue::ResponseCapture capture;
+  std::function<void(std::string_view)> sink;
+  std::function<void(DeliveryReport)> done;
+};
 
 ClientConnection::ClientConnection(Worker* worker, SharedListener* listener, int fd)
     : worker_(worker), listener_(listener), fd_(fd), timer_(this) {}
@@ -54,6 +66,20 @@ void ClientConnection::startWarm(std::string request_head, std::function<void(in
   warm_done_ = std::move(done);
   ip_ = "127.0.0.1";
   startWithoutClient(request_head);
+}
+
+const std::function<void(std::string_view)>* ClientConnection::responseSink() const {
+  return delivery_ != nullptr ? &delivery_->sink : nullptr;
+}
+
+// Like a warm request, a delivery is a client's request from the gateway itself; the
+// route's phases know it by delivery() and skip what ran when it was accepted.
+void ClientConnection::startDelivery(std::string request, std::string client_ip,
+                                     uint64_t max_result,
+                                     std::function<void(DeliveryReport)> done) {
+  delivery_ = std::make_unique<Delivery>(max_result, std::move(done));
+  ip_ = client_ip.empty() ? std::string("127.0.0.1") : std::move(client_ip);
+  startWithoutClient(request);
 }
 
 void ClientConnection::startWithoutClient(const std::string& request_head) {
@@ -166,9 +192,10 @@ void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
   Exchange* exchange = exchange_;
   exchange_ = nullptr;
   warm_status_ = exchange->status;
+  local_answer_ = exchange->local_answer;
   exchange->end();
   worker_->releaseExchange(exchange);
-  if (must_close || warm_done_) return closeAfterResponse(body_unread);
+  if (must_close || warm_done_ || delivery_) return closeAfterResponse(body_unread);
   setState(State::kWaiting);
   armIdleTimer();
   processInput();
@@ -228,6 +255,19 @@ void ClientConnection::close() {
   worker_->connectionClosed(this);
   worker_->loop().dispose(this);
   if (warm_done_) std::exchange(warm_done_, nullptr)(warm_status_);
+  if (delivery_) reportDelivery();
+}
+
+void ClientConnection::reportDelivery() {
+  std::unique_ptr<Delivery> delivery = std::move(delivery_);
+  DeliveryReport report;
+  report.status = warm_status_;
+  report.local = local_answer_;
+  // Only a whole upstream response is a result: a cut one (the upstream closed mid-body)
+  // is a failed delivery, as it would be for a client.
+  if (!local_answer_) report.result = delivery->capture.finish();
+  if (!local_answer_ && !report.result) report.status = 0;
+  delivery->done(std::move(report));
 }
 
 }  // namespace sg::proxy

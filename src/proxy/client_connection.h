@@ -6,7 +6,9 @@
 // storage: an idle keep-alive connection costs this object and its socket.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "net/buffer.h"
 #include "net/event_loop.h"
@@ -15,6 +17,7 @@
 namespace sg::proxy {
 
 class Exchange;
+struct DeliveryReport;
 class Worker;
 struct SharedListener;
 
@@ -38,6 +41,11 @@ class ClientConnection final : public net::EventHandler,
   // A connection without a client that runs one GET as a client's (cache warming); `done`
   // gets the response's status (0: none) when the connection closes.
   void startWarm(std::string request_head, std::function<void(int status)> done);
+  // A connection without a client that runs one stored request of an async route (`request`:
+  // head and body) through the route's phases after the enqueue; `done` gets what was
+  // answered when the connection closes. The response is kept up to `max_result` body bytes.
+  void startDelivery(std::string request, std::string client_ip, uint64_t max_result,
+                     std::function<void(DeliveryReport)> done);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
   // Worker is draining: close now when idle, else after the current response.
@@ -49,6 +57,9 @@ class ClientConnection final : public net::EventHandler,
   net::Buffer& input() { return input_; }
   int fd() const { return fd_; }
   bool refresh() const { return refresh_; }
+  bool delivery() const { return delivery_ != nullptr; }
+  // Where a connection without a client puts the response bytes (a delivery), else null.
+  const std::function<void(std::string_view)>* responseSink() const;
   const std::string& ip() const { return ip_; }
   bool eof() const { return eof_; }
   bool readable() const { return readable_; }
@@ -74,6 +85,7 @@ class ClientConnection final : public net::EventHandler,
   void releaseIdleBuffer();
   void closeAfterResponse(bool body_unread);
   void discardClientInput();
+  void reportDelivery();
 
   Worker* worker_;
   SharedListener* listener_;
@@ -93,6 +105,9 @@ class ClientConnection final : public net::EventHandler,
   std::string refresh_key_;
   std::function<void(int status)> warm_done_;  // set on a cache warming connection
   int warm_status_ = 0;
+  bool local_answer_ = false;  // the last exchange's status was the gateway's own
+  struct Delivery;
+  std::unique_ptr<Delivery> delivery_;  // set on a queue delivery's connection
 };
 
 }  // namespace sg::proxy

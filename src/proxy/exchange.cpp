@@ -124,6 +124,7 @@ void Exchange::onClientEvents(uint32_t events) {
   const bool hang_up = (events & (EPOLLHUP | EPOLLERR)) != 0;
   switch (state_) {
     case State::kPaused:  // the request head stays buffered: nothing more is read until then
+      if (phases.enqueue.readingBody()) return resumeWith(phases.enqueue.onClientReadable());
       if (hang_up) closeClient();
       return;
     case State::kConnecting:
@@ -178,6 +179,20 @@ void Exchange::countReject(int parse_error, RejectReason reason) {
 void Exchange::consumeHead() { input().consume(request.head_length); }
 
 void Exchange::reject(int status_code, bool close_connection) {
+  answerLocally(status_code, close_connection, nullptr);
+}
+
+void Exchange::respond(int status_code, std::string_view content_type, std::string_view body,
+                       bool close_connection) {
+  LocalResponse local;
+  local.has_body = true;
+  local.content_type = content_type;
+  local.body = body;
+  answerLocally(status_code, close_connection, &local);
+}
+
+void Exchange::answerLocally(int status_code, bool close_connection,
+                             const LocalResponse* with_body) {
   phases.upstream.close();
   // 502 and 504 are the upstream's failures (connect, reset, timeout, broken response).
   phases.breaker.settle(status_code == 502 || status_code == 504
@@ -192,9 +207,11 @@ void Exchange::reject(int status_code, bool close_connection) {
   endCache(phases.cache, cache::FillLocks::Outcome::kFailed);
   phases.cache.announce();
   status = status_code;
+  local_answer = true;
   const bool must_close =
       close_connection || close_after || clientEof() || worker->draining() || !request_body.done();
   LocalResponse local;
+  if (with_body != nullptr) local = *with_body;
   local.status = status_code;
   local.close = must_close;
   local.keep_alive_header = client_minor == 0 && !must_close;
@@ -240,7 +257,8 @@ Pipe::Flush Exchange::sendToClient(net::Buffer* source) {
   if (client->fd() >= 0) {
     result = to_client.flush(client->fd(), source);
   } else {
-    to_client.discard(source);  // a background refresh has no client
+    // A background refresh or cache warm has no client; a queue delivery keeps the response.
+    to_client.discard(source, client->responseSink());
   }
   // Unlike the upstream's head (kept for a retry), a sent client head is done with: without
   // this, every response head of a keep-alive connection would stay in the string.
@@ -276,6 +294,8 @@ void Exchange::end() {
   endCache(phases.cache, cache::FillLocks::Outcome::kAborted);
   phases.cache.reset();
   phases.rate_limit.reset();
+  phases.jobs.reset();
+  phases.enqueue.reset();
   phases.retry.reset();
   phases.upstream.reset();
   phases.log.reset();
@@ -287,6 +307,7 @@ void Exchange::end() {
   generated_id = {};
   client_minor = 1;
   status = 0;
+  local_answer = false;
   started_us = 0;
   request_is_head = false;  // a head refused while parsing is answered with a body
   request_upgrade = false;

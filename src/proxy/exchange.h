@@ -22,6 +22,7 @@ namespace sg::proxy {
 
 class ClientConnection;
 class Worker;
+struct LocalResponse;
 struct Route;
 struct SharedListener;
 enum class RejectReason : uint8_t;
@@ -72,6 +73,9 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   // Answers from the gateway itself; the connection stays open only when the request was
   // fully consumed (no body left unread) and nothing asks to close it.
   void reject(int status, bool close_connection);
+  // The same with a body of the gateway's own (job API, 202 of an async route).
+  void respond(int status, std::string_view content_type, std::string_view body,
+               bool close_connection);
   void countReject(int parse_error, RejectReason reason);
   // Takes the request head out of the client's buffer (before a local answer).
   void consumeHead();
@@ -100,6 +104,7 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   std::string_view generated_id;
   int client_minor = 1;
   int status = 0;
+  bool local_answer = false;  // status is the gateway's own (reject), not an upstream's
   int64_t started_us = 0;
   bool request_is_head = false;
   bool request_upgrade = false;
@@ -112,6 +117,7 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   Phases phases{*this};
 
  private:
+  void answerLocally(int status, bool close_connection, const LocalResponse* with_body);
   void startPipeline();
   void resumeWith(Verdict verdict);
   void finish();

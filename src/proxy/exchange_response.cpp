@@ -96,6 +96,7 @@ Exchange::HeadStep Exchange::handleResponseHead() {
 // client. Returns false when a phase took the exchange over (a retry, a cached answer).
 bool Exchange::startResponse() {
   status = response.status;
+  local_answer = false;
   ClientResponseContext context;
   // HTTP/1.0 clients get a chunked body without its framing, and the connection closed.
   const bool unchunk_for_http10 = client_minor == 0 && response.body == http::BodyKind::kChunked;

@@ -17,6 +17,7 @@ Gateway::~Gateway() { stop(); }
 
 bool Gateway::start(std::string* error) {
   if (!shared_->checkClusterLimits(error)) return false;
+  if (!shared_->openQueues(error)) return false;
   if (config_->access_log.enabled) {
     access_log_ = std::make_unique<AccessLog>();
     if (!access_log_->open(config_->access_log.path, error)) return false;
@@ -35,6 +36,7 @@ bool Gateway::start(std::string* error) {
   startHealthChecks();
   std::vector<Worker*> workers;
   for (auto& worker : workers_) workers.push_back(worker.get());
+  for (auto& queue : shared_->queues()) queue->attach(workers);
   shared_->cacheWarmer().attach(std::move(workers));
   running_ = worker_count_;
   for (auto& worker : workers_) {
@@ -45,6 +47,7 @@ bool Gateway::start(std::string* error) {
       exited_.notify_all();
     });
   }
+  for (auto& queue : shared_->queues()) queue->start();
   // In the background, on the workers: the listeners take clients meanwhile.
   if (shared_->cacheWarmer().warmRoutes() > 0) shared_->cacheWarmer().start();
   return true;
@@ -67,6 +70,7 @@ void Gateway::startHealthChecks() {
 
 void Gateway::drain() {
   shared_->draining = true;
+  for (auto& queue : shared_->queues()) queue->drain();
   for (auto& worker : workers_) worker->drain();
 }
 
@@ -85,6 +89,9 @@ void Gateway::stop() {
     if (thread.joinable()) thread.join();
   }
   threads_.clear();
+  // After the workers: no enqueue can start any more, and deliveries in flight stay
+  // `running` in the store, to be delivered again at the next start (at least once).
+  for (auto& queue : shared_->queues()) queue->stop();
 }
 
 }  // namespace sg::proxy

@@ -378,18 +378,24 @@ void writeLocalResponse(const LocalResponse& response, std::string* out) {
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);
-  out->append("\r\nServer: scalegate\r\nContent-Type: text/plain; charset=utf-8\r\n");
+  out->append("\r\nServer: scalegate\r\nContent-Type: ");
+  out->append(response.has_body ? response.content_type : "text/plain; charset=utf-8");
+  out->append("\r\n");
   appendDefaults(response.defaults, nullptr, out);
   out->append(response.extra_headers);
   if (!response.request_id.empty()) appendHeader(out, "X-Request-Id", response.request_id);
   out->append("Content-Length: ");
-  appendNumber(out, 4 + reason.size() + 1);
+  appendNumber(out, response.has_body ? response.body.size() : 4 + reason.size() + 1);
   if (response.close) {
     out->append("\r\nConnection: close\r\n\r\n");
   } else {
     out->append(response.keep_alive_header ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
   }
   if (response.head_only) return;
+  if (response.has_body) {
+    out->append(response.body);
+    return;
+  }
   appendNumber(out, static_cast<uint64_t>(status));
   out->push_back(' ');
   out->append(reason);

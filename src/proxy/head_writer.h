@@ -57,6 +57,11 @@ struct LocalResponse {
   const DefaultHeaders* defaults = nullptr;
   bool keep_alive_header = false;  // HTTP/1.0 client kept alive: say so explicitly
   bool head_only = false;          // answers HEAD: Content-Length of the body, no body
+  // A body of the gateway's own (job API, async accept); without one the body is the
+  // status line's text ("404 Not Found\n") as text/plain.
+  bool has_body = false;
+  std::string_view content_type;
+  std::string_view body;
 };
 
 void writeClientResponseHead(const http::ResponseHead& response,

@@ -26,6 +26,8 @@ enum class RequestPhase : uint8_t {
   kRateLimit,    // rate_limit_phase.cpp: listener then route limits (429)
   kCompression,  // compression_phase.cpp: Accept-Encoding negotiated
   kCacheLookup,  // cache_phase.cpp: hit, stale, revalidate, or wait for another's fetch
+  kJobApi,       // job_api_phase.cpp: /jobs/{id} on a listener with async routes (alone)
+  kEnqueue,      // enqueue_phase.cpp: an async route stores the request and answers 202
   kBreaker,      // breaker_phase.cpp: circuit breaker and max_requests (503)
   kUpstream,     // upstream_phase.cpp: pick a server, connect, forward (always last)
 };

@@ -15,6 +15,9 @@ PhaseList buildPhaseList(const Route& route, const SharedListener& listener) {
   if (listener.rate_limit || route.rate_limit) list.request.push_back(RequestPhase::kRateLimit);
   if (route.compression != nullptr) list.request.push_back(RequestPhase::kCompression);
   if (route.cache) list.request.push_back(RequestPhase::kCacheLookup);
+  // Everything before this decides whether the request is accepted; everything after it
+  // runs when the stored request is delivered.
+  if (route.config->async) list.request.push_back(RequestPhase::kEnqueue);
   if (upstream.breaker) list.request.push_back(RequestPhase::kBreaker);
   list.request.push_back(RequestPhase::kUpstream);
 
@@ -27,6 +30,12 @@ PhaseList buildPhaseList(const Route& route, const SharedListener& listener) {
   return list;
 }
 
+PhaseList jobApiPhaseList() {
+  PhaseList list;
+  list.request.push_back(RequestPhase::kJobApi);
+  return list;
+}
+
 Verdict runRequestPhase(RequestPhase phase, Exchange& exchange) {
   Phases& phases = exchange.phases;
   switch (phase) {
@@ -36,6 +45,10 @@ Verdict runRequestPhase(RequestPhase phase, Exchange& exchange) {
       return phases.compression.negotiate();
     case RequestPhase::kCacheLookup:
       return phases.cache.lookup();
+    case RequestPhase::kJobApi:
+      return phases.jobs.run();
+    case RequestPhase::kEnqueue:
+      return phases.enqueue.run();
     case RequestPhase::kBreaker:
       return phases.breaker.admit();
     case RequestPhase::kUpstream:
@@ -70,6 +83,10 @@ Verdict resumeRequestPhase(RequestPhase phase, Exchange& exchange, uint64_t valu
       return exchange.phases.cache.onResume(value);
     case RequestPhase::kRateLimit:
       return exchange.phases.rate_limit.onStoreReplies();
+    case RequestPhase::kJobApi:
+      return exchange.phases.jobs.onAnswered();
+    case RequestPhase::kEnqueue:
+      return exchange.phases.enqueue.onStored();
     case RequestPhase::kCompression:
     case RequestPhase::kBreaker:
     case RequestPhase::kUpstream:
@@ -82,6 +99,10 @@ Verdict requestPhaseTimedOut(RequestPhase phase, Exchange& exchange) {
   switch (phase) {
     case RequestPhase::kCacheLookup:
       return exchange.phases.cache.onWaitTimeout();
+    case RequestPhase::kJobApi:
+      return exchange.phases.jobs.onTimeout();
+    case RequestPhase::kEnqueue:
+      return exchange.phases.enqueue.onTimeout();
     case RequestPhase::kRateLimit:
     case RequestPhase::kCompression:
     case RequestPhase::kBreaker:

@@ -6,6 +6,8 @@
 #include "proxy/breaker_phase.h"
 #include "proxy/cache_phase.h"
 #include "proxy/compression_phase.h"
+#include "proxy/enqueue_phase.h"
+#include "proxy/job_api_phase.h"
 #include "proxy/phase.h"
 #include "proxy/rate_limit_phase.h"
 #include "proxy/response_headers_phase.h"
@@ -28,6 +30,8 @@ struct Phases {
         rate_limit(exchange),
         compression(exchange),
         cache(exchange),
+        jobs(exchange),
+        enqueue(exchange),
         breaker(exchange),
         upstream(exchange),
         retry(exchange),
@@ -39,6 +43,8 @@ struct Phases {
   RateLimitPhase rate_limit;
   CompressionPhase compression;
   CachePhase cache;
+  JobApiPhase jobs;
+  EnqueuePhase enqueue;
   BreakerPhase breaker;
   UpstreamPhase upstream;
   RetryPhase retry;
@@ -49,6 +55,8 @@ struct Phases {
 
 // The phases `route` runs, in order: only those its configuration turns on.
 PhaseList buildPhaseList(const Route& route, const SharedListener& listener);
+// The job API's route (/jobs/ on a listener with async routes): one phase that answers.
+PhaseList jobApiPhaseList();
 
 Verdict runRequestPhase(RequestPhase phase, Exchange& exchange);
 Verdict runResponsePhase(ResponsePhase phase, Exchange& exchange, ClientResponseContext* context);

@@ -49,7 +49,14 @@ void Pipe::restartWith(size_t head_size, std::string_view replay, net::Buffer* s
   head_sent_ = 0;
 }
 
-void Pipe::discard(net::Buffer* source) {
+void Pipe::discard(net::Buffer* source, const std::function<void(std::string_view)>* sink) {
+  if (sink != nullptr) {
+    if (head_sent_ < head_.size()) (*sink)(std::string_view(head_).substr(head_sent_));
+    if (body_ready_ > 0) {
+      (*sink)(borrowing_ ? borrowed_.substr(0, body_ready_)
+                         : std::string_view(source->data(), body_ready_));
+    }
+  }
   bytes_sent_ += head_.size() - head_sent_ + body_ready_;
   head_sent_ = head_.size();
   if (body_ready_ > 0) consumeBody(source, body_ready_);

@@ -3,6 +3,7 @@
 // that sit at the front of the source connection's read buffer. Both go out in a single
 // sendmsg so a small response costs one syscall.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,7 +20,8 @@ class Pipe {
   Flush flush(int fd, net::Buffer* source);
 
   // Sends what flush() would, to nowhere (a session without a client: background refresh).
-  void discard(net::Buffer* source);
+  // With `sink`, it is given those bytes first (a queue delivery keeps its response).
+  void discard(net::Buffer* source, const std::function<void(std::string_view)>* sink = nullptr);
 
   bool idle() const { return head_sent_ == head_.size() && body_ready_ == 0; }
   // The body is `bytes` (owned by the caller until the pipe is idle) instead of the source

@@ -7,6 +7,7 @@
 #include <array>
 #include <utility>
 
+#include "proxy/client_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/request_key.h"
 #include "proxy/shared_state.h"
@@ -60,7 +61,9 @@ bool RateLimitPhase::ambiguousKey() const {
 Verdict RateLimitPhase::run() {
   limits_[0] = ex_.listener->rate_limit.get();
   limits_[1] = ex_.route->rate_limit.get();
-  if (ex_.refresh() || (limits_[0] == nullptr && limits_[1] == nullptr)) return Verdict::kContinue;
+  // A refresh is the gateway's own request; a delivery was counted when it was accepted.
+  if (ex_.refresh() || ex_.client->delivery() || (limits_[0] == nullptr && limits_[1] == nullptr))
+    return Verdict::kContinue;
   if (ambiguousKey()) {
     ex_.consumeHead();
     ex_.countReject(0, RejectReason::kAmbiguousKey);

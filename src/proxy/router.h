@@ -16,6 +16,7 @@
 
 namespace sg::proxy {
 
+class AsyncQueue;
 struct SharedUpstream;
 
 struct Route {
@@ -28,7 +29,8 @@ struct Route {
   std::unique_ptr<SharedLimit> rate_limit;                 // route key `rate_limit`, else null
   const config::CompressionConfig* compression = nullptr;  // the route's or listener's; null = off
   std::unique_ptr<RouteCache> cache;                       // route key `cache`, else null
-  PhaseList phases;  // what this route's requests run, in order (buildPhaseList)
+  PhaseList phases;             // what this route's requests run, in order (buildPhaseList)
+  AsyncQueue* queue = nullptr;  // route key `async`: the queue it stores requests in
 };
 
 class Router {

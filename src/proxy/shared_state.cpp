@@ -6,6 +6,7 @@
 #include "http/parser.h"
 #include "net/event_loop.h"
 #include "proxy/phase_list.h"
+#include "queue/callback.h"
 
 namespace sg::proxy {
 
@@ -300,21 +301,115 @@ void SharedState::buildListeners() {
       if (compression && compression->enabled) route.compression = &*compression;
       route.cache = makeRouteCache(route_config, listener_config.name, cache_.get(), route_number++,
                                    registry_);
-      for (size_t c = 0; c < kStatusClasses.size(); ++c) {
-        route.responses_by_class[c] = &registry_.counter(
-            "scalegate_requests_total", "Requests answered, by route and status class.",
-            {{"listener", listener_config.name},
-             {"route", route_config.name},
-             {"class", kStatusClasses[c]}});
-      }
-      route.latency =
-          &registry_.histogram("scalegate_request_duration_seconds",
-                               "Time from a complete request head to the end of the response.",
-                               {{"listener", listener_config.name}, {"route", route_config.name}});
+      registerRouteMetrics(route, listener_config.name);
       route.phases = buildPhaseList(route, listener);
       listener.router.add(std::move(route));
     }
+    addJobApiRoute(listener);
   }
+}
+
+void SharedState::registerRouteMetrics(Route& route, const std::string& listener_name) {
+  for (size_t c = 0; c < kStatusClasses.size(); ++c) {
+    route.responses_by_class[c] = &registry_.counter(
+        "scalegate_requests_total", "Requests answered, by route and status class.",
+        {{"listener", listener_name}, {"route", route.config->name}, {"class", kStatusClasses[c]}});
+  }
+  route.latency =
+      &registry_.histogram("scalegate_request_duration_seconds",
+                           "Time from a complete request head to the end of the response.",
+                           {{"listener", listener_name}, {"route", route.config->name}});
+}
+
+// A listener with an async route answers the job API under /jobs/, ahead of its own routes
+// (the 202's Location points there).
+void SharedState::addJobApiRoute(SharedListener& listener) {
+  const Route* async_route = nullptr;
+  for (const Route& route : listener.router.routes()) {
+    if (route.config->async) {
+      async_route = &route;
+      break;
+    }
+  }
+  if (async_route == nullptr) return;
+  config::RouteConfig& config = job_route_configs_.emplace_back();
+  config.match.prefix = std::string(kJobsPrefix);
+  config.name = "jobs";
+  config.upstream = async_route->config->upstream;
+  Route route;
+  route.config = &config;
+  route.upstream = async_route->upstream;  // never used: the phase answers every request
+  registerRouteMetrics(route, listener.config->name);
+  route.phases = jobApiPhaseList();
+  auto& routes = listener.router.routes();
+  routes.insert(routes.begin(), std::move(route));
+}
+
+AsyncQueue* SharedState::findQueue(std::string_view name) {
+  for (auto& queue : queues_) {
+    if (queue->config().name == name) return queue.get();
+  }
+  return nullptr;
+}
+
+// The configuration parses and checks these, but this version does not run them yet:
+// refusing to start keeps a configuration from silently meaning less than it says.
+bool SharedState::refuseNotYetRunnable(std::string* error) const {
+  const std::string not_yet = " is not supported by this version of scalegate yet";
+  for (const config::QueueConfig& queue : config_->queues) {
+    if (queue.store == config::QueueConfig::Store::kRedis) {
+      *error = "queues." + queue.name + ".store: redis" + not_yet + " (use sqlite)";
+      return false;
+    }
+  }
+  for (const auto& listener : listeners_) {
+    for (const Route& route : listener.router.routes()) {
+      if (!route.config->async || route.config->async->fanout.empty()) continue;
+      *error = "route " + route.config->name + ": async.fanout" + not_yet;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SharedState::openQueues(std::string* error) {
+  if (!refuseNotYetRunnable(error)) return false;
+  for (const config::QueueConfig& queue_config : config_->queues) {
+    // Long enough for the slowest upstream the queue's routes send to, plus a margin.
+    config::Duration visibility{0};
+    for (auto& listener : listeners_) {
+      for (Route& route : listener.router.routes()) {
+        if (!route.config->async || route.config->async->queue != queue_config.name) continue;
+        visibility = std::max(visibility, route.upstream->config->response_timeout);
+      }
+    }
+    visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));
+    auto queue = AsyncQueue::open(queue_config, visibility, registry_, error);
+    if (!queue) return false;
+    for (auto& listener : listeners_) {
+      for (Route& route : listener.router.routes()) {
+        if (!route.config->async || route.config->async->queue != queue_config.name) continue;
+        route.queue = queue.get();
+        if (const auto& callback = route.config->async->callback) {
+          // Read once: a key that cannot be read stops start-up rather than sign with nothing.
+          std::string secret;
+          std::string why;
+          if (!queue::readCallbackSecret(callback->secret_file, &secret, &why)) {
+            *error = "route " + route.config->name + ": async.callback: " + why;
+            return false;
+          }
+          if (!queue->addCallbackRoute(route.config->name, std::move(secret), error)) return false;
+        }
+        if (std::find(listener.queues.begin(), listener.queues.end(), queue.get()) ==
+            listener.queues.end())
+          listener.queues.push_back(queue.get());
+        // Deliveries are routed again on the first listener that has the queue's route.
+        queue->setListener(queue->listener() != nullptr ? queue->listener() : &listener);
+      }
+    }
+    queues_.push_back(std::move(queue));
+  }
+  return true;
 }
 
 }  // namespace sg::proxy

@@ -3,6 +3,7 @@
 // afterwards except through atomics (server health, metrics, the draining flag).
 #include <array>
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "health/outlier_detector.h"
 #include "health/passive_health.h"
 #include "metrics/metrics.h"
+#include "proxy/async_queue.h"
 #include "proxy/cache_state.h"
 #include "proxy/cache_warm.h"
 #include "proxy/head_writer.h"
@@ -97,6 +99,7 @@ struct SharedListener {
   metrics::Counter* compressed_responses = nullptr;
   metrics::Counter* compress_bytes_in = nullptr;
   metrics::Counter* compress_bytes_out = nullptr;
+  std::vector<AsyncQueue*> queues;  // the queues its async routes store into (job API)
 };
 
 class SharedState {
@@ -116,6 +119,10 @@ class SharedState {
   store::StoreStats* storeStats() { return store_stats_.get(); }
   // Every cluster-scope rate limit stays exact in the store's script; else a start-up error.
   bool checkClusterLimits(std::string* error) const;
+  // Opens every queue's store (Gateway::start): false with *error when one cannot be opened.
+  bool openQueues(std::string* error);
+  std::vector<std::unique_ptr<AsyncQueue>>& queues() { return queues_; }
+  AsyncQueue* findQueue(std::string_view name);
 
   std::atomic<bool> draining{false};
 
@@ -124,14 +131,19 @@ class SharedState {
   void registerUpstreamMetrics(SharedUpstream& upstream);
   void buildListeners();
   void buildCache();
+  void registerRouteMetrics(Route& route, const std::string& listener_name);
+  void addJobApiRoute(SharedListener& listener);
+  bool refuseNotYetRunnable(std::string* error) const;
 
   std::shared_ptr<const config::Config> config_;
   uint32_t workers_;
   metrics::Registry registry_;
   std::vector<SharedUpstream> upstreams_;
   std::unique_ptr<store::StoreStats> store_stats_;
-  std::unique_ptr<SharedCache> cache_;  // before listeners_: routes point into it
+  std::unique_ptr<SharedCache> cache_;                 // before listeners_: routes point into it
+  std::deque<config::RouteConfig> job_route_configs_;  // the job API's routes point here
   std::vector<SharedListener> listeners_;
+  std::vector<std::unique_ptr<AsyncQueue>> queues_;
   std::unique_ptr<CacheWarmer> warmer_;  // after listeners_: it points into them
 };
 

@@ -217,6 +217,12 @@ void Worker::startWarm(SharedListener* listener, std::string request_head,
   connection->startWarm(std::move(request_head), std::move(done));
 }
 
+void Worker::startDelivery(SharedListener* listener, std::string request, std::string client_ip,
+                           uint64_t max_result, std::function<void(DeliveryReport)> done) {
+  auto* connection = new ClientConnection(this, listener, -1);
+  connection->startDelivery(std::move(request), std::move(client_ip), max_result, std::move(done));
+}
+
 void Worker::beginDrain() {
   draining_ = true;
   for (auto& acceptor : acceptors_) acceptor->closeSocket();  // new connections are refused

@@ -27,6 +27,7 @@ namespace sg::proxy {
 
 class ClientConnection;
 class Exchange;
+struct DeliveryReport;
 class UpstreamConn;
 
 class Worker : public net::TimerHandler, public cache::FillWaiter {
@@ -102,6 +103,10 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // ordinary request; `done` gets the response status (0: none) when it has ended.
   void startWarm(SharedListener* listener, std::string request_head,
                  std::function<void(int status)> done);
+  // Async routes: runs a stored request (head and body) on a connection without a client
+  // (ClientConnection::startDelivery); `done` gets what was answered.
+  void startDelivery(SharedListener* listener, std::string request, std::string client_ip,
+                     uint64_t max_result, std::function<void(DeliveryReport)> done);
 
  private:
   class Acceptor;

@@ -172,10 +172,25 @@ std::string select(std::string_view where) {
   return std::string("SELECT ") + kJobColumns + " FROM jobs WHERE " + std::string(where);
 }
 
+// Ready jobs in delivery order; `also` narrows them (attempts, method and target).
+std::string readySql(std::string_view columns, std::string_view also, std::string_view limit) {
+  return "SELECT " + std::string(columns) + " FROM jobs INDEXED BY jobs_ready WHERE state IN " +
+         stateList(JobEvent::kClaim) + " AND next_attempt_ms <= :now" + std::string(also) +
+         " ORDER BY next_attempt_ms, seq LIMIT " + std::string(limit);
+}
+
 std::string claimSql() {
-  std::string ready = "SELECT seq FROM jobs INDEXED BY jobs_ready WHERE state IN " +
-                      stateList(JobEvent::kClaim) +
-                      " AND next_attempt_ms <= :now ORDER BY next_attempt_ms, seq LIMIT :max";
+  std::string ready =
+      readySql("seq", " AND attempts BETWEEN :min_attempts AND :max_attempts", ":max");
+  return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
+                       "seq IN (" + ready + ")", kJobColumns);
+}
+
+// A batch: the oldest ready first attempt and up to :max - 1 more first attempts of its method
+// and target (a batch is one request).
+std::string claimBatchSql() {
+  std::string head = readySql("method, target", " AND attempts = 0", "1");
+  std::string ready = readySql("seq", " AND attempts = 0 AND (method, target) = (" + head + ")", ":max");
   return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
                        "seq IN (" + ready + ")", kJobColumns);
 }
@@ -218,19 +233,24 @@ SqlList acceptSql(Statements* s) {
 SqlList deliverySql(Statements* s) {
   const std::string ended =
       "(" + stateNumber(JobState::kSucceeded) + "," + stateNumber(JobState::kFailed) + ")";
+  // Every end of a delivery writes the result columns: the answer of the delivery that ended
+  // last (NULL status: it got none).
+  const std::string result_columns =
+      "result_status = :status, result_headers = :headers, result_body = :body, "
+      "result_omitted = :omitted, result_size = :size, ";
   return {
       {&s->claim, claimSql()},
-      {&s->complete,
-       transitionSql(JobEvent::kComplete, Rows::kByKey,
-                     "result_status = :status, result_headers = :headers, result_body = :body, "
-                     "result_omitted = :omitted, result_size = :size, last_error = ''",
-                     kThisDelivery)},
-      {&s->retry, transitionSql(JobEvent::kRetry, Rows::kByKey,
-                                "last_error = :error, next_attempt_ms = :at", kThisDelivery)},
-      {&s->fail,
-       transitionSql(JobEvent::kFail, Rows::kByKey, "last_error = :error", kThisDelivery)},
-      {&s->kill, transitionSql(JobEvent::kKill, Rows::kByKey,
-                               "last_error = :error, dead_reason = :reason", kThisDelivery)},
+      {&s->claim_batch, claimBatchSql()},
+      {&s->complete, transitionSql(JobEvent::kComplete, Rows::kByKey,
+                                   result_columns + "last_error = ''", kThisDelivery)},
+      {&s->retry,
+       transitionSql(JobEvent::kRetry, Rows::kByKey,
+                     result_columns + "last_error = :error, next_attempt_ms = :at", kThisDelivery)},
+      {&s->fail, transitionSql(JobEvent::kFail, Rows::kByKey,
+                               result_columns + "last_error = :error", kThisDelivery)},
+      {&s->kill,
+       transitionSql(JobEvent::kKill, Rows::kByKey,
+                     result_columns + "last_error = :error, dead_reason = :reason", kThisDelivery)},
       {&s->expire, transitionSql(JobEvent::kExpire, Rows::kByState,
                                  "dead_reason = 'expired: not started within message_ttl'",
                                  "updated_ms < :cutoff")},

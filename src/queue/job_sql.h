@@ -52,7 +52,7 @@ struct Statements {
   Statement begin, commit, rollback;
   Statement insert, find_idem, clear_idem, depth, drop_oldest;
   Statement counts, oldest_queued;
-  Statement claim, complete, retry, fail, kill;
+  Statement claim, claim_batch, complete, retry, fail, kill;
   Statement expire, stall, stall_dead, recover, purge;
   Statement get, result, state_of, cancel;
   Statement list_dead, replay_one, replay_all, discard_one, discard_all;

@@ -91,6 +91,29 @@ struct FailNext {
   static FailNext dead() { return {Kind::kDead, 0}; }    // attempts exhausted: dead letter
 };
 
+// How one delivery ended (settleAndClaim).
+struct Settlement {
+  std::string id;
+  uint32_t attempt = 0;
+  std::optional<FailNext> failure;  // empty: the delivery succeeded
+  std::string error;                // why it failed (failure only)
+  std::optional<JobResult> result;  // the upstream's answer, stored as complete() / fail() do
+};
+
+// Which ready jobs a claim takes (oldest first). A batching queue claims a batch apart from
+// later attempts (delivered one by one). kFirst: the oldest ready first attempt and more first
+// attempts of the same method and target (one batch).
+enum class ClaimAttempts : uint8_t { kAny, kFirst, kLater };
+struct ClaimRequest {
+  size_t max = 0;
+  ClaimAttempts which = ClaimAttempts::kAny;
+};
+
+struct DispatchRound {
+  std::vector<Status> settled;  // one per settlement, in order
+  std::vector<Job> claimed;  // every claim's jobs, claim after claim
+};
+
 struct QueueCounts {
   uint64_t by_state[kJobStateCount] = {};
   int64_t oldest_queued_age_ms = 0;  // 0 when nothing is queued
@@ -126,9 +149,23 @@ class SqliteJobStore {
 
   // Dispatcher side. claimReady marks up to `max` ready jobs (next_attempt <= now, oldest
   // first) running, with started = now and attempts + 1, and returns them.
-  Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max);
+  Result<std::vector<Job>> claimReady(int64_t now_ms, size_t max,
+                                      ClaimAttempts which = ClaimAttempts::kAny);
   Status complete(std::string_view id, uint32_t attempt, JobResult result);
-  Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next);
+  // The dispatcher's round in ONE transaction (one fsync however many jobs it touches):
+  // settles the deliveries that ended, as complete() and fail() do, then claims up to `max`
+  // ready jobs per claim as claimReady() does. A settlement that does not apply (a superseded attempt,
+  // an unknown id) gets its error in `settled` and leaves the others be; a storage error
+  // rolls the whole round back (those jobs stay running until stalled() retries them).
+  Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
+                                       std::span<const ClaimRequest> claims);
+  // `result`, when given, is the upstream's answer that made the delivery fail (a 4xx, a 503):
+  // it is stored as complete() stores one (same max_result_size rule), so the job's result
+  // shows it. The result columns always hold the answer of the delivery that ended last: a
+  // fail without one (connect refused, timeout) clears an earlier attempt's, as last_error is
+  // replaced too. This holds for every FailNext kind, kRetry included.
+  Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next,
+              const JobResult* result = nullptr);
   // Queued jobs waiting longer than message_ttl go dead; returns how many.
   Result<uint64_t> expire(int64_t now_ms, int64_t message_ttl_ms);
   // Running jobs started before now - visibility_timeout are retried at once (or go dead
@@ -176,8 +213,9 @@ class SqliteJobStore {
   // Runs `body` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
   template <class F>
   auto inTransaction(std::string_view what, F&& body) -> decltype(body());
-  Status settle(std::string_view id, uint32_t attempt, JobEvent event, const JobResult* result,
-                std::string_view error, int64_t retry_at_ms);
+  Status settleOne(Settlement& settlement);
+  Result<Status> settleInTransaction(Settlement& settlement);
+  Status claimInTransaction(int64_t now_ms, ClaimRequest claim, std::vector<Job>& jobs);
   Result<uint64_t> moveDead(std::span<const std::string> ids, bool all, bool replay);
   Status refreshCounts();
   Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);

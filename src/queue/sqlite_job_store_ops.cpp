@@ -26,87 +26,153 @@ StoreError notFound(std::string_view id) {
 
 }  // namespace
 
-Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max) {
+Result<std::vector<Job>> SqliteJobStore::claimReady(int64_t now_ms, size_t max,
+                                                    ClaimAttempts which) {
   std::lock_guard lock(db_mutex_);
   return inTransaction("claiming jobs", [&]() -> Result<std::vector<Job>> {
     std::vector<Job> jobs;
-    StatementUse stmt(sql_->claim);
-    stmt->bindInt(":now", now_ms);
-    stmt->bindInt(":max", static_cast<int64_t>(max));
-    int rc;
-    while ((rc = stmt->step()) == SQLITE_ROW) {
-      auto job = readJob(*stmt);
-      if (!job) return malformed(*db_);
-      jobs.push_back(std::move(*job));
-    }
-    if (rc != SQLITE_DONE) return db_->error("claiming jobs", rc);
-    // RETURNING gives rows in no promised order; deliver oldest first.
-    std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-      return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms
-                                                    : a.created_ms < b.created_ms;
-    });
+    if (auto s = claimInTransaction(now_ms, {max, which}, jobs); !s.ok()) return s.error();
     return jobs;
   });
 }
 
-Status SqliteJobStore::complete(std::string_view id, uint32_t attempt, JobResult result) {
-  if (result.body.size() > options_.max_result_size) {
+// Caller holds db_mutex_ inside a write transaction. Appends the claimed jobs to `jobs`.
+Status SqliteJobStore::claimInTransaction(int64_t now_ms, ClaimRequest claim,
+                                          std::vector<Job>& jobs) {
+  if (claim.max == 0) return okStatus();
+  const size_t first = jobs.size();
+  const bool batch = claim.which == ClaimAttempts::kFirst;
+  StatementUse stmt(batch ? sql_->claim_batch : sql_->claim);
+  stmt->bindInt(":now", now_ms);
+  stmt->bindInt(":max", static_cast<int64_t>(claim.max));
+  if (!batch) {
+    // attempts counts deliveries started: 0 until the first claim.
+    stmt->bindInt(":min_attempts", claim.which == ClaimAttempts::kLater ? 1 : 0);
+    stmt->bindInt(":max_attempts", INT64_MAX);
+  }
+  int rc;
+  while ((rc = stmt->step()) == SQLITE_ROW) {
+    auto job = readJob(*stmt);
+    if (!job) return malformed(*db_);
+    jobs.push_back(std::move(*job));
+  }
+  if (rc != SQLITE_DONE) return db_->error("claiming jobs", rc);
+  // RETURNING gives rows in no promised order; deliver oldest first.
+  std::sort(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end(),
+            [](const Job& a, const Job& b) {
+              return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms
+                                                            : a.created_ms < b.created_ms;
+            });
+  return okStatus();
+}
+
+namespace {
+
+// A result as stored: a body over max_result_size is not kept (a cut-off body would look
+// complete). A result that already says its body was omitted (ResponseCapture) stays so.
+JobResult storable(JobResult result, uint64_t max_result_size) {
+  if (!result.body_omitted && result.body.size() > max_result_size) {
     result.body_size = result.body.size();
     result.body_omitted = true;
-    result.body.clear();
-  } else {
+  } else if (!result.body_omitted) {
     result.body_size = result.body.size();
-    result.body_omitted = false;
   }
-  return settle(id, attempt, JobEvent::kComplete, &result, {}, 0);
+  if (result.body_omitted) result.body.clear();
+  return result;
+}
+
+// Every settle writes the result columns; a NULL status reads back as no result.
+void bindResult(Statement& stmt, const JobResult* result) {
+  if (result != nullptr) {
+    stmt.bindInt(":status", result->status);
+    stmt.bindBlob(":headers", encodeHeaders(result->headers));
+    stmt.bindBlob(":body", result->body);
+    stmt.bindInt(":omitted", result->body_omitted ? 1 : 0);
+    stmt.bindInt(":size", static_cast<int64_t>(result->body_size));
+  } else {
+    stmt.bindNull(":status");
+    stmt.bindNull(":headers");
+    stmt.bindNull(":body");
+    stmt.bindInt(":omitted", 0);
+    stmt.bindInt(":size", 0);
+  }
+}
+
+}  // namespace
+
+Status SqliteJobStore::complete(std::string_view id, uint32_t attempt, JobResult result) {
+  Settlement settlement{std::string(id), attempt, std::nullopt, {}, std::move(result)};
+  return settleOne(settlement);
 }
 
 Status SqliteJobStore::fail(std::string_view id, uint32_t attempt, std::string_view error,
-                            FailNext next) {
-  switch (next.kind) {
-    case FailNext::Kind::kRetry:
-      return settle(id, attempt, JobEvent::kRetry, nullptr, error, next.retry_at_ms);
-    case FailNext::Kind::kFail:
-      return settle(id, attempt, JobEvent::kFail, nullptr, error, 0);
-    case FailNext::Kind::kDead:
-      return settle(id, attempt, JobEvent::kKill, nullptr, error, 0);
-  }
-  return StoreError{ErrorKind::kInvalid, "unknown FailNext kind"};
+                            FailNext next, const JobResult* result) {
+  Settlement settlement{std::string(id), attempt, next, std::string(error), std::nullopt};
+  if (result != nullptr) settlement.result = *result;
+  return settleOne(settlement);
 }
 
-// The end of one delivery: the job must still be running that attempt.
-Status SqliteJobStore::settle(std::string_view id, uint32_t attempt, JobEvent event,
-                              const JobResult* result, std::string_view error,
-                              int64_t retry_at_ms) {
-  auto key = parseJobId(id);
-  if (!key) return notFound(id);
+Status SqliteJobStore::settleOne(Settlement& settlement) {
   std::lock_guard lock(db_mutex_);
+  auto settled = inTransaction("settling a job", [&]() -> Result<Status> {
+    return settleInTransaction(settlement);
+  });
+  if (!settled.ok()) return settled.error();
+  return settled.value();
+}
+
+Result<DispatchRound> SqliteJobStore::settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
+                                                     std::span<const ClaimRequest> claims) {
+  std::lock_guard lock(db_mutex_);
+  return inTransaction("settling and claiming jobs", [&]() -> Result<DispatchRound> {
+    DispatchRound round;
+    round.settled.reserve(ended.size());
+    for (Settlement& settlement : ended) {
+      auto settled = settleInTransaction(settlement);
+      if (!settled.ok()) return settled.error();  // storage: the whole round rolls back
+      round.settled.push_back(std::move(settled.value()));
+    }
+    for (const ClaimRequest& claim : claims) {
+      if (auto s = claimInTransaction(now_ms, claim, round.claimed); !s.ok()) return s.error();
+    }
+    return round;
+  });
+}
+
+// The end of one delivery: the job must still be running that attempt. Caller holds
+// db_mutex_ inside a write transaction. The outer Result fails on a storage error (the
+// transaction must roll back); the inner Status says whether this settlement applied.
+Result<Status> SqliteJobStore::settleInTransaction(Settlement& settlement) {
+  auto key = parseJobId(settlement.id);
+  if (!key) return Status(notFound(settlement.id));
+  const JobEvent event = !settlement.failure ? JobEvent::kComplete
+                         : settlement.failure->kind == FailNext::Kind::kRetry ? JobEvent::kRetry
+                         : settlement.failure->kind == FailNext::Kind::kFail  ? JobEvent::kFail
+                                                                              : JobEvent::kKill;
   Statement* stmt = event == JobEvent::kComplete ? &sql_->complete
                     : event == JobEvent::kRetry  ? &sql_->retry
                     : event == JobEvent::kFail   ? &sql_->fail
                                                  : &sql_->kill;
-  auto changed = inTransaction("settling a job", [&]() -> Result<uint64_t> {
-    StatementUse use(*stmt);
-    use->bindInt(":now", now());
-    bindJobKey(*use, *key);
-    use->bindInt(":attempt", attempt);
-    if (result != nullptr) {
-      use->bindInt(":status", result->status);
-      use->bindBlob(":headers", encodeHeaders(result->headers));
-      use->bindBlob(":body", result->body);
-      use->bindInt(":omitted", result->body_omitted ? 1 : 0);
-      use->bindInt(":size", static_cast<int64_t>(result->body_size));
-    } else {
-      use->bindText(":error", error);
-    }
-    if (event == JobEvent::kRetry) use->bindInt(":at", retry_at_ms);
-    if (event == JobEvent::kKill) use->bindText(":reason", "attempts exhausted");
-    return run(*db_, *stmt, "settling a job");
-  });
+  if (settlement.result) {
+    settlement.result = storable(std::move(*settlement.result), options_.max_result_size);
+  } else if (event == JobEvent::kComplete) {
+    settlement.result = JobResult{};  // a completion always has a result row
+  }
+  StatementUse use(*stmt);
+  use->bindInt(":now", now());
+  bindJobKey(*use, *key);
+  use->bindInt(":attempt", settlement.attempt);
+  bindResult(*use, settlement.result ? &*settlement.result : nullptr);
+  if (event != JobEvent::kComplete) use->bindText(":error", settlement.error);
+  if (event == JobEvent::kRetry) use->bindInt(":at", settlement.failure->retry_at_ms);
+  if (event == JobEvent::kKill) use->bindText(":reason", "attempts exhausted");
+  auto changed = run(*db_, *stmt, "settling a job");
   if (!changed.ok()) return changed.error();
-  if (changed.value() == 0)
-    return missingOrWrongState(id, *key, "settle attempt " + std::to_string(attempt));
-  return okStatus();
+  if (changed.value() > 0) return okStatus();
+  const std::string operation = "settle attempt " + std::to_string(settlement.attempt);
+  Status why = missingOrWrongState(settlement.id, *key, operation);
+  if (!why.ok() && why.error().kind == ErrorKind::kStorage) return why.error();
+  return why;
 }
 
 // Why an update by id changed nothing: no such job, or it is not in a state (or attempt)
