@@ -1,8 +1,7 @@
 #include "queue/batch_request.h"
 
-#include <boost/json/parse.hpp>
-
 #include <algorithm>
+#include <boost/json/parse.hpp>
 
 #include "queue/delivery_request.h"
 #include "queue/text.h"
@@ -79,7 +78,8 @@ std::string multipart(std::span<const BatchItem> items, const std::string& bound
     body.append("--").append(boundary).append("\r\n");
     body.append("X-Scalegate-Job-Id: ").append(item.id).append("\r\n");
     const std::string* type = contentTypeOf(*item.request);
-    if (type != nullptr && safeValue(*type)) body.append("Content-Type: ").append(*type).append("\r\n");
+    if (type != nullptr && safeValue(*type))
+      body.append("Content-Type: ").append(*type).append("\r\n");
     body.append("\r\n").append(item.request->body).append("\r\n");
   }
   body.append("--").append(boundary).append("--\r\n");

@@ -58,13 +58,14 @@ TEST(BatchRequest, InvalidJsonOrOtherTypesMakeMultipart) {
   EXPECT_NE(out.find("Content-Type: multipart/mixed; boundary=" + boundary + "\r\n"),
             std::string::npos)
       << out;
-  const std::string body = "--" + boundary +
-                           "\r\nX-Scalegate-Job-Id: id-a\r\nContent-Type: application/json\r\n\r\n"
-                           "{\"ok\":true}\r\n--" +
-                           boundary +
-                           "\r\nX-Scalegate-Job-Id: id-bad\r\nContent-Type: application/json\r\n\r\n"
-                           "{not json\r\n--" +
-                           boundary + "--\r\n";
+  const std::string body =
+      "--" + boundary +
+      "\r\nX-Scalegate-Job-Id: id-a\r\nContent-Type: application/json\r\n\r\n"
+      "{\"ok\":true}\r\n--" +
+      boundary +
+      "\r\nX-Scalegate-Job-Id: id-bad\r\nContent-Type: application/json\r\n\r\n"
+      "{not json\r\n--" +
+      boundary + "--\r\n";
   EXPECT_TRUE(out.ends_with("Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body))
       << out;
 }
@@ -90,7 +91,8 @@ TEST(BatchRequest, MultipartKeepsBytesAndAvoidsABoundaryInABody) {
 }
 
 TEST(BatchRequest, ClientSentScalegateFieldsAreDropped) {
-  StoredRequest a = json("1", {{"X-Scalegate-Job-Ids", "forged"}, {"X-Scalegate-Batch-Size", "9"},
+  StoredRequest a = json("1", {{"X-Scalegate-Job-Ids", "forged"},
+                               {"X-Scalegate-Batch-Size", "9"},
                                {"Connection", "close"}});
   StoredRequest b = a;
   std::vector<BatchItem> items = {{"id-a", &a}, {"id-b", &b}};

@@ -190,7 +190,8 @@ std::string claimSql() {
 // and target (a batch is one request).
 std::string claimBatchSql() {
   std::string head = readySql("method, target", " AND attempts = 0", "1");
-  std::string ready = readySql("seq", " AND attempts = 0 AND (method, target) = (" + head + ")", ":max");
+  std::string ready =
+      readySql("seq", " AND attempts = 0 AND (method, target) = (" + head + ")", ":max");
   return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
                        "seq IN (" + ready + ")", kJobColumns);
 }

@@ -111,7 +111,7 @@ struct ClaimRequest {
 
 struct DispatchRound {
   std::vector<Status> settled;  // one per settlement, in order
-  std::vector<Job> claimed;  // every claim's jobs, claim after claim
+  std::vector<Job> claimed;     // every claim's jobs, claim after claim
 };
 
 struct QueueCounts {
@@ -154,8 +154,8 @@ class SqliteJobStore {
   Status complete(std::string_view id, uint32_t attempt, JobResult result);
   // The dispatcher's round in ONE transaction (one fsync however many jobs it touches):
   // settles the deliveries that ended, as complete() and fail() do, then claims up to `max`
-  // ready jobs per claim as claimReady() does. A settlement that does not apply (a superseded attempt,
-  // an unknown id) gets its error in `settled` and leaves the others be; a storage error
+  // ready jobs per claim as claimReady() does. A settlement that does not apply (a superseded
+  // attempt, an unknown id) gets its error in `settled` and leaves the others be; a storage error
   // rolls the whole round back (those jobs stay running until stalled() retries them).
   Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
                                        std::span<const ClaimRequest> claims);

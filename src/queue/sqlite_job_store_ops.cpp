@@ -114,9 +114,8 @@ Status SqliteJobStore::fail(std::string_view id, uint32_t attempt, std::string_v
 
 Status SqliteJobStore::settleOne(Settlement& settlement) {
   std::lock_guard lock(db_mutex_);
-  auto settled = inTransaction("settling a job", [&]() -> Result<Status> {
-    return settleInTransaction(settlement);
-  });
+  auto settled = inTransaction("settling a job",
+                               [&]() -> Result<Status> { return settleInTransaction(settlement); });
   if (!settled.ok()) return settled.error();
   return settled.value();
 }
@@ -145,7 +144,7 @@ Result<DispatchRound> SqliteJobStore::settleAndClaim(std::span<Settlement> ended
 Result<Status> SqliteJobStore::settleInTransaction(Settlement& settlement) {
   auto key = parseJobId(settlement.id);
   if (!key) return Status(notFound(settlement.id));
-  const JobEvent event = !settlement.failure ? JobEvent::kComplete
+  const JobEvent event = !settlement.failure                                  ? JobEvent::kComplete
                          : settlement.failure->kind == FailNext::Kind::kRetry ? JobEvent::kRetry
                          : settlement.failure->kind == FailNext::Kind::kFail  ? JobEvent::kFail
                                                                               : JobEvent::kKill;
