@@ -29,7 +29,7 @@ bool ended(queue::JobState state) {
          state == queue::JobState::kDead;
 }
 
-JobApiPhase::Answer answerFor(queue::SqliteJobStore& store, const queue::Job& job,
+JobApiPhase::Answer answerFor(queue::JobStore& store, const queue::Job& job,
                               Operation operation, const std::string& id) {
   switch (operation) {
     case Operation::kStatus:
