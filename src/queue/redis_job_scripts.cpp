@@ -61,12 +61,12 @@ local function toDead(seq, from, now, reason, err)
 end
 )lua";
 
-// ARGV: dead state, now, secret, method, target, headers, body, idempotency key ('' none),
+// ARGV: dead state, now, secret, method, target, headers, body, 'k' + idempotency key ('' none),
 // max_length (0 none), drop oldest (1) or reject, result_ttl ms, queued state, retrying
 // state, states drop_oldest applies to. Returns {0, seq} new, {1, seq, secret} existing, {2} full.
 constexpr const char* kEnqueue = R"lua(
-local now, idem = ARGV[2], ARGV[8]
-if idem ~= '' then
+local now, idem, has_idem = ARGV[2], string.sub(ARGV[8], 2), ARGV[8] ~= ''
+if has_idem then
   local seq = redis.call('GET', P .. 'idem:' .. idem)
   if seq then
     local secret = redis.call('HGET', job(seq), 's')
@@ -91,7 +91,7 @@ local seq = redis.call('INCR', P .. 'seq')
 local id = redis.call('XADD', P .. 'jobs', '*', 'j', seq, 'k', ARGV[4] .. ' ' .. ARGV[5])
 redis.call('HSET', job(seq), 's', ARGV[3], 'st', ARGV[12], 'a', 0, 'c', now, 'u', now, 'n', now,
   'r', 0, 'm', ARGV[4], 't', ARGV[5], 'h', ARGV[6], 'b', ARGV[7], 'x', 'jobs ' .. id)
-if idem ~= '' then
+if has_idem then
   redis.call('HSET', job(seq), 'k', idem)
   redis.call('SET', P .. 'idem:' .. idem, seq, 'PX', ARGV[11])
 end
@@ -147,7 +147,9 @@ if which ~= 'first' then
   if which == 'any' then takeMany('jobs') end
   return out
 end
--- A batch: the oldest first attempt, then the next ones while they share its method and target.
+-- A batch: the oldest first attempt, then the next ones while they share its method and target
+-- (unread entries cannot be taken out of order, so a job of another target ends the batch).
+if max < 1 then return out end
 local id, fields
 repeat id, fields = readOne('jobs') until not id or take('jobs', id, fields)
 if not id then return out end

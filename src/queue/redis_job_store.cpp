@@ -149,9 +149,12 @@ void RedisJobStore::commitBatch(std::vector<Pending>& batch) {
   for (const Pending& pending : batch) {
     const std::string secret = formatJobId(1, pending.secret).substr(kJobSeqDigits);
     const std::string headers = encodeHeaders(pending.job.request.headers);
+    // "k" + the key, so that an empty key is a key too; "" is none.
+    const std::string idem =
+        pending.job.idempotency_key ? "k" + *pending.job.idempotency_key : std::string();
     const std::string_view args[] = {
         dead, now_text, secret, pending.job.request.method, pending.job.request.target,
-        headers, pending.job.request.body, pending.job.idempotency_key.value_or(""), max_length,
+        headers, pending.job.request.body, idem, max_length,
         drop, result_ttl, queued, retrying, drop_from};
     commands.push_back(RedisLink::evalsha(redisScripts().enqueue, prefix_, args));
   }

@@ -69,6 +69,8 @@ std::string RedisJobStore::settleCommand(Settlement& settlement, const std::stri
   const SettleArgs how = settleArgs(settlement);
   if (settlement.result) {
     settlement.result = storableResult(std::move(*settlement.result), options_.max_result_size);
+  } else if (!settlement.failure) {
+    settlement.result = JobResult{};  // a completion always has a result, as in SQLite
   }
   const JobResult* result = settlement.result ? &*settlement.result : nullptr;
   const std::string seq = std::to_string(parseJobId(settlement.id)->seq);
