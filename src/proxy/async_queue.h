@@ -145,6 +145,9 @@ class AsyncQueue {
 
   // Dispatcher-thread state.
   uint32_t in_flight_ = 0;
+  // Settlements of a round the store failed, sent again with the next round.
+  std::vector<queue::Settlement> unsettled_;
+  std::vector<Judged> unsettled_judged_;
   size_t next_worker_ = 0;
   double tokens_ = 0;
   int64_t tokens_at_ms_ = 0;

@@ -1,6 +1,7 @@
 #include "queue/redis_link.h"
 
 #include <openssl/sha.h>
+#include <poll.h>
 
 #include <charconv>
 #include <utility>
@@ -178,7 +179,20 @@ bool RedisLink::followMoved(const std::vector<ReplyPtr>& replies) {
   return true;
 }
 
+// An idle connection Redis has closed (a restart, its `timeout`, a proxy) reads as EOF: find
+// that before sending on it, so the call does not fail on a Redis that is up. Nothing else
+// can be readable between pipelines (every reply was read).
+bool RedisLink::closedWhileIdle() const {
+  pollfd fd{context_->fd, POLLIN | POLLRDHUP, 0};
+  return ::poll(&fd, 1, 0) != 0;
+}
+
 Result<std::vector<ReplyPtr>> RedisLink::run(std::span<const std::string> commands) {
+  if (context_ != nullptr && closedWhileIdle()) {
+    redisFree(context_);
+    context_ = nullptr;
+    last_connect_ = {};  // it was up a moment ago: connect again at once
+  }
   for (int hop = 0; hop < 3; ++hop) {
     if (context_ == nullptr) {
       Status connected = connect();

@@ -55,6 +55,7 @@ class RedisLink {
                              std::span<const std::string_view> args);
 
  private:
+  bool closedWhileIdle() const;
   Status connect();
   Status setUp();
   Status fail(std::string reason);
