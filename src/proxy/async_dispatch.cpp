@@ -16,8 +16,8 @@ namespace sg::proxy {
 
 namespace {
 
-constexpr int64_t kIdleWaitMs = 1000;  // nothing to do: an enqueue or an outcome wakes us
-constexpr int64_t kRetryPollMs = 50;   // jobs wait for their next attempt: look this often
+constexpr int64_t kIdleWaitMs = 1000;   // nothing to do: an enqueue or an outcome wakes us
+constexpr int64_t kRetryPollMs = 50;    // jobs wait for their next attempt: look this often
 constexpr int64_t kStoreRetryMs = 250;  // a round failed with settlements to store: try again
 
 // The gateway's own 502/503/504 (no upstream response) in the retry policy's terms.

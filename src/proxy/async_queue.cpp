@@ -49,8 +49,9 @@ queue::Result<std::unique_ptr<queue::JobStore>> openStore(const config::QueueCon
     auto store = queue::SqliteJobStore::open(storeOptions(config));
     if (!store.ok()) return store.error();
     if (store.value()->recoveredAtOpen() > 0) {
-      spdlog::warn("queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
-                   config.name, store.value()->recoveredAtOpen());
+      spdlog::warn(
+          "queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
+          config.name, store.value()->recoveredAtOpen());
     }
     return std::unique_ptr<queue::JobStore>(std::move(store.value()));
   }

@@ -24,8 +24,8 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "queue/callback.h"
-#include "queue/retry_policy.h"
 #include "queue/job_store.h"
+#include "queue/retry_policy.h"
 
 namespace sg::proxy {
 

@@ -60,9 +60,25 @@ namespace {
 
 // kJobFields' positions.
 enum Field : size_t {
-  kSecret, kState, kAttempts, kCreated, kUpdated, kNext, kStarted, kMethod, kTarget,
-  kHeaders, kBody, kIdemKey, kError, kResultStatus, kResultHeaders, kResultBody,
-  kResultOmitted, kResultSize, kDeadReason,
+  kSecret,
+  kState,
+  kAttempts,
+  kCreated,
+  kUpdated,
+  kNext,
+  kStarted,
+  kMethod,
+  kTarget,
+  kHeaders,
+  kBody,
+  kIdemKey,
+  kError,
+  kResultStatus,
+  kResultHeaders,
+  kResultBody,
+  kResultOmitted,
+  kResultSize,
+  kDeadReason,
 };
 static_assert(kDeadReason + 1 == kJobFieldCount);
 

@@ -19,7 +19,7 @@ std::string stateText(JobState state);
 std::string fromStates(JobEvent event);
 std::string toState(JobEvent event);
 
-std::string_view replyText(const redisReply* reply);  // bulk, status or verbatim text
+std::string_view replyText(const redisReply* reply);           // bulk, status or verbatim text
 std::optional<int64_t> replyInteger(const redisReply* reply);  // an integer, or digits
 bool replyIsArray(const redisReply* reply, size_t min_size = 0);
 

@@ -23,9 +23,8 @@ struct RedisScripts {
 const RedisScripts& redisScripts();
 
 // The fields of a job's hash, in the order claim and get return them (after the row number).
-inline constexpr const char* kJobFields[] = {"s", "st", "a",  "c",  "u",  "n",  "r",
-                                             "m", "t",  "h",  "b",  "k",  "e",  "rs",
-                                             "rh", "rb", "ro", "rz", "d"};
+inline constexpr const char* kJobFields[] = {"s", "st", "a", "c",  "u",  "n",  "r",  "m",  "t", "h",
+                                             "b", "k",  "e", "rs", "rh", "rb", "ro", "rz", "d"};
 inline constexpr size_t kJobFieldCount = sizeof(kJobFields) / sizeof(kJobFields[0]);
 
 }  // namespace sg::queue

@@ -152,10 +152,20 @@ void RedisJobStore::commitBatch(std::vector<Pending>& batch) {
     // "k" + the key, so that an empty key is a key too; "" is none.
     const std::string idem =
         pending.job.idempotency_key ? "k" + *pending.job.idempotency_key : std::string();
-    const std::string_view args[] = {
-        dead, now_text, secret, pending.job.request.method, pending.job.request.target,
-        headers, pending.job.request.body, idem, max_length,
-        drop, result_ttl, queued, retrying, drop_from};
+    const std::string_view args[] = {dead,
+                                     now_text,
+                                     secret,
+                                     pending.job.request.method,
+                                     pending.job.request.target,
+                                     headers,
+                                     pending.job.request.body,
+                                     idem,
+                                     max_length,
+                                     drop,
+                                     result_ttl,
+                                     queued,
+                                     retrying,
+                                     drop_from};
     commands.push_back(RedisLink::evalsha(redisScripts().enqueue, prefix_, args));
   }
   auto replies = writer_link_->run(commands);

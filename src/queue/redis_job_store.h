@@ -42,8 +42,7 @@ class RedisJobStore final : public JobStore {
  public:
   // Starts the writer. Never fails because Redis is unreachable: the queue starts, answers
   // 503 until Redis is there, and the error is logged. Fails on bad options only.
-  static Result<std::unique_ptr<RedisJobStore>> open(StoreOptions options,
-                                                     RedisStoreOptions redis);
+  static Result<std::unique_ptr<RedisJobStore>> open(StoreOptions options, RedisStoreOptions redis);
   ~RedisJobStore() override;
   RedisJobStore(const RedisJobStore&) = delete;
   RedisJobStore& operator=(const RedisJobStore&) = delete;

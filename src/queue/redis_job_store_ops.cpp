@@ -83,10 +83,23 @@ std::string RedisJobStore::settleCommand(Settlement& settlement, const std::stri
   const std::string from = fromStates(how.event);
   const std::string to = toState(how.event);
   const std::string_view args[] = {
-      kDead, now_text, seq, secretHex(settlement.id), attempt, how.kind, retry_at,
-      settlement.failure ? std::string_view(settlement.error) : std::string_view(), how.reason,
-      result ? "1" : "0", status, headers, result ? std::string_view(result->body) : "",
-      result && result->body_omitted ? "1" : "0", size, from, to};
+      kDead,
+      now_text,
+      seq,
+      secretHex(settlement.id),
+      attempt,
+      how.kind,
+      retry_at,
+      settlement.failure ? std::string_view(settlement.error) : std::string_view(),
+      how.reason,
+      result ? "1" : "0",
+      status,
+      headers,
+      result ? std::string_view(result->body) : "",
+      result && result->body_omitted ? "1" : "0",
+      size,
+      from,
+      to};
   return RedisLink::evalsha(redisScripts().settle, prefix_, args);
 }
 
@@ -114,9 +127,8 @@ Result<DispatchRound> RedisJobStore::settleAndClaim(std::span<Settlement> ended,
   static const std::string claim_to = toState(JobEvent::kClaim);
   for (const ClaimRequest& claim : claims) {
     const std::string max = std::to_string(claim.max);
-    const std::string_view args[] = {kDead,      now_text, consumer_,
-                                     max,        claimWhich(claim.which), claim_from,
-                                     claim_to};
+    const std::string_view args[] = {kDead,      now_text, consumer_, max, claimWhich(claim.which),
+                                     claim_from, claim_to};
     commands.push_back(RedisLink::evalsha(redisScripts().claim, prefix_, args));
   }
   commands.push_back(countsCommand());

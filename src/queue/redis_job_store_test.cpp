@@ -570,7 +570,7 @@ TEST_F(RedisJobStoreTest, ClaimsABatchApartFromLaterAttempts) {
   EXPECT_EQ(batch[0].id, a1);
   EXPECT_EQ(batch[1].id, a2);
   EXPECT_EQ(batch[0].attempts, 1u);
-  EXPECT_EQ(stateOf(b1), JobState::kQueued);          // another target ends the batch
+  EXPECT_EQ(stateOf(b1), JobState::kQueued);         // another target ends the batch
   EXPECT_EQ(stateOf(retried), JobState::kRetrying);  // kFirst leaves later attempts
   const ClaimRequest claims[] = {{1, ClaimAttempts::kFirst}, {5, ClaimAttempts::kLater}};
   auto round = store_->settleAndClaim({}, clock_.now(), claims);

@@ -24,7 +24,8 @@ std::string hex(const unsigned char* bytes, size_t size) {
 }
 
 timeval timevalOf(std::chrono::milliseconds ms) {
-  return {static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
+  return {static_cast<time_t>(ms.count() / 1000),
+          static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
 }
 
 bool isError(const redisReply* reply, std::string_view prefix) {

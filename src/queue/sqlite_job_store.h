@@ -90,8 +90,8 @@ class SqliteJobStore final : public JobStore {
   // Admin and status.
   Result<Job> get(std::string_view id) override;
   Result<std::optional<JobResult>> result(std::string_view id) override;
-  Status cancel(std::string_view id) override;                             // queued -> failed ("cancelled")
-  Result<std::vector<Job>> listDead(size_t limit) override;                // oldest death first
+  Status cancel(std::string_view id) override;               // queued -> failed ("cancelled")
+  Result<std::vector<Job>> listDead(size_t limit) override;  // oldest death first
   Result<uint64_t> replayDead(std::span<const std::string> ids) override;  // -> queued, attempts 0
   Result<uint64_t> replayAllDead() override;
   Result<uint64_t> discardDead(std::span<const std::string> ids) override;
