@@ -39,7 +39,9 @@ ServiceResponse listQueues(proxy::SharedState& shared) {
     for (int s = 0; s < queue::kJobStateCount; ++s) {
       states[queue::jobStateName(static_cast<queue::JobState>(s))] = counts.by_state[s];
     }
+    const bool in_redis = queue->config().store == config::QueueConfig::Store::kRedis;
     queues.push_back(json::object{{"name", queue->config().name},
+                                  {"store", in_redis ? "redis" : "sqlite"},
                                   {"depth", counts.depth()},
                                   {"oldest_age_ms", counts.oldest_queued_age_ms},
                                   {"jobs", std::move(states)}});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "proxy/async_queue.h"
 #include "proxy/router.h"
@@ -15,8 +16,9 @@ namespace sg::proxy {
 
 namespace {
 
-constexpr int64_t kIdleWaitMs = 1000;  // nothing to do: an enqueue or an outcome wakes us
-constexpr int64_t kRetryPollMs = 50;   // jobs wait for their next attempt: look this often
+constexpr int64_t kIdleWaitMs = 1000;   // nothing to do: an enqueue or an outcome wakes us
+constexpr int64_t kRetryPollMs = 50;    // jobs wait for their next attempt: look this often
+constexpr int64_t kStoreRetryMs = 250;  // a round failed with settlements to store: try again
 
 // The gateway's own 502/503/504 (no upstream response) in the retry policy's terms.
 queue::DeliveryOutcome outcomeOf(const DeliveryReport& report) {
@@ -76,8 +78,10 @@ size_t claimedBy(const std::vector<queue::Job>& claimed, queue::ClaimAttempts wh
 // that ended and claims what concurrency and rate allow. Settling one job at a time cost
 // an fsync per job and capped delivery at about a hundred jobs a second.
 int64_t AsyncQueue::dispatch(std::deque<Outcome>& outcomes, bool draining, int64_t now_ms) {
-  std::vector<queue::Settlement> ended;
-  std::vector<Judged> judged;
+  // What a failed round could not store goes first: each settlement names its attempt, so one
+  // the store did take (Redis applies a pipeline's scripts one by one) is refused, not doubled.
+  std::vector<queue::Settlement> ended = std::exchange(unsettled_, {});
+  std::vector<Judged> judged = std::exchange(unsettled_judged_, {});
   for (Outcome& outcome : outcomes) judge(outcome, now_ms, ended, judged);
   in_flight_ -= static_cast<uint32_t>(outcomes.size());
   in_flight_gauge_.store(in_flight_);
@@ -90,9 +94,11 @@ int64_t AsyncQueue::dispatch(std::deque<Outcome>& outcomes, bool draining, int64
   if (ended.empty() && claims.empty()) return wait_ms;
   auto round = store_->settleAndClaim(ended, now_ms, claims);
   if (!round.ok()) {
-    // The settled jobs stay running in the store: the visibility timeout retries them.
+    // Kept for the next round rather than left to the visibility timeout (a redelivery).
     logStoreError(now_ms, "settling and claiming jobs", round.error());
-    return kIdleWaitMs;
+    unsettled_ = std::move(ended);
+    unsettled_judged_ = std::move(judged);
+    return unsettled_.empty() ? kIdleWaitMs : kStoreRetryMs;
   }
   for (size_t i = 0; i < judged.size(); ++i) {
     const queue::Status& status = round.value().settled[i];

@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "proxy/worker.h"
+#include "queue/redis_job_store.h"
+#include "queue/sqlite_job_store.h"
 
 namespace sg::proxy {
 
@@ -27,10 +29,9 @@ queue::Overflow overflowOf(config::QueueConfig::Overflow overflow) {
 
 }  // namespace
 
-std::unique_ptr<AsyncQueue> AsyncQueue::open(const config::QueueConfig& config,
-                                             config::Duration visibility_timeout,
-                                             metrics::Registry& registry, std::string* error) {
-  std::unique_ptr<AsyncQueue> queue(new AsyncQueue(config, visibility_timeout));
+namespace {
+
+queue::StoreOptions storeOptions(const config::QueueConfig& config) {
   queue::StoreOptions options;
   options.path = config.path.empty() ? config.name + ".queue.db" : config.path;
   options.queue = config.name;
@@ -39,16 +40,44 @@ std::unique_ptr<AsyncQueue> AsyncQueue::open(const config::QueueConfig& config,
   options.result_ttl_ms = config.result_ttl.count();
   options.max_result_size = config.max_result_size;
   options.max_attempts = config.attempts;
-  auto store = queue::SqliteJobStore::open(std::move(options));
+  return options;
+}
+
+queue::Result<std::unique_ptr<queue::JobStore>> openStore(const config::QueueConfig& config,
+                                                          const config::StoreConfig& shared) {
+  if (config.store == config::QueueConfig::Store::kSqlite) {
+    auto store = queue::SqliteJobStore::open(storeOptions(config));
+    if (!store.ok()) return store.error();
+    if (store.value()->recoveredAtOpen() > 0) {
+      spdlog::warn(
+          "queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
+          config.name, store.value()->recoveredAtOpen());
+    }
+    return std::unique_ptr<queue::JobStore>(std::move(store.value()));
+  }
+  queue::RedisStoreOptions redis;
+  redis.server = shared;
+  redis.timeout = std::max<std::chrono::milliseconds>(redis.timeout, shared.timeout);
+  auto store = queue::RedisJobStore::open(storeOptions(config), std::move(redis));
+  if (!store.ok()) return store.error();
+  spdlog::info("queue {}: jobs kept in redis as consumer {}", config.name,
+               store.value()->consumer());
+  return std::unique_ptr<queue::JobStore>(std::move(store.value()));
+}
+
+}  // namespace
+
+std::unique_ptr<AsyncQueue> AsyncQueue::open(const config::QueueConfig& config,
+                                             const config::StoreConfig& shared_store,
+                                             config::Duration visibility_timeout,
+                                             metrics::Registry& registry, std::string* error) {
+  std::unique_ptr<AsyncQueue> queue(new AsyncQueue(config, visibility_timeout));
+  auto store = openStore(config, shared_store);
   if (!store.ok()) {
     *error = "queue " + config.name + ": " + store.error().message;
     return nullptr;
   }
   queue->store_ = std::move(store.value());
-  if (queue->store_->recoveredAtOpen() > 0) {
-    spdlog::warn("queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
-                 config.name, queue->store_->recoveredAtOpen());
-  }
   queue->registerMetrics(registry);
   return queue;
 }

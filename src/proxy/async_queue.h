@@ -24,8 +24,8 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "queue/callback.h"
+#include "queue/job_store.h"
 #include "queue/retry_policy.h"
-#include "queue/sqlite_job_store.h"
 
 namespace sg::proxy {
 
@@ -51,8 +51,10 @@ struct DeliveryReport {
 
 class AsyncQueue {
  public:
-  // Opens (or creates) the queue's store; nullptr with *error set when it cannot.
+  // Opens (or creates) the queue's store: its SQLite file, or `shared_store`'s Redis for
+  // `store: redis`. nullptr with *error set when it cannot.
   static std::unique_ptr<AsyncQueue> open(const config::QueueConfig& config,
+                                          const config::StoreConfig& shared_store,
                                           config::Duration visibility_timeout,
                                           metrics::Registry& registry, std::string* error);
   ~AsyncQueue();
@@ -60,7 +62,7 @@ class AsyncQueue {
   AsyncQueue& operator=(const AsyncQueue&) = delete;
 
   const config::QueueConfig& config() const { return config_; }
-  queue::SqliteJobStore& store() { return *store_; }
+  queue::JobStore& store() { return *store_; }
 
   // Before start(): the listener whose router finds the async route for a stored request
   // (its target and Host are routed again at delivery), and the workers that run deliveries.
@@ -135,7 +137,7 @@ class AsyncQueue {
 
   const config::QueueConfig config_;
   const int64_t visibility_timeout_ms_;
-  std::unique_ptr<queue::SqliteJobStore> store_;
+  std::unique_ptr<queue::JobStore> store_;
   SharedListener* listener_ = nullptr;
   std::vector<Worker*> workers_;
   std::vector<CallbackRoute> callback_routes_;        // set before start()
@@ -143,6 +145,9 @@ class AsyncQueue {
 
   // Dispatcher-thread state.
   uint32_t in_flight_ = 0;
+  // Settlements of a round the store failed, sent again with the next round.
+  std::vector<queue::Settlement> unsettled_;
+  std::vector<Judged> unsettled_judged_;
   size_t next_worker_ = 0;
   double tokens_ = 0;
   int64_t tokens_at_ms_ = 0;

@@ -29,8 +29,8 @@ bool ended(queue::JobState state) {
          state == queue::JobState::kDead;
 }
 
-JobApiPhase::Answer answerFor(queue::SqliteJobStore& store, const queue::Job& job,
-                              Operation operation, const std::string& id) {
+JobApiPhase::Answer answerFor(queue::JobStore& store, const queue::Job& job, Operation operation,
+                              const std::string& id) {
   switch (operation) {
     case Operation::kStatus:
       return {200, boost::json::serialize(queue::jobStatusJson(job)), {}};

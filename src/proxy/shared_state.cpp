@@ -356,12 +356,6 @@ AsyncQueue* SharedState::findQueue(std::string_view name) {
 // refusing to start keeps a configuration from silently meaning less than it says.
 bool SharedState::refuseNotYetRunnable(std::string* error) const {
   const std::string not_yet = " is not supported by this version of scalegate yet";
-  for (const config::QueueConfig& queue : config_->queues) {
-    if (queue.store == config::QueueConfig::Store::kRedis) {
-      *error = "queues." + queue.name + ".store: redis" + not_yet + " (use sqlite)";
-      return false;
-    }
-  }
   for (const auto& listener : listeners_) {
     for (const Route& route : listener.router.routes()) {
       if (!route.config->async || route.config->async->fanout.empty()) continue;
@@ -384,7 +378,7 @@ bool SharedState::openQueues(std::string* error) {
       }
     }
     visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));
-    auto queue = AsyncQueue::open(queue_config, visibility, registry_, error);
+    auto queue = AsyncQueue::open(queue_config, config_->store, visibility, registry_, error);
     if (!queue) return false;
     for (auto& listener : listeners_) {
       for (Route& route : listener.router.routes()) {

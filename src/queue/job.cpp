@@ -183,4 +183,15 @@ std::optional<std::vector<HeaderLine>> decodeHeaders(std::string_view blob) {
   return headers;
 }
 
+JobResult storableResult(JobResult result, uint64_t max_result_size) {
+  if (!result.body_omitted && result.body.size() > max_result_size) {
+    result.body_size = result.body.size();
+    result.body_omitted = true;
+  } else if (!result.body_omitted) {
+    result.body_size = result.body.size();
+  }
+  if (result.body_omitted) result.body.clear();
+  return result;
+}
+
 }  // namespace sg::queue

@@ -75,6 +75,10 @@ struct JobResult {
   bool operator==(const JobResult&) const = default;
 };
 
+// A result as stored: a body over max_result_size is not kept (a cut-off body would look
+// complete). A result that already says its body was omitted (ResponseCapture) stays so.
+JobResult storableResult(JobResult result, uint64_t max_result_size);
+
 struct Job {
   std::string id;  // kJobIdLength lowercase hex characters: see formatJobId
   std::string queue;

@@ -34,118 +34,31 @@
 #include <thread>
 #include <vector>
 
-#include "queue/job.h"
-#include "queue/store_error.h"
+#include "queue/job_store.h"
 
 namespace sg::queue {
 
 class Database;
 struct Statements;
 
-enum class Overflow : uint8_t {
-  kReject,      // a full queue refuses new jobs (ErrorKind::kFull)
-  kDropOldest,  // the oldest queued job is dead-lettered to make room, in the same
-                // transaction; if every waiting job is retrying, the new job is refused
-                // (kFull) instead
-};
-
-struct StoreOptions {
-  std::string path;
-  std::string queue;  // the queue's name; a file holds one queue's jobs
-  size_t max_batch = 256;
-  // How long the writer waits after the first job of a batch for more to arrive. 0 commits
-  // what is there at once (jobs that arrive during a commit still share the next one).
-  std::chrono::microseconds max_wait{1000};
-  // Jobs waiting (queued + retrying) beyond which overflow applies; 0 means no limit.
-  uint64_t max_length = 0;
-  Overflow overflow = Overflow::kReject;
-  int64_t result_ttl_ms =
-      int64_t{24} * 3600 * 1000;       // results and idempotency keys are kept this long
-  uint64_t max_result_size = 1 << 20;  // bigger result bodies are not kept (JobResult)
-  // A delivery that stalls on this attempt is dead-lettered instead of retried; 0: never.
-  uint32_t max_attempts = 0;
-  // PRAGMA quick_check at open (reads the whole file once; finds corruption at start-up
-  // rather than mid-traffic).
-  bool check_at_open = true;
-  uint32_t cache_kib = 64 * 1024;  // SQLite's page cache for this file
-  // Milliseconds since the epoch; called from any thread. Empty: the system clock.
-  std::function<int64_t()> clock;
-};
-
-struct EnqueueOutcome {
-  std::string id;         // the new job's id, or the existing job's (existing == true);
-                          // empty when the job was not stored
-  bool existing = false;  // the idempotency key matched a job within result_ttl
-  std::optional<StoreError> error;
-  bool ok() const { return !error.has_value(); }
-};
-using EnqueueCallback = std::function<void(EnqueueOutcome)>;
-
-// What a failed delivery leads to.
-struct FailNext {
-  enum class Kind : uint8_t { kRetry, kFail, kDead };
-  Kind kind = Kind::kRetry;
-  int64_t retry_at_ms = 0;
-  static FailNext retryAt(int64_t at_ms) { return {Kind::kRetry, at_ms}; }
-  static FailNext failed() { return {Kind::kFail, 0}; }  // not retryable: state failed
-  static FailNext dead() { return {Kind::kDead, 0}; }    // attempts exhausted: dead letter
-};
-
-// How one delivery ended (settleAndClaim).
-struct Settlement {
-  std::string id;
-  uint32_t attempt = 0;
-  std::optional<FailNext> failure;  // empty: the delivery succeeded
-  std::string error;                // why it failed (failure only)
-  std::optional<JobResult> result;  // the upstream's answer, stored as complete() / fail() do
-};
-
-// Which ready jobs a claim takes (oldest first). A batching queue claims a batch apart from
-// later attempts (delivered one by one). kFirst: the oldest ready first attempt and more first
-// attempts of the same method and target (one batch).
-enum class ClaimAttempts : uint8_t { kAny, kFirst, kLater };
-struct ClaimRequest {
-  size_t max = 0;
-  ClaimAttempts which = ClaimAttempts::kAny;
-};
-
-struct DispatchRound {
-  std::vector<Status> settled;  // one per settlement, in order
-  std::vector<Job> claimed;     // every claim's jobs, claim after claim
-};
-
-struct QueueCounts {
-  uint64_t by_state[kJobStateCount] = {};
-  int64_t oldest_queued_age_ms = 0;  // 0 when nothing is queued
-  uint64_t depth() const;            // queued + retrying
-  uint64_t inFlight() const;         // running
-  uint64_t dead() const;
-};
-
-struct CommitStats {
-  uint64_t transactions = 0;   // enqueue batches committed (or rolled back)
-  uint64_t jobs = 0;           // enqueues those batches carried
-  uint64_t largest_batch = 0;  // the most enqueues one transaction carried
-};
-
-class SqliteJobStore {
+class SqliteJobStore final : public JobStore {
  public:
   // Opens or creates the file, checks it, requeues jobs left running, starts the writer.
   static Result<std::unique_ptr<SqliteJobStore>> open(StoreOptions options);
   // Commits whatever is pending, then stops the writer and closes the file.
-  ~SqliteJobStore();
+  ~SqliteJobStore() override;
   SqliteJobStore(const SqliteJobStore&) = delete;
   SqliteJobStore& operator=(const SqliteJobStore&) = delete;
 
   // Jobs that were `running` when the file was opened, now queued again.
-  uint64_t recoveredAtOpen() const { return recovered_; }
+  uint64_t recoveredAtOpen() const override { return recovered_; }
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
   // the queue, state and times). The id is made at the insert (its row number), so the
   // callback is where it is known. `done` runs once: on the writer thread after the commit, or
   // on this thread at once if the store is closing or no id could be made. If the commit
   // fails, every job of that batch gets the storage error and none of them is stored.
-  void enqueue(Job job, EnqueueCallback done);
+  void enqueue(Job job, EnqueueCallback done) override;
 
   // Dispatcher side. claimReady marks up to `max` ready jobs (next_attempt <= now, oldest
   // first) running, with started = now and attempts + 1, and returns them.
@@ -158,7 +71,7 @@ class SqliteJobStore {
   // attempt, an unknown id) gets its error in `settled` and leaves the others be; a storage error
   // rolls the whole round back (those jobs stay running until stalled() retries them).
   Result<DispatchRound> settleAndClaim(std::span<Settlement> ended, int64_t now_ms,
-                                       std::span<const ClaimRequest> claims);
+                                       std::span<const ClaimRequest> claims) override;
   // `result`, when given, is the upstream's answer that made the delivery fail (a 4xx, a 503):
   // it is stored as complete() stores one (same max_result_size rule), so the job's result
   // shows it. The result columns always hold the answer of the delivery that ended last: a
@@ -167,25 +80,25 @@ class SqliteJobStore {
   Status fail(std::string_view id, uint32_t attempt, std::string_view error, FailNext next,
               const JobResult* result = nullptr);
   // Queued jobs waiting longer than message_ttl go dead; returns how many.
-  Result<uint64_t> expire(int64_t now_ms, int64_t message_ttl_ms);
+  Result<uint64_t> expire(int64_t now_ms, int64_t message_ttl_ms) override;
   // Running jobs started before now - visibility_timeout are retried at once (or go dead
   // on their max_attempts-th attempt); returns how many.
-  Result<uint64_t> stalled(int64_t now_ms, int64_t visibility_timeout_ms);
+  Result<uint64_t> stalled(int64_t now_ms, int64_t visibility_timeout_ms) override;
   // Deletes succeeded and failed jobs that ended more than result_ttl ago.
-  Result<uint64_t> purgeResults(int64_t now_ms);
+  Result<uint64_t> purgeResults(int64_t now_ms) override;
 
   // Admin and status.
-  Result<Job> get(std::string_view id);
-  Result<std::optional<JobResult>> result(std::string_view id);
-  Status cancel(std::string_view id);                             // queued -> failed ("cancelled")
-  Result<std::vector<Job>> listDead(size_t limit);                // oldest death first
-  Result<uint64_t> replayDead(std::span<const std::string> ids);  // -> queued, attempts 0
-  Result<uint64_t> replayAllDead();
-  Result<uint64_t> discardDead(std::span<const std::string> ids);
-  Result<uint64_t> discardAllDead();
+  Result<Job> get(std::string_view id) override;
+  Result<std::optional<JobResult>> result(std::string_view id) override;
+  Status cancel(std::string_view id) override;               // queued -> failed ("cancelled")
+  Result<std::vector<Job>> listDead(size_t limit) override;  // oldest death first
+  Result<uint64_t> replayDead(std::span<const std::string> ids) override;  // -> queued, attempts 0
+  Result<uint64_t> replayAllDead() override;
+  Result<uint64_t> discardDead(std::span<const std::string> ids) override;
+  Result<uint64_t> discardAllDead() override;
 
   // Lock-free snapshot for metrics, as of the last committed transaction.
-  QueueCounts counts(int64_t now_ms) const;
+  QueueCounts counts(int64_t now_ms) const override;
   CommitStats commitStats() const;
   const StoreOptions& options() const { return options_; }
 

@@ -68,19 +68,6 @@ Status SqliteJobStore::claimInTransaction(int64_t now_ms, ClaimRequest claim,
 
 namespace {
 
-// A result as stored: a body over max_result_size is not kept (a cut-off body would look
-// complete). A result that already says its body was omitted (ResponseCapture) stays so.
-JobResult storable(JobResult result, uint64_t max_result_size) {
-  if (!result.body_omitted && result.body.size() > max_result_size) {
-    result.body_size = result.body.size();
-    result.body_omitted = true;
-  } else if (!result.body_omitted) {
-    result.body_size = result.body.size();
-  }
-  if (result.body_omitted) result.body.clear();
-  return result;
-}
-
 // Every settle writes the result columns; a NULL status reads back as no result.
 void bindResult(Statement& stmt, const JobResult* result) {
   if (result != nullptr) {
@@ -153,7 +140,7 @@ Result<Status> SqliteJobStore::settleInTransaction(Settlement& settlement) {
                     : event == JobEvent::kFail   ? &sql_->fail
                                                  : &sql_->kill;
   if (settlement.result) {
-    settlement.result = storable(std::move(*settlement.result), options_.max_result_size);
+    settlement.result = storableResult(std::move(*settlement.result), options_.max_result_size);
   } else if (event == JobEvent::kComplete) {
     settlement.result = JobResult{};  // a completion always has a result row
   }

@@ -143,6 +143,7 @@ def test_body_over_max_body_size_is_413_and_not_stored(gateway, sink, tmp_path):
     r = post(gw, body=b"x" * 4096)
     assert r.status == 413, r
     assert queue_info(gw)["depth"] == 0
+    assert queue_info(gw)["store"] == "sqlite", queue_info(gw)
     assert sum(queue_info(gw)["jobs"].values()) == 0, queue_info(gw)
     assert (qmetric(gw, "accepted_total") or 0) == 0
     time.sleep(0.2)
