@@ -94,7 +94,11 @@ std::optional<CallbackUrl> parseCallbackUrl(std::string_view text, std::string* 
     in6_addr address{};
     if (literal.empty() || inet_pton(AF_INET6, literal.c_str(), &address) != 1)
       return fail(why, "X-Callback-Url: not an IPv6 address between '[' and ']'");
-    url.host = "[" + literal + "]";
+    // Canonical (lower-case, zeros compressed), as the config's allow list holds it.
+    char canonical[INET6_ADDRSTRLEN] = {};
+    if (inet_ntop(AF_INET6, &address, canonical, sizeof(canonical)) == nullptr)
+      return fail(why, "X-Callback-Url: not an IPv6 address between '[' and ']'");
+    url.host = "[" + std::string(canonical) + "]";
     const std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return fail(why, "X-Callback-Url: unexpected text after ']'");

@@ -29,7 +29,7 @@ inline constexpr size_t kMaxCallbackUrlLength = 2048;
 
 // An accepted callback URL: http://host[:port]/path?query.
 struct CallbackUrl {
-  std::string host;  // lower-case; an IPv6 literal keeps its brackets ("[::1]")
+  std::string host;  // lower-case; an IPv6 literal is canonical and keeps its brackets ("[::1]")
   uint16_t port = 80;
   std::string target;     // path and query; "/" when the URL has no path
   std::string hostField;  // the Host header value: host, plus ":port" when not 80
