@@ -201,9 +201,10 @@ std::string callbackSignature(std::string_view secret, int64_t unix_seconds,
 }
 
 std::string callbackBody(std::string_view job_id, std::string_view queue, JobState state,
-                         uint32_t attempts, const JobResult* result) {
+                         uint32_t attempts, const JobResult* result, std::string_view upstream) {
   boost::json::object body{
       {"id", job_id}, {"queue", queue}, {"state", jobStateName(state)}, {"attempts", attempts}};
+  if (!upstream.empty()) body["upstream"] = upstream;  // a fan-out member
   if (result != nullptr) {
     body["result"] = jobResultJson(*result);
   } else {
