@@ -174,6 +174,13 @@ def test_dead_member_makes_the_group_dead_until_replayed(gateway, sinks, tmp_pat
     res = gw.get("/jobs/%s/result" % head).json()
     assert [m["result"]["status"] for m in res["fanout"]] == [200, 500], res
 
+    # delivered / retried / dead count members; accepted counts the one fan-out job.
+    def counts():
+        text = gw.metrics_text()
+        return tuple(metric_value(text, "scalegate_queue_" + m, queue=Q) or 0 for m in (
+            "accepted_total", "delivered_total", "retried_total", "dead_total", "dead_letters"))
+    assert wait_until(lambda: counts() == (1, 1, 1, 1, 1), 3), counts()
+
     sink_b.default_status = 200
     rep = gw.admin_request("POST", "/admin/queues/%s/dead/replay" % Q, {"ids": [member_b]})
     assert rep.status == 200 and rep.json() == {"replayed": 1}, rep
@@ -218,6 +225,28 @@ def test_delete_head_cancels_queued_members(gateway, sinks, tmp_path):
     assert [r.job_id for r in rec_a] == [first], rec_a
     assert rec_b == [], rec_b
     assert delete(gw, first).status == 409
+
+
+def test_max_length_is_checked_once_per_fanout_job(gateway, sinks, tmp_path):
+    """depth >= max_length refuses; below it every member is stored (depth may pass max_length
+    by members - 1)."""
+    sink_a, sink_b = sinks
+    sink_a.hang()
+    sink_b.hang()
+    gw = gateway(fanout_config(tmp_path, sinks, queue={"concurrency": 1, "max_length": 2}))
+    first = accept(gw)
+    assert wait_until(lambda: sink_a.count() == 1, 5)  # a running, b queued: depth 1
+    second = accept(gw)  # depth 1 < 2: both members stored, depth 3
+    r = post(gw)
+    assert r.status == 503 and r.header("Retry-After") is not None, r
+    info = gw.admin_get("/admin/queues").json()["queues"][0]
+    assert info["depth"] == 3, info
+    sink_a.release()
+    sink_b.release()
+    for h in (first, second):
+        wait_state(gw, h, "succeeded")
+    rec_a, rec_b = quiet(sink_a, sink_b)
+    assert len(rec_a) == 2 and len(rec_b) == 2, (rec_a, rec_b)
 
 
 # ---------------------------------------------------------------------------
