@@ -334,9 +334,9 @@ void AsyncQueue::callBack(const Judged& judged, const queue::Settlement& settlem
   queue::CallbackItem item;
   item.url = *judged.job.callback_url;
   item.job_id = judged.job.id;
-  item.body = queue::callbackBody(judged.job.id, config_.name, state, judged.job.attempt,
-                                  settlement.result ? &*settlement.result : nullptr,
-                                  judged.job.upstream);
+  item.body =
+      queue::callbackBody(judged.job.id, config_.name, state, judged.job.attempt,
+                          settlement.result ? &*settlement.result : nullptr, judged.job.upstream);
   item.secret = judged.job.callback_secret;
   callbacks_->push(std::move(item));
 }

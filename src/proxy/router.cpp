@@ -1,8 +1,8 @@
 #include "proxy/router.h"
 
-#include "proxy/shared_state.h"
-
 #include <algorithm>
+
+#include "proxy/shared_state.h"
 
 namespace sg::proxy {
 

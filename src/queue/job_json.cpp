@@ -1,7 +1,6 @@
 #include "queue/job_json.h"
 
 #include <algorithm>
-
 #include <boost/json/array.hpp>
 #include <chrono>
 #include <cstdio>
@@ -173,7 +172,8 @@ JobState fanOutState(const std::vector<Job>& members) {
                               member.state == JobState::kFailed || member.state == JobState::kDead);
   }
   if (all_succeeded) return JobState::kSucceeded;
-  if (all_ended) return any[static_cast<int>(JobState::kDead)] ? JobState::kDead : JobState::kFailed;
+  if (all_ended)
+    return any[static_cast<int>(JobState::kDead)] ? JobState::kDead : JobState::kFailed;
   for (JobState state : {JobState::kRunning, JobState::kRetrying}) {
     if (any[static_cast<int>(state)]) return state;
   }

@@ -14,8 +14,9 @@ namespace sg::queue {
 
 // GET /jobs/{id}: {"id","queue","state" (jobStateName),"attempts","created_at","updated_at",
 //  "started_at" (null until the first claim),"next_attempt_at" (only when state retrying),
-//  "last_error" (null when empty),"dead_reason" (only when dead),"upstream" (a fan-out member)}. Times as RFC 3339 UTC with
-//  milliseconds: "2026-12-02T21:30:00.123Z". Never the request body or headers.
+//  "last_error" (null when empty),"dead_reason" (only when dead),"upstream" (a fan-out member)}.
+//  Times as RFC 3339 UTC with milliseconds: "2026-12-02T21:30:00.123Z". Never the request body or
+//  headers.
 boost::json::object jobStatusJson(const Job& job);
 
 // A fan-out group's state from its members': succeeded when all succeeded; once all ended,

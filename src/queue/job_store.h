@@ -113,8 +113,9 @@ class JobStore {
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
   // the queue, state and times). With job.fanout, one member job per target upstream, all or
-  // none, the first being the head whose id `done` gets. `done` runs once: on the store's writer thread once the job
-  // is durable (or refused), or on the caller's thread at once if the store is closing.
+  // none, the first being the head whose id `done` gets. `done` runs once: on the store's writer
+  // thread once the job is durable (or refused), or on the caller's thread at once if the store is
+  // closing.
   virtual void enqueue(Job job, EnqueueCallback done) = 0;
 
   // Dispatcher side: settles the deliveries that ended, then claims up to `max` ready jobs per

@@ -232,7 +232,8 @@ void SqliteJobStore::enqueue(Job job, EnqueueCallback done) {
       done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kClosed, "the queue store is closing"}});
       return;
     }
-    pending_.push_back(Pending{std::move(job), *secret, std::move(member_secrets), std::move(done)});
+    pending_.push_back(
+        Pending{std::move(job), *secret, std::move(member_secrets), std::move(done)});
     // The writer waits either for a first job or for a full batch; only those wake it.
     wake = pending_.size() == 1 || pending_.size() == options_.max_batch;
   }
@@ -358,7 +359,8 @@ Status SqliteJobStore::insertGroup(Pending& pending, int64_t now, uint64_t& dept
     if (rc != SQLITE_DONE) return db_->error("storing a fan-out job", rc);
   }
   for (size_t i = 1; i < job.fanout.size(); ++i) {
-    auto member = insertJob(job, pending.member_secrets[i - 1], now, job.fanout[i], head_seq, false);
+    auto member =
+        insertJob(job, pending.member_secrets[i - 1], now, job.fanout[i], head_seq, false);
     if (!member.ok()) return member.error();
   }
   outcome.id = std::move(head.value());
@@ -404,9 +406,9 @@ Result<bool> SqliteJobStore::dropOldest(int64_t now) {
 }
 
 // Returns the new job's id.
-Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& secret,
-                                              int64_t now, std::string_view upstream,
-                                              int64_t group_seq, bool with_key) {
+Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& secret, int64_t now,
+                                              std::string_view upstream, int64_t group_seq,
+                                              bool with_key) {
   StatementUse stmt(sql_->insert);
   stmt->bindBlob(":secret",
                  std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
