@@ -138,6 +138,17 @@ TEST(QueueConfig, RejectsBadQueues) {
   }
 }
 
+// IPv6 literals, bracketed or not, in any spelling, become the form a callback URL's host has.
+TEST(QueueConfig, CallbackAllowListTakesIpv6Literals) {
+  const auto config = loadValid(withQueues(
+      "  jobs: {}\n",
+      "async: { queue: jobs, callback: { allow: ['[::1]', '0:0::1', '[FE80::A]', 127.0.0.1], "
+      "secret_file: k } }"));
+  const AsyncRouteConfig& async = *config->listeners[0].routes[0].async;
+  const std::vector<std::string> expected{"[::1]", "[::1]", "[fe80::a]", "127.0.0.1"};
+  EXPECT_EQ(async.callback->allow, expected);
+}
+
 TEST(QueueConfig, RejectsBadAsyncRoutes) {
   const struct {
     const char* route;
@@ -151,6 +162,8 @@ TEST(QueueConfig, RejectsBadAsyncRoutes) {
       {"async: { queue: jobs, callback: { allow: [hooks.example.com] } }", "secret_file"},
       {"async: { queue: jobs, callback: { allow: ['http://x'], secret_file: k } }",
        "expected a host name"},
+      {"async: { queue: jobs, callback: { allow: ['[::g]'], secret_file: k } }",
+       "expected a host name or an IP address"},
       {"async: { queue: jobs }\n        cache: {}", "an async route cannot also have `cache`"},
   };
   for (const auto& c : cases) {

@@ -1,5 +1,7 @@
 // Async routes: the top-level `queues` (durable queues by name) and a route's `async`, with
 // the checks that tie them to the rest of the file.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -15,6 +17,21 @@ constexpr uint32_t kMaxAttempts = 1000;
 constexpr uint32_t kMaxBatchItems = 10000;
 constexpr uint64_t kMaxResultSize = 512ull * 1024 * 1024;
 constexpr size_t kMaxQueueName = 64;
+
+// An IPv6 literal, bracketed or not, as the callback check compares it: "[" + the canonical
+// text (inet_ntop: lower-case, zeros compressed) + "]". Nothing when `text` is not one.
+std::optional<std::string> bracketedIpv6(std::string_view text) {
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    text = text.substr(1, text.size() - 2);
+  }
+  if (text.find(':') == std::string_view::npos) return std::nullopt;
+  const std::string literal(text);
+  in6_addr address{};
+  if (inet_pton(AF_INET6, literal.c_str(), &address) != 1) return std::nullopt;
+  char canonical[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(AF_INET6, &address, canonical, sizeof(canonical)) == nullptr) return std::nullopt;
+  return "[" + std::string(canonical) + "]";
+}
 
 // Queue names appear in metrics labels and admin paths (/admin/queues/{name}).
 bool isQueueName(std::string_view name) {
@@ -134,8 +151,11 @@ void loadCallback(ErrorSink& errors, const Field& field, AsyncRouteConfig::Callb
       std::string host;
       if (!readString(errors, &item, &host)) continue;
       host = lowerCase(std::move(host));
-      if (!isHostName(host)) {
-        errors.add(item.mark(), item.path, "expected a host name, got " + quoted(host));
+      if (auto literal = bracketedIpv6(host)) {
+        host = std::move(*literal);
+      } else if (!isHostName(host)) {
+        errors.add(item.mark(), item.path,
+                   "expected a host name or an IP address, got " + quoted(host));
         continue;
       }
       out->allow.push_back(std::move(host));

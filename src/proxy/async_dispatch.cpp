@@ -164,9 +164,10 @@ void AsyncQueue::deliver(queue::Job& job) {
   std::string client_ip = takeClientIp(job);
   Outcome outcome;
   outcome.jobs.push_back({job.id, job.attempts, job.created_ms});
+  outcome.jobs.back().upstream = job.upstream;
   takeCallback(job, &outcome.jobs.back());
   send(queue::deliveryRequest(job.request, job.id, job.attempts), std::move(client_ip),
-       std::move(outcome));
+       job.upstream, std::move(outcome));
 }
 
 void AsyncQueue::deliverBatch(std::vector<queue::Job>& jobs) {
@@ -176,19 +177,22 @@ void AsyncQueue::deliverBatch(std::vector<queue::Job>& jobs) {
     (void)takeClientIp(job);  // a batch has no single client
     items.push_back({job.id, &job.request});
     outcome.jobs.push_back({job.id, job.attempts, job.created_ms});
+    outcome.jobs.back().upstream = job.upstream;
     takeCallback(job, &outcome.jobs.back());  // each job of a batch has its own callback
   }
-  send(queue::batchDeliveryRequest(items), {}, std::move(outcome));
+  // A batch claim takes jobs of one upstream (ClaimAttempts::kFirst).
+  send(queue::batchDeliveryRequest(items), {}, jobs.front().upstream, std::move(outcome));
 }
 
-void AsyncQueue::send(std::string request, std::string client_ip, Outcome outcome) {
+void AsyncQueue::send(std::string request, std::string client_ip, std::string upstream,
+                      Outcome outcome) {
   ++in_flight_;
   in_flight_gauge_.store(in_flight_);
   if (config_.rate) tokens_ -= 1;
   Worker* worker = workers_[next_worker_++ % workers_.size()];
   worker->post([this, worker, request = std::move(request), client_ip = std::move(client_ip),
-                outcome = std::move(outcome)]() mutable {
-    worker->startDelivery(listener_, std::move(request), std::move(client_ip),
+                upstream = std::move(upstream), outcome = std::move(outcome)]() mutable {
+    worker->startDelivery(listener_, std::move(request), std::move(client_ip), std::move(upstream),
                           config_.max_result_size,
                           [this, outcome = std::move(outcome)](DeliveryReport report) mutable {
                             outcome.report = std::move(report);
@@ -330,8 +334,9 @@ void AsyncQueue::callBack(const Judged& judged, const queue::Settlement& settlem
   queue::CallbackItem item;
   item.url = *judged.job.callback_url;
   item.job_id = judged.job.id;
-  item.body = queue::callbackBody(judged.job.id, config_.name, state, judged.job.attempt,
-                                  settlement.result ? &*settlement.result : nullptr);
+  item.body =
+      queue::callbackBody(judged.job.id, config_.name, state, judged.job.attempt,
+                          settlement.result ? &*settlement.result : nullptr, judged.job.upstream);
   item.secret = judged.job.callback_secret;
   callbacks_->push(std::move(item));
 }

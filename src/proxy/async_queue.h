@@ -95,6 +95,7 @@ class AsyncQueue {
     // Where the job's end is reported (X-Callback-Url accepted by a callback route).
     std::optional<queue::CallbackUrl> callback_url;
     std::shared_ptr<const std::string> callback_secret;
+    std::string upstream;  // a fan-out member's target
   };
   struct CallbackRoute {
     std::string name;
@@ -125,7 +126,7 @@ class AsyncQueue {
   void deliverClaimed(std::vector<queue::Job>& claimed);
   void deliver(queue::Job& job);
   void deliverBatch(std::vector<queue::Job>& jobs);
-  void send(std::string request, std::string client_ip, Outcome outcome);
+  void send(std::string request, std::string client_ip, std::string upstream, Outcome outcome);
   void judge(Outcome& outcome, int64_t now_ms, std::vector<queue::Settlement>& ended,
              std::vector<Judged>& judged);
   void countSettled(const Judged& judged, const queue::Status& status, int64_t now_ms);

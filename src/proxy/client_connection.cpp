@@ -29,11 +29,12 @@ constexpr int64_t kLingerTotalMs = 30000;
 }  // namespace
 
 struct ClientConnection::Delivery {
-  Delivery(uint64_t max_result, std::function<void(DeliveryReport)> on_done)
-      : capture(max_result), done(std::move(on_done)) {
+  Delivery(uint64_t max_result, std::string to, std::function<void(DeliveryReport)> on_done)
+      : capture(max_result), upstream(std::move(to)), done(std::move(on_done)) {
     sink = [this](std::string_view bytes) { capture.append(bytes); };
   }
   queue::ResponseCapture capture;
+  std::string upstream;  // a fan-out member's target; empty: the route's
   std::function<void(std::string_view)> sink;
   std::function<void(DeliveryReport)> done;
 };
@@ -68,6 +69,11 @@ void ClientConnection::startWarm(std::string request_head, std::function<void(in
   startWithoutClient(request_head);
 }
 
+const std::string& ClientConnection::deliveryUpstream() const {
+  static const std::string kNone;
+  return delivery_ != nullptr ? delivery_->upstream : kNone;
+}
+
 const std::function<void(std::string_view)>* ClientConnection::responseSink() const {
   return delivery_ != nullptr ? &delivery_->sink : nullptr;
 }
@@ -75,9 +81,9 @@ const std::function<void(std::string_view)>* ClientConnection::responseSink() co
 // Like a warm request, a delivery is a client's request from the gateway itself; the
 // route's phases know it by delivery() and skip what ran when it was accepted.
 void ClientConnection::startDelivery(std::string request, std::string client_ip,
-                                     uint64_t max_result,
+                                     std::string upstream, uint64_t max_result,
                                      std::function<void(DeliveryReport)> done) {
-  delivery_ = std::make_unique<Delivery>(max_result, std::move(done));
+  delivery_ = std::make_unique<Delivery>(max_result, std::move(upstream), std::move(done));
   ip_ = client_ip.empty() ? std::string("127.0.0.1") : std::move(client_ip);
   startWithoutClient(request);
 }

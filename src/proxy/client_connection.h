@@ -44,8 +44,9 @@ class ClientConnection final : public net::EventHandler,
   // A connection without a client that runs one stored request of an async route (`request`:
   // head and body) through the route's phases after the enqueue; `done` gets what was
   // answered when the connection closes. The response is kept up to `max_result` body bytes.
-  void startDelivery(std::string request, std::string client_ip, uint64_t max_result,
-                     std::function<void(DeliveryReport)> done);
+  // `upstream`: a fan-out member's target (the route's variant for it); empty: the route's.
+  void startDelivery(std::string request, std::string client_ip, std::string upstream,
+                     uint64_t max_result, std::function<void(DeliveryReport)> done);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
   // Worker is draining: close now when idle, else after the current response.
@@ -58,6 +59,7 @@ class ClientConnection final : public net::EventHandler,
   int fd() const { return fd_; }
   bool refresh() const { return refresh_; }
   bool delivery() const { return delivery_ != nullptr; }
+  const std::string& deliveryUpstream() const;  // empty unless a fan-out member's delivery
   // Where a connection without a client puts the response bytes (a delivery), else null.
   const std::function<void(std::string_view)>* responseSink() const;
   const std::string& ip() const { return ip_; }

@@ -112,6 +112,7 @@ Verdict EnqueuePhase::store() {
   const uint64_t ticket = ex_.expectCompletion();
   Completions* completions = &ex_.worker->completions();
   queue::Job job = std::move(answer_->job);
+  job.fanout = ex_.route->config->async->fanout;  // empty unless the route fans out
   ex_.route->queue->enqueue(
       std::move(job), [answer = answer_, completions, ticket](queue::EnqueueOutcome outcome) {
         answer->outcome = std::move(outcome);

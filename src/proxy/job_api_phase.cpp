@@ -29,8 +29,42 @@ bool ended(queue::JobState state) {
          state == queue::JobState::kDead;
 }
 
+// A fan-out's head answers for its group (docs/async-routes.md, "Fan-out").
+JobApiPhase::Answer answerForGroup(queue::JobStore& store, const queue::Job& head,
+                                   std::vector<queue::Job>& members, Operation operation) {
+  switch (operation) {
+    case Operation::kStatus:
+      return {200, boost::json::serialize(queue::fanOutStatusJson(head, members)), {}};
+    case Operation::kResult:
+      return {200, boost::json::serialize(queue::fanOutResultJson(members)), {}};
+    case Operation::kCancel:
+      break;
+  }
+  size_t cancelled = 0;
+  for (const queue::Job& member : members) {
+    if (member.state != queue::JobState::kQueued) continue;
+    auto done = store.cancel(member.id);
+    if (done.ok()) ++cancelled;
+    if (!done.ok() && done.error().kind != queue::ErrorKind::kWrongState)
+      return storeFailure(done.error());
+  }
+  auto now = store.group(head.id);
+  if (!now.ok()) return storeFailure(now.error());
+  if (cancelled == 0) {
+    boost::json::object body{{"error", "no member of the fan-out job is queued"},
+                             {"state", queue::jobStateName(queue::fanOutState(now.value()))}};
+    return {409, boost::json::serialize(body), {}};
+  }
+  return {200, boost::json::serialize(queue::fanOutStatusJson(head, now.value())), {}};
+}
+
 JobApiPhase::Answer answerFor(queue::JobStore& store, const queue::Job& job, Operation operation,
                               const std::string& id) {
+  if (job.group_seq != 0 && job.group_seq == queue::parseJobId(id)->seq) {
+    auto members = store.group(id);
+    if (!members.ok()) return storeFailure(members.error());
+    if (!members.value().empty()) return answerForGroup(store, job, members.value(), operation);
+  }
   switch (operation) {
     case Operation::kStatus:
       return {200, boost::json::serialize(queue::jobStatusJson(job)), {}};

@@ -3,6 +3,7 @@
 #include "proxy/route_phase.h"
 
 #include "http/parser.h"
+#include "proxy/client_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/router.h"
 #include "proxy/shared_state.h"
@@ -18,6 +19,15 @@ Verdict RoutePhase::run() {
     ex_.countReject(0, RejectReason::kNoRoute);
     ex_.reject(404, request.body != http::BodyKind::kNone);
     return Verdict::kAnswered;
+  }
+  if (!ex_.client->deliveryUpstream().empty()) {
+    // A fan-out member goes to its own upstream: the route's variant for it.
+    ex_.route = ex_.route->fanoutRoute(ex_.client->deliveryUpstream());
+    if (ex_.route == nullptr) {  // the route no longer fans out there: retried, then dead
+      ex_.consumeHead();
+      ex_.reject(502, request.body != http::BodyKind::kNone);
+      return Verdict::kAnswered;
+    }
   }
   const uint64_t max_body = ex_.listener->config->max_body_size;
   if (max_body != 0 && request.body == http::BodyKind::kContentLength &&

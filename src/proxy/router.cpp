@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/shared_state.h"
+
 namespace sg::proxy {
 
 namespace {
@@ -87,6 +89,13 @@ std::string Router::allowedMethods(std::string_view host) const {
     added.push_back(method);
   }
   return allow;
+}
+
+const Route* Route::fanoutRoute(std::string_view upstream_name) const {
+  for (const auto& variant : fanout_routes) {
+    if (variant->upstream->config->name == upstream_name) return variant.get();
+  }
+  return nullptr;
 }
 
 const Route* Router::match(std::string_view host, std::string_view path,

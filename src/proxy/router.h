@@ -2,6 +2,7 @@
 // Route matching: routes are tried in file order and the first whose host, path prefix
 // and method all match wins (nginx/Envoy users expect first-match on an ordered list).
 #include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,10 @@ struct Route {
   std::unique_ptr<RouteCache> cache;                       // route key `cache`, else null
   PhaseList phases;             // what this route's requests run, in order (buildPhaseList)
   AsyncQueue* queue = nullptr;  // route key `async`: the queue it stores requests in
+  // `async.fanout`: this route with each listed upstream in place of its own, for the
+  // deliveries of the members (routed here, then switched: RoutePhase).
+  std::vector<std::unique_ptr<Route>> fanout_routes;
+  const Route* fanoutRoute(std::string_view upstream_name) const;
 };
 
 class Router {

@@ -345,6 +345,26 @@ void SharedState::addJobApiRoute(SharedListener& listener) {
   routes.insert(routes.begin(), std::move(route));
 }
 
+// A fan-out route delivers each member through a copy of itself whose upstream is the
+// member's target (its breaker, balancing and timeouts), sharing the route's metrics.
+void SharedState::addFanOutRoutes(Route& route, SharedListener& listener) {
+  for (const std::string& name : route.config->async->fanout) {
+    auto variant = std::make_unique<Route>();
+    variant->config = route.config;
+    for (auto& upstream : upstreams_) {
+      if (upstream.config->name == name) variant->upstream = &upstream;
+    }
+    variant->host = route.host;
+    variant->host_wildcard = route.host_wildcard;
+    variant->responses_by_class = route.responses_by_class;
+    variant->latency = route.latency;
+    variant->compression = route.compression;
+    variant->queue = route.queue;
+    variant->phases = buildPhaseList(*variant, listener);
+    route.fanout_routes.push_back(std::move(variant));
+  }
+}
+
 AsyncQueue* SharedState::findQueue(std::string_view name) {
   for (auto& queue : queues_) {
     if (queue->config().name == name) return queue.get();
@@ -352,22 +372,7 @@ AsyncQueue* SharedState::findQueue(std::string_view name) {
   return nullptr;
 }
 
-// The configuration parses and checks these, but this version does not run them yet:
-// refusing to start keeps a configuration from silently meaning less than it says.
-bool SharedState::refuseNotYetRunnable(std::string* error) const {
-  const std::string not_yet = " is not supported by this version of scalegate yet";
-  for (const auto& listener : listeners_) {
-    for (const Route& route : listener.router.routes()) {
-      if (!route.config->async || route.config->async->fanout.empty()) continue;
-      *error = "route " + route.config->name + ": async.fanout" + not_yet;
-      return false;
-    }
-  }
-  return true;
-}
-
 bool SharedState::openQueues(std::string* error) {
-  if (!refuseNotYetRunnable(error)) return false;
   for (const config::QueueConfig& queue_config : config_->queues) {
     // Long enough for the slowest upstream the queue's routes send to, plus a margin.
     config::Duration visibility{0};
@@ -384,6 +389,7 @@ bool SharedState::openQueues(std::string* error) {
       for (Route& route : listener.router.routes()) {
         if (!route.config->async || route.config->async->queue != queue_config.name) continue;
         route.queue = queue.get();
+        addFanOutRoutes(route, listener);
         if (const auto& callback = route.config->async->callback) {
           // Read once: a key that cannot be read stops start-up rather than sign with nothing.
           std::string secret;

@@ -133,7 +133,7 @@ class SharedState {
   void buildCache();
   void registerRouteMetrics(Route& route, const std::string& listener_name);
   void addJobApiRoute(SharedListener& listener);
-  bool refuseNotYetRunnable(std::string* error) const;
+  void addFanOutRoutes(Route& route, SharedListener& listener);
 
   std::shared_ptr<const config::Config> config_;
   uint32_t workers_;

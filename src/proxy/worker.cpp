@@ -218,9 +218,11 @@ void Worker::startWarm(SharedListener* listener, std::string request_head,
 }
 
 void Worker::startDelivery(SharedListener* listener, std::string request, std::string client_ip,
-                           uint64_t max_result, std::function<void(DeliveryReport)> done) {
+                           std::string upstream, uint64_t max_result,
+                           std::function<void(DeliveryReport)> done) {
   auto* connection = new ClientConnection(this, listener, -1);
-  connection->startDelivery(std::move(request), std::move(client_ip), max_result, std::move(done));
+  connection->startDelivery(std::move(request), std::move(client_ip), std::move(upstream),
+                            max_result, std::move(done));
 }
 
 void Worker::beginDrain() {

@@ -106,7 +106,8 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // Async routes: runs a stored request (head and body) on a connection without a client
   // (ClientConnection::startDelivery); `done` gets what was answered.
   void startDelivery(SharedListener* listener, std::string request, std::string client_ip,
-                     uint64_t max_result, std::function<void(DeliveryReport)> done);
+                     std::string upstream, uint64_t max_result,
+                     std::function<void(DeliveryReport)> done);
 
  private:
   class Acceptor;

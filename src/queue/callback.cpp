@@ -94,7 +94,11 @@ std::optional<CallbackUrl> parseCallbackUrl(std::string_view text, std::string* 
     in6_addr address{};
     if (literal.empty() || inet_pton(AF_INET6, literal.c_str(), &address) != 1)
       return fail(why, "X-Callback-Url: not an IPv6 address between '[' and ']'");
-    url.host = "[" + literal + "]";
+    // Canonical (lower-case, zeros compressed), as the config's allow list holds it.
+    char canonical[INET6_ADDRSTRLEN] = {};
+    if (inet_ntop(AF_INET6, &address, canonical, sizeof(canonical)) == nullptr)
+      return fail(why, "X-Callback-Url: not an IPv6 address between '[' and ']'");
+    url.host = "[" + std::string(canonical) + "]";
     const std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return fail(why, "X-Callback-Url: unexpected text after ']'");
@@ -197,9 +201,10 @@ std::string callbackSignature(std::string_view secret, int64_t unix_seconds,
 }
 
 std::string callbackBody(std::string_view job_id, std::string_view queue, JobState state,
-                         uint32_t attempts, const JobResult* result) {
+                         uint32_t attempts, const JobResult* result, std::string_view upstream) {
   boost::json::object body{
       {"id", job_id}, {"queue", queue}, {"state", jobStateName(state)}, {"attempts", attempts}};
+  if (!upstream.empty()) body["upstream"] = upstream;  // a fan-out member
   if (result != nullptr) {
     body["result"] = jobResultJson(*result);
   } else {

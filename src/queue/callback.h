@@ -29,7 +29,7 @@ inline constexpr size_t kMaxCallbackUrlLength = 2048;
 
 // An accepted callback URL: http://host[:port]/path?query.
 struct CallbackUrl {
-  std::string host;  // lower-case; an IPv6 literal keeps its brackets ("[::1]")
+  std::string host;  // lower-case; an IPv6 literal is canonical and keeps its brackets ("[::1]")
   uint16_t port = 80;
   std::string target;     // path and query; "/" when the URL has no path
   std::string hostField;  // the Host header value: host, plus ":port" when not 80
@@ -56,7 +56,8 @@ std::string callbackSignature(std::string_view secret, int64_t unix_seconds, std
 // {"id","queue","state","attempts","result"}: result is the object GET /jobs/{id}/result
 // gives (jobResultJson), or null when the job has none.
 std::string callbackBody(std::string_view job_id, std::string_view queue, JobState state,
-                         uint32_t attempts, const JobResult* result);
+                         uint32_t attempts, const JobResult* result,
+                         std::string_view upstream = {});
 // The whole POST: request line, Host, Content-Type, Content-Length, Connection: close,
 // User-Agent, X-Scalegate-Job-Id, -Timestamp, -Signature, then the body.
 std::string callbackRequest(const CallbackUrl& url, std::string_view job_id, std::string_view body,

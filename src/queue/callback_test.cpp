@@ -35,7 +35,8 @@ TEST(CallbackUrl, GoodUrls) {
       {"http://hooks.example.com?x=1", "hooks.example.com", 80, "/?x=1", "hooks.example.com"},
       {"http://hooks.example.com:80/", "hooks.example.com", 80, "/", "hooks.example.com"},
       {"http://[::1]:9000/cb", "[::1]", 9000, "/cb", "[::1]:9000"},
-      {"http://[2001:DB8::1]/", "[2001:DB8::1]", 80, "/", "[2001:DB8::1]"},
+      // IPv6 literals in canonical form (lower-case, zeros compressed), as allow lists hold them.
+      {"http://[2001:DB8:0::1]/", "[2001:db8::1]", 80, "/", "[2001:db8::1]"},
       {"http://my_host-1.internal:65535/a/b", "my_host-1.internal", 65535, "/a/b",
        "my_host-1.internal:65535"},
   };
@@ -105,6 +106,10 @@ TEST(CallbackUrl, AllowListIsExactOnTheHost) {
   EXPECT_EQ(checkCallbackUrl("http://Hooks.Example.com:9999/x", allow), std::nullopt);
   EXPECT_EQ(checkCallbackUrl("http://127.0.0.1:1/", allow), std::nullopt);
   EXPECT_EQ(checkCallbackUrl("http://[::1]:1/", allow), std::nullopt);
+  // Another spelling of the same address is the same host.
+  EXPECT_EQ(checkCallbackUrl("http://[0:0:0:0:0:0:0:1]:1/", allow), std::nullopt);
+  EXPECT_EQ(checkCallbackUrl("http://[::0:1]/", allow), std::nullopt);
+  EXPECT_TRUE(checkCallbackUrl("http://[::2]/", allow).has_value());
   auto refused = checkCallbackUrl("http://evil.example/", allow);
   ASSERT_TRUE(refused.has_value());
   EXPECT_NE(refused->find("evil.example is not in"), std::string::npos) << *refused;

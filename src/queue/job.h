@@ -94,6 +94,11 @@ struct Job {
   std::string last_error;
   std::optional<JobResult> result;
   std::string dead_reason;
+  // Fan-out (route async.fanout): one member job per target upstream, stored together; the
+  // first member is the group's head (its id is what the client gets).
+  std::string upstream;   // this member's target upstream; empty: the route's own
+  int64_t group_seq = 0;  // the head's row number (the head's own for the head); 0: no group
+  std::vector<std::string> fanout;  // enqueue input only: the targets (empty: a single job)
 };
 
 // A job id is its row number (12 hex digits) followed by 128 random bits (32 hex digits).

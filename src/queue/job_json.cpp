@@ -1,5 +1,6 @@
 #include "queue/job_json.h"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <chrono>
 #include <cstdio>
@@ -84,6 +85,7 @@ void addStatus(boost::json::object& out, const Job& job) {
     out["last_error"] = text(job.last_error);
   }
   if (job.state == JobState::kDead) out["dead_reason"] = text(job.dead_reason);
+  if (!job.upstream.empty()) out["upstream"] = text(job.upstream);
 }
 
 }  // namespace
@@ -157,6 +159,68 @@ boost::json::object jobStatusJson(const Job& job) {
   boost::json::object out;
   addStatus(out, job);
   return out;
+}
+
+JobState fanOutState(const std::vector<Job>& members) {
+  bool all_ended = true;
+  bool all_succeeded = true;
+  bool any[kJobStateCount] = {};
+  for (const Job& member : members) {
+    any[static_cast<int>(member.state)] = true;
+    all_succeeded = all_succeeded && member.state == JobState::kSucceeded;
+    all_ended = all_ended && (member.state == JobState::kSucceeded ||
+                              member.state == JobState::kFailed || member.state == JobState::kDead);
+  }
+  if (all_succeeded) return JobState::kSucceeded;
+  if (all_ended)
+    return any[static_cast<int>(JobState::kDead)] ? JobState::kDead : JobState::kFailed;
+  for (JobState state : {JobState::kRunning, JobState::kRetrying}) {
+    if (any[static_cast<int>(state)]) return state;
+  }
+  // Some ended, the rest wait for a first delivery: the group is under way.
+  return any[static_cast<int>(JobState::kSucceeded)] || any[static_cast<int>(JobState::kFailed)] ||
+                 any[static_cast<int>(JobState::kDead)]
+             ? JobState::kRunning
+             : JobState::kQueued;
+}
+
+boost::json::object fanOutStatusJson(const Job& head, const std::vector<Job>& members) {
+  boost::json::object out;
+  Job group = head;
+  group.state = fanOutState(members);
+  group.attempts = 0;
+  for (const Job& member : members) {
+    group.attempts += member.attempts;
+    group.updated_ms = std::max(group.updated_ms, member.updated_ms);
+  }
+  group.upstream.clear();
+  group.last_error.clear();
+  addStatus(out, group);
+  boost::json::array list;
+  for (const Job& member : members) {
+    list.push_back(boost::json::object{
+        {"upstream", text(member.upstream)},
+        {"id", text(member.id)},
+        {"state", jobStateName(member.state)},
+        {"attempts", member.attempts},
+        {"last_error", member.last_error.empty() ? boost::json::value(nullptr)
+                                                 : boost::json::value(text(member.last_error))}});
+  }
+  out["fanout"] = std::move(list);
+  return out;
+}
+
+boost::json::object fanOutResultJson(const std::vector<Job>& members) {
+  boost::json::array list;
+  for (const Job& member : members) {
+    list.push_back(boost::json::object{
+        {"upstream", text(member.upstream)},
+        {"id", text(member.id)},
+        {"state", jobStateName(member.state)},
+        {"result", member.result ? boost::json::value(jobResultJson(*member.result))
+                                 : boost::json::value(nullptr)}});
+  }
+  return boost::json::object{{"fanout", std::move(list)}};
 }
 
 boost::json::object jobResultJson(const JobResult& result) {

@@ -14,9 +14,21 @@ namespace sg::queue {
 
 // GET /jobs/{id}: {"id","queue","state" (jobStateName),"attempts","created_at","updated_at",
 //  "started_at" (null until the first claim),"next_attempt_at" (only when state retrying),
-//  "last_error" (null when empty),"dead_reason" (only when dead)}. Times as RFC 3339 UTC with
-//  milliseconds: "2026-12-02T21:30:00.123Z". Never the request body or headers.
+//  "last_error" (null when empty),"dead_reason" (only when dead),"upstream" (a fan-out member)}.
+//  Times as RFC 3339 UTC with milliseconds: "2026-12-02T21:30:00.123Z". Never the request body or
+//  headers.
 boost::json::object jobStatusJson(const Job& job);
+
+// A fan-out group's state from its members': succeeded when all succeeded; once all ended,
+// dead if any is dead, else failed; otherwise running if any runs (or some ended), retrying
+// if any waits for a retry, else queued.
+JobState fanOutState(const std::vector<Job>& members);
+// GET /jobs/{head} of a fan-out: the head's status with the group's state, the members'
+// attempts summed and "fanout": [{"upstream","id","state","attempts","last_error"}].
+boost::json::object fanOutStatusJson(const Job& head, const std::vector<Job>& members);
+// GET /jobs/{head}/result of a fan-out: {"fanout": [{"upstream","id","state","result"}]},
+// result as jobResultJson or null.
+boost::json::object fanOutResultJson(const std::vector<Job>& members);
 
 // GET /jobs/{id}/result: {"status", "headers": [[name, value], ...], "body": text,
 //  "body_encoding": "utf-8" | "base64" (base64 when the bytes are not valid UTF-8),

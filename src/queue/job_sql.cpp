@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS jobs(
   result_body BLOB,
   result_omitted INTEGER NOT NULL DEFAULT 0,
   result_size INTEGER NOT NULL DEFAULT 0,
-  dead_reason TEXT NOT NULL DEFAULT '');
+  dead_reason TEXT NOT NULL DEFAULT '',
+  upstream BLOB NOT NULL DEFAULT x'',
+  group_seq INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(idem_key) WHERE idem_key IS NOT NULL;
 -- updated_ms is when the job entered its state: queued since, started, ended, died.
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, updated_ms);
@@ -59,6 +61,17 @@ WHEN OLD.state <> NEW.state BEGIN
   UPDATE counts SET n = n + 1 WHERE state = NEW.state;
 END;
 )sql";
+}
+
+std::string migrationFrom2Sql() {
+  return "ALTER TABLE jobs ADD COLUMN upstream BLOB NOT NULL DEFAULT x'';"
+         "ALTER TABLE jobs ADD COLUMN group_seq INTEGER NOT NULL DEFAULT 0;"
+         "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+}
+
+std::string fanoutIndexSql() {
+  // A group's members by their head's row number; single jobs (0) stay out of the index.
+  return "CREATE INDEX IF NOT EXISTS jobs_group ON jobs(group_seq) WHERE group_seq > 0";
 }
 
 std::string stateList(JobEvent event) {
@@ -127,7 +140,7 @@ const char* const kJobColumns =
     "seq, secret, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, started_ms, "
     "method, "
     "target, req_headers, req_body, idem_key, last_error, result_status, result_headers, "
-    "result_body, result_omitted, result_size, dead_reason";
+    "result_body, result_omitted, result_size, dead_reason, upstream, group_seq";
 
 std::optional<Job> readJob(const Statement& row) {
   Job job;
@@ -163,6 +176,8 @@ std::optional<Job> readJob(const Statement& row) {
     job.result = std::move(result);
   }
   job.dead_reason = row.columnBlob(20);
+  job.upstream = row.columnBlob(21);
+  job.group_seq = row.columnInt(22);
   return job;
 }
 
@@ -186,12 +201,12 @@ std::string claimSql() {
                        "seq IN (" + ready + ")", kJobColumns);
 }
 
-// A batch: the oldest ready first attempt and up to :max - 1 more first attempts of its method
-// and target (a batch is one request).
+// A batch: the oldest ready first attempt and up to :max - 1 more first attempts of its method,
+// target and upstream (a batch is one request to one upstream).
 std::string claimBatchSql() {
-  std::string head = readySql("method, target", " AND attempts = 0", "1");
+  std::string head = readySql("method, target, upstream", " AND attempts = 0", "1");
   std::string ready =
-      readySql("seq", " AND attempts = 0 AND (method, target) = (" + head + ")", ":max");
+      readySql("seq", " AND attempts = 0 AND (method, target, upstream) = (" + head + ")", ":max");
   return transitionSql(JobEvent::kClaim, Rows::kByKey, "attempts = attempts + 1, started_ms = :now",
                        "seq IN (" + ready + ")", kJobColumns);
 }
@@ -214,9 +229,11 @@ SqlList acceptSql(Statements* s) {
       {&s->rollback, "ROLLBACK"},
       {&s->insert,
        "INSERT INTO jobs(secret, queue, state, attempts, created_ms, updated_ms, next_attempt_ms, "
-       "method, target, req_headers, req_body, idem_key) VALUES (:secret, :queue, " +
+       "method, target, req_headers, req_body, idem_key, upstream, group_seq) VALUES (:secret, "
+       ":queue, " +
            stateNumber(JobState::kQueued) +
-           ", 0, :now, :now, :now, :method, :target, :headers, :body, :key)"},
+           ", 0, :now, :now, :now, :method, :target, :headers, :body, :key, :upstream, :group)"},
+      {&s->set_group, "UPDATE jobs SET group_seq = :seq WHERE seq = :seq"},
       {&s->find_idem, "SELECT seq, secret, created_ms FROM jobs WHERE idem_key = :key"},
       {&s->clear_idem, "UPDATE jobs SET idem_key = NULL WHERE seq = :seq"},
       {&s->depth, "SELECT COALESCE(SUM(n), 0) FROM counts WHERE state IN (0,2)"},
@@ -279,6 +296,7 @@ SqlList adminSql(Statements* s) {
       {&s->get, select(kById)},
       {&s->result, select(kById)},
       {&s->state_of, "SELECT state, attempts FROM jobs WHERE " + std::string(kById)},
+      {&s->group_members, select("group_seq = :seq ORDER BY seq")},
       {&s->cancel,
        transitionSql(JobEvent::kCancel, Rows::kByKey, "last_error = 'cancelled'", kById)},
       {&s->list_dead, select("state = " + dead + " ORDER BY updated_ms, seq LIMIT :limit")},

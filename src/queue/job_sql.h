@@ -13,8 +13,9 @@
 namespace sg::queue {
 
 // 2: jobs are found by row number + random part (job.h); version 1 had a unique index on
-// 32-hex random ids. A file of another version is refused at open, not converted.
-inline constexpr int kSchemaVersion = 2;
+// 32-hex random ids. 3: fan-out columns (upstream, group_seq); a version 2 file gets them at
+// open (migrationFrom2Sql). A file of another version is refused at open, not converted.
+inline constexpr int kSchemaVersion = 3;  // 3: fan-out (upstream, group_seq)
 
 // The meta table (schema version, queue name): created and read before anything else, so a
 // file of another version is refused before the rest of the schema touches it.
@@ -23,6 +24,10 @@ std::string metaSql();
 // CREATE ... IF NOT EXISTS for the tables, indexes and the triggers that keep per-state
 // counts (so depth and metrics cost one row read, not a scan).
 std::string schemaSql();
+// Adds version 3's columns to a version 2 file.
+std::string migrationFrom2Sql();
+// Indexes on version 3's columns (after the migration: a version 2 table lacks them before).
+std::string fanoutIndexSql();
 
 // How a transition finds its rows: by state (and a range on updated_ms: the jobs_state
 // index), or by key in `where` (an id or seq), where the state term is only a guard and is
@@ -50,11 +55,11 @@ std::optional<Job> readJob(const Statement& row);
 // The store's prepared statements, one per operation.
 struct Statements {
   Statement begin, commit, rollback;
-  Statement insert, find_idem, clear_idem, depth, drop_oldest;
+  Statement insert, set_group, find_idem, clear_idem, depth, drop_oldest;
   Statement counts, oldest_queued;
   Statement claim, claim_batch, complete, retry, fail, kill;
   Statement expire, stall, stall_dead, recover, purge;
-  Statement get, result, state_of, cancel;
+  Statement get, result, state_of, cancel, group_members;
   Statement list_dead, replay_one, replay_all, discard_one, discard_all;
 };
 

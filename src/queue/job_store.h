@@ -81,7 +81,7 @@ struct Settlement {
 
 // Which ready jobs a claim takes (oldest first). A batching queue claims a batch apart from
 // later attempts (delivered one by one). kFirst: the oldest ready first attempt and more first
-// attempts of the same method and target (one batch).
+// attempts of the same method, target and upstream (one batch).
 enum class ClaimAttempts : uint8_t { kAny, kFirst, kLater };
 struct ClaimRequest {
   size_t max = 0;
@@ -112,8 +112,10 @@ class JobStore {
   virtual ~JobStore() = default;
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
-  // the queue, state and times). `done` runs once: on the store's writer thread once the job
-  // is durable (or refused), or on the caller's thread at once if the store is closing.
+  // the queue, state and times). With job.fanout, one member job per target upstream, all or
+  // none, the first being the head whose id `done` gets. `done` runs once: on the store's writer
+  // thread once the job is durable (or refused), or on the caller's thread at once if the store is
+  // closing.
   virtual void enqueue(Job job, EnqueueCallback done) = 0;
 
   // Dispatcher side: settles the deliveries that ended, then claims up to `max` ready jobs per
@@ -132,6 +134,9 @@ class JobStore {
 
   // Admin and status.
   virtual Result<Job> get(std::string_view id) = 0;
+  // The members of the fan-out group `head_id` heads (head first, in row order); empty when
+  // the id is a job that heads no group; kNotFound for an unknown id.
+  virtual Result<std::vector<Job>> group(std::string_view head_id) = 0;
   virtual Result<std::optional<JobResult>> result(std::string_view id) = 0;
   virtual Status cancel(std::string_view id) = 0;               // queued -> failed ("cancelled")
   virtual Result<std::vector<Job>> listDead(size_t limit) = 0;  // oldest death first

@@ -194,7 +194,7 @@ TEST(OpenErrors, VersionOneFileIsRefused) {
   sqlite3_close(db);
   StoreError error = openError(options);
   EXPECT_EQ(error.kind, ErrorKind::kStorage);
-  EXPECT_NE(error.message.find("schema version 1 is not supported (this build: 2)"),
+  EXPECT_NE(error.message.find("schema version 1 is not supported (this build: 3)"),
             std::string::npos)
       << error.message;
   ASSERT_EQ(sqlite3_open(options.path.c_str(), &db), SQLITE_OK);
@@ -207,7 +207,42 @@ TEST(OpenErrors, VersionOneFileIsRefused) {
       },
       &tables, nullptr);
   sqlite3_close(db);
-  EXPECT_EQ(tables, 2);  // meta and jobs: nothing of version 2 was added
+  EXPECT_EQ(tables, 2);  // meta and jobs: nothing of a later version was added
+}
+
+// A version 2 file (before fan-out) gets the fan-out columns at open and keeps its jobs.
+TEST(OpenErrors, VersionTwoFileIsMigrated) {
+  TempDir dir;
+  FakeClock clock;
+  auto options = testing::optionsFor(dir, clock);
+  std::string id;
+  {
+    auto store = testing::openOrDie(options);
+    ASSERT_TRUE(store);
+    id = testing::enqueueSync(*store, testing::requestJob("old")).id;
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(options.path.c_str(), &db), SQLITE_OK);
+  const char* to_v2 =
+      "DROP INDEX jobs_group; ALTER TABLE jobs DROP COLUMN group_seq;"
+      "ALTER TABLE jobs DROP COLUMN upstream;"
+      "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+  ASSERT_EQ(sqlite3_exec(db, to_v2, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = testing::openOrDie(options);
+  ASSERT_TRUE(store);
+  auto old = store->get(id);
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old.value().request.body, "old");
+  EXPECT_EQ(old.value().upstream, "");
+  EXPECT_EQ(old.value().group_seq, 0);
+  Job fan = testing::requestJob("new");
+  fan.fanout = {"billing", "audit"};
+  auto head = testing::enqueueSync(*store, fan);
+  ASSERT_TRUE(head.ok()) << head.error->message;
+  auto members = store->group(head.id);
+  ASSERT_TRUE(members.ok()) << members.error().message;
+  EXPECT_EQ(members.value().size(), 2u);
 }
 
 }  // namespace

@@ -79,8 +79,11 @@ enum Field : size_t {
   kResultOmitted,
   kResultSize,
   kDeadReason,
+  kUpstream,
+  kGroup,
+  kGroupMembers,  // read by the group script, not into Job
 };
-static_assert(kDeadReason + 1 == kJobFieldCount);
+static_assert(kGroupMembers + 1 == kJobFieldCount);
 
 }  // namespace
 
@@ -121,6 +124,8 @@ std::optional<Job> jobFromValues(int64_t seq, const redisReply* values, size_t f
     job.result = std::move(result);
   }
   job.dead_reason = replyText(at(kDeadReason));
+  job.upstream = replyText(at(kUpstream));
+  job.group_seq = number(kGroup);
   return job;
 }
 

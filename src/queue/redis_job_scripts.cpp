@@ -8,13 +8,20 @@ namespace {
 
 // Shared by every script. A job's hash: s secret (hex), st state, a attempts, c created,
 // u updated (when it entered its state), n next attempt, r started, m t h b the request,
-// k idempotency key, e last error, rs rh rb ro rz the result, d dead reason, x the stream
-// entry it waits or runs as ("jobs <id>" or "retries <id>", empty when in none).
+// k idempotency key, e last error, rs rh rb ro rz the result, d dead reason, up g gm fan-out
+// (the member's upstream, the head's row number, on the head: the members' row numbers,
+// comma-separated), x the stream entry it waits or runs as ("jobs <id>" or "retries <id>",
+// empty when in none).
 constexpr const char* kPrelude = R"lua(
 local P = KEYS[1]
 local G = 'scalegate'
-local FIELDS = {'s','st','a','c','u','n','r','m','t','h','b','k','e','rs','rh','rb','ro','rz','d'}
+local FIELDS = {'s','st','a','c','u','n','r','m','t','h','b','k','e','rs','rh','rb','ro','rz','d',
+  'up','g','gm'}
 local function job(seq) return P .. 'j:' .. seq end
+-- A first attempt's stream entry names its batch: only jobs of one key share a batch.
+local function batchKey(method, target, upstream)
+  return method .. ' ' .. target .. ' ' .. (upstream or '')
+end
 local function count(from, to)
   if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
   if to then redis.call('HINCRBY', P .. 'counts', to, 1) end
@@ -63,7 +70,10 @@ end
 
 // ARGV: dead state, now, secret, method, target, headers, body, 'k' + idempotency key ('' none),
 // max_length (0 none), drop oldest (1) or reject, result_ttl ms, queued state, retrying
-// state, states drop_oldest applies to. Returns {0, seq} new, {1, seq, secret} existing, {2} full.
+// state, states drop_oldest applies to, then for a fan-out each member's secret and upstream
+// in list order (the first is the head). Returns {0, seq} new (the head's row number
+// for a fan-out), {1, seq, secret} existing, {2} full. A fan-out counts once against max_length
+// and keeps its idempotency key on the head only.
 constexpr const char* kEnqueue = R"lua(
 local now, idem, has_idem = ARGV[2], string.sub(ARGV[8], 2), ARGV[8] ~= ''
 if has_idem then
@@ -87,16 +97,29 @@ if max_length > 0 then
     toDead(seq, state, now, 'dropped: the queue was full (overflow: drop_oldest)')
   end
 end
-local seq = redis.call('INCR', P .. 'seq')
-local id = redis.call('XADD', P .. 'jobs', '*', 'j', seq, 'k', ARGV[4] .. ' ' .. ARGV[5])
-redis.call('HSET', job(seq), 's', ARGV[3], 'st', ARGV[12], 'a', 0, 'c', now, 'u', now, 'n', now,
-  'r', 0, 'm', ARGV[4], 't', ARGV[5], 'h', ARGV[6], 'b', ARGV[7], 'x', 'jobs ' .. id)
-if has_idem then
-  redis.call('HSET', job(seq), 'k', idem)
-  redis.call('SET', P .. 'idem:' .. idem, seq, 'PX', ARGV[11])
+local members = {}  -- {secret, upstream}; a single job is one member without an upstream
+for i = 15, #ARGV - 1, 2 do members[#members + 1] = {ARGV[i], ARGV[i + 1]} end
+local fanout = #members > 0
+if not fanout then members[1] = {ARGV[3], ''} end
+-- Consecutive row numbers in list order (nothing else runs during a script).
+local head = redis.call('INCRBY', P .. 'seq', #members) - #members + 1
+local seqs = {}
+for i, member in ipairs(members) do
+  local seq = string.format('%d', head + i - 1)  -- tostring would round past 14 digits
+  seqs[i] = seq
+  local id = redis.call('XADD', P .. 'jobs', '*', 'j', seq, 'k',
+    batchKey(ARGV[4], ARGV[5], member[2]))
+  redis.call('HSET', job(seq), 's', member[1], 'st', ARGV[12], 'a', 0, 'c', now, 'u', now,
+    'n', now, 'r', 0, 'm', ARGV[4], 't', ARGV[5], 'h', ARGV[6], 'b', ARGV[7], 'x', 'jobs ' .. id)
+  if fanout then redis.call('HSET', job(seq), 'up', member[2], 'g', seqs[1]) end
+  count(nil, ARGV[12])
 end
-count(nil, ARGV[12])
-return {0, seq}
+if fanout then redis.call('HSET', job(seqs[1]), 'gm', table.concat(seqs, ',')) end
+if has_idem then
+  redis.call('HSET', job(seqs[1]), 'k', idem)
+  redis.call('SET', P .. 'idem:' .. idem, seqs[1], 'PX', ARGV[11])
+end
+return {0, head}
 )lua";
 
 // ARGV: dead state (unused), now, consumer, max, which (any | first | later), states a claim
@@ -147,8 +170,9 @@ if which ~= 'first' then
   if which == 'any' then takeMany('jobs') end
   return out
 end
--- A batch: the oldest first attempt, then the next ones while they share its method and target
--- (unread entries cannot be taken out of order, so a job of another target ends the batch).
+-- A batch: the oldest first attempt, then the next ones while they share its method, target
+-- and upstream (unread entries cannot be taken out of order, so a job of another target or
+-- upstream ends the batch).
 if max < 1 then return out end
 local id, fields
 repeat id, fields = readOne('jobs') until not id or take('jobs', id, fields)
@@ -290,11 +314,11 @@ end
 local n = 0
 for _, p in ipairs(picked) do
   local seq = p[1]
-  local v = redis.call('HMGET', job(seq), 's', 'st', 'm', 't', 'k')
+  local v = redis.call('HMGET', job(seq), 's', 'st', 'm', 't', 'k', 'up')
   if v[1] and (not p[2] or v[1] == p[2]) and v[2] == ARGV_DEAD then
     redis.call('ZREM', P .. 'dead', seq)
     if replay and allowed(ARGV[4], v[2]) then
-      local id = redis.call('XADD', P .. 'jobs', '*', 'j', seq, 'k', v[3] .. ' ' .. v[4])
+      local id = redis.call('XADD', P .. 'jobs', '*', 'j', seq, 'k', batchKey(v[3], v[4], v[6]))
       redis.call('HSET', job(seq), 'st', ARGV[5], 'a', 0, 'n', now, 'r', 0, 'u', now, 'd', '',
         'x', 'jobs ' .. id)
       count(v[2], ARGV[5])
@@ -309,6 +333,22 @@ for _, p in ipairs(picked) do
   end
 end
 return n
+)lua";
+
+// ARGV: dead state, seq. Returns the job's row, then, when it heads a fan-out group, its
+// members' rows (in row order; a purged member's row has no fields); {} when there is no
+// such job. The caller checks the head's secret.
+constexpr const char* kGroup = R"lua(
+local seq = ARGV[2]
+local v = redis.call('HMGET', job(seq), 's', 'g', 'gm')
+if not v[1] then return {} end
+local out = {row(seq)}
+if v[2] == seq and v[3] then
+  for member in string.gmatch(v[3], '[^,]+') do
+    if member ~= seq then out[#out + 1] = row(member) end
+  end
+end
+return out
 )lua";
 
 // ARGV: dead state. Returns {counts as state, n pairs, when the oldest queued job was queued}.
@@ -327,7 +367,7 @@ std::string script(const char* body) {
 }  // namespace
 
 std::vector<const LuaScript*> RedisScripts::all() const {
-  return {&enqueue, &claim, &settle, &stalled, &expire, &purge, &cancel, &dead, &counts};
+  return {&enqueue, &claim, &settle, &stalled, &expire, &purge, &cancel, &dead, &counts, &group};
 }
 
 const RedisScripts& redisScripts() {
@@ -335,6 +375,7 @@ const RedisScripts& redisScripts() {
       LuaScript(script(kEnqueue)), LuaScript(script(kClaim)),  LuaScript(script(kSettle)),
       LuaScript(script(kStalled)), LuaScript(script(kExpire)), LuaScript(script(kPurge)),
       LuaScript(script(kCancel)),  LuaScript(script(kDead)),   LuaScript(script(kCounts)),
+      LuaScript(script(kGroup)),
   };
   return scripts;
 }

@@ -17,14 +17,17 @@ struct RedisScripts {
   LuaScript cancel;
   LuaScript dead;  // replay or discard dead jobs
   LuaScript counts;
+  LuaScript group;  // a fan-out group's rows
   std::vector<const LuaScript*> all() const;
 };
 
 const RedisScripts& redisScripts();
 
 // The fields of a job's hash, in the order claim and get return them (after the row number).
-inline constexpr const char* kJobFields[] = {"s", "st", "a", "c",  "u",  "n",  "r",  "m",  "t", "h",
-                                             "b", "k",  "e", "rs", "rh", "rb", "ro", "rz", "d"};
+// New fields go at the end, so existing positions stay.
+inline constexpr const char* kJobFields[] = {"s",  "st", "a", "c",  "u", "n",  "r",  "m",
+                                             "t",  "h",  "b", "k",  "e", "rs", "rh", "rb",
+                                             "ro", "rz", "d", "up", "g", "gm"};
 inline constexpr size_t kJobFieldCount = sizeof(kJobFields) / sizeof(kJobFields[0]);
 
 }  // namespace sg::queue

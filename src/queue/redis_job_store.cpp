@@ -70,10 +70,15 @@ std::string RedisJobStore::key(std::string_view suffix) const {
 }
 
 void RedisJobStore::enqueue(Job job, EnqueueCallback done) {
-  auto secret = newJobSecret();
-  if (!secret) {
-    done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kNoRandom, "getrandom failed", true}});
-    return;
+  // One secret per member, drawn here so the writer thread only talks to Redis.
+  std::vector<JobSecret> secrets(std::max<size_t>(1, job.fanout.size()));
+  for (JobSecret& secret : secrets) {
+    auto drawn = newJobSecret();
+    if (!drawn) {
+      done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kNoRandom, "getrandom failed", true}});
+      return;
+    }
+    secret = *drawn;
   }
   {
     std::unique_lock lock(queue_mutex_);
@@ -82,7 +87,7 @@ void RedisJobStore::enqueue(Job job, EnqueueCallback done) {
       done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kClosed, "the queue store is closing"}});
       return;
     }
-    pending_.push_back({std::move(job), *secret, std::move(done)});
+    pending_.push_back({std::move(job), std::move(secrets), std::move(done)});
   }
   queue_cv_.notify_one();
 }
@@ -147,32 +152,43 @@ void RedisJobStore::commitBatch(std::vector<Pending>& batch) {
   std::vector<std::string> commands;
   commands.reserve(batch.size());
   for (const Pending& pending : batch) {
-    const std::string secret = formatJobId(1, pending.secret).substr(kJobSeqDigits);
+    std::vector<std::string> secrets;  // hex, as stored
+    secrets.reserve(pending.secrets.size());
+    for (const JobSecret& secret : pending.secrets) {
+      secrets.push_back(formatJobId(1, secret).substr(kJobSeqDigits));
+    }
     const std::string headers = encodeHeaders(pending.job.request.headers);
     // "k" + the key, so that an empty key is a key too; "" is none.
     const std::string idem =
         pending.job.idempotency_key ? "k" + *pending.job.idempotency_key : std::string();
-    const std::string_view args[] = {dead,
-                                     now_text,
-                                     secret,
-                                     pending.job.request.method,
-                                     pending.job.request.target,
-                                     headers,
-                                     pending.job.request.body,
-                                     idem,
-                                     max_length,
-                                     drop,
-                                     result_ttl,
-                                     queued,
-                                     retrying,
-                                     drop_from};
+    std::vector<std::string_view> args = {dead,
+                                          now_text,
+                                          secrets[0],
+                                          pending.job.request.method,
+                                          pending.job.request.target,
+                                          headers,
+                                          pending.job.request.body,
+                                          idem,
+                                          max_length,
+                                          drop,
+                                          result_ttl,
+                                          queued,
+                                          retrying,
+                                          drop_from};
+    // A fan-out: each member's secret and upstream, in list order (one script stores them
+    // all: nothing else runs on Redis in between).
+    const std::vector<std::string>& upstreams = pending.job.fanout;
+    for (size_t i = 0; i < upstreams.size() && i < secrets.size(); ++i) {
+      args.push_back(secrets[i]);
+      args.push_back(upstreams[i]);
+    }
     commands.push_back(RedisLink::evalsha(redisScripts().enqueue, prefix_, args));
   }
   auto replies = writer_link_->run(commands);
   for (size_t i = 0; i < batch.size(); ++i) {
     EnqueueOutcome outcome;
     if (replies.ok()) {
-      outcome = enqueueOutcome(replies.value()[i].get(), batch[i].secret);
+      outcome = enqueueOutcome(replies.value()[i].get(), batch[i].secrets[0]);
     } else {
       outcome.error = replies.error();
     }

@@ -59,6 +59,7 @@ class RedisJobStore final : public JobStore {
   Result<uint64_t> purgeResults(int64_t now_ms) override;
 
   Result<Job> get(std::string_view id) override;
+  Result<std::vector<Job>> group(std::string_view head_id) override;
   Result<std::optional<JobResult>> result(std::string_view id) override;
   Status cancel(std::string_view id) override;
   Result<std::vector<Job>> listDead(size_t limit) override;
@@ -75,7 +76,7 @@ class RedisJobStore final : public JobStore {
  private:
   struct Pending {
     Job job;
-    JobSecret secret;
+    std::vector<JobSecret> secrets;  // one per member (one for a single job); [0]: the head's
     EnqueueCallback done;
   };
 

@@ -264,6 +264,40 @@ Result<Job> RedisJobStore::get(std::string_view id) {
   return std::move(*job);
 }
 
+// One script reads the head and its members together (one round trip, one moment). The
+// head's secret is checked here as get() checks it; members carry their own ids.
+Result<std::vector<Job>> RedisJobStore::group(std::string_view head_id) {
+  auto parsed = parseJobId(head_id);
+  if (!parsed) return notFound(head_id);
+  const std::string seq = std::to_string(parsed->seq);
+  const std::string_view args[] = {kDead, seq};
+  auto reply = runOne(RedisLink::evalsha(redisScripts().group, prefix_, args));
+  if (!reply.ok()) return reply.error();
+  const redisReply* rows = reply.value().get();
+  if (!replyIsArray(rows)) return replyError(rows, "to a group lookup");
+  if (rows->elements == 0) return notFound(head_id);
+  const redisReply* head_row = rows->element[0];
+  if (!replyIsArray(head_row, 1 + kJobFieldCount)) return malformed("to a group lookup");
+  const std::string_view stored = replyText(head_row->element[1]);
+  if (stored.size() != secretHex(head_id).size() || !sameSecret(stored, secretHex(head_id))) {
+    return notFound(head_id);
+  }
+  auto head = jobFromRow(head_row, options_.queue);
+  if (!head) return malformed("to a group lookup (a stored job is malformed)");
+  std::vector<Job> members;
+  if (head->group_seq != parsed->seq) return members;  // a single job, or not the head
+  members.push_back(std::move(*head));
+  for (size_t i = 1; i < rows->elements; ++i) {
+    const redisReply* row = rows->element[i];
+    // A member purged (result_ttl) or discarded before the head has no fields left.
+    if (replyIsArray(row, 2) && row->element[1]->type == REDIS_REPLY_NIL) continue;
+    auto member = jobFromRow(row, options_.queue);
+    if (!member) return malformed("to a group lookup (a stored member is malformed)");
+    members.push_back(std::move(*member));
+  }
+  return members;
+}
+
 Result<std::optional<JobResult>> RedisJobStore::result(std::string_view id) {
   auto job = get(id);
   if (!job.ok()) return job.error();

@@ -125,13 +125,18 @@ Status SqliteJobStore::createSchema() {
   auto version = queryText(*db_, "SELECT value FROM meta WHERE key = 'schema_version'",
                            "reading the schema version");
   if (!version.ok()) return version.error();
-  if (!version.value().empty() && version.value() != std::to_string(kSchemaVersion)) {
+  const bool from_2 = version.value() == "2";  // gets the fan-out columns below
+  if (!version.value().empty() && version.value() != std::to_string(kSchemaVersion) && !from_2) {
     // Checked before the rest of the schema is created: nothing is written to such a file.
     return fileError(*db_, "schema version " + version.value() +
                                " is not supported (this build: " + std::to_string(kSchemaVersion) +
                                "); drain it with the build that made it, or move it aside");
   }
   if (auto s = db_->exec(schemaSql(), "creating the schema"); !s.ok()) return s;
+  if (from_2) {
+    if (auto s = db_->exec(migrationFrom2Sql(), "adding the fan-out columns"); !s.ok()) return s;
+  }
+  if (auto s = db_->exec(fanoutIndexSql(), "creating the schema"); !s.ok()) return s;
   if (version.value().empty()) {
     auto insert = db_->prepare(
         "INSERT INTO meta(key, value) VALUES ('schema_version', :version), ('queue', :queue)");
@@ -208,6 +213,12 @@ void SqliteJobStore::enqueue(Job job, EnqueueCallback done) {
   // Always a fresh id, never the caller's: its row number comes from the insert, its random
   // part from here.
   auto secret = newJobSecret();
+  std::vector<JobSecret> member_secrets;
+  for (size_t i = 1; secret && i < job.fanout.size(); ++i) {
+    auto member = newJobSecret();
+    if (!member) secret.reset();
+    if (member) member_secrets.push_back(*member);
+  }
   if (!secret) {
     done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kNoRandom, "getrandom failed", true}});
     return;
@@ -221,7 +232,8 @@ void SqliteJobStore::enqueue(Job job, EnqueueCallback done) {
       done(EnqueueOutcome{{}, false, StoreError{ErrorKind::kClosed, "the queue store is closing"}});
       return;
     }
-    pending_.push_back(Pending{std::move(job), *secret, std::move(done)});
+    pending_.push_back(
+        Pending{std::move(job), *secret, std::move(member_secrets), std::move(done)});
     // The writer waits either for a first job or for a full batch; only those wake it.
     wake = pending_.size() == 1 || pending_.size() == options_.max_batch;
   }
@@ -324,10 +336,35 @@ Status SqliteJobStore::insertOne(Pending& pending, int64_t now, uint64_t& depth,
     }
     --depth;
   }
-  auto id = insertJob(job, pending.secret, now);
+  if (!job.fanout.empty()) return insertGroup(pending, now, depth, outcome);
+  auto id = insertJob(job, pending.secret, now, {}, 0, true);
   if (!id.ok()) return id.error();
   outcome.id = std::move(id.value());
   ++depth;
+  return okStatus();
+}
+
+// A fan-out job: a member per target in this transaction, the first the head (its own row
+// number is the group's); only the head keeps the idempotency key.
+Status SqliteJobStore::insertGroup(Pending& pending, int64_t now, uint64_t& depth,
+                                   EnqueueOutcome& outcome) {
+  const Job& job = pending.job;
+  auto head = insertJob(job, pending.secret, now, job.fanout.front(), 0, true);
+  if (!head.ok()) return head.error();
+  const int64_t head_seq = parseJobId(head.value())->seq;
+  {
+    StatementUse set(sql_->set_group);
+    set->bindInt(":seq", head_seq);
+    int rc = set->step();
+    if (rc != SQLITE_DONE) return db_->error("storing a fan-out job", rc);
+  }
+  for (size_t i = 1; i < job.fanout.size(); ++i) {
+    auto member =
+        insertJob(job, pending.member_secrets[i - 1], now, job.fanout[i], head_seq, false);
+    if (!member.ok()) return member.error();
+  }
+  outcome.id = std::move(head.value());
+  depth += job.fanout.size();
   return okStatus();
 }
 
@@ -369,8 +406,9 @@ Result<bool> SqliteJobStore::dropOldest(int64_t now) {
 }
 
 // Returns the new job's id.
-Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& secret,
-                                              int64_t now) {
+Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& secret, int64_t now,
+                                              std::string_view upstream, int64_t group_seq,
+                                              bool with_key) {
   StatementUse stmt(sql_->insert);
   stmt->bindBlob(":secret",
                  std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
@@ -380,11 +418,13 @@ Result<std::string> SqliteJobStore::insertJob(const Job& job, const JobSecret& s
   stmt->bindBlob(":target", job.request.target);
   stmt->bindBlob(":headers", encodeHeaders(job.request.headers));
   stmt->bindBlob(":body", job.request.body);
-  if (job.idempotency_key) {
+  if (job.idempotency_key && with_key) {
     stmt->bindBlob(":key", *job.idempotency_key);
   } else {
     stmt->bindNull(":key");
   }
+  stmt->bindBlob(":upstream", upstream);
+  stmt->bindInt(":group", group_seq);
   int rc = stmt->step();
   if (rc != SQLITE_DONE) return db_->error("storing a job", rc);
   int64_t seq = db_->lastInsertRowid();

@@ -89,6 +89,7 @@ class SqliteJobStore final : public JobStore {
 
   // Admin and status.
   Result<Job> get(std::string_view id) override;
+  Result<std::vector<Job>> group(std::string_view head_id) override;
   Result<std::optional<JobResult>> result(std::string_view id) override;
   Status cancel(std::string_view id) override;               // queued -> failed ("cancelled")
   Result<std::vector<Job>> listDead(size_t limit) override;  // oldest death first
@@ -106,6 +107,7 @@ class SqliteJobStore final : public JobStore {
   struct Pending {
     Job job;
     JobSecret secret;  // drawn on the caller's thread: getrandom stays off the writer
+    std::vector<JobSecret> member_secrets;  // a fan-out's members after the head
     EnqueueCallback done;
   };
 
@@ -121,7 +123,9 @@ class SqliteJobStore final : public JobStore {
   Status insertOne(Pending& pending, int64_t now, uint64_t& depth, EnqueueOutcome& outcome);
   Result<bool> findIdempotent(const std::string& key, int64_t now, EnqueueOutcome& outcome);
   Result<bool> dropOldest(int64_t now);
-  Result<std::string> insertJob(const Job& job, const JobSecret& secret, int64_t now);
+  Status insertGroup(Pending& pending, int64_t now, uint64_t& depth, EnqueueOutcome& outcome);
+  Result<std::string> insertJob(const Job& job, const JobSecret& secret, int64_t now,
+                                std::string_view upstream, int64_t group_seq, bool with_key);
   Result<uint64_t> depthInTransaction();
   // Runs `body` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
   template <class F>

@@ -227,6 +227,25 @@ Result<Job> SqliteJobStore::get(std::string_view id) {
   return std::move(*job);
 }
 
+Result<std::vector<Job>> SqliteJobStore::group(std::string_view head_id) {
+  auto head = get(head_id);  // the id's random part checked here
+  if (!head.ok()) return head.error();
+  std::vector<Job> members;
+  const int64_t seq = parseJobId(head_id)->seq;
+  if (head.value().group_seq != seq) return members;  // heads no group
+  std::lock_guard lock(db_mutex_);
+  StatementUse stmt(sql_->group_members);
+  stmt->bindInt(":seq", seq);
+  int rc = SQLITE_ROW;
+  while ((rc = stmt->step()) == SQLITE_ROW) {
+    auto job = readJob(*stmt);
+    if (!job) return malformed(*db_);
+    members.push_back(std::move(*job));
+  }
+  if (rc != SQLITE_DONE) return db_->error("reading a fan-out group", rc);
+  return members;
+}
+
 Result<std::optional<JobResult>> SqliteJobStore::result(std::string_view id) {
   auto job = get(id);
   if (!job.ok()) return job.error();

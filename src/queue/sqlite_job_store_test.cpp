@@ -321,5 +321,76 @@ TEST_F(JobStoreTest, CountsAndOldestQueuedAge) {
   EXPECT_EQ(counts.oldest_queued_age_ms, 300);
 }
 
+// Fan-out: a member per target, stored together; the head's id is the group's.
+TEST_F(JobStoreTest, FanOutStoresAMemberPerUpstream) {
+  auto store = openOrDie(options_);
+  Job fan = requestJob("event", "key-f");
+  fan.fanout = {"billing", "audit", "log"};
+  auto head = enqueueSync(*store, fan);
+  ASSERT_TRUE(head.ok()) << head.error->message;
+  auto members = store->group(head.id);
+  ASSERT_TRUE(members.ok()) << members.error().message;
+  ASSERT_EQ(members.value().size(), 3u);
+  const int64_t head_seq = parseJobId(head.id)->seq;
+  const char* upstreams[] = {"billing", "audit", "log"};
+  for (size_t i = 0; i < 3; ++i) {
+    const Job& member = members.value()[i];
+    EXPECT_EQ(member.upstream, upstreams[i]);
+    EXPECT_EQ(member.group_seq, head_seq);
+    EXPECT_EQ(member.request, fan.request);
+    EXPECT_EQ(member.state, JobState::kQueued);
+    EXPECT_EQ(member.idempotency_key.has_value(), i == 0);  // the head only
+  }
+  EXPECT_EQ(members.value()[0].id, head.id);
+  EXPECT_NE(members.value()[1].id, members.value()[2].id);
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 3u);
+  // Only the head names the group; a member, a single job and a forged id do not.
+  EXPECT_TRUE(store->group(members.value()[1].id).value().empty());
+  auto single = enqueueSync(*store, requestJob("single"));
+  EXPECT_TRUE(store->group(single.id).value().empty());
+  EXPECT_EQ(store->get(single.id).value().group_seq, 0);
+  std::string forged = head.id;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  EXPECT_EQ(store->group(forged).error().kind, ErrorKind::kNotFound);
+  // The key returns the head, and stores nothing more.
+  auto again = enqueueSync(*store, fan);
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.id, head.id);
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 4u);
+}
+
+// A fan-out job counts once against max_length; then all of its members are stored.
+TEST_F(JobStoreTest, FanOutCountsOnceAgainstMaxLength) {
+  options_.max_length = 2;
+  auto store = openOrDie(options_);
+  ASSERT_TRUE(enqueueSync(*store, requestJob("one")).ok());
+  Job fan = requestJob("fan");
+  fan.fanout = {"a", "b", "c"};
+  ASSERT_TRUE(enqueueSync(*store, fan).ok());
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 4u);
+  auto full = enqueueSync(*store, fan);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error->kind, ErrorKind::kFull);
+}
+
+// A batch is one request to one upstream: members of other upstreams are not in it.
+TEST_F(JobStoreTest, BatchClaimsDoNotMixUpstreams) {
+  auto store = openOrDie(options_);
+  Job fan = requestJob("fan");
+  fan.fanout = {"a", "b"};
+  auto first = enqueueSync(*store, fan);
+  auto second = enqueueSync(*store, fan);
+  auto batch = store->claimReady(clock_.now(), 10, ClaimAttempts::kFirst);
+  ASSERT_TRUE(batch.ok()) << batch.error().message;
+  ASSERT_EQ(batch.value().size(), 2u);
+  for (const Job& job : batch.value()) EXPECT_EQ(job.upstream, "a");
+  auto rest = store->claimReady(clock_.now(), 10, ClaimAttempts::kFirst);
+  ASSERT_EQ(rest.value().size(), 2u);
+  for (const Job& job : rest.value()) EXPECT_EQ(job.upstream, "b");
+  EXPECT_EQ(batch.value()[0].id, first.id);
+  EXPECT_EQ(rest.value()[0].group_seq, parseJobId(first.id)->seq);
+  EXPECT_EQ(rest.value()[1].group_seq, parseJobId(second.id)->seq);
+}
+
 }  // namespace
 }  // namespace sg::queue

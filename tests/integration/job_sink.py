@@ -15,6 +15,7 @@ per-job counts (a Counter of ids) grow, so a 20,000-job run stays small. A reque
 """
 import collections
 import http.server
+import socket
 import threading
 import time
 
@@ -26,6 +27,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
     # A gateway killed mid-delivery resets its connections: that is expected, not a traceback.
     def handle_error(self, request, client_address):
         pass
+
+
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
 
 
 class Record:
@@ -54,7 +59,8 @@ class Record:
 
 
 class JobSink:
-    def __init__(self, default_status=200, delay=0.0, body=b"done", max_records=50_000):
+    def __init__(self, default_status=200, delay=0.0, body=b"done", max_records=50_000,
+                 host="127.0.0.1"):
         self.lock = threading.Lock()
         self.default_status = default_status
         self.delay = delay
@@ -69,7 +75,8 @@ class JobSink:
         self._stop = threading.Event()
         self._release = threading.Event()     # hang(): requests wait for this
         self._release.set()
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        server_class = _QuietServer6 if ":" in host else _QuietServer
+        self.server = server_class((host, 0), self._handler_class())
         self.server.daemon_threads = True
         self.server.request_queue_size = 128
         self.port = self.server.server_address[1]

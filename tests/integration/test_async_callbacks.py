@@ -79,6 +79,25 @@ def one_callback(receiver, job_id, timeout=8.0):
     return recs[0]
 
 
+# An allow list may name an IPv6 literal in any spelling; the URL's may differ too.
+def test_callback_to_an_ipv6_literal(gateway, sink, tmp_path):
+    receiver6 = Receiver(host="::1")
+    try:
+        gw = gateway(callback_config(tmp_path, sink.address, allow=("0:0::1",)))
+        url = "http://[0:0:0:0:0:0:0:1]:%d/hook6" % receiver6.port
+        job_id = accept(gw, body=b'{"n": 6}', headers=with_callback(url))
+        wait_state(gw, job_id, "succeeded")
+        rec = one_callback(receiver6, job_id)
+        assert rec.path == "/hook6", rec
+        assert rec.header("Host") == "[::1]:%d" % receiver6.port, rec.headers
+        check_signature(rec)
+        r = post(gw, body=b"{}", headers=with_callback("http://[::2]:%d/hook6" % receiver6.port))
+        assert r.status == 400, r
+        assert "[::2] is not in this route's callback allow list" in r.json()["error"], r.json()
+    finally:
+        receiver6.close()
+
+
 # 1. success
 def test_success_calls_back_once_signed(gateway, sink, receiver, tmp_path):
     gw = gateway(callback_config(tmp_path, sink.address))

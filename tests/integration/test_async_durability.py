@@ -34,15 +34,6 @@ def test_corrupt_queue_file_stops_startup(gateway, tmp_path):
     assert str(path) in gw.logs, gw.logs[-3000:]
 
 
-def test_fanout_is_refused_at_startup_until_it_runs(gateway, tmp_path):
-    """A configuration the gateway parses but cannot run yet stops start-up with a clear error
-    instead of running without the fan-out it asks for."""
-    cfg = async_config(tmp_path, "127.0.0.1:%d" % free_port(), route={"async": {"queue": Q, "fanout": ["sink"]}})
-    gw = start_fails(gateway, cfg)
-    assert gw.proc.returncode != 0, gw.logs
-    assert "async.fanout is not supported by this version of scalegate yet" in gw.logs, gw.logs[-3000:]
-
-
 def test_unwritable_queue_directory_stops_startup(gateway, tmp_path):
     """As root (this machine's test user) a mode-0555 directory is still writable, so the
     directory is made unusable by being a regular file; as another user a 0555 directory is
