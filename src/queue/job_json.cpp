@@ -88,6 +88,13 @@ void addStatus(boost::json::object& out, const Job& job) {
   if (!job.upstream.empty()) out["upstream"] = text(job.upstream);
 }
 
+// What every fan-out listing says of a member: its upstream, id and state.
+boost::json::object memberJson(const Job& member) {
+  return boost::json::object{{"upstream", text(member.upstream)},
+                             {"id", text(member.id)},
+                             {"state", jobStateName(member.state)}};
+}
+
 }  // namespace
 
 std::string formatRfc3339Ms(int64_t epoch_ms) {
@@ -198,13 +205,11 @@ boost::json::object fanOutStatusJson(const Job& head, const std::vector<Job>& me
   addStatus(out, group);
   boost::json::array list;
   for (const Job& member : members) {
-    list.push_back(boost::json::object{
-        {"upstream", text(member.upstream)},
-        {"id", text(member.id)},
-        {"state", jobStateName(member.state)},
-        {"attempts", member.attempts},
-        {"last_error", member.last_error.empty() ? boost::json::value(nullptr)
-                                                 : boost::json::value(text(member.last_error))}});
+    boost::json::object item = memberJson(member);
+    item["attempts"] = member.attempts;
+    item["last_error"] = member.last_error.empty() ? boost::json::value(nullptr)
+                                                   : boost::json::value(text(member.last_error));
+    list.push_back(std::move(item));
   }
   out["fanout"] = std::move(list);
   return out;
@@ -213,12 +218,10 @@ boost::json::object fanOutStatusJson(const Job& head, const std::vector<Job>& me
 boost::json::object fanOutResultJson(const std::vector<Job>& members) {
   boost::json::array list;
   for (const Job& member : members) {
-    list.push_back(boost::json::object{
-        {"upstream", text(member.upstream)},
-        {"id", text(member.id)},
-        {"state", jobStateName(member.state)},
-        {"result", member.result ? boost::json::value(jobResultJson(*member.result))
-                                 : boost::json::value(nullptr)}});
+    boost::json::object item = memberJson(member);
+    item["result"] = member.result ? boost::json::value(jobResultJson(*member.result))
+                                   : boost::json::value(nullptr);
+    list.push_back(std::move(item));
   }
   return boost::json::object{{"fanout", std::move(list)}};
 }

@@ -88,6 +88,7 @@ class RedisJobStore final : public JobStore {
   EnqueueOutcome enqueueOutcome(const redisReply* reply, const JobSecret& secret);
   std::string settleCommand(Settlement& settlement, const std::string& now_text);
   std::string countsCommand() const;
+  std::string jobFieldsCommand(int64_t seq) const;
   void storeCounts(const redisReply* reply);
   Result<ReplyPtr> runOne(std::string command);
   Result<uint64_t> repeatScript(const LuaScript& script, std::span<const std::string_view> args,

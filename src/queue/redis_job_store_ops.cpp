@@ -241,16 +241,20 @@ Result<uint64_t> RedisJobStore::purgeResults(int64_t now_ms) {
   return repeatScript(redisScripts().purge, args, "to a purge");
 }
 
-Result<Job> RedisJobStore::get(std::string_view id) {
-  auto parsed = parseJobId(id);
-  if (!parsed) return notFound(id);
-  std::vector<std::string_view> argv{"HMGET"};
-  const std::string job_key = key("j:" + std::to_string(parsed->seq));
-  argv.push_back(job_key);
+// HMGET of a job's kJobFields, in order (what jobFromValues reads).
+std::string RedisJobStore::jobFieldsCommand(int64_t seq) const {
+  const std::string job_key = key("j:" + std::to_string(seq));
+  std::vector<std::string_view> argv{"HMGET", job_key};
   for (const char* field : kJobFields) argv.emplace_back(field);
   std::string command;
   store::appendCommand(&command, argv);
-  auto reply = runOne(std::move(command));
+  return command;
+}
+
+Result<Job> RedisJobStore::get(std::string_view id) {
+  auto parsed = parseJobId(id);
+  if (!parsed) return notFound(id);
+  auto reply = runOne(jobFieldsCommand(parsed->seq));
   if (!reply.ok()) return reply.error();
   const redisReply* values = reply.value().get();
   if (!replyIsArray(values, kJobFieldCount)) return replyError(values, "to a job lookup");
@@ -334,11 +338,7 @@ Result<std::vector<Job>> RedisJobStore::listDead(size_t limit) {
     auto seq = replyInteger(list->element[i]);
     if (!seq) continue;
     numbers.push_back(*seq);
-    std::vector<std::string_view> argv{"HMGET"};
-    const std::string job_key = key("j:" + std::to_string(*seq));
-    argv.push_back(job_key);
-    for (const char* field : kJobFields) argv.emplace_back(field);
-    store::appendCommand(&commands.emplace_back(), argv);
+    commands.push_back(jobFieldsCommand(*seq));
   }
   if (commands.empty()) return jobs;
   std::unique_lock lock(link_mutex_);
