@@ -380,6 +380,12 @@ bool SharedState::openQueues(std::string* error) {
       for (Route& route : listener.router.routes()) {
         if (!route.config->async || route.config->async->queue != queue_config.name) continue;
         visibility = std::max(visibility, route.upstream->config->response_timeout);
+        // A fan-out route delivers to its listed upstreams instead.
+        for (const std::string& name : route.config->async->fanout) {
+          if (const auto* upstream = config_->findUpstream(name)) {
+            visibility = std::max(visibility, upstream->response_timeout);
+          }
+        }
       }
     }
     visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));

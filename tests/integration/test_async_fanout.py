@@ -375,3 +375,23 @@ def test_each_member_calls_back(gateway, sinks, tmp_path):
         assert docs[ids[1]]["result"]["body"] == "from b", docs
     finally:
         receiver.close()
+
+
+def test_visibility_timeout_covers_the_slowest_fanout_target(gateway, tmp_path):
+    """The default visibility timeout is the slowest upstream the queue delivers to plus 5 s,
+    fan-out targets included: a member whose upstream (b, response_timeout 20 s) takes 7 s is
+    not taken for stalled at the route's own upstream's 1 s + 5 s and delivered twice."""
+    a, b = JobSink(body=b"from a"), JobSink(body=b"from b", delay=7.0)
+    try:
+        cfg = make_config({"a": [a.address], "b": [b.address]}, routes=[fanout_route()],
+                          queues={Q: {"path": str(tmp_path / "orders.db")}},
+                          upstream_opts={"a": {"response_timeout": "1s"},
+                                         "b": {"response_timeout": "20s"}})
+        gw = gateway(cfg)
+        head = accept(gw, body=b'{"n": 1}')
+        wait_state(gw, head, "succeeded", timeout=20)
+        assert [m["attempts"] for m in members(gw, head)] == [1, 1], job(gw, head)
+        assert b.count() == 1 and a.count() == 1, (a.snapshot(), b.snapshot())
+    finally:
+        a.close()
+        b.close()
