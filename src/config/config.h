@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/postgres_config.h"
 #include "http/path_normalizer.h"
 #include "net/address.h"
 #include "net/cidr.h"
@@ -369,6 +370,7 @@ struct Config {
   CacheConfig cache;
   StoreConfig store;
   std::vector<QueueConfig> queues;                      // in file order
+  std::optional<PostgresConfig> postgres;               // the PostgreSQL listener, when set
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
   // Under concurrent load a worker that finds no ready event sleeps this long and then takes
   // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.

@@ -1,0 +1,77 @@
+#pragma once
+// The PostgreSQL listener (top-level key `postgres`): a pooling proxy in PgBouncer's terms.
+// Key names follow PgBouncer's where PgBouncer has one.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/address.h"
+
+namespace sg::config {
+
+struct PostgresListenerConfig {
+  std::string name;
+  net::Address address;
+};
+
+// One entry of `postgres.databases`: the name clients connect to, and the server it maps to.
+struct PostgresDatabaseConfig {
+  std::string name;        // the key: what clients put in `database`
+  net::Address primary;    // host:port of the server
+  std::string dbname;      // the server's database (default: name)
+  std::string user;        // forced server user (empty: the client's user)
+  std::string password;    // password for the forced user (empty: from the auth file)
+  uint32_t pool_size = 0;  // 0: postgres.default_pool_size
+  // Extra servers for clients that waited reserve_pool_timeout (unset: reserve_pool_size).
+  std::optional<uint32_t> reserve_pool;
+  uint32_t max_db_connections = 0;  // 0: unlimited (across the database's pools)
+};
+
+struct PostgresConfig {
+  enum class AuthType { kScramSha256, kMd5, kTrust };
+  enum class PoolMode { kSession, kTransaction, kStatement };
+
+  std::vector<PostgresListenerConfig> listeners;
+  AuthType auth_type = AuthType::kScramSha256;
+  std::string users_file;  // PgBouncer's userlist.txt format: "user" "password-or-secret"
+  std::string auth_user;   // looks up unknown users with auth_query through a pooled server
+  std::string auth_query = "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename=$1";
+  PoolMode pool_mode = PoolMode::kTransaction;
+  uint32_t max_client_conn = 100;
+  uint32_t default_pool_size = 20;
+  uint32_t min_pool_size = 0;
+  uint32_t reserve_pool_size = 0;  // default reserve_pool of every database
+  std::chrono::milliseconds reserve_pool_timeout{5000};
+  uint32_t max_prepared_statements = 200;  // per server connection; 0 = no renaming
+  std::vector<std::string> admin_users;    // may run every admin console command
+  std::vector<std::string> stats_users;    // may run SHOW only
+  std::chrono::milliseconds server_idle_timeout{600000};
+  std::chrono::milliseconds server_lifetime{3600000};
+  std::chrono::milliseconds server_connect_timeout{15000};
+  std::chrono::milliseconds server_check_delay{30000};
+  std::string server_check_query = "select 1";     // empty: the empty query
+  std::string server_reset_query = "DISCARD ALL";  // session mode, when a client leaves
+  std::chrono::milliseconds query_wait_timeout{120000};
+  std::chrono::milliseconds idle_transaction_timeout{0};  // 0 = off
+  std::chrono::milliseconds client_idle_timeout{0};       // 0 = off
+  std::chrono::milliseconds client_login_timeout{60000};
+  uint32_t max_packet_size = 256 * 1024 * 1024;   // largest frontend message accepted
+  std::vector<PostgresDatabaseConfig> databases;  // in file order
+
+  const PostgresDatabaseConfig* findDatabase(const std::string& name) const {
+    for (const auto& database : databases) {
+      if (database.name == name) return &database;
+    }
+    return nullptr;
+  }
+  uint32_t poolSize(const PostgresDatabaseConfig& database) const {
+    return database.pool_size > 0 ? database.pool_size : default_pool_size;
+  }
+  uint32_t reservePool(const PostgresDatabaseConfig& database) const {
+    return database.reserve_pool ? *database.reserve_pool : reserve_pool_size;
+  }
+};
+
+}  // namespace sg::config
