@@ -24,6 +24,9 @@ PACKAGES=(
   libssl-dev
   # SQLite (the embedded durable job store of async routes)
   libsqlite3-dev
+  # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the
+  # driver tests, libpg_query for statement parsing
+  postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 
@@ -106,8 +109,10 @@ else
 fi
 
 # The tools the scripts call, checked by what they run rather than by package name.
-for tool in cmake ninja g++ clang++ curl taskset pgrep valgrind nginx haproxy wrk h2load; do
+for tool in cmake ninja g++ clang++ curl taskset pgrep valgrind nginx haproxy wrk h2load psql pgbench pgbouncer; do
   command -v "$tool" >/dev/null || die "'$tool' not found after install"
 done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || die "/usr/bin/python3 cannot import pytest"
+/usr/bin/python3 -c 'import psycopg, asyncpg' 2>/dev/null || die "/usr/bin/python3 cannot import psycopg and asyncpg"
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "/usr/lib/postgresql/15/bin/initdb not found after install"
 say "ok"
