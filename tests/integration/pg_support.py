@@ -622,3 +622,23 @@ def socket_to(port, timeout=5.0):
     s = socket.create_connection(("127.0.0.1", port), timeout=wait_s(timeout))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
+
+
+def startup_packet(user, database, **params):
+    """A protocol 3.0 StartupMessage."""
+    body = b"".join(b"%s\0%s\0" % (k.encode(), v.encode())
+                    for k, v in [("user", user), ("database", database)] + list(params.items())) + b"\0"
+    return (8 + len(body)).to_bytes(4, "big") + (196608).to_bytes(4, "big") + body
+
+
+def first_auth_request(port, user, database="app"):
+    """Sends a StartupMessage; returns the first answer: ("R", auth code, rest of payload) for an
+    Authentication request, or ("E", fields) for an error."""
+    with socket_to(port) as s:
+        s.sendall(startup_packet(user, database))
+        kind, payload = read_message(s)
+    if kind == b"R":
+        return "R", int.from_bytes(payload[:4], "big"), payload[4:]
+    if kind == b"E":
+        return "E", error_fields(payload), b""
+    raise AssertionError("unexpected first message %r %r" % (kind, payload[:100]))
