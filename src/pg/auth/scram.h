@@ -169,7 +169,9 @@ class ScramClient {
   std::string auth_message_;
 };
 
-// SASL on the wire (https://www.postgresql.org/docs/15/protocol-message-formats.html).
+// SASL on the wire (https://www.postgresql.org/docs/15/protocol-message-formats.html). Parsed
+// fields are views into the payload, which must outlive them. The mechanism name is the caller's
+// to check (kScramSha256Mechanism is the only one offered).
 struct SaslInitialResponse {
   std::string_view mechanism;
   std::optional<std::string_view> data;  // absent when the length is -1 (no initial response)

@@ -509,10 +509,11 @@ TEST(PgAuthSasl, InitialResponseParsing) {
 TEST(PgAuthSasl, MechanismList) {
   std::vector<std::string_view> mechanisms;
   std::string error;
-  ASSERT_TRUE(parseSaslMechanisms(std::string("SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0", 34),
-                                  &mechanisms, &error))
-      << error;
+  // The list is views into the body, which must outlive it.
+  const std::string body("SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0", 34);
+  ASSERT_TRUE(parseSaslMechanisms(body, &mechanisms, &error)) << error;
   ASSERT_EQ(mechanisms.size(), 2u);
+  EXPECT_EQ(mechanisms[0], "SCRAM-SHA-256-PLUS");
   EXPECT_EQ(mechanisms[1], kScramSha256Mechanism);
   EXPECT_FALSE(parseSaslMechanisms(std::string("\0", 1), &mechanisms, &error));   // none
   EXPECT_FALSE(parseSaslMechanisms(std::string("A\0", 2), &mechanisms, &error));  // no end
