@@ -8,7 +8,7 @@
 namespace sg::pg {
 namespace {
 
-// RFC 7677 section 3. The server signature there is ...RsjL95G4= (checked against the RFC text and
+// RFC 7677 section 3. The server signature ends in ...Rsjl95G4= (checked against the RFC text and
 // recomputed with Python's hashlib/hmac).
 constexpr std::string_view kRfcClientNonce = "rOprNGfwEbeRWgbNEkqO";
 constexpr std::string_view kRfcServerNonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
