@@ -425,6 +425,13 @@ class ScalegatePg(Gateway, ClientSide):
     def vm_rss_kib(self):
         return vm_rss_kib(self.pid)
 
+    def reconfigure(self, databases=None, **settings):
+        """Rewrites the configuration file (RELOAD reads it)."""
+        self.cfg["postgres"].update(settings)
+        if databases is not None:
+            self.cfg["postgres"]["databases"] = databases
+        self.write_config()
+
 
 # ---------------------------------------------------------------------------
 # PgBouncer (the reference)
@@ -453,32 +460,44 @@ class PgBouncer(ClientSide):
         self.dir = _make_owned_dir("sg-pgbouncer-")
         self.port = free_port()
         self.proc = None
-        users_path = os.path.join(self.dir, "users.txt")
-        with open(users_path, "w") as f:
+        self.users_path = os.path.join(self.dir, "users.txt")
+        with open(self.users_path, "w") as f:
             f.write(users_file_text(users))
+        self.auth, self.pool_size = auth, pool_size
+        self.databases = databases if databases is not None else {
+            "app": {"primary": pg.address, "dbname": "app", "pool_size": pool_size}}
+        self.settings = dict(settings)
+        self.ini = os.path.join(self.dir, "pgbouncer.ini")
+        self.write_config()
+
+    def write_config(self):
         lines = ["[databases]"]
-        if databases is None:
-            databases = {"app": {"primary": pg.address, "dbname": "app", "pool_size": pool_size}}
-        for name, db in databases.items():
+        for name, db in self.databases.items():
             host, port = db["primary"].rsplit(":", 1)
             extra = "".join(" %s=%s" % (k, db[k]) for k in ("dbname", "user", "password", "pool_size")
                             if k in db)
             lines.append("%s = host=%s port=%s%s" % (name, host, port, extra))
         lines += ["[pgbouncer]", "listen_addr = 127.0.0.1", "listen_port = %d" % self.port,
-                  "unix_socket_dir =", "auth_type = %s" % auth, "auth_file = %s" % users_path,
-                  "pool_mode = transaction", "default_pool_size = %d" % pool_size,
+                  "unix_socket_dir =", "auth_type = %s" % self.auth, "auth_file = %s" % self.users_path,
+                  "pool_mode = transaction", "default_pool_size = %d" % self.pool_size,
                   "admin_users = %s" % ADMIN[0], "logfile = %s" % os.path.join(self.dir, "pgbouncer.log"),
                   "ignore_startup_parameters = extra_float_digits"]
-        for key, value in settings.items():
+        for key, value in self.settings.items():
             if key in _DURATION_KEYS:
                 value = _seconds(value)
             elif isinstance(value, list):
                 value = ",".join(value)
             lines.append("%s = %s" % (key, value))
-        self.ini = os.path.join(self.dir, "pgbouncer.ini")
         with open(self.ini, "w") as f:
             f.write("\n".join(lines) + "\n")
         _chown_postgres(self.dir)
+
+    def reconfigure(self, databases=None, **settings):
+        """Rewrites the configuration file (RELOAD reads it)."""
+        self.settings.update(settings)
+        if databases is not None:
+            self.databases = databases
+        self.write_config()
 
     def start(self):
         pw = pwd.getpwnam(PG_OS_USER)
