@@ -47,15 +47,27 @@ void loadAdmin(detail::ErrorSink& errors, const detail::Field& field,
   out->address = parsed;
 }
 
-void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config) {
+// An HTTP gateway needs listeners and upstreams; a PostgreSQL-only one (a `postgres` section and
+// no HTTP listeners) needs neither.
+const detail::Field* findListeners(detail::ErrorSink& errors, const detail::MapReader& map) {
+  const detail::Field* listeners = map.find("listeners");
+  if (listeners == nullptr && map.find("postgres") == nullptr) {
+    errors.add(map.self().mark(), "missing required key 'listeners' (or a 'postgres' section)");
+  }
+  return listeners;
+}
+
+void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, const std::string& file_name,
+              Config* config) {
   if (!root.IsMap()) {
     errors.add(root.Mark(), "the top level must be a map with 'listeners' and 'upstreams', got " +
                                 detail::describeNode(root));
     return;
   }
-  detail::MapReader map(errors, detail::Field{YAML::Node(), root, "", false},
-                        {"workers", "event_coalescing_us", "shutdown_timeout", "access_log",
-                         "listeners", "upstreams", "admin", "cache", "store", "queues"});
+  detail::MapReader map(
+      errors, detail::Field{YAML::Node(), root, "", false},
+      {"workers", "event_coalescing_us", "shutdown_timeout", "access_log", "listeners", "upstreams",
+       "admin", "cache", "store", "queues", "postgres"});
   detail::readUint32(errors, map.find("workers"), 0, kMaxWorkers, &config->workers);
   detail::readUint32(errors, map.find("event_coalescing_us"), 0, kMaxEventCoalescingUs,
                      &config->event_coalescing_us);
@@ -63,13 +75,13 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   if (const detail::Field* access_log = map.find("access_log")) {
     loadAccessLog(errors, *access_log, &config->access_log);
   }
+  const detail::Field* listeners = findListeners(errors, map);
   // Upstreams first: routes are checked against their names.
-  const detail::Field* upstreams = map.require("upstreams");
+  const bool http = listeners != nullptr || map.find("postgres") == nullptr;
+  const detail::Field* upstreams = http ? map.require("upstreams") : map.find("upstreams");
   detail::UpstreamNames names = detail::collectUpstreamNames(upstreams);
   if (upstreams != nullptr) detail::loadUpstreams(errors, *upstreams, &config->upstreams);
-  if (const detail::Field* listeners = map.require("listeners")) {
-    detail::loadListeners(errors, *listeners, names, &config->listeners);
-  }
+  if (listeners != nullptr) detail::loadListeners(errors, *listeners, names, &config->listeners);
   if (const detail::Field* cache = map.find("cache"))
     detail::loadCache(errors, *cache, &config->cache);
   const detail::Field* store = map.find("store");
@@ -80,6 +92,9 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, Config* config)
   detail::checkAsyncRoutes(errors, *config);
   if (const detail::Field* admin = map.find("admin")) {
     loadAdmin(errors, *admin, config->listeners, &config->admin);
+  }
+  if (const detail::Field* postgres = map.find("postgres")) {
+    detail::loadPostgres(errors, *postgres, file_name, *config, &config->postgres.emplace());
   }
 }
 
@@ -92,7 +107,7 @@ LoadResult loadUnguarded(const std::string& yaml_text, const std::string& file_n
     return LoadResult{nullptr, errors.take()};
   }
   auto config = std::make_shared<Config>();
-  loadRoot(errors, *document, config.get());
+  loadRoot(errors, *document, file_name, config.get());
   if (!errors.empty()) return LoadResult{nullptr, errors.take()};
   return LoadResult{std::move(config), {}};
 }

@@ -38,6 +38,12 @@ void loadQueues(ErrorSink& errors, const Field& field, std::vector<QueueConfig>*
 void loadAsyncRoute(ErrorSink& errors, const Field& field, AsyncRouteConfig* out);
 void checkAsyncRoutes(ErrorSink& errors, const Config& config);
 
+// The top-level `postgres` (load_postgres.cpp). Loaded last: its listeners are checked against
+// the HTTP listeners and the admin address in `config`, and its users_file is resolved against
+// config_file's directory.
+void loadPostgres(ErrorSink& errors, const Field& field, const std::string& config_file,
+                  const Config& config, PostgresConfig* out);
+
 // Protection keys (load_protection.cpp). default_name names a rate limit policy whose
 // `name` is left out.
 void loadRateLimit(ErrorSink& errors, const Field& field, const std::string& default_name,
