@@ -146,9 +146,12 @@ def _end_pid(pid, first=signal.SIGINT, timeout=10.0):
 _template = {"dir": None, "error": None}
 _template_lock = threading.Lock()
 _servers = []
+_bouncers = []  # PgBouncers started outside pytest (bench scripts) are stopped at exit too
 
 
 def _cleanup_at_exit():
+    for bouncer in list(_bouncers):
+        bouncer.stop()
     for server in list(_servers):
         server.stop()
     if _template["dir"]:
@@ -504,6 +507,7 @@ class PgBouncer(ClientSide):
         self.proc = subprocess.Popen([PGBOUNCER, self.ini], user=pw.pw_uid, group=pw.pw_gid,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         _register(self.proc)
+        _bouncers.append(self)
         if not wait_for_port(self.port, 10, self.proc):
             raise AssertionError("pgbouncer did not start:\n%s" % self.logs[-3000:])
         return self
@@ -526,6 +530,8 @@ class PgBouncer(ClientSide):
     def stop(self, sig=signal.SIGTERM, timeout=None):
         if self.proc is not None:
             stop_process(self.proc, sig, timeout=wait_s(timeout or 10))
+        if self in _bouncers:
+            _bouncers.remove(self)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def vm_rss_kib(self):
