@@ -10,7 +10,8 @@
 #   tsan-integration  ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration
 #                     against it; any race report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
-#                     request vs llhttp, response, chunked) on a copy of its seed corpus
+#                     request vs llhttp, response, chunked, PostgreSQL frontend) on a copy of its
+#                     seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
 # is non-zero when any step failed.
@@ -225,13 +226,15 @@ fi
 if [[ "${SKIP_FUZZ:-0}" == 1 ]]; then
   skip fuzz "SKIP_FUZZ=1"
 else
-  # name  seed corpus (src/http/)  dictionary (src/http/). Each runs FUZZ_SECONDS on a copy of
-  # its corpus; a crash, a failed invariant or a parser disagreement fails the step.
+  # name  folder (under src/, and build-fuzz/src/ for the binary)  seed corpus  dictionary (both
+  # in the folder). Each runs FUZZ_SECONDS on a copy of its corpus; a crash, a failed invariant
+  # or a parser disagreement fails the step.
   fuzz_targets=(
-    "request_parser_fuzz fuzz_corpus request_parser_fuzz.dict"
-    "request_differential_fuzz request_heads_corpus request_differential_fuzz.dict"
-    "response_parser_fuzz response_heads_corpus response_parser_fuzz.dict"
-    "chunked_decoder_fuzz chunked_bodies_corpus chunked_decoder_fuzz.dict"
+    "request_parser_fuzz http fuzz_corpus request_parser_fuzz.dict"
+    "request_differential_fuzz http request_heads_corpus request_differential_fuzz.dict"
+    "response_parser_fuzz http response_heads_corpus response_parser_fuzz.dict"
+    "chunked_decoder_fuzz http chunked_bodies_corpus chunked_decoder_fuzz.dict"
+    "pg_frontend_fuzz pg fuzz_corpus pg_frontend_fuzz.dict"
   )
   fuzz_names=()
   for spec in "${fuzz_targets[@]}"; do fuzz_names+=("${spec%% *}"); done
@@ -241,19 +244,19 @@ else
   limit 1200 ninja -C build-fuzz -j"$JOBS" "${fuzz_names[@]}" || fail "ninja -C build-fuzz ${fuzz_names[*]} failed"
   mkdir -p build-fuzz/artifacts
   for spec in "${fuzz_targets[@]}"; do
-    read -r name corpus dict <<<"$spec"
-    fuzzer=build-fuzz/src/http/$name
+    read -r name folder corpus dict <<<"$spec"
+    fuzzer=build-fuzz/src/$folder/$name
     log=build-fuzz/$name.log
     [[ -x $fuzzer ]] || fail "$fuzzer was not built"
-    [[ -d src/http/$corpus ]] || fail "no seed corpus at src/http/$corpus/"
-    [[ -f src/http/$dict ]] || fail "no dictionary at src/http/$dict"
+    [[ -d src/$folder/$corpus ]] || fail "no seed corpus at src/$folder/$corpus/"
+    [[ -f src/$folder/$dict ]] || fail "no dictionary at src/$folder/$dict"
     work=$(mktemp -d "/tmp/scalegate-fuzz-$name.XXXXXX")
     TEMP_DIRS+=("$work")
-    cp -R "src/http/$corpus/." "$work/"
+    cp -R "src/$folder/$corpus/." "$work/"
     say "$name for ${FUZZ_SECONDS}s (log: $log; crashes go to build-fuzz/artifacts/$name-*)"
     # SG_DIFF_SURVEY would make the differential target report instead of fail.
     limit $((FUZZ_SECONDS + 120)) env -u SG_DIFF_SURVEY "$fuzzer" -max_total_time="$FUZZ_SECONDS" \
-      -timeout=10 -rss_limit_mb=2048 -dict="src/http/$dict" -print_final_stats=1 \
+      -timeout=10 -rss_limit_mb=2048 -dict="src/$folder/$dict" -print_final_stats=1 \
       -artifact_prefix="$ROOT/build-fuzz/artifacts/$name-" "$work" >"$log" 2>&1
     rc=$?
     if ((rc != 0)); then
