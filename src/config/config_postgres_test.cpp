@@ -242,6 +242,16 @@ TEST(PostgresConfig, AuthUserWithoutQueryUsesTheDefault) {
   EXPECT_EQ(config->postgres->auth_query, PostgresConfig().auth_query);
 }
 
+// An auth_query without auth_user is kept (for when auth_user is added) and is no error.
+TEST(PostgresConfig, AuthQueryWithoutAuthUser) {
+  const auto config =
+      loadValid(base("    users_file: users.txt\n",
+                     "    users_file: users.txt\n    auth_query: SELECT u, p FROM s.f($1)\n"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_TRUE(config->postgres->auth_user.empty());
+  EXPECT_EQ(config->postgres->auth_query, "SELECT u, p FROM s.f($1)");
+}
+
 TEST(PostgresConfig, PortZeroListenersDoNotConflict) {
   const auto config = loadValid(
       base("    - { name: main, address: 127.0.0.1:6432 }\n",
