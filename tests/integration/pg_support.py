@@ -17,8 +17,10 @@ Targets share one client interface (ClientSide: connect, aconnect, psql, pgbench
   DirectTarget   PostgreSQL itself (to validate a test's logic)
   ScalegatePg    scalegate with a `postgres:` section (a conftest Gateway: registered, stopped by pid)
   PgBouncer      Debian's PgBouncer 1.18 with the same settings (validates pooler tests; run as postgres)
-SCALEGATE_PG_TARGETS (default "direct,scalegate") picks the targets of the parametrized tests;
-"pgbouncer" may be added to check a pooler test against the reference.
+SCALEGATE_PG_TARGETS (default "scalegate") picks the targets of the parametrized tests. The
+direct and PgBouncer runs check the tests themselves, not scalegate, so CI (three builds) leaves
+them out: run SCALEGATE_PG_TARGETS=direct,pgbouncer,scalegate after changing a test. PgBouncer
+1.18 skips the prepared-statement tests and fails the search_path test (it does not track it).
 """
 import atexit
 import os
@@ -545,7 +547,7 @@ POOLERS = {"scalegate": ScalegatePg, "pgbouncer": PgBouncer}
 
 
 def selected_targets(allowed=("direct", "scalegate", "pgbouncer")):
-    wanted = os.environ.get("SCALEGATE_PG_TARGETS", "direct,scalegate").split(",")
+    wanted = os.environ.get("SCALEGATE_PG_TARGETS", "scalegate").split(",")
     return [t.strip() for t in wanted if t.strip() in allowed]
 
 

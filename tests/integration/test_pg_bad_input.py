@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pg_support import (DirectTarget, error_fields, make_target, pg_server, read_message,  # noqa: F401
+from pg_support import (error_fields, make_target, pg_server, read_message,  # noqa: F401
                         selected_targets, socket_to, startup_packet, stop_pooler, vm_rss_kib, wait_s)
 
 GIB = 1 << 30
@@ -199,6 +199,3 @@ def test_ssl_and_gssenc_requests_are_refused_politely(target):
                     break
             assert kinds[-1] == b"Z", kinds
 
-
-def test_direct_target_is_direct(target):
-    assert isinstance(target, DirectTarget) == (target.kind == "direct")
