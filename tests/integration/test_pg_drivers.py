@@ -7,12 +7,13 @@ The pool is smaller than the number of concurrent clients, so a client's transac
 different server connections: a driver's named statements must follow it (issue 16)."""
 import asyncio
 import threading
+import time
 import uuid
 
 import psycopg
 import pytest
 
-from pg_support import make_target, pg_server, pgbench_summary, selected_targets, stop_pooler  # noqa: F401
+from pg_support import make_target, pg_server, pgbench_summary, selected_targets, stop_pooler, wait_s  # noqa: F401
 
 POOL_SIZE = 2
 CLIENTS = 4  # > POOL_SIZE: clients wait for servers and switch between them
@@ -53,9 +54,11 @@ def run_threads(count, work):
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + wait_s(20)
     for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a client thread did not finish"
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [i for i, t in enumerate(threads) if t.is_alive()]
+    assert not stuck, "client threads %s did not finish within %.0fs (other errors: %r)" % (stuck, wait_s(20), errors)
     if errors:
         raise errors[0]
     return results
