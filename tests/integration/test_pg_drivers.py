@@ -248,22 +248,25 @@ def test_asyncpg_statement_cache(target):
 
 
 def test_asyncpg_prepare_and_executemany(target):
+    """asyncpg's prepare() sends Parse + Describe + Flush and no Sync: the client keeps its server
+    until its next Sync (a pooler must not release it on Flush). So each client uses its statement
+    right away; with more clients than servers the others wait for those Syncs."""
     needs_prepared_statements(target)
     marker = "many-%s" % uuid.uuid4().hex
+
+    async def client(k, conn):
+        stmt = await conn.prepare("SELECT $1::int * $2::int")
+        for i in range(10):  # each call its own transaction: servers change under the statement
+            assert await stmt.fetchval(i, k) == i * k
+        await conn.executemany("INSERT INTO items(name) VALUES ($1)", [("%s-%d" % (marker, k),)] * 25)
 
     async def main():
         conns = [await target.aconnect() for _ in range(CLIENTS)]
         try:
-            stmts = [await c.prepare("SELECT $1::int * $2::int") for c in conns]
-            for i in range(10):  # each call its own transaction: servers change under the statement
-                results = await asyncio.gather(*(s.fetchval(i, k) for k, s in enumerate(stmts)))
-                assert results == [i * k for k in range(CLIENTS)]
-            await asyncio.gather(*(c.executemany("INSERT INTO items(name) VALUES ($1)",
-                                                 [("%s-%d" % (marker, k),) for _ in range(25)])
-                                   for k, c in enumerate(conns)))
+            await asyncio.gather(*(client(k, c) for k, c in enumerate(conns)))
             return await conns[0].fetchval("SELECT count(*) FROM items WHERE name LIKE $1", marker + "-%")
         finally:
             for c in conns:
                 await c.close()
 
-    assert run_async(main()) == 25 * CLIENTS
+    assert run_async(main(), timeout=wait_s(30)) == 25 * CLIENTS
