@@ -170,14 +170,17 @@ summarize() { # file clients: mean per name over the rounds, ratios to PgBouncer
       if (!(name in seen)) { seen[name] = 1; order[++k] = name }
     }
     END {
-      printf "\n== clients=%s (means over rounds) ==\n%-26s %10s %16s %12s %12s\n", clients, "run", "tps", "cpu_us_per_tx", "tps/pgb", "cpu/pgb"
+      printf "\n== clients=%s (means over rounds) ==\n%-22s %9s %14s %9s %9s  %s\n", clients, "run", "tps", "cpu_us_per_tx", "tps/ref", "cpu/ref", "ref"
       for (j = 1; j <= k; j++) {
         name = order[j]; t = tps[name] / n[name]; c = nc[name] ? cpu[name] / nc[name] : -1
+        # scalegate is compared with PgBouncer; in prepared mode (PgBouncer 1.18 cannot) with direct
         base = name; sub(/^scalegate/, "pgbouncer", base)
+        if (name ~ /prepared/) base = "direct-prepared"
         tb = (base in n && base != name) ? tps[base] / n[base] : 0
         cb = (base in nc && base != name && nc[base]) ? cpu[base] / nc[base] : 0
-        printf "%-26s %10.0f %16s %12s %12s\n", name, t, (c < 0 ? "-" : sprintf("%.1f", c)),
-          (tb > 0 ? sprintf("%.2f", t / tb) : "-"), (cb > 0 && c >= 0 ? sprintf("%.2f", c / cb) : "-")
+        printf "%-22s %9.0f %14s %9s %9s  %s\n", name, t, (c < 0 ? "-" : sprintf("%.1f", c)),
+          (tb > 0 ? sprintf("%.2f", t / tb) : "-"), (cb > 0 && c >= 0 ? sprintf("%.2f", c / cb) : "-"),
+          (tb > 0 ? base : "")
       }
     }' "$1"
 }
