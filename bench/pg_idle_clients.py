@@ -19,6 +19,7 @@ import hashlib
 import os
 import resource
 import selectors
+import signal
 import socket
 import sys
 import tempfile
@@ -179,6 +180,8 @@ def measure(name, pooler, args):
 
 def main():
     args = parse_args()
+    # SIGTERM (a `timeout`, a CI stop) unwinds like Ctrl-C, so PostgreSQL and the poolers are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     os.environ["SCALEGATE_BIN"] = args.scalegate
     raise_fd_limit(args.n + args.batch + 1024)
     import pg_support as ps  # after SCALEGATE_BIN is set
