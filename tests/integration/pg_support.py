@@ -479,8 +479,8 @@ class PgBouncer(ClientSide):
         lines = ["[databases]"]
         for name, db in self.databases.items():
             host, port = db["primary"].rsplit(":", 1)
-            extra = "".join(" %s=%s" % (k, db[k]) for k in ("dbname", "user", "password", "pool_size")
-                            if k in db)
+            extra = "".join(" %s=%s" % (k, db[k]) for k in ("dbname", "user", "password", "pool_size",
+                                                              "reserve_pool", "max_db_connections") if k in db)
             lines.append("%s = host=%s port=%s%s" % (name, host, port, extra))
         lines += ["[pgbouncer]", "listen_addr = 127.0.0.1", "listen_port = %d" % self.port,
                   "unix_socket_dir =", "auth_type = %s" % self.auth, "auth_file = %s" % self.users_path,
