@@ -191,6 +191,11 @@ void appendReadyForQuery(std::string* out, char status) {
   out->push_back(status);
 }
 
+void appendCommandComplete(std::string* out, std::string_view tag) {
+  beginMessage(out, 'C', tag.size() + 1);
+  appendCString(out, tag);
+}
+
 void appendParameterStatus(std::string* out, std::string_view name, std::string_view value) {
   beginMessage(out, 'S', name.size() + value.size() + 2);
   appendCString(out, name);

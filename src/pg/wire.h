@@ -79,6 +79,7 @@ void appendNoticeResponse(std::string* out, std::string_view severity, std::stri
                           std::string_view message);
 // ReadyForQuery ('Z'): 'I' idle, 'T' in a transaction, 'E' in a failed transaction.
 void appendReadyForQuery(std::string* out, char status);
+void appendCommandComplete(std::string* out, std::string_view tag);
 void appendParameterStatus(std::string* out, std::string_view name, std::string_view value);
 void appendBackendKeyData(std::string* out, int32_t pid, int32_t secret);
 // AuthenticationOk (R, 0), AuthenticationMD5Password (R, 5 + salt), AuthenticationSASL

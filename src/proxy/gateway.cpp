@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pg/pg_service.h"
+#include "pg/pg_worker.h"
 #include "proxy/worker.h"
 
 namespace sg::proxy {
@@ -11,7 +13,11 @@ uint32_t defaultWorkerCount() { return std::max(1u, std::thread::hardware_concur
 Gateway::Gateway(std::shared_ptr<const config::Config> config)
     : config_(std::move(config)),
       worker_count_(config_->workers > 0 ? config_->workers : defaultWorkerCount()),
-      shared_(std::make_unique<SharedState>(config_, worker_count_)) {}
+      shared_(std::make_unique<SharedState>(config_, worker_count_)) {
+  if (config_->postgres)
+    postgres_ =
+        std::make_unique<pg::PgService>(*config_->postgres, worker_count_, &shared_->registry());
+}
 
 Gateway::~Gateway() { stop(); }
 
@@ -22,8 +28,14 @@ bool Gateway::start(std::string* error) {
     access_log_ = std::make_unique<AccessLog>();
     if (!access_log_->open(config_->access_log.path, error)) return false;
   }
+  if (postgres_ && !postgres_->start(error)) return false;
+  std::vector<pg::PgWorker*> pg_workers;
   for (uint32_t i = 0; i < worker_count_; ++i) {
     auto worker = std::make_unique<Worker>(shared_.get(), i, access_log_.get());
+    if (postgres_) {
+      worker->attachPostgres(postgres_.get());
+      pg_workers.push_back(worker->postgres());
+    }
     if (!worker->openListeners(error)) return false;
     shared_->registry().counterCallback(
         "scalegate_worker_coalesced_polls_total",
@@ -33,6 +45,7 @@ bool Gateway::start(std::string* error) {
         [w = worker.get()] { return double(w->loop().coalescedPolls()); });
     workers_.push_back(std::move(worker));
   }
+  if (postgres_) postgres_->attach(std::move(pg_workers));
   startHealthChecks();
   std::vector<Worker*> workers;
   for (auto& worker : workers_) workers.push_back(worker.get());

@@ -16,6 +16,13 @@
 namespace sg::proxy {
 
 class Worker;
+}  // namespace sg::proxy
+
+namespace sg::pg {
+class PgService;
+}  // namespace sg::pg
+
+namespace sg::proxy {
 
 class Gateway {
  public:
@@ -36,6 +43,7 @@ class Gateway {
   void stop();
 
   SharedState& shared() { return *shared_; }
+  pg::PgService* postgres() { return postgres_.get(); }
   uint32_t workerCount() const { return worker_count_; }
 
  private:
@@ -44,6 +52,7 @@ class Gateway {
   std::shared_ptr<const config::Config> config_;
   uint32_t worker_count_;
   std::unique_ptr<SharedState> shared_;
+  std::unique_ptr<pg::PgService> postgres_;  // the PostgreSQL listener, when configured
   std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<health::ActiveChecker> checker_;
   std::vector<std::unique_ptr<Worker>> workers_;

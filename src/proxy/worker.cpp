@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "net/socket.h"
+#include "pg/pg_worker.h"
 #include "proxy/client_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream_conn.h"
@@ -114,6 +115,7 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
 }
 
 Worker::~Worker() {
+  if (pg_) pg_->closeAll();
   acceptors_.clear();
   while (connections_ != nullptr) connections_->close();  // closed ones are freed by loop_
   for (auto& per_upstream : idle_) {
@@ -124,7 +126,14 @@ Worker::~Worker() {
   }
 }
 
+void Worker::attachPostgres(pg::PgService* service) {
+  pg_ =
+      std::make_unique<pg::PgWorker>(*service, index_, loop_, buffers_,
+                                     [this](std::function<void()> task) { post(std::move(task)); });
+}
+
 bool Worker::openListeners(std::string* error) {
+  if (pg_ && !pg_->openListeners(error)) return false;
   for (auto& listener : shared_->listeners()) {
     int fd = net::listenSocket(listener.config->address, 4096, error);
     if (fd < 0) return false;
@@ -138,6 +147,7 @@ void Worker::run() {
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
   last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
   loop_.timers().arm(maintenance_, 1000);
+  if (pg_) pg_->start();
   if (store_) store_->start();
   loop_.run();
 }
@@ -228,6 +238,7 @@ void Worker::startDelivery(SharedListener* listener, std::string request, std::s
 void Worker::beginDrain() {
   draining_ = true;
   for (auto& acceptor : acceptors_) acceptor->closeSocket();  // new connections are refused
+  if (pg_) pg_->beginDrain();
   for (ClientConnection* connection = connections_; connection != nullptr;) {
     ClientConnection* next = connection->next;
     connection->drain();
@@ -243,7 +254,7 @@ void Worker::beginDrain() {
 }
 
 void Worker::maybeFinishDrain() {
-  if (draining_ && connection_count_ == 0) loop_.stop();
+  if (draining_ && connection_count_ == 0 && (!pg_ || pg_->clientCount() == 0)) loop_.stop();
 }
 
 // Builds the balancer's view of the servers: healthy (admin state, active checks, outlier

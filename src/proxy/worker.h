@@ -23,6 +23,11 @@
 #include "proxy/split_mix.h"
 #include "store/client.h"
 
+namespace sg::pg {
+class PgService;
+class PgWorker;
+}  // namespace sg::pg
+
 namespace sg::proxy {
 
 class ClientConnection;
@@ -37,6 +42,9 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Gives this worker its part of the PostgreSQL listener (before openListeners).
+  void attachPostgres(pg::PgService* service);
+  pg::PgWorker* postgres() { return pg_.get(); }
   // Opens this worker's listening sockets (called before threads start, so a bind error
   // stops start-up with a clear message).
   bool openListeners(std::string* error);
@@ -153,6 +161,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   std::unique_ptr<store::Client> store_;  // after loop_: its connections leave the loop first
+  std::unique_ptr<pg::PgWorker> pg_;      // after loop_ and buffers_, which it uses
 };
 
 }  // namespace sg::proxy

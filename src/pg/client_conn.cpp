@@ -1,0 +1,428 @@
+// ClientConn: the connection's life, its socket, the startup packet and authentication.
+// What a logged-in client's messages do is in client_forward.cpp.
+#include "pg/client_conn.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "net/socket.h"
+#include "pg/admin_console.h"
+#include "pg/auth/md5_auth.h"
+#include "pg/params.h"
+#include "pg/pg_service.h"
+#include "pg/pg_worker.h"
+#include "pg/pool.h"
+#include "pg/wire.h"
+
+namespace sg::pg {
+
+namespace {
+
+std::atomic<uint64_t> next_client_id{1};
+
+// PostgreSQL's own limit for a startup packet.
+constexpr size_t kMaxStartupPacket = 10000;
+constexpr size_t kMaxAuthMessage = 8192;
+
+bool isAdminDatabase(const std::string& name) { return name == "scalegate" || name == "pgbouncer"; }
+
+bool listed(const std::vector<std::string>& users, const std::string& user) {
+  for (const auto& name : users) {
+    if (name == user) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ClientConn::ClientConn(PgWorker* worker, int fd, uint32_t listener, int64_t now_ms)
+    : worker_(worker),
+      stream_(fd),
+      listener_(listener),
+      id_(next_client_id.fetch_add(1, std::memory_order_relaxed)),
+      connected_at_ms_(now_ms) {}
+
+ClientConn::~ClientConn() = default;
+
+void ClientConn::start() {
+  worker_->clientOpened(this);
+  // Over max_client_conn the client is still read up to its startup packet: an SSLRequest gets
+  // its 'N' and a cancel request still works; the refusal answers the startup packet.
+  counted_ = worker_->service().admitClient();
+  worker_->loop().add(stream_.fd(), this);
+  worker_->loop().timers().arm(timer_, worker_->config().client_login_timeout.count());
+}
+
+void ClientConn::setState(State state) { state_ = state; }
+
+std::string ClientConn::peer() const { return net::peerAddress(stream_.fd()).toString(); }
+
+const std::string& ClientConn::applicationName() const {
+  static const std::string kEmpty;
+  for (const auto& [name, value] : params_) {
+    if (name == "application_name") return value;
+  }
+  return kEmpty;
+}
+
+void ClientConn::onEvents(uint32_t events) {
+  if (state_ == State::kClosed) return;
+  if ((events & EPOLLOUT) != 0 && stream_.blocked()) {
+    flushToClient();
+    if (state_ == State::kClosed) return;
+    if (!stream_.blocked() && server_read_paused_ && server_ != nullptr) {
+      server_read_paused_ = false;
+      server_->onEvents(EPOLLIN);
+      if (state_ == State::kClosed) return;
+    }
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) readInput();
+}
+
+void ClientConn::readInput() {
+  read_pending_ = false;
+  for (;;) {
+    if (state_ == State::kWaiting || state_ == State::kWelcome ||
+        (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
+      read_pending_ = true;  // read again once a server is attached or has written
+      return;
+    }
+    size_t limit = state_ == State::kStartup ? kMaxStartupPacket : kMaxWholeMessage + 5;
+    Stream::Read result = stream_.readOnce(worker_->buffers(), limit);
+    if (result == Stream::Read::kDrained) break;
+    if (result != Stream::Read::kData) return onClientGone();
+    processInput();
+    if (state_ == State::kClosed) return;
+  }
+  stream_.reclaim(worker_->buffers());
+}
+
+void ClientConn::processInput() {
+  bool more = true;
+  while (more && state_ != State::kClosed && !stream_.in().empty()) {
+    switch (state_) {
+      case State::kStartup:
+        more = processStartup();
+        break;
+      case State::kAuth:
+        more = processAuth();
+        break;
+      case State::kAdmin:
+        more = admin_->processInput(stream_.in());
+        break;
+      case State::kIdle:
+      case State::kActive:
+        forwardMessages();
+        more = false;
+        break;
+      default:
+        more = false;
+        break;
+    }
+  }
+  flushToClient();
+}
+
+bool ClientConn::processStartup() {
+  StartupPacket packet;
+  size_t consumed = 0;
+  std::string error;
+  ParseStatus status =
+      parseStartup(stream_.in().view(), kMaxStartupPacket, &packet, &consumed, &error);
+  if (status == ParseStatus::kNeedMore) {
+    if (stream_.in().size() >= kMaxStartupPacket) return failProtocol("startup packet too large");
+    return false;
+  }
+  if (status == ParseStatus::kError) return failProtocol(error);
+  stream_.in().consume(consumed);
+  return handleStartupPacket(packet);
+}
+
+bool ClientConn::handleStartupPacket(StartupPacket& packet) {
+  switch (packet.kind) {
+    case StartupPacket::Kind::kSsl:
+    case StartupPacket::Kind::kGssEnc:
+      stream_.append("N");  // no TLS and no GSSAPI encryption: the client goes on in plain text
+      return true;
+    case StartupPacket::Kind::kCancel: {
+      uint32_t worker = 0;
+      uint64_t client = 0;
+      auto& service = worker_->service();
+      service.cancel_requests.fetch_add(1, std::memory_order_relaxed);
+      if (service.findCancelKey(packet.cancel_pid, packet.cancel_secret, &worker, &client)) {
+        auto& owner = service.worker(worker);
+        owner.post([&owner, client] {
+          if (ClientConn* target = owner.findClient(client)) target->cancelQuery();
+        });
+      }
+      close();  // a cancel request gets no reply, as from PostgreSQL
+      return false;
+    }
+    case StartupPacket::Kind::kStartup:
+      break;
+  }
+  if (!counted_) {
+    worker_->service().refused_clients.fetch_add(1, std::memory_order_relaxed);
+    // PgBouncer's words, which tools match on.
+    closeWithError("53300", "no more connections allowed (max_client_conn)");
+    return false;
+  }
+  if ((packet.protocol >> 16) != 3) {
+    closeWithError("08P01", "unsupported frontend protocol " +
+                                std::to_string(packet.protocol >> 16) + "." +
+                                std::to_string(packet.protocol & 0xffff));
+    return false;
+  }
+  for (auto& [name, value] : packet.parameters) {
+    if (name == "user") {
+      user_ = value;
+    } else if (name == "database") {
+      database_ = value;
+    } else if (name == "replication") {
+      closeWithError("08P01", "replication connections are not supported by the proxy");
+      return false;
+    } else if (name == "options") {
+      if (value.find_first_not_of(' ') == std::string::npos) continue;
+      closeWithError("08P01", "unsupported startup parameter: options");
+      return false;
+    } else {
+      setParam(&params_, name, value);
+    }
+  }
+  if (user_.empty()) {
+    closeWithError("28000", "no PostgreSQL user name specified in startup packet");
+    return false;
+  }
+  if (database_.empty()) database_ = user_;
+  return beginAuth();
+}
+
+// Chooses the method and sends the first request. The admin console follows the same rules.
+bool ClientConn::beginAuth() {
+  const auto& config = worker_->config();
+  auto& service = worker_->service();
+  bool admin = isAdminDatabase(database_);
+  if (admin && !listed(config.admin_users, user_) && !listed(config.stats_users, user_)) {
+    closeWithError("28000", "not allowed to use the admin console: " + user_);
+    return false;
+  }
+  if (!admin) {
+    const auto* database = config.findDatabase(database_);
+    if (database == nullptr) {
+      closeWithError("3D000", "no such database: " + database_);
+      return false;
+    }
+    pool_ = service.pool(*database, user_);
+  }
+  setState(State::kAuth);
+  if (config.auth_type == config::PostgresConfig::AuthType::kTrust) {
+    authenticated();
+    return true;
+  }
+  if (!service.userSecret(user_, &secret_)) {
+    // Ask anyway, so that an unknown user cannot be told from a wrong password.
+    secret_.clear();
+  }
+  if (config.auth_type == config::PostgresConfig::AuthType::kMd5 &&
+      !looksLikeScramVerifier(secret_)) {
+    uint64_t salt = worker_->random();
+    std::memcpy(md5_salt_, &salt, sizeof(md5_salt_));
+    md5_ = true;
+    appendAuthenticationMd5(&stream_.out(), md5_salt_);
+    return true;
+  }
+  appendAuthenticationSasl(&stream_.out(), {kScramSha256Mechanism});
+  return true;
+}
+
+bool ClientConn::processAuth() {
+  Message message;
+  size_t consumed = 0;
+  std::string error;
+  ParseStatus status =
+      parseMessage(stream_.in().view(), kMaxAuthMessage, &message, &consumed, &error);
+  if (status == ParseStatus::kNeedMore) return false;
+  if (status == ParseStatus::kError) return failProtocol(error);
+  if (message.type != 'p') return failProtocol("expected a password message");
+  std::string_view payload = message.payload;
+  bool ok = false;
+  if (!md5_) {
+    ok = handleScram(payload);
+  } else {
+    std::string_view response = payload;
+    if (!response.empty() && response.back() == '\0') response.remove_suffix(1);
+    ok = !secret_.empty() && md5Verify(user_, secret_, md5_salt_, response);
+    if (ok) {
+      authenticated();
+    } else {
+      worker_->service().login_failures.fetch_add(1, std::memory_order_relaxed);
+      closeWithError("28P01", "password authentication failed for user \"" + user_ + "\"");
+    }
+  }
+  if (state_ == State::kClosed) return false;
+  stream_.in().consume(consumed);
+  return ok;
+}
+
+bool ClientConn::handleScram(std::string_view payload) {
+  std::string error;
+  std::string reply;
+  if (scram_ == nullptr) {
+    SaslInitialResponse initial;
+    if (!parseSaslInitialResponse(payload, &initial, &error)) return failProtocol(error);
+    if (initial.mechanism != kScramSha256Mechanism || !initial.data)
+      return failProtocol("unsupported SASL mechanism");
+    ScramVerifier verifier;
+    std::string secret_error;
+    bool usable = scramVerifierForSecret(user_, secret_, &worker_->service().verifierCache(),
+                                         &verifier, &secret_error);
+    // An unknown user still goes through the exchange (with a verifier nobody knows).
+    if (!usable)
+      verifier = makeScramVerifier(std::to_string(worker_->random()), "unknown-user", 4096);
+    scram_ = std::make_unique<ScramServer>(verifier);
+    ScramStatus status = scram_->clientFirst(*initial.data, &reply, &error);
+    if (status != ScramStatus::kOk) return failProtocol("SCRAM: " + error);
+    appendAuthenticationSaslContinue(&stream_.out(), reply);
+    return true;
+  }
+  std::string_view data;
+  if (!parseSaslResponse(payload, &data, &error)) return failProtocol(error);
+  ScramStatus status = scram_->clientFinal(data, &reply, &error);
+  if (status == ScramStatus::kMalformed) return failProtocol("SCRAM: " + error);
+  if (status != ScramStatus::kOk || secret_.empty()) {
+    worker_->service().login_failures.fetch_add(1, std::memory_order_relaxed);
+    closeWithError("28P01", "password authentication failed for user \"" + user_ + "\"");
+    return false;
+  }
+  appendAuthenticationSaslFinal(&stream_.out(), reply);
+  if (pool_ != nullptr) pool_->setPassThroughKey(scram_->clientKey());
+  scram_.reset();
+  authenticated();
+  return true;
+}
+
+void ClientConn::authenticated() {
+  appendAuthenticationOk(&stream_.out());
+  timer_.cancel();
+  if (pool_ == nullptr) {
+    admin_ = std::make_unique<AdminSession>(this);
+    setState(State::kAdmin);
+    admin_->welcome(&stream_.out());
+    return;
+  }
+  {
+    std::lock_guard lock(pool_->mutex);
+    ++pool_->clients;
+    if (pool_->welcome.empty()) {
+      // The pool has never logged in to its server: the client waits for the first one, whose
+      // parameters it is then told.
+      setState(State::kWelcome);
+    }
+  }
+  if (state_ == State::kWelcome) {
+    setState(State::kWaiting);
+    welcome_pending_ = true;
+    armWaitTimer();
+    worker_->requestServer(this);
+    return;
+  }
+  sendWelcome();
+}
+
+void ClientConn::sendWelcome() {
+  ParamMap welcome;
+  {
+    std::lock_guard lock(pool_->mutex);
+    welcome = pool_->welcome;
+  }
+  // The client's own values where it asked for one; the server's otherwise.
+  for (auto& [name, value] : welcome) {
+    const std::string* mine = findParam(params_, name);
+    if (mine != nullptr) {
+      value = *mine;
+    } else if (isSessionParam(name)) {
+      setParam(&params_, name, value);
+    }
+  }
+  for (const auto& [name, value] : welcome) appendParameterStatus(&stream_.out(), name, value);
+  cancel_pid_ = static_cast<int32_t>(worker_->random() & 0x7fffffff);
+  cancel_secret_ = static_cast<int32_t>(worker_->random());
+  worker_->service().registerCancelKey(cancel_pid_, cancel_secret_, worker_->index(), id_);
+  appendBackendKeyData(&stream_.out(), cancel_pid_, cancel_secret_);
+  appendReadyForQuery(&stream_.out(), 'I');
+  setState(State::kIdle);
+  armIdleTimers();
+}
+
+void ClientConn::onTimer(net::Timer* /*timer*/) {
+  switch (state_) {
+    case State::kStartup:
+    case State::kAuth:
+      return closeWithError("08P01", "client_login_timeout");
+    case State::kWaiting:
+      if (!worker_->withdraw(this)) return;  // a server is on its way
+      if (pool_ != nullptr)
+        pool_->stats().query_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+      return closeWithError("08P01", "query_wait_timeout");
+    case State::kActive:
+      return closeWithError("25P03", "idle transaction timeout");
+    case State::kIdle:
+      return closeWithError("08P01", "client_idle_timeout");
+    default:
+      return;
+  }
+}
+
+bool ClientConn::failProtocol(const std::string& why) {
+  worker_->service().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("postgres: client {} ({}): protocol error: {}", id_, peer(), why);
+  closeWithError("08P01", why);
+  return false;
+}
+
+void ClientConn::sendError(std::string_view severity, std::string_view sqlstate,
+                           const std::string& message) {
+  appendErrorResponse(&stream_.out(), severity, sqlstate, message);
+}
+
+void ClientConn::closeWithError(std::string_view sqlstate, const std::string& message) {
+  if (state_ == State::kClosed) return;
+  if (!message.empty()) {
+    sendError("FATAL", sqlstate, message);
+    stream_.flush();
+  }
+  close();
+}
+
+void ClientConn::flushToClient() {
+  if (state_ == State::kClosed || !stream_.blocked()) return;
+  if (!stream_.flush()) onClientGone();
+}
+
+void ClientConn::onClientGone() { close(); }
+
+void ClientConn::close() {
+  if (state_ == State::kClosed) return;
+  State was = state_;
+  setState(State::kClosed);
+  timer_.cancel();
+  if (was == State::kWaiting) worker_->withdraw(this);
+  if (server_ != nullptr) detachOnClose();
+  if (pool_ != nullptr && was != State::kStartup && was != State::kAuth) {
+    std::lock_guard lock(pool_->mutex);
+    --pool_->clients;
+  }
+  if (cancel_pid_ != 0) worker_->service().unregisterCancelKey(cancel_pid_);
+  if (counted_) worker_->service().clientLeft();
+  if (stream_.fd() >= 0) {
+    worker_->loop().remove(stream_.fd());
+    stream_.reclaim(worker_->buffers());
+    stream_.close();
+  }
+  worker_->clientClosed(this);
+  worker_->loop().dispose(this);
+}
+
+}  // namespace sg::pg

@@ -1,0 +1,174 @@
+#pragma once
+// A client of the PostgreSQL listener, on the worker that accepted it for its whole life.
+// Its one state enum changes in setState() only.
+//
+// Life: startup packet (SSL and GSSENC requests are refused with 'N', a cancel request is
+// passed on), authentication, then the welcome (the pool's server parameters, a cancel key of
+// the proxy's own, ReadyForQuery). After that every message needs a server: the client takes
+// one from its pool (waiting in FIFO order when none is free), its messages and the replies
+// pass through, and in transaction mode the server goes back to the pool at the first
+// ReadyForQuery 'I' with nothing pending.
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "net/event_loop.h"
+#include "net/timer.h"
+#include "pg/auth/scram.h"
+#include "pg/server_conn.h"
+#include "pg/stream.h"
+
+namespace sg::pg {
+
+class AdminSession;
+class PgWorker;
+class Pool;
+struct Statement;
+
+class ClientConn final : public net::EventHandler,
+                         public net::TimerHandler,
+                         public net::Disposable {
+ public:
+  enum class State : uint8_t {
+    kStartup,  // waiting for the startup packet
+    kAuth,     // waiting for the password or the SASL messages
+    kWelcome,  // authenticated; waiting for the pool's first server to learn its parameters
+    kIdle,     // logged in, no server
+    kWaiting,  // queued for a server
+    kActive,   // a server is attached
+    kAdmin,    // logged in to the admin console
+    kClosed,
+  };
+
+  ClientConn(PgWorker* worker, int fd, uint32_t listener, int64_t now_ms);
+  ~ClientConn() override;
+  void start();
+
+  State state() const { return state_; }
+  uint64_t id() const { return id_; }
+  Pool* pool() const { return pool_; }
+  ServerConn* server() const { return server_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+  const std::string& applicationName() const;
+  int64_t connectedAtMs() const { return connected_at_ms_; }
+  int64_t requestStartMs() const { return request_start_ms_; }
+  int32_t cancelPid() const { return cancel_pid_; }
+  std::string peer() const;
+  PgWorker* worker() const { return worker_; }
+  AdminSession* adminSession() { return admin_.get(); }
+
+  // Called by the worker when a server is given to this waiting (or welcoming) client.
+  void onServerAttached(ServerConn* server);
+  // The pool could not give a server (connect or login failed, query_wait_timeout).
+  void onServerUnavailable(std::string_view sqlstate, const std::string& message);
+  // From the attached server: bytes for the client, and the end of a reply sequence.
+  void deliver(std::string_view bytes);
+  void deliverLocalReply(char type);  // ParseComplete, CloseComplete, or the next local error
+  void dropLocalError() {
+    if (!local_errors_.empty()) local_errors_.pop_front();
+  }
+  void flushToClient();
+  // After a ReadyForQuery: true when the server was released (the caller must not touch it).
+  bool onServerReady();
+  void rememberParam(const std::string& name, const std::string& value);
+  size_t backlog() const { return stream_.queued(); }
+  void waitForDrain() { server_read_paused_ = true; }
+  // The attached server went away.
+  void onServerLost(const std::string& why);
+  // The attached server's queue for the server drained: read the client again.
+  void onServerWritable();
+  // Cancels what the attached server runs (a cancel request for this client's key).
+  void cancelQuery();
+  // Closes with a FATAL error (SQLSTATE, message) when not empty.
+  void closeWithError(std::string_view sqlstate, const std::string& message);
+  void close();
+
+  void onEvents(uint32_t events) override;
+  void onTimer(net::Timer* timer) override;
+
+  // The worker's intrusive list of clients.
+  ClientConn* prev = nullptr;
+  ClientConn* next = nullptr;
+
+ private:
+  friend class AdminSession;
+  void setState(State state);
+  void readInput();
+  void processInput();
+  bool processStartup();
+  bool handleStartupPacket(struct StartupPacket& packet);
+  bool beginAuth();
+  bool processAuth();
+  bool handleScram(std::string_view payload);
+  void authenticated();
+  void sendWelcome();
+  bool forwardMessages();
+  bool needServer();
+  bool forwardMessage(char type, std::string_view whole, std::string_view payload);
+  bool forwardParse(std::string_view whole, std::string_view payload);
+  bool forwardBind(std::string_view whole, std::string_view payload);
+  bool forwardDescribeOrClose(char type, std::string_view whole, std::string_view payload);
+  bool prepareOnServer(const std::shared_ptr<const Statement>& statement, bool for_client);
+  // The client's statement `name`, prepared on the attached server; null when unknown.
+  const Statement* ensurePrepared(std::string_view name);
+  std::string noteQuery(std::string_view payload);
+  void forgetParam(const char* name);
+  void replayParams();
+  void releaseServer();
+  void detachOnClose();
+  void onClientGone();
+  void armIdleTimers();
+  void armWaitTimer();
+  bool failProtocol(const std::string& why);
+  void sendError(std::string_view severity, std::string_view sqlstate, const std::string& message);
+
+  PgWorker* worker_;
+  Stream stream_;
+  uint32_t listener_;
+  State state_ = State::kStartup;
+  uint64_t id_;
+  int64_t connected_at_ms_;
+  int64_t request_start_ms_ = 0;
+  int64_t transaction_start_ms_ = 0;
+  std::string user_;
+  std::string database_;
+  Pool* pool_ = nullptr;
+  ServerConn* server_ = nullptr;
+  bool counted_ = false;  // holds a place in max_client_conn
+  bool md5_ = false;      // authenticating with md5 (else SCRAM)
+  bool welcome_pending_ = false;
+  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
+                               // logged in; the welcome waits for the first server
+  bool read_pending_ = false;  // the socket may hold bytes not read yet
+  bool server_read_paused_ = false;
+  size_t stream_remaining_ = 0;  // bytes of a large message still to pass through
+  int32_t cancel_pid_ = 0;
+  int32_t cancel_secret_ = 0;
+  char transaction_status_ = 'I';
+  // Authentication.
+  std::string secret_;
+  unsigned char md5_salt_[4] = {};
+  std::unique_ptr<ScramServer> scram_;
+  // Session parameters the client asked for (startup packet, SET reported by ParameterStatus).
+  ParamMap params_;
+  // Protocol-level prepared statements by the client's name.
+  std::unordered_map<std::string, std::shared_ptr<const Statement>> statements_;
+  std::unique_ptr<AdminSession> admin_;
+  net::Timer timer_{this};
+  std::string scratch_;
+  // Errors the proxy answers itself, in order (ErrorResponse messages), and after one of them
+  // the client's messages are skipped until its Sync, as PostgreSQL does after an error.
+  std::deque<std::string> local_errors_;
+  bool skip_until_sync_ = false;
+
+ public:
+  // Whole frontend messages up to this size are gathered before they are forwarded; larger
+  // ones (a COPY chunk, a Bind with large values) pass through as they arrive.
+  static constexpr size_t kMaxWholeMessage = 1024 * 1024;
+};
+
+}  // namespace sg::pg

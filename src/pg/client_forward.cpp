@@ -1,0 +1,516 @@
+// ClientConn, logged in: its messages to the server (with prepared statements renamed per
+// server), the replies back, and when the server is taken and given back.
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <cstring>
+
+#include "pg/client_conn.h"
+#include "pg/pg_service.h"
+#include "pg/pg_worker.h"
+#include "pg/pool.h"
+#include "pg/wire.h"
+
+namespace sg::pg {
+
+namespace {
+
+int32_t readInt32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<int32_t>((uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) |
+                              (uint32_t{u[2]} << 8) | uint32_t{u[3]});
+}
+
+// Frontend message types after login (PostgreSQL 15).
+bool isFrontendType(char type) {
+  return std::strchr("QPBDECSHXdcfF", type) != nullptr && type != '\0';
+}
+
+void beginMessage(std::string* out, char type, size_t payload_size) {
+  out->push_back(type);
+  appendInt32(out, static_cast<int32_t>(payload_size + 4));
+}
+
+// Case-insensitive: does the query start (after blanks) with these words?
+bool startsWithWords(std::string_view query, std::string_view words) {
+  size_t at = query.find_first_not_of(" \t\r\n");
+  if (at == std::string_view::npos) return false;
+  query.remove_prefix(at);
+  if (query.size() < words.size()) return false;
+  for (size_t i = 0; i < words.size(); ++i) {
+    char a = query[i];
+    if (a >= 'a' && a <= 'z') a = static_cast<char>(a - 'a' + 'A');
+    if (a != words[i]) return false;
+  }
+  return query.size() == words.size() || std::strchr(" \t\r\n;", query[words.size()]) != nullptr;
+}
+
+// Like startsWithWords, but the word may be followed by '=' too ("search_path=public").
+bool startsWithPrefixWord(std::string_view text, std::string_view word) {
+  if (text.size() < word.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    char a = text[i];
+    if (a >= 'a' && a <= 'z') a = static_cast<char>(a - 'a' + 'A');
+    if (a != word[i]) return false;
+  }
+  return text.size() == word.size() || std::strchr(" \t\r\n=", text[word.size()]) != nullptr;
+}
+
+std::string quoteLiteral(std::string_view value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+}  // namespace
+
+// Forwards every whole message in the input (or answers it); stops when a server is needed
+// and must be waited for.
+bool ClientConn::forwardMessages() {
+  auto& in = stream_.in();
+  const uint32_t max_packet = worker_->config().max_packet_size;
+  if (server_ != nullptr) timer_.cancel();  // idle_transaction_timeout: the client spoke
+  while (!in.empty() && state_ != State::kClosed) {
+    if (stream_remaining_ > 0) {
+      size_t n = std::min(stream_remaining_, in.size());
+      server_->send({in.data(), n});
+      in.consume(n);
+      stream_remaining_ -= n;
+      continue;
+    }
+    if (in.size() < 5) break;
+    char type = in.data()[0];
+    int32_t length = readInt32(in.data() + 1);
+    if (!isFrontendType(type))
+      return failProtocol(std::string("invalid frontend message type ") +
+                          std::to_string(static_cast<unsigned char>(type)));
+    if (length < 4 || static_cast<uint32_t>(length) > max_packet)
+      return failProtocol("invalid message length " + std::to_string(length));
+    if (type == 'X') {
+      close();
+      return false;
+    }
+    size_t total = static_cast<size_t>(length) + 1;
+    bool whole = total <= in.size();
+    if (!whole && total <= kMaxWholeMessage) break;  // the rest is coming
+    if (server_ == nullptr && !needServer()) break;
+    if (!whole) {
+      if (type == 'Q' || type == 'F') server_->markSynced();
+      if (type == 'P' || type == 'B') server_->markUnsynced();
+      // A large message: only unnamed statements and plain data may pass through unread.
+      if (type == 'P' || type == 'B' || type == 'D' || type == 'C') {
+        std::string_view head(in.data() + 5, in.size() - 5);
+        bool unnamed = type == 'P' ? head.size() > 0 && head[0] == '\0'
+                                   : type == 'B' && head.find('\0') != std::string_view::npos &&
+                                         head.size() > head.find('\0') + 1 &&
+                                         head[head.find('\0') + 1] == '\0';
+        if (!unnamed)
+          return failProtocol("a message with a named statement larger than the proxy handles");
+        if (type == 'P') server_->expect(ServerConn::Pending::kParse);
+        if (type == 'C') server_->expect(ServerConn::Pending::kClose);
+      }
+      if (type == 'Q' || type == 'S' || type == 'F') server_->expect(ServerConn::Pending::kSync);
+      stream_remaining_ = total;
+      continue;
+    }
+    std::string_view message(in.data(), total);
+    if (skip_until_sync_) {
+      if (type != 'S') {
+        in.consume(total);
+        continue;
+      }
+      skip_until_sync_ = false;
+    }
+    if (type == 'S' || type == 'Q' || type == 'F') {
+      server_->markSynced();
+    } else if (type != 'd' && type != 'c' && type != 'f') {
+      server_->markUnsynced();
+    }
+    bool ok = forwardMessage(type, message, message.substr(5));
+    in.consume(total);
+    if (!ok || state_ == State::kClosed) return false;
+  }
+  if (server_ != nullptr) server_->flush();
+  return true;
+}
+
+// True when a server is attached now; false when the client waits for one.
+bool ClientConn::needServer() {
+  request_start_ms_ = worker_->now();
+  transaction_start_ms_ = request_start_ms_;
+  setState(State::kWaiting);
+  armWaitTimer();
+  requesting_ = true;
+  worker_->requestServer(this);
+  requesting_ = false;
+  return server_ != nullptr;
+}
+
+bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_view payload) {
+  auto& stats = pool_->stats();
+  stats.bytes_received.fetch_add(whole.size(), std::memory_order_relaxed);
+  switch (type) {
+    case 'Q':
+      stats.queries.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::string shown = noteQuery(payload);
+        server_->send(whole);
+        server_->expect(ServerConn::Pending::kSync);
+        if (!shown.empty()) {
+          // A setting the server does not report: read its new value back.
+          scratch_.clear();
+          appendQuery(&scratch_, "SHOW " + shown);
+          server_->send(scratch_);
+          server_->expectShow(shown);
+        }
+        return true;
+      }
+    case 'P':
+      return forwardParse(whole, payload);
+    case 'B':
+      return forwardBind(whole, payload);
+    case 'D':
+    case 'C':
+      return forwardDescribeOrClose(type, whole, payload);
+    case 'E':
+      stats.queries.fetch_add(1, std::memory_order_relaxed);
+      server_->send(whole);
+      return true;
+    case 'S':
+    case 'F':
+      server_->send(whole);
+      server_->expect(ServerConn::Pending::kSync);
+      return true;
+    default:  // Flush, CopyData, CopyDone, CopyFail
+      server_->send(whole);
+      return true;
+  }
+}
+
+bool ClientConn::forwardParse(std::string_view whole, std::string_view payload) {
+  PayloadReader reader(payload);
+  std::string_view name;
+  if (!reader.readString(&name)) return failProtocol("malformed Parse message");
+  if (name.empty() || worker_->config().max_prepared_statements == 0) {
+    server_->send(whole);
+    server_->expect(ServerConn::Pending::kParse);
+    return true;
+  }
+  if (statements_.count(std::string(name)) != 0) {
+    // PostgreSQL's answer to a name in use; what follows up to Sync is skipped, as it would be.
+    std::string error;
+    appendErrorResponse(&error, "ERROR", "42P05",
+                        "prepared statement \"" + std::string(name) + "\" already exists");
+    local_errors_.push_back(std::move(error));
+    server_->expectLocal(ServerConn::Pending::kLocalError);
+    skip_until_sync_ = true;
+    return true;
+  }
+  std::string_view body = payload.substr(name.size() + 1);
+  auto statement = worker_->service().internStatement(body);
+  statements_[std::string(name)] = statement;
+  if (server_->hasStatement(statement->id)) {
+    server_->expectLocal(ServerConn::Pending::kLocalParse);
+    return true;
+  }
+  return prepareOnServer(statement, /*for_client=*/true);
+}
+
+// Prepares `statement` on the attached server under the proxy's name. The ParseComplete goes
+// to the client when it asked (for_client), else it is swallowed.
+bool ClientConn::prepareOnServer(const std::shared_ptr<const Statement>& statement,
+                                 bool for_client) {
+  scratch_.clear();
+  beginMessage(&scratch_, 'P', statement->server_name.size() + 1 + statement->body.size());
+  scratch_.append(statement->server_name);
+  scratch_.push_back('\0');
+  scratch_.append(statement->body);
+  server_->send(scratch_);
+  server_->expect(for_client ? ServerConn::Pending::kParse : ServerConn::Pending::kOwnParse);
+  uint64_t evicted =
+      server_->addStatement(statement->id, worker_->config().max_prepared_statements);
+  if (evicted != 0) {
+    std::string name = "sg_prepared_" + std::to_string(evicted);
+    scratch_.clear();
+    beginMessage(&scratch_, 'C', 1 + name.size() + 1);
+    scratch_.push_back('S');
+    scratch_.append(name);
+    scratch_.push_back('\0');
+    server_->send(scratch_);
+    server_->expect(ServerConn::Pending::kOwnClose);
+  }
+  return true;
+}
+
+const Statement* ClientConn::ensurePrepared(std::string_view name) {
+  auto it = statements_.find(std::string(name));
+  if (it == statements_.end()) return nullptr;
+  if (!server_->hasStatement(it->second->id)) prepareOnServer(it->second, /*for_client=*/false);
+  return it->second.get();
+}
+
+bool ClientConn::forwardBind(std::string_view whole, std::string_view payload) {
+  PayloadReader reader(payload);
+  std::string_view portal, name;
+  if (!reader.readString(&portal) || !reader.readString(&name))
+    return failProtocol("malformed Bind message");
+  const Statement* statement = name.empty() ? nullptr : ensurePrepared(name);
+  if (statement == nullptr) {
+    server_->send(whole);  // unnamed, or unknown: the server answers as PostgreSQL does
+    return true;
+  }
+  std::string_view rest = payload.substr(portal.size() + 1 + name.size() + 1);
+  scratch_.clear();
+  beginMessage(&scratch_, 'B', portal.size() + 1 + statement->server_name.size() + 1 + rest.size());
+  scratch_.append(portal);
+  scratch_.push_back('\0');
+  scratch_.append(statement->server_name);
+  scratch_.push_back('\0');
+  scratch_.append(rest);
+  server_->send(scratch_);
+  return true;
+}
+
+bool ClientConn::forwardDescribeOrClose(char type, std::string_view whole,
+                                        std::string_view payload) {
+  if (payload.size() < 2 || payload.back() != '\0')
+    return failProtocol(type == 'D' ? "malformed Describe message" : "malformed Close message");
+  char kind = payload[0];
+  std::string_view name(payload.data() + 1, payload.size() - 2);
+  bool renamed = kind == 'S' && !name.empty() && worker_->config().max_prepared_statements > 0;
+  if (!renamed) {
+    server_->send(whole);
+    if (type == 'C') server_->expect(ServerConn::Pending::kClose);
+    return true;
+  }
+  if (type == 'C') {
+    // The statement stays prepared on the server (others may use it); the client's name goes.
+    statements_.erase(std::string(name));
+    server_->expectLocal(ServerConn::Pending::kLocalClose);
+    return true;
+  }
+  const Statement* statement = ensurePrepared(name);
+  if (statement == nullptr) {
+    server_->send(whole);
+    return true;
+  }
+  scratch_.clear();
+  beginMessage(&scratch_, 'D', 1 + statement->server_name.size() + 1);
+  scratch_.push_back('S');
+  scratch_.append(statement->server_name);
+  scratch_.push_back('\0');
+  server_->send(scratch_);
+  return true;
+}
+
+// Statements that change what the proxy tracks of the session. DISCARD ALL and DEALLOCATE
+// ALL drop every prepared statement; DISCARD ALL and RESET reset settings. A SET of a setting
+// the server does not report (search_path) returns its name: the proxy reads the value back.
+// Only the first statement of a query string is looked at.
+std::string ClientConn::noteQuery(std::string_view payload) {
+  if (startsWithWords(payload, "DISCARD ALL") || startsWithWords(payload, "DEALLOCATE ALL")) {
+    statements_.clear();
+    server_->forgetStatements();
+  }
+  if (startsWithWords(payload, "DISCARD ALL") || startsWithWords(payload, "RESET ALL")) {
+    for (const char* name : kUnreportedParams) forgetParam(name);
+    return {};
+  }
+  for (const char* name : kUnreportedParams) {
+    std::string reset = std::string("RESET ") + name;
+    for (char& c : reset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (startsWithWords(payload, reset)) {
+      forgetParam(name);
+      return {};
+    }
+  }
+  if (!startsWithWords(payload.substr(0, 4), "SET")) return {};
+  std::string_view rest = payload.substr(3);
+  size_t at = rest.find_first_not_of(" \t\r\n");
+  if (at == std::string_view::npos) return {};
+  rest.remove_prefix(at);
+  if (startsWithWords(rest, "SESSION")) rest.remove_prefix(7);
+  for (const char* name : kUnreportedParams) {
+    std::string upper(name);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    size_t skip = rest.find_first_not_of(" \t\r\n");
+    if (skip == std::string_view::npos) return {};
+    std::string_view word = rest.substr(skip);
+    if (word.size() >= upper.size() && startsWithPrefixWord(word, upper)) return name;
+  }
+  return {};
+}
+
+void ClientConn::forgetParam(const char* name) {
+  for (auto it = params_.begin(); it != params_.end(); ++it) {
+    if (it->first == name) {
+      params_.erase(it);
+      break;
+    }
+  }
+  if (findParam(server_->params(), name) != nullptr) server_->setParam(name, "");
+}
+
+void ClientConn::onServerAttached(ServerConn* server) {
+  timer_.cancel();
+  server_ = server;
+  setState(State::kActive);
+  if (request_start_ms_ != 0) {
+    pool_->stats().wait_micros.fetch_add(
+        static_cast<uint64_t>(worker_->now() - request_start_ms_) * 1000,
+        std::memory_order_relaxed);
+    pool_->stats().waits.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (welcome_pending_) {
+    welcome_pending_ = false;
+    sendWelcome();
+    setState(State::kActive);
+  }
+  replayParams();
+  if (requesting_) return;  // needServer's caller goes on forwarding
+  forwardMessages();
+  flushToClient();
+  if (state_ == State::kClosed) return;
+  if (server_ != nullptr && server_->reusable() && stream_remaining_ == 0 &&
+      worker_->config().pool_mode != config::PostgresConfig::PoolMode::kSession) {
+    flushToClient();
+    if (state_ == State::kClosed) return;
+    releaseServer();  // it had nothing to run (a welcome only)
+  }
+  if (read_pending_) readInput();
+}
+
+// Makes the server's session parameters the client's before its messages run. set_config
+// takes a value as the configuration file would, so a list (search_path) stays a list.
+void ClientConn::replayParams() {
+  std::string sets;
+  std::string resets;
+  for (const auto& [name, value] : params_) {
+    const std::string* current = findParam(server_->params(), name);
+    if (current != nullptr && *current == value) continue;
+    sets += sets.empty() ? "SELECT " : ", ";
+    sets += "pg_catalog.set_config(" + quoteLiteral(name) + ", " + quoteLiteral(value) + ", false)";
+    server_->setParam(name, value);
+  }
+  // Values another client set that this one never asked for go back to the default.
+  for (const auto& [name, value] : server_->params()) {
+    if (isSessionParam(name) && findParam(params_, name) == nullptr && !value.empty()) {
+      resets += "RESET " + name + ";";
+      server_->setParam(name, "");
+    }
+  }
+  if (sets.empty() && resets.empty()) return;
+  scratch_.clear();
+  appendQuery(&scratch_, sets.empty() ? resets : sets + ";" + resets);
+  server_->send(scratch_);
+  server_->expect(ServerConn::Pending::kOwnQuery);
+}
+
+void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
+  closeWithError(sqlstate, message);
+}
+
+void ClientConn::deliver(std::string_view bytes) {
+  stream_.append(bytes);
+  pool_->stats().bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+}
+
+void ClientConn::deliverLocalReply(char type) {
+  if (type == 'E') {
+    if (local_errors_.empty()) return;
+    stream_.append(local_errors_.front());
+    local_errors_.pop_front();
+    return;
+  }
+  stream_.append(std::string_view(type == '1' ? "1\0\0\0\4" : "3\0\0\0\4", 5));
+}
+
+void ClientConn::rememberParam(const std::string& name, const std::string& value) {
+  if (isSessionParam(name)) setParam(&params_, name, value);
+}
+
+bool ClientConn::onServerReady() {
+  transaction_status_ = server_->transactionStatus();
+  if (server_->pendingCount() > 0 || stream_remaining_ > 0) return false;
+  const auto mode = worker_->config().pool_mode;
+  if (transaction_status_ != 'I') {
+    if (mode == config::PostgresConfig::PoolMode::kStatement) {
+      closeWithError("08P01", "transaction blocks not allowed in statement pooling mode");
+      return true;
+    }
+    armIdleTimers();
+    return false;
+  }
+  pool_->stats().transactions.fetch_add(1, std::memory_order_relaxed);
+  pool_->stats().transaction_micros.fetch_add(
+      static_cast<uint64_t>(worker_->now() - transaction_start_ms_) * 1000,
+      std::memory_order_relaxed);
+  if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
+  flushToClient();
+  if (state_ == State::kClosed) return true;
+  releaseServer();
+  return true;
+}
+
+void ClientConn::releaseServer() {
+  ServerConn* server = server_;
+  server_ = nullptr;
+  setState(State::kIdle);
+  armIdleTimers();
+  worker_->releaseServer(server);
+}
+
+// The client leaves with a server attached: a clean server goes back (after the reset query
+// in session mode); one in a transaction or with replies pending is closed, never reused.
+void ClientConn::detachOnClose() {
+  ServerConn* server = server_;
+  server_ = nullptr;
+  server->attach(nullptr);
+  if (!server->reusable() || stream_remaining_ > 0) {
+    return server->close("the client left in the middle of a transaction");
+  }
+  if (worker_->config().pool_mode == config::PostgresConfig::PoolMode::kSession &&
+      !worker_->config().server_reset_query.empty()) {
+    scratch_.clear();
+    appendQuery(&scratch_, worker_->config().server_reset_query);
+    server->send(scratch_);
+    server->expect(ServerConn::Pending::kOwnQuery);
+    server->forgetStatements();
+    server->flush();
+    return;  // released when its ReadyForQuery comes
+  }
+  worker_->releaseServer(server);
+}
+
+void ClientConn::onServerLost(const std::string& why) {
+  server_ = nullptr;
+  closeWithError("08006", "server connection lost: " + why);
+}
+
+void ClientConn::onServerWritable() {
+  if (read_pending_) readInput();
+}
+
+void ClientConn::cancelQuery() {
+  if (server_ != nullptr) worker_->sendCancel(*server_);
+}
+
+void ClientConn::armWaitTimer() {
+  worker_->loop().timers().arm(timer_, worker_->config().query_wait_timeout.count());
+}
+
+// idle_transaction_timeout while a transaction is open; client_idle_timeout otherwise.
+void ClientConn::armIdleTimers() {
+  const auto& config = worker_->config();
+  if (state_ == State::kActive) {
+    worker_->loop().timers().arm(timer_, config.idle_transaction_timeout.count());
+  } else {
+    worker_->loop().timers().arm(timer_, config.client_idle_timeout.count());
+  }
+}
+
+}  // namespace sg::pg

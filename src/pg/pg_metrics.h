@@ -1,0 +1,19 @@
+#pragma once
+// The PostgreSQL listener's numbers in /metrics: pgbouncer_exporter's families under the
+// scalegate_pg_ prefix (pgbouncer_pools_client_active_connections becomes
+// scalegate_pg_pools_client_active_connections), read from the pools at scrape time.
+namespace sg::metrics {
+class Registry;
+}
+
+namespace sg::pg {
+
+class PgService;
+class Pool;
+
+// Per database and process-wide figures (at start-up).
+void registerServiceMetrics(PgService& service, metrics::Registry& registry);
+// Per (database, user) pool, when the pool is made.
+void registerPoolMetrics(Pool& pool, metrics::Registry& registry);
+
+}  // namespace sg::pg

@@ -1,0 +1,98 @@
+#pragma once
+// What every worker of the PostgreSQL listener shares: the configuration, the user list, the
+// pools, the cancel keys handed to clients, and the registry of prepared statement texts.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/postgres_config.h"
+#include "pg/auth/scram.h"
+#include "pg/auth/user_list.h"
+#include "pg/pool.h"
+
+namespace sg::metrics {
+class Registry;
+}
+
+namespace sg::pg {
+
+class PgWorker;
+
+// A statement a client prepared with the extended protocol, identified by its text and
+// parameter types; the proxy prepares it on servers under its own name.
+struct Statement {
+  uint64_t id = 0;
+  std::string body;         // the Parse payload after the name: query, parameter types
+  std::string server_name;  // what the proxy calls it on servers
+};
+
+class PgService {
+ public:
+  // `registry` (may be null in tests) gets the pools' metrics as they are made.
+  PgService(const config::PostgresConfig& config, uint32_t workers,
+            metrics::Registry* registry = nullptr);
+  ~PgService();
+
+  // Reads the user list. False with *error when it cannot.
+  bool start(std::string* error);
+  bool reloadUsers(std::string* error);
+  const config::PostgresConfig& config() const { return config_; }
+  uint32_t workerCount() const { return worker_count_; }
+  void attach(std::vector<PgWorker*> workers) { workers_ = std::move(workers); }
+  PgWorker& worker(uint32_t index) { return *workers_[index]; }
+  const std::vector<PgWorker*>& workers() const { return workers_; }
+
+  // The secret of a user from the user list; false when the user is not listed.
+  bool userSecret(const std::string& user, std::string* secret) const;
+  ScramVerifierCache& verifierCache() { return verifiers_; }
+
+  // The pool of (database, client user), made on first use.
+  Pool* pool(const config::PostgresDatabaseConfig& database, const std::string& user);
+  std::vector<Pool*> pools() const;
+
+  // max_client_conn, exact across workers.
+  bool admitClient();
+  void clientLeft() { clients_.fetch_sub(1, std::memory_order_relaxed); }
+  uint32_t clientCount() const { return clients_.load(std::memory_order_relaxed); }
+
+  // Cancel keys: the (pid, secret) the proxy gave a client, and where that client lives.
+  void registerCancelKey(int32_t pid, int32_t secret, uint32_t worker, uint64_t client_id);
+  void unregisterCancelKey(int32_t pid);
+  bool findCancelKey(int32_t pid, int32_t secret, uint32_t* worker, uint64_t* client_id) const;
+
+  std::shared_ptr<const Statement> internStatement(std::string_view body);
+
+  std::atomic<uint64_t> cancel_requests{0};
+  std::atomic<uint64_t> refused_clients{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> login_failures{0};
+
+ private:
+  const config::PostgresConfig& config_;
+  uint32_t worker_count_;
+  metrics::Registry* registry_;
+  std::vector<PgWorker*> workers_;
+  mutable std::mutex users_mutex_;
+  std::shared_ptr<const UserList> users_;
+  ScramVerifierCache verifiers_;
+  mutable std::mutex pools_mutex_;
+  std::vector<std::unique_ptr<Pool>> pools_;
+  std::atomic<uint32_t> clients_{0};
+  struct CancelTarget {
+    int32_t secret;
+    uint32_t worker;
+    uint64_t client_id;
+  };
+  mutable std::mutex cancel_mutex_;
+  std::unordered_map<int32_t, CancelTarget> cancel_keys_;
+  std::mutex statements_mutex_;
+  std::unordered_map<std::string, std::weak_ptr<const Statement>> statements_;
+  uint64_t next_statement_ = 1;
+};
+
+}  // namespace sg::pg

@@ -1,0 +1,431 @@
+#include "pg/pg_worker.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "net/socket.h"
+#include "pg/client_conn.h"
+#include "pg/pg_service.h"
+#include "pg/pool.h"
+#include "pg/wire.h"
+
+namespace sg::pg {
+
+class PgWorker::Acceptor final : public net::EventHandler {
+ public:
+  Acceptor(PgWorker* worker, uint32_t listener, int fd)
+      : worker_(worker), listener_(listener), fd_(fd) {}
+  ~Acceptor() { closeSocket(); }
+  void closeSocket() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd() const { return fd_; }
+
+  void onEvents(uint32_t /*events*/) override {
+    while (fd_ >= 0) {
+      int client = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (client < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+          spdlog::warn("postgres: accept: {}", std::strerror(errno));
+        return;
+      }
+      net::setNoDelay(client);
+      auto* connection = new ClientConn(worker_, client, listener_, worker_->now());
+      connection->start();
+    }
+  }
+
+ private:
+  PgWorker* worker_;
+  uint32_t listener_;
+  int fd_;
+};
+
+// A CancelRequest on its own connection: connect, send 16 bytes, close.
+class CancelSender final : public net::EventHandler, public net::Disposable {
+ public:
+  CancelSender(net::EventLoop& loop, int fd, int32_t pid, int32_t secret) : loop_(loop), fd_(fd) {
+    appendCancelRequest(&packet_, pid, secret);
+  }
+  ~CancelSender() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void onEvents(uint32_t events) override {
+    if (fd_ < 0) return;
+    if ((events & EPOLLOUT) != 0 && net::socketError(fd_) == 0)
+      (void)::send(fd_, packet_.data(), packet_.size(), MSG_NOSIGNAL);
+    loop_.remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+    loop_.dispose(this);
+  }
+
+ private:
+  net::EventLoop& loop_;
+  int fd_;
+  std::string packet_;
+};
+
+// A server for a waiting client: given now (kServer), or a place to connect one (kConnect).
+struct PgWorker::Handoff {
+  ServerConn* server = nullptr;
+  PoolWaiter waiter;
+};
+
+PgWorker::PgWorker(PgService& service, uint32_t index, net::EventLoop& loop,
+                   net::BufferPool& buffers, Poster post)
+    : service_(service),
+      index_(index),
+      loop_(loop),
+      buffers_(buffers),
+      post_(std::move(post)),
+      rng_state_(0x9e3779b97f4a7c15ULL * (index + 1) ^ static_cast<uint64_t>(::getpid())) {}
+
+PgWorker::~PgWorker() { closeAll(); }
+
+const config::PostgresConfig& PgWorker::config() const { return service_.config(); }
+
+uint64_t PgWorker::random() {
+  // splitmix64: cancel keys need to be unguessable enough to stop accidents, not attacks on
+  // a loopback-only secret (PostgreSQL's own keys are 32-bit).
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+bool PgWorker::openListeners(std::string* error) {
+  const auto& listeners = config().listeners;
+  for (uint32_t i = 0; i < listeners.size(); ++i) {
+    int fd = net::listenSocket(listeners[i].address, 4096, error);
+    if (fd < 0) {
+      *error = "postgres listener " + listeners[i].name + ": " + *error;
+      return false;
+    }
+    acceptors_.push_back(std::make_unique<Acceptor>(this, i, fd));
+  }
+  return true;
+}
+
+void PgWorker::start() {
+  for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
+  loop_.timers().arm(maintenance_, 1000);
+}
+
+void PgWorker::beginDrain() {
+  draining_ = true;
+  for (auto& acceptor : acceptors_) acceptor->closeSocket();
+  std::vector<ClientConn*> idle;
+  for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
+    if (client->server() == nullptr) idle.push_back(client);
+  }
+  for (ClientConn* client : idle) client->closeWithError("57P01", "the proxy is shutting down");
+  closeIdleServers(nullptr);
+}
+
+void PgWorker::closeAll() {
+  acceptors_.clear();
+  while (client_list_ != nullptr) client_list_->close();
+  std::vector<ServerConn*> servers;
+  for (auto& [id, server] : servers_) servers.push_back(server);
+  for (ServerConn* server : servers) server->close("the proxy stopped");
+}
+
+void PgWorker::clientOpened(ClientConn* client) {
+  clients_[client->id()] = client;
+  client->next = client_list_;
+  client->prev = nullptr;
+  if (client_list_ != nullptr) client_list_->prev = client;
+  client_list_ = client;
+  ++client_count_;
+}
+
+void PgWorker::clientClosed(ClientConn* client) {
+  clients_.erase(client->id());
+  if (client->prev != nullptr)
+    client->prev->next = client->next;
+  else
+    client_list_ = client->next;
+  if (client->next != nullptr) client->next->prev = client->prev;
+  client->prev = client->next = nullptr;
+  --client_count_;
+  maybeFinishDrain();
+}
+
+void PgWorker::maybeFinishDrain() {}
+
+ClientConn* PgWorker::findClient(uint64_t id) {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second;
+}
+
+void PgWorker::forEachClient(const std::function<void(const ClientConn&)>& visit) const {
+  for (ClientConn* client = client_list_; client != nullptr; client = client->next) visit(*client);
+}
+
+void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit) const {
+  for (const auto& [id, server] : servers_) visit(*server);
+}
+
+void PgWorker::requestServer(ClientConn* client) {
+  Pool& pool = *client->pool();
+  std::vector<Handoff> handoffs;
+  {
+    std::lock_guard lock(pool.mutex);
+    pool.waiters.push_back({index_, client->id(), now()});
+    serveLocked(pool, &handoffs);
+  }
+  runHandoffs(pool, handoffs);
+}
+
+bool PgWorker::withdraw(ClientConn* client) {
+  Pool& pool = *client->pool();
+  std::lock_guard lock(pool.mutex);
+  return pool.removeWaiter(client->id());
+}
+
+// Pairs waiters (oldest first) with this worker's idle servers, then with new connections
+// while the pool has room. Waiters left over are served by another worker's idle servers.
+void PgWorker::serveLocked(Pool& pool, std::vector<Handoff>* out) {
+  if (pool.paused) return;
+  auto& mine = pool.idle[index_];
+  while (!pool.waiters.empty()) {
+    if (!mine.empty()) {
+      ServerConn* server = mine.back();
+      mine.pop_back();
+      out->push_back({server, pool.waiters.front()});
+      pool.waiters.pop_front();
+      ++pool.in_use;
+      continue;
+    }
+    if (pool.open < pool.limit(now())) {
+      ++pool.open;
+      out->push_back({nullptr, pool.waiters.front()});
+      pool.waiters.pop_front();
+      continue;
+    }
+    break;
+  }
+  if (pool.waiters.empty()) return;
+  for (uint32_t other = 0; other < pool.idle.size(); ++other) {
+    if (other == index_ || pool.idle[other].empty()) continue;
+    service_.worker(other).post([&worker = service_.worker(other), p = &pool] { worker.serve(p); });
+    break;
+  }
+}
+
+void PgWorker::runHandoffs(Pool& pool, std::vector<Handoff>& handoffs) {
+  for (auto& handoff : handoffs) {
+    uint32_t target = handoff.waiter.worker;
+    uint64_t client_id = handoff.waiter.client_id;
+    if (handoff.server == nullptr) {
+      if (target == index_) {
+        connectFor(pool, client_id);
+      } else {
+        auto& worker = service_.worker(target);
+        worker.post([&worker, p = &pool, client_id] { worker.connectFor(*p, client_id); });
+      }
+      continue;
+    }
+    ServerConn* server = handoff.server;
+    if (target == index_) {
+      adopt(server, client_id);
+      continue;
+    }
+    servers_.erase(server->id());
+    server->leaveLoop();
+    auto& worker = service_.worker(target);
+    worker.post([&worker, server, client_id] {
+      server->joinLoop(&worker);
+      worker.servers_[server->id()] = server;
+      worker.adopt(server, client_id);
+    });
+  }
+}
+
+void PgWorker::serve(Pool* pool) {
+  std::vector<Handoff> handoffs;
+  {
+    std::lock_guard lock(pool->mutex);
+    serveLocked(*pool, &handoffs);
+  }
+  runHandoffs(*pool, handoffs);
+}
+
+// A server given to a client of this worker (counted in_use already). If the client has gone
+// meanwhile, the server goes back.
+void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
+  ClientConn* client = findClient(client_id);
+  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
+      client->server() != nullptr) {
+    server->attach(nullptr);
+    return releaseServer(server);
+  }
+  attach(client, server);
+}
+
+void PgWorker::attach(ClientConn* client, ServerConn* server) {
+  server->attach(client);
+  client->onServerAttached(server);
+}
+
+void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
+  int error_code = 0;
+  int fd = draining_ ? -1 : net::connectSocket(pool.database().primary, &error_code);
+  if (fd < 0) {
+    {
+      std::lock_guard lock(pool.mutex);
+      --pool.open;
+    }
+    pool.stats().server_login_failures.fetch_add(1, std::memory_order_relaxed);
+    if (ClientConn* client = findClient(client_id)) {
+      client->onServerUnavailable(
+          "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
+    }
+    return serve(&pool);
+  }
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(pool.mutex);
+    generation = pool.generation;
+  }
+  auto* server = new ServerConn(this, &pool, fd, generation, now());
+  server->setIntendedClient(client_id);
+  servers_[server->id()] = server;
+  loop_.add(fd, server);
+}
+
+void PgWorker::serverReady(ServerConn* server) {
+  Pool& pool = *server->pool();
+  {
+    std::lock_guard lock(pool.mutex);
+    if (pool.welcome.empty()) pool.welcome = server->params();
+    ++pool.in_use;
+  }
+  ClientConn* client = findClient(server->intendedClient());
+  if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
+      client->server() == nullptr) {
+    return attach(client, server);
+  }
+  server->attach(nullptr);
+  releaseServer(server);
+}
+
+void PgWorker::releaseServer(ServerConn* server) {
+  Pool& pool = *server->pool();
+  std::vector<Handoff> handoffs;
+  bool keep = false;
+  {
+    std::lock_guard lock(pool.mutex);
+    --pool.in_use;
+    keep = !draining_ && server->generation() == pool.generation &&
+           now() - server->connectedAtMs() < config().server_lifetime.count() &&
+           pool.open <= pool.size() + pool.reserve();
+    if (keep) {
+      server->becomeIdle(now());
+      pool.idle[index_].push_back(server);
+      serveLocked(pool, &handoffs);
+    }
+  }
+  // Closing takes the pool's lock again (serverClosed), so it happens after.
+  if (!keep) server->close(draining_ ? "the proxy is shutting down" : "lifetime or reconnect");
+  runHandoffs(pool, handoffs);
+}
+
+void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const char* reason) {
+  Pool& pool = *server->pool();
+  servers_.erase(server->id());
+  std::vector<Handoff> handoffs;
+  {
+    std::lock_guard lock(pool.mutex);
+    --pool.open;
+    if (was == ServerConn::State::kActive) --pool.in_use;
+    if (was == ServerConn::State::kIdle) {
+      auto& mine = pool.idle[index_];
+      for (size_t i = 0; i < mine.size(); ++i) {
+        if (mine[i] == server) {
+          mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
+      }
+    }
+    serveLocked(pool, &handoffs);
+  }
+  if (was == ServerConn::State::kActive && server->client() != nullptr) {
+    server->client()->onServerLost(reason);
+  } else if (was == ServerConn::State::kConnecting || was == ServerConn::State::kLogin) {
+    ClientConn* client = findClient(server->intendedClient());
+    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
+        client->server() == nullptr) {
+      client->onServerUnavailable("08006", std::string("server login failed: ") + reason);
+    }
+  }
+  runHandoffs(pool, handoffs);
+}
+
+void PgWorker::closeIdleServers(Pool* only) {
+  std::vector<ServerConn*> idle;
+  for (auto& [id, server] : servers_) {
+    if (server->state() == ServerConn::State::kIdle && (only == nullptr || server->pool() == only))
+      idle.push_back(server);
+  }
+  for (ServerConn* server : idle) server->close("closed by the admin console or shutdown");
+}
+
+void PgWorker::killPool(Pool* pool) {
+  std::vector<ClientConn*> doomed;
+  for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
+    if (client->pool() == pool) doomed.push_back(client);
+  }
+  for (ClientConn* client : doomed)
+    client->closeWithError("57P01", "database killed by the admin console");
+}
+
+void PgWorker::sendCancel(const ServerConn& server) {
+  int error_code = 0;
+  int fd = net::connectSocket(server.pool()->database().primary, &error_code);
+  if (fd < 0) return;
+  auto* sender = new CancelSender(loop_, fd, server.backendPid(), server.backendSecret());
+  loop_.add(fd, sender);
+}
+
+void PgWorker::onTimer(net::Timer* /*timer*/) {
+  expireIdleServers();
+  // Waiters that reached reserve_pool_timeout may now open reserve servers.
+  for (Pool* pool : service_.pools()) {
+    bool waiting = false;
+    {
+      std::lock_guard lock(pool->mutex);
+      waiting = !pool->waiters.empty() && pool->open < pool->limit(now());
+    }
+    if (waiting) serve(pool);
+  }
+  if (!draining_) loop_.timers().arm(maintenance_, 1000);
+}
+
+// server_idle_timeout and server_lifetime, keeping min_pool_size servers open.
+void PgWorker::expireIdleServers() {
+  std::vector<ServerConn*> expired;
+  for (Pool* pool : service_.pools()) {
+    std::lock_guard lock(pool->mutex);
+    auto& mine = pool->idle[index_];
+    for (ServerConn* server : mine) {
+      bool idle_too_long = config().server_idle_timeout.count() > 0 &&
+                           now() - server->idleSinceMs() >= config().server_idle_timeout.count() &&
+                           pool->open - expired.size() > config().min_pool_size;
+      bool too_old = config().server_lifetime.count() > 0 &&
+                     now() - server->connectedAtMs() >= config().server_lifetime.count();
+      if (idle_too_long || too_old || server->generation() != pool->generation)
+        expired.push_back(server);
+    }
+  }
+  for (ServerConn* server : expired) server->close("server_idle_timeout or server_lifetime");
+}
+
+}  // namespace sg::pg

@@ -1,0 +1,105 @@
+#pragma once
+// The PostgreSQL side of one worker: its listening sockets, its clients, and the server
+// connections it owns. Pools are shared (pool.h); this class moves servers between a pool's
+// waiting clients and idle lists, always touching only servers on its own loop.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/postgres_config.h"
+#include "net/buffer_pool.h"
+#include "net/event_loop.h"
+#include "net/timer.h"
+#include "pg/server_conn.h"
+
+namespace sg::pg {
+
+class ClientConn;
+class PgService;
+class Pool;
+
+class PgWorker final : public net::TimerHandler {
+ public:
+  using Poster = std::function<void(std::function<void()>)>;
+  PgWorker(PgService& service, uint32_t index, net::EventLoop& loop, net::BufferPool& buffers,
+           Poster post);
+  ~PgWorker();
+  PgWorker(const PgWorker&) = delete;
+  PgWorker& operator=(const PgWorker&) = delete;
+
+  bool openListeners(std::string* error);
+  void start();  // on the loop thread, before the loop runs
+  // Stop accepting; idle clients are closed, others when their transaction ends.
+  void beginDrain();
+  bool draining() const { return draining_; }
+  size_t clientCount() const { return client_count_; }
+  void closeAll();
+
+  PgService& service() { return service_; }
+  const config::PostgresConfig& config() const;
+  net::EventLoop& loop() { return loop_; }
+  net::BufferPool& buffers() { return buffers_; }
+  uint32_t index() const { return index_; }
+  int64_t now() const { return loop_.now(); }
+  uint64_t random();
+  // Thread-safe: runs `task` on this worker's loop.
+  void post(std::function<void()> task) { post_(std::move(task)); }
+
+  void clientOpened(ClientConn* client);
+  void clientClosed(ClientConn* client);
+  ClientConn* findClient(uint64_t id);
+  // Calls `visit` for each client of this worker (loop thread only).
+  void forEachClient(const std::function<void(const ClientConn&)>& visit) const;
+  void forEachServer(const std::function<void(const ServerConn&)>& visit) const;
+
+  // A client wants a server of its pool: attached now, or later through onServerAttached, or
+  // refused through onServerUnavailable.
+  void requestServer(ClientConn* client);
+  // A waiting client gives up (timeout, gone). False when a server is already on its way.
+  bool withdraw(ClientConn* client);
+  // A server's client is done with it (it is reusable), or its session reset finished.
+  void releaseServer(ServerConn* server);
+  // From ServerConn: login finished; the connection closed (state it was in).
+  void serverReady(ServerConn* server);
+  void serverClosed(ServerConn* server, ServerConn::State was, const char* reason);
+  // Serves the pool's waiters with this worker's idle servers (run here by another worker).
+  void serve(Pool* pool);
+  // Closes idle servers of `pool` (all pools when null): RECONNECT, KILL.
+  void closeIdleServers(Pool* pool);
+  // KILL: closes this worker's clients of `pool` and the servers they hold.
+  void killPool(Pool* pool);
+  // Sends a CancelRequest for what `server` runs, on a new connection.
+  void sendCancel(const ServerConn& server);
+
+  void onTimer(net::Timer* timer) override;
+
+ private:
+  class Acceptor;
+  struct Handoff;
+  void serveLocked(Pool& pool, std::vector<Handoff>* out);
+  void runHandoffs(Pool& pool, std::vector<Handoff>& handoffs);
+  void adopt(ServerConn* server, uint64_t client_id);
+  void attach(ClientConn* client, ServerConn* server);
+  void connectFor(Pool& pool, uint64_t client_id);
+  void expireIdleServers();
+  void maybeFinishDrain();
+
+  PgService& service_;
+  uint32_t index_;
+  net::EventLoop& loop_;
+  net::BufferPool& buffers_;
+  Poster post_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unordered_map<uint64_t, ClientConn*> clients_;
+  ClientConn* client_list_ = nullptr;
+  size_t client_count_ = 0;
+  std::unordered_map<uint64_t, ServerConn*> servers_;  // every server on this loop
+  uint64_t rng_state_;
+  bool draining_ = false;
+  net::Timer maintenance_{this};
+};
+
+}  // namespace sg::pg

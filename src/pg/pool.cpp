@@ -1,0 +1,51 @@
+#include "pg/pool.h"
+
+#include <algorithm>
+
+namespace sg::pg {
+
+Pool::Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
+           std::string client_user, std::string server_user, std::string server_secret,
+           uint32_t workers)
+    : idle(workers),
+      database_(database),
+      client_user_(std::move(client_user)),
+      server_user_(std::move(server_user)),
+      server_secret_(std::move(server_secret)),
+      size_(config.poolSize(database)),
+      reserve_(config.reservePool(database)),
+      reserve_timeout_ms_(config.reserve_pool_timeout.count()) {}
+
+size_t Pool::idleCount() const {
+  size_t count = 0;
+  for (const auto& per_worker : idle) count += per_worker.size();
+  return count;
+}
+
+uint32_t Pool::limit(int64_t now_ms) const {
+  if (reserve_ > 0 && !waiters.empty() && now_ms - waiters.front().since_ms >= reserve_timeout_ms_)
+    return size_ + reserve_;
+  return size_;
+}
+
+bool Pool::removeWaiter(uint64_t client_id) {
+  auto it = std::find_if(waiters.begin(), waiters.end(),
+                         [client_id](const PoolWaiter& w) { return w.client_id == client_id; });
+  if (it == waiters.end()) return false;
+  waiters.erase(it);
+  return true;
+}
+
+void Pool::setPassThroughKey(const ScramKey& key) {
+  std::lock_guard lock(key_mutex_);
+  client_key_ = key;
+  has_key_ = true;
+}
+
+bool Pool::passThroughKey(ScramKey* key) {
+  std::lock_guard lock(key_mutex_);
+  if (has_key_) *key = client_key_;
+  return has_key_;
+}
+
+}  // namespace sg::pg

@@ -1,0 +1,101 @@
+#pragma once
+// A pool of server connections for one (database, user) pair, shared by every worker.
+//
+// Server connections live on workers' event loops; the pool only counts them and keeps the
+// order in which clients wait. Each worker keeps its own idle servers (registered on its own
+// loop, so an idle server that the database closes is noticed at once), and only the owning
+// worker ever touches a server connection: a server given to a client on another worker is
+// handed over through that worker's task queue. The counts (pool_size, reserve_pool) are
+// exact across workers because every change happens under `mutex`.
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/postgres_config.h"
+#include "pg/auth/scram.h"
+
+namespace sg::pg {
+
+class ServerConn;
+
+struct PoolWaiter {
+  uint32_t worker = 0;
+  uint64_t client_id = 0;
+  int64_t since_ms = 0;
+};
+
+// Counters read by SHOW STATS and /metrics (written by workers, relaxed).
+struct PoolStats {
+  std::atomic<uint64_t> transactions{0};
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> bytes_received{0};  // from clients
+  std::atomic<uint64_t> bytes_sent{0};      // to clients
+  std::atomic<uint64_t> transaction_micros{0};
+  std::atomic<uint64_t> query_micros{0};
+  std::atomic<uint64_t> wait_micros{0};
+  std::atomic<uint64_t> waits{0};
+  std::atomic<uint64_t> server_logins{0};
+  std::atomic<uint64_t> server_login_failures{0};
+  std::atomic<uint64_t> query_wait_timeouts{0};
+};
+
+class Pool {
+ public:
+  Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
+       std::string client_user, std::string server_user, std::string server_secret,
+       uint32_t workers);
+
+  const config::PostgresDatabaseConfig& database() const { return database_; }
+  const std::string& clientUser() const { return client_user_; }
+  const std::string& serverUser() const { return server_user_; }
+  // Plaintext password, md5 secret or SCRAM verifier for logging in to the server.
+  const std::string& serverSecret() const { return server_secret_; }
+  uint32_t size() const { return size_; }
+  uint32_t reserve() const { return reserve_; }
+  PoolStats& stats() { return stats_; }
+
+  // SCRAM pass-through: the ClientKey a client of this pool proved, for logging in to a
+  // server that stores the same verifier as the user list. Thread-safe.
+  void setPassThroughKey(const ScramKey& key);
+  bool passThroughKey(ScramKey* key);
+
+  // Everything below is guarded by mutex.
+  std::mutex mutex;
+  uint32_t open = 0;  // server connections counted: connecting, in use, idle, in transit
+  uint32_t in_use = 0;
+  uint32_t clients = 0;                        // client connections logged in to this pool
+  std::vector<std::vector<ServerConn*>> idle;  // per worker; only that worker touches them
+  std::deque<PoolWaiter> waiters;              // FIFO
+  bool paused = false;                         // PAUSE: no server is handed out
+  bool disabled = false;                       // DISABLE: new clients are refused
+  uint64_t generation = 0;  // RECONNECT: servers of older generations close when released
+  // ParameterStatus of the first server login: what a new client is told at its own login.
+  std::vector<std::pair<std::string, std::string>> welcome;
+  int64_t max_wait_start_ms = 0;
+
+  size_t idleCount() const;
+  // How many servers may be open now: pool_size, plus reserve_pool once the first waiter has
+  // waited reserve_pool_timeout.
+  uint32_t limit(int64_t now_ms) const;
+  // Removes the waiter of `client_id`; false when it was not waiting (already served).
+  bool removeWaiter(uint64_t client_id);
+
+ private:
+  const config::PostgresDatabaseConfig& database_;
+  std::string client_user_;
+  std::string server_user_;
+  std::string server_secret_;
+  uint32_t size_;
+  uint32_t reserve_;
+  int64_t reserve_timeout_ms_;
+  PoolStats stats_;
+  std::mutex key_mutex_;
+  bool has_key_ = false;
+  ScramKey client_key_{};
+};
+
+}  // namespace sg::pg

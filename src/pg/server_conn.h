@@ -1,0 +1,162 @@
+#pragma once
+// A connection to a PostgreSQL server, owned by one worker at a time (see pool.h). Its one
+// state enum changes in setState() only.
+//
+// While a client uses it, every message the proxy sends is recorded in `pending_` in order,
+// so the replies can be matched: the proxy's own messages (a parameter replay, a statement
+// prepared again on this server, a Close for an evicted statement) get replies the client
+// never asked for, and those are swallowed. The server is free again only when nothing is
+// pending and its last ReadyForQuery said 'I' (never on Flush, never mid-transaction).
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "net/event_loop.h"
+#include "net/timer.h"
+#include "pg/params.h"
+#include "pg/stream.h"
+
+namespace sg::pg {
+
+class ClientConn;
+class PgWorker;
+class Pool;
+class ScramClient;
+
+class ServerConn final : public net::EventHandler,
+                         public net::TimerHandler,
+                         public net::Disposable {
+ public:
+  enum class State : uint8_t {
+    kConnecting,  // TCP connect in progress
+    kLogin,       // startup sent; authenticating, then collecting parameters until ReadyForQuery
+    kIdle,        // in its worker's idle list
+    kActive,      // working for a client
+    kClosed,
+  };
+  // What a reply from the server answers, in the order the messages were sent.
+  enum class Pending : uint8_t {
+    kSync,        // the client's Sync or Query: ends with ReadyForQuery
+    kParse,       // the client's Parse: ParseComplete
+    kClose,       // the client's Close: CloseComplete
+    kOwnParse,    // the proxy's Parse: its ParseComplete is swallowed
+    kOwnClose,    // the proxy's Close: its CloseComplete is swallowed
+    kOwnQuery,    // the proxy's Query (parameter replay): everything through its ReadyForQuery
+    kOwnShow,     // the proxy's SHOW of a setting the client changed: its value is kept
+    kLocalParse,  // a Parse of a statement this server has: answered by the proxy, in order
+    kLocalClose,  // a Close the proxy answers itself, in order
+    kLocalError,  // an error the proxy found itself (a statement name in use), in order
+  };
+
+  ServerConn(PgWorker* worker, Pool* pool, int fd, uint64_t generation, int64_t now_ms);
+  ~ServerConn() override;
+
+  State state() const { return state_; }
+  Pool* pool() const { return pool_; }
+  uint64_t id() const { return id_; }
+  uint64_t generation() const { return generation_; }
+  int32_t backendPid() const { return backend_pid_; }
+  int32_t backendSecret() const { return backend_secret_; }
+  int64_t connectedAtMs() const { return connected_at_ms_; }
+  int64_t idleSinceMs() const { return idle_since_ms_; }
+  ClientConn* client() const { return client_; }
+  char transactionStatus() const { return transaction_status_; }
+  const ParamMap& params() const { return params_; }
+  void setParam(const std::string& name, const std::string& value) {
+    pg::setParam(&params_, name, value);
+  }
+
+  // The client it connects for (the first user of a new server), if any.
+  uint64_t intendedClient() const { return intended_client_; }
+  void setIntendedClient(uint64_t id) { intended_client_ = id; }
+
+  void attach(ClientConn* client);
+  // Idle again: in the worker's idle list (the caller holds the pool's lock).
+  void becomeIdle(int64_t now_ms);
+  // Taken off its worker's loop to be handed to another worker (moveTo on that one).
+  void leaveLoop();
+  void joinLoop(PgWorker* worker);
+  PgWorker* worker() const { return worker_; }
+
+  // Queues bytes for the server and records what they will be answered with.
+  void send(std::string_view bytes) { stream_.append(bytes); }
+  // The client began an extended-protocol sequence (Parse, Bind, Describe, Execute, Close,
+  // Flush): the server is busy until the ReadyForQuery that answers its Sync, even when no
+  // reply is pending yet.
+  void markUnsynced() { unsynced_ = true; }
+  void markSynced() { unsynced_ = false; }
+  void expect(Pending what) { pending_.push_back(what); }
+  // A SHOW of `name` sent after the client's SET: its DataRow is the client's new value.
+  void expectShow(std::string name) {
+    show_names_.push_back(std::move(name));
+    pending_.push_back(Pending::kOwnShow);
+  }
+  // A reply the proxy gives itself (ParseComplete, CloseComplete) once every reply before it
+  // has reached the client.
+  void expectLocal(Pending what);
+  size_t backlogBytes() const { return stream_.queued(); }
+  void flush();
+  // Nothing pending, transaction idle, nothing half-sent: the server may go back to the pool.
+  bool reusable() const;
+  size_t pendingCount() const { return pending_.size(); }
+  // Drops the connection (and gives its place in the pool back). `reason` goes to the log.
+  void close(const char* reason);
+
+  // Prepared statements known on this server: the proxy's name for a statement's text.
+  // Most recently used first; at most max_prepared_statements.
+  bool hasStatement(uint64_t key);
+  // Records `key` as prepared; returns the key evicted to make room (0 when none).
+  uint64_t addStatement(uint64_t key, size_t capacity);
+  void forgetStatements() {
+    statements_.clear();
+    statement_index_.clear();
+  }
+
+  void onEvents(uint32_t events) override;
+  void onTimer(net::Timer* timer) override;
+
+ private:
+  void setState(State state);
+  void onConnected();
+  void readInput();
+  bool processLogin();
+  bool handleAuthRequest(std::string_view payload);
+  void finishLogin();
+  bool processReplies();
+  bool handleReply(char type, std::string_view payload, bool* forward);
+  void popThroughError();
+  void deliverLocalReplies();
+  void keepShownValue(std::string_view payload);
+  void fail(const std::string& why);
+
+  PgWorker* worker_;
+  Pool* pool_;
+  Stream stream_;
+  State state_ = State::kConnecting;
+  uint64_t id_;
+  uint64_t generation_;
+  int64_t connected_at_ms_;
+  int64_t idle_since_ms_ = 0;
+  ClientConn* client_ = nullptr;
+  uint64_t intended_client_ = 0;
+  char transaction_status_ = 'I';
+  int32_t backend_pid_ = 0;
+  int32_t backend_secret_ = 0;
+  ParamMap params_;
+  std::deque<Pending> pending_;
+  bool unsynced_ = false;
+  std::deque<std::string> show_names_;
+  size_t stream_remaining_ = 0;  // bytes of a large reply still to pass through
+  bool stream_forward_ = true;
+  std::unique_ptr<ScramClient> scram_;
+  net::Timer connect_timer_{this};
+  std::list<uint64_t> statements_;  // LRU, most recent first
+  std::unordered_map<uint64_t, std::list<uint64_t>::iterator> statement_index_;
+};
+
+}  // namespace sg::pg

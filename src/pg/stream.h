@@ -1,0 +1,47 @@
+#pragma once
+// One non-blocking socket with an input buffer and an output queue, as both kinds of
+// PostgreSQL connection use it. The input buffer's storage is lent by the worker's buffer
+// pool while bytes are in flight, so an idle client costs no buffer.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "net/buffer.h"
+#include "net/buffer_pool.h"
+
+namespace sg::pg {
+
+class Stream {
+ public:
+  enum class Read { kData, kDrained, kClosed, kError };
+
+  Stream() = default;
+  explicit Stream(int fd) : fd_(fd) {}
+  ~Stream() { close(); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  int fd() const { return fd_; }
+  void close();
+
+  // One read into the input buffer (growing it up to `max_buffer`). kDrained: the socket
+  // had nothing (EAGAIN); kData: some bytes arrived (call again until kDrained).
+  Read readOnce(net::BufferPool& pool, size_t max_buffer);
+  net::Buffer& in() { return in_; }
+  // Gives the input buffer's storage back when it is empty.
+  void reclaim(net::BufferPool& pool) { pool.reclaim(&in_); }
+
+  std::string& out() { return out_; }
+  void append(std::string_view bytes) { out_.append(bytes); }
+  // Writes what is queued. False on a write error; blocked() tells whether bytes remain.
+  bool flush();
+  bool blocked() const { return !out_.empty(); }
+  size_t queued() const { return out_.size(); }
+
+ private:
+  int fd_ = -1;
+  net::Buffer in_{0};
+  std::string out_;
+};
+
+}  // namespace sg::pg
