@@ -71,42 +71,65 @@ SETS = ("SET search_path = pg_catalog, public", "SET TimeZone = 'Asia/Tokyo'", "
 SHOW_SQL = "SELECT pg_backend_pid(), %s" % ", ".join("current_setting('%s')" % p for p in PARAMS)
 
 
+def pin_server(target, pid):
+    """Holds, in an open transaction, the pooled server whose backend pid is `pid` (pool_size 2,
+    both servers idle); returns that connection. The other server stays free."""
+    held = []
+    try:
+        for _ in range(2):
+            conn, got = hold_server(target)
+            held.append(conn)
+            if got == pid:
+                held.remove(conn)
+                return conn
+        raise AssertionError("could not pin the server with backend %d" % pid)
+    finally:
+        for conn in held:
+            conn.rollback()
+            conn.close()
+
+
 def test_session_parameters_follow_their_client(kind, pooler, pg_server):  # noqa: F811
-    """A sets four parameters; while a third client keeps servers busy, A and B run many
-    transactions on whichever server is free: A always sees its values, B the defaults."""
+    """pool_size 2. A sets four parameters on server X. Then X is pinned, so A and B both run on
+    the other server Y, alternately: A must see its values (replayed on Y), B the defaults
+    (A's values must not leak through Y). Then Y is pinned and both run on X."""
     target = target_for(kind, pooler, pg_server, pool_size=2)
-    with target.connect(autocommit=True) as b:
+    with target.connect(autocommit=True) as b, target.connect(autocommit=True) as a:
         defaults = b.execute(SHOW_SQL).fetchone()[1:]
         assert list(defaults) != list(PARAMS.values())
-        with target.connect(autocommit=True) as a:
-            for statement in SETS:
-                a.execute(statement)
-            stop = threading.Event()
+        for statement in SETS:
+            a.execute(statement)
+        x = a.execute(SHOW_SQL).fetchone()[0]
+        seen = {"a": set(), "b": set()}
 
-            def churn():
-                with target.connect(autocommit=True) as c:
-                    for _ in range(200):
-                        if stop.is_set():
-                            return
-                        with c.transaction():
-                            c.execute("SELECT pg_sleep(0.005)")
+        def alternate():
+            for _ in range(3):
+                row = a.execute(SHOW_SQL).fetchone()
+                seen["a"].add(row[0])
+                assert dict(zip(PARAMS, row[1:])) == PARAMS, "client A lost its parameters"
+                row = b.execute(SHOW_SQL).fetchone()
+                seen["b"].add(row[0])
+                assert tuple(row[1:]) == tuple(defaults), "a parameter of client A leaked to client B"
+            return row[0]
 
-            churner = Background(churn)
-            a_backends = set()
-            try:
-                for _ in range(25):
-                    row = a.execute(SHOW_SQL).fetchone()
-                    a_backends.add(row[0])
-                    assert dict(zip(PARAMS, row[1:])) == PARAMS
-                    row = b.execute(SHOW_SQL).fetchone()
-                    assert tuple(row[1:]) == tuple(defaults), "a parameter of client A leaked to client B"
-            finally:
-                stop.set()
-                churner.result()
-            if pooled(target):
-                assert len(a_backends) > 1, "client A never changed servers; the test proves nothing"
-    # a fresh client after both left: defaults again
-    with target.connect(autocommit=True) as c:
+        if not pooled(target):
+            alternate()
+            return
+        holder = pin_server(target, x)
+        try:
+            y = alternate()
+            assert y != x and seen["a"] == seen["b"] == {y}, seen
+        finally:
+            holder.rollback()
+            holder.close()
+        holder = pin_server(target, y)
+        try:
+            assert alternate() == x
+        finally:
+            holder.rollback()
+            holder.close()
+        assert seen["a"] == seen["b"] == {x, y}, seen
+    with target.connect(autocommit=True) as c:  # a fresh client after both left: defaults
         assert tuple(c.execute(SHOW_SQL).fetchone()[1:]) == tuple(defaults)
 
 
