@@ -93,7 +93,7 @@ def test_waiting_clients_are_served_in_arrival_order(pooler, kind):  # noqa: F81
             t = threading.Thread(target=waiter, args=(i,), daemon=True)
             t.start()
             threads.append(t)
-            time.sleep(0.15)  # arrival order is the start order
+            time.sleep(wait_s(0.15))  # arrival order is the start order
         assert not served, "a client ran while the only server was held"
         holder.rollback()
         join_all(threads, 10)
