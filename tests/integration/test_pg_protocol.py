@@ -13,7 +13,7 @@ import pytest
 
 from pg_support import (FLUSH, SYNC, DirectTarget, RawClient, bind_msg, close_msg, data_rows,  # noqa: F401
                         describe_msg, error_fields, execute_msg, free_port, kinds, parse_msg, pg_server, pooler,
-                        query_msg, selected_targets, wait_s, wait_until)
+                        query_msg, selected_targets, socket_to, wait_s, wait_until)
 
 POOLERS_ONLY = selected_targets(("scalegate", "pgbouncer"))
 
@@ -201,3 +201,24 @@ def test_database_down_gives_an_error_not_a_hang(pooler, kind):  # noqa: F811
     elapsed = time.monotonic() - started
     assert elapsed < wait_s(8), "the error took %.1fs" % elapsed
     assert str(err.value).strip(), "an error without a message"
+
+
+def test_cancel_with_a_wrong_key_cancels_nothing(kind, pooler, pg_server):  # noqa: F811
+    """A CancelRequest whose key matches no client is dropped: the running query finishes."""
+    target = target_for(kind, pooler, pg_server, pool_size=2)
+    with target.connect(user=user_of(target), password="", autocommit=True) as conn:
+        pid = conn.pgconn.backend_pid  # the pid the client was given (the pooler's, through one)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(
+            v=conn.execute("SELECT pg_sleep(0.6), 'finished'").fetchone()[1]), daemon=True)
+        thread.start()
+        time.sleep(0.2)
+        # the client's pid with wrong keys, then a pid nobody has
+        for pid_sent, key in ((pid, 0), (pid, 0x7FFFFFFF), (pid, 12345), (pid ^ 0x5A5A5A, 1)):
+            with socket_to(target.port) as s:
+                s.sendall((16).to_bytes(4, "big") + (80877102).to_bytes(4, "big") + pid_sent.to_bytes(4, "big")
+                          + key.to_bytes(4, "big"))
+                s.settimeout(wait_s(5))
+                assert s.recv(1) == b"", "a cancel connection is closed without an answer"
+        thread.join(wait_s(10))
+        assert result.get("v") == "finished", "the query was cancelled by a wrong key"

@@ -197,6 +197,22 @@ def test_duplicate_statement_name_is_an_error(kind, pooler, pg_server):  # noqa:
         assert exec_prepared(a, "dup") == ["1"]
 
 
+def test_statements_beyond_max_prepared_statements(kind, pooler, pg_server):  # noqa: F811
+    """max_prepared_statements 2: a client keeps five named statements; the server keeps at most
+    two (LRU) and the others are prepared again when the client uses them."""
+    if kind == "pgbouncer":
+        pytest.skip("PgBouncer 1.18 cannot keep named statements in transaction mode")
+    target = target_for(kind, pooler, pg_server, pool_size=1, max_prepared_statements=2)
+    with target.connect(autocommit=True, prepare_threshold=None) as a:
+        for i in range(5):
+            prepare(a, "lru%d" % i, "SELECT %d + $1::int" % (i * 100))
+        for _ in range(2):
+            for i in (0, 1, 2, 3, 4, 4, 0):
+                assert exec_prepared(a, "lru%d" % i, 1) == [str(i * 100 + 1)]
+        on_server = a.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+        assert on_server == (2 if pooled(target) else 5), on_server
+
+
 def hold_server(target):
     """A connection inside a transaction (holds one pooled server); returns (conn, backend pid)."""
     conn = target.connect()
