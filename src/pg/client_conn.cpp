@@ -78,7 +78,8 @@ void ClientConn::onEvents(uint32_t events) {
       if (state_ == State::kClosed) return;
     }
   }
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) readInput();
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_closing_ = true;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readInput();
 }
 
 void ClientConn::readInput() {
@@ -92,9 +93,10 @@ void ClientConn::readInput() {
     size_t limit = state_ == State::kStartup ? kMaxStartupPacket : kMaxWholeMessage + 5;
     Stream::Read result = stream_.readOnce(worker_->buffers(), limit);
     if (result == Stream::Read::kDrained) break;
-    if (result != Stream::Read::kData) return onClientGone();
+    if (result == Stream::Read::kClosed || result == Stream::Read::kError) return onClientGone();
     processInput();
     if (state_ == State::kClosed) return;
+    if (result == Stream::Read::kDataDrained && !peer_closing_) break;
   }
   stream_.reclaim(worker_->buffers());
 }
@@ -191,6 +193,7 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
       setParam(&params_, name, value);
     }
   }
+  params_digest_ = sessionDigest(params_);
   if (user_.empty()) {
     closeWithError("28000", "no PostgreSQL user name specified in startup packet");
     return false;
@@ -346,6 +349,7 @@ void ClientConn::sendWelcome() {
       setParam(&params_, name, value);
     }
   }
+  params_digest_ = sessionDigest(params_);
   for (const auto& [name, value] : welcome) appendParameterStatus(&stream_.out(), name, value);
   cancel_pid_ = static_cast<int32_t>(worker_->random() & 0x7fffffff);
   cancel_secret_ = static_cast<int32_t>(worker_->random());

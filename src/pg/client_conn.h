@@ -145,6 +145,7 @@ class ClientConn final : public net::EventHandler,
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
+  bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads
   size_t stream_remaining_ = 0;  // bytes of a large message still to pass through
   int32_t cancel_pid_ = 0;
   int32_t cancel_secret_ = 0;
@@ -155,6 +156,7 @@ class ClientConn final : public net::EventHandler,
   std::unique_ptr<ScramServer> scram_;
   // Session parameters the client asked for (startup packet, SET reported by ParameterStatus).
   ParamMap params_;
+  uint64_t params_digest_ = 0;  // sessionDigest(params_), kept at every change
   // Protocol-level prepared statements by the client's name.
   std::unordered_map<std::string, std::shared_ptr<const Statement>> statements_;
   std::unique_ptr<AdminSession> admin_;

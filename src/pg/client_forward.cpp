@@ -312,35 +312,42 @@ bool ClientConn::forwardDescribeOrClose(char type, std::string_view whole,
 // the server does not report (search_path) returns its name: the proxy reads the value back.
 // Only the first statement of a query string is looked at.
 std::string ClientConn::noteQuery(std::string_view payload) {
-  if (startsWithWords(payload, "DISCARD ALL") || startsWithWords(payload, "DEALLOCATE ALL")) {
-    statements_.clear();
-    server_->forgetStatements();
-  }
-  if (startsWithWords(payload, "DISCARD ALL") || startsWithWords(payload, "RESET ALL")) {
-    for (const char* name : kUnreportedParams) forgetParam(name);
+  // Most queries start with neither D, R nor S: one look decides (this runs per query).
+  size_t first = payload.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  char initial = static_cast<char>(payload[first] & ~0x20);  // ASCII upper case
+  if (initial != 'D' && initial != 'R' && initial != 'S') return {};
+  if (initial == 'D') {
+    bool discard = startsWithWords(payload, "DISCARD ALL");
+    if (discard || startsWithWords(payload, "DEALLOCATE ALL")) {
+      statements_.clear();
+      server_->forgetStatements();
+    }
+    if (discard) {
+      for (const auto& param : kUnreportedParams) forgetParam(param.name);
+    }
     return {};
   }
-  for (const char* name : kUnreportedParams) {
-    std::string reset = std::string("RESET ") + name;
-    for (char& c : reset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (startsWithWords(payload, reset)) {
-      forgetParam(name);
-      return {};
+  if (initial == 'R') {
+    bool all = startsWithWords(payload, "RESET ALL");
+    for (const auto& param : kUnreportedParams) {
+      if (all || startsWithWords(payload, param.reset_upper)) forgetParam(param.name);
     }
+    return {};
   }
-  if (!startsWithWords(payload.substr(0, 4), "SET")) return {};
-  std::string_view rest = payload.substr(3);
+  if (!startsWithWords(payload, "SET")) return {};  // SELECT, mostly
+  std::string_view rest = payload.substr(first + 3);
   size_t at = rest.find_first_not_of(" \t\r\n");
   if (at == std::string_view::npos) return {};
   rest.remove_prefix(at);
-  if (startsWithWords(rest, "SESSION")) rest.remove_prefix(7);
-  for (const char* name : kUnreportedParams) {
-    std::string upper(name);
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    size_t skip = rest.find_first_not_of(" \t\r\n");
-    if (skip == std::string_view::npos) return {};
-    std::string_view word = rest.substr(skip);
-    if (word.size() >= upper.size() && startsWithPrefixWord(word, upper)) return name;
+  if (startsWithWords(rest, "SESSION")) {
+    rest.remove_prefix(7);
+    at = rest.find_first_not_of(" \t\r\n");
+    if (at == std::string_view::npos) return {};
+    rest.remove_prefix(at);
+  }
+  for (const auto& param : kUnreportedParams) {
+    if (startsWithPrefixWord(rest, param.upper)) return param.name;
   }
   return {};
 }
@@ -352,6 +359,7 @@ void ClientConn::forgetParam(const char* name) {
       break;
     }
   }
+  params_digest_ = sessionDigest(params_);
   if (findParam(server_->params(), name) != nullptr) server_->setParam(name, "");
 }
 
@@ -387,6 +395,7 @@ void ClientConn::onServerAttached(ServerConn* server) {
 // Makes the server's session parameters the client's before its messages run. set_config
 // takes a value as the configuration file would, so a list (search_path) stays a list.
 void ClientConn::replayParams() {
+  if (server_->paramsDigest() == params_digest_) return;
   std::string sets;
   std::string resets;
   for (const auto& [name, value] : params_) {
@@ -430,7 +439,9 @@ void ClientConn::deliverLocalReply(char type) {
 }
 
 void ClientConn::rememberParam(const std::string& name, const std::string& value) {
-  if (isSessionParam(name)) setParam(&params_, name, value);
+  if (!isSessionParam(name)) return;
+  setParam(&params_, name, value);
+  params_digest_ = sessionDigest(params_);
 }
 
 bool ClientConn::onServerReady() {

@@ -1,6 +1,8 @@
 #pragma once
 // Session parameters: what a client asked for, what a server has. Small ordered lists (a
 // handful of names), so a vector beats a map.
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +37,30 @@ inline bool isSessionParam(std::string_view name) {
          name == "application_name" || name == "search_path" || name == "extra_float_digits";
 }
 
+// An order-independent digest of the session parameters of `params` (an empty value means
+// the server default and counts as absent): equal digests mean nothing to replay, which
+// saves comparing lists on every transaction.
+inline uint64_t sessionDigest(const ParamMap& params) {
+  uint64_t digest = 0;
+  for (const auto& [name, value] : params) {
+    if (value.empty() || !isSessionParam(name)) continue;
+    uint64_t h = std::hash<std::string_view>()(name) * 0x9e3779b97f4a7c15ULL;
+    h ^= std::hash<std::string_view>()(value) + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
+    digest += h * 0xbf58476d1ce4e5b9ULL;
+  }
+  return digest;
+}
+
 // Session parameters PostgreSQL 15 does not report with ParameterStatus: the proxy learns
 // their values by reading them back after the client's SET.
-inline constexpr const char* kUnreportedParams[] = {"search_path", "extra_float_digits"};
+struct UnreportedParam {
+  const char* name;
+  const char* upper;        // as startsWithWords compares: upper case
+  const char* reset_upper;  // "RESET <NAME>"
+};
+inline constexpr UnreportedParam kUnreportedParams[] = {
+    {"search_path", "SEARCH_PATH", "RESET SEARCH_PATH"},
+    {"extra_float_digits", "EXTRA_FLOAT_DIGITS", "RESET EXTRA_FLOAT_DIGITS"},
+};
 
 }  // namespace sg::pg

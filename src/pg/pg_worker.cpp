@@ -72,12 +72,6 @@ class CancelSender final : public net::EventHandler, public net::Disposable {
   std::string packet_;
 };
 
-// A server for a waiting client: given now (kServer), or a place to connect one (kConnect).
-struct PgWorker::Handoff {
-  ServerConn* server = nullptr;
-  PoolWaiter waiter;
-};
-
 PgWorker::PgWorker(PgService& service, uint32_t index, net::EventLoop& loop,
                    net::BufferPool& buffers, Poster post)
     : service_(service),
@@ -175,7 +169,7 @@ void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit
 
 void PgWorker::requestServer(ClientConn* client) {
   Pool& pool = *client->pool();
-  std::vector<Handoff> handoffs;
+  Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
     pool.waiters.push_back({index_, client->id(), now()});
@@ -192,7 +186,7 @@ bool PgWorker::withdraw(ClientConn* client) {
 
 // Pairs waiters (oldest first) with this worker's idle servers, then with new connections
 // while the pool has room. Waiters left over are served by another worker's idle servers.
-void PgWorker::serveLocked(Pool& pool, std::vector<Handoff>* out) {
+void PgWorker::serveLocked(Pool& pool, Handoffs* out) {
   if (pool.paused) return;
   auto& mine = pool.idle[index_];
   while (!pool.waiters.empty()) {
@@ -220,7 +214,7 @@ void PgWorker::serveLocked(Pool& pool, std::vector<Handoff>* out) {
   }
 }
 
-void PgWorker::runHandoffs(Pool& pool, std::vector<Handoff>& handoffs) {
+void PgWorker::runHandoffs(Pool& pool, Handoffs& handoffs) {
   for (auto& handoff : handoffs) {
     uint32_t target = handoff.waiter.worker;
     uint64_t client_id = handoff.waiter.client_id;
@@ -250,7 +244,7 @@ void PgWorker::runHandoffs(Pool& pool, std::vector<Handoff>& handoffs) {
 }
 
 void PgWorker::serve(Pool* pool) {
-  std::vector<Handoff> handoffs;
+  Handoffs handoffs;
   {
     std::lock_guard lock(pool->mutex);
     serveLocked(*pool, &handoffs);
@@ -319,7 +313,7 @@ void PgWorker::serverReady(ServerConn* server) {
 
 void PgWorker::releaseServer(ServerConn* server) {
   Pool& pool = *server->pool();
-  std::vector<Handoff> handoffs;
+  Handoffs handoffs;
   bool keep = false;
   {
     std::lock_guard lock(pool.mutex);
@@ -341,7 +335,7 @@ void PgWorker::releaseServer(ServerConn* server) {
 void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const char* reason) {
   Pool& pool = *server->pool();
   servers_.erase(server->id());
-  std::vector<Handoff> handoffs;
+  Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
     --pool.open;

@@ -2,6 +2,7 @@
 // The PostgreSQL side of one worker: its listening sockets, its clients, and the server
 // connections it owns. Pools are shared (pool.h); this class moves servers between a pool's
 // waiting clients and idle lists, always touching only servers on its own loop.
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "net/timer.h"
+#include "pg/pool.h"
 #include "pg/server_conn.h"
 
 namespace sg::pg {
@@ -78,9 +80,15 @@ class PgWorker final : public net::TimerHandler {
 
  private:
   class Acceptor;
-  struct Handoff;
-  void serveLocked(Pool& pool, std::vector<Handoff>* out);
-  void runHandoffs(Pool& pool, std::vector<Handoff>& handoffs);
+  // A server (or, when null, a place to connect one) for a waiting client.
+  struct Handoff {
+    ServerConn* server = nullptr;
+    PoolWaiter waiter;
+  };
+  // Decided under a pool's lock, run after it: usually none or one, kept off the heap.
+  using Handoffs = boost::container::small_vector<Handoff, 4>;
+  void serveLocked(Pool& pool, Handoffs* out);
+  void runHandoffs(Pool& pool, Handoffs& handoffs);
   void adopt(ServerConn* server, uint64_t client_id);
   void attach(ClientConn* client, ServerConn* server);
   void connectFor(Pool& pool, uint64_t client_id);

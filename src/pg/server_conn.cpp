@@ -79,7 +79,8 @@ void ServerConn::onEvents(uint32_t events) {
       if (state_ == State::kClosed) return;
     }
   }
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) readInput();
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_closing_ = true;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readInput();
 }
 
 void ServerConn::onTimer(net::Timer* /*timer*/) {
@@ -111,6 +112,7 @@ void ServerConn::readInput() {
     // False: closed, or released (perhaps already on another worker): not ours to touch.
     bool keep = state_ == State::kLogin ? processLogin() : processReplies();
     if (!keep) return;
+    if (result == Stream::Read::kDataDrained && !peer_closing_) break;
   }
   stream_.reclaim(worker_->buffers());
 }

@@ -69,7 +69,9 @@ class ServerConn final : public net::EventHandler,
   const ParamMap& params() const { return params_; }
   void setParam(const std::string& name, const std::string& value) {
     pg::setParam(&params_, name, value);
+    if (isSessionParam(name)) params_digest_ = sessionDigest(params_);
   }
+  uint64_t paramsDigest() const { return params_digest_; }
 
   // The client it connects for (the first user of a new server), if any.
   uint64_t intendedClient() const { return intended_client_; }
@@ -148,8 +150,10 @@ class ServerConn final : public net::EventHandler,
   int32_t backend_pid_ = 0;
   int32_t backend_secret_ = 0;
   ParamMap params_;
+  uint64_t params_digest_ = 0;
   std::deque<Pending> pending_;
   bool unsynced_ = false;
+  bool peer_closing_ = false;  // the peer shut down: read to the end, past short reads
   std::deque<std::string> show_names_;
   size_t stream_remaining_ = 0;  // bytes of a large reply still to pass through
   bool stream_forward_ = true;

@@ -21,7 +21,7 @@ Stream::Read Stream::readOnce(net::BufferPool& pool, size_t max_buffer) {
   ssize_t n = net::readSome(fd_, in_.writePtr(), room);
   if (n > 0) {
     in_.commit(static_cast<size_t>(n));
-    return Read::kData;
+    return static_cast<size_t>(n) < room ? Read::kDataDrained : Read::kData;
   }
   if (n == -1) return Read::kDrained;
   return n == 0 ? Read::kClosed : Read::kError;

@@ -13,7 +13,9 @@ namespace sg::pg {
 
 class Stream {
  public:
-  enum class Read { kData, kDrained, kClosed, kError };
+  // kDataDrained: bytes arrived and the read was short, so the socket is empty (edge-triggered
+  // loops need not read again: a later byte raises a new edge). Saves a read per message.
+  enum class Read { kData, kDataDrained, kDrained, kClosed, kError };
 
   Stream() = default;
   explicit Stream(int fd) : fd_(fd) {}
