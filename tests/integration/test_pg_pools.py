@@ -141,3 +141,18 @@ def test_direct_has_no_pool(pg_server):  # noqa: F811
     finally:
         for c in conns:
             c.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_statement_mode_refuses_transactions(pooler, kind):  # noqa: F811
+    """pool_mode statement: single statements run; a transaction block is refused with an error."""
+    target = pooler(kind, pool_size=1, pool_mode="statement")
+    with target.connect(autocommit=True, prepare_threshold=None) as conn:
+        for i in range(3):
+            assert conn.execute("SELECT %s::int", (i,)).fetchone()[0] == i
+    with pytest.raises(psycopg.Error, match="transaction blocks not allowed"):
+        with target.connect(autocommit=True) as conn:
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1")
+    with target.connect(autocommit=True, prepare_threshold=None) as conn:  # the server was not left in it
+        assert conn.execute("SELECT txid_current_if_assigned() IS NULL").fetchone()[0] is True
