@@ -107,6 +107,7 @@ LoadResult loadUnguarded(const std::string& yaml_text, const std::string& file_n
     return LoadResult{nullptr, errors.take()};
   }
   auto config = std::make_shared<Config>();
+  config->source_path = file_name;
   loadRoot(errors, *document, file_name, config.get());
   if (!errors.empty()) return LoadResult{nullptr, errors.take()};
   return LoadResult{std::move(config), {}};

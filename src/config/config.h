@@ -369,8 +369,9 @@ struct Config {
   AccessLogConfig access_log;
   CacheConfig cache;
   StoreConfig store;
-  std::vector<QueueConfig> queues;                      // in file order
-  std::optional<PostgresConfig> postgres;               // the PostgreSQL listener, when set
+  std::vector<QueueConfig> queues;         // in file order
+  std::optional<PostgresConfig> postgres;  // the PostgreSQL listener, when set
+  std::string source_path;  // the file it was loaded from (what a reload reads again)
   Duration shutdown_timeout{std::chrono::seconds(30)};  // SIGTERM drain limit
   // Under concurrent load a worker that finds no ready event sleeps this long and then takes
   // every event that arrived, instead of blocking in epoll_wait (net/coalescer.h); 0 = off.

@@ -178,7 +178,7 @@ void AdminSession::runCommand(const std::vector<std::string>& words, std::string
     return;
   }
   if (verb == "RELOAD") {
-    if (!service.reloadUsers(&error)) {
+    if (!service.reload(&error)) {
       appendErrorResponse(out, "ERROR", "F0000", "RELOAD: " + error);
       return;
     }

@@ -92,7 +92,7 @@ void showStats(PgService& service, std::string* out) {
   for (const auto& database : service.config().databases) {
     uint64_t xacts = 0, queries = 0, received = 0, sent = 0, xact_us = 0, wait_us = 0;
     for (Pool* pool : service.pools()) {
-      if (&pool->database() != &database) continue;
+      if (pool->database().name != database.name) continue;
       auto& stats = pool->stats();
       xacts += stats.transactions.load(std::memory_order_relaxed);
       queries += stats.queries.load(std::memory_order_relaxed);
@@ -120,7 +120,7 @@ void showDatabases(PgService& service, std::string* out) {
     uint32_t current = 0;
     bool paused = false, disabled = false;
     for (Pool* pool : service.pools()) {
-      if (&pool->database() != &database) continue;
+      if (pool->database().name != database.name) continue;
       PoolSnapshot s = snapshot(*pool, now);
       current += s.open;
       paused = paused || s.paused;

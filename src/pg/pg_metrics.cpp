@@ -20,18 +20,20 @@ double count(const std::atomic<uint64_t>& value) {
 
 // Sums one statistic over the pools of `database`.
 template <typename Read>
-double sumOver(PgService& service, const config::PostgresDatabaseConfig* database, Read read) {
+double sumOver(PgService& service, const std::string& database, Read read) {
   double total = 0;
   for (Pool* pool : service.pools()) {
-    if (&pool->database() == database) total += read(*pool);
+    if (pool->database().name == database) total += read(*pool);
   }
   return total;
 }
 
+}  // namespace
+
 void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
                              metrics::Registry& registry) {
   const metrics::Labels labels = {{"database", database.name}};
-  const auto* db = &database;
+  const std::string db = database.name;
   auto counter = [&](const char* name, const char* help, double (*read)(Pool&)) {
     registry.counterCallback(name, help, labels,
                              [&service, db, read] { return sumOver(service, db, read); });
@@ -66,13 +68,16 @@ void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseC
                            });
                          });
   registry.gaugeCallback("scalegate_pg_databases_pool_size", "pool_size of the database.", labels,
-                         [&service, db] { return double(service.config().poolSize(*db)); });
+                         [&service, db] {
+                           const auto* current = service.config().findDatabase(db);
+                           return current ? double(service.config().poolSize(*current)) : 0.0;
+                         });
   registry.gaugeCallback("scalegate_pg_databases_reserve_pool", "reserve_pool of the database.",
-                         labels,
-                         [&service, db] { return double(service.config().reservePool(*db)); });
+                         labels, [&service, db] {
+                           const auto* current = service.config().findDatabase(db);
+                           return current ? double(service.config().reservePool(*current)) : 0.0;
+                         });
 }
-
-}  // namespace
 
 void registerServiceMetrics(PgService& service, metrics::Registry& registry) {
   for (const auto& database : service.config().databases)

@@ -6,6 +6,10 @@ namespace sg::metrics {
 class Registry;
 }
 
+namespace sg::config {
+struct PostgresDatabaseConfig;
+}
+
 namespace sg::pg {
 
 class PgService;
@@ -13,6 +17,9 @@ class Pool;
 
 // Per database and process-wide figures (at start-up).
 void registerServiceMetrics(PgService& service, metrics::Registry& registry);
+// A database's figures (at start-up, and for a database a RELOAD added).
+void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
+                             metrics::Registry& registry);
 // Per (database, user) pool, when the pool is made.
 void registerPoolMetrics(Pool& pool, metrics::Registry& registry);
 

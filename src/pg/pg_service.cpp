@@ -6,9 +6,10 @@
 
 namespace sg::pg {
 
-PgService::PgService(const config::PostgresConfig& config, uint32_t workers,
+PgService::PgService(std::shared_ptr<const config::Config> config, uint32_t workers,
                      metrics::Registry* registry)
-    : config_(config),
+    : config_(&*config->postgres),
+      generations_{std::move(config)},
       worker_count_(workers),
       registry_(registry),
       users_(std::make_shared<UserList>()) {
@@ -20,9 +21,10 @@ PgService::~PgService() = default;
 bool PgService::start(std::string* error) { return reloadUsers(error); }
 
 bool PgService::reloadUsers(std::string* error) {
-  if (config_.users_file.empty()) return true;
+  const auto& users_file = config().users_file;
+  if (users_file.empty()) return true;
   auto users = std::make_shared<UserList>();
-  if (!UserList::load(config_.users_file, users.get(), error)) return false;
+  if (!UserList::load(users_file, users.get(), error)) return false;
   std::lock_guard lock(users_mutex_);
   users_ = std::move(users);
   return true;
@@ -43,14 +45,14 @@ bool PgService::userSecret(const std::string& user, std::string* secret) const {
 Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user) {
   std::lock_guard lock(pools_mutex_);
   for (auto& pool : pools_) {
-    if (&pool->database() == &database && pool->clientUser() == user) return pool.get();
+    if (pool->database().name == database.name && pool->clientUser() == user) return pool.get();
   }
   // A forced server user logs in with the database's password or its user list entry;
   // otherwise the client's own user and secret.
   std::string server_user = database.user.empty() ? user : database.user;
   std::string secret = database.password;
   if (secret.empty()) userSecret(server_user, &secret);
-  pools_.push_back(std::make_unique<Pool>(config_, database, user, std::move(server_user),
+  pools_.push_back(std::make_unique<Pool>(config(), database, user, std::move(server_user),
                                           std::move(secret), worker_count_));
   if (registry_ != nullptr) registerPoolMetrics(*pools_.back(), *registry_);
   return pools_.back().get();
@@ -63,10 +65,52 @@ std::vector<Pool*> PgService::pools() const {
   return out;
 }
 
+bool PgService::reload(std::string* error) {
+  std::lock_guard reload_lock(reload_mutex_);
+  const std::string& path = generations_.back()->source_path;
+  config::LoadResult loaded = config::loadConfigFile(path);
+  if (!loaded.config) {
+    *error = "the file has errors; the running configuration stays:";
+    for (const auto& problem : loaded.errors) *error += "\n" + problem.toString();
+    return false;
+  }
+  if (!loaded.config->postgres) {
+    *error = path + " has no postgres section any more; the running configuration stays";
+    return false;
+  }
+  const config::PostgresConfig& next = *loaded.config->postgres;
+  const config::PostgresConfig& previous = config();
+  bool same_listeners = next.listeners.size() == previous.listeners.size();
+  for (size_t i = 0; same_listeners && i < next.listeners.size(); ++i)
+    same_listeners = next.listeners[i].address == previous.listeners[i].address;
+  if (!same_listeners)
+    spdlog::warn("postgres: RELOAD does not change listeners; they change at a restart");
+  generations_.push_back(loaded.config);
+  config_.store(&next, std::memory_order_release);
+  for (Pool* pool : pools()) {
+    const auto* database = next.findDatabase(pool->database().name);
+    if (database == nullptr) continue;  // removed: its clients stay, new ones are refused
+    const auto& old = pool->database();
+    bool moved = !(old.primary == database->primary) || old.dbname != database->dbname;
+    std::lock_guard lock(pool->mutex);
+    pool->rebind(next, *database);
+    if (moved) ++pool->generation;  // servers of the old address close when released
+  }
+  if (registry_ != nullptr) {
+    for (const auto& database : next.databases) {
+      if (previous.findDatabase(database.name) == nullptr)
+        registerDatabaseMetrics(*this, database, *registry_);
+    }
+  }
+  if (!reloadUsers(error)) return false;
+  spdlog::info("postgres: configuration reloaded from {}", path);
+  return true;
+}
+
 bool PgService::admitClient() {
   uint32_t current = clients_.load(std::memory_order_relaxed);
   do {
-    if (current >= config_.max_client_conn) return false;
+    if (current >= config().max_client_conn) return false;
   } while (!clients_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
   return true;
 }

@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/postgres_config.h"
+#include "config/config.h"
 #include "pg/auth/scram.h"
 #include "pg/auth/user_list.h"
 #include "pg/pool.h"
@@ -33,15 +33,23 @@ struct Statement {
 
 class PgService {
  public:
-  // `registry` (may be null in tests) gets the pools' metrics as they are made.
-  PgService(const config::PostgresConfig& config, uint32_t workers,
+  // `config` must have a postgres section. `registry` (may be null in tests) gets the pools'
+  // metrics as they are made.
+  PgService(std::shared_ptr<const config::Config> config, uint32_t workers,
             metrics::Registry* registry = nullptr);
   ~PgService();
 
   // Reads the user list. False with *error when it cannot.
   bool start(std::string* error);
   bool reloadUsers(std::string* error);
-  const config::PostgresConfig& config() const { return config_; }
+  // RELOAD: reads the configuration file again and applies its postgres section: settings,
+  // databases added, changed (their servers are replaced as they are released) or removed (no
+  // new clients), the user list. Listeners change only at a restart. On an invalid file the
+  // running configuration stays and *error lists the problems.
+  bool reload(std::string* error);
+  // The current configuration. Every version a RELOAD replaced stays alive (they are small
+  // and rare), so a reference taken for one event stays valid.
+  const config::PostgresConfig& config() const { return *config_.load(std::memory_order_acquire); }
   uint32_t workerCount() const { return worker_count_; }
   void attach(std::vector<PgWorker*> workers) { workers_ = std::move(workers); }
   PgWorker& worker(uint32_t index) { return *workers_[index]; }
@@ -73,7 +81,9 @@ class PgService {
   std::atomic<uint64_t> login_failures{0};
 
  private:
-  const config::PostgresConfig& config_;
+  std::atomic<const config::PostgresConfig*> config_;
+  std::mutex reload_mutex_;
+  std::vector<std::shared_ptr<const config::Config>> generations_;  // guarded by reload_mutex_
   uint32_t worker_count_;
   metrics::Registry* registry_;
   std::vector<PgWorker*> workers_;

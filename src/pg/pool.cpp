@@ -8,13 +8,21 @@ Pool::Pool(const config::PostgresConfig& config, const config::PostgresDatabaseC
            std::string client_user, std::string server_user, std::string server_secret,
            uint32_t workers)
     : idle(workers),
-      database_(database),
+      database_(&database),
       client_user_(std::move(client_user)),
       server_user_(std::move(server_user)),
       server_secret_(std::move(server_secret)),
       size_(config.poolSize(database)),
       reserve_(config.reservePool(database)),
       reserve_timeout_ms_(config.reserve_pool_timeout.count()) {}
+
+void Pool::rebind(const config::PostgresConfig& config,
+                  const config::PostgresDatabaseConfig& database) {
+  database_.store(&database, std::memory_order_release);
+  size_ = config.poolSize(database);
+  reserve_ = config.reservePool(database);
+  reserve_timeout_ms_ = config.reserve_pool_timeout.count();
+}
 
 size_t Pool::idleCount() const {
   size_t count = 0;

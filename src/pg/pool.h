@@ -49,12 +49,17 @@ class Pool {
        std::string client_user, std::string server_user, std::string server_secret,
        uint32_t workers);
 
-  const config::PostgresDatabaseConfig& database() const { return database_; }
+  // The database's current configuration (RELOAD may replace it; every version stays alive).
+  const config::PostgresDatabaseConfig& database() const {
+    return *database_.load(std::memory_order_acquire);
+  }
+  // RELOAD: the database's new entry and pool sizes (the caller holds `mutex`).
+  void rebind(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database);
   const std::string& clientUser() const { return client_user_; }
   const std::string& serverUser() const { return server_user_; }
   // Plaintext password, md5 secret or SCRAM verifier for logging in to the server.
   const std::string& serverSecret() const { return server_secret_; }
-  uint32_t size() const { return size_; }
+  uint32_t size() const { return size_; }  // under mutex
   uint32_t reserve() const { return reserve_; }
   PoolStats& stats() { return stats_; }
 
@@ -85,7 +90,7 @@ class Pool {
   bool removeWaiter(uint64_t client_id);
 
  private:
-  const config::PostgresDatabaseConfig& database_;
+  std::atomic<const config::PostgresDatabaseConfig*> database_;
   std::string client_user_;
   std::string server_user_;
   std::string server_secret_;

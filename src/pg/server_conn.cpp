@@ -239,6 +239,13 @@ bool ServerConn::processReplies() {
     bool forward = true;
     std::string_view payload(in.data() + 5, total - 5);
     if (!handleReply(type, payload, &forward)) return false;
+    if (type == 'Z' && forward && client_ != nullptr && transaction_status_ != 'I' &&
+        worker_->config().pool_mode == config::PostgresConfig::PoolMode::kStatement) {
+      // A transaction began: statement pooling cannot keep it (PgBouncer's words and reply).
+      in.consume(total);
+      client_->closeWithError("08P01", "transaction blocks not allowed in statement pooling mode");
+      return false;  // the client's close closed this server too (it is in a transaction)
+    }
     if (forward && client_ != nullptr) client_->deliver({in.data(), total});
     in.consume(total);
     if (type == 'Z') {

@@ -15,8 +15,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
       worker_count_(config_->workers > 0 ? config_->workers : defaultWorkerCount()),
       shared_(std::make_unique<SharedState>(config_, worker_count_)) {
   if (config_->postgres)
-    postgres_ =
-        std::make_unique<pg::PgService>(*config_->postgres, worker_count_, &shared_->registry());
+    postgres_ = std::make_unique<pg::PgService>(config_, worker_count_, &shared_->registry());
 }
 
 Gateway::~Gateway() { stop(); }
