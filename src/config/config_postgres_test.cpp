@@ -159,7 +159,7 @@ TEST(PostgresConfig, EveryKey) {
   listeners:
     - { name: a, address: 127.0.0.1:6432 }
     - { name: b, address: "[::1]:6433" }
-  auth: { type: md5, users_file: /etc/pg/users.txt, auth_user: pgb, auth_query: SELECT 1 }
+  auth: { type: md5, users_file: /etc/pg/users.txt }
   pool_mode: session
   max_client_conn: 5000
   default_pool_size: 0
@@ -198,8 +198,7 @@ TEST(PostgresConfig, EveryKey) {
   EXPECT_EQ(pg.listeners[1].address.toString(), "[::1]:6433");
   EXPECT_EQ(pg.auth_type, AuthType::kMd5);
   EXPECT_EQ(pg.users_file, "/etc/pg/users.txt");
-  EXPECT_EQ(pg.auth_user, "pgb");
-  EXPECT_EQ(pg.auth_query, "SELECT 1");
+  EXPECT_TRUE(pg.auth_user.empty());
   EXPECT_EQ(pg.pool_mode, PoolMode::kSession);
   EXPECT_EQ(pg.max_client_conn, 5000u);
   EXPECT_EQ(pg.default_pool_size, 0u);
@@ -231,25 +230,6 @@ TEST(PostgresConfig, EveryKey) {
   EXPECT_EQ(app.max_db_connections, 30u);
   EXPECT_EQ(pg.databases[1].name, "reports");
   EXPECT_EQ(pg.reservePool(pg.databases[1]), 3u);
-}
-
-// auth_query has a default, so auth_user alone is enough; so is users_file alone.
-TEST(PostgresConfig, AuthUserWithoutQueryUsesTheDefault) {
-  const auto config = loadValid(base("    users_file: users.txt\n", "    auth_user: pgbouncer\n"));
-  ASSERT_NE(config, nullptr);
-  EXPECT_EQ(config->postgres->auth_user, "pgbouncer");
-  EXPECT_TRUE(config->postgres->users_file.empty());
-  EXPECT_EQ(config->postgres->auth_query, PostgresConfig().auth_query);
-}
-
-// An auth_query without auth_user is kept (for when auth_user is added) and is no error.
-TEST(PostgresConfig, AuthQueryWithoutAuthUser) {
-  const auto config =
-      loadValid(base("    users_file: users.txt\n",
-                     "    users_file: users.txt\n    auth_query: SELECT u, p FROM s.f($1)\n"));
-  ASSERT_NE(config, nullptr);
-  EXPECT_TRUE(config->postgres->auth_user.empty());
-  EXPECT_EQ(config->postgres->auth_query, "SELECT u, p FROM s.f($1)");
 }
 
 TEST(PostgresConfig, PortZeroListenersDoNotConflict) {
@@ -345,13 +325,16 @@ std::vector<BadCase> authCases() {
       {"MissingAuth", base("  auth:\n    type: md5\n    users_file: users.txt\n", ""), 2, 3,
        "postgres: missing required key 'auth'"},
       {"Md5WithoutUsers", base("    users_file: users.txt\n", ""), 5, 5,
-       "postgres.auth: password authentication needs users_file or auth_user"},
+       "postgres.auth: password authentication needs users_file (or type: trust)"},
       {"ScramWithoutUsers",
        base("    type: md5\n    users_file: users.txt\n", "    type: scram-sha-256\n"), 5, 5,
-       "postgres.auth: password authentication needs users_file or auth_user"},
-      {"DefaultTypeWithoutUsers",
-       base("    type: md5\n    users_file: users.txt\n", "    auth_query: SELECT 1\n"), 5, 5,
-       "postgres.auth: password authentication needs users_file or auth_user"},
+       "postgres.auth: password authentication needs users_file (or type: trust)"},
+      {"AuthUserNotSupportedYet",
+       base("    users_file: users.txt\n", "    users_file: users.txt\n    auth_user: pgb\n"), 7,
+       16, "postgres.auth.auth_user: not supported yet: auth_user and auth_query"},
+      {"AuthQueryNotSupportedYet",
+       base("    users_file: users.txt\n", "    users_file: users.txt\n    auth_query: SELECT 1\n"),
+       7, 17, "postgres.auth.auth_query: not supported yet: auth_user and auth_query"},
       {"UnknownAuthType", base("type: md5", "type: password"), 5, 11,
        "postgres.auth.type: unknown type 'password' (one of: scram-sha-256, md5, trust)"},
       {"EmptyUsersFile", base("users_file: users.txt", "users_file: ''"), 6, 17,
