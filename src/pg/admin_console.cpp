@@ -201,7 +201,8 @@ void AdminSession::show(const std::string& what, std::string* out) {
     return;
   }
   std::string error;
-  if (!writeShow(service, what, out, &error)) appendErrorResponse(out, "ERROR", "42601", error);
+  if (!writeShow(service, what, client_->worker()->now(), out, &error))
+    appendErrorResponse(out, "ERROR", "42601", error);
 }
 
 void AdminSession::finishCollected(const std::string& result) {

@@ -57,7 +57,7 @@ PoolSnapshot snapshot(Pool& pool, int64_t now_ms) {
 
 // A figure per second over the process's life: PgBouncer's avg_* are per stats period; a
 // scraper computes rates from the totals anyway.
-void showPools(PgService& service, std::string* out) {
+void showPools(PgService& service, int64_t now, std::string* out) {
   ResultWriter writer(
       out,
       {"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
@@ -65,7 +65,6 @@ void showPools(PgService& service, std::string* out) {
        "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode"},
       {false, false, true, true, true, true, true, true, true, true, true, true, true, true, true,
        false});
-  int64_t now = service.workers().empty() ? 0 : service.worker(0).now();
   for (Pool* pool : service.pools()) {
     PoolSnapshot s = snapshot(*pool, now);
     uint32_t active_clients = s.clients >= s.waiting ? s.clients - s.waiting : 0;
@@ -108,14 +107,13 @@ void showStats(PgService& service, std::string* out) {
   writer.finish("SHOW");
 }
 
-void showDatabases(PgService& service, std::string* out) {
+void showDatabases(PgService& service, int64_t now, std::string* out) {
   ResultWriter writer(
       out,
       {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
        "reserve_pool", "pool_mode", "max_connections", "current_connections", "paused", "disabled"},
       {false, false, true, false, false, true, true, true, false, true, true, true, true});
   const auto& config = service.config();
-  int64_t now = service.workers().empty() ? 0 : service.worker(0).now();
   for (const auto& database : config.databases) {
     uint32_t current = 0;
     bool paused = false, disabled = false;
@@ -223,13 +221,14 @@ std::vector<bool> connectionNumeric() {
 
 }  // namespace
 
-bool writeShow(PgService& service, const std::string& what, std::string* out, std::string* error) {
+bool writeShow(PgService& service, const std::string& what, int64_t now_ms, std::string* out,
+               std::string* error) {
   if (what == "POOLS") {
-    showPools(service, out);
+    showPools(service, now_ms, out);
   } else if (what == "STATS" || what == "STATS_TOTALS") {
     showStats(service, out);
   } else if (what == "DATABASES") {
-    showDatabases(service, out);
+    showDatabases(service, now_ms, out);
   } else if (what == "CONFIG") {
     showConfig(service, out);
   } else if (what == "LISTS") {

@@ -9,7 +9,9 @@ namespace sg::pg {
 class PgService;
 
 // SHOW <what> (upper case) from the shared state. False with *error for an unknown name.
-bool writeShow(PgService& service, const std::string& what, std::string* out, std::string* error);
+// `now_ms` is the calling worker's clock (waiting times).
+bool writeShow(PgService& service, const std::string& what, int64_t now_ms, std::string* out,
+               std::string* error);
 
 // SHOW CLIENTS / SERVERS: each worker lists its own connections on its own loop; the rows go
 // back to the admin client `client_id` on worker `home` (AdminSession::finishCollected).

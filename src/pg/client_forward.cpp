@@ -473,6 +473,8 @@ void ClientConn::releaseServer() {
   setState(State::kIdle);
   armIdleTimers();
   worker_->releaseServer(server);
+  // Draining: the transaction that was running has ended; the client goes now.
+  if (worker_->draining()) closeWithError("57P01", "the proxy is shutting down");
 }
 
 // The client leaves with a server attached: a clean server goes back (after the reset query

@@ -43,19 +43,24 @@ bool PgService::userSecret(const std::string& user, std::string* secret) const {
 }
 
 Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user) {
-  std::lock_guard lock(pools_mutex_);
-  for (auto& pool : pools_) {
-    if (pool->database().name == database.name && pool->clientUser() == user) return pool.get();
+  Pool* made = nullptr;
+  {
+    std::lock_guard lock(pools_mutex_);
+    for (auto& pool : pools_) {
+      if (pool->database().name == database.name && pool->clientUser() == user) return pool.get();
+    }
+    // A forced server user logs in with the database's password or its user list entry;
+    // otherwise the client's own user and secret.
+    std::string server_user = database.user.empty() ? user : database.user;
+    std::string secret = database.password;
+    if (secret.empty()) userSecret(server_user, &secret);
+    pools_.push_back(std::make_unique<Pool>(config(), database, user, std::move(server_user),
+                                            std::move(secret), worker_count_));
+    made = pools_.back().get();
   }
-  // A forced server user logs in with the database's password or its user list entry;
-  // otherwise the client's own user and secret.
-  std::string server_user = database.user.empty() ? user : database.user;
-  std::string secret = database.password;
-  if (secret.empty()) userSecret(server_user, &secret);
-  pools_.push_back(std::make_unique<Pool>(config(), database, user, std::move(server_user),
-                                          std::move(secret), worker_count_));
-  if (registry_ != nullptr) registerPoolMetrics(*pools_.back(), *registry_);
-  return pools_.back().get();
+  // After the pools' lock: a scrape holds the registry's lock and then takes the pools' one.
+  if (registry_ != nullptr) registerPoolMetrics(*made, *registry_);
+  return made;
 }
 
 std::vector<Pool*> PgService::pools() const {

@@ -73,12 +73,13 @@ class CancelSender final : public net::EventHandler, public net::Disposable {
 };
 
 PgWorker::PgWorker(PgService& service, uint32_t index, net::EventLoop& loop,
-                   net::BufferPool& buffers, Poster post)
+                   net::BufferPool& buffers, Poster post, std::function<void()> drained)
     : service_(service),
       index_(index),
       loop_(loop),
       buffers_(buffers),
       post_(std::move(post)),
+      drained_(std::move(drained)),
       rng_state_(0x9e3779b97f4a7c15ULL * (index + 1) ^ static_cast<uint64_t>(::getpid())) {}
 
 PgWorker::~PgWorker() { closeAll(); }
@@ -121,6 +122,7 @@ void PgWorker::beginDrain() {
   }
   for (ClientConn* client : idle) client->closeWithError("57P01", "the proxy is shutting down");
   closeIdleServers(nullptr);
+  maybeFinishDrain();
 }
 
 void PgWorker::closeAll() {
@@ -152,7 +154,9 @@ void PgWorker::clientClosed(ClientConn* client) {
   maybeFinishDrain();
 }
 
-void PgWorker::maybeFinishDrain() {}
+void PgWorker::maybeFinishDrain() {
+  if (draining_ && client_count_ == 0 && drained_) drained_();
+}
 
 ClientConn* PgWorker::findClient(uint64_t id) {
   auto it = clients_.find(id);

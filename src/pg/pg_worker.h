@@ -26,8 +26,9 @@ class Pool;
 class PgWorker final : public net::TimerHandler {
  public:
   using Poster = std::function<void(std::function<void()>)>;
+  // `drained` runs when, draining, the last client of this worker has gone.
   PgWorker(PgService& service, uint32_t index, net::EventLoop& loop, net::BufferPool& buffers,
-           Poster post);
+           Poster post, std::function<void()> drained);
   ~PgWorker();
   PgWorker(const PgWorker&) = delete;
   PgWorker& operator=(const PgWorker&) = delete;
@@ -100,6 +101,7 @@ class PgWorker final : public net::TimerHandler {
   net::EventLoop& loop_;
   net::BufferPool& buffers_;
   Poster post_;
+  std::function<void()> drained_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<uint64_t, ClientConn*> clients_;
   ClientConn* client_list_ = nullptr;

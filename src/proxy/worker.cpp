@@ -127,9 +127,10 @@ Worker::~Worker() {
 }
 
 void Worker::attachPostgres(pg::PgService* service) {
-  pg_ =
-      std::make_unique<pg::PgWorker>(*service, index_, loop_, buffers_,
-                                     [this](std::function<void()> task) { post(std::move(task)); });
+  pg_ = std::make_unique<pg::PgWorker>(
+      *service, index_, loop_, buffers_,
+      [this](std::function<void()> task) { post(std::move(task)); },
+      [this] { maybeFinishDrain(); });
 }
 
 bool Worker::openListeners(std::string* error) {
