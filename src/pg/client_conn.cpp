@@ -61,7 +61,7 @@ std::string ClientConn::peer() const { return net::peerAddress(stream_.fd()).toS
 
 const std::string& ClientConn::applicationName() const {
   static const std::string kEmpty;
-  for (const auto& [name, value] : params_) {
+  for (const auto& [name, value] : params_.list()) {
     if (name == "application_name") return value;
   }
   return kEmpty;
@@ -177,6 +177,7 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
                                 std::to_string(packet.protocol & 0xffff));
     return false;
   }
+  ParamMap asked;
   for (auto& [name, value] : packet.parameters) {
     if (name == "user") {
       user_ = value;
@@ -190,10 +191,10 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
       closeWithError("08P01", "unsupported startup parameter: options");
       return false;
     } else {
-      setParam(&params_, name, value);
+      setParam(&asked, name, value);
     }
   }
-  params_digest_ = sessionDigest(params_);
+  params_.assign(std::move(asked));
   if (user_.empty()) {
     closeWithError("28000", "no PostgreSQL user name specified in startup packet");
     return false;
@@ -341,15 +342,20 @@ void ClientConn::sendWelcome() {
     welcome = pool_->welcome;
   }
   // The client's own values where it asked for one; the server's otherwise.
+  ParamMap mine = params_.list();
   for (auto& [name, value] : welcome) {
-    const std::string* mine = findParam(params_, name);
-    if (mine != nullptr) {
-      value = *mine;
+    const std::string* asked = findParam(mine, name);
+    if (asked != nullptr) {
+      value = *asked;
     } else if (isSessionParam(name)) {
-      setParam(&params_, name, value);
+      setParam(&mine, name, value);
     }
   }
-  params_digest_ = sessionDigest(params_);
+  params_.assign(std::move(mine));
+  {
+    std::lock_guard lock(pool_->mutex);
+    params_.shareWith(&pool_->last_params);
+  }
   for (const auto& [name, value] : welcome) appendParameterStatus(&stream_.out(), name, value);
   cancel_pid_ = static_cast<int32_t>(worker_->random() & 0x7fffffff);
   cancel_secret_ = static_cast<int32_t>(worker_->random());

@@ -9,7 +9,7 @@
 // pass through, and in transaction mode the server goes back to the pool at the first
 // ReadyForQuery 'I' with nothing pending.
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +18,7 @@
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "pg/auth/scram.h"
+#include "pg/params.h"
 #include "pg/server_conn.h"
 #include "pg/stream.h"
 
@@ -69,7 +70,7 @@ class ClientConn final : public net::EventHandler,
   void deliver(std::string_view bytes);
   void deliverLocalReply(char type);  // ParseComplete, CloseComplete, or the next local error
   void dropLocalError() {
-    if (!local_errors_.empty()) local_errors_.pop_front();
+    if (!local_errors_.empty()) local_errors_.erase(local_errors_.begin());
   }
   void flushToClient();
   // After a ReadyForQuery: true when the server was released (the caller must not touch it).
@@ -155,8 +156,7 @@ class ClientConn final : public net::EventHandler,
   unsigned char md5_salt_[4] = {};
   std::unique_ptr<ScramServer> scram_;
   // Session parameters the client asked for (startup packet, SET reported by ParameterStatus).
-  ParamMap params_;
-  uint64_t params_digest_ = 0;  // sessionDigest(params_), kept at every change
+  ClientParams params_;
   // Protocol-level prepared statements by the client's name.
   std::unordered_map<std::string, std::shared_ptr<const Statement>> statements_;
   std::unique_ptr<AdminSession> admin_;
@@ -164,7 +164,7 @@ class ClientConn final : public net::EventHandler,
   std::string scratch_;
   // Errors the proxy answers itself, in order (ErrorResponse messages), and after one of them
   // the client's messages are skipped until its Sync, as PostgreSQL does after an error.
-  std::deque<std::string> local_errors_;
+  std::vector<std::string> local_errors_;  // a vector: an empty deque allocates
   bool skip_until_sync_ = false;
 
  public:

@@ -353,13 +353,7 @@ std::string ClientConn::noteQuery(std::string_view payload) {
 }
 
 void ClientConn::forgetParam(const char* name) {
-  for (auto it = params_.begin(); it != params_.end(); ++it) {
-    if (it->first == name) {
-      params_.erase(it);
-      break;
-    }
-  }
-  params_digest_ = sessionDigest(params_);
+  params_.erase(name);
   if (findParam(server_->params(), name) != nullptr) server_->setParam(name, "");
 }
 
@@ -395,10 +389,10 @@ void ClientConn::onServerAttached(ServerConn* server) {
 // Makes the server's session parameters the client's before its messages run. set_config
 // takes a value as the configuration file would, so a list (search_path) stays a list.
 void ClientConn::replayParams() {
-  if (server_->paramsDigest() == params_digest_) return;
+  if (server_->paramsDigest() == params_.digest()) return;
   std::string sets;
   std::string resets;
-  for (const auto& [name, value] : params_) {
+  for (const auto& [name, value] : params_.list()) {
     const std::string* current = findParam(server_->params(), name);
     if (current != nullptr && *current == value) continue;
     sets += sets.empty() ? "SELECT " : ", ";
@@ -407,7 +401,7 @@ void ClientConn::replayParams() {
   }
   // Values another client set that this one never asked for go back to the default.
   for (const auto& [name, value] : server_->params()) {
-    if (isSessionParam(name) && findParam(params_, name) == nullptr && !value.empty()) {
+    if (isSessionParam(name) && findParam(params_.list(), name) == nullptr && !value.empty()) {
       resets += "RESET " + name + ";";
       server_->setParam(name, "");
     }
@@ -432,7 +426,7 @@ void ClientConn::deliverLocalReply(char type) {
   if (type == 'E') {
     if (local_errors_.empty()) return;
     stream_.append(local_errors_.front());
-    local_errors_.pop_front();
+    local_errors_.erase(local_errors_.begin());
     return;
   }
   stream_.append(std::string_view(type == '1' ? "1\0\0\0\4" : "3\0\0\0\4", 5));
@@ -440,8 +434,8 @@ void ClientConn::deliverLocalReply(char type) {
 
 void ClientConn::rememberParam(const std::string& name, const std::string& value) {
   if (!isSessionParam(name)) return;
-  setParam(&params_, name, value);
-  params_digest_ = sessionDigest(params_);
+  const std::string* current = findParam(params_.list(), name);
+  if (current == nullptr || *current != value) params_.set(name, value);
 }
 
 bool ClientConn::onServerReady() {

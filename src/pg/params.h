@@ -3,6 +3,7 @@
 // handful of names), so a vector beats a map.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,49 @@ inline uint64_t sessionDigest(const ParamMap& params) {
   }
   return digest;
 }
+
+// A client's session parameters. Most clients of a pool ask for the same ones, so equal lists
+// are shared (copy on write): ten thousand idle clients hold a pointer each, not a list each.
+class ClientParams {
+ public:
+  const ParamMap& list() const {
+    static const ParamMap kNone;
+    return list_ ? *list_ : kNone;
+  }
+  uint64_t digest() const { return digest_; }
+  void assign(ParamMap params) {
+    list_ = std::make_shared<const ParamMap>(std::move(params));
+    digest_ = sessionDigest(*list_);
+  }
+  void set(std::string_view name, std::string_view value) {
+    ParamMap copy = list();
+    setParam(&copy, name, value);
+    assign(std::move(copy));
+  }
+  void erase(std::string_view name) {
+    ParamMap copy = list();
+    for (auto it = copy.begin(); it != copy.end(); ++it) {
+      if (it->first == name) {
+        copy.erase(it);
+        break;
+      }
+    }
+    assign(std::move(copy));
+  }
+  // Shares `last` (the list the previous client of a pool ended up with) when it is equal;
+  // otherwise this list becomes the one to share. The caller guards `last`.
+  void shareWith(std::shared_ptr<const ParamMap>* last) {
+    if (*last && list_ && **last == *list_) {
+      list_ = *last;
+    } else {
+      *last = list_;
+    }
+  }
+
+ private:
+  std::shared_ptr<const ParamMap> list_;
+  uint64_t digest_ = 0;
+};
 
 // Session parameters PostgreSQL 15 does not report with ParameterStatus: the proxy learns
 // their values by reading them back after the client's SET.

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -80,6 +81,8 @@ class Pool {
   uint64_t generation = 0;  // RECONNECT: servers of older generations close when released
   // ParameterStatus of the first server login: what a new client is told at its own login.
   std::vector<std::pair<std::string, std::string>> welcome;
+  // The session parameters its last client logged in with, shared by the next ones that match.
+  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> last_params;
   int64_t max_wait_start_ms = 0;
 
   size_t idleCount() const;
