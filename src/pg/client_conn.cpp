@@ -308,6 +308,7 @@ bool ClientConn::handleScram(std::string_view payload) {
 }
 
 void ClientConn::authenticated() {
+  std::string().swap(secret_);  // not needed any more; an idle client should not hold it
   appendAuthenticationOk(&stream_.out());
   timer_.cancel();
   if (pool_ == nullptr) {
@@ -408,7 +409,8 @@ void ClientConn::closeWithError(std::string_view sqlstate, const std::string& me
 
 void ClientConn::flushToClient() {
   if (state_ == State::kClosed || !stream_.blocked()) return;
-  if (!stream_.flush()) onClientGone();
+  if (!stream_.flush()) return onClientGone();
+  if (state_ == State::kIdle) stream_.trimOutput();  // idle: nothing more is coming soon
 }
 
 void ClientConn::onClientGone() { close(); }

@@ -9,11 +9,11 @@
 // pass through, and in transaction mode the server goes back to the pool at the first
 // ReadyForQuery 'I' with nothing pending.
 #include <cstdint>
-#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "net/event_loop.h"
 #include "net/timer.h"

@@ -466,6 +466,7 @@ void ClientConn::releaseServer() {
   server_ = nullptr;
   setState(State::kIdle);
   armIdleTimers();
+  stream_.trimOutput();
   worker_->releaseServer(server);
   // Draining: the transaction that was running has ended; the client goes now.
   if (worker_->draining()) closeWithError("57P01", "the proxy is shutting down");

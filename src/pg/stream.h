@@ -38,6 +38,11 @@ class Stream {
   // Writes what is queued. False on a write error; blocked() tells whether bytes remain.
   bool flush();
   bool blocked() const { return !out_.empty(); }
+  // Frees the output queue's storage once it is empty (an idle connection should not keep the
+  // capacity its last reply needed).
+  void trimOutput() {
+    if (out_.empty() && out_.capacity() > 15) std::string().swap(out_);
+  }
   size_t queued() const { return out_.size(); }
 
  private:
