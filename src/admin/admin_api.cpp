@@ -6,6 +6,8 @@
 #include "admin/queue_admin.h"
 #include "admin/server_admin.h"
 #include "net/event_loop.h"
+#include "pg/pg_service.h"
+#include "pg/pool.h"
 
 namespace sg::admin {
 
@@ -48,9 +50,37 @@ json::object breakerJson(const resilience::CircuitBreaker& breaker, int64_t now_
   return out;
 }
 
+// The PostgreSQL listener's pools: SHOW POOLS' figures, per database and user.
+json::object postgresJson(pg::PgService& postgres, int64_t now_ms) {
+  json::object databases;
+  for (pg::Pool* pool : postgres.pools()) {
+    std::lock_guard lock(pool->mutex);
+    json::object entry;
+    entry["user"] = pool->clientUser();
+    entry["cl_active"] =
+        pool->clients >= pool->waiters.size() ? pool->clients - pool->waiters.size() : 0;
+    entry["cl_waiting"] = pool->waiters.size();
+    entry["sv_active"] = pool->in_use;
+    entry["sv_idle"] = pool->idleCount();
+    entry["sv_login"] = pool->open - std::min<size_t>(pool->open, pool->in_use + pool->idleCount());
+    entry["pool_size"] = pool->size();
+    entry["maxwait_ms"] = pool->waiters.empty() ? 0 : now_ms - pool->waiters.front().since_ms;
+    entry["paused"] = pool->paused;
+    json::value& list = databases[pool->database().name];
+    if (!list.is_array()) list = json::array();
+    list.as_array().push_back(std::move(entry));
+  }
+  json::object out;
+  out["clients"] = postgres.clientCount();
+  out["max_client_conn"] = postgres.config().max_client_conn;
+  out["pools"] = std::move(databases);
+  return out;
+}
+
 }  // namespace
 
-ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
+ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
+                               pg::PgService* postgres) {
   bool any_down = false;
   bool some_upstream_unavailable = false;
   json::object upstreams;
@@ -90,6 +120,7 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
   json::object document;
   document["status"] = status;
   document["upstreams"] = std::move(upstreams);
+  if (postgres != nullptr) document["postgres"] = postgresJson(*postgres, now_ms);
   if (!store_state.empty()) {
     json::object store;
     store["type"] =
@@ -106,8 +137,8 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms) {
   return response;
 }
 
-ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
-  return [shared](const http::RequestHead& request, std::string_view body) {
+ServiceHandler makeAdminHandler(proxy::SharedState* shared, pg::PgService* postgres) {
+  return [shared, postgres](const http::RequestHead& request, std::string_view body) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
@@ -117,7 +148,7 @@ ServiceHandler makeAdminHandler(proxy::SharedState* shared) {
       response.content_type = "text/plain; version=0.0.4; charset=utf-8";
       response.body = shared->registry().renderPrometheus();
     } else if (request.path == "/health" && read) {
-      response = healthResponse(*shared, net::monotonicMillis());
+      response = healthResponse(*shared, net::monotonicMillis(), postgres);
     } else if (request.path == "/metrics" || request.path == "/health") {
       response.status = 405;
       response.headers.emplace_back("Allow", "GET, HEAD");

@@ -3,11 +3,17 @@
 #include "admin/http_service.h"
 #include "proxy/shared_state.h"
 
+namespace sg::pg {
+class PgService;
+}
+
 namespace sg::admin {
 
-ServiceHandler makeAdminHandler(proxy::SharedState* shared);
+// `postgres`: the PostgreSQL listener, when configured (its pools appear in /health).
+ServiceHandler makeAdminHandler(proxy::SharedState* shared, pg::PgService* postgres = nullptr);
 
 // The /health document and its HTTP status (200 ok/degraded, 503 unavailable/draining).
-ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms);
+ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
+                               pg::PgService* postgres = nullptr);
 
 }  // namespace sg::admin

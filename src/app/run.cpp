@@ -1,7 +1,6 @@
 // `scalegate run`: start the data plane and the admin listener, then wait for a signal.
 #include <pthread.h>
 #include <signal.h>
-
 #include <spdlog/spdlog.h>
 
 #include "admin/admin_api.h"
@@ -34,7 +33,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   std::unique_ptr<admin::HttpService> admin_service;
   if (config->admin.address) {
     admin_service = std::make_unique<admin::HttpService>(
-        *config->admin.address, admin::makeAdminHandler(&gateway.shared()));
+        *config->admin.address, admin::makeAdminHandler(&gateway.shared(), gateway.postgres()));
     if (!admin_service->start(&error)) {
       spdlog::error("admin: {}", error);
       return 1;
@@ -47,6 +46,12 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
                  gateway.workerCount());
+  }
+  if (config->postgres) {
+    for (const auto& listener : config->postgres->listeners) {
+      spdlog::info("postgres: listening on {} ({}), {} workers", listener.address.toString(),
+                   listener.name, gateway.workerCount());
+    }
   }
   int received = 0;
   sigwait(&signals, &received);

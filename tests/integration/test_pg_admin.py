@@ -260,3 +260,30 @@ def test_metrics_have_pg_samples(pooler):  # noqa: F811
 
 def test_parse_unaligned_skips_command_tags():
     assert parse_unaligned("a\x1fb\n1\x1f2\nSHOW\n") == (["a", "b"], [{"a": "1", "b": "2"}])
+
+
+def test_health_shows_the_pools(pooler):  # noqa: F811
+    """/health has the PostgreSQL pools with SHOW POOLS' figures: a client in a transaction
+    holds one server (sv_active 1, cl_active 1), and a waiting client shows in cl_waiting."""
+    if "scalegate" not in KINDS:
+        pytest.skip("scalegate not selected")
+    target = pooler("scalegate", pool_size=1)
+    holder = target.connect()
+    holder.execute("SELECT 1")  # a transaction holds the only server
+    waiter = target.connect(autocommit=True)
+    thread = threading.Thread(target=lambda: waiter.execute("SELECT 2"), daemon=True)
+    thread.start()
+    try:
+        def pool():
+            status, document = target.health()
+            assert status == 200, document
+            return document["postgres"]["pools"]["app"][0]
+        assert wait_until(lambda: pool()["cl_waiting"] == 1, 5), pool()
+        entry = pool()
+        assert entry["user"] == "app" and entry["sv_active"] == 1 and entry["pool_size"] == 1, entry
+        assert entry["maxwait_ms"] >= 0
+    finally:
+        holder.rollback()
+        thread.join(5)
+        holder.close()
+        waiter.close()
