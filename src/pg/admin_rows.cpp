@@ -264,6 +264,7 @@ const char* clientStateName(ClientConn::State state) {
 const char* serverStateName(ServerConn::State state) {
   switch (state) {
     case ServerConn::State::kActive:
+    case ServerConn::State::kChecking:
       return "active";
     case ServerConn::State::kIdle:
       return "idle";

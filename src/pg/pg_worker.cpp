@@ -171,12 +171,16 @@ void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit
   for (const auto& [id, server] : servers_) visit(*server);
 }
 
-void PgWorker::requestServer(ClientConn* client) {
+void PgWorker::requestServer(ClientConn* client, bool first) {
   Pool& pool = *client->pool();
   Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
-    pool.waiters.push_back({index_, client->id(), now()});
+    if (first) {
+      pool.waiters.push_front({index_, client->id(), now()});
+    } else {
+      pool.waiters.push_back({index_, client->id(), now()});
+    }
     serveLocked(pool, &handoffs);
   }
   runHandoffs(pool, handoffs);
@@ -265,6 +269,22 @@ void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
     server->attach(nullptr);
     return releaseServer(server);
   }
+  // A server idle longer than server_check_delay answers server_check_query first.
+  const auto& config = this->config();
+  if (!config.server_check_query.empty() && server->idleSinceMs() != 0 &&
+      now() - server->idleSinceMs() >= config.server_check_delay.count()) {
+    return server->startCheck(client_id, config.server_check_query);
+  }
+  attach(client, server);
+}
+
+void PgWorker::serverChecked(ServerConn* server) {
+  ClientConn* client = findClient(server->intendedClient());
+  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
+      client->server() != nullptr) {
+    server->attach(nullptr);
+    return releaseServer(server);
+  }
   attach(client, server);
 }
 
@@ -343,7 +363,7 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
   {
     std::lock_guard lock(pool.mutex);
     --pool.open;
-    if (was == ServerConn::State::kActive) --pool.in_use;
+    if (was == ServerConn::State::kActive || was == ServerConn::State::kChecking) --pool.in_use;
     if (was == ServerConn::State::kIdle) {
       auto& mine = pool.idle[index_];
       for (size_t i = 0; i < mine.size(); ++i) {
@@ -357,6 +377,14 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
   }
   if (was == ServerConn::State::kActive && server->client() != nullptr) {
     server->client()->onServerLost(reason);
+  } else if (was == ServerConn::State::kChecking) {
+    // It failed its check: never handed out. Its client waits again, keeping its turn.
+    ClientConn* client = findClient(server->intendedClient());
+    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
+        client->server() == nullptr) {
+      runHandoffs(pool, handoffs);
+      return requestServer(client, /*first=*/true);
+    }
   } else if (was == ServerConn::State::kConnecting || was == ServerConn::State::kLogin) {
     ClientConn* client = findClient(server->intendedClient());
     if (client != nullptr && client->state() == ClientConn::State::kWaiting &&

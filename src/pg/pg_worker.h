@@ -60,13 +60,16 @@ class PgWorker final : public net::TimerHandler {
 
   // A client wants a server of its pool: attached now, or later through onServerAttached, or
   // refused through onServerUnavailable.
-  void requestServer(ClientConn* client);
+  // `first`: ahead of the other waiters (its server failed its check: it keeps its turn).
+  void requestServer(ClientConn* client, bool first = false);
   // A waiting client gives up (timeout, gone). False when a server is already on its way.
   bool withdraw(ClientConn* client);
   // A server's client is done with it (it is reusable), or its session reset finished.
   void releaseServer(ServerConn* server);
   // From ServerConn: login finished; the connection closed (state it was in).
   void serverReady(ServerConn* server);
+  // server_check_query answered: the server goes to the client it was checked for.
+  void serverChecked(ServerConn* server);
   void serverClosed(ServerConn* server, ServerConn::State was, const char* reason);
   // Serves the pool's waiters with this worker's idle servers (run here by another worker).
   void serve(Pool* pool);

@@ -187,6 +187,16 @@ void ServerConn::attach(ClientConn* client) {
   setState(State::kActive);
 }
 
+void ServerConn::startCheck(uint64_t client_id, const std::string& query) {
+  intended_client_ = client_id;
+  setState(State::kChecking);
+  std::string message;
+  appendQuery(&message, query);
+  send(message);
+  expect(Pending::kOwnQuery);
+  flush();
+}
+
 void ServerConn::becomeIdle(int64_t now_ms) {
   client_ = nullptr;
   unsynced_ = false;
@@ -213,7 +223,7 @@ bool ServerConn::reusable() const {
 
 bool ServerConn::processReplies() {
   auto& in = stream_.in();
-  while (!in.empty() && state_ == State::kActive) {
+  while (!in.empty() && (state_ == State::kActive || state_ == State::kChecking)) {
     if (stream_remaining_ > 0) {
       size_t n = std::min(stream_remaining_, in.size());
       if (stream_forward_ && client_ != nullptr) client_->deliver({in.data(), n});
@@ -249,6 +259,12 @@ bool ServerConn::processReplies() {
     if (forward && client_ != nullptr) client_->deliver({in.data(), total});
     in.consume(total);
     if (type == 'Z') {
+      if (state_ == State::kChecking) {
+        if (!pending_.empty()) continue;
+        setState(State::kActive);
+        worker_->serverChecked(this);  // it answered: on to its client
+        return false;
+      }
       if (client_ != nullptr) {
         if (client_->onServerReady()) return false;
       } else if (reusable()) {
@@ -390,7 +406,7 @@ void ServerConn::close(const char* reason) {
   connect_timer_.cancel();
   if (worker_ != nullptr) {
     if (stream_.fd() >= 0) {
-      if (was == State::kIdle || was == State::kActive) {
+      if (was == State::kIdle || was == State::kActive || was == State::kChecking) {
         std::string bye;
         appendTerminate(&bye);
         stream_.append(bye);

@@ -36,6 +36,7 @@ class ServerConn final : public net::EventHandler,
     kConnecting,  // TCP connect in progress
     kLogin,       // startup sent; authenticating, then collecting parameters until ReadyForQuery
     kIdle,        // in its worker's idle list
+    kChecking,    // taken for a client, running server_check_query first (idle too long)
     kActive,      // working for a client
     kClosed,
   };
@@ -78,6 +79,8 @@ class ServerConn final : public net::EventHandler,
   void setIntendedClient(uint64_t id) { intended_client_ = id; }
 
   void attach(ClientConn* client);
+  // Runs server_check_query for the client `client_id` before it gets this server.
+  void startCheck(uint64_t client_id, const std::string& query);
   // Idle again: in the worker's idle list (the caller holds the pool's lock).
   void becomeIdle(int64_t now_ms);
   // Taken off its worker's loop to be handed to another worker (moveTo on that one).

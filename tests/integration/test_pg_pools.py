@@ -156,3 +156,19 @@ def test_statement_mode_refuses_transactions(pooler, kind):  # noqa: F811
             conn.execute("SELECT 1")
     with target.connect(autocommit=True, prepare_threshold=None) as conn:  # the server was not left in it
         assert conn.execute("SELECT txid_current_if_assigned() IS NULL").fetchone()[0] is True
+
+
+def test_idle_servers_answer_the_check_query_before_reuse(pooler, pg_server):  # noqa: F811
+    """server_check_delay 0: a server taken from the idle list runs server_check_query first
+    (here it advances a sequence, so the checks can be counted). The login's welcome used the
+    new server, so each of the 4 transactions takes it from the idle list."""
+    pg_server.sql("CREATE SEQUENCE IF NOT EXISTS check_seq; GRANT USAGE ON check_seq TO app;"
+                  " SELECT nextval('check_seq');")
+    before = int(pg_server.sql("SELECT last_value FROM check_seq"))
+    target = pooler("scalegate", auth="trust", pool_size=1, server_check_delay=0,
+                    server_check_query="SELECT nextval('public.check_seq')")
+    with target.connect(autocommit=True) as conn:
+        for i in range(4):
+            assert conn.execute("SELECT %s::int", (i,)).fetchone()[0] == i
+    after = int(pg_server.sql("SELECT last_value FROM check_seq"))
+    assert after - before == 4, (before, after)
