@@ -73,13 +73,13 @@ class CancelSender final : public net::EventHandler, public net::Disposable {
 };
 
 PgWorker::PgWorker(PgService& service, uint32_t index, net::EventLoop& loop,
-                   net::BufferPool& buffers, Poster post, std::function<void()> drained)
+                   net::BufferPool& buffers, Poster post, std::function<void()> clients_changed)
     : service_(service),
       index_(index),
       loop_(loop),
       buffers_(buffers),
       post_(std::move(post)),
-      drained_(std::move(drained)),
+      clients_changed_(std::move(clients_changed)),
       rng_state_(0x9e3779b97f4a7c15ULL * (index + 1) ^ static_cast<uint64_t>(::getpid())) {}
 
 PgWorker::~PgWorker() { closeAll(); }
@@ -122,7 +122,7 @@ void PgWorker::beginDrain() {
   }
   for (ClientConn* client : idle) client->closeWithError("57P01", "the proxy is shutting down");
   closeIdleServers(nullptr);
-  maybeFinishDrain();
+  if (clients_changed_) clients_changed_();
 }
 
 void PgWorker::closeAll() {
@@ -140,6 +140,7 @@ void PgWorker::clientOpened(ClientConn* client) {
   if (client_list_ != nullptr) client_list_->prev = client;
   client_list_ = client;
   ++client_count_;
+  if (clients_changed_) clients_changed_();
 }
 
 void PgWorker::clientClosed(ClientConn* client) {
@@ -151,11 +152,7 @@ void PgWorker::clientClosed(ClientConn* client) {
   if (client->next != nullptr) client->next->prev = client->prev;
   client->prev = client->next = nullptr;
   --client_count_;
-  maybeFinishDrain();
-}
-
-void PgWorker::maybeFinishDrain() {
-  if (draining_ && client_count_ == 0 && drained_) drained_();
+  if (clients_changed_) clients_changed_();
 }
 
 ClientConn* PgWorker::findClient(uint64_t id) {

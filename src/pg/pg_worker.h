@@ -26,9 +26,10 @@ class Pool;
 class PgWorker final : public net::TimerHandler {
  public:
   using Poster = std::function<void(std::function<void()>)>;
-  // `drained` runs when, draining, the last client of this worker has gone.
+  // `clients_changed` runs when a client comes or goes (the worker's loop counts clients for
+  // event coalescing, and a draining worker stops when the last has gone).
   PgWorker(PgService& service, uint32_t index, net::EventLoop& loop, net::BufferPool& buffers,
-           Poster post, std::function<void()> drained);
+           Poster post, std::function<void()> clients_changed);
   ~PgWorker();
   PgWorker(const PgWorker&) = delete;
   PgWorker& operator=(const PgWorker&) = delete;
@@ -97,14 +98,13 @@ class PgWorker final : public net::TimerHandler {
   void attach(ClientConn* client, ServerConn* server);
   void connectFor(Pool& pool, uint64_t client_id);
   void expireIdleServers();
-  void maybeFinishDrain();
 
   PgService& service_;
   uint32_t index_;
   net::EventLoop& loop_;
   net::BufferPool& buffers_;
   Poster post_;
-  std::function<void()> drained_;
+  std::function<void()> clients_changed_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<uint64_t, ClientConn*> clients_;
   ClientConn* client_list_ = nullptr;

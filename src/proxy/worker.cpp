@@ -254,6 +254,11 @@ void Worker::beginDrain() {
   maybeFinishDrain();
 }
 
+// Event coalescing looks at every client connection of the worker, HTTP and PostgreSQL.
+void Worker::updateCoalescing() {
+  loop_.setClientConnections(connection_count_ + (pg_ ? pg_->clientCount() : 0));
+}
+
 void Worker::maybeFinishDrain() {
   if (draining_ && connection_count_ == 0 && (!pg_ || pg_->clientCount() == 0)) loop_.stop();
 }
@@ -370,7 +375,7 @@ void Worker::connectionOpened(ClientConnection* connection) {
   if (connections_ != nullptr) connections_->prev = connection;
   connections_ = connection;
   ++connection_count_;
-  loop_.setClientConnections(connection_count_);
+  updateCoalescing();
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {
@@ -381,7 +386,7 @@ void Worker::connectionClosed(ClientConnection* connection) {
   if (connection->next != nullptr) connection->next->prev = connection->prev;
   connection->prev = connection->next = nullptr;
   --connection_count_;
-  loop_.setClientConnections(connection_count_);
+  updateCoalescing();
   maybeFinishDrain();
 }
 

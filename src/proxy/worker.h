@@ -123,6 +123,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   void trimSpareExchanges();
   void beginDrain();
   void maybeFinishDrain();
+  void updateCoalescing();
 
   SharedState* shared_;
   uint32_t index_;
