@@ -54,6 +54,8 @@ std::string upper(std::string text) {
   return text;
 }
 
+constexpr int64_t kPausePollMs = 20;
+
 }  // namespace
 
 ResultWriter::ResultWriter(std::string* out, const std::vector<std::string>& columns,
@@ -174,6 +176,13 @@ void AdminSession::runCommand(const std::vector<std::string>& words, std::string
       appendErrorResponse(out, "ERROR", "42000", error);
       return;
     }
+    if (verb == "PAUSE" && serversInUse(service, target)) {
+      // As PgBouncer: the command returns once running transactions have finished.
+      waiting_ = true;
+      pausing_ = target;
+      client_->worker()->loop().timers().arm(pause_timer_, kPausePollMs);
+      return;
+    }
     appendCommandComplete(out, verb);
     return;
   }
@@ -203,6 +212,17 @@ void AdminSession::show(const std::string& what, std::string* out) {
   std::string error;
   if (!writeShow(service, what, client_->worker()->now(), out, &error))
     appendErrorResponse(out, "ERROR", "42601", error);
+}
+
+void AdminSession::onTimer(net::Timer* /*timer*/) {
+  auto& service = client_->worker()->service();
+  if (serversInUse(service, pausing_) && poolsPaused(service, pausing_)) {
+    client_->worker()->loop().timers().arm(pause_timer_, kPausePollMs);
+    return;
+  }
+  std::string done;
+  appendCommandComplete(&done, "PAUSE");
+  finishCollected(done);
 }
 
 void AdminSession::finishCollected(const std::string& result) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "net/buffer.h"
+#include "net/timer.h"
 
 namespace sg::pg {
 
@@ -27,7 +28,7 @@ class ResultWriter {
   size_t rows_ = 0;
 };
 
-class AdminSession {
+class AdminSession final : public net::TimerHandler {
  public:
   explicit AdminSession(ClientConn* client) : client_(client) {}
   // ParameterStatus, BackendKeyData and ReadyForQuery after AuthenticationOk.
@@ -36,6 +37,8 @@ class AdminSession {
   bool processInput(net::Buffer& in);
   // A collected answer (SHOW CLIENTS / SERVERS gather rows on every worker) is ready.
   void finishCollected(const std::string& result);
+  // PAUSE answers once no server of its pools runs a transaction (polled).
+  void onTimer(net::Timer* timer) override;
 
  private:
   void runQuery(std::string_view sql, std::string* out);
@@ -44,7 +47,9 @@ class AdminSession {
   bool stats_only() const;
 
   ClientConn* client_;
-  bool waiting_ = false;  // a collected answer is on its way
+  bool waiting_ = false;  // a collected answer (or PAUSE's completion) is on its way
+  std::string pausing_;   // the database PAUSE waits for ("" for every one)
+  net::Timer pause_timer_{this};
 };
 
 }  // namespace sg::pg

@@ -55,8 +55,6 @@ PoolSnapshot snapshot(Pool& pool, int64_t now_ms) {
   return s;
 }
 
-// A figure per second over the process's life: PgBouncer's avg_* are per stats period; a
-// scraper computes rates from the totals anyway.
 void showPools(PgService& service, int64_t now, std::string* out) {
   ResultWriter writer(
       out,
@@ -88,21 +86,15 @@ void showStats(PgService& service, std::string* out) {
        "avg_query_count", "avg_recv", "avg_sent", "avg_xact_time", "avg_query_time",
        "avg_wait_time"},
       {false, true, true, true, true, true, true, true, true, true, true, true, true, true, true});
+  auto pools = service.pools();
   for (const auto& database : service.config().databases) {
-    uint64_t xacts = 0, queries = 0, received = 0, sent = 0, xact_us = 0, wait_us = 0;
-    for (Pool* pool : service.pools()) {
-      if (pool->database().name != database.name) continue;
-      auto& stats = pool->stats();
-      xacts += stats.transactions.load(std::memory_order_relaxed);
-      queries += stats.queries.load(std::memory_order_relaxed);
-      received += stats.bytes_received.load(std::memory_order_relaxed);
-      sent += stats.bytes_sent.load(std::memory_order_relaxed);
-      xact_us += stats.transaction_micros.load(std::memory_order_relaxed);
-      wait_us += stats.wait_micros.load(std::memory_order_relaxed);
-    }
-    uint64_t avg_xact = xacts > 0 ? xact_us / xacts : 0;
-    writer.row({database.name, num(xacts), num(queries), num(received), num(sent), num(xact_us),
-                num(xact_us), num(wait_us), "0", "0", "0", "0", num(avg_xact), num(avg_xact), "0"});
+    StatsTotals t = sumStats(pools, database.name);
+    StatsAverages a = service.statsPeriods().averages(database.name);
+    writer.row({database.name, num(t.transactions), num(t.queries), num(t.received), num(t.sent),
+                num(t.transaction_micros), num(t.query_micros), num(t.wait_micros),
+                num(a.transactions_per_second), num(a.queries_per_second),
+                num(a.received_per_second), num(a.sent_per_second), num(a.transaction_micros),
+                num(a.query_micros), num(a.wait_micros)});
   }
   writer.finish("SHOW");
 }
@@ -369,6 +361,24 @@ void collectConnections(PgService& service, uint32_t home, uint64_t client_id, b
   }
 }
 
+bool serversInUse(PgService& service, const std::string& database) {
+  for (Pool* pool : service.pools()) {
+    if (!database.empty() && pool->database().name != database) continue;
+    std::lock_guard lock(pool->mutex);
+    if (pool->in_use > 0) return true;
+  }
+  return false;
+}
+
+bool poolsPaused(PgService& service, const std::string& database) {
+  for (Pool* pool : service.pools()) {
+    if (!database.empty() && pool->database().name != database) continue;
+    std::lock_guard lock(pool->mutex);
+    if (!pool->paused) return false;
+  }
+  return true;
+}
+
 bool AdminActions::apply(const std::string& verb, const std::string& database, std::string* error) {
   if (!database.empty() && service_.config().findDatabase(database) == nullptr) {
     *error = "no such database: " + database;
@@ -386,14 +396,15 @@ bool AdminActions::apply(const std::string& verb, const std::string& database, s
     std::lock_guard lock(pool->mutex);
     if (verb == "PAUSE" || verb == "KILL") pool->paused = true;
     if (verb == "RESUME") pool->paused = false;
-    if (verb == "RECONNECT" || verb == "KILL") ++pool->generation;
+    if (verb == "PAUSE" || verb == "RECONNECT" || verb == "KILL") ++pool->generation;
     if (verb == "DISABLE") pool->disabled = true;
     if (verb == "ENABLE") pool->disabled = false;
   }
   for (PgWorker* worker : service_.workers()) {
     worker->post([worker, pools, verb] {
       for (Pool* pool : pools) {
-        if (verb == "RECONNECT" || verb == "KILL") worker->closeIdleServers(pool);
+        if (verb == "PAUSE" || verb == "RECONNECT" || verb == "KILL")
+          worker->closeIdleServers(pool);
         if (verb == "KILL") worker->killPool(pool);
         if (verb == "RESUME") worker->serve(pool);
       }

@@ -374,8 +374,7 @@ void ClientConn::onTimer(net::Timer* /*timer*/) {
       return closeWithError("08P01", "client_login_timeout");
     case State::kWaiting:
       if (!worker_->withdraw(this)) return;  // a server is on its way
-      if (pool_ != nullptr)
-        pool_->stats().query_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+      if (pool_ != nullptr) pool_->stats().query_wait_timeouts.inc(1);
       return closeWithError("08P01", "query_wait_timeout");
     case State::kActive:
       return closeWithError("25P03", "idle transaction timeout");

@@ -135,6 +135,7 @@ class ClientConn final : public net::EventHandler,
   int64_t connected_at_ms_;
   int64_t request_start_ms_ = 0;
   int64_t transaction_start_ms_ = 0;
+  int64_t query_start_ms_ = -1;  // the first message after the last ReadyForQuery, or -1
   std::string user_;
   std::string database_;
   Pool* pool_ = nullptr;

@@ -152,10 +152,11 @@ bool ClientConn::needServer() {
 
 bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_view payload) {
   auto& stats = pool_->stats();
-  stats.bytes_received.fetch_add(whole.size(), std::memory_order_relaxed);
+  stats.bytes_received.inc(whole.size());
+  if (query_start_ms_ < 0) query_start_ms_ = worker_->now();
   switch (type) {
     case 'Q':
-      stats.queries.fetch_add(1, std::memory_order_relaxed);
+      stats.queries.inc(1);
       {
         std::string shown = noteQuery(payload);
         server_->send(whole);
@@ -177,7 +178,7 @@ bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_v
     case 'C':
       return forwardDescribeOrClose(type, whole, payload);
     case 'E':
-      stats.queries.fetch_add(1, std::memory_order_relaxed);
+      stats.queries.inc(1);
       server_->send(whole);
       return true;
     case 'S':
@@ -362,10 +363,9 @@ void ClientConn::onServerAttached(ServerConn* server) {
   server_ = server;
   setState(State::kActive);
   if (request_start_ms_ != 0) {
-    pool_->stats().wait_micros.fetch_add(
-        static_cast<uint64_t>(worker_->now() - request_start_ms_) * 1000,
-        std::memory_order_relaxed);
-    pool_->stats().waits.fetch_add(1, std::memory_order_relaxed);
+    pool_->stats().wait_micros.inc(static_cast<uint64_t>(worker_->now() - request_start_ms_) *
+                                   1000);
+    pool_->stats().waits.inc(1);
   }
   if (welcome_pending_) {
     welcome_pending_ = false;
@@ -419,7 +419,7 @@ void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::strin
 
 void ClientConn::deliver(std::string_view bytes) {
   stream_.append(bytes);
-  pool_->stats().bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+  pool_->stats().bytes_sent.inc(bytes.size());
 }
 
 void ClientConn::deliverLocalReply(char type) {
@@ -440,6 +440,10 @@ void ClientConn::rememberParam(const std::string& name, const std::string& value
 
 bool ClientConn::onServerReady() {
   transaction_status_ = server_->transactionStatus();
+  if (query_start_ms_ >= 0) {
+    pool_->stats().query_micros.inc(static_cast<uint64_t>(worker_->now() - query_start_ms_) * 1000);
+    query_start_ms_ = -1;
+  }
   if (server_->pendingCount() > 0 || stream_remaining_ > 0) return false;
   const auto mode = worker_->config().pool_mode;
   if (transaction_status_ != 'I') {
@@ -450,10 +454,9 @@ bool ClientConn::onServerReady() {
     armIdleTimers();
     return false;
   }
-  pool_->stats().transactions.fetch_add(1, std::memory_order_relaxed);
-  pool_->stats().transaction_micros.fetch_add(
-      static_cast<uint64_t>(worker_->now() - transaction_start_ms_) * 1000,
-      std::memory_order_relaxed);
+  pool_->stats().transactions.inc(1);
+  pool_->stats().transaction_micros.inc(
+      static_cast<uint64_t>(worker_->now() - transaction_start_ms_) * 1000);
   if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
   flushToClient();
   if (state_ == State::kClosed) return true;

@@ -10,9 +10,9 @@ namespace sg::pg {
 
 namespace {
 
-double seconds(const std::atomic<uint64_t>& micros) {
-  return static_cast<double>(micros.load(std::memory_order_relaxed)) / 1e6;
-}
+double seconds(const metrics::Counter& micros) { return static_cast<double>(micros.value()) / 1e6; }
+
+double count(const metrics::Counter& value) { return static_cast<double>(value.value()); }
 
 double count(const std::atomic<uint64_t>& value) {
   return static_cast<double>(value.load(std::memory_order_relaxed));

@@ -75,6 +75,9 @@ class PgService {
 
   std::shared_ptr<const Statement> internStatement(std::string_view body);
 
+  // SHOW STATS's averages; worker 0's maintenance tick ends each period.
+  StatsPeriods& statsPeriods() { return stats_periods_; }
+
   std::atomic<uint64_t> cancel_requests{0};
   std::atomic<uint64_t> refused_clients{0};
   std::atomic<uint64_t> protocol_errors{0};
@@ -103,6 +106,7 @@ class PgService {
   std::mutex statements_mutex_;
   std::unordered_map<std::string, std::weak_ptr<const Statement>> statements_;
   uint64_t next_statement_ = 1;
+  StatsPeriods stats_periods_;
 };
 
 }  // namespace sg::pg

@@ -15,38 +15,6 @@
 
 namespace sg::pg {
 
-class PgWorker::Acceptor final : public net::EventHandler {
- public:
-  Acceptor(PgWorker* worker, uint32_t listener, int fd)
-      : worker_(worker), listener_(listener), fd_(fd) {}
-  ~Acceptor() { closeSocket(); }
-  void closeSocket() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd() const { return fd_; }
-
-  void onEvents(uint32_t /*events*/) override {
-    while (fd_ >= 0) {
-      int client = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (client < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-          spdlog::warn("postgres: accept: {}", std::strerror(errno));
-        return;
-      }
-      net::setNoDelay(client);
-      auto* connection = new ClientConn(worker_, client, listener_, worker_->now());
-      connection->start();
-    }
-  }
-
- private:
-  PgWorker* worker_;
-  uint32_t listener_;
-  int fd_;
-};
-
 // A CancelRequest on its own connection: connect, send 16 bytes, close.
 class CancelSender final : public net::EventHandler, public net::Disposable {
  public:
@@ -103,7 +71,9 @@ bool PgWorker::openListeners(std::string* error) {
       *error = "postgres listener " + listeners[i].name + ": " + *error;
       return false;
     }
-    acceptors_.push_back(std::make_unique<Acceptor>(this, i, fd));
+    acceptors_.push_back(std::make_unique<net::Acceptor>(
+        fd, "postgres listener " + listeners[i].name,
+        [this, i](int client) { (new ClientConn(this, client, i, now()))->start(); }));
   }
   return true;
 }
@@ -298,7 +268,7 @@ void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
       std::lock_guard lock(pool.mutex);
       --pool.open;
     }
-    pool.stats().server_login_failures.fetch_add(1, std::memory_order_relaxed);
+    pool.stats().server_login_failures.inc(1);
     if (ClientConn* client = findClient(client_id)) {
       client->onServerUnavailable(
           "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
@@ -338,11 +308,12 @@ void PgWorker::releaseServer(ServerConn* server) {
   bool keep = false;
   {
     std::lock_guard lock(pool.mutex);
-    --pool.in_use;
     keep = !draining_ && server->generation() == pool.generation &&
            now() - server->connectedAtMs() < config().server_lifetime.count() &&
            pool.open <= pool.size() + pool.reserve();
+    // A server that closes leaves in_use in serverClosed (it is still active until then).
     if (keep) {
+      --pool.in_use;
       server->becomeIdle(now());
       pool.idle[index_].push_back(server);
       serveLocked(pool, &handoffs);
@@ -420,6 +391,15 @@ void PgWorker::sendCancel(const ServerConn& server) {
 
 void PgWorker::onTimer(net::Timer* /*timer*/) {
   expireIdleServers();
+  if (index_ == 0) {
+    service_.statsPeriods().tick(now(), [this] {
+      StatsPeriods::Totals totals;
+      auto pools = service_.pools();
+      for (const auto& database : config().databases)
+        totals[database.name] = sumStats(pools, database.name);
+      return totals;
+    });
+  }
   // Waiters that reached reserve_pool_timeout may now open reserve servers.
   for (Pool* pool : service_.pools()) {
     bool waiting = false;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/postgres_config.h"
+#include "net/acceptor.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "net/timer.h"
@@ -84,7 +85,6 @@ class PgWorker final : public net::TimerHandler {
   void onTimer(net::Timer* timer) override;
 
  private:
-  class Acceptor;
   // A server (or, when null, a place to connect one) for a waiting client.
   struct Handoff {
     ServerConn* server = nullptr;
@@ -105,7 +105,7 @@ class PgWorker final : public net::TimerHandler {
   net::BufferPool& buffers_;
   Poster post_;
   std::function<void()> clients_changed_;
-  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::unordered_map<uint64_t, ClientConn*> clients_;
   ClientConn* client_list_ = nullptr;
   size_t client_count_ = 0;

@@ -18,6 +18,7 @@
 
 #include "config/postgres_config.h"
 #include "pg/auth/scram.h"
+#include "pg/pool_stats.h"
 
 namespace sg::pg {
 
@@ -27,21 +28,6 @@ struct PoolWaiter {
   uint32_t worker = 0;
   uint64_t client_id = 0;
   int64_t since_ms = 0;
-};
-
-// Counters read by SHOW STATS and /metrics (written by workers, relaxed).
-struct PoolStats {
-  std::atomic<uint64_t> transactions{0};
-  std::atomic<uint64_t> queries{0};
-  std::atomic<uint64_t> bytes_received{0};  // from clients
-  std::atomic<uint64_t> bytes_sent{0};      // to clients
-  std::atomic<uint64_t> transaction_micros{0};
-  std::atomic<uint64_t> query_micros{0};
-  std::atomic<uint64_t> wait_micros{0};
-  std::atomic<uint64_t> waits{0};
-  std::atomic<uint64_t> server_logins{0};
-  std::atomic<uint64_t> server_login_failures{0};
-  std::atomic<uint64_t> query_wait_timeouts{0};
 };
 
 class Pool {

@@ -178,7 +178,7 @@ bool ServerConn::handleAuthRequest(std::string_view payload) {
 void ServerConn::finishLogin() {
   connect_timer_.cancel();
   scram_.reset();
-  pool_->stats().server_logins.fetch_add(1, std::memory_order_relaxed);
+  pool_->stats().server_logins.inc(1);
   worker_->serverReady(this);
 }
 
@@ -395,7 +395,7 @@ void ServerConn::fail(const std::string& why) {
   spdlog::info("postgres: server {} ({}@{}): {}", id_, pool_->serverUser(),
                pool_->database().primary.toString(), why);
   if (state_ == State::kConnecting || state_ == State::kLogin)
-    pool_->stats().server_login_failures.fetch_add(1, std::memory_order_relaxed);
+    pool_->stats().server_login_failures.inc(1);
   close(why.c_str());
 }
 

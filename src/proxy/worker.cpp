@@ -15,41 +15,6 @@
 
 namespace sg::proxy {
 
-class Worker::Acceptor final : public net::EventHandler {
- public:
-  Acceptor(Worker* worker, SharedListener* listener, int fd)
-      : worker_(worker), listener_(listener), fd_(fd) {}
-  ~Acceptor() { closeSocket(); }
-
-  void closeSocket() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd() const { return fd_; }
-
-  // Edge-triggered: accept until the queue is empty.
-  void onEvents(uint32_t /*events*/) override {
-    while (fd_ >= 0) {
-      int client = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (client < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          spdlog::warn("accept on {}: {}", listener_->config->name, std::strerror(errno));
-        }
-        return;
-      }
-      net::setNoDelay(client);
-      auto* connection = new ClientConnection(worker_, listener_, client);
-      connection->start();
-    }
-  }
-
- private:
-  Worker* worker_;
-  SharedListener* listener_;
-  int fd_;
-};
-
 namespace {
 
 lb::Algorithm balanceAlgorithm(config::BalanceAlgorithm algorithm) {
@@ -138,7 +103,10 @@ bool Worker::openListeners(std::string* error) {
   for (auto& listener : shared_->listeners()) {
     int fd = net::listenSocket(listener.config->address, 4096, error);
     if (fd < 0) return false;
-    acceptors_.push_back(std::make_unique<Acceptor>(this, &listener, fd));
+    acceptors_.push_back(std::make_unique<net::Acceptor>(
+        fd, listener.config->name, [this, shared = &listener](int client) {
+          (new ClientConnection(this, shared, client))->start();
+        }));
   }
   return true;
 }

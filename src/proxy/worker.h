@@ -14,6 +14,7 @@
 #include "cache/fill_locks.h"
 #include "compress/compressor_pool.h"
 #include "lb/balancer.h"
+#include "net/acceptor.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "proxy/access_log.h"
@@ -118,7 +119,6 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
                      std::function<void(DeliveryReport)> done);
 
  private:
-  class Acceptor;
   void onWake();
   void trimSpareExchanges();
   void beginDrain();
@@ -129,7 +129,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   uint32_t index_;
   const AccessLog* access_log_;
   net::EventLoop loop_;
-  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::vector<std::unique_ptr<lb::Balancer>> balancers_;       // per upstream
   std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
   bool takeConnectionSlot(SharedUpstream& upstream, bool* counted);

@@ -194,6 +194,33 @@ def test_pause_and_resume(pooler, kind, scope):  # noqa: F811
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_pause_waits_for_running_transactions(pooler, kind):  # noqa: F811
+    """PAUSE returns only once running transactions have finished, and leaves no server
+    connected (PgBouncer's PAUSE disconnects from the servers, e.g. before a database restart)."""
+    target = pooler(kind, pool_size=2)
+    with target.connect() as conn:  # a transaction stays open until the commit below
+        conn.execute("SELECT 1")
+        result = {}
+        pause = threading.Thread(target=lambda: result.setdefault("r", target.admin_psql("PAUSE app")),
+                                 daemon=True)
+        pause.start()
+        pause.join(1.0)
+        assert pause.is_alive(), "PAUSE returned while a transaction was running: %r" % result
+        conn.commit()
+        pause.join(wait_s(10))
+        assert not pause.is_alive(), "PAUSE did not return after the transaction ended"
+        assert result["r"].returncode == 0, result["r"].stderr
+    try:
+        assert wait_until(lambda: not rows_for(target, "SHOW SERVERS", database="app"), 10), \
+            rows_for(target, "SHOW SERVERS", database="app")
+    finally:
+        r = target.admin_psql("RESUME app")
+    assert r.returncode == 0, r.stderr
+    with target.connect(autocommit=True) as conn:
+        assert conn.execute("SELECT 2").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_kill_database(pooler, kind):  # noqa: F811
     target = pooler(kind, pool_size=2)
     conn = target.connect(autocommit=True)
@@ -221,6 +248,14 @@ def test_reconnect_replaces_servers(pooler, kind):  # noqa: F811
         assert r.returncode == 0, r.stderr
         assert wait_until(lambda: conn.execute("SELECT pg_backend_pid()").fetchone()[0] != first, 10), \
             "the server was not replaced after RECONNECT"
+    # A server in a transaction during RECONNECT closes when released, and leaves the active count
+    # once (it was counted twice, wrapping to 2^32-1).
+    with target.connect() as conn:
+        conn.execute("SELECT 1")
+        assert target.admin_psql("RECONNECT").returncode == 0
+        conn.commit()
+    assert wait_until(lambda: rows_for(target, "SHOW POOLS", database="app")[0]["sv_active"] == "0", 5), \
+        rows_for(target, "SHOW POOLS", database="app")
 
 
 @pytest.mark.parametrize("kind", KINDS)
