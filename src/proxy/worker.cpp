@@ -95,7 +95,10 @@ void Worker::attachPostgres(pg::PgService* service) {
   pg_ = std::make_unique<pg::PgWorker>(
       *service, index_, loop_, buffers_,
       [this](std::function<void()> task) { post(std::move(task)); },
-      [this] { maybeFinishDrain(); });
+      [this] {
+        updateCoalescing();
+        maybeFinishDrain();
+      });
 }
 
 bool Worker::openListeners(std::string* error) {
