@@ -358,6 +358,7 @@ void ClientConn::forgetParam(const char* name) {
 }
 
 void ClientConn::onServerAttached(ServerConn* server) {
+  if (state_ == State::kLookupWaiting) return sendLookup(server);
   timer_.cancel();
   server_ = server;
   setState(State::kActive);
@@ -414,6 +415,7 @@ void ClientConn::replayParams() {
 }
 
 void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
+  if (state_ == State::kLookupWaiting) return failLookup(sqlstate, message, message);
   closeWithError(sqlstate, message);
 }
 
@@ -439,6 +441,7 @@ void ClientConn::rememberParam(const std::string& name, const std::string& value
 }
 
 bool ClientConn::onServerReady() {
+  if (state_ == State::kLookup) return finishLookup();
   transaction_status_ = server_->transactionStatus();
   if (server_->pendingCount() > 0 || stream_remaining_ > 0) return false;
   const auto mode = worker_->config().pool_mode;
@@ -496,6 +499,7 @@ void ClientConn::detachOnClose() {
 
 void ClientConn::onServerLost(const std::string& why) {
   server_ = nullptr;
+  if (state_ == State::kLookup) return failLookup("08006", "server connection lost", why);
   closeWithError("08006", "server connection lost: " + why);
 }
 

@@ -169,7 +169,7 @@ void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit
 }
 
 void PgWorker::requestServer(ClientConn* client, bool first) {
-  Pool& pool = *client->pool();
+  Pool& pool = *client->waitPool();
   Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
@@ -184,7 +184,7 @@ void PgWorker::requestServer(ClientConn* client, bool first) {
 }
 
 bool PgWorker::withdraw(ClientConn* client) {
-  Pool& pool = *client->pool();
+  Pool& pool = *client->waitPool();
   std::lock_guard lock(pool.mutex);
   return pool.removeWaiter(client->id());
 }
@@ -261,8 +261,7 @@ void PgWorker::serve(Pool* pool) {
 // meanwhile, the server goes back.
 void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
   ClientConn* client = findClient(client_id);
-  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
-      client->server() != nullptr) {
+  if (client == nullptr || !client->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
@@ -277,8 +276,7 @@ void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
 
 void PgWorker::serverChecked(ServerConn* server) {
   ClientConn* client = findClient(server->intendedClient());
-  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
-      client->server() != nullptr) {
+  if (client == nullptr || !client->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
@@ -324,8 +322,7 @@ void PgWorker::serverReady(ServerConn* server) {
     ++pool.in_use;
   }
   ClientConn* client = findClient(server->intendedClient());
-  if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-      client->server() == nullptr) {
+  if (client != nullptr && client->waitsForServer()) {
     return attach(client, server);
   }
   server->attach(nullptr);
@@ -377,15 +374,13 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
   } else if (was == ServerConn::State::kChecking) {
     // It failed its check: never handed out. Its client waits again, keeping its turn.
     ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-        client->server() == nullptr) {
+    if (client != nullptr && client->waitsForServer()) {
       runHandoffs(pool, handoffs);
       return requestServer(client, /*first=*/true);
     }
   } else if (was == ServerConn::State::kConnecting || was == ServerConn::State::kLogin) {
     ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-        client->server() == nullptr) {
+    if (client != nullptr && client->waitsForServer()) {
       client->onServerUnavailable("08006", std::string("server login failed: ") + reason);
     }
   }
