@@ -85,8 +85,15 @@ void ClientConn::onEvents(uint32_t events) {
 void ClientConn::readInput() {
   read_pending_ = false;
   for (;;) {
-    if (state_ == State::kWaiting || state_ == State::kWelcome || state_ == State::kLookupWaiting ||
-        state_ == State::kLookup || (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
+    if (state_ == State::kLookupWaiting || state_ == State::kLookup) {
+      // Gone before it was asked for its password: its place in the auth pool's queue (or
+      // its lookup server) is given up now, not when the lookup would have finished.
+      if (peer_closing_) return onClientGone();
+      read_pending_ = true;
+      return;
+    }
+    if (state_ == State::kWaiting || state_ == State::kWelcome ||
+        (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
       read_pending_ = true;  // read again once a server is attached or has written
       return;
     }
