@@ -243,3 +243,14 @@ def test_client_leaving_while_its_lookup_runs(gateway, pg):
     s.close()
     assert wait_until(lambda: int(pool_row(target, "authdb", AUTH_USER[0])["sv_active"]) == 0, 10)
     check_queries(target, *SCRAM_USER)
+
+
+def test_admin_console_user_looked_up_in_auth_dbname(gateway):
+    """An admin_users entry missing from users_file is looked up too (in auth_dbname: the admin
+    console has no database of its own); users_file admins are unchanged."""
+    target = gateway(auth_pool_size=1, admin_users=[ADMIN[0], SCRAM_USER[0]])
+    r = target.admin_psql("SHOW POOLS", user=SCRAM_USER[0], password=SCRAM_USER[1])
+    assert r.returncode == 0 and "authdb" in r.stdout, r.stderr
+    r = target.admin_psql("SHOW POOLS", user=SCRAM_USER[0], password="not-the-password")
+    assert r.returncode != 0 and "password authentication failed" in r.stderr, r.stderr
+    assert target.admin_rows("SHOW VERSION")[1], "the users_file admin no longer logs in"
