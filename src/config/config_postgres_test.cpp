@@ -248,6 +248,35 @@ TEST(PostgresConfig, PostgresAndAdminOnly) {
   EXPECT_TRUE(config->postgres.has_value());
 }
 
+// auth_user without users_file: unknown users are looked up with auth_query.
+TEST(PostgresConfig, AuthQueryKeys) {
+  const auto config = loadValid(base("    users_file: users.txt\n",
+                                     "    auth_user: pgbouncer\n"
+                                     "    auth_query: SELECT usename, passwd FROM "
+                                     "pgbouncer.get_auth($1)\n"
+                                     "    auth_dbname: app\n"));
+  ASSERT_NE(config, nullptr);
+  const PostgresConfig& pg = *config->postgres;
+  EXPECT_TRUE(pg.users_file.empty());
+  EXPECT_EQ(pg.auth_user, "pgbouncer");
+  EXPECT_EQ(pg.auth_query, "SELECT usename, passwd FROM pgbouncer.get_auth($1)");
+  EXPECT_EQ(pg.auth_dbname, "app");
+  EXPECT_EQ(pg.authUser(pg.databases[0]), "pgbouncer");
+}
+
+// A database's own auth_user wins over the section's, and is enough without users_file.
+TEST(PostgresConfig, DatabaseAuthUser) {
+  const auto config = loadValid(
+      edit("    users_file: users.txt\n", "",
+           base("primary: 127.0.0.1:5432", "primary: 127.0.0.1:5432, auth_user: app_auth")));
+  ASSERT_NE(config, nullptr);
+  const PostgresConfig& pg = *config->postgres;
+  EXPECT_TRUE(pg.auth_user.empty());
+  EXPECT_EQ(pg.databases[0].auth_user, "app_auth");
+  EXPECT_EQ(pg.authUser(pg.databases[0]), "app_auth");
+  EXPECT_EQ(pg.auth_query, PostgresConfig().auth_query);
+}
+
 // users_file is relative to the configuration file's directory.
 TEST(PostgresConfig, UsersFileRelativeToTheConfigFile) {
   auto usersFile = [](const std::string& config_file, const std::string& users_file) {
@@ -325,16 +354,23 @@ std::vector<BadCase> authCases() {
       {"MissingAuth", base("  auth:\n    type: md5\n    users_file: users.txt\n", ""), 2, 3,
        "postgres: missing required key 'auth'"},
       {"Md5WithoutUsers", base("    users_file: users.txt\n", ""), 5, 5,
-       "postgres.auth: password authentication needs users_file (or type: trust)"},
+       "postgres.auth: password authentication needs users_file or auth_user (or type: trust)"},
       {"ScramWithoutUsers",
        base("    type: md5\n    users_file: users.txt\n", "    type: scram-sha-256\n"), 5, 5,
-       "postgres.auth: password authentication needs users_file (or type: trust)"},
-      {"AuthUserNotSupportedYet",
-       base("    users_file: users.txt\n", "    users_file: users.txt\n    auth_user: pgb\n"), 7,
-       16, "postgres.auth.auth_user: not supported yet: auth_user and auth_query"},
-      {"AuthQueryNotSupportedYet",
-       base("    users_file: users.txt\n", "    users_file: users.txt\n    auth_query: SELECT 1\n"),
-       7, 17, "postgres.auth.auth_query: not supported yet: auth_user and auth_query"},
+       "postgres.auth: password authentication needs users_file or auth_user (or type: trust)"},
+      {"EmptyAuthUser",
+       base("    users_file: users.txt\n", "    users_file: users.txt\n    auth_user: ''\n"), 7, 16,
+       "postgres.auth.auth_user: must not be empty"},
+      {"AuthQueryWithoutParameter",
+       base("    users_file: users.txt\n",
+            "    auth_user: pgb\n    auth_query: SELECT usename, passwd FROM pg_shadow\n"),
+       7, 17, "postgres.auth.auth_query: must use $1 for the user name"},
+      {"AuthDbnameUnknown",
+       base("    users_file: users.txt\n", "    auth_user: pgb\n    auth_dbname: nope\n"), 7, 18,
+       "postgres.auth.auth_dbname: names no database in postgres.databases: 'nope'"},
+      {"EmptyDatabaseAuthUser",
+       base("primary: 127.0.0.1:5432", "primary: 127.0.0.1:5432, auth_user: ''"), 8, 48,
+       "postgres.databases.app.auth_user: must not be empty"},
       {"UnknownAuthType", base("type: md5", "type: password"), 5, 11,
        "postgres.auth.type: unknown type 'password' (one of: scram-sha-256, md5, trust)"},
       {"EmptyUsersFile", base("users_file: users.txt", "users_file: ''"), 6, 17,

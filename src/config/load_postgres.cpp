@@ -103,7 +103,7 @@ void readAuthType(ErrorSink& errors, const Field* field, PostgresConfig::AuthTyp
 
 void loadAuth(ErrorSink& errors, const Field& field, const std::string& config_file,
               PostgresConfig* out) {
-  MapReader map(errors, field, {"type", "users_file", "auth_user", "auth_query"});
+  MapReader map(errors, field, {"type", "users_file", "auth_user", "auth_query", "auth_dbname"});
   if (!map.valid()) return;
   readAuthType(errors, map.find("type"), &out->auth_type);
   const Field* users_file = map.find("users_file");
@@ -114,17 +114,36 @@ void loadAuth(ErrorSink& errors, const Field& field, const std::string& config_f
       out->users_file = resolvePath(config_file, out->users_file);
     }
   }
-  // Looking users up with auth_query through a pooled connection is not built yet: refused,
-  // rather than accepted and silently unused.
-  for (std::string_view key : {"auth_user", "auth_query"}) {
-    if (const Field* unsupported = map.find(key))
-      errors.add(unsupported->mark(), unsupported->path,
-                 "not supported yet: auth_user and auth_query (list the users in users_file)");
+  const Field* auth_user = map.find("auth_user");
+  if (readString(errors, auth_user, &out->auth_user) && out->auth_user.empty())
+    errors.add(auth_user->mark(), auth_user->path, "must not be empty");
+  const Field* auth_query = map.find("auth_query");
+  if (readString(errors, auth_query, &out->auth_query)) {
+    // Bound as a parameter, never pasted in: a query without $1 would answer for every user.
+    if (out->auth_query.find("$1") == std::string::npos)
+      errors.add(auth_query->mark(), auth_query->path,
+                 "must use $1 for the user name (e.g. SELECT usename, passwd FROM "
+                 "pgbouncer.get_auth($1))");
   }
-  // Without a user list there are no passwords to check clients against.
-  if (out->auth_type != PostgresConfig::AuthType::kTrust && users_file == nullptr) {
-    errors.add(field.mark(), field.path,
-               "password authentication needs users_file (or type: trust)");
+  const Field* auth_dbname = map.find("auth_dbname");
+  if (readString(errors, auth_dbname, &out->auth_dbname) && out->auth_dbname.empty())
+    errors.add(auth_dbname->mark(), auth_dbname->path, "must not be empty");
+}
+
+// After the databases: a database's own auth_user also lets users come from auth_query.
+void checkAuthSources(ErrorSink& errors, const Field& auth, PostgresConfig* out) {
+  const YAML::Node map = auth.value;  // const: a lookup must not add a key
+  bool any_auth_user = !out->auth_user.empty();
+  for (const auto& database : out->databases) any_auth_user |= !database.auth_user.empty();
+  // Without a user list or a lookup there are no passwords to check clients against (an empty
+  // users_file has its own error).
+  if (out->auth_type != PostgresConfig::AuthType::kTrust && !map["users_file"] && !any_auth_user) {
+    errors.add(auth.mark(), auth.path,
+               "password authentication needs users_file or auth_user (or type: trust)");
+  }
+  if (!out->auth_dbname.empty() && out->findDatabase(out->auth_dbname) == nullptr) {
+    errors.add(map["auth_dbname"].Mark(), auth.path + ".auth_dbname",
+               "names no database in postgres.databases: " + detail::quoted(out->auth_dbname));
   }
 }
 
@@ -159,9 +178,9 @@ void readUserList(ErrorSink& errors, const Field* field, std::vector<std::string
 
 void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& postgres,
                   PostgresDatabaseConfig* out) {
-  MapReader map(
-      errors, field,
-      {"primary", "dbname", "user", "password", "pool_size", "reserve_pool", "max_db_connections"});
+  MapReader map(errors, field,
+                {"primary", "dbname", "user", "password", "pool_size", "reserve_pool",
+                 "max_db_connections", "auth_user"});
   if (!map.valid()) return;
   readAddress(errors, map.require("primary"), &out->primary);
   out->dbname = out->name;
@@ -186,6 +205,9 @@ void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& p
   if (readUint32(errors, map.find("reserve_pool"), 0, kMaxPoolSize, &reserve))
     out->reserve_pool = reserve;
   readUint32(errors, map.find("max_db_connections"), 0, kMaxPoolSize, &out->max_db_connections);
+  const Field* auth_user = map.find("auth_user");
+  if (readString(errors, auth_user, &out->auth_user) && out->auth_user.empty())
+    errors.add(auth_user->mark(), auth_user->path, "must not be empty");
 }
 
 void loadDatabases(ErrorSink& errors, const Field& field, PostgresConfig* out) {
@@ -290,7 +312,8 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   if (!map.valid()) return;
   if (const Field* listeners = map.require("listeners"))
     loadListeners(errors, *listeners, config, &out->listeners);
-  if (const Field* auth = map.require("auth")) loadAuth(errors, *auth, config_file, out);
+  const Field* auth = map.require("auth");
+  if (auth != nullptr) loadAuth(errors, *auth, config_file, out);
   readPoolMode(errors, map.find("pool_mode"), &out->pool_mode);
   readLimits(errors, map, out);
   readTimeouts(errors, map, out);
@@ -301,6 +324,7 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   refuseTls(errors, map);
   // After default_pool_size: a database's pool size falls back to it.
   if (const Field* databases = map.require("databases")) loadDatabases(errors, *databases, out);
+  if (auth != nullptr && auth->value.IsMap()) checkAuthSources(errors, *auth, out);
 }
 
 }  // namespace sg::config::detail

@@ -27,6 +27,7 @@ struct PostgresDatabaseConfig {
   // Extra servers for clients that waited reserve_pool_timeout (unset: reserve_pool_size).
   std::optional<uint32_t> reserve_pool;
   uint32_t max_db_connections = 0;  // 0: unlimited (across the database's pools)
+  std::string auth_user;            // this database's auth_user (empty: postgres.auth.auth_user)
 };
 
 struct PostgresConfig {
@@ -36,8 +37,11 @@ struct PostgresConfig {
   std::vector<PostgresListenerConfig> listeners;
   AuthType auth_type = AuthType::kScramSha256;
   std::string users_file;  // PgBouncer's userlist.txt format: "user" "password-or-secret"
-  std::string auth_user;   // looks up unknown users with auth_query through a pooled server
+  // Users not in users_file: their secret is what auth_query returns for $1 = the user name,
+  // run as auth_user through a pooled server of the client's database (or auth_dbname).
+  std::string auth_user;
   std::string auth_query = "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename=$1";
+  std::string auth_dbname;  // empty: the client's database
   PoolMode pool_mode = PoolMode::kTransaction;
   uint32_t max_client_conn = 100;
   uint32_t default_pool_size = 20;
@@ -68,6 +72,10 @@ struct PostgresConfig {
   }
   uint32_t poolSize(const PostgresDatabaseConfig& database) const {
     return database.pool_size > 0 ? database.pool_size : default_pool_size;
+  }
+  // Who runs auth_query for clients of `database` (empty: nobody; unknown users are refused).
+  const std::string& authUser(const PostgresDatabaseConfig& database) const {
+    return database.auth_user.empty() ? auth_user : database.auth_user;
   }
   uint32_t reservePool(const PostgresDatabaseConfig& database) const {
     return database.reserve_pool ? *database.reserve_pool : reserve_pool_size;

@@ -342,9 +342,7 @@ void collectConnections(PgService& service, uint32_t home, uint64_t client_id, b
       std::vector<Row> rows;
       if (clients) {
         worker->forEachClient([&rows, now = worker->now()](const ClientConn& client) {
-          if (client.state() != ClientConn::State::kStartup &&
-              client.state() != ClientConn::State::kAuth)
-            rows.push_back(clientRow(client, now));
+          if (!client.loggingIn()) rows.push_back(clientRow(client, now));
         });
       } else {
         worker->forEachServer(

@@ -85,6 +85,13 @@ void ClientConn::onEvents(uint32_t events) {
 void ClientConn::readInput() {
   read_pending_ = false;
   for (;;) {
+    if (state_ == State::kLookupWaiting || state_ == State::kLookup) {
+      // Gone before it was asked for its password: its place in the auth pool's queue (or
+      // its lookup server) is given up now, not when the lookup would have finished.
+      if (peer_closing_) return onClientGone();
+      read_pending_ = true;
+      return;
+    }
     if (state_ == State::kWaiting || state_ == State::kWelcome ||
         (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
       read_pending_ = true;  // read again once a server is attached or has written
@@ -203,7 +210,8 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
   return beginAuth();
 }
 
-// Chooses the method and sends the first request. The admin console follows the same rules.
+// Finds the client's secret (users_file, else auth_query), then asks for its password. The
+// admin console follows the same rules.
 bool ClientConn::beginAuth() {
   const auto& config = worker_->config();
   auto& service = worker_->service();
@@ -212,8 +220,8 @@ bool ClientConn::beginAuth() {
     closeWithError("28000", "not allowed to use the admin console: " + user_);
     return false;
   }
+  const config::PostgresDatabaseConfig* database = config.findDatabase(database_);
   if (!admin) {
-    const auto* database = config.findDatabase(database_);
     if (database == nullptr) {
       closeWithError("3D000", "no such database: " + database_);
       return false;
@@ -225,20 +233,32 @@ bool ClientConn::beginAuth() {
     authenticated();
     return true;
   }
-  if (!service.userSecret(user_, &secret_)) {
-    // Ask anyway, so that an unknown user cannot be told from a wrong password.
-    secret_.clear();
+  if (service.userSecret(user_, &secret_)) {
+    askForPassword();
+    return true;
   }
-  if (config.auth_type == config::PostgresConfig::AuthType::kMd5 &&
+  // Not listed: auth_query knows it, or nobody does.
+  const std::string& auth_user =
+      database != nullptr ? config.authUser(*database) : config.auth_user;
+  if (!auth_user.empty()) return lookupUser(auth_user);
+  secret_.clear();
+  askForPassword();
+  return true;
+}
+
+// md5 or SCRAM, as the listener's type and the secret allow. An unknown user (empty secret)
+// is asked anyway, so that it cannot be told from a wrong password.
+void ClientConn::askForPassword() {
+  setState(State::kAuth);
+  if (worker_->config().auth_type == config::PostgresConfig::AuthType::kMd5 &&
       !looksLikeScramVerifier(secret_)) {
     uint64_t salt = worker_->random();
     std::memcpy(md5_salt_, &salt, sizeof(md5_salt_));
     md5_ = true;
     appendAuthenticationMd5(&stream_.out(), md5_salt_);
-    return true;
+    return;
   }
   appendAuthenticationSasl(&stream_.out(), {kScramSha256Mechanism});
-  return true;
 }
 
 bool ClientConn::processAuth() {
@@ -371,7 +391,16 @@ void ClientConn::onTimer(net::Timer* /*timer*/) {
   switch (state_) {
     case State::kStartup:
     case State::kAuth:
+    case State::kLookup:
       return closeWithError("08P01", "client_login_timeout");
+    case State::kLookupWaiting:
+      if (!worker_->withdraw(this)) return;  // a server is on its way
+      {
+        bool login_over =
+            worker_->now() - connected_at_ms_ >= worker_->config().client_login_timeout.count();
+        std::string why = login_over ? "client_login_timeout" : "query_wait_timeout";
+        return failLookup("08P01", why, why + " while waiting for a server of the auth pool");
+      }
     case State::kWaiting:
       if (!worker_->withdraw(this)) return;  // a server is on its way
       if (pool_ != nullptr) pool_->stats().query_wait_timeouts.inc(1);
@@ -419,9 +448,10 @@ void ClientConn::close() {
   State was = state_;
   setState(State::kClosed);
   timer_.cancel();
-  if (was == State::kWaiting) worker_->withdraw(this);
+  if (was == State::kWaiting || was == State::kLookupWaiting) worker_->withdraw(this);
   if (server_ != nullptr) detachOnClose();
-  if (pool_ != nullptr && was != State::kStartup && was != State::kAuth) {
+  if (pool_ != nullptr && was != State::kStartup && was != State::kAuth &&
+      was != State::kLookupWaiting && was != State::kLookup) {
     std::lock_guard lock(pool_->mutex);
     --pool_->clients;
   }

@@ -34,13 +34,15 @@ class ClientConn final : public net::EventHandler,
                          public net::Disposable {
  public:
   enum class State : uint8_t {
-    kStartup,  // waiting for the startup packet
-    kAuth,     // waiting for the password or the SASL messages
-    kWelcome,  // authenticated; waiting for the pool's first server to learn its parameters
-    kIdle,     // logged in, no server
-    kWaiting,  // queued for a server
-    kActive,   // a server is attached
-    kAdmin,    // logged in to the admin console
+    kStartup,        // waiting for the startup packet
+    kLookupWaiting,  // not in users_file: queued for a server of the auth pool (auth_query)
+    kLookup,         // auth_query runs on an auth pool server; its row will be the secret
+    kAuth,           // waiting for the password or the SASL messages
+    kWelcome,        // authenticated; waiting for the pool's first server to learn its parameters
+    kIdle,           // logged in, no server
+    kWaiting,        // queued for a server
+    kActive,         // a server is attached
+    kAdmin,          // logged in to the admin console
     kClosed,
   };
 
@@ -51,6 +53,16 @@ class ClientConn final : public net::EventHandler,
   State state() const { return state_; }
   uint64_t id() const { return id_; }
   Pool* pool() const { return pool_; }
+  // The pool it waits in: the auth pool while it looks up its secret, else its own.
+  Pool* waitPool() const { return lookup_pool_ != nullptr ? lookup_pool_ : pool_; }
+  // Queued for a server and none attached yet (a server given now is used, not returned).
+  bool waitsForServer() const {
+    return (state_ == State::kWaiting || state_ == State::kLookupWaiting) && server_ == nullptr;
+  }
+  bool loggingIn() const {
+    return state_ == State::kStartup || state_ == State::kLookupWaiting ||
+           state_ == State::kLookup || state_ == State::kAuth;
+  }
   ServerConn* server() const { return server_; }
   const std::string& user() const { return user_; }
   const std::string& database() const { return database_; }
@@ -69,6 +81,8 @@ class ClientConn final : public net::EventHandler,
   // From the attached server: bytes for the client, and the end of a reply sequence.
   void deliver(std::string_view bytes);
   void deliverLocalReply(char type);  // ParseComplete, CloseComplete, or the next local error
+  // A DataRow or ErrorResponse of auth_query (auth_lookup.cpp): read here, never forwarded.
+  void onLookupReply(char type, std::string_view payload);
   void dropLocalError() {
     if (!local_errors_.empty()) local_errors_.erase(local_errors_.begin());
   }
@@ -103,6 +117,14 @@ class ClientConn final : public net::EventHandler,
   bool processStartup();
   bool handleStartupPacket(struct StartupPacket& packet);
   bool beginAuth();
+  void askForPassword();
+  // auth_lookup.cpp: the secret of a user not in users_file, from auth_query.
+  bool lookupUser(const std::string& auth_user);
+  void sendLookup(ServerConn* server);
+  bool finishLookup();
+  void failLookup(std::string_view sqlstate, const std::string& for_client,
+                  const std::string& for_log);
+  void armLookupTimer();
   bool processAuth();
   bool handleScram(std::string_view payload);
   void authenticated();
@@ -156,6 +178,9 @@ class ClientConn final : public net::EventHandler,
   std::string secret_;
   unsigned char md5_salt_[4] = {};
   std::unique_ptr<ScramServer> scram_;
+  Pool* lookup_pool_ = nullptr;  // the auth pool, while the secret is looked up
+  bool lookup_row_ = false;      // auth_query returned a row (its password is in secret_)
+  std::string lookup_error_;     // auth_query's error, from the server
   // Session parameters the client asked for (startup packet, SET reported by ParameterStatus).
   ClientParams params_;
   // Protocol-level prepared statements by the client's name.

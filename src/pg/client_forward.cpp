@@ -359,6 +359,7 @@ void ClientConn::forgetParam(const char* name) {
 }
 
 void ClientConn::onServerAttached(ServerConn* server) {
+  if (state_ == State::kLookupWaiting) return sendLookup(server);
   timer_.cancel();
   server_ = server;
   setState(State::kActive);
@@ -414,6 +415,7 @@ void ClientConn::replayParams() {
 }
 
 void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
+  if (state_ == State::kLookupWaiting) return failLookup(sqlstate, message, message);
   closeWithError(sqlstate, message);
 }
 
@@ -439,6 +441,7 @@ void ClientConn::rememberParam(const std::string& name, const std::string& value
 }
 
 bool ClientConn::onServerReady() {
+  if (state_ == State::kLookup) return finishLookup();
   transaction_status_ = server_->transactionStatus();
   if (query_start_ms_ >= 0) {
     pool_->stats().query_micros.inc(static_cast<uint64_t>(worker_->now() - query_start_ms_) * 1000);
@@ -499,6 +502,7 @@ void ClientConn::detachOnClose() {
 
 void ClientConn::onServerLost(const std::string& why) {
   server_ = nullptr;
+  if (state_ == State::kLookup) return failLookup("08006", "server connection lost", why);
   closeWithError("08006", "server connection lost: " + why);
 }
 

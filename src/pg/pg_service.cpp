@@ -43,18 +43,29 @@ bool PgService::userSecret(const std::string& user, std::string* secret) const {
 }
 
 Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user) {
+  // A forced server user logs in with the database's password or its user list entry;
+  // otherwise the client's own user and secret.
+  return findOrMakePool(database, user, database.user.empty() ? user : database.user);
+}
+
+Pool* PgService::authPool(const config::PostgresDatabaseConfig& database,
+                          const std::string& auth_user) {
+  return findOrMakePool(database, auth_user, auth_user);
+}
+
+Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
+                                const std::string& user, const std::string& server_user) {
   Pool* made = nullptr;
   {
     std::lock_guard lock(pools_mutex_);
     for (auto& pool : pools_) {
-      if (pool->database().name == database.name && pool->clientUser() == user) return pool.get();
+      if (pool->database().name == database.name && pool->clientUser() == user &&
+          pool->serverUser() == server_user)
+        return pool.get();
     }
-    // A forced server user logs in with the database's password or its user list entry;
-    // otherwise the client's own user and secret.
-    std::string server_user = database.user.empty() ? user : database.user;
-    std::string secret = database.password;
+    std::string secret = server_user == database.user ? database.password : std::string();
     if (secret.empty()) userSecret(server_user, &secret);
-    pools_.push_back(std::make_unique<Pool>(config(), database, user, std::move(server_user),
+    pools_.push_back(std::make_unique<Pool>(config(), database, user, server_user,
                                             std::move(secret), worker_count_));
     made = pools_.back().get();
   }

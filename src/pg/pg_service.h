@@ -61,7 +61,15 @@ class PgService {
 
   // The pool of (database, client user), made on first use.
   Pool* pool(const config::PostgresDatabaseConfig& database, const std::string& user);
+  // The pool auth_query runs in: `auth_user` on the server too, whatever user the database
+  // forces on its clients (shared with auth_user's own clients when the database forces none).
+  Pool* authPool(const config::PostgresDatabaseConfig& database, const std::string& auth_user);
   std::vector<Pool*> pools() const;
+  // Whether `user` is in the user list (users_file wins over auth_query, as in PgBouncer).
+  bool listedUser(const std::string& user) const {
+    std::string ignored;
+    return userSecret(user, &ignored);
+  }
 
   // max_client_conn, exact across workers.
   bool admitClient();
@@ -95,6 +103,8 @@ class PgService {
   ScramVerifierCache verifiers_;
   mutable std::mutex pools_mutex_;
   std::vector<std::unique_ptr<Pool>> pools_;
+  Pool* findOrMakePool(const config::PostgresDatabaseConfig& database, const std::string& user,
+                       const std::string& server_user);
   std::atomic<uint32_t> clients_{0};
   struct CancelTarget {
     int32_t secret;

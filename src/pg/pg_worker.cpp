@@ -139,7 +139,7 @@ void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit
 }
 
 void PgWorker::requestServer(ClientConn* client, bool first) {
-  Pool& pool = *client->pool();
+  Pool& pool = *client->waitPool();
   Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
@@ -154,7 +154,7 @@ void PgWorker::requestServer(ClientConn* client, bool first) {
 }
 
 bool PgWorker::withdraw(ClientConn* client) {
-  Pool& pool = *client->pool();
+  Pool& pool = *client->waitPool();
   std::lock_guard lock(pool.mutex);
   return pool.removeWaiter(client->id());
 }
@@ -231,8 +231,7 @@ void PgWorker::serve(Pool* pool) {
 // meanwhile, the server goes back.
 void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
   ClientConn* client = findClient(client_id);
-  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
-      client->server() != nullptr) {
+  if (client == nullptr || !client->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
@@ -247,8 +246,7 @@ void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
 
 void PgWorker::serverChecked(ServerConn* server) {
   ClientConn* client = findClient(server->intendedClient());
-  if (client == nullptr || client->state() != ClientConn::State::kWaiting ||
-      client->server() != nullptr) {
+  if (client == nullptr || !client->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
@@ -294,8 +292,7 @@ void PgWorker::serverReady(ServerConn* server) {
     ++pool.in_use;
   }
   ClientConn* client = findClient(server->intendedClient());
-  if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-      client->server() == nullptr) {
+  if (client != nullptr && client->waitsForServer()) {
     return attach(client, server);
   }
   server->attach(nullptr);
@@ -348,15 +345,13 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
   } else if (was == ServerConn::State::kChecking) {
     // It failed its check: never handed out. Its client waits again, keeping its turn.
     ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-        client->server() == nullptr) {
+    if (client != nullptr && client->waitsForServer()) {
       runHandoffs(pool, handoffs);
       return requestServer(client, /*first=*/true);
     }
   } else if (was == ServerConn::State::kConnecting || was == ServerConn::State::kLogin) {
     ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->state() == ClientConn::State::kWaiting &&
-        client->server() == nullptr) {
+    if (client != nullptr && client->waitsForServer()) {
       client->onServerUnavailable("08006", std::string("server login failed: ") + reason);
     }
   }

@@ -44,6 +44,18 @@ bool Pool::removeWaiter(uint64_t client_id) {
   return true;
 }
 
+std::string Pool::serverSecret() const {
+  std::lock_guard lock(key_mutex_);
+  return server_secret_;
+}
+
+void Pool::setServerSecret(const std::string& secret) {
+  std::lock_guard lock(key_mutex_);
+  if (secret == server_secret_) return;
+  server_secret_ = secret;
+  has_key_ = false;  // a ClientKey proved for the old verifier would not open the new one
+}
+
 void Pool::setPassThroughKey(const ScramKey& key) {
   std::lock_guard lock(key_mutex_);
   client_key_ = key;

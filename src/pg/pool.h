@@ -45,7 +45,9 @@ class Pool {
   const std::string& clientUser() const { return client_user_; }
   const std::string& serverUser() const { return server_user_; }
   // Plaintext password, md5 secret or SCRAM verifier for logging in to the server.
-  const std::string& serverSecret() const { return server_secret_; }
+  // Thread-safe; a user found with auth_query gets a new one at each of its logins.
+  std::string serverSecret() const;
+  void setServerSecret(const std::string& secret);
   uint32_t size() const { return size_; }  // under mutex
   uint32_t reserve() const { return reserve_; }
   PoolStats& stats() { return stats_; }
@@ -87,7 +89,7 @@ class Pool {
   uint32_t reserve_;
   int64_t reserve_timeout_ms_;
   PoolStats stats_;
-  std::mutex key_mutex_;
+  mutable std::mutex key_mutex_;  // guards server_secret_ and the pass-through key
   bool has_key_ = false;
   ScramKey client_key_{};
 };

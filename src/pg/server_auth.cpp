@@ -26,7 +26,7 @@ bool startScram(Pool& pool, std::string_view body, std::unique_ptr<ScramClient>*
     *error = "the server offers no SASL mechanism the proxy knows (SCRAM-SHA-256)";
     return false;
   }
-  const std::string& secret = pool.serverSecret();
+  const std::string secret = pool.serverSecret();
   if (looksLikeScramVerifier(secret)) {
     ScramVerifier verifier;
     if (!parseScramVerifier(secret, &verifier, error)) return false;
@@ -58,7 +58,7 @@ bool answerServerAuth(Pool& pool, std::string_view payload, std::unique_ptr<Scra
     return false;
   }
   std::string_view body = payload.substr(4);
-  const std::string& secret = pool.serverSecret();
+  const std::string secret = pool.serverSecret();
   switch (code) {
     case kAuthOk:
       return true;

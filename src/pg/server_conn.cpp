@@ -242,7 +242,8 @@ bool ServerConn::processReplies() {
         break;  // wait for the rest
       }
       // A large row or copy chunk: forward what is here, then the rest as it comes.
-      stream_forward_ = pending_.empty() || pending_.front() != Pending::kOwnQuery;
+      stream_forward_ = pending_.empty() || (pending_.front() != Pending::kOwnQuery &&
+                                             pending_.front() != Pending::kLookup);
       stream_remaining_ = total;
       continue;
     }
@@ -280,7 +281,9 @@ bool ServerConn::processReplies() {
 // Matches one reply to what it answers. False when the connection was closed.
 bool ServerConn::handleReply(char type, std::string_view payload, bool* forward) {
   bool own_show = !pending_.empty() && pending_.front() == Pending::kOwnShow;
-  bool own_query = own_show || (!pending_.empty() && pending_.front() == Pending::kOwnQuery);
+  bool lookup = !pending_.empty() && pending_.front() == Pending::kLookup;
+  bool own_query =
+      own_show || lookup || (!pending_.empty() && pending_.front() == Pending::kOwnQuery);
   switch (type) {
     case 'Z':
       if (!payload.empty()) transaction_status_ = payload[0];
@@ -290,6 +293,7 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
       break;
     case 'D':
       if (own_show) keepShownValue(payload);
+      if (lookup && client_ != nullptr) client_->onLookupReply(type, payload);
       *forward = !own_query;
       break;
     case '1':
@@ -303,6 +307,9 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
     case 'E':
       if (own_show) {
         *forward = false;  // the client's transaction failed: its SET did not happen
+      } else if (lookup) {
+        if (client_ != nullptr) client_->onLookupReply(type, payload);
+        *forward = false;
       } else if (own_query) {
         spdlog::warn("postgres: the proxy's own query failed on a server: {}",
                      errorMessageText(payload));

@@ -52,6 +52,7 @@ class ServerConn final : public net::EventHandler,
     kLocalParse,  // a Parse of a statement this server has: answered by the proxy, in order
     kLocalClose,  // a Close the proxy answers itself, in order
     kLocalError,  // an error the proxy found itself (a statement name in use), in order
+    kLookup,      // auth_query for a client logging in: its row or error goes to that client
   };
 
   ServerConn(PgWorker* worker, Pool* pool, int fd, uint64_t generation, int64_t now_ms);

@@ -254,6 +254,26 @@ void appendQuery(std::string* out, std::string_view sql) {
   appendCString(out, sql);
 }
 
+void appendQueryWithParameter(std::string* out, std::string_view sql, std::string_view parameter) {
+  beginMessage(out, 'P', 1 + sql.size() + 1 + 2);
+  appendCString(out, "");
+  appendCString(out, sql);
+  appendInt16(out, 0);  // no parameter types: the server infers $1's
+  // Bind: portal, statement, no format codes (text), one value, no result format codes (text).
+  beginMessage(out, 'B', 1 + 1 + 2 + 2 + 4 + parameter.size() + 2);
+  appendCString(out, "");
+  appendCString(out, "");
+  appendInt16(out, 0);
+  appendInt16(out, 1);
+  appendInt32(out, static_cast<int32_t>(parameter.size()));
+  out->append(parameter);
+  appendInt16(out, 0);
+  beginMessage(out, 'E', 1 + 4);
+  appendCString(out, "");
+  appendInt32(out, 0);  // every row
+  beginMessage(out, 'S', 0);
+}
+
 void appendTerminate(std::string* out) { beginMessage(out, 'X', 0); }
 
 }  // namespace sg::pg

@@ -204,5 +204,52 @@ TEST(Writer, MessagesParseBack) {
   EXPECT_TRUE(end.empty() && sasl.atEnd());
 }
 
+// auth_query's messages: the user name travels as Bind's value, byte for byte, never in SQL.
+TEST(Writer, QueryWithParameterBindsTheValue) {
+  std::string out;
+  constexpr char kName[] = "x'; DROP TABLE t; --\0\xff";
+  const std::string_view name(kName, sizeof(kName) - 1);
+  appendQueryWithParameter(&out, "SELECT usename, passwd FROM f($1)", name);
+  std::string_view rest = out;
+  std::vector<Message> messages;
+  Message message;
+  size_t consumed = 0;
+  std::string error;
+  while (!rest.empty()) {
+    ASSERT_EQ(parseMessage(rest, kMessageLimit, &message, &consumed, &error), ParseStatus::kDone);
+    messages.push_back(message);
+    rest.remove_prefix(consumed);
+  }
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(std::string({messages[0].type, messages[1].type, messages[2].type, messages[3].type}),
+            "PBES");
+  PayloadReader parse(messages[0].payload);
+  std::string_view statement, sql;
+  int16_t types = -1;
+  ASSERT_TRUE(parse.readString(&statement) && parse.readString(&sql) && parse.readInt16(&types));
+  EXPECT_TRUE(statement.empty());
+  EXPECT_EQ(sql, "SELECT usename, passwd FROM f($1)");
+  EXPECT_EQ(types, 0);
+  EXPECT_TRUE(parse.atEnd());
+  PayloadReader bind(messages[1].payload);
+  std::string_view portal, value;
+  int16_t formats = -1, values = -1, result_formats = -1;
+  int32_t length = -1;
+  ASSERT_TRUE(bind.readString(&portal) && bind.readString(&statement) && bind.readInt16(&formats) &&
+              bind.readInt16(&values) && bind.readInt32(&length) &&
+              bind.readBytes(static_cast<size_t>(length), &value) &&
+              bind.readInt16(&result_formats));
+  EXPECT_EQ(formats, 0);
+  EXPECT_EQ(values, 1);
+  EXPECT_EQ(value, name);
+  EXPECT_EQ(result_formats, 0);
+  EXPECT_TRUE(bind.atEnd());
+  PayloadReader execute(messages[2].payload);
+  int32_t rows = -1;
+  ASSERT_TRUE(execute.readString(&portal) && execute.readInt32(&rows));
+  EXPECT_EQ(rows, 0);
+  EXPECT_TRUE(messages[3].payload.empty());
+}
+
 }  // namespace
 }  // namespace sg::pg
