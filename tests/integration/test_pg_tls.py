@@ -17,7 +17,7 @@ import threading
 import time
 
 import pytest
-from conftest import wait_until
+from conftest import parse_metrics, wait_until
 
 from pg_support import (APP, PostgresServer, error_fields, first_auth_request, pg_server, read_message,  # noqa: F401
                         socket_to, start_pooler, startup_packet, stop_pooler, wait_s)
@@ -208,6 +208,9 @@ def test_garbage_instead_of_a_client_hello_closes(gateway, pg_server, certs):  #
         assert bystander.execute("SELECT 1").fetchone()[0] == 1
     assert gw.connect(sslmode="require").execute("SELECT 1").fetchone()[0] == 1
     assert "TLS handshake failed" in gw.logs
+    failures = [v for name, _, v in parse_metrics(gw.metrics_text())
+                if name == "scalegate_pg_tls_handshake_failures_total"]
+    assert failures == [3.0]
 
 
 def test_stalled_handshake_ends_at_client_login_timeout(gateway, pg_server, certs):  # noqa: F811
@@ -371,3 +374,83 @@ def test_cancel_over_tls(both_sides):
         assert result.get("v") == "cancelled"
         assert time.monotonic() - started < wait_s(15)
         assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+# ---------------------------------------------------------------------------
+# raw TLS clients: a slow reader and a cancel request sent inside TLS
+# ---------------------------------------------------------------------------
+def tls_socket(port):
+    """A socket to the proxy after SSLRequest, 'S' and the handshake (the certificate unchecked)."""
+    raw = socket_to(port, timeout=10)
+    raw.sendall(SSL_REQUEST)
+    assert raw.recv(1) == b"S"
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context.wrap_socket(raw)
+
+
+def tls_login(port, user="app"):
+    """Logs in over TLS (trust); returns (socket, (cancel pid, cancel secret))."""
+    s = tls_socket(port)
+    s.sendall(startup_packet(user, "app"))
+    key = None
+    while True:
+        kind, payload = read_message(s)
+        assert kind != b"E", error_fields(payload)
+        if kind == b"K":
+            key = payload[:8]
+        if kind == b"Z":
+            return s, key
+
+
+def query_message(sql):
+    body = sql.encode() + b"\0"
+    return b"Q" + (len(body) + 4).to_bytes(4, "big") + body
+
+
+@pytest.fixture
+def trusting_both_sides(gateway, ssl_pg, certs):
+    return gateway(ssl_pg, client_tls=client_tls(certs), auth="trust", pool_size=2,
+                   server_tls={"mode": "verify-full", "ca": certs("ca.crt")})
+
+
+def test_slow_reader_of_a_large_result(trusting_both_sides):
+    """The client reads nothing for a while: the proxy stops reading the server (its TLS session
+    may hold decrypted bytes then) and must carry on when the client catches up."""
+    s, _ = tls_login(trusting_both_sides.port)
+    with s:
+        rows = 40_000
+        s.sendall(query_message("SELECT g, repeat('y', 500) FROM generate_series(1, %d) g" % rows))
+        time.sleep(1.0)
+        s.settimeout(wait_s(30))
+        count = 0
+        while True:
+            kind, payload = read_message(s)
+            assert kind != b"E", error_fields(payload)
+            if kind == b"D":
+                count += 1
+            if kind == b"Z":
+                break
+        assert count == rows
+        s.sendall(query_message("SELECT 1"))
+        assert read_message(s)[0] == b"T"
+
+
+def test_cancel_request_inside_tls(trusting_both_sides):
+    s, key = tls_login(trusting_both_sides.port)
+    with s:
+        s.sendall(query_message("SELECT pg_sleep(30)"))
+        time.sleep(0.5)
+        with tls_socket(trusting_both_sides.port) as c:
+            c.sendall((16).to_bytes(4, "big") + (80877102).to_bytes(4, "big") + key)
+            assert c.recv(1) == b""
+        s.settimeout(wait_s(15))
+        fields = None
+        while True:
+            kind, payload = read_message(s)
+            if kind == b"E":
+                fields = error_fields(payload)
+            if kind == b"Z":
+                break
+        assert fields is not None and fields["C"] == "57014", fields
