@@ -292,6 +292,18 @@ def test_server_tls_verify_full(gateway, ssl_pg, certs):
         time.sleep(0.5)
 
 
+def test_reload_that_changes_server_tls_replaces_the_servers(gateway, ssl_pg, certs):
+    gw = gateway(ssl_pg, server_tls="require", pool_size=1)
+    with gw.connect(autocommit=True) as conn:
+        before = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == before  # the same server
+        gw.reconfigure(server_tls={"mode": "verify-full", "ca": certs("ca.crt")})
+        assert gw.admin_psql("RELOAD").returncode == 0
+        after = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert after != before
+        assert backend_ssl(conn)[0] is True
+
+
 # ---------------------------------------------------------------------------
 # both sides
 # ---------------------------------------------------------------------------
