@@ -3,6 +3,7 @@
 // configuration and shared read-only by every connection; a TlsSession is one connection's
 // state: handshake steps, reads and writes that report what they wait for, and a description
 // of what was negotiated. Nothing here knows about the protocol carried inside.
+// OpenSSL writes to the socket with write(2): the process must ignore SIGPIPE (scalegate does).
 #include <openssl/types.h>
 #include <sys/types.h>
 

@@ -5,94 +5,31 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <utility>
 
+#include "net/tls_test_certs.h"
+
 namespace sg::net {
 namespace {
-
-struct Identity {
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
-  ~Identity() {
-    EVP_PKEY_free(key);
-    X509_free(cert);
-  }
-};
-
-void addExtension(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  ASSERT_NE(extension, nullptr);
-  X509_add_ext(cert, extension, -1);
-  X509_EXTENSION_free(extension);
-}
-
-// A certificate for `name`, signed by `issuer` (self-signed when null).
-void makeIdentity(Identity* out, const char* name, const Identity* issuer, const char* san) {
-  out->key = EVP_EC_gen("P-256");
-  ASSERT_NE(out->key, nullptr);
-  out->cert = X509_new();
-  X509_set_version(out->cert, 2);
-  static long serial = 1;
-  ASN1_INTEGER_set(X509_get_serialNumber(out->cert), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(out->cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(out->cert), 3600);
-  X509_set_pubkey(out->cert, out->key);
-  X509_NAME* subject = X509_get_subject_name(out->cert);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(name), -1, -1, 0);
-  X509* signer = issuer != nullptr ? issuer->cert : out->cert;
-  X509_set_issuer_name(out->cert, X509_get_subject_name(signer));
-  addExtension(out->cert, signer, NID_basic_constraints,
-               issuer == nullptr ? "critical,CA:TRUE" : "CA:FALSE");
-  if (san != nullptr) addExtension(out->cert, signer, NID_subject_alt_name, san);
-  X509_sign(out->cert, issuer != nullptr ? issuer->key : out->key, EVP_sha256());
-}
 
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                      ("sg-tls-test-" + std::to_string(getpid())));
-    std::filesystem::create_directories(*dir_);
-    Identity ca, other_ca, server, client;
-    makeIdentity(&ca, "test ca", nullptr, nullptr);
-    makeIdentity(&other_ca, "other ca", nullptr, nullptr);
-    makeIdentity(&server, "server", &ca, "IP:127.0.0.1,DNS:localhost");
-    makeIdentity(&client, "app", &ca, nullptr);
-    writeCert("ca.pem", ca);
-    writeCert("other-ca.pem", other_ca);
-    writeCert("server.pem", server);
-    writeKey("server.key", server);
-    writeCert("client.pem", client);
-    writeKey("client.key", client);
+    testcerts::writeTestCertificates(*dir_);
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
     delete dir_;
   }
   static std::string path(const char* name) { return (*dir_ / name).string(); }
-  static void writeCert(const char* name, const Identity& identity) {
-    FILE* file = std::fopen(path(name).c_str(), "w");
-    PEM_write_X509(file, identity.cert);
-    std::fclose(file);
-  }
-  static void writeKey(const char* name, const Identity& identity) {
-    FILE* file = std::fopen(path(name).c_str(), "w");
-    PEM_write_PrivateKey(file, identity.key, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(file);
-  }
 
   std::shared_ptr<const TlsContext> server(TlsVerify verify = TlsVerify::kNone) {
     std::string error;
