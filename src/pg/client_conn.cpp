@@ -254,7 +254,8 @@ void ClientConn::continueTlsHandshake() {
                  stream_.tls()->error());
     return close();
   }
-  spdlog::debug("postgres: client {} ({}): {}", id_, peer(), stream_.tls()->description());
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("postgres: client {} ({}): {}", id_, peer(), stream_.tls()->description());
   setState(State::kStartup);
   readInput();  // the startup packet may have come with the handshake's last flight
 }
