@@ -20,8 +20,9 @@ PACKAGES=(
   nginx-light haproxy wrk nghttp2-client
   # shared state (store: redis): client library, servers for tests, clock-skew test tool
   libhiredis-dev redis-server redis-tools faketime python3-redis
-  # OpenSSL's libcrypto (script digests; TLS later)
-  libssl-dev
+  # OpenSSL 3 (script digests, SCRAM, TLS of the PostgreSQL listener); the openssl command makes
+  # the TLS integration tests' certificates
+  libssl-dev openssl
   # SQLite (the embedded durable job store of async routes)
   libsqlite3-dev
   # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the

@@ -442,10 +442,16 @@ std::vector<BadCase> keyCases() {
        "postgres.admin_users: expected a list, got 'admin'"},
       {"EmptyStatsUser", withKeys("  stats_users: [grafana, '']\n"), 7, 26,
        "postgres.stats_users[1]: must not be empty"},
-      {"ClientTls", withKeys("  client_tls: { cert: a.pem, key: a.key }\n"), 7, 15,
-       "postgres.client_tls: not supported yet: TLS for the PostgreSQL listener"},
-      {"ServerTls", withKeys("  server_tls: require\n"), 7, 15,
-       "postgres.server_tls: not supported yet: TLS for the PostgreSQL listener"},
+      {"ClientTlsBadMode", withKeys("  client_tls: { cert: a.pem, key: a.key, mode: always }\n"), 7,
+       48,
+       "postgres.client_tls.mode: unknown mode 'always' (one of: disable, allow, prefer, require, "
+       "verify-ca, verify-full)"},
+      {"ServerTlsBadMode", withKeys("  server_tls: required\n"), 7, 15,
+       "postgres.server_tls: unknown mode 'required'"},
+      {"ServerTlsMissingCa", withKeys("  server_tls: { mode: require, ca: missing-ca.pem }\n"), 7,
+       36, "postgres.server_tls.ca: cannot read 'missing-ca.pem': No such file or directory"},
+      {"ServerTlsMapWithoutMode", withKeys("  server_tls: { ca: ca.pem }\n"), 7, 15,
+       "postgres.server_tls: missing required key 'mode'"},
       {"PostgresIsScalar", "postgres: yes\n", 1, 11, "postgres: expected a map, got 'yes'"},
   };
 }

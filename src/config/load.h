@@ -43,6 +43,15 @@ void checkAsyncRoutes(ErrorSink& errors, const Config& config);
 // config_file's directory.
 void loadPostgres(ErrorSink& errors, const Field& field, const std::string& config_file,
                   const Config& config, PostgresConfig* out);
+// A path in the file is relative to the file's directory, so a config and the files it names can
+// move together; a file loaded from the working directory keeps the path as written.
+std::string resolvePath(const std::string& config_file, const std::string& path);
+// postgres.client_tls and postgres.server_tls (load_postgres_tls.cpp): the files are read and the
+// TLS contexts made here, so an unreadable file or a key that does not match is a load error.
+void loadPostgresClientTls(ErrorSink& errors, const Field& field, const std::string& config_file,
+                           PostgresTlsConfig* out);
+void loadPostgresServerTls(ErrorSink& errors, const Field& field, const std::string& config_file,
+                           PostgresTlsConfig* out);
 
 // Protection keys (load_protection.cpp). default_name names a rate limit policy whose
 // `name` is left out.

@@ -10,6 +10,14 @@
 
 namespace sg::config::detail {
 
+std::string resolvePath(const std::string& config_file, const std::string& path) {
+  std::filesystem::path written(path);
+  if (written.is_absolute()) return path;
+  std::filesystem::path dir = std::filesystem::path(config_file).parent_path();
+  if (dir.empty()) return path;
+  return (dir / written).lexically_normal().string();
+}
+
 namespace {
 
 constexpr uint32_t kMaxClientConnections = 1'000'000;
@@ -20,16 +28,6 @@ constexpr uint64_t kMinPacketSize = 16 * 1024;
 constexpr uint64_t kMaxPacketSize = 1024 * 1024 * 1024 - 1;
 // Clients reach the admin console through these database names, so no pool may take them.
 constexpr std::array<std::string_view, 2> kAdminDatabases{"scalegate", "pgbouncer"};
-
-// A path in the file is relative to the file's directory, so a config and its users file can
-// move together; a file loaded from the working directory keeps the path as written.
-std::string resolvePath(const std::string& config_file, const std::string& path) {
-  std::filesystem::path written(path);
-  if (written.is_absolute()) return path;
-  std::filesystem::path dir = std::filesystem::path(config_file).parent_path();
-  if (dir.empty()) return path;
-  return (dir / written).lexically_normal().string();
-}
 
 void checkListenerAddress(ErrorSink& errors, const Field& field, const net::Address& address,
                           const Config& config,
@@ -272,13 +270,6 @@ void readTimeouts(ErrorSink& errors, const MapReader& map, PostgresConfig* out) 
   readDuration(errors, map.find("client_login_timeout"), &out->client_login_timeout, false);
 }
 
-void refuseTls(ErrorSink& errors, const MapReader& map) {
-  for (std::string_view key : {"client_tls", "server_tls"}) {
-    if (const Field* tls = map.find(key))
-      errors.add(tls->mark(), tls->path, "not supported yet: TLS for the PostgreSQL listener");
-  }
-}
-
 }  // namespace
 
 void loadPostgres(ErrorSink& errors, const Field& field, const std::string& config_file,
@@ -321,7 +312,10 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   readUserList(errors, map.find("stats_users"), &out->stats_users);
   readString(errors, map.find("server_check_query"), &out->server_check_query);
   readString(errors, map.find("server_reset_query"), &out->server_reset_query);
-  refuseTls(errors, map);
+  if (const Field* tls = map.find("client_tls"))
+    loadPostgresClientTls(errors, *tls, config_file, &out->client_tls);
+  if (const Field* tls = map.find("server_tls"))
+    loadPostgresServerTls(errors, *tls, config_file, &out->server_tls);
   // After default_pool_size: a database's pool size falls back to it.
   if (const Field* databases = map.require("databases")) loadDatabases(errors, *databases, out);
   if (auth != nullptr && auth->value.IsMap()) checkAuthSources(errors, *auth, out);

@@ -3,11 +3,13 @@
 // Key names follow PgBouncer's where PgBouncer has one.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "net/address.h"
+#include "net/tls.h"
 
 namespace sg::config {
 
@@ -28,6 +30,21 @@ struct PostgresDatabaseConfig {
   std::optional<uint32_t> reserve_pool;
   uint32_t max_db_connections = 0;  // 0: unlimited (across the database's pools)
   std::string auth_user;            // this database's auth_user (empty: postgres.auth.auth_user)
+};
+
+// client_tls / server_tls. The modes are PgBouncer's client_tls_sslmode / server_tls_sslmode.
+enum class PostgresTlsMode { kDisable, kAllow, kPrefer, kRequire, kVerifyCa, kVerifyFull };
+
+struct PostgresTlsConfig {
+  PostgresTlsMode mode = PostgresTlsMode::kDisable;
+  std::string cert;  // paths resolved against the config file's directory
+  std::string key;
+  std::string ca;
+  // Made when the file is loaded (so RELOAD picks up new certificates for new connections);
+  // null when mode is disable.
+  std::shared_ptr<const net::TlsContext> context;
+
+  bool required() const { return mode >= PostgresTlsMode::kRequire; }
 };
 
 struct PostgresConfig {
@@ -63,6 +80,8 @@ struct PostgresConfig {
   std::chrono::milliseconds client_login_timeout{60000};
   uint32_t max_packet_size = 256 * 1024 * 1024;   // largest frontend message accepted
   std::vector<PostgresDatabaseConfig> databases;  // in file order
+  PostgresTlsConfig client_tls;  // clients of the listener (the proxy is the TLS server)
+  PostgresTlsConfig server_tls;  // the proxy's connections to servers
 
   const PostgresDatabaseConfig* findDatabase(const std::string& name) const {
     for (const auto& database : databases) {

@@ -68,7 +68,8 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
     address.length_ = sizeof(sockaddr_in6);
     return address;
   }
-  *error = "'" + host_z + "' is not an IP address (host names are not resolved; use an IP or localhost)";
+  *error =
+      "'" + host_z + "' is not an IP address (host names are not resolved; use an IP or localhost)";
   return std::nullopt;
 }
 
@@ -82,16 +83,19 @@ Address Address::fromSockaddr(const sockaddr* sa, socklen_t len) {
 
 uint16_t Address::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   return 0;
 }
 
 std::string Address::hostString() const {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof(buf));
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf,
+              sizeof(buf));
   } else if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf, sizeof(buf));
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
+              sizeof(buf));
   }
   return buf;
 }

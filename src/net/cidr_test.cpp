@@ -27,7 +27,8 @@ TEST(IpAddress, ParsesBothFamiliesAndUnmapsV4InV6) {
 }
 
 TEST(IpAddress, RejectsJunk) {
-  for (const char* text : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "1.2.3.4:80", " 1.2.3.4", "localhost"}) {
+  for (const char* text :
+       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "1.2.3.4:80", " 1.2.3.4", "localhost"}) {
     EXPECT_FALSE(IpAddress::parse(text)) << text;
   }
   EXPECT_FALSE(IpAddress::parse(std::string_view("1.2.3.4\0x", 9)));

@@ -6,8 +6,14 @@ namespace sg::net {
 
 void Timer::cancel() {
   if (list_ == nullptr) return;
-  if (prev_ != nullptr) prev_->next_ = next_; else list_->head = next_;
-  if (next_ != nullptr) next_->prev_ = prev_; else list_->tail = prev_;
+  if (prev_ != nullptr)
+    prev_->next_ = next_;
+  else
+    list_->head = next_;
+  if (next_ != nullptr)
+    next_->prev_ = prev_;
+  else
+    list_->tail = prev_;
   prev_ = next_ = nullptr;
   list_ = nullptr;
 }
@@ -26,7 +32,10 @@ void TimerQueue::arm(Timer& timer, int64_t duration_ms) {
   if (duration_ms <= 0) return;
   Timer::List* list = nullptr;
   for (auto* candidate : lists_) {
-    if (candidate->duration == duration_ms) { list = candidate; break; }
+    if (candidate->duration == duration_ms) {
+      list = candidate;
+      break;
+    }
   }
   if (list == nullptr) {
     list = new Timer::List{duration_ms, nullptr, nullptr};
@@ -36,7 +45,10 @@ void TimerQueue::arm(Timer& timer, int64_t duration_ms) {
   timer.list_ = list;
   timer.prev_ = list->tail;
   timer.next_ = nullptr;
-  if (list->tail != nullptr) list->tail->next_ = &timer; else list->head = &timer;
+  if (list->tail != nullptr)
+    list->tail->next_ = &timer;
+  else
+    list->head = &timer;
   list->tail = &timer;
 }
 

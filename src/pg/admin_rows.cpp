@@ -129,6 +129,23 @@ void showDatabases(PgService& service, int64_t now, std::string* out) {
 
 std::string millis(std::chrono::milliseconds value) { return num(value.count() / 1000); }
 
+const char* tlsModeName(config::PostgresTlsMode mode) {
+  switch (mode) {
+    case config::PostgresTlsMode::kAllow:
+      return "allow";
+    case config::PostgresTlsMode::kPrefer:
+      return "prefer";
+    case config::PostgresTlsMode::kRequire:
+      return "require";
+    case config::PostgresTlsMode::kVerifyCa:
+      return "verify-ca";
+    case config::PostgresTlsMode::kVerifyFull:
+      return "verify-full";
+    default:
+      return "disable";
+  }
+}
+
 void showConfig(PgService& service, std::string* out) {
   const auto& c = service.config();
   ResultWriter writer(out, {"key", "value", "default", "changeable"}, {});
@@ -162,6 +179,15 @@ void showConfig(PgService& service, std::string* out) {
   for (const auto& user : c.stats_users) stats += (stats.empty() ? "" : ",") + user;
   add("admin_users", admins, "");
   add("stats_users", stats, "");
+  // PgBouncer's names for the TLS keys.
+  add("client_tls_sslmode", tlsModeName(c.client_tls.mode), "disable");
+  add("client_tls_cert_file", c.client_tls.cert, "");
+  add("client_tls_key_file", c.client_tls.key, "");
+  add("client_tls_ca_file", c.client_tls.ca, "");
+  add("server_tls_sslmode", tlsModeName(c.server_tls.mode), "disable");
+  add("server_tls_cert_file", c.server_tls.cert, "");
+  add("server_tls_key_file", c.server_tls.key, "");
+  add("server_tls_ca_file", c.server_tls.ca, "");
   writer.finish("SHOW");
 }
 
@@ -292,7 +318,7 @@ Row clientRow(const ClientConn& client, int64_t now) {
           num(client.id()),
           client.server() != nullptr ? num(client.server()->id()) : "",
           num(static_cast<uint64_t>(client.cancelPid())),
-          "",
+          client.tlsDescription(),
           client.applicationName()};
 }
 
@@ -314,7 +340,7 @@ Row serverRow(const ServerConn& server) {
           num(server.id()),
           server.client() != nullptr ? num(server.client()->id()) : "",
           num(static_cast<uint64_t>(server.backendPid())),
-          "",
+          server.tlsDescription(),
           ""};
 }
 

@@ -59,6 +59,10 @@ void ClientConn::setState(State state) { state_ = state; }
 
 std::string ClientConn::peer() const { return net::peerAddress(stream_.fd()).toString(); }
 
+std::string ClientConn::tlsDescription() const {
+  return stream_.tls() != nullptr ? stream_.tls()->description() : std::string();
+}
+
 const std::string& ClientConn::applicationName() const {
   static const std::string kEmpty;
   for (const auto& [name, value] : params_.list()) {
@@ -69,6 +73,10 @@ const std::string& ClientConn::applicationName() const {
 
 void ClientConn::onEvents(uint32_t events) {
   if (state_ == State::kClosed) return;
+  if (stream_.tls() != nullptr) {
+    events = stream_.crossEvents(events);
+    if (state_ == State::kTlsHandshake) return continueTlsHandshake();
+  }
   if ((events & EPOLLOUT) != 0 && stream_.blocked()) {
     flushToClient();
     if (state_ == State::kClosed) return;
@@ -92,6 +100,7 @@ void ClientConn::readInput() {
       read_pending_ = true;
       return;
     }
+    if (state_ == State::kTlsHandshake) break;  // the handshake reads the socket itself
     if (state_ == State::kWaiting || state_ == State::kWelcome ||
         (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
       read_pending_ = true;  // read again once a server is attached or has written
@@ -152,8 +161,9 @@ bool ClientConn::processStartup() {
 bool ClientConn::handleStartupPacket(StartupPacket& packet) {
   switch (packet.kind) {
     case StartupPacket::Kind::kSsl:
+      return answerSslRequest();
     case StartupPacket::Kind::kGssEnc:
-      stream_.append("N");  // no TLS and no GSSAPI encryption: the client goes on in plain text
+      stream_.append("N");  // no GSSAPI encryption: the client goes on in plain text (or asks SSL)
       return true;
     case StartupPacket::Kind::kCancel: {
       uint32_t worker = 0;
@@ -176,6 +186,11 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
     worker_->service().refused_clients.fetch_add(1, std::memory_order_relaxed);
     // PgBouncer's words, which tools match on.
     closeWithError("53300", "no more connections allowed (max_client_conn)");
+    return false;
+  }
+  if (stream_.tls() == nullptr && worker_->config().client_tls.required()) {
+    // PgBouncer's words. A cancel request (above) may still come in plain text, as libpq sends it.
+    closeWithError("28000", "SSL required");
     return false;
   }
   if ((packet.protocol >> 16) != 3) {
@@ -208,6 +223,48 @@ bool ClientConn::handleStartupPacket(StartupPacket& packet) {
   }
   if (database_.empty()) database_ = user_;
   return beginAuth();
+}
+
+// 'S' and the handshake when client_tls allows TLS, 'N' (plain text goes on) when it does not.
+bool ClientConn::answerSslRequest() {
+  const auto& tls = worker_->config().client_tls;
+  if (stream_.tls() != nullptr) return failProtocol("SSLRequest inside TLS");
+  if (tls.context == nullptr) {
+    stream_.append("N");
+    return true;
+  }
+  if (!stream_.in().empty()) {
+    // Bytes sent before our answer cannot have been encrypted: a plaintext injection
+    // (CVE-2021-23214). PostgreSQL's words.
+    return failProtocol("received unencrypted data after SSL request");
+  }
+  stream_.append("S");
+  std::string error;
+  auto session = net::TlsSession::make(*tls.context, stream_.fd(), "", &error);
+  if (!stream_.flush() || stream_.blocked() || session == nullptr) {
+    if (session == nullptr) spdlog::warn("postgres: client {}: {}", id_, error);
+    close();
+    return false;
+  }
+  stream_.startTls(std::move(session));
+  setState(State::kTlsHandshake);
+  continueTlsHandshake();
+  return false;
+}
+
+void ClientConn::continueTlsHandshake() {
+  net::TlsSession::Step step = stream_.tls()->handshake();
+  if (step == net::TlsSession::Step::kWantRead || step == net::TlsSession::Step::kWantWrite) return;
+  if (step == net::TlsSession::Step::kFailed) {
+    worker_->service().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("postgres: client {} ({}): TLS handshake failed: {}", id_, peer(),
+                 stream_.tls()->error());
+    return close();
+  }
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("postgres: client {} ({}): {}", id_, peer(), stream_.tls()->description());
+  setState(State::kStartup);
+  readInput();  // the startup packet may have come with the handshake's last flight
 }
 
 // Finds the client's secret (users_file, else auth_query), then asks for its password. The
@@ -389,6 +446,11 @@ void ClientConn::sendWelcome() {
 
 void ClientConn::onTimer(net::Timer* /*timer*/) {
   switch (state_) {
+    case State::kTlsHandshake:
+      // No error message: the client cannot read one until the handshake is done.
+      spdlog::info("postgres: client {} ({}): TLS handshake timed out", id_, peer());
+      worker_->service().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      return close();
     case State::kStartup:
     case State::kAuth:
     case State::kLookup:
@@ -450,8 +512,8 @@ void ClientConn::close() {
   timer_.cancel();
   if (was == State::kWaiting || was == State::kLookupWaiting) worker_->withdraw(this);
   if (server_ != nullptr) detachOnClose();
-  if (pool_ != nullptr && was != State::kStartup && was != State::kAuth &&
-      was != State::kLookupWaiting && was != State::kLookup) {
+  if (pool_ != nullptr && was != State::kStartup && was != State::kTlsHandshake &&
+      was != State::kAuth && was != State::kLookupWaiting && was != State::kLookup) {
     std::lock_guard lock(pool_->mutex);
     --pool_->clients;
   }

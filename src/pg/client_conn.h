@@ -2,8 +2,9 @@
 // A client of the PostgreSQL listener, on the worker that accepted it for its whole life.
 // Its one state enum changes in setState() only.
 //
-// Life: startup packet (SSL and GSSENC requests are refused with 'N', a cancel request is
-// passed on), authentication, then the welcome (the pool's server parameters, a cancel key of
+// Life: startup packet (an SSLRequest is answered 'S' and a TLS handshake follows when client_tls
+// allows it, 'N' otherwise; GSSENC is refused with 'N'; a cancel request is passed on),
+// authentication, then the welcome (the pool's server parameters, a cancel key of
 // the proxy's own, ReadyForQuery). After that every message needs a server: the client takes
 // one from its pool (waiting in FIFO order when none is free), its messages and the replies
 // pass through, and in transaction mode the server goes back to the pool at the first
@@ -35,6 +36,7 @@ class ClientConn final : public net::EventHandler,
  public:
   enum class State : uint8_t {
     kStartup,        // waiting for the startup packet
+    kTlsHandshake,   // answered an SSLRequest with 'S'; the TLS handshake runs
     kLookupWaiting,  // not in users_file: queued for a server of the auth pool (auth_query)
     kLookup,         // auth_query runs on an auth pool server; its row will be the secret
     kAuth,           // waiting for the password or the SASL messages
@@ -60,8 +62,8 @@ class ClientConn final : public net::EventHandler,
     return (state_ == State::kWaiting || state_ == State::kLookupWaiting) && server_ == nullptr;
   }
   bool loggingIn() const {
-    return state_ == State::kStartup || state_ == State::kLookupWaiting ||
-           state_ == State::kLookup || state_ == State::kAuth;
+    return state_ == State::kStartup || state_ == State::kTlsHandshake ||
+           state_ == State::kLookupWaiting || state_ == State::kLookup || state_ == State::kAuth;
   }
   ServerConn* server() const { return server_; }
   const std::string& user() const { return user_; }
@@ -71,6 +73,8 @@ class ClientConn final : public net::EventHandler,
   int64_t requestStartMs() const { return request_start_ms_; }
   int32_t cancelPid() const { return cancel_pid_; }
   std::string peer() const;
+  // What TLS negotiated ("TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519"), empty for plain text.
+  std::string tlsDescription() const;
   PgWorker* worker() const { return worker_; }
   AdminSession* adminSession() { return admin_.get(); }
 
@@ -116,6 +120,8 @@ class ClientConn final : public net::EventHandler,
   void processInput();
   bool processStartup();
   bool handleStartupPacket(struct StartupPacket& packet);
+  bool answerSslRequest();
+  void continueTlsHandshake();
   bool beginAuth();
   void askForPassword();
   // auth_lookup.cpp: the secret of a user not in users_file, from auth_query.

@@ -95,6 +95,9 @@ void registerServiceMetrics(PgService& service, metrics::Registry& registry) {
                            [&service] { return count(service.protocol_errors); });
   registry.counterCallback("scalegate_pg_login_failures_total", "Client logins refused.", {},
                            [&service] { return count(service.login_failures); });
+  registry.counterCallback("scalegate_pg_tls_handshake_failures_total",
+                           "Clients closed because their TLS handshake failed or stalled.", {},
+                           [&service] { return count(service.tls_handshake_failures); });
   registry.counterCallback("scalegate_pg_cancel_requests_total", "Cancel requests received.", {},
                            [&service] { return count(service.cancel_requests); });
 }

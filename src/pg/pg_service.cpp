@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pg/pg_metrics.h"
+#include "pg/pg_worker.h"
 
 namespace sg::pg {
 
@@ -101,6 +102,11 @@ bool PgService::reload(std::string* error) {
     same_listeners = next.listeners[i].address == previous.listeners[i].address;
   if (!same_listeners)
     spdlog::warn("postgres: RELOAD does not change listeners; they change at a restart");
+  // As PgBouncer does: a change of server TLS settings replaces every server as it is released.
+  const auto& tls = next.server_tls;
+  const auto& old_tls = previous.server_tls;
+  bool tls_changed = tls.mode != old_tls.mode || tls.ca != old_tls.ca || tls.cert != old_tls.cert ||
+                     tls.key != old_tls.key;
   generations_.push_back(loaded.config);
   config_.store(&next, std::memory_order_release);
   for (Pool* pool : pools()) {
@@ -110,7 +116,10 @@ bool PgService::reload(std::string* error) {
     bool moved = !(old.primary == database->primary) || old.dbname != database->dbname;
     std::lock_guard lock(pool->mutex);
     pool->rebind(next, *database);
-    if (moved) ++pool->generation;  // servers of the old address close when released
+    if (moved || tls_changed) ++pool->generation;  // old servers close when released
+  }
+  if (tls_changed) {
+    for (PgWorker* worker : workers_) worker->post([worker] { worker->closeIdleServers(nullptr); });
   }
   if (registry_ != nullptr) {
     for (const auto& database : next.databases) {

@@ -90,6 +90,7 @@ class PgService {
   std::atomic<uint64_t> refused_clients{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> login_failures{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};  // clients whose TLS handshake failed
 
  private:
   std::atomic<const config::PostgresConfig*> config_;

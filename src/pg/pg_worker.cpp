@@ -349,7 +349,7 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
       runHandoffs(pool, handoffs);
       return requestServer(client, /*first=*/true);
     }
-  } else if (was == ServerConn::State::kConnecting || was == ServerConn::State::kLogin) {
+  } else if (ServerConn::loggingIn(was)) {
     ClientConn* client = findClient(server->intendedClient());
     if (client != nullptr && client->waitsForServer()) {
       client->onServerUnavailable("08006", std::string("server login failed: ") + reason);

@@ -62,6 +62,10 @@ ServerConn::~ServerConn() = default;
 
 void ServerConn::setState(State state) { state_ = state; }
 
+std::string ServerConn::tlsDescription() const {
+  return stream_.tls() != nullptr ? stream_.tls()->description() : std::string();
+}
+
 void ServerConn::onEvents(uint32_t events) {
   if (state_ == State::kClosed) return;
   if (state_ == State::kConnecting) {
@@ -70,6 +74,10 @@ void ServerConn::onEvents(uint32_t events) {
     if (error != 0) return fail(std::string("connect: ") + std::strerror(error));
     onConnected();
     if (state_ == State::kClosed) return;
+  }
+  if (stream_.tls() != nullptr) {
+    events = stream_.crossEvents(events);
+    if (state_ == State::kTlsHandshake) return continueTlsHandshake();
   }
   if ((events & EPOLLOUT) != 0 && stream_.blocked()) {
     flush();
@@ -84,10 +92,57 @@ void ServerConn::onEvents(uint32_t events) {
 }
 
 void ServerConn::onTimer(net::Timer* /*timer*/) {
-  if (state_ == State::kConnecting || state_ == State::kLogin) fail("server connect timeout");
+  if (loggingIn(state_)) fail("server connect timeout");
 }
 
+// With server_tls the server is asked for TLS first (one byte answers), as libpq does.
 void ServerConn::onConnected() {
+  if (worker_->config().server_tls.context == nullptr) return sendStartup();
+  setState(State::kTlsRequest);
+  std::string request;
+  appendSslRequest(&request);
+  stream_.append(request);
+  flush();
+}
+
+bool ServerConn::processTlsResponse() {
+  auto& in = stream_.in();
+  const auto& tls = worker_->config().server_tls;
+  char answer = in.data()[0];
+  in.consume(1);
+  if (answer != 'S' && answer != 'N') {
+    fail("the server answered the SSLRequest with an error");
+  } else if (!in.empty()) {
+    // Bytes the server sent past its answer were not encrypted: refused (CVE-2021-23222).
+    fail("the server sent unencrypted data after its SSL response");
+  } else if (answer == 'N' && tls.required()) {
+    fail("the server does not support TLS (server_tls requires it)");
+  } else if (answer == 'N') {
+    sendStartup();  // allow and prefer go on in plain text
+  } else {
+    std::string error;
+    auto session = net::TlsSession::make(*tls.context, stream_.fd(),
+                                         pool_->database().primary.hostString(), &error);
+    if (session == nullptr) {
+      fail("TLS: " + error);
+      return false;
+    }
+    stream_.startTls(std::move(session));
+    setState(State::kTlsHandshake);
+    continueTlsHandshake();
+  }
+  return false;  // the handshake reads the socket itself, then the login starts afresh
+}
+
+void ServerConn::continueTlsHandshake() {
+  net::TlsSession::Step step = stream_.tls()->handshake();
+  if (step == net::TlsSession::Step::kWantRead || step == net::TlsSession::Step::kWantWrite) return;
+  if (step == net::TlsSession::Step::kFailed)
+    return fail("TLS handshake failed: " + stream_.tls()->error());
+  sendStartup();
+}
+
+void ServerConn::sendStartup() {
   setState(State::kLogin);
   std::string startup;
   appendStartup(&startup, {{"user", pool_->serverUser()}, {"database", pool_->database().dbname}});
@@ -96,7 +151,8 @@ void ServerConn::onConnected() {
 }
 
 void ServerConn::flush() {
-  if (!stream_.flush()) fail(std::string("write: ") + std::strerror(errno));
+  if (stream_.flush()) return;
+  fail("write: " + (stream_.tls() != nullptr ? stream_.tls()->error() : std::strerror(errno)));
 }
 
 void ServerConn::readInput() {
@@ -108,9 +164,13 @@ void ServerConn::readInput() {
     Stream::Read result = stream_.readOnce(worker_->buffers(), kMaxWholeReply + 5);
     if (result == Stream::Read::kDrained) break;
     if (result == Stream::Read::kClosed) return fail("server closed the connection");
-    if (result == Stream::Read::kError) return fail(std::string("read: ") + std::strerror(errno));
+    if (result == Stream::Read::kError)
+      return fail("read: " +
+                  (stream_.tls() != nullptr ? stream_.tls()->error() : std::strerror(errno)));
     // False: closed, or released (perhaps already on another worker): not ours to touch.
-    bool keep = state_ == State::kLogin ? processLogin() : processReplies();
+    bool keep = state_ == State::kLogin        ? processLogin()
+                : state_ == State::kTlsRequest ? processTlsResponse()
+                                               : processReplies();
     if (!keep) return;
     if (result == Stream::Read::kDataDrained && !peer_closing_) break;
   }
@@ -401,8 +461,7 @@ void ServerConn::fail(const std::string& why) {
   if (state_ == State::kClosed) return;
   spdlog::info("postgres: server {} ({}@{}): {}", id_, pool_->serverUser(),
                pool_->database().primary.toString(), why);
-  if (state_ == State::kConnecting || state_ == State::kLogin)
-    pool_->stats().server_login_failures.inc(1);
+  if (loggingIn(state_)) pool_->stats().server_login_failures.inc(1);
   close(why.c_str());
 }
 

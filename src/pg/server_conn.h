@@ -33,11 +33,13 @@ class ServerConn final : public net::EventHandler,
                          public net::Disposable {
  public:
   enum class State : uint8_t {
-    kConnecting,  // TCP connect in progress
-    kLogin,       // startup sent; authenticating, then collecting parameters until ReadyForQuery
-    kIdle,        // in its worker's idle list
-    kChecking,    // taken for a client, running server_check_query first (idle too long)
-    kActive,      // working for a client
+    kConnecting,    // TCP connect in progress
+    kTlsRequest,    // SSLRequest sent (server_tls); waiting for 'S' or 'N'
+    kTlsHandshake,  // the server said 'S'; the TLS handshake runs
+    kLogin,         // startup sent; authenticating, then collecting parameters until ReadyForQuery
+    kIdle,          // in its worker's idle list
+    kChecking,      // taken for a client, running server_check_query first (idle too long)
+    kActive,        // working for a client
     kClosed,
   };
   // What a reply from the server answers, in the order the messages were sent.
@@ -67,6 +69,13 @@ class ServerConn final : public net::EventHandler,
   int64_t connectedAtMs() const { return connected_at_ms_; }
   int64_t idleSinceMs() const { return idle_since_ms_; }
   ClientConn* client() const { return client_; }
+  // What TLS negotiated with the server, empty for plain text.
+  std::string tlsDescription() const;
+  // Connecting or logging in: not yet given to any client.
+  static bool loggingIn(State state) {
+    return state == State::kConnecting || state == State::kTlsRequest ||
+           state == State::kTlsHandshake || state == State::kLogin;
+  }
   char transactionStatus() const { return transaction_status_; }
   const ParamMap& params() const { return params_; }
   void setParam(const std::string& name, const std::string& value) {
@@ -129,6 +138,9 @@ class ServerConn final : public net::EventHandler,
  private:
   void setState(State state);
   void onConnected();
+  bool processTlsResponse();
+  void continueTlsHandshake();
+  void sendStartup();
   void readInput();
   bool processLogin();
   bool handleAuthRequest(std::string_view payload);

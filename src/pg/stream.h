@@ -1,13 +1,17 @@
 #pragma once
 // One non-blocking socket with an input buffer and an output queue, as both kinds of
 // PostgreSQL connection use it. The input buffer's storage is lent by the worker's buffer
-// pool while bytes are in flight, so an idle client costs no buffer.
+// pool while bytes are in flight, so an idle client costs no buffer. After startTls() reads and
+// writes go through the TLS session; a plain stream pays one branch for that.
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "net/buffer.h"
 #include "net/buffer_pool.h"
+#include "net/tls.h"
 
 namespace sg::pg {
 
@@ -33,6 +37,13 @@ class Stream {
   // Gives the input buffer's storage back when it is empty.
   void reclaim(net::BufferPool& pool) { pool.reclaim(&in_); }
 
+  // From now on bytes are encrypted (the handshake is the caller's: tls()->handshake()).
+  void startTls(std::unique_ptr<net::TlsSession> tls) { tls_ = std::move(tls); }
+  net::TlsSession* tls() const { return tls_.get(); }
+  // TLS may need the opposite direction: a read that waits for writability, or a write that
+  // waits for readability. Adds the event the waiting side needs to `events` (epoll bits).
+  uint32_t crossEvents(uint32_t events) const;
+
   std::string& out() { return out_; }
   void append(std::string_view bytes) { out_.append(bytes); }
   // Writes what is queued. False on a write error; blocked() tells whether bytes remain.
@@ -46,7 +57,12 @@ class Stream {
   size_t queued() const { return out_.size(); }
 
  private:
+  Read readTls(size_t room);
+  bool flushTls();
+  void flushed(size_t sent);
+
   int fd_ = -1;
+  std::unique_ptr<net::TlsSession> tls_;
   net::Buffer in_{0};
   std::string out_;
 };

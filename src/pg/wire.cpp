@@ -249,6 +249,11 @@ void appendCancelRequest(std::string* out, int32_t pid, int32_t secret) {
   appendInt32(out, secret);
 }
 
+void appendSslRequest(std::string* out) {
+  appendInt32(out, 8);
+  appendInt32(out, kSslRequestCode);
+}
+
 void appendQuery(std::string* out, std::string_view sql) {
   beginMessage(out, 'Q', sql.size() + 1);
   appendCString(out, sql);

@@ -94,6 +94,7 @@ void appendAuthenticationSaslFinal(std::string* out, std::string_view data);
 void appendStartup(std::string* out,
                    const std::vector<std::pair<std::string, std::string>>& parameters);
 void appendCancelRequest(std::string* out, int32_t pid, int32_t secret);
+void appendSslRequest(std::string* out);
 void appendQuery(std::string* out, std::string_view sql);
 // The extended protocol's Parse, Bind, Execute and Sync for `sql` (unnamed statement and
 // portal) with $1 bound to `parameter` as text: the value never becomes part of the SQL.

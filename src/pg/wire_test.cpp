@@ -70,6 +70,9 @@ TEST(Startup, EncryptionAndCancelRequests) {
   EXPECT_EQ(packet.cancel_pid, 4242);
   EXPECT_EQ(packet.cancel_secret, -7);
   EXPECT_EQ(consumed, 16u);
+  std::string ssl;
+  appendSslRequest(&ssl);  // what the proxy sends a server for server_tls
+  EXPECT_EQ(ssl, startupBytes(kSslRequestCode, ""));
 }
 
 TEST(Startup, MalformedPacketsAreErrors) {

@@ -204,13 +204,20 @@ def _build_template(base):
 
 
 class PostgresServer:
-    """One PostgreSQL 15 on 127.0.0.1:port. Without data_dir it is a fresh copy of the template."""
+    """One PostgreSQL 15 on 127.0.0.1:port. Without data_dir it is a fresh copy of the template.
 
-    def __init__(self, data_dir=None, root=None):
+    For the copy: settings (text) is appended to postgresql.conf, hba (text) replaces pg_hba.conf,
+    files ({name: source path}) are copied into the data directory, owned by postgres, mode 0600
+    (a server key, for ssl = on)."""
+
+    def __init__(self, data_dir=None, root=None, settings=None, hba=None, files=None):
         self.root = root
         self.data_dir = data_dir
         self.port = None
         self.pid = None
+        self.settings = settings
+        self.hba = hba
+        self.files = files or {}
 
     @property
     def sock_dir(self):
@@ -233,6 +240,7 @@ class PostgresServer:
             self.root = _make_owned_dir("sg-pg-")
             self.data_dir = os.path.join(self.root, "data")
             subprocess.run(["cp", "-a", os.path.join(template, "data"), self.data_dir], check=True)
+            self._customize()
         os.makedirs(self.sock_dir, exist_ok=True)
         _chown_postgres(self.sock_dir)
         self.port = free_port()
@@ -246,6 +254,19 @@ class PostgresServer:
             self.pid = int(f.readline())
         _servers.append(self)
         return self
+
+    def _customize(self):
+        if self.settings:
+            with open(os.path.join(self.data_dir, "postgresql.conf"), "a") as f:
+                f.write("\n" + self.settings + "\n")
+        if self.hba is not None:
+            with open(os.path.join(self.data_dir, "pg_hba.conf"), "w") as f:
+                f.write(self.hba)
+        for name, source in self.files.items():
+            target = os.path.join(self.data_dir, name)
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o600)
+        _chown_postgres(self.data_dir)
 
     def stop(self, remove=True):
         """Fast shutdown by the postmaster's pid (SIGINT), SIGKILL if it lingers."""

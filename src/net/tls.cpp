@@ -1,0 +1,219 @@
+#include "net/tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sg::net {
+
+namespace {
+
+// OpenSSL's queued errors, oldest first ("" when none).
+std::string takeErrors() {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof(buffer));
+    if (!text.empty()) text += "; ";
+    text += buffer;
+  }
+  return text;
+}
+
+std::string failure(const std::string& what, const std::string& file) {
+  std::string errors = takeErrors();
+  std::string text = what;
+  if (!file.empty()) text += " '" + file + "'";
+  return errors.empty() ? text : text + ": " + errors;
+}
+
+bool isIpLiteral(std::string_view host) {
+  std::string text(host);
+  unsigned char address[sizeof(in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), address) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), address) == 1;
+}
+
+SSL_CTX* newContext(const SSL_METHOD* method) {
+  SSL_CTX* ctx = SSL_CTX_new(method);
+  if (ctx == nullptr) return nullptr;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // Partial and moving writes: the output queue is a string that grows between retries.
+  // Released buffers: an idle connection keeps no TLS record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  // A peer that closes without close_notify is an ordinary close (the protocols carried here
+  // frame their own messages, so a truncation cannot pass unnoticed).
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+  return ctx;
+}
+
+bool loadCertificate(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                     std::string* error) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    *error = failure("cannot load the certificate", cert);
+    return false;
+  }
+  bool loaded = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
+  if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+    *error = failure("cannot load the private key", key);
+    return false;
+  }
+  if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
+    *error = failure("the private key '" + key + "' does not match the certificate", cert);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+std::shared_ptr<const TlsContext> TlsContext::makeServer(const TlsServerOptions& options,
+                                                         std::string* error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = newContext(TLS_server_method());
+  if (ctx == nullptr) return *error = failure("cannot make a TLS context", ""), nullptr;
+  std::shared_ptr<const TlsContext> context(new TlsContext(ctx, true, options.verify));
+  if (!loadCertificate(ctx, options.cert_file, options.key_file, error)) return nullptr;
+  // No session tickets: nothing to resume across a pooler, and no writes after the handshake.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  if (options.verify != TlsVerify::kNone) {
+    if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1)
+      return *error = failure("cannot load the CA file", options.ca_file), nullptr;
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.ca_file.c_str());
+    if (names == nullptr) return *error = failure("no CA certificate in", options.ca_file), nullptr;
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return context;
+}
+
+std::shared_ptr<const TlsContext> TlsContext::makeClient(const TlsClientOptions& options,
+                                                         std::string* error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = newContext(TLS_client_method());
+  if (ctx == nullptr) return *error = failure("cannot make a TLS context", ""), nullptr;
+  std::shared_ptr<const TlsContext> context(new TlsContext(ctx, false, options.verify));
+  if (!options.cert_file.empty() &&
+      !loadCertificate(ctx, options.cert_file, options.key_file, error))
+    return nullptr;
+  if (options.verify == TlsVerify::kNone) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    return context;
+  }
+  bool loaded = options.ca_file.empty()
+                    ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                    : SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) == 1;
+  if (!loaded) return *error = failure("cannot load the CA file", options.ca_file), nullptr;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  return context;
+}
+
+std::unique_ptr<TlsSession> TlsSession::make(const TlsContext& context, int fd,
+                                             std::string_view host, std::string* error) {
+  ERR_clear_error();
+  SSL* ssl = SSL_new(context.native());
+  if (ssl == nullptr) return *error = failure("cannot make a TLS session", ""), nullptr;
+  std::unique_ptr<TlsSession> session(new TlsSession(ssl));
+  if (SSL_set_fd(ssl, fd) != 1) return *error = failure("cannot attach TLS", ""), nullptr;
+  if (context.isServer()) {
+    SSL_set_accept_state(ssl);
+    return session;
+  }
+  SSL_set_connect_state(ssl);
+  std::string name(host);
+  bool ip = isIpLiteral(name);
+  if (!name.empty() && !ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (context.verify() == TlsVerify::kFull) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    bool set = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1
+                  : SSL_set1_host(ssl, name.c_str()) == 1;
+    if (name.empty() || !set)
+      return *error = failure("cannot check the certificate for host '" + name + "'", ""), nullptr;
+  }
+  return session;
+}
+
+TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+TlsSession::Step TlsSession::classify(int result) {
+  int code = SSL_get_error(ssl_, result);
+  switch (code) {
+    case SSL_ERROR_WANT_READ:
+      return want_ = Step::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return want_ = Step::kWantWrite;
+    default:
+      break;
+  }
+  want_ = Step::kDone;
+  error_ = takeErrors();
+  if (code == SSL_ERROR_SYSCALL && error_.empty())
+    error_ = errno != 0 ? std::strerror(errno) : "connection closed";
+  if (code == SSL_ERROR_ZERO_RETURN) error_ = "connection closed";
+  long verified = SSL_get_verify_result(ssl_);
+  if (verified != X509_V_OK) {
+    std::string reason = X509_verify_cert_error_string(verified);
+    error_ = error_.empty() ? "certificate: " + reason : error_ + " (certificate: " + reason + ")";
+  }
+  if (error_.empty()) error_ = "TLS error " + std::to_string(code);
+  return Step::kFailed;
+}
+
+TlsSession::Step TlsSession::handshake() {
+  ERR_clear_error();
+  int result = SSL_do_handshake(ssl_);
+  if (result == 1) return want_ = Step::kDone;
+  return classify(result);
+}
+
+ssize_t TlsSession::read(char* data, size_t size) {
+  ERR_clear_error();
+  size_t n = 0;
+  if (SSL_read_ex(ssl_, data, size, &n) == 1) {
+    want_ = Step::kDone;
+    return static_cast<ssize_t>(n);
+  }
+  int code = SSL_get_error(ssl_, 0);
+  if (code == SSL_ERROR_ZERO_RETURN) return 0;
+  return classify(0) == Step::kFailed ? -2 : -1;
+}
+
+ssize_t TlsSession::write(const char* data, size_t size) {
+  ERR_clear_error();
+  size_t n = 0;
+  if (SSL_write_ex(ssl_, data, size, &n) == 1) {
+    want_ = Step::kDone;
+    return static_cast<ssize_t>(n);
+  }
+  return classify(0) == Step::kFailed ? -2 : -1;
+}
+
+bool TlsSession::pending() const { return SSL_pending(ssl_) > 0; }
+
+void TlsSession::shutdown() {
+  ERR_clear_error();
+  if (SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
+  ERR_clear_error();
+}
+
+std::string TlsSession::description() const {
+  if (!SSL_is_init_finished(ssl_)) return "";
+  std::string text = SSL_get_version(ssl_);
+  text += "/";
+  text += SSL_get_cipher_name(ssl_);
+  int group = SSL_get_negotiated_group(ssl_);
+  if (group > 0 && (group & TLSEXT_nid_unknown) == 0) {
+    if (const char* name = OBJ_nid2sn(group)) text += std::string("/ECDH=") + name;
+  }
+  return text;
+}
+
+}  // namespace sg::net
