@@ -97,10 +97,6 @@ bool ClientConn::finishLookup() {
     failLookup("28000", "see the proxy's log", lookup_error_);
     return true;
   }
-  // The pool logs in to the server as this user with what auth_query returned (SCRAM
-  // pass-through or md5), and a changed password is picked up at the next login.
-  if (lookup_row_ && !secret_.empty() && pool_ != nullptr && pool_->serverUser() == user_)
-    pool_->setServerSecret(secret_);
   askForPassword();
   flushToClient();
   if (state_ != State::kClosed && read_pending_) readInput();

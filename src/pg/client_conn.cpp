@@ -283,7 +283,7 @@ bool ClientConn::beginAuth() {
       closeWithError("3D000", "no such database: " + database_);
       return false;
     }
-    pool_ = service.pool(*database, user_);
+    database_config_ = database;
   }
   setState(State::kAuth);
   if (config.auth_type == config::PostgresConfig::AuthType::kTrust) {
@@ -378,13 +378,26 @@ bool ClientConn::handleScram(std::string_view payload) {
     return false;
   }
   appendAuthenticationSaslFinal(&stream_.out(), reply);
+  bindPool();
   if (pool_ != nullptr) pool_->setPassThroughKey(scram_->clientKey());
   scram_.reset();
   authenticated();
   return true;
 }
 
+// The pool is made only once the client has proved who it is: names that fail to log in
+// leave no pool behind (a stream of made-up user names would grow the pool list forever).
+void ClientConn::bindPool() {
+  if (pool_ != nullptr || database_config_ == nullptr) return;
+  pool_ = worker_->service().pool(*database_config_, user_);
+  // The pool logs in to the server as this user with what auth_query returned (SCRAM
+  // pass-through or md5), and a changed password is picked up at the next login.
+  if (lookup_row_ && !secret_.empty() && pool_->serverUser() == user_)
+    pool_->setServerSecret(secret_);
+}
+
 void ClientConn::authenticated() {
+  bindPool();
   std::string().swap(secret_);  // not needed any more; an idle client should not hold it
   appendAuthenticationOk(&stream_.out());
   timer_.cancel();

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/postgres_config.h"
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "pg/auth/scram.h"
@@ -133,6 +134,7 @@ class ClientConn final : public net::EventHandler,
   void armLookupTimer();
   bool processAuth();
   bool handleScram(std::string_view payload);
+  void bindPool();
   void authenticated();
   void sendWelcome();
   bool forwardMessages();
@@ -166,7 +168,8 @@ class ClientConn final : public net::EventHandler,
   int64_t query_start_ms_ = -1;  // the first message after the last ReadyForQuery, or -1
   std::string user_;
   std::string database_;
-  Pool* pool_ = nullptr;
+  Pool* pool_ = nullptr;  // made at authentication (bindPool)
+  const config::PostgresDatabaseConfig* database_config_ = nullptr;  // null: admin console
   ServerConn* server_ = nullptr;
   bool counted_ = false;  // holds a place in max_client_conn
   bool md5_ = false;      // authenticating with md5 (else SCRAM)

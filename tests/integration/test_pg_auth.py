@@ -151,3 +151,19 @@ def test_psycopg_reports_login_failure(kind, pooler, pg_server):  # noqa: F811
     target = target_for(kind, pooler, pg_server)
     with pytest.raises(psycopg.OperationalError, match="authentication failed"):
         target.connect(password="nope")
+
+
+def test_failed_logins_leave_no_pool(pooler):  # noqa: F811
+    """A pool is made once a client has logged in: made-up user names that fail leave nothing
+    behind (each would otherwise add a pool, and its metrics, for good)."""
+    target = pooler("scalegate")
+    for i in range(5):
+        assert_auth_failed(login_error(target, "ghost%d" % i, "boo"), "scalegate")
+        assert_auth_failed(login_error(target, "app", "wrong"), "scalegate")
+    _, rows = target.admin_rows("SHOW POOLS")
+    assert not [r for r in rows if r["user"].startswith("ghost")], rows
+    assert not [r for r in rows if r["database"] == "app" and r["user"] == "app"], rows
+    with target.connect(autocommit=True) as conn:  # the real user still gets its pool
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    _, rows = target.admin_rows("SHOW POOLS")
+    assert [r for r in rows if r["database"] == "app" and r["user"] == "app"], rows

@@ -19,7 +19,7 @@ import time
 import pytest
 from conftest import parse_metrics, wait_until
 
-from pg_support import (APP, PostgresServer, error_fields, first_auth_request, pg_server, read_message,  # noqa: F401
+from pg_support import (APP, POOLERS, PostgresServer, error_fields, first_auth_request, pg_server, read_message,  # noqa: F401
                         socket_to, start_pooler, startup_packet, stop_pooler, wait_s)
 
 SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
@@ -466,3 +466,33 @@ def test_cancel_request_inside_tls(trusting_both_sides):
             if kind == b"Z":
                 break
         assert fields is not None and fields["C"] == "57014", fields
+
+
+def test_auth_query_lookup_over_tls_on_both_sides(ssl_pg, certs, tmp_path):
+    """auth_query × TLS: a client that logs in over TLS and is not in users_file is looked up on
+    a TLS server connection of the auth pool, then its own pool logs in to the hostssl-only server
+    with the looked-up verifier (SCRAM pass-through) over TLS."""
+    ssl_pg.sql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lookup') THEN "
+               "CREATE ROLE lookup LOGIN PASSWORD 'lookup_pw'; END IF; END $$;"
+               "GRANT pg_read_all_settings TO lookup;", db="postgres")
+    ssl_pg.sql("CREATE SCHEMA IF NOT EXISTS lk; GRANT USAGE ON SCHEMA lk TO lookup;"
+               "CREATE OR REPLACE FUNCTION lk.get_auth(p text) RETURNS TABLE(usename name, passwd text) "
+               "LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS "
+               "$$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = p $$;"
+               "REVOKE ALL ON FUNCTION lk.get_auth(text) FROM PUBLIC;"
+               "GRANT EXECUTE ON FUNCTION lk.get_auth(text) TO lookup;", db="app")
+    g = POOLERS["scalegate"](
+        ssl_pg, str(tmp_path / "sg"), users={"lookup": "lookup_pw", "admin": "admin_pw"},
+        client_tls=client_tls(certs), server_tls={"mode": "verify-full", "ca": certs("ca.crt")})
+    g.cfg["postgres"]["auth"].update(auth_user="lookup", auth_query="SELECT usename, passwd FROM lk.get_auth($1)")
+    try:
+        g.start()
+        with g.connect(sslmode="verify-full", sslrootcert=certs("ca.crt"), autocommit=True) as conn:
+            for i in range(3):
+                assert conn.execute("SELECT current_user, %s::int", (i,)).fetchone() == ("app", i)
+            assert backend_ssl(conn)[0] is True
+        assert all(t.startswith("TLSv1.") for t in tls_of(g, "SERVERS", user="lookup")), tls_of(g, "SERVERS", "lookup")
+        with pytest.raises(Exception, match="authentication failed"):
+            g.connect(password="wrong", sslmode="verify-full", sslrootcert=certs("ca.crt"))
+    finally:
+        stop_pooler(g)
