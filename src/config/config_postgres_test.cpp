@@ -248,6 +248,20 @@ TEST(PostgresConfig, PostgresAndAdminOnly) {
   EXPECT_TRUE(config->postgres.has_value());
 }
 
+// A pooler-only process sleeps longer before each poll under load (fewer wake-ups per
+// transaction); one with HTTP listeners keeps the HTTP default; a value given is kept.
+TEST(PostgresConfig, EventCoalescingDefaultsForAPoolerOnlyProcess) {
+  const auto pooler_only = loadValid(kBase);
+  ASSERT_NE(pooler_only, nullptr);
+  EXPECT_EQ(pooler_only->event_coalescing_us, 150u);
+  const auto given = loadValid("event_coalescing_us: 40\n" + std::string(kBase));
+  ASSERT_NE(given, nullptr);
+  EXPECT_EQ(given->event_coalescing_us, 40u);
+  const auto with_http = loadValid(std::string(kMinimal) + kIssueExample);
+  ASSERT_NE(with_http, nullptr);
+  EXPECT_EQ(with_http->event_coalescing_us, 50u);
+}
+
 // auth_user without users_file: unknown users are looked up with auth_query.
 TEST(PostgresConfig, AuthQueryKeys) {
   const auto config = loadValid(base("    users_file: users.txt\n",

@@ -172,3 +172,33 @@ def test_idle_servers_answer_the_check_query_before_reuse(pooler, pg_server):  #
             assert conn.execute("SELECT %s::int", (i,)).fetchone()[0] == i
     after = int(pg_server.sql("SELECT last_value FROM check_seq"))
     assert after - before == 4, (before, after)
+
+
+def test_many_concurrent_clients_turn_event_coalescing_on(pooler):  # noqa: F811
+    """PostgreSQL clients count toward event coalescing like HTTP ones (a pooler-only process
+    defaults to event_coalescing_us 150): 40 clients querying at once make the worker sleep
+    and poll, and every answer is still the right one."""
+    import asyncio
+
+    from conftest import metric_value
+
+    target = pooler("scalegate", pool_size=4, workers=1)
+
+    def coalesced():
+        return metric_value(target.metrics_text(), "scalegate_worker_coalesced_polls_total", worker="0")
+
+    assert coalesced() == 0
+
+    async def run():
+        conns = [await target.aconnect() for _ in range(40)]
+        try:
+            for r in range(40):
+                values = await asyncio.gather(*(c.fetchval("SELECT $1::int", r * 100 + i)
+                                                for i, c in enumerate(conns)))
+                assert values == [r * 100 + i for i in range(40)]
+        finally:
+            for c in conns:
+                await c.close()
+
+    asyncio.run(asyncio.wait_for(run(), wait_s(60)))
+    assert coalesced() > 0
