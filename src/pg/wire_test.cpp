@@ -20,6 +20,23 @@ std::string startupBytes(int32_t code, std::string_view body) {
   return out;
 }
 
+// Every whole message of `bytes` in order; anything else fails the test.
+std::vector<Message> splitMessages(std::string_view bytes) {
+  std::vector<Message> messages;
+  Message message;
+  size_t consumed = 0;
+  std::string error;
+  while (!bytes.empty()) {
+    if (parseMessage(bytes, kMessageLimit, &message, &consumed, &error) != ParseStatus::kDone) {
+      ADD_FAILURE() << "not a whole message: " << error;
+      break;
+    }
+    messages.push_back(message);
+    bytes.remove_prefix(consumed);
+  }
+  return messages;
+}
+
 TEST(Startup, ParametersAreRead) {
   std::string bytes;
   appendStartup(&bytes, {{"user", "app"}, {"database", "orders"}, {"application_name", "t"}});
@@ -172,16 +189,7 @@ TEST(Writer, MessagesParseBack) {
   appendBackendKeyData(&out, 77, 12345);
   appendReadyForQuery(&out, 'I');
   appendAuthenticationSasl(&out, {"SCRAM-SHA-256"});
-  std::string_view rest = out;
-  std::vector<Message> messages;
-  Message message;
-  size_t consumed = 0;
-  std::string error;
-  while (!rest.empty()) {
-    ASSERT_EQ(parseMessage(rest, kMessageLimit, &message, &consumed, &error), ParseStatus::kDone);
-    messages.push_back(message);
-    rest.remove_prefix(consumed);
-  }
+  std::vector<Message> messages = splitMessages(out);
   ASSERT_EQ(messages.size(), 5u);
   int32_t code = -1;
   EXPECT_TRUE(PayloadReader(messages[0].payload).readInt32(&code));
@@ -213,16 +221,7 @@ TEST(Writer, QueryWithParameterBindsTheValue) {
   constexpr char kName[] = "x'; DROP TABLE t; --\0\xff";
   const std::string_view name(kName, sizeof(kName) - 1);
   appendQueryWithParameter(&out, "SELECT usename, passwd FROM f($1)", name);
-  std::string_view rest = out;
-  std::vector<Message> messages;
-  Message message;
-  size_t consumed = 0;
-  std::string error;
-  while (!rest.empty()) {
-    ASSERT_EQ(parseMessage(rest, kMessageLimit, &message, &consumed, &error), ParseStatus::kDone);
-    messages.push_back(message);
-    rest.remove_prefix(consumed);
-  }
+  std::vector<Message> messages = splitMessages(out);
   ASSERT_EQ(messages.size(), 4u);
   EXPECT_EQ(std::string({messages[0].type, messages[1].type, messages[2].type, messages[3].type}),
             "PBES");
