@@ -1,5 +1,7 @@
 #include "net/coalescer.h"
 
+#include <utility>
+
 namespace sg::net {
 
 namespace {
@@ -7,6 +9,7 @@ constexpr int kConcurrentEvents = 2;  // fewer in one wait: a single sequential 
 }
 
 void Coalescer::afterBlockingWait(int events) {
+  if (std::exchange(opened_, false)) return;
   if (wait_.count() <= 0 || events < kConcurrentEvents) return;
   active_ = true;
   thin_polls_ = 0;
@@ -14,6 +17,11 @@ void Coalescer::afterBlockingWait(int events) {
 
 void Coalescer::afterSleepPoll(int events) {
   sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (std::exchange(opened_, false)) {
+    active_ = false;
+    thin_polls_ = 0;
+    return;
+  }
   if (events >= kConcurrentEvents) {
     thin_polls_ = 0;
     return;

@@ -45,6 +45,11 @@ class Coalescer {
   bool sleepBeforePoll() const { return active_ && connections_ >= kMinConnections; }
   // Client connections open on the loop's worker.
   void setConnections(size_t connections) { connections_ = connections; }
+  // A client connection opened. Connections that come and go are mostly handshakes, whose
+  // every round trip would wait out a sleep (a connection per PostgreSQL transaction lost a
+  // fifth of its rate), so an open since the last wait keeps the loop blocking until a later
+  // wait without one returns concurrent events.
+  void connectionOpened() { opened_ = true; }
 
   // What the last blocking wait returned.
   void afterBlockingWait(int events);
@@ -59,6 +64,7 @@ class Coalescer {
   bool active_ = false;
   int thin_polls_ = 0;
   size_t connections_ = 0;
+  bool opened_ = false;
   std::atomic<uint64_t> sleeps_{0};
 };
 

@@ -85,6 +85,22 @@ TEST(CoalescerTest, ThinPollsInARowTurnItOffUntilTheNextConcurrentWait) {
   EXPECT_TRUE(coalescer.sleepBeforePoll());
 }
 
+TEST(CoalescerTest, AConnectionOpeningKeepsItOffAndTurnsItOff) {
+  Coalescer coalescer(microseconds(50));
+  coalescer.setConnections(kBusy);
+  coalescer.connectionOpened();
+  coalescer.afterBlockingWait(10);
+  EXPECT_FALSE(coalescer.sleepBeforePoll());
+  coalescer.afterBlockingWait(10);  // no open since the last wait
+  ASSERT_TRUE(coalescer.sleepBeforePoll());
+  coalescer.afterSleepPoll(10);
+  ASSERT_TRUE(coalescer.sleepBeforePoll());
+  coalescer.connectionOpened();
+  coalescer.afterSleepPoll(10);  // busy, but a connection came: back to blocking
+  EXPECT_FALSE(coalescer.sleepBeforePoll());
+  EXPECT_EQ(coalescer.sleeps(), 2u);
+}
+
 TEST(CoalescerTest, SetWaitResetsTheState) {
   Coalescer coalescer(microseconds(50));
   coalescer.setConnections(kBusy);

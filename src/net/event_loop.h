@@ -69,6 +69,7 @@ class EventLoop {
   void setCoalescing(std::chrono::microseconds wait) { coalescer_.setWait(wait); }
   uint64_t coalescedPolls() const { return coalescer_.sleeps(); }
   void setClientConnections(size_t connections) { coalescer_.setConnections(connections); }
+  void noteConnectionOpened() { coalescer_.connectionOpened(); }
 
   MonoMillis now() const { return timers_.now(); }
   TimerQueue& timers() { return timers_; }

@@ -227,7 +227,10 @@ void Worker::beginDrain() {
 
 // Event coalescing looks at every client connection of the worker, HTTP and PostgreSQL.
 void Worker::updateCoalescing() {
-  loop_.setClientConnections(connection_count_ + (pg_ ? pg_->clientCount() : 0));
+  size_t connections = connection_count_ + (pg_ ? pg_->clientCount() : 0);
+  if (connections > coalescing_connections_) loop_.noteConnectionOpened();
+  coalescing_connections_ = connections;
+  loop_.setClientConnections(connections);
 }
 
 void Worker::maybeFinishDrain() {

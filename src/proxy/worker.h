@@ -141,6 +141,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   SplitMix64 rng_;
   ClientConnection* connections_ = nullptr;  // intrusive list of open client connections
   size_t connection_count_ = 0;
+  size_t coalescing_connections_ = 0;  // what updateCoalescing last saw (HTTP and PostgreSQL)
   // Exchanges not in use (LIFO: the warmest first). One in use belongs to its connection.
   std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   bool draining_ = false;
