@@ -260,6 +260,18 @@ bool connectionTokenBeforeHtab(const LlhttpHead& ll) {
   return false;
 }
 
+// Whether a field of `kind` has an HTAB in the OWS after its value.
+bool htabAfterValue(const RequestHead& sg, HeaderKind kind) {
+  for (const Header& h : sg.headers) {
+    if (h.kind != kind) continue;
+    // The value's view lies inside the head, where its line's CR follows the trailing OWS.
+    for (const char* p = h.value.data() + h.value.size(); detail::isOws(*p); ++p) {
+      if (*p == '\t') return true;
+    }
+  }
+  return false;
+}
+
 // Why scalegate may accept a head llhttp rejects.
 const char* laxerThanLlhttp(const RequestHead& sg, const LlhttpHead& ll) {
   // RFC 9110 9.1: a method is any token, and the gateway forwards what it does not know.
@@ -269,16 +281,13 @@ const char* laxerThanLlhttp(const RequestHead& sg, const LlhttpHead& ll) {
     return "method not in llhttp's HTTP list";
   }
   // Field values exclude OWS on both sides (RFC 9110 5.5); llhttp rejects a Content-Length
-  // followed by HTAB.
-  if (ll.error_name == "HPE_INVALID_CONTENT_LENGTH") {
-    for (const Header& h : sg.headers) {
-      if (h.kind != HeaderKind::kContentLength) continue;
-      // The value's view lies inside the head, where its line's CR follows the trailing OWS.
-      for (const char* p = h.value.data() + h.value.size(); detail::isOws(*p); ++p) {
-        if (*p == '\t') return "HTAB after the Content-Length value";
-      }
-    }
-  }
+  // or a Transfer-Encoding followed by HTAB.
+  if (ll.error_name == "HPE_INVALID_CONTENT_LENGTH" &&
+      htabAfterValue(sg, HeaderKind::kContentLength))
+    return "HTAB after the Content-Length value";
+  if (ll.error_name == "HPE_INVALID_TRANSFER_ENCODING" &&
+      htabAfterValue(sg, HeaderKind::kTransferEncoding))
+    return "HTAB after the Transfer-Encoding value";
   // RFC 9110 8.6: a list of identical Content-Length values, or several identical fields, may
   // be taken as that one value (the proxy then forwards one normalised field).
   size_t lengths = 0;
