@@ -1,6 +1,6 @@
 #include "net/coalescer.h"
 
-#include <utility>
+#include <algorithm>
 
 namespace sg::net {
 
@@ -9,15 +9,18 @@ constexpr int kConcurrentEvents = 2;  // fewer in one wait: a single sequential 
 }
 
 void Coalescer::afterBlockingWait(int events) {
-  if (std::exchange(opened_, false)) return;
-  if (wait_.count() <= 0 || events < kConcurrentEvents) return;
+  bool churn = events_since_open_ < kQuietEvents;
+  events_since_open_ += static_cast<uint64_t>(std::max(events, 0));
+  if (churn || wait_.count() <= 0 || events < kConcurrentEvents) return;
   active_ = true;
   thin_polls_ = 0;
 }
 
 void Coalescer::afterSleepPoll(int events) {
   sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (std::exchange(opened_, false)) {
+  bool churn = events_since_open_ < kQuietEvents;
+  events_since_open_ += static_cast<uint64_t>(std::max(events, 0));
+  if (churn) {
     active_ = false;
     thin_polls_ = 0;
     return;

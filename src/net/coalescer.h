@@ -16,7 +16,8 @@
 // requests per second with a 50 us sleep).
 //
 // When: with at least kMinConnections client connections open on the worker, a blocking
-// wait that returns two or more events turns coalescing on. It stays on while the
+// wait that returns two or more events turns coalescing on, unless a client connection
+// opened within the last kQuietEvents events (churn, below). It stays on while the
 // polls after each sleep keep finding two or more events; kMaxThinPolls polls in a row with
 // fewer turn it off again, so slow upstreams do not keep the loop waking for nothing.
 #include <atomic>
@@ -30,6 +31,11 @@ class Coalescer {
  public:
   static constexpr int kMaxThinPolls = 4;
   static constexpr size_t kMinConnections = 16;
+  // Events handled since the last client connection opened before coalescing may start.
+  // A connection per PostgreSQL transaction is about five events and one per HTTP request
+  // about three, so churn keeps it off; a keep-alive load with the odd new client leaves it
+  // off for a few batches only.
+  static constexpr uint64_t kQuietEvents = 64;
 
   // wait: the sleep before each poll; zero turns coalescing off.
   explicit Coalescer(std::chrono::microseconds wait = std::chrono::microseconds::zero())
@@ -47,9 +53,9 @@ class Coalescer {
   void setConnections(size_t connections) { connections_ = connections; }
   // A client connection opened. Connections that come and go are mostly handshakes, whose
   // every round trip would wait out a sleep (a connection per PostgreSQL transaction lost a
-  // fifth of its rate), so an open since the last wait keeps the loop blocking until a later
-  // wait without one returns concurrent events.
-  void connectionOpened() { opened_ = true; }
+  // fifth of its rate), so an open turns coalescing off and keeps it off until
+  // kQuietEvents events have passed without another.
+  void connectionOpened() { events_since_open_ = 0; }
 
   // What the last blocking wait returned.
   void afterBlockingWait(int events);
@@ -64,7 +70,7 @@ class Coalescer {
   bool active_ = false;
   int thin_polls_ = 0;
   size_t connections_ = 0;
-  bool opened_ = false;
+  uint64_t events_since_open_ = kQuietEvents;
   std::atomic<uint64_t> sleeps_{0};
 };
 

@@ -85,13 +85,19 @@ TEST(CoalescerTest, ThinPollsInARowTurnItOffUntilTheNextConcurrentWait) {
   EXPECT_TRUE(coalescer.sleepBeforePoll());
 }
 
-TEST(CoalescerTest, AConnectionOpeningKeepsItOffAndTurnsItOff) {
+TEST(CoalescerTest, AConnectionOpeningKeepsItOffForAWhileAndTurnsItOff) {
   Coalescer coalescer(microseconds(50));
   coalescer.setConnections(kBusy);
   coalescer.connectionOpened();
+  // Busy waits, but too few events since the open: still blocking.
+  uint64_t seen = 0;
+  while (seen + 10 < Coalescer::kQuietEvents) {
+    coalescer.afterBlockingWait(10);
+    seen += 10;
+    ASSERT_FALSE(coalescer.sleepBeforePoll()) << seen;
+  }
+  coalescer.afterBlockingWait(10);  // this wait began kQuietEvents - 10 or more events after
   coalescer.afterBlockingWait(10);
-  EXPECT_FALSE(coalescer.sleepBeforePoll());
-  coalescer.afterBlockingWait(10);  // no open since the last wait
   ASSERT_TRUE(coalescer.sleepBeforePoll());
   coalescer.afterSleepPoll(10);
   ASSERT_TRUE(coalescer.sleepBeforePoll());
@@ -99,6 +105,18 @@ TEST(CoalescerTest, AConnectionOpeningKeepsItOffAndTurnsItOff) {
   coalescer.afterSleepPoll(10);  // busy, but a connection came: back to blocking
   EXPECT_FALSE(coalescer.sleepBeforePoll());
   EXPECT_EQ(coalescer.sleeps(), 2u);
+}
+
+TEST(CoalescerTest, ConnectionChurnNeverSleeps) {
+  // A connection per transaction: an open every five events, in busy batches.
+  Coalescer coalescer(microseconds(50));
+  coalescer.setConnections(kBusy);
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 5 == 0) coalescer.connectionOpened();
+    coalescer.afterBlockingWait(3);
+    ASSERT_FALSE(coalescer.sleepBeforePoll()) << i;
+  }
+  EXPECT_EQ(coalescer.sleeps(), 0u);
 }
 
 TEST(CoalescerTest, SetWaitResetsTheState) {
