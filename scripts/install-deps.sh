@@ -15,7 +15,7 @@ PACKAGES=(
   # fuzzer's reference parser)
   clang libclang-rt-14-dev node-llhttp
   # integration tests
-  curl python3 python3-pytest procps util-linux valgrind
+  curl python3 python3-pytest procps iproute2 util-linux valgrind
   # benchmark peers and load generators (h2load is in nghttp2-client)
   nginx-light haproxy wrk nghttp2-client
   # shared state (store: redis): client library, servers for tests, clock-skew test tool

@@ -144,6 +144,11 @@ TEST(PostgresConfig, Defaults) {
   EXPECT_EQ(pg.client_idle_timeout, milliseconds(0));
   EXPECT_EQ(pg.client_login_timeout, std::chrono::minutes(1));
   EXPECT_EQ(pg.max_packet_size, 256u * 1024 * 1024);
+  EXPECT_EQ(pg.tcp_defer_accept, std::chrono::seconds(45));  // PgBouncer's on Linux
+  EXPECT_TRUE(pg.tcp_keepalive);
+  EXPECT_EQ(pg.tcp_keepidle, milliseconds(0));
+  EXPECT_EQ(pg.tcp_keepintvl, milliseconds(0));
+  EXPECT_EQ(pg.tcp_keepcnt, 0u);
   const PostgresDatabaseConfig& app = pg.databases.at(0);
   EXPECT_EQ(app.dbname, "app");  // the key when dbname is left out
   EXPECT_TRUE(app.user.empty());
@@ -180,6 +185,11 @@ TEST(PostgresConfig, EveryKey) {
   client_idle_timeout: 1h
   client_login_timeout: 10s
   max_packet_size: 16MiB
+  tcp_defer_accept: 0
+  tcp_keepalive: false
+  tcp_keepidle: 2m
+  tcp_keepintvl: 10s
+  tcp_keepcnt: 5
   databases:
     app:
       primary: 10.0.0.5:5433
@@ -219,6 +229,11 @@ TEST(PostgresConfig, EveryKey) {
   EXPECT_EQ(pg.client_idle_timeout, std::chrono::hours(1));
   EXPECT_EQ(pg.client_login_timeout, std::chrono::seconds(10));
   EXPECT_EQ(pg.max_packet_size, 16u * 1024 * 1024);
+  EXPECT_EQ(pg.tcp_defer_accept, milliseconds(0));
+  EXPECT_FALSE(pg.tcp_keepalive);
+  EXPECT_EQ(pg.tcp_keepidle, std::chrono::minutes(2));
+  EXPECT_EQ(pg.tcp_keepintvl, std::chrono::seconds(10));
+  EXPECT_EQ(pg.tcp_keepcnt, 5u);
   ASSERT_EQ(pg.databases.size(), 2u);
   const PostgresDatabaseConfig& app = pg.databases[0];
   EXPECT_EQ(app.primary.toString(), "10.0.0.5:5433");
@@ -452,6 +467,12 @@ std::vector<BadCase> keyCases() {
        "postgres.server_connect_timeout: must be greater than zero"},
       {"PacketSizeTooSmall", withKeys("  max_packet_size: 1KiB\n"), 7, 20,
        "postgres.max_packet_size: size '1KiB' must be between 16KiB and"},
+      {"KeepaliveNotABool", withKeys("  tcp_keepalive: sometimes\n"), 7, 18,
+       "postgres.tcp_keepalive: expected true or false"},
+      {"TooManyKeepaliveProbes", withKeys("  tcp_keepcnt: 500\n"), 7, 16,
+       "postgres.tcp_keepcnt: expected an integer from 0 to 127, got '500'"},
+      {"BadDeferAccept", withKeys("  tcp_defer_accept: soon\n"), 7, 21,
+       "postgres.tcp_defer_accept: invalid duration 'soon'"},
       {"AdminUsersNotAList", withKeys("  admin_users: admin\n"), 7, 16,
        "postgres.admin_users: expected a list, got 'admin'"},
       {"EmptyStatsUser", withKeys("  stats_users: [grafana, '']\n"), 7, 26,

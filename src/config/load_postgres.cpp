@@ -23,6 +23,7 @@ namespace {
 constexpr uint32_t kMaxClientConnections = 1'000'000;
 constexpr uint32_t kMaxPoolSize = 10'000;
 constexpr uint32_t kMaxPreparedStatements = 100'000;
+constexpr uint32_t kMaxKeepaliveProbes = 127;  // the kernel's limit for TCP_KEEPCNT
 // A startup packet may be up to 10,000 bytes; PostgreSQL refuses messages of 1 GiB and more.
 constexpr uint64_t kMinPacketSize = 16 * 1024;
 constexpr uint64_t kMaxPacketSize = 1024 * 1024 * 1024 - 1;
@@ -270,6 +271,14 @@ void readTimeouts(ErrorSink& errors, const MapReader& map, PostgresConfig* out) 
   readDuration(errors, map.find("client_login_timeout"), &out->client_login_timeout, false);
 }
 
+void readSocketOptions(ErrorSink& errors, const MapReader& map, PostgresConfig* out) {
+  readDuration(errors, map.find("tcp_defer_accept"), &out->tcp_defer_accept);
+  readBool(errors, map.find("tcp_keepalive"), &out->tcp_keepalive);
+  readDuration(errors, map.find("tcp_keepidle"), &out->tcp_keepidle);
+  readDuration(errors, map.find("tcp_keepintvl"), &out->tcp_keepintvl);
+  readUint32(errors, map.find("tcp_keepcnt"), 0, kMaxKeepaliveProbes, &out->tcp_keepcnt);
+}
+
 }  // namespace
 
 void loadPostgres(ErrorSink& errors, const Field& field, const std::string& config_file,
@@ -297,6 +306,11 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
                  "client_idle_timeout",
                  "client_login_timeout",
                  "max_packet_size",
+                 "tcp_defer_accept",
+                 "tcp_keepalive",
+                 "tcp_keepidle",
+                 "tcp_keepintvl",
+                 "tcp_keepcnt",
                  "databases",
                  "client_tls",
                  "server_tls"});
@@ -308,6 +322,7 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   readPoolMode(errors, map.find("pool_mode"), &out->pool_mode);
   readLimits(errors, map, out);
   readTimeouts(errors, map, out);
+  readSocketOptions(errors, map, out);
   readUserList(errors, map.find("admin_users"), &out->admin_users);
   readUserList(errors, map.find("stats_users"), &out->stats_users);
   readString(errors, map.find("server_check_query"), &out->server_check_query);

@@ -78,7 +78,15 @@ struct PostgresConfig {
   std::chrono::milliseconds idle_transaction_timeout{0};  // 0 = off
   std::chrono::milliseconds client_idle_timeout{0};       // 0 = off
   std::chrono::milliseconds client_login_timeout{60000};
-  uint32_t max_packet_size = 256 * 1024 * 1024;   // largest frontend message accepted
+  uint32_t max_packet_size = 256 * 1024 * 1024;  // largest frontend message accepted
+  // PgBouncer's socket settings. tcp_defer_accept: a listener wakes for a connection only
+  // once its first packet is in (0 = off). tcp_keepidle/tcp_keepintvl/tcp_keepcnt: zero
+  // keeps the system's value.
+  std::chrono::milliseconds tcp_defer_accept{45000};
+  bool tcp_keepalive = true;
+  std::chrono::milliseconds tcp_keepidle{0};
+  std::chrono::milliseconds tcp_keepintvl{0};
+  uint32_t tcp_keepcnt = 0;
   std::vector<PostgresDatabaseConfig> databases;  // in file order
   PostgresTlsConfig client_tls;  // clients of the listener (the proxy is the TLS server)
   PostgresTlsConfig server_tls;  // the proxy's connections to servers

@@ -65,9 +65,25 @@ ssize_t writeVec(int fd, const iovec* iov, int count) {
   }
 }
 
+bool deferAccept(int fd, int seconds) {
+  return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds)) == 0;
+}
+
 void setNoDelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void setKeepAlive(int fd, const KeepAlive& keepalive) {
+  if (!keepalive.enabled) return;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  auto set = [fd](int option, int value) {
+    if (value > 0) setsockopt(fd, IPPROTO_TCP, option, &value, sizeof(value));
+  };
+  set(TCP_KEEPIDLE, keepalive.idle_seconds);
+  set(TCP_KEEPINTVL, keepalive.interval_seconds);
+  set(TCP_KEEPCNT, keepalive.probes);
 }
 
 int socketError(int fd) {

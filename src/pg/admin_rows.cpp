@@ -171,6 +171,11 @@ void showConfig(PgService& service, std::string* out) {
   add("client_idle_timeout", millis(c.client_idle_timeout), "0");
   add("client_login_timeout", millis(c.client_login_timeout), "60");
   add("max_packet_size", num(c.max_packet_size), "268435456");
+  add("tcp_defer_accept", millis(c.tcp_defer_accept), "45");
+  add("tcp_keepalive", c.tcp_keepalive ? "1" : "0", "1");
+  add("tcp_keepidle", millis(c.tcp_keepidle), "0");
+  add("tcp_keepintvl", millis(c.tcp_keepintvl), "0");
+  add("tcp_keepcnt", num(c.tcp_keepcnt), "0");
   add("auth_file", c.users_file, "");
   add("auth_user", c.auth_user, "");
   add("auth_query", c.auth_query, "");

@@ -53,6 +53,9 @@ void ClientConn::start() {
   counted_ = worker_->service().admitClient();
   worker_->loop().add(stream_.fd(), this);
   worker_->loop().timers().arm(timer_, worker_->config().client_login_timeout.count());
+  // libpq writes its first packet as soon as connect() returns, so it is usually here
+  // already: answering it now saves the client a trip through the loop (as PgBouncer does).
+  readInput();
 }
 
 void ClientConn::setState(State state) { state_ = state; }

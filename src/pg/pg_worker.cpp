@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "net/socket.h"
@@ -63,6 +64,20 @@ uint64_t PgWorker::random() {
   return z ^ (z >> 31);
 }
 
+namespace {
+
+int wholeSeconds(std::chrono::milliseconds duration) {
+  return static_cast<int>(std::chrono::ceil<std::chrono::seconds>(duration).count());
+}
+
+}  // namespace
+
+void PgWorker::setKeepAlive(int fd) const {
+  const auto& c = config();
+  net::setKeepAlive(fd, {c.tcp_keepalive, wholeSeconds(c.tcp_keepidle),
+                         wholeSeconds(c.tcp_keepintvl), static_cast<int>(c.tcp_keepcnt)});
+}
+
 bool PgWorker::openListeners(std::string* error) {
   const auto& listeners = config().listeners;
   for (uint32_t i = 0; i < listeners.size(); ++i) {
@@ -71,9 +86,14 @@ bool PgWorker::openListeners(std::string* error) {
       *error = "postgres listener " + listeners[i].name + ": " + *error;
       return false;
     }
+    // A PostgreSQL client always speaks first (SSLRequest or StartupMessage).
+    if (config().tcp_defer_accept.count() > 0)
+      net::deferAccept(fd, wholeSeconds(config().tcp_defer_accept));
     acceptors_.push_back(std::make_unique<net::Acceptor>(
-        fd, "postgres listener " + listeners[i].name,
-        [this, i](int client) { (new ClientConn(this, client, i, now()))->start(); }));
+        fd, "postgres listener " + listeners[i].name, [this, i](int client) {
+          setKeepAlive(client);
+          (new ClientConn(this, client, i, now()))->start();
+        }));
   }
   return true;
 }
@@ -261,6 +281,7 @@ void PgWorker::attach(ClientConn* client, ServerConn* server) {
 void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
   int error_code = 0;
   int fd = draining_ ? -1 : net::connectSocket(pool.database().primary, &error_code);
+  if (fd >= 0) setKeepAlive(fd);
   if (fd < 0) {
     {
       std::lock_guard lock(pool.mutex);

@@ -1,0 +1,89 @@
+"""PgBouncer's socket settings on the PostgreSQL listener: tcp_defer_accept (a connection that
+has sent nothing stays in the kernel; the first packet wakes the worker and is answered at
+once) and tcp_keepalive with tcp_keepidle/tcp_keepintvl/tcp_keepcnt on client and server
+sockets, read back from the kernel with `ss`."""
+import re
+import subprocess
+import time
+
+from pg_support import pg_server, pooler, socket_to, wait_s, wait_until  # noqa: F401
+
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+
+
+def clients(target):
+    return target.metric("scalegate_pg_client_connections")
+
+
+def keepalive_timers(pid, port_filter):
+    """The keepalive timer of each established socket of `pid` matching the ss filter: the time
+    left as ss prints it (a number, then ms/sec/min: this ss prints seconds as "6.688ms"), or
+    the whole line for a socket without one."""
+    out = subprocess.run(["ss", "-tnopH", "state", "established", port_filter],
+                         capture_output=True, text=True, check=True).stdout
+    timers = []
+    for line in out.splitlines():
+        if "pid=%d," % pid not in line:
+            continue
+        m = re.search(r"timer:\(keepalive,([0-9.]+)([a-z]+)", line)
+        timers.append((float(m.group(1)), m.group(2)) if m else line)
+    return timers
+
+
+def idle_at_most(timer, seconds):
+    """A keepalive timer with no more than `seconds` left (the system default is 2 hours)."""
+    return isinstance(timer, tuple) and timer[1] in ("ms", "sec") and 0 < timer[0] <= seconds
+
+
+def test_silent_connection_waits_in_the_kernel_until_it_speaks(pooler):  # noqa: F811
+    target = pooler("scalegate", auth="trust", tcp_defer_accept="30s")
+    with socket_to(target.port) as s:
+        time.sleep(0.5)
+        assert clients(target) == 0  # connected at the TCP level, not yet accepted
+        s.sendall(SSL_REQUEST)
+        s.settimeout(wait_s(5))
+        assert s.recv(1) == b"N"
+        assert clients(target) == 1
+
+
+def test_without_defer_accept_a_silent_connection_is_accepted_and_timed_out(pooler):  # noqa: F811
+    target = pooler("scalegate", auth="trust", tcp_defer_accept=0, client_login_timeout="1s")
+    with socket_to(target.port) as s:
+        assert wait_until(lambda: clients(target) == 1, wait_s(5))
+        s.settimeout(wait_s(10))
+        data = b""
+        while True:  # the login timeout's FATAL, then the close
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert b"client_login_timeout" in data
+    assert wait_until(lambda: clients(target) == 0, wait_s(5))
+
+
+def test_client_and_server_sockets_get_the_keepalive_settings(pooler, pg_server):  # noqa: F811
+    target = pooler("scalegate", auth="trust", tcp_keepidle="7s", tcp_keepintvl="3s", tcp_keepcnt=4)
+    with target.connect() as conn:
+        conn.execute("SELECT 1")
+
+        def timers():
+            return (keepalive_timers(target.pid, "( sport = :%d )" % target.port)
+                    + keepalive_timers(target.pid, "( dport = :%d )" % pg_server.port))
+
+        # A socket with data not yet acknowledged shows its retransmit timer instead.
+        wait_until(lambda: len(timers()) == 2 and all(idle_at_most(t, 7.0) for t in timers()), wait_s(5))
+        found = timers()
+    assert len(found) == 2, found  # the client's socket and its server's
+    for timer in found:
+        assert idle_at_most(timer, 7.0), found
+
+
+def test_keepalive_off(pooler, pg_server):  # noqa: F811
+    target = pooler("scalegate", auth="trust", tcp_keepalive=False)
+    with target.connect() as conn:
+        conn.execute("SELECT 1")
+        time.sleep(0.3)  # past the delayed acknowledgements
+        found = (keepalive_timers(target.pid, "( sport = :%d )" % target.port)
+                 + keepalive_timers(target.pid, "( dport = :%d )" % pg_server.port))
+    assert len(found) == 2, found
+    assert all(isinstance(timer, str) for timer in found), found
