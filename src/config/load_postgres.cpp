@@ -149,17 +149,10 @@ void checkAuthSources(ErrorSink& errors, const Field& auth, PostgresConfig* out)
 void readPoolMode(ErrorSink& errors, const Field* field, PostgresConfig::PoolMode* out) {
   std::string mode;
   if (!readString(errors, field, &mode)) return;
-  if (mode == "session") {
-    *out = PostgresConfig::PoolMode::kSession;
-  } else if (mode == "transaction") {
-    *out = PostgresConfig::PoolMode::kTransaction;
-  } else if (mode == "statement") {
-    *out = PostgresConfig::PoolMode::kStatement;
-  } else {
-    errors.add(
-        field->mark(), field->path,
-        "unknown pool_mode " + detail::quoted(mode) + " (one of: session, transaction, statement)");
-  }
+  if (parsePoolMode(mode, out)) return;
+  errors.add(
+      field->mark(), field->path,
+      "unknown pool_mode " + detail::quoted(mode) + " (one of: session, transaction, statement)");
 }
 
 void readUserList(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {

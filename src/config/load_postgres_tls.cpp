@@ -14,20 +14,10 @@ namespace {
 
 using Mode = PostgresTlsMode;
 
-constexpr std::pair<std::string_view, Mode> kModes[] = {
-    {"disable", Mode::kDisable}, {"allow", Mode::kAllow},        {"prefer", Mode::kPrefer},
-    {"require", Mode::kRequire}, {"verify-ca", Mode::kVerifyCa}, {"verify-full", Mode::kVerifyFull},
-};
-
 bool readMode(ErrorSink& errors, const Field* field, Mode* out) {
   std::string text;
   if (!readString(errors, field, &text)) return false;
-  for (const auto& [name, mode] : kModes) {
-    if (name == text) {
-      *out = mode;
-      return true;
-    }
-  }
+  if (parseTlsMode(text, out)) return true;
   errors.add(field->mark(), field->path,
              "unknown mode " + quoted(text) +
                  " (one of: disable, allow, prefer, require, verify-ca, verify-full)");

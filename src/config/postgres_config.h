@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/address.h"
@@ -108,5 +109,11 @@ struct PostgresConfig {
     return database.reserve_pool ? *database.reserve_pool : reserve_pool_size;
   }
 };
+
+// PgBouncer's spellings ("verify-full", "transaction"); parse* is false for an unknown name.
+std::string_view tlsModeName(PostgresTlsMode mode);
+bool parseTlsMode(std::string_view name, PostgresTlsMode* out);
+std::string_view poolModeName(PostgresConfig::PoolMode mode);
+bool parsePoolMode(std::string_view name, PostgresConfig::PoolMode* out);
 
 }  // namespace sg::config

@@ -21,18 +21,6 @@ using Row = std::vector<std::string>;
 
 std::string num(uint64_t value) { return std::to_string(value); }
 
-const char* poolModeName(config::PostgresConfig::PoolMode mode) {
-  switch (mode) {
-    case config::PostgresConfig::PoolMode::kSession:
-      return "session";
-    case config::PostgresConfig::PoolMode::kTransaction:
-      return "transaction";
-    case config::PostgresConfig::PoolMode::kStatement:
-      return "statement";
-  }
-  return "transaction";
-}
-
 struct PoolSnapshot {
   uint32_t clients = 0, waiting = 0, active = 0, idle = 0, login = 0;
   int64_t max_wait_ms = 0;
@@ -70,7 +58,7 @@ void showPools(PgService& service, int64_t now, std::string* out) {
                 "0", num(s.active), "0", "0", num(s.idle), "0", "0", num(s.login),
                 num(static_cast<uint64_t>(s.max_wait_ms / 1000)),
                 num(static_cast<uint64_t>(s.max_wait_ms % 1000) * 1000),
-                poolModeName(service.config().pool_mode)});
+                std::string(config::poolModeName(service.config().pool_mode))});
   }
   // The console's own pseudo-pool, named as PgBouncer names it (exporters know to skip it).
   writer.row({"pgbouncer", "pgbouncer", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
@@ -116,11 +104,11 @@ void showDatabases(PgService& service, int64_t now, std::string* out) {
       paused = paused || s.paused;
       disabled = disabled || s.disabled;
     }
-    writer.row({database.name, database.primary.hostString(), num(database.primary.port()),
-                database.dbname, database.user, num(config.poolSize(database)),
-                num(config.min_pool_size), num(config.reservePool(database)),
-                poolModeName(config.pool_mode), num(database.max_db_connections), num(current),
-                paused ? "1" : "0", disabled ? "1" : "0"});
+    writer.row(
+        {database.name, database.primary.hostString(), num(database.primary.port()),
+         database.dbname, database.user, num(config.poolSize(database)), num(config.min_pool_size),
+         num(config.reservePool(database)), std::string(config::poolModeName(config.pool_mode)),
+         num(database.max_db_connections), num(current), paused ? "1" : "0", disabled ? "1" : "0"});
   }
   writer.row({"pgbouncer", "", "0", "pgbouncer", "pgbouncer", "2", "0", "0", "statement", "0", "0",
               "0", "0"});
@@ -129,23 +117,6 @@ void showDatabases(PgService& service, int64_t now, std::string* out) {
 
 std::string millis(std::chrono::milliseconds value) { return num(value.count() / 1000); }
 
-const char* tlsModeName(config::PostgresTlsMode mode) {
-  switch (mode) {
-    case config::PostgresTlsMode::kAllow:
-      return "allow";
-    case config::PostgresTlsMode::kPrefer:
-      return "prefer";
-    case config::PostgresTlsMode::kRequire:
-      return "require";
-    case config::PostgresTlsMode::kVerifyCa:
-      return "verify-ca";
-    case config::PostgresTlsMode::kVerifyFull:
-      return "verify-full";
-    default:
-      return "disable";
-  }
-}
-
 void showConfig(PgService& service, std::string* out) {
   const auto& c = service.config();
   ResultWriter writer(out, {"key", "value", "default", "changeable"}, {});
@@ -153,7 +124,7 @@ void showConfig(PgService& service, std::string* out) {
                        const std::string& fallback) {
     writer.row({key, value, fallback, "no"});
   };
-  add("pool_mode", poolModeName(c.pool_mode), "transaction");
+  add("pool_mode", std::string(config::poolModeName(c.pool_mode)), "transaction");
   add("max_client_conn", num(c.max_client_conn), "100");
   add("default_pool_size", num(c.default_pool_size), "20");
   add("min_pool_size", num(c.min_pool_size), "0");
@@ -185,11 +156,11 @@ void showConfig(PgService& service, std::string* out) {
   add("admin_users", admins, "");
   add("stats_users", stats, "");
   // PgBouncer's names for the TLS keys.
-  add("client_tls_sslmode", tlsModeName(c.client_tls.mode), "disable");
+  add("client_tls_sslmode", std::string(config::tlsModeName(c.client_tls.mode)), "disable");
   add("client_tls_cert_file", c.client_tls.cert, "");
   add("client_tls_key_file", c.client_tls.key, "");
   add("client_tls_ca_file", c.client_tls.ca, "");
-  add("server_tls_sslmode", tlsModeName(c.server_tls.mode), "disable");
+  add("server_tls_sslmode", std::string(config::tlsModeName(c.server_tls.mode)), "disable");
   add("server_tls_cert_file", c.server_tls.cert, "");
   add("server_tls_key_file", c.server_tls.key, "");
   add("server_tls_ca_file", c.server_tls.ca, "");

@@ -3,13 +3,14 @@ PgBouncer's column names, so dashboards and exporters read them unchanged, and t
 commands (PAUSE, RESUME, KILL, RECONNECT, RELOAD, SHUTDOWN). The expected column lists were read
 from Debian's PgBouncer 1.18 (`SHOW ...` on its admin console); SCALEGATE_PG_TARGETS=pgbouncer
 runs these tests against it. /metrics carries the same figures as scalegate_pg_* samples."""
+import subprocess
 import threading
 import time
 
 import pytest
 
-from pg_support import (ADMIN, make_target, parse_unaligned, pg_server, pooler, selected_targets,  # noqa: F401
-                        stop_pooler, wait_s, wait_until)
+from pg_support import (ADMIN, PSQL, make_target, parse_unaligned, pg_server, pooler,  # noqa: F401
+                        selected_targets, stop_pooler, wait_s, wait_until)
 from conftest import parse_metrics
 
 KINDS = selected_targets(("scalegate", "pgbouncer"))
@@ -213,6 +214,36 @@ def test_pause_waits_for_running_transactions(pooler, kind):  # noqa: F811
     try:
         assert wait_until(lambda: not rows_for(target, "SHOW SERVERS", database="app"), 10), \
             rows_for(target, "SHOW SERVERS", database="app")
+    finally:
+        r = target.admin_psql("RESUME app")
+    assert r.returncode == 0, r.stderr
+    with target.connect(autocommit=True) as conn:
+        assert conn.execute("SELECT 2").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_admin_gone_while_pause_waits(pooler, kind):  # noqa: F811
+    """The admin client that asked for PAUSE disconnects while a transaction still runs: the
+    pause stays in effect (it belongs to the database, not to the admin's connection), the
+    transaction finishes, its server is closed, and RESUME from another admin session works."""
+    target = pooler(kind, pool_size=2)
+    with target.connect() as conn:  # a transaction stays open until the commit below
+        conn.execute("SELECT 1")
+        pause = subprocess.Popen([PSQL, "-X", "-h", target.host, "-p", str(target.port), "-U", ADMIN[0],
+                                  "-d", "pgbouncer", "-c", "PAUSE app"], env=target.client_env(ADMIN[1]),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert wait_until(lambda: rows_for(target, "SHOW DATABASES", name="app", paused=1), 10)
+            assert pause.poll() is None, "PAUSE returned while a transaction was running"
+        finally:
+            pause.kill()
+            pause.communicate(timeout=wait_s(10))
+        time.sleep(0.3)  # the proxy sees the admin connection close
+        conn.commit()
+    try:
+        assert wait_until(lambda: not rows_for(target, "SHOW SERVERS", database="app"), 10), \
+            rows_for(target, "SHOW SERVERS", database="app")
+        assert rows_for(target, "SHOW DATABASES", name="app", paused=1)
     finally:
         r = target.admin_psql("RESUME app")
     assert r.returncode == 0, r.stderr
