@@ -28,6 +28,8 @@ PACKAGES=(
   # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the
   # driver tests, libpg_query for statement parsing
   postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
+  # protobuf-c headers for libpg_query's protobuf parse trees (its runtime is inside libpg_query)
+  libprotobuf-c-dev
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 

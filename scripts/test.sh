@@ -10,7 +10,8 @@
 #   tsan-integration  ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration
 #                     against it; any race report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
-#                     request vs llhttp, response, chunked, PostgreSQL frontend) on a copy of its
+#                     request vs llhttp, response, chunked, PostgreSQL frontend, statement
+#                     classifier) on a copy of its
 #                     seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
@@ -235,6 +236,7 @@ else
     "response_parser_fuzz http response_heads_corpus response_parser_fuzz.dict"
     "chunked_decoder_fuzz http chunked_bodies_corpus chunked_decoder_fuzz.dict"
     "pg_frontend_fuzz pg fuzz_corpus pg_frontend_fuzz.dict"
+    "route_classify_fuzz pg/route classify_corpus route_classify_fuzz.dict"
   )
   fuzz_names=()
   for spec in "${fuzz_targets[@]}"; do fuzz_names+=("${spec%% *}"); done
