@@ -81,7 +81,8 @@ class CommentLexer {
     }
     if (c == '$') return dollar();
     if (isIdentStart(c)) return identifierOrPrefixedString();
-    if (std::isdigit(static_cast<unsigned char>(c))) return number();
+    const bool leading_dot = c == '.' && std::isdigit(static_cast<unsigned char>(at(pos_ + 1)));
+    if (std::isdigit(static_cast<unsigned char>(c)) || leading_dot) return number();
     if (c == '(') nesting_.open();
     if (c == ')') nesting_.close();
     if (c == ',') nesting_.comma();
@@ -167,12 +168,26 @@ class CommentLexer {
     while (pos_ < sql_.size() && isIdentCont(sql_[pos_])) ++pos_;
   }
 
-  // Digits and what may follow them in a numeric literal; none of it opens a comment or quote.
+  // A numeric literal as PostgreSQL 15's scanner reads one: digits, a fraction unless the dot
+  // starts ".." (or ".5" alone), an exponent only with its digits. Letters straight after are its
+  // "trailing junk" error; they are skipped here.
   void number() {
-    while (pos_ < sql_.size() && (std::isalnum(static_cast<unsigned char>(sql_[pos_])) ||
-                                  sql_[pos_] == '_' || sql_[pos_] == '.')) {
+    const auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(at(i))); };
+    const bool leading_dot = at(pos_) == '.';  // ".5"
+    if (leading_dot) ++pos_;
+    while (digit(pos_)) ++pos_;
+    if (!leading_dot && at(pos_) == '.' && at(pos_ + 1) != '.') {
       ++pos_;
+      while (digit(pos_)) ++pos_;
     }
+    if (at(pos_) == 'e' || at(pos_) == 'E') {
+      const size_t sign = (at(pos_ + 1) == '+' || at(pos_ + 1) == '-') ? 1 : 0;
+      if (digit(pos_ + 1 + sign)) {
+        pos_ += 1 + sign;
+        while (digit(pos_)) ++pos_;
+      }
+    }
+    while (pos_ < sql_.size() && isIdentStart(sql_[pos_])) ++pos_;
   }
 
   std::string_view sql_;
@@ -232,33 +247,30 @@ void applyComment(std::string_view body, CommentHints& hints) {
     return;
   }
   body.remove_prefix(kPrefix.size());
-  // Items: split on commas and blanks, but keep "key = value" and quoted values whole.
-  size_t i = 0;
-  while (i < body.size()) {
-    while (i < body.size() && (body[i] == ',' || std::isspace(static_cast<unsigned char>(body[i]))))
-      ++i;
-    size_t end = i;
-    bool in_quote = false;
-    while (end < body.size()) {
-      const char c = body[end];
-      if (c == '\'') in_quote = !in_quote;
-      if (!in_quote && (c == ',' || std::isspace(static_cast<unsigned char>(c)))) {
-        // "shard = 3": blanks around '=' belong to the item.
-        const size_t next = body.find_first_not_of(" \t\r\n", end);
-        if (next != std::string_view::npos && body[next] == '=') {
-          end = next;
-          continue;
-        }
-        if (end > 0 && body[end - 1] == '=' && c != ',') {
-          ++end;
-          continue;
-        }
-        break;
-      }
-      ++end;
+  // Blanks around '=' are dropped first, so that items split on commas and blanks keep
+  // "key = value" whole; a quoted value keeps its commas and blanks.
+  std::string items;
+  bool in_quote = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '\'') in_quote = !in_quote;
+    if (!in_quote && std::isspace(static_cast<unsigned char>(c))) {
+      const size_t next = body.find_first_not_of(" \t\r\n", i);
+      const bool before_equals = next != std::string_view::npos && body[next] == '=';
+      if (before_equals || (!items.empty() && items.back() == '=')) continue;
     }
-    if (end > i) applyItem(body.substr(i, end - i), hints);
-    i = end;
+    items += c;
+  }
+  size_t begin = 0;
+  in_quote = false;
+  for (size_t i = 0; i <= items.size(); ++i) {
+    const bool at_end = i == items.size();
+    if (!at_end && items[i] == '\'') in_quote = !in_quote;
+    if (at_end ||
+        (!in_quote && (items[i] == ',' || std::isspace(static_cast<unsigned char>(items[i]))))) {
+      if (i > begin) applyItem(std::string_view(items).substr(begin, i - begin), hints);
+      begin = i + 1;
+    }
   }
 }
 

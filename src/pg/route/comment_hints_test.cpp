@@ -70,6 +70,10 @@ TEST(CommentHintsTest, AgreesWithPostgresScanner) {
       "select b'0101' /* c */, x'1f' /* d */, n'nat' -- e",
       "select $tag$ $not$ /* no */ $tag$ /* yes */",
       "select 1.5e3/* c */, 10-- d\n",
+      // found by route_classify_fuzz: "1......" is 1. and an operator, not one number
+      "select 1......ding_$tpreag$..pare p as select ins--",
+      "select 1..2 /* c */, .5e-3 -- d\n, 2e5/* e */",
+      "select 1.....0.ding_$tpreag$..pare p as select ins--",
   };
   for (const std::string& sql : texts) {
     const auto expected = scannerComments(sql);
@@ -111,6 +115,9 @@ TEST(CommentHintsTest, ReadsHints) {
   EXPECT_EQ(hints.route, RouteHint::kReplica);
   EXPECT_EQ(hints.shard, 4u);
   EXPECT_EQ(hints.sharding_key, "a, b");
+  hints = findCommentHints("-- scalegate: shard  =   5,replica\nselect 1");
+  EXPECT_EQ(hints.shard, 5u);
+  EXPECT_EQ(hints.route, RouteHint::kReplica);
 }
 
 TEST(CommentHintsTest, IgnoresWhatIsNotAHint) {
