@@ -28,14 +28,35 @@ void StatementClassifier::evictUntilFits(size_t incoming_bytes) {
   }
 }
 
-std::shared_ptr<const StatementClass> StatementClassifier::classify(std::string_view sql) {
+// The cache key: the text with its constants blanked, so that statements differing only in
+// their literals (an application that does not use parameters, pgbench -M simple) share one
+// verdict instead of one parse each. No verdict depends on a constant's value except the
+// proxy's own SET scalegate.* (and set_config of it): a text mentioning scalegate stays whole.
+std::string StatementClassifier::verdictKey(std::string_view sql) {
+  if (containsScalegate(sql)) return std::string(sql);
+  std::vector<CommentSpan> literals = scanSql(sql).literals;
+  std::string key;
+  key.reserve(sql.size());
+  size_t done = 0;
+  for (const CommentSpan& literal : literals) {
+    key.append(sql.substr(done, literal.begin - done));
+    key.push_back('\x01');  // cannot stand outside a constant in SQL text
+    done = literal.end;
+  }
+  key.append(sql.substr(done));
+  return key;
+}
+
+std::shared_ptr<const StatementClass> StatementClassifier::classify(std::string_view text) {
+  const std::string key = verdictKey(text);
+  const std::string_view sql = key;
   if (auto found = index_.find(sql); found != index_.end()) {
     ++hits_;
     lru_.splice(lru_.begin(), lru_, found->second);
     return found->second->verdict;
   }
   ++misses_;
-  auto verdict = std::make_shared<const StatementClass>(classifyStatement(sql, *functions_));
+  auto verdict = std::make_shared<const StatementClass>(classifyStatement(text, *functions_));
   const size_t bytes = entryBytes(sql, *verdict);
   if (max_entries_ == 0 || bytes > max_bytes_) return verdict;
   evictUntilFits(bytes);

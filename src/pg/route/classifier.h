@@ -24,7 +24,7 @@ class StatementClassifier {
   StatementClassifier& operator=(const StatementClassifier&) = delete;
 
   // The verdict for the text; shared, so the caller may keep it (per prepared statement) after
-  // the cache has dropped it.
+  // the cache has dropped it. Texts that differ only in their constants share a verdict.
   std::shared_ptr<const StatementClass> classify(std::string_view sql);
 
   uint64_t hits() const { return hits_; }
@@ -40,6 +40,7 @@ class StatementClassifier {
     size_t bytes = 0;
   };
   static size_t entryBytes(std::string_view sql, const StatementClass& verdict);
+  static std::string verdictKey(std::string_view sql);
   void evictUntilFits(size_t incoming_bytes);
 
   std::shared_ptr<const FunctionAllowList> functions_;

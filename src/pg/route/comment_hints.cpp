@@ -64,7 +64,7 @@ class CommentLexer {
 
   SqlScan run() {
     while (pos_ < sql_.size()) step();
-    return {std::move(comments_), nesting_.result()};
+    return {std::move(comments_), nesting_.result(), std::move(literals_)};
   }
 
  private:
@@ -74,15 +74,16 @@ class CommentLexer {
     const char c = sql_[pos_];
     if (c == '-' && at(pos_ + 1) == '-') return lineComment();
     if (c == '/' && at(pos_ + 1) == '*') return blockComment();
-    if (c == '\'') return quoted('\'', /*backslash_escapes=*/false, pos_ + 1);
+    if (c == '\'') return literal([&] { quoted('\'', /*backslash_escapes=*/false, pos_ + 1); });
     if (c == '"') {
       nesting_.word();
       return quoted('"', false, pos_ + 1);
     }
-    if (c == '$') return dollar();
+    if (c == '$') return dollar();  // records its body as a literal
     if (isIdentStart(c)) return identifierOrPrefixedString();
     const bool leading_dot = c == '.' && std::isdigit(static_cast<unsigned char>(at(pos_ + 1)));
-    if (std::isdigit(static_cast<unsigned char>(c)) || leading_dot) return number();
+    if (std::isdigit(static_cast<unsigned char>(c)) || leading_dot)
+      return literal([&] { number(); });
     if (c == '(') nesting_.open();
     if (c == ')') nesting_.close();
     if (c == ',') nesting_.comma();
@@ -150,7 +151,9 @@ class CommentLexer {
     }
     const std::string_view tag = sql_.substr(pos_, i + 1 - pos_);
     const size_t close = sql_.find(tag, i + 1);
+    const size_t begin = pos_;
     pos_ = close == std::string_view::npos ? sql_.size() : close + tag.size();
+    literals_.push_back({begin, pos_});
   }
 
   // An identifier or keyword, or the prefix of E'..' (backslash escapes), B'..', X'..', N'..',
@@ -158,12 +161,13 @@ class CommentLexer {
   void identifierOrPrefixedString() {
     const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(sql_[pos_])));
     if (at(pos_ + 1) == '\'') {
-      if (c == 'e') return quoted('\'', true, pos_ + 2);
-      if (c == 'b' || c == 'x' || c == 'n') return quoted('\'', false, pos_ + 2);
+      if (c == 'e') return literal([&] { quoted('\'', true, pos_ + 2); });
+      if (c == 'b' || c == 'x' || c == 'n') return literal([&] { quoted('\'', false, pos_ + 2); });
     }
-    if (c == 'u' && at(pos_ + 1) == '&' && (at(pos_ + 2) == '\'' || at(pos_ + 2) == '"')) {
-      return quoted(at(pos_ + 2), false, pos_ + 3);
+    if (c == 'u' && at(pos_ + 1) == '&' && at(pos_ + 2) == '\'') {
+      return literal([&] { quoted('\'', false, pos_ + 3); });
     }
+    if (c == 'u' && at(pos_ + 1) == '&' && at(pos_ + 2) == '"') return quoted('"', false, pos_ + 3);
     nesting_.word();
     while (pos_ < sql_.size() && isIdentCont(sql_[pos_])) ++pos_;
   }
@@ -190,19 +194,20 @@ class CommentLexer {
     while (pos_ < sql_.size() && isIdentStart(sql_[pos_])) ++pos_;
   }
 
+  // Runs `read` (which moves pos_ past a constant) and records the constant's span.
+  template <typename Read>
+  void literal(Read read) {
+    const size_t begin = pos_;
+    read();
+    literals_.push_back({begin, pos_});
+  }
+
   std::string_view sql_;
   size_t pos_ = 0;
   std::vector<CommentSpan> comments_;
+  std::vector<CommentSpan> literals_;
   NestingEstimate nesting_;
 };
-
-bool containsScalegate(std::string_view sql) {
-  static constexpr std::string_view kWord = "scalegate";
-  auto equal = [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == static_cast<unsigned char>(b);
-  };
-  return std::search(sql.begin(), sql.end(), kWord.begin(), kWord.end(), equal) != sql.end();
-}
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -275,6 +280,14 @@ void applyComment(std::string_view body, CommentHints& hints) {
 }
 
 }  // namespace
+
+bool containsScalegate(std::string_view sql) {
+  static constexpr std::string_view kWord = "scalegate";
+  auto equal = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == static_cast<unsigned char>(b);
+  };
+  return std::search(sql.begin(), sql.end(), kWord.begin(), kWord.end(), equal) != sql.end();
+}
 
 SqlScan scanSql(std::string_view sql) { return CommentLexer(sql).run(); }
 

@@ -42,8 +42,15 @@ std::vector<CommentSpan> findComments(std::string_view sql);
 struct SqlScan {
   std::vector<CommentSpan> comments;
   size_t nesting_estimate = 0;
+  // String constants ('..', E'..', B'..', X'..', N'..', U&'..', $tag$..$tag$, prefix included)
+  // and numeric constants, in text order: what a verdict never depends on (the cache key
+  // blanks them).
+  std::vector<CommentSpan> literals;
 };
 SqlScan scanSql(std::string_view sql);
+
+// Whether the text mentions "scalegate" in any case (a cheap test before looking for hints).
+bool containsScalegate(std::string_view sql);
 
 // The hints in the given comments of `sql` (from scanSql).
 CommentHints hintsInComments(std::string_view sql, const std::vector<CommentSpan>& comments);
