@@ -66,6 +66,8 @@ class Coalescer {
   uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
 
  private:
+  bool countEvents(int events);
+
   std::chrono::microseconds wait_;
   bool active_ = false;
   int thin_polls_ = 0;
