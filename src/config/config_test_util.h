@@ -117,7 +117,8 @@ inline std::string describe(const std::vector<ConfigError>& errors) {
 // a typo in a case cannot silently test the unmodified file.
 inline std::string edit(std::string_view from, std::string_view to, std::string text = kMinimal) {
   auto pos = text.find(from);
-  if (pos == std::string::npos) throw std::logic_error("edit: '" + std::string(from) + "' not found");
+  if (pos == std::string::npos)
+    throw std::logic_error("edit: '" + std::string(from) + "' not found");
   text.replace(pos, from.size(), to);
   return text;
 }

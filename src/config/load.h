@@ -52,6 +52,8 @@ void loadPostgresClientTls(ErrorSink& errors, const Field& field, const std::str
                            PostgresTlsConfig* out);
 void loadPostgresServerTls(ErrorSink& errors, const Field& field, const std::string& config_file,
                            PostgresTlsConfig* out);
+// A database's read/write splitting keys (load_postgres_routing.cpp), from the database's map.
+void loadPostgresRouting(ErrorSink& errors, const MapReader& map, PostgresRoutingConfig* out);
 
 // Protection keys (load_protection.cpp). default_name names a rate limit policy whose
 // `name` is left out.

@@ -155,7 +155,8 @@ void readPoolMode(ErrorSink& errors, const Field* field, PostgresConfig::PoolMod
       "unknown pool_mode " + detail::quoted(mode) + " (one of: session, transaction, statement)");
 }
 
-void readUserList(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
+// A list of non-empty names (users, functions).
+void readNames(ErrorSink& errors, const Field* field, std::vector<std::string>* out) {
   if (field == nullptr) return;
   for (const Field& item : sequenceItems(errors, *field)) {
     std::string user;
@@ -170,9 +171,13 @@ void readUserList(ErrorSink& errors, const Field* field, std::vector<std::string
 
 void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& postgres,
                   PostgresDatabaseConfig* out) {
-  MapReader map(errors, field,
-                {"primary", "dbname", "user", "password", "pool_size", "reserve_pool",
-                 "max_db_connections", "auth_user"});
+  MapReader map(
+      errors, field,
+      {"primary", "dbname", "user", "password", "pool_size", "reserve_pool", "max_db_connections",
+       "auth_user",
+       // read/write splitting (load_postgres_routing.cpp)
+       "replicas", "read_write_split", "replica_balance", "primary_reads", "max_lag",
+       "max_lag_bytes", "read_your_writes", "read_your_writes_window", "primary_discovery"});
   if (!map.valid()) return;
   readAddress(errors, map.require("primary"), &out->primary);
   out->dbname = out->name;
@@ -200,6 +205,7 @@ void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& p
   const Field* auth_user = map.find("auth_user");
   if (readString(errors, auth_user, &out->auth_user) && out->auth_user.empty())
     errors.add(auth_user->mark(), auth_user->path, "must not be empty");
+  loadPostgresRouting(errors, map, &out->routing);
 }
 
 void loadDatabases(ErrorSink& errors, const Field& field, PostgresConfig* out) {
@@ -306,7 +312,9 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
                  "tcp_keepcnt",
                  "databases",
                  "client_tls",
-                 "server_tls"});
+                 "server_tls",
+                 "lag_check_interval",
+                 "read_only_functions"});
   if (!map.valid()) return;
   if (const Field* listeners = map.require("listeners"))
     loadListeners(errors, *listeners, config, &out->listeners);
@@ -316,8 +324,10 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   readLimits(errors, map, out);
   readTimeouts(errors, map, out);
   readSocketOptions(errors, map, out);
-  readUserList(errors, map.find("admin_users"), &out->admin_users);
-  readUserList(errors, map.find("stats_users"), &out->stats_users);
+  readNames(errors, map.find("admin_users"), &out->admin_users);
+  readNames(errors, map.find("stats_users"), &out->stats_users);
+  readDuration(errors, map.find("lag_check_interval"), &out->lag_check_interval, false);
+  readNames(errors, map.find("read_only_functions"), &out->read_only_functions);
   readString(errors, map.find("server_check_query"), &out->server_check_query);
   readString(errors, map.find("server_reset_query"), &out->server_reset_query);
   if (const Field* tls = map.find("client_tls"))

@@ -20,6 +20,26 @@ constexpr std::pair<std::string_view, PostgresConfig::PoolMode> kPoolModes[] = {
     {"statement", PostgresConfig::PoolMode::kStatement},
 };
 
+using Routing = PostgresRoutingConfig;
+
+constexpr std::pair<std::string_view, Routing::Balance> kBalances[] = {
+    {"least_request", Routing::Balance::kLeastRequest},
+    {"round_robin", Routing::Balance::kRoundRobin},
+    {"random", Routing::Balance::kRandom},
+};
+
+constexpr std::pair<std::string_view, Routing::PrimaryReads> kPrimaryReads[] = {
+    {"fallback", Routing::PrimaryReads::kFallback},
+    {"include", Routing::PrimaryReads::kInclude},
+    {"exclude", Routing::PrimaryReads::kExclude},
+};
+
+constexpr std::pair<std::string_view, Routing::ReadYourWrites> kReadYourWrites[] = {
+    {"lsn", Routing::ReadYourWrites::kLsn},
+    {"window", Routing::ReadYourWrites::kWindow},
+    {"off", Routing::ReadYourWrites::kOff},
+};
+
 template <typename Enum, size_t N>
 std::string_view nameOf(const std::pair<std::string_view, Enum> (&table)[N], Enum value) {
   for (const auto& [name, entry] : table) {
@@ -50,6 +70,25 @@ bool parseTlsMode(std::string_view name, PostgresTlsMode* out) {
 std::string_view poolModeName(PostgresConfig::PoolMode mode) { return nameOf(kPoolModes, mode); }
 bool parsePoolMode(std::string_view name, PostgresConfig::PoolMode* out) {
   return valueOf(kPoolModes, name, out);
+}
+
+std::string_view balanceName(Routing::Balance balance) { return nameOf(kBalances, balance); }
+bool parseBalance(std::string_view name, Routing::Balance* out) {
+  return valueOf(kBalances, name, out);
+}
+
+std::string_view primaryReadsName(Routing::PrimaryReads reads) {
+  return nameOf(kPrimaryReads, reads);
+}
+bool parsePrimaryReads(std::string_view name, Routing::PrimaryReads* out) {
+  return valueOf(kPrimaryReads, name, out);
+}
+
+std::string_view readYourWritesName(Routing::ReadYourWrites mode) {
+  return nameOf(kReadYourWrites, mode);
+}
+bool parseReadYourWrites(std::string_view name, Routing::ReadYourWrites* out) {
+  return valueOf(kReadYourWrites, name, out);
 }
 
 }  // namespace sg::config

@@ -19,6 +19,30 @@ struct PostgresListenerConfig {
   net::Address address;
 };
 
+// Read/write splitting of one database: plain reads go to its replicas while their lag allows.
+struct PostgresRoutingConfig {
+  enum class Balance { kLeastRequest, kRoundRobin, kRandom };
+  // Reads when no replica is usable (fallback), always as one more candidate (include), or
+  // never (exclude: the read fails instead).
+  enum class PrimaryReads { kFallback, kInclude, kExclude };
+  // lsn: a client's reads after its write go only to replicas that replayed the write's commit
+  // position; window: to the primary for read_your_writes_window; off: anywhere.
+  enum class ReadYourWrites { kLsn, kWindow, kOff };
+
+  std::vector<net::Address> replicas;
+  bool read_write_split = false;  // true by default once replicas are listed
+  Balance replica_balance = Balance::kLeastRequest;
+  PrimaryReads primary_reads = PrimaryReads::kFallback;
+  std::chrono::milliseconds max_lag{10000};  // replay delay that bans a replica; 0 = no limit
+  uint64_t max_lag_bytes = 0;                // WAL bytes behind that ban a replica; 0 = no limit
+  ReadYourWrites read_your_writes = ReadYourWrites::kLsn;
+  std::chrono::milliseconds read_your_writes_window{2000};
+  // Follow a promoted replica: the primary is whichever server says it is not in recovery.
+  bool primary_discovery = false;
+
+  bool splits() const { return read_write_split && !replicas.empty(); }
+};
+
 // One entry of `postgres.databases`: the name clients connect to, and the server it maps to.
 struct PostgresDatabaseConfig {
   std::string name;        // the key: what clients put in `database`
@@ -31,6 +55,7 @@ struct PostgresDatabaseConfig {
   std::optional<uint32_t> reserve_pool;
   uint32_t max_db_connections = 0;  // 0: unlimited (across the database's pools)
   std::string auth_user;            // this database's auth_user (empty: postgres.auth.auth_user)
+  PostgresRoutingConfig routing;
 };
 
 // client_tls / server_tls. The modes are PgBouncer's client_tls_sslmode / server_tls_sslmode.
@@ -89,6 +114,10 @@ struct PostgresConfig {
   std::chrono::milliseconds tcp_keepintvl{0};
   uint32_t tcp_keepcnt = 0;
   std::vector<PostgresDatabaseConfig> databases;  // in file order
+  // Replica lag is read this often (primary's WAL position against each replica's replay).
+  std::chrono::milliseconds lag_check_interval{1000};
+  // Functions a statement may call and still go to a replica, beside the built-in list.
+  std::vector<std::string> read_only_functions;
   PostgresTlsConfig client_tls;  // clients of the listener (the proxy is the TLS server)
   PostgresTlsConfig server_tls;  // the proxy's connections to servers
 
@@ -115,5 +144,11 @@ std::string_view tlsModeName(PostgresTlsMode mode);
 bool parseTlsMode(std::string_view name, PostgresTlsMode* out);
 std::string_view poolModeName(PostgresConfig::PoolMode mode);
 bool parsePoolMode(std::string_view name, PostgresConfig::PoolMode* out);
+std::string_view balanceName(PostgresRoutingConfig::Balance balance);
+bool parseBalance(std::string_view name, PostgresRoutingConfig::Balance* out);
+std::string_view primaryReadsName(PostgresRoutingConfig::PrimaryReads reads);
+bool parsePrimaryReads(std::string_view name, PostgresRoutingConfig::PrimaryReads* out);
+std::string_view readYourWritesName(PostgresRoutingConfig::ReadYourWrites mode);
+bool parseReadYourWrites(std::string_view name, PostgresRoutingConfig::ReadYourWrites* out);
 
 }  // namespace sg::config
