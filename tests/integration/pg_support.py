@@ -53,6 +53,7 @@ APP = ("app", "app_pw")
 
 _HBA = """\
 local all all trust
+local replication postgres trust
 host all trustuser 127.0.0.1/32 trust
 host all md5user 127.0.0.1/32 md5
 host all all 127.0.0.1/32 scram-sha-256
@@ -295,6 +296,41 @@ class PostgresServer:
         """A psycopg connection (autocommit) as the superuser over the unix socket."""
         import psycopg
         return psycopg.connect(host=self.sock_dir, port=self.port, user="postgres", dbname=db, autocommit=True)
+
+    def replica(self, apply_delay_ms=None):
+        """A hot standby of this server, streaming from it (pg_basebackup -R over the unix
+        socket), started on its own port; apply_delay_ms sets recovery_min_apply_delay (reads
+        on it then lag that far behind). Stopped by whoever stops servers (stop())."""
+        root = _make_owned_dir("sg-pg-replica-")
+        data = os.path.join(root, "data")
+        r = _as_postgres([os.path.join(PGBIN, "pg_basebackup"), "-D", data, "-h", self.sock_dir, "-p",
+                          str(self.port), "-U", "postgres", "-X", "stream", "-R", "-c", "fast", "--no-sync"],
+                         timeout=120)
+        if r.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError("pg_basebackup failed: %s" % (r.stdout + r.stderr)[-2000:])
+        settings = "hot_standby = on\n"
+        if apply_delay_ms is not None:
+            settings += "recovery_min_apply_delay = '%dms'\n" % apply_delay_ms
+        with open(os.path.join(data, "postgresql.conf"), "a") as f:
+            f.write("\n" + settings)
+        _chown_postgres(root)
+        standby = PostgresServer(data_dir=data, root=root)
+        try:
+            standby.start()
+        except Exception:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        return standby
+
+    def wal_lsn(self):
+        """This primary's WAL insert position (pg_lsn text): past every commit made so far, even
+        one not yet flushed (the tests' servers run with synchronous_commit off)."""
+        return self.sql("SELECT pg_current_wal_insert_lsn()", db="postgres")
+
+    def replayed(self, lsn):
+        """Whether this standby has replayed WAL up to `lsn`."""
+        return self.sql("SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % lsn, db="postgres") == "t"
 
     def backends(self, user="app", db="app"):
         """Client backends of `user` on `db`: list of (pid, state, query)."""
