@@ -299,7 +299,7 @@ Row clientRow(const ClientConn& client, int64_t now) {
 }
 
 Row serverRow(const ServerConn& server) {
-  const auto& address = server.pool()->database().primary;
+  const auto& address = server.address();
   return {"S",
           server.pool()->serverUser(),
           server.pool()->database().name,

@@ -43,31 +43,33 @@ bool PgService::userSecret(const std::string& user, std::string* secret) const {
   return true;
 }
 
-Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user) {
+Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user,
+                      uint32_t backend) {
   // A forced server user logs in with the database's password or its user list entry;
   // otherwise the client's own user and secret.
-  return findOrMakePool(database, user, database.user.empty() ? user : database.user);
+  return findOrMakePool(database, user, database.user.empty() ? user : database.user, backend);
 }
 
 Pool* PgService::authPool(const config::PostgresDatabaseConfig& database,
                           const std::string& auth_user) {
-  return findOrMakePool(database, auth_user, auth_user);
+  return findOrMakePool(database, auth_user, auth_user, Pool::kPrimary);
 }
 
 Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
-                                const std::string& user, const std::string& server_user) {
+                                const std::string& user, const std::string& server_user,
+                                uint32_t backend) {
   Pool* made = nullptr;
   {
     std::lock_guard lock(pools_mutex_);
     for (auto& pool : pools_) {
       if (pool->database().name == database.name && pool->clientUser() == user &&
-          pool->serverUser() == server_user)
+          pool->serverUser() == server_user && pool->backend() == backend)
         return pool.get();
     }
     std::string secret = server_user == database.user ? database.password : std::string();
     if (secret.empty()) userSecret(server_user, &secret);
     pools_.push_back(std::make_unique<Pool>(config(), database, user, server_user,
-                                            std::move(secret), worker_count_));
+                                            std::move(secret), worker_count_, backend));
     made = pools_.back().get();
   }
   // After the pools' lock: a scrape holds the registry's lock and then takes the pools' one.
@@ -112,10 +114,13 @@ bool PgService::reload(std::string* error) {
   for (Pool* pool : pools()) {
     const auto* database = next.findDatabase(pool->database().name);
     if (database == nullptr) continue;  // removed: its clients stay, new ones are refused
-    const auto& old = pool->database();
-    bool moved = !(old.primary == database->primary) || old.dbname != database->dbname;
+    bool renamed = pool->database().dbname != database->dbname;
+    net::Address before, after;
+    bool was_listed = pool->address(&before);
     std::lock_guard lock(pool->mutex);
     pool->rebind(next, *database);
+    // A replica dropped from the list, or its address or the server database changed.
+    bool moved = renamed || was_listed != pool->address(&after) || !(before == after);
     if (moved || tls_changed) ++pool->generation;  // old servers close when released
   }
   if (tls_changed) {

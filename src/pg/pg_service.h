@@ -59,8 +59,10 @@ class PgService {
   bool userSecret(const std::string& user, std::string* secret) const;
   ScramVerifierCache& verifierCache() { return verifiers_; }
 
-  // The pool of (database, client user), made on first use.
-  Pool* pool(const config::PostgresDatabaseConfig& database, const std::string& user);
+  // The pool of (database, client user) on one of the database's servers (Pool::kPrimary, or
+  // replica N), made on first use.
+  Pool* pool(const config::PostgresDatabaseConfig& database, const std::string& user,
+             uint32_t backend = Pool::kPrimary);
   // The pool auth_query runs in: `auth_user` on the server too, whatever user the database
   // forces on its clients (shared with auth_user's own clients when the database forces none).
   Pool* authPool(const config::PostgresDatabaseConfig& database, const std::string& auth_user);
@@ -105,7 +107,7 @@ class PgService {
   mutable std::mutex pools_mutex_;
   std::vector<std::unique_ptr<Pool>> pools_;
   Pool* findOrMakePool(const config::PostgresDatabaseConfig& database, const std::string& user,
-                       const std::string& server_user);
+                       const std::string& server_user, uint32_t backend);
   std::atomic<uint32_t> clients_{0};
   struct CancelTarget {
     int32_t secret;

@@ -280,7 +280,15 @@ void PgWorker::attach(ClientConn* client, ServerConn* server) {
 
 void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
   int error_code = 0;
-  int fd = draining_ ? -1 : net::connectSocket(pool.database().primary, &error_code);
+  net::Address address;
+  int fd = -1;
+  if (draining_) {
+    // No new server while draining; the waiting client gets the error below.
+  } else if (!pool.address(&address)) {
+    error_code = ENOENT;  // a replica RELOAD removed
+  } else {
+    fd = net::connectSocket(address, &error_code);
+  }
   if (fd >= 0) setKeepAlive(fd);
   if (fd < 0) {
     {
@@ -299,7 +307,7 @@ void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
     std::lock_guard lock(pool.mutex);
     generation = pool.generation;
   }
-  auto* server = new ServerConn(this, &pool, fd, generation, now());
+  auto* server = new ServerConn(this, &pool, address, fd, generation, now());
   server->setIntendedClient(client_id);
   servers_[server->id()] = server;
   loop_.add(fd, server);
@@ -399,7 +407,7 @@ void PgWorker::killPool(Pool* pool) {
 
 void PgWorker::sendCancel(const ServerConn& server) {
   int error_code = 0;
-  int fd = net::connectSocket(server.pool()->database().primary, &error_code);
+  int fd = net::connectSocket(server.address(), &error_code);
   if (fd < 0) return;
   auto* sender = new CancelSender(loop_, fd, server.backendPid(), server.backendSecret());
   loop_.add(fd, sender);

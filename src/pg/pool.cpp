@@ -6,9 +6,10 @@ namespace sg::pg {
 
 Pool::Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
            std::string client_user, std::string server_user, std::string server_secret,
-           uint32_t workers)
+           uint32_t workers, uint32_t backend)
     : idle(workers),
       database_(&database),
+      backend_(backend),
       client_user_(std::move(client_user)),
       server_user_(std::move(server_user)),
       server_secret_(std::move(server_secret)),
@@ -22,6 +23,17 @@ void Pool::rebind(const config::PostgresConfig& config,
   size_ = config.poolSize(database);
   reserve_ = config.reservePool(database);
   reserve_timeout_ms_ = config.reserve_pool_timeout.count();
+}
+
+bool Pool::address(net::Address* out) const {
+  const auto& db = database();
+  if (backend_ == kPrimary) {
+    *out = db.primary;
+    return true;
+  }
+  if (backend_ > db.routing.replicas.size()) return false;
+  *out = db.routing.replicas[backend_ - 1];
+  return true;
 }
 
 size_t Pool::idleCount() const {

@@ -32,9 +32,12 @@ struct PoolWaiter {
 
 class Pool {
  public:
+  // `backend`: which server of the database the pool's connections go to: kPrimary, or
+  // replica N (routing.replicas[N - 1]).
+  static constexpr uint32_t kPrimary = 0;
   Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
        std::string client_user, std::string server_user, std::string server_secret,
-       uint32_t workers);
+       uint32_t workers, uint32_t backend = kPrimary);
 
   // The database's current configuration (RELOAD may replace it; every version stays alive).
   const config::PostgresDatabaseConfig& database() const {
@@ -42,6 +45,11 @@ class Pool {
   }
   // RELOAD: the database's new entry and pool sizes (the caller holds `mutex`).
   void rebind(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database);
+  uint32_t backend() const { return backend_; }
+  bool isReplica() const { return backend_ != kPrimary; }
+  // The server this pool connects to. A replica RELOAD removed from the list: false (the pool
+  // hands out no new server; the caller treats it as down).
+  bool address(net::Address* out) const;
   const std::string& clientUser() const { return client_user_; }
   const std::string& serverUser() const { return server_user_; }
   // Plaintext password, md5 secret or SCRAM verifier for logging in to the server.
@@ -82,6 +90,7 @@ class Pool {
 
  private:
   std::atomic<const config::PostgresDatabaseConfig*> database_;
+  uint32_t backend_;
   std::string client_user_;
   std::string server_user_;
   std::string server_secret_;

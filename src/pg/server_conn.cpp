@@ -48,9 +48,11 @@ bool inspected(char type) {
 
 }  // namespace
 
-ServerConn::ServerConn(PgWorker* worker, Pool* pool, int fd, uint64_t generation, int64_t now_ms)
+ServerConn::ServerConn(PgWorker* worker, Pool* pool, const net::Address& address, int fd,
+                       uint64_t generation, int64_t now_ms)
     : worker_(worker),
       pool_(pool),
+      address_(address),
       stream_(fd),
       id_(next_server_id.fetch_add(1, std::memory_order_relaxed)),
       generation_(generation),
@@ -121,8 +123,7 @@ bool ServerConn::processTlsResponse() {
     sendStartup();  // allow and prefer go on in plain text
   } else {
     std::string error;
-    auto session = net::TlsSession::make(*tls.context, stream_.fd(),
-                                         pool_->database().primary.hostString(), &error);
+    auto session = net::TlsSession::make(*tls.context, stream_.fd(), address_.hostString(), &error);
     if (session == nullptr) {
       fail("TLS: " + error);
       return false;
@@ -459,8 +460,8 @@ uint64_t ServerConn::addStatement(uint64_t key, size_t capacity) {
 
 void ServerConn::fail(const std::string& why) {
   if (state_ == State::kClosed) return;
-  spdlog::info("postgres: server {} ({}@{}): {}", id_, pool_->serverUser(),
-               pool_->database().primary.toString(), why);
+  spdlog::info("postgres: server {} ({}@{}): {}", id_, pool_->serverUser(), address_.toString(),
+               why);
   if (loggingIn(state_)) pool_->stats().server_login_failures.inc(1);
   close(why.c_str());
 }

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/address.h"
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "pg/params.h"
@@ -57,11 +58,14 @@ class ServerConn final : public net::EventHandler,
     kLookup,      // auth_query for a client logging in: its row or error goes to that client
   };
 
-  ServerConn(PgWorker* worker, Pool* pool, int fd, uint64_t generation, int64_t now_ms);
+  // `address`: where fd was connected (the pool's server then; RELOAD may change the pool's).
+  ServerConn(PgWorker* worker, Pool* pool, const net::Address& address, int fd, uint64_t generation,
+             int64_t now_ms);
   ~ServerConn() override;
 
   State state() const { return state_; }
   Pool* pool() const { return pool_; }
+  const net::Address& address() const { return address_; }
   uint64_t id() const { return id_; }
   uint64_t generation() const { return generation_; }
   int32_t backendPid() const { return backend_pid_; }
@@ -154,6 +158,7 @@ class ServerConn final : public net::EventHandler,
 
   PgWorker* worker_;
   Pool* pool_;
+  net::Address address_;
   Stream stream_;
   State state_ = State::kConnecting;
   uint64_t id_;
