@@ -56,8 +56,12 @@ class ClientConn final : public net::EventHandler,
   State state() const { return state_; }
   uint64_t id() const { return id_; }
   Pool* pool() const { return pool_; }
-  // The pool it waits in: the auth pool while it looks up its secret, else its own.
-  Pool* waitPool() const { return lookup_pool_ != nullptr ? lookup_pool_ : pool_; }
+  // The pool it waits in: the auth pool while it looks up its secret, else the one its
+  // transaction was routed to (read/write splitting), else its own (the primary's).
+  Pool* waitPool() const {
+    if (lookup_pool_ != nullptr) return lookup_pool_;
+    return route_pool_ != nullptr ? route_pool_ : pool_;
+  }
   // Queued for a server and none attached yet (a server given now is used, not returned).
   bool waitsForServer() const {
     return (state_ == State::kWaiting || state_ == State::kLookupWaiting) && server_ == nullptr;
@@ -138,7 +142,11 @@ class ClientConn final : public net::EventHandler,
   void authenticated();
   void sendWelcome();
   bool forwardMessages();
-  bool needServer();
+  bool needServer(char type, std::string_view payload, bool whole);
+  // client_route.cpp
+  Pool* routeTransaction(char type, std::string_view payload);
+  Pool* pickReplica(const config::PostgresRoutingConfig& routing);
+  void shareCredentials(Pool* replica);
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
   bool forwardBind(std::string_view whole, std::string_view payload);
@@ -174,9 +182,12 @@ class ClientConn final : public net::EventHandler,
   bool counted_ = false;  // holds a place in max_client_conn
   bool md5_ = false;      // authenticating with md5 (else SCRAM)
   bool welcome_pending_ = false;
-  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
-                               // logged in; the welcome waits for the first server
-  bool read_pending_ = false;  // the socket may hold bytes not read yet
+  Pool* route_pool_ = nullptr;   // where the current transaction runs (null: pool_)
+  bool sticky_primary_ = false;  // session state set: every transaction on the primary
+  uint64_t next_replica_ = 0;    // replica_balance: round_robin
+  bool requesting_ = false;      // inside needServer: an attach now must not forward by itself  //
+                                 // logged in; the welcome waits for the first server
+  bool read_pending_ = false;    // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
   bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads
   size_t stream_remaining_ = 0;  // bytes of a large message still to pass through

@@ -97,7 +97,9 @@ bool ClientConn::forwardMessages() {
     size_t total = static_cast<size_t>(length) + 1;
     bool whole = total <= in.size();
     if (!whole && total <= kMaxWholeMessage) break;  // the rest is coming
-    if (server_ == nullptr && !needServer()) break;
+    if (server_ == nullptr &&
+        !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
+      break;
     if (!whole) {
       if (type == 'Q' || type == 'F') server_->markSynced();
       if (type == 'P' || type == 'B') server_->markUnsynced();
@@ -139,7 +141,8 @@ bool ClientConn::forwardMessages() {
 }
 
 // True when a server is attached now; false when the client waits for one.
-bool ClientConn::needServer() {
+bool ClientConn::needServer(char type, std::string_view payload, bool whole) {
+  route_pool_ = whole ? routeTransaction(type, payload) : pool_;
   request_start_ms_ = worker_->now();
   transaction_start_ms_ = request_start_ms_;
   setState(State::kWaiting);

@@ -12,6 +12,7 @@
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
 #include "pg/pool.h"
+#include "pg/route/classifier.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
@@ -66,11 +67,25 @@ uint64_t PgWorker::random() {
 
 namespace {
 
+// A worker's verdict cache: statements are mostly parameterized, so a few thousand texts cover
+// an application; long texts are bounded by the bytes.
+constexpr size_t kClassifierEntries = 4096;
+constexpr size_t kClassifierBytes = 8 * 1024 * 1024;
+
 int wholeSeconds(std::chrono::milliseconds duration) {
   return static_cast<int>(std::chrono::ceil<std::chrono::seconds>(duration).count());
 }
 
 }  // namespace
+
+route::StatementClassifier& PgWorker::classifier() {
+  if (classifier_ == nullptr) {
+    auto functions = std::make_shared<const route::FunctionAllowList>(config().read_only_functions);
+    classifier_ = std::make_unique<route::StatementClassifier>(
+        std::move(functions), kClassifierEntries, kClassifierBytes);
+  }
+  return *classifier_;
+}
 
 void PgWorker::setKeepAlive(int fd) const {
   const auto& c = config();

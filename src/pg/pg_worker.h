@@ -19,6 +19,9 @@
 #include "pg/server_conn.h"
 
 namespace sg::pg {
+namespace route {
+class StatementClassifier;
+}
 
 class ClientConn;
 class PgService;
@@ -50,6 +53,9 @@ class PgWorker final : public net::TimerHandler {
   uint32_t index() const { return index_; }
   int64_t now() const { return loop_.now(); }
   uint64_t random();
+  // Read/write verdicts for this worker's clients (made at first use with the
+  // read_only_functions of the configuration then; a RELOAD does not change it yet).
+  route::StatementClassifier& classifier();
   // Thread-safe: runs `task` on this worker's loop.
   void post(std::function<void()> task) { post_(std::move(task)); }
 
@@ -114,6 +120,7 @@ class PgWorker final : public net::TimerHandler {
   uint64_t rng_state_;
   bool draining_ = false;
   net::Timer maintenance_{this};
+  std::unique_ptr<route::StatementClassifier> classifier_;
 };
 
 }  // namespace sg::pg
