@@ -147,6 +147,8 @@ class ClientConn final : public net::EventHandler,
   Pool* routeTransaction(char type, std::string_view payload);
   Pool* pickReplica(const config::PostgresRoutingConfig& routing);
   void shareCredentials(Pool* replica);
+  bool rerouteRead();
+  std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
   bool forwardBind(std::string_view whole, std::string_view payload);

@@ -143,6 +143,10 @@ bool ClientConn::forwardMessages() {
 // True when a server is attached now; false when the client waits for one.
 bool ClientConn::needServer(char type, std::string_view payload, bool whole) {
   route_pool_ = whole ? routeTransaction(type, payload) : pool_;
+  if (route_pool_ == nullptr) {
+    closeWithError("08006", "no replica can take reads now (primary_reads: exclude)");
+    return false;
+  }
   request_start_ms_ = worker_->now();
   transaction_start_ms_ = request_start_ms_;
   setState(State::kWaiting);
@@ -419,6 +423,7 @@ void ClientConn::replayParams() {
 
 void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
   if (state_ == State::kLookupWaiting) return failLookup(sqlstate, message, message);
+  if (state_ == State::kWaiting && rerouteRead()) return;
   closeWithError(sqlstate, message);
 }
 

@@ -1,6 +1,7 @@
 // ClientConn: which of its database's servers runs the client's next transaction (read/write
 // splitting). Decided once per transaction, from its first message, before a server is asked
 // for; the transaction then stays on that server until ReadyForQuery 'I'.
+#include <boost/container/small_vector.hpp>
 #include <mutex>
 
 #include "pg/client_conn.h"
@@ -32,8 +33,8 @@ std::string_view statementText(char type, std::string_view payload) {
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   const auto& routing = database_config_->routing;
   if (!routing.splits() || sticky_primary_) return pool_;
-  std::string_view text = statementText(type, payload);
-  if (text.empty()) return pool_;  // Bind of a named statement, COPY data, ...: the primary
+  std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
+  if (text.empty()) return pool_;  // an unnamed Bind, a Describe, COPY data, ...: the primary
   auto verdict = worker_->classifier().classify(text);
   if (verdict->sticky) {
     sticky_primary_ = true;  // session state lives on the primary from now on
@@ -42,7 +43,19 @@ Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   bool to_replica = verdict->target == route::Target::kReplicaOk;
   if (verdict->hint == route::RouteHint::kPrimary) to_replica = false;
   if (!to_replica) return pool_;
-  return pickReplica(routing);
+  return pickReplica(routing);  // null: no replica, and primary_reads exclude
+}
+
+// The text of the named statement a Bind runs (the client prepared it earlier); empty when
+// unnamed or unknown.
+std::string_view ClientConn::boundStatementText(std::string_view payload) const {
+  PayloadReader reader(payload);
+  std::string_view portal, name;
+  if (!reader.readString(&portal) || !reader.readString(&name) || name.empty()) return {};
+  auto it = statements_.find(std::string(name));
+  if (it == statements_.end()) return {};
+  std::string_view body = it->second->body;  // the query, its NUL, then the parameter types
+  return body.substr(0, body.find('\0'));
 }
 
 // A replica by replica_balance; with primary_reads: include the primary is one more candidate.
@@ -52,19 +65,25 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing) {
   uint32_t replicas = static_cast<uint32_t>(routing.replicas.size());
   bool include_primary =
       routing.primary_reads == config::PostgresRoutingConfig::PrimaryReads::kInclude;
-  uint32_t candidates = replicas + (include_primary ? 1 : 0);
-  auto candidate = [&](uint32_t i) -> Pool* {
-    return i < replicas ? service.pool(*database_config_, user_, i + 1) : pool_;
-  };
+  int64_t now = worker_->now();
+  boost::container::small_vector<Pool*, 4> usable;
+  for (uint32_t i = 0; i < replicas; ++i) {
+    Pool* pool = service.pool(*database_config_, user_, i + 1);
+    if (!pool->down(now)) usable.push_back(pool);
+  }
+  if (usable.empty())
+    return routing.primary_reads == config::PostgresRoutingConfig::PrimaryReads::kExclude ? nullptr
+                                                                                          : pool_;
+  if (include_primary) usable.push_back(pool_);
+  uint32_t candidates = static_cast<uint32_t>(usable.size());
   Pool* chosen = nullptr;
   if (routing.replica_balance == Balance::kRandom) {
-    chosen = candidate(static_cast<uint32_t>(worker_->random() % candidates));
+    chosen = usable[worker_->random() % candidates];
   } else if (routing.replica_balance == Balance::kRoundRobin) {
-    chosen = candidate(static_cast<uint32_t>(next_replica_++ % candidates));
+    chosen = usable[next_replica_++ % candidates];
   } else {
     uint32_t best_load = UINT32_MAX;
-    for (uint32_t i = 0; i < candidates; ++i) {
-      Pool* pool = candidate(i);
+    for (Pool* pool : usable) {
       std::lock_guard lock(pool->mutex);
       uint32_t load = pool->in_use + static_cast<uint32_t>(pool->waiters.size());
       if (load < best_load) {
@@ -75,6 +94,17 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing) {
   }
   if (chosen != pool_) shareCredentials(chosen);
   return chosen;
+}
+
+// The replica this read waited for cannot be reached: the read goes to another usable replica,
+// else to the primary unless primary_reads is exclude. Keeps its turn. False: nowhere to go.
+bool ClientConn::rerouteRead() {
+  if (route_pool_ == nullptr || !route_pool_->isReplica()) return false;
+  Pool* next = pickReplica(database_config_->routing);
+  if (next == nullptr) return false;
+  route_pool_ = next;
+  worker_->requestServer(this, /*first=*/true);
+  return true;
 }
 
 // A replica pool logs in as the primary pool does: the SCRAM key its clients proved, or the

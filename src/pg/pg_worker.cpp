@@ -71,6 +71,8 @@ namespace {
 // an application; long texts are bounded by the bytes.
 constexpr size_t kClassifierEntries = 4096;
 constexpr size_t kClassifierBytes = 8 * 1024 * 1024;
+// A replica that failed a connection or login is skipped for reads this long.
+constexpr int64_t kReplicaRetryMs = 5000;
 
 int wholeSeconds(std::chrono::milliseconds duration) {
   return static_cast<int>(std::chrono::ceil<std::chrono::seconds>(duration).count());
@@ -85,6 +87,11 @@ route::StatementClassifier& PgWorker::classifier() {
         std::move(functions), kClassifierEntries, kClassifierBytes);
   }
   return *classifier_;
+}
+
+void PgWorker::markUnreachable(Pool& pool) {
+  if (pool.isReplica())
+    pool.down_until_ms.store(now() + kReplicaRetryMs, std::memory_order_relaxed);
 }
 
 void PgWorker::setKeepAlive(int fd) const {
@@ -311,6 +318,7 @@ void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
       --pool.open;
     }
     pool.stats().server_login_failures.inc(1);
+    markUnreachable(pool);
     if (ClientConn* client = findClient(client_id)) {
       client->onServerUnavailable(
           "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
@@ -394,6 +402,7 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
       return requestServer(client, /*first=*/true);
     }
   } else if (ServerConn::loggingIn(was)) {
+    markUnreachable(pool);
     ClientConn* client = findClient(server->intendedClient());
     if (client != nullptr && client->waitsForServer()) {
       client->onServerUnavailable("08006", std::string("server login failed: ") + reason);

@@ -104,7 +104,9 @@ class PgWorker final : public net::TimerHandler {
   void attach(ClientConn* client, ServerConn* server);
   void connectFor(Pool& pool, uint64_t client_id);
   void expireIdleServers();
-  void setKeepAlive(int fd) const;  // tcp_keepalive and its timing, on a client or server socket
+  void setKeepAlive(int fd) const;
+  void markUnreachable(Pool& pool);  // a replica's reads go elsewhere for a while  // tcp_keepalive
+                                     // and its timing, on a client or server socket
 
   PgService& service_;
   uint32_t index_;

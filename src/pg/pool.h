@@ -80,6 +80,10 @@ class Pool {
   // The session parameters its last client logged in with, shared by the next ones that match.
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> last_params;
   int64_t max_wait_start_ms = 0;
+  // A replica that could not be reached or logged in to gets no reads until then (steady
+  // clock, ms); the next read after it tries again. Not under mutex.
+  std::atomic<int64_t> down_until_ms{0};
+  bool down(int64_t now_ms) const { return now_ms < down_until_ms.load(std::memory_order_relaxed); }
 
   size_t idleCount() const;
   // How many servers may be open now: pool_size, plus reserve_pool once the first waiter has

@@ -111,3 +111,47 @@ def test_primary_reads_include_spreads_reads_over_both(gateway):
     with g.connect(autocommit=True) as conn:
         seen = {on_replica(conn) for _ in range(6)}
     assert seen == {True, False}
+
+
+def dead_address():
+    from conftest import free_port
+    return "127.0.0.1:%d" % free_port()  # nothing listens there
+
+
+def test_an_unreachable_replica_is_skipped(gateway, cluster):
+    _, replica = cluster
+    g = gateway(replicas=[dead_address(), replica.address], replica_balance="round_robin")
+    with g.connect(autocommit=True) as conn:
+        assert [on_replica(conn) for _ in range(6)] == [True] * 6
+
+
+def test_reads_fall_back_to_the_primary_when_no_replica_is_up(gateway):
+    g = gateway(replicas=[dead_address()])
+    with g.connect(autocommit=True) as conn:
+        assert on_replica(conn) is False
+        assert on_replica(conn) is False
+
+
+def test_primary_reads_exclude_refuses_reads_without_a_replica(gateway):
+    import psycopg
+    g = gateway(replicas=[dead_address()], primary_reads="exclude")
+    with g.connect(autocommit=True) as conn:
+        conn.execute("INSERT INTO items (name) VALUES ('writes still work')")
+        with pytest.raises(psycopg.OperationalError) as raised:
+            on_replica(conn)  # the replica's failed login ends the read (and the connection)
+    assert "Connection refused" in str(raised.value)
+    with g.connect(autocommit=True) as conn:  # now known to be down: refused at once
+        with pytest.raises(psycopg.OperationalError) as raised:
+            on_replica(conn)
+    assert "no replica can take reads" in str(raised.value)
+
+
+def test_prepared_statements_are_routed_by_their_text(gateway):
+    g = gateway()
+    with g.connect(autocommit=True) as conn:  # psycopg prepares a statement by name, then binds it
+        reads = [conn.execute("SELECT pg_is_in_recovery()", prepare=True).fetchone()[0] for _ in range(8)]
+        assert reads == [True] * 8
+        for _ in range(3):
+            conn.execute("INSERT INTO items (name) VALUES (%s) RETURNING pg_is_in_recovery()", ("prepared",),
+                         prepare=True)
+        assert conn.execute("SELECT pg_is_in_recovery(), %s::int", (1,), prepare=True).fetchone()[0] is True
