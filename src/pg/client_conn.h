@@ -21,6 +21,7 @@
 #include "net/timer.h"
 #include "pg/auth/scram.h"
 #include "pg/params.h"
+#include "pg/route/statement_class.h"
 #include "pg/server_conn.h"
 #include "pg/stream.h"
 
@@ -148,6 +149,7 @@ class ClientConn final : public net::EventHandler,
   Pool* pickReplica(const config::PostgresRoutingConfig& routing);
   void shareCredentials(Pool* replica);
   bool rerouteRead();
+  bool answerProxySetting(std::string_view query_payload);
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
@@ -186,10 +188,13 @@ class ClientConn final : public net::EventHandler,
   bool welcome_pending_ = false;
   Pool* route_pool_ = nullptr;   // where the current transaction runs (null: pool_)
   bool sticky_primary_ = false;  // session state set: every transaction on the primary
-  uint64_t next_replica_ = 0;    // replica_balance: round_robin
-  bool requesting_ = false;      // inside needServer: an attach now must not forward by itself  //
-                                 // logged in; the welcome waits for the first server
-  bool read_pending_ = false;    // the socket may hold bytes not read yet
+  // SET scalegate.route: primary or replica forces where transactions go; auto (default)
+  // follows each transaction's verdict.
+  route::RouteSetting route_setting_ = route::RouteSetting::kAuto;
+  uint64_t next_replica_ = 0;  // replica_balance: round_robin
+  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
+                               // logged in; the welcome waits for the first server
+  bool read_pending_ = false;  // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
   bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads
   size_t stream_remaining_ = 0;  // bytes of a large message still to pass through

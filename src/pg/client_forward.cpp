@@ -97,6 +97,11 @@ bool ClientConn::forwardMessages() {
     size_t total = static_cast<size_t>(length) + 1;
     bool whole = total <= in.size();
     if (!whole && total <= kMaxWholeMessage) break;  // the rest is coming
+    if (server_ == nullptr && whole && type == 'Q' &&
+        answerProxySetting(std::string_view(in.data() + 5, total - 5))) {
+      in.consume(total);
+      continue;
+    }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;

@@ -15,6 +15,16 @@ namespace sg::pg {
 
 namespace {
 
+bool mentionsScalegate(std::string_view text) {
+  static constexpr std::string_view kWord = "scalegate";
+  for (size_t i = 0; i + kWord.size() <= text.size(); ++i) {
+    size_t j = 0;
+    while (j < kWord.size() && (text[i + j] | 0x20) == kWord[j]) ++j;
+    if (j == kWord.size()) return true;
+  }
+  return false;
+}
+
 // The statement text of a Query or Parse payload; empty for other messages.
 std::string_view statementText(char type, std::string_view payload) {
   PayloadReader reader(payload);
@@ -30,9 +40,29 @@ std::string_view statementText(char type, std::string_view payload) {
 
 }  // namespace
 
+// SET / RESET of the proxy's own scalegate.* settings in a simple Query, answered here (a
+// server never sees them): CommandComplete and ReadyForQuery, or the setting's error. False:
+// not such a query (the text does not even mention scalegate, most often: no parse).
+bool ClientConn::answerProxySetting(std::string_view query_payload) {
+  std::string_view text = query_payload.substr(0, query_payload.find('\0'));
+  if (!mentionsScalegate(text)) return false;
+  auto verdict = worker_->classifier().classify(text);
+  if (!verdict->proxy_only && verdict->setting_error.empty()) return false;
+  auto& out = stream_.out();
+  if (!verdict->setting_error.empty()) {
+    appendErrorResponse(&out, "ERROR", "22023", verdict->setting_error);
+  } else {
+    if (verdict->set_route) route_setting_ = *verdict->set_route;
+    for (size_t i = 0; i < verdict->statements; ++i) appendCommandComplete(&out, "SET");
+  }
+  appendReadyForQuery(&out, 'I');
+  return true;
+}
+
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   const auto& routing = database_config_->routing;
-  if (!routing.splits() || sticky_primary_) return pool_;
+  if (!routing.splits() || sticky_primary_ || route_setting_ == route::RouteSetting::kPrimary)
+    return pool_;
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
   if (text.empty()) return pool_;  // an unnamed Bind, a Describe, COPY data, ...: the primary
   auto verdict = worker_->classifier().classify(text);
@@ -42,6 +72,10 @@ Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   }
   bool to_replica = verdict->target == route::Target::kReplicaOk;
   if (verdict->hint == route::RouteHint::kPrimary) to_replica = false;
+  // scalegate.route = replica moves what is only not known to be read-only (a function off
+  // the allow-list, a plain BEGIN); never a write, a lock or a session change.
+  if (route_setting_ == route::RouteSetting::kReplica && verdict->replica_overridable)
+    to_replica = true;
   if (!to_replica) return pool_;
   return pickReplica(routing);  // null: no replica, and primary_reads exclude
 }

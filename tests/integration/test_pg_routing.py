@@ -155,3 +155,35 @@ def test_prepared_statements_are_routed_by_their_text(gateway):
             conn.execute("INSERT INTO items (name) VALUES (%s) RETURNING pg_is_in_recovery()", ("prepared",),
                          prepare=True)
         assert conn.execute("SELECT pg_is_in_recovery(), %s::int", (1,), prepare=True).fetchone()[0] is True
+
+
+def test_set_scalegate_route_is_answered_by_the_proxy(gateway, cluster):
+    primary, _ = cluster
+    g = gateway()
+    with g.connect(autocommit=True) as conn:  # no parameters: psycopg sends a simple Query
+        conn.execute("SET scalegate.route = 'primary'")
+        assert on_replica(conn) is False
+        conn.execute("SET scalegate.route = auto")
+        assert on_replica(conn) is True
+        conn.execute("SET scalegate.route = replica")
+        assert on_replica(conn, "SELECT pg_is_in_recovery(), nextval('route_seq')") is False  # a write
+        conn.execute("RESET scalegate.route")
+        assert on_replica(conn) is True
+    # psql sees the proxy's own answer; the servers never saw the setting.
+    r = g.psql("SELECT pg_is_in_recovery()", extra=("-c", "SET scalegate.route = 'primary'"))
+    assert r.returncode == 0 and r.stdout.split() == ["SET", "f"], r.stdout + r.stderr
+    # Mixed with a statement for the server, it is refused (the server must not see it).
+    r = g.psql("SET scalegate.route = 'replica'; SELECT 1")
+    assert r.returncode != 0 and "query of their own" in r.stderr, r.stdout + r.stderr
+    assert "scalegate.route" not in primary.sql("SELECT string_agg(query, ' ') FROM pg_stat_activity",
+                                                db="postgres")
+
+
+def test_a_bad_proxy_setting_is_an_error_and_the_session_goes_on(gateway):
+    import psycopg
+    g = gateway()
+    with g.connect(autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute("SET scalegate.route = sideways")
+        assert "scalegate.route" in str(raised.value)
+        assert on_replica(conn) is True
