@@ -150,6 +150,7 @@ class ClientConn final : public net::EventHandler,
   void shareCredentials(Pool* replica);
   bool rerouteRead();
   bool answerProxySetting(std::string_view query_payload);
+  bool readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const;
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
@@ -191,7 +192,9 @@ class ClientConn final : public net::EventHandler,
   // SET scalegate.route: primary or replica forces where transactions go; auto (default)
   // follows each transaction's verdict.
   route::RouteSetting route_setting_ = route::RouteSetting::kAuto;
-  uint64_t next_replica_ = 0;  // replica_balance: round_robin
+  uint64_t next_replica_ = 0;        // replica_balance: round_robin
+  bool transaction_writes_ = false;  // the current transaction may write (its verdict)
+  int64_t last_write_ms_ = -1;       // when its last transaction that may have written ended
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

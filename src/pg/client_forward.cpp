@@ -483,6 +483,7 @@ bool ClientConn::onServerReady() {
 void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
+  if (transaction_writes_) last_write_ms_ = worker_->now();  // read_your_writes
   setState(State::kIdle);
   armIdleTimers();
   stream_.trimOutput();

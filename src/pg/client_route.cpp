@@ -61,8 +61,8 @@ bool ClientConn::answerProxySetting(std::string_view query_payload) {
 
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   const auto& routing = database_config_->routing;
-  if (!routing.splits() || sticky_primary_ || route_setting_ == route::RouteSetting::kPrimary)
-    return pool_;
+  transaction_writes_ = true;  // unless its verdict says it only reads
+  if (!routing.splits() || sticky_primary_) return pool_;
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
   if (text.empty()) return pool_;  // an unnamed Bind, a Describe, COPY data, ...: the primary
   auto verdict = worker_->classifier().classify(text);
@@ -70,14 +70,25 @@ Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
     sticky_primary_ = true;  // session state lives on the primary from now on
     return pool_;
   }
+  transaction_writes_ = verdict->target != route::Target::kReplicaOk;
+  if (route_setting_ == route::RouteSetting::kPrimary) return pool_;
   bool to_replica = verdict->target == route::Target::kReplicaOk;
   if (verdict->hint == route::RouteHint::kPrimary) to_replica = false;
   // scalegate.route = replica moves what is only not known to be read-only (a function off
   // the allow-list, a plain BEGIN); never a write, a lock or a session change.
   if (route_setting_ == route::RouteSetting::kReplica && verdict->replica_overridable)
     to_replica = true;
-  if (!to_replica) return pool_;
+  if (!to_replica || readsOwnWritesOnPrimary(routing)) return pool_;
   return pickReplica(routing);  // null: no replica, and primary_reads exclude
+}
+
+// read_your_writes: window keeps the client's reads on the primary for the window after its
+// last transaction that may have written (Rails' rule). lsn (the default) is not built yet and
+// acts as window.
+bool ClientConn::readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const {
+  using Mode = config::PostgresRoutingConfig::ReadYourWrites;
+  if (routing.read_your_writes == Mode::kOff || last_write_ms_ < 0) return false;
+  return worker_->now() - last_write_ms_ < routing.read_your_writes_window.count();
 }
 
 // The text of the named statement a Bind runs (the client prepared it earlier); empty when

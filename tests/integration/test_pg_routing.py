@@ -134,7 +134,7 @@ def test_reads_fall_back_to_the_primary_when_no_replica_is_up(gateway):
 
 def test_primary_reads_exclude_refuses_reads_without_a_replica(gateway):
     import psycopg
-    g = gateway(replicas=[dead_address()], primary_reads="exclude")
+    g = gateway(replicas=[dead_address()], primary_reads="exclude", read_your_writes="off")
     with g.connect(autocommit=True) as conn:
         conn.execute("INSERT INTO items (name) VALUES ('writes still work')")
         with pytest.raises(psycopg.OperationalError) as raised:
@@ -147,7 +147,7 @@ def test_primary_reads_exclude_refuses_reads_without_a_replica(gateway):
 
 
 def test_prepared_statements_are_routed_by_their_text(gateway):
-    g = gateway()
+    g = gateway(read_your_writes="off")
     with g.connect(autocommit=True) as conn:  # psycopg prepares a statement by name, then binds it
         reads = [conn.execute("SELECT pg_is_in_recovery()", prepare=True).fetchone()[0] for _ in range(8)]
         assert reads == [True] * 8
@@ -159,7 +159,7 @@ def test_prepared_statements_are_routed_by_their_text(gateway):
 
 def test_set_scalegate_route_is_answered_by_the_proxy(gateway, cluster):
     primary, _ = cluster
-    g = gateway()
+    g = gateway(read_your_writes="off")
     with g.connect(autocommit=True) as conn:  # no parameters: psycopg sends a simple Query
         conn.execute("SET scalegate.route = 'primary'")
         assert on_replica(conn) is False
@@ -187,3 +187,33 @@ def test_a_bad_proxy_setting_is_an_error_and_the_session_goes_on(gateway):
             conn.execute("SET scalegate.route = sideways")
         assert "scalegate.route" in str(raised.value)
         assert on_replica(conn) is True
+
+
+@pytest.fixture(scope="module")
+def delayed(cluster):
+    """A second standby that applies WAL 1.5 s late."""
+    primary, _ = cluster
+    standby = primary.replica(apply_delay_ms=1500)
+    try:
+        yield standby
+    finally:
+        standby.stop()
+
+
+def read_back(conn, marker):
+    return conn.execute("SELECT count(*) FROM items WHERE name = %s", (marker,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("mode", ["window", "off"])
+def test_read_your_writes_window(gateway, delayed, mode):
+    g = gateway(replicas=[delayed.address], read_your_writes=mode)
+    stale = 0
+    with g.connect(autocommit=True) as conn:
+        for i in range(5):
+            marker = "ryw-%s-%d" % (mode, i)
+            conn.execute("INSERT INTO items (name) VALUES (%s)", (marker,))
+            stale += read_back(conn, marker) == 0
+    if mode == "window":
+        assert stale == 0  # every read right after the write ran on the primary
+    else:
+        assert stale == 5  # the delayed standby had not applied any of them yet
