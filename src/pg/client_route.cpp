@@ -9,21 +9,12 @@
 #include "pg/pg_worker.h"
 #include "pg/pool.h"
 #include "pg/route/classifier.h"
+#include "pg/route/comment_hints.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
 
 namespace {
-
-bool mentionsScalegate(std::string_view text) {
-  static constexpr std::string_view kWord = "scalegate";
-  for (size_t i = 0; i + kWord.size() <= text.size(); ++i) {
-    size_t j = 0;
-    while (j < kWord.size() && (text[i + j] | 0x20) == kWord[j]) ++j;
-    if (j == kWord.size()) return true;
-  }
-  return false;
-}
 
 // The statement text of a Query or Parse payload; empty for other messages.
 std::string_view statementText(char type, std::string_view payload) {
@@ -45,7 +36,7 @@ std::string_view statementText(char type, std::string_view payload) {
 // not such a query (the text does not even mention scalegate, most often: no parse).
 bool ClientConn::answerProxySetting(std::string_view query_payload) {
   std::string_view text = query_payload.substr(0, query_payload.find('\0'));
-  if (!mentionsScalegate(text)) return false;
+  if (!route::containsScalegate(text)) return false;
   auto verdict = worker_->classifier().classify(text);
   if (!verdict->proxy_only && verdict->setting_error.empty()) return false;
   auto& out = stream_.out();
