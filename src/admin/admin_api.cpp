@@ -8,6 +8,7 @@
 #include "net/event_loop.h"
 #include "pg/pg_service.h"
 #include "pg/pool.h"
+#include "pg/route/statement_class.h"
 
 namespace sg::admin {
 
@@ -50,13 +51,58 @@ json::object breakerJson(const resilience::CircuitBreaker& breaker, int64_t now_
   return out;
 }
 
-// The PostgreSQL listener's pools: SHOW POOLS' figures, per database and user.
-json::object postgresJson(pg::PgService& postgres, int64_t now_ms) {
+json::object postgresServerJson(const pg::ServerHealth& health, const std::string& address) {
+  json::object out;
+  out["address"] = address;
+  out["state"] = pg::ServerHealth::stateName(health.state.load());
+  out["in_recovery"] = health.in_recovery.load();
+  out["lagging"] = health.lagging.load();
+  if (health.lag_ms.load() >= 0) out["lag_ms"] = health.lag_ms.load();
+  if (health.lag_bytes.load() >= 0) out["lag_bytes"] = health.lag_bytes.load();
+  out["lsn"] = pg::route::formatLsn(health.lsn.load());
+  out["probes_passed"] = health.probes_passed.load();
+  out["probes_failed"] = health.probes_failed.load();
+  std::string error = health.lastError();
+  if (!error.empty()) out["last_error"] = std::move(error);
+  return out;
+}
+
+// The servers of split databases as the lag monitor sees them; a server down or lagging
+// degrades the gateway.
+json::object postgresServersJson(pg::PgService& postgres, bool* degraded) {
+  json::object databases;
+  for (const auto& database : postgres.config().databases) {
+    const auto& routing = database.routing;
+    if (!routing.splits()) continue;
+    json::object entry;
+    pg::ServerHealth& primary = postgres.serverHealth(database.name, pg::Pool::kPrimary);
+    entry["primary"] = postgresServerJson(primary, database.primary.toString());
+    entry["acting_primary"] = primary.acting_primary.load() == 0
+                                  ? database.primary.toString()
+                                  : routing.replicas[primary.acting_primary.load() - 1].toString();
+    json::array replicas;
+    for (uint32_t i = 0; i < routing.replicas.size(); ++i) {
+      pg::ServerHealth& health = postgres.serverHealth(database.name, i + 1);
+      *degraded = *degraded || health.down() || health.lagging.load();
+      replicas.push_back(postgresServerJson(health, routing.replicas[i].toString()));
+    }
+    *degraded = *degraded || primary.down();
+    entry["replicas"] = std::move(replicas);
+    databases[database.name] = std::move(entry);
+  }
+  return databases;
+}
+
+// The PostgreSQL listener's pools: SHOW POOLS' figures, per database and user; and the lag
+// monitor's view of the servers of split databases.
+json::object postgresJson(pg::PgService& postgres, int64_t now_ms, bool* degraded) {
   json::object databases;
   for (pg::Pool* pool : postgres.pools()) {
     std::lock_guard lock(pool->mutex);
     json::object entry;
     entry["user"] = pool->clientUser();
+    entry["server"] =
+        pool->isReplica() ? "replica" + std::to_string(pool->backend()) : std::string("primary");
     entry["cl_active"] =
         pool->clients >= pool->waiters.size() ? pool->clients - pool->waiters.size() : 0;
     entry["cl_waiting"] = pool->waiters.size();
@@ -71,6 +117,7 @@ json::object postgresJson(pg::PgService& postgres, int64_t now_ms) {
     list.as_array().push_back(std::move(entry));
   }
   json::object out;
+  out["servers"] = postgresServersJson(postgres, degraded);
   out["clients"] = postgres.clientCount();
   out["max_client_conn"] = postgres.config().max_client_conn;
   out["pools"] = std::move(databases);
@@ -109,18 +156,21 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
   const proxy::SharedState& state = shared;
   const std::string store_state =
       shared.storeStats() != nullptr ? shared.storeStats()->state() : "";
+  bool postgres_degraded = false;
+  json::object postgres_document;
+  if (postgres != nullptr) postgres_document = postgresJson(*postgres, now_ms, &postgres_degraded);
   const char* status = "ok";
   if (shared.draining) {
     status = "draining";
   } else if (some_upstream_unavailable) {
     status = "unavailable";
-  } else if (any_down || (!store_state.empty() && store_state != "up")) {
+  } else if (any_down || postgres_degraded || (!store_state.empty() && store_state != "up")) {
     status = "degraded";
   }
   json::object document;
   document["status"] = status;
   document["upstreams"] = std::move(upstreams);
-  if (postgres != nullptr) document["postgres"] = postgresJson(*postgres, now_ms);
+  if (postgres != nullptr) document["postgres"] = std::move(postgres_document);
   if (!store_state.empty()) {
     json::object store;
     store["type"] =

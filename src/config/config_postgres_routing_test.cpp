@@ -51,6 +51,8 @@ TEST(PostgresRoutingConfig, OffWithoutReplicas) {
   EXPECT_FALSE(routing.read_write_split);
   EXPECT_FALSE(routing.splits());
   EXPECT_EQ(pg.lag_check_interval, std::chrono::seconds(1));
+  EXPECT_EQ(pg.health_check_rise, 2u);
+  EXPECT_EQ(pg.health_check_fall, 3u);
   EXPECT_TRUE(pg.read_only_functions.empty());
 }
 
@@ -75,13 +77,15 @@ TEST(PostgresRoutingConfig, EveryKey) {
   const auto config = loadValid(edit(
       "  databases:\n",
       "  lag_check_interval: 250ms\n  read_only_functions: [my_report, stats.daily]\n"
-      "  databases:\n",
+      "  health_check: {rise: 1, fall: 5}\n  databases:\n",
       withAppKeys("replicas: [127.0.0.1:5433], read_write_split: false, replica_balance: random, "
                   "primary_reads: exclude, max_lag: 0, max_lag_bytes: 16MiB, read_your_writes: "
                   "window, read_your_writes_window: 5s, primary_discovery: pg_is_in_recovery")));
   ASSERT_NE(config, nullptr);
   const PostgresConfig& pg = postgresOf(config);
   EXPECT_EQ(pg.lag_check_interval, milliseconds(250));
+  EXPECT_EQ(pg.health_check_rise, 1u);
+  EXPECT_EQ(pg.health_check_fall, 5u);
   EXPECT_EQ(pg.read_only_functions, (std::vector<std::string>{"my_report", "stats.daily"}));
   const Routing& routing = pg.databases.at(1).routing;
   EXPECT_FALSE(routing.read_write_split);  // replicas listed, splitting turned off
@@ -135,6 +139,11 @@ std::vector<BadCase> badCases() {
       {"ZeroLagCheckInterval",
        edit("  databases:\n", "  lag_check_interval: 0\n  databases:\n", kBase), 6, 23,
        "postgres.lag_check_interval: must be greater than zero"},
+      {"ZeroFall", edit("  databases:\n", "  health_check: {fall: 0}\n  databases:\n", kBase), 6,
+       24, "postgres.health_check.fall: expected an integer from 1 to 100, got '0'"},
+      {"UnknownHealthKey",
+       edit("  databases:\n", "  health_check: {interval: 1s}\n  databases:\n", kBase), 6, 18,
+       "postgres.health_check.interval: unknown key 'interval'"},
       {"EmptyFunctionName",
        edit("  databases:\n", "  read_only_functions: [f, '']\n  databases:\n", kBase), 6, 28,
        "postgres.read_only_functions[1]: must not be empty"},

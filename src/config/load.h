@@ -54,6 +54,8 @@ void loadPostgresServerTls(ErrorSink& errors, const Field& field, const std::str
                            PostgresTlsConfig* out);
 // A database's read/write splitting keys (load_postgres_routing.cpp), from the database's map.
 void loadPostgresRouting(ErrorSink& errors, const MapReader& map, PostgresRoutingConfig* out);
+// postgres.health_check: {rise, fall} for the servers of split databases.
+void loadPostgresHealthCheck(ErrorSink& errors, const Field& field, PostgresConfig* out);
 
 // Protection keys (load_protection.cpp). default_name names a rate limit policy whose
 // `name` is left out.

@@ -314,6 +314,7 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
                  "client_tls",
                  "server_tls",
                  "lag_check_interval",
+                 "health_check",
                  "read_only_functions"});
   if (!map.valid()) return;
   if (const Field* listeners = map.require("listeners"))
@@ -327,6 +328,7 @@ void loadPostgres(ErrorSink& errors, const Field& field, const std::string& conf
   readNames(errors, map.find("admin_users"), &out->admin_users);
   readNames(errors, map.find("stats_users"), &out->stats_users);
   readDuration(errors, map.find("lag_check_interval"), &out->lag_check_interval, false);
+  if (const Field* check = map.find("health_check")) loadPostgresHealthCheck(errors, *check, out);
   readNames(errors, map.find("read_only_functions"), &out->read_only_functions);
   readString(errors, map.find("server_check_query"), &out->server_check_query);
   readString(errors, map.find("server_reset_query"), &out->server_reset_query);

@@ -68,4 +68,12 @@ void loadPostgresRouting(ErrorSink& errors, const MapReader& map, Routing* out) 
   readPrimaryDiscovery(errors, map.find("primary_discovery"), &out->primary_discovery);
 }
 
+void loadPostgresHealthCheck(ErrorSink& errors, const Field& field, PostgresConfig* out) {
+  MapReader map(errors, field, {"rise", "fall"});
+  if (!map.valid()) return;
+  constexpr uint32_t kMaxCount = 100;
+  readUint32(errors, map.find("rise"), 1, kMaxCount, &out->health_check_rise);
+  readUint32(errors, map.find("fall"), 1, kMaxCount, &out->health_check_fall);
+}
+
 }  // namespace sg::config::detail

@@ -116,6 +116,10 @@ struct PostgresConfig {
   std::vector<PostgresDatabaseConfig> databases;  // in file order
   // Replica lag is read this often (primary's WAL position against each replica's replay).
   std::chrono::milliseconds lag_check_interval{1000};
+  // The servers of split databases are probed every lag_check_interval; a server is down after
+  // `fall` failed probes in a row and up again after `rise` good ones (the HTTP checks' rule).
+  uint32_t health_check_rise = 2;
+  uint32_t health_check_fall = 3;
   // Functions a statement may call and still go to a replica, beside the built-in list.
   std::vector<std::string> read_only_functions;
   PostgresTlsConfig client_tls;  // clients of the listener (the proxy is the TLS server)

@@ -202,15 +202,18 @@ void showLists(PgService& service, std::string* out) {
 
 const std::vector<std::string>& connectionColumns() {
   static const std::vector<std::string> columns = {
-      "type",         "user",       "database",     "state",        "addr", "port",
-      "local_addr",   "local_port", "connect_time", "request_time", "wait", "wait_us",
-      "close_needed", "ptr",        "link",         "remote_pid",   "tls",  "application_name"};
+      "type", "user", "database", "state", "addr", "port", "local_addr", "local_port",
+      "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr", "link",
+      "remote_pid", "tls", "application_name",
+      // scalegate's, for the servers of split databases: which server, the lag monitor's
+      // verdict on it (up, down, lagging, unknown) and its replay lag.
+      "role", "health", "lag_ms", "lag_bytes"};
   return columns;
 }
 
 std::vector<bool> connectionNumeric() {
-  return {false, false, false, false, false, true,  false, true,  false,
-          false, true,  true,  true,  false, false, true,  false, false};
+  return {false, false, false, false, false, true,  false, true,  false, false, true,
+          true,  true,  false, false, true,  false, false, false, false, true,  true};
 }
 
 }  // namespace
@@ -262,6 +265,8 @@ const char* serverStateName(ServerConn::State state) {
       return "active";
     case ServerConn::State::kIdle:
       return "idle";
+    case ServerConn::State::kClosed:
+      return "closed";
     default:
       return "login";
   }
@@ -295,29 +300,49 @@ Row clientRow(const ClientConn& client, int64_t now) {
           client.server() != nullptr ? num(client.server()->id()) : "",
           num(static_cast<uint64_t>(client.cancelPid())),
           client.tlsDescription(),
-          client.applicationName()};
+          client.applicationName(),
+          "",
+          "",
+          "",
+          ""};
+}
+
+// A server's role, the lag monitor's verdict and lag; empty past the role when not monitored.
+void appendHealth(const Pool& pool, Row* row) {
+  row->push_back(pool.isReplica() ? "replica" + std::to_string(pool.backend()) : "primary");
+  const ServerHealth& health = *pool.health;
+  if (!pool.database().routing.splits()) {
+    row->insert(row->end(), {"", "", ""});
+    return;
+  }
+  row->push_back(health.lagging.load() ? "lagging" : ServerHealth::stateName(health.state.load()));
+  int64_t lag_ms = health.lag_ms.load(), lag_bytes = health.lag_bytes.load();
+  row->push_back(lag_ms >= 0 ? std::to_string(lag_ms) : "");
+  row->push_back(lag_bytes >= 0 ? std::to_string(lag_bytes) : "");
 }
 
 Row serverRow(const ServerConn& server) {
   const auto& address = server.address();
-  return {"S",
-          server.pool()->serverUser(),
-          server.pool()->database().name,
-          serverStateName(server.state()),
-          address.hostString(),
-          num(address.port()),
-          "",
-          "0",
-          num(static_cast<uint64_t>(server.connectedAtMs())),
-          num(static_cast<uint64_t>(server.idleSinceMs())),
-          "0",
-          "0",
-          "0",
-          num(server.id()),
-          server.client() != nullptr ? num(server.client()->id()) : "",
-          num(static_cast<uint64_t>(server.backendPid())),
-          server.tlsDescription(),
-          ""};
+  Row row = {"S",
+             server.pool()->serverUser(),
+             server.pool()->database().name,
+             server.isProbe() ? "probe" : serverStateName(server.state()),
+             address.hostString(),
+             num(address.port()),
+             "",
+             "0",
+             num(static_cast<uint64_t>(server.connectedAtMs())),
+             num(static_cast<uint64_t>(server.idleSinceMs())),
+             "0",
+             "0",
+             "0",
+             num(server.id()),
+             server.client() != nullptr ? num(server.client()->id()) : "",
+             num(static_cast<uint64_t>(server.backendPid())),
+             server.tlsDescription(),
+             ""};
+  appendHealth(*server.pool(), &row);
+  return row;
 }
 
 void deliverCollection(PgService& service, uint32_t home, uint64_t client_id,

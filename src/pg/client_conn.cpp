@@ -104,7 +104,9 @@ void ClientConn::readInput() {
       return;
     }
     if (state_ == State::kTlsHandshake) break;  // the handshake reads the socket itself
-    if (state_ == State::kWaiting || state_ == State::kWelcome ||
+    // A write's commit position is being read: the next transaction waits for it, so that it
+    // is routed knowing it (read_your_writes: lsn); one round trip at most.
+    if (state_ == State::kWaiting || state_ == State::kWelcome || lsn_asked_ ||
         (server_ != nullptr && server_->backlogBytes() > 1024 * 1024)) {
       read_pending_ = true;  // read again once a server is attached or has written
       return;

@@ -9,6 +9,7 @@
 // one from its pool (waiting in FIFO order when none is free), its messages and the replies
 // pass through, and in transaction mode the server goes back to the pool at the first
 // ReadyForQuery 'I' with nothing pending.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -104,6 +105,8 @@ class ClientConn final : public net::EventHandler,
   void waitForDrain() { server_read_paused_ = true; }
   // The attached server went away.
   void onServerLost(const std::string& why);
+  // The primary's WAL insert position after this client's write transaction (empty: unknown).
+  void onCommitLsn(std::string_view text);
   // The attached server's queue for the server drained: read the client again.
   void onServerWritable();
   // Cancels what the attached server runs (a cancel request for this client's key).
@@ -146,11 +149,14 @@ class ClientConn final : public net::EventHandler,
   bool needServer(char type, std::string_view payload, bool whole);
   // client_route.cpp
   Pool* routeTransaction(char type, std::string_view payload);
-  Pool* pickReplica(const config::PostgresRoutingConfig& routing);
-  void shareCredentials(Pool* replica);
+  Pool* pickReplica(const config::PostgresRoutingConfig& routing, uint64_t needed_lsn = 0);
   bool rerouteRead();
   bool answerProxySetting(std::string_view query_payload);
   bool readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const;
+  uint64_t neededLsn() const { return std::max(last_write_lsn_, carried_lsn_); }
+  bool askCommitLsn();
+  bool primaryDown(std::string* why) const;
+  void answerProxyShow(const std::string& name);
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
@@ -195,6 +201,12 @@ class ClientConn final : public net::EventHandler,
   uint64_t next_replica_ = 0;        // replica_balance: round_robin
   bool transaction_writes_ = false;  // the current transaction may write (its verdict)
   int64_t last_write_ms_ = -1;       // when its last transaction that may have written ended
+  // read_your_writes lsn: the primary's position after the client's last write transaction,
+  // and one it was given (SET scalegate.lsn). kLsnUnknown: the position could not be read.
+  static constexpr uint64_t kLsnUnknown = UINT64_MAX;
+  uint64_t last_write_lsn_ = 0;
+  uint64_t carried_lsn_ = 0;
+  bool lsn_asked_ = false;     // the server's ReadyForQuery now answers the position query
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

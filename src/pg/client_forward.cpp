@@ -152,6 +152,12 @@ bool ClientConn::needServer(char type, std::string_view payload, bool whole) {
     closeWithError("08006", "no replica can take reads now (primary_reads: exclude)");
     return false;
   }
+  std::string why;
+  if (route_pool_ == pool_ && primaryDown(&why)) {
+    closeWithError("08006",
+                   "the primary of database " + database_config_->name + " is down: " + why);
+    return false;
+  }
   request_start_ms_ = worker_->now();
   transaction_start_ms_ = request_start_ms_;
   setState(State::kWaiting);
@@ -164,6 +170,7 @@ bool ClientConn::needServer(char type, std::string_view payload, bool whole) {
 
 bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_view payload) {
   auto& stats = pool_->stats();
+  lsn_asked_ = false;  // the next ReadyForQuery answers this client's message
   stats.bytes_received.inc(whole.size());
   if (query_start_ms_ < 0) query_start_ms_ = worker_->now();
   switch (type) {
@@ -470,13 +477,24 @@ bool ClientConn::onServerReady() {
     armIdleTimers();
     return false;
   }
-  pool_->stats().transactions.inc(1);
-  pool_->stats().transaction_micros.inc(
-      static_cast<uint64_t>(worker_->now() - transaction_start_ms_) * 1000);
+  bool position_read = lsn_asked_;
+  if (lsn_asked_) {
+    lsn_asked_ = false;  // the position query's ReadyForQuery: the transaction was counted
+  } else {
+    pool_->stats().transactions.inc(1);
+    pool_->stats().transaction_micros.inc(
+        static_cast<uint64_t>(worker_->now() - transaction_start_ms_) * 1000);
+    if (mode != config::PostgresConfig::PoolMode::kSession && server_->reusable() &&
+        askCommitLsn()) {
+      flushToClient();
+      return state_ == State::kClosed;
+    }
+  }
   if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
   flushToClient();
   if (state_ == State::kClosed) return true;
   releaseServer();
+  if (position_read && read_pending_ && state_ != State::kClosed) readInput();
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <boost/container/small_vector.hpp>
 #include <mutex>
 
+#include "pg/admin_console.h"
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
 #include "pg/pg_worker.h"
@@ -42,12 +43,32 @@ bool ClientConn::answerProxySetting(std::string_view query_payload) {
   auto& out = stream_.out();
   if (!verdict->setting_error.empty()) {
     appendErrorResponse(&out, "ERROR", "22023", verdict->setting_error);
+  } else if (!verdict->show_setting.empty()) {
+    answerProxyShow(verdict->show_setting);
   } else {
     if (verdict->set_route) route_setting_ = *verdict->set_route;
+    if (verdict->set_lsn) carried_lsn_ = verdict->set_lsn->lsn.value_or(0);
     for (size_t i = 0; i < verdict->statements; ++i) appendCommandComplete(&out, "SET");
   }
   appendReadyForQuery(&out, 'I');
   return true;
+}
+
+// SHOW scalegate.lsn: the position this client's reads wait for, to hand to another connection
+// (SET scalegate.lsn there). 0/0 before any write.
+void ClientConn::answerProxyShow(const std::string& name) {
+  std::string value;
+  if (name == "scalegate.lsn") {
+    uint64_t lsn = last_write_lsn_ == kLsnUnknown ? carried_lsn_ : neededLsn();
+    value = route::formatLsn(lsn);
+  } else {
+    value = route_setting_ == route::RouteSetting::kPrimary   ? "primary"
+            : route_setting_ == route::RouteSetting::kReplica ? "replica"
+                                                              : "auto";
+  }
+  ResultWriter result(&stream_.out(), {name.substr(std::string_view("scalegate.").size())}, {});
+  result.row({value});
+  result.finish("SHOW");
 }
 
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
@@ -70,16 +91,44 @@ Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   if (route_setting_ == route::RouteSetting::kReplica && verdict->replica_overridable)
     to_replica = true;
   if (!to_replica || readsOwnWritesOnPrimary(routing)) return pool_;
+  using Mode = config::PostgresRoutingConfig::ReadYourWrites;
+  if (routing.read_your_writes == Mode::kLsn && neededLsn() > 0) {
+    // Only replicas that replayed the client's last write; else the primary, whatever
+    // primary_reads says (reading its own write there is the point).
+    Pool* replica = pickReplica(routing, neededLsn());
+    return replica != nullptr ? replica : pool_;
+  }
   return pickReplica(routing);  // null: no replica, and primary_reads exclude
 }
 
 // read_your_writes: window keeps the client's reads on the primary for the window after its
-// last transaction that may have written (Rails' rule). lsn (the default) is not built yet and
-// acts as window.
+// last transaction that may have written (Rails' rule); so does lsn when the write's position
+// could not be read.
 bool ClientConn::readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const {
   using Mode = config::PostgresRoutingConfig::ReadYourWrites;
   if (routing.read_your_writes == Mode::kOff || last_write_ms_ < 0) return false;
+  if (routing.read_your_writes == Mode::kLsn && last_write_lsn_ != kLsnUnknown) return false;
   return worker_->now() - last_write_ms_ < routing.read_your_writes_window.count();
+}
+
+// read_your_writes lsn: a write transaction on the primary ended; the server stays attached
+// for one more query, pipelined behind whatever the client sends next, that reads the WAL
+// insert position (at or past the commit). False: not needed.
+bool ClientConn::askCommitLsn() {
+  const auto& routing = database_config_->routing;
+  if (!transaction_writes_ || sticky_primary_ || !routing.splits() ||
+      routing.read_your_writes != config::PostgresRoutingConfig::ReadYourWrites::kLsn ||
+      server_->pool()->isReplica()) {
+    return false;
+  }
+  lsn_asked_ = true;
+  server_->askCommitLsn();
+  return true;
+}
+
+void ClientConn::onCommitLsn(std::string_view text) {
+  uint64_t lsn = 0;
+  last_write_lsn_ = route::parseLsn(text, &lsn) ? lsn : kLsnUnknown;
 }
 
 // The text of the named statement a Bind runs (the client prepared it earlier); empty when
@@ -94,8 +143,20 @@ std::string_view ClientConn::boundStatementText(std::string_view payload) const 
   return body.substr(0, body.find('\0'));
 }
 
+// The lag monitor found the primary in use down (fall probes failed): writes fail at once
+// rather than wait for a connect timeout. Only split databases are probed.
+bool ClientConn::primaryDown(std::string* why) const {
+  uint32_t acting = pool_->health->acting_primary.load(std::memory_order_relaxed);
+  const ServerHealth& health =
+      acting == Pool::kPrimary ? *pool_->health
+                               : worker_->service().serverHealth(database_config_->name, acting);
+  if (!health.down()) return false;
+  *why = health.lastError();
+  return true;
+}
+
 // A replica by replica_balance; with primary_reads: include the primary is one more candidate.
-Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing) {
+Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing, uint64_t needed_lsn) {
   using Balance = config::PostgresRoutingConfig::Balance;
   auto& service = worker_->service();
   uint32_t replicas = static_cast<uint32_t>(routing.replicas.size());
@@ -105,12 +166,12 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing) {
   boost::container::small_vector<Pool*, 4> usable;
   for (uint32_t i = 0; i < replicas; ++i) {
     Pool* pool = service.pool(*database_config_, user_, i + 1);
-    if (!pool->down(now)) usable.push_back(pool);
+    if (pool->health->readable(now, needed_lsn)) usable.push_back(pool);
   }
   if (usable.empty())
     return routing.primary_reads == config::PostgresRoutingConfig::PrimaryReads::kExclude ? nullptr
                                                                                           : pool_;
-  if (include_primary) usable.push_back(pool_);
+  if (include_primary && needed_lsn == 0) usable.push_back(pool_);
   uint32_t candidates = static_cast<uint32_t>(usable.size());
   Pool* chosen = nullptr;
   if (routing.replica_balance == Balance::kRandom) {
@@ -128,7 +189,7 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing) {
       }
     }
   }
-  if (chosen != pool_) shareCredentials(chosen);
+  if (chosen != pool_) shareCredentials(*pool_, *chosen);
   return chosen;
 }
 
@@ -141,15 +202,6 @@ bool ClientConn::rerouteRead() {
   route_pool_ = next;
   worker_->requestServer(this, /*first=*/true);
   return true;
-}
-
-// A replica pool logs in as the primary pool does: the SCRAM key its clients proved, or the
-// secret auth_query found.
-void ClientConn::shareCredentials(Pool* replica) {
-  ScramKey key;
-  if (pool_->passThroughKey(&key)) replica->setPassThroughKey(key);
-  std::string secret = pool_->serverSecret();
-  if (!secret.empty()) replica->setServerSecret(secret);
 }
 
 }  // namespace sg::pg

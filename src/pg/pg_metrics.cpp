@@ -18,6 +18,10 @@ double count(const std::atomic<uint64_t>& value) {
   return static_cast<double>(value.load(std::memory_order_relaxed));
 }
 
+std::string serverLabel(uint32_t backend) {
+  return backend == Pool::kPrimary ? "primary" : "replica" + std::to_string(backend);
+}
+
 // Sums one statistic over the pools of `database`.
 template <typename Read>
 double sumOver(PgService& service, const std::string& database, Read read) {
@@ -77,6 +81,38 @@ void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseC
                            const auto* current = service.config().findDatabase(db);
                            return current ? double(service.config().reservePool(*current)) : 0.0;
                          });
+  registerServerHealthMetrics(service, database, registry);
+}
+
+// The lag monitor's view of each server of a split database (the set of servers is the one
+// at start-up or at the RELOAD that added the database).
+void registerServerHealthMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
+                                 metrics::Registry& registry) {
+  if (!database.routing.splits()) return;
+  for (uint32_t backend = 0; backend <= database.routing.replicas.size(); ++backend) {
+    const metrics::Labels labels = {{"database", database.name}, {"server", serverLabel(backend)}};
+    ServerHealth* health = &service.serverHealth(database.name, backend);
+    registry.gaugeCallback("scalegate_pg_server_up",
+                           "1 while the lag monitor finds the server up (or has not probed it), "
+                           "0 when down.",
+                           labels, [health] { return health->down() ? 0.0 : 1.0; });
+    registry.gaugeCallback("scalegate_pg_server_lagging",
+                           "1 while a replica is banned from reads for max_lag or max_lag_bytes.",
+                           labels, [health] { return health->lagging.load() ? 1.0 : 0.0; });
+    registry.gaugeCallback("scalegate_pg_server_lag_seconds",
+                           "Replay lag of a replica behind the primary (-1: not known).", labels,
+                           [health] {
+                             int64_t ms = health->lag_ms.load();
+                             return ms < 0 ? -1.0 : static_cast<double>(ms) / 1000.0;
+                           });
+    registry.gaugeCallback("scalegate_pg_server_lag_bytes",
+                           "WAL bytes a replica's replay is behind the primary (-1: not known).",
+                           labels,
+                           [health] { return static_cast<double>(health->lag_bytes.load()); });
+    registry.counterCallback("scalegate_pg_server_probes_failed_total",
+                             "Lag monitor probes of the server that failed.", labels,
+                             [health] { return count(health->probes_failed); });
+  }
 }
 
 void registerServiceMetrics(PgService& service, metrics::Registry& registry) {
@@ -103,7 +139,8 @@ void registerServiceMetrics(PgService& service, metrics::Registry& registry) {
 }
 
 void registerPoolMetrics(Pool& pool, metrics::Registry& registry) {
-  const metrics::Labels labels = {{"database", pool.database().name}, {"user", pool.clientUser()}};
+  metrics::Labels labels = {{"database", pool.database().name}, {"user", pool.clientUser()}};
+  if (pool.isReplica()) labels.push_back({"server", serverLabel(pool.backend())});
   auto gauge = [&](const char* name, const char* help, double (*read)(Pool&)) {
     registry.gaugeCallback(name, help, labels, [&pool, read] {
       std::lock_guard lock(pool.mutex);

@@ -20,6 +20,9 @@ void registerServiceMetrics(PgService& service, metrics::Registry& registry);
 // A database's figures (at start-up, and for a database a RELOAD added).
 void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
                              metrics::Registry& registry);
+// The lag monitor's figures for each server of a split database (from registerDatabaseMetrics).
+void registerServerHealthMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
+                                 metrics::Registry& registry);
 // Per (database, user) pool, when the pool is made.
 void registerPoolMetrics(Pool& pool, metrics::Registry& registry);
 

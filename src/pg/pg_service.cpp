@@ -72,9 +72,17 @@ Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
                                             std::move(secret), worker_count_, backend));
     made = pools_.back().get();
   }
+  made->health = &serverHealth(database.name, backend);
   // After the pools' lock: a scrape holds the registry's lock and then takes the pools' one.
   if (registry_ != nullptr) registerPoolMetrics(*made, *registry_);
   return made;
+}
+
+ServerHealth& PgService::serverHealth(const std::string& database, uint32_t backend) {
+  std::lock_guard lock(health_mutex_);
+  auto& slot = health_[{database, backend}];
+  if (slot == nullptr) slot = std::make_unique<ServerHealth>();
+  return *slot;
 }
 
 std::vector<Pool*> PgService::pools() const {

@@ -3,6 +3,7 @@
 // pools, the cancel keys handed to clients, and the registry of prepared statement texts.
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -67,6 +68,9 @@ class PgService {
   // forces on its clients (shared with auth_user's own clients when the database forces none).
   Pool* authPool(const config::PostgresDatabaseConfig& database, const std::string& auth_user);
   std::vector<Pool*> pools() const;
+  // What the lag monitor knows of one server of a database (Pool::kPrimary or replica N),
+  // made on first use and kept for the process's life.
+  ServerHealth& serverHealth(const std::string& database, uint32_t backend);
   // Whether `user` is in the user list (users_file wins over auth_query, as in PgBouncer).
   bool listedUser(const std::string& user) const {
     std::string ignored;
@@ -109,6 +113,8 @@ class PgService {
   Pool* findOrMakePool(const config::PostgresDatabaseConfig& database, const std::string& user,
                        const std::string& server_user, uint32_t backend);
   std::atomic<uint32_t> clients_{0};
+  std::mutex health_mutex_;
+  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<ServerHealth>> health_;
   struct CancelTarget {
     int32_t secret;
     uint32_t worker;

@@ -10,6 +10,7 @@
 
 #include "net/socket.h"
 #include "pg/client_conn.h"
+#include "pg/lag_monitor.h"
 #include "pg/pg_service.h"
 #include "pg/pool.h"
 #include "pg/route/classifier.h"
@@ -90,8 +91,7 @@ route::StatementClassifier& PgWorker::classifier() {
 }
 
 void PgWorker::markUnreachable(Pool& pool) {
-  if (pool.isReplica())
-    pool.down_until_ms.store(now() + kReplicaRetryMs, std::memory_order_relaxed);
+  pool.health->unreachable_until_ms.store(now() + kReplicaRetryMs, std::memory_order_relaxed);
 }
 
 void PgWorker::setKeepAlive(int fd) const {
@@ -123,10 +123,40 @@ bool PgWorker::openListeners(std::string* error) {
 void PgWorker::start() {
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
   loop_.timers().arm(maintenance_, 1000);
+  if (index_ == 0) {
+    lag_monitor_ = std::make_unique<LagMonitor>(*this);
+    lag_monitor_->start();
+  }
+}
+
+ServerConn* PgWorker::connectProbe(Pool& pool, std::string* error) {
+  net::Address address;
+  if (draining_ || !pool.address(&address)) {
+    *error = "no server to probe";
+    return nullptr;
+  }
+  int error_code = 0;
+  int fd = net::connectSocket(address, &error_code);
+  if (fd < 0) {
+    *error = std::string("could not connect to the server: ") + std::strerror(error_code);
+    return nullptr;
+  }
+  setKeepAlive(fd);
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(pool.mutex);
+    generation = pool.generation;
+  }
+  auto* server = new ServerConn(this, &pool, address, fd, generation, now());
+  server->markProbe();
+  servers_[server->id()] = server;
+  loop_.add(fd, server);
+  return server;
 }
 
 void PgWorker::beginDrain() {
   draining_ = true;
+  if (lag_monitor_ != nullptr) lag_monitor_->stop();
   for (auto& acceptor : acceptors_) acceptor->closeSocket();
   std::vector<ClientConn*> idle;
   for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
@@ -376,6 +406,10 @@ void PgWorker::releaseServer(ServerConn* server) {
 void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const char* reason) {
   Pool& pool = *server->pool();
   servers_.erase(server->id());
+  if (server->isProbe()) {
+    if (lag_monitor_ != nullptr) lag_monitor_->probeClosed(server, reason);
+    return;
+  }
   Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);

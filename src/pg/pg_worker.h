@@ -24,6 +24,7 @@ class StatementClassifier;
 }
 
 class ClientConn;
+class LagMonitor;
 class PgService;
 class Pool;
 
@@ -56,6 +57,11 @@ class PgWorker final : public net::TimerHandler {
   // Read/write verdicts for this worker's clients (made at first use with the
   // read_only_functions of the configuration then; a RELOAD does not change it yet).
   route::StatementClassifier& classifier();
+  // Worker 0's; null on the others.
+  LagMonitor* lagMonitor() { return lag_monitor_.get(); }
+  // A connection of the lag monitor to `pool`'s server, logging in with its credentials; null
+  // with *error when the connect fails at once.
+  ServerConn* connectProbe(Pool& pool, std::string* error);
   // Thread-safe: runs `task` on this worker's loop.
   void post(std::function<void()> task) { post_(std::move(task)); }
 
@@ -64,6 +70,7 @@ class PgWorker final : public net::TimerHandler {
   ClientConn* findClient(uint64_t id);
   // Calls `visit` for each client of this worker (loop thread only).
   void forEachClient(const std::function<void(const ClientConn&)>& visit) const;
+  // Every server connection, the lag monitor's probes too (SHOW SERVERS lists them).
   void forEachServer(const std::function<void(const ServerConn&)>& visit) const;
 
   // A client wants a server of its pool: attached now, or later through onServerAttached, or
@@ -104,9 +111,8 @@ class PgWorker final : public net::TimerHandler {
   void attach(ClientConn* client, ServerConn* server);
   void connectFor(Pool& pool, uint64_t client_id);
   void expireIdleServers();
-  void setKeepAlive(int fd) const;
-  void markUnreachable(Pool& pool);  // a replica's reads go elsewhere for a while  // tcp_keepalive
-                                     // and its timing, on a client or server socket
+  void setKeepAlive(int fd) const;   // tcp_keepalive and its timing, on a client or server socket
+  void markUnreachable(Pool& pool);  // a replica's reads go elsewhere for a while
 
   PgService& service_;
   uint32_t index_;
@@ -123,6 +129,7 @@ class PgWorker final : public net::TimerHandler {
   bool draining_ = false;
   net::Timer maintenance_{this};
   std::unique_ptr<route::StatementClassifier> classifier_;
+  std::unique_ptr<LagMonitor> lag_monitor_;
 };
 
 }  // namespace sg::pg

@@ -27,12 +27,16 @@ void Pool::rebind(const config::PostgresConfig& config,
 
 bool Pool::address(net::Address* out) const {
   const auto& db = database();
-  if (backend_ == kPrimary) {
+  uint32_t server = backend_;
+  if (backend_ == kPrimary && health != nullptr) {
+    server = health->acting_primary.load(std::memory_order_relaxed);  // primary_discovery
+  }
+  if (server == kPrimary) {
     *out = db.primary;
     return true;
   }
-  if (backend_ > db.routing.replicas.size()) return false;
-  *out = db.routing.replicas[backend_ - 1];
+  if (server > db.routing.replicas.size()) return false;
+  *out = db.routing.replicas[server - 1];
   return true;
 }
 
@@ -78,6 +82,13 @@ bool Pool::passThroughKey(ScramKey* key) {
   std::lock_guard lock(key_mutex_);
   if (has_key_) *key = client_key_;
   return has_key_;
+}
+
+void shareCredentials(Pool& from, Pool& to) {
+  ScramKey key;
+  if (from.passThroughKey(&key)) to.setPassThroughKey(key);
+  std::string secret = from.serverSecret();
+  if (!secret.empty()) to.setServerSecret(secret);
 }
 
 }  // namespace sg::pg

@@ -19,6 +19,7 @@
 #include "config/postgres_config.h"
 #include "pg/auth/scram.h"
 #include "pg/pool_stats.h"
+#include "pg/server_health.h"
 
 namespace sg::pg {
 
@@ -80,10 +81,9 @@ class Pool {
   // The session parameters its last client logged in with, shared by the next ones that match.
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> last_params;
   int64_t max_wait_start_ms = 0;
-  // A replica that could not be reached or logged in to gets no reads until then (steady
-  // clock, ms); the next read after it tries again. Not under mutex.
-  std::atomic<int64_t> down_until_ms{0};
-  bool down(int64_t now_ms) const { return now_ms < down_until_ms.load(std::memory_order_relaxed); }
+  // The health of the server it connects to, shared by every pool of that server (set once
+  // when made; never null).
+  ServerHealth* health = nullptr;
 
   size_t idleCount() const;
   // How many servers may be open now: pool_size, plus reserve_pool once the first waiter has
@@ -106,5 +106,9 @@ class Pool {
   bool has_key_ = false;
   ScramKey client_key_{};
 };
+
+// Another server's pool of the same database logs in as `from` does: with the SCRAM key its
+// clients proved, or the secret auth_query found.
+void shareCredentials(Pool& from, Pool& to);
 
 }  // namespace sg::pg

@@ -6,6 +6,7 @@
 
 #include "net/socket.h"
 #include "pg/client_conn.h"
+#include "pg/lag_monitor.h"
 #include "pg/pg_worker.h"
 #include "pg/pool.h"
 #include "pg/server_auth.h"
@@ -240,6 +241,10 @@ void ServerConn::finishLogin() {
   connect_timer_.cancel();
   scram_.reset();
   pool_->stats().server_logins.inc(1);
+  if (probe_) {
+    setState(State::kIdle);
+    return worker_->lagMonitor()->probeReady(this);
+  }
   worker_->serverReady(this);
 }
 
@@ -256,6 +261,41 @@ void ServerConn::startCheck(uint64_t client_id, const std::string& query) {
   send(message);
   expect(Pending::kOwnQuery);
   flush();
+}
+
+void ServerConn::startProbe(const char* query) {
+  setState(State::kChecking);
+  own_row_.clear();
+  own_error_.clear();
+  std::string message;
+  appendQuery(&message, query);
+  send(message);
+  expect(Pending::kOwnRow);
+  flush();
+}
+
+void ServerConn::askCommitLsn() {
+  own_row_.clear();
+  own_error_.clear();
+  std::string message;
+  appendQuery(&message, "SELECT pg_catalog.pg_current_wal_insert_lsn()");
+  send(message);
+  expect(Pending::kOwnRow);
+  flush();
+}
+
+// A kOwnRow query answered (its ReadyForQuery came): the row goes to whoever asked.
+void ServerConn::ownRowDone() {
+  if (probe_ || client_ == nullptr) return;  // a probe's row is taken in processReplies
+  std::string_view value;
+  PayloadReader reader(own_row_);
+  int16_t columns = 0;
+  int32_t length = 0;
+  if (own_error_.empty() && reader.readInt16(&columns) && columns == 1 &&
+      reader.readInt32(&length) && length >= 0) {
+    reader.readBytes(length, &value);
+  }
+  client_->onCommitLsn(value);
 }
 
 void ServerConn::becomeIdle(int64_t now_ms) {
@@ -304,7 +344,8 @@ bool ServerConn::processReplies() {
       }
       // A large row or copy chunk: forward what is here, then the rest as it comes.
       stream_forward_ = pending_.empty() || (pending_.front() != Pending::kOwnQuery &&
-                                             pending_.front() != Pending::kLookup);
+                                             pending_.front() != Pending::kLookup &&
+                                             pending_.front() != Pending::kOwnRow);
       stream_remaining_ = total;
       continue;
     }
@@ -321,6 +362,11 @@ bool ServerConn::processReplies() {
     if (forward && client_ != nullptr) client_->deliver({in.data(), total});
     in.consume(total);
     if (type == 'Z') {
+      if (state_ == State::kChecking && probe_) {
+        setState(State::kIdle);
+        worker_->lagMonitor()->probeAnswered(this, own_row_, own_error_);
+        return false;
+      }
       if (state_ == State::kChecking) {
         if (!pending_.empty()) continue;
         setState(State::kActive);
@@ -343,17 +389,20 @@ bool ServerConn::processReplies() {
 bool ServerConn::handleReply(char type, std::string_view payload, bool* forward) {
   bool own_show = !pending_.empty() && pending_.front() == Pending::kOwnShow;
   bool lookup = !pending_.empty() && pending_.front() == Pending::kLookup;
-  bool own_query =
-      own_show || lookup || (!pending_.empty() && pending_.front() == Pending::kOwnQuery);
+  bool own_row = !pending_.empty() && pending_.front() == Pending::kOwnRow;
+  bool own_query = own_show || lookup || own_row ||
+                   (!pending_.empty() && pending_.front() == Pending::kOwnQuery);
   switch (type) {
     case 'Z':
       if (!payload.empty()) transaction_status_ = payload[0];
       if (own_show) show_names_.pop_front();
       if (!pending_.empty()) pending_.pop_front();
       *forward = !own_query;
+      if (own_row) ownRowDone();
       break;
     case 'D':
       if (own_show) keepShownValue(payload);
+      if (own_row) own_row_.assign(payload);
       if (lookup && client_ != nullptr) client_->onLookupReply(type, payload);
       *forward = !own_query;
       break;
@@ -370,6 +419,9 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
         *forward = false;  // the client's transaction failed: its SET did not happen
       } else if (lookup) {
         if (client_ != nullptr) client_->onLookupReply(type, payload);
+        *forward = false;
+      } else if (own_row) {
+        own_error_ = errorMessageText(payload);
         *forward = false;
       } else if (own_query) {
         spdlog::warn("postgres: the proxy's own query failed on a server: {}",
@@ -433,7 +485,7 @@ void ServerConn::keepShownValue(std::string_view payload) {
 // Sync: the replies they would have had never come.
 void ServerConn::popThroughError() {
   while (!pending_.empty() && pending_.front() != Pending::kSync &&
-         pending_.front() != Pending::kOwnQuery) {
+         pending_.front() != Pending::kOwnQuery && pending_.front() != Pending::kOwnRow) {
     if (pending_.front() == Pending::kLocalError && client_ != nullptr) client_->dropLocalError();
     pending_.pop_front();  // skipped by the server: no reply, not even a local one
   }

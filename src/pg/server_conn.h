@@ -56,6 +56,7 @@ class ServerConn final : public net::EventHandler,
     kLocalClose,  // a Close the proxy answers itself, in order
     kLocalError,  // an error the proxy found itself (a statement name in use), in order
     kLookup,      // auth_query for a client logging in: its row or error goes to that client
+    kOwnRow,      // the proxy's query whose row it keeps: a lag probe, a commit position
   };
 
   // `address`: where fd was connected (the pool's server then; RELOAD may change the pool's).
@@ -91,6 +92,15 @@ class ServerConn final : public net::EventHandler,
   // The client it connects for (the first user of a new server), if any.
   uint64_t intendedClient() const { return intended_client_; }
   void setIntendedClient(uint64_t id) { intended_client_ = id; }
+
+  // A connection of the lag monitor (lag_monitor.h): never in a pool's lists or counts.
+  void markProbe() { probe_ = true; }
+  bool isProbe() const { return probe_; }
+  // The monitor's query; its row comes back through LagMonitor::probeAnswered.
+  void startProbe(const char* query);
+  // After a client's write transaction: the server's WAL insert position, for read-your-writes;
+  // it reaches the client through onCommitLsn before the server is released.
+  void askCommitLsn();
 
   void attach(ClientConn* client);
   // Runs server_check_query for the client `client_id` before it gets this server.
@@ -154,6 +164,7 @@ class ServerConn final : public net::EventHandler,
   void popThroughError();
   void deliverLocalReplies();
   void keepShownValue(std::string_view payload);
+  void ownRowDone();
   void fail(const std::string& why);
 
   PgWorker* worker_;
@@ -176,6 +187,9 @@ class ServerConn final : public net::EventHandler,
   bool unsynced_ = false;
   bool peer_closing_ = false;  // the peer shut down: read to the end, past short reads
   std::deque<std::string> show_names_;
+  bool probe_ = false;
+  std::string own_row_;          // the DataRow of a kOwnRow query
+  std::string own_error_;        // its error message, if it failed
   size_t stream_remaining_ = 0;  // bytes of a large reply still to pass through
   bool stream_forward_ = true;
   std::unique_ptr<ScramClient> scram_;

@@ -323,6 +323,13 @@ class PostgresServer:
             raise
         return standby
 
+    def promote(self):
+        """Ends this standby's recovery (pg_ctl promote, as a failover tool does) and waits."""
+        r = _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data_dir, "-w", "-t",
+                          str(int(wait_s(30))), "promote"], timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("pg_ctl promote failed: %s" % (r.stdout + r.stderr)[-2000:])
+
     def wal_lsn(self):
         """This primary's WAL insert position (pg_lsn text): past every commit made so far, even
         one not yet flushed (the tests' servers run with synchronous_commit off)."""

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 
 #include "pg/route/deep_stack.h"
@@ -164,6 +165,10 @@ class TextClassifier {
       const auto* set = reinterpret_cast<const PgQuery__VariableSetStmt*>(stmt);
       if (isProxySetting(set->name)) return proxySetting(set);
     }
+    if (is(stmt, pg_query__variable_show_stmt__descriptor)) {
+      const auto* show = reinterpret_cast<const PgQuery__VariableShowStmt*>(stmt);
+      if (isProxySetting(show->name)) return proxyShow(show->name);
+    }
     classify(stmt);
   }
 
@@ -259,6 +264,7 @@ class TextClassifier {
   void variableSet(const PgQuery__VariableSetStmt* stmt);
   static bool isProxySetting(const char* name);
   void proxySetting(const PgQuery__VariableSetStmt* stmt);
+  void proxyShow(const std::string& name);
   void settingError(std::string message);
 
   void walk(const Message* root) { visit(root, root, 0); }
@@ -383,9 +389,23 @@ void TextClassifier::proxySetting(const PgQuery__VariableSetStmt* stmt) {
     out_.set_shard = setting;
   } else if (name == "scalegate.sharding_key") {
     out_.set_sharding_key = ShardingKeySetting{value};
+  } else if (name == "scalegate.lsn") {
+    uint64_t lsn = 0;
+    if (value && !parseLsn(*value, &lsn)) {
+      return settingError("scalegate.lsn must be a WAL position such as 0/16B3748");
+    }
+    out_.set_lsn = LsnSetting{value ? std::optional<uint64_t>(lsn) : std::nullopt};
   } else {
     settingError("unknown setting " + name);
   }
+}
+
+void TextClassifier::proxyShow(const std::string& name) {
+  ++proxy_settings_;
+  if (name != "scalegate.lsn" && name != "scalegate.route") {
+    return settingError("unknown setting " + name);
+  }
+  if (out_.show_setting.empty()) out_.show_setting = name;
 }
 
 // Every child message, through protobuf-c's descriptors: a node type added to the grammar
@@ -592,6 +612,36 @@ void parseFailed(std::string_view sql, StatementClass& out) {
 }
 
 }  // namespace
+
+bool parseLsn(std::string_view text, uint64_t* out) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > 8 || text.size() - slash - 1 == 0 ||
+      text.size() - slash - 1 > 8) {
+    return false;
+  }
+  uint64_t high = 0, low = 0;
+  auto hex = [](std::string_view digits, uint64_t* value) {
+    for (char c : digits) {
+      int digit = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+      if (digit < 0) return false;
+      *value = *value * 16 + static_cast<uint64_t>(digit);
+    }
+    return true;
+  };
+  if (!hex(text.substr(0, slash), &high) || !hex(text.substr(slash + 1), &low)) return false;
+  *out = high << 32 | low;
+  return true;
+}
+
+std::string formatLsn(uint64_t lsn) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%X/%X", static_cast<unsigned>(lsn >> 32),
+                static_cast<unsigned>(lsn & 0xFFFFFFFFu));
+  return text;
+}
 
 StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions) {
   // The wire protocol's strings end at a NUL; the server reads no further, nor do we.

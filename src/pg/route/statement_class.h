@@ -56,6 +56,14 @@ struct ShardingKeySetting {
   bool operator==(const ShardingKeySetting&) const = default;
 };
 
+// SET scalegate.lsn = 'X/Y': this client's reads wait for replicas to replay that WAL
+// position (read_your_writes: lsn), e.g. a position another connection wrote at. nullopt:
+// RESET or DEFAULT.
+struct LsnSetting {
+  std::optional<uint64_t> lsn;
+  bool operator==(const LsnSetting&) const = default;
+};
+
 struct StatementClass {
   Target target = Target::kPrimary;
   // The primary verdict rests only on things not known to be read-only (a function off the
@@ -75,6 +83,9 @@ struct StatementClass {
   std::optional<RouteSetting> set_route;
   std::optional<ShardSetting> set_shard;
   std::optional<ShardingKeySetting> set_sharding_key;
+  std::optional<LsnSetting> set_lsn;
+  // SHOW scalegate.lsn / scalegate.route: the caller answers with its value.
+  std::string show_setting;
   // Every statement of the text is a scalegate.* setting: the caller answers it (SET)
   // without a server.
   bool proxy_only = false;
@@ -89,5 +100,9 @@ struct StatementClass {
 // Never throws and never crashes on any input (libpg_query reports its own errors, including
 // its stack depth limit). Thread-safe: libpg_query keeps its memory context per thread.
 StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions);
+
+// PostgreSQL's text form of a WAL position (pg_lsn): two hexadecimal halves, "16/B374D848".
+bool parseLsn(std::string_view text, uint64_t* out);
+std::string formatLsn(uint64_t lsn);
 
 }  // namespace sg::pg::route

@@ -365,6 +365,26 @@ TEST(StatementClassTest, ProxySettingsAreReportedNotRouted) {
   EXPECT_EQ(v.set_shard, ShardSetting{1u});
 }
 
+TEST(StatementClassTest, LsnSettingAndShow) {
+  const FunctionAllowList functions;
+  StatementClass v = classifyStatement("set scalegate.lsn = '16/B374D848'", functions);
+  EXPECT_TRUE(v.proxy_only);
+  EXPECT_EQ(v.set_lsn, LsnSetting{0x16B374D848u});
+  EXPECT_EQ(classifyStatement("reset scalegate.lsn", functions).set_lsn, LsnSetting{});
+  v = classifyStatement("show scalegate.lsn", functions);
+  EXPECT_TRUE(v.proxy_only);
+  EXPECT_EQ(v.show_setting, "scalegate.lsn");
+  EXPECT_EQ(classifyStatement("SHOW scalegate.route", functions).show_setting, "scalegate.route");
+  EXPECT_TRUE(classifyStatement("show work_mem", functions).show_setting.empty());
+  uint64_t lsn = 0;
+  ASSERT_TRUE(parseLsn("FFFFFFFF/0", &lsn));
+  EXPECT_EQ(formatLsn(lsn), "FFFFFFFF/0");
+  EXPECT_EQ(formatLsn(0x16B374D848u), "16/B374D848");
+  EXPECT_FALSE(parseLsn("/1", &lsn));
+  EXPECT_FALSE(parseLsn("1/", &lsn));
+  EXPECT_FALSE(parseLsn("11", &lsn));
+}
+
 TEST(StatementClassTest, BadProxySettingsAreErrors) {
   const FunctionAllowList functions;
   const std::vector<std::pair<const char*, const char*>> cases = {
@@ -375,6 +395,11 @@ TEST(StatementClassTest, BadProxySettingsAreErrors) {
       {"set scalegate.shard = 'x'", "scalegate.shard must be a shard number"},
       {"set scalegate.shard = 1.5", "scalegate.shard must be a shard number"},
       {"set scalegate.colour = 'red'", "unknown setting scalegate.colour"},
+      {"show scalegate.colour", "unknown setting scalegate.colour"},
+      {"set scalegate.lsn = '0/'", "scalegate.lsn must be a WAL position such as 0/16B3748"},
+      {"set scalegate.lsn = 'G/1'", "scalegate.lsn must be a WAL position such as 0/16B3748"},
+      {"set scalegate.lsn = '123456789/1'",
+       "scalegate.lsn must be a WAL position such as 0/16B3748"},
       {"set local scalegate.route = replica", "SET LOCAL is not supported for scalegate.route"},
       {"set scalegate.route = replica; select 1",
        "scalegate.* settings must be sent in a query of their own"},
