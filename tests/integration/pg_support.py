@@ -235,7 +235,8 @@ class PostgresServer:
         except OSError:
             return ""
 
-    def start(self):
+    def start(self, port=None):
+        """Starts it (a fresh copy of the template without data_dir) on `port`, else a free one."""
         if self.data_dir is None:
             template = _template_dir()
             self.root = _make_owned_dir("sg-pg-")
@@ -244,7 +245,7 @@ class PostgresServer:
             self._customize()
         os.makedirs(self.sock_dir, exist_ok=True)
         _chown_postgres(self.sock_dir)
-        self.port = free_port()
+        self.port = port or free_port()
         opts = "-p %d -k %s" % (self.port, self.sock_dir)
         r = _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data_dir, "-l", os.path.join(self.root, "postgres.log"),
                           "-o", opts, "-w", "-t", str(int(wait_s(30))), "start"], timeout=60)

@@ -81,8 +81,28 @@ def test_primary_discovery_follows_a_promoted_replica(gateway, cluster):
                 conn.execute("INSERT INTO items (name) VALUES ('after failover')")
                 return conn.execute("/* scalegate: primary */ SELECT pg_is_in_recovery(), count(*) "
                                     "FROM items WHERE name = 'after failover'").fetchone()
-        except psycopg.Error as error:
-            print("write failed:", error)
+        except psycopg.Error:
             return None
     assert wait_until(write, 10) == (False, 1)
     assert standby.sql("SELECT count(*) FROM items WHERE name = 'after failover'") == "1"
+
+
+def test_a_replica_that_goes_down_is_ejected_and_comes_back(gateway, cluster):
+    """fall failed probes eject a replica (reads go to the primary), rise good ones bring it
+    back, as the HTTP side's health checks do."""
+    _, standby = cluster
+    g = gateway()
+
+    def replica():
+        return g.health()[1]["postgres"]["servers"]["app"]["replicas"][0]
+    with g.connect(autocommit=True) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+        assert wait_until(lambda: replica()["state"] == "up", 10)
+        port = standby.port
+        standby.stop(remove=False)
+        assert wait_until(lambda: replica()["state"] == "down", 10), replica()
+        assert g.metric("scalegate_pg_server_up", database="app", server="replica1") == 0
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+        standby.start(port=port)
+        assert wait_until(lambda: replica()["state"] == "up", 20), replica()
+        assert wait_until(lambda: conn.execute("SELECT pg_is_in_recovery()").fetchone()[0], 5)
