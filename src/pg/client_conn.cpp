@@ -424,6 +424,9 @@ void ClientConn::authenticated() {
   if (state_ == State::kWelcome) {
     setState(State::kWaiting);
     welcome_pending_ = true;
+    // Its first transaction may run on this server: its time counts from here, not from 0.
+    request_start_ms_ = worker_->now();
+    transaction_start_ms_ = request_start_ms_;
     armWaitTimer();
     worker_->requestServer(this);
     return;

@@ -3,13 +3,14 @@ PgBouncer's column names, so dashboards and exporters read them unchanged, and t
 commands (PAUSE, RESUME, KILL, RECONNECT, RELOAD, SHUTDOWN). The expected column lists were read
 from Debian's PgBouncer 1.18 (`SHOW ...` on its admin console); SCALEGATE_PG_TARGETS=pgbouncer
 runs these tests against it. /metrics carries the same figures as scalegate_pg_* samples."""
+import os
 import subprocess
 import threading
 import time
 
 import pytest
 
-from pg_support import (ADMIN, PSQL, make_target, parse_unaligned, pg_server, pooler,  # noqa: F401
+from pg_support import (ADMIN, PGBIN, PSQL, make_target, parse_unaligned, pg_server, pooler,  # noqa: F401
                         selected_targets, stop_pooler, wait_s, wait_until)
 from conftest import parse_metrics
 
@@ -356,3 +357,25 @@ def test_health_shows_the_pools(pooler):  # noqa: F811
         thread.join(5)
         holder.close()
         waiter.close()
+
+
+def test_show_stats_transaction_time_is_bounded_by_the_run(pooler, pg_server):  # noqa: F811
+    """A pool's first clients wait for its first server (their welcome) and may run their first
+    transaction there: its time counts from the request, not from 0 (pgbench -S, whose first
+    client asks the scale before the run, ran into it)."""
+    if not pg_server.sql("SELECT to_regclass('pgbench_accounts') IS NOT NULL") == "t":
+        r = subprocess.run([os.path.join(PGBIN, "pgbench"), "-i", "-s", "1", "-q", "-h",
+                            pg_server.sock_dir, "-p", str(pg_server.port), "-U", "postgres", "app"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        pg_server.sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO app")
+    for kind in KINDS:
+        target = pooler(kind, pool_size=8)
+        started = time.monotonic()
+        r = target.pgbench(["-n", "-S", "-c", "4", "-T", "1"])
+        assert r.returncode == 0, r.stderr
+        elapsed_us = (time.monotonic() - started) * 1e6
+        _, rows = target.admin_rows("SHOW STATS")
+        app = [row for row in rows if row["database"] == "app"][0]
+        assert int(app["total_xact_count"]) >= 100, (kind, app)
+        assert 0 < int(app["total_xact_time"]) <= 4 * elapsed_us, (kind, app, elapsed_us)
