@@ -1,5 +1,6 @@
 #include "pg/admin_rows.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -51,11 +52,30 @@ void showPools(PgService& service, int64_t now, std::string* out) {
        "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode"},
       {false, false, true, true, true, true, true, true, true, true, true, true, true, true, true,
        false});
+  // One row per (database, user) as clients see it: a split database's replica pools add
+  // their servers and waiters to its row (SHOW SERVERS and /health tell the servers apart).
+  std::vector<std::pair<std::pair<std::string, std::string>, PoolSnapshot>> rows;
   for (Pool* pool : service.pools()) {
     PoolSnapshot s = snapshot(*pool, now);
+    std::pair<std::string, std::string> key{pool->database().name, pool->clientUser()};
+    auto it =
+        std::find_if(rows.begin(), rows.end(), [&](const auto& row) { return row.first == key; });
+    if (it == rows.end()) {
+      rows.emplace_back(std::move(key), s);
+      continue;
+    }
+    PoolSnapshot& sum = it->second;
+    sum.clients += s.clients;
+    sum.waiting += s.waiting;
+    sum.active += s.active;
+    sum.idle += s.idle;
+    sum.login += s.login;
+    sum.max_wait_ms = std::max(sum.max_wait_ms, s.max_wait_ms);
+  }
+  for (const auto& [key, s] : rows) {
     uint32_t active_clients = s.clients >= s.waiting ? s.clients - s.waiting : 0;
-    writer.row({pool->database().name, pool->clientUser(), num(active_clients), num(s.waiting), "0",
-                "0", num(s.active), "0", "0", num(s.idle), "0", "0", num(s.login),
+    writer.row({key.first, key.second, num(active_clients), num(s.waiting), "0", "0", num(s.active),
+                "0", "0", num(s.idle), "0", "0", num(s.login),
                 num(static_cast<uint64_t>(s.max_wait_ms / 1000)),
                 num(static_cast<uint64_t>(s.max_wait_ms % 1000) * 1000),
                 std::string(config::poolModeName(service.config().pool_mode))});

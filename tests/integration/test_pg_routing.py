@@ -217,3 +217,19 @@ def test_read_your_writes_window(gateway, delayed, mode):
         assert stale == 0  # every read right after the write ran on the primary
     else:
         assert stale == 5  # the delayed standby had not applied any of them yet
+
+
+def test_show_pools_has_one_row_per_database_and_user(gateway):
+    """The replica's pool adds its servers to the (database, user) row, as clients see one
+    pool; SHOW SERVERS tells the servers apart by role."""
+    g = gateway()
+    with g.connect(autocommit=True) as conn:
+        assert on_replica(conn) is True
+        conn.execute("INSERT INTO items (name) VALUES ('pools')")
+        _, pools = g.admin_rows("SHOW POOLS")
+        rows = [row for row in pools if row["database"] == "app"]
+        assert len(rows) == 1, pools
+        _, servers = g.admin_rows("SHOW SERVERS")
+        pooled = [row for row in servers if row["state"] != "probe" and row["database"] == "app"]
+        assert {row["role"] for row in pooled} == {"primary", "replica1"}, servers
+        assert int(rows[0]["sv_idle"]) + int(rows[0]["sv_active"]) == len(pooled), (rows, pooled)
