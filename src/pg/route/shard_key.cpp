@@ -164,6 +164,10 @@ ShardKeys Finder::topLevel(const Message* stmt) {
         &pg_query__listen_stmt__descriptor, &pg_query__unlisten_stmt__descriptor}) {
     if (d == none) return {};
   }
+  if (d == &pg_query__select_stmt__descriptor &&
+      reinterpret_cast<const PgQuery__SelectStmt*>(stmt)->into_clause != nullptr) {
+    return allShards("SELECT INTO creates a table");
+  }
   if (d == &pg_query__select_stmt__descriptor || d == &pg_query__insert_stmt__descriptor ||
       d == &pg_query__update_stmt__descriptor || d == &pg_query__delete_stmt__descriptor) {
     return statement(stmt, nullptr, 0);
