@@ -88,7 +88,7 @@ class Finder {
   ShardKeys update(const PgQuery__UpdateStmt* stmt, const Scope* outer, int depth);
   ShardKeys remove(const PgQuery__DeleteStmt* stmt, const Scope* outer, int depth);
   ShardKeys insert(const PgQuery__InsertStmt* stmt, const Scope* outer, int depth);
-  ShardKeys insertRows(const PgQuery__InsertStmt* stmt, const Scope& scope);
+  ShardKeys insertRows(const PgQuery__InsertStmt* stmt) const;
 
   // Scope building.
   Scope openScope(const PgQuery__WithClause* with, const Scope* outer, ShardKeys& keys, int depth);
@@ -553,8 +553,7 @@ ShardKeys Finder::remove(const PgQuery__DeleteStmt* stmt, const Scope* outer, in
 
 // INSERT ... VALUES into a sharded table: each row's key, by the key's place in the column
 // list.
-ShardKeys Finder::insertRows(const PgQuery__InsertStmt* stmt, const Scope& scope) {
-  (void)scope;
+ShardKeys Finder::insertRows(const PgQuery__InsertStmt* stmt) const {
   const auto* select =
       as<PgQuery__SelectStmt>(stmt->select_stmt, pg_query__select_stmt__descriptor);
   if (select == nullptr) return allShards("INSERT ... DEFAULT VALUES: the key is its default");
@@ -598,7 +597,7 @@ ShardKeys Finder::insert(const PgQuery__InsertStmt* stmt, const Scope* outer, in
   // A subquery may name the target (ON CONFLICT ... WHERE): its key is not narrowed there.
   scope.class_keys.assign(scope.refs.size(), KeySet::any());
   if (!scope.refs.empty()) {
-    ShardKeys rows = insertRows(stmt, scope);
+    ShardKeys rows = insertRows(stmt);
     const PgQuery__OnConflictClause* conflict = stmt->on_conflict_clause;
     if (conflict != nullptr) {
       rows.sets_key =

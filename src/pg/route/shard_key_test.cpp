@@ -78,6 +78,7 @@ const Case kCases[] = {
     {"select * from orders where customer_id = '5'::text::int8", "all"},
     {"select * from orders where customer_id = 5.5::int8", "all"},  // rounds: left to the server
     {"select * from orders where customer_id = 'abc'::varchar(2)", "all"},  // truncates
+    {"select * from orders where customer_id = 'a '::bpchar", "all"},  // trailing spaces ignored
     {"select * from orders where customer_id = -5", "keys -5"},
     {"select * from orders where customer_id = - 5", "keys -5"},
     {"select * from orders where customer_id = -(5::int8)", "keys -5::int8"},

@@ -100,8 +100,10 @@ std::optional<std::string> plainTypeName(const PgQuery__TypeName* type, bool arr
 }
 
 // Integers keep their text through these casts; other casts of numbers (to bool, or of a
-// numeric to an integer type, which rounds) are left to the server.
+// numeric to an integer type, which rounds) are left to the server. A string cast to bpchar
+// compares without its trailing spaces ('a '::bpchar matches 'a'), so it is not one value.
 bool castKeepsText(const KeyValue& value, const std::string& type) {
+  if (type == "bpchar") return false;
   if (value.kind == KeyValueKind::kString || value.kind == KeyValueKind::kParameter) return true;
   if (value.kind != KeyValueKind::kInteger) return false;
   for (const char* keeps : {"int2", "int4", "int8", "numeric", "text", "varchar"}) {
