@@ -45,9 +45,25 @@ void compareWithScanner(const std::string& sql) {
 
 // The text's keys are all shards when any statement's are, else the union of theirs; all
 // shards always says why.
+const ShardKeySpec kShardSpec{"customer_id", {"orders", "items", "t"}};
+
+// Keys read from the classifier's parse tree (one parse for both) are the keys of a parse of
+// their own.
+void compareSharedParse(const std::string& sql, const TextShardKeys& own) {
+  static StatementClassifier classifier(std::make_shared<const FunctionAllowList>(), 64, 1 << 20);
+  static ShardKeyFinder finder(kShardSpec, 64, 1 << 20);
+  const ShardKeyFinder::Found found = finder.find(sql, classifier);
+  const TextShardKeys& shared = *found.keys;
+  if (shared.parse_error != own.parse_error || shared.combined.scope != own.combined.scope ||
+      (!own.parse_error &&
+       (shared.combined != own.combined || shared.statements != own.statements))) {
+    invariantFailed("keys from the classifier's tree differ from the finder's own", sql);
+  }
+}
+
 void checkShardKeys(const std::string& sql) {
-  static const ShardKeySpec spec{"customer_id", {"orders", "items", "t"}};
-  const TextShardKeys keys = findShardKeys(sql, spec);
+  const TextShardKeys keys = findShardKeys(sql, kShardSpec);
+  compareSharedParse(sql, keys);
   const ShardKeys& all = keys.combined;
   if (keys.parse_error && all.scope != KeyScope::kAllShards) {
     invariantFailed("shard keys of a text that does not parse are not all shards", sql);

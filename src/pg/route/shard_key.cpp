@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "pg/route/pg_tree.h"
 #include "pg/route/shard_key_values.h"
@@ -680,22 +681,51 @@ void ShardKeyFinder::evictUntilFits(size_t incoming_bytes) {
   }
 }
 
-std::shared_ptr<const TextShardKeys> ShardKeyFinder::find(std::string_view text) {
-  const std::string_view sql = text.substr(0, text.find('\0'));
-  if (auto found = index_.find(sql); found != index_.end()) {
-    ++hits_;
-    lru_.splice(lru_.begin(), lru_, found->second);
-    return found->second->keys;
+std::shared_ptr<const TextShardKeys> ShardKeyFinder::lookup(std::string_view sql) {
+  auto found = index_.find(sql);
+  if (found == index_.end()) {
+    ++misses_;
+    return nullptr;
   }
-  ++misses_;
-  auto keys = std::make_shared<const TextShardKeys>(findShardKeys(sql, spec_));
+  ++hits_;
+  lru_.splice(lru_.begin(), lru_, found->second);
+  return found->second->keys;
+}
+
+void ShardKeyFinder::store(std::string_view sql, const std::shared_ptr<const TextShardKeys>& keys) {
   const size_t bytes = entryBytes(sql, *keys);
-  if (max_entries_ == 0 || bytes > max_bytes_) return keys;
+  if (max_entries_ == 0 || bytes > max_bytes_) return;
   evictUntilFits(bytes);
   lru_.push_front(Entry{std::string(sql), keys, bytes});
   index_.emplace(lru_.front().sql, lru_.begin());
   bytes_ += bytes;
+}
+
+std::shared_ptr<const TextShardKeys> ShardKeyFinder::find(std::string_view text) {
+  const std::string_view sql = text.substr(0, text.find('\0'));
+  if (auto keys = lookup(sql)) return keys;
+  auto keys = std::make_shared<const TextShardKeys>(findShardKeys(sql, spec_));
+  store(sql, keys);
   return keys;
+}
+
+ShardKeyFinder::Found ShardKeyFinder::find(std::string_view text, StatementClassifier& classifier) {
+  const std::string_view sql = text.substr(0, text.find('\0'));
+  if (auto keys = lookup(sql)) return {classifier.classify(sql), keys};
+  std::optional<TextShardKeys> from_tree;
+  const uint64_t classifier_misses = classifier.misses();
+  auto verdict = classifier.classify(
+      sql, [&](const PgQuery__ParseResult& tree) { from_tree = findShardKeys(tree, spec_); });
+  if (!from_tree && classifier.misses() != classifier_misses) {
+    // The classifier parsed nothing (a syntax error, too long, too deep): neither would we.
+    from_tree = TextShardKeys{};
+    from_tree->parse_error = true;
+    from_tree->combined = allShards("not parsed: " + verdict->reason);
+  }
+  auto keys = std::make_shared<const TextShardKeys>(from_tree ? std::move(*from_tree)
+                                                              : findShardKeys(sql, spec_));
+  store(sql, keys);
+  return {std::move(verdict), std::move(keys)};
 }
 
 }  // namespace sg::pg::route

@@ -33,9 +33,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pg/route/classifier.h"
 #include "pg/route/statement_class.h"
-
-struct PgQuery__ParseResult;  // pg_query/pg_query.pb-c.h
 
 namespace sg::pg::route {
 
@@ -129,6 +128,15 @@ class ShardKeyFinder {
 
   std::shared_ptr<const TextShardKeys> find(std::string_view sql);
 
+  // The verdict and the keys of a text with at most one parse: when both caches miss, the
+  // classifier's parse tree serves the finder too; when only this cache misses (a known
+  // statement shape with new constants), the finder parses.
+  struct Found {
+    std::shared_ptr<const StatementClass> verdict;
+    std::shared_ptr<const TextShardKeys> keys;
+  };
+  Found find(std::string_view sql, StatementClassifier& classifier);
+
   const ShardKeySpec& spec() const { return spec_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
@@ -143,6 +151,8 @@ class ShardKeyFinder {
     size_t bytes = 0;
   };
   static size_t entryBytes(std::string_view sql, const TextShardKeys& keys);
+  std::shared_ptr<const TextShardKeys> lookup(std::string_view sql);
+  void store(std::string_view sql, const std::shared_ptr<const TextShardKeys>& keys);
   void evictUntilFits(size_t incoming_bytes);
 
   ShardKeySpec spec_;

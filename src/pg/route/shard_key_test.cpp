@@ -348,6 +348,49 @@ TEST(ShardKeyTest, HintsAndSettingsComeBeforeTheStatementsKeys) {
   EXPECT_EQ(shardSource(verdict, true, true), ShardSource::kCommentShard);
 }
 
+TEST(ShardKeyFinderTest, OneParseServesTheClassifierAndTheFinder) {
+  StatementClassifier classifier(std::make_shared<const FunctionAllowList>(), 100, 1 << 20);
+  ShardKeyFinder finder(kSpec, 100, 1 << 20);
+  const auto first = finder.find("update orders set x = 1 where customer_id = 5", classifier);
+  EXPECT_EQ(first.verdict->target, Target::kPrimary);
+  EXPECT_EQ(render(first.keys->combined), "keys 5");
+  EXPECT_EQ(classifier.misses(), 1u);
+  EXPECT_EQ(finder.misses(), 1u);
+  // The same shape with another constant: the verdict is the cached one, the keys are new.
+  const auto second = finder.find("update orders set x = 1 where customer_id = 6", classifier);
+  EXPECT_EQ(second.verdict.get(), first.verdict.get());
+  EXPECT_EQ(render(second.keys->combined), "keys 6");
+  EXPECT_EQ(classifier.hits(), 1u);
+  // The same text again: both hit.
+  const auto third = finder.find("update orders set x = 1 where customer_id = 6", classifier);
+  EXPECT_EQ(third.keys.get(), second.keys.get());
+  EXPECT_EQ(finder.hits(), 1u);
+  // Text that does not parse is not parsed a second time, and is all shards.
+  const auto bad = finder.find("select * from orders where", classifier);
+  EXPECT_TRUE(bad.verdict->parse_error);
+  EXPECT_TRUE(bad.keys->parse_error);
+  EXPECT_EQ(bad.keys->combined.scope, KeyScope::kAllShards);
+  EXPECT_NE(bad.keys->combined.reason.find("syntax error"), std::string::npos);
+}
+
+TEST(ShardKeyFinderTest, ClassifierHandsItsTreeOnlyOnAMissThatParses) {
+  StatementClassifier classifier(std::make_shared<const FunctionAllowList>(), 100, 1 << 20);
+  int reads = 0;
+  const auto count = [&](const PgQuery__ParseResult&) { ++reads; };
+  classifier.classify("select * from orders where customer_id = 1", count);
+  EXPECT_EQ(reads, 1);
+  classifier.classify("select * from orders where customer_id = 2", count);  // a hit
+  EXPECT_EQ(reads, 1);
+  classifier.classify("select from where", count);
+  EXPECT_EQ(reads, 1);
+  // Deep text is parsed on the classifier's large stack, and still read.
+  std::string deep = "select * from orders where customer_id = 1";
+  for (int i = 0; i < 600; ++i) deep += " and (x = 1";
+  deep += std::string(600, ')');
+  classifier.classify(deep, count);
+  EXPECT_EQ(reads, 2);
+}
+
 TEST(ShardKeyFinderTest, CachesPerWholeText) {
   ShardKeyFinder finder(kSpec, 2, 1 << 20);
   const auto first = finder.find("select * from orders where customer_id = $1");
