@@ -1,7 +1,6 @@
 #include "pg/route/shard_key.h"
 
 #include <algorithm>
-#include <numeric>
 #include <optional>
 
 #include "pg/route/pg_tree.h"
