@@ -47,7 +47,8 @@ std::string StatementClassifier::verdictKey(std::string_view sql) {
   return key;
 }
 
-std::shared_ptr<const StatementClass> StatementClassifier::classify(std::string_view text) {
+std::shared_ptr<const StatementClass> StatementClassifier::classify(
+    std::string_view text, const ParseTreeReader& also_read) {
   const std::string key = verdictKey(text);
   const std::string_view sql = key;
   if (auto found = index_.find(sql); found != index_.end()) {
@@ -56,7 +57,8 @@ std::shared_ptr<const StatementClass> StatementClassifier::classify(std::string_
     return found->second->verdict;
   }
   ++misses_;
-  auto verdict = std::make_shared<const StatementClass>(classifyStatement(text, *functions_));
+  auto verdict =
+      std::make_shared<const StatementClass>(classifyStatement(text, *functions_, also_read));
   const size_t bytes = entryBytes(sql, *verdict);
   if (max_entries_ == 0 || bytes > max_bytes_) return verdict;
   evictUntilFits(bytes);

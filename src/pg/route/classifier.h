@@ -24,8 +24,10 @@ class StatementClassifier {
   StatementClassifier& operator=(const StatementClassifier&) = delete;
 
   // The verdict for the text; shared, so the caller may keep it (per prepared statement) after
-  // the cache has dropped it. Texts that differ only in their constants share a verdict.
-  std::shared_ptr<const StatementClass> classify(std::string_view sql);
+  // the cache has dropped it. Texts that differ only in their constants share a verdict. On a
+  // miss, also_read gets the parse tree (ShardKeyFinder::find reads it).
+  std::shared_ptr<const StatementClass> classify(std::string_view sql,
+                                                 const ParseTreeReader& also_read = {});
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }

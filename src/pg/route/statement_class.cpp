@@ -574,7 +574,8 @@ bool isUnquotedPrimaryRouteSet(std::string_view sql) {
 }
 
 // Parses and classifies; false when the text does not parse (out.reason says why).
-bool classifyParsed(std::string_view sql, const FunctionAllowList& functions, StatementClass& out) {
+bool classifyParsed(std::string_view sql, const FunctionAllowList& functions, StatementClass& out,
+                    const ParseTreeReader& also_read) {
   PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(std::string(sql).c_str());
   PgQuery__ParseResult* tree = nullptr;
   if (parsed.error == nullptr) {
@@ -592,6 +593,7 @@ bool classifyParsed(std::string_view sql, const FunctionAllowList& functions, St
   for (size_t i = 0; i < tree->n_stmts; ++i) {
     if (tree->stmts[i] != nullptr) classifier.classifyTopLevel(tree->stmts[i]->stmt);
   }
+  if (also_read) also_read(*tree);
   pg_query__parse_result__free_unpacked(tree, nullptr);
   finish(classifier, out);
   return true;
@@ -643,7 +645,8 @@ std::string formatLsn(uint64_t lsn) {
   return text;
 }
 
-StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions) {
+StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions,
+                                 const ParseTreeReader& also_read) {
   // The wire protocol's strings end at a NUL; the server reads no further, nor do we.
   sql = sql.substr(0, sql.find('\0'));
   StatementClass out;
@@ -659,10 +662,10 @@ StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& 
   if (scan.nesting_estimate > kMaxNestingEstimate) {
     out.reason = "nesting too deep to classify";
   } else if (scan.nesting_estimate <= kInlineNestingEstimate) {
-    if (!classifyParsed(sql, functions, out)) parseFailed(sql, out);
+    if (!classifyParsed(sql, functions, out, also_read)) parseFailed(sql, out);
   } else {
     bool parsed = false;
-    const auto work = [&] { parsed = classifyParsed(sql, functions, out); };
+    const auto work = [&] { parsed = classifyParsed(sql, functions, out, also_read); };
     if (!runWithStack(kDeepParseStackBytes, work)) {
       out.reason = "no thread to classify a long text";
     } else if (!parsed) {

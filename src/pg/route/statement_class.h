@@ -5,6 +5,7 @@
 // StatementClassifier (classifier.h) caches it per text.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@
 
 #include "pg/route/comment_hints.h"
 #include "pg/route/function_allow_list.h"
+
+struct PgQuery__ParseResult;  // pg_query/pg_query.pb-c.h
 
 namespace sg::pg::route {
 
@@ -97,9 +100,14 @@ struct StatementClass {
   std::string reason;        // short, for logs and tests: "write: UpdateStmt", "FOR UPDATE"
 };
 
+// Called with the text's parse tree when the text parses, before the tree is freed, so that
+// another reader of the same text (the shard key finder, shard_key.h) needs no parse of its own.
+using ParseTreeReader = std::function<void(const PgQuery__ParseResult&)>;
+
 // Never throws and never crashes on any input (libpg_query reports its own errors, including
 // its stack depth limit). Thread-safe: libpg_query keeps its memory context per thread.
-StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions);
+StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& functions,
+                                 const ParseTreeReader& also_read = {});
 
 // PostgreSQL's text form of a WAL position (pg_lsn): two hexadecimal halves, "16/B374D848".
 bool parseLsn(std::string_view text, uint64_t* out);
