@@ -118,6 +118,15 @@ bool isSubquery(const Message* m) {
          tree::is(m, pg_query__select_stmt__descriptor);
 }
 
+// The merge orders text bytewise: the C (or POSIX) collation's order.
+bool isCollationOtherThanC(const Message* m) {
+  if (!tree::is(m, pg_query__collate_clause__descriptor)) return false;
+  const auto* collate = reinterpret_cast<const PgQuery__CollateClause*>(m);
+  const std::string_view name =
+      collate->n_collname > 0 ? stringOf(collate->collname[collate->n_collname - 1]) : "";
+  return name != "C" && name != "POSIX";
+}
+
 bool isGroupingSet(const Message* m) { return tree::is(m, pg_query__grouping_set__descriptor); }
 
 bool isStar(const PgQuery__ResTarget* target) {
@@ -350,10 +359,8 @@ class SelectPlanner {
     if (*sort_by == nullptr || (*sort_by)->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_USING) {
       return notSupported("ORDER BY ... USING is not supported");
     }
-    if (tree::any(tree::value((*sort_by)->node), [](const Message* m) {
-          return tree::is(m, pg_query__collate_clause__descriptor);
-        })) {
-      return notSupported("ORDER BY ... COLLATE is not supported (the merge orders text bytewise)");
+    if (tree::any(tree::value((*sort_by)->node), isCollationOtherThanC)) {
+      return notSupported("ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text bytewise)");
     }
     key->descending = (*sort_by)->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
     key->nulls_first = (*sort_by)->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
