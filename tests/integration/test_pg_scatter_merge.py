@@ -87,8 +87,8 @@ QUERIES = [
     "select count(*) filter (where flag), avg(price) filter (where grp = 1) from items",
     "select min(flag::int), max(id), min(code) from items",
     # float output: exponent forms (powers of two keep the sums exact in any order)
-    "select sum(ratio * 1180591620717411303424), avg(ratio / 1048576), sum(small::float4 * 1048576), "
-    "sum(small::float4 / 4) from items",
+    "select sum(ratio * 1180591620717411303424), avg(ratio / 1048576), sum((small * 1048576)::float4), "
+    "sum((small / 4.0)::float4), max(small::float4 / 3) from items",
     "select id, at from items order by at desc nulls last, id limit 8",
     # GROUP BY
     "select grp, count(*) from items group by grp order by grp",
