@@ -8,8 +8,9 @@ namespace sg::pg::scatter::tree {
 
 namespace {
 
-// Far deeper than any query the planner accepts; a guard for the recursive walks.
-constexpr int kMaxDepth = 5000;
+// A guard for the recursive walks: deeper than the trees of texts parsed on the caller's stack
+// (planner.cpp), shallow enough for the deep-stack thread of longer texts.
+constexpr int kMaxDepth = 100000;
 
 template <typename T>
 T* allocate(void (*init)(T*)) {

@@ -360,7 +360,9 @@ class SelectPlanner {
       return notSupported("ORDER BY ... USING is not supported");
     }
     if (tree::any(tree::value((*sort_by)->node), isCollationOtherThanC)) {
-      return notSupported("ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text bytewise)");
+      return notSupported(
+          "ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text "
+          "bytewise)");
     }
     key->descending = (*sort_by)->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
     key->nulls_first = (*sort_by)->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
