@@ -74,7 +74,8 @@ std::vector<FieldDescription> GroupTable::clientColumns() const {
 }
 
 // Length-prefixed key values; numeric keys normalized so 1.0 and 1.00 are one group, as
-// numeric equality makes them on one server.
+// numeric equality makes them on one server (and float -0 and 0). Other keys group by their
+// text: equal for equal values of the types the merger knows.
 std::string GroupTable::keyOf(const DataRow& row) const {
   std::string key;
   for (size_t i = 0; i < visible_; ++i) {
@@ -85,6 +86,10 @@ std::string GroupTable::keyOf(const DataRow& row) const {
       continue;
     }
     std::string text(*value);
+    const bool float_zero =
+        (columns_[i].type_oid == type_oid::kFloat8 || columns_[i].type_oid == type_oid::kFloat4) &&
+        columns_[i].format == 0 && text == "-0";
+    if (float_zero) text = "0";  // -0 = 0 for float equality
     if (columns_[i].type_oid == type_oid::kNumeric && columns_[i].format == 0) {
       if (NumericText::parse(text)) {
         while (text.find('.') != std::string::npos && (text.back() == '0' || text.back() == '.')) {

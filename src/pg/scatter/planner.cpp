@@ -537,7 +537,7 @@ class SelectPlanner {
     }
     bool unknown_name = false;
     const std::optional<size_t> target = resolveTarget(expr, true, &unknown_name);
-    if (!target || unknown_name || starBefore(*target)) return std::nullopt;
+    if (!target || starBefore(*target)) return std::nullopt;
     return target;
   }
 

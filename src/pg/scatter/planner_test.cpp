@@ -69,6 +69,8 @@ const Mergeable kMergeable[] = {
     {"select distinct a, b from t order by b", MergeKind::kAggregate, "SELECT DISTINCT a, b FROM t",
      0},
     {"select distinct * from t", MergeKind::kAggregate, nullptr, 0},
+    {"select a + 1, count(*) as n from t group by a + 1 order by n", MergeKind::kAggregate,
+     "SELECT a + 1, count(*) AS n FROM t GROUP BY a + 1", 0},
     {"select 1", MergeKind::kAnyOneShard, nullptr, 0},
     {"select now()", MergeKind::kAnyOneShard, nullptr, 0},
     {"values (1), (2)", MergeKind::kAnyOneShard, nullptr, 0},

@@ -290,6 +290,14 @@ TEST(ResultMergerTest, DistinctMergesEqualRowsAndNumericKeysByValue) {
   h.end(0);
   h.end(1);
   EXPECT_EQ(h.answer().rows.size(), 3u);
+  MergerHarness floats("select distinct f from t", 2);
+  floats.describe(0, {{"f", type_oid::kFloat8}});
+  floats.describe(1, {{"f", type_oid::kFloat8}});
+  floats.row(0, {"-0"});
+  floats.row(1, {"0"});
+  floats.end(0);
+  floats.end(1);
+  EXPECT_EQ(floats.answer().rows, (std::vector<Values>{{"-0"}}));
 }
 
 TEST(ResultMergerTest, AnInt8SumPastTheRangeIsAnError) {
