@@ -140,17 +140,21 @@ def message(kind, body):
     return kind + struct.pack(">i", len(body) + 4) + body
 
 
-def answer_messages(conn, sql):
-    """The backend messages for sql's answer, rebuilt from libpq's result (text values as received)."""
-    cur = conn.cursor()
-    try:
-        cur.execute(sql)
-    except psycopg.Error as e:
-        diag = e.diag
-        body = b"".join(code + value.encode() + b"\0" for code, value in
-                        ((b"S", "ERROR"), (b"V", "ERROR"), (b"C", diag.sqlstate or ""), (b"M", diag.message_primary or "")))
-        return [message(b"E", body + b"\0")]
-    res = cur.pgresult
+def answer_messages(conn, sql, params=None):
+    """The backend messages for sql's answer, rebuilt from libpq's result (text values as
+    received). With params: PQexecParams with untyped text values, as a driver binds them."""
+    if params is None:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql)
+        except psycopg.Error as e:
+            return [error_message(e.diag.sqlstate, e.diag.message_primary)]
+        res = cur.pgresult
+    else:
+        res = conn.pgconn.exec_params(sql.encode(), [None if p is None else p.encode() for p in params])
+        if res.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+            return [error_message(res.error_field(psycopg.pq.DiagnosticField.SQLSTATE).decode(),
+                                  res.error_field(psycopg.pq.DiagnosticField.MESSAGE_PRIMARY).decode())]
     out = []
     if res.nfields:
         body = struct.pack(">h", res.nfields)
@@ -166,6 +170,12 @@ def answer_messages(conn, sql):
             out.append(message(b"D", body))
     out.append(message(b"C", res.command_status + b"\0"))
     return out
+
+
+def error_message(sqlstate, text):
+    body = b"".join(code + value.encode() + b"\0" for code, value in
+                    ((b"S", "ERROR"), (b"V", "ERROR"), (b"C", sqlstate or ""), (b"M", text or "")))
+    return message(b"E", body + b"\0")
 
 
 def parse_messages(data):
@@ -203,11 +213,11 @@ def parse_messages(data):
     return columns, rows, tag, error
 
 
-def merged(conns, sql, policy="merge"):
+def merged(conns, sql, policy="merge", params=None):
     verdict = plan(sql, policy)
     assert verdict[0][0] == "ok", "%r refused: %s" % (sql, verdict)
     shard_sql = verdict[1]
-    answers = [answer_messages(c, shard_sql) for c in conns]
+    answers = [answer_messages(c, shard_sql, params) for c in conns]
     # Interleaved as if the shards answered in parallel.
     stream = b""
     for i in range(max(len(a) for a in answers)):
@@ -215,8 +225,8 @@ def merged(conns, sql, policy="merge"):
             if i < len(answer):
                 stream += bytes([shard]) + answer[i]
     raw = sql.encode()
-    r = subprocess.run([tool(), "merge", str(len(conns)), policy], input=struct.pack(">i", len(raw)) + raw + stream,
-                       capture_output=True, timeout=30)
+    args = [tool(), "merge", str(len(conns)), policy] + ["\\N" if p is None else p for p in params or []]
+    r = subprocess.run(args, input=struct.pack(">i", len(raw)) + raw + stream, capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr.decode()
     return parse_messages(r.stdout)
 
@@ -243,8 +253,8 @@ def databases(pg_server):  # noqa: F811
             conn.close()
 
 
-def reference(conn, sql):
-    return parse_messages(b"".join(answer_messages(conn, sql)))
+def reference(conn, sql, params=None):
+    return parse_messages(b"".join(answer_messages(conn, sql, params)))
 
 
 @pytest.mark.parametrize("sql", QUERIES)
@@ -256,6 +266,36 @@ def test_merged_result_equals_one_server_result(databases, sql):
     assert [c[:4] for c in columns] == [c[:4] for c in ref_columns]
     assert rows == ref_rows
     assert tag == ref_tag
+
+
+BOUND = [
+    ("select id, name from items order by id limit $1 offset $2", ["4", "3"]),
+    ("select id, name from items order by name desc, id limit $1", ["6"]),
+    ("select id, name from items order by name, id limit $1 offset $2", [None, "50"]),
+    ("select id from items order by id limit 3 offset $1", ["58"]),
+    ("select grp, count(*) from items group by grp order by grp limit $1 offset $2", ["2", "1"]),
+    ("select id, name from items order by name, id offset $1", ["55"]),
+    ("select count(*), avg(amount) from items limit $1", ["1"]),
+    ("select id from items where grp = $2 order by id desc limit $1", ["3", "2"]),
+]
+
+
+@pytest.mark.parametrize("sql,params", BOUND)
+def test_bound_limit_and_offset_merge_like_one_server(databases, sql, params):
+    shards, ref = databases
+    columns, rows, tag, error = merged(shards, sql, params=params)
+    ref_columns, ref_rows, ref_tag, ref_error = reference(ref, sql, params)
+    assert ref_error is None and error is None, (error, ref_error)
+    assert [c[:4] for c in columns] == [c[:4] for c in ref_columns]
+    assert rows == ref_rows and rows
+    assert tag == ref_tag
+
+
+def test_allow_unordered_writes_add_up_their_counts(databases):
+    shards, ref = databases
+    sql = "update items set grp = grp where id > 45"
+    _columns, _rows, tag, error = merged(shards, sql, "allow_unordered")
+    assert error is None and tag == reference(ref, sql)[2] == b"UPDATE 15"
 
 
 def test_queries_cover_every_merge_kind_and_rewrite(databases):

@@ -217,14 +217,33 @@ PgQuery__Node* makeInt8Cast(PgQuery__Node* arg) {
   return wrap(&cast->base);
 }
 
-PgQuery__Node* makePlus(PgQuery__Node* left, PgQuery__Node* right) {
+namespace {
+
+PgQuery__Node* makeOperator(std::string_view name, PgQuery__Node* left, PgQuery__Node* right) {
   auto* expr = allocate<PgQuery__AExpr>(pg_query__a__expr__init);
   expr->kind = PG_QUERY__A__EXPR__KIND__AEXPR_OP;
-  append(&expr->name, &expr->n_name, makeString("+"));
+  append(&expr->name, &expr->n_name, makeString(name));
   expr->lexpr = left;
   expr->rexpr = right;
   expr->location = -1;
   return wrap(&expr->base);
+}
+
+}  // namespace
+
+PgQuery__Node* makePlus(PgQuery__Node* left, PgQuery__Node* right) {
+  return makeOperator("+", left, right);
+}
+
+PgQuery__Node* makeTimes(PgQuery__Node* left, PgQuery__Node* right) {
+  return makeOperator("*", left, right);
+}
+
+PgQuery__Node* makeParam(int number) {
+  auto* param = allocate<PgQuery__ParamRef>(pg_query__param_ref__init);
+  param->number = number;
+  param->location = -1;
+  return wrap(&param->base);
 }
 
 PgQuery__Node* makeCount(PgQuery__Node* arg, PgQuery__Node* filter) {

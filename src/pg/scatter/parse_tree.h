@@ -46,6 +46,8 @@ PgQuery__Node* makeString(std::string_view text);
 PgQuery__Node* makeInteger(int64_t value);  // an A_Const (a Float constant past int32)
 PgQuery__Node* makeInt8Cast(PgQuery__Node* arg);
 PgQuery__Node* makePlus(PgQuery__Node* left, PgQuery__Node* right);
+PgQuery__Node* makeTimes(PgQuery__Node* left, PgQuery__Node* right);
+PgQuery__Node* makeParam(int number);
 // count(arg), with `filter` as its FILTER (WHERE ...) when not null.
 PgQuery__Node* makeCount(PgQuery__Node* arg, PgQuery__Node* filter);
 PgQuery__Node* makeResTarget(PgQuery__Node* val);

@@ -413,13 +413,23 @@ class SelectPlanner {
     return rewriteBoundsForShards();
   }
 
-  PgQuery__Node* boundNode(const RowBound& bound) const {
+  static PgQuery__Node* boundNode(const RowBound& bound) {
     if (bound.kind == RowBound::Kind::kConstant) return tree::makeInteger(bound.value);
-    auto* param = static_cast<PgQuery__ParamRef*>(std::malloc(sizeof(PgQuery__ParamRef)));
-    pg_query__param_ref__init(param);
-    param->number = bound.parameter;
-    param->location = -1;
-    return tree::makeInt8Cast(tree::wrap(&param->base));
+    return tree::makeInt8Cast(tree::makeParam(bound.parameter));
+  }
+
+  // A parameter the shard SQL no longer needs stays in it as OFFSET 0 * $n::bigint (0, or
+  // NULL which OFFSET reads as 0): the client's Bind carries its value, and a statement must
+  // take as many parameters as its Bind supplies.
+  void keepParameters(std::initializer_list<const RowBound*> dropped) {
+    PgQuery__Node* anchor = nullptr;
+    for (const RowBound* bound : dropped) {
+      if (bound->kind != RowBound::Kind::kParameter) continue;
+      PgQuery__Node* zero = tree::makeTimes(tree::makeInteger(0), boundNode(*bound));
+      anchor = anchor == nullptr ? zero : tree::makePlus(anchor, zero);
+    }
+    tree::freeNode(s_->limit_offset);
+    s_->limit_offset = anchor;
   }
 
   // Each shard returns the first LIMIT + OFFSET rows; the merge skips OFFSET of the merged.
@@ -437,9 +447,12 @@ class SelectPlanner {
       shard_limit = tree::makePlus(boundNode(limit), boundNode(offset));
     }
     tree::freeNode(s_->limit_count);
-    tree::freeNode(s_->limit_offset);
     s_->limit_count = shard_limit;
-    s_->limit_offset = nullptr;
+    if (limit.kind == RowBound::Kind::kNone) {
+      keepParameters({&offset});  // else OFFSET is part of the new LIMIT
+    } else {
+      keepParameters({});
+    }
     changed_ = true;
     return std::nullopt;
   }
@@ -573,10 +586,9 @@ class SelectPlanner {
     }
     tree::freeNodes(&s_->sort_clause, &s_->n_sort_clause);
     tree::freeNode(s_->limit_count);
-    tree::freeNode(s_->limit_offset);
     s_->limit_count = nullptr;
-    s_->limit_offset = nullptr;
     s_->limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_DEFAULT;
+    keepParameters({&plan_->limit, &plan_->offset});
   }
 };
 

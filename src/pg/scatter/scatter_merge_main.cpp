@@ -4,13 +4,16 @@
 //   scatter_merge plan [merge|deny|allow_unordered]  < sql
 //     prints "ok <kind> <rewritten> <hidden columns>" and the shard SQL on the next line, or
 //     "error <sqlstate> <message>"
-//   scatter_merge merge <shards> [merge|allow_unordered] < input
+//   scatter_merge merge <shards> [merge|allow_unordered [parameter values...]] < input
 //     input: Int32 length and the SQL, then the shards' backend messages, each preceded by
-//     one byte, its shard's index; prints the client's messages (the merged answer).
+//     one byte, its shard's index; prints the client's messages (the merged answer). The
+//     parameter values are the bound values of $1, $2, ... (\N for NULL), for LIMIT $n.
 #include <cstring>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "pg/scatter/result_merger.h"
 #include "pg/wire.h"
@@ -51,7 +54,8 @@ int plan(const std::string& sql, CrossShardPolicy policy) {
   return 0;
 }
 
-int merge(const std::string& input, size_t shards, CrossShardPolicy policy) {
+int merge(const std::string& input, size_t shards, CrossShardPolicy policy,
+          const std::vector<std::optional<std::string>>& params) {
   sg::pg::PayloadReader reader(input);
   int32_t sql_length = 0;
   std::string_view sql;
@@ -66,7 +70,7 @@ int merge(const std::string& input, size_t shards, CrossShardPolicy policy) {
     return 2;
   }
   sg::pg::scatter::PlanError error;
-  const auto bounds = sg::pg::scatter::resolveBounds(*result.plan, {}, &error);
+  const auto bounds = sg::pg::scatter::resolveBounds(*result.plan, params, &error);
   if (!bounds) {
     std::cerr << "scatter_merge: " << error.message << '\n';
     return 2;
@@ -98,7 +102,12 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "merge") == 0) {
     const size_t shards = std::stoul(argv[2]);
     if (shards == 0 || shards > 255) return 2;
-    return merge(input, shards, policyNamed(argc >= 4 ? argv[3] : "merge"));
+    std::vector<std::optional<std::string>> params;
+    for (int i = 4; i < argc; ++i) {
+      params.push_back(std::strcmp(argv[i], "\\N") == 0 ? std::nullopt
+                                                        : std::optional<std::string>(argv[i]));
+    }
+    return merge(input, shards, policyNamed(argc >= 4 ? argv[3] : "merge"), params);
   }
   std::cerr << "usage: scatter_merge plan [policy] < sql | scatter_merge merge <shards> [policy]\n";
   return 2;
