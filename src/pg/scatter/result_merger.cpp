@@ -21,6 +21,28 @@ std::optional<std::string_view> valueAt(const std::vector<std::optional<std::str
 
 }  // namespace
 
+std::optional<std::string> clientRowDescription(const ScatterPlan& plan,
+                                                std::string_view shard_payload, MergeError* error) {
+  std::optional<std::vector<FieldDescription>> fields = parseRowDescription(shard_payload);
+  if (!fields || fields->size() < plan.hidden_columns) {
+    *error = {"08P01", std::string(kPrefix) + "a shard's RowDescription does not fit the plan"};
+    return std::nullopt;
+  }
+  const size_t visible = fields->size() - plan.hidden_columns;
+  std::vector<FieldDescription> client(fields->begin(), fields->begin() + visible);
+  if (plan.kind == MergeKind::kAggregate) {
+    const GroupTable groups(plan, *fields, visible);
+    if (std::optional<MergeError> refused = groups.checkColumns()) {
+      *error = *refused;
+      return std::nullopt;
+    }
+    client = groups.clientColumns();
+  }
+  std::string out;
+  appendRowDescription(&out, client);
+  return out;
+}
+
 ResultMerger::ResultMerger(ScatterPlan plan, ResolvedBounds bounds, size_t shards,
                            MergeLimits limits)
     : plan_(std::move(plan)), bounds_(bounds), limits_(limits), shards_(shards) {}
@@ -172,7 +194,7 @@ void ResultMerger::startMerging() {
     client = groups_->clientColumns();
   }
   if (described && !resolveKeys(plan_.kind == MergeKind::kAggregate ? client : columns_)) return;
-  if (described) appendRowDescription(&output_, client);
+  if (described && send_description_) appendRowDescription(&output_, client);
   setState(State::kMerging);
   buffered_bytes_ = 0;
   for (Shard& shard : shards_) {

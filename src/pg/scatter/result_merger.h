@@ -30,9 +30,24 @@ struct MergeLimits {
   size_t max_buffered_bytes = size_t{64} << 20;  // rows and groups held at once
 };
 
+// The client's RowDescription for a shard's (hidden columns removed, avg retyped): what a
+// Describe of the statement or portal answers. nullopt with *error when the shard's columns
+// do not fit the plan.
+std::optional<std::string> clientRowDescription(const ScatterPlan& plan,
+                                                std::string_view shard_payload, MergeError* error);
+
 class ResultMerger {
  public:
+  // `shards` >= 1. Each shard's answer must begin with its RowDescription (for the extended
+  // protocol the caller describes the portal on every shard) and hold all rows (Execute
+  // without a row limit).
   ResultMerger(ScatterPlan plan, ResolvedBounds bounds, size_t shards, MergeLimits limits = {});
+  ResultMerger(const ResultMerger&) = delete;  // the group table refers to plan_
+  ResultMerger& operator=(const ResultMerger&) = delete;
+
+  // The client did not ask for the RowDescription (an Execute without Describe): the merged
+  // answer starts with its rows.
+  void omitRowDescription() { send_description_ = false; }
 
   // One backend message of `shard`'s answer, up to (not including) ReadyForQuery:
   // RowDescription, DataRow, CommandComplete, EmptyQueryResponse, ErrorResponse,
@@ -76,6 +91,7 @@ class ResultMerger {
   size_t skipped_ = 0;  // rows skipped for OFFSET
   size_t sent_ = 0;     // rows sent
   size_t buffered_bytes_ = 0;
+  bool send_description_ = true;
 
   void setState(State next) { state_ = next; }
   void fail(std::string_view sqlstate, std::string_view message);

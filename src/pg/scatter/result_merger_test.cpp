@@ -403,5 +403,33 @@ TEST(ResultMergerTest, BinarySortColumnsAndUnsupportedTypesAreRefused) {
   EXPECT_EQ(binary_concat.answer().rows.size(), 1u);
 }
 
+TEST(ResultMergerTest, DescribeAnswersWithTheClientsColumns) {
+  const PlanResult plan =
+      planScatter("select g, avg(x) from t group by g", CrossShardPolicy::kMerge);
+  ASSERT_TRUE(plan.plan);
+  MergeError error;
+  const std::optional<std::string> description = clientRowDescription(
+      *plan.plan,
+      rowDescription(
+          {{"g", type_oid::kInt4}, {"avg", type_oid::kInt8}, {"count", type_oid::kInt8}}),
+      &error);
+  ASSERT_TRUE(description);
+  const Answer a = parseAnswer(*description);
+  EXPECT_EQ(a.columns, (std::vector<std::string>{"g", "avg"}));
+  EXPECT_EQ(a.types, (std::vector<uint32_t>{type_oid::kInt4, type_oid::kNumeric}));
+  EXPECT_FALSE(clientRowDescription(*plan.plan, rowDescription({{"g", type_oid::kInt4}}), &error));
+}
+
+TEST(ResultMergerTest, AnExecuteWithoutDescribeGetsRowsOnly) {
+  MergerHarness h("select id from t order by id", 1);
+  h.merger().omitRowDescription();
+  h.describe(0, {{"id", type_oid::kInt4}});
+  h.row(0, {"1"});
+  h.end(0, "SELECT 1");
+  EXPECT_EQ(h.answer().descriptions, 0);
+  EXPECT_EQ(h.answer().rows.size(), 1u);
+  EXPECT_EQ(h.answer().tag, "SELECT 1");
+}
+
 }  // namespace
 }  // namespace sg::pg::scatter
