@@ -60,6 +60,7 @@ QUERIES = [
     "select id, ratio from items order by ratio nulls first, id desc",
     "select id, name from items order by name, id",
     "select id, name from items order by name desc nulls last, id",
+    "select id, big from items order by big using >, id using <",
     "select id, code from items order by code collate \"C\", id",
     "select id, day from items order by day, id",
     "select id, at from items order by at desc, id",

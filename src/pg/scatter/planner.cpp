@@ -146,15 +146,17 @@ const PgQuery__ResTarget* targetAt(const PgQuery__SelectStmt* select, size_t i) 
 std::optional<std::string> figureName(const PgQuery__Node* node) {
   const Message* m = tree::value(node);
   if (const auto* ref = as<PgQuery__ColumnRef>(node, pg_query__column_ref__descriptor)) {
-    const std::string_view last = stringOf(ref->fields[ref->n_fields - 1]);
+    const std::string_view last = ref->n_fields > 0 ? stringOf(ref->fields[ref->n_fields - 1]) : "";
     return last.empty() ? std::nullopt : std::optional<std::string>(last);
   }
   if (const auto* call = as<PgQuery__FuncCall>(node, pg_query__func_call__descriptor)) {
+    if (call->n_funcname == 0) return std::nullopt;
     return std::string(stringOf(call->funcname[call->n_funcname - 1]));
   }
   if (const auto* cast = as<PgQuery__TypeCast>(node, pg_query__type_cast__descriptor)) {
     std::optional<std::string> inner = figureName(cast->arg);
     if (inner && *inner != "?column?") return inner;
+    if (cast->type_name == nullptr || cast->type_name->n_names == 0) return std::nullopt;
     return std::string(stringOf(cast->type_name->names[cast->type_name->n_names - 1]));
   }
   if (tree::is(m, pg_query__case_expr__descriptor)) return "case";
@@ -353,18 +355,32 @@ class SelectPlanner {
     return constant->ival->ival;
   }
 
+  // DESC, or USING > (PostgreSQL also takes its NULLS FIRST default from the > strategy);
+  // nullopt for USING another operator.
+  static std::optional<bool> direction(const PgQuery__SortBy& sort_by) {
+    if (sort_by.sortby_dir != PG_QUERY__SORT_BY_DIR__SORTBY_USING) {
+      return sort_by.sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
+    }
+    const bool builtin = sort_by.n_use_op == 1 ||
+                         (sort_by.n_use_op == 2 && stringOf(sort_by.use_op[0]) == "pg_catalog");
+    const std::string_view op = builtin ? stringOf(sort_by.use_op[sort_by.n_use_op - 1]) : "";
+    if (op == "<") return false;
+    if (op == ">") return true;
+    return std::nullopt;
+  }
+
   std::optional<PlanError> readSortBy(size_t i, const PgQuery__SortBy** sort_by,
                                       SortKey* key) const {
     *sort_by = as<PgQuery__SortBy>(s_->sort_clause[i], pg_query__sort_by__descriptor);
-    if (*sort_by == nullptr || (*sort_by)->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_USING) {
-      return notSupported("ORDER BY ... USING is not supported");
-    }
+    if (*sort_by == nullptr) return notSupported("this ORDER BY is not supported");
+    const std::optional<bool> descending = direction(**sort_by);
+    if (!descending) return notSupported("ORDER BY ... USING other than < and > is not supported");
     if (tree::any(tree::value((*sort_by)->node), isCollationOtherThanC)) {
       return notSupported(
           "ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text "
           "bytewise)");
     }
-    key->descending = (*sort_by)->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
+    key->descending = *descending;
     key->nulls_first = (*sort_by)->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
                        ((*sort_by)->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_DEFAULT &&
                         key->descending);

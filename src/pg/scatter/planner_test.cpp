@@ -105,7 +105,8 @@ struct Refused {
 };
 
 const Refused kRefused[] = {
-    {"select a from t order by a using <", "0A000", "ORDER BY ... USING is not supported"},
+    {"select a from t order by a using ~<~", "0A000",
+     "ORDER BY ... USING other than < and > is not supported"},
     {"select a from t order by a collate \"de_DE\"", "0A000",
      "ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text bytewise)"},
     {"select sum(x) over () from t", "0A000", "window functions are not supported"},
@@ -226,6 +227,15 @@ TEST(ScatterPlannerTest, SortKeysCarryDirectionNullsAndColumn) {
   };
   EXPECT_EQ(result.plan->sort, expected);
   EXPECT_EQ(result.plan->hidden_columns, 1u);
+}
+
+TEST(ScatterPlannerTest, UsingLessOrGreaterIsAscendingOrDescending) {
+  const PlanResult result =
+      planScatter("select a, b from t order by a using >, b using operator(pg_catalog.<)",
+                  CrossShardPolicy::kMerge);
+  ASSERT_TRUE(result.plan) << result.error.message;
+  const std::vector<SortKey> expected = {{{false, 0}, true, true}, {{false, 1}, false, false}};
+  EXPECT_EQ(result.plan->sort, expected);
 }
 
 TEST(ScatterPlannerTest, KeysAfterAStarAreHiddenCopiesCountedFromTheEnd) {
