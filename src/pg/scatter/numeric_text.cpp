@@ -70,11 +70,17 @@ std::string withZeros(const std::string& digits, int zeros) {
 
 }  // namespace
 
+NumericText NumericText::special(Kind kind) {
+  NumericText value;
+  value.kind_ = kind;
+  return value;
+}
+
 std::optional<NumericText> NumericText::parse(std::string_view text) {
   NumericText value;
-  if (text == "NaN") return value.kind_ = Kind::kNaN, value;
-  if (text == "Infinity") return value.kind_ = Kind::kPositiveInfinity, value;
-  if (text == "-Infinity") return value.kind_ = Kind::kNegativeInfinity, value;
+  if (text == "NaN") return special(Kind::kNaN);
+  if (text == "Infinity") return special(Kind::kPositiveInfinity);
+  if (text == "-Infinity") return special(Kind::kNegativeInfinity);
   if (!text.empty() && text.front() == '-') {
     value.negative_ = true;
     text.remove_prefix(1);
@@ -143,10 +149,10 @@ int NumericText::compare(const NumericText& a, const NumericText& b) {
 
 NumericText NumericText::add(const NumericText& a, const NumericText& b) {
   NumericText sum;
-  if (a.kind_ == Kind::kNaN || b.kind_ == Kind::kNaN) return sum.kind_ = Kind::kNaN, sum;
+  if (a.kind_ == Kind::kNaN || b.kind_ == Kind::kNaN) return special(Kind::kNaN);
   if (a.kind_ != Kind::kFinite || b.kind_ != Kind::kFinite) {
     if (a.kind_ != Kind::kFinite && b.kind_ != Kind::kFinite && a.kind_ != b.kind_) {
-      return sum.kind_ = Kind::kNaN, sum;  // Infinity + -Infinity
+      return special(Kind::kNaN);  // Infinity + -Infinity
     }
     return a.kind_ != Kind::kFinite ? a : b;
   }
@@ -204,11 +210,11 @@ std::optional<NumericText> NumericText::divide(const NumericText& dividend,
                                                const NumericText& divisor) {
   NumericText quotient;
   if (dividend.kind_ == Kind::kNaN || divisor.kind_ == Kind::kNaN) {
-    return quotient.kind_ = Kind::kNaN, quotient;
+    return special(Kind::kNaN);
   }
   if (divisor.isZero()) return std::nullopt;
   if (dividend.kind_ != Kind::kFinite) {
-    if (divisor.kind_ != Kind::kFinite) return quotient.kind_ = Kind::kNaN, quotient;
+    if (divisor.kind_ != Kind::kFinite) return special(Kind::kNaN);
     const bool positive = (dividend.kind_ == Kind::kPositiveInfinity) != divisor.negative_;
     quotient.kind_ = positive ? Kind::kPositiveInfinity : Kind::kNegativeInfinity;
     return quotient;

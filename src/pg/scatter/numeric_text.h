@@ -44,6 +44,8 @@ class NumericText {
   std::string digits_;  // the unscaled magnitude in decimal, no leading zeros ("" is zero)
   int scale_ = 0;       // digits after the decimal point (numeric's display scale)
 
+  static NumericText special(Kind kind);  // NaN or an infinity
+
   // Weight and first digit in PostgreSQL's base-10000 representation, as select_div_scale
   // reads them (0 and 0 for zero).
   void baseTenThousandLead(int* weight, int* first_digit) const;
