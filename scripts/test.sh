@@ -198,10 +198,10 @@ if [[ "${SKIP_TSAN:-0}" == 1 ]]; then
 else
   begin tsan-integration "ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration against it"
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DSCALEGATE_TSAN=ON || fail "cmake configure of build-tsan/ failed"
-  # route_classify, route_shard_keys: test_pg_route_classifier.py and test_pg_shard_key.py run
-  # the ones beside the gateway binary.
-  limit 1800 ninja -C build-tsan -j"$JOBS" scalegate route_classify route_shard_keys ||
-    fail "ninja -C build-tsan scalegate route_classify route_shard_keys failed"
+  # route_classify, route_shard_keys, scatter_merge: test_pg_route_classifier.py,
+  # test_pg_shard_key.py and test_pg_scatter_merge.py run the ones beside the gateway binary.
+  limit 1800 ninja -C build-tsan -j"$JOBS" scalegate route_classify route_shard_keys scatter_merge ||
+    fail "ninja -C build-tsan scalegate route_classify route_shard_keys scatter_merge failed"
   tsan_logs=$ROOT/build-tsan/sanitizer-logs
   rm -rf "$tsan_logs" && mkdir -p "$tsan_logs"
   # Reports go to files (none is lost in a captured stderr); any report fails the step even if
