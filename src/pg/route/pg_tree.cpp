@@ -2,22 +2,23 @@
 
 #include <pg_query.h>
 
-#include "pg/route/comment_hints.h"
 #include "pg/route/deep_stack.h"
 
 namespace sg::pg::route::tree {
 
 namespace {
 
-// The classifier's limits (statement_class.cpp explains them): libpg_query's protobuf output
-// recurses without a depth check, and costs time quadratic in the depth.
+// libpg_query's protobuf output recurses without a depth check and computes each nested
+// message's size again at every level (time quadratic in the depth): texts whose nesting
+// estimate (scanSql) passes kMaxNestingEstimate are not parsed. Up to kInlineNestingEstimate
+// the parse runs on the caller's stack (well under 1 MB); deeper, on a thread with
+// kDeepParseStackBytes (deep_stack.h). Past kMaxParsedBytes nothing is read.
 constexpr size_t kMaxNestingEstimate = 3000;
 constexpr size_t kInlineNestingEstimate = 300;
 constexpr size_t kDeepParseStackBytes = size_t{64} << 20;
 constexpr size_t kMaxParsedBytes = size_t{1} << 20;
 
-bool parseAndUse(const std::string& sql,
-                 const std::function<void(const PgQuery__ParseResult&)>& use, std::string& error) {
+bool parseAndUse(const std::string& sql, const ParseTreeUse& use, std::string& error) {
   PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql.c_str());
   PgQuery__ParseResult* result = nullptr;
   if (parsed.error == nullptr) {
@@ -37,54 +38,29 @@ bool parseAndUse(const std::string& sql,
 
 }  // namespace
 
-void forEachChild(const Message* m, const char* skip,
-                  const std::function<void(const Message*)>& visit) {
-  const auto* base = reinterpret_cast<const char*>(m);
-  const ProtobufCMessageDescriptor& d = *m->descriptor;
-  const auto unwrap = [&](const Message* child) {
-    if (is(child, pg_query__node__descriptor)) {
-      child = nodeValue(reinterpret_cast<const PgQuery__Node*>(child));
-    }
-    if (child != nullptr) visit(child);
-  };
-  for (unsigned i = 0; i < d.n_fields; ++i) {
-    const ProtobufCFieldDescriptor& field = d.fields[i];
-    if (field.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    if (skip != nullptr && std::strcmp(field.name, skip) == 0) continue;
-    if (field.label == PROTOBUF_C_LABEL_REPEATED) {
-      const size_t count = *reinterpret_cast<const size_t*>(base + field.quantifier_offset);
-      const auto* items = *reinterpret_cast<const Message* const* const*>(base + field.offset);
-      for (size_t j = 0; j < count; ++j) unwrap(items[j]);
-      continue;
-    }
-    if ((field.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        *reinterpret_cast<const uint32_t*>(base + field.quantifier_offset) != field.id) {
-      continue;  // another member of the oneof is set
-    }
-    unwrap(*reinterpret_cast<const Message* const*>(base + field.offset));
-  }
-}
-
-bool withParseTree(std::string_view sql,
-                   const std::function<void(const PgQuery__ParseResult&)>& use,
-                   std::string& error) {
+ParseOutcome withParseTree(std::string_view sql, const ParseTreeUse& use, std::string& error,
+                           SqlScan* scan) {
   sql = sql.substr(0, sql.find('\0'));  // the wire protocol's strings end at a NUL
   if (sql.size() > kMaxParsedBytes) {
     error = "too long to parse";
-    return false;
+    return ParseOutcome::kTooLong;
   }
-  const size_t nesting = scanSql(sql).nesting_estimate;
-  if (nesting > kMaxNestingEstimate) {
+  SqlScan own_scan;
+  SqlScan& scanned = scan != nullptr ? *scan : own_scan;
+  scanned = scanSql(sql);
+  if (scanned.nesting_estimate > kMaxNestingEstimate) {
     error = "nesting too deep to parse";
-    return false;
+    return ParseOutcome::kTooDeep;
   }
   const std::string text(sql);
-  if (nesting <= kInlineNestingEstimate) return parseAndUse(text, use, error);
   bool parsed = false;
-  if (!runWithStack(kDeepParseStackBytes, [&] { parsed = parseAndUse(text, use, error); })) {
+  if (scanned.nesting_estimate <= kInlineNestingEstimate) {
+    parsed = parseAndUse(text, use, error);
+  } else if (!runWithStack(kDeepParseStackBytes, [&] { parsed = parseAndUse(text, use, error); })) {
     error = "no thread to parse a long text";
+    return ParseOutcome::kNoThread;
   }
-  return parsed;
+  return parsed ? ParseOutcome::kParsed : ParseOutcome::kRejected;
 }
 
 }  // namespace sg::pg::route::tree

@@ -1,14 +1,16 @@
 #pragma once
-// Small readers for libpg_query's protobuf parse trees (protobuf-c structs), and a parse with
-// the same guards as the classifier's (statement_class.cpp): text past 1 MB or nesting past
-// the estimate it refuses is not parsed, deep text is parsed on a large stack. The shard key
-// finder uses these; the classifier has its own copies (left as they are).
+// The one home of the readers of libpg_query's protobuf parse trees (protobuf-c structs): the
+// statement classifier, the shard key finder and the scatter planner read trees through these.
+// Also the guarded parse they share: text past 1 MB or nesting past the estimate it refuses is
+// not parsed, deep text is parsed on a large stack.
 #include <pg_query/pg_query.pb-c.h>
 
 #include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
+
+#include "pg/route/comment_hints.h"
 
 namespace sg::pg::route::tree {
 
@@ -39,15 +41,61 @@ inline std::string_view stringValue(const PgQuery__Node* node) {
   return s != nullptr ? std::string_view(s->sval) : std::string_view();
 }
 
-// Calls visit(child) for every child message of m (Nodes unwrapped), in field order, skipping
-// fields whose name is `skip` (may be null). Through the descriptors, so no node type can hide
-// a subquery from a walk.
-void forEachChild(const Message* m, const char* skip,
-                  const std::function<void(const Message*)>& visit);
+// Calls visit(child) for every non-null child message of m, Node wrappers as they are, in field
+// order, skipping fields whose name is `skip` (may be null). Through the descriptors, so no node
+// type can hide a subquery from a walk. A template: the classifier's walk is on its hot path.
+template <typename Visit>
+void forEachChildMessage(const Message* m, const char* skip, Visit&& visit) {
+  const auto* base = reinterpret_cast<const char*>(m);
+  const ProtobufCMessageDescriptor& d = *m->descriptor;
+  for (unsigned i = 0; i < d.n_fields; ++i) {
+    const ProtobufCFieldDescriptor& field = d.fields[i];
+    if (field.type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    if (skip != nullptr && std::strcmp(field.name, skip) == 0) continue;
+    if (field.label == PROTOBUF_C_LABEL_REPEATED) {
+      const size_t count = *reinterpret_cast<const size_t*>(base + field.quantifier_offset);
+      const auto* items = *reinterpret_cast<const Message* const* const*>(base + field.offset);
+      for (size_t j = 0; j < count; ++j) {
+        if (items[j] != nullptr) visit(items[j]);
+      }
+      continue;
+    }
+    if ((field.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *reinterpret_cast<const uint32_t*>(base + field.quantifier_offset) != field.id) {
+      continue;  // another member of the oneof is set
+    }
+    const auto* child = *reinterpret_cast<const Message* const*>(base + field.offset);
+    if (child != nullptr) visit(child);
+  }
+}
 
-// Parses sql and calls use(tree) with the unpacked tree; false, with the reason in `error`,
-// when the text is not parsed (a syntax error, too long, too deeply nested).
-bool withParseTree(std::string_view sql,
-                   const std::function<void(const PgQuery__ParseResult&)>& use, std::string& error);
+// As forEachChildMessage, with each Node replaced by the message it holds (empty Nodes skipped).
+template <typename Visit>
+void forEachChild(const Message* m, const char* skip, Visit&& visit) {
+  forEachChildMessage(m, skip, [&](const Message* child) {
+    if (is(child, pg_query__node__descriptor)) {
+      child = nodeValue(reinterpret_cast<const PgQuery__Node*>(child));
+    }
+    if (child != nullptr) visit(child);
+  });
+}
+
+// What withParseTree did with a text.
+enum class ParseOutcome {
+  kParsed,    // use(tree) ran
+  kRejected,  // the parser refused the text (a syntax error) or its tree was unreadable
+  kTooLong,   // past 1 MB: neither scanned nor parsed
+  kTooDeep,   // nesting estimate past what the parse can afford: scanned, not parsed
+  kNoThread,  // no thread with a large stack for a deeply nested text
+};
+
+using ParseTreeUse = std::function<void(const PgQuery__ParseResult&)>;
+
+// Parses sql (up to its first NUL) and calls use(tree) with the unpacked tree, on the thread
+// that parsed it (a deep tree needs that thread's stack); anything else leaves the reason in
+// `error`. When `scan` is not null it receives scanSql's result for the text (all but kTooLong
+// fill it), so a caller that reads comments too scans the text once.
+ParseOutcome withParseTree(std::string_view sql, const ParseTreeUse& use, std::string& error,
+                           SqlScan* scan = nullptr);
 
 }  // namespace sg::pg::route::tree

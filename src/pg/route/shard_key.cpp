@@ -632,7 +632,7 @@ TextShardKeys findShardKeys(std::string_view sql, const ShardKeySpec& spec) {
   TextShardKeys out;
   std::string error;
   const auto use = [&](const PgQuery__ParseResult& tree) { out = findShardKeys(tree, spec); };
-  if (!tree::withParseTree(sql, use, error)) {
+  if (tree::withParseTree(sql, use, error) != tree::ParseOutcome::kParsed) {
     out = TextShardKeys{};
     out.parse_error = true;
     out.combined = allShards("not parsed: " + error);

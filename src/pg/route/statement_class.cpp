@@ -7,7 +7,6 @@
 // generic walk reach every child of every node type (the JSON form leaves typed fields such as
 // larg and into_clause without their type name); and the verdict cache makes the parse a cost
 // per distinct text, not per execution. docs/postgres.md has the figures.
-#include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
@@ -15,45 +14,21 @@
 #include <cstdio>
 #include <cstring>
 
-#include "pg/route/deep_stack.h"
+#include "pg/route/pg_tree.h"
 
 namespace sg::pg::route {
 
 namespace {
 
-// libpg_query's protobuf output recurses without a depth check and computes each nested
-// message's size again at every level (time quadratic in the depth): texts whose nesting
-// estimate (scanSql) passes kMaxNestingEstimate go to the primary unparsed. Up to
-// kInlineNestingEstimate the parse runs on the caller's stack (well under 1 MB); deeper, on a
-// thread with kDeepParseStackBytes (deep_stack.h). Past kMaxClassifiedBytes nothing is read.
-constexpr size_t kMaxNestingEstimate = 3000;
-constexpr size_t kInlineNestingEstimate = 300;
-constexpr size_t kDeepParseStackBytes = size_t{64} << 20;
-constexpr size_t kMaxClassifiedBytes = size_t{1} << 20;
-
 // Far deeper than any real query; a guard for this walk's recursion (the parser has its own
 // stack depth check). Deeper trees go to the primary.
 constexpr int kMaxWalkDepth = 20000;
 
-using Message = ProtobufCMessage;
-
-bool is(const Message* m, const ProtobufCMessageDescriptor& descriptor) {
-  return m->descriptor == &descriptor;
-}
-
-// The message a Node holds (every member of its oneof is a message pointer), or null.
-const Message* nodeValue(const PgQuery__Node* node) {
-  if (node == nullptr || node->node_case == PG_QUERY__NODE__NODE__NOT_SET) return nullptr;
-  const Message* value = nullptr;  // memcpy: reading the union through its first member
-  std::memcpy(&value, &node->alias, sizeof value);
-  return value;
-}
-
-std::string_view stringValue(const PgQuery__Node* node) {
-  const Message* m = nodeValue(node);
-  if (m == nullptr || !is(m, pg_query__string__descriptor)) return {};
-  return reinterpret_cast<const PgQuery__String*>(m)->sval;
-}
+using tree::as;
+using tree::is;
+using tree::Message;
+using tree::nodeValue;
+using tree::stringValue;
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -108,10 +83,7 @@ std::optional<bool> defElemBool(const PgQuery__DefElem* def) {
 }
 
 const PgQuery__DefElem* asDefElem(const PgQuery__Node* node) {
-  const Message* m = nodeValue(node);
-  return m != nullptr && is(m, pg_query__def_elem__descriptor)
-             ? reinterpret_cast<const PgQuery__DefElem*>(m)
-             : nullptr;
+  return as<PgQuery__DefElem>(node, pg_query__def_elem__descriptor);
 }
 
 // READ ONLY / READ WRITE among transaction options (BEGIN, SET TRANSACTION, ...).
@@ -269,7 +241,6 @@ class TextClassifier {
 
   void walk(const Message* root) { visit(root, root, 0); }
   void visit(const Message* root, const Message* m, int depth);
-  void visitChildren(const Message* root, const Message* m, int depth);
   void inspect(const Message* root, const Message* m);
   void functionCall(const PgQuery__FuncCall* call);
 
@@ -418,30 +389,8 @@ void TextClassifier::visit(const Message* root, const Message* m, int depth) {
     return;
   }
   inspect(root, m);
-  visitChildren(root, m, depth);
-}
-
-void TextClassifier::visitChildren(const Message* root, const Message* m, int depth) {
-  const auto* base = reinterpret_cast<const char*>(m);
-  const ProtobufCMessageDescriptor& d = *m->descriptor;
-  for (unsigned i = 0; i < d.n_fields; ++i) {
-    const ProtobufCFieldDescriptor& field = d.fields[i];
-    if (field.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    if (field.label == PROTOBUF_C_LABEL_REPEATED) {
-      const size_t count = *reinterpret_cast<const size_t*>(base + field.quantifier_offset);
-      const auto* items = *reinterpret_cast<const Message* const* const*>(base + field.offset);
-      for (size_t j = 0; j < count; ++j) {
-        if (items[j] != nullptr) visit(root, items[j], depth + 1);
-      }
-      continue;
-    }
-    if ((field.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        *reinterpret_cast<const uint32_t*>(base + field.quantifier_offset) != field.id) {
-      continue;  // another member of the oneof is set
-    }
-    const auto* child = *reinterpret_cast<const Message* const*>(base + field.offset);
-    if (child != nullptr) visit(root, child, depth + 1);
-  }
+  tree::forEachChildMessage(m, nullptr,
+                            [&](const Message* child) { visit(root, child, depth + 1); });
 }
 
 void TextClassifier::inspect(const Message* root, const Message* m) {
@@ -456,9 +405,10 @@ void TextClassifier::inspect(const Message* root, const Message* m) {
       verdict_.needPrimary("SELECT INTO", true);
     }
     for (size_t i = 0; i < select->n_locking_clause; ++i) {
-      const Message* clause = nodeValue(select->locking_clause[i]);
-      if (clause == nullptr || !is(clause, pg_query__locking_clause__descriptor)) continue;
-      switch (reinterpret_cast<const PgQuery__LockingClause*>(clause)->strength) {
+      const auto* clause = as<PgQuery__LockingClause>(select->locking_clause[i],
+                                                      pg_query__locking_clause__descriptor);
+      if (clause == nullptr) continue;
+      switch (clause->strength) {
         case PG_QUERY__LOCK_CLAUSE_STRENGTH__LCS_FORKEYSHARE:
           verdict_.needPrimary("FOR KEY SHARE", true);
           break;
@@ -573,30 +523,16 @@ bool isUnquotedPrimaryRouteSet(std::string_view sql) {
          (tokens[2] == "=" || tokens[2] == "to") && tokens[3] == "primary";
 }
 
-// Parses and classifies; false when the text does not parse (out.reason says why).
-bool classifyParsed(std::string_view sql, const FunctionAllowList& functions, StatementClass& out,
-                    const ParseTreeReader& also_read) {
-  PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(std::string(sql).c_str());
-  PgQuery__ParseResult* tree = nullptr;
-  if (parsed.error == nullptr) {
-    tree = pg_query__parse_result__unpack(nullptr, parsed.parse_tree.len,
-                                          reinterpret_cast<const uint8_t*>(parsed.parse_tree.data));
-  }
-  if (tree == nullptr) {
-    out.reason = parsed.error != nullptr ? parsed.error->message : "unreadable parse tree";
-    pg_query_free_protobuf_parse_result(parsed);
-    return false;
-  }
-  pg_query_free_protobuf_parse_result(parsed);
+// Every statement of a parsed text, then the reader that shares its tree, then the verdict.
+void classifyTree(const PgQuery__ParseResult& tree, const FunctionAllowList& functions,
+                  StatementClass& out, const ParseTreeReader& also_read) {
   TextClassifier classifier(functions, out);
-  out.statements = tree->n_stmts;
-  for (size_t i = 0; i < tree->n_stmts; ++i) {
-    if (tree->stmts[i] != nullptr) classifier.classifyTopLevel(tree->stmts[i]->stmt);
+  out.statements = tree.n_stmts;
+  for (size_t i = 0; i < tree.n_stmts; ++i) {
+    if (tree.stmts[i] != nullptr) classifier.classifyTopLevel(tree.stmts[i]->stmt);
   }
-  if (also_read) also_read(*tree);
-  pg_query__parse_result__free_unpacked(tree, nullptr);
+  if (also_read) also_read(tree);
   finish(classifier, out);
-  return true;
 }
 
 void parseFailed(std::string_view sql, StatementClass& out) {
@@ -650,27 +586,34 @@ StatementClass classifyStatement(std::string_view sql, const FunctionAllowList& 
   // The wire protocol's strings end at a NUL; the server reads no further, nor do we.
   sql = sql.substr(0, sql.find('\0'));
   StatementClass out;
-  if (sql.size() > kMaxClassifiedBytes) {
+  SqlScan scan;
+  std::string error;
+  const auto use = [&](const PgQuery__ParseResult& tree) {
+    classifyTree(tree, functions, out, also_read);
+  };
+  const tree::ParseOutcome outcome = tree::withParseTree(sql, use, error, &scan);
+  if (outcome == tree::ParseOutcome::kTooLong) {
     out.reason = "too long to classify";
     return out;
   }
-  const SqlScan scan = scanSql(sql);
   CommentHints hints = hintsInComments(sql, scan.comments);
   out.hint = hints.route;
   out.shard_hint = hints.shard;
   out.sharding_key_hint = std::move(hints.sharding_key);
-  if (scan.nesting_estimate > kMaxNestingEstimate) {
-    out.reason = "nesting too deep to classify";
-  } else if (scan.nesting_estimate <= kInlineNestingEstimate) {
-    if (!classifyParsed(sql, functions, out, also_read)) parseFailed(sql, out);
-  } else {
-    bool parsed = false;
-    const auto work = [&] { parsed = classifyParsed(sql, functions, out, also_read); };
-    if (!runWithStack(kDeepParseStackBytes, work)) {
+  switch (outcome) {
+    case tree::ParseOutcome::kTooDeep:
+      out.reason = "nesting too deep to classify";
+      break;
+    case tree::ParseOutcome::kNoThread:
       out.reason = "no thread to classify a long text";
-    } else if (!parsed) {
+      break;
+    case tree::ParseOutcome::kRejected:
+      out.reason = std::move(error);
       parseFailed(sql, out);
-    }
+      break;
+    case tree::ParseOutcome::kParsed:
+    case tree::ParseOutcome::kTooLong:
+      break;
   }
   applyHint(out);
   return out;
