@@ -106,41 +106,13 @@ bool equalAt(const Message* a, const Message* b, int depth) {
 bool anyAt(const Message* m, bool (*visit)(const Message*), int depth) {
   if (m == nullptr) return false;
   if (depth > kMaxDepth || visit(m)) return true;
-  const auto* base = reinterpret_cast<const char*>(m);
-  const ProtobufCMessageDescriptor& d = *m->descriptor;
-  for (unsigned i = 0; i < d.n_fields; ++i) {
-    const ProtobufCFieldDescriptor& f = d.fields[i];
-    if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    if ((f.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
-        *reinterpret_cast<const uint32_t*>(base + f.quantifier_offset) != f.id) {
-      continue;
-    }
-    if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-      const size_t n = *reinterpret_cast<const size_t*>(base + f.quantifier_offset);
-      const Message* const* items =
-          *reinterpret_cast<const Message* const* const*>(base + f.offset);
-      for (size_t k = 0; k < n; ++k) {
-        if (anyAt(items[k], visit, depth + 1)) return true;
-      }
-    } else if (anyAt(*reinterpret_cast<const Message* const*>(base + f.offset), visit, depth + 1)) {
-      return true;
-    }
-  }
-  return false;
+  bool found = false;
+  route::tree::forEachChildMessage(
+      m, nullptr, [&](const Message* child) { found = found || anyAt(child, visit, depth + 1); });
+  return found;
 }
 
 }  // namespace
-
-const Message* value(const PgQuery__Node* node) {
-  if (node == nullptr || node->node_case == PG_QUERY__NODE__NODE__NOT_SET) return nullptr;
-  const Message* m = nullptr;  // memcpy: every member of the oneof is a message pointer
-  std::memcpy(&m, &node->alias, sizeof m);
-  return m;
-}
-
-bool is(const Message* m, const ProtobufCMessageDescriptor& descriptor) {
-  return m != nullptr && m->descriptor == &descriptor;
-}
 
 bool equal(const Message* a, const Message* b) { return equalAt(a, b, 0); }
 

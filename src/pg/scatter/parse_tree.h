@@ -1,8 +1,8 @@
 #pragma once
-// Reading and changing libpg_query's protobuf parse trees (protobuf-c structs) for the
-// planner. New nodes are allocated as protobuf-c's default allocator does (malloc), so the
-// tree's own free (free_unpacked) releases them with the rest; a node taken out of the tree is
-// freed with freeNode.
+// Changing libpg_query's protobuf parse trees (protobuf-c structs) for the planner; the readers
+// (is, nodeValue, as, the child walk) are route's (pg/route/pg_tree.h). New nodes are allocated as
+// protobuf-c's default allocator does (malloc), so the tree's own free (free_unpacked) releases
+// them with the rest; a node taken out of the tree is freed with freeNode.
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
@@ -10,19 +10,15 @@
 #include <string>
 #include <string_view>
 
+#include "pg/route/pg_tree.h"
+
 namespace sg::pg::scatter::tree {
 
-using Message = ProtobufCMessage;
+using route::tree::as;
+using route::tree::is;
+using route::tree::Message;
+using route::tree::nodeValue;
 
-// The message a Node holds, or null.
-const Message* value(const PgQuery__Node* node);
-bool is(const Message* m, const ProtobufCMessageDescriptor& descriptor);
-
-template <typename T>
-const T* as(const PgQuery__Node* node, const ProtobufCMessageDescriptor& descriptor) {
-  const Message* m = value(node);
-  return m != nullptr && is(m, descriptor) ? reinterpret_cast<const T*>(m) : nullptr;
-}
 template <typename T>
 T* asMutable(PgQuery__Node* node, const ProtobufCMessageDescriptor& descriptor) {
   return const_cast<T*>(as<T>(node, descriptor));

@@ -144,7 +144,7 @@ const PgQuery__ResTarget* targetAt(const PgQuery__SelectStmt* select, size_t i) 
 // name is an identifier; "?column?" for those it leaves unnamed; nullopt where this does not
 // follow PostgreSQL (the caller then cannot match a name against this column).
 std::optional<std::string> figureName(const PgQuery__Node* node) {
-  const Message* m = tree::value(node);
+  const Message* m = tree::nodeValue(node);
   if (const auto* ref = as<PgQuery__ColumnRef>(node, pg_query__column_ref__descriptor)) {
     const std::string_view last = ref->n_fields > 0 ? stringOf(ref->fields[ref->n_fields - 1]) : "";
     return last.empty() ? std::nullopt : std::optional<std::string>(last);
@@ -239,7 +239,7 @@ class SelectPlanner {
   template <typename Predicate>
   bool anyTarget(Predicate predicate) const {
     for (size_t i = 0; i < s_->n_target_list; ++i) {
-      if (predicate(tree::value(s_->target_list[i]))) return true;
+      if (predicate(tree::nodeValue(s_->target_list[i]))) return true;
     }
     return false;
   }
@@ -262,7 +262,7 @@ class SelectPlanner {
       return notSupported("FETCH FIRST ... WITH TIES is not supported");
     }
     for (size_t i = 0; i < s_->n_group_clause; ++i) {
-      if (tree::any(tree::value(s_->group_clause[i]), isGroupingSet)) {
+      if (tree::any(tree::nodeValue(s_->group_clause[i]), isGroupingSet)) {
         return notSupported("GROUPING SETS, ROLLUP and CUBE are not supported");
       }
     }
@@ -272,8 +272,9 @@ class SelectPlanner {
   // Every part of the statement but the statement itself (a SelectStmt too).
   bool anySubqueryBelowTop() const {
     const auto below = [](const Message* m) { return m != nullptr && isSubquery(m); };
-    for (const Message* part : {tree::value(s_->where_clause), tree::value(s_->having_clause),
-                                tree::value(s_->limit_count), tree::value(s_->limit_offset)}) {
+    for (const Message* part :
+         {tree::nodeValue(s_->where_clause), tree::nodeValue(s_->having_clause),
+          tree::nodeValue(s_->limit_count), tree::nodeValue(s_->limit_offset)}) {
       if (tree::any(part, below)) return true;
     }
     for (auto [nodes, count] : {std::pair{s_->target_list, s_->n_target_list},
@@ -283,7 +284,7 @@ class SelectPlanner {
                                 {s_->distinct_clause, s_->n_distinct_clause},
                                 {s_->values_lists, s_->n_values_lists}}) {
       for (size_t i = 0; i < count; ++i) {
-        if (tree::any(tree::value(nodes[i]), below)) return true;
+        if (tree::any(tree::nodeValue(nodes[i]), below)) return true;
       }
     }
     return false;
@@ -341,7 +342,8 @@ class SelectPlanner {
   std::optional<size_t> equalTarget(const PgQuery__Node* expr) const {
     for (size_t i = 0; i < s_->n_target_list; ++i) {
       const PgQuery__ResTarget* target = targetAt(s_, i);
-      if (!isStar(target) && tree::equal(tree::value(target->val), tree::value(expr))) return i;
+      if (!isStar(target) && tree::equal(tree::nodeValue(target->val), tree::nodeValue(expr)))
+        return i;
     }
     return std::nullopt;
   }
@@ -375,7 +377,7 @@ class SelectPlanner {
     if (*sort_by == nullptr) return notSupported("this ORDER BY is not supported");
     const std::optional<bool> descending = direction(**sort_by);
     if (!descending) return notSupported("ORDER BY ... USING other than < and > is not supported");
-    if (tree::any(tree::value((*sort_by)->node), isCollationOtherThanC)) {
+    if (tree::any(tree::nodeValue((*sort_by)->node), isCollationOtherThanC)) {
       return notSupported(
           "ORDER BY ... COLLATE other than \"C\" is not supported (the merge orders text "
           "bytewise)");
@@ -479,7 +481,7 @@ class SelectPlanner {
       return notSupported(
           "a * in the result of a query with aggregates or DISTINCT is not supported");
     }
-    const Message* val = tree::value(target->val);
+    const Message* val = tree::nodeValue(target->val);
     AggregateColumn column;
     if (isAggregateCall(val)) {
       const auto* call = reinterpret_cast<const PgQuery__FuncCall*>(val);
@@ -512,7 +514,7 @@ class SelectPlanner {
     plan_->kind = MergeKind::kAggregate;
     const bool distinct = s_->n_distinct_clause > 0;
     if (distinct &&
-        (s_->n_distinct_clause != 1 || tree::value(s_->distinct_clause[0]) != nullptr)) {
+        (s_->n_distinct_clause != 1 || tree::nodeValue(s_->distinct_clause[0]) != nullptr)) {
       return notSupported("DISTINCT ON is not supported");
     }
     if (distinct && (s_->n_group_clause > 0 ||
@@ -660,7 +662,7 @@ PlanResult planStatement(PgQuery__ParseResult* parsed, std::string_view sql,
   }
   if (parsed->n_stmts > 1)
     return {std::nullopt, notSupported("several statements in one query are not supported")};
-  Message* stmt = const_cast<Message*>(tree::value(parsed->stmts[0]->stmt));
+  Message* stmt = const_cast<Message*>(tree::nodeValue(parsed->stmts[0]->stmt));
   if (tree::is(stmt, pg_query__select_stmt__descriptor)) {
     return planSelect(parsed, reinterpret_cast<PgQuery__SelectStmt*>(stmt), sql, policy);
   }
