@@ -1,8 +1,9 @@
 #pragma once
 // The one home of the readers of libpg_query's protobuf parse trees (protobuf-c structs): the
 // statement classifier, the shard key finder and the scatter planner read trees through these.
-// Also the guarded parse they share: text past 1 MB or nesting past the estimate it refuses is
-// not parsed, deep text is parsed on a large stack.
+// Also the guarded parse of the classifier and the shard key finder: text past 1 MB or nesting
+// past the estimate it refuses is not parsed, deep text is parsed on a large stack. (The scatter
+// planner parses with guards of its own: it changes the tree, and plans nesting they refuse.)
 #include <pg_query/pg_query.pb-c.h>
 
 #include <cstring>
