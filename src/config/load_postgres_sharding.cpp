@@ -189,7 +189,11 @@ bool readRanges(ErrorSink& errors, const Field& field, shard::KeyType type, uint
     }
     shard::RangeSpec range;
     if (!bounds) {
-      ok &= readRangeMap(errors, item, type, shards, &range) && (out->push_back(range), true);
+      if (readRangeMap(errors, item, type, shards, &range)) {
+        out->push_back(range);
+      } else {
+        ok = false;
+      }
       continue;
     }
     range = {i, previous, {}};
@@ -270,10 +274,10 @@ bool checkFunctionKeys(ErrorSink& errors, MapReader& map, shard::Method method) 
   if (method == shard::Method::kRange) ok &= map.require("ranges") != nullptr;
   if (method == shard::Method::kList && map.find("default") == nullptr)
     ok &= map.require("lists") != nullptr;
-  if (method != shard::Method::kHash && map.find("key") != nullptr &&
-      map.find("key")->value.IsSequence() && map.find("key")->value.size() > 1) {
-    errors.add(map.find("key")->mark(), map.find("key")->path,
-               "range and list sharding take a key of one column");
+  const Field* key = map.find("key");
+  if (method != shard::Method::kHash && key != nullptr && key->value.IsSequence() &&
+      key->value.size() > 1) {
+    errors.add(key->mark(), key->path, "range and list sharding take a key of one column");
     ok = false;
   }
   return ok;
@@ -308,9 +312,10 @@ void loadShardingMap(ErrorSink& errors, const Field& field, Sharding* out) {
   readMethod(errors, map.find("function"), &spec.method, &ok);
   ok &=
       readKeyTypes(errors, map.find("type"), std::max<size_t>(out->key.size(), 1), &spec.key_types);
-  if (!ok) return;
+  // Without shards (reported with `shards`) no shard number could be checked.
+  if (!ok || spec.shards == 0) return;
   if (!checkFunctionKeys(errors, map, spec.method)) return;
-  if (!readFunctionValues(errors, map, &spec) || spec.shards == 0) return;
+  if (!readFunctionValues(errors, map, &spec)) return;
   // What is left: ranges that are empty or overlap (positions: the ranges' indices).
   auto made = shard::ShardFunction::make(spec);
   if (made.function == nullptr) {
