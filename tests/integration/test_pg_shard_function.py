@@ -8,7 +8,6 @@ Scalegate's side is `scalegate pg shard-of -c CONFIG` (keys on stdin in COPY tex
 shard per line), with the sharding written in the configuration file as users write it. Also:
 `scalegate pg reshard-plan` against a 6-partition table, and config refusals via `check`."""
 import json
-import os
 import random
 import subprocess
 import uuid
