@@ -92,8 +92,8 @@ bool readKeyType(ErrorSink& errors, const Field& field, shard::KeyType* out) {
   if (shard::parseKeyType(name, out)) return true;
   errors.add(field.mark(), field.path,
              "unknown type " + quoted(name) +
-                 " (one of: bigint, integer, smallint, text, varchar, uuid, boolean, date, "
-                 "timestamp)");
+                 " (one of: bigint, integer, smallint, text, varchar, character, uuid, boolean, "
+                 "date, timestamp)");
   return false;
 }
 

@@ -1,6 +1,7 @@
 """Sharding functions (src/pg/shard, not yet wired into routing) against a real PostgreSQL 15:
-for tables PARTITION BY HASH (bigint, integer, text, uuid, date, timestamp, boolean, and two
-columns), BY RANGE (bigint, text COLLATE "C") and BY LIST (text with a default, bigint), with
+for tables PARTITION BY HASH (bigint, integer, text, char(n), uuid, date, timestamp, boolean,
+and two columns), BY RANGE (bigint, text COLLATE "C") and BY LIST (text with a default,
+char(n), bigint), with
 3 partitions named t_0..t_2 (hash: REMAINDER 0..2), every row's shard from scalegate equals the
 partition PostgreSQL put it in (tableoid), for keys in text and in binary format.
 
@@ -148,6 +149,23 @@ def test_hash_text_with_unicode_and_escapes(conn, tmp_path):
     insert(conn, "htx", [(v,) for v in texts(random.Random(3))])
     config = write_config(tmp_path, "key: region\ntype: text")
     check_table(conn, config, "htx", "k", "encode(textsend(k), 'hex')")
+
+
+def test_hash_and_list_character(conn, tmp_path):
+    """char(n): trailing spaces do not count, in the hash as in comparisons."""
+    make_partitioned(conn, "hc", "k char(12)", "HASH (k)", HASH_BOUNDS)
+    rng = random.Random(10)
+    insert(conn, "hc", [("".join(rng.choice("ab é✓") for _ in range(rng.randint(0, 12))),)
+                        for _ in range(ROWS)])
+    check_table(conn, write_config(tmp_path, "key: code\ntype: character"), "hc", "k",
+                "encode(bpcharsend(k), 'hex')")
+    make_partitioned(conn, "lc", "k char(4)", "LIST (k)", [
+        "FOR VALUES IN ('eu', 'uk')", "FOR VALUES IN ('us')", "DEFAULT"])
+    insert(conn, "lc", [(rng.choice(["eu", "uk ", "us", "jp", "", "eu  "]),) for _ in range(500)])
+    config = write_config(tmp_path, "key: region\ntype: bpchar\nfunction: list\n"
+                                    "lists: {eu: 0, uk: 0, us: 1}\ndefault: 2", "list.yaml")
+    check_table(conn, config, "lc", "k")
+    assert shard_of(config, "us   \n") == ["1"]
 
 
 def test_hash_uuid(conn, tmp_path):

@@ -16,6 +16,7 @@ constexpr std::pair<std::string_view, KeyType> kTypeNames[] = {
     {"integer", KeyType::kInteger},
     {"bigint", KeyType::kBigint},
     {"text", KeyType::kText},
+    {"character", KeyType::kCharacter},
     {"uuid", KeyType::kUuid},
     {"boolean", KeyType::kBoolean},
     {"date", KeyType::kDate},
@@ -27,6 +28,8 @@ constexpr std::pair<std::string_view, KeyType> kTypeNames[] = {
     {"int8", KeyType::kBigint},
     {"varchar", KeyType::kText},
     {"character varying", KeyType::kText},
+    {"bpchar", KeyType::kCharacter},
+    {"char", KeyType::kCharacter},
     {"bool", KeyType::kBoolean},
     {"timestamp without time zone", KeyType::kTimestamp},
 };
@@ -329,6 +332,7 @@ DecodeResult decodeText(KeyType type, std::string_view value) {
     case KeyType::kBigint:
       return decodeIntegerText(type, value);
     case KeyType::kText:
+    case KeyType::kCharacter:
       break;
     case KeyType::kUuid:
       return decodeUuidText(value);
@@ -341,6 +345,10 @@ DecodeResult decodeText(KeyType type, std::string_view value) {
   }
   if (value.find('\0') != std::string_view::npos)
     return KeyError{"22021", "invalid byte sequence: text cannot contain 0x00"};
+  // character's comparisons and hash (bcTruelen) leave out trailing spaces.
+  if (type == KeyType::kCharacter) {
+    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  }
   return KeyValue{0, std::string(value)};
 }
 
@@ -351,7 +359,8 @@ DecodeResult decodeBinary(KeyType type, std::string_view bytes) {
     case KeyType::kBigint:
       return decodeIntegerBinary(type, bytes);
     case KeyType::kText:
-      return decodeText(type, bytes);  // textrecv: the bytes themselves
+    case KeyType::kCharacter:
+      return decodeText(type, bytes);  // textrecv, bpcharrecv: the bytes themselves
     case KeyType::kUuid:
       if (bytes.size() != kUuidBytes) return badBinary(type, bytes.size());
       return KeyValue{0, std::string(bytes)};
@@ -429,7 +438,9 @@ bool parseKeyType(std::string_view name, KeyType* out) {
   return false;
 }
 
-bool isIntegral(KeyType type) { return type != KeyType::kText && type != KeyType::kUuid; }
+bool isIntegral(KeyType type) {
+  return type != KeyType::kText && type != KeyType::kCharacter && type != KeyType::kUuid;
+}
 
 DecodeResult decodeKey(KeyType type, std::string_view value, Format format) {
   return format == Format::kText ? decodeText(type, value) : decodeBinary(type, value);
@@ -445,6 +456,7 @@ int compareKeys(KeyType type, const KeyValue& a, const KeyValue& b) {
 std::string formatKey(KeyType type, const KeyValue& value) {
   switch (type) {
     case KeyType::kText:
+    case KeyType::kCharacter:
       return value.bytes;
     case KeyType::kUuid:
       return formatUuid(value.bytes);

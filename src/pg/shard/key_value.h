@@ -11,8 +11,19 @@
 namespace sg::pg::shard {
 
 // The key column types scalegate can hash and compare as PostgreSQL does. varchar hashes and
-// compares like text; int2/int4/int8 hash alike for equal values (PostgreSQL's integer_ops).
-enum class KeyType { kSmallint, kInteger, kBigint, kText, kUuid, kBoolean, kDate, kTimestamp };
+// compares like text, character (char(n), bpchar) like text without its trailing spaces;
+// int2/int4/int8 hash alike for equal values (PostgreSQL's integer_ops).
+enum class KeyType {
+  kSmallint,
+  kInteger,
+  kBigint,
+  kText,
+  kCharacter,
+  kUuid,
+  kBoolean,
+  kDate,
+  kTimestamp
+};
 
 // PostgreSQL's parameter format codes (0 text, 1 binary).
 enum class Format { kText, kBinary };
@@ -24,7 +35,8 @@ struct KeyError {
 };
 
 // A decoded value: integer for the integer types, boolean (0/1), date (days since 2000-01-01)
-// and timestamp (microseconds since 2000-01-01); bytes for text and uuid (16 raw bytes).
+// and timestamp (microseconds since 2000-01-01); bytes for text, character (trailing spaces
+// removed: they do not count in its comparisons and hash) and uuid (16 raw bytes).
 struct KeyValue {
   int64_t integer = 0;
   std::string bytes;
@@ -33,10 +45,12 @@ struct KeyValue {
 };
 
 // PostgreSQL's name for the type ("bigint", "text"); parseKeyType also takes the aliases
-// (int8, int4, int, int2, varchar, character varying, bool, timestamp without time zone).
+// (int8, int4, int, int2, varchar, character varying, bpchar, char, bool, timestamp without
+// time zone).
 std::string_view keyTypeName(KeyType type);
 bool parseKeyType(std::string_view name, KeyType* out);
-bool isIntegral(KeyType type);  // held in KeyValue::integer (every type but text and uuid)
+// Held in KeyValue::integer (every type but text, character and uuid).
+bool isIntegral(KeyType type);
 
 using DecodeResult = std::variant<KeyValue, KeyError>;
 

@@ -106,6 +106,7 @@ uint64_t hashInt8Extended(int64_t value, uint64_t seed) {
 uint64_t hashKeyExtended(KeyType type, const KeyValue& value, uint64_t seed) {
   switch (type) {
     case KeyType::kText:
+    case KeyType::kCharacter:  // hashbpcharextended: the bytes without trailing spaces
     case KeyType::kUuid:
       return hashBytesExtended(value.bytes, seed);
     case KeyType::kBoolean:

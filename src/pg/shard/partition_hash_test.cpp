@@ -59,6 +59,18 @@ TEST(PartitionHash, TextMatchesPostgresForEveryTailLength) {
   }
 }
 
+TEST(PartitionHash, CharacterLeavesOutTrailingSpaces) {
+  // hashbpcharextended('ab  '::bpchar) = hashtextextended('ab'); ''::bpchar hashes as ''
+  auto decoded = decodeKey(KeyType::kCharacter, "ab  ", Format::kText);
+  EXPECT_EQ(asBigint(hashKeyExtended(KeyType::kCharacter, std::get<KeyValue>(decoded),
+                                     kHashPartitionSeed)),
+            596009030900183869);
+  EXPECT_EQ(asBigint(hashKeyExtended(KeyType::kText, bytes("ab"), kHashPartitionSeed)),
+            596009030900183869);
+  decoded = decodeKey(KeyType::kCharacter, "   ", Format::kBinary);
+  EXPECT_EQ(std::get<KeyValue>(decoded).bytes, "");
+}
+
 TEST(PartitionHash, WithoutSeed) {
   // hashtextextended('hello', 0) and hashint8extended(5, 0)
   EXPECT_EQ(asBigint(hashBytesExtended("hello", 0)), 3449563369152288809);
