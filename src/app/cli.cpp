@@ -1,10 +1,12 @@
 #include "app/cli.h"
 
-#include <cstdio>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "app/pg_commands.h"
 
 namespace sg::app {
 
@@ -32,15 +34,19 @@ int runCli(int argc, char** argv) {
 
   uint16_t demo_port = 8080;
   uint16_t demo_admin_port = 9901;
-  auto* demo = app.add_subcommand("demo", "Start the gateway with three demo upstreams on loopback");
+  auto* demo =
+      app.add_subcommand("demo", "Start the gateway with three demo upstreams on loopback");
   demo->add_option("--port", demo_port, "Gateway port (default 8080)");
   demo->add_option("--admin-port", demo_admin_port, "Admin port (default 9901)");
+
+  PgCommands pg(app);  // scalegate pg reshard-plan / shard-of
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  if (pg.chosen()) return pg.run();
   if (*run || *demo) blockShutdownSignals();
   if (*check) {
     auto config = loadOrReport(check_config);

@@ -52,8 +52,15 @@ void loadPostgresClientTls(ErrorSink& errors, const Field& field, const std::str
                            PostgresTlsConfig* out);
 void loadPostgresServerTls(ErrorSink& errors, const Field& field, const std::string& config_file,
                            PostgresTlsConfig* out);
+// A list of replica addresses, without duplicates (load_postgres_routing.cpp).
+void readReplicas(ErrorSink& errors, const Field* field, std::vector<net::Address>* out);
 // A database's read/write splitting keys (load_postgres_routing.cpp), from the database's map.
-void loadPostgresRouting(ErrorSink& errors, const MapReader& map, PostgresRoutingConfig* out);
+// A sharded database lists its replicas per shard, so `replicas` is not read then.
+void loadPostgresRouting(ErrorSink& errors, const MapReader& map, bool sharded,
+                         PostgresRoutingConfig* out);
+// A database's `shards`, `sharding` and `cross_shard` (load_postgres_sharding.cpp), after its
+// other keys (a shard's dbname defaults to the database's, its routing is the database's).
+void loadPostgresSharding(ErrorSink& errors, const MapReader& map, PostgresDatabaseConfig* out);
 // postgres.health_check: {rise, fall} for the servers of split databases.
 void loadPostgresHealthCheck(ErrorSink& errors, const Field& field, PostgresConfig* out);
 

@@ -177,9 +177,13 @@ void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& p
        "auth_user",
        // read/write splitting (load_postgres_routing.cpp)
        "replicas", "read_write_split", "replica_balance", "primary_reads", "max_lag",
-       "max_lag_bytes", "read_your_writes", "read_your_writes_window", "primary_discovery"});
+       "max_lag_bytes", "read_your_writes", "read_your_writes_window", "primary_discovery",
+       // sharding (load_postgres_sharding.cpp)
+       "shards", "sharding", "cross_shard"});
   if (!map.valid()) return;
-  readAddress(errors, map.require("primary"), &out->primary);
+  // A sharded database has a primary per shard instead (load_postgres_sharding.cpp).
+  const bool sharded = map.find("shards") != nullptr;
+  if (!sharded) readAddress(errors, map.require("primary"), &out->primary);
   out->dbname = out->name;
   const Field* dbname = map.find("dbname");
   if (readString(errors, dbname, &out->dbname) && out->dbname.empty())
@@ -205,7 +209,8 @@ void loadDatabase(ErrorSink& errors, const Field& field, const PostgresConfig& p
   const Field* auth_user = map.find("auth_user");
   if (readString(errors, auth_user, &out->auth_user) && out->auth_user.empty())
     errors.add(auth_user->mark(), auth_user->path, "must not be empty");
-  loadPostgresRouting(errors, map, &out->routing);
+  loadPostgresRouting(errors, map, sharded, &out->routing);
+  loadPostgresSharding(errors, map, out);
 }
 
 void loadDatabases(ErrorSink& errors, const Field& field, PostgresConfig* out) {

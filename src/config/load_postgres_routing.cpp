@@ -20,6 +20,19 @@ void readChoice(ErrorSink& errors, const Field* field, bool (*parse)(std::string
              "unknown value " + quoted(text) + " (one of: " + std::string(choices) + ")");
 }
 
+void readPrimaryDiscovery(ErrorSink& errors, const Field* field, bool* out) {
+  std::string text;
+  if (!readString(errors, field, &text)) return;
+  if (text == "pg_is_in_recovery" || text == "off") {
+    *out = text != "off";
+    return;
+  }
+  errors.add(field->mark(), field->path,
+             "unknown value " + quoted(text) + " (one of: pg_is_in_recovery, off)");
+}
+
+}  // namespace
+
 void readReplicas(ErrorSink& errors, const Field* field, std::vector<net::Address>* out) {
   if (field == nullptr) return;
   for (const Field& item : sequenceItems(errors, *field)) {
@@ -35,26 +48,13 @@ void readReplicas(ErrorSink& errors, const Field* field, std::vector<net::Addres
   }
 }
 
-void readPrimaryDiscovery(ErrorSink& errors, const Field* field, bool* out) {
-  std::string text;
-  if (!readString(errors, field, &text)) return;
-  if (text == "pg_is_in_recovery" || text == "off") {
-    *out = text != "off";
-    return;
-  }
-  errors.add(field->mark(), field->path,
-             "unknown value " + quoted(text) + " (one of: pg_is_in_recovery, off)");
-}
-
-}  // namespace
-
-void loadPostgresRouting(ErrorSink& errors, const MapReader& map, Routing* out) {
-  const Field* replicas = map.find("replicas");
+void loadPostgresRouting(ErrorSink& errors, const MapReader& map, bool sharded, Routing* out) {
+  const Field* replicas = sharded ? nullptr : map.find("replicas");
   readReplicas(errors, replicas, &out->replicas);
   out->read_write_split = !out->replicas.empty();
   const Field* split = map.find("read_write_split");
   readBool(errors, split, &out->read_write_split);
-  if (split != nullptr && out->read_write_split && replicas == nullptr)
+  if (split != nullptr && out->read_write_split && replicas == nullptr && !sharded)
     errors.add(split->mark(), split->path, "needs replicas to send reads to");
   readChoice(errors, map.find("replica_balance"), parseBalance,
              "least_request, round_robin, random", &out->replica_balance);

@@ -40,6 +40,14 @@ constexpr std::pair<std::string_view, Routing::ReadYourWrites> kReadYourWrites[]
     {"off", Routing::ReadYourWrites::kOff},
 };
 
+using CrossShard = PostgresShardingConfig::CrossShard;
+
+constexpr std::pair<std::string_view, CrossShard> kCrossShard[] = {
+    {"deny", CrossShard::kDeny},
+    {"allow", CrossShard::kAllow},
+    {"allow_unordered", CrossShard::kAllowUnordered},
+};
+
 template <typename Enum, size_t N>
 std::string_view nameOf(const std::pair<std::string_view, Enum> (&table)[N], Enum value) {
   for (const auto& [name, entry] : table) {
@@ -89,6 +97,11 @@ std::string_view readYourWritesName(Routing::ReadYourWrites mode) {
 }
 bool parseReadYourWrites(std::string_view name, Routing::ReadYourWrites* out) {
   return valueOf(kReadYourWrites, name, out);
+}
+
+std::string_view crossShardName(CrossShard mode) { return nameOf(kCrossShard, mode); }
+bool parseCrossShard(std::string_view name, CrossShard* out) {
+  return valueOf(kCrossShard, name, out);
 }
 
 }  // namespace sg::config

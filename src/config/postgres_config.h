@@ -11,6 +11,7 @@
 
 #include "net/address.h"
 #include "net/tls.h"
+#include "pg/shard/shard_function.h"
 
 namespace sg::config {
 
@@ -43,10 +44,36 @@ struct PostgresRoutingConfig {
   bool splits() const { return read_write_split && !replicas.empty(); }
 };
 
+// One of a sharded database's `shards`: a small database of its own. Its routing is the
+// database's read/write splitting keys with this shard's replicas.
+struct PostgresShardConfig {
+  net::Address primary;
+  std::string dbname;  // default: the database's dbname
+  PostgresRoutingConfig routing;
+};
+
+// A database split over several servers (or databases of one server) by a sharding key
+// (load_postgres_sharding.cpp). Not sharded when `shards` is empty.
+struct PostgresShardingConfig {
+  // A statement without a key (or with keys on several shards): refused (deny); run on every
+  // shard when its results can be merged, refused otherwise (allow); run on every shard and
+  // the rows concatenated whatever the statement (allow_unordered).
+  enum class CrossShard { kDeny, kAllow, kAllowUnordered };
+
+  std::vector<PostgresShardConfig> shards;  // shard N: what the function names N
+  std::vector<std::string> key;             // the key's column names, in key order
+  pg::shard::ShardingSpec spec;
+  // Made when the file is loaded; null when not sharded. Immutable: shared across workers.
+  std::shared_ptr<const pg::shard::ShardFunction> function;
+  CrossShard cross_shard = CrossShard::kAllow;
+
+  bool enabled() const { return !shards.empty(); }
+};
+
 // One entry of `postgres.databases`: the name clients connect to, and the server it maps to.
 struct PostgresDatabaseConfig {
   std::string name;        // the key: what clients put in `database`
-  net::Address primary;    // host:port of the server
+  net::Address primary;    // host:port of the server (unset for a sharded database)
   std::string dbname;      // the server's database (default: name)
   std::string user;        // forced server user (empty: the client's user)
   std::string password;    // password for the forced user (empty: from the auth file)
@@ -56,6 +83,7 @@ struct PostgresDatabaseConfig {
   uint32_t max_db_connections = 0;  // 0: unlimited (across the database's pools)
   std::string auth_user;            // this database's auth_user (empty: postgres.auth.auth_user)
   PostgresRoutingConfig routing;
+  PostgresShardingConfig sharding;
 };
 
 // client_tls / server_tls. The modes are PgBouncer's client_tls_sslmode / server_tls_sslmode.
@@ -154,5 +182,7 @@ std::string_view primaryReadsName(PostgresRoutingConfig::PrimaryReads reads);
 bool parsePrimaryReads(std::string_view name, PostgresRoutingConfig::PrimaryReads* out);
 std::string_view readYourWritesName(PostgresRoutingConfig::ReadYourWrites mode);
 bool parseReadYourWrites(std::string_view name, PostgresRoutingConfig::ReadYourWrites* out);
+std::string_view crossShardName(PostgresShardingConfig::CrossShard mode);
+bool parseCrossShard(std::string_view name, PostgresShardingConfig::CrossShard* out);
 
 }  // namespace sg::config
