@@ -44,43 +44,46 @@ bool PgService::userSecret(const std::string& user, std::string* secret) const {
 }
 
 Pool* PgService::pool(const config::PostgresDatabaseConfig& database, const std::string& user,
-                      uint32_t backend) {
+                      uint32_t backend, uint32_t shard) {
   // A forced server user logs in with the database's password or its user list entry;
   // otherwise the client's own user and secret.
-  return findOrMakePool(database, user, database.user.empty() ? user : database.user, backend);
+  return findOrMakePool(database, user, database.user.empty() ? user : database.user, backend,
+                        shard);
 }
 
 Pool* PgService::authPool(const config::PostgresDatabaseConfig& database,
                           const std::string& auth_user) {
-  return findOrMakePool(database, auth_user, auth_user, Pool::kPrimary);
+  return findOrMakePool(database, auth_user, auth_user, Pool::kPrimary, 0);
 }
 
 Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
                                 const std::string& user, const std::string& server_user,
-                                uint32_t backend) {
+                                uint32_t backend, uint32_t shard) {
   Pool* made = nullptr;
   {
     std::lock_guard lock(pools_mutex_);
     for (auto& pool : pools_) {
       if (pool->database().name == database.name && pool->clientUser() == user &&
-          pool->serverUser() == server_user && pool->backend() == backend)
+          pool->serverUser() == server_user && pool->backend() == backend &&
+          pool->shard() == shard)
         return pool.get();
     }
     std::string secret = server_user == database.user ? database.password : std::string();
     if (secret.empty()) userSecret(server_user, &secret);
     pools_.push_back(std::make_unique<Pool>(config(), database, user, server_user,
-                                            std::move(secret), worker_count_, backend));
+                                            std::move(secret), worker_count_, backend, shard));
     made = pools_.back().get();
   }
-  made->health = &serverHealth(database.name, backend);
+  made->health = &serverHealth(database.name, backend, shard);
   // After the pools' lock: a scrape holds the registry's lock and then takes the pools' one.
   if (registry_ != nullptr) registerPoolMetrics(*made, *registry_);
   return made;
 }
 
-ServerHealth& PgService::serverHealth(const std::string& database, uint32_t backend) {
+ServerHealth& PgService::serverHealth(const std::string& database, uint32_t backend,
+                                      uint32_t shard) {
   std::lock_guard lock(health_mutex_);
-  auto& slot = health_[{database, backend}];
+  auto& slot = health_[{database, shard, backend}];
   if (slot == nullptr) slot = std::make_unique<ServerHealth>();
   return *slot;
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -63,14 +64,14 @@ class PgService {
   // The pool of (database, client user) on one of the database's servers (Pool::kPrimary, or
   // replica N), made on first use.
   Pool* pool(const config::PostgresDatabaseConfig& database, const std::string& user,
-             uint32_t backend = Pool::kPrimary);
+             uint32_t backend = Pool::kPrimary, uint32_t shard = 0);
   // The pool auth_query runs in: `auth_user` on the server too, whatever user the database
   // forces on its clients (shared with auth_user's own clients when the database forces none).
   Pool* authPool(const config::PostgresDatabaseConfig& database, const std::string& auth_user);
   std::vector<Pool*> pools() const;
   // What the lag monitor knows of one server of a database (Pool::kPrimary or replica N),
   // made on first use and kept for the process's life.
-  ServerHealth& serverHealth(const std::string& database, uint32_t backend);
+  ServerHealth& serverHealth(const std::string& database, uint32_t backend, uint32_t shard = 0);
   // Whether `user` is in the user list (users_file wins over auth_query, as in PgBouncer).
   bool listedUser(const std::string& user) const {
     std::string ignored;
@@ -111,10 +112,10 @@ class PgService {
   mutable std::mutex pools_mutex_;
   std::vector<std::unique_ptr<Pool>> pools_;
   Pool* findOrMakePool(const config::PostgresDatabaseConfig& database, const std::string& user,
-                       const std::string& server_user, uint32_t backend);
+                       const std::string& server_user, uint32_t backend, uint32_t shard);
   std::atomic<uint32_t> clients_{0};
   std::mutex health_mutex_;
-  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<ServerHealth>> health_;
+  std::map<std::tuple<std::string, uint32_t, uint32_t>, std::unique_ptr<ServerHealth>> health_;
   struct CancelTarget {
     int32_t secret;
     uint32_t worker;

@@ -14,6 +14,7 @@
 #include "pg/pg_service.h"
 #include "pg/pool.h"
 #include "pg/route/classifier.h"
+#include "pg/route/shard_key.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
@@ -88,6 +89,16 @@ route::StatementClassifier& PgWorker::classifier() {
         std::move(functions), kClassifierEntries, kClassifierBytes);
   }
   return *classifier_;
+}
+
+route::ShardKeyFinder& PgWorker::shardKeys(const config::PostgresDatabaseConfig& database) {
+  auto& finder = shard_keys_[database.name];
+  const std::string& column = database.sharding.key.empty() ? std::string() : database.sharding.key[0];
+  if (finder == nullptr || finder->spec().column != column) {
+    finder = std::make_unique<route::ShardKeyFinder>(route::ShardKeySpec{column, {}},
+                                                     kClassifierEntries, kClassifierBytes);
+  }
+  return *finder;
 }
 
 void PgWorker::markUnreachable(Pool& pool) {

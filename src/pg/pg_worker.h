@@ -20,6 +20,7 @@
 
 namespace sg::pg {
 namespace route {
+class ShardKeyFinder;
 class StatementClassifier;
 }
 
@@ -57,6 +58,9 @@ class PgWorker final : public net::TimerHandler {
   // Read/write verdicts for this worker's clients (made at first use with the
   // read_only_functions of the configuration then; a RELOAD does not change it yet).
   route::StatementClassifier& classifier();
+  // The sharding keys of statements for a sharded database (made at first use; a RELOAD that
+  // changes the key column makes a new one).
+  route::ShardKeyFinder& shardKeys(const config::PostgresDatabaseConfig& database);
   // Worker 0's; null on the others.
   LagMonitor* lagMonitor() { return lag_monitor_.get(); }
   // A connection of the lag monitor to `pool`'s server, logging in with its credentials; null
@@ -129,6 +133,7 @@ class PgWorker final : public net::TimerHandler {
   bool draining_ = false;
   net::Timer maintenance_{this};
   std::unique_ptr<route::StatementClassifier> classifier_;
+  std::unordered_map<std::string, std::unique_ptr<route::ShardKeyFinder>> shard_keys_;
   std::unique_ptr<LagMonitor> lag_monitor_;
 };
 

@@ -6,10 +6,11 @@ namespace sg::pg {
 
 Pool::Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
            std::string client_user, std::string server_user, std::string server_secret,
-           uint32_t workers, uint32_t backend)
+           uint32_t workers, uint32_t backend, uint32_t shard)
     : idle(workers),
       database_(&database),
       backend_(backend),
+      shard_(shard),
       client_user_(std::move(client_user)),
       server_user_(std::move(server_user)),
       server_secret_(std::move(server_secret)),
@@ -25,18 +26,34 @@ void Pool::rebind(const config::PostgresConfig& config,
   reserve_timeout_ms_ = config.reserve_pool_timeout.count();
 }
 
+const config::PostgresRoutingConfig& Pool::routing() const {
+  const auto& db = database();
+  if (!db.sharding.enabled() || shard_ >= db.sharding.shards.size()) return db.routing;
+  return db.sharding.shards[shard_].routing;
+}
+
+const std::string& Pool::dbname() const {
+  const auto& db = database();
+  if (!db.sharding.enabled() || shard_ >= db.sharding.shards.size()) return db.dbname;
+  return db.sharding.shards[shard_].dbname;
+}
+
 bool Pool::address(net::Address* out) const {
   const auto& db = database();
+  if (db.sharding.enabled() && shard_ >= db.sharding.shards.size()) return false;
+  const net::Address& primary =
+      db.sharding.enabled() ? db.sharding.shards[shard_].primary : db.primary;
+  const auto& replicas = routing().replicas;
   uint32_t server = backend_;
   if (backend_ == kPrimary && health != nullptr) {
     server = health->acting_primary.load(std::memory_order_relaxed);  // primary_discovery
   }
   if (server == kPrimary) {
-    *out = db.primary;
+    *out = primary;
     return true;
   }
-  if (server > db.routing.replicas.size()) return false;
-  *out = db.routing.replicas[server - 1];
+  if (server > replicas.size()) return false;
+  *out = replicas[server - 1];
   return true;
 }
 

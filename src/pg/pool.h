@@ -38,7 +38,7 @@ class Pool {
   static constexpr uint32_t kPrimary = 0;
   Pool(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database,
        std::string client_user, std::string server_user, std::string server_secret,
-       uint32_t workers, uint32_t backend = kPrimary);
+       uint32_t workers, uint32_t backend = kPrimary, uint32_t shard = 0);
 
   // The database's current configuration (RELOAD may replace it; every version stays alive).
   const config::PostgresDatabaseConfig& database() const {
@@ -48,6 +48,11 @@ class Pool {
   void rebind(const config::PostgresConfig& config, const config::PostgresDatabaseConfig& database);
   uint32_t backend() const { return backend_; }
   bool isReplica() const { return backend_ != kPrimary; }
+  // A sharded database's pools each serve one shard (0 otherwise).
+  uint32_t shard() const { return shard_; }
+  // Its shard's read/write splitting (the database's when not sharded) and server database.
+  const config::PostgresRoutingConfig& routing() const;
+  const std::string& dbname() const;
   // The server this pool connects to. A replica RELOAD removed from the list: false (the pool
   // hands out no new server; the caller treats it as down).
   bool address(net::Address* out) const;
@@ -95,6 +100,7 @@ class Pool {
  private:
   std::atomic<const config::PostgresDatabaseConfig*> database_;
   uint32_t backend_;
+  uint32_t shard_;
   std::string client_user_;
   std::string server_user_;
   std::string server_secret_;

@@ -147,7 +147,7 @@ void ServerConn::continueTlsHandshake() {
 void ServerConn::sendStartup() {
   setState(State::kLogin);
   std::string startup;
-  appendStartup(&startup, {{"user", pool_->serverUser()}, {"database", pool_->database().dbname}});
+  appendStartup(&startup, {{"user", pool_->serverUser()}, {"database", pool_->dbname()}});
   stream_.append(startup);
   flush();
 }
