@@ -151,12 +151,20 @@ class ClientConn final : public net::EventHandler,
   Pool* routeTransaction(char type, std::string_view payload);
   Pool* pickReplica(const config::PostgresRoutingConfig& routing, uint64_t needed_lsn = 0);
   bool rerouteRead();
+  // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
+  bool answerProxyMessage(char type, std::string_view payload);
+  std::shared_ptr<const route::StatementClass> proxyVerdict(std::string_view text);
+  void applyProxySettings(const route::StatementClass& verdict);
+  std::string proxyShowValue(const std::string& name) const;
+  bool proxyParse(const std::string& name, std::string_view text);
+  bool proxyBind(const std::string& portal, const std::string& statement);
+  bool proxyDescribeOrClose(char type, char kind, const std::string& name);
+  bool proxyExecute(const std::string& portal);
   bool readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const;
   uint64_t neededLsn() const { return std::max(last_write_lsn_, carried_lsn_); }
   bool askCommitLsn();
   bool primaryDown(std::string* why) const;
-  void answerProxyShow(const std::string& name);
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);
@@ -206,7 +214,14 @@ class ClientConn final : public net::EventHandler,
   static constexpr uint64_t kLsnUnknown = UINT64_MAX;
   uint64_t last_write_lsn_ = 0;
   uint64_t carried_lsn_ = 0;
-  bool lsn_asked_ = false;     // the server's ReadyForQuery now answers the position query
+  bool lsn_asked_ = false;
+  // Extended-protocol statements and portals of scalegate.* settings, answered by the proxy;
+  // proxy_batch_: something was answered since the last Sync; proxy_failed_: an error was,
+  // so the rest up to Sync is skipped.
+  std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_statements_;
+  std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_portals_;
+  bool proxy_batch_ = false;
+  bool proxy_failed_ = false;  // the server's ReadyForQuery now answers the position query
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

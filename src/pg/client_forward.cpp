@@ -97,8 +97,9 @@ bool ClientConn::forwardMessages() {
     size_t total = static_cast<size_t>(length) + 1;
     bool whole = total <= in.size();
     if (!whole && total <= kMaxWholeMessage) break;  // the rest is coming
-    if (server_ == nullptr && whole && type == 'Q' &&
-        answerProxySetting(std::string_view(in.data() + 5, total - 5))) {
+    if (server_ == nullptr && whole &&
+        (type == 'Q' ? answerProxySetting(std::string_view(in.data() + 5, total - 5))
+                     : answerProxyMessage(type, std::string_view(in.data() + 5, total - 5)))) {
       in.consume(total);
       continue;
     }

@@ -32,45 +32,6 @@ std::string_view statementText(char type, std::string_view payload) {
 
 }  // namespace
 
-// SET / RESET of the proxy's own scalegate.* settings in a simple Query, answered here (a
-// server never sees them): CommandComplete and ReadyForQuery, or the setting's error. False:
-// not such a query (the text does not even mention scalegate, most often: no parse).
-bool ClientConn::answerProxySetting(std::string_view query_payload) {
-  std::string_view text = query_payload.substr(0, query_payload.find('\0'));
-  if (!route::containsScalegate(text)) return false;
-  auto verdict = worker_->classifier().classify(text);
-  if (!verdict->proxy_only && verdict->setting_error.empty()) return false;
-  auto& out = stream_.out();
-  if (!verdict->setting_error.empty()) {
-    appendErrorResponse(&out, "ERROR", "22023", verdict->setting_error);
-  } else if (!verdict->show_setting.empty()) {
-    answerProxyShow(verdict->show_setting);
-  } else {
-    if (verdict->set_route) route_setting_ = *verdict->set_route;
-    if (verdict->set_lsn) carried_lsn_ = verdict->set_lsn->lsn.value_or(0);
-    for (size_t i = 0; i < verdict->statements; ++i) appendCommandComplete(&out, "SET");
-  }
-  appendReadyForQuery(&out, 'I');
-  return true;
-}
-
-// SHOW scalegate.lsn: the position this client's reads wait for, to hand to another connection
-// (SET scalegate.lsn there). 0/0 before any write.
-void ClientConn::answerProxyShow(const std::string& name) {
-  std::string value;
-  if (name == "scalegate.lsn") {
-    uint64_t lsn = last_write_lsn_ == kLsnUnknown ? carried_lsn_ : neededLsn();
-    value = route::formatLsn(lsn);
-  } else {
-    value = route_setting_ == route::RouteSetting::kPrimary   ? "primary"
-            : route_setting_ == route::RouteSetting::kReplica ? "replica"
-                                                              : "auto";
-  }
-  ResultWriter result(&stream_.out(), {name.substr(std::string_view("scalegate.").size())}, {});
-  result.row({value});
-  result.finish("SHOW");
-}
-
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   const auto& routing = database_config_->routing;
   transaction_writes_ = true;  // unless its verdict says it only reads

@@ -2,6 +2,9 @@
 (pg_basebackup): plain reads go to the replica, writes, locks, read-write transactions, session
 state and `/* scalegate: primary */` to the primary. A statement's server is told apart by
 pg_is_in_recovery() (true on the standby)."""
+import asyncio
+
+import psycopg
 import pytest
 
 from pg_support import PostgresServer, start_pooler, stop_pooler, wait_s, wait_until
@@ -133,7 +136,6 @@ def test_reads_fall_back_to_the_primary_when_no_replica_is_up(gateway):
 
 
 def test_primary_reads_exclude_refuses_reads_without_a_replica(gateway):
-    import psycopg
     g = gateway(replicas=[dead_address()], primary_reads="exclude", read_your_writes="off")
     with g.connect(autocommit=True) as conn:
         conn.execute("INSERT INTO items (name) VALUES ('writes still work')")
@@ -180,7 +182,6 @@ def test_set_scalegate_route_is_answered_by_the_proxy(gateway, cluster):
 
 
 def test_a_bad_proxy_setting_is_an_error_and_the_session_goes_on(gateway):
-    import psycopg
     g = gateway()
     with g.connect(autocommit=True) as conn:
         with pytest.raises(psycopg.Error) as raised:
@@ -233,3 +234,33 @@ def test_show_pools_has_one_row_per_database_and_user(gateway):
         pooled = [row for row in servers if row["state"] != "probe" and row["database"] == "app"]
         assert {row["role"] for row in pooled} == {"primary", "replica1"}, servers
         assert int(rows[0]["sv_idle"]) + int(rows[0]["sv_active"]) == len(pooled), (rows, pooled)
+
+
+def test_proxy_settings_through_the_extended_protocol(gateway, cluster):
+    """psycopg's prepared statements and asyncpg (both the extended protocol: Parse, Bind,
+    Describe, Execute, Sync) set and show scalegate.* through the proxy, as JDBC would."""
+    g = gateway()
+    with g.connect(autocommit=True) as conn:
+        conn.execute("SET scalegate.route = primary", prepare=True)
+        assert on_replica(conn) is False
+        assert conn.execute("SHOW scalegate.route", prepare=True).fetchone()[0] == "primary"
+        conn.execute("SET scalegate.route = auto", prepare=True)  # the same statement again
+        assert on_replica(conn) is True
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute("SET scalegate.route = sideways", prepare=True)
+        assert "scalegate.route must be" in str(raised.value)
+        assert on_replica(conn) is True  # the session goes on
+
+    async def with_asyncpg():
+        conn = await g.aconnect()
+        try:
+            assert await conn.fetchval("SHOW scalegate.lsn") == "0/0"
+            await conn.execute("INSERT INTO items (name) VALUES ($1)", "asyncpg")
+            lsn = await conn.fetchval("SHOW scalegate.lsn")
+            assert lsn != "0/0"
+            await conn.execute("SET scalegate.route = 'primary'")
+            return lsn, await conn.fetchval("SELECT pg_is_in_recovery()")
+        finally:
+            await conn.close()
+    lsn, in_recovery = asyncio.run(with_asyncpg())
+    assert in_recovery is False, lsn

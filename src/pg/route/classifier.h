@@ -3,14 +3,13 @@
 // execution. One per worker thread, no locks; the allow-list is shared (immutable).
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "pg/route/function_allow_list.h"
 #include "pg/route/statement_class.h"
+#include "pg/route/text_lru.h"
 
 namespace sg::pg::route {
 
@@ -29,29 +28,18 @@ class StatementClassifier {
   std::shared_ptr<const StatementClass> classify(std::string_view sql,
                                                  const ParseTreeReader& also_read = {});
 
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
-  uint64_t evictions() const { return evictions_; }
-  size_t entries() const { return lru_.size(); }
-  size_t bytes() const { return bytes_; }
+  uint64_t hits() const { return cache_.hits(); }
+  uint64_t misses() const { return cache_.misses(); }
+  uint64_t evictions() const { return cache_.evictions(); }
+  size_t entries() const { return cache_.entries(); }
+  size_t bytes() const { return cache_.bytes(); }
 
  private:
-  struct Entry {
-    std::string sql;  // the key; the index holds views of it (list nodes do not move)
-    std::shared_ptr<const StatementClass> verdict;
-    size_t bytes = 0;
-  };
-  static size_t entryBytes(std::string_view sql, const StatementClass& verdict);
+  static size_t verdictBytes(const StatementClass& verdict);
   static std::string verdictKey(std::string_view sql);
-  void evictUntilFits(size_t incoming_bytes);
 
   std::shared_ptr<const FunctionAllowList> functions_;
-  size_t max_entries_;
-  size_t max_bytes_;
-  std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
-  size_t bytes_ = 0;
-  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
+  TextLru<StatementClass> cache_;
 };
 
 }  // namespace sg::pg::route

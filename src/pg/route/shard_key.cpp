@@ -94,6 +94,8 @@ class Finder {
   Scope openScope(const PgQuery__WithClause* with, const Scope* outer, ShardKeys& keys, int depth);
   bool isShardedTable(const PgQuery__RangeVar* table, const Scope& scope) const;
   void addTarget(const PgQuery__RangeVar* table, Scope& scope, ShardKeys& keys) const;
+  std::vector<const Message*> readFromAndWhere(PgQuery__Node* const* items, size_t count,
+                                               const PgQuery__Node* where_clause, Scope& scope);
   std::optional<size_t> fromItem(const Message* item, Scope& scope,
                                  std::vector<const Message*>& conditions, bool inner);
   std::optional<size_t> joinItem(const PgQuery__JoinExpr* join, Scope& scope,
@@ -473,17 +475,25 @@ void Finder::nested(const Message* m, const char* skip, const Scope& scope, Shar
   });
 }
 
-ShardKeys Finder::select(const PgQuery__SelectStmt* stmt, const Scope* outer, int depth) {
-  ShardKeys keys;
-  Scope scope = openScope(stmt->with_clause, outer, keys, depth);
+// The conditions of a FROM (or USING) list and a WHERE, with the key equalities they state
+// recorded in the scope.
+std::vector<const Message*> Finder::readFromAndWhere(PgQuery__Node* const* items, size_t count,
+                                                     const PgQuery__Node* where_clause,
+                                                     Scope& scope) {
   std::vector<const Message*> conditions;
-  for (size_t i = 0; i < stmt->n_from_clause; ++i) {
-    fromItem(nodeValue(stmt->from_clause[i]), scope, conditions, true);
-  }
-  if (const Message* where = nodeValue(stmt->where_clause)) {
+  for (size_t i = 0; i < count; ++i) fromItem(nodeValue(items[i]), scope, conditions, true);
+  if (const Message* where = nodeValue(where_clause)) {
     joinEqualKeys(where, scope);
     conditions.push_back(where);
   }
+  return conditions;
+}
+
+ShardKeys Finder::select(const PgQuery__SelectStmt* stmt, const Scope* outer, int depth) {
+  ShardKeys keys;
+  Scope scope = openScope(stmt->with_clause, outer, keys, depth);
+  std::vector<const Message*> conditions =
+      readFromAndWhere(stmt->from_clause, stmt->n_from_clause, stmt->where_clause, scope);
   merge(keys, closeScope(scope, conditions, &stmt->base, "with_clause", depth));
   return keys;
 }
@@ -518,14 +528,8 @@ ShardKeys Finder::update(const PgQuery__UpdateStmt* stmt, const Scope* outer, in
   Scope scope = openScope(stmt->with_clause, outer, keys, depth);
   addTarget(stmt->relation, scope, keys);
   const bool sharded_target = !scope.refs.empty();
-  std::vector<const Message*> conditions;
-  for (size_t i = 0; i < stmt->n_from_clause; ++i) {
-    fromItem(nodeValue(stmt->from_clause[i]), scope, conditions, true);
-  }
-  if (const Message* where = nodeValue(stmt->where_clause)) {
-    joinEqualKeys(where, scope);
-    conditions.push_back(where);
-  }
+  std::vector<const Message*> conditions =
+      readFromAndWhere(stmt->from_clause, stmt->n_from_clause, stmt->where_clause, scope);
   ShardKeys found = closeScope(scope, conditions, &stmt->base, "with_clause", depth);
   if (sharded_target) {
     found.sets_key = found.sets_key || setsKey(stmt->target_list, stmt->n_target_list, spec_.column,
@@ -539,14 +543,8 @@ ShardKeys Finder::remove(const PgQuery__DeleteStmt* stmt, const Scope* outer, in
   ShardKeys keys;
   Scope scope = openScope(stmt->with_clause, outer, keys, depth);
   addTarget(stmt->relation, scope, keys);
-  std::vector<const Message*> conditions;
-  for (size_t i = 0; i < stmt->n_using_clause; ++i) {
-    fromItem(nodeValue(stmt->using_clause[i]), scope, conditions, true);
-  }
-  if (const Message* where = nodeValue(stmt->where_clause)) {
-    joinEqualKeys(where, scope);
-    conditions.push_back(where);
-  }
+  std::vector<const Message*> conditions =
+      readFromAndWhere(stmt->using_clause, stmt->n_using_clause, stmt->where_clause, scope);
   merge(keys, closeScope(scope, conditions, &stmt->base, "with_clause", depth));
   return keys;
 }
@@ -650,13 +648,11 @@ ShardSource shardSource(const StatementClass& verdict, bool session_shard_set,
 }
 
 ShardKeyFinder::ShardKeyFinder(ShardKeySpec spec, size_t max_entries, size_t max_bytes)
-    : spec_(std::move(spec)), max_entries_(max_entries), max_bytes_(max_bytes) {}
+    : spec_(std::move(spec)), cache_(max_entries, max_bytes) {}
 
-// What an entry holds on the heap, roughly (as StatementClassifier::entryBytes counts).
-size_t ShardKeyFinder::entryBytes(std::string_view sql, const TextShardKeys& keys) {
-  constexpr size_t kNodes = sizeof(Entry) + 4 * sizeof(void*) + sizeof(std::string_view) +
-                            sizeof(std::list<Entry>::iterator) + 2 * sizeof(void*);
-  size_t bytes = kNodes + sql.size() + sizeof(TextShardKeys);
+// What a result holds on the heap, roughly.
+size_t ShardKeyFinder::keysBytes(const TextShardKeys& keys) {
+  size_t bytes = sizeof(TextShardKeys);
   const auto count = [&](const ShardKeys& k) {
     bytes += sizeof(ShardKeys) + k.reason.size();
     for (const KeyValue& v : k.values) bytes += sizeof(KeyValue) + v.text.size() + v.type.size();
@@ -669,48 +665,17 @@ size_t ShardKeyFinder::entryBytes(std::string_view sql, const TextShardKeys& key
   return bytes;
 }
 
-void ShardKeyFinder::evictUntilFits(size_t incoming_bytes) {
-  while (!lru_.empty() &&
-         (lru_.size() + 1 > max_entries_ || bytes_ + incoming_bytes > max_bytes_)) {
-    const Entry& victim = lru_.back();
-    index_.erase(victim.sql);
-    bytes_ -= victim.bytes;
-    lru_.pop_back();
-    ++evictions_;
-  }
-}
-
-std::shared_ptr<const TextShardKeys> ShardKeyFinder::lookup(std::string_view sql) {
-  auto found = index_.find(sql);
-  if (found == index_.end()) {
-    ++misses_;
-    return nullptr;
-  }
-  ++hits_;
-  lru_.splice(lru_.begin(), lru_, found->second);
-  return found->second->keys;
-}
-
-void ShardKeyFinder::store(std::string_view sql, const std::shared_ptr<const TextShardKeys>& keys) {
-  const size_t bytes = entryBytes(sql, *keys);
-  if (max_entries_ == 0 || bytes > max_bytes_) return;
-  evictUntilFits(bytes);
-  lru_.push_front(Entry{std::string(sql), keys, bytes});
-  index_.emplace(lru_.front().sql, lru_.begin());
-  bytes_ += bytes;
-}
-
 std::shared_ptr<const TextShardKeys> ShardKeyFinder::find(std::string_view text) {
   const std::string_view sql = text.substr(0, text.find('\0'));
-  if (auto keys = lookup(sql)) return keys;
+  if (auto keys = cache_.find(sql)) return keys;
   auto keys = std::make_shared<const TextShardKeys>(findShardKeys(sql, spec_));
-  store(sql, keys);
+  cache_.store(sql, keys, keysBytes(*keys));
   return keys;
 }
 
 ShardKeyFinder::Found ShardKeyFinder::find(std::string_view text, StatementClassifier& classifier) {
   const std::string_view sql = text.substr(0, text.find('\0'));
-  if (auto keys = lookup(sql)) return {classifier.classify(sql), keys};
+  if (auto keys = cache_.find(sql)) return {classifier.classify(sql), keys};
   std::optional<TextShardKeys> from_tree;
   const uint64_t classifier_misses = classifier.misses();
   auto verdict = classifier.classify(
@@ -723,7 +688,7 @@ ShardKeyFinder::Found ShardKeyFinder::find(std::string_view text, StatementClass
   }
   auto keys = std::make_shared<const TextShardKeys>(from_tree ? std::move(*from_tree)
                                                               : findShardKeys(sql, spec_));
-  store(sql, keys);
+  cache_.store(sql, keys, keysBytes(*keys));
   return {std::move(verdict), std::move(keys)};
 }
 

@@ -26,15 +26,14 @@
 // SET scalegate.sharding_key, and only then the keys found here.
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "pg/route/classifier.h"
 #include "pg/route/statement_class.h"
+#include "pg/route/text_lru.h"
 
 namespace sg::pg::route {
 
@@ -138,30 +137,17 @@ class ShardKeyFinder {
   Found find(std::string_view sql, StatementClassifier& classifier);
 
   const ShardKeySpec& spec() const { return spec_; }
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
-  uint64_t evictions() const { return evictions_; }
-  size_t entries() const { return lru_.size(); }
-  size_t bytes() const { return bytes_; }
+  uint64_t hits() const { return cache_.hits(); }
+  uint64_t misses() const { return cache_.misses(); }
+  uint64_t evictions() const { return cache_.evictions(); }
+  size_t entries() const { return cache_.entries(); }
+  size_t bytes() const { return cache_.bytes(); }
 
  private:
-  struct Entry {
-    std::string sql;  // the key; the index holds views of it
-    std::shared_ptr<const TextShardKeys> keys;
-    size_t bytes = 0;
-  };
-  static size_t entryBytes(std::string_view sql, const TextShardKeys& keys);
-  std::shared_ptr<const TextShardKeys> lookup(std::string_view sql);
-  void store(std::string_view sql, const std::shared_ptr<const TextShardKeys>& keys);
-  void evictUntilFits(size_t incoming_bytes);
+  static size_t keysBytes(const TextShardKeys& keys);
 
   ShardKeySpec spec_;
-  size_t max_entries_;
-  size_t max_bytes_;
-  std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
-  size_t bytes_ = 0;
-  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
+  TextLru<TextShardKeys> cache_;
 };
 
 }  // namespace sg::pg::route
