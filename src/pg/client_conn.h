@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "config/postgres_config.h"
@@ -22,8 +24,10 @@
 #include "net/timer.h"
 #include "pg/auth/scram.h"
 #include "pg/params.h"
+#include "pg/route/shard_key.h"
 #include "pg/route/statement_class.h"
 #include "pg/server_conn.h"
+#include "pg/shard/key_value.h"
 #include "pg/stream.h"
 
 namespace sg::pg {
@@ -149,7 +153,17 @@ class ClientConn final : public net::EventHandler,
   bool needServer(char type, std::string_view payload, bool whole);
   // client_route.cpp
   Pool* routeTransaction(char type, std::string_view payload);
-  Pool* pickReplica(const config::PostgresRoutingConfig& routing, uint64_t needed_lsn = 0);
+  Pool* pickReplica(Pool& primary, uint64_t needed_lsn = 0);
+  Pool* shardPrimary();
+  // client_shard.cpp
+  enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore };
+  ShardChoice chooseShard(char type, std::string_view payload);
+  std::string_view bindAfterParse(bool* complete);
+  std::variant<uint32_t, shard::KeyError> shardOfKey(const route::KeyValue& key,
+                                                     std::string_view bind) const;
+  std::variant<uint32_t, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
+                                                      std::string_view bind) const;
+  void refuseStatement(char type, const shard::KeyError& error);
   bool rerouteRead();
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
@@ -221,7 +235,13 @@ class ClientConn final : public net::EventHandler,
   std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_statements_;
   std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_portals_;
   bool proxy_batch_ = false;
-  bool proxy_failed_ = false;  // the server's ReadyForQuery now answers the position query
+  bool proxy_failed_ = false;
+  // Sharded databases: the shard the client's transactions go to (chooseShard), and its
+  // SET scalegate.shard / scalegate.sharding_key.
+  uint32_t current_shard_ = 0;
+  std::optional<uint32_t> shard_setting_;
+  std::optional<std::string>
+      sharding_key_setting_;   // the server's ReadyForQuery now answers the position query
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

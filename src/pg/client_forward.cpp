@@ -15,12 +15,6 @@ namespace sg::pg {
 
 namespace {
 
-int32_t readInt32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<int32_t>((uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) |
-                              (uint32_t{u[2]} << 8) | uint32_t{u[3]});
-}
-
 // Frontend message types after login (PostgreSQL 15).
 bool isFrontendType(char type) {
   return std::strchr("QPBDECSHXdcfF", type) != nullptr && type != '\0';
@@ -84,7 +78,7 @@ bool ClientConn::forwardMessages() {
     }
     if (in.size() < 5) break;
     char type = in.data()[0];
-    int32_t length = readInt32(in.data() + 1);
+    int32_t length = readBigEndian32(in.data() + 1);
     if (!isFrontendType(type))
       return failProtocol(std::string("invalid frontend message type ") +
                           std::to_string(static_cast<unsigned char>(type)));
@@ -102,6 +96,14 @@ bool ClientConn::forwardMessages() {
                      : answerProxyMessage(type, std::string_view(in.data() + 5, total - 5)))) {
       in.consume(total);
       continue;
+    }
+    if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
+      ShardChoice choice = chooseShard(type, std::string_view(in.data() + 5, total - 5));
+      if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
+      if (choice == ShardChoice::kRefused) {
+        in.consume(total);  // the ERROR is out
+        continue;
+      }
     }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))

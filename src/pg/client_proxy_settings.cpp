@@ -62,6 +62,8 @@ std::shared_ptr<const route::StatementClass> ClientConn::proxyVerdict(std::strin
 void ClientConn::applyProxySettings(const route::StatementClass& verdict) {
   if (verdict.set_route) route_setting_ = *verdict.set_route;
   if (verdict.set_lsn) carried_lsn_ = verdict.set_lsn->lsn.value_or(0);
+  if (verdict.set_shard) shard_setting_ = verdict.set_shard->shard;
+  if (verdict.set_sharding_key) sharding_key_setting_ = verdict.set_sharding_key->key;
 }
 
 // SHOW scalegate.lsn: the position this client's reads wait for, to hand to another connection

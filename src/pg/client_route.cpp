@@ -15,51 +15,37 @@
 
 namespace sg::pg {
 
-namespace {
-
-// The statement text of a Query or Parse payload; empty for other messages.
-std::string_view statementText(char type, std::string_view payload) {
-  PayloadReader reader(payload);
-  std::string_view text;
-  if (type == 'P') {
-    std::string_view name;
-    if (!reader.readString(&name)) return {};
-  } else if (type != 'Q') {
-    return {};
-  }
-  return reader.readString(&text) ? text : std::string_view();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
-  const auto& routing = database_config_->routing;
+  Pool* primary = shardPrimary();
+  const auto& routing = primary->routing();
   transaction_writes_ = true;  // unless its verdict says it only reads
-  if (!routing.splits() || sticky_primary_) return pool_;
+  if (!routing.splits() || sticky_primary_) return primary;
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
-  if (text.empty()) return pool_;  // an unnamed Bind, a Describe, COPY data, ...: the primary
+  if (text.empty()) return primary;  // an unnamed Bind, a Describe, COPY data, ...: the primary
   auto verdict = worker_->classifier().classify(text);
   if (verdict->sticky) {
     sticky_primary_ = true;  // session state lives on the primary from now on
-    return pool_;
+    return primary;
   }
   transaction_writes_ = verdict->target != route::Target::kReplicaOk;
-  if (route_setting_ == route::RouteSetting::kPrimary) return pool_;
+  if (route_setting_ == route::RouteSetting::kPrimary) return primary;
   bool to_replica = verdict->target == route::Target::kReplicaOk;
   if (verdict->hint == route::RouteHint::kPrimary) to_replica = false;
   // scalegate.route = replica moves what is only not known to be read-only (a function off
   // the allow-list, a plain BEGIN); never a write, a lock or a session change.
   if (route_setting_ == route::RouteSetting::kReplica && verdict->replica_overridable)
     to_replica = true;
-  if (!to_replica || readsOwnWritesOnPrimary(routing)) return pool_;
+  if (!to_replica || readsOwnWritesOnPrimary(routing)) return primary;
   using Mode = config::PostgresRoutingConfig::ReadYourWrites;
   if (routing.read_your_writes == Mode::kLsn && neededLsn() > 0) {
     // Only replicas that replayed the client's last write; else the primary, whatever
     // primary_reads says (reading its own write there is the point).
-    Pool* replica = pickReplica(routing, neededLsn());
-    return replica != nullptr ? replica : pool_;
+    Pool* replica = pickReplica(*primary, neededLsn());
+    return replica != nullptr ? replica : primary;
   }
-  return pickReplica(routing);  // null: no replica, and primary_reads exclude
+  return pickReplica(*primary);  // null: no replica, and primary_reads exclude
 }
 
 // read_your_writes: window keeps the client's reads on the primary for the window after its
@@ -117,8 +103,19 @@ bool ClientConn::primaryDown(std::string* why) const {
 }
 
 // A replica by replica_balance; with primary_reads: include the primary is one more candidate.
-Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing, uint64_t needed_lsn) {
+// The primary pool of the client's current shard (its login pool when not sharded).
+Pool* ClientConn::shardPrimary() {
+  if (current_shard_ == 0) return pool_;
+  Pool* primary = worker_->service().pool(*database_config_, user_, Pool::kPrimary, current_shard_);
+  shareCredentials(*pool_, *primary);
+  return primary;
+}
+
+// A replica of `primary`'s shard by replica_balance; with primary_reads: include the primary
+// is one more candidate.
+Pool* ClientConn::pickReplica(Pool& primary, uint64_t needed_lsn) {
   using Balance = config::PostgresRoutingConfig::Balance;
+  const auto& routing = primary.routing();
   auto& service = worker_->service();
   uint32_t replicas = static_cast<uint32_t>(routing.replicas.size());
   bool include_primary =
@@ -126,13 +123,14 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing, uint
   int64_t now = worker_->now();
   boost::container::small_vector<Pool*, 4> usable;
   for (uint32_t i = 0; i < replicas; ++i) {
-    Pool* pool = service.pool(*database_config_, user_, i + 1);
+    Pool* pool = service.pool(*database_config_, user_, i + 1, primary.shard());
     if (pool->health->readable(now, needed_lsn)) usable.push_back(pool);
   }
   if (usable.empty())
-    return routing.primary_reads == config::PostgresRoutingConfig::PrimaryReads::kExclude ? nullptr
-                                                                                          : pool_;
-  if (include_primary && needed_lsn == 0) usable.push_back(pool_);
+    return routing.primary_reads == config::PostgresRoutingConfig::PrimaryReads::kExclude
+               ? nullptr
+               : &primary;
+  if (include_primary && needed_lsn == 0) usable.push_back(&primary);
   uint32_t candidates = static_cast<uint32_t>(usable.size());
   Pool* chosen = nullptr;
   if (routing.replica_balance == Balance::kRandom) {
@@ -158,7 +156,7 @@ Pool* ClientConn::pickReplica(const config::PostgresRoutingConfig& routing, uint
 // else to the primary unless primary_reads is exclude. Keeps its turn. False: nowhere to go.
 bool ClientConn::rerouteRead() {
   if (route_pool_ == nullptr || !route_pool_->isReplica()) return false;
-  Pool* next = pickReplica(database_config_->routing);
+  Pool* next = pickReplica(*shardPrimary());
   if (next == nullptr) return false;
   route_pool_ = next;
   worker_->requestServer(this, /*first=*/true);

@@ -64,8 +64,7 @@ Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
     std::lock_guard lock(pools_mutex_);
     for (auto& pool : pools_) {
       if (pool->database().name == database.name && pool->clientUser() == user &&
-          pool->serverUser() == server_user && pool->backend() == backend &&
-          pool->shard() == shard)
+          pool->serverUser() == server_user && pool->backend() == backend && pool->shard() == shard)
         return pool.get();
     }
     std::string secret = server_user == database.user ? database.password : std::string();

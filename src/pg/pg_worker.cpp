@@ -93,7 +93,8 @@ route::StatementClassifier& PgWorker::classifier() {
 
 route::ShardKeyFinder& PgWorker::shardKeys(const config::PostgresDatabaseConfig& database) {
   auto& finder = shard_keys_[database.name];
-  const std::string& column = database.sharding.key.empty() ? std::string() : database.sharding.key[0];
+  const std::string& column =
+      database.sharding.key.empty() ? std::string() : database.sharding.key[0];
   if (finder == nullptr || finder->spec().column != column) {
     finder = std::make_unique<route::ShardKeyFinder>(route::ShardKeySpec{column, {}},
                                                      kClassifierEntries, kClassifierBytes);

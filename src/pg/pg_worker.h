@@ -22,7 +22,7 @@ namespace sg::pg {
 namespace route {
 class ShardKeyFinder;
 class StatementClassifier;
-}
+}  // namespace route
 
 class ClientConn;
 class LagMonitor;

@@ -25,12 +25,6 @@ constexpr size_t kMaxWholeReply = 1024 * 1024;
 // catches up.
 constexpr size_t kClientBacklogLimit = 1024 * 1024;
 
-int32_t readInt32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<int32_t>((uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) |
-                              (uint32_t{u[2]} << 8) | uint32_t{u[3]});
-}
-
 // Replies the proxy reads whole (all small); anything else may be streamed.
 bool inspected(char type) {
   switch (type) {
@@ -334,7 +328,7 @@ bool ServerConn::processReplies() {
     }
     if (in.size() < 5) break;
     char type = in.data()[0];
-    int32_t length = readInt32(in.data() + 1);
+    int32_t length = readBigEndian32(in.data() + 1);
     if (length < 4) return fail("server sent a malformed message"), false;
     size_t total = static_cast<size_t>(length) + 1;
     if (total > in.size()) {

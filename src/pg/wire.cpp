@@ -6,12 +6,6 @@ namespace sg::pg {
 
 namespace {
 
-int32_t readBigEndian32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<int32_t>((uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) |
-                              (uint32_t{u[2]} << 8) | uint32_t{u[3]});
-}
-
 ParseStatus fail(std::string* error, std::string why) {
   *error = std::move(why);
   return ParseStatus::kError;
@@ -280,5 +274,17 @@ void appendQueryWithParameter(std::string* out, std::string_view sql, std::strin
 }
 
 void appendTerminate(std::string* out) { beginMessage(out, 'X', 0); }
+
+std::string_view statementText(char type, std::string_view payload) {
+  PayloadReader reader(payload);
+  std::string_view text;
+  if (type == 'P') {
+    std::string_view name;
+    if (!reader.readString(&name)) return {};
+  } else if (type != 'Q') {
+    return {};
+  }
+  return reader.readString(&text) ? text : std::string_view();
+}
 
 }  // namespace sg::pg

@@ -67,6 +67,13 @@ class PayloadReader {
   std::string_view rest_;
 };
 
+// A big-endian int32 at p (message lengths and the like), whatever the host's byte order.
+inline int32_t readBigEndian32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<int32_t>((uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) |
+                              (uint32_t{u[2]} << 8) | uint32_t{u[3]});
+}
+
 // Messages the proxy writes. Each appends one whole message to `out`.
 void appendInt32(std::string* out, int32_t value);
 void appendInt16(std::string* out, int16_t value);
@@ -100,5 +107,8 @@ void appendQuery(std::string* out, std::string_view sql);
 // portal) with $1 bound to `parameter` as text: the value never becomes part of the SQL.
 void appendQueryWithParameter(std::string* out, std::string_view sql, std::string_view parameter);
 void appendTerminate(std::string* out);
+
+// The statement text of a Query or Parse payload; empty for other messages.
+std::string_view statementText(char type, std::string_view payload);
 
 }  // namespace sg::pg
