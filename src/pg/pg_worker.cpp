@@ -426,8 +426,8 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
     }
     serveLocked(pool, &handoffs);
   }
-  if (was == ServerConn::State::kActive && server->client() != nullptr) {
-    server->client()->onServerLost(reason);
+  if (was == ServerConn::State::kActive && server->peer() != nullptr) {
+    server->peer()->onServerLost(reason);
   } else if (was == ServerConn::State::kChecking) {
     // It failed its check: never handed out. Its client waits again, keeping its turn.
     ClientConn* client = findClient(server->intendedClient());
