@@ -24,7 +24,7 @@
 #include "pg/params.h"
 #include "pg/route/statement_class.h"
 #include "pg/server_conn.h"
-#include "pg/server_peer.h"
+#include "pg/server_waiter.h"
 #include "pg/stream.h"
 
 namespace sg::pg {
@@ -37,7 +37,7 @@ struct Statement;
 class ClientConn final : public net::EventHandler,
                          public net::TimerHandler,
                          public net::Disposable,
-                         public ServerPeer {
+                         public ServerWaiter {
  public:
   enum class State : uint8_t {
     kStartup,        // waiting for the startup packet
@@ -60,16 +60,19 @@ class ClientConn final : public net::EventHandler,
   State state() const { return state_; }
   uint64_t id() const { return id_; }
   Pool* pool() const { return pool_; }
-  // The pool it waits in: the auth pool while it looks up its secret, else the one its
-  // transaction was routed to (read/write splitting), else its own (the primary's).
-  Pool* waitPool() const {
+  // ServerWaiter (server_waiter.h). It waits in the auth pool while it looks up its secret,
+  // else in the one its transaction was routed to (read/write splitting), else in its own
+  // (the primary's).
+  uint64_t waiterId() const override { return id_; }
+  Pool* waitPool() const override {
     if (lookup_pool_ != nullptr) return lookup_pool_;
     return route_pool_ != nullptr ? route_pool_ : pool_;
   }
-  // Queued for a server and none attached yet (a server given now is used, not returned).
-  bool waitsForServer() const {
+  bool waitsForServer() const override {
     return (state_ == State::kWaiting || state_ == State::kLookupWaiting) && server_ == nullptr;
   }
+  void onServerAttached(ServerConn* server) override;
+  void onServerUnavailable(std::string_view sqlstate, const std::string& message) override;
   bool loggingIn() const {
     return state_ == State::kStartup || state_ == State::kTlsHandshake ||
            state_ == State::kLookupWaiting || state_ == State::kLookup || state_ == State::kAuth;
@@ -87,10 +90,6 @@ class ClientConn final : public net::EventHandler,
   PgWorker* worker() const { return worker_; }
   AdminSession* adminSession() { return admin_.get(); }
 
-  // Called by the worker when a server is given to this waiting (or welcoming) client.
-  void onServerAttached(ServerConn* server);
-  // The pool could not give a server (connect or login failed, query_wait_timeout).
-  void onServerUnavailable(std::string_view sqlstate, const std::string& message);
   // ServerPeer: what the attached server calls (server_peer.h).
   void deliver(std::string_view bytes) override;
   void deliverLocalReply(char type) override;

@@ -252,8 +252,8 @@ void ServerConn::attach(ServerPeer* peer) {
   setState(State::kActive);
 }
 
-void ServerConn::startCheck(uint64_t client_id, const std::string& query) {
-  intended_client_ = client_id;
+void ServerConn::startCheck(uint64_t waiter_id, const std::string& query) {
+  intended_waiter_ = waiter_id;
   setState(State::kChecking);
   std::string message;
   appendQuery(&message, query);
@@ -300,7 +300,7 @@ void ServerConn::ownRowDone() {
 void ServerConn::becomeIdle(int64_t now_ms) {
   peer_ = nullptr;
   unsynced_ = false;
-  intended_client_ = 0;
+  intended_waiter_ = 0;
   idle_since_ms_ = now_ms;
   setState(State::kIdle);
 }

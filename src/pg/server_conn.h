@@ -90,9 +90,9 @@ class ServerConn final : public net::EventHandler,
   }
   uint64_t paramsDigest() const { return params_digest_; }
 
-  // The client it connects for (the first user of a new server), if any.
-  uint64_t intendedClient() const { return intended_client_; }
-  void setIntendedClient(uint64_t id) { intended_client_ = id; }
+  // The waiter it connects or is checked for (the first user of a new server), if any.
+  uint64_t intendedWaiter() const { return intended_waiter_; }
+  void setIntendedWaiter(uint64_t id) { intended_waiter_ = id; }
 
   // A connection of the lag monitor (lag_monitor.h): never in a pool's lists or counts.
   void markProbe() { probe_ = true; }
@@ -104,8 +104,8 @@ class ServerConn final : public net::EventHandler,
   void askCommitLsn();
 
   void attach(ServerPeer* peer);
-  // Runs server_check_query for the client `client_id` before it gets this server.
-  void startCheck(uint64_t client_id, const std::string& query);
+  // Runs server_check_query for the waiter `waiter_id` before it gets this server.
+  void startCheck(uint64_t waiter_id, const std::string& query);
   // Idle again: in the worker's idle list (the caller holds the pool's lock).
   void becomeIdle(int64_t now_ms);
   // Taken off its worker's loop to be handed to another worker (moveTo on that one).
@@ -178,7 +178,7 @@ class ServerConn final : public net::EventHandler,
   int64_t connected_at_ms_;
   int64_t idle_since_ms_ = 0;
   ServerPeer* peer_ = nullptr;
-  uint64_t intended_client_ = 0;
+  uint64_t intended_waiter_ = 0;
   char transaction_status_ = 'I';
   int32_t backend_pid_ = 0;
   int32_t backend_secret_ = 0;
