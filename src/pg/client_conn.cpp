@@ -4,7 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <cstring>
 
 #include "net/socket.h"
