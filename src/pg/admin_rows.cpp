@@ -357,7 +357,7 @@ Row serverRow(const ServerConn& server) {
              "0",
              "0",
              num(server.id()),
-             server.client() != nullptr ? num(server.client()->id()) : "",
+             server.peer() != nullptr ? num(server.peer()->clientId()) : "",
              num(static_cast<uint64_t>(server.backendPid())),
              server.tlsDescription(),
              ""};

@@ -4,7 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <cstring>
 
 #include "net/socket.h"
@@ -19,8 +18,6 @@
 namespace sg::pg {
 
 namespace {
-
-std::atomic<uint64_t> next_client_id{1};
 
 // PostgreSQL's own limit for a startup packet.
 constexpr size_t kMaxStartupPacket = 10000;
@@ -41,13 +38,14 @@ ClientConn::ClientConn(PgWorker* worker, int fd, uint32_t listener, int64_t now_
     : worker_(worker),
       stream_(fd),
       listener_(listener),
-      id_(next_client_id.fetch_add(1, std::memory_order_relaxed)),
+      id_(ServerWaiter::newId()),
       connected_at_ms_(now_ms) {}
 
 ClientConn::~ClientConn() = default;
 
 void ClientConn::start() {
   worker_->clientOpened(this);
+  worker_->registerWaiter(this);
   // Over max_client_conn the client is still read up to its startup packet: an SSLRequest gets
   // its 'N' and a cancel request still works; the refusal answers the startup packet.
   counted_ = worker_->service().admitClient();
@@ -545,6 +543,7 @@ void ClientConn::close() {
     stream_.reclaim(worker_->buffers());
     stream_.close();
   }
+  worker_->unregisterWaiter(this);
   worker_->clientClosed(this);
   worker_->loop().dispose(this);
 }

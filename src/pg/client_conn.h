@@ -27,6 +27,7 @@
 #include "pg/route/shard_key.h"
 #include "pg/route/statement_class.h"
 #include "pg/server_conn.h"
+#include "pg/server_waiter.h"
 #include "pg/shard/key_value.h"
 #include "pg/stream.h"
 
@@ -39,7 +40,8 @@ struct Statement;
 
 class ClientConn final : public net::EventHandler,
                          public net::TimerHandler,
-                         public net::Disposable {
+                         public net::Disposable,
+                         public ServerWaiter {
  public:
   enum class State : uint8_t {
     kStartup,        // waiting for the startup packet
@@ -62,16 +64,19 @@ class ClientConn final : public net::EventHandler,
   State state() const { return state_; }
   uint64_t id() const { return id_; }
   Pool* pool() const { return pool_; }
-  // The pool it waits in: the auth pool while it looks up its secret, else the one its
-  // transaction was routed to (read/write splitting), else its own (the primary's).
-  Pool* waitPool() const {
+  // ServerWaiter (server_waiter.h). It waits in the auth pool while it looks up its secret,
+  // else in the one its transaction was routed to (read/write splitting), else in its own
+  // (the primary's).
+  uint64_t waiterId() const override { return id_; }
+  Pool* waitPool() const override {
     if (lookup_pool_ != nullptr) return lookup_pool_;
     return route_pool_ != nullptr ? route_pool_ : pool_;
   }
-  // Queued for a server and none attached yet (a server given now is used, not returned).
-  bool waitsForServer() const {
+  bool waitsForServer() const override {
     return (state_ == State::kWaiting || state_ == State::kLookupWaiting) && server_ == nullptr;
   }
+  void onServerAttached(ServerConn* server) override;
+  void onServerUnavailable(std::string_view sqlstate, const std::string& message) override;
   bool loggingIn() const {
     return state_ == State::kStartup || state_ == State::kTlsHandshake ||
            state_ == State::kLookupWaiting || state_ == State::kLookup || state_ == State::kAuth;
@@ -89,34 +94,28 @@ class ClientConn final : public net::EventHandler,
   PgWorker* worker() const { return worker_; }
   AdminSession* adminSession() { return admin_.get(); }
 
-  // Called by the worker when a server is given to this waiting (or welcoming) client.
-  void onServerAttached(ServerConn* server);
-  // The pool could not give a server (connect or login failed, query_wait_timeout).
-  void onServerUnavailable(std::string_view sqlstate, const std::string& message);
-  // From the attached server: bytes for the client, and the end of a reply sequence.
-  void deliver(std::string_view bytes);
-  void deliverLocalReply(char type);  // ParseComplete, CloseComplete, or the next local error
-  // A DataRow or ErrorResponse of auth_query (auth_lookup.cpp): read here, never forwarded.
-  void onLookupReply(char type, std::string_view payload);
-  void dropLocalError() {
+  // ServerPeer: what the attached server calls (server_peer.h).
+  void deliver(std::string_view bytes) override;
+  void deliverLocalReply(char type) override;
+  // auth_lookup.cpp: read here, never forwarded.
+  void onLookupReply(char type, std::string_view payload) override;
+  void dropLocalError() override {
     if (!local_errors_.empty()) local_errors_.erase(local_errors_.begin());
   }
-  void flushToClient();
-  // After a ReadyForQuery: true when the server was released (the caller must not touch it).
-  bool onServerReady();
-  void rememberParam(const std::string& name, const std::string& value);
-  size_t backlog() const { return stream_.queued(); }
-  void waitForDrain() { server_read_paused_ = true; }
-  // The attached server went away.
-  void onServerLost(const std::string& why);
-  // The primary's WAL insert position after this client's write transaction (empty: unknown).
-  void onCommitLsn(std::string_view text);
-  // The attached server's queue for the server drained: read the client again.
-  void onServerWritable();
+  void flushToClient() override;
+  bool onServerReady() override;
+  void rememberParam(const std::string& name, const std::string& value) override;
+  size_t backlog() const override { return stream_.queued(); }
+  void waitForDrain() override { server_read_paused_ = true; }
+  void onServerLost(const std::string& why) override;
+  void onCommitLsn(std::string_view text) override;
+  // Reads the client again.
+  void onServerWritable() override;
+  uint64_t clientId() const override { return id_; }
   // Cancels what the attached server runs (a cancel request for this client's key).
   void cancelQuery();
   // Closes with a FATAL error (SQLSTATE, message) when not empty.
-  void closeWithError(std::string_view sqlstate, const std::string& message);
+  void closeWithError(std::string_view sqlstate, const std::string& message) override;
   void close();
 
   void onEvents(uint32_t events) override;

@@ -214,6 +214,11 @@ ClientConn* PgWorker::findClient(uint64_t id) {
   return it == clients_.end() ? nullptr : it->second;
 }
 
+ServerWaiter* PgWorker::findWaiter(uint64_t id) {
+  auto it = waiters_.find(id);
+  return it == waiters_.end() ? nullptr : it->second;
+}
+
 void PgWorker::forEachClient(const std::function<void(const ClientConn&)>& visit) const {
   for (ClientConn* client = client_list_; client != nullptr; client = client->next) visit(*client);
 }
@@ -222,25 +227,25 @@ void PgWorker::forEachServer(const std::function<void(const ServerConn&)>& visit
   for (const auto& [id, server] : servers_) visit(*server);
 }
 
-void PgWorker::requestServer(ClientConn* client, bool first) {
-  Pool& pool = *client->waitPool();
+void PgWorker::requestServer(ServerWaiter* waiter, bool first) {
+  Pool& pool = *waiter->waitPool();
   Handoffs handoffs;
   {
     std::lock_guard lock(pool.mutex);
     if (first) {
-      pool.waiters.push_front({index_, client->id(), now()});
+      pool.waiters.push_front({index_, waiter->waiterId(), now()});
     } else {
-      pool.waiters.push_back({index_, client->id(), now()});
+      pool.waiters.push_back({index_, waiter->waiterId(), now()});
     }
     serveLocked(pool, &handoffs);
   }
   runHandoffs(pool, handoffs);
 }
 
-bool PgWorker::withdraw(ClientConn* client) {
-  Pool& pool = *client->waitPool();
+bool PgWorker::withdraw(ServerWaiter* waiter) {
+  Pool& pool = *waiter->waitPool();
   std::lock_guard lock(pool.mutex);
-  return pool.removeWaiter(client->id());
+  return pool.removeWaiter(waiter->waiterId());
 }
 
 // Pairs waiters (oldest first) with this worker's idle servers, then with new connections
@@ -276,28 +281,28 @@ void PgWorker::serveLocked(Pool& pool, Handoffs* out) {
 void PgWorker::runHandoffs(Pool& pool, Handoffs& handoffs) {
   for (auto& handoff : handoffs) {
     uint32_t target = handoff.waiter.worker;
-    uint64_t client_id = handoff.waiter.client_id;
+    uint64_t waiter_id = handoff.waiter.waiter_id;
     if (handoff.server == nullptr) {
       if (target == index_) {
-        connectFor(pool, client_id);
+        connectFor(pool, waiter_id);
       } else {
         auto& worker = service_.worker(target);
-        worker.post([&worker, p = &pool, client_id] { worker.connectFor(*p, client_id); });
+        worker.post([&worker, p = &pool, waiter_id] { worker.connectFor(*p, waiter_id); });
       }
       continue;
     }
     ServerConn* server = handoff.server;
     if (target == index_) {
-      adopt(server, client_id);
+      adopt(server, waiter_id);
       continue;
     }
     servers_.erase(server->id());
     server->leaveLoop();
     auto& worker = service_.worker(target);
-    worker.post([&worker, server, client_id] {
+    worker.post([&worker, server, waiter_id] {
       server->joinLoop(&worker);
       worker.servers_[server->id()] = server;
-      worker.adopt(server, client_id);
+      worker.adopt(server, waiter_id);
     });
   }
 }
@@ -311,11 +316,11 @@ void PgWorker::serve(Pool* pool) {
   runHandoffs(*pool, handoffs);
 }
 
-// A server given to a client of this worker (counted in_use already). If the client has gone
+// A server given to a waiter of this worker (counted in_use already). If the waiter has gone
 // meanwhile, the server goes back.
-void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
-  ClientConn* client = findClient(client_id);
-  if (client == nullptr || !client->waitsForServer()) {
+void PgWorker::adopt(ServerConn* server, uint64_t waiter_id) {
+  ServerWaiter* waiter = findWaiter(waiter_id);
+  if (waiter == nullptr || !waiter->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
@@ -323,31 +328,31 @@ void PgWorker::adopt(ServerConn* server, uint64_t client_id) {
   const auto& config = this->config();
   if (!config.server_check_query.empty() && server->idleSinceMs() != 0 &&
       now() - server->idleSinceMs() >= config.server_check_delay.count()) {
-    return server->startCheck(client_id, config.server_check_query);
+    return server->startCheck(waiter_id, config.server_check_query);
   }
-  attach(client, server);
+  attach(waiter, server);
 }
 
 void PgWorker::serverChecked(ServerConn* server) {
-  ClientConn* client = findClient(server->intendedClient());
-  if (client == nullptr || !client->waitsForServer()) {
+  ServerWaiter* waiter = findWaiter(server->intendedWaiter());
+  if (waiter == nullptr || !waiter->waitsForServer()) {
     server->attach(nullptr);
     return releaseServer(server);
   }
-  attach(client, server);
+  attach(waiter, server);
 }
 
-void PgWorker::attach(ClientConn* client, ServerConn* server) {
-  server->attach(client);
-  client->onServerAttached(server);
+void PgWorker::attach(ServerWaiter* waiter, ServerConn* server) {
+  server->attach(waiter);
+  waiter->onServerAttached(server);
 }
 
-void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
+void PgWorker::connectFor(Pool& pool, uint64_t waiter_id) {
   int error_code = 0;
   net::Address address;
   int fd = -1;
   if (draining_) {
-    // No new server while draining; the waiting client gets the error below.
+    // No new server while draining; the waiter gets the error below.
   } else if (!pool.address(&address)) {
     error_code = ENOENT;  // a replica RELOAD removed
   } else {
@@ -361,8 +366,8 @@ void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
     }
     pool.stats().server_login_failures.inc(1);
     markUnreachable(pool);
-    if (ClientConn* client = findClient(client_id)) {
-      client->onServerUnavailable(
+    if (ServerWaiter* waiter = findWaiter(waiter_id)) {
+      waiter->onServerUnavailable(
           "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
     }
     return serve(&pool);
@@ -373,7 +378,7 @@ void PgWorker::connectFor(Pool& pool, uint64_t client_id) {
     generation = pool.generation;
   }
   auto* server = new ServerConn(this, &pool, address, fd, generation, now());
-  server->setIntendedClient(client_id);
+  server->setIntendedWaiter(waiter_id);
   servers_[server->id()] = server;
   loop_.add(fd, server);
 }
@@ -385,9 +390,9 @@ void PgWorker::serverReady(ServerConn* server) {
     if (pool.welcome.empty()) pool.welcome = server->params();
     ++pool.in_use;
   }
-  ClientConn* client = findClient(server->intendedClient());
-  if (client != nullptr && client->waitsForServer()) {
-    return attach(client, server);
+  ServerWaiter* waiter = findWaiter(server->intendedWaiter());
+  if (waiter != nullptr && waiter->waitsForServer()) {
+    return attach(waiter, server);
   }
   server->attach(nullptr);
   releaseServer(server);
@@ -438,20 +443,20 @@ void PgWorker::serverClosed(ServerConn* server, ServerConn::State was, const cha
     }
     serveLocked(pool, &handoffs);
   }
-  if (was == ServerConn::State::kActive && server->client() != nullptr) {
-    server->client()->onServerLost(reason);
+  if (was == ServerConn::State::kActive && server->peer() != nullptr) {
+    server->peer()->onServerLost(reason);
   } else if (was == ServerConn::State::kChecking) {
-    // It failed its check: never handed out. Its client waits again, keeping its turn.
-    ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->waitsForServer()) {
+    // It failed its check: never handed out. Its waiter waits again, keeping its turn.
+    ServerWaiter* waiter = findWaiter(server->intendedWaiter());
+    if (waiter != nullptr && waiter->waitsForServer()) {
       runHandoffs(pool, handoffs);
-      return requestServer(client, /*first=*/true);
+      return requestServer(waiter, /*first=*/true);
     }
   } else if (ServerConn::loggingIn(was)) {
     markUnreachable(pool);
-    ClientConn* client = findClient(server->intendedClient());
-    if (client != nullptr && client->waitsForServer()) {
-      client->onServerUnavailable("08006", std::string("server login failed: ") + reason);
+    ServerWaiter* waiter = findWaiter(server->intendedWaiter());
+    if (waiter != nullptr && waiter->waitsForServer()) {
+      waiter->onServerUnavailable("08006", std::string("server login failed: ") + reason);
     }
   }
   runHandoffs(pool, handoffs);

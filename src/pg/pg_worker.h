@@ -17,6 +17,7 @@
 #include "net/timer.h"
 #include "pg/pool.h"
 #include "pg/server_conn.h"
+#include "pg/server_waiter.h"
 
 namespace sg::pg {
 namespace route {
@@ -71,23 +72,28 @@ class PgWorker final : public net::TimerHandler {
 
   void clientOpened(ClientConn* client);
   void clientClosed(ClientConn* client);
+  // For a cancel request or the admin console; servers look for waiters (findWaiter).
   ClientConn* findClient(uint64_t id);
+  // What waits for servers of this worker's pools: registered from its start to its close.
+  void registerWaiter(ServerWaiter* waiter) { waiters_[waiter->waiterId()] = waiter; }
+  void unregisterWaiter(ServerWaiter* waiter) { waiters_.erase(waiter->waiterId()); }
+  ServerWaiter* findWaiter(uint64_t id);
   // Calls `visit` for each client of this worker (loop thread only).
   void forEachClient(const std::function<void(const ClientConn&)>& visit) const;
   // Every server connection, the lag monitor's probes too (SHOW SERVERS lists them).
   void forEachServer(const std::function<void(const ServerConn&)>& visit) const;
 
-  // A client wants a server of its pool: attached now, or later through onServerAttached, or
-  // refused through onServerUnavailable.
+  // A waiter wants a server of its waitPool(): attached now, or later through
+  // onServerAttached, or refused through onServerUnavailable.
   // `first`: ahead of the other waiters (its server failed its check: it keeps its turn).
-  void requestServer(ClientConn* client, bool first = false);
-  // A waiting client gives up (timeout, gone). False when a server is already on its way.
-  bool withdraw(ClientConn* client);
+  void requestServer(ServerWaiter* waiter, bool first = false);
+  // A waiter gives up (timeout, gone). False when a server is already on its way.
+  bool withdraw(ServerWaiter* waiter);
   // A server's client is done with it (it is reusable), or its session reset finished.
   void releaseServer(ServerConn* server);
   // From ServerConn: login finished; the connection closed (state it was in).
   void serverReady(ServerConn* server);
-  // server_check_query answered: the server goes to the client it was checked for.
+  // server_check_query answered: the server goes to the waiter it was checked for.
   void serverChecked(ServerConn* server);
   void serverClosed(ServerConn* server, ServerConn::State was, const char* reason);
   // Serves the pool's waiters with this worker's idle servers (run here by another worker).
@@ -102,7 +108,7 @@ class PgWorker final : public net::TimerHandler {
   void onTimer(net::Timer* timer) override;
 
  private:
-  // A server (or, when null, a place to connect one) for a waiting client.
+  // A server (or, when null, a place to connect one) for a waiter.
   struct Handoff {
     ServerConn* server = nullptr;
     PoolWaiter waiter;
@@ -111,9 +117,9 @@ class PgWorker final : public net::TimerHandler {
   using Handoffs = boost::container::small_vector<Handoff, 4>;
   void serveLocked(Pool& pool, Handoffs* out);
   void runHandoffs(Pool& pool, Handoffs& handoffs);
-  void adopt(ServerConn* server, uint64_t client_id);
-  void attach(ClientConn* client, ServerConn* server);
-  void connectFor(Pool& pool, uint64_t client_id);
+  void adopt(ServerConn* server, uint64_t waiter_id);
+  void attach(ServerWaiter* waiter, ServerConn* server);
+  void connectFor(Pool& pool, uint64_t waiter_id);
   void expireIdleServers();
   void setKeepAlive(int fd) const;   // tcp_keepalive and its timing, on a client or server socket
   void markUnreachable(Pool& pool);  // a replica's reads go elsewhere for a while
@@ -126,6 +132,7 @@ class PgWorker final : public net::TimerHandler {
   std::function<void()> clients_changed_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::unordered_map<uint64_t, ClientConn*> clients_;
+  std::unordered_map<uint64_t, ServerWaiter*> waiters_;
   ClientConn* client_list_ = nullptr;
   size_t client_count_ = 0;
   std::unordered_map<uint64_t, ServerConn*> servers_;  // every server on this loop

@@ -69,9 +69,9 @@ uint32_t Pool::limit(int64_t now_ms) const {
   return size_;
 }
 
-bool Pool::removeWaiter(uint64_t client_id) {
+bool Pool::removeWaiter(uint64_t waiter_id) {
   auto it = std::find_if(waiters.begin(), waiters.end(),
-                         [client_id](const PoolWaiter& w) { return w.client_id == client_id; });
+                         [waiter_id](const PoolWaiter& w) { return w.waiter_id == waiter_id; });
   if (it == waiters.end()) return false;
   waiters.erase(it);
   return true;

@@ -25,9 +25,10 @@ namespace sg::pg {
 
 class ServerConn;
 
+// A ServerWaiter in line: the worker that finds it by its id.
 struct PoolWaiter {
   uint32_t worker = 0;
-  uint64_t client_id = 0;
+  uint64_t waiter_id = 0;
   int64_t since_ms = 0;
 };
 
@@ -94,8 +95,8 @@ class Pool {
   // How many servers may be open now: pool_size, plus reserve_pool once the first waiter has
   // waited reserve_pool_timeout.
   uint32_t limit(int64_t now_ms) const;
-  // Removes the waiter of `client_id`; false when it was not waiting (already served).
-  bool removeWaiter(uint64_t client_id);
+  // Removes the waiter `waiter_id`; false when it was not waiting (already served).
+  bool removeWaiter(uint64_t waiter_id);
 
  private:
   std::atomic<const config::PostgresDatabaseConfig*> database_;

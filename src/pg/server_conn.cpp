@@ -5,7 +5,6 @@
 #include <atomic>
 
 #include "net/socket.h"
-#include "pg/client_conn.h"
 #include "pg/lag_monitor.h"
 #include "pg/pg_worker.h"
 #include "pg/pool.h"
@@ -79,12 +78,12 @@ void ServerConn::onEvents(uint32_t events) {
   if ((events & EPOLLOUT) != 0 && stream_.blocked()) {
     flush();
     if (state_ == State::kClosed) return;
-    if (!stream_.blocked() && client_ != nullptr) {
-      client_->onServerWritable();
+    if (!stream_.blocked() && peer_ != nullptr) {
+      peer_->onServerWritable();
       if (state_ == State::kClosed) return;
     }
   }
-  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_closing_ = true;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) server_closing_ = true;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readInput();
 }
 
@@ -153,8 +152,8 @@ void ServerConn::flush() {
 
 void ServerConn::readInput() {
   for (;;) {
-    if (client_ != nullptr && client_->backlog() > kClientBacklogLimit) {
-      client_->waitForDrain();  // it calls onEvents again once it has written
+    if (peer_ != nullptr && peer_->backlog() > kClientBacklogLimit) {
+      peer_->waitForDrain();  // it calls onEvents again once it has written
       return;
     }
     Stream::Read result = stream_.readOnce(worker_->buffers(), kMaxWholeReply + 5);
@@ -168,7 +167,7 @@ void ServerConn::readInput() {
                 : state_ == State::kTlsRequest ? processTlsResponse()
                                                : processReplies();
     if (!keep) return;
-    if (result == Stream::Read::kDataDrained && !peer_closing_) break;
+    if (result == Stream::Read::kDataDrained && !server_closing_) break;
   }
   stream_.reclaim(worker_->buffers());
 }
@@ -242,13 +241,13 @@ void ServerConn::finishLogin() {
   worker_->serverReady(this);
 }
 
-void ServerConn::attach(ClientConn* client) {
-  client_ = client;
+void ServerConn::attach(ServerPeer* peer) {
+  peer_ = peer;
   setState(State::kActive);
 }
 
-void ServerConn::startCheck(uint64_t client_id, const std::string& query) {
-  intended_client_ = client_id;
+void ServerConn::startCheck(uint64_t waiter_id, const std::string& query) {
+  intended_waiter_ = waiter_id;
   setState(State::kChecking);
   std::string message;
   appendQuery(&message, query);
@@ -280,7 +279,7 @@ void ServerConn::askCommitLsn() {
 
 // A kOwnRow query answered (its ReadyForQuery came): the row goes to whoever asked.
 void ServerConn::ownRowDone() {
-  if (probe_ || client_ == nullptr) return;  // a probe's row is taken in processReplies
+  if (probe_ || peer_ == nullptr) return;  // a probe's row is taken in processReplies
   std::string_view value;
   PayloadReader reader(own_row_);
   int16_t columns = 0;
@@ -289,13 +288,13 @@ void ServerConn::ownRowDone() {
       reader.readInt32(&length) && length >= 0) {
     reader.readBytes(length, &value);
   }
-  client_->onCommitLsn(value);
+  peer_->onCommitLsn(value);
 }
 
 void ServerConn::becomeIdle(int64_t now_ms) {
-  client_ = nullptr;
+  peer_ = nullptr;
   unsynced_ = false;
-  intended_client_ = 0;
+  intended_waiter_ = 0;
   idle_since_ms_ = now_ms;
   setState(State::kIdle);
 }
@@ -321,7 +320,7 @@ bool ServerConn::processReplies() {
   while (!in.empty() && (state_ == State::kActive || state_ == State::kChecking)) {
     if (stream_remaining_ > 0) {
       size_t n = std::min(stream_remaining_, in.size());
-      if (stream_forward_ && client_ != nullptr) client_->deliver({in.data(), n});
+      if (stream_forward_ && peer_ != nullptr) peer_->deliver({in.data(), n});
       in.consume(n);
       stream_remaining_ -= n;
       continue;
@@ -346,14 +345,14 @@ bool ServerConn::processReplies() {
     bool forward = true;
     std::string_view payload(in.data() + 5, total - 5);
     if (!handleReply(type, payload, &forward)) return false;
-    if (type == 'Z' && forward && client_ != nullptr && transaction_status_ != 'I' &&
+    if (type == 'Z' && forward && peer_ != nullptr && transaction_status_ != 'I' &&
         worker_->config().pool_mode == config::PostgresConfig::PoolMode::kStatement) {
       // A transaction began: statement pooling cannot keep it (PgBouncer's words and reply).
       in.consume(total);
-      client_->closeWithError("08P01", "transaction blocks not allowed in statement pooling mode");
+      peer_->closeWithError("08P01", "transaction blocks not allowed in statement pooling mode");
       return false;  // the client's close closed this server too (it is in a transaction)
     }
-    if (forward && client_ != nullptr) client_->deliver({in.data(), total});
+    if (forward && peer_ != nullptr) peer_->deliver({in.data(), total});
     in.consume(total);
     if (type == 'Z') {
       if (state_ == State::kChecking && probe_) {
@@ -367,15 +366,15 @@ bool ServerConn::processReplies() {
         worker_->serverChecked(this);  // it answered: on to its client
         return false;
       }
-      if (client_ != nullptr) {
-        if (client_->onServerReady()) return false;
+      if (peer_ != nullptr) {
+        if (peer_->onServerReady()) return false;
       } else if (reusable()) {
         worker_->releaseServer(this);  // a session's reset query finished
         return false;
       }
     }
   }
-  if (client_ != nullptr) client_->flushToClient();
+  if (peer_ != nullptr) peer_->flushToClient();
   return state_ != State::kClosed;
 }
 
@@ -397,7 +396,7 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
     case 'D':
       if (own_show) keepShownValue(payload);
       if (own_row) own_row_.assign(payload);
-      if (lookup && client_ != nullptr) client_->onLookupReply(type, payload);
+      if (lookup && peer_ != nullptr) peer_->onLookupReply(type, payload);
       *forward = !own_query;
       break;
     case '1':
@@ -412,7 +411,7 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
       if (own_show) {
         *forward = false;  // the client's transaction failed: its SET did not happen
       } else if (lookup) {
-        if (client_ != nullptr) client_->onLookupReply(type, payload);
+        if (peer_ != nullptr) peer_->onLookupReply(type, payload);
         *forward = false;
       } else if (own_row) {
         own_error_ = errorMessageText(payload);
@@ -430,8 +429,8 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
       std::string_view name, value;
       if (reader.readString(&name) && reader.readString(&value)) {
         setParam(std::string(name), std::string(value));
-        if (client_ != nullptr && !own_query)
-          client_->rememberParam(std::string(name), std::string(value));
+        if (peer_ != nullptr && !own_query)
+          peer_->rememberParam(std::string(name), std::string(value));
       }
       *forward = !own_query;
       break;
@@ -459,7 +458,7 @@ void ServerConn::deliverLocalReplies() {
                                                 : '\0';
     if (reply == '\0') return;
     pending_.pop_front();
-    if (client_ != nullptr) client_->deliverLocalReply(reply);
+    if (peer_ != nullptr) peer_->deliverLocalReply(reply);
   }
 }
 
@@ -472,7 +471,7 @@ void ServerConn::keepShownValue(std::string_view payload) {
       !reader.readInt32(&length) || length < 0 || !reader.readBytes(length, &value))
     return;
   setParam(show_names_.front(), std::string(value));
-  if (client_ != nullptr) client_->rememberParam(show_names_.front(), std::string(value));
+  if (peer_ != nullptr) peer_->rememberParam(show_names_.front(), std::string(value));
 }
 
 // After an error in the extended protocol the server skips every message up to the next
@@ -480,7 +479,7 @@ void ServerConn::keepShownValue(std::string_view payload) {
 void ServerConn::popThroughError() {
   while (!pending_.empty() && pending_.front() != Pending::kSync &&
          pending_.front() != Pending::kOwnQuery && pending_.front() != Pending::kOwnRow) {
-    if (pending_.front() == Pending::kLocalError && client_ != nullptr) client_->dropLocalError();
+    if (pending_.front() == Pending::kLocalError && peer_ != nullptr) peer_->dropLocalError();
     pending_.pop_front();  // skipped by the server: no reply, not even a local one
   }
 }

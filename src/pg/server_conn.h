@@ -20,11 +20,11 @@
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "pg/params.h"
+#include "pg/server_peer.h"
 #include "pg/stream.h"
 
 namespace sg::pg {
 
-class ClientConn;
 class PgWorker;
 class Pool;
 class ScramClient;
@@ -40,7 +40,7 @@ class ServerConn final : public net::EventHandler,
     kLogin,         // startup sent; authenticating, then collecting parameters until ReadyForQuery
     kIdle,          // in its worker's idle list
     kChecking,      // taken for a client, running server_check_query first (idle too long)
-    kActive,        // working for a client
+    kActive,        // working for its peer (a client)
     kClosed,
   };
   // What a reply from the server answers, in the order the messages were sent.
@@ -73,7 +73,8 @@ class ServerConn final : public net::EventHandler,
   int32_t backendSecret() const { return backend_secret_; }
   int64_t connectedAtMs() const { return connected_at_ms_; }
   int64_t idleSinceMs() const { return idle_since_ms_; }
-  ClientConn* client() const { return client_; }
+  // What it works for while active (a client), null otherwise.
+  ServerPeer* peer() const { return peer_; }
   // What TLS negotiated with the server, empty for plain text.
   std::string tlsDescription() const;
   // Connecting or logging in: not yet given to any client.
@@ -89,9 +90,9 @@ class ServerConn final : public net::EventHandler,
   }
   uint64_t paramsDigest() const { return params_digest_; }
 
-  // The client it connects for (the first user of a new server), if any.
-  uint64_t intendedClient() const { return intended_client_; }
-  void setIntendedClient(uint64_t id) { intended_client_ = id; }
+  // The waiter it connects or is checked for (the first user of a new server), if any.
+  uint64_t intendedWaiter() const { return intended_waiter_; }
+  void setIntendedWaiter(uint64_t id) { intended_waiter_ = id; }
 
   // A connection of the lag monitor (lag_monitor.h): never in a pool's lists or counts.
   void markProbe() { probe_ = true; }
@@ -102,9 +103,9 @@ class ServerConn final : public net::EventHandler,
   // it reaches the client through onCommitLsn before the server is released.
   void askCommitLsn();
 
-  void attach(ClientConn* client);
-  // Runs server_check_query for the client `client_id` before it gets this server.
-  void startCheck(uint64_t client_id, const std::string& query);
+  void attach(ServerPeer* peer);
+  // Runs server_check_query for the waiter `waiter_id` before it gets this server.
+  void startCheck(uint64_t waiter_id, const std::string& query);
   // Idle again: in the worker's idle list (the caller holds the pool's lock).
   void becomeIdle(int64_t now_ms);
   // Taken off its worker's loop to be handed to another worker (moveTo on that one).
@@ -176,8 +177,8 @@ class ServerConn final : public net::EventHandler,
   uint64_t generation_;
   int64_t connected_at_ms_;
   int64_t idle_since_ms_ = 0;
-  ClientConn* client_ = nullptr;
-  uint64_t intended_client_ = 0;
+  ServerPeer* peer_ = nullptr;
+  uint64_t intended_waiter_ = 0;
   char transaction_status_ = 'I';
   int32_t backend_pid_ = 0;
   int32_t backend_secret_ = 0;
@@ -185,7 +186,7 @@ class ServerConn final : public net::EventHandler,
   uint64_t params_digest_ = 0;
   std::deque<Pending> pending_;
   bool unsynced_ = false;
-  bool peer_closing_ = false;  // the peer shut down: read to the end, past short reads
+  bool server_closing_ = false;  // the server shut down: read to the end, past short reads
   std::deque<std::string> show_names_;
   bool probe_ = false;
   std::string own_row_;          // the DataRow of a kOwnRow query
