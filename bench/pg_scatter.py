@@ -66,6 +66,7 @@ def prepare(rows):
            + "CREATE TABLE shard_key (k bigint) PARTITION BY HASH (k);"
            + "".join("CREATE TABLE shard_key_%d PARTITION OF shard_key FOR VALUES WITH (MODULUS %d, REMAINDER %d);"
                      % (n, SHARDS, n) for n in range(SHARDS)), db="single")
+    counts = []
     with pg.superuser("single") as single:
         for n in range(SHARDS):
             pg.sql("SET ROLE app;" + TABLE, db="shard%d" % n)
@@ -77,7 +78,11 @@ def prepare(rows):
                     for chunk in out:
                         into.write(chunk)
                 shard.execute("VACUUM ANALYZE orders")
+                counts.append(shard.execute("SELECT count(*) FROM orders").fetchone()[0])
         single.execute("VACUUM ANALYZE orders")
+    if sum(counts) != rows or min(counts) == 0:
+        raise RuntimeError("the shards hold %s rows of %d" % (counts, rows))
+    print("rows per shard: %s" % counts)
     return pg
 
 
