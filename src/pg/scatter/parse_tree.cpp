@@ -19,38 +19,6 @@ T* allocate(void (*init)(T*)) {
   return m;
 }
 
-bool equalScalar(const ProtobufCFieldDescriptor& f, const void* a, const void* b) {
-  switch (f.type) {
-    case PROTOBUF_C_TYPE_STRING: {
-      const char* x = *static_cast<char* const*>(a);
-      const char* y = *static_cast<char* const*>(b);
-      return std::strcmp(x ? x : "", y ? y : "") == 0;
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-      const auto* x = static_cast<const ProtobufCBinaryData*>(a);
-      const auto* y = static_cast<const ProtobufCBinaryData*>(b);
-      return x->len == y->len && (x->len == 0 || std::memcmp(x->data, y->data, x->len) == 0);
-    }
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return std::memcmp(a, b, 8) == 0;
-    default:  // 32-bit integers, enums, bools, floats
-      return std::memcmp(a, b, 4) == 0;
-  }
-}
-
-bool equalAt(const Message* a, const Message* b, int depth);
-
-bool equalElement(const ProtobufCFieldDescriptor& f, const void* a, const void* b, int depth) {
-  if (f.type != PROTOBUF_C_TYPE_MESSAGE) return equalScalar(f, a, b);
-  return equalAt(*static_cast<const Message* const*>(a), *static_cast<const Message* const*>(b),
-                 depth + 1);
-}
-
 size_t elementSize(const ProtobufCFieldDescriptor& f) {
   switch (f.type) {
     case PROTOBUF_C_TYPE_STRING:
@@ -68,6 +36,31 @@ size_t elementSize(const ProtobufCFieldDescriptor& f) {
     default:
       return 4;
   }
+}
+
+bool equalScalar(const ProtobufCFieldDescriptor& f, const void* a, const void* b) {
+  switch (f.type) {
+    case PROTOBUF_C_TYPE_STRING: {
+      const char* x = *static_cast<char* const*>(a);
+      const char* y = *static_cast<char* const*>(b);
+      return std::strcmp(x ? x : "", y ? y : "") == 0;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+      const auto* x = static_cast<const ProtobufCBinaryData*>(a);
+      const auto* y = static_cast<const ProtobufCBinaryData*>(b);
+      return x->len == y->len && (x->len == 0 || std::memcmp(x->data, y->data, x->len) == 0);
+    }
+    default:  // integers, enums, bools, floats and doubles: compared as stored
+      return std::memcmp(a, b, elementSize(f)) == 0;
+  }
+}
+
+bool equalAt(const Message* a, const Message* b, int depth);
+
+bool equalElement(const ProtobufCFieldDescriptor& f, const void* a, const void* b, int depth) {
+  if (f.type != PROTOBUF_C_TYPE_MESSAGE) return equalScalar(f, a, b);
+  return equalAt(*static_cast<const Message* const*>(a), *static_cast<const Message* const*>(b),
+                 depth + 1);
 }
 
 bool equalField(const ProtobufCFieldDescriptor& f, const Message* a, const Message* b, int depth) {
