@@ -104,6 +104,7 @@ class ClientConn final : public net::EventHandler,
   }
   void flushToClient() override;
   bool onServerReady() override;
+  void resumeHeldInput();
   void rememberParam(const std::string& name, const std::string& value) override;
   size_t backlog() const override { return stream_.queued(); }
   void waitForDrain() override { server_read_paused_ = true; }
@@ -163,6 +164,7 @@ class ClientConn final : public net::EventHandler,
   std::variant<uint32_t, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
                                                       std::string_view bind) const;
   void refuseStatement(char type, const shard::KeyError& error);
+  void endPrepareBatch();
   bool rerouteRead();
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
@@ -238,11 +240,11 @@ class ClientConn final : public net::EventHandler,
   // Sharded databases: the shard the client's transactions go to (chooseShard), and its
   // SET scalegate.shard / scalegate.sharding_key.
   uint32_t current_shard_ = 0;
+  bool held_for_ready_ = false;      // input after a sync point waits for its ReadyForQuery
+  bool prepare_before_key_ = false;  // a named Parse whose key is a parameter, no Bind yet
   std::optional<uint32_t> shard_setting_;
-  std::optional<std::string>
-      sharding_key_setting_;   // the server's ReadyForQuery now answers the position query
-  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
-                               // logged in; the welcome waits for the first server
+  std::optional<std::string> sharding_key_setting_;
+  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself
   bool read_pending_ = false;  // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
   bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads

@@ -69,6 +69,7 @@ bool ClientConn::forwardMessages() {
   const uint32_t max_packet = worker_->config().max_packet_size;
   if (server_ != nullptr) timer_.cancel();  // idle_transaction_timeout: the client spoke
   while (!in.empty() && state_ != State::kClosed) {
+    if (held_for_ready_ && server_ != nullptr) break;  // onServerReady goes on
     if (stream_remaining_ > 0) {
       size_t n = std::min(stream_remaining_, in.size());
       server_->send({in.data(), n});
@@ -137,6 +138,9 @@ bool ClientConn::forwardMessages() {
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
+      // A sharded database: what follows may be another transaction, for another shard; it
+      // waits for this ReadyForQuery, which releases the server or says a transaction is open.
+      held_for_ready_ = database_config_->sharding.enabled();
     } else if (type != 'd' && type != 'c' && type != 'f') {
       server_->markUnsynced();
     }
@@ -205,10 +209,15 @@ bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_v
       return true;
     case 'S':
     case 'F':
+      prepare_before_key_ = false;
       server_->send(whole);
       server_->expect(ServerConn::Pending::kSync);
       return true;
-    default:  // Flush, CopyData, CopyDone, CopyFail
+    case 'H':
+      server_->send(whole);
+      if (prepare_before_key_) endPrepareBatch();
+      return true;
+    default:  // CopyData, CopyDone, CopyFail
       server_->send(whole);
       return true;
   }
@@ -390,12 +399,17 @@ void ClientConn::onServerAttached(ServerConn* server) {
                                    1000);
     pool_->stats().waits.inc(1);
   }
+  const bool welcome = welcome_pending_;
   if (welcome_pending_) {
     welcome_pending_ = false;
     sendWelcome();
     setState(State::kActive);
   }
   replayParams();
+  // A sharded client's first messages choose their shard: they wait until this server, busy
+  // with the proxy's own query, is released.
+  if (welcome && database_config_->sharding.enabled() && !server_->reusable())
+    held_for_ready_ = true;
   if (requesting_) return;  // needServer's caller goes on forwarding
   forwardMessages();
   flushToClient();
@@ -471,6 +485,8 @@ bool ClientConn::onServerReady() {
     query_start_ms_ = -1;
   }
   if (server_->pendingCount() > 0 || stream_remaining_ > 0) return false;
+  const bool was_held = held_for_ready_;
+  held_for_ready_ = false;
   const auto mode = worker_->config().pool_mode;
   if (transaction_status_ != 'I') {
     if (mode == config::PostgresConfig::PoolMode::kStatement) {
@@ -478,7 +494,8 @@ bool ClientConn::onServerReady() {
       return true;
     }
     armIdleTimers();
-    return false;
+    if (was_held) resumeHeldInput();
+    return state_ == State::kClosed;
   }
   bool position_read = lsn_asked_;
   if (lsn_asked_) {
@@ -497,8 +514,16 @@ bool ClientConn::onServerReady() {
   flushToClient();
   if (state_ == State::kClosed) return true;
   releaseServer();
+  if (was_held) resumeHeldInput();
   if (position_read && read_pending_ && state_ != State::kClosed) readInput();
   return true;
+}
+
+// The input held behind a sharded client's last ReadyForQuery runs now, and reading goes on.
+void ClientConn::resumeHeldInput() {
+  if (state_ == State::kClosed) return;
+  if (!stream_.in().empty()) processInput();
+  if (read_pending_ && state_ != State::kClosed) readInput();
 }
 
 void ClientConn::releaseServer() {

@@ -59,7 +59,8 @@ bool needsParameter(const route::ShardKeys& keys) {
 
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
-// *complete false: not read yet; empty with *complete true: the batch has none (a prepare).
+// *complete false: not read yet; empty with *complete true: the batch, up to its Sync or Flush,
+// has none (a prepare).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
@@ -68,7 +69,7 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
     const int32_t length = readBigEndian32(rest.data() + 1);
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
-    if (rest[0] == 'S') return {};
+    if (rest[0] == 'S' || rest[0] == 'H') return {};  // after a Flush the client waits too
     rest.remove_prefix(static_cast<size_t>(length) + 1);
   }
   *complete = false;
@@ -149,8 +150,10 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
       break;
     case route::ShardSource::kStatementKeys:
       if (type == 'P' && bind.empty() && needsParameter(found.keys->combined)) {
-        // Prepared without a Bind in its batch: the Bind that runs it chooses the shard.
+        // Prepared without a Bind in its batch: the Bind that runs it chooses the shard, so
+        // the server must not stay attached past the batch (see forwardMessage's Flush).
         if (!batch_complete) return ShardChoice::kNeedMore;
+        prepare_before_key_ = !payload.empty() && payload[0] != '\0';  // named
         return ShardChoice::kChosen;
       }
       chosen = shardOfKeys(found.keys->combined, bind);
@@ -169,6 +172,21 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   }
   current_shard_ = shard;
   return ShardChoice::kChosen;
+}
+
+// A sharded client prepared a statement whose key is a parameter and ended the batch with a
+// Flush (asyncpg does), not a Sync: a server would stay attached and run the statement's
+// Bind on this shard, whatever its key. The proxy syncs the server itself (its
+// ReadyForQuery swallowed) so that it is released and the Bind chooses the shard. Only for
+// named statements: the proxy prepares those again on the Bind's server; an unnamed one
+// lives only on this server.
+void ClientConn::endPrepareBatch() {
+  prepare_before_key_ = false;
+  scratch_.assign("S\0\0\0\4", 5);
+  server_->send(scratch_);
+  server_->markSynced();
+  server_->expect(ServerConn::Pending::kOwnSync);
+  held_for_ready_ = true;
 }
 
 // An ERROR for a statement the proxy will not run; a simple Query ends with ReadyForQuery, an

@@ -59,6 +59,8 @@ def test_a_bound_key_goes_to_its_shard(gateway, cluster):
         for key in KEYS:
             row = conn.execute("SELECT shard FROM t WHERE customer_id = %s", (key,)).fetchone()
             assert row == (expected[key],), key
+            row = conn.execute("SELECT shard FROM t WHERE customer_id = %b", (key,)).fetchone()
+            assert row == (expected[key],), ("binary", key)
         conn.execute("INSERT INTO t (customer_id, shard) VALUES (%s, %s)", (1000, -1))
         found = [conn.execute("SELECT count(*) FROM t WHERE customer_id = 1000").fetchone()[0]]
         assert found == [1]
@@ -91,3 +93,23 @@ def test_a_statement_across_shards_is_refused_and_the_session_goes_on(gateway, c
         with pytest.raises(psycopg.errors.FeatureNotSupported):
             conn.execute("SELECT shard FROM t WHERE customer_id = ANY(%s)", (keys,))
         assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (1,)).fetchone() == (expected[1],)
+
+
+def test_asyncpg_statement_prepared_before_its_key_runs_on_each_keys_shard(gateway, cluster):
+    import asyncio
+    import asyncpg
+    _, expected = cluster
+
+    async def check():
+        conn = await asyncpg.connect(host=gateway.host, port=gateway.port, user=APP[0],
+                                     password=APP[1], database="orders", timeout=10)
+        try:
+            # asyncpg prepares with Parse, Describe and Flush (no Sync): the server must not
+            # stay attached, or every execution would run on the shard that prepared it.
+            stmt = await asyncio.wait_for(conn.prepare("SELECT shard FROM t WHERE customer_id = $1"), 10)
+            for key in KEYS[:12]:
+                assert await asyncio.wait_for(stmt.fetchval(key), 10) == expected[key], key
+        finally:
+            await conn.close()
+
+    asyncio.run(check())

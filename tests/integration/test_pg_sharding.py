@@ -348,7 +348,6 @@ def test_shards_hold_exactly_the_reference_partitions_and_scalegate_hashes_alike
 ORDERS_OF = "SELECT %s FROM orders WHERE customer_id = %%s ORDER BY order_id" % ORDER_COLUMNS
 
 
-@needs_wiring
 def test_point_reads_by_literal_key_in_simple_protocol(world, sides):
     for key in all_keys(world):
         sides.same("SELECT * FROM customers WHERE customer_id = %d" % key)
@@ -356,14 +355,12 @@ def test_point_reads_by_literal_key_in_simple_protocol(world, sides):
         sides.same("SELECT count(*), sum(amount) FROM orders WHERE %d = customer_id" % key)
 
 
-@needs_wiring
 def test_point_reads_with_bound_key_parameter(world, sides):
     for key in all_keys(world):
         sides.same(ORDERS_OF, (key,))
         sides.same("SELECT name, region FROM customers WHERE customer_id = %s::bigint", (str(key),))
 
 
-@needs_wiring
 def test_one_prepared_statement_runs_on_every_shard_by_its_key(world, sides):
     for _ in range(2):  # the second round runs the statement prepared on the server
         for key in all_keys(world):
@@ -486,7 +483,6 @@ def test_unsharded_products_read_once_not_once_per_shard(sides):
 # hints and cross_shard policies
 # ---------------------------------------------------------------------------
 @SHARDING_ONLY
-@needs_wiring
 def test_comment_hint_shard_reads_that_shard_only(sides):
     for n in range(SHARDS):
         sides.same("/* scalegate: shard=%d */ SELECT customer_id, name FROM customers ORDER BY customer_id" % n,
@@ -507,7 +503,6 @@ def test_set_scalegate_shard_reads_that_shard_until_reset(sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_cross_shard_deny_refuses_keyless_queries_only(world):
     s = Sides(world, "orders_deny")
     try:
@@ -558,7 +553,6 @@ def test_transaction_touching_two_shards_refused_and_rolled_back(world, sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_multi_row_insert_spanning_shards_refused_one_shard_accepted(world, sides):
     new = world.new_keys_by_shard(NEW_CUSTOMER_IDS)
     sql = "INSERT INTO customers (customer_id, region, name, created) VALUES %s"
@@ -573,7 +567,6 @@ def test_multi_row_insert_spanning_shards_refused_one_shard_accepted(world, side
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_insert_without_column_list_refused(world, sides):
     key = world.new_keys_by_shard(NEW_CUSTOMER_IDS + 1000)[1]
     sides.refused("INSERT INTO customers VALUES (%d, 'us', 'no columns', '2026-01-01')" % key, "0A000")
@@ -628,7 +621,6 @@ def test_transaction_on_one_customer_commits_then_reads(world, sides):
     sides.same("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
 
 
-@needs_wiring
 def test_transaction_rolled_back_leaves_the_shard_unchanged(world, sides):
     key = world.keys[0][3]
     sides.gw.execute("BEGIN")

@@ -228,6 +228,12 @@ bool Finder::isShardedTable(const PgQuery__RangeVar* table, const Scope& scope) 
   if (!schema && std::find(scope.ctes.begin(), scope.ctes.end(), name) != scope.ctes.end()) {
     return false;
   }
+  // The system catalogs (drivers read pg_type to learn array and composite types) are every
+  // shard's own: never sharded, whatever `tables` says.
+  const std::string_view schema_name = schema ? table->schemaname : "";
+  if (schema_name == "pg_catalog" || schema_name == "information_schema" ||
+      (!schema && name.starts_with("pg_")))
+    return false;
   return spec_.tables.empty() ||
          std::find(spec_.tables.begin(), spec_.tables.end(), name) != spec_.tables.end();
 }

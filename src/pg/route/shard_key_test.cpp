@@ -310,6 +310,17 @@ TEST(ShardKeyTest, WithoutTableListEveryTableIsSharded) {
             "keys $1 rows $1");
 }
 
+TEST(ShardKeyTest, SystemCatalogsAreNeverSharded) {
+  const ShardKeySpec every{"customer_id", {}};
+  EXPECT_EQ(render(findShardKeys("select oid from pg_type where typname = $1", every).combined),
+            "none");
+  EXPECT_EQ(render(findShardKeys("select * from pg_catalog.pg_class c, information_schema.tables t",
+                                 every)
+                       .combined),
+            "none");
+  EXPECT_EQ(render(findShardKeys("select * from app.pg_orders", every).combined), "all");
+}
+
 TEST(ShardKeyTest, KeyColumnNameIsExact) {
   const ShardKeySpec quoted{"Customer_Id", {"orders"}};
   EXPECT_EQ(
