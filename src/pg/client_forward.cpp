@@ -100,6 +100,10 @@ bool ClientConn::forwardMessages() {
     if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
       ShardChoice choice = chooseShard(type, std::string_view(in.data() + 5, total - 5));
       if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
+      if (choice == ShardChoice::kScatter) {
+        if (state_ == State::kScatter) break;  // its ReadyForQuery comes when the shards answer
+        continue;
+      }
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the ERROR is out
         continue;
@@ -411,29 +415,31 @@ void ClientConn::onServerAttached(ServerConn* server) {
 
 // Makes the server's session parameters the client's before its messages run. set_config
 // takes a value as the configuration file would, so a list (search_path) stays a list.
-void ClientConn::replayParams() {
-  if (server_->paramsDigest() == params_.digest()) return;
+void ClientConn::replayParams() { replayParamsOn(server_); }
+
+void ClientConn::replayParamsOn(ServerConn* server) {
+  if (server->paramsDigest() == params_.digest()) return;
   std::string sets;
   std::string resets;
   for (const auto& [name, value] : params_.list()) {
-    const std::string* current = findParam(server_->params(), name);
+    const std::string* current = findParam(server->params(), name);
     if (current != nullptr && *current == value) continue;
     sets += sets.empty() ? "SELECT " : ", ";
     sets += "pg_catalog.set_config(" + quoteLiteral(name) + ", " + quoteLiteral(value) + ", false)";
-    server_->setParam(name, value);
+    server->setParam(name, value);
   }
   // Values another client set that this one never asked for go back to the default.
-  for (const auto& [name, value] : server_->params()) {
+  for (const auto& [name, value] : server->params()) {
     if (isSessionParam(name) && findParam(params_.list(), name) == nullptr && !value.empty()) {
       resets += "RESET " + name + ";";
-      server_->setParam(name, "");
+      server->setParam(name, "");
     }
   }
   if (sets.empty() && resets.empty()) return;
   scratch_.clear();
   appendQuery(&scratch_, sets.empty() ? resets : sets + ";" + resets);
-  server_->send(scratch_);
-  server_->expect(ServerConn::Pending::kOwnQuery);
+  server->send(scratch_);
+  server->expect(ServerConn::Pending::kOwnQuery);
 }
 
 void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
