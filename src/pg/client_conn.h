@@ -293,6 +293,11 @@ class ClientConn final : public net::EventHandler,
   // A cross-shard statement running (kScatter); scatter_starting_: inside its start().
   std::unique_ptr<ScatterSession> scatter_;
   bool scatter_starting_ = false;
+  // The batch of a Parse without a Bind ends with Flush: a Sync of the proxy's follows it.
+  bool prepare_flush_ = false;
+  // Sharded: the attached server only finishes the proxy's own work (the welcome's parameter
+  // replay, the Sync after a prepare); the client's next message waits for its release.
+  bool proxy_tail_ = false;
 
  public:
   // Whole frontend messages up to this size are gathered before they are forwarded; larger

@@ -69,6 +69,10 @@ bool ClientConn::forwardMessages() {
   const uint32_t max_packet = worker_->config().max_packet_size;
   if (server_ != nullptr) timer_.cancel();  // idle_transaction_timeout: the client spoke
   while (!in.empty() && state_ != State::kClosed) {
+    // Sharded: the server only finishes the proxy's own work (the welcome's parameter replay,
+    // the Sync after a prepare); the client's next statement waits for it to go back, then
+    // picks its shard.
+    if (proxy_tail_ && server_ != nullptr) break;
     if (stream_remaining_ > 0) {
       size_t n = std::min(stream_remaining_, in.size());
       server_->send({in.data(), n});
@@ -214,6 +218,15 @@ bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_v
       return true;
     default:  // Flush, CopyData, CopyDone, CopyFail
       server_->send(whole);
+      if (type == 'H' && prepare_flush_) {
+        // A sharded database's statement prepared with Flush (asyncpg): the proxy's Sync ends
+        // it, so the server goes back and the Bind that runs it picks its shard(s).
+        prepare_flush_ = false;
+        server_->send(std::string_view("S\0\0\0\4", 5));
+        server_->expect(ServerConn::Pending::kOwnSync);
+        server_->markSynced();
+        proxy_tail_ = true;
+      }
       return true;
   }
 }
@@ -396,6 +409,7 @@ void ClientConn::onServerAttached(ServerConn* server) {
   }
   if (welcome_pending_) {
     welcome_pending_ = false;
+    proxy_tail_ = database_config_->sharding.enabled();
     sendWelcome();
     setState(State::kActive);
   }
@@ -502,7 +516,9 @@ bool ClientConn::onServerReady() {
   if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
   flushToClient();
   if (state_ == State::kClosed) return true;
+  const bool proxy_tail = proxy_tail_;
   releaseServer();
+  if (proxy_tail && !stream_.in().empty() && state_ == State::kIdle) processInput();
   if (position_read && read_pending_ && state_ != State::kClosed) readInput();
   return true;
 }
@@ -510,6 +526,7 @@ bool ClientConn::onServerReady() {
 void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
+  proxy_tail_ = false;
   if (transaction_writes_) last_write_ms_ = worker_->now();  // read_your_writes
   setState(State::kIdle);
   armIdleTimers();

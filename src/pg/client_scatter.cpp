@@ -21,8 +21,8 @@ struct BatchMessage {
   std::string_view payload;
 };
 
-// The messages at the head of `input` up to and including a Sync; false when the Sync has not
-// arrived yet. *size: their bytes.
+// The messages at the head of `input` up to and including a Sync (or a Flush: asyncpg prepares
+// with Parse, Describe, Flush); false when it has not arrived yet. *size: their bytes.
 bool readBatch(std::string_view input, std::vector<BatchMessage>* out, size_t* size) {
   std::string_view rest = input;
   while (rest.size() >= 5) {
@@ -30,7 +30,7 @@ bool readBatch(std::string_view input, std::vector<BatchMessage>* out, size_t* s
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) return false;
     out->push_back({rest[0], rest.substr(5, static_cast<size_t>(length) - 4)});
     rest.remove_prefix(static_cast<size_t>(length) + 1);
-    if (out->back().type == 'S') {
+    if (out->back().type == 'S' || out->back().type == 'H') {
       *size = input.size() - rest.size();
       return true;
     }
@@ -102,7 +102,10 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
     if (!readBatch({in.data(), in.size()}, &batch, &batch_size)) return ShardChoice::kNeedMore;
     bool binds = std::any_of(batch.begin(), batch.end(),
                              [](const BatchMessage& m) { return m.type == 'B'; });
-    if (!binds) return ShardChoice::kChosen;
+    if (!binds) {
+      prepare_flush_ = batch.back().type == 'H';
+      return ShardChoice::kChosen;
+    }
   }
   if (transaction_status_ != 'I') {
     refuseStatement(type, {"0A000",

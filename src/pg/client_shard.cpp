@@ -72,11 +72,15 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
   *complete = true;
+  prepare_flush_ = false;
   while (rest.size() >= 5) {
     const int32_t length = readBigEndian32(rest.data() + 1);
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
-    if (rest[0] == 'S') return {};
+    if (rest[0] == 'S' || rest[0] == 'H') {
+      prepare_flush_ = rest[0] == 'H';
+      return {};
+    }
     rest.remove_prefix(static_cast<size_t>(length) + 1);
   }
   *complete = false;

@@ -348,7 +348,6 @@ def test_shards_hold_exactly_the_reference_partitions_and_scalegate_hashes_alike
 ORDERS_OF = "SELECT %s FROM orders WHERE customer_id = %%s ORDER BY order_id" % ORDER_COLUMNS
 
 
-@needs_wiring
 def test_point_reads_by_literal_key_in_simple_protocol(world, sides):
     for key in all_keys(world):
         sides.same("SELECT * FROM customers WHERE customer_id = %d" % key)
@@ -356,14 +355,12 @@ def test_point_reads_by_literal_key_in_simple_protocol(world, sides):
         sides.same("SELECT count(*), sum(amount) FROM orders WHERE %d = customer_id" % key)
 
 
-@needs_wiring
 def test_point_reads_with_bound_key_parameter(world, sides):
     for key in all_keys(world):
         sides.same(ORDERS_OF, (key,))
         sides.same("SELECT name, region FROM customers WHERE customer_id = %s::bigint", (str(key),))
 
 
-@needs_wiring
 def test_one_prepared_statement_runs_on_every_shard_by_its_key(world, sides):
     for _ in range(2):  # the second round runs the statement prepared on the server
         for key in all_keys(world):
