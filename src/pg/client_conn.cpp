@@ -494,6 +494,8 @@ void ClientConn::onTimer(net::Timer* /*timer*/) {
       if (!worker_->withdraw(this)) return;  // a server is on its way
       if (pool_ != nullptr) pool_->stats().query_wait_timeouts.inc(1);
       return closeWithError("08P01", "query_wait_timeout");
+    case State::kScatter:
+      return scatter_->onWaitTimeout();
     case State::kActive:
       return closeWithError("25P03", "idle transaction timeout");
     case State::kIdle:

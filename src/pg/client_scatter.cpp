@@ -226,7 +226,7 @@ ClientConn::ShardChoice ClientConn::scatterExtended(ScatterRequest* request) {
 
 ClientConn::ShardChoice ClientConn::startScatter(ScatterRequest request, size_t consumed) {
   stream_.in().consume(consumed);
-  timer_.cancel();
+  armWaitTimer();  // query_wait_timeout for the legs still waiting for a server
   request_start_ms_ = worker_->now();
   scatter_ = std::make_unique<ScatterSession>(this, std::move(request));
   setState(State::kScatter);

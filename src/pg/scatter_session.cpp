@@ -277,6 +277,16 @@ void ScatterSession::onBatchEnd() {
   }
 }
 
+void ScatterSession::onWaitTimeout() {
+  for (size_t i = 0; i < legs_.size(); ++i) {
+    if (legs_[i]->state() != ScatterLeg::State::kWaiting) continue;
+    request_.pools[i]->stats().query_wait_timeouts.inc(1);
+    return onLegFailed("08P01",
+                       "scalegate: query_wait_timeout: a shard's pool gave no server "
+                       "for a cross-shard query in time");
+  }
+}
+
 void ScatterSession::abandon() {
   over_ = true;
   for (auto& leg : legs_) leg->abandon();

@@ -120,6 +120,8 @@ class ScatterSession final : public net::Disposable, public net::BatchEndHandler
   bool over() const { return over_; }
   // The client's output drained: paused legs read again.
   void onClientDrained();
+  // query_wait_timeout: legs still waiting for a server fail the query.
+  void onWaitTimeout();
   // The client left mid-scatter: every leg lets go of its server (closed, never reused dirty).
   void abandon();
 

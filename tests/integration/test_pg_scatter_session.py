@@ -47,6 +47,8 @@ def world(tmp_path_factory):
         databases = {
             "orders": {"shards": shard_databases(pg, ["s0", "s1", "s2"]), "sharding": sharding,
                        "pool_size": 3},
+            "orders_unordered": {"shards": shard_databases(pg, ["s0", "s1", "s2"]), "sharding": sharding,
+                                 "pool_size": 2, "cross_shard": "allow_unordered"},
             "orders_missing": {"shards": shard_databases(pg, ["s0", "s1", "no_such_shard_db"]),
                                "sharding": sharding, "pool_size": 2},
         }
@@ -110,6 +112,22 @@ def test_shard_that_cannot_log_in_gives_a_clear_error(world):
     wait_pools_clean(gateway, "orders_missing")
 
 
+def test_writes_across_shards_only_under_allow_unordered_and_their_counts_add_up(world):
+    _, gateway = world
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("UPDATE items SET v = v WHERE n = 1")
+        with pytest.raises(psycopg.errors.FeatureNotSupported) as caught:
+            conn.execute("SELECT 1 FROM items LIMIT 1; SELECT 2 FROM items LIMIT 1")
+        assert "several statements" in str(caught.value)
+    with gateway.connect(dbname="orders_unordered", autocommit=True) as conn:
+        cur = conn.execute("UPDATE items SET v = v WHERE n <= 2")
+        assert cur.rowcount == 2 * SHARDS and cur.statusmessage == "UPDATE %d" % (2 * SHARDS)
+        cur = conn.execute("UPDATE items SET v = v WHERE n <= %s", (3,))
+        assert cur.rowcount == 3 * SHARDS
+    wait_pools_clean(gateway, "orders_unordered")
+
+
 def test_client_leaving_mid_scatter_leaves_the_pools_clean(world):
     _, gateway = world
     env = gateway.client_env(APP[1])
@@ -147,6 +165,7 @@ def test_large_scatter_streams_with_bounded_gateway_memory(world):
                     time.sleep(0.2)  # a slow reader: the gateway must hold back, not buffer
         assert total == SHARDS * ROWS_PER_SHARD
         grown = gateway_memory_kb(gateway, "VmHWM") - before
+        print("gateway peak memory grew by %d kB" % grown)
         # The result is ~50 MB; what the gateway holds stays a fraction of it.
         assert grown < 24 * 1024, "the gateway's peak memory grew by %d kB" % grown
     wait_pools_clean(gateway)
