@@ -185,6 +185,8 @@ class ClientConn final : public net::EventHandler,
   void scatterPools(const scatter::ScatterPlan& plan, const ShardSpread& spread,
                     ScatterRequest* request);
   ShardChoice scatterExtended(ScatterRequest* request);
+  bool scatterParameterTypes(std::string_view parse, std::string_view statement,
+                             std::string_view* types);
   ShardChoice startScatter(ScatterRequest request, size_t consumed);
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);

@@ -46,6 +46,19 @@ void appendMessage(std::string* out, char type, std::initializer_list<std::strin
   for (std::string_view part : parts) out->append(part);
 }
 
+// What every leg runs for an extended-protocol scatter: the shard SQL unnamed with the client's
+// parameter types, its Bind values and formats, Describe portal (the merger needs every
+// RowDescription), Execute of all rows, Sync.
+void appendLegBatch(std::string* out, std::string_view sql, std::string_view types,
+                    std::string_view values) {
+  const std::string_view nul("\0", 1);
+  appendMessage(out, 'P', {nul, sql, nul, types});
+  appendMessage(out, 'B', {nul, nul, values});
+  appendMessage(out, 'D', {"P", nul});
+  appendMessage(out, 'E', {nul, std::string_view("\0\0\0\0", 4)});
+  appendMessage(out, 'S', {});
+}
+
 scatter::CrossShardPolicy policyOf(config::PostgresShardingConfig::CrossShard mode, bool keyless) {
   using Mode = config::PostgresShardingConfig::CrossShard;
   if (mode == Mode::kAllowUnordered) return scatter::CrossShardPolicy::kAllowUnordered;
@@ -170,7 +183,7 @@ ClientConn::ShardChoice ClientConn::scatterExtended(ScatterRequest* request) {
   std::string_view portal, statement, portal_name;
   int32_t max_rows = 0;
   PayloadReader execute_reader(execute != nullptr ? execute->payload : std::string_view());
-  if (bind == nullptr || execute == nullptr || at + 1 != batch.size() ||
+  if (bind == nullptr || execute == nullptr || at + 1 != batch.size() || batch[at].type != 'S' ||
       (describe != nullptr && describe->payload.substr(0, 1) != "P") ||
       !bind_reader.readString(&portal) || !bind_reader.readString(&statement) ||
       !execute_reader.readString(&portal_name) || !execute_reader.readInt32(&max_rows) ||
@@ -178,27 +191,10 @@ ClientConn::ShardChoice ClientConn::scatterExtended(ScatterRequest* request) {
     refuseStatement(batch[0].type, shape);
     return ShardChoice::kRefused;
   }
-  // The parameter types: from this Parse, or from the statement prepared earlier.
-  std::string_view body;
-  if (parse != nullptr) {
-    std::string_view name = parse->payload.substr(0, parse->payload.find('\0'));
-    body = parse->payload.substr(name.size() + 1);
-    if (!name.empty()) {
-      if (statements_.count(std::string(name)) != 0 ||
-          worker_->config().max_prepared_statements == 0) {
-        refuseStatement(
-            'P', {"42P05", "prepared statement \"" + std::string(name) + "\" already exists"});
-        return ShardChoice::kRefused;
-      }
-      statements_[std::string(name)] = worker_->service().internStatement(body);
-    }
-  } else {
-    auto it = statements_.find(std::string(statement));
-    if (it != statements_.end()) body = it->second->body;
-  }
-  const size_t query_end = body.find('\0');
-  std::string_view types = query_end == std::string_view::npos ? std::string_view("\0\0", 2)
-                                                               : body.substr(query_end + 1);
+  std::string_view types;
+  if (!scatterParameterTypes(parse != nullptr ? parse->payload : std::string_view(), statement,
+                             &types))
+    return ShardChoice::kRefused;
   std::string_view values = bind->payload.substr(portal.size() + 1 + statement.size() + 1);
   std::vector<std::optional<std::string>> params;
   scatter::PlanError error;
@@ -212,16 +208,38 @@ ClientConn::ShardChoice ClientConn::scatterExtended(ScatterRequest* request) {
   request->bounds = *bounds;
   request->extended = true;
   request->client_described = describe != nullptr;
-  std::string& legs = request->leg_messages;
-  const std::string_view nul("\0", 1);
-  appendMessage(&legs, 'P', {nul, plan.shard_sql, nul, types});
-  appendMessage(&legs, 'B', {nul, nul, values});
-  appendMessage(&legs, 'D', {"P", nul});
-  appendMessage(&legs, 'E', {nul, std::string_view("\0\0\0\0", 4)});
-  appendMessage(&legs, 'S', {});
+  appendLegBatch(&request->leg_messages, plan.shard_sql, types, values);
   if (parse != nullptr) stream_.append(std::string_view("1\0\0\0\4", 5));
   stream_.append(std::string_view("2\0\0\0\4", 5));
   return startScatter(std::move(*request), batch_size);
+}
+
+// The parameter types of the statement a scatter's Bind runs: from the batch's Parse (`parse`,
+// empty when none; a named one is remembered for later Binds), or from the statement prepared
+// earlier. False when refused (an ERROR went out).
+bool ClientConn::scatterParameterTypes(std::string_view parse, std::string_view statement,
+                                       std::string_view* types) {
+  std::string_view body;
+  if (!parse.empty()) {
+    std::string_view name = parse.substr(0, parse.find('\0'));
+    body = parse.substr(name.size() + 1);
+    if (!name.empty()) {
+      if (statements_.count(std::string(name)) != 0 ||
+          worker_->config().max_prepared_statements == 0) {
+        refuseStatement(
+            'P', {"42P05", "prepared statement \"" + std::string(name) + "\" already exists"});
+        return false;
+      }
+      statements_[std::string(name)] = worker_->service().internStatement(body);
+    }
+  } else {
+    auto it = statements_.find(std::string(statement));
+    if (it != statements_.end()) body = it->second->body;
+  }
+  const size_t query_end = body.find('\0');
+  *types = query_end == std::string_view::npos ? std::string_view("\0\0", 2)
+                                               : body.substr(query_end + 1);
+  return true;
 }
 
 ClientConn::ShardChoice ClientConn::startScatter(ScatterRequest request, size_t consumed) {

@@ -189,7 +189,7 @@ void ScatterSession::start() {
 }
 
 void ScatterSession::onLegMessage(size_t leg, char type, std::string_view payload) {
-  if (failed_) return;  // the client has its error: the rest is drained
+  if (failed_ || over_) return;  // the client has its error (or left): the rest is drained
   if (type == 'n' && request_.client_described && !no_data_sent_) {
     // A statement without rows (a write): the client's Describe gets NoData once.
     no_data_sent_ = true;
