@@ -182,7 +182,7 @@ class ClientConn final : public net::EventHandler,
   // client_scatter.cpp
   ShardChoice scatterStatement(char type, std::string_view payload, std::string_view text,
                                const ShardSpread& spread);
-  void scatterPools(const scatter::ScatterPlan& plan, const ShardSpread& spread,
+  bool scatterPools(char type, std::string_view payload, const ShardSpread& spread,
                     ScatterRequest* request);
   ShardChoice scatterExtended(ScatterRequest* request);
   bool scatterParameterTypes(std::string_view parse, std::string_view statement,

@@ -3,7 +3,8 @@
 // scatter::planScatter under the database's cross_shard, merged into one answer. A simple
 // Query with one statement, or an extended batch Parse, Bind, Describe, Execute, Sync (a
 // statement prepared earlier too); never inside a transaction (no two-phase commit).
-#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
@@ -136,7 +137,10 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
   }
   ScatterRequest request;
   request.plan = std::move(*planned.plan);
-  scatterPools(request.plan, spread, &request);
+  if (!scatterPools(type, payload, spread, &request)) {
+    refuseStatement(type, {"08006", "no replica can take reads now (primary_reads: exclude)"});
+    return ShardChoice::kRefused;
+  }
   if (type != 'Q') return scatterExtended(&request);
   scatter::PlanError error;
   auto bounds = scatter::resolveBounds(request.plan, {}, &error);
@@ -149,17 +153,19 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
   return startScatter(std::move(request), batch_size);
 }
 
-// Each shard's primary pool (a statement reading no table runs on one shard only).
-void ClientConn::scatterPools(const scatter::ScatterPlan& plan, const ShardSpread& spread,
+// Each shard's pool, routed as a transaction on that shard would be (a read may go to one of
+// its replicas when the database splits reads); a statement reading no table runs on one shard
+// only. False when a read has nowhere to go (primary_reads: exclude, no replica).
+bool ClientConn::scatterPools(char type, std::string_view payload, const ShardSpread& spread,
                               ScatterRequest* request) {
+  const uint32_t current = current_shard_;
   for (uint32_t shard : spread.shards) {
-    Pool* pool = shard == 0
-                     ? pool_
-                     : worker_->service().pool(*database_config_, user_, Pool::kPrimary, shard);
-    if (pool != pool_) shareCredentials(*pool_, *pool);
-    request->pools.push_back(pool);
-    if (plan.kind == scatter::MergeKind::kAnyOneShard) break;
+    current_shard_ = shard;
+    request->pools.push_back(routeTransaction(type, payload));
+    if (request->plan.kind == scatter::MergeKind::kAnyOneShard) break;
   }
+  current_shard_ = current;
+  return std::find(request->pools.begin(), request->pools.end(), nullptr) == request->pools.end();
 }
 
 // The batch at the head of the input: [Parse] Bind [Describe portal] Execute(all rows) Sync. The

@@ -34,7 +34,7 @@ def shard_databases(pg, names):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     pg = PostgresServer().start()
-    gateway = None
+    gateway = standby = None
     try:
         pg.sql("".join("CREATE DATABASE s%d OWNER app;\n" % n for n in range(SHARDS)), db="postgres")
         for n in range(SHARDS):
@@ -43,12 +43,17 @@ def world(tmp_path_factory):
                    "INSERT INTO items SELECT i * %d + %d, %d, i, repeat('x', 200) "
                    "FROM generate_series(1, %d) i; ANALYZE items;" % (SHARDS, n, n, ROWS_PER_SHARD),
                    db="s%d" % n)
+        standby = pg.replica()
         sharding = {"key": "customer_id", "function": "hash"}
+        with_replicas = [dict(shard, replicas=[standby.address])
+                         for shard in shard_databases(pg, ["s0", "s1", "s2"])]
         databases = {
             "orders": {"shards": shard_databases(pg, ["s0", "s1", "s2"]), "sharding": sharding,
                        "pool_size": 3},
             "orders_unordered": {"shards": shard_databases(pg, ["s0", "s1", "s2"]), "sharding": sharding,
                                  "pool_size": 2, "cross_shard": "allow_unordered"},
+            "orders_replicas": {"shards": with_replicas, "sharding": sharding, "pool_size": 2,
+                                "read_write_split": True},
             "orders_missing": {"shards": shard_databases(pg, ["s0", "s1", "no_such_shard_db"]),
                                "sharding": sharding, "pool_size": 2},
         }
@@ -57,6 +62,8 @@ def world(tmp_path_factory):
     finally:
         if gateway is not None:
             stop_pooler(gateway)
+        if standby is not None:
+            standby.stop()
         pg.stop()
 
 
@@ -126,6 +133,14 @@ def test_writes_across_shards_only_under_allow_unordered_and_their_counts_add_up
         cur = conn.execute("UPDATE items SET v = v WHERE n <= %s", (3,))
         assert cur.rowcount == 3 * SHARDS
     wait_pools_clean(gateway, "orders_unordered")
+
+
+def test_scatter_reads_go_to_the_shards_replicas_when_reads_are_split(world):
+    _, gateway = world
+    with gateway.connect(dbname="orders_replicas", autocommit=True) as conn:
+        rows = conn.execute("SELECT shard, pg_is_in_recovery() FROM items WHERE n = 1 ORDER BY shard").fetchall()
+        assert rows == [(n, True) for n in range(SHARDS)]
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == SHARDS * ROWS_PER_SHARD
 
 
 def test_client_leaving_mid_scatter_leaves_the_pools_clean(world):
