@@ -85,18 +85,20 @@ bool ScatterLeg::onServerReady() {
   return true;
 }
 
-// Its server goes back to the pool (closed when it is not clean), and the session hears.
+// Its server goes back to the pool, and the session hears. A server sent a cancel request is
+// closed instead: the request may reach it late and cancel another client's query.
 void ScatterLeg::finish() {
   ServerConn* server = server_;
   server_ = nullptr;
   setState(State::kDone);
   session_->worker().unregisterWaiter(this);
   if (server != nullptr) {
-    if (server->reusable()) {
+    if (server->reusable() && !cancel_sent_) {
       session_->worker().releaseServer(server);
     } else {
       server->attach(nullptr);
-      server->close("a cross-shard query left it unclean");
+      server->close(cancel_sent_ ? "cancelled for a failed cross-shard query"
+                                 : "a cross-shard query left it unclean");
     }
   }
   session_->onLegDone();
