@@ -4,9 +4,13 @@ each with `items(customer_id, shard, n, v)` (shard N's rows say `shard = N`); a 
 without a key runs on every shard at once and the client gets one answer.
 
 - one shard's error (division by zero on shard 0 only) is the client's one ERROR, the other
-  shards are cancelled and drained, the session goes on and no server stays active;
+  shards are cancelled and drained, the session goes on and no server stays active; so is a
+  row too large to merge (54000);
+- writes across shards only under cross_shard: allow_unordered (counts added up); reads go to
+  the shards' replicas when the database splits reads;
 - a shard that cannot be reached (its database does not exist) gives a clear error;
-- a client that leaves mid-scatter leaves no server active in the pools;
+- a client that leaves mid-scatter leaves no server active in the pools (while it ran, SHOW
+  SERVERS linked every shard's server to it);
 - a large result (210k rows, ~50 MB) streams through with the gateway's memory bounded;
 - psycopg's simple protocol and asyncpg's prepared statements (extended protocol, binary
   results) both scatter; binary results of a sorted or aggregate merge are refused clearly."""
@@ -107,6 +111,16 @@ def test_one_shards_error_is_the_one_error_and_the_session_goes_on(world):
     wait_pools_clean(gateway)
 
 
+def test_a_row_too_large_to_merge_is_a_clear_error(world):
+    _, gateway = world
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded) as caught:
+            conn.execute("SELECT shard, repeat(v, 8000) FROM items WHERE n = 1")
+        assert "bytes per row can be merged" in str(caught.value)
+        assert conn.execute("SELECT count(*) FROM items WHERE n = 1").fetchone()[0] == SHARDS
+    wait_pools_clean(gateway)
+
+
 def test_shard_that_cannot_log_in_gives_a_clear_error(world):
     _, gateway = world
     with gateway.connect(dbname="orders_missing", autocommit=True) as conn:
@@ -155,6 +169,11 @@ def test_client_leaving_mid_scatter_leaves_the_pools_clean(world):
         while sum(active_servers(gateway)) < SHARDS and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sum(active_servers(gateway)) == SHARDS, "the scatter should hold one server per shard"
+        # SHOW SERVERS links every shard's server to the one client running the scatter.
+        _, servers = gateway.admin_rows("SHOW SERVERS")
+        links = {s["link"] for s in servers if s["database"] == "orders" and s["state"] == "active"}
+        _, clients = gateway.admin_rows("SHOW CLIENTS")
+        assert len(links) == 1 and links <= {c["ptr"] for c in clients if c["database"] == "orders"}, links
     finally:
         client.kill()
         client.wait()
