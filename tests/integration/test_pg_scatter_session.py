@@ -221,6 +221,11 @@ def test_psycopg_simple_protocol_scatter_equals_the_shards_union(world):
         top = sorted((k for k, _, _ in expected), reverse=True)
         assert [r[0] for r in ordered] == [SHARDS * ROWS_PER_SHARD + 2 - i for i in range(4)]
         assert top[0] <= ordered[0][0]
+        # Extended protocol: prepared once by psycopg, run on every shard each time.
+        paged = "SELECT customer_id FROM items ORDER BY customer_id LIMIT %s OFFSET %s"
+        for offset in (0, 5, 5):
+            rows = conn.execute(paged, (3, offset), prepare=True).fetchall()
+            assert [r[0] for r in rows] == [SHARDS + offset + i for i in range(3)]
 
 
 def test_asyncpg_prepared_statement_scatters_every_time(world):
