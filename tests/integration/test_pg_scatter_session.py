@@ -26,6 +26,8 @@ import pytest
 
 from environment import wait_s
 from pg_support import APP, PSQL, PostgresServer, start_pooler, stop_pooler
+from pg_wire_client import (SYNC, RawClient, bind_msg, data_rows, describe_msg, execute_msg, kinds,
+                            parse_msg, query_msg)
 
 SHARDS = 3
 ROWS_PER_SHARD = 70_000
@@ -61,7 +63,8 @@ def world(tmp_path_factory):
             "orders_missing": {"shards": shard_databases(pg, ["s0", "s1", "no_such_shard_db"]),
                                "sharding": sharding, "pool_size": 2},
         }
-        gateway = start_pooler("scalegate", pg, str(tmp_path_factory.mktemp("scatter")), databases=databases)
+        gateway = start_pooler("scalegate", pg, str(tmp_path_factory.mktemp("scatter")), databases=databases,
+                               auth="trust")  # trust: the raw wire client logs in without a password
         yield pg, gateway
     finally:
         if gateway is not None:
@@ -226,6 +229,22 @@ def test_psycopg_simple_protocol_scatter_equals_the_shards_union(world):
         for offset in (0, 5, 5):
             rows = conn.execute(paged, (3, offset), prepare=True).fetchall()
             assert [r[0] for r in rows] == [SHARDS + offset + i for i in range(3)]
+
+
+def test_pipelined_statements_around_scatters_are_answered_in_order(world):
+    _, gateway = world
+    with RawClient(gateway.port, APP[0], "orders") as client:
+        client.send(query_msg("SELECT count(*) FROM items"),
+                    query_msg("SELECT customer_id FROM items ORDER BY customer_id LIMIT 2"),
+                    parse_msg("", "SELECT customer_id FROM items ORDER BY customer_id DESC LIMIT $1"),
+                    bind_msg("", ["1"]), describe_msg(b"P", ""), execute_msg(), SYNC,
+                    query_msg("SELECT 7"))
+        answers = [client.until(b"Z") for _ in range(4)]
+    assert [kinds(a) for a in answers] == [b"TDCZ", b"TDDCZ", b"12TDCZ", b"TDCZ"]
+    assert data_rows(answers[0]) == [[str(SHARDS * ROWS_PER_SHARD)]]
+    assert data_rows(answers[1]) == [[str(SHARDS)], [str(SHARDS + 1)]]
+    assert data_rows(answers[2]) == [[str(SHARDS * ROWS_PER_SHARD + 2)]]
+    assert data_rows(answers[3]) == [["7"]]
 
 
 def test_asyncpg_prepared_statement_scatters_every_time(world):
