@@ -268,6 +268,11 @@ void ClientConn::onScatterOver() {
   worker_->loop().dispose(scatter_.release());
   setState(State::kIdle);
   armIdleTimers();
+  if (worker_->draining()) {
+    // As after a transaction: the statement that was running has ended; the client goes now.
+    flushToClient();
+    return closeWithError("57P01", "the proxy is shutting down");
+  }
   if (scatter_starting_) return;  // forwardMessages goes on with the input
   processInput();
   if (state_ == State::kIdle && read_pending_) readInput();

@@ -93,10 +93,10 @@ void ScatterLeg::finish() {
   setState(State::kDone);
   session_->worker().unregisterWaiter(this);
   if (server != nullptr) {
+    server->attach(nullptr);  // closed rather than kept (draining, lifetime): not this leg's loss
     if (server->reusable() && !cancel_sent_) {
       session_->worker().releaseServer(server);
     } else {
-      server->attach(nullptr);
       server->close(cancel_sent_ ? "cancelled for a failed cross-shard query"
                                  : "a cross-shard query left it unclean");
     }

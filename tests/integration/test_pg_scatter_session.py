@@ -17,7 +17,9 @@ without a key runs on every shard at once and the client gets one answer.
 import asyncio
 import collections
 import os
+import signal
 import subprocess
+import threading
 import time
 
 import asyncpg
@@ -229,6 +231,37 @@ def test_psycopg_simple_protocol_scatter_equals_the_shards_union(world):
         for offset in (0, 5, 5):
             rows = conn.execute(paged, (3, offset), prepare=True).fetchall()
             assert [r[0] for r in rows] == [SHARDS + offset + i for i in range(3)]
+
+
+def test_sigterm_lets_a_running_scatter_finish_then_closes_its_client(world, tmp_path):
+    pg, _ = world
+    databases = {"orders": {"shards": shard_databases(pg, ["s0", "s1", "s2"]),
+                            "sharding": {"key": "customer_id", "function": "hash"}, "pool_size": 3}}
+    gateway = start_pooler("scalegate", pg, str(tmp_path / "drain"), databases=databases, auth="trust")
+    try:
+        conn = gateway.connect(dbname="orders", autocommit=True)
+        result = {}
+
+        def run():
+            result["rows"] = conn.execute("SELECT pg_sleep(1), shard FROM items WHERE n = 1 ORDER BY shard").fetchall()
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        deadline = time.monotonic() + wait_s(10)
+        while sum(active_servers(gateway)) < SHARDS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gateway.proc.send_signal(signal.SIGTERM)
+        runner.join(wait_s(20))
+        assert [r[1] for r in result.get("rows", [])] == list(range(SHARDS))
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+        conn.close()
+        deadline = time.monotonic() + wait_s(10)
+        while gateway.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gateway.proc.returncode == 0
+    finally:
+        stop_pooler(gateway)
 
 
 def test_pipelined_statements_around_scatters_are_answered_in_order(world):
