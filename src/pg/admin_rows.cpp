@@ -270,6 +270,7 @@ const char* clientStateName(ClientConn::State state) {
     case ClientConn::State::kWelcome:
       return "waiting";
     case ClientConn::State::kActive:
+    case ClientConn::State::kScatter:
     case ClientConn::State::kIdle:
     case ClientConn::State::kAdmin:
       return "active";

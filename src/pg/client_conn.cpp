@@ -13,6 +13,7 @@
 #include "pg/pg_service.h"
 #include "pg/pg_worker.h"
 #include "pg/pool.h"
+#include "pg/scatter_session.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
@@ -81,6 +82,7 @@ void ClientConn::onEvents(uint32_t events) {
   if ((events & EPOLLOUT) != 0 && stream_.blocked()) {
     flushToClient();
     if (state_ == State::kClosed) return;
+    if (!stream_.blocked() && scatter_ != nullptr) scatter_->onClientDrained();
     if (!stream_.blocked() && server_read_paused_ && server_ != nullptr) {
       server_read_paused_ = false;
       server_->onEvents(EPOLLIN);
@@ -102,6 +104,12 @@ void ClientConn::readInput() {
       return;
     }
     if (state_ == State::kTlsHandshake) break;  // the handshake reads the socket itself
+    if (state_ == State::kScatter) {
+      // Its next messages wait for the scatter's ReadyForQuery; a client that leaves ends it.
+      if (peer_closing_) return onClientGone();
+      read_pending_ = true;
+      return;
+    }
     // A write's commit position is being read: the next transaction waits for it, so that it
     // is routed knowing it (read_your_writes: lsn); one round trip at most.
     if (state_ == State::kWaiting || state_ == State::kWelcome || lsn_asked_ ||
@@ -486,6 +494,8 @@ void ClientConn::onTimer(net::Timer* /*timer*/) {
       if (!worker_->withdraw(this)) return;  // a server is on its way
       if (pool_ != nullptr) pool_->stats().query_wait_timeouts.inc(1);
       return closeWithError("08P01", "query_wait_timeout");
+    case State::kScatter:
+      return scatter_->onWaitTimeout();
     case State::kActive:
       return closeWithError("25P03", "idle transaction timeout");
     case State::kIdle:
@@ -531,6 +541,10 @@ void ClientConn::close() {
   timer_.cancel();
   if (was == State::kWaiting || was == State::kLookupWaiting) worker_->withdraw(this);
   if (server_ != nullptr) detachOnClose();
+  if (scatter_ != nullptr) {
+    scatter_->abandon();
+    worker_->loop().dispose(scatter_.release());
+  }
   if (pool_ != nullptr && was != State::kStartup && was != State::kTlsHandshake &&
       was != State::kAuth && was != State::kLookupWaiting && was != State::kLookup) {
     std::lock_guard lock(pool_->mutex);

@@ -26,6 +26,7 @@
 #include "pg/params.h"
 #include "pg/route/shard_key.h"
 #include "pg/route/statement_class.h"
+#include "pg/scatter/scatter_plan.h"
 #include "pg/server_conn.h"
 #include "pg/server_waiter.h"
 #include "pg/shard/key_value.h"
@@ -36,6 +37,8 @@ namespace sg::pg {
 class AdminSession;
 class PgWorker;
 class Pool;
+class ScatterSession;
+struct ScatterRequest;
 struct Statement;
 
 class ClientConn final : public net::EventHandler,
@@ -53,6 +56,7 @@ class ClientConn final : public net::EventHandler,
     kIdle,           // logged in, no server
     kWaiting,        // queued for a server
     kActive,         // a server is attached
+    kScatter,        // a cross-shard statement runs on several shards (scatter_ holds it)
     kAdmin,          // logged in to the admin console
     kClosed,
   };
@@ -104,7 +108,6 @@ class ClientConn final : public net::EventHandler,
   }
   void flushToClient() override;
   bool onServerReady() override;
-  void resumeHeldInput();
   void rememberParam(const std::string& name, const std::string& value) override;
   size_t backlog() const override { return stream_.queued(); }
   void waitForDrain() override { server_read_paused_ = true; }
@@ -121,6 +124,17 @@ class ClientConn final : public net::EventHandler,
 
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
+
+  // client_scatter.cpp: what a running scatter-gather statement (scatter_session.h) calls.
+  void scatterOutput(std::string_view bytes);
+  void onScatterOver();
+  // Makes `server`'s session parameters the client's (a queued set_config query).
+  void replayParamsOn(ServerConn* server);
+  // The shards a statement runs on when it names several, or none (keyless).
+  struct ShardSpread {
+    std::vector<uint32_t> shards;
+    bool keyless = false;
+  };
 
   // The worker's intrusive list of clients.
   ClientConn* prev = nullptr;
@@ -156,16 +170,24 @@ class ClientConn final : public net::EventHandler,
   Pool* pickReplica(Pool& primary, uint64_t needed_lsn = 0);
   Pool* shardPrimary();
   // client_shard.cpp
-  enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore };
+  enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore, kScatter };
   ShardChoice chooseShard(char type, std::string_view payload);
   std::string_view bindAfterParse(bool* complete);
   std::variant<uint32_t, shard::KeyError> shardOfKey(const route::KeyValue& key,
                                                      std::string_view bind) const;
-  std::variant<uint32_t, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
-                                                      std::string_view bind) const;
+  std::variant<uint32_t, ShardSpread, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
+                                                                   std::string_view bind) const;
   void refuseStatement(char type, const shard::KeyError& error);
-  void endPrepareBatch();
   bool rerouteRead();
+  // client_scatter.cpp
+  ShardChoice scatterStatement(char type, std::string_view payload, std::string_view text,
+                               const ShardSpread& spread);
+  bool scatterPools(char type, std::string_view payload, const ShardSpread& spread,
+                    ScatterRequest* request);
+  ShardChoice scatterExtended(ScatterRequest* request);
+  bool scatterParameterTypes(std::string_view parse, std::string_view statement,
+                             std::string_view* types);
+  ShardChoice startScatter(ScatterRequest request, size_t consumed);
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
   bool answerProxyMessage(char type, std::string_view payload);
@@ -240,11 +262,11 @@ class ClientConn final : public net::EventHandler,
   // Sharded databases: the shard the client's transactions go to (chooseShard), and its
   // SET scalegate.shard / scalegate.sharding_key.
   uint32_t current_shard_ = 0;
-  bool held_for_ready_ = false;      // input after a sync point waits for its ReadyForQuery
-  bool prepare_before_key_ = false;  // a named Parse whose key is a parameter, no Bind yet
   std::optional<uint32_t> shard_setting_;
-  std::optional<std::string> sharding_key_setting_;
-  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself
+  std::optional<std::string>
+      sharding_key_setting_;   // the server's ReadyForQuery now answers the position query
+  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
+                               // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
   bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads
@@ -270,6 +292,14 @@ class ClientConn final : public net::EventHandler,
   // the client's messages are skipped until its Sync, as PostgreSQL does after an error.
   std::vector<std::string> local_errors_;  // a vector: an empty deque allocates
   bool skip_until_sync_ = false;
+  // A cross-shard statement running (kScatter); scatter_starting_: inside its start().
+  std::unique_ptr<ScatterSession> scatter_;
+  bool scatter_starting_ = false;
+  // The batch of a Parse without a Bind ends with Flush: a Sync of the proxy's follows it.
+  bool prepare_flush_ = false;
+  // Sharded: the attached server only finishes the proxy's own work (the welcome's parameter
+  // replay, the Sync after a prepare); the client's next message waits for its release.
+  bool proxy_tail_ = false;
 
  public:
   // Whole frontend messages up to this size are gathered before they are forwarded; larger

@@ -69,7 +69,10 @@ bool ClientConn::forwardMessages() {
   const uint32_t max_packet = worker_->config().max_packet_size;
   if (server_ != nullptr) timer_.cancel();  // idle_transaction_timeout: the client spoke
   while (!in.empty() && state_ != State::kClosed) {
-    if (held_for_ready_ && server_ != nullptr) break;  // onServerReady goes on
+    // Sharded: the server only finishes the proxy's own work (the welcome's parameter replay,
+    // the Sync after a prepare); the client's next statement waits for it to go back, then
+    // picks its shard.
+    if (proxy_tail_ && server_ != nullptr) break;
     if (stream_remaining_ > 0) {
       size_t n = std::min(stream_remaining_, in.size());
       server_->send({in.data(), n});
@@ -101,6 +104,10 @@ bool ClientConn::forwardMessages() {
     if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
       ShardChoice choice = chooseShard(type, std::string_view(in.data() + 5, total - 5));
       if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
+      if (choice == ShardChoice::kScatter) {
+        if (state_ == State::kScatter) break;  // its ReadyForQuery comes when the shards answer
+        continue;
+      }
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the ERROR is out
         continue;
@@ -138,9 +145,6 @@ bool ClientConn::forwardMessages() {
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
-      // A sharded database: what follows may be another transaction, for another shard; it
-      // waits for this ReadyForQuery, which releases the server or says a transaction is open.
-      held_for_ready_ = database_config_->sharding.enabled();
     } else if (type != 'd' && type != 'c' && type != 'f') {
       server_->markUnsynced();
     }
@@ -209,16 +213,20 @@ bool ClientConn::forwardMessage(char type, std::string_view whole, std::string_v
       return true;
     case 'S':
     case 'F':
-      prepare_before_key_ = false;
       server_->send(whole);
       server_->expect(ServerConn::Pending::kSync);
       return true;
-    case 'H':
+    default:  // Flush, CopyData, CopyDone, CopyFail
       server_->send(whole);
-      if (prepare_before_key_) endPrepareBatch();
-      return true;
-    default:  // CopyData, CopyDone, CopyFail
-      server_->send(whole);
+      if (type == 'H' && prepare_flush_) {
+        // A sharded database's statement prepared with Flush (asyncpg): the proxy's Sync ends
+        // it, so the server goes back and the Bind that runs it picks its shard(s).
+        prepare_flush_ = false;
+        server_->send(std::string_view("S\0\0\0\4", 5));
+        server_->expect(ServerConn::Pending::kOwnSync);
+        server_->markSynced();
+        proxy_tail_ = true;
+      }
       return true;
   }
 }
@@ -399,17 +407,13 @@ void ClientConn::onServerAttached(ServerConn* server) {
                                    1000);
     pool_->stats().waits.inc(1);
   }
-  const bool welcome = welcome_pending_;
   if (welcome_pending_) {
     welcome_pending_ = false;
+    proxy_tail_ = database_config_->sharding.enabled();
     sendWelcome();
     setState(State::kActive);
   }
   replayParams();
-  // A sharded client's first messages choose their shard: they wait until this server, busy
-  // with the proxy's own query, is released.
-  if (welcome && database_config_->sharding.enabled() && !server_->reusable())
-    held_for_ready_ = true;
   if (requesting_) return;  // needServer's caller goes on forwarding
   forwardMessages();
   flushToClient();
@@ -425,29 +429,31 @@ void ClientConn::onServerAttached(ServerConn* server) {
 
 // Makes the server's session parameters the client's before its messages run. set_config
 // takes a value as the configuration file would, so a list (search_path) stays a list.
-void ClientConn::replayParams() {
-  if (server_->paramsDigest() == params_.digest()) return;
+void ClientConn::replayParams() { replayParamsOn(server_); }
+
+void ClientConn::replayParamsOn(ServerConn* server) {
+  if (server->paramsDigest() == params_.digest()) return;
   std::string sets;
   std::string resets;
   for (const auto& [name, value] : params_.list()) {
-    const std::string* current = findParam(server_->params(), name);
+    const std::string* current = findParam(server->params(), name);
     if (current != nullptr && *current == value) continue;
     sets += sets.empty() ? "SELECT " : ", ";
     sets += "pg_catalog.set_config(" + quoteLiteral(name) + ", " + quoteLiteral(value) + ", false)";
-    server_->setParam(name, value);
+    server->setParam(name, value);
   }
   // Values another client set that this one never asked for go back to the default.
-  for (const auto& [name, value] : server_->params()) {
+  for (const auto& [name, value] : server->params()) {
     if (isSessionParam(name) && findParam(params_.list(), name) == nullptr && !value.empty()) {
       resets += "RESET " + name + ";";
-      server_->setParam(name, "");
+      server->setParam(name, "");
     }
   }
   if (sets.empty() && resets.empty()) return;
   scratch_.clear();
   appendQuery(&scratch_, sets.empty() ? resets : sets + ";" + resets);
-  server_->send(scratch_);
-  server_->expect(ServerConn::Pending::kOwnQuery);
+  server->send(scratch_);
+  server->expect(ServerConn::Pending::kOwnQuery);
 }
 
 void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::string& message) {
@@ -485,8 +491,6 @@ bool ClientConn::onServerReady() {
     query_start_ms_ = -1;
   }
   if (server_->pendingCount() > 0 || stream_remaining_ > 0) return false;
-  const bool was_held = held_for_ready_;
-  held_for_ready_ = false;
   const auto mode = worker_->config().pool_mode;
   if (transaction_status_ != 'I') {
     if (mode == config::PostgresConfig::PoolMode::kStatement) {
@@ -494,8 +498,7 @@ bool ClientConn::onServerReady() {
       return true;
     }
     armIdleTimers();
-    if (was_held) resumeHeldInput();
-    return state_ == State::kClosed;
+    return false;
   }
   bool position_read = lsn_asked_;
   if (lsn_asked_) {
@@ -513,22 +516,17 @@ bool ClientConn::onServerReady() {
   if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
   flushToClient();
   if (state_ == State::kClosed) return true;
+  const bool proxy_tail = proxy_tail_;
   releaseServer();
-  if (was_held) resumeHeldInput();
+  if (proxy_tail && !stream_.in().empty() && state_ == State::kIdle) processInput();
   if (position_read && read_pending_ && state_ != State::kClosed) readInput();
   return true;
-}
-
-// The input held behind a sharded client's last ReadyForQuery runs now, and reading goes on.
-void ClientConn::resumeHeldInput() {
-  if (state_ == State::kClosed) return;
-  if (!stream_.in().empty()) processInput();
-  if (read_pending_ && state_ != State::kClosed) readInput();
 }
 
 void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
+  proxy_tail_ = false;
   if (transaction_writes_) last_write_ms_ = worker_->now();  // read_your_writes
   setState(State::kIdle);
   armIdleTimers();

@@ -1,8 +1,10 @@
 // ClientConn: which shard of a sharded database runs the client's next transaction. Decided
 // before a server is asked for, from (strongest first) a comment hint, SET scalegate.shard /
 // sharding_key, or the sharding key's values in the statement (constants, or $n read from the
-// Bind). A statement whose keys are on several shards, or on none it can tell, is refused here
-// with an ERROR (the session goes on) until scatter-gather is wired in.
+// Bind). A statement whose keys are on several shards, or on none it can tell, runs on those
+// shards as a scatter-gather query (client_scatter.cpp).
+#include <algorithm>
+
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
 #include "pg/pg_worker.h"
@@ -55,21 +57,30 @@ bool needsParameter(const route::ShardKeys& keys) {
   return false;
 }
 
+std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> widen(
+    std::variant<uint32_t, shard::KeyError> one) {
+  if (auto* error = std::get_if<shard::KeyError>(&one)) return *error;
+  return std::get<uint32_t>(one);
+}
+
 }  // namespace
 
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
-// *complete false: not read yet; empty with *complete true: the batch, up to its Sync or Flush,
-// has none (a prepare).
+// *complete false: not read yet; empty with *complete true: the batch has none (a prepare).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
   *complete = true;
+  prepare_flush_ = false;
   while (rest.size() >= 5) {
     const int32_t length = readBigEndian32(rest.data() + 1);
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
-    if (rest[0] == 'S' || rest[0] == 'H') return {};  // after a Flush the client waits too
+    if (rest[0] == 'S' || rest[0] == 'H') {
+      prepare_flush_ = rest[0] == 'H';
+      return {};
+    }
     rest.remove_prefix(static_cast<size_t>(length) + 1);
   }
   *complete = false;
@@ -81,9 +92,6 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyV
                                                                std::string_view bind) const {
   const auto& function = *database_config_->sharding.function;
   if (key.kind != route::KeyValueKind::kParameter) {
-    if (key.kind == route::KeyValueKind::kParameterArray) {
-      return shard::KeyError{"0A000", "a sharding key bound as an array spans shards"};
-    }
     return function.shardOf(key.text, shard::Format::kText);
   }
   BoundValue bound;
@@ -95,30 +103,34 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyV
   return function.shardOf(*bound.value, bound.format);
 }
 
-// The shard of a statement's keys: one shard, or an error (several shards, or all of them).
-std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKeys(const route::ShardKeys& keys,
-                                                                std::string_view bind) const {
+// The shard of a statement's keys: one shard, the shards a scatter runs on (its keys are on
+// several, or it names none), or an error.
+std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> ClientConn::shardOfKeys(
+    const route::ShardKeys& keys, std::string_view bind) const {
   if (keys.scope == route::KeyScope::kNoShardedTable) return current_shard_;
-  if (keys.scope == route::KeyScope::kAllShards) {
-    return shard::KeyError{"0A000", "scalegate: the statement does not name one shard (" +
-                                        keys.reason +
-                                        "); cross-shard queries are not supported yet"};
-  }
-  std::optional<uint32_t> shard;
+  ShardSpread every{{}, keys.scope == route::KeyScope::kAllShards};
+  for (uint32_t n = 0; n < database_config_->sharding.shards.size(); ++n) every.shards.push_back(n);
+  if (every.keyless) return every;
+  std::vector<uint32_t> found;
   const auto& values = keys.insert_rows.empty() ? keys.values : keys.insert_rows;
   for (const route::KeyValue& key : values) {
+    // A bound array's elements are not decoded: every shard runs it (its WHERE picks the rows).
+    if (key.kind == route::KeyValueKind::kParameterArray) return every;
     auto one = shardOfKey(key, bind);
-    if (std::holds_alternative<shard::KeyError>(one)) return one;
-    if (shard && *shard != std::get<uint32_t>(one)) {
-      return shard::KeyError{"0A000", keys.insert_rows.empty()
-                                          ? "scalegate: the statement's keys are on several "
-                                            "shards; cross-shard queries are not supported yet"
-                                          : "scalegate: the rows of one INSERT go to different "
-                                            "shards: send one INSERT per shard"};
-    }
-    shard = std::get<uint32_t>(one);
+    if (auto* error = std::get_if<shard::KeyError>(&one)) return *error;
+    const uint32_t shard = std::get<uint32_t>(one);
+    if (std::find(found.begin(), found.end(), shard) == found.end()) found.push_back(shard);
   }
-  return shard.value_or(current_shard_);
+  if (found.size() > 1 && !keys.insert_rows.empty()) {
+    return shard::KeyError{"0A000",
+                           "scalegate: the rows of one INSERT go to different "
+                           "shards: send one INSERT per shard"};
+  }
+  if (found.size() > 1) {
+    std::sort(found.begin(), found.end());
+    return ShardSpread{std::move(found), false};
+  }
+  return found.empty() ? current_shard_ : found[0];
 }
 
 // Chooses current_shard_ for the transaction starting with this message: kChosen; kRefused
@@ -133,31 +145,32 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   std::string_view bind = type == 'B' ? payload : std::string_view();
   bool batch_complete = true;
   if (type == 'P') bind = bindAfterParse(&batch_complete);
-  std::variant<uint32_t, shard::KeyError> chosen = current_shard_;
+  std::variant<uint32_t, ShardSpread, shard::KeyError> chosen = current_shard_;
   switch (
       route::shardSource(verdict, shard_setting_.has_value(), sharding_key_setting_.has_value())) {
     case route::ShardSource::kCommentShard:
       chosen = *verdict.shard_hint;
       break;
     case route::ShardSource::kCommentKey:
-      chosen = sharding.function->shardOf(*verdict.sharding_key_hint, shard::Format::kText);
+      chosen = widen(sharding.function->shardOf(*verdict.sharding_key_hint, shard::Format::kText));
       break;
     case route::ShardSource::kSessionShard:
       chosen = *shard_setting_;
       break;
     case route::ShardSource::kSessionKey:
-      chosen = sharding.function->shardOf(*sharding_key_setting_, shard::Format::kText);
+      chosen = widen(sharding.function->shardOf(*sharding_key_setting_, shard::Format::kText));
       break;
     case route::ShardSource::kStatementKeys:
       if (type == 'P' && bind.empty() && needsParameter(found.keys->combined)) {
-        // Prepared without a Bind in its batch: the Bind that runs it chooses the shard, so
-        // the server must not stay attached past the batch (see forwardMessage's Flush).
+        // Prepared without a Bind in its batch: the Bind that runs it chooses the shard.
         if (!batch_complete) return ShardChoice::kNeedMore;
-        prepare_before_key_ = !payload.empty() && payload[0] != '\0';  // named
         return ShardChoice::kChosen;
       }
       chosen = shardOfKeys(found.keys->combined, bind);
       break;
+  }
+  if (auto* spread = std::get_if<ShardSpread>(&chosen)) {
+    return scatterStatement(type, payload, text, *spread);
   }
   if (auto* error = std::get_if<shard::KeyError>(&chosen)) {
     refuseStatement(type, *error);
@@ -172,21 +185,6 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   }
   current_shard_ = shard;
   return ShardChoice::kChosen;
-}
-
-// A sharded client prepared a statement whose key is a parameter and ended the batch with a
-// Flush (asyncpg does), not a Sync: a server would stay attached and run the statement's
-// Bind on this shard, whatever its key. The proxy syncs the server itself (its
-// ReadyForQuery swallowed) so that it is released and the Bind chooses the shard. Only for
-// named statements: the proxy prepares those again on the Bind's server; an unnamed one
-// lives only on this server.
-void ClientConn::endPrepareBatch() {
-  prepare_before_key_ = false;
-  scratch_.assign("S\0\0\0\4", 5);
-  server_->send(scratch_);
-  server_->markSynced();
-  server_->expect(ServerConn::Pending::kOwnSync);
-  held_for_ready_ = true;
 }
 
 // An ERROR for a statement the proxy will not run; a simple Query ends with ReadyForQuery, an

@@ -172,7 +172,9 @@ void PgWorker::beginDrain() {
   for (auto& acceptor : acceptors_) acceptor->closeSocket();
   std::vector<ClientConn*> idle;
   for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
-    if (client->server() == nullptr) idle.push_back(client);
+    // A client running a cross-shard query holds its servers through the query's legs.
+    if (client->server() == nullptr && client->state() != ClientConn::State::kScatter)
+      idle.push_back(client);
   }
   for (ClientConn* client : idle) client->closeWithError("57P01", "the proxy is shutting down");
   closeIdleServers(nullptr);

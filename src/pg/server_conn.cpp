@@ -478,8 +478,8 @@ void ServerConn::keepShownValue(std::string_view payload) {
 // Sync: the replies they would have had never come.
 void ServerConn::popThroughError() {
   while (!pending_.empty() && pending_.front() != Pending::kSync &&
-         pending_.front() != Pending::kOwnQuery && pending_.front() != Pending::kOwnRow &&
-         pending_.front() != Pending::kOwnSync) {
+         pending_.front() != Pending::kOwnSync && pending_.front() != Pending::kOwnQuery &&
+         pending_.front() != Pending::kOwnRow) {
     if (pending_.front() == Pending::kLocalError && peer_ != nullptr) peer_->dropLocalError();
     pending_.pop_front();  // skipped by the server: no reply, not even a local one
   }

@@ -57,7 +57,7 @@ class ServerConn final : public net::EventHandler,
     kLocalError,  // an error the proxy found itself (a statement name in use), in order
     kLookup,      // auth_query for a client logging in: its row or error goes to that client
     kOwnRow,      // the proxy's query whose row it keeps: a lag probe, a commit position
-    kOwnSync,     // the proxy's Sync after a client's Flush: only its ReadyForQuery is swallowed
+    kOwnSync,     // the proxy's Sync after the client's Flush: its ReadyForQuery is swallowed
   };
 
   // `address`: where fd was connected (the pool's server then; RELOAD may change the pool's).

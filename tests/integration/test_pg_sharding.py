@@ -399,7 +399,6 @@ def test_asyncpg_prepared_statements_with_keys_on_every_shard(world):
     run_async(check())
 
 
-@needs_wiring
 def test_in_list_and_any_array_across_shards(world, sides):
     keys = [world.keys[n][0] for n in range(SHARDS)]
     sides.same("SELECT %s FROM orders WHERE customer_id IN (%d, %d, %d) ORDER BY customer_id, order_id"
@@ -425,7 +424,6 @@ def test_join_customers_and_orders_by_key(world, sides):
 # ---------------------------------------------------------------------------
 # every shard: scatter-gather
 # ---------------------------------------------------------------------------
-@needs_wiring
 def test_scatter_order_by_limit(sides):
     sides.same("SELECT %s FROM orders ORDER BY placed DESC, order_id DESC LIMIT 10" % ORDER_COLUMNS)
     sides.same("SELECT order_id, customer_id, amount FROM orders ORDER BY amount, order_id LIMIT 10")
@@ -434,14 +432,12 @@ def test_scatter_order_by_limit(sides):
                ("paid", 10))
 
 
-@needs_wiring
 def test_scatter_limit_offset(sides):
     sides.same("SELECT order_id, customer_id, placed FROM orders ORDER BY order_id LIMIT 10 OFFSET 25")
     sides.same("SELECT order_id, placed FROM orders ORDER BY placed, order_id LIMIT %s OFFSET %s", (7, 100))
     sides.same("SELECT customer_id FROM customers ORDER BY customer_id OFFSET 690")
 
 
-@needs_wiring
 def test_scatter_aggregates(sides):
     sides.same("SELECT count(*), sum(amount), avg(amount), min(amount), max(amount), min(placed), "
                "max(placed) FROM orders")
@@ -449,7 +445,6 @@ def test_scatter_aggregates(sides):
     sides.same("SELECT count(*), sum(amount), avg(amount) FROM orders WHERE status = 'paid'")
 
 
-@needs_wiring
 def test_scatter_group_by_region_and_status(sides):
     sides.same("SELECT region, count(*), min(created), max(created) FROM customers GROUP BY region ORDER BY region")
     sides.same("SELECT c.region, count(*), sum(o.amount), avg(o.amount) FROM customers c "
@@ -457,7 +452,6 @@ def test_scatter_group_by_region_and_status(sides):
     sides.same("SELECT status, count(*) AS n, max(amount) FROM orders GROUP BY status ORDER BY n DESC, status")
 
 
-@needs_wiring
 def test_scatter_join_with_unsharded_products(sides):
     sides.same("SELECT p.name, count(*), sum(o.amount) FROM orders o JOIN products p USING (product_id) "
                "GROUP BY p.name ORDER BY p.name")
@@ -465,7 +459,6 @@ def test_scatter_join_with_unsharded_products(sides):
                "ORDER BY o.amount DESC, o.order_id LIMIT 10")
 
 
-@needs_wiring
 def test_scatter_without_order_by_returns_every_row(sides):
     sides.same("SELECT customer_id, name FROM customers WHERE region = 'eu'", ordered=False)
 
@@ -516,7 +509,6 @@ def test_cross_shard_deny_refuses_keyless_queries_only(world):
         s.close()
 
 
-@needs_wiring
 def test_cross_shard_allow_unordered_runs_refused_selects_on_every_shard(world):
     s = Sides(world, "orders_unordered")
     try:
@@ -532,7 +524,6 @@ def test_cross_shard_allow_unordered_runs_refused_selects_on_every_shard(world):
 # refused statements
 # ---------------------------------------------------------------------------
 @SHARDING_ONLY
-@needs_wiring
 def test_window_function_across_shards_refused(sides):
     sql = "SELECT order_id, rank() OVER (ORDER BY amount DESC) FROM orders"
     assert sides.ref.execute(sql).fetchall()
