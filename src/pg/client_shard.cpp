@@ -98,6 +98,13 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyV
 std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKeys(const route::ShardKeys& keys,
                                                                 std::string_view bind) const {
   if (keys.scope == route::KeyScope::kNoShardedTable) return current_shard_;
+  if (!keys.writes_unsharded.empty()) {
+    // Each shard has its own copy of a reference table: one shard's write would leave the
+    // copies different. A hint or SET scalegate.shard (checked before) says the user means it.
+    return shard::KeyError{"0A000", "scalegate: " + keys.writes_unsharded +
+                                        " is not sharded (sharding.tables); write it on every "
+                                        "shard directly"};
+  }
   if (keys.scope == route::KeyScope::kAllShards) {
     return shard::KeyError{"0A000", "scalegate: the statement does not name one shard (" +
                                         keys.reason +

@@ -19,6 +19,10 @@ def cluster():
             server.sql("CREATE DATABASE shard%d OWNER %s" % (n, APP[0]), db="postgres")
             server.sql("CREATE TABLE t (customer_id bigint PRIMARY KEY, shard int NOT NULL);"
                        "GRANT ALL ON t TO %s" % APP[0], db="shard%d" % n)
+            # A reference table: the same rows on every shard (not in sharding.tables).
+            server.sql("CREATE TABLE products (product_id int PRIMARY KEY, name text NOT NULL);"
+                       "INSERT INTO products VALUES (1, 'pen'), (2, 'ink'), (3, 'pad');"
+                       "GRANT ALL ON products TO %s" % APP[0], db="shard%d" % n)
         server.sql("CREATE TABLE ref (customer_id bigint) PARTITION BY HASH (customer_id);" +
                    "".join("CREATE TABLE ref%d PARTITION OF ref FOR VALUES WITH (MODULUS %d, "
                            "REMAINDER %d);" % (n, SHARDS, n) for n in range(SHARDS)),
@@ -40,7 +44,8 @@ def gateway(cluster, tmp_path):
     server, _ = cluster
     shards = [{"primary": server.address, "dbname": "shard%d" % n} for n in range(SHARDS)]
     g = start_pooler("scalegate", server, str(tmp_path / "sg"), databases={
-        "orders": {"shards": shards, "sharding": {"key": "customer_id", "function": "hash"}}})
+        "orders": {"shards": shards,
+                   "sharding": {"key": "customer_id", "function": "hash", "tables": ["t"]}}})
     yield g
     stop_pooler(g)
 
@@ -91,3 +96,36 @@ def test_a_statement_across_shards_is_refused_and_the_session_goes_on(gateway, c
         with pytest.raises(psycopg.errors.FeatureNotSupported):
             conn.execute("SELECT shard FROM t WHERE customer_id = ANY(%s)", (keys,))
         assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (1,)).fetchone() == (expected[1],)
+
+
+def test_a_reference_table_is_read_on_one_shard_and_joined_by_the_sharded_key(gateway, cluster):
+    server, expected = cluster
+    key = next(k for k in KEYS if expected[k] == 2)
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (3,)
+        rows = conn.execute("SELECT t.shard, p.name FROM t JOIN products p ON p.product_id = 2 "
+                            "WHERE t.customer_id = %s", (key,)).fetchall()
+        assert rows == [(2, "ink")]
+
+
+def test_a_reference_table_write_is_refused_unless_a_shard_is_named(gateway, cluster):
+    server, _ = cluster
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        for sql in ("INSERT INTO products VALUES (4, 'cap')",
+                    "UPDATE products SET name = 'quill' WHERE product_id = 1",
+                    "DELETE FROM products WHERE product_id = 3"):
+            with pytest.raises(psycopg.errors.FeatureNotSupported) as raised:
+                conn.execute(sql)
+            assert "products is not sharded (sharding.tables); write it on every shard directly" \
+                in str(raised.value)
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (3,)
+        conn.execute("/* scalegate: shard=1 */ UPDATE products SET name = 'quill' WHERE product_id = 1")
+        conn.execute("SET scalegate.shard = 0")
+        conn.execute("UPDATE products SET name = 'nib' WHERE product_id = 1")
+    try:
+        names = [server.sql("SELECT name FROM products WHERE product_id = 1", db="shard%d" % n)
+                 for n in range(SHARDS)]
+        assert names == ["nib", "quill", "pen"]
+    finally:
+        for n in range(SHARDS):
+            server.sql("UPDATE products SET name = 'pen' WHERE product_id = 1", db="shard%d" % n)
