@@ -162,6 +162,10 @@ class ClientConn final : public net::EventHandler,
                                                      std::string_view bind) const;
   std::variant<uint32_t, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
                                                       std::string_view bind) const;
+  std::variant<std::vector<uint32_t>, shard::KeyError> shardsOfKeys(const route::ShardKeys& keys,
+                                                                    std::string_view bind) const;
+  std::optional<shard::KeyError> addShardsOfArray(const route::KeyValue& key, std::string_view bind,
+                                                  std::vector<uint32_t>* shards) const;
   void refuseStatement(char type, const shard::KeyError& error);
   bool rerouteRead();
   // client_proxy_settings.cpp

@@ -1,13 +1,17 @@
 // ClientConn: which shard of a sharded database runs the client's next transaction. Decided
 // before a server is asked for, from (strongest first) a comment hint, SET scalegate.shard /
 // sharding_key, or the sharding key's values in the statement (constants, or $n read from the
-// Bind). A statement whose keys are on several shards, or on none it can tell, is refused here
-// with an ERROR (the session goes on) until scatter-gather is wired in.
+// Bind, each element of a bound array for `= ANY($n)`). A statement whose keys are on several
+// shards, or on none it can tell, is refused here with an ERROR (the session goes on) until
+// scatter-gather is wired in.
+#include <algorithm>
+
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
 #include "pg/pg_worker.h"
 #include "pg/route/classifier.h"
 #include "pg/route/shard_key.h"
+#include "pg/shard/array_value.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
@@ -44,6 +48,17 @@ bool readBoundValue(std::string_view bind, int32_t number, BoundValue* out) {
   return true;
 }
 
+shard::KeyError missingParameter(int32_t param) {
+  return {"08P01",
+          "the sharding key's parameter $" + std::to_string(param) + " is not in the batch's Bind"};
+}
+
+shard::KeyError severalShards() {
+  return {"0A000",
+          "scalegate: the statement's keys are on several shards; cross-shard queries are not "
+          "supported yet"};
+}
+
 bool needsParameter(const route::ShardKeys& keys) {
   for (const auto* list : {&keys.values, &keys.insert_rows}) {
     for (const route::KeyValue& key : *list) {
@@ -59,7 +74,8 @@ bool needsParameter(const route::ShardKeys& keys) {
 
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
-// *complete false: not read yet; empty with *complete true: the batch has none (a prepare).
+// *complete false: not read yet; empty with *complete true: the batch has none (a prepare,
+// ended by Sync or by Flush).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
@@ -68,30 +84,73 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
     const int32_t length = readBigEndian32(rest.data() + 1);
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
-    if (rest[0] == 'S') return {};
+    if (rest[0] == 'S' || rest[0] == 'H') return {};  // asyncpg prepares with a Flush
     rest.remove_prefix(static_cast<size_t>(length) + 1);
   }
   *complete = false;
   return {};
 }
 
-// The shard of one key value found in the statement; an error message when it has none.
+// The shard of one key value found in the statement; an error message when it has none. A
+// bound array (`= ANY($n)`) names the shard all its elements are on.
 std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyValue& key,
                                                                std::string_view bind) const {
   const auto& function = *database_config_->sharding.function;
+  if (key.kind == route::KeyValueKind::kParameterArray) {
+    std::vector<uint32_t> shards;
+    if (auto error = addShardsOfArray(key, bind, &shards)) return std::move(*error);
+    std::sort(shards.begin(), shards.end());
+    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+    if (shards.size() > 1) return severalShards();
+    return shards.empty() ? current_shard_ : shards.front();
+  }
   if (key.kind != route::KeyValueKind::kParameter) {
-    if (key.kind == route::KeyValueKind::kParameterArray) {
-      return shard::KeyError{"0A000", "a sharding key bound as an array spans shards"};
-    }
     return function.shardOf(key.text, shard::Format::kText);
   }
   BoundValue bound;
-  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) {
-    return shard::KeyError{"08P01", "the sharding key's parameter $" + std::to_string(key.param) +
-                                        " is not in the batch's Bind"};
-  }
+  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) return missingParameter(key.param);
   if (!bound.value) return function.shardOfNull();
   return function.shardOf(*bound.value, bound.format);
+}
+
+// Adds the shard of each element of the array bound to a key's `= ANY($n)`; a NULL element
+// matches no row and adds none.
+std::optional<shard::KeyError> ClientConn::addShardsOfArray(const route::KeyValue& key,
+                                                            std::string_view bind,
+                                                            std::vector<uint32_t>* shards) const {
+  const auto& function = *database_config_->sharding.function;
+  BoundValue bound;
+  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) return missingParameter(key.param);
+  if (!bound.value) return std::nullopt;  // key = ANY(NULL): no row
+  auto decoded = shard::decodeArray(*bound.value, bound.format, function.spec().key_types.front());
+  if (auto* error = std::get_if<shard::KeyError>(&decoded)) return std::move(*error);
+  for (const shard::ArrayElement& element : std::get<std::vector<shard::ArrayElement>>(decoded)) {
+    if (!element.value) continue;
+    auto one = function.shardOf(*element.value, element.format);
+    if (auto* error = std::get_if<shard::KeyError>(&one)) return std::move(*error);
+    shards->push_back(std::get<uint32_t>(one));
+  }
+  return std::nullopt;
+}
+
+// The shards holding a statement's keys (scope kKeys: its values, or an INSERT's rows), sorted
+// and distinct; empty when it has none (no row can match: any one shard does).
+std::variant<std::vector<uint32_t>, shard::KeyError> ClientConn::shardsOfKeys(
+    const route::ShardKeys& keys, std::string_view bind) const {
+  std::vector<uint32_t> shards;
+  const auto& values = keys.insert_rows.empty() ? keys.values : keys.insert_rows;
+  for (const route::KeyValue& key : values) {
+    if (key.kind == route::KeyValueKind::kParameterArray) {
+      if (auto error = addShardsOfArray(key, bind, &shards)) return std::move(*error);
+      continue;
+    }
+    auto one = shardOfKey(key, bind);
+    if (auto* error = std::get_if<shard::KeyError>(&one)) return std::move(*error);
+    shards.push_back(std::get<uint32_t>(one));
+  }
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  return shards;
 }
 
 // The shard of a statement's keys: one shard, or an error (several shards, or all of them).
@@ -110,21 +169,16 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKeys(const route::Sha
                                         keys.reason +
                                         "); cross-shard queries are not supported yet"};
   }
-  std::optional<uint32_t> shard;
-  const auto& values = keys.insert_rows.empty() ? keys.values : keys.insert_rows;
-  for (const route::KeyValue& key : values) {
-    auto one = shardOfKey(key, bind);
-    if (std::holds_alternative<shard::KeyError>(one)) return one;
-    if (shard && *shard != std::get<uint32_t>(one)) {
-      return shard::KeyError{"0A000", keys.insert_rows.empty()
-                                          ? "scalegate: the statement's keys are on several "
-                                            "shards; cross-shard queries are not supported yet"
-                                          : "scalegate: the rows of one INSERT go to different "
-                                            "shards: send one INSERT per shard"};
-    }
-    shard = std::get<uint32_t>(one);
+  auto shards = shardsOfKeys(keys, bind);
+  if (auto* error = std::get_if<shard::KeyError>(&shards)) return std::move(*error);
+  const auto& found = std::get<std::vector<uint32_t>>(shards);
+  if (found.size() > 1) {
+    if (keys.insert_rows.empty()) return severalShards();
+    return shard::KeyError{"0A000",
+                           "scalegate: the rows of one INSERT go to different shards: send one "
+                           "INSERT per shard"};
   }
-  return shard.value_or(current_shard_);
+  return found.empty() ? current_shard_ : found.front();
 }
 
 // Chooses current_shard_ for the transaction starting with this message: kChosen; kRefused

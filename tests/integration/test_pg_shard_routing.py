@@ -2,10 +2,13 @@
 shard its key hashes to (PostgreSQL's own PARTITION BY HASH decides the expected shard), from a
 constant, a bound $1, a comment hint or SET scalegate.shard / sharding_key; a statement whose
 keys span shards is refused with 0A000 and the session goes on."""
+import asyncio
+
+import asyncpg
 import psycopg
 import pytest
 
-from pg_support import APP, PostgresServer, start_pooler, stop_pooler
+from pg_support import APP, PostgresServer, start_pooler, stop_pooler, wait_s
 
 SHARDS = 3
 KEYS = list(range(1, 61)) + [-7, 2**40, -(2**62)]
@@ -129,3 +132,50 @@ def test_a_reference_table_write_is_refused_unless_a_shard_is_named(gateway, clu
     finally:
         for n in range(SHARDS):
             server.sql("UPDATE products SET name = 'pen' WHERE product_id = 1", db="shard%d" % n)
+
+
+def keys_by_shard(expected):
+    by_shard = {}
+    for key in KEYS:
+        by_shard.setdefault(expected[key], []).append(key)
+    return by_shard
+
+
+def test_psycopg_any_of_a_bound_list_on_one_shard_goes_there(gateway, cluster):
+    _, expected = cluster
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        for shard, keys in sorted(keys_by_shard(expected).items()):
+            chosen = keys[:4] + [None]  # a NULL element matches no row and names no shard
+            for placeholder in ("%s", "%b"):  # text and binary arrays
+                rows = conn.execute("SELECT customer_id, shard FROM t WHERE customer_id = ANY(%s) "
+                                    "ORDER BY customer_id" % placeholder, (chosen,)).fetchall()
+                assert rows == sorted((k, shard) for k in keys[:4]), (shard, placeholder)
+        assert conn.execute("SELECT count(*) FROM t WHERE customer_id = ANY(%s)", ([],)).fetchone() == (0,)
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("SELECT shard FROM t WHERE customer_id = ANY(%s)", ([[1, 2], [3, 4]],))
+        assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (1,)).fetchone() == (expected[1],)
+
+
+def test_asyncpg_any_of_a_bound_list_on_one_shard_goes_there(gateway, cluster):
+    _, expected = cluster
+
+    async def run():
+        conn = await gateway.aconnect(dbname="orders")
+        try:
+            for shard, keys in sorted(keys_by_shard(expected).items()):
+                rows = await conn.fetch("SELECT customer_id, shard FROM t WHERE customer_id = ANY($1) "
+                                        "ORDER BY customer_id", keys[:5])
+                assert [tuple(r) for r in rows] == sorted((k, shard) for k in keys[:5]), shard
+                rows = await conn.fetch("SELECT shard FROM t WHERE customer_id = ANY($1::bigint[])", keys[-1:])
+                assert [tuple(r) for r in rows] == [(shard,)]
+            # asyncpg prepares a new text with Parse, Describe, Flush and then binds it (the
+            # server stays attached in between): the texts here were prepared above, so the
+            # Bind alone chooses the shard.
+            other = next(k for k in KEYS if expected[k] != expected[1])
+            with pytest.raises(asyncpg.FeatureNotSupportedError):
+                await conn.fetch("SELECT shard FROM t WHERE customer_id = ANY($1::bigint[])", [1, other])
+            assert await conn.fetchval("SELECT shard FROM t WHERE customer_id = $1", 1) == expected[1]
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(run(), wait_s(60)))
