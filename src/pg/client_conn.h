@@ -154,6 +154,7 @@ class ClientConn final : public net::EventHandler,
   Pool* routeTransaction(char type, std::string_view payload);
   Pool* pickReplica(Pool& primary, uint64_t needed_lsn = 0);
   Pool* shardPrimary();
+  Pool* shardPool(uint32_t shard);
   // client_shard.cpp
   enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore };
   ShardChoice chooseShard(char type, std::string_view payload);
@@ -181,7 +182,7 @@ class ClientConn final : public net::EventHandler,
   bool readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const;
   uint64_t neededLsn() const { return std::max(last_write_lsn_, carried_lsn_); }
   bool askCommitLsn();
-  bool primaryDown(std::string* why) const;
+  bool primaryDown(const Pool& primary, std::string* why) const;
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);

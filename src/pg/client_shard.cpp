@@ -228,6 +228,14 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
                             std::to_string(sharding.shards.size() - 1) + ")"});
     return ShardChoice::kRefused;
   }
+  std::string why;
+  if (!sharding.shards[shard].routing.splits() && primaryDown(*shardPool(shard), &why)) {
+    // Every statement of this shard needs its primary: refused at once, the session goes on
+    // (other shards serve).
+    refuseStatement(type, {"08006", "scalegate: the primary of database " + database_config_->name +
+                                        " shard " + std::to_string(shard) + " is down: " + why});
+    return ShardChoice::kRefused;
+  }
   current_shard_ = shard;
   return ShardChoice::kChosen;
 }
