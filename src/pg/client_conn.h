@@ -168,6 +168,7 @@ class ClientConn final : public net::EventHandler,
   std::optional<shard::KeyError> addShardsOfArray(const route::KeyValue& key, std::string_view bind,
                                                   std::vector<uint32_t>* shards) const;
   void refuseStatement(char type, const shard::KeyError& error);
+  bool refuseBindForOtherShard(std::string_view payload);
   bool rerouteRead();
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);

@@ -105,6 +105,12 @@ bool ClientConn::forwardMessages() {
         continue;
       }
     }
+    if (server_ != nullptr && whole && type == 'B' && !skip_until_sync_ &&
+        database_config_->sharding.enabled() &&
+        refuseBindForOtherShard(std::string_view(in.data() + 5, total - 5))) {
+      in.consume(total);
+      continue;
+    }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;

@@ -179,3 +179,25 @@ def test_asyncpg_any_of_a_bound_list_on_one_shard_goes_there(gateway, cluster):
             await conn.close()
 
     asyncio.run(asyncio.wait_for(run(), wait_s(60)))
+
+
+def test_asyncpg_new_statement_bound_for_another_shard_is_refused_not_misrouted(gateway, cluster):
+    """asyncpg prepares a new text with Parse, Describe, Flush, so the Parse goes to the current
+    shard before the key is known; a Bind for another shard is refused (never run on the wrong
+    shard), and the statement, prepared now, is routed by its Bind alone the next time."""
+    _, expected = cluster
+    key = next(k for k in KEYS if expected[k] == 2)
+
+    async def run():
+        conn = await gateway.aconnect(dbname="orders")
+        try:
+            sql = "SELECT shard FROM t WHERE customer_id = $1 AND shard >= 0"
+            with pytest.raises(asyncpg.FeatureNotSupportedError) as raised:
+                await conn.fetch(sql, key)  # the session's current shard is 0
+            assert "its Bind is for shard 2" in str(raised.value)
+            assert [tuple(r) for r in await conn.fetch(sql, key)] == [(2,)]
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(run(), wait_s(60)))
