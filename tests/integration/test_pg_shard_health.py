@@ -111,3 +111,35 @@ def test_a_shard_server_down_fails_its_statements_at_once_and_comes_back(gateway
                 return None
         assert wait_until(shard1_serves, 10) == (1,)
         assert gateway.metric("scalegate_pg_server_up", database="orders", server="shard1/primary") == 1
+
+
+def test_a_shards_replica_is_probed_takes_its_reads_and_is_ejected_when_down(servers, tmp_path):
+    started, expected = servers
+    standby = started[1].replica()
+    g = None
+    try:
+        shards = [{"primary": started[0].address, "dbname": "shard0"},
+                  {"primary": started[1].address, "dbname": "shard1", "replicas": [standby.address]}]
+        g = start_pooler("scalegate", started[0], str(tmp_path / "sg"), databases={
+            "orders": {"shards": shards, "sharding": {"key": "customer_id", "function": "hash"}}},
+            lag_check_interval="100ms", health_check={"rise": 1, "fall": 2})
+        key = key_on(expected, 1)
+        read = "SELECT pg_is_in_recovery(), shard FROM t WHERE customer_id = %d" % key
+
+        def replica():
+            entry = g.health()[1]["postgres"]["servers"]["orders"]["shards"][1]
+            return entry["replicas"][0]
+        with g.connect(dbname="orders", autocommit=True) as conn:
+            assert conn.execute(read).fetchone() == (True, 1)  # shard 1's reads: its replica
+            assert wait_until(lambda: replica()["state"] == "up", 10), replica()
+            assert replica()["address"] == standby.address and "lag_ms" in replica()
+            assert g.metric("scalegate_pg_server_up", database="orders", server="shard1/replica1") == 1
+            assert g.metric("scalegate_pg_server_lagging", database="orders", server="shard1/replica1") == 0
+            standby.stop(remove=False)
+            assert wait_until(lambda: replica()["state"] == "down", 10), replica()
+            assert g.metric("scalegate_pg_server_up", database="orders", server="shard1/replica1") == 0
+            assert conn.execute(read).fetchone() == (False, 1)  # the shard's primary now
+    finally:
+        if g is not None:
+            stop_pooler(g)
+        standby.stop()
