@@ -143,3 +143,34 @@ def test_a_shards_replica_is_probed_takes_its_reads_and_is_ejected_when_down(ser
         if g is not None:
             stop_pooler(g)
         standby.stop()
+
+
+def test_a_shards_lagging_replica_is_banned_and_readmitted(servers, tmp_path):
+    started, expected = servers
+    standby = started[1].replica(apply_delay_ms=2000)
+    g = None
+    try:
+        shards = [{"primary": started[0].address, "dbname": "shard0"},
+                  {"primary": started[1].address, "dbname": "shard1", "replicas": [standby.address]}]
+        g = start_pooler("scalegate", started[0], str(tmp_path / "sg"), databases={
+            "orders": {"shards": shards, "sharding": {"key": "customer_id", "function": "hash"},
+                       "max_lag": 0, "max_lag_bytes": 1, "read_your_writes": "off"}},
+            lag_check_interval="100ms", health_check={"rise": 1, "fall": 2})
+        key = key_on(expected, 1)
+        read = "SELECT pg_is_in_recovery() FROM t WHERE customer_id = %d" % key
+
+        def replica():
+            return g.health()[1]["postgres"]["servers"]["orders"]["shards"][1]["replicas"][0]
+        with g.connect(dbname="orders", autocommit=True) as conn:
+            assert conn.execute(read).fetchone() == (True,)
+            assert wait_until(lambda: replica()["state"] == "up" and not replica()["lagging"], 10), replica()
+            conn.execute("UPDATE t SET shard = shard WHERE customer_id = %d" % key)
+            assert wait_until(lambda: replica()["lagging"], 5), replica()
+            assert g.metric("scalegate_pg_server_lagging", database="orders", server="shard1/replica1") == 1
+            assert conn.execute(read).fetchone() == (False,)  # banned: the shard's primary reads
+            assert wait_until(lambda: not replica()["lagging"], 20), replica()
+            assert conn.execute(read).fetchone() == (True,)  # readmitted
+    finally:
+        if g is not None:
+            stop_pooler(g)
+        standby.stop()
