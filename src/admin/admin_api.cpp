@@ -67,28 +67,51 @@ json::object postgresServerJson(const pg::ServerHealth& health, const std::strin
   return out;
 }
 
-// The servers of split databases as the lag monitor sees them; a server down or lagging
+// One database's (or one shard's) primary and replicas as the lag monitor sees them.
+json::object postgresServerGroupJson(pg::PgService& postgres, const std::string& database,
+                                     uint32_t shard, const net::Address& primary_address,
+                                     const config::PostgresRoutingConfig& routing, bool* degraded) {
+  json::object entry;
+  pg::ServerHealth& primary = postgres.serverHealth(database, pg::Pool::kPrimary, shard);
+  entry["primary"] = postgresServerJson(primary, primary_address.toString());
+  entry["acting_primary"] = primary.acting_primary.load() == 0
+                                ? primary_address.toString()
+                                : routing.replicas[primary.acting_primary.load() - 1].toString();
+  json::array replicas;
+  for (uint32_t i = 0; i < routing.replicas.size(); ++i) {
+    pg::ServerHealth& health = postgres.serverHealth(database, i + 1, shard);
+    *degraded = *degraded || health.down() || health.lagging.load();
+    replicas.push_back(postgresServerJson(health, routing.replicas[i].toString()));
+  }
+  *degraded = *degraded || primary.down();
+  entry["replicas"] = std::move(replicas);
+  return entry;
+}
+
+// The servers of split databases, and of every shard of sharded ones (`shards`: one entry per
+// shard, with its index and dbname), as the lag monitor sees them; a server down or lagging
 // degrades the gateway.
 json::object postgresServersJson(pg::PgService& postgres, bool* degraded) {
   json::object databases;
   for (const auto& database : postgres.config().databases) {
-    const auto& routing = database.routing;
-    if (!routing.splits()) continue;
-    json::object entry;
-    pg::ServerHealth& primary = postgres.serverHealth(database.name, pg::Pool::kPrimary);
-    entry["primary"] = postgresServerJson(primary, database.primary.toString());
-    entry["acting_primary"] = primary.acting_primary.load() == 0
-                                  ? database.primary.toString()
-                                  : routing.replicas[primary.acting_primary.load() - 1].toString();
-    json::array replicas;
-    for (uint32_t i = 0; i < routing.replicas.size(); ++i) {
-      pg::ServerHealth& health = postgres.serverHealth(database.name, i + 1);
-      *degraded = *degraded || health.down() || health.lagging.load();
-      replicas.push_back(postgresServerJson(health, routing.replicas[i].toString()));
+    const auto& shards = database.sharding.shards;
+    if (!shards.empty()) {
+      json::array entries;
+      for (uint32_t shard = 0; shard < shards.size(); ++shard) {
+        json::object entry = postgresServerGroupJson(
+            postgres, database.name, shard, shards[shard].primary, shards[shard].routing, degraded);
+        entry["shard"] = shard;
+        entry["dbname"] = shards[shard].dbname;
+        entries.push_back(std::move(entry));
+      }
+      json::object sharded;
+      sharded["shards"] = std::move(entries);
+      databases[database.name] = std::move(sharded);
+      continue;
     }
-    *degraded = *degraded || primary.down();
-    entry["replicas"] = std::move(replicas);
-    databases[database.name] = std::move(entry);
+    if (!database.routing.splits()) continue;
+    databases[database.name] = postgresServerGroupJson(postgres, database.name, 0, database.primary,
+                                                       database.routing, degraded);
   }
   return databases;
 }
@@ -102,7 +125,7 @@ json::object postgresJson(pg::PgService& postgres, int64_t now_ms, bool* degrade
     json::object entry;
     entry["user"] = pool->clientUser();
     entry["server"] =
-        pool->isReplica() ? "replica" + std::to_string(pool->backend()) : std::string("primary");
+        pg::serverRoleName(pool->database().sharding.enabled(), pool->shard(), pool->backend());
     entry["cl_active"] =
         pool->clients >= pool->waiters.size() ? pool->clients - pool->waiters.size() : 0;
     entry["cl_waiting"] = pool->waiters.size();

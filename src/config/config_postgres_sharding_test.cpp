@@ -85,6 +85,7 @@ TEST(PostgresShardingConfig, HashOverBigintByDefault) {
   EXPECT_EQ(sharding.spec.method, shard::Method::kHash);
   EXPECT_EQ(sharding.spec.key_types, std::vector<shard::KeyType>{shard::KeyType::kBigint});
   EXPECT_EQ(sharding.cross_shard, Sharding::CrossShard::kAllow);
+  EXPECT_TRUE(sharding.tables.empty());  // every table sharded
   ASSERT_NE(sharding.function, nullptr);
   EXPECT_EQ(sharding.function->shards(), 3u);
   EXPECT_EQ(shardOf(sharding, "42"), 0u);  // PostgreSQL puts 42 in remainder 0 of modulus 3
@@ -99,6 +100,12 @@ TEST(PostgresShardingConfig, DatabaseRoutingKeysHoldForEveryShard) {
   EXPECT_EQ(sharding.shards[2].dbname, "shop");
   EXPECT_EQ(sharding.shards[2].routing.replica_balance, PostgresRoutingConfig::Balance::kRandom);
   EXPECT_FALSE(sharding.shards[2].routing.splits());  // turned off for the database
+}
+
+TEST(PostgresShardingConfig, ShardedTablesListed) {
+  const auto config = loadValid(withSharding("        tables: [orders, customers]\n"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(orders(config).sharding.tables, (std::vector<std::string>{"orders", "customers"}));
 }
 
 TEST(PostgresShardingConfig, TextKeyAndSeveralColumns) {
@@ -224,6 +231,16 @@ std::vector<BadCase> badCases() {
             withSharding("        function: range\n"
                          "        ranges: [10]\n")),
        14, 14, orders + ".sharding.key: range and list sharding take a key of one column"},
+      {"TablesNotAList", withSharding("        tables: orders\n"), 15, 17,
+       orders + ".sharding.tables: expected a list"},
+      {"TablesEmpty", withSharding("        tables: []\n"), 15, 17,
+       orders + ".sharding.tables: must name at least one table"},
+      {"TableNotAString", withSharding("        tables: [orders, { name: customers }]\n"), 15, 26,
+       orders + ".sharding.tables[1]: expected a string"},
+      {"TableEmptyName", withSharding("        tables: [orders, '']\n"), 15, 26,
+       orders + ".sharding.tables[1]: must not be empty"},
+      {"TableTwice", withSharding("        tables: [orders, customers, orders]\n"), 15, 37,
+       orders + ".sharding.tables[2]: table 'orders' is named twice"},
       {"BadCrossShard", withOrders("      cross_shard: sometimes\n"), 13, 20,
        orders + ".cross_shard: unknown value 'sometimes' (one of: deny, allow, allow_unordered)"},
   };

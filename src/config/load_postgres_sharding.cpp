@@ -86,6 +86,24 @@ bool readNameList(ErrorSink& errors, const Field& field, std::vector<std::string
   return ok;
 }
 
+// `tables`: a list of table names, each once.
+void readTableList(ErrorSink& errors, const Field& field, std::vector<std::string>* out) {
+  std::vector<Field> items = sequenceItems(errors, field);
+  if (field.value.IsSequence() && items.empty())
+    errors.add(field.mark(), field.path, "must name at least one table");
+  for (const Field& item : items) {
+    std::string name;
+    if (!readString(errors, &item, &name)) continue;
+    if (name.empty()) {
+      errors.add(item.mark(), item.path, "must not be empty");
+    } else if (std::find(out->begin(), out->end(), name) != out->end()) {
+      errors.add(item.mark(), item.path, "table " + quoted(name) + " is named twice");
+    } else {
+      out->push_back(std::move(name));
+    }
+  }
+}
+
 bool readKeyType(ErrorSink& errors, const Field& field, shard::KeyType* out) {
   std::string name;
   if (!readString(errors, &field, &name)) return false;
@@ -302,8 +320,9 @@ bool readFunctionValues(ErrorSink& errors, MapReader& map, shard::ShardingSpec* 
 }
 
 void loadShardingMap(ErrorSink& errors, const Field& field, Sharding* out) {
-  MapReader map(errors, field, {"key", "function", "type", "ranges", "lists", "default"});
+  MapReader map(errors, field, {"key", "function", "type", "ranges", "lists", "default", "tables"});
   if (!map.valid()) return;
+  if (const Field* tables = map.find("tables")) readTableList(errors, *tables, &out->tables);
   shard::ShardingSpec& spec = out->spec;
   spec.shards = static_cast<uint32_t>(out->shards.size());
   bool ok = true;

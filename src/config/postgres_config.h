@@ -62,6 +62,9 @@ struct PostgresShardingConfig {
 
   std::vector<PostgresShardConfig> shards;  // shard N: what the function names N
   std::vector<std::string> key;             // the key's column names, in key order
+  // `sharding.tables`: the sharded tables' names (unqualified). Every other table is a
+  // reference table with a copy on every shard. Empty (the key absent): every table is sharded.
+  std::vector<std::string> tables;
   pg::shard::ShardingSpec spec;
   // Made when the file is loaded; null when not sharded. Immutable: shared across workers.
   std::shared_ptr<const pg::shard::ShardFunction> function;

@@ -53,11 +53,14 @@ void showPools(PgService& service, int64_t now, std::string* out) {
       {false, false, true, true, true, true, true, true, true, true, true, true, true, true, true,
        false});
   // One row per (database, user) as clients see it: a split database's replica pools add
-  // their servers and waiters to its row (SHOW SERVERS and /health tell the servers apart).
+  // their servers and waiters to its row (SHOW SERVERS and /health tell the servers apart). A
+  // sharded database has a row per shard, its database named "orders/shard1".
   std::vector<std::pair<std::pair<std::string, std::string>, PoolSnapshot>> rows;
   for (Pool* pool : service.pools()) {
     PoolSnapshot s = snapshot(*pool, now);
-    std::pair<std::string, std::string> key{pool->database().name, pool->clientUser()};
+    std::string database = pool->database().name;
+    if (pool->database().sharding.enabled()) database += "/shard" + std::to_string(pool->shard());
+    std::pair<std::string, std::string> key{std::move(database), pool->clientUser()};
     auto it =
         std::find_if(rows.begin(), rows.end(), [&](const auto& row) { return row.first == key; });
     if (it == rows.end()) {
@@ -225,8 +228,9 @@ const std::vector<std::string>& connectionColumns() {
       "type", "user", "database", "state", "addr", "port", "local_addr", "local_port",
       "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr", "link",
       "remote_pid", "tls", "application_name",
-      // scalegate's, for the servers of split databases: which server, the lag monitor's
-      // verdict on it (up, down, lagging, unknown) and its replay lag.
+      // scalegate's, for the servers of split and sharded databases: which server
+      // ("shardS/primary" when sharded), the lag monitor's verdict on it (up, down, lagging,
+      // unknown) and its replay lag.
       "role", "health", "lag_ms", "lag_bytes"};
   return columns;
 }
@@ -328,11 +332,13 @@ Row clientRow(const ClientConn& client, int64_t now) {
           ""};
 }
 
-// A server's role, the lag monitor's verdict and lag; empty past the role when not monitored.
+// A server's role ("shardS/primary" in a sharded database), the lag monitor's verdict and
+// lag; empty past the role when not monitored.
 void appendHealth(const Pool& pool, Row* row) {
-  row->push_back(pool.isReplica() ? "replica" + std::to_string(pool.backend()) : "primary");
+  const bool sharded = pool.database().sharding.enabled();
+  row->push_back(serverRoleName(sharded, pool.shard(), pool.backend()));
   const ServerHealth& health = *pool.health;
-  if (!pool.database().routing.splits()) {
+  if (!sharded && !pool.database().routing.splits()) {
     row->insert(row->end(), {"", "", ""});
     return;
   }

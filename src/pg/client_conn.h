@@ -169,6 +169,7 @@ class ClientConn final : public net::EventHandler,
   Pool* routeTransaction(char type, std::string_view payload);
   Pool* pickReplica(Pool& primary, uint64_t needed_lsn = 0);
   Pool* shardPrimary();
+  Pool* shardPool(uint32_t shard);
   // client_shard.cpp
   enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore, kScatter };
   ShardChoice chooseShard(char type, std::string_view payload);
@@ -177,7 +178,12 @@ class ClientConn final : public net::EventHandler,
                                                      std::string_view bind) const;
   std::variant<uint32_t, ShardSpread, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
                                                                    std::string_view bind) const;
+  std::variant<std::vector<uint32_t>, shard::KeyError> shardsOfKeys(const route::ShardKeys& keys,
+                                                                    std::string_view bind) const;
+  std::optional<shard::KeyError> addShardsOfArray(const route::KeyValue& key, std::string_view bind,
+                                                  std::vector<uint32_t>* shards) const;
   void refuseStatement(char type, const shard::KeyError& error);
+  bool refuseBindForOtherShard(std::string_view payload);
   bool rerouteRead();
   // client_scatter.cpp
   ShardChoice scatterStatement(char type, std::string_view payload, std::string_view text,
@@ -201,7 +207,7 @@ class ClientConn final : public net::EventHandler,
   bool readsOwnWritesOnPrimary(const config::PostgresRoutingConfig& routing) const;
   uint64_t neededLsn() const { return std::max(last_write_lsn_, carried_lsn_); }
   bool askCommitLsn();
-  bool primaryDown(std::string* why) const;
+  bool primaryDown(const Pool& primary, std::string* why) const;
   std::string_view boundStatementText(std::string_view payload) const;
   bool forwardMessage(char type, std::string_view whole, std::string_view payload);
   bool forwardParse(std::string_view whole, std::string_view payload);

@@ -113,6 +113,12 @@ bool ClientConn::forwardMessages() {
         continue;
       }
     }
+    if (server_ != nullptr && whole && type == 'B' && !skip_until_sync_ &&
+        database_config_->sharding.enabled() &&
+        refuseBindForOtherShard(std::string_view(in.data() + 5, total - 5))) {
+      in.consume(total);
+      continue;
+    }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;
@@ -164,9 +170,12 @@ bool ClientConn::needServer(char type, std::string_view payload, bool whole) {
     return false;
   }
   std::string why;
-  if (route_pool_ == pool_ && primaryDown(&why)) {
-    closeWithError("08006",
-                   "the primary of database " + database_config_->name + " is down: " + why);
+  if (!route_pool_->isReplica() && primaryDown(*route_pool_, &why)) {
+    const std::string shard = database_config_->sharding.enabled()
+                                  ? " shard " + std::to_string(route_pool_->shard())
+                                  : std::string();
+    closeWithError(
+        "08006", "the primary of database " + database_config_->name + shard + " is down: " + why);
     return false;
   }
   request_start_ms_ = worker_->now();

@@ -90,13 +90,15 @@ std::string_view ClientConn::boundStatementText(std::string_view payload) const 
   return body.substr(0, body.find('\0'));
 }
 
-// The lag monitor found the primary in use down (fall probes failed): writes fail at once
-// rather than wait for a connect timeout. Only split databases are probed.
-bool ClientConn::primaryDown(std::string* why) const {
-  uint32_t acting = pool_->health->acting_primary.load(std::memory_order_relaxed);
+// The lag monitor found the primary in use (of `primary`'s shard) down (fall probes failed):
+// writes fail at once rather than wait for a connect timeout. Only split databases and the
+// shards of sharded ones are probed.
+bool ClientConn::primaryDown(const Pool& primary, std::string* why) const {
+  uint32_t acting = primary.health->acting_primary.load(std::memory_order_relaxed);
   const ServerHealth& health =
-      acting == Pool::kPrimary ? *pool_->health
-                               : worker_->service().serverHealth(database_config_->name, acting);
+      acting == Pool::kPrimary
+          ? *primary.health
+          : worker_->service().serverHealth(database_config_->name, acting, primary.shard());
   if (!health.down()) return false;
   *why = health.lastError();
   return true;
@@ -104,9 +106,12 @@ bool ClientConn::primaryDown(std::string* why) const {
 
 // A replica by replica_balance; with primary_reads: include the primary is one more candidate.
 // The primary pool of the client's current shard (its login pool when not sharded).
-Pool* ClientConn::shardPrimary() {
-  if (current_shard_ == 0) return pool_;
-  Pool* primary = worker_->service().pool(*database_config_, user_, Pool::kPrimary, current_shard_);
+Pool* ClientConn::shardPrimary() { return shardPool(current_shard_); }
+
+// The primary pool of one shard (the login pool is shard 0's).
+Pool* ClientConn::shardPool(uint32_t shard) {
+  if (shard == 0) return pool_;
+  Pool* primary = worker_->service().pool(*database_config_, user_, Pool::kPrimary, shard);
   shareCredentials(*pool_, *primary);
   return primary;
 }

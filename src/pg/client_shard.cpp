@@ -1,8 +1,9 @@
 // ClientConn: which shard of a sharded database runs the client's next transaction. Decided
 // before a server is asked for, from (strongest first) a comment hint, SET scalegate.shard /
 // sharding_key, or the sharding key's values in the statement (constants, or $n read from the
-// Bind). A statement whose keys are on several shards, or on none it can tell, runs on those
-// shards as a scatter-gather query (client_scatter.cpp).
+// Bind, each element of a bound array for `= ANY($n)`). A statement whose keys are on several
+// shards, or on none it can tell, runs on those shards as a scatter-gather query
+// (client_scatter.cpp).
 #include <algorithm>
 
 #include "pg/client_conn.h"
@@ -10,6 +11,8 @@
 #include "pg/pg_worker.h"
 #include "pg/route/classifier.h"
 #include "pg/route/shard_key.h"
+#include "pg/server_conn.h"
+#include "pg/shard/array_value.h"
 #include "pg/wire.h"
 
 namespace sg::pg {
@@ -46,6 +49,17 @@ bool readBoundValue(std::string_view bind, int32_t number, BoundValue* out) {
   return true;
 }
 
+shard::KeyError missingParameter(int32_t param) {
+  return {"08P01",
+          "the sharding key's parameter $" + std::to_string(param) + " is not in the batch's Bind"};
+}
+
+shard::KeyError severalShards() {
+  return {"0A000",
+          "scalegate: the statement's keys are on several shards; cross-shard queries are not "
+          "supported yet"};
+}
+
 bool needsParameter(const route::ShardKeys& keys) {
   for (const auto* list : {&keys.values, &keys.insert_rows}) {
     for (const route::KeyValue& key : *list) {
@@ -67,7 +81,8 @@ std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> widen(
 
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
-// *complete false: not read yet; empty with *complete true: the batch has none (a prepare).
+// *complete false: not read yet; empty with *complete true: the batch has none (a prepare,
+// ended by Sync or by Flush).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
@@ -87,20 +102,66 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
   return {};
 }
 
-// The shard of one key value found in the statement; an error message when it has none.
+// The shard of one key value found in the statement; an error message when it has none. A
+// bound array (`= ANY($n)`) names the shard all its elements are on.
 std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyValue& key,
                                                                std::string_view bind) const {
   const auto& function = *database_config_->sharding.function;
+  if (key.kind == route::KeyValueKind::kParameterArray) {
+    std::vector<uint32_t> shards;
+    if (auto error = addShardsOfArray(key, bind, &shards)) return std::move(*error);
+    std::sort(shards.begin(), shards.end());
+    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+    if (shards.size() > 1) return severalShards();
+    return shards.empty() ? current_shard_ : shards.front();
+  }
   if (key.kind != route::KeyValueKind::kParameter) {
     return function.shardOf(key.text, shard::Format::kText);
   }
   BoundValue bound;
-  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) {
-    return shard::KeyError{"08P01", "the sharding key's parameter $" + std::to_string(key.param) +
-                                        " is not in the batch's Bind"};
-  }
+  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) return missingParameter(key.param);
   if (!bound.value) return function.shardOfNull();
   return function.shardOf(*bound.value, bound.format);
+}
+
+// Adds the shard of each element of the array bound to a key's `= ANY($n)`; a NULL element
+// matches no row and adds none.
+std::optional<shard::KeyError> ClientConn::addShardsOfArray(const route::KeyValue& key,
+                                                            std::string_view bind,
+                                                            std::vector<uint32_t>* shards) const {
+  const auto& function = *database_config_->sharding.function;
+  BoundValue bound;
+  if (bind.empty() || !readBoundValue(bind, key.param, &bound)) return missingParameter(key.param);
+  if (!bound.value) return std::nullopt;  // key = ANY(NULL): no row
+  auto decoded = shard::decodeArray(*bound.value, bound.format, function.spec().key_types.front());
+  if (auto* error = std::get_if<shard::KeyError>(&decoded)) return std::move(*error);
+  for (const shard::ArrayElement& element : std::get<std::vector<shard::ArrayElement>>(decoded)) {
+    if (!element.value) continue;
+    auto one = function.shardOf(*element.value, element.format);
+    if (auto* error = std::get_if<shard::KeyError>(&one)) return std::move(*error);
+    shards->push_back(std::get<uint32_t>(one));
+  }
+  return std::nullopt;
+}
+
+// The shards holding a statement's keys (scope kKeys: its values, or an INSERT's rows), sorted
+// and distinct; empty when it has none (no row can match: any one shard does).
+std::variant<std::vector<uint32_t>, shard::KeyError> ClientConn::shardsOfKeys(
+    const route::ShardKeys& keys, std::string_view bind) const {
+  std::vector<uint32_t> shards;
+  const auto& values = keys.insert_rows.empty() ? keys.values : keys.insert_rows;
+  for (const route::KeyValue& key : values) {
+    if (key.kind == route::KeyValueKind::kParameterArray) {
+      if (auto error = addShardsOfArray(key, bind, &shards)) return std::move(*error);
+      continue;
+    }
+    auto one = shardOfKey(key, bind);
+    if (auto* error = std::get_if<shard::KeyError>(&one)) return std::move(*error);
+    shards.push_back(std::get<uint32_t>(one));
+  }
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  return shards;
 }
 
 // The shard of a statement's keys: one shard, the shards a scatter runs on (its keys are on
@@ -108,29 +169,26 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKey(const route::KeyV
 std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> ClientConn::shardOfKeys(
     const route::ShardKeys& keys, std::string_view bind) const {
   if (keys.scope == route::KeyScope::kNoShardedTable) return current_shard_;
+  if (!keys.writes_unsharded.empty()) {
+    // Each shard has its own copy of a reference table: one shard's write would leave the
+    // copies different. A hint or SET scalegate.shard (checked before) says the user means it.
+    return shard::KeyError{"0A000", "scalegate: " + keys.writes_unsharded +
+                                        " is not sharded (sharding.tables); write it on every "
+                                        "shard directly"};
+  }
   ShardSpread every{{}, keys.scope == route::KeyScope::kAllShards};
   for (uint32_t n = 0; n < database_config_->sharding.shards.size(); ++n) every.shards.push_back(n);
   if (every.keyless) return every;
-  std::vector<uint32_t> found;
-  const auto& values = keys.insert_rows.empty() ? keys.values : keys.insert_rows;
-  for (const route::KeyValue& key : values) {
-    // A bound array's elements are not decoded: every shard runs it (its WHERE picks the rows).
-    if (key.kind == route::KeyValueKind::kParameterArray) return every;
-    auto one = shardOfKey(key, bind);
-    if (auto* error = std::get_if<shard::KeyError>(&one)) return *error;
-    const uint32_t shard = std::get<uint32_t>(one);
-    if (std::find(found.begin(), found.end(), shard) == found.end()) found.push_back(shard);
-  }
+  auto shards = shardsOfKeys(keys, bind);
+  if (auto* error = std::get_if<shard::KeyError>(&shards)) return std::move(*error);
+  auto& found = std::get<std::vector<uint32_t>>(shards);
   if (found.size() > 1 && !keys.insert_rows.empty()) {
     return shard::KeyError{"0A000",
-                           "scalegate: the rows of one INSERT go to different "
-                           "shards: send one INSERT per shard"};
+                           "scalegate: the rows of one INSERT go to different shards: send one "
+                           "INSERT per shard"};
   }
-  if (found.size() > 1) {
-    std::sort(found.begin(), found.end());
-    return ShardSpread{std::move(found), false};
-  }
-  return found.empty() ? current_shard_ : found[0];
+  if (found.size() > 1) return ShardSpread{std::move(found), false};
+  return found.empty() ? current_shard_ : found.front();
 }
 
 // Chooses current_shard_ for the transaction starting with this message: kChosen; kRefused
@@ -183,8 +241,53 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
                             std::to_string(sharding.shards.size() - 1) + ")"});
     return ShardChoice::kRefused;
   }
+  std::string why;
+  if (!sharding.shards[shard].routing.splits() && primaryDown(*shardPool(shard), &why)) {
+    // Every statement of this shard needs its primary: refused at once, the session goes on
+    // (other shards serve).
+    refuseStatement(type, {"08006", "scalegate: the primary of database " + database_config_->name +
+                                        " shard " + std::to_string(shard) + " is down: " + why});
+    return ShardChoice::kRefused;
+  }
   current_shard_ = shard;
   return ShardChoice::kChosen;
+}
+
+// A Bind that arrives with a server attached outside a transaction: its statement was
+// prepared there without a Bind in the batch (asyncpg: Parse, Describe, Flush), on the current
+// shard. When its keys are on another shard it is refused (an ERROR in order with the server's
+// replies, the rest skipped up to Sync) rather than run on the wrong shard. True: refused.
+bool ClientConn::refuseBindForOtherShard(std::string_view payload) {
+  if (transaction_status_ != 'I') return false;
+  std::string_view text = boundStatementText(payload);
+  if (text.empty()) return false;
+  auto found = worker_->shardKeys(*database_config_).find(text, worker_->classifier());
+  if (route::shardSource(*found.verdict, shard_setting_.has_value(),
+                         sharding_key_setting_.has_value()) != route::ShardSource::kStatementKeys)
+    return false;  // a hint or setting: the Parse went where the Bind would
+  auto chosen = shardOfKeys(found.keys->combined, payload);
+  const uint32_t attached = server_->pool()->shard();
+  std::string message;
+  if (auto* error = std::get_if<shard::KeyError>(&chosen)) {
+    message = error->message;
+  } else if (std::holds_alternative<ShardSpread>(chosen)) {
+    message = "scalegate: the statement was prepared on shard " + std::to_string(attached) +
+              " (a Parse without a Bind, then Flush) and its Bind spans shards; run it again: "
+              "a Bind alone chooses";
+  } else if (std::get<uint32_t>(chosen) != attached) {
+    message = "scalegate: the statement was prepared on shard " + std::to_string(attached) +
+              " (a Parse without a Bind, then Flush) and its Bind is for shard " +
+              std::to_string(std::get<uint32_t>(chosen)) + "; run it again: a Bind alone chooses";
+  } else {
+    return false;
+  }
+  std::string reply;
+  const auto* error = std::get_if<shard::KeyError>(&chosen);
+  appendErrorResponse(&reply, "ERROR", error != nullptr ? error->sqlstate : "0A000", message);
+  local_errors_.push_back(std::move(reply));
+  server_->expectLocal(ServerConn::Pending::kLocalError);
+  skip_until_sync_ = true;
+  return true;
 }
 
 // An ERROR for a statement the proxy will not run; a simple Query ends with ReadyForQuery, an

@@ -25,6 +25,20 @@ const char* const LagMonitor::kProbeQuery =
 
 namespace {
 
+// The read/write splitting of one shard of a database (the database's own when not sharded).
+const config::PostgresRoutingConfig& routingOf(const config::PostgresDatabaseConfig& database,
+                                               uint32_t shard) {
+  const auto& shards = database.sharding.shards;
+  return shard < shards.size() ? shards[shard].routing : database.routing;
+}
+
+// "database orders shard 1 server 0" in log lines (no shard for an unsharded database).
+std::string serverName(const std::string& database, uint32_t shard, uint32_t backend,
+                       bool sharded) {
+  return "database " + database + (sharded ? " shard " + std::to_string(shard) : "") + " server " +
+         std::to_string(backend);
+}
+
 bool readColumn(PayloadReader& reader, std::string_view* value, bool* null) {
   int32_t length = 0;
   if (!reader.readInt32(&length)) return false;
@@ -80,27 +94,17 @@ void LagMonitor::onTimer(net::Timer* /*timer*/) {
   worker_.loop().timers().arm(timer_, worker_.config().lag_check_interval.count());
 }
 
-// One probe per server of every split database of the current configuration (RELOAD may add
-// or remove some).
+// One probe per server of every split database and of every shard of a sharded database in
+// the current configuration (RELOAD may add or remove some).
 void LagMonitor::syncProbes() {
   const auto& config = worker_.config();
   for (auto& probe : probes_) probe->seen = false;
   for (const auto& database : config.databases) {
-    if (!database.routing.splits()) continue;
-    for (uint32_t backend = 0; backend <= database.routing.replicas.size(); ++backend) {
-      auto it = std::find_if(probes_.begin(), probes_.end(), [&](const auto& probe) {
-        return probe->database == database.name && probe->backend == backend;
-      });
-      if (it != probes_.end()) {
-        (*it)->seen = true;
-        continue;
-      }
-      auto probe = std::make_unique<Probe>(
-          Probe{database.name, backend, &worker_.service().serverHealth(database.name, backend),
-                health::RiseFall(config.health_check_rise, config.health_check_fall)});
-      probe->seen = true;
-      probes_.push_back(std::move(probe));
-    }
+    const auto& shards = database.sharding.shards;
+    for (uint32_t shard = 0; shard < shards.size(); ++shard)
+      addProbes(database.name, shard, shards[shard].routing.replicas.size());
+    if (shards.empty() && database.routing.splits())
+      addProbes(database.name, 0, database.routing.replicas.size());
   }
   for (auto it = probes_.begin(); it != probes_.end();) {
     if ((*it)->seen) {
@@ -109,6 +113,25 @@ void LagMonitor::syncProbes() {
     }
     if ((*it)->server != nullptr) (*it)->server->close("its database no longer has replicas");
     it = probes_.erase(it);
+  }
+}
+
+// Marks the probes of one shard's (or database's) servers seen, making the missing ones.
+void LagMonitor::addProbes(const std::string& database, uint32_t shard, size_t replicas) {
+  const auto& config = worker_.config();
+  for (uint32_t backend = 0; backend <= replicas; ++backend) {
+    auto it = std::find_if(probes_.begin(), probes_.end(), [&](const auto& probe) {
+      return probe->database == database && probe->shard == shard && probe->backend == backend;
+    });
+    if (it != probes_.end()) {
+      (*it)->seen = true;
+      continue;
+    }
+    auto probe = std::make_unique<Probe>(
+        Probe{database, shard, backend, &worker_.service().serverHealth(database, backend, shard),
+              health::RiseFall(config.health_check_rise, config.health_check_fall)});
+    probe->seen = true;
+    probes_.push_back(std::move(probe));
   }
 }
 
@@ -122,7 +145,7 @@ void LagMonitor::check(Probe& probe) {
 }
 
 void LagMonitor::open(Probe& probe) {
-  Pool* pool = credentialsPool(probe.database, probe.backend);
+  Pool* pool = credentialsPool(probe.database, probe.shard, probe.backend);
   if (pool == nullptr) return;  // no client has logged in to this database yet
   std::string error;
   probe.server = worker_.connectProbe(*pool, &error);
@@ -135,9 +158,9 @@ void LagMonitor::send(Probe& probe) {
   probe.server->startProbe(kProbeQuery);
 }
 
-// A pool of the database on `backend` that can log in: the credentials of a pool of the
-// database (primary or replica) whose server login worked.
-Pool* LagMonitor::credentialsPool(const std::string& database, uint32_t backend) {
+// A pool of the database on `backend` of `shard` that can log in: the credentials of a pool of
+// the database (any shard, primary or replica) whose server login worked.
+Pool* LagMonitor::credentialsPool(const std::string& database, uint32_t shard, uint32_t backend) {
   auto& service = worker_.service();
   const auto* config = service.config().findDatabase(database);
   if (config == nullptr) return nullptr;
@@ -147,8 +170,8 @@ Pool* LagMonitor::credentialsPool(const std::string& database, uint32_t backend)
       std::lock_guard lock(pool->mutex);
       if (pool->welcome.empty()) continue;  // never logged in
     }
-    if (pool->backend() == backend) return pool;
-    Pool* target = service.pool(*config, pool->clientUser(), backend);
+    if (pool->backend() == backend && pool->shard() == shard) return pool;
+    Pool* target = service.pool(*config, pool->clientUser(), backend, shard);
     shareCredentials(*pool, *target);
     return target;
   }
@@ -191,45 +214,49 @@ void LagMonitor::recordFailure(Probe& probe, const std::string& why) {
   ServerHealth& health = *probe.health;
   health.probes_failed.fetch_add(1, std::memory_order_relaxed);
   health.setLastError(why);
+  const auto* database = worker_.config().findDatabase(probe.database);
+  const bool sharded = database != nullptr && database->sharding.enabled();
   if (probe.rise_fall.record(false) || health.state.load() == ServerHealth::State::kUnknown) {
     if (!probe.rise_fall.healthy()) {
-      spdlog::warn("postgres: database {} server {} is down: {}", probe.database, probe.backend,
-                   why);
+      spdlog::warn("postgres: {} is down: {}",
+                   serverName(probe.database, probe.shard, probe.backend, sharded), why);
     }
     health.state.store(probe.rise_fall.healthy() ? ServerHealth::State::kUnknown
                                                  : ServerHealth::State::kDown);
   }
-  const auto* database = worker_.config().findDatabase(probe.database);
-  if (database != nullptr) discoverPrimary(*database);
+  if (database != nullptr) discoverPrimary(*database, probe.shard);
 }
 
 void LagMonitor::recordReading(Probe& probe, const Reading& reading) {
   ServerHealth& health = *probe.health;
   health.probes_passed.fetch_add(1, std::memory_order_relaxed);
-  bool changed = probe.rise_fall.record(true);
-  if (changed) spdlog::info("postgres: database {} server {} is up", probe.database, probe.backend);
+  const auto* database = worker_.config().findDatabase(probe.database);
+  const bool sharded = database != nullptr && database->sharding.enabled();
+  if (probe.rise_fall.record(true)) {
+    spdlog::info("postgres: {} is up",
+                 serverName(probe.database, probe.shard, probe.backend, sharded));
+  }
   health.state.store(probe.rise_fall.healthy() ? ServerHealth::State::kUp
                                                : ServerHealth::State::kDown);
   health.in_recovery.store(reading.in_recovery);
   health.lsn.store(reading.lsn);
   health.replay_age_ms.store(reading.replay_age_ms);
-  updateLag(probe.database);
-  const auto* database = worker_.config().findDatabase(probe.database);
-  if (database != nullptr) discoverPrimary(*database);
+  updateLag(probe.database, probe.shard);
+  if (database != nullptr) discoverPrimary(*database, probe.shard);
 }
 
 // Each replica against the primary's last known position: bytes behind, and time behind
 // (zero once it replayed everything the primary had: an idle primary commits nothing, so
 // the last replayed commit only grows old).
-void LagMonitor::updateLag(const std::string& name) {
+void LagMonitor::updateLag(const std::string& name, uint32_t shard) {
   const auto* database = worker_.config().findDatabase(name);
   if (database == nullptr) return;
   auto& service = worker_.service();
-  const auto& routing = database->routing;
-  uint32_t writer = service.serverHealth(name, Pool::kPrimary).acting_primary.load();
-  uint64_t primary_lsn = service.serverHealth(name, writer).lsn.load();
+  const auto& routing = routingOf(*database, shard);
+  uint32_t writer = service.serverHealth(name, Pool::kPrimary, shard).acting_primary.load();
+  uint64_t primary_lsn = service.serverHealth(name, writer, shard).lsn.load();
   for (uint32_t backend = 1; backend <= routing.replicas.size(); ++backend) {
-    ServerHealth& health = service.serverHealth(name, backend);
+    ServerHealth& health = service.serverHealth(name, backend, shard);
     if (backend == writer || health.state.load() == ServerHealth::State::kUnknown) continue;
     uint64_t replayed = health.lsn.load();
     int64_t bytes = primary_lsn > replayed ? static_cast<int64_t>(primary_lsn - replayed) : 0;
@@ -240,7 +267,8 @@ void LagMonitor::updateLag(const std::string& name) {
         (routing.max_lag.count() > 0 && lag_ms > routing.max_lag.count()) ||
         (routing.max_lag_bytes > 0 && static_cast<uint64_t>(bytes) > routing.max_lag_bytes);
     if (health.lagging.exchange(lagging) != lagging) {
-      spdlog::info("postgres: database {} replica {} {} (lag {} ms, {} bytes)", name, backend,
+      spdlog::info("postgres: {} (a replica) {} (lag {} ms, {} bytes)",
+                   serverName(name, shard, backend, database->sharding.enabled()),
                    lagging ? "is banned from reads" : "is readmitted", lag_ms, bytes);
     }
   }
@@ -248,23 +276,25 @@ void LagMonitor::updateLag(const std::string& name) {
 
 // primary_discovery: when the primary in use is down or in recovery, the first replica that is
 // up and out of recovery (promoted) takes its place; its connections are replaced.
-void LagMonitor::discoverPrimary(const config::PostgresDatabaseConfig& database) {
-  if (!database.routing.primary_discovery) return;
+void LagMonitor::discoverPrimary(const config::PostgresDatabaseConfig& database, uint32_t shard) {
+  const auto& routing = routingOf(database, shard);
+  if (!routing.primary_discovery) return;
   auto& service = worker_.service();
-  ServerHealth& primary = service.serverHealth(database.name, Pool::kPrimary);
+  ServerHealth& primary = service.serverHealth(database.name, Pool::kPrimary, shard);
   uint32_t writer = primary.acting_primary.load();
-  ServerHealth& current = service.serverHealth(database.name, writer);
+  ServerHealth& current = service.serverHealth(database.name, writer, shard);
   if (!current.down() && !current.in_recovery.load()) return;
-  for (uint32_t backend = 0; backend <= database.routing.replicas.size(); ++backend) {
-    ServerHealth& candidate = service.serverHealth(database.name, backend);
+  for (uint32_t backend = 0; backend <= routing.replicas.size(); ++backend) {
+    ServerHealth& candidate = service.serverHealth(database.name, backend, shard);
     if (backend == writer || candidate.state.load() != ServerHealth::State::kUp ||
         candidate.in_recovery.load())
       continue;
     primary.acting_primary.store(backend);
-    spdlog::warn("postgres: database {}: server {} left recovery and is the primary now",
-                 database.name, backend);
+    spdlog::warn("postgres: {} left recovery and is the primary now",
+                 serverName(database.name, shard, backend, database.sharding.enabled()));
     for (Pool* pool : service.pools()) {
-      if (pool->database().name != database.name || pool->isReplica()) continue;
+      if (pool->database().name != database.name || pool->shard() != shard || pool->isReplica())
+        continue;
       std::lock_guard lock(pool->mutex);
       ++pool->generation;  // connections to the old primary close as they are released
     }

@@ -1,10 +1,11 @@
 #pragma once
 // Worker 0's watch over the servers of every split database (one with replicas and
-// read_write_split): every lag_check_interval it asks each server, over a connection of its
-// own, whether it is in recovery and how far its WAL has got, and publishes the answers in
-// the servers' ServerHealth. From them: a replica too far behind (max_lag, max_lag_bytes) is
-// banned from reads until it catches up; a server that fails `fall` probes in a row is down
-// until `rise` pass (reads go elsewhere, writes to a down primary fail at once); with
+// read_write_split) and of every shard of a sharded database (its primary and replicas, split
+// or not: a shard's primary down fails its writes at once): every lag_check_interval it asks each
+// server, over a connection of its own, whether it is in recovery and how far its WAL has got, and
+// publishes the answers in the servers' ServerHealth. From them: a replica too far behind (max_lag,
+// max_lag_bytes) is banned from reads until it catches up; a server that fails `fall` probes in a
+// row is down until `rise` pass (reads go elsewhere, writes to a down primary fail at once); with
 // primary_discovery a replica that says it left recovery becomes the primary.
 //
 // A probe logs in as a pool of its database does (the credentials a client proved), so a
@@ -56,6 +57,7 @@ class LagMonitor final : public net::TimerHandler {
  private:
   struct Probe {
     std::string database;
+    uint32_t shard = 0;  // 0 when not sharded
     uint32_t backend = 0;
     ServerHealth* health = nullptr;
     health::RiseFall rise_fall;
@@ -65,14 +67,15 @@ class LagMonitor final : public net::TimerHandler {
   };
 
   void syncProbes();
+  void addProbes(const std::string& database, uint32_t shard, size_t replicas);
   void check(Probe& probe);
   void open(Probe& probe);
   void send(Probe& probe);
   void recordFailure(Probe& probe, const std::string& why);
   void recordReading(Probe& probe, const Reading& reading);
-  void updateLag(const std::string& database);
-  void discoverPrimary(const config::PostgresDatabaseConfig& database);
-  Pool* credentialsPool(const std::string& database, uint32_t backend);
+  void updateLag(const std::string& database, uint32_t shard);
+  void discoverPrimary(const config::PostgresDatabaseConfig& database, uint32_t shard);
+  Pool* credentialsPool(const std::string& database, uint32_t shard, uint32_t backend);
   Probe* find(const ServerConn* server);
 
   PgWorker& worker_;

@@ -18,10 +18,6 @@ double count(const std::atomic<uint64_t>& value) {
   return static_cast<double>(value.load(std::memory_order_relaxed));
 }
 
-std::string serverLabel(uint32_t backend) {
-  return backend == Pool::kPrimary ? "primary" : "replica" + std::to_string(backend);
-}
-
 // Sums one statistic over the pools of `database`.
 template <typename Read>
 double sumOver(PgService& service, const std::string& database, Read read) {
@@ -84,14 +80,26 @@ void registerDatabaseMetrics(PgService& service, const config::PostgresDatabaseC
   registerServerHealthMetrics(service, database, registry);
 }
 
-// The lag monitor's view of each server of a split database (the set of servers is the one
-// at start-up or at the RELOAD that added the database).
+// The lag monitor's view of each server of a split database, and of each shard's servers of a
+// sharded one (server="shardS/primary"; the set of servers is the one at start-up or at the
+// RELOAD that added the database).
 void registerServerHealthMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
                                  metrics::Registry& registry) {
-  if (!database.routing.splits()) return;
-  for (uint32_t backend = 0; backend <= database.routing.replicas.size(); ++backend) {
-    const metrics::Labels labels = {{"database", database.name}, {"server", serverLabel(backend)}};
-    ServerHealth* health = &service.serverHealth(database.name, backend);
+  const auto& shards = database.sharding.shards;
+  for (uint32_t shard = 0; shard < shards.size(); ++shard)
+    registerServerHealthMetrics(service, database, shard, shards[shard].routing.replicas.size(),
+                                registry);
+  if (shards.empty() && database.routing.splits())
+    registerServerHealthMetrics(service, database, 0, database.routing.replicas.size(), registry);
+}
+
+void registerServerHealthMetrics(PgService& service, const config::PostgresDatabaseConfig& database,
+                                 uint32_t shard, size_t replicas, metrics::Registry& registry) {
+  for (uint32_t backend = 0; backend <= replicas; ++backend) {
+    const metrics::Labels labels = {
+        {"database", database.name},
+        {"server", serverRoleName(database.sharding.enabled(), shard, backend)}};
+    ServerHealth* health = &service.serverHealth(database.name, backend, shard);
     registry.gaugeCallback("scalegate_pg_server_up",
                            "1 while the lag monitor finds the server up (or has not probed it), "
                            "0 when down.",
@@ -140,7 +148,10 @@ void registerServiceMetrics(PgService& service, metrics::Registry& registry) {
 
 void registerPoolMetrics(Pool& pool, metrics::Registry& registry) {
   metrics::Labels labels = {{"database", pool.database().name}, {"user", pool.clientUser()}};
-  if (pool.isReplica()) labels.push_back({"server", serverLabel(pool.backend())});
+  // A sharded database's pools are one per shard and server: "shardS/primary".
+  const bool sharded = pool.database().sharding.enabled();
+  if (pool.isReplica() || sharded)
+    labels.push_back({"server", serverRoleName(sharded, pool.shard(), pool.backend())});
   auto gauge = [&](const char* name, const char* help, double (*read)(Pool&)) {
     registry.gaugeCallback(name, help, labels, [&pool, read] {
       std::lock_guard lock(pool.mutex);

@@ -95,8 +95,9 @@ route::ShardKeyFinder& PgWorker::shardKeys(const config::PostgresDatabaseConfig&
   auto& finder = shard_keys_[database.name];
   const std::string& column =
       database.sharding.key.empty() ? std::string() : database.sharding.key[0];
-  if (finder == nullptr || finder->spec().column != column) {
-    finder = std::make_unique<route::ShardKeyFinder>(route::ShardKeySpec{column, {}},
+  const auto& tables = database.sharding.tables;
+  if (finder == nullptr || finder->spec().column != column || finder->spec().tables != tables) {
+    finder = std::make_unique<route::ShardKeyFinder>(route::ShardKeySpec{column, tables},
                                                      kClassifierEntries, kClassifierBytes);
   }
   return *finder;

@@ -9,6 +9,14 @@
 
 namespace sg::pg {
 
+// One server's name in /metrics' `server` label, SHOW SERVERS' role and log lines: "primary" or
+// "replicaN" (routing.replicas[N - 1]); a sharded database's are "shardS/primary" and
+// "shardS/replicaN".
+inline std::string serverRoleName(bool sharded, uint32_t shard, uint32_t backend) {
+  std::string role = backend == 0 ? "primary" : "replica" + std::to_string(backend);
+  return sharded ? "shard" + std::to_string(shard) + "/" + role : role;
+}
+
 struct ServerHealth {
   enum class State : uint8_t {
     kUnknown,  // not probed yet (no client has logged in, so no credentials): usable

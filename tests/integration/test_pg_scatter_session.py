@@ -82,9 +82,9 @@ def direct(pg, n):
 
 
 def active_servers(gateway, database="orders"):
-    """sv_active of every pool of `database` (one per shard)."""
+    """sv_active of every pool of `database` (one per shard: SHOW POOLS names them db/shardN)."""
     _, rows = gateway.admin_rows("SHOW POOLS")
-    return [int(r["sv_active"]) for r in rows if r["database"] == database]
+    return [int(r["sv_active"]) for r in rows if r["database"].startswith(database + "/shard")]
 
 
 def wait_pools_clean(gateway, database="orders"):

@@ -2,10 +2,13 @@
 shard its key hashes to (PostgreSQL's own PARTITION BY HASH decides the expected shard), from a
 constant, a bound $1, a comment hint or SET scalegate.shard / sharding_key; a statement whose
 keys span shards runs on those shards (scatter-gather), and the session goes on."""
+import asyncio
+
+import asyncpg
 import psycopg
 import pytest
 
-from pg_support import APP, PostgresServer, start_pooler, stop_pooler
+from pg_support import APP, PostgresServer, start_pooler, stop_pooler, wait_s
 
 SHARDS = 3
 KEYS = list(range(1, 61)) + [-7, 2**40, -(2**62)]
@@ -19,6 +22,10 @@ def cluster():
             server.sql("CREATE DATABASE shard%d OWNER %s" % (n, APP[0]), db="postgres")
             server.sql("CREATE TABLE t (customer_id bigint PRIMARY KEY, shard int NOT NULL);"
                        "GRANT ALL ON t TO %s" % APP[0], db="shard%d" % n)
+            # A reference table: the same rows on every shard (not in sharding.tables).
+            server.sql("CREATE TABLE products (product_id int PRIMARY KEY, name text NOT NULL);"
+                       "INSERT INTO products VALUES (1, 'pen'), (2, 'ink'), (3, 'pad');"
+                       "GRANT ALL ON products TO %s" % APP[0], db="shard%d" % n)
         server.sql("CREATE TABLE ref (customer_id bigint) PARTITION BY HASH (customer_id);" +
                    "".join("CREATE TABLE ref%d PARTITION OF ref FOR VALUES WITH (MODULUS %d, "
                            "REMAINDER %d);" % (n, SHARDS, n) for n in range(SHARDS)),
@@ -40,7 +47,8 @@ def gateway(cluster, tmp_path):
     server, _ = cluster
     shards = [{"primary": server.address, "dbname": "shard%d" % n} for n in range(SHARDS)]
     g = start_pooler("scalegate", server, str(tmp_path / "sg"), databases={
-        "orders": {"shards": shards, "sharding": {"key": "customer_id", "function": "hash"}}})
+        "orders": {"shards": shards,
+                   "sharding": {"key": "customer_id", "function": "hash", "tables": ["t"]}}})
     yield g
     stop_pooler(g)
 
@@ -98,8 +106,6 @@ def test_a_statement_across_shards_runs_on_those_shards_and_the_session_goes_on(
 
 
 def test_asyncpg_statement_prepared_before_its_key_runs_on_each_keys_shard(gateway, cluster):
-    import asyncio
-    import asyncpg
     _, expected = cluster
 
     async def check():
@@ -115,3 +121,102 @@ def test_asyncpg_statement_prepared_before_its_key_runs_on_each_keys_shard(gatew
             await conn.close()
 
     asyncio.run(check())
+
+
+def test_a_reference_table_is_read_on_one_shard_and_joined_by_the_sharded_key(gateway, cluster):
+    server, expected = cluster
+    key = next(k for k in KEYS if expected[k] == 2)
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (3,)
+        rows = conn.execute("SELECT t.shard, p.name FROM t JOIN products p ON p.product_id = 2 "
+                            "WHERE t.customer_id = %s", (key,)).fetchall()
+        assert rows == [(2, "ink")]
+
+
+def test_a_reference_table_write_is_refused_unless_a_shard_is_named(gateway, cluster):
+    server, _ = cluster
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        for sql in ("INSERT INTO products VALUES (4, 'cap')",
+                    "UPDATE products SET name = 'quill' WHERE product_id = 1",
+                    "DELETE FROM products WHERE product_id = 3"):
+            with pytest.raises(psycopg.errors.FeatureNotSupported) as raised:
+                conn.execute(sql)
+            assert "products is not sharded (sharding.tables); write it on every shard directly" \
+                in str(raised.value)
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (3,)
+        conn.execute("/* scalegate: shard=1 */ UPDATE products SET name = 'quill' WHERE product_id = 1")
+        conn.execute("SET scalegate.shard = 0")
+        conn.execute("UPDATE products SET name = 'nib' WHERE product_id = 1")
+    try:
+        names = [server.sql("SELECT name FROM products WHERE product_id = 1", db="shard%d" % n)
+                 for n in range(SHARDS)]
+        assert names == ["nib", "quill", "pen"]
+    finally:
+        for n in range(SHARDS):
+            server.sql("UPDATE products SET name = 'pen' WHERE product_id = 1", db="shard%d" % n)
+
+
+def keys_by_shard(expected):
+    by_shard = {}
+    for key in KEYS:
+        by_shard.setdefault(expected[key], []).append(key)
+    return by_shard
+
+
+def test_psycopg_any_of_a_bound_list_on_one_shard_goes_there(gateway, cluster):
+    _, expected = cluster
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        for shard, keys in sorted(keys_by_shard(expected).items()):
+            chosen = keys[:4] + [None]  # a NULL element matches no row and names no shard
+            for placeholder in ("%s", "%b"):  # text and binary arrays
+                rows = conn.execute("SELECT customer_id, shard FROM t WHERE customer_id = ANY(%s) "
+                                    "ORDER BY customer_id" % placeholder, (chosen,)).fetchall()
+                assert rows == sorted((k, shard) for k in keys[:4]), (shard, placeholder)
+        assert conn.execute("SELECT count(*) FROM t WHERE customer_id = ANY(%s)", ([],)).fetchone() == (0,)
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("SELECT shard FROM t WHERE customer_id = ANY(%s)", ([[1, 2], [3, 4]],))
+        assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (1,)).fetchone() == (expected[1],)
+
+
+def test_asyncpg_any_of_a_bound_list_on_one_shard_goes_there(gateway, cluster):
+    _, expected = cluster
+
+    async def run():
+        conn = await gateway.aconnect(dbname="orders")
+        try:
+            for shard, keys in sorted(keys_by_shard(expected).items()):
+                rows = await conn.fetch("SELECT customer_id, shard FROM t WHERE customer_id = ANY($1) "
+                                        "ORDER BY customer_id", keys[:5])
+                assert [tuple(r) for r in rows] == sorted((k, shard) for k in keys[:5]), shard
+                rows = await conn.fetch("SELECT shard FROM t WHERE customer_id = ANY($1::bigint[])", keys[-1:])
+                assert [tuple(r) for r in rows] == [(shard,)]
+            # asyncpg prepares a new text with Parse, Describe, Flush and then binds it (the
+            # server stays attached in between): the texts here were prepared above, so the
+            # Bind alone chooses the shard.
+            other = next(k for k in KEYS if expected[k] != expected[1])
+            rows = await conn.fetch("SELECT customer_id, shard FROM t WHERE customer_id = ANY($1::bigint[])"
+                                    " ORDER BY customer_id", [1, other])  # both shards, merged
+            assert [tuple(r) for r in rows] == sorted([(1, expected[1]), (other, expected[other])])
+            assert await conn.fetchval("SELECT shard FROM t WHERE customer_id = $1", 1) == expected[1]
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(run(), wait_s(60)))
+
+
+def test_asyncpg_new_statement_runs_on_its_keys_shard_the_first_time(gateway, cluster):
+    """asyncpg prepares a new text with Parse, Describe, Flush before it binds the key: the
+    proxy syncs that server itself and lets it go, so the first Bind already chooses its shard."""
+    _, expected = cluster
+
+    async def run():
+        conn = await gateway.aconnect(dbname="orders")
+        try:
+            for n, key in enumerate(KEYS[:9]):
+                sql = "SELECT shard FROM t WHERE customer_id = $1 AND shard >= %d" % -n  # new text
+                assert [tuple(r) for r in await conn.fetch(sql, key)] == [(expected[key],)], key
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(run(), wait_s(60)))

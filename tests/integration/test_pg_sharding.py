@@ -147,7 +147,8 @@ def load(pg):
 
 def sharded_database(pg, **extra):
     shards = [{"primary": pg.address, "dbname": "shard%d" % n} for n in range(SHARDS)]
-    return dict({"shards": shards, "sharding": {"key": "customer_id", "function": "hash"}, "pool_size": 4},
+    sharding = {"key": "customer_id", "function": "hash", "tables": list(COLUMNS)}
+    return dict({"shards": shards, "sharding": sharding, "pool_size": 4},
                 **extra)
 
 
@@ -463,11 +464,9 @@ def test_scatter_without_order_by_returns_every_row(sides):
     sides.same("SELECT customer_id, name FROM customers WHERE region = 'eu'", ordered=False)
 
 
-@needs_wiring
 def test_unsharded_products_read_once_not_once_per_shard(sides):
-    # products is on every shard: read alone it must come from one of them. The key finder
-    # knows this only from a list of the sharded tables (ShardKeyFinder's optional table names;
-    # no config key gives it yet): without one it scatters and every row comes back 3 times.
+    # products is on every shard: read alone it must come from one of them (sharding.tables
+    # lists the sharded tables; products is not among them).
     sides.same("SELECT * FROM products ORDER BY product_id")
     sides.same("SELECT * FROM products WHERE product_id = %s", (7,))
 

@@ -29,6 +29,7 @@ ShardKeys allShards(std::string reason) {
 // The union of two results: the statement touches what either part touches.
 void merge(ShardKeys& into, const ShardKeys& part) {
   into.sets_key = into.sets_key || part.sets_key;
+  if (into.writes_unsharded.empty()) into.writes_unsharded = part.writes_unsharded;
   if (into.scope == KeyScope::kAllShards || part.scope == KeyScope::kNoShardedTable) return;
   if (part.scope == KeyScope::kAllShards) {
     into.scope = KeyScope::kAllShards;
@@ -245,7 +246,11 @@ void Finder::addTarget(const PgQuery__RangeVar* table, Scope& scope, ShardKeys& 
   if (!isShardedTable(table, scope)) {
     const std::string name = table->relname;
     const bool cte = std::find(scope.ctes.begin(), scope.ctes.end(), name) != scope.ctes.end();
-    if (!cte) merge(keys, allShards("writes " + name + ", which is not sharded"));
+    if (!cte) {
+      ShardKeys writes = allShards("writes " + name + ", which is not sharded");
+      writes.writes_unsharded = name;
+      merge(keys, writes);
+    }
     return;
   }
   scope.refs.push_back({table->schemaname != nullptr ? table->schemaname : "", table->relname,

@@ -85,6 +85,10 @@ struct ShardKeys {
   // the caller refuses it unless all shards are one.
   bool sets_key = false;
   std::string reason;  // why kAllShards, for the caller's error message and logs
+  // The first table the statement writes (INSERT/UPDATE/DELETE target) that is not sharded:
+  // a reference table with a copy on every shard, which one statement cannot keep equal. The
+  // caller refuses the statement unless a hint or setting names the shard. Empty: none.
+  std::string writes_unsharded;
   bool operator==(const ShardKeys&) const = default;
 };
 

@@ -47,6 +47,7 @@ std::string render(const ShardKeys& keys) {
                                                               : "keys " + renderList(keys.values);
   if (!keys.insert_rows.empty()) out += " rows " + renderList(keys.insert_rows);
   if (keys.sets_key) out += " sets_key";
+  if (!keys.writes_unsharded.empty()) out += " writes " + keys.writes_unsharded;
   return out;
 }
 
@@ -214,11 +215,11 @@ const Case kCases[] = {
     {"update orders set customer_id = 5 where customer_id = 5", "keys 5"},
     {"update orders set (status, customer_id) = ('x', 6) where customer_id = 5", "keys 5 sets_key"},
     {"update orders set status = i.s from items i where i.customer_id = orders.customer_id and orders.customer_id = 5", "keys 5"},
-    {"update countries set name = 'x' where code = 'de'", "all"},
+    {"update countries set name = 'x' where code = 'de'", "all writes countries"},
     {"delete from orders where customer_id = $1", "keys $1"},
     {"delete from orders where id = 3", "all"},
     {"delete from orders o using items i where i.customer_id = o.customer_id and o.customer_id = 2", "keys 2"},
-    {"delete from countries", "all"},
+    {"delete from countries", "all writes countries"},
     {"with x as (select 1) update orders set a = 1 where customer_id = 4", "keys 4"},
     // INSERT
     {"insert into orders (id, customer_id) values (1, 5)", "keys 5 rows 5"},
@@ -238,8 +239,10 @@ const Case kCases[] = {
     {"insert into orders (id, customer_id) values (1, 5) returning *", "keys 5 rows 5"},
     {"insert into orders (id, customer_id) values (1, (select max(customer_id) from orders))", "all"},
     {"insert into orders (id, \"Customer_Id\") values (1, 5)", "all"},
-    {"insert into countries (code) values ('de')", "all"},
-    {"insert into o (id, customer_id) values (1, 5)", "all"},  // o is not sharded
+    {"insert into countries (code) values ('de')", "all writes countries"},
+    {"delete from countries using orders where orders.customer_id = 5", "all writes countries"},
+    {"with d as (delete from countries returning code) select * from orders where customer_id = 5", "all writes countries"},
+    {"insert into o (id, customer_id) values (1, 5)", "all writes o"},  // o is not sharded
     {"with v as (select 1) insert into orders (id, customer_id) values (1, 5)", "keys 5 rows 5"},
     {"insert into orders as o (id, customer_id) values (1, 5)", "keys 5 rows 5"},
 };
