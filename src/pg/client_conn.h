@@ -156,13 +156,29 @@ class ClientConn final : public net::EventHandler,
   Pool* shardPrimary();
   // client_shard.cpp
   enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore };
-  ShardChoice chooseShard(char type, std::string_view payload);
+  // in_transaction: a server is attached inside a transaction on current_shard_; the statement
+  // must be for that shard (current_shard_ does not change).
+  ShardChoice chooseShard(char type, std::string_view payload, bool in_transaction = false);
   std::string_view bindAfterParse(bool* complete);
   std::variant<uint32_t, shard::KeyError> shardOfKey(const route::KeyValue& key,
                                                      std::string_view bind) const;
   std::variant<uint32_t, shard::KeyError> shardOfKeys(const route::ShardKeys& keys,
                                                       std::string_view bind) const;
   void refuseStatement(char type, const shard::KeyError& error);
+  // client_transaction.cpp: a sharded database's transactions (deferred BEGIN, one shard).
+  struct LocalStatement {
+    route::TxnControlKind kind;
+    bool chain;
+    std::string begin_text;
+  };
+  std::optional<LocalStatement> localStatement(std::string_view text);
+  void runLocalStatement(const LocalStatement& statement);
+  bool answerLocalTransaction(char type, std::string_view payload);
+  void sendDeferredBegin();
+  ShardChoice refuseShard(char type, const shard::KeyError& error, bool in_transaction);
+  ShardChoice keepTransactionShard(char type, uint32_t shard);
+  void refuseInTransaction(char type, const shard::KeyError& error);
+  void failTransactionAtSync();
   bool rerouteRead();
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
@@ -240,7 +256,18 @@ class ClientConn final : public net::EventHandler,
   uint32_t current_shard_ = 0;
   std::optional<uint32_t> shard_setting_;
   std::optional<std::string>
-      sharding_key_setting_;   // the server's ReadyForQuery now answers the position query
+      sharding_key_setting_;  // the server's ReadyForQuery now answers the position query
+  // A transaction whose BEGIN the proxy answered (kOpen: no server yet; begin_text_ goes to
+  // the server its first statement attaches), the unnamed statement / portal of such a
+  // BEGIN, COMMIT or ROLLBACK answered here, and the statement that fails a transaction at
+  // the Sync of a batch whose message was refused (client_transaction.cpp).
+  enum class LocalTxn : uint8_t { kNone, kOpen };
+  LocalTxn local_txn_ = LocalTxn::kNone;
+  std::string begin_text_;
+  std::optional<LocalStatement> local_parsed_;
+  std::optional<LocalStatement> local_portal_;
+  bool local_batch_ = false;
+  std::string fail_at_sync_;
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

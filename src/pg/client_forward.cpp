@@ -98,6 +98,10 @@ bool ClientConn::forwardMessages() {
       continue;
     }
     if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
+      if (answerLocalTransaction(type, std::string_view(in.data() + 5, total - 5))) {
+        in.consume(total);  // BEGIN, COMMIT, ROLLBACK of a transaction with no server yet
+        continue;
+      }
       ShardChoice choice = chooseShard(type, std::string_view(in.data() + 5, total - 5));
       if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
       if (choice == ShardChoice::kRefused) {
@@ -134,6 +138,21 @@ bool ClientConn::forwardMessages() {
         continue;
       }
       skip_until_sync_ = false;
+      if (!fail_at_sync_.empty()) {
+        failTransactionAtSync();  // the batch's refused message fails the transaction
+        in.consume(total);
+        continue;
+      }
+    }
+    if (database_config_->sharding.enabled() && transaction_status_ == 'T' &&
+        (type == 'Q' || type == 'P' || type == 'B')) {
+      // Inside a transaction: the statement must be for the transaction's shard.
+      ShardChoice choice = chooseShard(type, message.substr(5), /*in_transaction=*/true);
+      if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
+      if (choice == ShardChoice::kRefused) {
+        in.consume(total);  // the server answers for it (refuseInTransaction)
+        continue;
+      }
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
@@ -396,6 +415,7 @@ void ClientConn::onServerAttached(ServerConn* server) {
     setState(State::kActive);
   }
   replayParams();
+  sendDeferredBegin();
   if (requesting_) return;  // needServer's caller goes on forwarding
   forwardMessages();
   flushToClient();

@@ -123,7 +123,8 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKeys(const route::Sha
 // Chooses current_shard_ for the transaction starting with this message: kChosen; kRefused
 // (an ERROR went out; the caller drops the message); kNeedMore (the key is a parameter whose
 // Bind has not arrived: read on).
-ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payload) {
+ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payload,
+                                                bool in_transaction) {
   const auto& sharding = database_config_->sharding;
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
   if (text.empty()) return ShardChoice::kChosen;  // keeps the current shard
@@ -157,16 +158,17 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
       break;
   }
   if (auto* error = std::get_if<shard::KeyError>(&chosen)) {
-    refuseStatement(type, *error);
-    return ShardChoice::kRefused;
+    return refuseShard(type, *error, in_transaction);
   }
   const uint32_t shard = std::get<uint32_t>(chosen);
   if (shard >= sharding.shards.size()) {
-    refuseStatement(
-        type, {"22023", "scalegate: there is no shard " + std::to_string(shard) + " (shards 0 to " +
-                            std::to_string(sharding.shards.size() - 1) + ")"});
-    return ShardChoice::kRefused;
+    return refuseShard(
+        type,
+        {"22023", "scalegate: there is no shard " + std::to_string(shard) + " (shards 0 to " +
+                      std::to_string(sharding.shards.size() - 1) + ")"},
+        in_transaction);
   }
+  if (in_transaction) return keepTransactionShard(type, shard);
   current_shard_ = shard;
   return ShardChoice::kChosen;
 }
@@ -176,7 +178,7 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
 void ClientConn::refuseStatement(char type, const shard::KeyError& error) {
   appendErrorResponse(&stream_.out(), "ERROR", error.sqlstate, error.message);
   if (type == 'Q') {
-    appendReadyForQuery(&stream_.out(), 'I');
+    appendReadyForQuery(&stream_.out(), transaction_status_);
   } else {
     proxy_failed_ = true;
   }

@@ -389,6 +389,11 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
     case 'Z':
       if (!payload.empty()) transaction_status_ = payload[0];
       if (own_show) show_names_.pop_front();
+      if (!pending_.empty() && pending_.front() == Pending::kOwnSync) {
+        pending_.pop_front();
+        *forward = false;
+        break;
+      }
       if (!pending_.empty()) pending_.pop_front();
       *forward = !own_query;
       if (own_row) ownRowDone();
@@ -478,7 +483,8 @@ void ServerConn::keepShownValue(std::string_view payload) {
 // Sync: the replies they would have had never come.
 void ServerConn::popThroughError() {
   while (!pending_.empty() && pending_.front() != Pending::kSync &&
-         pending_.front() != Pending::kOwnQuery && pending_.front() != Pending::kOwnRow) {
+         pending_.front() != Pending::kOwnSync && pending_.front() != Pending::kOwnQuery &&
+         pending_.front() != Pending::kOwnRow) {
     if (pending_.front() == Pending::kLocalError && peer_ != nullptr) peer_->dropLocalError();
     pending_.pop_front();  // skipped by the server: no reply, not even a local one
   }

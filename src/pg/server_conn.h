@@ -51,6 +51,7 @@ class ServerConn final : public net::EventHandler,
     kOwnParse,    // the proxy's Parse: its ParseComplete is swallowed
     kOwnClose,    // the proxy's Close: its CloseComplete is swallowed
     kOwnQuery,    // the proxy's Query (parameter replay): everything through its ReadyForQuery
+    kOwnSync,     // the proxy's Sync: replies before it pass, its ReadyForQuery is swallowed
     kOwnShow,     // the proxy's SHOW of a setting the client changed: its value is kept
     kLocalParse,  // a Parse of a statement this server has: answered by the proxy, in order
     kLocalClose,  // a Close the proxy answers itself, in order

@@ -545,7 +545,6 @@ def test_window_function_across_shards_refused(sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_transaction_touching_two_shards_refused_and_rolled_back(world, sides):
     a, b = world.keys[0][1], world.keys[2][1]
     before = ORDERS_OF.replace("%s", "%d")
@@ -558,7 +557,6 @@ def test_transaction_touching_two_shards_refused_and_rolled_back(world, sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_multi_row_insert_spanning_shards_refused_one_shard_accepted(world, sides):
     new = world.new_keys_by_shard(NEW_CUSTOMER_IDS)
     sql = "INSERT INTO customers (customer_id, region, name, created) VALUES %s"
@@ -573,7 +571,6 @@ def test_multi_row_insert_spanning_shards_refused_one_shard_accepted(world, side
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_insert_without_column_list_refused(world, sides):
     key = world.new_keys_by_shard(NEW_CUSTOMER_IDS + 1000)[1]
     sides.refused("INSERT INTO customers VALUES (%d, 'us', 'no columns', '2026-01-01')" % key, "0A000")
@@ -628,7 +625,6 @@ def test_transaction_on_one_customer_commits_then_reads(world, sides):
     sides.same("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
 
 
-@needs_wiring
 def test_transaction_rolled_back_leaves_the_shard_unchanged(world, sides):
     key = world.keys[0][3]
     sides.gw.execute("BEGIN")
