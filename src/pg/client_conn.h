@@ -175,6 +175,9 @@ class ClientConn final : public net::EventHandler,
   void runLocalStatement(const LocalStatement& statement);
   bool answerLocalTransaction(char type, std::string_view payload);
   void sendDeferredBegin();
+  void sendHeldBegin();
+  ShardChoice leaveHeldServer();
+  void resumeAfterHeldServer();
   ShardChoice refuseShard(char type, const shard::KeyError& error, bool in_transaction);
   ShardChoice keepTransactionShard(char type, uint32_t shard);
   void refuseInTransaction(char type, const shard::KeyError& error);
@@ -264,6 +267,8 @@ class ClientConn final : public net::EventHandler,
   enum class LocalTxn : uint8_t { kNone, kOpen };
   LocalTxn local_txn_ = LocalTxn::kNone;
   std::string begin_text_;
+  bool hold_begin_ = false;  // the message that attached the server does not choose the shard
+  bool reroute_after_release_ = false;  // the held server goes back; then the input is read on
   std::optional<LocalStatement> local_parsed_;
   std::optional<LocalStatement> local_portal_;
   bool local_batch_ = false;

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <utility>
 
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
@@ -112,6 +113,8 @@ bool ClientConn::forwardMessages() {
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;
+    // The message a server was just attached for (a deferred BEGIN may wait behind it).
+    const bool attaching = std::exchange(hold_begin_, false);
     if (!whole) {
       if (type == 'Q' || type == 'F') server_->markSynced();
       if (type == 'P' || type == 'B') server_->markUnsynced();
@@ -144,15 +147,16 @@ bool ClientConn::forwardMessages() {
         continue;
       }
     }
-    if (database_config_->sharding.enabled() && transaction_status_ == 'T' &&
-        (type == 'Q' || type == 'P' || type == 'B')) {
+    if (database_config_->sharding.enabled() && (type == 'Q' || type == 'P' || type == 'B') &&
+        (transaction_status_ == 'T' || local_txn_ == LocalTxn::kOpen) && !attaching) {
       // Inside a transaction: the statement must be for the transaction's shard.
       ShardChoice choice = chooseShard(type, message.substr(5), /*in_transaction=*/true);
-      if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
+      if (choice == ShardChoice::kNeedMore) break;  // its Bind, or another server, is coming
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the server answers for it (refuseInTransaction)
         continue;
       }
+      if (local_txn_ == LocalTxn::kOpen && type != 'P') sendHeldBegin();
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
@@ -463,6 +467,10 @@ void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::strin
 }
 
 void ClientConn::deliver(std::string_view bytes) {
+  if (local_txn_ == LocalTxn::kOpen && bytes.size() == 6 && bytes[0] == 'Z') [[unlikely]] {
+    static constexpr char kInTransaction[] = {'Z', 0, 0, 0, 5, 'T'};
+    bytes = std::string_view(kInTransaction, 6);  // a server ran a Parse before the BEGIN
+  }
   stream_.append(bytes);
   pool_->stats().bytes_sent.inc(bytes.size());
 }
@@ -518,13 +526,15 @@ bool ClientConn::onServerReady() {
   if (state_ == State::kClosed) return true;
   releaseServer();
   if (position_read && read_pending_ && state_ != State::kClosed) readInput();
+  if (reroute_after_release_ && state_ != State::kClosed) resumeAfterHeldServer();
   return true;
 }
 
 void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
-  if (transaction_writes_) last_write_ms_ = worker_->now();  // read_your_writes
+  if (local_txn_ == LocalTxn::kOpen) transaction_status_ = 'T';  // its BEGIN still waits
+  if (transaction_writes_) last_write_ms_ = worker_->now();      // read_your_writes
   setState(State::kIdle);
   armIdleTimers();
   stream_.trimOutput();

@@ -59,7 +59,8 @@ bool needsParameter(const route::ShardKeys& keys) {
 
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
-// *complete false: not read yet; empty with *complete true: the batch has none (a prepare).
+// *complete false: not read yet; empty with *complete true: the batch has none (a prepare,
+// ended by Sync or by Flush: asyncpg sends Parse, Describe, Flush and waits).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
@@ -68,7 +69,7 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
     const int32_t length = readBigEndian32(rest.data() + 1);
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
-    if (rest[0] == 'S') return {};
+    if (rest[0] == 'S' || rest[0] == 'H') return {};  // a Flush: the client waits (asyncpg)
     rest.remove_prefix(static_cast<size_t>(length) + 1);
   }
   *complete = false;
@@ -126,6 +127,8 @@ std::variant<uint32_t, shard::KeyError> ClientConn::shardOfKeys(const route::Sha
 ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payload,
                                                 bool in_transaction) {
   const auto& sharding = database_config_->sharding;
+  // A deferred BEGIN waits for a message that decides the shard (client_transaction.cpp).
+  if (!in_transaction) hold_begin_ = type != 'Q' && type != 'B' && type != 'F';
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
   if (text.empty()) return ShardChoice::kChosen;  // keeps the current shard
   auto found = worker_->shardKeys(*database_config_).find(text, worker_->classifier());
@@ -170,6 +173,7 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   }
   if (in_transaction) return keepTransactionShard(type, shard);
   current_shard_ = shard;
+  hold_begin_ = false;
   return ShardChoice::kChosen;
 }
 

@@ -165,7 +165,7 @@ void ClientConn::sendDeferredBegin() {
   local_parsed_.reset();
   local_portal_.reset();
   local_batch_ = false;
-  if (local_txn_ != LocalTxn::kOpen) return;
+  if (local_txn_ != LocalTxn::kOpen || hold_begin_) return;
   local_txn_ = LocalTxn::kNone;
   scratch_.clear();
   appendQuery(&scratch_, begin_text_);
@@ -174,16 +174,45 @@ void ClientConn::sendDeferredBegin() {
   server_->expect(ServerConn::Pending::kOwnQuery);
 }
 
+// A server attached while the BEGIN was held (for a Parse whose Bind chooses the shard, a
+// Describe, ...) gets the BEGIN before the first statement that runs on it.
+void ClientConn::sendHeldBegin() {
+  hold_begin_ = false;
+  sendDeferredBegin();
+  transaction_status_ = 'T';
+}
+
+// A statement for another shard while the held server (of the current shard) ran only a
+// prepare: its batch ends with a Sync of the proxy's, it goes back to its pool, and then the
+// statement is read again (resumeAfterHeldServer) and goes to its own shard with the BEGIN.
+ClientConn::ShardChoice ClientConn::leaveHeldServer() {
+  server_->send(std::string_view("S\0\0\0\4", 5));
+  server_->expect(ServerConn::Pending::kOwnSync);
+  server_->markSynced();
+  reroute_after_release_ = true;
+  return ShardChoice::kNeedMore;
+}
+
+void ClientConn::resumeAfterHeldServer() {
+  reroute_after_release_ = false;
+  processInput();
+  if (state_ != State::kClosed) flushToClient();
+}
+
 // chooseShard found no shard for the statement, or one this transaction may not use.
 ClientConn::ShardChoice ClientConn::refuseShard(char type, const shard::KeyError& error,
                                                 bool in_transaction) {
   if (in_transaction) {
+    if (local_txn_ == LocalTxn::kOpen) sendHeldBegin();  // so that the refusal fails it
     refuseInTransaction(type, error);
     return ShardChoice::kRefused;
   }
   // A deferred transaction's first statement: the current shard's server takes the transaction
   // and refuses it there (chooseShard again, in_transaction), failing it as PostgreSQL would.
-  if (local_txn_ == LocalTxn::kOpen) return ShardChoice::kChosen;
+  if (local_txn_ == LocalTxn::kOpen) {
+    hold_begin_ = false;
+    return ShardChoice::kChosen;
+  }
   refuseStatement(type, error);
   return ShardChoice::kRefused;
 }
@@ -191,6 +220,10 @@ ClientConn::ShardChoice ClientConn::refuseShard(char type, const shard::KeyError
 // Inside a transaction on current_shard_: a statement for `shard` may run only when it is the
 // same one.
 ClientConn::ShardChoice ClientConn::keepTransactionShard(char type, uint32_t shard) {
+  if (local_txn_ == LocalTxn::kOpen) {  // the attached server has not had the BEGIN yet
+    if (shard != current_shard_) return leaveHeldServer();
+    sendHeldBegin();
+  }
   if (shard == current_shard_) return ShardChoice::kChosen;
   refuseInTransaction(type, {"0A000", "scalegate: this transaction runs on shard " +
                                           std::to_string(current_shard_) +
