@@ -178,10 +178,11 @@ class ClientConn final : public net::EventHandler,
   void sendHeldBegin();
   ShardChoice leaveHeldServer();
   void resumeAfterHeldServer();
+  std::string_view undecidedParseText(std::string_view bind) const;
+  void bindUndecidedParse();
   ShardChoice refuseShard(char type, const shard::KeyError& error, bool in_transaction);
   ShardChoice keepTransactionShard(char type, uint32_t shard);
   void refuseInTransaction(char type, const shard::KeyError& error);
-  void failTransactionAtSync();
   bool rerouteRead();
   // client_proxy_settings.cpp
   bool answerProxySetting(std::string_view query_payload);
@@ -262,17 +263,22 @@ class ClientConn final : public net::EventHandler,
       sharding_key_setting_;  // the server's ReadyForQuery now answers the position query
   // A transaction whose BEGIN the proxy answered (kOpen: no server yet; begin_text_ goes to
   // the server its first statement attaches), the unnamed statement / portal of such a
-  // BEGIN, COMMIT or ROLLBACK answered here, and the statement that fails a transaction at
-  // the Sync of a batch whose message was refused (client_transaction.cpp).
+  // BEGIN, COMMIT or ROLLBACK answered here (client_transaction.cpp).
   enum class LocalTxn : uint8_t { kNone, kOpen };
   LocalTxn local_txn_ = LocalTxn::kNone;
   std::string begin_text_;
   bool hold_begin_ = false;  // the message that attached the server does not choose the shard
-  bool reroute_after_release_ = false;  // the held server goes back; then the input is read on
+  // The attached server was taken for a message that does not choose the shard (a prepare:
+  // Parse, Describe, then Flush or Sync): a statement for another shard sends it back.
+  bool shard_undecided_ = false;
+  bool reroute_after_release_ = false;  // the server goes back; then the input is read on
+  // An unnamed Parse that ran there (its payload): its Bind's key chooses the shard, and when
+  // that is another server the Parse is sent there again first.
+  std::string undecided_parse_;
+  bool resend_undecided_parse_ = false;
   std::optional<LocalStatement> local_parsed_;
   std::optional<LocalStatement> local_portal_;
   bool local_batch_ = false;
-  std::string fail_at_sync_;
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

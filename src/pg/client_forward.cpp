@@ -115,6 +115,7 @@ bool ClientConn::forwardMessages() {
       break;
     // The message a server was just attached for (a deferred BEGIN may wait behind it).
     const bool attaching = std::exchange(hold_begin_, false);
+    if (attaching) shard_undecided_ = true;
     if (!whole) {
       if (type == 'Q' || type == 'F') server_->markSynced();
       if (type == 'P' || type == 'B') server_->markUnsynced();
@@ -141,23 +142,23 @@ bool ClientConn::forwardMessages() {
         continue;
       }
       skip_until_sync_ = false;
-      if (!fail_at_sync_.empty()) {
-        failTransactionAtSync();  // the batch's refused message fails the transaction
-        in.consume(total);
-        continue;
-      }
     }
     if (database_config_->sharding.enabled() && (type == 'Q' || type == 'P' || type == 'B') &&
-        (transaction_status_ == 'T' || local_txn_ == LocalTxn::kOpen) && !attaching) {
-      // Inside a transaction: the statement must be for the transaction's shard.
+        (transaction_status_ == 'T' || shard_undecided_) && !attaching) {
+      // Inside a transaction (or on a server taken for a prepare): the statement must be for
+      // the server's shard.
       ShardChoice choice = chooseShard(type, message.substr(5), /*in_transaction=*/true);
       if (choice == ShardChoice::kNeedMore) break;  // its Bind, or another server, is coming
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the server answers for it (refuseInTransaction)
         continue;
       }
-      if (local_txn_ == LocalTxn::kOpen && type != 'P') sendHeldBegin();
+      if (shard_undecided_ && type != 'P') {
+        shard_undecided_ = false;  // it runs on this server, decided or not (an unnamed Bind)
+        if (local_txn_ == LocalTxn::kOpen) sendHeldBegin();
+      }
     }
+    if (type == 'B' && !undecided_parse_.empty()) bindUndecidedParse();
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
     } else if (type != 'd' && type != 'c' && type != 'f') {
@@ -415,6 +416,8 @@ void ClientConn::onServerAttached(ServerConn* server) {
   }
   if (welcome_pending_) {
     welcome_pending_ = false;
+    // The login's server (shard 0) may still be here when the first statement comes.
+    shard_undecided_ = database_config_->sharding.enabled();
     sendWelcome();
     setState(State::kActive);
   }
@@ -533,6 +536,7 @@ bool ClientConn::onServerReady() {
 void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
+  shard_undecided_ = false;
   if (local_txn_ == LocalTxn::kOpen) transaction_status_ = 'T';  // its BEGIN still waits
   if (transaction_writes_) last_write_ms_ = worker_->now();      // read_your_writes
   setState(State::kIdle);

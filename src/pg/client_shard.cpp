@@ -130,6 +130,8 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   // A deferred BEGIN waits for a message that decides the shard (client_transaction.cpp).
   if (!in_transaction) hold_begin_ = type != 'Q' && type != 'B' && type != 'F';
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
+  if (type == 'B' && text.empty()) text = undecidedParseText(payload);
+  if (type == 'P') undecided_parse_.clear();
   if (text.empty()) return ShardChoice::kChosen;  // keeps the current shard
   auto found = worker_->shardKeys(*database_config_).find(text, worker_->classifier());
   const route::StatementClass& verdict = *found.verdict;
@@ -155,6 +157,7 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
       if (type == 'P' && bind.empty() && needsParameter(found.keys->combined)) {
         // Prepared without a Bind in its batch: the Bind that runs it chooses the shard.
         if (!batch_complete) return ShardChoice::kNeedMore;
+        if (payload[0] == '\0') undecided_parse_.assign(payload);  // unnamed: kept for its Bind
         return ShardChoice::kChosen;
       }
       chosen = shardOfKeys(found.keys->combined, bind);

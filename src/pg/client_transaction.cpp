@@ -12,6 +12,8 @@
 // so the transaction fails on the server exactly as after any failed statement: the client
 // sees the error and ReadyForQuery 'E', a later COMMIT rolls back, ROLLBACK TO SAVEPOINT
 // recovers. Two-phase commit is not supported, so a transaction never spans shards.
+#include <utility>
+
 #include "pg/client_conn.h"
 #include "pg/pg_worker.h"
 #include "pg/route/classifier.h"
@@ -182,15 +184,45 @@ void ClientConn::sendHeldBegin() {
   transaction_status_ = 'T';
 }
 
-// A statement for another shard while the held server (of the current shard) ran only a
+// A statement for another shard while the attached server (of the current shard) ran only a
 // prepare: its batch ends with a Sync of the proxy's, it goes back to its pool, and then the
-// statement is read again (resumeAfterHeldServer) and goes to its own shard with the BEGIN.
+// statement is read again (resumeAfterHeldServer) and goes to its own shard (with a deferred
+// BEGIN, if any); the proxy prepares the statement there again.
 ClientConn::ShardChoice ClientConn::leaveHeldServer() {
   server_->send(std::string_view("S\0\0\0\4", 5));
   server_->expect(ServerConn::Pending::kOwnSync);
   server_->markSynced();
   reroute_after_release_ = true;
+  resend_undecided_parse_ = !undecided_parse_.empty();
   return ShardChoice::kNeedMore;
+}
+
+// The text of the unnamed statement a Bind runs when its Parse ran on a server taken for a
+// prepare (undecided_parse_); empty otherwise.
+std::string_view ClientConn::undecidedParseText(std::string_view bind) const {
+  if (undecided_parse_.empty() || bind.size() < 2) return {};
+  PayloadReader reader(bind);
+  std::string_view portal, statement;
+  if (!reader.readString(&portal) || !reader.readString(&statement) || !statement.empty())
+    return {};
+  return statementText('P', undecided_parse_);
+}
+
+// A Bind of the unnamed statement reaches a server: on another server than its Parse's (the
+// Bind chose another shard) the Parse goes first, its ParseComplete swallowed.
+void ClientConn::bindUndecidedParse() {
+  if (undecidedParseText(std::string_view(stream_.in().data() + 5, stream_.in().size() - 5))
+          .empty())
+    return;
+  if (std::exchange(resend_undecided_parse_, false)) {
+    scratch_.clear();
+    scratch_.push_back('P');
+    appendInt32(&scratch_, static_cast<int32_t>(undecided_parse_.size() + 4));
+    scratch_.append(undecided_parse_);
+    server_->send(scratch_);
+    server_->expect(ServerConn::Pending::kOwnParse);
+  }
+  undecided_parse_.clear();
 }
 
 void ClientConn::resumeAfterHeldServer() {
@@ -220,9 +252,12 @@ ClientConn::ShardChoice ClientConn::refuseShard(char type, const shard::KeyError
 // Inside a transaction on current_shard_: a statement for `shard` may run only when it is the
 // same one.
 ClientConn::ShardChoice ClientConn::keepTransactionShard(char type, uint32_t shard) {
-  if (local_txn_ == LocalTxn::kOpen) {  // the attached server has not had the BEGIN yet
-    if (shard != current_shard_) return leaveHeldServer();
-    sendHeldBegin();
+  if (shard_undecided_) {  // the server ran only a prepare (and has not had the BEGIN yet)
+    if (shard != current_shard_ &&
+        worker_->config().pool_mode != config::PostgresConfig::PoolMode::kSession)
+      return leaveHeldServer();
+    shard_undecided_ = false;
+    if (local_txn_ == LocalTxn::kOpen) sendHeldBegin();
   }
   if (shard == current_shard_) return ShardChoice::kChosen;
   refuseInTransaction(type, {"0A000", "scalegate: this transaction runs on shard " +
@@ -234,32 +269,24 @@ ClientConn::ShardChoice ClientConn::keepTransactionShard(char type, uint32_t sha
 }
 
 // The attached server runs, in place of the refused statement, one that fails with the same
-// error, so its reply (ErrorResponse, ReadyForQuery 'E') is the statement's. In an extended
-// batch that happens at its Sync (failTransactionAtSync); the messages up to it are skipped.
+// error, so its reply (ErrorResponse, and for a simple Query ReadyForQuery 'E') is the
+// statement's, in order. In an extended batch the error goes at once (a client that sent Flush
+// waits for it): a Sync of the proxy's ends the batch so far, the failing statement follows,
+// both their ReadyForQuery swallowed (kOwnSync); the client's messages up to its Sync are
+// skipped and its Sync gets the server's ReadyForQuery ('E' in a transaction).
 void ClientConn::refuseInTransaction(char type, const shard::KeyError& error) {
+  scratch_.clear();
+  if (type != 'Q') scratch_.append("S\0\0\0\4", 5);
+  appendQuery(&scratch_, failingStatement(error));
+  server_->send(scratch_);
   if (type == 'Q') {
-    scratch_.clear();
-    appendQuery(&scratch_, failingStatement(error));
-    server_->send(scratch_);
     server_->expect(ServerConn::Pending::kSync);
     return;
   }
-  fail_at_sync_ = failingStatement(error);
-  skip_until_sync_ = true;
-}
-
-// The client's Sync after a refused extended message: a Sync of the proxy's ends the batch
-// (the replies to what went before are the client's, its ReadyForQuery is not), then the
-// failing statement answers with the error and the ReadyForQuery the client waits for.
-void ClientConn::failTransactionAtSync() {
-  server_->send(std::string_view("S\0\0\0\4", 5));
   server_->expect(ServerConn::Pending::kOwnSync);
-  scratch_.clear();
-  appendQuery(&scratch_, fail_at_sync_);
-  fail_at_sync_.clear();
-  server_->send(scratch_);
-  server_->expect(ServerConn::Pending::kSync);
+  server_->expect(ServerConn::Pending::kOwnSync);
   server_->markSynced();
+  skip_until_sync_ = true;
 }
 
 }  // namespace sg::pg

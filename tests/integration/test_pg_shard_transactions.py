@@ -205,6 +205,27 @@ def test_asyncpg_transaction_blocks(gateway, cluster):
     assert rows_by_shard(primary, a) == {}
 
 
+def test_asyncpg_statement_prepared_before_its_key_runs_on_each_keys_shard(gateway, cluster):
+    # asyncpg prepares (Parse, Describe, Flush) on a server of the current shard and then binds:
+    # the Bind's key sends that server back and runs the statement on the key's shard.
+    primary, _ = cluster
+    keys = {n: key_on(primary, n) for n in range(SHARDS)}
+    sql = "SELECT current_database(), count(*) FROM t WHERE customer_id = $1"
+
+    async def run():
+        conn = await gateway.aconnect(dbname="orders", statement_cache_size=0)
+        try:
+            stmt = await conn.prepare(sql)
+            seen = [tuple(await stmt.fetchrow(keys[n])) for n in (2, 0, 1, 2)]
+            seen += [tuple(await conn.fetchrow(sql + " AND true", keys[n])) for n in (1, 2, 0)]
+            return seen
+        finally:
+            await conn.close()
+
+    seen = asyncio.run(asyncio.wait_for(run(), wait_s(60)))
+    assert seen == [("shard%d" % n, 0) for n in (2, 0, 1, 2, 1, 2, 0)]
+
+
 def test_psql_with_several_statements(gateway, cluster):
     primary, _ = cluster
     a, b = key_on(primary, 2), key_on(primary, 1)
