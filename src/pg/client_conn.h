@@ -175,6 +175,7 @@ class ClientConn final : public net::EventHandler,
   void runLocalStatement(const LocalStatement& statement);
   bool answerLocalTransaction(char type, std::string_view payload);
   void sendDeferredBegin();
+  ShardChoice checkShardOnServer(char type, std::string_view payload);
   void sendHeldBegin();
   ShardChoice leaveHeldServer();
   void resumeAfterHeldServer();

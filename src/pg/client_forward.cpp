@@ -4,7 +4,6 @@
 
 #include <cctype>
 #include <cstring>
-#include <utility>
 
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
@@ -113,9 +112,6 @@ bool ClientConn::forwardMessages() {
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;
-    // The message a server was just attached for (a deferred BEGIN may wait behind it).
-    const bool attaching = std::exchange(hold_begin_, false);
-    if (attaching) shard_undecided_ = true;
     if (!whole) {
       if (type == 'Q' || type == 'F') server_->markSynced();
       if (type == 'P' || type == 'B') server_->markUnsynced();
@@ -143,22 +139,14 @@ bool ClientConn::forwardMessages() {
       }
       skip_until_sync_ = false;
     }
-    if (database_config_->sharding.enabled() && (type == 'Q' || type == 'P' || type == 'B') &&
-        (transaction_status_ == 'T' || shard_undecided_) && !attaching) {
-      // Inside a transaction (or on a server taken for a prepare): the statement must be for
-      // the server's shard.
-      ShardChoice choice = chooseShard(type, message.substr(5), /*in_transaction=*/true);
+    if (database_config_->sharding.enabled()) {
+      ShardChoice choice = checkShardOnServer(type, message.substr(5));
       if (choice == ShardChoice::kNeedMore) break;  // its Bind, or another server, is coming
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the server answers for it (refuseInTransaction)
         continue;
       }
-      if (shard_undecided_ && type != 'P') {
-        shard_undecided_ = false;  // it runs on this server, decided or not (an unnamed Bind)
-        if (local_txn_ == LocalTxn::kOpen) sendHeldBegin();
-      }
     }
-    if (type == 'B' && !undecided_parse_.empty()) bindUndecidedParse();
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
     } else if (type != 'd' && type != 'c' && type != 'f') {
@@ -422,7 +410,7 @@ void ClientConn::onServerAttached(ServerConn* server) {
     setState(State::kActive);
   }
   replayParams();
-  sendDeferredBegin();
+  if (local_batch_ || local_txn_ == LocalTxn::kOpen) sendDeferredBegin();
   if (requesting_) return;  // needServer's caller goes on forwarding
   forwardMessages();
   flushToClient();

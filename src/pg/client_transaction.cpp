@@ -176,6 +176,26 @@ void ClientConn::sendDeferredBegin() {
   server_->expect(ServerConn::Pending::kOwnQuery);
 }
 
+// A message of a sharded database's client for its attached server: inside a transaction (or
+// on a server taken for a prepare) a statement must be for the server's shard. kChosen: send
+// it; kRefused: answered (refuseInTransaction); kNeedMore: wait (its Bind, or another server).
+ClientConn::ShardChoice ClientConn::checkShardOnServer(char type, std::string_view payload) {
+  // The message the server was just attached for: a deferred BEGIN may wait behind it.
+  if (std::exchange(hold_begin_, false)) {
+    shard_undecided_ = true;
+  } else if ((type == 'Q' || type == 'P' || type == 'B') &&
+             (transaction_status_ == 'T' || shard_undecided_)) {
+    ShardChoice choice = chooseShard(type, payload, /*in_transaction=*/true);
+    if (choice != ShardChoice::kChosen) return choice;
+    if (shard_undecided_ && type != 'P') {
+      shard_undecided_ = false;  // it runs on this server, decided or not (an unnamed Bind)
+      if (local_txn_ == LocalTxn::kOpen) sendHeldBegin();
+    }
+  }
+  if (type == 'B' && !undecided_parse_.empty()) bindUndecidedParse();
+  return ShardChoice::kChosen;
+}
+
 // A server attached while the BEGIN was held (for a Parse whose Bind chooses the shard, a
 // Describe, ...) gets the BEGIN before the first statement that runs on it.
 void ClientConn::sendHeldBegin() {
