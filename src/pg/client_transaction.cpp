@@ -99,7 +99,7 @@ void ClientConn::runLocalStatement(const LocalStatement& statement) {
 
 // A message while no server is attached to a sharded database's client: true when answered
 // here (a simple Query, or an unnamed Parse / Bind / Describe / Execute / Close / Sync batch of
-// a statement above: psycopg sends its BEGIN and COMMIT so, JDBC too).
+// a statement above: psycopg sends its BEGIN and COMMIT so).
 bool ClientConn::answerLocalTransaction(char type, std::string_view payload) {
   if (type == 'Q') {
     auto statement = localStatement(payload.substr(0, payload.find('\0')));
