@@ -172,7 +172,9 @@ class ClientConn final : public net::EventHandler,
   Pool* shardPool(uint32_t shard);
   // client_shard.cpp
   enum class ShardChoice : uint8_t { kChosen, kRefused, kNeedMore, kScatter };
-  ShardChoice chooseShard(char type, std::string_view payload);
+  // in_transaction: a server is attached inside a transaction on current_shard_; the statement
+  // must be for that shard (current_shard_ does not change).
+  ShardChoice chooseShard(char type, std::string_view payload, bool in_transaction = false);
   std::string_view bindAfterParse(bool* complete);
   std::variant<uint32_t, shard::KeyError> shardOfKey(const route::KeyValue& key,
                                                      std::string_view bind) const;
@@ -184,6 +186,25 @@ class ClientConn final : public net::EventHandler,
                                                   std::vector<uint32_t>* shards) const;
   void refuseStatement(char type, const shard::KeyError& error);
   bool refuseBindForOtherShard(std::string_view payload);
+  // client_transaction.cpp: a sharded database's transactions (deferred BEGIN, one shard).
+  struct LocalStatement {
+    route::TxnControlKind kind;
+    bool chain;
+    std::string begin_text;
+  };
+  std::optional<LocalStatement> localStatement(std::string_view text);
+  void runLocalStatement(const LocalStatement& statement);
+  bool answerLocalTransaction(char type, std::string_view payload);
+  void sendDeferredBegin();
+  ShardChoice checkShardOnServer(char type, std::string_view payload);
+  void sendHeldBegin();
+  ShardChoice leaveHeldServer();
+  void resumeAfterHeldServer();
+  std::string_view undecidedParseText(std::string_view bind) const;
+  void bindUndecidedParse();
+  ShardChoice refuseShard(char type, const shard::KeyError& error, bool in_transaction);
+  ShardChoice keepTransactionShard(char type, uint32_t shard);
+  void refuseInTransaction(char type, const shard::KeyError& error);
   bool rerouteRead();
   // client_scatter.cpp
   ShardChoice scatterStatement(char type, std::string_view payload, std::string_view text,
@@ -270,7 +291,25 @@ class ClientConn final : public net::EventHandler,
   uint32_t current_shard_ = 0;
   std::optional<uint32_t> shard_setting_;
   std::optional<std::string>
-      sharding_key_setting_;   // the server's ReadyForQuery now answers the position query
+      sharding_key_setting_;  // the server's ReadyForQuery now answers the position query
+  // A transaction whose BEGIN the proxy answered (kOpen: no server yet; begin_text_ goes to
+  // the server its first statement attaches), the unnamed statement / portal of such a
+  // BEGIN, COMMIT or ROLLBACK answered here (client_transaction.cpp).
+  enum class LocalTxn : uint8_t { kNone, kOpen };
+  LocalTxn local_txn_ = LocalTxn::kNone;
+  std::string begin_text_;
+  bool hold_begin_ = false;  // the message that attached the server does not choose the shard
+  // The attached server was taken for a message that does not choose the shard (a prepare:
+  // Parse, Describe, then Flush or Sync): a statement for another shard sends it back.
+  bool shard_undecided_ = false;
+  bool reroute_after_release_ = false;  // the server goes back; then the input is read on
+  // An unnamed Parse that ran there (its payload): its Bind's key chooses the shard, and when
+  // that is another server the Parse is sent there again first.
+  std::string undecided_parse_;
+  bool resend_undecided_parse_ = false;
+  std::optional<LocalStatement> local_parsed_;
+  std::optional<LocalStatement> local_portal_;
+  bool local_batch_ = false;
   bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
                                // logged in; the welcome waits for the first server
   bool read_pending_ = false;  // the socket may hold bytes not read yet

@@ -102,6 +102,10 @@ bool ClientConn::forwardMessages() {
       continue;
     }
     if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
+      if (answerLocalTransaction(type, std::string_view(in.data() + 5, total - 5))) {
+        in.consume(total);  // BEGIN, COMMIT, ROLLBACK of a transaction with no server yet
+        continue;
+      }
       ShardChoice choice = chooseShard(type, std::string_view(in.data() + 5, total - 5));
       if (choice == ShardChoice::kNeedMore) break;  // its Bind is coming
       if (choice == ShardChoice::kScatter) {
@@ -113,7 +117,7 @@ bool ClientConn::forwardMessages() {
         continue;
       }
     }
-    if (server_ != nullptr && whole && type == 'B' && !skip_until_sync_ &&
+    if (server_ != nullptr && whole && type == 'B' && !skip_until_sync_ && !shard_undecided_ &&
         database_config_->sharding.enabled() &&
         refuseBindForOtherShard(std::string_view(in.data() + 5, total - 5))) {
       in.consume(total);
@@ -148,6 +152,14 @@ bool ClientConn::forwardMessages() {
         continue;
       }
       skip_until_sync_ = false;
+    }
+    if (database_config_->sharding.enabled()) {
+      ShardChoice choice = checkShardOnServer(type, message.substr(5));
+      if (choice == ShardChoice::kNeedMore) break;  // its Bind, or another server, is coming
+      if (choice == ShardChoice::kRefused) {
+        in.consume(total);  // the server answers for it (refuseInTransaction)
+        continue;
+      }
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
@@ -419,10 +431,13 @@ void ClientConn::onServerAttached(ServerConn* server) {
   if (welcome_pending_) {
     welcome_pending_ = false;
     proxy_tail_ = database_config_->sharding.enabled();
+    // The login's server (shard 0) may still be here when the first statement comes.
+    shard_undecided_ = database_config_->sharding.enabled();
     sendWelcome();
     setState(State::kActive);
   }
   replayParams();
+  if (local_batch_ || local_txn_ == LocalTxn::kOpen) sendDeferredBegin();
   if (requesting_) return;  // needServer's caller goes on forwarding
   forwardMessages();
   flushToClient();
@@ -472,6 +487,10 @@ void ClientConn::onServerUnavailable(std::string_view sqlstate, const std::strin
 }
 
 void ClientConn::deliver(std::string_view bytes) {
+  if (local_txn_ == LocalTxn::kOpen && bytes.size() == 6 && bytes[0] == 'Z') [[unlikely]] {
+    static constexpr char kInTransaction[] = {'Z', 0, 0, 0, 5, 'T'};
+    bytes = std::string_view(kInTransaction, 6);  // a server ran a Parse before the BEGIN
+  }
   stream_.append(bytes);
   pool_->stats().bytes_sent.inc(bytes.size());
 }
@@ -529,6 +548,7 @@ bool ClientConn::onServerReady() {
   releaseServer();
   if (proxy_tail && !stream_.in().empty() && state_ == State::kIdle) processInput();
   if (position_read && read_pending_ && state_ != State::kClosed) readInput();
+  if (reroute_after_release_ && state_ != State::kClosed) resumeAfterHeldServer();
   return true;
 }
 
@@ -536,7 +556,9 @@ void ClientConn::releaseServer() {
   ServerConn* server = server_;
   server_ = nullptr;
   proxy_tail_ = false;
-  if (transaction_writes_) last_write_ms_ = worker_->now();  // read_your_writes
+  shard_undecided_ = false;
+  if (local_txn_ == LocalTxn::kOpen) transaction_status_ = 'T';  // its BEGIN still waits
+  if (transaction_writes_) last_write_ms_ = worker_->now();      // read_your_writes
   setState(State::kIdle);
   armIdleTimers();
   stream_.trimOutput();

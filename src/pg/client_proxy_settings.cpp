@@ -47,7 +47,7 @@ bool ClientConn::answerProxySetting(std::string_view query_payload) {
     applyProxySettings(*verdict);
     for (size_t i = 0; i < verdict->statements; ++i) appendCommandComplete(&out, "SET");
   }
-  appendReadyForQuery(&out, 'I');
+  appendReadyForQuery(&out, transaction_status_);
   return true;
 }
 
@@ -85,7 +85,7 @@ bool ClientConn::answerProxyMessage(char type, std::string_view payload) {
   if (proxy_failed_) {  // after an error, as a server does: everything up to Sync is skipped
     if (type == 'S') {
       proxy_failed_ = proxy_batch_ = false;
-      appendReadyForQuery(&out, 'I');
+      appendReadyForQuery(&out, transaction_status_);
     }
     return true;
   }
@@ -108,7 +108,7 @@ bool ClientConn::answerProxyMessage(char type, std::string_view payload) {
     case 'S':
       if (!proxy_batch_) return false;
       proxy_batch_ = false;
-      appendReadyForQuery(&out, 'I');
+      appendReadyForQuery(&out, transaction_status_);
       return true;
     case 'H':
       return proxy_batch_;  // Flush: what is answered is in the output already

@@ -23,6 +23,7 @@ Pool* ClientConn::routeTransaction(char type, std::string_view payload) {
   transaction_writes_ = true;  // unless its verdict says it only reads
   if (!routing.splits() || sticky_primary_) return primary;
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
+  if (local_txn_ == LocalTxn::kOpen) text = begin_text_;  // a deferred BEGIN decides
   if (text.empty()) return primary;  // an unnamed Bind, a Describe, COPY data, ...: the primary
   auto verdict = worker_->classifier().classify(text);
   if (verdict->sticky) {

@@ -82,7 +82,7 @@ std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> widen(
 // The Bind that follows the Parse at the head of the input, within the same batch (a driver
 // sends Parse, Bind, Describe, Execute, Sync together, not always in one packet). Empty with
 // *complete false: not read yet; empty with *complete true: the batch has none (a prepare,
-// ended by Sync or by Flush).
+// ended by Sync or by Flush: asyncpg sends Parse, Describe, Flush and waits).
 std::string_view ClientConn::bindAfterParse(bool* complete) {
   const auto& in = stream_.in();
   std::string_view rest(in.data(), in.size());
@@ -194,9 +194,14 @@ std::variant<uint32_t, ClientConn::ShardSpread, shard::KeyError> ClientConn::sha
 // Chooses current_shard_ for the transaction starting with this message: kChosen; kRefused
 // (an ERROR went out; the caller drops the message); kNeedMore (the key is a parameter whose
 // Bind has not arrived: read on).
-ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payload) {
+ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payload,
+                                                bool in_transaction) {
   const auto& sharding = database_config_->sharding;
+  // A deferred BEGIN waits for a message that decides the shard (client_transaction.cpp).
+  if (!in_transaction) hold_begin_ = type != 'Q' && type != 'B' && type != 'F';
   std::string_view text = type == 'B' ? boundStatementText(payload) : statementText(type, payload);
+  if (type == 'B' && text.empty()) text = undecidedParseText(payload);
+  if (type == 'P') undecided_parse_.clear();
   if (text.empty()) return ShardChoice::kChosen;  // keeps the current shard
   auto found = worker_->shardKeys(*database_config_).find(text, worker_->classifier());
   const route::StatementClass& verdict = *found.verdict;
@@ -222,34 +227,50 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
       if (type == 'P' && bind.empty() && needsParameter(found.keys->combined)) {
         // Prepared without a Bind in its batch: the Bind that runs it chooses the shard.
         if (!batch_complete) return ShardChoice::kNeedMore;
+        if (payload[0] == '\0') undecided_parse_.assign(payload);  // unnamed: kept for its Bind
         return ShardChoice::kChosen;
       }
       chosen = shardOfKeys(found.keys->combined, bind);
       break;
   }
   if (auto* spread = std::get_if<ShardSpread>(&chosen)) {
+    if (in_transaction && shard_undecided_ && local_txn_ != LocalTxn::kOpen &&
+        transaction_status_ == 'I' &&
+        worker_->config().pool_mode != config::PostgresConfig::PoolMode::kSession)
+      return leaveHeldServer();  // a server taken for a prepare only: the scatter follows
+    if (in_transaction || local_txn_ == LocalTxn::kOpen) {
+      return refuseShard(type,
+                         {"0A000",
+                          "scalegate: the statement runs on several shards and a "
+                          "transaction may touch one shard only (two-phase commit is "
+                          "not supported)"},
+                         in_transaction);
+    }
     return scatterStatement(type, payload, text, *spread);
   }
   if (auto* error = std::get_if<shard::KeyError>(&chosen)) {
-    refuseStatement(type, *error);
-    return ShardChoice::kRefused;
+    return refuseShard(type, *error, in_transaction);
   }
   const uint32_t shard = std::get<uint32_t>(chosen);
   if (shard >= sharding.shards.size()) {
-    refuseStatement(
-        type, {"22023", "scalegate: there is no shard " + std::to_string(shard) + " (shards 0 to " +
-                            std::to_string(sharding.shards.size() - 1) + ")"});
-    return ShardChoice::kRefused;
+    return refuseShard(
+        type,
+        {"22023", "scalegate: there is no shard " + std::to_string(shard) + " (shards 0 to " +
+                      std::to_string(sharding.shards.size() - 1) + ")"},
+        in_transaction);
   }
   std::string why;
   if (!sharding.shards[shard].routing.splits() && primaryDown(*shardPool(shard), &why)) {
     // Every statement of this shard needs its primary: refused at once, the session goes on
     // (other shards serve).
-    refuseStatement(type, {"08006", "scalegate: the primary of database " + database_config_->name +
-                                        " shard " + std::to_string(shard) + " is down: " + why});
-    return ShardChoice::kRefused;
+    return refuseShard(type,
+                       {"08006", "scalegate: the primary of database " + database_config_->name +
+                                     " shard " + std::to_string(shard) + " is down: " + why},
+                       in_transaction);
   }
+  if (in_transaction) return keepTransactionShard(type, shard);
   current_shard_ = shard;
+  hold_begin_ = false;
   return ShardChoice::kChosen;
 }
 
@@ -295,7 +316,7 @@ bool ClientConn::refuseBindForOtherShard(std::string_view payload) {
 void ClientConn::refuseStatement(char type, const shard::KeyError& error) {
   appendErrorResponse(&stream_.out(), "ERROR", error.sqlstate, error.message);
   if (type == 'Q') {
-    appendReadyForQuery(&stream_.out(), 'I');
+    appendReadyForQuery(&stream_.out(), transaction_status_);
   } else {
     proxy_failed_ = true;
   }

@@ -389,8 +389,11 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
     case 'Z':
       if (!payload.empty()) transaction_status_ = payload[0];
       if (own_show) show_names_.pop_front();
-      *forward = !own_query && (pending_.empty() || pending_.front() != Pending::kOwnSync);
-      if (!pending_.empty()) pending_.pop_front();
+      if (!pending_.empty()) {
+        own_query = own_query || pending_.front() == Pending::kOwnSync;  // its ReadyForQuery only
+        pending_.pop_front();
+      }
+      *forward = !own_query;
       if (own_row) ownRowDone();
       break;
     case 'D':

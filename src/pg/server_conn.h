@@ -51,13 +51,13 @@ class ServerConn final : public net::EventHandler,
     kOwnParse,    // the proxy's Parse: its ParseComplete is swallowed
     kOwnClose,    // the proxy's Close: its CloseComplete is swallowed
     kOwnQuery,    // the proxy's Query (parameter replay): everything through its ReadyForQuery
+    kOwnSync,     // the proxy's Sync: replies before it pass, its ReadyForQuery is swallowed
     kOwnShow,     // the proxy's SHOW of a setting the client changed: its value is kept
     kLocalParse,  // a Parse of a statement this server has: answered by the proxy, in order
     kLocalClose,  // a Close the proxy answers itself, in order
     kLocalError,  // an error the proxy found itself (a statement name in use), in order
     kLookup,      // auth_query for a client logging in: its row or error goes to that client
     kOwnRow,      // the proxy's query whose row it keeps: a lag probe, a commit position
-    kOwnSync,     // the proxy's Sync after the client's Flush: its ReadyForQuery is swallowed
   };
 
   // `address`: where fd was connected (the pool's server then; RELOAD may change the pool's).

@@ -530,7 +530,6 @@ def test_window_function_across_shards_refused(sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_transaction_touching_two_shards_refused_and_rolled_back(world, sides):
     a, b = world.keys[0][1], world.keys[2][1]
     before = ORDERS_OF.replace("%s", "%d")
