@@ -13,9 +13,11 @@ without a key runs on every shard at once and the client gets one answer.
   SERVERS linked every shard's server to it);
 - a large result (210k rows, ~50 MB) streams through with the gateway's memory bounded;
 - psycopg's simple protocol and asyncpg's prepared statements (extended protocol, binary
-  results) both scatter; binary results of a sorted or aggregate merge are refused clearly."""
+  results) both scatter; binary results merge (ORDER BY, GROUP BY, aggregates), a type the
+  merger cannot read in binary is refused clearly."""
 import asyncio
 import collections
+import decimal
 import os
 import signal
 import subprocess
@@ -290,10 +292,20 @@ def test_asyncpg_prepared_statement_scatters_every_time(world):
             for limit in (3, 7):  # prepared once, executed twice: each runs on every shard
                 rows = await stmt.fetch(limit)
                 assert collections.Counter(r["shard"] for r in rows) == {n: limit for n in range(SHARDS)}
-            # asyncpg reads results in binary: a merge that must read them is refused clearly.
+            # asyncpg reads results in binary: sorted and aggregate merges read them in binary.
+            rows = await conn.fetch("SELECT customer_id FROM items ORDER BY customer_id LIMIT $1", 3)
+            assert [r["customer_id"] for r in rows] == [3, 4, 5]
+            groups = await conn.fetch(
+                "SELECT shard, count(*), sum(customer_id), avg(n), min(n::float8 / 4), max(v) "
+                "FROM items WHERE n <= $1 GROUP BY shard ORDER BY shard DESC", 10)
+            assert [tuple(r) for r in groups] == [
+                (n, 10, sum(i * SHARDS + n for i in range(1, 11)), decimal.Decimal("5.5000000000000000"),
+                 0.25, "x" * 200) for n in reversed(range(SHARDS))]
+            # a type the merger cannot read in binary is refused clearly, with its OID
             with pytest.raises(asyncpg.FeatureNotSupportedError) as caught:
-                await conn.fetch("SELECT customer_id FROM items ORDER BY customer_id LIMIT $1", 3)
-            assert "binary" in str(caught.value)
+                await conn.fetch("SELECT jsonb_build_object('k', customer_id) AS j FROM items ORDER BY j "
+                                 "LIMIT $1", 3)
+            assert "type OID 3802 in binary format" in str(caught.value)
             assert await conn.fetchval("SELECT 1") == 1
         finally:
             await conn.close()
