@@ -235,6 +235,29 @@ def test_psycopg_simple_protocol_scatter_equals_the_shards_union(world):
             assert [r[0] for r in rows] == [SHARDS + offset + i for i in range(3)]
 
 
+def test_psycopg_binary_results_merge_like_the_shards_answers(world):
+    """psycopg's binary=True cursor: every result column in binary; the sorted and grouped
+    merges equal what the shards answer directly (each shard holds one `shard` value, so a
+    group is one shard's answer)."""
+    pg, gateway = world
+    grouped = ("SELECT shard, count(*), sum(n), avg(n::numeric(10, 2)), max(customer_id), min(n::float4 / 8) "
+               "FROM items WHERE n <= %s GROUP BY shard ORDER BY shard")
+    rows, groups = [], []
+    for n in range(SHARDS):
+        with direct(pg, n) as shard:
+            rows += shard.execute("SELECT customer_id, shard, n FROM items WHERE n <= 100").fetchall()
+            groups += shard.cursor(binary=True).execute(grouped, (100,)).fetchall()
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        cur = conn.cursor(binary=True)
+        cur.execute("SELECT customer_id, shard, n FROM items WHERE n <= %s ORDER BY n DESC, customer_id LIMIT 7",
+                    (100,))
+        assert [cur.pgresult.fformat(i) for i in range(cur.pgresult.nfields)] == [1, 1, 1]
+        assert cur.fetchall() == sorted(rows, key=lambda r: (-r[2], r[0]))[:7]
+        assert cur.execute(grouped, (100,)).fetchall() == groups
+        assert cur.execute("SELECT count(*), sum(customer_id), avg(n) FROM items WHERE n <= %s", (100,)).fetchone() == (
+            len(rows), sum(r[0] for r in rows), decimal.Decimal("50.5000000000000000"))
+
+
 def test_sigterm_lets_a_running_scatter_finish_then_closes_its_client(world, tmp_path):
     pg, _ = world
     databases = {"orders": {"shards": shard_databases(pg, ["s0", "s1", "s2"]),
