@@ -13,9 +13,11 @@ without a key runs on every shard at once and the client gets one answer.
   SERVERS linked every shard's server to it);
 - a large result (210k rows, ~50 MB) streams through with the gateway's memory bounded;
 - psycopg's simple protocol and asyncpg's prepared statements (extended protocol, binary
-  results) both scatter; binary results of a sorted or aggregate merge are refused clearly."""
+  results) both scatter; binary results merge (ORDER BY, GROUP BY, aggregates), a type the
+  merger cannot read in binary is refused clearly."""
 import asyncio
 import collections
+import decimal
 import os
 import signal
 import subprocess
@@ -233,6 +235,29 @@ def test_psycopg_simple_protocol_scatter_equals_the_shards_union(world):
             assert [r[0] for r in rows] == [SHARDS + offset + i for i in range(3)]
 
 
+def test_psycopg_binary_results_merge_like_the_shards_answers(world):
+    """psycopg's binary=True cursor: every result column in binary; the sorted and grouped
+    merges equal what the shards answer directly (each shard holds one `shard` value, so a
+    group is one shard's answer)."""
+    pg, gateway = world
+    grouped = ("SELECT shard, count(*), sum(n), avg(n::numeric(10, 2)), max(customer_id), min(n::float4 / 8) "
+               "FROM items WHERE n <= %s GROUP BY shard ORDER BY shard")
+    rows, groups = [], []
+    for n in range(SHARDS):
+        with direct(pg, n) as shard:
+            rows += shard.execute("SELECT customer_id, shard, n FROM items WHERE n <= 100").fetchall()
+            groups += shard.cursor(binary=True).execute(grouped, (100,)).fetchall()
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        cur = conn.cursor(binary=True)
+        cur.execute("SELECT customer_id, shard, n FROM items WHERE n <= %s ORDER BY n DESC, customer_id LIMIT 7",
+                    (100,))
+        assert [cur.pgresult.fformat(i) for i in range(cur.pgresult.nfields)] == [1, 1, 1]
+        assert cur.fetchall() == sorted(rows, key=lambda r: (-r[2], r[0]))[:7]
+        assert cur.execute(grouped, (100,)).fetchall() == groups
+        assert cur.execute("SELECT count(*), sum(customer_id), avg(n) FROM items WHERE n <= %s", (100,)).fetchone() == (
+            len(rows), sum(r[0] for r in rows), decimal.Decimal("50.5000000000000000"))
+
+
 def test_sigterm_lets_a_running_scatter_finish_then_closes_its_client(world, tmp_path):
     pg, _ = world
     databases = {"orders": {"shards": shard_databases(pg, ["s0", "s1", "s2"]),
@@ -290,10 +315,20 @@ def test_asyncpg_prepared_statement_scatters_every_time(world):
             for limit in (3, 7):  # prepared once, executed twice: each runs on every shard
                 rows = await stmt.fetch(limit)
                 assert collections.Counter(r["shard"] for r in rows) == {n: limit for n in range(SHARDS)}
-            # asyncpg reads results in binary: a merge that must read them is refused clearly.
+            # asyncpg reads results in binary: sorted and aggregate merges read them in binary.
+            rows = await conn.fetch("SELECT customer_id FROM items ORDER BY customer_id LIMIT $1", 3)
+            assert [r["customer_id"] for r in rows] == [3, 4, 5]
+            groups = await conn.fetch(
+                "SELECT shard, count(*), sum(customer_id), avg(n), min(n::float8 / 4), max(v) "
+                "FROM items WHERE n <= $1 GROUP BY shard ORDER BY shard DESC", 10)
+            assert [tuple(r) for r in groups] == [
+                (n, 10, sum(i * SHARDS + n for i in range(1, 11)), decimal.Decimal("5.5000000000000000"),
+                 0.25, "x" * 200) for n in reversed(range(SHARDS))]
+            # a type the merger cannot read in binary is refused clearly, with its OID
             with pytest.raises(asyncpg.FeatureNotSupportedError) as caught:
-                await conn.fetch("SELECT customer_id FROM items ORDER BY customer_id LIMIT $1", 3)
-            assert "binary" in str(caught.value)
+                await conn.fetch("SELECT jsonb_build_object('k', customer_id) AS j FROM items ORDER BY j "
+                                 "LIMIT $1", 3)
+            assert "type OID 3802 in binary format" in str(caught.value)
             assert await conn.fetchval("SELECT 1") == 1
         finally:
             await conn.close()

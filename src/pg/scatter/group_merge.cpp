@@ -1,5 +1,6 @@
 #include "pg/scatter/group_merge.h"
 
+#include "pg/scatter/binary_value.h"
 #include "pg/wire.h"
 
 namespace sg::pg::scatter {
@@ -37,9 +38,6 @@ std::optional<MergeError> GroupTable::checkColumns() const {
     const ColumnRole role = roleOf(i);
     const FieldDescription& field = columns_[i];
     if (role == ColumnRole::kGroupKey) continue;
-    if (field.format != 0) {
-      return notSupported("aggregates in binary result format are not supported");
-    }
     const std::string oid = std::to_string(field.type_oid);
     if ((role == ColumnRole::kSum || role == ColumnRole::kAvg) && !isSummable(field.type_oid)) {
       return notSupported("sum and avg over values of type OID " + oid + " are not supported");
@@ -50,9 +48,6 @@ std::optional<MergeError> GroupTable::checkColumns() const {
     if ((role == ColumnRole::kMin || role == ColumnRole::kMax) &&
         valueOrderOf(field.type_oid) == ValueOrder::kUnsupported) {
       return notSupported("min and max over values of type OID " + oid + " are not supported");
-    }
-    if (role == ColumnRole::kAvg && columns_[plan_.aggregate[i].count_column].format != 0) {
-      return notSupported("aggregates in binary result format are not supported");
     }
   }
   return std::nullopt;
@@ -74,8 +69,9 @@ std::vector<FieldDescription> GroupTable::clientColumns() const {
 }
 
 // Length-prefixed key values; numeric keys normalized so 1.0 and 1.00 are one group, as
-// numeric equality makes them on one server (and float -0 and 0). Other keys group by their
-// text: equal for equal values of the types the merger knows.
+// numeric equality makes them on one server (and float -0 and 0; binary floats and numerics
+// are read as their text first). Other keys group by their text or binary value: equal for
+// equal values of the types the merger knows.
 std::string GroupTable::keyOf(const DataRow& row) const {
   std::string key;
   for (size_t i = 0; i < visible_; ++i) {
@@ -85,12 +81,14 @@ std::string GroupTable::keyOf(const DataRow& row) const {
       appendInt32(&key, -1);
       continue;
     }
+    const uint32_t oid = columns_[i].type_oid;
+    const bool is_float = oid == type_oid::kFloat8 || oid == type_oid::kFloat4;
     std::string text(*value);
-    const bool float_zero =
-        (columns_[i].type_oid == type_oid::kFloat8 || columns_[i].type_oid == type_oid::kFloat4) &&
-        columns_[i].format == 0 && text == "-0";
-    if (float_zero) text = "0";  // -0 = 0 for float equality
-    if (columns_[i].type_oid == type_oid::kNumeric && columns_[i].format == 0) {
+    if (columns_[i].format != 0 && (is_float || oid == type_oid::kNumeric)) {
+      text = binaryToText(oid, *value).value_or(text);
+    }
+    if (is_float && text == "-0") text = "0";  // -0 = 0 for float equality
+    if (oid == type_oid::kNumeric) {
       if (NumericText::parse(text)) {
         while (text.find('.') != std::string::npos && (text.back() == '0' || text.back() == '.')) {
           const bool point = text.back() == '.';
@@ -167,25 +165,62 @@ std::optional<MergeError> GroupTable::fold(Accumulator& into, size_t column,
     return std::nullopt;
   }
   if (role == ColumnRole::kAvg) {
-    const std::optional<std::string_view> count = row.value(plan_.aggregate[column].count_column);
+    const size_t count_column = plan_.aggregate[column].count_column;
+    const std::optional<std::string> count = textOf(count_column, row.value(count_column));
     into.count += count ? parseInt64(*count).value_or(0) : 0;
   }
   if (!value) return std::nullopt;  // sum, min, max and avg skip a shard's NULL (no rows)
+  const uint32_t oid = columns_[column].type_oid;
   if (role == ColumnRole::kMin || role == ColumnRole::kMax) {
-    const int order =
-        into.text ? compareValues(valueOrderOf(columns_[column].type_oid), *value, *into.text) : 0;
+    const int order = !into.text ? 0
+                      : columns_[column].format != 0
+                          ? compareBinaryValues(oid, *value, *into.text)
+                          : compareValues(valueOrderOf(oid), *value, *into.text);
     if (!into.text || (role == ColumnRole::kMin ? order < 0 : order > 0)) {
       into.text = std::string(*value);
     }
     into.has_value = true;
     return std::nullopt;
   }
-  return addToSum(into, role == ColumnRole::kCount ? type_oid::kInt8 : columns_[column].type_oid,
-                  *value);
+  const std::optional<std::string> text = textOf(column, value);
+  if (!text) {
+    return MergeError{"22P02", std::string(kPrefix) +
+                                   "a shard sent a malformed binary value of type OID " +
+                                   std::to_string(oid)};
+  }
+  return addToSum(into, role == ColumnRole::kCount ? type_oid::kInt8 : oid, *text);
 }
 
+// A count, sum or avg's value as text: binary values decoded to the text form the
+// arithmetic reads (nullopt for NULL or a malformed binary value).
+std::optional<std::string> GroupTable::textOf(size_t column,
+                                              std::optional<std::string_view> value) const {
+  if (!value) return std::nullopt;
+  if (columns_[column].format == 0) return std::string(*value);
+  return binaryToText(columns_[column].type_oid, *value);
+}
+
+// A computed count, sum or avg goes out in the column's format (its client type for avg);
+// keys, min and max are a shard's own value, already in that format.
 std::optional<MergeError> GroupTable::output(const Accumulator& from, size_t column,
-                                             std::optional<std::string>* text) const {
+                                             const FieldDescription& client,
+                                             std::optional<std::string>* value) const {
+  if (std::optional<MergeError> error = outputText(from, column, value)) return error;
+  const ColumnRole role = roleOf(column);
+  const bool computed =
+      role == ColumnRole::kCount || role == ColumnRole::kSum || role == ColumnRole::kAvg;
+  if (!computed || client.format == 0 || !*value) return std::nullopt;
+  const uint32_t oid = role == ColumnRole::kCount ? type_oid::kInt8 : client.type_oid;
+  *value = textToBinary(oid, **value);
+  if (!*value) {
+    return MergeError{"XX000", std::string(kPrefix) + "cannot send a merged value of type OID " +
+                                   std::to_string(oid) + " in binary format"};
+  }
+  return std::nullopt;
+}
+
+std::optional<MergeError> GroupTable::outputText(const Accumulator& from, size_t column,
+                                                 std::optional<std::string>* text) const {
   const ColumnRole role = roleOf(column);
   const uint32_t oid = columns_[column].type_oid;
   *text = std::nullopt;
@@ -230,15 +265,19 @@ std::optional<MergeError> GroupTable::finish(
   if (groups_.empty() && !plan_.grouped) {
     std::vector<std::optional<std::string>> row(visible_);
     for (size_t i = 0; i < visible_; ++i) {
-      if (roleOf(i) == ColumnRole::kCount) row[i] = "0";
+      if (roleOf(i) != ColumnRole::kCount) continue;
+      row[i] = columns_[i].format == 0 ? "0" : *textToBinary(type_oid::kInt8, "0");
     }
     rows->push_back(std::move(row));
     return std::nullopt;
   }
+  const std::vector<FieldDescription> client = clientColumns();
   for (const Group& group : groups_) {
     std::vector<std::optional<std::string>> row(visible_);
     for (size_t i = 0; i < visible_; ++i) {
-      if (std::optional<MergeError> error = output(group.columns[i], i, &row[i])) return error;
+      if (std::optional<MergeError> error = output(group.columns[i], i, client[i], &row[i])) {
+        return error;
+      }
     }
     rows->push_back(std::move(row));
   }

@@ -1,6 +1,8 @@
 #pragma once
 // The groups of an aggregate, GROUP BY or DISTINCT query, combined across shards: each
-// shard's partial row for a group is folded into one accumulator per result column.
+// shard's partial row for a group is folded into one accumulator per result column. Text and
+// binary result columns both merge: binary sums and averages are computed on their text form
+// and sent back in binary.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,8 +67,12 @@ class GroupTable {
   std::optional<MergeError> fold(Accumulator& into, size_t column, const DataRow& row) const;
   std::optional<MergeError> addToSum(Accumulator& into, uint32_t type_oid,
                                      std::string_view text) const;
+  std::optional<std::string> textOf(size_t column, std::optional<std::string_view> value) const;
   std::optional<MergeError> output(const Accumulator& from, size_t column,
-                                   std::optional<std::string>* text) const;
+                                   const FieldDescription& client,
+                                   std::optional<std::string>* value) const;
+  std::optional<MergeError> outputText(const Accumulator& from, size_t column,
+                                       std::optional<std::string>* text) const;
 };
 
 }  // namespace sg::pg::scatter

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pg/scatter/binary_value.h"
 #include "pg/wire.h"
 
 namespace sg::pg::scatter {
@@ -169,14 +170,14 @@ bool ResultMerger::resolveKeys(const std::vector<FieldDescription>& fields) {
     }
     const FieldDescription& field = fields[column];
     const ValueOrder order = valueOrderOf(field.type_oid);
-    if (order == ValueOrder::kUnsupported || field.format != 0) {
+    if (order == ValueOrder::kUnsupported) {
       fail("0A000", std::string(kPrefix) + "ORDER BY on values of type OID " +
                         std::to_string(field.type_oid) +
                         (field.format != 0 ? " in binary format" : "") +
                         " is not supported across shards");
       return false;
     }
-    keys_.push_back({column, order, key});
+    keys_.push_back({column, order, field.type_oid, field.format != 0, key});
   }
   return true;
 }
@@ -242,7 +243,8 @@ int ResultMerger::compareRows(const RowA& a, const RowB& b) const {
       if (!x && !y) continue;
       return (!x == k.key.nulls_first) ? -1 : 1;
     }
-    const int order = compareValues(k.order, *x, *y);
+    const int order =
+        k.binary ? compareBinaryValues(k.type_oid, *x, *y) : compareValues(k.order, *x, *y);
     if (order != 0) return k.key.descending ? -order : order;
   }
   return 0;

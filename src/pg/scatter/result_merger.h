@@ -8,10 +8,10 @@
 // rows (a row goes out once every shard has a row waiting or has ended); aggregates, GROUP BY
 // and DISTINCT hold every group until all shards end, bounded by MergeLimits.
 //
-// Values are read as text (the simple Query protocol's format; a Bind's binary result
-// columns are passed through when only concatenated, and refused where the merge must read
-// them). Text orders bytewise, as under the C collation: shards must use C collation for the
-// merged order to be one server's order.
+// Values are read in the format the shard sent them (text, or binary when a Bind asked for
+// it: binary_value.h); a type the merger does not know is refused where the merge must read
+// it, in either format. Text orders bytewise, as under the C collation: shards must use C collation
+// for the merged order to be one server's order.
 #include <cstddef>
 #include <deque>
 #include <optional>
@@ -75,6 +75,8 @@ class ResultMerger {
   struct ResolvedKey {
     size_t column = 0;
     ValueOrder order = ValueOrder::kBytes;
+    uint32_t type_oid = 0;
+    bool binary = false;  // the column's values are in binary format
     SortKey key;
   };
 

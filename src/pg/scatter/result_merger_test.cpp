@@ -386,13 +386,17 @@ TEST(ResultMergerTest, RowsWaitingForTheMergePastTheLimitAreAClearError) {
   EXPECT_EQ(h.answer().sqlstate, "54000");
 }
 
-TEST(ResultMergerTest, BinarySortColumnsAndUnsupportedTypesAreRefused) {
-  MergerHarness binary("select id from t order by id", 1);
-  binary.describe(0, {{"id", type_oid::kInt4, 1}});
-  EXPECT_EQ(binary.answer().sqlstate, "0A000");
+TEST(ResultMergerTest, UnsupportedTypesAreRefusedInEitherFormat) {
+  MergerHarness binary_json("select j from t order by j", 1);
+  binary_json.describe(0, {{"j", 114, 1}});
+  EXPECT_EQ(binary_json.answer().sqlstate, "0A000");
+  EXPECT_NE(binary_json.answer().error.find("type OID 114 in binary format"), std::string::npos);
   MergerHarness json("select j from t order by j", 1);
   json.describe(0, {{"j", 114}});
   EXPECT_EQ(json.answer().sqlstate, "0A000");
+  MergerHarness binary_max("select max(j) from t", 1);
+  binary_max.describe(0, {{"max", 114, 1}});
+  EXPECT_NE(binary_max.answer().error.find("type OID 114"), std::string::npos);
   MergerHarness real_avg("select avg(r) from t", 1);
   real_avg.describe(0, {{"avg", type_oid::kFloat4}, {"count", type_oid::kInt8}});
   EXPECT_NE(real_avg.answer().error.find("avg(real)"), std::string::npos);
@@ -401,6 +405,57 @@ TEST(ResultMergerTest, BinarySortColumnsAndUnsupportedTypesAreRefused) {
   binary_concat.row(0, {std::string("\0\0\0\1", 4)});
   binary_concat.end(0, "SELECT 1");
   EXPECT_EQ(binary_concat.answer().rows.size(), 1u);
+}
+
+std::string int4(int32_t v) {
+  std::string out;
+  appendInt32(&out, v);
+  return out;
+}
+
+std::string int8(int64_t v) {
+  return int4(static_cast<int32_t>(v >> 32)) + int4(static_cast<int32_t>(v));
+}
+
+TEST(ResultMergerTest, BinarySortKeysMergeInTheirTypesOrder) {
+  MergerHarness h("select id from t order by id", 2);
+  h.describe(0, {{"id", type_oid::kInt4, 1}});
+  h.describe(1, {{"id", type_oid::kInt4, 1}});
+  h.row(0, {int4(-5)});
+  h.row(0, {int4(3)});
+  h.row(1, {int4(-7)});
+  h.row(1, {int4(1)});
+  h.end(0, "SELECT 2");
+  h.end(1, "SELECT 2");
+  EXPECT_EQ(h.answer().rows, (std::vector<Values>{{int4(-7)}, {int4(-5)}, {int4(1)}, {int4(3)}}));
+}
+
+TEST(ResultMergerTest, BinaryAggregatesAreComputedAndSentInBinary) {
+  MergerHarness h("select g, count(*), sum(x), max(x), avg(x) from t group by g order by g", 2);
+  const std::vector<Column> columns = {{"g", type_oid::kInt4, 1},   {"count", type_oid::kInt8, 1},
+                                       {"sum", type_oid::kInt8, 1}, {"max", type_oid::kInt4, 1},
+                                       {"avg", type_oid::kInt8, 1}, {"count", type_oid::kInt8, 1}};
+  h.describe(0, columns);
+  h.describe(1, columns);
+  h.row(0, {int4(2), int8(1), int8(4), int4(4), int8(4), int8(1)});
+  h.row(0, {int4(-1), int8(2), int8(-3), int4(-1), int8(-3), int8(2)});
+  h.row(1, {int4(2), int8(2), int8(6), int4(5), int8(6), int8(2)});
+  h.end(0, "SELECT 2");
+  h.end(1, "SELECT 1");
+  const Answer a = h.answer();
+  ASSERT_EQ(a.rows.size(), 2u);
+  // avg over int4 is numeric: 10 / 3 = 3.3333333333333333 (weight 0, dscale 16).
+  std::string avg;
+  for (int v : {5, 0, 0, 16, 3, 3333, 3333, 3333, 3333}) avg += int4(v).substr(2);
+  EXPECT_EQ(a.rows[0][0], int4(-1));
+  EXPECT_EQ(a.rows[0][1], int8(2));
+  EXPECT_EQ(a.rows[0][2], int8(-3));
+  EXPECT_EQ(a.rows[0][3], int4(-1));
+  std::string negative_avg;  // -1.5000000000000000
+  for (int v : {2, 0, 0x4000, 16, 1, 5000}) negative_avg += int4(v).substr(2);
+  EXPECT_EQ(a.rows[0][4], negative_avg);
+  EXPECT_EQ(a.rows[1], (Values{int4(2), int8(3), int8(10), int4(5), avg}));
+  EXPECT_EQ(a.types[4], type_oid::kNumeric);
 }
 
 TEST(ResultMergerTest, DescribeAnswersWithTheClientsColumns) {
