@@ -14,8 +14,8 @@ per-transaction log) and tps with --clients, medians over rounds taken in turn s
 them alike. The shard databases sit on the same server as the unsharded table, so the scatter
 figures show what fanning out and merging cost, not what spreading data over machines gains.
 
-Sharding is not wired into the listener yet: when the gateway refuses the sharded database,
-the scatter side is skipped with the gateway's message and the others still run.
+When the gateway refuses the sharded query, the scatter side is skipped with the gateway's
+message and the others still run.
 
 Usage: /usr/bin/python3 bench/pg_scatter.py [--rows 300000] [--clients 16] [--seconds 8] [--rounds 3]
 Env:   SCALEGATE_BIN (default build/src/app/scalegate). Ports are picked at run time; every

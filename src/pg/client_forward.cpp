@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <utility>
 
 #include "pg/client_conn.h"
 #include "pg/pg_service.h"
@@ -526,6 +527,10 @@ bool ClientConn::onServerReady() {
       return true;
     }
     armIdleTimers();
+    if (std::exchange(proxy_tail_, false) && !stream_.in().empty()) {
+      processInput();  // the proxy's own work ended inside a transaction: the client goes on
+      return state_ == State::kClosed;
+    }
     return false;
   }
   bool position_read = lsn_asked_;

@@ -117,7 +117,8 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
     bool binds = std::any_of(batch.begin(), batch.end(),
                              [](const BatchMessage& m) { return m.type == 'B'; });
     if (!binds) {
-      prepare_flush_ = batch.back().type == 'H';
+      prepare_flush_ = batch.back().type == 'H' && type == 'P' && !payload.empty() &&
+                       payload[0] != '\0';  // named (see bindAfterParse)
       return ShardChoice::kChosen;
     }
   }

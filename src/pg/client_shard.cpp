@@ -93,7 +93,11 @@ std::string_view ClientConn::bindAfterParse(bool* complete) {
     if (length < 4 || static_cast<size_t>(length) + 1 > rest.size()) break;
     if (rest[0] == 'B') return rest.substr(5, static_cast<size_t>(length) - 4);
     if (rest[0] == 'S' || rest[0] == 'H') {
-      prepare_flush_ = rest[0] == 'H';
+      // A named statement's prepare ended by Flush: the proxy ends it (forwardMessage). An
+      // unnamed one lives on this server only: its Bind decides (checkShardOnServer).
+      // Only before a server is taken: inside a transaction the server stays anyway.
+      prepare_flush_ =
+          rest[0] == 'H' && server_ == nullptr && in.size() > 5 && in.data()[5] != '\0';
       return {};
     }
     rest.remove_prefix(static_cast<size_t>(length) + 1);

@@ -15,12 +15,8 @@ The expected side is always computed from `reference` (never from the shard data
 scalegate). Results are compared exactly: column names and type OIDs, rows (in order where the
 query orders them, ties broken; as multisets where it does not), and the command tag.
 
-The listener does not serve a sharded database yet: the tests that go through it are marked
-@needs_wiring (strict xfail), so each turns into a failure once the wiring makes it pass and the marks
-come off. `raises=` limits the expected failure to the gateway refusing the connection, so a
-broken reference side fails now instead of hiding behind the mark (most tests run their
-reference side first). SCALEGATE_PG_TARGETS=direct runs the workload against a copy of
-reference instead of the gateway, to check the test itself."""
+SCALEGATE_PG_TARGETS=direct runs the workload against a copy of reference instead of the
+gateway, to check the test itself."""
 import asyncio
 import collections
 import datetime
@@ -50,18 +46,6 @@ SELF_CHECK_COPY = "reference_copy"
 # refusals) are skipped.
 SELF_CHECK = selected_targets() == ["direct"]
 SHARDING_ONLY = pytest.mark.skipif(SELF_CHECK, reason="a copy of reference neither shards nor refuses")
-
-# Through the gateway today a login to a sharded database fails: FATAL "could not connect to the
-# server" (class 08: psycopg's OperationalError, asyncpg's PostgresConnectionError).
-NOT_WIRED = (psycopg.OperationalError, asyncpg.PostgresConnectionError)
-
-
-def needs_wiring(test):
-    """Strict xfail until the listener serves a sharded database (then remove the marks)."""
-    if SELF_CHECK:
-        return test
-    return pytest.mark.xfail(reason="sharding is not wired into the listener yet", strict=True,
-                             raises=NOT_WIRED)(test)
 
 
 COLUMNS = {
@@ -368,7 +352,6 @@ def test_one_prepared_statement_runs_on_every_shard_by_its_key(world, sides):
             sides.same(ORDERS_OF, (key,), prepare=True)
 
 
-@needs_wiring
 def test_asyncpg_prepared_statements_with_keys_on_every_shard(world):
     keys = all_keys(world)
     customer = "SELECT * FROM customers WHERE customer_id = $1"
@@ -411,7 +394,6 @@ def test_in_list_and_any_array_across_shards(world, sides):
                "GROUP BY customer_id ORDER BY customer_id", (all_keys(world),))
 
 
-@needs_wiring
 def test_join_customers_and_orders_by_key(world, sides):
     for key in all_keys(world)[::2]:
         sides.same("SELECT c.name, c.region, o.order_id, o.amount FROM customers c "
@@ -484,7 +466,6 @@ def test_comment_hint_shard_reads_that_shard_only(sides):
 
 
 @SHARDING_ONLY
-@needs_wiring
 def test_set_scalegate_shard_reads_that_shard_until_reset(sides):
     sides.gw.execute("SET scalegate.shard = 2")
     sides.same("SELECT count(*), sum(amount) FROM orders", ref_sql="SELECT count(*), sum(amount) FROM orders_p2")
@@ -565,7 +546,6 @@ def test_insert_without_column_list_refused(world, sides):
 # ---------------------------------------------------------------------------
 # writes by key, then reads
 # ---------------------------------------------------------------------------
-@needs_wiring
 def test_single_row_inserts_on_every_shard_then_read(world, sides):
     new = world.new_keys_by_shard(NEW_CUSTOMER_IDS + 2000)
     for n, key in new.items():
@@ -580,7 +560,6 @@ def test_single_row_inserts_on_every_shard_then_read(world, sides):
     sides.same("SELECT count(*), sum(amount) FROM orders")
 
 
-@needs_wiring
 def test_updates_and_deletes_by_key_then_read(world, sides):
     for n in range(SHARDS):
         key = world.keys[n][2]
@@ -593,7 +572,6 @@ def test_updates_and_deletes_by_key_then_read(world, sides):
     sides.same("SELECT region, count(*) FROM customers GROUP BY region ORDER BY region")
 
 
-@needs_wiring
 def test_transaction_on_one_customer_commits_then_reads(world, sides):
     key = world.keys[1][3]
     with sides.ref.transaction():
