@@ -185,7 +185,6 @@ class ClientConn final : public net::EventHandler,
   std::optional<shard::KeyError> addShardsOfArray(const route::KeyValue& key, std::string_view bind,
                                                   std::vector<uint32_t>* shards) const;
   void refuseStatement(char type, const shard::KeyError& error);
-  bool refuseBindForOtherShard(std::string_view payload);
   // client_transaction.cpp: a sharded database's transactions (deferred BEGIN, one shard).
   struct LocalStatement {
     route::TxnControlKind kind;

@@ -118,12 +118,6 @@ bool ClientConn::forwardMessages() {
         continue;
       }
     }
-    if (server_ != nullptr && whole && type == 'B' && !skip_until_sync_ && !shard_undecided_ &&
-        database_config_->sharding.enabled() &&
-        refuseBindForOtherShard(std::string_view(in.data() + 5, total - 5))) {
-      in.consume(total);
-      continue;
-    }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
       break;
@@ -164,6 +158,9 @@ bool ClientConn::forwardMessages() {
     }
     if (type == 'S' || type == 'Q' || type == 'F') {
       server_->markSynced();
+      // Sharded: what follows may be a transaction for another shard; it waits for this
+      // ReadyForQuery, which releases the server (or says a transaction goes on).
+      if (transaction_status_ == 'I' && database_config_->sharding.enabled()) proxy_tail_ = true;
     } else if (type != 'd' && type != 'c' && type != 'f') {
       server_->markUnsynced();
     }

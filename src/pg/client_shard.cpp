@@ -278,43 +278,6 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   return ShardChoice::kChosen;
 }
 
-// A Bind that arrives with a server attached outside a transaction: its statement was
-// prepared there without a Bind in the batch (asyncpg: Parse, Describe, Flush), on the current
-// shard. When its keys are on another shard it is refused (an ERROR in order with the server's
-// replies, the rest skipped up to Sync) rather than run on the wrong shard. True: refused.
-bool ClientConn::refuseBindForOtherShard(std::string_view payload) {
-  if (transaction_status_ != 'I') return false;
-  std::string_view text = boundStatementText(payload);
-  if (text.empty()) return false;
-  auto found = worker_->shardKeys(*database_config_).find(text, worker_->classifier());
-  if (route::shardSource(*found.verdict, shard_setting_.has_value(),
-                         sharding_key_setting_.has_value()) != route::ShardSource::kStatementKeys)
-    return false;  // a hint or setting: the Parse went where the Bind would
-  auto chosen = shardOfKeys(found.keys->combined, payload);
-  const uint32_t attached = server_->pool()->shard();
-  std::string message;
-  if (auto* error = std::get_if<shard::KeyError>(&chosen)) {
-    message = error->message;
-  } else if (std::holds_alternative<ShardSpread>(chosen)) {
-    message = "scalegate: the statement was prepared on shard " + std::to_string(attached) +
-              " (a Parse without a Bind, then Flush) and its Bind spans shards; run it again: "
-              "a Bind alone chooses";
-  } else if (std::get<uint32_t>(chosen) != attached) {
-    message = "scalegate: the statement was prepared on shard " + std::to_string(attached) +
-              " (a Parse without a Bind, then Flush) and its Bind is for shard " +
-              std::to_string(std::get<uint32_t>(chosen)) + "; run it again: a Bind alone chooses";
-  } else {
-    return false;
-  }
-  std::string reply;
-  const auto* error = std::get_if<shard::KeyError>(&chosen);
-  appendErrorResponse(&reply, "ERROR", error != nullptr ? error->sqlstate : "0A000", message);
-  local_errors_.push_back(std::move(reply));
-  server_->expectLocal(ServerConn::Pending::kLocalError);
-  skip_until_sync_ = true;
-  return true;
-}
-
 // An ERROR for a statement the proxy will not run; a simple Query ends with ReadyForQuery, an
 // extended batch is skipped up to its Sync (as a server does after an error).
 void ClientConn::refuseStatement(char type, const shard::KeyError& error) {

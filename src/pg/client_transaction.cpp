@@ -183,8 +183,9 @@ ClientConn::ShardChoice ClientConn::checkShardOnServer(char type, std::string_vi
   // The message the server was just attached for: a deferred BEGIN may wait behind it.
   if (std::exchange(hold_begin_, false)) {
     shard_undecided_ = true;
-  } else if ((type == 'Q' || type == 'P' || type == 'B') &&
-             (transaction_status_ == 'T' || shard_undecided_)) {
+  } else if (type == 'Q' || type == 'P' || type == 'B') {
+    // Also outside a transaction: later statements of one batch (up to its Sync) run in the
+    // same implicit transaction, on this server.
     ShardChoice choice = chooseShard(type, payload, /*in_transaction=*/true);
     if (choice != ShardChoice::kChosen) return choice;
     if (shard_undecided_ && type != 'P') {
@@ -296,6 +297,25 @@ ClientConn::ShardChoice ClientConn::keepTransactionShard(char type, uint32_t sha
 // skipped and its Sync gets the server's ReadyForQuery ('E' in a transaction).
 void ClientConn::refuseInTransaction(char type, const shard::KeyError& error) {
   scratch_.clear();
+  if (type != 'Q' && transaction_status_ == 'I') {
+    // An extended batch outside a transaction is one implicit transaction up to its Sync: the
+    // failing statement joins it (unnamed Parse, Bind, Execute; Flush so the error goes out
+    // at once), so the server rolls back what the batch ran before, as PostgreSQL would.
+    std::string body = failingStatement(error);
+    scratch_.push_back('P');
+    appendInt32(&scratch_, static_cast<int32_t>(body.size() + 8));
+    scratch_.push_back('\0');
+    scratch_.append(body);
+    scratch_.append("\0\0\0", 3);
+    scratch_.append("B\0\0\0\x0c\0\0\0\0\0\0\0\0", 13);
+    scratch_.append("E\0\0\0\x09\0\0\0\0\0H\0\0\0\4", 15);
+    server_->send(scratch_);
+    server_->expect(ServerConn::Pending::kOwnParse);
+    server_->expect(ServerConn::Pending::kOwnBind);
+    server_->markUnsynced();
+    skip_until_sync_ = true;
+    return;
+  }
   if (type != 'Q') scratch_.append("S\0\0\0\4", 5);
   appendQuery(&scratch_, failingStatement(error));
   server_->send(scratch_);

@@ -402,6 +402,14 @@ bool ServerConn::handleReply(char type, std::string_view payload, bool* forward)
       if (lookup && peer_ != nullptr) peer_->onLookupReply(type, payload);
       *forward = !own_query;
       break;
+    case '2':  // the client's BindComplete are not tracked; only the proxy's own is swallowed
+      if (!pending_.empty() && pending_.front() == Pending::kOwnBind) {
+        pending_.pop_front();
+        *forward = false;
+      } else {
+        *forward = !own_query;
+      }
+      break;
     case '1':
     case '3':
       if (!pending_.empty()) {

@@ -50,6 +50,7 @@ class ServerConn final : public net::EventHandler,
     kClose,       // the client's Close: CloseComplete
     kOwnParse,    // the proxy's Parse: its ParseComplete is swallowed
     kOwnClose,    // the proxy's Close: its CloseComplete is swallowed
+    kOwnBind,     // the proxy's Bind: its BindComplete is swallowed
     kOwnQuery,    // the proxy's Query (parameter replay): everything through its ReadyForQuery
     kOwnSync,     // the proxy's Sync: replies before it pass, its ReadyForQuery is swallowed
     kOwnShow,     // the proxy's SHOW of a setting the client changed: its value is kept

@@ -3,6 +3,8 @@ shard its key hashes to (PostgreSQL's own PARTITION BY HASH decides the expected
 constant, a bound $1, a comment hint or SET scalegate.shard / sharding_key; a statement whose
 keys span shards runs on those shards (scatter-gather), and the session goes on."""
 import asyncio
+import socket
+import struct
 
 import asyncpg
 import psycopg
@@ -220,3 +222,68 @@ def test_asyncpg_new_statement_runs_on_its_keys_shard_the_first_time(gateway, cl
             await conn.close()
 
     asyncio.run(asyncio.wait_for(run(), wait_s(60)))
+
+
+def pg_message(kind, body=b""):
+    return kind + struct.pack("!I", len(body) + 4) + body
+
+
+def unnamed_statement(sql, key):
+    """Parse, Bind (the key as text) and Execute of an unnamed statement, no Sync."""
+    text = str(key).encode()
+    return (pg_message(b"P", b"\0" + sql.encode() + b"\0\0\0") +
+            pg_message(b"B", b"\0\0\0\0\0\1" + struct.pack("!i", len(text)) + text + b"\0\0") +
+            pg_message(b"E", b"\0\0\0\0\0"))
+
+
+def send_raw(conn, data, ready_count):
+    """Sends bytes on a psycopg connection's socket and reads replies up to the n-th
+    ReadyForQuery: [(type, payload)]."""
+    sock = socket.socket(fileno=conn.pgconn.socket)
+    sock.settimeout(wait_s(10))
+    try:
+        sock.sendall(data)
+        buf, out = b"", []
+        while sum(1 for kind, _ in out if kind == b"Z") < ready_count:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed"
+            buf += chunk
+            while len(buf) >= 5 and len(buf) >= 1 + struct.unpack("!I", buf[1:5])[0]:
+                n = 1 + struct.unpack("!I", buf[1:5])[0]
+                out.append((buf[:1], buf[5:n]))
+                buf = buf[n:]
+        return out
+    finally:
+        sock.detach()
+
+
+def test_pipelined_transactions_each_run_on_their_keys_shard(gateway, cluster):
+    """Batches sent without waiting for their answers (each ended by its Sync): each waits for
+    the previous ReadyForQuery (the server goes back) and goes to its own key's shard."""
+    _, expected = cluster
+    keys = [next(k for k in KEYS if expected[k] == n) for n in (0, 2, 1, 0, 2)]
+    sql = "SELECT shard FROM t WHERE customer_id = $1::bigint"
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        data = b"".join(unnamed_statement(sql, key) + pg_message(b"S") for key in keys)
+        replies = send_raw(conn, data, len(keys))
+        rows = [payload[6:].decode() for kind, payload in replies if kind == b"D"]
+        assert rows == [str(expected[key]) for key in keys], replies
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_one_batch_across_shards_is_refused_not_run_on_the_wrong_shard(gateway, cluster):
+    """Statements of one extended-protocol batch (up to its Sync) run in one implicit
+    transaction on one server: a statement in it for another shard is refused."""
+    _, expected = cluster
+    a = next(k for k in KEYS if expected[k] == 0)
+    b = next(k for k in KEYS if expected[k] == 2)
+    sql = "UPDATE t SET shard = shard + 10 WHERE customer_id = $1::bigint"
+    with gateway.connect(dbname="orders", autocommit=True) as conn:
+        replies = send_raw(conn, unnamed_statement(sql, a) + unnamed_statement(sql, b) + pg_message(b"S"), 1)
+        tags = [payload for kind, payload in replies if kind == b"C"]
+        errors = [payload for kind, payload in replies if kind == b"E"]
+        assert tags == [b"UPDATE 1\0"] and len(errors) == 1, replies
+        assert b"two-phase commit is not supported" in errors[0]
+        # The batch failed as one implicit transaction: neither update stayed.
+        assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (a,)).fetchone() == (0,)
+        assert conn.execute("SELECT shard FROM t WHERE customer_id = %s", (b,)).fetchone() == (2,)
