@@ -51,16 +51,6 @@ bool startsWithPrefixWord(std::string_view text, std::string_view word) {
   return text.size() == word.size() || std::strchr(" \t\r\n=", text[word.size()]) != nullptr;
 }
 
-std::string quoteLiteral(std::string_view value) {
-  std::string out = "E'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 }  // namespace
 
 // Forwards every whole message in the input (or answers it); stops when a server is needed

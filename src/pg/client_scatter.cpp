@@ -130,14 +130,13 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
     return ShardChoice::kRefused;
   }
   const auto& sharding = database_config_->sharding;
-  scatter::PlanResult planned =
-      scatter::planScatter(text, policyOf(sharding.cross_shard, spread.keyless));
-  if (!planned.plan) {
-    refuseStatement(type, {planned.error.sqlstate, planned.error.message});
+  auto planned = worker_->scatterPlan(text, policyOf(sharding.cross_shard, spread.keyless));
+  if (!planned->plan) {
+    refuseStatement(type, {planned->error.sqlstate, planned->error.message});
     return ShardChoice::kRefused;
   }
   ScatterRequest request;
-  request.plan = std::move(*planned.plan);
+  request.plan = *planned->plan;
   if (!scatterPools(type, payload, spread, &request)) {
     refuseStatement(type, {"08006", "no replica can take reads now (primary_reads: exclude)"});
     return ShardChoice::kRefused;

@@ -36,24 +36,13 @@ bool mayControlTransaction(std::string_view text, bool deferred) {
   return first == 'C' || first == 'E' || first == 'R' || first == 'A';
 }
 
-// A string literal for PL/pgSQL, whatever standard_conforming_strings says.
-std::string escapedLiteral(std::string_view value) {
-  std::string out = "E'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 // A statement that fails with the proxy's refusal (any error fails a transaction block; DO
 // runs in read-only transactions and on standbys too).
 std::string failingStatement(const shard::KeyError& error) {
   std::string message = error.message;
   for (size_t at; (at = message.find("$scalegate$")) != std::string::npos;) message.erase(at, 1);
   return "DO $scalegate$BEGIN RAISE EXCEPTION USING ERRCODE = '" + error.sqlstate +
-         "', MESSAGE = " + escapedLiteral(message) + "; END$scalegate$";
+         "', MESSAGE = " + quoteLiteral(message) + "; END$scalegate$";
 }
 
 }  // namespace

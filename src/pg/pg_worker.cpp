@@ -103,6 +103,26 @@ route::ShardKeyFinder& PgWorker::shardKeys(const config::PostgresDatabaseConfig&
   return *finder;
 }
 
+std::shared_ptr<const scatter::PlanResult> PgWorker::scatterPlan(std::string_view text,
+                                                                 scatter::CrossShardPolicy policy) {
+  if (scatter_plans_ == nullptr) {
+    scatter_plans_ =
+        std::make_unique<route::TextLru<scatter::PlanResult>>(kClassifierEntries, kClassifierBytes);
+  }
+  plan_key_.assign(1, static_cast<char>('0' + static_cast<int>(policy)));
+  plan_key_.append(text);
+  if (auto found = scatter_plans_->find(plan_key_)) return found;
+  auto planned = std::make_shared<const scatter::PlanResult>(scatter::planScatter(text, policy));
+  const size_t bytes =
+      sizeof(scatter::PlanResult) + planned->error.message.size() +
+      (planned->plan ? planned->plan->shard_sql.size() +
+                           planned->plan->sort.size() * sizeof(scatter::SortKey) +
+                           planned->plan->aggregate.size() * sizeof(scatter::AggregateColumn)
+                     : 0);
+  scatter_plans_->store(plan_key_, planned, bytes);
+  return planned;
+}
+
 void PgWorker::markUnreachable(Pool& pool) {
   pool.health->unreachable_until_ms.store(now() + kReplicaRetryMs, std::memory_order_relaxed);
 }

@@ -16,6 +16,8 @@
 #include "net/event_loop.h"
 #include "net/timer.h"
 #include "pg/pool.h"
+#include "pg/route/text_lru.h"
+#include "pg/scatter/scatter_plan.h"
 #include "pg/server_conn.h"
 #include "pg/server_waiter.h"
 
@@ -62,6 +64,10 @@ class PgWorker final : public net::TimerHandler {
   // The sharding keys of statements for a sharded database (made at first use; a RELOAD that
   // changes the key column makes a new one).
   route::ShardKeyFinder& shardKeys(const config::PostgresDatabaseConfig& database);
+  // The scatter-gather plan of a statement text under a cross_shard policy, planned once per
+  // text (parse, rewrite and deparse cost more than the shards' round trip on small queries).
+  std::shared_ptr<const scatter::PlanResult> scatterPlan(std::string_view text,
+                                                         scatter::CrossShardPolicy policy);
   // Worker 0's; null on the others.
   LagMonitor* lagMonitor() { return lag_monitor_.get(); }
   // A connection of the lag monitor to `pool`'s server, logging in with its credentials; null
@@ -142,6 +148,8 @@ class PgWorker final : public net::TimerHandler {
   std::unique_ptr<route::StatementClassifier> classifier_;
   std::unordered_map<std::string, std::unique_ptr<route::ShardKeyFinder>> shard_keys_;
   std::unique_ptr<LagMonitor> lag_monitor_;
+  std::unique_ptr<route::TextLru<scatter::PlanResult>> scatter_plans_;
+  std::string plan_key_;  // scratch: the policy, then the text
 };
 
 }  // namespace sg::pg

@@ -157,6 +157,16 @@ bool PayloadReader::readBytes(size_t n, std::string_view* out) {
   return true;
 }
 
+std::string quoteLiteral(std::string_view value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
 void appendInt32(std::string* out, int32_t value) {
   const auto v = static_cast<uint32_t>(value);
   const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),

@@ -76,6 +76,9 @@ inline int32_t readBigEndian32(const char* p) {
 
 // Messages the proxy writes. Each appends one whole message to `out`.
 void appendInt32(std::string* out, int32_t value);
+// A string literal in SQL, E'...' with quotes and backslashes doubled: the same whatever the
+// server's standard_conforming_strings is.
+std::string quoteLiteral(std::string_view value);
 void appendInt16(std::string* out, int16_t value);
 
 // ErrorResponse ('E') or NoticeResponse ('N'): severity (both the localized S and the

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "pg/civil_date.h"
 #include "pg/scatter/numeric_text.h"
 
 namespace sg::pg::scatter {
@@ -23,16 +24,6 @@ struct Instant {
   int infinity = 0;
   Int128 micros = 0;
 };
-
-// Days since 1970-01-01 in the proleptic Gregorian calendar (astronomical year numbering).
-int64_t daysFromCivil(int64_t year, int64_t month, int64_t day) {
-  year -= month <= 2 ? 1 : 0;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
-}
 
 class IsoReader {
  public:

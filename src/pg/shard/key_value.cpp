@@ -7,6 +7,8 @@
 #include <limits>
 #include <utility>
 
+#include "pg/civil_date.h"
+
 namespace sg::pg::shard {
 
 namespace {
@@ -185,17 +187,6 @@ DecodeResult decodeBooleanText(std::string_view text) {
       (word.size() >= 2 && startsWithIgnoringCase("off", word)))
     return KeyValue{0, {}};
   return invalidSyntax(KeyType::kBoolean, text);
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (the civil-days algorithm: years start
-// in March so the leap day is last).
-int64_t daysFromCivil(int64_t year, int64_t month, int64_t day) {
-  year -= month <= 2 ? 1 : 0;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
 }
 
 struct CivilDate {
