@@ -195,7 +195,7 @@ class ClientConn final : public net::EventHandler,
   void runLocalStatement(const LocalStatement& statement);
   bool answerLocalTransaction(char type, std::string_view payload);
   void sendDeferredBegin();
-  ShardChoice checkShardOnServer(char type, std::string_view payload);
+  ShardChoice checkShardOnServer(char type, std::string_view payload, bool shard_chosen);
   void sendHeldBegin();
   ShardChoice leaveHeldServer();
   void resumeAfterHeldServer();

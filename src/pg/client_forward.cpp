@@ -92,6 +92,7 @@ bool ClientConn::forwardMessages() {
       in.consume(total);
       continue;
     }
+    bool shard_chosen = false;  // chooseShard read this message already
     if (server_ == nullptr && whole && database_config_->sharding.enabled()) {
       if (answerLocalTransaction(type, std::string_view(in.data() + 5, total - 5))) {
         in.consume(total);  // BEGIN, COMMIT, ROLLBACK of a transaction with no server yet
@@ -107,6 +108,8 @@ bool ClientConn::forwardMessages() {
         in.consume(total);  // the ERROR is out
         continue;
       }
+      // A deferred transaction's refused first statement is refused again on its server.
+      shard_chosen = local_txn_ != LocalTxn::kOpen;
     }
     if (server_ == nullptr &&
         !needServer(type, std::string_view(in.data() + 5, std::min(in.size(), total) - 5), whole))
@@ -139,7 +142,7 @@ bool ClientConn::forwardMessages() {
       skip_until_sync_ = false;
     }
     if (database_config_->sharding.enabled()) {
-      ShardChoice choice = checkShardOnServer(type, message.substr(5));
+      ShardChoice choice = checkShardOnServer(type, message.substr(5), shard_chosen);
       if (choice == ShardChoice::kNeedMore) break;  // its Bind, or another server, is coming
       if (choice == ShardChoice::kRefused) {
         in.consume(total);  // the server answers for it (refuseInTransaction)

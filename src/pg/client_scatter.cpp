@@ -122,13 +122,6 @@ ClientConn::ShardChoice ClientConn::scatterStatement(char type, std::string_view
       return ShardChoice::kChosen;
     }
   }
-  if (transaction_status_ != 'I') {
-    refuseStatement(type, {"0A000",
-                           "scalegate: a statement across shards inside a transaction is not "
-                           "supported (no two-phase commit): name one shard, or run it outside "
-                           "the transaction"});
-    return ShardChoice::kRefused;
-  }
   const auto& sharding = database_config_->sharding;
   auto planned = worker_->scatterPlan(text, policyOf(sharding.cross_shard, spread.keyless));
   if (!planned->plan) {

@@ -168,11 +168,13 @@ void ClientConn::sendDeferredBegin() {
 // A message of a sharded database's client for its attached server: inside a transaction (or
 // on a server taken for a prepare) a statement must be for the server's shard. kChosen: send
 // it; kRefused: answered (refuseInTransaction); kNeedMore: wait (its Bind, or another server).
-ClientConn::ShardChoice ClientConn::checkShardOnServer(char type, std::string_view payload) {
+// shard_chosen: the message the server was just taken for, its shard chosen already.
+ClientConn::ShardChoice ClientConn::checkShardOnServer(char type, std::string_view payload,
+                                                       bool shard_chosen) {
   // The message the server was just attached for: a deferred BEGIN may wait behind it.
   if (std::exchange(hold_begin_, false)) {
     shard_undecided_ = true;
-  } else if (type == 'Q' || type == 'P' || type == 'B') {
+  } else if ((type == 'Q' || type == 'P' || type == 'B') && !shard_chosen) {
     // Also outside a transaction: later statements of one batch (up to its Sync) run in the
     // same implicit transaction, on this server.
     ShardChoice choice = chooseShard(type, payload, /*in_transaction=*/true);
