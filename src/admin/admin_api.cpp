@@ -210,8 +210,9 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
   return response;
 }
 
-ServiceHandler makeAdminHandler(proxy::SharedState* shared, pg::PgService* postgres) {
-  return [shared, postgres](const http::RequestHead& request, std::string_view body) {
+ServiceHandler makeAdminHandler(AdminContext context) {
+  return [context](const http::RequestHead& request, std::string_view body) {
+    proxy::SharedState* shared = context.shared;
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
@@ -221,7 +222,7 @@ ServiceHandler makeAdminHandler(proxy::SharedState* shared, pg::PgService* postg
       response.content_type = "text/plain; version=0.0.4; charset=utf-8";
       response.body = shared->registry().renderPrometheus();
     } else if (request.path == "/health" && read) {
-      response = healthResponse(*shared, net::monotonicMillis(), postgres);
+      response = healthResponse(*shared, net::monotonicMillis(), context.postgres);
     } else if (request.path == "/metrics" || request.path == "/health") {
       response.status = 405;
       response.headers.emplace_back("Allow", "GET, HEAD");

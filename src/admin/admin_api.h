@@ -9,8 +9,13 @@ class PgService;
 
 namespace sg::admin {
 
-// `postgres`: the PostgreSQL listener, when configured (its pools appear in /health).
-ServiceHandler makeAdminHandler(proxy::SharedState* shared, pg::PgService* postgres = nullptr);
+// What the admin endpoints read and act on. Components that add endpoints add a field here.
+struct AdminContext {
+  proxy::SharedState* shared = nullptr;
+  pg::PgService* postgres = nullptr;  // the PostgreSQL listener, when configured
+};
+
+ServiceHandler makeAdminHandler(AdminContext context);
 
 // The /health document and its HTTP status (200 ok/degraded, 503 unavailable/draining).
 ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,

@@ -1,5 +1,3 @@
-#include "admin/admin_api.h"
-
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_api.h"
 #include "admin/http_service.h"
 #include "config/config.h"
 #include "http/parser.h"
@@ -203,20 +202,23 @@ ServiceResponse call(const ServiceHandler& handler, const std::string& method,
 }
 
 TEST_F(AdminTest, MetricsEndpointServesPrometheusText) {
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   ServiceResponse response = call(handler, "GET", "/metrics");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
   const std::string& body = response.body;
   EXPECT_NE(body.find("# TYPE scalegate_upstream_server_up gauge\n"), std::string::npos) << body;
-  EXPECT_NE(body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3001\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3001\"} 1\n"),
+      std::string::npos)
       << body;
-  EXPECT_NE(body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3002\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3002\"} 1\n"),
+      std::string::npos)
       << body;
-  EXPECT_NE(body.find("scalegate_upstream_server_up{upstream=\"static\",server=\"127.0.0.1:3003\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("scalegate_upstream_server_up{upstream=\"static\",server=\"127.0.0.1:3003\"} 1\n"),
+      std::string::npos)
       << body;
 }
 
@@ -224,24 +226,26 @@ TEST_F(AdminTest, MetricsShowsServerDownAtScrapeTime) {
   // The gauge reads the real monotonic clock; a failure now keeps the server down for the
   // 10 s fail_timeout, far longer than this test runs.
   server(0, 1).health.recordFailure(net::monotonicMillis());
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   const std::string body = call(handler, "GET", "/metrics").body;
-  EXPECT_NE(body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3002\"} 0\n"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3002\"} 0\n"),
+      std::string::npos)
       << body;
-  EXPECT_NE(body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3001\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("scalegate_upstream_server_up{upstream=\"users\",server=\"127.0.0.1:3001\"} 1\n"),
+      std::string::npos)
       << body;
 }
 
 TEST_F(AdminTest, MetricsWithQueryStringAndHead) {
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   EXPECT_EQ(call(handler, "GET", "/metrics?name[]=x").status, 200);
   EXPECT_EQ(call(handler, "HEAD", "/metrics").status, 200);
 }
 
 TEST_F(AdminTest, HealthEndpoint) {
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   ServiceResponse response = call(handler, "GET", "/health");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "application/json");
@@ -253,7 +257,7 @@ TEST_F(AdminTest, HealthEndpoint) {
 }
 
 TEST_F(AdminTest, UnknownPathIs404) {
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   EXPECT_EQ(call(handler, "GET", "/nope").status, 404);
   EXPECT_EQ(call(handler, "GET", "/metrics/").status, 404);
   EXPECT_EQ(call(handler, "GET", "/").status, 404);
@@ -261,7 +265,7 @@ TEST_F(AdminTest, UnknownPathIs404) {
 }
 
 TEST_F(AdminTest, WrongMethodIs405) {
-  ServiceHandler handler = makeAdminHandler(shared_.get());
+  ServiceHandler handler = makeAdminHandler({shared_.get()});
   for (const char* path : {"/metrics", "/health"}) {
     for (const char* method : {"POST", "PUT", "DELETE"}) {
       ServiceResponse response = call(handler, method, path);
@@ -647,7 +651,7 @@ TEST_F(HttpServiceTest, AdminHandlerOverHttp) {
   std::string error;
   auto address = net::Address::parse("127.0.0.1:0", &error);
   ASSERT_TRUE(address.has_value());
-  HttpService admin(*address, makeAdminHandler(&shared));
+  HttpService admin(*address, makeAdminHandler({&shared}));
   ASSERT_TRUE(admin.start(&error)) << error;
   Client client(admin.port());
   ASSERT_TRUE(client.connected());

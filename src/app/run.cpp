@@ -33,7 +33,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   std::unique_ptr<admin::HttpService> admin_service;
   if (config->admin.address) {
     admin_service = std::make_unique<admin::HttpService>(
-        *config->admin.address, admin::makeAdminHandler(&gateway.shared(), gateway.postgres()));
+        *config->admin.address, admin::makeAdminHandler({&gateway.shared(), gateway.postgres()}));
     if (!admin_service->start(&error)) {
       spdlog::error("admin: {}", error);
       return 1;
