@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/admin_auth.h"
 #include "admin/cache_admin.h"
 #include "admin/queue_admin.h"
 #include "admin/server_admin.h"
@@ -211,7 +212,10 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
 }
 
 ServiceHandler makeAdminHandler(AdminContext context) {
-  return [context](const http::RequestHead& request, std::string_view body) {
+  auto auth =
+      std::make_shared<const AdminAuth>(context.shared->config().admin, context.shared->registry());
+  return [context, auth](const http::RequestHead& request, std::string_view body) {
+    if (auto refusal = auth->check(request)) return *refusal;
     proxy::SharedState* shared = context.shared;
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;

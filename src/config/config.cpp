@@ -36,9 +36,9 @@ void loadAccessLog(detail::ErrorSink& errors, const detail::Field& field, Access
   detail::readString(errors, map.find("path"), &out->path);
 }
 
-void loadAdmin(detail::ErrorSink& errors, const detail::Field& field,
+void loadAdmin(detail::ErrorSink& errors, const detail::Field& field, const std::string& file_name,
                const std::vector<ListenerConfig>& listeners, AdminConfig* out) {
-  detail::MapReader map(errors, field, {"address"});
+  detail::MapReader map(errors, field, {"address", "token", "token_file", "public_read"});
   const detail::Field* address = map.require("address");
   net::Address parsed;
   if (!detail::readAddress(errors, address, &parsed)) return;
@@ -49,6 +49,7 @@ void loadAdmin(detail::ErrorSink& errors, const detail::Field& field,
                    "] (" + listeners[i].address.toString() + ")");
   }
   out->address = parsed;
+  detail::loadAdminAuth(errors, map, address, file_name, out);
 }
 
 // An HTTP gateway needs listeners and upstreams; a PostgreSQL-only one (a `postgres` section and
@@ -95,7 +96,7 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, const std::stri
     detail::loadQueues(errors, *queues, &config->queues);
   detail::checkAsyncRoutes(errors, *config);
   if (const detail::Field* admin = map.find("admin")) {
-    loadAdmin(errors, *admin, config->listeners, &config->admin);
+    loadAdmin(errors, *admin, file_name, config->listeners, &config->admin);
   }
   if (const detail::Field* postgres = map.find("postgres")) {
     detail::loadPostgres(errors, *postgres, file_name, *config, &config->postgres.emplace());

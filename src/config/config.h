@@ -341,6 +341,10 @@ struct UpstreamConfig {
 
 struct AdminConfig {
   std::optional<net::Address> address;  // nullopt = no admin listener
+  // Bearer token the admin API requires (`token`, or read from `token_file` at load time);
+  // empty = none, and then the listener may only be on loopback (load_admin.cpp).
+  std::string token;
+  bool public_read = false;  // GET/HEAD answered without the token
 };
 
 // Shared state for every instance (top-level key `store`); kNone keeps everything in-process.

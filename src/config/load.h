@@ -43,6 +43,10 @@ void checkAsyncRoutes(ErrorSink& errors, const Config& config);
 // config_file's directory.
 void loadPostgres(ErrorSink& errors, const Field& field, const std::string& config_file,
                   const Config& config, PostgresConfig* out);
+// admin.token, admin.token_file and admin.public_read (load_admin.cpp), after admin.address:
+// a listener off loopback needs a token.
+void loadAdminAuth(ErrorSink& errors, const MapReader& map, const Field* address,
+                   const std::string& config_file, AdminConfig* out);
 // A path in the file is relative to the file's directory, so a config and the files it names can
 // move together; a file loaded from the working directory keeps the path as written.
 std::string resolvePath(const std::string& config_file, const std::string& path);
