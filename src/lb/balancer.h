@@ -21,6 +21,8 @@
 //   takes the request only if in_flight + 1 <= ceil(factor% x (L + 1) / n), L being the
 //   total in flight over the n candidates; otherwise the key walks on.
 // - Weights: 0 counts as 1; values above kMaxWeight are clamped to it.
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -52,13 +54,25 @@ struct ServerSpec {
   std::string key;
 };
 
+// round_robin's rotation position, one per tier (primaries, backups), each on its own cache
+// line. Shared by every worker's balancer of one upstream, consecutive requests take
+// consecutive servers whichever worker serves them (a per-worker position lets three requests
+// over two workers give a, a, b). It lives as long as the upstream, longer than its balancers.
+struct SharedRotation {
+  struct alignas(64) Cursor {
+    std::atomic<uint32_t> next{0};  // position in the tier's group to try first
+  };
+  std::array<Cursor, 2> tiers;
+};
+
 struct BalancerOptions {
   Algorithm algorithm = Algorithm::kRoundRobin;
-  uint32_t ring_size = 160;          // ring_hash: ring points per unit of weight
-  uint32_t hash_balance_factor = 0;  // percent, e.g. 125; 0 = off; 1..99 act as 100
-  int64_t slow_start_ms = 0;         // 0 = off
-  uint32_t panic_threshold = 50;     // percent of primaries healthy; 0 disables panic mode
-  uint64_t seed = 0;                 // random number seed (each worker passes its own)
+  uint32_t ring_size = 160;            // ring_hash: ring points per unit of weight
+  uint32_t hash_balance_factor = 0;    // percent, e.g. 125; 0 = off; 1..99 act as 100
+  int64_t slow_start_ms = 0;           // 0 = off
+  uint32_t panic_threshold = 50;       // percent of primaries healthy; 0 disables panic mode
+  uint64_t seed = 0;                   // random number seed (each worker passes its own)
+  SharedRotation* rotation = nullptr;  // round_robin: the upstream's; null = the balancer's own
 };
 
 struct PickContext {

@@ -50,6 +50,20 @@ void BM_Hash(benchmark::State& state) { runPick(state, Algorithm::kHash); }
 void BM_RingHash(benchmark::State& state) { runPick(state, Algorithm::kRingHash); }
 void BM_Maglev(benchmark::State& state) { runPick(state, Algorithm::kMaglev); }
 
+// round_robin following an upstream's SharedRotation, as the workers do: one balancer per
+// benchmark thread, one rotation for all (Threads(2): two workers contending for its line).
+void BM_RoundRobinShared(benchmark::State& state) {
+  static sg::lb::SharedRotation rotation;
+  std::vector<ServerSpec> servers;
+  for (uint32_t i = 0; i < 8; ++i) servers.push_back(ServerSpec{1, i == 7, ""});
+  const std::vector<uint8_t> healthy(servers.size(), 1);
+  sg::lb::BalancerOptions options;
+  options.rotation = &rotation;
+  auto balancer = sg::lb::makeBalancer(options, servers);
+  const PickContext context{.healthy = healthy};
+  for (auto _ : state) benchmark::DoNotOptimize(balancer->pick(context));
+}
+
 void BM_HashKey(benchmark::State& state) {
   const std::string key = "192.168.100.201";
   for (auto _ : state) benchmark::DoNotOptimize(sg::lb::hashKey(key));
@@ -72,5 +86,6 @@ BENCHMARK(BM_Hash)->Apply(hashCases);
 BENCHMARK(BM_RingHash)->Apply(hashCases);
 BENCHMARK(BM_Maglev)->Apply(hashCases);
 BENCHMARK(BM_HashKey);
+BENCHMARK(BM_RoundRobinShared)->Threads(1)->Threads(2);
 
 }  // namespace

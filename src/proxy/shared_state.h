@@ -12,6 +12,7 @@
 #include "health/active_checker.h"
 #include "health/outlier_detector.h"
 #include "health/passive_health.h"
+#include "lb/balancer.h"
 #include "metrics/metrics.h"
 #include "proxy/async_queue.h"
 #include "proxy/cache_state.h"
@@ -62,6 +63,7 @@ struct SharedUpstream {
   std::atomic<uint64_t> weights_version{0};           // bumped when the admin API changes a weight
   std::atomic<uint32_t> active_requests{0};           // for the retry budget
   std::atomic<uint32_t> active_retries{0};
+  lb::SharedRotation rotation;  // round_robin's position, followed by every worker
   metrics::Counter* retries = nullptr;
   metrics::Counter* retries_budget_exhausted = nullptr;
   metrics::Counter* panic_picks = nullptr;

@@ -42,7 +42,7 @@ lb::Algorithm balanceAlgorithm(config::BalanceAlgorithm algorithm) {
   return lb::Algorithm::kRoundRobin;
 }
 
-std::unique_ptr<lb::Balancer> makeBalancerFor(const SharedUpstream& upstream, uint64_t seed) {
+std::unique_ptr<lb::Balancer> makeBalancerFor(SharedUpstream& upstream, uint64_t seed) {
   const auto& config = *upstream.config;
   std::vector<lb::ServerSpec> specs;
   for (const auto& server : upstream.servers) {
@@ -55,6 +55,7 @@ std::unique_ptr<lb::Balancer> makeBalancerFor(const SharedUpstream& upstream, ui
   options.slow_start_ms = config.slow_start.count();
   options.panic_threshold = config.panic_threshold;
   options.seed = seed;
+  options.rotation = &upstream.rotation;
   return lb::makeBalancer(options, std::move(specs));
 }
 
