@@ -1,0 +1,155 @@
+// The Redis sync against a real redis-server: two registries (two "gateways") on one Redis.
+#include "discovery/registry_sync.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/test_redis.h"
+
+namespace sg::discovery {
+namespace {
+
+using namespace std::chrono_literals;
+using store::testing::LoopRunner;
+using store::testing::RedisServer;
+
+class FakeClock final : public Clock {
+ public:
+  int64_t nowMs() const override { return now; }
+  int64_t now = 1'700'000'000'000;
+};
+
+InstanceSpec spec(const std::string& address, int64_t ttl_ms = 30'000) {
+  std::string error;
+  InstanceSpec out;
+  out.address = *net::Address::parse(address, &error);
+  out.address_text = address;
+  out.ttl_ms = ttl_ms;
+  return out;
+}
+
+std::vector<std::string> ids(const Registry& registry, const std::string& service) {
+  std::vector<std::string> out;
+  for (const auto& instance : registry.snapshot(service).instances) out.push_back(instance.id);
+  return out;
+}
+
+// One gateway's view: its registry and its sync, on the test's loop.
+struct Node {
+  Node(const config::StoreConfig& config, net::EventLoop& loop)
+      : metrics(1),
+        stats(metrics, "redis"),
+        registry(clock, &metrics),
+        sync(registry, config, loop, stats) {
+    sync.start();
+  }
+  ~Node() { sync.shutdown(); }
+  FakeClock clock;
+  metrics::Registry metrics;
+  store::StoreStats stats;
+  Registry registry;
+  RegistrySync sync;
+};
+
+class RegistrySyncTest : public ::testing::Test {
+ protected:
+  RegistrySyncTest() {
+    config.type = config::StoreConfig::Type::kRedis;
+    std::string error;
+    config.address = *net::Address::parse(redis.address(), &error);
+    config.timeout = 200ms;
+    a = std::make_unique<Node>(config, loop);
+    b = std::make_unique<Node>(config, loop);
+  }
+
+  // Runs sync rounds (every 50 ms, as the registry thread does every 250 ms) until done().
+  bool syncUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    auto last = std::chrono::steady_clock::now() - 1s;
+    return runner.runUntil(
+        [&] {
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last >= 50ms) {
+            last = now;
+            a->sync.tick();
+            b->sync.tick();
+          }
+          return done();
+        },
+        limit);
+  }
+
+  RedisServer redis;
+  config::StoreConfig config;
+  net::EventLoop loop;
+  LoopRunner runner{loop};
+  std::unique_ptr<Node> a;
+  std::unique_ptr<Node> b;
+};
+
+TEST_F(RegistrySyncTest, ChangesOnOneRegistryReachTheOther) {
+  ASSERT_TRUE(syncUntil([&] { return a->sync.synced() && b->sync.synced(); }));
+  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  ASSERT_TRUE(
+      syncUntil([&] { return ids(b->registry, "users") == std::vector<std::string>{"u1"}; }));
+  EXPECT_EQ(b->registry.find("users", "u1")->registered_at_ms, a->clock.now);
+  EXPECT_EQ(store::testing::trim(redis.cli("SISMEMBER scalegate:registry:services users")), "1");
+
+  b->clock.now += 5'000;
+  ASSERT_TRUE(b->registry.heartbeat("users", "u1"));
+  ASSERT_TRUE(syncUntil(
+      [&] { return a->registry.find("users", "u1")->last_heartbeat_ms == b->clock.now; }));
+
+  ASSERT_TRUE(b->registry.remove("users", "u1"));
+  ASSERT_TRUE(syncUntil([&] { return ids(a->registry, "users").empty(); }));
+  EXPECT_EQ(store::testing::trim(redis.cli("HLEN scalegate:registry:{users}")), "0");
+}
+
+TEST_F(RegistrySyncTest, RedisExpiresTheHeartbeatAndOneRegistryCountsTheEviction) {
+  a->registry.put("users", "short", spec("127.0.0.1:3001", 1'000));
+  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1; }));
+  std::this_thread::sleep_for(1100ms);  // Redis's own clock expires the heartbeat key
+  ASSERT_TRUE(syncUntil(
+      [&] { return ids(a->registry, "users").empty() && ids(b->registry, "users").empty(); }));
+  const auto evictions = [](Node& node) {
+    const std::string text = node.metrics.renderPrometheus();
+    return text.find("scalegate_registry_evictions_total{service=\"users\",reason=\"ttl\"} 1") !=
+           std::string::npos;
+  };
+  EXPECT_NE(evictions(*a), evictions(*b));  // exactly one of them dropped it from Redis
+}
+
+TEST_F(RegistrySyncTest, WithRedisDownTheLastRegistryStaysAndIsRepublishedOnReturn) {
+  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1 && b->sync.synced(); }));
+  redis.stop();
+  ASSERT_TRUE(syncUntil([&] { return !a->sync.synced() && !b->sync.synced(); }));
+  a->registry.put("users", "u2", spec("127.0.0.1:3002"));  // applies here meanwhile
+  b->clock.now += 60'000;                                  // past every ttl: kept all the same
+  syncUntil([] { return false; }, 300ms);
+  EXPECT_EQ(ids(b->registry, "users"), std::vector<std::string>{"u1"});
+  EXPECT_EQ(ids(a->registry, "users"), (std::vector<std::string>{"u1", "u2"}));
+
+  redis.start();  // empty
+  ASSERT_TRUE(syncUntil(
+      [&] {
+        return ids(b->registry, "users") == std::vector<std::string>{"u1", "u2"} &&
+               ids(a->registry, "users") == std::vector<std::string>{"u1", "u2"};
+      },
+      10s));
+  EXPECT_EQ(store::testing::trim(redis.cli("HLEN scalegate:registry:{users}")), "2");
+}
+
+TEST_F(RegistrySyncTest, AReadOlderThanALocalChangeDoesNotUndoIt) {
+  ASSERT_TRUE(syncUntil([&] { return a->sync.synced(); }));
+  const uint64_t before = a->registry.localWriteSeq();
+  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  // What a read issued before the put would bring: nothing for the service.
+  EXPECT_FALSE(a->registry.applyRemote("users", {}, {}, before));
+  EXPECT_EQ(ids(a->registry, "users"), std::vector<std::string>{"u1"});
+  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1; }));
+  EXPECT_EQ(ids(a->registry, "users"), std::vector<std::string>{"u1"});
+}
+
+}  // namespace
+}  // namespace sg::discovery
