@@ -50,7 +50,8 @@ struct ServiceSummary {
 
 class Registry {
  public:
-  // Runs after the change, outside the registry's lock, on the thread that made it.
+  // Runs after the change, outside the registry's lock, on the thread that made it (the admin
+  // or the registry thread). It may read the registry, but not subscribe or unsubscribe.
   using Listener = std::function<void(const std::string& service, uint64_t version)>;
   enum class PutResult : uint8_t { kCreated, kReplaced, kFull };
   enum class EvictReason : uint8_t { kTtl, kHealthCheck };

@@ -230,10 +230,11 @@ void RegistrySync::writeOne(const std::string& service, const std::string& id, K
           {id, definitionJson(*instance), heartbeat, px, at, republish ? "republish" : "put"});
       std::string add;
       store::appendCommand(&add, {"SADD", kServicesKey, service});
-      send(kServicesKey, std::move(add), nullptr, Request{Op::kWrite, round_, service, id, kind});
+      send(kServicesKey, std::move(add), nullptr,
+           Request{Op::kWrite, round_, service, id, kind, republish});
     }
   }
-  send(key, std::move(command), script, Request{Op::kWrite, round_, service, id, kind});
+  send(key, std::move(command), script, Request{Op::kWrite, round_, service, id, kind, republish});
 }
 
 void RegistrySync::readServices() {
@@ -271,7 +272,8 @@ void RegistrySync::onReply(uint64_t cookie, const store::Reply& reply) {
   switch (request.op) {
     case Op::kWrite:
       if (!reply.ok()) {
-        onLocalChange(request.service, request.id, request.kind);  // sent again next round
+        // Sent again next round (a republish: with every other instance, see failRound).
+        if (!request.republish) onLocalChange(request.service, request.id, request.kind);
         failRound();
       }
       return;
@@ -291,7 +293,8 @@ void RegistrySync::onMembers(const store::Reply& reply) {
     return;
   }
   std::set<std::string> names;
-  for (size_t i = 0; i < reply.size(); ++i) {
+  // Names stay in the set once used; bounded as the registry is, whatever Redis holds.
+  for (size_t i = 0; i < reply.size() && names.size() < kMaxServices; ++i) {
     std::string name(reply.element(i).string());
     if (!checkName("service", name)) names.insert(std::move(name));
   }

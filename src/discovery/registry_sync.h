@@ -61,6 +61,7 @@ class RegistrySync final : public ChangeSink, public store::ReplyHandler {
     std::string service;
     std::string id;  // kWrite
     Kind kind = Kind::kPut;
+    bool republish = false;  // kWrite: a failed republish is redone whole, not as a put
   };
   using Key = std::pair<std::string, std::string>;  // service, instance
 
