@@ -140,6 +140,24 @@ TEST_F(RegistrySyncTest, WithRedisDownTheLastRegistryStaysAndIsRepublishedOnRetu
   EXPECT_EQ(store::testing::trim(redis.cli("HLEN scalegate:registry:{users}")), "2");
 }
 
+TEST_F(RegistrySyncTest, ListenersHearOfRemoteChangesAndEvictionsByAddressAreShared) {
+  std::vector<std::pair<std::string, uint64_t>> heard;
+  b->registry.subscribe(
+      [&](const std::string& service, uint64_t version) { heard.emplace_back(service, version); });
+  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  a->registry.put("users", "u2", spec("127.0.0.1:3002"));
+  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 2; }));
+  ASSERT_FALSE(heard.empty());
+  EXPECT_EQ(heard.back().first, "users");
+  EXPECT_EQ(heard.back().second, b->registry.snapshot("users").version);
+
+  // b's active health check finds 127.0.0.1:3001 dead: a drops it too
+  std::string error;
+  EXPECT_EQ(b->registry.evictAddress(*net::Address::parse("127.0.0.1:3001", &error), "users"), 1u);
+  ASSERT_TRUE(
+      syncUntil([&] { return ids(a->registry, "users") == std::vector<std::string>{"u2"}; }));
+}
+
 TEST_F(RegistrySyncTest, AReadOlderThanALocalChangeDoesNotUndoIt) {
   ASSERT_TRUE(syncUntil([&] { return a->sync.synced(); }));
   const uint64_t before = a->registry.localWriteSeq();

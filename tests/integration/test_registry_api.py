@@ -79,7 +79,7 @@ def test_register_heartbeat_list_and_deregister(upstream, gateway):
 def test_an_instance_without_heartbeats_is_evicted_after_its_ttl(upstream, gateway):
     gw = registry_gateway(upstream, gateway)
     assert put(gw, "users", "quiet", {"address": "127.0.0.1:3001", "ttl": "1s"}).status == 201
-    assert put(gw, "users", "alive", {"address": "127.0.0.1:3002", "ttl": "1s"}).status == 201
+    assert put(gw, "users", "alive", {"address": "127.0.0.1:3002", "ttl": "2s"}).status == 201
     start = time.monotonic()
     # "alive" heartbeats every 300 ms for 2.5 s; "quiet" never does
     while time.monotonic() - start < 2.5:
@@ -88,7 +88,7 @@ def test_an_instance_without_heartbeats_is_evicted_after_its_ttl(upstream, gatew
     assert sorted(instances(gw, "users")) == ["alive"]
     assert gw.metric("scalegate_registry_evictions_total", service="users", reason="ttl") == 1
     error_of(gw.admin_request("PUT", "/admin/registry/users/quiet/heartbeat"), 404)
-    # once heartbeats stop, it goes too (1 s ttl, checked every 250 ms)
+    # once heartbeats stop, it goes too (2 s ttl, checked every 250 ms)
     assert wait_until(lambda: instances(gw, "users") == {}, 5.0)
     r = gw.admin_get("/admin/registry")
     assert r.json()["services"] == [], r

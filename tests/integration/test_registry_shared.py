@@ -81,7 +81,7 @@ def test_changes_on_one_gateway_reach_the_other_within_a_second(upstream, redis,
 
 def test_ttl_is_shared_heartbeats_on_either_gateway_keep_an_instance(upstream, redis, gateways):
     a, b = start_pair(upstream, gateways, redis_store(redis))
-    assert put(a, "users", "beating", {"address": "127.0.0.1:3001", "ttl": "1s"}).status == 201
+    assert put(a, "users", "beating", {"address": "127.0.0.1:3001", "ttl": "2s"}).status == 201
     assert put(a, "users", "silent", {"address": "127.0.0.1:3002", "ttl": "1s"}).status == 201
     assert wait_until(lambda: ids(b, "users") == ["beating", "silent"], 1.0)
     start = time.monotonic()
@@ -94,8 +94,8 @@ def test_ttl_is_shared_heartbeats_on_either_gateway_keep_an_instance(upstream, r
     total = sum(gw.metric("scalegate_registry_evictions_total", service="users", reason="ttl") or 0
                 for gw in (a, b))
     assert total == 1, total
-    # heartbeats stop: both drop it (1 s ttl + a sync round)
-    assert wait_until(lambda: ids(a, "users") == [] and ids(b, "users") == [], 3.0)
+    # heartbeats stop: both drop it (2 s ttl + a sync round)
+    assert wait_until(lambda: ids(a, "users") == [] and ids(b, "users") == [], 4.0)
     assert redis.scan("scalegate:registry:{users}*") == []
 
 
