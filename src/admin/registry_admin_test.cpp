@@ -17,11 +17,11 @@ class FakeClock final : public discovery::Clock {
 
 class RegistryAdminTest : public ::testing::Test {
  protected:
-  RegistryAdminTest() : service(config::StoreConfig{}, metrics, nullptr, makeClock()) {}
+  RegistryAdminTest() : service_(config::StoreConfig{}, metrics_, nullptr, makeClock()) {}
 
   std::unique_ptr<discovery::Clock> makeClock() {
     auto owned = std::make_unique<FakeClock>();
-    clock = owned.get();
+    clock_ = owned.get();
     return owned;
   }
 
@@ -29,14 +29,14 @@ class RegistryAdminTest : public ::testing::Test {
     http::RequestHead head;
     head.method = method;
     head.path = path;
-    auto reply = handleRegistryAdmin(&service, head, body);
+    auto reply = handleRegistryAdmin(&service_, head, body);
     EXPECT_TRUE(reply) << path;
     return reply ? *reply : ServiceResponse{};
   }
 
-  metrics::Registry metrics{1};
-  FakeClock* clock = nullptr;
-  discovery::RegistryService service;
+  metrics::Registry metrics_{1};
+  FakeClock* clock_ = nullptr;
+  discovery::RegistryService service_;
 };
 
 TEST_F(RegistryAdminTest, LeavesOtherPathsAlone) {
@@ -44,7 +44,7 @@ TEST_F(RegistryAdminTest, LeavesOtherPathsAlone) {
   head.method = "GET";
   for (std::string_view path : {"/admin/registryx", "/admin/regist", "/metrics"}) {
     head.path = path;
-    EXPECT_FALSE(handleRegistryAdmin(&service, head, {})) << path;
+    EXPECT_FALSE(handleRegistryAdmin(&service_, head, {})) << path;
   }
   head.path = "/admin/registry";
   auto reply = handleRegistryAdmin(nullptr, head, {});
@@ -55,7 +55,7 @@ TEST_F(RegistryAdminTest, LeavesOtherPathsAlone) {
 TEST_F(RegistryAdminTest, ReportsSecondsSinceTheLastHeartbeatOnTheInjectedClock) {
   EXPECT_EQ(call("PUT", "/admin/registry/users/u1", R"({"address": "127.0.0.1:3001"})").status,
             201);
-  clock->now += 2'500;
+  clock_->now += 2'500;
   ServiceResponse listed = call("GET", "/admin/registry/users");
   ASSERT_EQ(listed.status, 200);
   json::value document = json::parse(listed.body);
@@ -70,7 +70,7 @@ TEST_F(RegistryAdminTest, ReportsSecondsSinceTheLastHeartbeatOnTheInjectedClock)
 TEST_F(RegistryAdminTest, HealthNamesTheRegistryAndKeepsTheStatusWhenLocal) {
   ServiceResponse health;
   health.body = R"({"status":"ok","upstreams":{}})";
-  addRegistryHealth(&service, &health);
+  addRegistryHealth(&service_, &health);
   json::value document = json::parse(health.body);
   EXPECT_EQ(document.at("status").as_string(), "ok");
   EXPECT_EQ(document.at("registry").at("shared").as_bool(), false);

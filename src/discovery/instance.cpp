@@ -18,7 +18,7 @@ bool nameChar(char c) {
 
 bool parseAddressField(const json::value& value, InstanceSpec* spec, std::string* error) {
   if (!value.is_string() || value.as_string().empty()) {
-    *error = "\"address\" must be a \"host:port\" string";
+    *error = R"("address" must be a "host:port" string)";
     return false;
   }
   std::string text(value.as_string());
@@ -56,7 +56,7 @@ bool parseTtlField(const json::value& value, InstanceSpec* spec, std::string* er
   std::optional<config::Duration> ttl;
   if (value.is_string()) ttl = config::parseDuration(std::string(value.as_string()));
   if (!ttl) {
-    *error = "\"ttl\" must be a duration string such as \"30s\" or \"1500ms\"";
+    *error = R"("ttl" must be a duration string such as "30s" or "1500ms")";
     return false;
   }
   const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(*ttl).count();
@@ -107,13 +107,13 @@ std::optional<InstanceSpec> parseInstanceSpec(std::string_view body, std::string
     return std::nullopt;
   }
   if (!document.is_object()) {
-    *error = "the body must be a JSON object {\"address\": \"host:port\", ...}";
+    *error = R"(the body must be a JSON object {"address": "host:port", ...})";
     return std::nullopt;
   }
   const json::object& fields = document.as_object();
   InstanceSpec spec;
   if (!fields.contains("address")) {
-    *error = "\"address\" is required (\"host:port\")";
+    *error = R"("address" is required ("host:port"))";
     return std::nullopt;
   }
   for (const auto& [key, value] : fields) {

@@ -25,7 +25,7 @@ std::string serviceKey(const std::string& service) {
 // ARGV: id, definition, heartbeat ms, px, registered_at ms, mode ("put" | "republish").
 // A republish never overwrites a newer registration, nor a newer heartbeat of the same one.
 const store::Script& putScript() {
-  static const store::Script script(R"lua(
+  static const store::Script kScript(R"lua(
 local hb = KEYS[1] .. ':hb:' .. ARGV[1]
 if ARGV[6] == 'republish' then
   local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -43,32 +43,32 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', hb, ARGV[3], 'PX', ARGV[4])
 return 1
 )lua");
-  return script;
+  return kScript;
 }
 
 // ARGV: id, heartbeat ms, px. Only an instance Redis still knows is kept alive.
 const store::Script& heartbeatScript() {
-  static const store::Script script(R"lua(
+  static const store::Script kScript(R"lua(
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[1] .. ':hb:' .. ARGV[1], ARGV[2], 'PX', ARGV[3])
 return 1
 )lua");
-  return script;
+  return kScript;
 }
 
 const store::Script& removeScript() {
-  static const store::Script script(R"lua(
+  static const store::Script kScript(R"lua(
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[1] .. ':hb:' .. ARGV[1])
 return 1
 )lua");
-  return script;
+  return kScript;
 }
 
 // Returns {live, expired}: live is id, definition, heartbeat ms for each instance whose
 // heartbeat key is still there; the others' definitions are dropped (and named in expired).
 const store::Script& readScript() {
-  static const store::Script script(R"lua(
+  static const store::Script kScript(R"lua(
 local all = redis.call('HGETALL', KEYS[1])
 local live, expired = {}, {}
 for i = 1, #all, 2 do
@@ -82,7 +82,7 @@ for i = 1, #all, 2 do
 end
 return {live, expired}
 )lua");
-  return script;
+  return kScript;
 }
 
 std::string definitionJson(const Instance& instance) {

@@ -55,118 +55,119 @@ struct Node {
 class RegistrySyncTest : public ::testing::Test {
  protected:
   RegistrySyncTest() {
-    config.type = config::StoreConfig::Type::kRedis;
+    config_.type = config::StoreConfig::Type::kRedis;
     std::string error;
-    config.address = *net::Address::parse(redis.address(), &error);
-    config.timeout = 200ms;
-    a = std::make_unique<Node>(config, loop);
-    b = std::make_unique<Node>(config, loop);
+    config_.address = *net::Address::parse(redis_.address(), &error);
+    config_.timeout = 200ms;
+    a_ = std::make_unique<Node>(config_, loop_);
+    b_ = std::make_unique<Node>(config_, loop_);
   }
 
   // Runs sync rounds (every 50 ms, as the registry thread does every 250 ms) until done().
   bool syncUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
     auto last = std::chrono::steady_clock::now() - 1s;
-    return runner.runUntil(
+    return runner_.runUntil(
         [&] {
           const auto now = std::chrono::steady_clock::now();
           if (now - last >= 50ms) {
             last = now;
-            a->sync.tick();
-            b->sync.tick();
+            a_->sync.tick();
+            b_->sync.tick();
           }
           return done();
         },
         limit);
   }
 
-  RedisServer redis;
-  config::StoreConfig config;
-  net::EventLoop loop;
-  LoopRunner runner{loop};
-  std::unique_ptr<Node> a;
-  std::unique_ptr<Node> b;
+  RedisServer redis_;
+  config::StoreConfig config_;
+  net::EventLoop loop_;
+  LoopRunner runner_{loop_};
+  std::unique_ptr<Node> a_;
+  std::unique_ptr<Node> b_;
 };
 
 TEST_F(RegistrySyncTest, ChangesOnOneRegistryReachTheOther) {
-  ASSERT_TRUE(syncUntil([&] { return a->sync.synced() && b->sync.synced(); }));
-  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  ASSERT_TRUE(syncUntil([&] { return a_->sync.synced() && b_->sync.synced(); }));
+  a_->registry.put("users", "u1", spec("127.0.0.1:3001"));
   ASSERT_TRUE(
-      syncUntil([&] { return ids(b->registry, "users") == std::vector<std::string>{"u1"}; }));
-  EXPECT_EQ(b->registry.find("users", "u1")->registered_at_ms, a->clock.now);
-  EXPECT_EQ(store::testing::trim(redis.cli("SISMEMBER scalegate:registry:services users")), "1");
+      syncUntil([&] { return ids(b_->registry, "users") == std::vector<std::string>{"u1"}; }));
+  EXPECT_EQ(b_->registry.find("users", "u1")->registered_at_ms, a_->clock.now);
+  EXPECT_EQ(store::testing::trim(redis_.cli("SISMEMBER scalegate:registry:services users")), "1");
 
-  b->clock.now += 5'000;
-  ASSERT_TRUE(b->registry.heartbeat("users", "u1"));
+  b_->clock.now += 5'000;
+  ASSERT_TRUE(b_->registry.heartbeat("users", "u1"));
   ASSERT_TRUE(syncUntil(
-      [&] { return a->registry.find("users", "u1")->last_heartbeat_ms == b->clock.now; }));
+      [&] { return a_->registry.find("users", "u1")->last_heartbeat_ms == b_->clock.now; }));
 
-  ASSERT_TRUE(b->registry.remove("users", "u1"));
-  ASSERT_TRUE(syncUntil([&] { return ids(a->registry, "users").empty(); }));
-  EXPECT_EQ(store::testing::trim(redis.cli("HLEN scalegate:registry:{users}")), "0");
+  ASSERT_TRUE(b_->registry.remove("users", "u1"));
+  ASSERT_TRUE(syncUntil([&] { return ids(a_->registry, "users").empty(); }));
+  EXPECT_EQ(store::testing::trim(redis_.cli("HLEN scalegate:registry:{users}")), "0");
 }
 
 TEST_F(RegistrySyncTest, RedisExpiresTheHeartbeatAndOneRegistryCountsTheEviction) {
-  a->registry.put("users", "short", spec("127.0.0.1:3001", 1'000));
-  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1; }));
+  a_->registry.put("users", "short", spec("127.0.0.1:3001", 1'000));
+  ASSERT_TRUE(syncUntil([&] { return ids(b_->registry, "users").size() == 1; }));
   std::this_thread::sleep_for(1100ms);  // Redis's own clock expires the heartbeat key
   ASSERT_TRUE(syncUntil(
-      [&] { return ids(a->registry, "users").empty() && ids(b->registry, "users").empty(); }));
+      [&] { return ids(a_->registry, "users").empty() && ids(b_->registry, "users").empty(); }));
   const auto evictions = [](Node& node) {
     const std::string text = node.metrics.renderPrometheus();
-    return text.find("scalegate_registry_evictions_total{service=\"users\",reason=\"ttl\"} 1") !=
+    return text.find(R"(scalegate_registry_evictions_total{service="users",reason="ttl"} 1)") !=
            std::string::npos;
   };
-  EXPECT_NE(evictions(*a), evictions(*b));  // exactly one of them dropped it from Redis
+  EXPECT_NE(evictions(*a_), evictions(*b_));  // exactly one of them dropped it from Redis
 }
 
 TEST_F(RegistrySyncTest, WithRedisDownTheLastRegistryStaysAndIsRepublishedOnReturn) {
-  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
-  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1 && b->sync.synced(); }));
-  redis.stop();
-  ASSERT_TRUE(syncUntil([&] { return !a->sync.synced() && !b->sync.synced(); }));
-  a->registry.put("users", "u2", spec("127.0.0.1:3002"));  // applies here meanwhile
-  b->clock.now += 60'000;                                  // past every ttl: kept all the same
+  a_->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  ASSERT_TRUE(
+      syncUntil([&] { return ids(b_->registry, "users").size() == 1 && b_->sync.synced(); }));
+  redis_.stop();
+  ASSERT_TRUE(syncUntil([&] { return !a_->sync.synced() && !b_->sync.synced(); }));
+  a_->registry.put("users", "u2", spec("127.0.0.1:3002"));  // applies here meanwhile
+  b_->clock.now += 60'000;                                  // past every ttl: kept all the same
   syncUntil([] { return false; }, 300ms);
-  EXPECT_EQ(ids(b->registry, "users"), std::vector<std::string>{"u1"});
-  EXPECT_EQ(ids(a->registry, "users"), (std::vector<std::string>{"u1", "u2"}));
+  EXPECT_EQ(ids(b_->registry, "users"), std::vector<std::string>{"u1"});
+  EXPECT_EQ(ids(a_->registry, "users"), (std::vector<std::string>{"u1", "u2"}));
 
-  redis.start();  // empty
+  redis_.start();  // empty
   ASSERT_TRUE(syncUntil(
       [&] {
-        return ids(b->registry, "users") == std::vector<std::string>{"u1", "u2"} &&
-               ids(a->registry, "users") == std::vector<std::string>{"u1", "u2"};
+        return ids(b_->registry, "users") == std::vector<std::string>{"u1", "u2"} &&
+               ids(a_->registry, "users") == std::vector<std::string>{"u1", "u2"};
       },
       10s));
-  EXPECT_EQ(store::testing::trim(redis.cli("HLEN scalegate:registry:{users}")), "2");
+  EXPECT_EQ(store::testing::trim(redis_.cli("HLEN scalegate:registry:{users}")), "2");
 }
 
 TEST_F(RegistrySyncTest, ListenersHearOfRemoteChangesAndEvictionsByAddressAreShared) {
   std::vector<std::pair<std::string, uint64_t>> heard;
-  b->registry.subscribe(
+  b_->registry.subscribe(
       [&](const std::string& service, uint64_t version) { heard.emplace_back(service, version); });
-  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
-  a->registry.put("users", "u2", spec("127.0.0.1:3002"));
-  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 2; }));
+  a_->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  a_->registry.put("users", "u2", spec("127.0.0.1:3002"));
+  ASSERT_TRUE(syncUntil([&] { return ids(b_->registry, "users").size() == 2; }));
   ASSERT_FALSE(heard.empty());
   EXPECT_EQ(heard.back().first, "users");
-  EXPECT_EQ(heard.back().second, b->registry.snapshot("users").version);
+  EXPECT_EQ(heard.back().second, b_->registry.snapshot("users").version);
 
   // b's active health check finds 127.0.0.1:3001 dead: a drops it too
   std::string error;
-  EXPECT_EQ(b->registry.evictAddress(*net::Address::parse("127.0.0.1:3001", &error), "users"), 1u);
+  EXPECT_EQ(b_->registry.evictAddress(*net::Address::parse("127.0.0.1:3001", &error), "users"), 1u);
   ASSERT_TRUE(
-      syncUntil([&] { return ids(a->registry, "users") == std::vector<std::string>{"u2"}; }));
+      syncUntil([&] { return ids(a_->registry, "users") == std::vector<std::string>{"u2"}; }));
 }
 
 TEST_F(RegistrySyncTest, AReadOlderThanALocalChangeDoesNotUndoIt) {
-  ASSERT_TRUE(syncUntil([&] { return a->sync.synced(); }));
-  const uint64_t before = a->registry.localWriteSeq();
-  a->registry.put("users", "u1", spec("127.0.0.1:3001"));
+  ASSERT_TRUE(syncUntil([&] { return a_->sync.synced(); }));
+  const uint64_t before = a_->registry.localWriteSeq();
+  a_->registry.put("users", "u1", spec("127.0.0.1:3001"));
   // What a read issued before the put would bring: nothing for the service.
-  EXPECT_FALSE(a->registry.applyRemote("users", {}, {}, before));
-  EXPECT_EQ(ids(a->registry, "users"), std::vector<std::string>{"u1"});
-  ASSERT_TRUE(syncUntil([&] { return ids(b->registry, "users").size() == 1; }));
-  EXPECT_EQ(ids(a->registry, "users"), std::vector<std::string>{"u1"});
+  EXPECT_FALSE(a_->registry.applyRemote("users", {}, {}, before));
+  EXPECT_EQ(ids(a_->registry, "users"), std::vector<std::string>{"u1"});
+  ASSERT_TRUE(syncUntil([&] { return ids(b_->registry, "users").size() == 1; }));
+  EXPECT_EQ(ids(a_->registry, "users"), std::vector<std::string>{"u1"});
 }
 
 }  // namespace
