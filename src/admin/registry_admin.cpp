@@ -164,7 +164,8 @@ void addRegistryHealth(discovery::RegistryService* service, ServiceResponse* hea
   registry["services"] = service->registry().services().size();
   registry["shared"] = status.shared;
   if (status.shared) {
-    registry["state"] = status.synced ? "synced" : "stale";
+    // "connecting": no round has succeeded yet since start-up (the registry may be empty).
+    registry["state"] = status.synced ? "synced" : status.last_sync_ms > 0 ? "stale" : "connecting";
     if (status.last_sync_ms > 0) {
       const int64_t age = service->registry().clock().nowMs() - status.last_sync_ms;
       registry["seconds_since_sync"] = static_cast<double>(std::max<int64_t>(0, age)) / 1000.0;
