@@ -5,6 +5,7 @@
 #include "admin/admin_auth.h"
 #include "admin/cache_admin.h"
 #include "admin/queue_admin.h"
+#include "admin/registry_admin.h"
 #include "admin/server_admin.h"
 #include "net/event_loop.h"
 #include "pg/pg_service.h"
@@ -220,6 +221,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
+    if (auto reply = handleRegistryAdmin(context.registry, request, body)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {
@@ -227,6 +229,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
       response.body = shared->registry().renderPrometheus();
     } else if (request.path == "/health" && read) {
       response = healthResponse(*shared, net::monotonicMillis(), context.postgres);
+      addRegistryHealth(context.registry, &response);
     } else if (request.path == "/metrics" || request.path == "/health") {
       response.status = 405;
       response.headers.emplace_back("Allow", "GET, HEAD");

@@ -6,13 +6,17 @@
 namespace sg::pg {
 class PgService;
 }
+namespace sg::discovery {
+class RegistryService;
+}
 
 namespace sg::admin {
 
 // What the admin endpoints read and act on. Components that add endpoints add a field here.
 struct AdminContext {
   proxy::SharedState* shared = nullptr;
-  pg::PgService* postgres = nullptr;  // the PostgreSQL listener, when configured
+  pg::PgService* postgres = nullptr;               // the PostgreSQL listener, when configured
+  discovery::RegistryService* registry = nullptr;  // the service registry (/admin/registry)
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

@@ -6,6 +6,7 @@
 #include "admin/admin_api.h"
 #include "admin/http_service.h"
 #include "app/cli.h"
+#include "discovery/registry_service.h"
 #include "proxy/gateway.h"
 
 namespace sg::app {
@@ -30,10 +31,16 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   // The admin listener comes up first (it needs only the shared state, built with the
   // Gateway): once the data plane answers, /health and /metrics do too. Declared after the
   // gateway, it is also stopped before the gateway is destroyed on every return path.
+  // The service registry outlives the admin listener that writes it (declared before it).
+  discovery::RegistryService registry(config->store, gateway.shared().registry(),
+                                      gateway.shared().storeStats());
+  registry.start();
   std::unique_ptr<admin::HttpService> admin_service;
   if (config->admin.address) {
     admin_service = std::make_unique<admin::HttpService>(
-        *config->admin.address, admin::makeAdminHandler({&gateway.shared(), gateway.postgres()}));
+        *config->admin.address,
+        admin::makeAdminHandler(
+            {.shared = &gateway.shared(), .postgres = gateway.postgres(), .registry = &registry}));
     if (!admin_service->start(&error)) {
       spdlog::error("admin: {}", error);
       return 1;
