@@ -159,7 +159,9 @@ ServiceResponse healthResponse(proxy::SharedState& shared, int64_t now_ms,
   for (const auto& upstream : shared.upstreams()) {
     json::array servers;
     bool any_up = false;
+    auto guard = upstream.slots ? upstream.slots->lock() : std::unique_lock<std::mutex>();
     for (const auto& server : upstream.servers) {
+      if (server->admin_state.load() == proxy::AdminState::kVacant) continue;  // empty slot
       bool up = upstream.outReason(*server, now_ms) == proxy::OutReason::kNone;
       any_up = any_up || up;
       any_down = any_down || !up;

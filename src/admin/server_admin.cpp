@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "admin/admin_reply.h"
+#include "admin/runtime_servers.h"
 #include "net/event_loop.h"
 
 namespace sg::admin {
@@ -60,6 +61,10 @@ ServiceResponse apply(proxy::SharedUpstream& upstream, proxy::SharedServer& serv
                       const http::RequestHead& request, const Target& target,
                       std::string_view body) {
   using proxy::AdminState;
+  AdminState now = server.admin_state.load();
+  if (now == AdminState::kRemoving || now == AdminState::kVacant) {
+    return errorReply(409, "server " + target.server + " is being removed");
+  }
   if (target.action == "weight") {
     if (request.method != "PUT") return errorReply(405, "use PUT for weight");
     auto weight = parseWeight(body);
@@ -90,13 +95,17 @@ std::optional<ServiceResponse> handleServerAdmin(proxy::SharedState& shared,
                                                  std::string_view body) {
   std::string_view path = request.path;
   if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  if (auto reply = handleRuntimeServers(shared, request, body)) return reply;
   Target target;
   if (!parseTarget(path.substr(kPrefix.size()), &target)) {
     return errorReply(404, "expected /admin/upstreams/{name}/servers/{address}/{action}");
   }
   for (auto& upstream : shared.upstreams()) {
     if (upstream.config->name != target.upstream) continue;
+    // Run-time slots change under their lock only (server_slots.h).
+    auto guard = upstream.slots ? upstream.slots->lock() : std::unique_lock<std::mutex>();
     for (auto& server : upstream.servers) {
+      if (server->admin_state.load() == proxy::AdminState::kVacant) continue;
       if (server->address_text == target.server) {
         return apply(upstream, *server, request, target, body);
       }

@@ -2,6 +2,7 @@
 // Run-time server control through the admin API:
 //   POST /admin/upstreams/{name}/servers/{address}/drain|disable|enable
 //   PUT  /admin/upstreams/{name}/servers/{address}/weight   body: {"weight": N} or N
+// and, for upstreams with `discovery`, the run-time add/remove/list of runtime_servers.h.
 #include <optional>
 #include <string_view>
 

@@ -26,6 +26,9 @@ void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out);
 void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* out);
 void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out);
 void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out);
+// Upstream key `discovery` (load_discovery.cpp); discovered servers inherit `defaults`.
+void loadDiscovery(ErrorSink& errors, const MapReader& upstream, const ServerConfig& defaults,
+                   UpstreamConfig* out);
 
 // `rate: 100/s` (count / period); false when absent or invalid (reported).
 bool readRate(ErrorSink& errors, const Field* field, Rate* out);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,8 +37,13 @@ class ActiveChecker {
   ActiveChecker(const ActiveChecker&) = delete;
   ActiveChecker& operator=(const ActiveChecker&) = delete;
 
-  void start();  // no-op when there are no targets
+  // No-op when there are no targets, unless `for_added_targets` (servers added at run time).
+  void start(bool for_added_targets = false);
   void stop();
+  // Thread-safe, applied on the checker thread soon: run-time servers (ServerSlots) come and
+  // go. A removed target's status is not written after the checker has applied removal.
+  void add(CheckTarget target);
+  void remove(const CheckStatus* status);
 
  private:
   struct Impl;

@@ -72,6 +72,15 @@ bool OutlierDetector::isEjected(size_t server, int64_t now_ms) const {
   return state_[server].ejected_until.load(std::memory_order_acquire) > now_ms;
 }
 
+void OutlierDetector::forget(size_t server) {
+  if (server >= servers_) return;
+  ServerState& state = state_[server];
+  state.consecutive_5xx.store(0, std::memory_order_relaxed);
+  state.consecutive_gateway.store(0, std::memory_order_relaxed);
+  state.ejected_until.store(0, std::memory_order_release);
+  state.times_ejected.store(0, std::memory_order_relaxed);
+}
+
 uint32_t OutlierDetector::timesEjected(size_t server) const {
   if (server >= servers_) return 0;
   return state_[server].times_ejected.load(std::memory_order_relaxed);

@@ -27,6 +27,8 @@ class OutlierDetector {
   // interval has its ejection multiplier decreased by one, as Envoy does, so old ejections
   // are forgotten.
   void tick(int64_t now_ms);
+  // A run-time server slot got a new server: the previous one's record does not carry over.
+  void forget(size_t server);
 
  private:
   struct alignas(64) ServerState {

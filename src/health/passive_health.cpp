@@ -26,6 +26,12 @@ namespace sg::health {
 PassiveHealth::PassiveHealth(uint32_t max_fails, int64_t fail_timeout_ms)
     : max_fails_(max_fails), fail_timeout_ms_(fail_timeout_ms < 0 ? 0 : fail_timeout_ms) {}
 
+void PassiveHealth::reset() {
+  fails_.store(0, std::memory_order_relaxed);
+  window_start_.store(0, std::memory_order_relaxed);
+  down_until_.store(0, std::memory_order_relaxed);
+}
+
 bool PassiveHealth::isUp(MonoMillis now) const {
   return now >= down_until_.load(std::memory_order_relaxed);
 }

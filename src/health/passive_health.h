@@ -17,6 +17,8 @@ class PassiveHealth {
   bool isUp(MonoMillis now) const;
   void recordFailure(MonoMillis now);
   void recordSuccess();
+  // A run-time server slot got a new server: its failures start from nothing.
+  void reset();
 
   // Failures counted since the current window opened; only a success (or a new window
   // opening below max_fails) resets it, so after a down period it stays >= max_fails.

@@ -195,6 +195,11 @@ void Probe::finish(bool passed, const std::string& reason) {
   spdlog::warn("health check: {} is now {} ({})", target_.label, healthy ? "up" : "down", reason);
 }
 
+void Probe::stop() {
+  closeConnection();
+  interval_timer_.cancel();
+}
+
 void Probe::closeConnection() {
   timeout_timer_.cancel();
   if (fd_ >= 0) {

@@ -22,6 +22,10 @@ class Probe final : public net::EventHandler, public net::TimerHandler {
   Probe(const Probe&) = delete;
   Probe& operator=(const Probe&) = delete;
 
+  // The status it writes (which target it is), and stop(): no more checks (removed target).
+  const CheckStatus* status() const { return target_.status; }
+  void stop();
+
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
 

@@ -69,15 +69,31 @@ bool Gateway::start(std::string* error) {
 // the number of workers.
 void Gateway::startHealthChecks() {
   std::vector<health::CheckTarget> targets;
+  bool runtime_servers = false;
   for (auto& upstream : shared_->upstreams()) {
     if (!upstream.config->health_check) continue;
+    runtime_servers = runtime_servers || upstream.slots != nullptr;
     for (auto& server : upstream.servers) {
+      // Run-time slots come through ServerSlots' hooks below.
+      if (server->index >= upstream.config->servers.size()) continue;
       targets.push_back({&*upstream.config->health_check, server->config.address,
                          upstream.config->name + " " + server->address_text, &server->check});
     }
   }
   checker_ = std::make_unique<health::ActiveChecker>(std::move(targets));
-  checker_->start();
+  checker_->start(runtime_servers);
+  for (auto& upstream : shared_->upstreams()) {
+    if (!upstream.config->health_check || !upstream.slots) continue;
+    health::ActiveChecker* checker = checker_.get();
+    const config::HealthCheckConfig* check = &*upstream.config->health_check;
+    std::string name = upstream.config->name;
+    upstream.slots->setHooks(
+        [checker, check, name](SharedServer& server) {
+          checker->add(
+              {check, server.config.address, name + " " + server.address_text, &server.check});
+        },
+        [checker](SharedServer& server) { checker->remove(&server.check); });
+  }
 }
 
 void Gateway::drain() {
@@ -95,6 +111,9 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
 // them (coalesced polls), and it lives as long as the Gateway.
 void Gateway::stop() {
   shared_->cacheWarmer().stop();  // a warm request ending now starts no other
+  for (auto& upstream : shared_->upstreams()) {
+    if (upstream.slots) upstream.slots->setHooks(nullptr, nullptr);  // before the checker goes
+  }
   if (checker_) checker_->stop();
   for (auto& worker : workers_) worker->stop();
   for (auto& thread : threads_) {

@@ -62,11 +62,13 @@ std::string_view outReasonName(OutReason reason) {
       return "ejected";
     case OutReason::kFailedConnects:
       return "failed_connects";
+    case OutReason::kRemoving:
+      return "removing";
+    case OutReason::kVacant:
+      return "vacant";
   }
   return "unknown";
 }
-
-namespace {
 
 // A stable opaque id for the sticky cookie: the address is hashed so it does not leak.
 std::string stickyIdFor(const std::string& address) {
@@ -78,11 +80,15 @@ std::string stickyIdFor(const std::string& address) {
   return id;
 }
 
-constexpr std::array<OutReason, 6> kAllReasons = {OutReason::kNone,     OutReason::kDisabled,
-                                                  OutReason::kDraining, OutReason::kFailedCheck,
-                                                  OutReason::kEjected,  OutReason::kFailedConnects};
+namespace {
+
+constexpr std::array<OutReason, 8> kAllReasons = {
+    OutReason::kNone,    OutReason::kDisabled,       OutReason::kDraining, OutReason::kFailedCheck,
+    OutReason::kEjected, OutReason::kFailedConnects, OutReason::kRemoving, OutReason::kVacant};
 
 }  // namespace
+
+std::span<const OutReason> allOutReasons() { return kAllReasons; }
 
 SharedServer::SharedServer(const config::ServerConfig& server_config, size_t server_index)
     : config(server_config),
@@ -93,9 +99,20 @@ SharedServer::SharedServer(const config::ServerConfig& server_config, size_t ser
       weight(server_config.weight) {}
 
 OutReason SharedUpstream::outReason(const SharedServer& server, int64_t now_ms) const {
-  AdminState admin = server.admin_state.load(std::memory_order_relaxed);
-  if (admin == AdminState::kDisabled) return OutReason::kDisabled;
-  if (admin == AdminState::kDraining) return OutReason::kDraining;
+  // Acquire: a run-time slot's identity is published by the store of kEnabled.
+  AdminState admin = server.admin_state.load(std::memory_order_acquire);
+  if (admin != AdminState::kEnabled) {
+    switch (admin) {
+      case AdminState::kDisabled:
+        return OutReason::kDisabled;
+      case AdminState::kDraining:
+        return OutReason::kDraining;
+      case AdminState::kRemoving:
+        return OutReason::kRemoving;
+      default:
+        return OutReason::kVacant;
+    }
+  }
   if (!server.check.healthy.load(std::memory_order_relaxed)) return OutReason::kFailedCheck;
   if (outliers && outliers->isEjected(server.index, now_ms)) return OutReason::kEjected;
   if (!server.health.isUp(now_ms)) return OutReason::kFailedConnects;
@@ -165,6 +182,12 @@ void SharedState::buildUpstreams() {
                                         "Upstream connections carrying a request now.", labels);
       upstream.servers.push_back(std::move(server));
     }
+    upstream.fallback_host =
+        upstream.servers.empty() ? upstream_config.name : upstream.servers.front()->address_text;
+    if (upstream_config.discovery) {
+      upstream.slots =
+          std::make_unique<ServerSlots>(upstream, *upstream_config.discovery, registry_, workers_);
+    }
     if (upstream_config.outlier_detection) {
       upstream.outliers = std::make_unique<health::OutlierDetector>(
           *upstream_config.outlier_detection, upstream.servers.size());
@@ -195,6 +218,7 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
         return owner->outliers ? static_cast<double>(owner->outliers->ejectionsTotal()) : 0.0;
       });
   for (auto& server : upstream.servers) {
+    if (server->admin_state.load() == AdminState::kVacant) continue;  // ServerSlots' own
     SharedServer* raw = server.get();
     metrics::Labels server_labels{{"upstream", upstream.config->name},
                                   {"server", raw->address_text}};

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,13 +21,15 @@
 #include "proxy/head_writer.h"
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
+#include "proxy/server_slots.h"
 #include "store/store_stats.h"
 
 namespace sg::proxy {
 
 // Operator-set state (admin API): draining servers take only sticky clients, disabled
-// servers take nothing.
-enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
+// servers take nothing. Run-time slots (ServerSlots) add kRemoving (drains without sticky
+// clients, then leaves) and kVacant (no server in the slot).
+enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled, kRemoving, kVacant };
 
 // Why a server is out of rotation, most specific first (shown in /health and /metrics).
 enum class OutReason : uint8_t {
@@ -35,21 +38,30 @@ enum class OutReason : uint8_t {
   kDraining,
   kFailedCheck,
   kEjected,
-  kFailedConnects
+  kFailedConnects,
+  kRemoving,  // a run-time server being removed: requests in flight finish, no new ones
+  kVacant     // a run-time server slot with no server
 };
 std::string_view outReasonName(OutReason reason);
+// Every OutReason, in declaration order (the state-set metric's states).
+std::span<const OutReason> allOutReasons();
+// The cookie value naming a server (a hash of its address: the address is not leaked).
+std::string stickyIdFor(const std::string& address);
 
 struct SharedServer {
   SharedServer(const config::ServerConfig& config, size_t index);
-  const config::ServerConfig& config;
+  // Fixed for a static server; for a run-time slot, written only while no worker can read
+  // it (see ServerSlots).
+  config::ServerConfig config;
   size_t index;
   std::string address_text;
   std::string sticky_id;  // opaque cookie value naming this server (no address leaked)
   health::PassiveHealth health;
   health::CheckStatus check;  // active health check verdict (always healthy without checks)
   std::atomic<AdminState> admin_state{AdminState::kEnabled};
-  std::atomic<uint32_t> weight;        // current weight (admin API can change it)
-  std::atomic<uint32_t> in_flight{0};  // requests in flight on this server, all workers
+  std::atomic<uint32_t> weight;          // current weight (admin API can change it)
+  std::atomic<uint32_t> in_flight{0};    // requests in flight on this server, all workers
+  std::atomic<uint32_t> connections{0};  // open connections, all workers (run-time slots only)
   metrics::Counter* requests = nullptr;
   metrics::Counter* errors = nullptr;
   metrics::Gauge* active = nullptr;  // connections carrying a request right now
@@ -68,6 +80,8 @@ struct SharedUpstream {
   metrics::Counter* retries_budget_exhausted = nullptr;
   metrics::Counter* panic_picks = nullptr;
   std::unique_ptr<resilience::CircuitBreaker> breaker;  // null without circuit_breaker
+  std::unique_ptr<ServerSlots> slots;  // null without discovery: static servers only
+  std::string fallback_host;           // Host for requests without one (first server, or name)
 
   // Whether `server` may take new requests now, and if not, why.
   OutReason outReason(const SharedServer& server, int64_t now_ms) const;

@@ -117,6 +117,7 @@ void UpstreamConn::close() {
   if (holds_connection_slot) upstream_->breaker->connectionLimit().release();
   holds_connection_slot = false;
   worker_->connectionClosed(*upstream_);
+  if (upstream_->slots) server_->connections.fetch_sub(1);  // see ServerSlots::maintain
   ::close(fd_);
   fd_ = -1;
   worker_->loop().dispose(this);

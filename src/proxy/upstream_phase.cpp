@@ -69,7 +69,7 @@ void UpstreamPhase::writeHead() {
   context.client_ip = ex_.clientIp();
   context.trusted_peer = isTrustedProxy(ex_.clientIp(), ex_.listener->config->trusted_proxies);
   context.request_id = ex_.generated_id;
-  context.fallback_host = ex_.route->upstream->servers.front()->address_text;
+  context.fallback_host = ex_.route->upstream->fallback_host;
   std::string validators;
   const CachePhase& cache = ex_.phases.cache;
   if (cache.sendsValidators()) {
@@ -90,6 +90,9 @@ void UpstreamPhase::connect() {
       ex_.phases.retry.setTriedEveryServer();
       continue;
     }
+    // An upstream with no server at all (run-time servers, none added): unavailable.
+    if (index < 0 && ex_.route->upstream->slots && ex_.route->upstream->slots->present() == 0)
+      return ex_.reject(503, false);
     if (index < 0) return ex_.reject(last_timed_out_ ? 504 : 502, false);
     tried_[static_cast<size_t>(index)] = 1;
     auto& server = *ex_.route->upstream->servers[static_cast<size_t>(index)];
@@ -325,6 +328,10 @@ void UpstreamPhase::chooseHashKey() {
   if (!config.sticky_cookie.empty()) {
     if (auto value = cookieValue(ex_.request, config.sticky_cookie)) {
       for (const auto& server : upstream.servers) {
+        // A vacant run-time slot's identity may be rewritten: not read (server_slots.h).
+        if (upstream.slots &&
+            server->admin_state.load(std::memory_order_acquire) == AdminState::kVacant)
+          continue;
         if (server->sticky_id == *value) sticky_server_ = static_cast<int>(server->index);
       }
     }

@@ -73,8 +73,13 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
   for (auto& upstream : shared_->upstreams()) {
     balancers_.push_back(makeBalancerFor(upstream, rng_.next()));
     weights_seen_.push_back(0);
+    slots_seen_.push_back(0);
     idle_.emplace_back(upstream.servers.size());
     open_connections_.push_back(0);
+  }
+  // The balancers see the vacant slots once, so a server added later ramps up (slow start).
+  for (auto& upstream : shared_->upstreams()) {
+    if (upstream.slots) balancers_[upstream.index]->pick(pickContext(upstream, {}));
   }
   loop_.setWakeHandler([this] { onWake(); });
   loop_.setCoalescing(std::chrono::microseconds(shared_->config().event_coalescing_us));
@@ -128,9 +133,13 @@ void Worker::run() {
 void Worker::onTimer(net::Timer* /*timer*/) {
   trimSpareExchanges();
   if (!draining_) loop_.timers().arm(maintenance_, 1000);
+  for (auto& upstream : shared_->upstreams()) {
+    if (upstream.slots) syncSlots(upstream);
+  }
   if (index_ != 0) return;
   auto now = loop_.now();
   for (auto& upstream : shared_->upstreams()) {
+    if (upstream.slots) upstream.slots->maintain();
     if (!upstream.outliers) continue;
     auto& last = last_outlier_tick_[upstream.index];
     if (now - last >= upstream.config->outlier_detection->interval.count()) {
@@ -238,6 +247,24 @@ void Worker::maybeFinishDrain() {
   if (draining_ && connection_count_ == 0 && (!pg_ || pg_->clientCount() == 0)) loop_.stop();
 }
 
+// Closes this worker's idle connections to slots out of rotation (removing or vacant), lets
+// the balancer see them out, then tells the slots this worker is done with the version.
+void Worker::syncSlots(SharedUpstream& upstream) {
+  uint64_t version = upstream.slots->version();
+  if (version == slots_seen_[upstream.index]) return;
+  slots_seen_[upstream.index] = version;
+  auto& pools = idle_[upstream.index];
+  for (const auto& server : upstream.servers) {
+    AdminState state = server->admin_state.load(std::memory_order_acquire);
+    if (state != AdminState::kRemoving && state != AdminState::kVacant) continue;
+    auto& pool = pools[server->index];
+    for (auto* connection : pool) connection->close();
+    pool.clear();
+  }
+  balancers_[upstream.index]->pick(pickContext(upstream, {}));
+  upstream.slots->acknowledge(index_, version);
+}
+
 // Builds the balancer's view of the servers: healthy (admin state, active checks, outlier
 // ejection, passive marking), what this request already tried, and the load per server.
 int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tried, bool has_hash,
@@ -250,6 +277,15 @@ int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tri
       balancer.setWeight(static_cast<uint32_t>(server->index), server->weight.load());
     }
   }
+  lb::PickContext context = pickContext(upstream, tried);
+  context.hash = hash;
+  context.has_hash = has_hash;
+  int index = balancer.pick(context);
+  if (balancer.lastPickPanicked()) upstream.panic_picks->inc();
+  return index;
+}
+
+lb::PickContext Worker::pickContext(SharedUpstream& upstream, const std::vector<uint8_t>& tried) {
   size_t count = upstream.servers.size();
   healthy_scratch_.resize(count);
   removed_scratch_.resize(count);
@@ -259,9 +295,10 @@ int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tri
     const auto& server = *upstream.servers[i];
     OutReason reason = upstream.outReason(server, now);
     healthy_scratch_[i] = reason == OutReason::kNone ? 1 : 0;
-    // Operator decisions hold even in panic mode: disabled and draining servers are
-    // removed outright, not merely unhealthy.
-    removed_scratch_[i] = reason == OutReason::kDisabled || reason == OutReason::kDraining;
+    // Operator decisions hold even in panic mode: disabled, draining, removing servers and
+    // vacant slots are removed outright, not merely unhealthy.
+    removed_scratch_[i] = reason == OutReason::kDisabled || reason == OutReason::kDraining ||
+                          reason == OutReason::kRemoving || reason == OutReason::kVacant;
     in_flight_scratch_[i] = server.in_flight.load(std::memory_order_relaxed);
   }
   lb::PickContext context;
@@ -269,12 +306,8 @@ int Worker::pickServer(SharedUpstream& upstream, const std::vector<uint8_t>& tri
   context.excluded = tried;
   context.removed = removed_scratch_;
   context.in_flight = in_flight_scratch_;
-  context.hash = hash;
-  context.has_hash = has_hash;
   context.now_ms = now;
-  int index = balancer.pick(context);
-  if (balancer.lastPickPanicked()) upstream.panic_picks->inc();
-  return index;
+  return context;
 }
 
 uint64_t Worker::random() { return rng_.next(); }
@@ -297,6 +330,7 @@ UpstreamConn* Worker::acquire(SharedUpstream& upstream, SharedServer& server, bo
     if (counted) upstream.breaker->connectionLimit().release();
     return nullptr;
   }
+  if (upstream.slots) server.connections.fetch_add(1);  // see ServerSlots::maintain
   auto* connection = new UpstreamConn(this, &upstream, &server, fd);
   connection->holds_connection_slot = counted;
   ++open_connections_[upstream.index];
@@ -331,11 +365,18 @@ void Worker::connectionClosed(const SharedUpstream& upstream) {
 void Worker::release(UpstreamConn* connection) {
   auto& pool = idle_[connection->upstream()->index][connection->server()->index];
   if (draining_ || !connection->input().empty() ||
-      pool.size() >= connection->upstream()->config->keepalive) {
+      pool.size() >= connection->upstream()->config->keepalive || leavingSlot(*connection)) {
     return connection->close();
   }
   connection->setState(UpstreamConn::State::kIdle, nullptr);
   pool.push_back(connection);
+}
+
+// A connection to a run-time server being removed is not pooled: the slot empties sooner.
+bool Worker::leavingSlot(UpstreamConn& connection) {
+  if (!connection.upstream()->slots) return false;
+  AdminState state = connection.server()->admin_state.load(std::memory_order_relaxed);
+  return state == AdminState::kRemoving || state == AdminState::kVacant;
 }
 
 void Worker::forgetIdle(UpstreamConn* connection) {

@@ -124,6 +124,11 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   void beginDrain();
   void maybeFinishDrain();
   void updateCoalescing();
+  // Run-time server slots: applies a new ServerSlots version (see server_slots.h).
+  void syncSlots(SharedUpstream& upstream);
+  static bool leavingSlot(UpstreamConn& connection);
+  // The balancer's view of the servers now (health, operator removals, load).
+  lb::PickContext pickContext(SharedUpstream& upstream, const std::vector<uint8_t>& tried);
 
   SharedState* shared_;
   uint32_t index_;
@@ -135,6 +140,7 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   bool takeConnectionSlot(SharedUpstream& upstream, bool* counted);
   std::vector<uint32_t> open_connections_;  // [upstream]: this worker's connections, any state
   std::vector<uint64_t> weights_seen_;      // per upstream: weights_version last applied
+  std::vector<uint64_t> slots_seen_;        // per upstream: ServerSlots::version last applied
   std::vector<uint8_t> healthy_scratch_;
   std::vector<uint8_t> removed_scratch_;
   std::vector<uint32_t> in_flight_scratch_;
