@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/autoscale_config.h"
 #include "config/postgres_config.h"
 #include "http/path_normalizer.h"
 #include "net/address.h"
@@ -337,6 +338,7 @@ struct UpstreamConfig {
   Duration keepalive_timeout{
       std::chrono::seconds(60)};  // an idle pooled connection is closed after this
   std::optional<CircuitBreakerConfig> circuit_breaker;
+  std::optional<AutoscaleConfig> autoscale;  // upstream key `autoscale`
 };
 
 struct AdminConfig {

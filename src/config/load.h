@@ -26,6 +26,8 @@ void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out);
 void loadHealthCheck(ErrorSink& errors, const Field& field, HealthCheckConfig* out);
 void loadOutlierDetection(ErrorSink& errors, const Field& field, OutlierDetectionConfig* out);
 void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerConfig* out);
+// Upstream key `autoscale` (load_autoscale.cpp).
+void loadAutoscale(ErrorSink& errors, const Field& field, AutoscaleConfig* out);
 
 // `rate: 100/s` (count / period); false when absent or invalid (reported).
 bool readRate(ErrorSink& errors, const Field* field, Rate* out);
