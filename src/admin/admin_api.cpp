@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/autoscale_admin.h"
 #include "admin/cache_admin.h"
 #include "admin/queue_admin.h"
 #include "admin/server_admin.h"
@@ -216,6 +217,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
+    if (auto reply = handleAutoscaleAdmin(context.autoscale, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

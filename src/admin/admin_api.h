@@ -6,6 +6,9 @@
 namespace sg::pg {
 class PgService;
 }
+namespace sg::autoscale {
+class Autoscaler;
+}
 
 namespace sg::admin {
 
@@ -13,6 +16,8 @@ namespace sg::admin {
 struct AdminContext {
   proxy::SharedState* shared = nullptr;
   pg::PgService* postgres = nullptr;  // the PostgreSQL listener, when configured
+  // Upstreams' `autoscale` (null when not running).
+  autoscale::Autoscaler* autoscale = nullptr;
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

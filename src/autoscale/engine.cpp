@@ -64,11 +64,12 @@ uint32_t Engine::stabilizedDown(int64_t now_ms, uint32_t recommendation) {
 std::optional<Engine::Step> Engine::nextStep(int64_t now_ms, uint32_t recommendation,
                                              uint32_t down_to) {
   const uint32_t from = desired_;
-  if (from < config_.min) return Step{config_.min, fmt::format("below min {}", config_.min), true};
+  const bool up_cooling = last_up_ms_ && now_ms - *last_up_ms_ < config_.scale_up.cooldown.count();
   if (from > config_.max) return Step{config_.max, fmt::format("above max {}", config_.max), true};
+  // Below min waits for the up cooldown too: a failed actuation is not asked again at once.
+  if (up_cooling && recommendation > from) return std::nullopt;
+  if (from < config_.min) return Step{config_.min, fmt::format("below min {}", config_.min), true};
   if (recommendation > from) {
-    const auto cooldown = config_.scale_up.cooldown.count();
-    if (last_up_ms_ && now_ms - *last_up_ms_ < cooldown) return std::nullopt;
     uint32_t limit =
         std::max(from + 1, ceilCount(double(from) * (1.0 + config_.scale_up.max_percent / 100.0)));
     if (recommendation <= limit) return Step{recommendation, ""};
@@ -96,8 +97,14 @@ std::string Engine::describeMetric(double effective) const {
 std::optional<Decision> Engine::evaluate(const Sample& sample) {
   const uint32_t base = std::max(sample.current, 1u);
   if (!started_) {
+    // As if the current count had been recommended until now: no scale-down before one
+    // stabilization window of measurements says so.
     started_ = true;
     desired_ = sample.current;
+    if (config_.scale_down.stabilization.count() > 0) {
+      recommendations_.emplace_back(sample.now_ms,
+                                    std::clamp(sample.current, config_.min, config_.max));
+    }
   }
   status_.current = sample.current;
   status_.value = sample.value;

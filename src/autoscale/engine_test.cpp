@@ -103,6 +103,17 @@ TEST(AutoscaleEngine, ScaleDownUsesTheHighestRecommendationOfTheWindow) {
             "rps_per_server 30, target 100: highest recommendation over the last 5m is 6");
 }
 
+TEST(AutoscaleEngine, NoScaleDownBeforeOneWindowSinceStart) {
+  auto config = rpsConfig();
+  config.scale_down = {50, seconds(0), seconds(300)};
+  Engine engine(config);
+  EXPECT_FALSE(engine.evaluate(at(0, 0, 4)));
+  EXPECT_FALSE(engine.evaluate(at(300, 0, 4)));
+  auto decision = engine.evaluate(at(301, 0, 4));
+  ASSERT_TRUE(decision);
+  EXPECT_EQ(decision->to, 2u);
+}
+
 TEST(AutoscaleEngine, ScaleDownStepIsLimitedAndWaitsAfterAnyStep) {
   auto config = rpsConfig();
   config.scale_down = {25, seconds(300), seconds(0)};
@@ -186,6 +197,19 @@ TEST(AutoscaleEngine, FailedActuationIsAskedAgainAfterTheCooldown) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->from, 2u);
   EXPECT_EQ(again->to, 3u);
+}
+
+TEST(AutoscaleEngine, FailedActuationBelowMinIsAskedAgainAfterTheCooldown) {
+  Engine engine(rpsConfig(3, 5));
+  auto decision = engine.evaluate(at(0, 0, 1));
+  ASSERT_TRUE(decision);
+  EXPECT_EQ(decision->to, 3u);
+  engine.actuationFailed(1);
+  EXPECT_FALSE(engine.evaluate(at(59, 0, 1)));
+  decision = engine.evaluate(at(60, 0, 1));
+  ASSERT_TRUE(decision);
+  EXPECT_EQ(decision->to, 3u);
+  EXPECT_EQ(decision->reason, "below min 3");
 }
 
 TEST(AutoscaleEngine, KeepsTheLastFiftyDecisions) {
