@@ -184,8 +184,7 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
                 {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie",
                  "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout",
                  "max_fails", "fail_timeout", "slow_start", "panic_threshold", "health_check",
-                 "outlier_detection", "circuit_breaker", "servers",
-                 "autoscale"});
+                 "outlier_detection", "circuit_breaker", "servers", "autoscale"});
   if (!map.valid()) return;
   readBalance(errors, map.find("balance"), &out->balance);
   readHashOn(errors, map.find("hash_on"), &out->hash_on);
