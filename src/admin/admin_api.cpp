@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "admin/admin_auth.h"
+#include "admin/autoscale_admin.h"
 #include "admin/cache_admin.h"
 #include "admin/queue_admin.h"
 #include "admin/registry_admin.h"
@@ -224,6 +225,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleRegistryAdmin(context.registry, request, body)) return *reply;
+    if (auto reply = handleAutoscaleAdmin(context.autoscale, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

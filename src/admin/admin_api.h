@@ -9,6 +9,9 @@ class PgService;
 namespace sg::discovery {
 class RegistryService;
 }
+namespace sg::autoscale {
+class Autoscaler;
+}
 
 namespace sg::admin {
 
@@ -17,6 +20,8 @@ struct AdminContext {
   proxy::SharedState* shared = nullptr;
   pg::PgService* postgres = nullptr;               // the PostgreSQL listener, when configured
   discovery::RegistryService* registry = nullptr;  // the service registry (/admin/registry)
+  // Upstreams' `autoscale` (null when not running).
+  autoscale::Autoscaler* autoscale = nullptr;
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

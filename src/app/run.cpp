@@ -6,6 +6,7 @@
 #include "admin/admin_api.h"
 #include "admin/http_service.h"
 #include "app/cli.h"
+#include "autoscale/autoscaler.h"
 #include "discovery/registry_service.h"
 #include "proxy/gateway.h"
 
@@ -28,6 +29,9 @@ int runGateway(std::shared_ptr<const config::Config> config) {
 
   proxy::Gateway gateway(config);
   std::string error;
+  // Evaluates upstreams' `autoscale` once a second after start; outlives the admin listener,
+  // which reads it.
+  autoscale::Autoscaler autoscaler(gateway.shared(), std::make_unique<autoscale::SystemClock>());
   // The admin listener comes up first (it needs only the shared state, built with the
   // Gateway): once the data plane answers, /health and /metrics do too. Declared after the
   // gateway, it is also stopped before the gateway is destroyed on every return path.
@@ -36,11 +40,12 @@ int runGateway(std::shared_ptr<const config::Config> config) {
                                       gateway.shared().storeStats());
   registry.start();
   std::unique_ptr<admin::HttpService> admin_service;
+  admin::AdminContext admin_context{&gateway.shared(), gateway.postgres()};
+  admin_context.autoscale = &autoscaler;
+  admin_context.registry = &registry;
   if (config->admin.address) {
-    admin_service = std::make_unique<admin::HttpService>(
-        *config->admin.address,
-        admin::makeAdminHandler(
-            {.shared = &gateway.shared(), .postgres = gateway.postgres(), .registry = &registry}));
+    admin_service = std::make_unique<admin::HttpService>(*config->admin.address,
+                                                         admin::makeAdminHandler(admin_context));
     if (!admin_service->start(&error)) {
       spdlog::error("admin: {}", error);
       return 1;
@@ -50,6 +55,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
     spdlog::error("{}", error);
     return 1;
   }
+  autoscaler.start();
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
                  gateway.workerCount());
@@ -64,6 +70,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   sigwait(&signals, &received);
   spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
                config->shutdown_timeout.count());
+  autoscaler.stop();
   gateway.drain();
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");

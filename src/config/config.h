@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/autoscale_config.h"
 #include "config/discovery_config.h"
 #include "config/postgres_config.h"
 #include "http/path_normalizer.h"
@@ -339,6 +340,7 @@ struct UpstreamConfig {
       std::chrono::seconds(60)};  // an idle pooled connection is closed after this
   std::optional<CircuitBreakerConfig> circuit_breaker;
   std::optional<DiscoveryConfig> discovery;  // servers added and removed at run time
+  std::optional<AutoscaleConfig> autoscale;  // upstream key `autoscale`
 };
 
 struct AdminConfig {

@@ -29,6 +29,8 @@ void loadCircuitBreaker(ErrorSink& errors, const Field& field, CircuitBreakerCon
 // Upstream key `discovery` (load_discovery.cpp); discovered servers inherit `defaults`.
 void loadDiscovery(ErrorSink& errors, const MapReader& upstream, const ServerConfig& defaults,
                    UpstreamConfig* out);
+// Upstream key `autoscale` (load_autoscale.cpp).
+void loadAutoscale(ErrorSink& errors, const Field& field, AutoscaleConfig* out);
 
 // `rate: 100/s` (count / period); false when absent or invalid (reported).
 bool readRate(ErrorSink& errors, const Field* field, Rate* out);

@@ -184,7 +184,7 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
                 {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie",
                  "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout",
                  "max_fails", "fail_timeout", "slow_start", "panic_threshold", "health_check",
-                 "outlier_detection", "circuit_breaker", "servers", "discovery"});
+                 "outlier_detection", "circuit_breaker", "servers", "discovery", "autoscale"});
   if (!map.valid()) return;
   readBalance(errors, map.find("balance"), &out->balance);
   readHashOn(errors, map.find("hash_on"), &out->hash_on);
@@ -210,6 +210,8 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
     loadCircuitBreaker(errors, *breaker, &out->circuit_breaker.emplace());
   }
   loadDiscovery(errors, map, defaults, out);
+  if (const Field* autoscale = map.find("autoscale"))
+    loadAutoscale(errors, *autoscale, &out->autoscale.emplace());
   if (const Field* servers = out->discovery ? map.find("servers") : map.require("servers"))
     loadServers(errors, *servers, defaults, &out->servers);
 }
