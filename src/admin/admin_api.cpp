@@ -5,6 +5,7 @@
 #include "admin/cache_admin.h"
 #include "admin/queue_admin.h"
 #include "admin/server_admin.h"
+#include "admin/stats_admin.h"
 #include "net/event_loop.h"
 #include "pg/pg_service.h"
 #include "pg/pool.h"
@@ -216,6 +217,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleServerAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleCacheAdmin(*shared, request)) return *reply;
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
+    if (auto reply = handleStatsAdmin(context.stats, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

@@ -9,10 +9,13 @@ class PgService;
 
 namespace sg::admin {
 
+class StatsSampler;
+
 // What the admin endpoints read and act on. Components that add endpoints add a field here.
 struct AdminContext {
   proxy::SharedState* shared = nullptr;
   pg::PgService* postgres = nullptr;  // the PostgreSQL listener, when configured
+  StatsSampler* stats = nullptr;      // /admin/stats and its stream (stats_admin.h)
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

@@ -5,6 +5,7 @@
 
 #include "admin/admin_api.h"
 #include "admin/http_service.h"
+#include "admin/stats_sampler.h"
 #include "app/cli.h"
 #include "proxy/gateway.h"
 
@@ -30,10 +31,13 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   // The admin listener comes up first (it needs only the shared state, built with the
   // Gateway): once the data plane answers, /health and /metrics do too. Declared after the
   // gateway, it is also stopped before the gateway is destroyed on every return path.
+  std::unique_ptr<admin::StatsSampler> stats;  // stopped after the admin listener
   std::unique_ptr<admin::HttpService> admin_service;
   if (config->admin.address) {
+    stats = std::make_unique<admin::StatsSampler>(gateway.shared(), gateway.postgres());
     admin_service = std::make_unique<admin::HttpService>(
-        *config->admin.address, admin::makeAdminHandler({&gateway.shared(), gateway.postgres()}));
+        *config->admin.address,
+        admin::makeAdminHandler({&gateway.shared(), gateway.postgres(), stats.get()}));
     if (!admin_service->start(&error)) {
       spdlog::error("admin: {}", error);
       return 1;
@@ -43,6 +47,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
     spdlog::error("{}", error);
     return 1;
   }
+  if (stats) stats->start();
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
                  gateway.workerCount());
@@ -63,6 +68,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   // The admin thread renders /metrics from the workers' and the shared state's counters:
   // it stops (joined) before any of them goes.
   if (admin_service) admin_service->stop();
+  if (stats) stats->stop();
   gateway.stop();
   spdlog::info("stopped");
   return 0;
