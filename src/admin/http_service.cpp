@@ -1,11 +1,12 @@
 #include "admin/http_service.h"
 
-#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+
+#include <fmt/format.h>
 
 #include "http/parser.h"
 #include "net/buffer.h"
@@ -21,9 +22,9 @@ constexpr size_t kMaxStreamBacklog = 4 * 1024 * 1024;
 }  // namespace
 
 std::string serializeResponse(const ServiceResponse& response, bool close) {
-  std::string out =
-      fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n", response.status,
-                  proxy::reasonPhrase(response.status), response.content_type);
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n",
+                                response.status, proxy::reasonPhrase(response.status),
+                                response.content_type);
   for (const auto& [name, value] : response.headers) out += fmt::format("{}: {}\r\n", name, value);
   if (response.stream)
     return out + "Cache-Control: no-cache\r\nConnection: close\r\n\r\n" + response.body;
@@ -37,8 +38,7 @@ class HttpService::Connection final : public net::EventHandler,
                                       public net::TimerHandler,
                                       public net::Disposable {
  public:
-  Connection(HttpService* service, int fd)
-      : service_(service), fd_(fd), input_(4096), timer_(this) {
+  Connection(HttpService* service, int fd) : service_(service), fd_(fd), input_(4096), timer_(this) {
     service_->connections_.insert(this);
     service_->loop_->add(fd_, this);
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
@@ -103,8 +103,7 @@ class HttpService::Connection final : public net::EventHandler,
       size_t total = head.head_length + head.content_length;
       if (total > kMaxRequest) return refuse(413), false;
       if (input_.size() < total) return false;
-      response =
-          service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
+      response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
     if (response.stream && head.method == "HEAD") close_after = true;  // its head says close
