@@ -2,7 +2,9 @@
 // line on stdin, answers one JSON line on stdout ({"ok": true, ...} or {"ok": false, "error"}).
 // Commands: open {url}; text {selector}; waitText {selector, pattern, timeout_ms} (until the
 // element's text matches the regular expression); click {selector}; screenshot {path};
-// evaluate {expression}; close.
+// evaluate {expression}; errors (page errors so far); patchStats {patch} (from now on the
+// page's GET /admin/stats answers carry `patch`'s top-level keys, and its stream is refused,
+// so the page shows sections whose data other components provide); close.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -42,6 +44,14 @@ async function run(command) {
       return {};
     case "evaluate":
       return { value: await page.evaluate(command.expression) };
+    case "patchStats":
+      await page.route("**/admin/stats/stream", (route) => route.abort());
+      await page.route("**/admin/stats", async (route) => {
+        const response = await route.fetch();
+        const json = { ...(await response.json()), ...command.patch };
+        await route.fulfill({ response, json });
+      });
+      return {};
     case "errors":
       return { errors: consoleErrors };
     case "close":

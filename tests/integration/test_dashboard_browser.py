@@ -124,3 +124,21 @@ def test_dashboard_live_numbers_down_server_and_drain(upstream, gateway, page, t
     assert page.do("errors")["errors"] == []
     if os.environ.get("SCALEGATE_DASHBOARD_SCREENSHOT"):
         shutil.copy(tmp_path / "dashboard.png", os.environ["SCALEGATE_DASHBOARD_SCREENSHOT"])
+
+
+def test_dashboard_renders_the_autoscaler_section(upstream, gateway, page):
+    """The autoscaler's part of /admin/stats (its shape is the autoscaler's contract) shows as
+    a table of counts and decisions with the scaling-history chart."""
+    gw = gateway(make_config({"app": [upstream("a")]}))
+    now_ms = int(time.time() * 1000)
+    autoscale = {"app": {"current": 3, "desired": 4, "min": 2, "max": 20, "metric": "rps_per_server",
+                         "value": 612.5, "target": 500, "predicted": 700.0, "actuator": "none",
+                         "decisions": [{"time_ms": now_ms - 120000, "from": 2, "to": 3,
+                                        "reason": "rps_per_server 750 > 500"}]}}
+    page.do("patchStats", patch={"autoscale": autoscale})
+    page.do("open", url="http://127.0.0.1:%d/dashboard" % gw.admin_port)
+    text = page.wait_text("#scaling", "rps_per_server 750 > 500", 10)
+    assert "2→3" in text and "2–20" in text and "none" in text, text
+    assert page.do("evaluate", expression="document.querySelector('#no-autoscaler') === null")["value"]
+    visible = "getComputedStyle(document.querySelector('#scaling canvas')).display"
+    assert page.do("evaluate", expression=visible)["value"] == "block"
