@@ -4,7 +4,9 @@
 // element's text matches the regular expression); click {selector}; screenshot {path};
 // evaluate {expression}; errors (page errors so far); patchStats {patch} (from now on the
 // page's GET /admin/stats answers carry `patch`'s top-level keys, and its stream is refused,
-// so the page shows sections whose data other components provide); close.
+// so the page shows sections whose data other components provide); requireToken {token}
+// (from now on requests to /admin/ without "Authorization: Bearer <token>" get a 401, as an
+// admin listener with a token answers); fill {selector, value}; close.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -51,6 +53,17 @@ async function run(command) {
         const json = { ...(await response.json()), ...command.patch };
         await route.fulfill({ response, json });
       });
+      return {};
+    case "requireToken":
+      await page.route("**/admin/**", (route) => {
+        const given = route.request().headers()["authorization"];
+        if (given === `Bearer ${command.token}`) return route.continue();
+        return route.fulfill({ status: 401, contentType: "application/json",
+                               body: JSON.stringify({ error: "missing or wrong token" }) });
+      });
+      return {};
+    case "fill":
+      await page.locator(command.selector).first().fill(command.value, { timeout: 5000 });
       return {};
     case "errors":
       return { errors: consoleErrors };

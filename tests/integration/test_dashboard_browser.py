@@ -142,3 +142,24 @@ def test_dashboard_renders_the_autoscaler_section(upstream, gateway, page):
     assert page.do("evaluate", expression="document.querySelector('#no-autoscaler') === null")["value"]
     visible = "getComputedStyle(document.querySelector('#scaling canvas')).display"
     assert page.do("evaluate", expression=visible)["value"] == "block"
+
+
+def test_dashboard_asks_for_the_token_and_sends_it_on_every_request(upstream, gateway, page):
+    """Against an admin API that wants a Bearer token (enforced here by the browser's request
+    routing), the page asks for the token, then reads the stats and the stream and posts the
+    drain with it."""
+    a = upstream("a")
+    gw = gateway(make_config({"app": [a]}))
+    page.do("requireToken", token="s3cret")
+    page.do("open", url="http://127.0.0.1:%d/dashboard" % gw.admin_port)
+    page.wait_text("#status", "^token needed$", 10)
+    assert page.do("evaluate", expression="getComputedStyle(document.querySelector('#login')).display")[
+        "value"] == "block"
+    page.do("fill", selector="#token", value="s3cret")
+    page.do("click", selector="#token-save")
+    page.wait_text("#status", "^live$", 10)
+    page.wait_text(row("app", a.address) + " .state", "^healthy$", 5)
+    page.do("click", selector=row("app", a.address) + ' button[data-action="drain"]')
+    assert wait_until(lambda: gw.server_state("app", a.address) == "draining", timeout=wait_s(5))
+    stored = page.do("evaluate", expression="sessionStorage.getItem('scalegate-token')")["value"]
+    assert stored == "s3cret"
