@@ -1,5 +1,6 @@
 #include "admin/stats_sampler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -36,6 +37,11 @@ void StatsSampler::buildEntities() {
   for (auto& listener : shared_.listeners()) {
     for (const proxy::Route& route : listener.router.routes()) {
       if (route.latency == nullptr) continue;  // the job API's route answers locally
+      // Routes of one listener with the same name share their metrics: counted once.
+      const bool seen = std::any_of(routes_.begin(), routes_.end(), [&](const RouteMemory& known) {
+        return known.route->latency == route.latency;
+      });
+      if (seen) continue;
       routes_.push_back(RouteMemory{&route, listener.config->name, {}, {}, {}, {}});
     }
   }

@@ -167,3 +167,41 @@ TEST_F(StatsSamplerTest, AutoscaleSectionComesFromItsSource) {
 
 }  // namespace
 }  // namespace sg::admin
+
+namespace sg::admin {
+namespace {
+
+TEST(StatsSamplerSharedNameTest, RoutesSharingANameAreCountedOnce) {
+  // Two routes named by the same prefix (on different hosts) share their metrics.
+  auto result = config::loadConfigString(R"(listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - match: { host: a.test, prefix: /api }
+        upstream: users
+      - match: { host: b.test, prefix: /api }
+        upstream: users
+upstreams:
+  users:
+    servers:
+      - address: 127.0.0.1:3001
+)",
+                                         "shared_name.yaml");
+  ASSERT_TRUE(result.errors.empty());
+  proxy::SharedState shared(result.config, 1);
+  int64_t now = kStart;
+  StatsSampler sampler(shared, nullptr,
+                       StatsClock{[&] { return kWallStart + now - kStart; }, [&] { return now; }});
+  sampler.sampleNow();
+  shared.listeners()[0].router.routes()[0].responses_by_class[1]->inc(10);
+  now += 1'000;
+  sampler.sampleNow();
+  json::object doc = sampler.document(1);
+  EXPECT_DOUBLE_EQ(doc.at("current").at("listeners").at("public").at("rps").to_number<double>(),
+                   10.0);
+  EXPECT_DOUBLE_EQ(doc.at("current").at("upstreams").at("users").at("rps").to_number<double>(),
+                   10.0);
+}
+
+}  // namespace
+}  // namespace sg::admin
