@@ -30,6 +30,8 @@ PACKAGES=(
   postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
   # protobuf-c headers for libpg_query's protobuf parse trees (its runtime is inside libpg_query)
   libprotobuf-c-dev
+  # the dashboard's browser test: headless Chromium, driven by playwright-core (npm, below)
+  chromium nodejs
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 
@@ -111,8 +113,28 @@ else
   fi
 fi
 
+# The dashboard's browser test drives Chromium with playwright-core, pinned in
+# tests/browser/package-lock.json and installed into tests/browser/node_modules.
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+if ! command -v npm >/dev/null; then
+  [[ $(id -u) -eq 0 ]] || die "npm missing; run as root: sudo bash $0"
+  say "apt-get install npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 npm >/dev/null || die "apt-get install npm failed"
+fi
+wanted=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$browser_dir/package.json")
+have=$(node -p 'require(process.argv[1]).version' \
+  "$browser_dir/node_modules/playwright-core/package.json" 2>/dev/null || true)
+if [[ "$have" == "$wanted" ]]; then
+  say "playwright-core $have already installed"
+else
+  say "npm ci (playwright-core $wanted into tests/browser/node_modules)"
+  npm ci --prefix "$browser_dir" --no-audit --no-fund --loglevel=error >/dev/null ||
+    die "npm ci in $browser_dir failed"
+fi
+
 # The tools the scripts call, checked by what they run rather than by package name.
-for tool in cmake ninja g++ clang++ curl taskset pgrep valgrind nginx haproxy wrk h2load psql pgbench pgbouncer; do
+for tool in cmake ninja g++ clang++ curl taskset pgrep valgrind nginx haproxy wrk h2load psql pgbench pgbouncer chromium node; do
   command -v "$tool" >/dev/null || die "'$tool' not found after install"
 done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || die "/usr/bin/python3 cannot import pytest"

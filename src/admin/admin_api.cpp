@@ -8,6 +8,7 @@
 #include "admin/queue_admin.h"
 #include "admin/registry_admin.h"
 #include "admin/server_admin.h"
+#include "admin/stats_admin.h"
 #include "net/event_loop.h"
 #include "pg/pg_service.h"
 #include "pg/pool.h"
@@ -226,6 +227,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleQueueAdmin(*shared, request, body)) return *reply;
     if (auto reply = handleRegistryAdmin(context.registry, request, body)) return *reply;
     if (auto reply = handleAutoscaleAdmin(context.autoscale, request)) return *reply;
+    if (auto reply = handleStatsAdmin(context.stats, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

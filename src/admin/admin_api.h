@@ -15,6 +15,8 @@ class Autoscaler;
 
 namespace sg::admin {
 
+class StatsSampler;
+
 // What the admin endpoints read and act on. Components that add endpoints add a field here.
 struct AdminContext {
   proxy::SharedState* shared = nullptr;
@@ -22,6 +24,7 @@ struct AdminContext {
   discovery::RegistryService* registry = nullptr;  // the service registry (/admin/registry)
   // Upstreams' `autoscale` (null when not running).
   autoscale::Autoscaler* autoscale = nullptr;
+  StatsSampler* stats = nullptr;  // /admin/stats and its stream (stats_admin.h)
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

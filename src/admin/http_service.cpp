@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@ namespace sg::admin {
 namespace {
 constexpr size_t kMaxRequest = 1024 * 1024 + 64 * 1024;
 constexpr int64_t kIdleTimeoutMs = 60'000;
+constexpr size_t kMaxStreamBacklog = 4 * 1024 * 1024;
 }  // namespace
 
 std::string serializeResponse(const ServiceResponse& response, bool close) {
@@ -24,6 +26,8 @@ std::string serializeResponse(const ServiceResponse& response, bool close) {
                                 response.status, proxy::reasonPhrase(response.status),
                                 response.content_type);
   for (const auto& [name, value] : response.headers) out += fmt::format("{}: {}\r\n", name, value);
+  if (response.stream)
+    return out + "Cache-Control: no-cache\r\nConnection: close\r\n\r\n" + response.body;
   out += fmt::format("Content-Length: {}\r\n{}\r\n", response.body.size(),
                      close ? "Connection: close\r\n" : "");
   out += response.body;
@@ -46,6 +50,7 @@ class HttpService::Connection final : public net::EventHandler,
   void onEvents(uint32_t /*events*/) override {
     if (closed_) return;
     if (!flush()) return;
+    if (stream_) return discardInput();
     // Requests already buffered (pipelined behind a large response) come before new reads.
     while (!closed_ && answerOne()) {
     }
@@ -54,9 +59,21 @@ class HttpService::Connection final : public net::EventHandler,
       }
     }
   }
-  void onTimer(net::Timer* /*timer*/) override { close(); }
+  void onTimer(net::Timer* /*timer*/) override {
+    if (!stream_ || closed_) return close();
+    // A client that does not read its stream is not buffered for without bound.
+    if (output_.size() > kMaxStreamBacklog) return close();
+    output_ += stream_();
+    service_->loop_->timers().arm(timer_, stream_interval_ms_);
+    flush();
+  }
 
  private:
+  // A streaming connection takes no further requests: it reads only to see the client close.
+  void discardInput() {
+    while (!closed_ && readSome()) input_.consume(input_.size());
+  }
+
   bool readSome() {
     size_t space = input_.reserve(4096, kMaxRequest);
     if (space == 0) return refuse(413), false;
@@ -89,10 +106,21 @@ class HttpService::Connection final : public net::EventHandler,
       response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
+    if (response.stream && head.method == "HEAD") close_after = true;  // its head says close
     output_ = serializeResponse(response, close_after);
-    if (head.method == "HEAD") output_.resize(output_.size() - response.body.size());
+    if (head.method == "HEAD") {
+      output_.resize(output_.size() - response.body.size());
+      response.stream = nullptr;
+    }
     sent_ = 0;
     close_after_ = close_after;
+    if (response.stream) {
+      stream_ = std::move(response.stream);
+      stream_interval_ms_ = std::max<int64_t>(response.stream_interval_ms, 10);
+      service_->loop_->timers().arm(timer_, stream_interval_ms_);
+      flush();
+      return false;
+    }
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
     return flush();
   }
@@ -141,6 +169,8 @@ class HttpService::Connection final : public net::EventHandler,
   net::Timer timer_;
   bool closed_ = false;
   bool close_after_ = false;
+  std::function<std::string()> stream_;  // set once the connection streams
+  int64_t stream_interval_ms_ = 1000;
 };
 
 class HttpService::Acceptor final : public net::EventHandler {

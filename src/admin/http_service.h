@@ -1,7 +1,7 @@
 #pragma once
 // A small HTTP/1.1 server on its own thread and event loop, for the admin API and the
 // demo's upstream instances. Requests are answered whole (bodies up to 1 MiB, framed by
-// Content-Length); it is not on the proxy's data path.
+// Content-Length), or with a stream fed on a timer; it is not on the proxy's data path.
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,6 +22,11 @@ struct ServiceResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // A streaming response (Server-Sent Events): when set, the head goes out without a
+  // Content-Length, then `body`, then what `stream` returns every `stream_interval_ms`, until
+  // the client closes or the service stops; the body ends when the connection closes.
+  std::function<std::string()> stream;
+  int64_t stream_interval_ms = 1000;
 };
 
 using ServiceHandler =

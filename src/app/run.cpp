@@ -3,8 +3,12 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
+
 #include "admin/admin_api.h"
 #include "admin/http_service.h"
+#include "admin/stats_sampler.h"
 #include "app/cli.h"
 #include "autoscale/autoscaler.h"
 #include "discovery/registry_service.h"
@@ -39,11 +43,20 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   discovery::RegistryService registry(config->store, gateway.shared().registry(),
                                       gateway.shared().storeStats());
   registry.start();
+  std::unique_ptr<admin::StatsSampler> stats;  // stopped after the admin listener
   std::unique_ptr<admin::HttpService> admin_service;
   admin::AdminContext admin_context{&gateway.shared(), gateway.postgres()};
   admin_context.autoscale = &autoscaler;
   admin_context.registry = &registry;
   if (config->admin.address) {
+    stats = std::make_unique<admin::StatsSampler>(gateway.shared(), gateway.postgres());
+    admin_context.stats = stats.get();
+    bool autoscales =
+        std::any_of(config->upstreams.begin(), config->upstreams.end(),
+                    [](const auto& upstream) { return upstream.autoscale.has_value(); });
+    if (autoscales)
+      stats->setAutoscaleSource(
+          [&autoscaler] { return boost::json::value(autoscaler.dashboardJson()); });
     admin_service = std::make_unique<admin::HttpService>(*config->admin.address,
                                                          admin::makeAdminHandler(admin_context));
     if (!admin_service->start(&error)) {
@@ -56,6 +69,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
     return 1;
   }
   autoscaler.start();
+  if (stats) stats->start();
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
                  gateway.workerCount());
@@ -77,6 +91,7 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   // The admin thread renders /metrics from the workers' and the shared state's counters:
   // it stops (joined) before any of them goes.
   if (admin_service) admin_service->stop();
+  if (stats) stats->stop();
   gateway.stop();
   spdlog::info("stopped");
   return 0;

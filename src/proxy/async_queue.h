@@ -86,6 +86,8 @@ class AsyncQueue {
   void enqueue(queue::Job job, queue::EnqueueCallback done);
   // Any thread: runs `task` on the dispatcher's thread, where store calls may block.
   void post(std::function<void()> task);
+  // Deliveries that succeeded since start (scalegate_queue_delivered_total).
+  uint64_t deliveredTotal() const { return delivered_->value(); }
 
  private:
   struct DeliveredJob {
