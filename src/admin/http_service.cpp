@@ -1,11 +1,10 @@
 #include "admin/http_service.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "http/parser.h"
 #include "net/buffer.h"
@@ -20,9 +19,9 @@ constexpr int64_t kIdleTimeoutMs = 60'000;
 }  // namespace
 
 std::string serializeResponse(const ServiceResponse& response, bool close) {
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n",
-                                response.status, proxy::reasonPhrase(response.status),
-                                response.content_type);
+  std::string out =
+      fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n", response.status,
+                  proxy::reasonPhrase(response.status), response.content_type);
   for (const auto& [name, value] : response.headers) out += fmt::format("{}: {}\r\n", name, value);
   out += fmt::format("Content-Length: {}\r\n{}\r\n", response.body.size(),
                      close ? "Connection: close\r\n" : "");
@@ -34,7 +33,8 @@ class HttpService::Connection final : public net::EventHandler,
                                       public net::TimerHandler,
                                       public net::Disposable {
  public:
-  Connection(HttpService* service, int fd) : service_(service), fd_(fd), input_(4096), timer_(this) {
+  Connection(HttpService* service, int fd)
+      : service_(service), fd_(fd), input_(4096), timer_(this) {
     service_->connections_.insert(this);
     service_->loop_->add(fd_, this);
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
@@ -44,7 +44,7 @@ class HttpService::Connection final : public net::EventHandler,
   }
 
   void onEvents(uint32_t /*events*/) override {
-    if (closed_) return;
+    if (closed_ || delayed_) return;
     if (!flush()) return;
     // Requests already buffered (pipelined behind a large response) come before new reads.
     while (!closed_ && answerOne()) {
@@ -54,7 +54,12 @@ class HttpService::Connection final : public net::EventHandler,
       }
     }
   }
-  void onTimer(net::Timer* /*timer*/) override { close(); }
+  void onTimer(net::Timer* /*timer*/) override {
+    if (!delayed_) return close();
+    delayed_ = false;
+    service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
+    onEvents(0);
+  }
 
  private:
   bool readSome() {
@@ -86,13 +91,20 @@ class HttpService::Connection final : public net::EventHandler,
       size_t total = head.head_length + head.content_length;
       if (total > kMaxRequest) return refuse(413), false;
       if (input_.size() < total) return false;
-      response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
+      response =
+          service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
     output_ = serializeResponse(response, close_after);
     if (head.method == "HEAD") output_.resize(output_.size() - response.body.size());
     sent_ = 0;
     close_after_ = close_after;
+    if (response.delay_ms > 0) {
+      // Held until the timer fires; later requests wait behind it, as on a slow server.
+      delayed_ = true;
+      service_->loop_->timers().arm(timer_, response.delay_ms);
+      return false;
+    }
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
     return flush();
   }
@@ -141,6 +153,7 @@ class HttpService::Connection final : public net::EventHandler,
   net::Timer timer_;
   bool closed_ = false;
   bool close_after_ = false;
+  bool delayed_ = false;  // output_ is held until timer_ fires
 };
 
 class HttpService::Acceptor final : public net::EventHandler {

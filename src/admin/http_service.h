@@ -22,6 +22,7 @@ struct ServiceResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  int64_t delay_ms = 0;  // sent this long after the request (demo upstreams' latency)
 };
 
 using ServiceHandler =

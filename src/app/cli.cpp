@@ -32,12 +32,12 @@ int runCli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
   check->add_option("-c,--config", check_config, "YAML configuration file")->required();
 
-  uint16_t demo_port = 8080;
-  uint16_t demo_admin_port = 9901;
+  DemoOptions demo_options;
   auto* demo =
       app.add_subcommand("demo", "Start the gateway with three demo upstreams on loopback");
-  demo->add_option("--port", demo_port, "Gateway port (default 8080)");
-  demo->add_option("--admin-port", demo_admin_port, "Admin port (default 9901)");
+  demo->add_option("--port", demo_options.port, "Gateway port (default 8080)");
+  demo->add_option("--admin-port", demo_options.admin_port, "Admin port (default 9901)");
+  demo->add_flag("--load", demo_options.load, "Run a built-in load generator (a slow wave)");
 
   PgCommands pg(app);  // scalegate pg reshard-plan / shard-of
 
@@ -58,7 +58,7 @@ int runCli(int argc, char** argv) {
     auto config = loadOrReport(run_config);
     return config ? runGateway(config) : 1;
   }
-  return runDemo(demo_port, demo_admin_port);
+  return runDemo(demo_options);
 }
 
 }  // namespace sg::app
