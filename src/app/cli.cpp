@@ -39,6 +39,13 @@ int runCli(int argc, char** argv) {
   demo->add_option("--admin-port", demo_options.admin_port, "Admin port (default 9901)");
   demo->add_flag("--load", demo_options.load, "Run a built-in load generator (a slow wave)");
 
+  DemoUpstreamOptions instance_options;
+  auto* instance = app.add_subcommand(
+      "demo-upstream", "Run one demo upstream instance (what `demo` and autoscaling demos start)");
+  instance->add_option("--port", instance_options.port, "Port on 127.0.0.1 (0: any)")->required();
+  instance->add_option("--name", instance_options.name, "Name it answers with (default demo)");
+  instance->add_option("--latency", instance_options.latency_ms, "Latency in ms (default 0)");
+
   PgCommands pg(app);  // scalegate pg reshard-plan / shard-of
 
   try {
@@ -47,7 +54,8 @@ int runCli(int argc, char** argv) {
     return app.exit(error);
   }
   if (pg.chosen()) return pg.run();
-  if (*run || *demo) blockShutdownSignals();
+  if (*run || *demo || *instance) blockShutdownSignals();
+  if (*instance) return runDemoUpstream(instance_options);
   if (*check) {
     auto config = loadOrReport(check_config);
     if (!config) return 1;

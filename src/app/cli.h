@@ -21,6 +21,13 @@ struct DemoOptions {
   bool load = false;  // run the built-in load generator
 };
 int runDemo(const DemoOptions& options);
+struct DemoUpstreamOptions {
+  uint16_t port = 0;
+  std::string name = "demo";
+  int64_t latency_ms = 0;
+};
+// One demo instance until SIGTERM/SIGINT; prints "listening on 127.0.0.1:PORT" once bound.
+int runDemoUpstream(const DemoUpstreamOptions& options);
 // Ignores SIGPIPE and blocks SIGTERM/SIGINT in the calling thread (call before threads start).
 sigset_t blockShutdownSignals();
 

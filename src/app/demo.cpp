@@ -1,6 +1,7 @@
 // `scalegate demo`: demo upstream instances on loopback plus a gateway in front of them,
 // configured through the same YAML path as `run`, with routes that show each feature.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -143,6 +144,25 @@ void printIntro(const DemoOptions& options, const std::vector<uint16_t>& ports,
 }
 
 }  // namespace
+
+int runDemoUpstream(const DemoUpstreamOptions& options) {
+  sigset_t signals = blockShutdownSignals();
+  auto knobs = std::make_shared<DemoKnobs>();
+  knobs->latency_ms = options.latency_ms;
+  std::string error;
+  auto address = net::Address::parse(fmt::format("127.0.0.1:{}", options.port), &error);
+  admin::HttpService service(*address, demoInstanceHandler(options.name, knobs));
+  if (!service.start(&error)) {
+    std::fprintf(stderr, "demo-upstream: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("listening on 127.0.0.1:%u\n", service.port());
+  std::fflush(stdout);
+  int received = 0;
+  sigwait(&signals, &received);
+  service.stop();
+  return 0;
+}
 
 int runDemo(const DemoOptions& options) {
   DemoInstances instances;

@@ -185,3 +185,23 @@ def test_demo_load_generates_traffic_until_stopped(tmp_path):
     finally:
         rc = demo.stop()
     assert rc == 0, demo.logs()
+
+
+@pytest.mark.timeout_s(60)
+def test_demo_upstream_runs_one_instance_until_sigterm(tmp_path):
+    proc = subprocess.Popen([require_binary(), "demo-upstream", "--port", "0", "--name", "s1",
+                             "--latency", "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _register(proc)
+    try:
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
+        assert match, line
+        started = time.monotonic()
+        reply = http_get(int(match.group(1)), "/work", host="127.0.0.1")
+        assert reply.status == 200 and json.loads(reply.body)["instance"] == "s1"
+        assert time.monotonic() - started >= 0.09, "answered before its latency"
+    finally:
+        rc = stop_process(proc, signal.SIGTERM, timeout=wait_s(10))
+    assert rc == 0
+
