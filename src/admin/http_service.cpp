@@ -1,12 +1,11 @@
 #include "admin/http_service.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "http/parser.h"
 #include "net/buffer.h"
@@ -22,9 +21,9 @@ constexpr size_t kMaxStreamBacklog = 4 * 1024 * 1024;
 }  // namespace
 
 std::string serializeResponse(const ServiceResponse& response, bool close) {
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n",
-                                response.status, proxy::reasonPhrase(response.status),
-                                response.content_type);
+  std::string out =
+      fmt::format("HTTP/1.1 {} {}\r\nServer: scalegate\r\nContent-Type: {}\r\n", response.status,
+                  proxy::reasonPhrase(response.status), response.content_type);
   for (const auto& [name, value] : response.headers) out += fmt::format("{}: {}\r\n", name, value);
   if (response.stream)
     return out + "Cache-Control: no-cache\r\nConnection: close\r\n\r\n" + response.body;
@@ -38,7 +37,8 @@ class HttpService::Connection final : public net::EventHandler,
                                       public net::TimerHandler,
                                       public net::Disposable {
  public:
-  Connection(HttpService* service, int fd) : service_(service), fd_(fd), input_(4096), timer_(this) {
+  Connection(HttpService* service, int fd)
+      : service_(service), fd_(fd), input_(4096), timer_(this) {
     service_->connections_.insert(this);
     service_->loop_->add(fd_, this);
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
@@ -48,7 +48,7 @@ class HttpService::Connection final : public net::EventHandler,
   }
 
   void onEvents(uint32_t /*events*/) override {
-    if (closed_) return;
+    if (closed_ || delayed_) return;
     if (!flush()) return;
     if (stream_) return discardInput();
     // Requests already buffered (pipelined behind a large response) come before new reads.
@@ -60,6 +60,11 @@ class HttpService::Connection final : public net::EventHandler,
     }
   }
   void onTimer(net::Timer* /*timer*/) override {
+    if (delayed_) {
+      delayed_ = false;
+      service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
+      return onEvents(0);
+    }
     if (!stream_ || closed_) return close();
     // A client that does not read its stream is not buffered for without bound.
     if (output_.size() > kMaxStreamBacklog) return close();
@@ -103,7 +108,8 @@ class HttpService::Connection final : public net::EventHandler,
       size_t total = head.head_length + head.content_length;
       if (total > kMaxRequest) return refuse(413), false;
       if (input_.size() < total) return false;
-      response = service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
+      response =
+          service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
     if (response.stream && head.method == "HEAD") close_after = true;  // its head says close
@@ -119,6 +125,12 @@ class HttpService::Connection final : public net::EventHandler,
       stream_interval_ms_ = std::max<int64_t>(response.stream_interval_ms, 10);
       service_->loop_->timers().arm(timer_, stream_interval_ms_);
       flush();
+      return false;
+    }
+    if (response.delay_ms > 0) {
+      // Held until the timer fires; later requests wait behind it, as on a slow server.
+      delayed_ = true;
+      service_->loop_->timers().arm(timer_, response.delay_ms);
       return false;
     }
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
@@ -171,6 +183,7 @@ class HttpService::Connection final : public net::EventHandler,
   bool close_after_ = false;
   std::function<std::string()> stream_;  // set once the connection streams
   int64_t stream_interval_ms_ = 1000;
+  bool delayed_ = false;  // output_ is held until timer_ fires
 };
 
 class HttpService::Acceptor final : public net::EventHandler {

@@ -27,6 +27,7 @@ struct ServiceResponse {
   // the client closes or the service stops; the body ends when the connection closes.
   std::function<std::string()> stream;
   int64_t stream_interval_ms = 1000;
+  int64_t delay_ms = 0;  // sent this long after the request (demo upstreams' latency)
 };
 
 using ServiceHandler =

@@ -32,12 +32,19 @@ int runCli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
   check->add_option("-c,--config", check_config, "YAML configuration file")->required();
 
-  uint16_t demo_port = 8080;
-  uint16_t demo_admin_port = 9901;
+  DemoOptions demo_options;
   auto* demo =
       app.add_subcommand("demo", "Start the gateway with three demo upstreams on loopback");
-  demo->add_option("--port", demo_port, "Gateway port (default 8080)");
-  demo->add_option("--admin-port", demo_admin_port, "Admin port (default 9901)");
+  demo->add_option("--port", demo_options.port, "Gateway port (default 8080)");
+  demo->add_option("--admin-port", demo_options.admin_port, "Admin port (default 9901)");
+  demo->add_flag("--load", demo_options.load, "Run a built-in load generator (a slow wave)");
+
+  DemoUpstreamOptions instance_options;
+  auto* instance = app.add_subcommand(
+      "demo-upstream", "Run one demo upstream instance (what `demo` and autoscaling demos start)");
+  instance->add_option("--port", instance_options.port, "Port on 127.0.0.1 (0: any)")->required();
+  instance->add_option("--name", instance_options.name, "Name it answers with (default demo)");
+  instance->add_option("--latency", instance_options.latency_ms, "Latency in ms (default 0)");
 
   PgCommands pg(app);  // scalegate pg reshard-plan / shard-of
 
@@ -47,7 +54,8 @@ int runCli(int argc, char** argv) {
     return app.exit(error);
   }
   if (pg.chosen()) return pg.run();
-  if (*run || *demo) blockShutdownSignals();
+  if (*run || *demo || *instance) blockShutdownSignals();
+  if (*instance) return runDemoUpstream(instance_options);
   if (*check) {
     auto config = loadOrReport(check_config);
     if (!config) return 1;
@@ -58,7 +66,7 @@ int runCli(int argc, char** argv) {
     auto config = loadOrReport(run_config);
     return config ? runGateway(config) : 1;
   }
-  return runDemo(demo_port, demo_admin_port);
+  return runDemo(demo_options);
 }
 
 }  // namespace sg::app

@@ -1,37 +1,53 @@
-// `scalegate demo`: three demo upstream instances on loopback plus a gateway in front of
-// them, configured through the same YAML path as `run`.
-#include <cstdio>
-#include <memory>
-#include <vector>
-
+// `scalegate demo`: demo upstream instances on loopback plus a gateway in front of them,
+// configured through the same YAML path as `run`, with routes that show each feature.
 #include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include "admin/http_service.h"
 #include "app/cli.h"
-#include "proxy/access_log.h"
+#include "app/demo_load.h"
+#include "app/demo_upstream.h"
 
 namespace sg::app {
 
 namespace {
 
-admin::ServiceHandler demoHandler(std::string name) {
-  return [name](const http::RequestHead& request, std::string_view body) {
-    admin::ServiceResponse response;
-    response.content_type = "application/json";
-    response.headers.emplace_back("X-Upstream", name);
-    std::string out = "{\"instance\":";
-    proxy::appendJsonString(&out, name);
-    out += ",\"method\":";
-    proxy::appendJsonString(&out, request.method);
-    out += ",\"path\":";
-    proxy::appendJsonString(&out, request.target);
-    out += fmt::format(",\"body_bytes\":{}}}\n", body.size());
-    response.body = std::move(out);
-    return response;
-  };
+constexpr int kInstances = 3;
+constexpr int kLoadClients = 4;
+
+struct DemoInstances {
+  std::vector<std::unique_ptr<admin::HttpService>> services;
+  std::vector<uint16_t> ports;
+  ~DemoInstances() {
+    for (auto& service : services) service->stop();
+  }
+};
+
+bool startInstances(DemoInstances* instances) {
+  std::string error;
+  auto any_port = net::Address::parse("127.0.0.1:0", &error);
+  for (int i = 1; i <= kInstances; ++i) {
+    auto service = std::make_unique<admin::HttpService>(
+        *any_port, demoInstanceHandler(fmt::format("demo-{}", i), std::make_shared<DemoKnobs>()));
+    if (!service->start(&error)) {
+      std::fprintf(stderr, "demo upstream: %s\n", error.c_str());
+      return false;
+    }
+    instances->ports.push_back(service->port());
+    instances->services.push_back(std::move(service));
+  }
+  return true;
 }
 
-std::string demoConfig(uint16_t port, uint16_t admin_port, const std::vector<uint16_t>& ports) {
+std::string demoConfig(const DemoOptions& options, const std::vector<uint16_t>& ports,
+                       const std::string& data_dir) {
   return fmt::format(R"(listeners:
   - name: demo
     address: 127.0.0.1:{0}
@@ -40,12 +56,30 @@ std::string demoConfig(uint16_t port, uint16_t admin_port, const std::vector<uin
         match: {{ prefix: /weighted }}
         upstream: weighted
         strip_prefix: true
+      - name: cached
+        match: {{ prefix: /cached }}
+        upstream: demo
+        cache: {{ enabled: true }}
+      - name: limited
+        match: {{ prefix: /limited }}
+        upstream: demo
+        strip_prefix: true
+        rate_limit: {{ rate: 5/s, burst: 5, key: ip }}
+      - name: flaky
+        match: {{ prefix: /flaky }}
+        upstream: flaky
+        strip_prefix: true
+      - name: orders
+        match: {{ prefix: /orders, methods: [POST] }}
+        upstream: demo
+        async: {{ queue: demo-jobs }}
       - name: api
         match: {{ prefix: / }}
         upstream: demo
 upstreams:
   demo:
     balance: round_robin
+    health_check: {{ path: /health, interval: 1s, timeout: 500ms, rise: 1, fall: 1 }}
     servers:
       - {{ address: 127.0.0.1:{2} }}
       - {{ address: 127.0.0.1:{3} }}
@@ -56,45 +90,101 @@ upstreams:
       - {{ address: 127.0.0.1:{2}, weight: 5 }}
       - {{ address: 127.0.0.1:{3}, weight: 1 }}
       - {{ address: 127.0.0.1:{4}, weight: 1 }}
+  flaky:
+    balance: round_robin
+    circuit_breaker: {{ error_threshold_percent: 50, volume_threshold: 5, window: 10s, reset_timeout: 15s }}
+    servers:
+      - {{ address: 127.0.0.1:{2} }}
+      - {{ address: 127.0.0.1:{3} }}
+      - {{ address: 127.0.0.1:{4} }}
+cache: {{ memory: 64MiB }}
+queues:
+  demo-jobs: {{ store: sqlite, path: {5}/demo-jobs.db, concurrency: 4, attempts: 3 }}
 admin:
   address: 127.0.0.1:{1}
-)", port, admin_port, ports[0], ports[1], ports[2]);
+)",
+                     options.port, options.admin_port, ports[0], ports[1], ports[2], data_dir);
+}
+
+// What to try, each line runnable as printed (tests/integration/test_demo.py runs them).
+void printIntro(const DemoOptions& options, const std::vector<uint16_t>& ports,
+                const std::string& yaml) {
+  const std::string gateway = fmt::format("http://127.0.0.1:{}", options.port);
+  const std::string admin = fmt::format("http://127.0.0.1:{}", options.admin_port);
+  std::string out = fmt::format("Dashboard: {}/dashboard\n\n", admin);
+  out += fmt::format("scalegate demo: gateway on {}, admin on {}\n", gateway, admin);
+  out += fmt::format("demo upstreams demo-1..3 on 127.0.0.1:{}, :{}, :{}{}\n\nTry:\n", ports[0],
+                     ports[1], ports[2], options.load ? " (built-in load running)" : "");
+  out += fmt::format(
+      "  curl -s {0}/api/hello   # round robin: run it three times, demo-1, demo-2, demo-3 answer "
+      "in turn\n"
+      "  curl -s {0}/weighted/hello   # weighted round robin, 5:1:1\n"
+      "  curl -si {0}/cached/catalog | grep -i '^x-cache'   # cache: MISS, then HIT for 30 s\n"
+      "  for i in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{{http_code}} ' {0}/limited/ping; "
+      "done; echo   # rate limit 5/s: 200 five times, then 429\n"
+      "  for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null -w '%{{http_code}} ' "
+      "'{0}/flaky/x?fail=100'; done; echo   # circuit breaker: 500s, then 503 once it opens\n"
+      "  curl -s \"{0}$(curl -s -o /dev/null -w '%header{{location}}' -X POST -d "
+      "'{{\"item\":\"book\"}}' {0}/orders)\"   # async route: 202 + job id; this shows the job's "
+      "state\n",
+      gateway);
+  out += fmt::format(
+      "  curl -s -X POST 'http://127.0.0.1:{0}/_demo?latency=300'   # demo-1 answers in 300 ms: "
+      "watch p95 on the dashboard (latency=0 undoes it)\n"
+      "  curl -s -X POST 'http://127.0.0.1:{1}/_demo?fail=100'   # demo-2 fails: its health check "
+      "takes it out within 1 s (fail=0 undoes it)\n",
+      ports[0], ports[1]);
+  out += fmt::format(
+      "  curl -s {0}/metrics | grep '^scalegate_requests_total'   # Prometheus metrics\n"
+      "  curl -s {0}/health   # health of every upstream and server (JSON)\n",
+      admin);
+  out += fmt::format("\nThe configuration in use:\n{}\nCtrl-C stops it.\n", yaml);
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
 }
 
 }  // namespace
 
-int runDemo(uint16_t port, uint16_t admin_port) {
-  std::vector<std::unique_ptr<admin::HttpService>> instances;
-  std::vector<uint16_t> ports;
+int runDemoUpstream(const DemoUpstreamOptions& options) {
+  sigset_t signals = blockShutdownSignals();
+  auto knobs = std::make_shared<DemoKnobs>();
+  knobs->latency_ms = options.latency_ms;
   std::string error;
-  auto any_port = net::Address::parse("127.0.0.1:0", &error);
-  for (int i = 1; i <= 3; ++i) {
-    auto service = std::make_unique<admin::HttpService>(*any_port, demoHandler(fmt::format("demo-{}", i)));
-    if (!service->start(&error)) {
-      std::fprintf(stderr, "demo upstream: %s\n", error.c_str());
-      return 1;
-    }
-    ports.push_back(service->port());
-    instances.push_back(std::move(service));
+  auto address = net::Address::parse(fmt::format("127.0.0.1:{}", options.port), &error);
+  admin::HttpService service(*address, demoInstanceHandler(options.name, knobs));
+  if (!service.start(&error)) {
+    std::fprintf(stderr, "demo-upstream: %s\n", error.c_str());
+    return 1;
   }
-  std::string yaml = demoConfig(port, admin_port, ports);
+  std::printf("listening on 127.0.0.1:%u\n", service.port());
+  std::fflush(stdout);
+  int received = 0;
+  sigwait(&signals, &received);
+  service.stop();
+  return 0;
+}
+
+int runDemo(const DemoOptions& options) {
+  DemoInstances instances;
+  if (!startInstances(&instances)) return 1;
+  char data_template[] = "/tmp/scalegate-demo-XXXXXX";
+  if (mkdtemp(data_template) == nullptr) {
+    std::perror("demo: mkdtemp");
+    return 1;
+  }
+  const std::string data_dir = data_template;
+  std::string yaml = demoConfig(options, instances.ports, data_dir);
   auto result = config::loadConfigString(yaml, "<demo>");
   for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.toString().c_str());
-  if (!result.config) return 1;
-  std::printf(
-      "scalegate demo: gateway on http://127.0.0.1:%u, admin on http://127.0.0.1:%u\n"
-      "demo upstreams on 127.0.0.1:%u, :%u, :%u\n\n"
-      "Try:\n"
-      "  curl -s http://127.0.0.1:%u/hello            # round robin over demo-1..3\n"
-      "  curl -s http://127.0.0.1:%u/weighted/hello   # weights 5:1:1\n"
-      "  curl -s http://127.0.0.1:%u/metrics          # Prometheus metrics\n"
-      "  curl -s http://127.0.0.1:%u/health           # upstream health (JSON)\n\n"
-      "The configuration in use:\n%s\nCtrl-C stops it.\n",
-      port, admin_port, ports[0], ports[1], ports[2], port, port, admin_port, admin_port,
-      yaml.c_str());
-  std::fflush(stdout);
-  int code = runGateway(result.config);
-  for (auto& instance : instances) instance->stop();
+  int code = 1;
+  if (result.config) {
+    printIntro(options, instances.ports, yaml);
+    std::optional<DemoLoad> load;
+    if (options.load) load.emplace(options.port, kLoadClients);
+    code = runGateway(result.config);
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(data_dir, ignored);
   return code;
 }
 
