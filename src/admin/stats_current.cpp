@@ -32,7 +32,10 @@ std::string serverState(proxy::OutReason reason, bool slow_starting) {
     case proxy::OutReason::kDisabled:
       return "disabled";
     case proxy::OutReason::kDraining:
+    case proxy::OutReason::kRemoving:
       return "draining";
+    case proxy::OutReason::kVacant:
+      return "vacant";
     case proxy::OutReason::kEjected:
       return "ejected";
     case proxy::OutReason::kFailedCheck:
@@ -116,15 +119,18 @@ json::object StatsSampler::upstreamsJson(double seconds, int64_t now_ms) {
   for (auto& upstream : shared_.upstreams()) {
     json::array servers;
     uint64_t healthy = 0;
+    // Run-time slots: their identity is read under the slots' lock; empty ones are skipped.
+    auto guard = upstream.slots ? upstream.slots->lock() : std::unique_lock<std::mutex>();
     for (const auto& server : upstream.servers) {
+      if (server->admin_state.load() == proxy::AdminState::kVacant) continue;
       json::object entry = serverJson(upstream, *server, seconds, now_ms);
       const auto& state = entry["state"].as_string();
       if (state == "healthy" || state == "slow_start") ++healthy;
       servers.push_back(std::move(entry));
     }
-    json::object entry{{"servers", std::move(servers)},
-                       {"healthy_servers", healthy},
-                       {"total_servers", upstream.servers.size()}};
+    const size_t total = servers.size();
+    json::object entry{
+        {"servers", std::move(servers)}, {"healthy_servers", healthy}, {"total_servers", total}};
     if (upstream.breaker) {
       const auto snapshot = upstream.breaker->snapshot(now_ms);
       entry["circuit_breaker"] =

@@ -145,7 +145,7 @@ admin:
     sampler_ = std::make_unique<StatsSampler>(*shared_, nullptr);
     sampler_->sampleNow();
     service_ = std::make_unique<HttpService>(
-        anyLoopbackPort(), makeAdminHandler({shared_.get(), nullptr, sampler_.get()}));
+        anyLoopbackPort(), makeAdminHandler({.shared = shared_.get(), .stats = sampler_.get()}));
     std::string error;
     ASSERT_TRUE(service_->start(&error)) << error;
   }

@@ -53,7 +53,11 @@ uint32_t UpstreamMetrics::inRotation(int64_t now_ms) const {
 
 double UpstreamMetrics::requestsPerSecond(int64_t now_ms) {
   uint64_t requests = 0;
-  for (const auto& server : upstream_.servers) requests += server->requests->value();
+  auto guard = upstream_.slots ? upstream_.slots->lock() : std::unique_lock<std::mutex>();
+  for (const auto& server : upstream_.servers) {
+    if (server->admin_state.load() == proxy::AdminState::kVacant) continue;  // empty slot
+    requests += server->requests->value();
+  }
   double rate = 0;
   if (has_previous_ && now_ms > previous_ms_) {
     rate = double(requests - std::min(requests, previous_requests_)) * 1000.0 /
