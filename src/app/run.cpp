@@ -3,15 +3,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <boost/json.hpp>
-
-#include "admin/admin_api.h"
-#include "admin/http_service.h"
-#include "admin/stats_sampler.h"
 #include "app/cli.h"
-#include "autoscale/autoscaler.h"
-#include "discovery/registry_service.h"
+#include "app/control_plane.h"
 #include "proxy/gateway.h"
 
 namespace sg::app {
@@ -33,43 +26,13 @@ int runGateway(std::shared_ptr<const config::Config> config) {
 
   proxy::Gateway gateway(config);
   std::string error;
-  // Evaluates upstreams' `autoscale` once a second after start; outlives the admin listener,
-  // which reads it.
-  autoscale::Autoscaler autoscaler(gateway.shared(), std::make_unique<autoscale::SystemClock>());
-  // The admin listener comes up first (it needs only the shared state, built with the
-  // Gateway): once the data plane answers, /health and /metrics do too. Declared after the
-  // gateway, it is also stopped before the gateway is destroyed on every return path.
-  // The service registry outlives the admin listener that writes it (declared before it).
-  discovery::RegistryService registry(config->store, gateway.shared().registry(),
-                                      gateway.shared().storeStats());
-  registry.start();
-  std::unique_ptr<admin::StatsSampler> stats;  // stopped after the admin listener
-  std::unique_ptr<admin::HttpService> admin_service;
-  admin::AdminContext admin_context{&gateway.shared(), gateway.postgres()};
-  admin_context.autoscale = &autoscaler;
-  admin_context.registry = &registry;
-  if (config->admin.address) {
-    stats = std::make_unique<admin::StatsSampler>(gateway.shared(), gateway.postgres());
-    admin_context.stats = stats.get();
-    bool autoscales =
-        std::any_of(config->upstreams.begin(), config->upstreams.end(),
-                    [](const auto& upstream) { return upstream.autoscale.has_value(); });
-    if (autoscales)
-      stats->setAutoscaleSource(
-          [&autoscaler] { return boost::json::value(autoscaler.dashboardJson()); });
-    admin_service = std::make_unique<admin::HttpService>(*config->admin.address,
-                                                         admin::makeAdminHandler(admin_context));
-    if (!admin_service->start(&error)) {
-      spdlog::error("admin: {}", error);
-      return 1;
-    }
-  }
-  if (!gateway.start(&error)) {
+  // Declared after the gateway: stopped before it is destroyed on every return path.
+  ControlPlane control(gateway);
+  if (!control.startAdmin(&error) || !gateway.start(&error)) {
     spdlog::error("{}", error);
     return 1;
   }
-  autoscaler.start();
-  if (stats) stats->start();
+  control.startControl();
   for (const auto& listener : config->listeners) {
     spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
                  gateway.workerCount());
@@ -84,14 +47,11 @@ int runGateway(std::shared_ptr<const config::Config> config) {
   sigwait(&signals, &received);
   spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
                config->shutdown_timeout.count());
-  autoscaler.stop();
+  control.stopControl();
   gateway.drain();
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
-  // The admin thread renders /metrics from the workers' and the shared state's counters:
-  // it stops (joined) before any of them goes.
-  if (admin_service) admin_service->stop();
-  if (stats) stats->stop();
+  control.stop();
   gateway.stop();
   spdlog::info("stopped");
   return 0;

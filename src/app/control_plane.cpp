@@ -1,0 +1,60 @@
+#include "app/control_plane.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+namespace sg::app {
+
+ControlPlane::ControlPlane(proxy::Gateway& gateway)
+    : gateway_(gateway),
+      config_(gateway.shared().config()),
+      autoscaler_(gateway.shared(), std::make_unique<autoscale::SystemClock>()),
+      registry_(config_.store, gateway.shared().registry(), gateway.shared().storeStats()),
+      registry_upstreams_(registry_.registry(), gateway.shared()) {}
+
+ControlPlane::~ControlPlane() {
+  stopControl();
+  stop();
+}
+
+bool ControlPlane::startAdmin(std::string* error) {
+  registry_.start();
+  if (!config_.admin.address) return true;
+  admin::AdminContext context{&gateway_.shared(), gateway_.postgres()};
+  context.autoscale = &autoscaler_;
+  context.registry = &registry_;
+  stats_ = std::make_unique<admin::StatsSampler>(gateway_.shared(), gateway_.postgres());
+  context.stats = stats_.get();
+  bool autoscales =
+      std::any_of(config_.upstreams.begin(), config_.upstreams.end(),
+                  [](const auto& upstream) { return upstream.autoscale.has_value(); });
+  if (autoscales) {
+    stats_->setAutoscaleSource([this] { return boost::json::value(autoscaler_.dashboardJson()); });
+  }
+  admin_service_ = std::make_unique<admin::HttpService>(*config_.admin.address,
+                                                        admin::makeAdminHandler(context));
+  if (!admin_service_->start(error)) {
+    *error = "admin: " + *error;
+    return false;
+  }
+  return true;
+}
+
+void ControlPlane::startControl() {
+  registry_upstreams_.start();
+  autoscaler_.start();
+  if (stats_) stats_->start();
+}
+
+void ControlPlane::stopControl() {
+  autoscaler_.stop();
+  registry_upstreams_.stop();
+}
+
+void ControlPlane::stop() {
+  if (admin_service_) admin_service_->stop();
+  if (stats_) stats_->stop();
+  registry_.stop();
+}
+
+}  // namespace sg::app

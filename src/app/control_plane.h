@@ -1,0 +1,43 @@
+#pragma once
+// What runs beside the data plane: the service registry (and the upstreams that follow it),
+// the autoscaler, the stats sampler and the admin listener that shows and drives them all.
+#include <memory>
+#include <string>
+
+#include "admin/admin_api.h"
+#include "admin/http_service.h"
+#include "admin/stats_sampler.h"
+#include "autoscale/autoscaler.h"
+#include "discovery/registry_service.h"
+#include "discovery/registry_upstreams.h"
+#include "proxy/gateway.h"
+
+namespace sg::app {
+
+class ControlPlane {
+ public:
+  explicit ControlPlane(proxy::Gateway& gateway);
+  ~ControlPlane();  // stop()
+
+  // Before the data plane starts: the registry, and the admin listener (so /health and
+  // /metrics answer as soon as the data plane does). False with *error when it cannot bind.
+  bool startAdmin(std::string* error);
+  // Once the data plane runs: registry-bound upstreams, the autoscaler, the sampler.
+  void startControl();
+  // Before the data plane drains: nothing decides or changes servers any more.
+  void stopControl();
+  // After the workers have stopped and before the gateway goes (the admin thread reads the
+  // workers' and the shared state's counters).
+  void stop();
+
+ private:
+  proxy::Gateway& gateway_;
+  const config::Config& config_;
+  autoscale::Autoscaler autoscaler_;
+  discovery::RegistryService registry_;
+  discovery::RegistryUpstreams registry_upstreams_;
+  std::unique_ptr<admin::StatsSampler> stats_;
+  std::unique_ptr<admin::HttpService> admin_service_;
+};
+
+}  // namespace sg::app
