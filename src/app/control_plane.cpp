@@ -8,9 +8,10 @@ namespace sg::app {
 ControlPlane::ControlPlane(proxy::Gateway& gateway)
     : gateway_(gateway),
       config_(gateway.shared().config()),
-      autoscaler_(gateway.shared(), std::make_unique<autoscale::SystemClock>()),
       registry_(config_.store, gateway.shared().registry(), gateway.shared().storeStats()),
-      registry_upstreams_(registry_.registry(), gateway.shared()) {}
+      registry_upstreams_(registry_.registry(), gateway.shared()),
+      autoscaler_(gateway.shared(), std::make_unique<autoscale::SystemClock>(),
+                  &registry_.registry()) {}
 
 ControlPlane::~ControlPlane() {
   stopControl();

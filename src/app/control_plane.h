@@ -33,9 +33,11 @@ class ControlPlane {
  private:
   proxy::Gateway& gateway_;
   const config::Config& config_;
-  autoscale::Autoscaler autoscaler_;
   discovery::RegistryService registry_;
   discovery::RegistryUpstreams registry_upstreams_;
+  // After the registry: the copies its `process` actuators run are deregistered and stopped
+  // when it is destroyed (after the data plane has drained through them).
+  autoscale::Autoscaler autoscaler_;
   std::unique_ptr<admin::StatsSampler> stats_;
   std::unique_ptr<admin::HttpService> admin_service_;
 };

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "autoscale/process_actuator.h"
+
 namespace sg::autoscale {
 
 namespace json = boost::json;
@@ -17,7 +19,7 @@ constexpr auto kInterval = std::chrono::seconds(1);
 }  // namespace
 
 struct Autoscaler::Entry {
-  Entry(proxy::SharedState& shared, proxy::SharedUpstream& upstream)
+  Entry(proxy::SharedState& shared, proxy::SharedUpstream& upstream, discovery::Registry* registry)
       : upstream(upstream),
         config(*upstream.config->autoscale),
         engine(config),
@@ -25,6 +27,11 @@ struct Autoscaler::Entry {
     if (config.actuator.type == ActuatorType::kExec) {
       exec =
           std::make_unique<ExecActuator>(config.actuator.command, config.actuator.timeout.count());
+    }
+    if (config.actuator.type == ActuatorType::kProcess && registry != nullptr) {
+      process = std::make_unique<ProcessActuator>(config.actuator.command,
+                                                  config.actuator.drain_timeout, *registry,
+                                                  upstream.config->discovery->registry, upstream);
     }
   }
   bool perServer() const { return config.metric != Metric::kP95Latency; }
@@ -34,6 +41,7 @@ struct Autoscaler::Entry {
   Engine engine;
   UpstreamMetrics metrics;
   std::unique_ptr<ExecActuator> exec;
+  std::unique_ptr<ProcessActuator> process;
   bool evaluated = false;
   uint32_t in_rotation = 0;
   double total = 0;
@@ -44,11 +52,12 @@ struct Autoscaler::Entry {
   metrics::Counter* actuator_failures = nullptr;
 };
 
-Autoscaler::Autoscaler(proxy::SharedState& shared, std::unique_ptr<Clock> clock)
+Autoscaler::Autoscaler(proxy::SharedState& shared, std::unique_ptr<Clock> clock,
+                       discovery::Registry* registry)
     : shared_(shared), clock_(std::move(clock)) {
   for (auto& upstream : shared.upstreams()) {
     if (!upstream.config->autoscale) continue;
-    entries_.push_back(std::make_unique<Entry>(shared, upstream));
+    entries_.push_back(std::make_unique<Entry>(shared, upstream, registry));
     registerMetrics(*entries_.back());
   }
 }
@@ -152,7 +161,9 @@ void Autoscaler::evaluate(Entry& entry, int64_t now_ms, int64_t wall_ms) {
   entry.total = reading.total;
   if (entry.exec && !entry.set_count) entry.set_count = reading.in_rotation;
   collectRun(entry);
-  const uint32_t current = entry.exec ? *entry.set_count : reading.in_rotation;
+  const uint32_t current = entry.exec      ? *entry.set_count
+                           : entry.process ? entry.process->running()
+                                           : reading.in_rotation;
   const double value =
       entry.perServer() ? reading.total / double(std::max(current, 1u)) : reading.total;
   std::optional<Decision> decision = entry.engine.evaluate(Sample{now_ms, wall_ms, value, current});
@@ -166,6 +177,7 @@ void Autoscaler::evaluate(Entry& entry, int64_t now_ms, int64_t wall_ms) {
   if (entry.exec && desired != *entry.set_count && !entry.exec->busy()) {
     entry.exec->start(desired, wall_ms);
   }
+  if (entry.process) entry.process->step(desired, now_ms);
 }
 
 json::object Autoscaler::entryJson(const Entry& entry) const {
@@ -188,6 +200,7 @@ json::object Autoscaler::entryJson(const Entry& entry) const {
                                      {"reason", decision.reason}});
   }
   out["decisions"] = std::move(decisions);
+  if (entry.process) out["processes"] = entry.process->describe();
   if (entry.last_run) {
     const ExecRun& run = *entry.last_run;
     out["last_run"] = json::object{{"command", run.command},

@@ -18,18 +18,25 @@
 #include "autoscale/upstream_metrics.h"
 #include "proxy/shared_state.h"
 
+namespace sg::discovery {
+class Registry;
+}
+
 namespace sg::autoscale {
 
 class Autoscaler {
  public:
-  // Registers the scalegate_autoscale_* metrics of every upstream with `autoscale`.
-  Autoscaler(proxy::SharedState& shared, std::unique_ptr<Clock> clock);
+  // Registers the scalegate_autoscale_* metrics of every upstream with `autoscale`. The
+  // `process` actuator registers the copies it runs in `registry` (null: advice only).
+  Autoscaler(proxy::SharedState& shared, std::unique_ptr<Clock> clock,
+             discovery::Registry* registry = nullptr);
   ~Autoscaler();
   Autoscaler(const Autoscaler&) = delete;
   Autoscaler& operator=(const Autoscaler&) = delete;
 
   // Starts the evaluation thread (nothing when no upstream autoscales); stop() joins it and
-  // kills an exec command still running.
+  // kills an exec command still running. Copies run by `process` actuators keep serving
+  // (the data plane drains through them) until the autoscaler is destroyed.
   void start();
   void stop();
   // One evaluation of every upstream (the thread's step; tests call it directly).

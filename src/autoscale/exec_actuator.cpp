@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,7 +10,7 @@
 #include <chrono>
 #include <cstring>
 
-extern char** environ;
+#include "autoscale/spawn.h"
 
 namespace sg::autoscale {
 
@@ -27,51 +26,10 @@ void keepTail(std::string& tail, const char* data, size_t size) {
   if (tail.size() > kStderrTail) tail.erase(0, tail.size() - kStderrTail);
 }
 
-// posix_spawn of /bin/sh -c command in a process group of its own, stdin and stdout on
-// /dev/null, stderr into `stderr_write`. The gateway blocks SIGTERM/SIGINT and ignores
-// SIGPIPE; the child gets the defaults back.
-int spawnShell(const std::string& command, int stderr_write, pid_t* pid) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, stderr_write, STDERR_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::string shell = "/bin/sh";
-  std::string flag = "-c";
-  std::string text = command;
-  char* argv[] = {shell.data(), flag.data(), text.data(), nullptr};
-  int error = posix_spawn(pid, "/bin/sh", &actions, &attributes, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  return error;
-}
-
 }  // namespace
 
 std::string fillDesired(const std::string& command, uint32_t desired) {
-  static constexpr std::string_view kPlaceholder = "{desired}";
-  std::string out;
-  size_t from = 0;
-  for (size_t at = command.find(kPlaceholder); at != std::string::npos;
-       at = command.find(kPlaceholder, from)) {
-    out.append(command, from, at - from);
-    out += std::to_string(desired);
-    from = at + kPlaceholder.size();
-  }
-  out.append(command, from, std::string::npos);
-  return out;
+  return fillPlaceholder(command, "{desired}", desired);
 }
 
 ExecActuator::ExecActuator(std::string command, int64_t timeout_ms)

@@ -23,10 +23,14 @@ struct AutoscaleConfig {
     Duration horizon{std::chrono::minutes(2)};  // how far ahead the trend is read
   };
   struct Actuator {
-    enum class Type { kNone, kExec };
+    enum class Type { kNone, kExec, kProcess };
     Type type = Type::kNone;
-    std::string command;                         // kExec: run by /bin/sh, {desired} filled in
+    // kExec: run by /bin/sh, {desired} filled in. kProcess: one copy per server, {port}
+    // filled in with a free loopback port.
+    std::string command;
     Duration timeout{std::chrono::seconds(30)};  // kExec: the command is killed past this
+    // kProcess: a server being removed is stopped once drained, or after this at most.
+    Duration drain_timeout{std::chrono::seconds(30)};
   };
 
   uint32_t min = 1;

@@ -21,10 +21,10 @@ constexpr std::array<std::pair<std::string_view, Metric>, 4> kMetrics{{
     {"queue_depth_per_server", Metric::kQueueDepthPerServer},
 }};
 
-// `process` joins this list when servers can be added at run time.
-constexpr std::array<std::pair<std::string_view, ActuatorType>, 2> kActuators{{
+constexpr std::array<std::pair<std::string_view, ActuatorType>, 3> kActuators{{
     {"none", ActuatorType::kNone},
     {"exec", ActuatorType::kExec},
+    {"process", ActuatorType::kProcess},
 }};
 
 constexpr uint32_t kMaxReplicas = 10'000;
@@ -159,30 +159,42 @@ bool readActuatorType(ErrorSink& errors, const Field& field, ActuatorType* out) 
   return false;
 }
 
+// Keys only some types use are refused on the others.
+void refuseOtherTypesKeys(ErrorSink& errors, const MapReader& map, ActuatorType type) {
+  const std::array<std::pair<const char*, ActuatorType>, 3> owned{
+      {{"command", type == ActuatorType::kProcess ? ActuatorType::kProcess : ActuatorType::kExec},
+       {"timeout", ActuatorType::kExec},
+       {"drain_timeout", ActuatorType::kProcess}}};
+  for (const auto& [key, owner] : owned) {
+    const Field* extra = map.find(key);
+    if (extra != nullptr && owner != type) {
+      errors.add(extra->key.Mark(), extra->path,
+                 std::string("is only used by type: ") + std::string(autoscaleActuatorName(owner)));
+    }
+  }
+}
+
 void loadActuator(ErrorSink& errors, const Field& field, AutoscaleConfig::Actuator* out) {
-  MapReader map(errors, field, {"type", "command", "timeout"});
+  MapReader map(errors, field, {"type", "command", "timeout", "drain_timeout"});
   if (!map.valid()) return;
   const Field* type = map.require("type");
   if (type == nullptr) return;
   ActuatorType parsed = ActuatorType::kNone;
   if (!readActuatorType(errors, *type, &parsed)) return;
   out->type = parsed;
-  const Field* command = map.find("command");
-  const Field* timeout = map.find("timeout");
-  if (parsed != ActuatorType::kExec) {
-    for (const Field* extra : {command, timeout}) {
-      if (extra != nullptr) {
-        errors.add(extra->key.Mark(), extra->path, "is only used by type: exec");
-      }
-    }
-    return;
-  }
-  readDuration(errors, timeout, &out->timeout, false);
-  command = map.require("command");
+  refuseOtherTypesKeys(errors, map, parsed);
+  if (parsed == ActuatorType::kNone) return;
+  readDuration(errors, map.find("timeout"), &out->timeout, false);
+  readDuration(errors, map.find("drain_timeout"), &out->drain_timeout, true);
+  const Field* command = map.require("command");
   if (!readString(errors, command, &out->command)) return;
-  if (out->command.find("{desired}") == std::string::npos) {
+  const bool process = parsed == ActuatorType::kProcess;
+  const char* placeholder = process ? "{port}" : "{desired}";
+  if (out->command.find(placeholder) == std::string::npos) {
     errors.add(command->mark(), command->path,
-               "must contain {desired} (the count the command is to set)");
+               std::string("must contain ") + placeholder +
+                   (process ? " (the port each copy is to listen on)"
+                            : " (the count the command is to set)"));
   }
 }
 

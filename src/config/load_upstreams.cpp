@@ -210,8 +210,15 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
     loadCircuitBreaker(errors, *breaker, &out->circuit_breaker.emplace());
   }
   loadDiscovery(errors, map, defaults, out);
-  if (const Field* autoscale = map.find("autoscale"))
+  if (const Field* autoscale = map.find("autoscale")) {
     loadAutoscale(errors, *autoscale, &out->autoscale.emplace());
+    const bool process = out->autoscale->actuator.type == AutoscaleConfig::Actuator::Type::kProcess;
+    if (process && (!out->discovery || out->discovery->registry.empty())) {
+      errors.add(autoscale->key.Mark(), autoscale->path,
+                 "actuator type process needs `discovery: { registry: SERVICE }` on this "
+                 "upstream: the processes it starts are registered there");
+    }
+  }
   if (const Field* servers = out->discovery ? map.find("servers") : map.require("servers"))
     loadServers(errors, *servers, defaults, &out->servers);
 }
