@@ -64,8 +64,7 @@ ProcessActuator::ProcessActuator(std::string command, std::chrono::milliseconds 
 
 ProcessActuator::~ProcessActuator() {
   for (Copy& copy : copies_) {
-    registry_.remove(service_, copy.id);
-    kill(-copy.pid, SIGTERM);
+    if (copy.state != State::kStopping) signalCopy(copy, SIGTERM, State::kStopping, 0);
   }
   const int64_t deadline = net::monotonicMillis() + kKillAfterMs;
   while (!copies_.empty() && net::monotonicMillis() < deadline) {

@@ -83,6 +83,18 @@ TEST(AutoscaleConfig, LatencyAndQueueTargets) {
 // `autoscale: { ... }` on line 8: the map opens at column 16.
 std::string bad(const std::string& inner) { return upstreamWith("autoscale: { " + inner + " }"); }
 
+TEST(AutoscaleConfig, ProcessActuatorRunsCopiesOfACommandOfAnUpstreamWithARegistry) {
+  auto config = testutil::loadValid(upstreamWith(
+      "discovery: { registry: web }\n    autoscale: { max: 3, target: { rps_per_server: 5 }, "
+      "actuator: { type: process, command: \"srv --port {port}\", drain_timeout: 5s } }"));
+  ASSERT_TRUE(config);
+  const auto& actuator = config->upstreams[0].autoscale->actuator;
+  EXPECT_EQ(actuator.type, AutoscaleConfig::Actuator::Type::kProcess);
+  EXPECT_EQ(actuator.command, "srv --port {port}");
+  EXPECT_EQ(actuator.drain_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(autoscaleActuatorName(actuator.type), "process");
+}
+
 class AutoscaleConfigErrors : public testing::TestWithParam<BadCase> {};
 
 TEST_P(AutoscaleConfigErrors, ReportsOneErrorAtItsPlace) { expectOneError(GetParam()); }
@@ -144,11 +156,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ZeroWindow", bad("max: 3, " + kTarget + ", predict: { window: 0s, horizon: 1s }"),
                 8, 76, "upstreams.users.autoscale.predict.window: must be greater than zero"},
         BadCase{
-            "ProcessActuatorNotAccepted",
+            "ProcessWithoutRegistry",
             bad("max: 3, " + kTarget + ", actuator: { type: process, command: \"srv {port}\" }"), 8,
-            75,
-            "upstreams.users.autoscale.actuator.type: unknown actuator type 'process' "
-            "(one of: none, exec)"},
+            5,
+            "upstreams.users.autoscale: actuator type process needs `discovery: { registry: "
+            "SERVICE }` on this upstream: the processes it starts are registered there"},
+        BadCase{"ProcessWithoutPort",
+                upstreamWith("discovery: { registry: web }\n    autoscale: { max: 3, " + kTarget +
+                             ", actuator: { type: process, command: \"srv 80\" } }"),
+                9, 93,
+                "upstreams.users.autoscale.actuator.command: must contain {port} (the port each "
+                "copy is to listen on)"},
+        BadCase{"DrainTimeoutOnExec",
+                bad("max: 3, " + kTarget +
+                    ", actuator: { type: exec, command: \"x {desired}\", drain_timeout: 1s }"),
+                8, 105,
+                "upstreams.users.autoscale.actuator.drain_timeout: is only used by type: process"},
         BadCase{"ExecWithoutCommand", bad("max: 3, " + kTarget + ", actuator: { type: exec }"), 8,
                 67, "upstreams.users.autoscale.actuator: missing required key 'command'"},
         BadCase{"ExecWithoutPlaceholder",

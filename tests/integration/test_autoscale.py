@@ -169,11 +169,11 @@ def test_check_reports_a_bad_autoscale_block_with_its_position(tmp_path):
         "      - upstream: users\n"
         "upstreams:\n"
         "  users:\n"
-        "    autoscale: { max: 4, target: { rps_per_server: 10 }, actuator: { type: process } }\n"
+        "    autoscale: { max: 4, target: { rps_per_server: 10 }, actuator: { type: process, command: 'x {port}' } }\n"
         "    servers:\n"
         "      - address: 127.0.0.1:3001\n")
     result = run_cli(["check", "-c", str(path)])
     assert result.returncode != 0, result
     text = result.stdout + result.stderr
-    assert ("bad.yaml:8:76: upstreams.users.autoscale.actuator.type: unknown actuator type "
-            "'process' (one of: none, exec)") in text, text
+    assert ("bad.yaml:8:5: upstreams.users.autoscale: actuator type process needs `discovery: "
+            "{ registry: SERVICE }` on this upstream") in text, text
