@@ -46,6 +46,13 @@ bool startInstances(DemoInstances* instances) {
   return true;
 }
 
+// This binary: the autoscaled upstream runs copies of `scalegate demo-upstream`.
+std::string selfPath() {
+  std::error_code error;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string("scalegate") : path.string();
+}
+
 std::string demoConfig(const DemoOptions& options, const std::vector<uint16_t>& ports,
                        const std::string& data_dir) {
   return fmt::format(R"(listeners:
@@ -73,6 +80,10 @@ std::string demoConfig(const DemoOptions& options, const std::vector<uint16_t>& 
         match: {{ prefix: /orders, methods: [POST] }}
         upstream: demo
         async: {{ queue: demo-jobs }}
+      - name: scale
+        match: {{ prefix: /scale }}
+        upstream: scale
+        strip_prefix: true
       - name: api
         match: {{ prefix: / }}
         upstream: demo
@@ -97,13 +108,25 @@ upstreams:
       - {{ address: 127.0.0.1:{2} }}
       - {{ address: 127.0.0.1:{3} }}
       - {{ address: 127.0.0.1:{4} }}
+  scale:
+    balance: least_request
+    discovery: {{ registry: scale }}
+    health_check: {{ path: /health, interval: 1s, timeout: 500ms, rise: 1, fall: 2 }}
+    autoscale:
+      min: 1
+      max: 5
+      target: {{ in_flight_per_server: 2 }}
+      scale_up: {{ max_percent: 100, cooldown: 5s }}
+      scale_down: {{ max_percent: 50, cooldown: 10s, stabilization: 20s }}
+      actuator: {{ type: process, command: "'{6}' demo-upstream --port {{port}} --name scale-{{port}} --latency 100" }}
 cache: {{ memory: 64MiB }}
 queues:
   demo-jobs: {{ store: sqlite, path: {5}/demo-jobs.db, concurrency: 4, attempts: 3 }}
 admin:
   address: 127.0.0.1:{1}
 )",
-                     options.port, options.admin_port, ports[0], ports[1], ports[2], data_dir);
+                     options.port, options.admin_port, ports[0], ports[1], ports[2], data_dir,
+                     selfPath());
 }
 
 // What to try, each line runnable as printed (tests/integration/test_demo.py runs them).
@@ -135,9 +158,13 @@ void printIntro(const DemoOptions& options, const std::vector<uint16_t>& ports,
       "takes it out within 1 s (fail=0 undoes it)\n",
       ports[0], ports[1]);
   out += fmt::format(
+      "  curl -s {1}/scale/work   # autoscaled: answered by a copy of `scalegate demo-upstream` "
+      "(scale-PORT) the autoscaler started\n"
+      "  curl -s {0}/admin/autoscale/scale   # autoscaler: current and desired copies (with --load "
+      "they follow the load, 1 to 5)\n"
       "  curl -s {0}/metrics | grep '^scalegate_requests_total'   # Prometheus metrics\n"
       "  curl -s {0}/health   # health of every upstream and server (JSON)\n",
-      admin);
+      admin, gateway);
   out += fmt::format("\nThe configuration in use:\n{}\nCtrl-C stops it.\n", yaml);
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);

@@ -22,7 +22,7 @@ constexpr double kLowRate = 20;
 constexpr double kPeakRate = 300;
 constexpr std::array<std::string_view, 6> kPaths = {"/api/hello",      "/api/users",
                                                     "/cached/catalog", "/weighted/hello",
-                                                    "/limited/ping",   "/api/orders"};
+                                                    "/limited/ping",   "/scale/work"};
 
 int connectLoopback(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -125,6 +125,16 @@ def check_failure(command, demo):
     assert wait_until(lambda: health_of(demo, address)["state"] == "up", timeout=wait_s(5))
 
 
+def check_autoscaled(command, demo):
+    assert wait_until(lambda: json.loads(sh(command))["instance"].startswith("scale-"),
+                      timeout=wait_s(10)), sh(command)
+
+
+def check_autoscaler(command, demo):
+    status = json.loads(sh(command))
+    assert status["upstream"] == "scale" and 1 <= status["current"] <= 5, status
+
+
 def check_metrics(command, demo):
     lines = sh(command).splitlines()
     assert lines and all(line.startswith("scalegate_requests_total{") for line in lines), lines
@@ -145,6 +155,8 @@ CHECKS = [
     ("async route", check_async),
     ("answers in 300 ms", check_latency),
     ("fails:", check_failure),
+    ("autoscaled:", check_autoscaled),
+    ("autoscaler:", check_autoscaler),
     ("Prometheus", check_metrics),
     ("health of every", check_health),
 ]
