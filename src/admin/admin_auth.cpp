@@ -64,26 +64,25 @@ bool needsToken(std::string_view method, std::string_view path, bool public_read
 
 AdminAuth::AdminAuth(const config::AdminConfig& config, metrics::Registry& registry)
     : enabled_(!config.token.empty()), public_read_(config.public_read) {
-  if (enabled_) token_digest_ = sha256(config.token);
+  // Refusing to start beats an admin API that can never be opened (or is open to all).
+  if (enabled_ && !sha256(config.token, &token_digest_))
+    throw std::runtime_error("admin.token: SHA-256 is unavailable in OpenSSL");
   const std::string help = "Admin API requests refused for a missing or wrong bearer token";
   missing_ =
       &registry.counter("scalegate_admin_auth_failures_total", help, {{"reason", "missing"}});
   wrong_ = &registry.counter("scalegate_admin_auth_failures_total", help, {{"reason", "wrong"}});
 }
 
-AdminAuth::Digest AdminAuth::sha256(std::string_view text) {
-  Digest digest{};
+bool AdminAuth::sha256(std::string_view text, Digest* out) {
   unsigned int size = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1 ||
-      size != digest.size()) {
-    // Only a broken OpenSSL gets here; failing closed beats comparing garbage.
-    throw std::runtime_error("SHA-256 is unavailable in OpenSSL");
-  }
-  return digest;
+  return EVP_Digest(text.data(), text.size(), out->data(), &size, EVP_sha256(), nullptr) == 1 &&
+         size == out->size();
 }
 
+// A credential that cannot be hashed is wrong: the request is refused, never let through.
 bool AdminAuth::matches(std::string_view credential) const {
-  Digest presented = sha256(credential);
+  Digest presented{};
+  if (!sha256(credential, &presented)) return false;
   return CRYPTO_memcmp(presented.data(), token_digest_.data(), presented.size()) == 0;
 }
 

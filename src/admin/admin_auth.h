@@ -40,7 +40,8 @@ class AdminAuth {
 
  private:
   using Digest = std::array<unsigned char, 32>;
-  static Digest sha256(std::string_view text);
+  // False when OpenSSL cannot hash (never with its built-in SHA-256).
+  static bool sha256(std::string_view text, Digest* out);
   bool matches(std::string_view credential) const;
 
   bool enabled_ = false;

@@ -67,12 +67,13 @@ struct SharedRotation {
 
 struct BalancerOptions {
   Algorithm algorithm = Algorithm::kRoundRobin;
-  uint32_t ring_size = 160;            // ring_hash: ring points per unit of weight
-  uint32_t hash_balance_factor = 0;    // percent, e.g. 125; 0 = off; 1..99 act as 100
-  int64_t slow_start_ms = 0;           // 0 = off
-  uint32_t panic_threshold = 50;       // percent of primaries healthy; 0 disables panic mode
-  uint64_t seed = 0;                   // random number seed (each worker passes its own)
-  SharedRotation* rotation = nullptr;  // round_robin: the upstream's; null = the balancer's own
+  uint32_t ring_size = 160;          // ring_hash: ring points per unit of weight
+  uint32_t hash_balance_factor = 0;  // percent, e.g. 125; 0 = off; 1..99 act as 100
+  int64_t slow_start_ms = 0;         // 0 = off
+  uint32_t panic_threshold = 50;     // percent of primaries healthy; 0 disables panic mode
+  uint64_t seed = 0;                 // random number seed (each worker passes its own)
+  // round_robin: the upstream's rotation; null = the balancer's own.
+  SharedRotation* rotation = nullptr;
 };
 
 struct PickContext {
