@@ -168,3 +168,25 @@ def test_bad_inputs(upstream, gateway):
     assert remove(gw, b.address).status == 202  # again: still removing
     r = gw.server_action("pool", b.address, "enable")
     assert r.status in (404, 409), r  # 409 while removing, 404 once vacated
+
+
+def test_dns_discovery_serves_what_the_name_resolves_to(upstream, gateway):
+    """`localhost` resolves locally (no DNS server is needed): A gives 127.0.0.1 only."""
+    a = upstream("a")
+    gw = gateway(discovery_config([], discovery={"dns": "localhost:%d" % a.port, "type": "A",
+                                                 "interval": "200ms"}))
+    assert wait_until(lambda: listed(gw) == {a.address: "up"}, timeout=15), listed(gw)
+    assert names(gw, 4) == {"a": 4}
+    assert wait_until(lambda: gw.metric("scalegate_discovery_dns_resolutions_total",
+                                        upstream="pool") >= 3, timeout=15)
+    assert gw.metric("scalegate_discovery_dns_failures_total", upstream="pool") == 0
+    assert listed(gw) == {a.address: "up"}  # the same answer again changes nothing
+
+
+def test_dns_discovery_failure_keeps_the_upstream_empty_and_counts(upstream, gateway):
+    gw = gateway(discovery_config([], discovery={"dns": "no-such-host.invalid:80",
+                                                 "interval": "200ms"}))
+    assert wait_until(lambda: gw.metric("scalegate_discovery_dns_failures_total",
+                                        upstream="pool") >= 2, timeout=15)
+    assert gw.get("/echo/x").status == 503
+    assert "no-such-host.invalid" in gw.logs
