@@ -61,6 +61,16 @@ def test_added_server_gets_traffic_after_slow_start(upstream, gateway):
     assert entry and entry["state"] == "up", entry
 
 
+def test_added_server_starts_slowly(upstream, gateway):
+    """With a long slow_start an added server starts at a fraction of its share (10% at first,
+    growing over the minute): far fewer than half of the requests right after the add."""
+    a, b = upstream("a"), upstream("b")
+    gw = gateway(discovery_config([a], workers=1, slow_start="60s"))
+    assert add(gw, b.address).status == 201
+    seen = names(gw, 40)
+    assert seen["b"] < 15, seen
+
+
 def test_removed_server_finishes_request_in_flight_and_takes_no_new_one(upstream, gateway):
     a, b = upstream("a"), upstream("b")
     gw = gateway(discovery_config([], sticky_cookie="SGID"))
