@@ -200,3 +200,40 @@ def test_dns_discovery_failure_keeps_the_upstream_empty_and_counts(upstream, gat
                                         upstream="pool") >= 2, timeout=15)
     assert gw.get("/echo/x").status == 503
     assert "no-such-host.invalid" in gw.logs
+
+
+def test_requests_during_add_remove_cycles_all_succeed(upstream, gateway):
+    """Two clients keep sending (one with a sticky cookie, one without) while a server is added
+    and removed again and again on a two-worker gateway: every request is answered 200."""
+    a, b = upstream("a"), upstream("b")
+    gw = gateway(discovery_config([a], sticky_cookie="SGID"))
+    stop = threading.Event()
+    results = collections.Counter()
+
+    def client(k):
+        cookie = None
+        while not stop.is_set():
+            r = gw.get("/echo/%d" % k, headers={"Cookie": cookie} if cookie else None)
+            results[r.status] += 1
+            if k == 0:
+                cookie = sticky_cookie(r) or cookie
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for cycle in range(4):
+            assert add(gw, b.address).status == 201, cycle
+            assert wait_until(lambda: b.stats()["requests"] > 0, timeout=10)
+            assert remove(gw, b.address).status == 202, cycle
+            assert wait_until(lambda: b.address not in listed(gw), timeout=15), cycle
+            assert wait_until(lambda: add(gw, b.address).status == 201, timeout=15), cycle
+            assert remove(gw, b.address).status == 202, cycle
+            assert wait_until(lambda: b.address not in listed(gw), timeout=15), cycle
+            b.reset_stats()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert set(results) == {200}, results
+    assert results[200] > 0
