@@ -40,19 +40,23 @@ TEST(DiscoveryConfig, RegistryWithoutServers) {
 
 TEST(DiscoveryConfig, DnsWithEveryKeyAndStaticServers) {
   const auto config =
-      loadValid(upstreamWith("discovery: {dns: api.internal, type: SRV, interval: 30s, "
+      loadValid(upstreamWith("discovery: {dns: _api._tcp.internal, type: SRV, interval: 30s, "
                              "max_servers: 8}"));
   const UpstreamConfig& upstream = config->upstreams[0];
   ASSERT_TRUE(upstream.discovery);
   EXPECT_EQ(upstream.servers.size(), 1u);  // static ones stay
-  EXPECT_EQ(upstream.discovery->dns, "api.internal");
+  EXPECT_EQ(upstream.discovery->dns, "_api._tcp.internal");
+  EXPECT_EQ(upstream.discovery->dns_port, 0);
   EXPECT_EQ(upstream.discovery->type, DiscoveryConfig::DnsType::kSrv);
   EXPECT_EQ(upstream.discovery->interval, std::chrono::seconds(30));
   EXPECT_EQ(upstream.discovery->max_servers, 8u);
-  EXPECT_EQ(loadValid(discoveryOnly("{dns: localhost}"))->upstreams[0].discovery->type,
-            DiscoveryConfig::DnsType::kA);
-  EXPECT_EQ(loadValid(discoveryOnly("{dns: localhost, type: AAAA}"))->upstreams[0].discovery->type,
-            DiscoveryConfig::DnsType::kAAAA);
+  const auto a = loadValid(discoveryOnly("{dns: 'localhost:8080'}"));
+  EXPECT_EQ(a->upstreams[0].discovery->type, DiscoveryConfig::DnsType::kA);
+  EXPECT_EQ(a->upstreams[0].discovery->dns, "localhost");
+  EXPECT_EQ(a->upstreams[0].discovery->dns_port, 8080);
+  EXPECT_EQ(
+      loadValid(discoveryOnly("{dns: 'localhost:1', type: AAAA}"))->upstreams[0].discovery->type,
+      DiscoveryConfig::DnsType::kAAAA);
 }
 
 TEST(DiscoveryConfig, ServersStillRequiredWithoutDiscovery) {
@@ -68,15 +72,20 @@ TEST(DiscoveryConfig, RejectsBadDiscovery) {
   };
   const Case bad[] = {
       {"{}", "needs a source"},
-      {"{registry: web, dns: localhost}", "exclusive"},
+      {"{registry: web, dns: 'localhost:80'}", "exclusive"},
+      {"{dns: localhost}", "HOST:PORT"},
+      {"{dns: 'localhost:0'}", "HOST:PORT"},
+      {"{dns: 'localhost:65536'}", "HOST:PORT"},
+      {"{dns: ':80'}", "HOST:PORT"},
+      {"{dns: 'localhost:80', type: SRV}", "takes no port"},
       {"{registry: web, type: A}", "`dns` discovery only"},
       {"{registry: web, interval: 5s}", "`dns` discovery only"},
       {"{registry: 'a b'}", "without spaces"},
       {"{registry: 'a/b'}", "without spaces"},
       {"{registry: ''}", "without spaces"},
-      {"{dns: localhost, type: MX}", "one of: A, AAAA, SRV"},
-      {"{dns: localhost, interval: 0s}", "interval"},
-      {"{dns: localhost, interval: 10ms}", "at least 100ms"},
+      {"{dns: 'localhost:80', type: MX}", "one of: A, AAAA, SRV"},
+      {"{dns: 'localhost:80', interval: 0s}", "interval"},
+      {"{dns: 'localhost:80', interval: 10ms}", "at least 100ms"},
       {"{registry: web, max_servers: 0}", "max_servers"},
       {"{registry: web, max_servers: 2000}", "max_servers"},
       {"{registry: web, ttl: 5s}", "ttl"},

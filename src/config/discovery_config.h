@@ -9,8 +9,9 @@ namespace sg::config {
 
 struct DiscoveryConfig {
   enum class DnsType { kA, kAAAA, kSrv };
-  std::string registry;  // service name in the registry; empty when `dns` is used
-  std::string dns;       // name to resolve; empty when `registry` is used
+  std::string registry;   // service name in the registry; empty when `dns` is used
+  std::string dns;        // name to resolve (host only); empty when `registry` is used
+  uint16_t dns_port = 0;  // A / AAAA: the servers' port (`dns: HOST:PORT`); SRV records carry it
   DnsType type = DnsType::kA;
   std::chrono::milliseconds interval{std::chrono::seconds(5)};  // DNS re-resolution period
   uint32_t max_servers = 64;  // slots reserved for discovered servers

@@ -40,6 +40,32 @@ void readName(ErrorSink& errors, const Field* field, std::string* out) {
   *out = std::move(name);
 }
 
+// `dns: HOST:PORT` for A and AAAA (an address record has no port); a bare SRV name.
+void splitPort(ErrorSink& errors, const Field& field, DiscoveryConfig* out) {
+  if (out->dns.empty()) return;
+  const auto colon = out->dns.rfind(':');
+  if (out->type == DiscoveryConfig::DnsType::kSrv) {
+    if (colon != std::string::npos) {
+      errors.add(field.mark(), field.path, "an SRV name takes no port: its records carry it");
+    }
+    return;
+  }
+  uint32_t port = 0;
+  const std::string digits = colon == std::string::npos ? "" : out->dns.substr(colon + 1);
+  bool ok = colon != std::string::npos && colon > 0 && !digits.empty() && digits.size() <= 5 &&
+            digits.find_first_not_of("0123456789") == std::string::npos;
+  if (ok) port = static_cast<uint32_t>(std::stoul(digits));
+  if (!ok || port == 0 || port > 65535) {
+    errors.add(field.mark(), field.path,
+               "must be HOST:PORT for type A or AAAA (the port the servers listen on), got " +
+                   quoted(out->dns));
+    out->dns.clear();
+    return;
+  }
+  out->dns.resize(colon);
+  out->dns_port = static_cast<uint16_t>(port);
+}
+
 // Exactly one source: `registry` or `dns`; `type` and `interval` belong to `dns`.
 void readSource(ErrorSink& errors, MapReader& map, DiscoveryConfig* out) {
   const Field* registry = map.find("registry");
@@ -65,6 +91,7 @@ void readSource(ErrorSink& errors, MapReader& map, DiscoveryConfig* out) {
   }
   readName(errors, dns, &out->dns);
   readDnsType(errors, map.find("type"), &out->type);
+  splitPort(errors, *dns, out);
   Duration interval = out->interval;
   if (readDuration(errors, map.find("interval"), &interval, false)) {
     if (interval < kMinInterval) {

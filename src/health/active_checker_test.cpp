@@ -253,6 +253,39 @@ TEST(ActiveChecker, TcpCheckAgainstClosedPortGoesDown) {
       << log.text();
 }
 
+// Servers added and removed at run time (ServerSlots' hooks): a checker started with no
+// target picks added ones up, and a removed one is checked no more.
+TEST(ActiveChecker, TargetsAddedAndRemovedWhileRunning) {
+  auto config = fastConfig(config::HealthCheckConfig::Type::kTcp);
+  config.fall = 2;
+  ActiveChecker checker({});
+  checker.start(true);
+  CheckStatus dead;
+  checker.add({&config, loopback(closedPort()), "dead", &dead});
+  ASSERT_TRUE(waitFor([&] { return !dead.healthy.load(); }));
+  checker.remove(&dead);
+  // Once removal has been applied (a later check of another target proves the loop ran),
+  // the count stays.
+  TestServer server;
+  CheckStatus live;
+  checker.add({&config, loopback(server.port()), "live", &live});
+  ASSERT_TRUE(waitFor([&] { return live.checks_passed.load() >= 2; }));
+  const uint64_t failed = dead.checks_failed.load();
+  ASSERT_TRUE(waitFor([&] { return live.checks_passed.load() >= 6; }));
+  EXPECT_EQ(dead.checks_failed.load(), failed);
+  checker.stop();
+}
+
+TEST(ActiveChecker, WithoutTargetsStartsOnlyForAddedOnes) {
+  ActiveChecker idle({});
+  idle.start();  // nothing to check and none to come: no thread
+  CheckStatus status;
+  auto config = fastConfig(config::HealthCheckConfig::Type::kTcp);
+  idle.add({&config, loopback(closedPort()), "never", &status});  // kept, not run
+  idle.stop();
+  EXPECT_EQ(status.checks_failed.load(), 0u);
+}
+
 TEST(ActiveChecker, TcpCheckAgainstListenerPassesAndRises) {
   TestServer server;
   auto config = fastConfig(config::HealthCheckConfig::Type::kTcp);

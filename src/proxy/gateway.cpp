@@ -46,6 +46,7 @@ bool Gateway::start(std::string* error) {
   }
   if (postgres_) postgres_->attach(std::move(pg_workers));
   startHealthChecks();
+  startDnsDiscovery();
   std::vector<Worker*> workers;
   for (auto& worker : workers_) workers.push_back(worker.get());
   for (auto& queue : shared_->queues()) queue->attach(workers);
@@ -96,6 +97,18 @@ void Gateway::startHealthChecks() {
   }
 }
 
+// After the health checks: servers the first answer adds are checked from the start.
+void Gateway::startDnsDiscovery() {
+  std::vector<SharedUpstream*> upstreams;
+  for (auto& upstream : shared_->upstreams()) {
+    if (upstream.slots && !upstream.config->discovery->dns.empty()) upstreams.push_back(&upstream);
+  }
+  if (upstreams.empty()) return;
+  dns_ = std::make_unique<DnsDiscovery>(std::move(upstreams), makeSystemResolver(),
+                                        shared_->registry());
+  dns_->start();
+}
+
 void Gateway::drain() {
   shared_->draining = true;
   for (auto& queue : shared_->queues()) queue->drain();
@@ -111,6 +124,7 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
 // them (coalesced polls), and it lives as long as the Gateway.
 void Gateway::stop() {
   shared_->cacheWarmer().stop();  // a warm request ending now starts no other
+  if (dns_) dns_->stop();
   for (auto& upstream : shared_->upstreams()) {
     if (upstream.slots) upstream.slots->setHooks(nullptr, nullptr);  // before the checker goes
   }

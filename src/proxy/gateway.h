@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "health/active_checker.h"
 #include "proxy/access_log.h"
+#include "proxy/dns_discovery.h"
 #include "proxy/shared_state.h"
 
 namespace sg::proxy {
@@ -48,6 +49,7 @@ class Gateway {
 
  private:
   void startHealthChecks();
+  void startDnsDiscovery();
 
   std::shared_ptr<const config::Config> config_;
   uint32_t worker_count_;
@@ -55,6 +57,7 @@ class Gateway {
   std::unique_ptr<pg::PgService> postgres_;  // the PostgreSQL listener, when configured
   std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<health::ActiveChecker> checker_;
+  std::unique_ptr<DnsDiscovery> dns_;  // upstreams with `discovery: {dns: ...}`
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;

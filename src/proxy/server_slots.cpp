@@ -160,6 +160,7 @@ ServerSlots::RemoveResult ServerSlots::remove(std::string_view address) {
   slot.phase = Phase::kRemoving;
   slot.since_version = version_.fetch_add(1) + 1;
   upstream_.servers[static_cast<size_t>(index)]->admin_state.store(AdminState::kRemoving);
+  present_.fetch_sub(1);
   return RemoveResult::kRemoving;
 }
 
@@ -216,7 +217,6 @@ void ServerSlots::vacate(size_t index) {
   server.admin_state.store(AdminState::kVacant);
   metrics_.find(server.address_text)->second->slot.store(-1, std::memory_order_release);
   if (removed_) removed_(server);
-  present_.fetch_sub(1);
   slots_[index].phase = Phase::kVacated;
   slots_[index].since_version = version_.fetch_add(1) + 1;
 }

@@ -63,7 +63,7 @@ class ServerSlots {
   // Held by readers outside the workers (admin thread) while they read servers' identity.
   std::unique_lock<std::mutex> lock() { return std::unique_lock(mutex_); }
 
-  // Servers taking part (static ones and filled slots, removing ones included).
+  // Servers that may take new requests: static ones and filled slots not being removed.
   size_t present() const { return present_.load(std::memory_order_relaxed); }
   size_t freeSlots();
   uint64_t version() const { return version_.load(std::memory_order_acquire); }

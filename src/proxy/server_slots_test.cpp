@@ -117,6 +117,7 @@ TEST_F(ServerSlotsTest, RemovedServerDrainsThenItsSlotIsVacatedThenFreed) {
   ASSERT_EQ(slots().remove("127.0.0.1:4001"), ServerSlots::RemoveResult::kRemoving);
   EXPECT_EQ(slots().remove("127.0.0.1:4001"), ServerSlots::RemoveResult::kAlreadyRemoving);
   EXPECT_EQ(upstream_.outReason(leaving, 0), OutReason::kRemoving);
+  EXPECT_EQ(slots().present(), 1u);  // no new request for it: only the static server
   // No worker has seen the removal yet: even without connections it stays.
   slots().maintain();
   EXPECT_EQ(upstream_.outReason(leaving, 0), OutReason::kRemoving);

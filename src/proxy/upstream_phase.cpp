@@ -90,7 +90,7 @@ void UpstreamPhase::connect() {
       ex_.phases.retry.setTriedEveryServer();
       continue;
     }
-    // An upstream with no server at all (run-time servers, none added): unavailable.
+    // An upstream with no server at all (run-time servers: none added, or all removed).
     if (index < 0 && ex_.route->upstream->slots && ex_.route->upstream->slots->present() == 0)
       return ex_.reject(503, false);
     if (index < 0) return ex_.reject(last_timed_out_ ? 504 : 502, false);

@@ -46,6 +46,12 @@ std::unique_ptr<lb::Balancer> makeBalancerFor(SharedUpstream& upstream, uint64_t
   const auto& config = *upstream.config;
   std::vector<lb::ServerSpec> specs;
   for (const auto& server : upstream.servers) {
+    // A run-time slot's identity is not this thread's to read (server_slots.h): its weight
+    // comes through weights_version, and hashing places it by slot.
+    if (server->index >= config.servers.size()) {
+      specs.push_back({1, false, "slot#" + std::to_string(server->index)});
+      continue;
+    }
     specs.push_back({server->weight.load(), server->config.backup, server->address_text});
   }
   lb::BalancerOptions options;

@@ -61,6 +61,16 @@ def test_added_server_gets_traffic_after_slow_start(upstream, gateway):
     assert entry and entry["state"] == "up", entry
 
 
+def test_added_server_starts_slowly(upstream, gateway):
+    """With a long slow_start an added server starts at a fraction of its share (10% at first,
+    growing over the minute): far fewer than half of the requests right after the add."""
+    a, b = upstream("a"), upstream("b")
+    gw = gateway(discovery_config([a], workers=1, slow_start="60s"))
+    assert add(gw, b.address).status == 201
+    seen = names(gw, 40)
+    assert seen["b"] < 15, seen
+
+
 def test_removed_server_finishes_request_in_flight_and_takes_no_new_one(upstream, gateway):
     a, b = upstream("a"), upstream("b")
     gw = gateway(discovery_config([], sticky_cookie="SGID"))
@@ -100,7 +110,7 @@ def test_upstream_without_servers_answers_503_then_serves_after_add(upstream, ga
     assert add(gw, a.address).status == 201
     assert names(gw, 4) == {"a": 4}
     assert remove(gw, a.address).status == 202
-    assert wait_until(lambda: gw.get("/echo/y").status == 503, timeout=15)
+    assert gw.get("/echo/y").status == 503  # at once: a server being removed takes nothing new
 
 
 def test_add_remove_cycles_with_health_checks(upstream, gateway):
@@ -168,3 +178,62 @@ def test_bad_inputs(upstream, gateway):
     assert remove(gw, b.address).status == 202  # again: still removing
     r = gw.server_action("pool", b.address, "enable")
     assert r.status in (404, 409), r  # 409 while removing, 404 once vacated
+
+
+def test_dns_discovery_serves_what_the_name_resolves_to(upstream, gateway):
+    """`localhost` resolves locally (no DNS server is needed): A gives 127.0.0.1 only."""
+    a = upstream("a")
+    gw = gateway(discovery_config([], discovery={"dns": "localhost:%d" % a.port, "type": "A",
+                                                 "interval": "200ms"}))
+    assert wait_until(lambda: listed(gw) == {a.address: "up"}, timeout=15), listed(gw)
+    assert names(gw, 4) == {"a": 4}
+    assert wait_until(lambda: gw.metric("scalegate_discovery_dns_resolutions_total",
+                                        upstream="pool") >= 3, timeout=15)
+    assert gw.metric("scalegate_discovery_dns_failures_total", upstream="pool") == 0
+    assert listed(gw) == {a.address: "up"}  # the same answer again changes nothing
+
+
+def test_dns_discovery_failure_keeps_the_upstream_empty_and_counts(upstream, gateway):
+    gw = gateway(discovery_config([], discovery={"dns": "no-such-host.invalid:80",
+                                                 "interval": "200ms"}))
+    assert wait_until(lambda: gw.metric("scalegate_discovery_dns_failures_total",
+                                        upstream="pool") >= 2, timeout=15)
+    assert gw.get("/echo/x").status == 503
+    assert "no-such-host.invalid" in gw.logs
+
+
+def test_requests_during_add_remove_cycles_all_succeed(upstream, gateway):
+    """Two clients keep sending (one with a sticky cookie, one without) while a server is added
+    and removed again and again on a two-worker gateway: every request is answered 200."""
+    a, b = upstream("a"), upstream("b")
+    gw = gateway(discovery_config([a], sticky_cookie="SGID"))
+    stop = threading.Event()
+    results = collections.Counter()
+
+    def client(k):
+        cookie = None
+        while not stop.is_set():
+            r = gw.get("/echo/%d" % k, headers={"Cookie": cookie} if cookie else None)
+            results[r.status] += 1
+            if k == 0:
+                cookie = sticky_cookie(r) or cookie
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for cycle in range(4):
+            assert add(gw, b.address).status == 201, cycle
+            assert wait_until(lambda: b.stats()["requests"] > 0, timeout=10)
+            assert remove(gw, b.address).status == 202, cycle
+            assert wait_until(lambda: b.address not in listed(gw), timeout=15), cycle
+            assert wait_until(lambda: add(gw, b.address).status == 201, timeout=15), cycle
+            assert remove(gw, b.address).status == 202, cycle
+            assert wait_until(lambda: b.address not in listed(gw), timeout=15), cycle
+            b.reset_stats()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert set(results) == {200}, results
+    assert results[200] > 0
