@@ -30,6 +30,8 @@ PACKAGES=(
   postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
   # protobuf-c headers for libpg_query's protobuf parse trees (its runtime is inside libpg_query)
   libprotobuf-c-dev
+  # node: the Kubernetes manifest schema check (tests/kubernetes); npm below
+  nodejs
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 
@@ -118,4 +120,19 @@ done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || die "/usr/bin/python3 cannot import pytest"
 /usr/bin/python3 -c 'import psycopg, asyncpg' 2>/dev/null || die "/usr/bin/python3 cannot import psycopg and asyncpg"
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "/usr/lib/postgresql/15/bin/initdb not found after install"
+# The Kubernetes manifest check's npm packages (tests/kubernetes/package-lock.json), into that
+# folder only; skipped when they are there already.
+K8S_CHECK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/kubernetes"
+if [[ ! -d "$K8S_CHECK/node_modules/@kubernetes-models/keda" ]]; then
+  # Some node builds bring npm along; Debian's comes as its own package.
+  if ! command -v npm >/dev/null; then
+    [[ $(id -u) -eq 0 ]] || die "npm is missing; run as root: sudo bash $0"
+    say "apt-get install npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 npm >/dev/null 2>&1 || die "apt-get install npm failed"
+  fi
+  say "npm ci in tests/kubernetes"
+  npm ci --prefix "$K8S_CHECK" --no-audit --no-fund --loglevel=error >/dev/null ||
+    die "npm ci in tests/kubernetes failed"
+fi
 say "ok"
