@@ -30,7 +30,8 @@ PACKAGES=(
   postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
   # protobuf-c headers for libpg_query's protobuf parse trees (its runtime is inside libpg_query)
   libprotobuf-c-dev
-  # the dashboard's browser test: headless Chromium, driven by playwright-core (npm, below)
+  # the dashboard's browser test (headless Chromium driven by playwright-core) and the
+  # Kubernetes manifest schema check (tests/kubernetes); their npm packages below
   chromium nodejs
 )
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
@@ -114,7 +115,8 @@ else
 fi
 
 # The dashboard's browser test drives Chromium with playwright-core, pinned in
-# tests/browser/package-lock.json and installed into tests/browser/node_modules.
+# tests/browser/package-lock.json and installed into tests/browser/node_modules. Debian's npm
+# comes as its own package (the Kubernetes check below uses it too).
 browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
 if ! command -v npm >/dev/null; then
   [[ $(id -u) -eq 0 ]] || die "npm missing; run as root: sudo bash $0"
@@ -140,4 +142,12 @@ done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || die "/usr/bin/python3 cannot import pytest"
 /usr/bin/python3 -c 'import psycopg, asyncpg' 2>/dev/null || die "/usr/bin/python3 cannot import psycopg and asyncpg"
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "/usr/lib/postgresql/15/bin/initdb not found after install"
+# The Kubernetes manifest check's npm packages (tests/kubernetes/package-lock.json), into that
+# folder only; skipped when they are there already.
+K8S_CHECK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/kubernetes"
+if [[ ! -d "$K8S_CHECK/node_modules/@kubernetes-models/keda" ]]; then
+  say "npm ci in tests/kubernetes"
+  npm ci --prefix "$K8S_CHECK" --no-audit --no-fund --loglevel=error >/dev/null ||
+    die "npm ci in tests/kubernetes failed"
+fi
 say "ok"

@@ -125,6 +125,8 @@ std::optional<Decision> Engine::evaluate(const Sample& sample) {
     } else if (step->to > desired_) {
       why = fmt::format("{}: recommend {}{}", describeMetric(effective), recommendation,
                         step->reason);
+    } else if (config_.scale_down.stabilization.count() == 0) {
+      why = fmt::format("{}: recommend {}{}", describeMetric(sample.value), down_to, step->reason);
     } else {
       why = fmt::format("{}: highest recommendation over the last {} is {}{}",
                         describeMetric(sample.value),
