@@ -65,15 +65,44 @@ json::object StatsSampler::listenersJson(double seconds) {
   return out;
 }
 
+namespace {
+
+// A cached route's lookups (HIT, STALE, MISS, REVALIDATED) and its hits by layer (l1, l2).
+struct RouteCacheCounts {
+  uint64_t lookups = 0;
+  uint64_t layer[2] = {0, 0};
+};
+
+RouteCacheCounts routeCacheCounts(const proxy::RouteCache& cache) {
+  RouteCacheCounts counts;
+  for (size_t i = 0; i < 2; ++i) counts.layer[i] = cache.layer_hits[i]->value();
+  for (auto result : {proxy::CacheResult::kHit, proxy::CacheResult::kStale,
+                      proxy::CacheResult::kMiss, proxy::CacheResult::kRevalidated}) {
+    counts.lookups += cache.responses[static_cast<size_t>(result)]->value();
+  }
+  return counts;
+}
+
+}  // namespace
+
 json::object StatsSampler::routesJson() const {
   json::object out;
   for (const RouteMemory& memory : routes_) {
     const auto& config = *memory.route->config;
-    out[memory.listener + "/" + config.name] =
-        json::object{{"listener", memory.listener},
-                     {"route", config.name},
-                     {"upstream", memory.route->upstream ? memory.route->upstream->config->name
-                                                         : std::string()}};
+    json::object entry{{"listener", memory.listener},
+                       {"route", config.name},
+                       {"upstream", memory.route->upstream ? memory.route->upstream->config->name
+                                                           : std::string()}};
+    if (memory.route->cache) {
+      const RouteCacheCounts counts = routeCacheCounts(*memory.route->cache);
+      const auto lookups = static_cast<double>(counts.lookups);
+      entry["cache"] = json::object{
+          {"lookups", counts.lookups},
+          {"hit_ratio", ratio(static_cast<double>(counts.layer[0] + counts.layer[1]), lookups)},
+          {"l1_hit_ratio", ratio(static_cast<double>(counts.layer[0]), lookups)},
+          {"l2_hit_ratio", ratio(static_cast<double>(counts.layer[1]), lookups)}};
+    }
+    out[memory.listener + "/" + config.name] = std::move(entry);
   }
   return out;
 }
@@ -148,15 +177,11 @@ json::object StatsSampler::cacheJson(double seconds) {
   const cache::CacheStats stats = shared_.cache()->cache.stats();
   uint64_t layer[2] = {0, 0};
   uint64_t lookups = 0;
-  for (auto& listener : shared_.listeners()) {
-    for (const proxy::Route& route : listener.router.routes()) {
-      if (!route.cache) continue;
-      for (size_t i = 0; i < 2; ++i) layer[i] += route.cache->layer_hits[i]->value();
-      for (auto result : {proxy::CacheResult::kHit, proxy::CacheResult::kStale,
-                          proxy::CacheResult::kMiss, proxy::CacheResult::kRevalidated}) {
-        lookups += route.cache->responses[static_cast<size_t>(result)]->value();
-      }
-    }
+  for (const RouteMemory& memory : routes_) {
+    if (!memory.route->cache) continue;
+    const RouteCacheCounts counts = routeCacheCounts(*memory.route->cache);
+    lookups += counts.lookups;
+    for (size_t i = 0; i < 2; ++i) layer[i] += counts.layer[i];
   }
   const double lookups_per_s = rateOf(previous_counts_, "cache/lookups", lookups, seconds);
   const double l1_per_s = rateOf(previous_counts_, "cache/l1", layer[0], seconds);

@@ -205,3 +205,53 @@ upstreams:
 
 }  // namespace
 }  // namespace sg::admin
+
+namespace sg::admin {
+namespace {
+
+TEST(StatsSamplerCacheTest, HitRatiosPerRouteAndLayer) {
+  auto result = config::loadConfigString(R"(listeners:
+  - name: public
+    address: 127.0.0.1:0
+    routes:
+      - name: catalog
+        match: { prefix: /catalog }
+        upstream: users
+        cache: { enabled: true }
+      - name: api
+        upstream: users
+upstreams:
+  users:
+    servers:
+      - address: 127.0.0.1:3001
+)",
+                                         "cache_stats.yaml");
+  ASSERT_TRUE(result.errors.empty());
+  proxy::SharedState shared(result.config, 1);
+  int64_t now = kStart;
+  StatsSampler sampler(shared, nullptr,
+                       StatsClock{[&] { return kWallStart + now - kStart; }, [&] { return now; }});
+  sampler.sampleNow();
+  auto& cache = *shared.listeners()[0].router.routes()[0].cache;
+  cache.responses[static_cast<size_t>(proxy::CacheResult::kHit)]->inc(4);  // 3 from L1, 1 from L2
+  cache.responses[static_cast<size_t>(proxy::CacheResult::kMiss)]->inc(4);
+  cache.layer_hits[0]->inc(3);
+  cache.layer_hits[1]->inc(1);
+  now += 2'000;
+  sampler.sampleNow();
+  json::object doc = sampler.document(0);
+  const auto& route = doc.at("current").at("routes").at("public/catalog").at("cache");
+  EXPECT_EQ(route.at("lookups"), 8);
+  EXPECT_DOUBLE_EQ(route.at("hit_ratio").to_number<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(route.at("l1_hit_ratio").to_number<double>(), 0.375);
+  EXPECT_DOUBLE_EQ(route.at("l2_hit_ratio").to_number<double>(), 0.125);
+  EXPECT_FALSE(doc.at("current").at("routes").at("public/api").as_object().contains("cache"));
+  const auto& total = doc.at("current").at("cache");
+  EXPECT_DOUBLE_EQ(total.at("lookups_per_s").to_number<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(total.at("hit_ratio_now").to_number<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(total.at("layers").at("l2").at("hits_per_s").to_number<double>(), 0.5);
+  EXPECT_TRUE(total.as_object().contains("capacity"));
+}
+
+}  // namespace
+}  // namespace sg::admin

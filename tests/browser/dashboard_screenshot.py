@@ -1,6 +1,7 @@
 """Makes docs/dashboard.png: a gateway with three servers behind health checks, a cached
 route, a rate-limited route and a slow upstream with a breaker, under light mixed load for a
-while (default 60 s), one server killed near the end, then a full-page screenshot.
+while (default 60 s, at least 10), one server killed near the end, and a full-page screenshot
+taken before the load stops.
 
   SCALEGATE_BIN=build/src/app/scalegate /usr/bin/python3 tests/browser/dashboard_screenshot.py [SECONDS] [OUT]
 
@@ -51,7 +52,7 @@ def load(port, seed, until):
 
 
 def main():
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60
+    seconds = max(10.0, float(sys.argv[1]) if len(sys.argv) > 1 else 60)
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "docs", "dashboard.png")
     work = tempfile.mkdtemp(prefix="scalegate-screenshot-")
     procs, page = [], None
@@ -72,10 +73,10 @@ def main():
             t.start()
         time.sleep(max(0.0, seconds - 8))
         app[2].kill()
+        time.sleep(6)  # the picture is taken under load, the server down for a few seconds
+        page.do("screenshot", path=os.path.join(work, "dashboard.png"), full_page=True)
         for t in threads:
             t.join()
-        time.sleep(1.5)
-        page.do("screenshot", path=os.path.join(work, "dashboard.png"), full_page=True)
         shutil.copy(os.path.join(work, "dashboard.png"), out)
         print("wrote", out)
     finally:
