@@ -39,7 +39,10 @@ void Registry::bumpLocked(const std::string& name, Service& service, Changed* ch
 
 void Registry::noteLocalLocked(const std::string& name, const std::string& id, Service& service,
                                ChangeSink::Kind kind) {
-  service.last_local_write = ++local_seq_;
+  ++local_seq_;
+  // A heartbeat changes no membership: a read that predates it may still be applied (its
+  // heartbeat time is merged), or a busy instance would keep its service from syncing at all.
+  if (kind != ChangeSink::Kind::kHeartbeat) service.last_local_write = local_seq_;
   if (sink_ != nullptr) sink_->onLocalChange(name, id, kind);
 }
 
@@ -227,12 +230,18 @@ bool Registry::applyRemote(const std::string& service_name, std::vector<Instance
     if (existing == services_.end() && (instances.empty() || services_.size() >= kMaxServices))
       return false;
     Service& service = serviceLocked(service_name);
-    if (service.last_local_write > issued_at) return false;
+    // The read that returned `expired` dropped them from Redis: counted whether or not the
+    // rest is applied, so each expiry is counted once across every gateway.
     if (service.metrics.ttl_evictions != nullptr)
       service.metrics.ttl_evictions->inc(expired.size());
+    if (service.last_local_write > issued_at) return false;
     std::map<std::string, Instance> next;
     for (auto& instance : instances) {
       if (next.size() >= kMaxInstancesPerService) break;
+      auto local = service.instances.find(instance.id);
+      if (local != service.instances.end())  // a local heartbeat may not have reached Redis yet
+        instance.last_heartbeat_ms =
+            std::max(instance.last_heartbeat_ms, local->second.last_heartbeat_ms);
       std::string id = instance.id;
       next.emplace(std::move(id), std::move(instance));
     }

@@ -87,7 +87,7 @@ class Registry {
   void setChangeSink(ChangeSink* sink);
   void setLocalEviction(bool enabled);
   // A counter of local changes: applyRemote(..., issued_at) ignores a service changed locally
-  // after `issued_at`, whose Redis copy the read may predate.
+  // (put, removal, eviction; not a heartbeat) after `issued_at`: the read may predate it.
   uint64_t localWriteSeq() const;
   // Replaces the service's instances with Redis's; `expired` are ids Redis's copy dropped
   // because their heartbeat key expired (counted as evictions here). False when skipped.

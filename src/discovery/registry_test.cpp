@@ -166,6 +166,27 @@ TEST(Registry, RemoteStateIsAppliedUnlessALocalChangeIsNewer) {
   EXPECT_TRUE(registry.services().empty());
 }
 
+TEST(Registry, HeartbeatsDoNotHoldBackRemoteStateAndKeepTheNewerTime) {
+  FakeClock clock;
+  metrics::Registry metrics(1);
+  Registry registry(clock, &metrics);
+  const Instance remote{"r", spec("127.0.0.1:3009"), clock.now, clock.now};
+  ASSERT_TRUE(registry.applyRemote("users", {remote}, {}, registry.localWriteSeq()));
+  const uint64_t issued = registry.localWriteSeq();
+  clock.now += 4'000;
+  ASSERT_TRUE(registry.heartbeat("users", "r"));  // after the read was issued
+  const Instance other{"o", spec("127.0.0.1:3010"), clock.now, clock.now};
+  EXPECT_TRUE(registry.applyRemote("users", {remote, other}, {"gone"}, issued));
+  EXPECT_EQ(registry.find("users", "r")->last_heartbeat_ms, clock.now);  // not Redis's older one
+  EXPECT_TRUE(registry.find("users", "o"));
+  // an expiry the read found is counted even when the rest is not applied
+  registry.put("users", "local", spec("127.0.0.1:3001"));
+  EXPECT_FALSE(registry.applyRemote("users", {}, {"gone2"}, issued));
+  EXPECT_NE(metrics.renderPrometheus().find(
+                R"(scalegate_registry_evictions_total{service="users",reason="ttl"} 2)"),
+            std::string::npos);
+}
+
 TEST(Registry, CountsInMetrics) {
   FakeClock clock;
   metrics::Registry metrics(1);
