@@ -62,15 +62,15 @@ void RegistryUpstreams::run() {
 
 void RegistryUpstreams::syncAll() {
   std::lock_guard lock(sync_mutex_);
-  for (const auto& binding : bindings_) {
+  for (auto& binding : bindings_) {
     evictFailed(binding);
     sync(binding);
   }
 }
 
-// Adds what the registry has and the upstream lacks, removes what it no longer has. Several
-// instances at one address are one server (the highest weight).
-void RegistryUpstreams::sync(const Binding& binding) {
+// Adds what the registry has and the upstream lacks, removes what the registry put there and
+// no longer has. Several instances at one address are one server (the highest weight).
+void RegistryUpstreams::sync(Binding& binding) {
   std::map<std::string, std::pair<net::Address, uint32_t>> wanted;
   for (const auto& instance : registry_.snapshot(binding.service).instances) {
     auto [it, fresh] = wanted.try_emplace(instance.spec.address.toString(), instance.spec.address,
@@ -78,29 +78,41 @@ void RegistryUpstreams::sync(const Binding& binding) {
     if (!fresh) it->second.second = std::max(it->second.second, instance.spec.weight);
   }
   proxy::ServerSlots& slots = *binding.upstream->slots;
+  std::set<std::string> present;
   for (const auto& entry : slots.list(net::monotonicMillis())) {
     if (!entry.discovered) continue;
+    present.insert(entry.address);
     auto it = wanted.find(entry.address);
     if (it == wanted.end()) {
-      if (slots.remove(entry.address) == proxy::ServerSlots::RemoveResult::kRemoving)
+      if (binding.from_registry.erase(entry.address) > 0 &&
+          slots.remove(entry.address) == proxy::ServerSlots::RemoveResult::kRemoving)
         spdlog::info("registry: {} left service {}, draining it from upstream {}", entry.address,
                      binding.service, binding.upstream->config->name);
       continue;
     }
     // A server still draining keeps its place until its slot is vacated; then it comes back.
-    if (entry.state != "removing" && entry.weight != it->second.second)
-      setWeight(*binding.upstream, entry.address, it->second.second);
+    if (entry.state != "removing") {
+      binding.from_registry.insert(entry.address);
+      if (entry.weight != it->second.second)
+        setWeight(*binding.upstream, entry.address, it->second.second);
+    }
     wanted.erase(it);
   }
-  for (const auto& [text, spec] : wanted) {
-    auto result = slots.add(spec.first, spec.second);
-    if (result == proxy::ServerSlots::AddResult::kAdded) {
-      spdlog::info("registry: {} joined upstream {} (service {})", text,
-                   binding.upstream->config->name, binding.service);
-    } else if (result == proxy::ServerSlots::AddResult::kNoFreeSlot) {
-      spdlog::warn("registry: upstream {} has no free server slot for {} (discovery.max_servers)",
-                   binding.upstream->config->name, text);
-    }
+  std::erase_if(binding.from_registry,
+                [&present](const std::string& address) { return !present.contains(address); });
+  for (const auto& [text, spec] : wanted) addServer(binding, text, spec.first, spec.second);
+}
+
+void RegistryUpstreams::addServer(Binding& binding, const std::string& text,
+                                  const net::Address& address, uint32_t weight) {
+  auto result = binding.upstream->slots->add(address, weight);
+  if (result == proxy::ServerSlots::AddResult::kAdded) {
+    binding.from_registry.insert(text);
+    spdlog::info("registry: {} joined upstream {} (service {})", text,
+                 binding.upstream->config->name, binding.service);
+  } else if (result == proxy::ServerSlots::AddResult::kNoFreeSlot) {
+    spdlog::warn("registry: upstream {} has no free server slot for {} (discovery.max_servers)",
+                 binding.upstream->config->name, text);
   }
 }
 

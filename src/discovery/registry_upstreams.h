@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +40,13 @@ class RegistryUpstreams {
   struct Binding {
     proxy::SharedUpstream* upstream;
     std::string service;
+    // The servers the registry put there: only those leave with their instances (a server
+    // added through the admin API stays).
+    std::set<std::string> from_registry;
   };
-  void sync(const Binding& binding);
+  void sync(Binding& binding);
+  void addServer(Binding& binding, const std::string& text, const net::Address& address,
+                 uint32_t weight);
   void evictFailed(const Binding& binding);
   void setWeight(proxy::SharedUpstream& upstream, const std::string& address, uint32_t weight);
   void run();

@@ -33,6 +33,18 @@ ENDPOINTS = [
     Endpoint("POST", "/admin/upstreams/pool/servers/{server}/disable", None, 200),
     Endpoint("POST", "/admin/upstreams/pool/servers/{server}/enable", None, 200),
     Endpoint("PUT", "/admin/upstreams/pool/servers/{server}/weight", {"weight": 3}, 200),
+    Endpoint("GET", "/admin/stats?points=5", None, 200),
+    Endpoint("GET", "/admin/autoscale", None, 200),
+    Endpoint("GET", "/admin/autoscale/dyn", None, 200),
+    Endpoint("PUT", "/admin/registry/web/i1", {"address": "127.0.0.1:9"}, 201),
+    Endpoint("PUT", "/admin/registry/web/i1/heartbeat", None, 200),
+    Endpoint("GET", "/admin/registry", None, 200),
+    Endpoint("GET", "/admin/registry/web", None, 200),
+    Endpoint("GET", "/admin/registry/web/i1", None, 200),
+    Endpoint("DELETE", "/admin/registry/web/i1", None, 200),
+    Endpoint("PUT", "/admin/upstreams/dyn/servers/127.0.0.1:10", {"weight": 2}, 201),
+    Endpoint("GET", "/admin/upstreams/dyn/servers", None, 200),
+    Endpoint("DELETE", "/admin/upstreams/dyn/servers/127.0.0.1:10", None, 202),
     Endpoint("GET", "/nowhere", None, 404),
 ]
 
@@ -40,8 +52,9 @@ READS = ("GET", "HEAD")
 
 
 def admin_gateway(upstream, gateway, tmp_path, **admin):
-    """A gateway with a cached route that warms one URL, an async route with a queue, and an
-    admin listener with `admin` keys (address filled in)."""
+    """A gateway with a cached route that warms one URL, an async route with a queue, an
+    upstream "dyn" fed by the registry's service "web" and autoscaled (advice), and an admin
+    listener with `admin` keys (address filled in)."""
     u = upstream("a")
     routes = [
         {"name": "orders", "match": {"prefix": "/orders", "methods": ["POST"]}, "upstream": "pool",
@@ -53,6 +66,9 @@ def admin_gateway(upstream, gateway, tmp_path, **admin):
     admin["address"] = "127.0.0.1:%d" % free_port()
     cfg = make_config({"pool": [u]}, routes=routes, queues={QUEUE: {"path": str(tmp_path / "q.db")}},
                       admin=admin)
+    # run-time servers from the registry, with autoscaling advice
+    cfg["upstreams"]["dyn"] = {"discovery": {"registry": "web"}, "servers": [{"address": u.address}],
+                               "autoscale": {"max": 3, "target": {"rps_per_server": 5}}}
     return u, gateway(cfg)
 
 

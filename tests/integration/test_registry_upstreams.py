@@ -104,3 +104,15 @@ def test_an_instance_failing_its_health_check_is_evicted_at_once(upstream, gatew
     assert answered_by(gw, 4) == {"b": 4}
     assert gw.metric("scalegate_registry_evictions_total", service="web",
                      reason="health_check") == 1
+
+
+def test_a_server_added_through_the_admin_api_stays_beside_registered_ones(upstream, gateway):
+    a, b = upstream("a"), upstream("b")
+    gw = gateway(registry_config())
+    r = gw.admin_request("PUT", "/admin/upstreams/web/servers/%s" % b.address, body={"weight": 1})
+    assert r.status == 201, r
+    register(gw, "a-1", a)
+    assert wait_until(lambda: answered_by(gw, 4) == {"a": 2, "b": 2}, timeout=5), answered_by(gw, 4)
+    gw.admin_request("DELETE", "/admin/registry/web/a-1")
+    assert wait_until(lambda: answered_by(gw, 4) == {"b": 4}, timeout=5), answered_by(gw, 4)
+    assert servers(gw)[b.address]["state"] == "up"
