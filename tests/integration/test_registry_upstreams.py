@@ -1,11 +1,13 @@
 """Upstreams with `discovery: {registry: SERVICE}` follow the registry: no instance -> 503;
 registered instances get traffic; a deregistered one drains (its request in flight finishes);
 one whose heartbeat stops leaves after its ttl; a new weight applies; with a health check, an
-instance whose server dies is evicted from the registry at once."""
+instance whose server dies is evicted from the registry at once; shared through Redis, a
+registration on one gateway feeds another's upstream."""
 import collections
 import threading
 
 from conftest import make_config, wait_until
+from redis_support import gateways, redis  # noqa: F401  (fixtures)
 
 
 def registry_config(workers=2, **opts):
@@ -117,3 +119,22 @@ def test_a_server_added_through_the_admin_api_stays_beside_registered_ones(upstr
     gw.admin_request("DELETE", "/admin/registry/web/a-1")
     assert wait_until(lambda: answered_by(gw, 4) == {"b": 4}, timeout=5), answered_by(gw, 4)
     assert servers(gw)[b.address]["state"] == "up"
+
+
+def test_an_instance_registered_on_one_gateway_gets_traffic_from_another(upstream, redis,
+                                                                        gateways):
+    """Two gateways sharing the registry through Redis: an instance registered on one joins
+    the other's registry-bound upstream within a second (the registry's sync, 250 ms, plus the
+    upstream's, 250 ms); deregistered on the other, it leaves the first."""
+    a = upstream("a")
+    cfg = registry_config()
+    cfg["store"] = {"type": "redis", "address": redis.address, "timeout": "200ms"}
+    one, two = gateways(cfg), gateways(cfg)
+    for gw in (one, two):
+        assert wait_until(lambda: gw.health()[1]["registry"].get("state") == "synced", 5)
+    register(one, "a-1", a)
+    assert wait_until(lambda: two.get("/echo").status == 200, timeout=1.0), two.get("/echo")
+    assert two.get("/echo").header("X-Upstream") == "a"
+    r = two.admin_request("DELETE", "/admin/registry/web/a-1")
+    assert r.status == 200, r
+    assert wait_until(lambda: one.get("/echo").status == 503, timeout=1.5)
