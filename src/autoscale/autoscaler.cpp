@@ -128,11 +128,23 @@ void Autoscaler::stop() {
   for (auto& entry : entries_) entry->exec.reset();  // kills a command still running
 }
 
+// The readings and the process actuators run outside mutex_: they take the run-time slots',
+// the service registry's and the metrics registry's locks, while a /metrics scrape holds the
+// metrics registry's lock and then takes mutex_ (the scalegate_autoscale_* gauges).
 void Autoscaler::evaluate() {
   const int64_t now_ms = clock_->monotonicMs();
   const int64_t wall_ms = clock_->wallMs();
-  std::lock_guard lock(mutex_);
-  for (auto& entry : entries_) evaluate(*entry, now_ms, wall_ms);
+  std::vector<UpstreamReading> readings;
+  for (auto& entry : entries_) readings.push_back(entry->metrics.read(now_ms, wall_ms));
+  std::vector<uint32_t> desired(entries_.size());
+  {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < entries_.size(); ++i)
+      desired[i] = decide(*entries_[i], readings[i], now_ms, wall_ms);
+  }
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i]->process) entries_[i]->process->step(desired[i], now_ms);
+  }
 }
 
 // A finished command run: success makes its count the current one; a failure sends the
@@ -155,8 +167,8 @@ void Autoscaler::collectRun(Entry& entry) {
   entry.last_run = std::move(run);
 }
 
-void Autoscaler::evaluate(Entry& entry, int64_t now_ms, int64_t wall_ms) {
-  UpstreamReading reading = entry.metrics.read(now_ms, wall_ms);
+uint32_t Autoscaler::decide(Entry& entry, const UpstreamReading& reading, int64_t now_ms,
+                            int64_t wall_ms) {
   entry.in_rotation = reading.in_rotation;
   entry.total = reading.total;
   if (entry.exec && !entry.set_count) entry.set_count = reading.in_rotation;
@@ -177,7 +189,7 @@ void Autoscaler::evaluate(Entry& entry, int64_t now_ms, int64_t wall_ms) {
   if (entry.exec && desired != *entry.set_count && !entry.exec->busy()) {
     entry.exec->start(desired, wall_ms);
   }
-  if (entry.process) entry.process->step(desired, now_ms);
+  return desired;
 }
 
 json::object Autoscaler::entryJson(const Entry& entry) const {

@@ -51,7 +51,8 @@ class Autoscaler {
  private:
   struct Entry;
   void registerMetrics(Entry& entry);
-  void evaluate(Entry& entry, int64_t now_ms, int64_t wall_ms);
+  // Feeds the engine one reading (under mutex_) and starts exec runs; the desired count.
+  uint32_t decide(Entry& entry, const UpstreamReading& reading, int64_t now_ms, int64_t wall_ms);
   void collectRun(Entry& entry);
   boost::json::object entryJson(const Entry& entry) const;
 

@@ -98,12 +98,8 @@ uint32_t ProcessActuator::running() const {
 }
 
 boost::json::array ProcessActuator::describe() const {
-  boost::json::array out;
-  for (const Copy& copy : copies_) {
-    out.push_back(boost::json::object{
-        {"port", copy.port}, {"pid", copy.pid}, {"state", stateName(copy.state)}});
-  }
-  return out;
+  std::lock_guard lock(description_mutex_);
+  return description_;
 }
 
 void ProcessActuator::step(uint32_t desired, int64_t now_ms) {
@@ -120,6 +116,13 @@ void ProcessActuator::step(uint32_t desired, int64_t now_ms) {
     start(now_ms);
     if (running() == before) break;  // could not start one: try again next step
   }
+  boost::json::array description;
+  for (const Copy& copy : copies_) {
+    description.push_back(boost::json::object{
+        {"port", copy.port}, {"pid", copy.pid}, {"state", stateName(copy.state)}});
+  }
+  std::lock_guard lock(description_mutex_);
+  description_ = std::move(description);
 }
 
 void ProcessActuator::start(int64_t now_ms) {

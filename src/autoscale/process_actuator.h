@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,12 @@ class ProcessActuator {
   ProcessActuator(const ProcessActuator&) = delete;
   ProcessActuator& operator=(const ProcessActuator&) = delete;
 
-  // Moves toward `desired` copies: called once per evaluation (every second).
+  // Moves toward `desired` copies: called once per evaluation (every second), on one thread.
   void step(uint32_t desired, int64_t now_ms);
-  // Copies starting or serving (those being removed are not counted).
+  // Copies starting or serving (those being removed are not counted); step()'s thread only.
   uint32_t running() const;
-  // [{"port", "pid", "state"}] for the dashboard and /admin/autoscale.
+  // [{"port", "pid", "state"}] as of the last step, for the dashboard and /admin/autoscale;
+  // any thread.
   boost::json::array describe() const;
 
   static constexpr int64_t kStartTimeoutMs = 30'000;  // a copy must listen by then
@@ -63,6 +65,9 @@ class ProcessActuator {
   const std::string service_;
   proxy::SharedUpstream& upstream_;
   std::vector<Copy> copies_;
+  // What describe() shows, copied at the end of each step; the lock is taken for nothing else.
+  mutable std::mutex description_mutex_;
+  boost::json::array description_;
 };
 
 }  // namespace sg::autoscale

@@ -44,7 +44,10 @@ UpstreamMetrics::UpstreamMetrics(proxy::SharedState& shared, proxy::SharedUpstre
 
 uint32_t UpstreamMetrics::inRotation(int64_t now_ms) const {
   uint32_t count = 0;
+  // Run-time slots: their identity is read under the slots' lock; empty ones are skipped.
+  auto guard = upstream_.slots ? upstream_.slots->lock() : std::unique_lock<std::mutex>();
   for (const auto& server : upstream_.servers) {
+    if (server->admin_state.load() == proxy::AdminState::kVacant) continue;
     if (server->config.backup) continue;
     if (upstream_.outReason(*server, now_ms) == proxy::OutReason::kNone) ++count;
   }

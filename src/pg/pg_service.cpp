@@ -60,6 +60,8 @@ Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
                                 const std::string& user, const std::string& server_user,
                                 uint32_t backend, uint32_t shard) {
   Pool* made = nullptr;
+  // Set before the pool is published: another worker may find it at once.
+  ServerHealth& health = serverHealth(database.name, backend, shard);
   {
     std::lock_guard lock(pools_mutex_);
     for (auto& pool : pools_) {
@@ -72,8 +74,8 @@ Pool* PgService::findOrMakePool(const config::PostgresDatabaseConfig& database,
     pools_.push_back(std::make_unique<Pool>(config(), database, user, server_user,
                                             std::move(secret), worker_count_, backend, shard));
     made = pools_.back().get();
+    made->health = &health;
   }
-  made->health = &serverHealth(database.name, backend, shard);
   // After the pools' lock: a scrape holds the registry's lock and then takes the pools' one.
   if (registry_ != nullptr) registerPoolMetrics(*made, *registry_);
   return made;
