@@ -65,41 +65,24 @@ ServerSlots::AddressMetrics& ServerSlots::metricsFor(const std::string& address)
   auto it = metrics_.find(address);
   if (it != metrics_.end()) return *it->second;
   auto record = std::make_unique<AddressMetrics>();
-  const std::string& name = upstream_.config->name;
-  metrics::Labels labels{{"upstream", name}, {"server", address}};
-  record->requests = &registry_.counter("scalegate_upstream_server_requests_total",
-                                        "Requests sent to the upstream server.", labels);
-  record->errors = &registry_.counter(
-      "scalegate_upstream_server_errors_total",
-      "Failed connects, resets and timeouts talking to the upstream server.", labels);
-  record->active = &registry_.gauge("scalegate_upstream_server_active_connections",
-                                    "Upstream connections carrying a request now.", labels);
   AddressMetrics* raw = record.get();
   SharedUpstream* owner = &upstream_;
-  auto reason = [owner, raw] {
-    int64_t slot = raw->slot.load(std::memory_order_acquire);
-    if (slot < 0) return OutReason::kVacant;
-    return owner->outReason(*owner->servers[static_cast<size_t>(slot)], net::monotonicMillis());
-  };
-  registry_.gaugeCallback("scalegate_upstream_server_up",
-                          "1 when the server takes new requests, 0 when out.", labels,
-                          [reason] { return reason() == OutReason::kNone ? 1.0 : 0.0; });
-  std::vector<std::string> names;
-  for (OutReason r : allOutReasons()) names.emplace_back(outReasonName(r));
-  registry_.stateSetCallback(
-      "scalegate_upstream_server_state",
-      "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
-      "failed_connects), 0 for the others.",
-      labels, "state", names, [reason] {
-        auto all = allOutReasons();
-        return static_cast<size_t>(std::find(all.begin(), all.end(), reason()) - all.begin());
-      });
-  registry_.gaugeCallback(
-      "scalegate_upstream_server_weight", "Current weight.", labels, [owner, raw] {
+  // The series follow whichever slot holds the address now (none: vacant).
+  ServerSeries series = registerServerSeries(
+      registry_, {{"upstream", upstream_.config->name}, {"server", address}},
+      [owner, raw] {
+        int64_t slot = raw->slot.load(std::memory_order_acquire);
+        if (slot < 0) return OutReason::kVacant;
+        return owner->outReason(*owner->servers[static_cast<size_t>(slot)], net::monotonicMillis());
+      },
+      [owner, raw] {
         int64_t slot = raw->slot.load(std::memory_order_acquire);
         if (slot < 0) return 0.0;
         return static_cast<double>(owner->servers[static_cast<size_t>(slot)]->weight.load());
       });
+  record->requests = series.requests;
+  record->errors = series.errors;
+  record->active = series.active;
   return *metrics_.emplace(address, std::move(record)).first->second;
 }
 

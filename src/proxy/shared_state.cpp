@@ -172,14 +172,15 @@ void SharedState::buildUpstreams() {
     upstream.index = u;
     for (size_t s = 0; s < upstream_config.servers.size(); ++s) {
       auto server = std::make_unique<SharedServer>(upstream_config.servers[s], s);
-      metrics::Labels labels{{"upstream", upstream_config.name}, {"server", server->address_text}};
-      server->requests = &registry_.counter("scalegate_upstream_server_requests_total",
-                                            "Requests sent to the upstream server.", labels);
-      server->errors = &registry_.counter(
-          "scalegate_upstream_server_errors_total",
-          "Failed connects, resets and timeouts talking to the upstream server.", labels);
-      server->active = &registry_.gauge("scalegate_upstream_server_active_connections",
-                                        "Upstream connections carrying a request now.", labels);
+      SharedServer* raw = server.get();
+      SharedUpstream* owner = &upstream;
+      ServerSeries series = registerServerSeries(
+          registry_, {{"upstream", upstream_config.name}, {"server", raw->address_text}},
+          [owner, raw] { return owner->outReason(*raw, net::monotonicMillis()); },
+          [raw] { return static_cast<double>(raw->weight.load()); });
+      server->requests = series.requests;
+      server->errors = series.errors;
+      server->active = series.active;
       upstream.servers.push_back(std::move(server));
     }
     upstream.fallback_host =
@@ -217,30 +218,36 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
       [owner] {
         return owner->outliers ? static_cast<double>(owner->outliers->ejectionsTotal()) : 0.0;
       });
-  for (auto& server : upstream.servers) {
-    if (server->admin_state.load() == AdminState::kVacant) continue;  // ServerSlots' own
-    SharedServer* raw = server.get();
-    metrics::Labels server_labels{{"upstream", upstream.config->name},
-                                  {"server", raw->address_text}};
-    registry_.gaugeCallback(
-        "scalegate_upstream_server_up", "1 when the server takes new requests, 0 when out.",
-        server_labels, [owner, raw] {
-          return owner->outReason(*raw, net::monotonicMillis()) == OutReason::kNone ? 1.0 : 0.0;
-        });
-    std::vector<std::string> state_names;
-    for (OutReason reason : kAllReasons) state_names.emplace_back(outReasonName(reason));
-    registry_.stateSetCallback(
-        "scalegate_upstream_server_state",
-        "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
-        "failed_connects), 0 for the others.",
-        server_labels, "state", state_names, [owner, raw] {
-          OutReason now = owner->outReason(*raw, net::monotonicMillis());
-          return static_cast<size_t>(std::find(kAllReasons.begin(), kAllReasons.end(), now) -
-                                     kAllReasons.begin());
-        });
-    registry_.gaugeCallback("scalegate_upstream_server_weight", "Current weight.", server_labels,
-                            [raw] { return static_cast<double>(raw->weight.load()); });
-  }
+}
+
+ServerSeries registerServerSeries(metrics::Registry& registry, const metrics::Labels& labels,
+                                  std::function<OutReason()> reason,
+                                  std::function<double()> weight) {
+  ServerSeries series;
+  series.requests = &registry.counter("scalegate_upstream_server_requests_total",
+                                      "Requests sent to the upstream server.", labels);
+  series.errors = &registry.counter(
+      "scalegate_upstream_server_errors_total",
+      "Failed connects, resets and timeouts talking to the upstream server.", labels);
+  series.active = &registry.gauge("scalegate_upstream_server_active_connections",
+                                  "Upstream connections carrying a request now.", labels);
+  registry.gaugeCallback("scalegate_upstream_server_up",
+                         "1 when the server takes new requests, 0 when out.", labels,
+                         [reason] { return reason() == OutReason::kNone ? 1.0 : 0.0; });
+  std::vector<std::string> names;
+  for (OutReason each : kAllReasons) names.emplace_back(outReasonName(each));
+  registry.stateSetCallback(
+      "scalegate_upstream_server_state",
+      "1 for the server's current state (up, disabled, draining, failed_check, ejected, "
+      "failed_connects, removing, vacant), 0 for the others.",
+      labels, "state", names, [reason] {
+        OutReason now = reason();
+        return static_cast<size_t>(std::find(kAllReasons.begin(), kAllReasons.end(), now) -
+                                   kAllReasons.begin());
+      });
+  registry.gaugeCallback("scalegate_upstream_server_weight", "Current weight.", labels,
+                         std::move(weight));
+  return series;
 }
 
 namespace {

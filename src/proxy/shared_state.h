@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +46,18 @@ enum class OutReason : uint8_t {
 std::string_view outReasonName(OutReason reason);
 // Every OutReason, in declaration order (the state-set metric's states).
 std::span<const OutReason> allOutReasons();
+
+// A server's series (scalegate_upstream_server_*), registered once per upstream and address:
+// the counters and the active-connections gauge returned, and the up, state and weight gauges
+// read at scrape time through `reason` and `weight`.
+struct ServerSeries {
+  metrics::Counter* requests = nullptr;
+  metrics::Counter* errors = nullptr;
+  metrics::Gauge* active = nullptr;
+};
+ServerSeries registerServerSeries(metrics::Registry& registry, const metrics::Labels& labels,
+                                  std::function<OutReason()> reason,
+                                  std::function<double()> weight);
 // The cookie value naming a server (a hash of its address: the address is not leaked).
 std::string stickyIdFor(const std::string& address);
 
