@@ -40,16 +40,16 @@ struct ClientConnection::Delivery {
 };
 
 ClientConnection::ClientConnection(Worker* worker, SharedListener* listener, int fd)
-    : worker_(worker), listener_(listener), fd_(fd), timer_(this) {}
+    : worker_(worker), listener_(listener), stream_(fd), timer_(this) {}
 
 ClientConnection::~ClientConnection() = default;
 
 void ClientConnection::start() {
-  ip_ = net::peerAddress(fd_).hostString();
+  ip_ = net::peerAddress(stream_.fd()).hostString();
   listener_->connections->inc();
   listener_->open_connections->add(1);
   worker_->connectionOpened(this);
-  worker_->loop().add(fd_, this);
+  worker_->loop().add(stream_.fd(), this);
   worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
 }
 
@@ -164,17 +164,18 @@ void ClientConnection::releaseIdleBuffer() {
 }
 
 bool ClientConnection::readClient() {
-  if (!readable_ || fd_ < 0) return false;
+  if (!readable_ || !stream_.open()) return false;
   const size_t limit =
       std::max<size_t>(worker_->buffers().blockSize(), listener_->config->max_header_size + 1024);
   worker_->buffers().lend(&input_);
   size_t space = input_.reserve(std::min(kReadChunk, limit / 2), limit);
   if (space == 0) return false;
-  ssize_t n = net::readSome(fd_, input_.writePtr(), space);
+  ssize_t n = stream_.read(input_.writePtr(), space);
   if (n > 0) {
     input_.commit(static_cast<size_t>(n));
     // A short read means drained (edge-triggered), unless the peer's FIN came with the data.
-    if (static_cast<size_t>(n) < space && !peer_closed_) readable_ = false;
+    if (static_cast<size_t>(n) < space && !peer_closed_ && stream_.shortReadDrains())
+      readable_ = false;
     return true;
   }
   readable_ = false;
@@ -213,8 +214,8 @@ void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
 // then read and drop what the client still sends, until it closes or kLingerIdleMs pass
 // without data (kLingerTotalMs at most).
 void ClientConnection::closeAfterResponse(bool body_unread) {
-  if (fd_ < 0) return close();
-  shutdown(fd_, SHUT_WR);
+  if (!stream_.open()) return close();
+  shutdown(stream_.fd(), SHUT_WR);
   const bool unread = !input_.empty() || body_unread || readable_;
   if (eof_ || !unread || worker_->draining()) return close();
   setState(State::kLingering);
@@ -227,7 +228,7 @@ void ClientConnection::closeAfterResponse(bool body_unread) {
 void ClientConnection::discardClientInput() {
   char scratch[16 * 1024];
   for (int reads = 0; reads < 64; ++reads) {  // bounded per event, like any other read loop
-    ssize_t n = net::readSome(fd_, scratch, sizeof(scratch));
+    ssize_t n = net::readSome(stream_.fd(), scratch, sizeof(scratch));
     if (n == -1) break;          // drained for now
     if (n <= 0) return close();  // the client closed (or reset): done
   }
@@ -254,8 +255,8 @@ void ClientConnection::close() {
   timer_.cancel();
   input_.clear();
   worker_->buffers().reclaim(&input_);
-  if (fd_ >= 0) {
-    ::close(fd_);
+  if (stream_.open()) {
+    stream_.close();
     listener_->open_connections->add(-1);
   }
   worker_->connectionClosed(this);

@@ -12,6 +12,7 @@
 
 #include "net/buffer.h"
 #include "net/event_loop.h"
+#include "net/stream.h"
 #include "net/timer.h"
 
 namespace sg::proxy {
@@ -56,7 +57,8 @@ class ClientConnection final : public net::EventHandler,
 
   // For the exchange in flight.
   net::Buffer& input() { return input_; }
-  int fd() const { return fd_; }
+  int fd() const { return stream_.fd(); }
+  net::Stream& stream() { return stream_; }
   bool refresh() const { return refresh_; }
   bool delivery() const { return delivery_ != nullptr; }
   const std::string& deliveryUpstream() const;  // empty unless a fan-out member's delivery
@@ -91,7 +93,7 @@ class ClientConnection final : public net::EventHandler,
 
   Worker* worker_;
   SharedListener* listener_;
-  int fd_;
+  net::Stream stream_;  // the client's socket (none for a connection without a client)
   State state_ = State::kWaiting;
   bool readable_ = false;
   bool eof_ = false;

@@ -2,11 +2,9 @@
 
 #include <sys/uio.h>
 
-#include "net/socket.h"
-
 namespace sg::proxy {
 
-Pipe::Flush Pipe::flush(int fd, net::Buffer* source) {
+Pipe::Flush Pipe::flush(net::Stream& to, net::Buffer* source) {
   while (!idle()) {
     iovec iov[2];
     int count = 0;
@@ -16,7 +14,7 @@ Pipe::Flush Pipe::flush(int fd, net::Buffer* source) {
       char* body = borrowing_ ? const_cast<char*>(borrowed_.data()) : source->data();
       iov[count++] = {body, body_ready_};
     }
-    ssize_t written = net::writeVec(fd, iov, count);
+    ssize_t written = to.writeVec(iov, count);
     if (written < 0) return Flush::kError;
     if (written == 0) return Flush::kBlocked;
     size_t n = static_cast<size_t>(written);

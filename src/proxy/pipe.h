@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "net/buffer.h"
+#include "net/stream.h"
 
 namespace sg::proxy {
 
@@ -17,7 +18,7 @@ class Pipe {
 
   // Sends pending head bytes, then `body_ready` bytes from the front of `source`
   // (consuming them). kDone means nothing is left pending.
-  Flush flush(int fd, net::Buffer* source);
+  Flush flush(net::Stream& to, net::Buffer* source);
 
   // Sends what flush() would, to nowhere (a session without a client: background refresh).
   // With `sink`, it is given those bytes first (a queue delivery keeps its response).

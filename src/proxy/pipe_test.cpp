@@ -12,11 +12,11 @@ namespace {
 
 class PipeTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0); }
-  void TearDown() override {
-    close(fds_[0]);
-    close(fds_[1]);
+  void SetUp() override {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0);
+    writer_ = net::Stream(fds_[0]);
   }
+  void TearDown() override { close(fds_[1]); }
   std::string readAll() {
     std::string out;
     char buffer[4096];
@@ -26,6 +26,7 @@ class PipeTest : public ::testing::Test {
     return out;
   }
   int fds_[2] = {-1, -1};
+  net::Stream writer_;  // owns fds_[0]
 };
 
 void fill(net::Buffer& buffer, std::string_view bytes) {
@@ -40,7 +41,7 @@ TEST_F(PipeTest, SendsHeadThenSourceBody) {
   fill(source, "bodyNEXT");
   pipe.head() = "HEAD|";
   pipe.addBody(4);
-  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(pipe.flush(writer_, &source), Pipe::Flush::kDone);
   EXPECT_EQ(readAll(), "HEAD|body");
   EXPECT_EQ(source.view(), "NEXT");  // only the body was consumed
   EXPECT_EQ(pipe.bytesSent(), 9u);
@@ -53,7 +54,7 @@ TEST_F(PipeTest, BorrowedBodyLeavesTheSourceAlone) {
   const std::string stored = "stored body";
   pipe.head() = "HEAD|";
   pipe.borrowBody(stored);
-  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(pipe.flush(writer_, &source), Pipe::Flush::kDone);
   EXPECT_EQ(readAll(), "HEAD|stored body");
   EXPECT_EQ(source.view(), "next request");
   EXPECT_TRUE(pipe.idle());
@@ -68,7 +69,7 @@ TEST_F(PipeTest, BorrowedBodyResumesAfterAShortWrite) {
   pipe.borrowBody(stored);
   std::string received;
   for (int round = 0; round < 10000 && !pipe.idle(); ++round) {
-    auto result = pipe.flush(fds_[0], &source);
+    auto result = pipe.flush(writer_, &source);
     ASSERT_NE(result, Pipe::Flush::kError);
     received += readAll();
   }
@@ -87,12 +88,12 @@ TEST_F(PipeTest, RestartSendsEveryAcceptedBodyByteOnce) {
   pipe.addBody(4);
   pipe.restartWith(5, "abcdefg", &source);
   EXPECT_EQ(source.view(), "NEXT");
-  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(pipe.flush(writer_, &source), Pipe::Flush::kDone);
   EXPECT_EQ(readAll(), "HEAD|abcdefg");
   EXPECT_EQ(source.view(), "NEXT");
   // Body accepted after the restart streams from the source behind the replayed bytes.
   pipe.addBody(4);
-  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(pipe.flush(writer_, &source), Pipe::Flush::kDone);
   EXPECT_EQ(readAll(), "NEXT");
 }
 
@@ -105,7 +106,7 @@ TEST_F(PipeTest, RestartReplacesAnEarlierReplay) {
   fill(source, "cd");
   pipe.addBody(2);
   pipe.restartWith(5, "abcd", &source);
-  EXPECT_EQ(pipe.flush(fds_[0], &source), Pipe::Flush::kDone);
+  EXPECT_EQ(pipe.flush(writer_, &source), Pipe::Flush::kDone);
   EXPECT_EQ(readAll(), "HEAD|abcd");
   EXPECT_TRUE(source.empty());
 }

@@ -47,8 +47,9 @@ void TunnelPhase::pump() {
   bool progress = true;
   while (progress && ex_.state() == Exchange::State::kTunnel) {
     progress = false;
-    if (to_upstream.flush(upstream->fd(), &input) == Pipe::Flush::kError) return ex_.closeClient();
-    if (to_client.flush(client->fd(), &upstream->input()) == Pipe::Flush::kError)
+    if (to_upstream.flush(upstream->stream(), &input) == Pipe::Flush::kError)
+      return ex_.closeClient();
+    if (to_client.flush(client->stream(), &upstream->input()) == Pipe::Flush::kError)
       return ex_.closeClient();
     if (to_upstream.idle() && client->readable()) {
       size_t before = input.size();
@@ -66,7 +67,7 @@ void TunnelPhase::pump() {
         to_client.addBody(upstream->input().size() - before);
         progress = true;
       } else if (ex_.phases.upstream.eof()) {
-        to_client.flush(client->fd(), &upstream->input());
+        to_client.flush(client->stream(), &upstream->input());
         return ex_.closeClient();
       }
     }

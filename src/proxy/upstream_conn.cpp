@@ -20,13 +20,11 @@ UpstreamConn::UpstreamConn(Worker* worker, SharedUpstream* upstream, SharedServe
     : worker_(worker),
       upstream_(upstream),
       server_(server),
-      fd_(fd),
+      stream_(fd),
       input_(kUpstreamBuffer),
       timer_(this) {}
 
-UpstreamConn::~UpstreamConn() {
-  if (fd_ >= 0) ::close(fd_);
-}
+UpstreamConn::~UpstreamConn() = default;
 
 // The single place where the state changes; each state owns its timer.
 void UpstreamConn::setState(State next, Exchange* exchange) {
@@ -57,7 +55,7 @@ void UpstreamConn::onEvents(uint32_t events) {
   switch (state_) {
     case State::kConnecting: {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int error = net::socketError(fd_);
+      int error = net::socketError(stream_.fd());
       Exchange* exchange = exchange_;
       if (error == 0 && !(events & EPOLLERR)) {
         setState(State::kActive, exchange);
@@ -84,7 +82,7 @@ void UpstreamConn::onIdleEvent(uint32_t events) {
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
   if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
     char byte;
-    ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(stream_.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       readable = false;
       return;
@@ -118,8 +116,7 @@ void UpstreamConn::close() {
   holds_connection_slot = false;
   worker_->connectionClosed(*upstream_);
   if (upstream_->slots) server_->connections.fetch_sub(1);  // see ServerSlots::maintain
-  ::close(fd_);
-  fd_ = -1;
+  stream_.close();
   worker_->loop().dispose(this);
 }
 

@@ -6,6 +6,7 @@
 
 #include "net/buffer.h"
 #include "net/event_loop.h"
+#include "net/stream.h"
 #include "net/timer.h"
 
 namespace sg::proxy {
@@ -37,7 +38,8 @@ class UpstreamConn final : public net::EventHandler,
   void close();
 
   State state() const { return state_; }
-  int fd() const { return fd_; }
+  int fd() const { return stream_.fd(); }
+  net::Stream& stream() { return stream_; }
   SharedServer* server() const { return server_; }
   SharedUpstream* upstream() const { return upstream_; }
   net::Timer& timer() { return timer_; }
@@ -57,7 +59,7 @@ class UpstreamConn final : public net::EventHandler,
   Worker* worker_;
   SharedUpstream* upstream_;
   SharedServer* server_;
-  int fd_;
+  net::Stream stream_;
   State state_ = State::kConnecting;
   Exchange* exchange_ = nullptr;
   bool reused_ = false;  // it has carried a request before (the server may have closed it)

@@ -188,7 +188,7 @@ void UpstreamPhase::pumpRequest() {
   for (;;) {
     // Take in buffered body bytes first, so the head and body leave in one sendmsg.
     if (to_upstream_.bodyReady() == 0 && !input.empty() && !acceptRequestBody()) return;
-    auto result = to_upstream_.flush(connection_->fd(), &input);
+    auto result = to_upstream_.flush(connection_->stream(), &input);
     if (result == Pipe::Flush::kError) return broken();
     if (result == Pipe::Flush::kBlocked || ex_.request_body.done()) return;
     if (!ex_.client->readClient()) {
@@ -283,10 +283,12 @@ bool UpstreamPhase::read() {
   if (!connection_->readable) return false;
   net::Buffer& buffer = connection_->input();
   size_t space = buffer.reserve(kUpstreamReadChunk / 2, kUpstreamBufferMax);
-  ssize_t n = net::readSome(connection_->fd(), buffer.writePtr(), space);
+  ssize_t n = connection_->stream().read(buffer.writePtr(), space);
   if (n > 0) {
     buffer.commit(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < space && !connection_->peer_closed) connection_->readable = false;
+    if (static_cast<size_t>(n) < space && !connection_->peer_closed &&
+        connection_->stream().shortReadDrains())
+      connection_->readable = false;
     rearmTimer();
     return true;
   }
