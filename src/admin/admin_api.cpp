@@ -228,6 +228,7 @@ ServiceHandler makeAdminHandler(AdminContext context) {
     if (auto reply = handleRegistryAdmin(context.registry, request, body)) return *reply;
     if (auto reply = handleAutoscaleAdmin(context.autoscale, request)) return *reply;
     if (auto reply = handleStatsAdmin(context.stats, request)) return *reply;
+    if (auto reply = handleReloadAdmin(context.reload, request)) return *reply;
     ServiceResponse response;
     bool read = request.method == "GET" || request.method == "HEAD";
     if (request.path == "/metrics" && read) {

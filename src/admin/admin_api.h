@@ -1,6 +1,7 @@
 #pragma once
 // The admin listener's endpoints: /metrics (Prometheus text) and /health (JSON).
 #include "admin/http_service.h"
+#include "admin/reload_admin.h"
 #include "proxy/shared_state.h"
 
 namespace sg::pg {
@@ -25,6 +26,7 @@ struct AdminContext {
   // Upstreams' `autoscale` (null when not running).
   autoscale::Autoscaler* autoscale = nullptr;
   StatsSampler* stats = nullptr;  // /admin/stats and its stream (stats_admin.h)
+  ReloadHandler reload;           // POST /admin/reload (reload_admin.h)
 };
 
 ServiceHandler makeAdminHandler(AdminContext context);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "app/pg_commands.h"
 
@@ -15,6 +16,21 @@ std::shared_ptr<const config::Config> loadOrReport(const std::string& path) {
   for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.toString().c_str());
   return result.config;
 }
+
+namespace {
+
+RunOptions runOptions(const std::string& config_path, int argc, char** argv) {
+  RunOptions options;
+  options.config_path = config_path;
+  options.argv.assign(argv, argv + argc);
+  // The path now, not at reload time: by then /proc/self/exe names a replaced file "(deleted)".
+  std::error_code error;
+  auto executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  options.executable = error ? std::string(argv[0]) : executable.string();
+  return options;
+}
+
+}  // namespace
 
 int runCli(int argc, char** argv) {
   // Logs go to stderr, leaving stdout to what a command prints (demo's instructions, the
@@ -64,7 +80,7 @@ int runCli(int argc, char** argv) {
   }
   if (*run) {
     auto config = loadOrReport(run_config);
-    return config ? runGateway(config) : 1;
+    return config ? runGateway(runOptions(run_config, argc, argv), config) : 1;
   }
   return runDemo(demo_options);
 }

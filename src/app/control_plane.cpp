@@ -5,8 +5,9 @@
 
 namespace sg::app {
 
-ControlPlane::ControlPlane(proxy::Gateway& gateway)
+ControlPlane::ControlPlane(proxy::Gateway& gateway, admin::ReloadHandler reload)
     : gateway_(gateway),
+      reload_(std::move(reload)),
       config_(gateway.shared().config()),
       registry_(config_.store, gateway.shared().registry(), gateway.shared().storeStats()),
       registry_upstreams_(registry_.registry(), gateway.shared()),
@@ -26,6 +27,7 @@ bool ControlPlane::startAdmin(std::string* error) {
   context.registry = &registry_;
   stats_ = std::make_unique<admin::StatsSampler>(gateway_.shared(), gateway_.postgres());
   context.stats = stats_.get();
+  context.reload = reload_;
   bool autoscales =
       std::any_of(config_.upstreams.begin(), config_.upstreams.end(),
                   [](const auto& upstream) { return upstream.autoscale.has_value(); });

@@ -16,7 +16,8 @@ namespace sg::app {
 
 class ControlPlane {
  public:
-  explicit ControlPlane(proxy::Gateway& gateway);
+  // `reload`: what POST /admin/reload runs (none: no such endpoint).
+  explicit ControlPlane(proxy::Gateway& gateway, admin::ReloadHandler reload = nullptr);
   ~ControlPlane();  // stop()
 
   // Before the data plane starts: the registry, and the admin listener (so /health and
@@ -32,6 +33,7 @@ class ControlPlane {
 
  private:
   proxy::Gateway& gateway_;
+  admin::ReloadHandler reload_;
   const config::Config& config_;
   discovery::RegistryService registry_;
   discovery::RegistryUpstreams registry_upstreams_;

@@ -186,7 +186,9 @@ int runDemoUpstream(const DemoUpstreamOptions& options) {
   std::printf("listening on 127.0.0.1:%u\n", service.port());
   std::fflush(stdout);
   int received = 0;
-  sigwait(&signals, &received);
+  do {
+    sigwait(&signals, &received);
+  } while (received != SIGTERM && received != SIGINT);
   service.stop();
   return 0;
 }
@@ -208,7 +210,7 @@ int runDemo(const DemoOptions& options) {
     printIntro(options, instances.ports, yaml);
     std::optional<DemoLoad> load;
     if (options.load) load.emplace(options.port, kLoadClients);
-    code = runGateway(result.config);
+    code = runGateway(RunOptions{}, result.config);
   }
   std::error_code ignored;
   std::filesystem::remove_all(data_dir, ignored);

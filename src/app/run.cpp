@@ -1,58 +1,158 @@
-// `scalegate run`: start the data plane and the admin listener, then wait for a signal.
+// `scalegate run`: start the data plane and the admin listener, then wait for signals:
+// SIGTERM/SIGINT drain and stop; SIGHUP (reload) and SIGUSR2 (binary upgrade) hand the
+// listeners and idle connections to a successor process (upgrade.h), then drain and stop.
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <optional>
 
 #include "app/cli.h"
 #include "app/control_plane.h"
+#include "app/systemd_notify.h"
+#include "app/upgrade.h"
+#include "config/config.h"
 #include "proxy/gateway.h"
 
 namespace sg::app {
+
+namespace {
+
+// How long a successor may take to start before the reload is given up.
+constexpr int64_t kSuccessorReadyMs = 30000;
+
+struct ReloadCounters {
+  explicit ReloadCounters(metrics::Registry& registry) {
+    const char* help =
+        "Reloads (SIGHUP, POST /admin/reload) and binary upgrades (SIGUSR2) this process tried, "
+        "by result: a process that reloads successfully hands over and exits, so the ones seen "
+        "here are mostly failures.";
+    invalid = &registry.counter("scalegate_reloads_total", help, {{"result", "invalid_config"}});
+    failed = &registry.counter("scalegate_reloads_total", help, {{"result", "successor_failed"}});
+  }
+  metrics::Counter* invalid;
+  metrics::Counter* failed;
+};
+
+// The configuration file's errors (empty when it is valid).
+std::vector<std::string> validate(const std::string& path) {
+  std::vector<std::string> errors;
+  auto result = config::loadConfigFile(path);
+  for (const auto& error : result.errors) errors.push_back(error.toString());
+  if (!result.config && errors.empty()) errors.push_back(path + ": cannot be loaded");
+  return errors;
+}
+
+// SIGHUP checks the file first (an invalid one changes nothing); SIGUSR2 does not: the new
+// binary may know keys this one does not. Returns the successor's link, or nullopt.
+std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
+                                        proxy::Gateway& gateway, ReloadCounters& counters) {
+  if (options.config_path.empty()) {
+    spdlog::warn("{} ignored: only `scalegate run --config FILE` can reload", strsignal(signal));
+    return std::nullopt;
+  }
+  if (signal == SIGHUP) {
+    auto errors = validate(options.config_path);
+    if (!errors.empty()) {
+      for (const auto& error : errors) spdlog::error("reload: {}", error);
+      spdlog::error("reload: {} is invalid; the running configuration stays", options.config_path);
+      counters.invalid->inc();
+      return std::nullopt;
+    }
+  }
+  const char* what = signal == SIGHUP ? "reload" : "binary upgrade";
+  spdlog::info("{}: starting {} with {}", what, options.executable, options.config_path);
+  Successor successor;
+  std::string error;
+  if (!startSuccessor(options.executable, options.argv, gateway.listeningSockets(),
+                      kSuccessorReadyMs, &successor, &error)) {
+    spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
+    counters.failed->inc();
+    return std::nullopt;
+  }
+  spdlog::info("{}: process {} serves now; draining this one", what, successor.pid);
+  notifySystemd("MAINPID=" + std::to_string(successor.pid));
+  return successor;
+}
+
+void logListeners(const config::Config& config, uint32_t workers) {
+  for (const auto& listener : config.listeners) {
+    spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
+                 workers);
+  }
+  if (!config.postgres) return;
+  for (const auto& listener : config.postgres->listeners) {
+    spdlog::info("postgres: listening on {} ({}), {} workers", listener.address.toString(),
+                 listener.name, workers);
+  }
+}
+
+admin::ReloadOutcome requestReload(const RunOptions& options) {
+  admin::ReloadOutcome outcome;
+  if (options.config_path.empty()) {
+    outcome.errors.push_back("only `scalegate run --config FILE` can reload");
+    return outcome;
+  }
+  outcome.errors = validate(options.config_path);
+  outcome.started = outcome.errors.empty() && ::kill(getpid(), SIGHUP) == 0;
+  return outcome;
+}
+
+}  // namespace
 
 sigset_t blockShutdownSignals() {
   signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  for (int blocked : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&set, blocked);
   // Blocked before any thread starts (threads inherit the mask), so only the sigwait()
   // in runGateway sees them.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
 
-int runGateway(std::shared_ptr<const config::Config> config) {
+int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> config) {
   sigset_t signals = blockShutdownSignals();
+  std::string error;
+  net::InheritedListeners inherited;
+  auto predecessor = PredecessorLink::fromEnvironment(&inherited, &error);
+  if (!error.empty()) {
+    spdlog::error("{}", error);
+    return 1;
+  }
 
   proxy::Gateway gateway(config);
-  std::string error;
   // Declared after the gateway: stopped before it is destroyed on every return path.
-  ControlPlane control(gateway);
-  if (!control.startAdmin(&error) || !gateway.start(&error)) {
+  ControlPlane control(gateway, [&options] { return requestReload(options); });
+  if (!control.startAdmin(&error) || !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
   }
   control.startControl();
-  for (const auto& listener : config->listeners) {
-    spdlog::info("listening on {} ({}), {} workers", listener.address.toString(), listener.name,
-                 gateway.workerCount());
-  }
-  if (config->postgres) {
-    for (const auto& listener : config->postgres->listeners) {
-      spdlog::info("postgres: listening on {} ({}), {} workers", listener.address.toString(),
-                   listener.name, gateway.workerCount());
-    }
-  }
+  logListeners(*config, gateway.workerCount());
+  if (predecessor) predecessor->ready(gateway);
+  notifySystemd("READY=1");
+  ReloadCounters counters(gateway.shared().registry());
+  std::optional<Successor> successor;
   int received = 0;
-  sigwait(&signals, &received);
-  spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
-               config->shutdown_timeout.count());
+  while (!successor) {
+    sigwait(&signals, &received);
+    if (received == SIGTERM || received == SIGINT) break;
+    successor = replaceProcess(options, received, gateway, counters);
+  }
+  if (!successor) {
+    spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
+                 config->shutdown_timeout.count());
+  }
   control.stopControl();
-  gateway.drain();
+  gateway.drain(successor ? successor->link : -1);
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
+  if (predecessor) predecessor->stop();
   control.stop();
   gateway.stop();
+  if (successor) ::close(successor->link);
   spdlog::info("stopped");
   return 0;
 }

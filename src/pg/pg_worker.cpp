@@ -133,22 +133,25 @@ void PgWorker::setKeepAlive(int fd) const {
                          wholeSeconds(c.tcp_keepintvl), static_cast<int>(c.tcp_keepcnt)});
 }
 
-bool PgWorker::openListeners(std::string* error) {
+bool PgWorker::openListeners(net::InheritedListeners* inherited, uint32_t workers,
+                             std::string* error) {
   const auto& listeners = config().listeners;
   for (uint32_t i = 0; i < listeners.size(); ++i) {
-    int fd = net::listenSocket(listeners[i].address, 4096, error);
-    if (fd < 0) {
+    auto fds = net::listenOrInherit(listeners[i].address, inherited, index_, workers, error);
+    if (fds.empty()) {
       *error = "postgres listener " + listeners[i].name + ": " + *error;
       return false;
     }
-    // A PostgreSQL client always speaks first (SSLRequest or StartupMessage).
-    if (config().tcp_defer_accept.count() > 0)
-      net::deferAccept(fd, wholeSeconds(config().tcp_defer_accept));
-    acceptors_.push_back(std::make_unique<net::Acceptor>(
-        fd, "postgres listener " + listeners[i].name, [this, i](int client) {
-          setKeepAlive(client);
-          (new ClientConn(this, client, i, now()))->start();
-        }));
+    for (int fd : fds) {
+      // A PostgreSQL client always speaks first (SSLRequest or StartupMessage).
+      if (config().tcp_defer_accept.count() > 0)
+        net::deferAccept(fd, wholeSeconds(config().tcp_defer_accept));
+      acceptors_.push_back(std::make_unique<net::Acceptor>(
+          fd, "postgres listener " + listeners[i].name, [this, i](int client) {
+            setKeepAlive(client);
+            (new ClientConn(this, client, i, now()))->start();
+          }));
+    }
   }
   return true;
 }
@@ -187,10 +190,18 @@ ServerConn* PgWorker::connectProbe(Pool& pool, std::string* error) {
   return server;
 }
 
+void PgWorker::listeningSockets(std::vector<net::ListeningSocket>* out) const {
+  for (const auto& acceptor : acceptors_)
+    out->push_back({net::localAddress(acceptor->fd()).toString(), acceptor->fd()});
+}
+
 void PgWorker::beginDrain() {
   draining_ = true;
   if (lag_monitor_ != nullptr) lag_monitor_->stop();
-  for (auto& acceptor : acceptors_) acceptor->closeSocket();
+  for (auto& acceptor : acceptors_) {
+    loop_.remove(acceptor->fd());  // the socket may live on in a successor process
+    acceptor->closeSocket();
+  }
   std::vector<ClientConn*> idle;
   for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
     // A client running a cross-shard query holds its servers through the query's legs.

@@ -14,6 +14,7 @@
 #include "net/acceptor.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
+#include "net/inherited_listeners.h"
 #include "net/timer.h"
 #include "pg/pool.h"
 #include "pg/route/text_lru.h"
@@ -43,10 +44,12 @@ class PgWorker final : public net::TimerHandler {
   PgWorker(const PgWorker&) = delete;
   PgWorker& operator=(const PgWorker&) = delete;
 
-  bool openListeners(std::string* error);
+  bool openListeners(net::InheritedListeners* inherited, uint32_t workers, std::string* error);
   void start();  // on the loop thread, before the loop runs
   // Stop accepting; idle clients are closed, others when their transaction ends.
   void beginDrain();
+  // This worker's listening sockets (a successor process takes them over).
+  void listeningSockets(std::vector<net::ListeningSocket>* out) const;
   bool draining() const { return draining_; }
   size_t clientCount() const { return client_count_; }
   void closeAll();

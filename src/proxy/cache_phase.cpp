@@ -291,8 +291,8 @@ void CachePhase::serveCached(std::shared_ptr<const cache::CachedResponse> entry,
     body = {};
   }
   ex_.response_started = true;
-  const bool must_close =
-      ex_.close_after || ex_.clientEof() || ex_.worker->draining() || !ex_.request_body.done();
+  const bool must_close = ex_.close_after || ex_.clientEof() || ex_.worker->closesConnections() ||
+                          !ex_.request_body.done();
   ex_.close_after = must_close;
   announce();
   appendNumberLine(&ex_.extra_headers, "Age",

@@ -3,6 +3,7 @@
 // exchange's (exchange.cpp and the phases).
 #include "proxy/client_connection.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "net/fd_passing.h"
 #include "net/socket.h"
 #include "proxy/async_queue.h"
 #include "proxy/exchange.h"
@@ -44,12 +46,13 @@ ClientConnection::ClientConnection(Worker* worker, SharedListener* listener, int
 
 ClientConnection::~ClientConnection() = default;
 
-void ClientConnection::start() {
+void ClientConnection::start(bool adopted) {
   ip_ = net::peerAddress(stream_.fd()).hostString();
   listener_->connections->inc();
   listener_->open_connections->add(1);
   worker_->connectionOpened(this);
   worker_->loop().add(stream_.fd(), this);
+  if (adopted) return armIdleTimer();
   worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
 }
 
@@ -149,8 +152,20 @@ void ClientConnection::processInput() {
   if (state_ != State::kWaiting || !input_.empty()) return;
   releaseIdleBuffer();
   // A draining worker keeps no idle connection: one that was still sending a response when
-  // the drain began (a large cache hit) closes once it is sent and nothing else was asked.
-  if (worker_->draining()) close();
+  // the drain began (a large cache hit) leaves once it is sent and nothing else was asked.
+  if (worker_->draining()) retire();
+}
+
+void ClientConnection::retire() {
+  int link = worker_->handoverLink();
+  if (link >= 0 && state_ == State::kWaiting && input_.empty() && stream_.open() &&
+      stream_.tls() == nullptr) {
+    // Out of this loop first: the socket lives on in the successor.
+    worker_->loop().remove(stream_.fd());
+    if (!net::sendDescriptor(link, stream_.fd(), "conn " + listener_->config->name))
+      spdlog::warn("could not pass a connection to the successor: {}", std::strerror(errno));
+  }
+  close();
 }
 
 // Between requests the connection gives its read buffer and its exchange back.
@@ -239,8 +254,8 @@ void ClientConnection::discardClientInput() {
 
 void ClientConnection::drain() {
   if (state_ == State::kLingering) return close();
-  if (state_ == State::kWaiting && input_.empty()) return close();
-  if (exchange_ != nullptr) exchange_->close_after = true;
+  if (state_ == State::kWaiting && input_.empty()) return retire();
+  if (exchange_ != nullptr && worker_->closesConnections()) exchange_->close_after = true;
 }
 
 void ClientConnection::close() {

@@ -36,7 +36,9 @@ class ClientConnection final : public net::EventHandler,
   ClientConnection(Worker* worker, SharedListener* listener, int fd);
   ~ClientConnection() override;
 
-  void start();
+  // `adopted`: an idle keep-alive connection a predecessor process passed on (idle_timeout
+  // runs, not request_head_timeout).
+  void start(bool adopted = false);
   // A connection without a client that runs one cacheable GET (stale-while-revalidate).
   void startRefresh(std::string request_head, std::string client_ip, std::string key);
   // A connection without a client that runs one GET as a client's (cache warming); `done`
@@ -88,6 +90,9 @@ class ClientConnection final : public net::EventHandler,
   void processInput();
   void releaseIdleBuffer();
   void closeAfterResponse(bool body_unread);
+  // An idle connection of a draining worker: passed to the successor process when there is
+  // one and the connection can move (plain socket, nothing buffered), else closed.
+  void retire();
   void discardClientInput();
   void reportDelivery();
 

@@ -65,7 +65,7 @@ void Exchange::startPipeline() {
   client_minor = request.version_minor;
   request_is_head = request.method == "HEAD";
   request_upgrade = request.upgrade;
-  close_after = !request.keep_alive || worker->draining() || refresh();
+  close_after = !request.keep_alive || worker->closesConnections() || refresh();
   bool has_id = std::any_of(request.headers.begin(), request.headers.end(),
                             [](const auto& h) { return h.kind == http::HeaderKind::kXRequestId; });
   if (!has_id) generated_id = worker->requestIds().next(request_id_buffer_);
@@ -208,8 +208,8 @@ void Exchange::answerLocally(int status_code, bool close_connection,
   phases.cache.announce();
   status = status_code;
   local_answer = true;
-  const bool must_close =
-      close_connection || close_after || clientEof() || worker->draining() || !request_body.done();
+  const bool must_close = close_connection || close_after || clientEof() ||
+                          worker->closesConnections() || !request_body.done();
   LocalResponse local;
   if (with_body != nullptr) local = *with_body;
   local.status = status_code;
@@ -280,7 +280,7 @@ void Exchange::finish() {
     phases.upstream.release(response.keep_alive && !phases.upstream.eof() && request_forwarded &&
                             response_body.kind() != http::BodyKind::kUntilClose);
   }
-  close_after = close_after || !request_forwarded || clientEof() || worker->draining();
+  close_after = close_after || !request_forwarded || clientEof() || worker->closesConnections();
   setState(State::kResponded);
   flushClient();
 }

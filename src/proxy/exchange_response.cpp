@@ -105,10 +105,10 @@ bool Exchange::startResponse() {
     if (runResponsePhase(phase, *this, &context) != Verdict::kContinue) return false;
   }
   UpstreamConn* upstream = phases.upstream.connection();
-  const bool close_client = close_after || unchunk_for_http10 || !request_body.done() ||
-                            !phases.upstream.pipe().idle() ||
-                            response.body == http::BodyKind::kUntilClose || worker->draining() ||
-                            (phases.compression.active() && client_minor == 0);
+  const bool close_client =
+      close_after || unchunk_for_http10 || !request_body.done() || !phases.upstream.pipe().idle() ||
+      response.body == http::BodyKind::kUntilClose || worker->closesConnections() ||
+      (phases.compression.active() && client_minor == 0);
   context.chunked = (response.body == http::BodyKind::kChunked && !dechunk) ||
                     (phases.compression.active() && client_minor >= 1);
   context.close = close_client;

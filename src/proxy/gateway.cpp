@@ -20,7 +20,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
 
 Gateway::~Gateway() { stop(); }
 
-bool Gateway::start(std::string* error) {
+bool Gateway::start(std::string* error, net::InheritedListeners* inherited) {
   if (!shared_->checkClusterLimits(error)) return false;
   if (!shared_->openQueues(error)) return false;
   if (config_->access_log.enabled) {
@@ -35,7 +35,8 @@ bool Gateway::start(std::string* error) {
       worker->attachPostgres(postgres_.get());
       pg_workers.push_back(worker->postgres());
     }
-    if (!worker->openListeners(error)) return false;
+    if (!worker->openListeners(inherited, error)) return false;
+    worker->listeningSockets(&listening_);
     shared_->registry().counterCallback(
         "scalegate_worker_coalesced_polls_total",
         "Polls a worker made after sleeping event_coalescing_us under concurrent load, instead of "
@@ -44,6 +45,7 @@ bool Gateway::start(std::string* error) {
         [w = worker.get()] { return double(w->loop().coalescedPolls()); });
     workers_.push_back(std::move(worker));
   }
+  if (inherited != nullptr) inherited->closeUnused();  // addresses no listener has any more
   if (postgres_) postgres_->attach(std::move(pg_workers));
   startHealthChecks();
   startDnsDiscovery();
@@ -109,10 +111,15 @@ void Gateway::startDnsDiscovery() {
   dns_->start();
 }
 
-void Gateway::drain() {
+void Gateway::drain(int handover_link) {
   shared_->draining = true;
   for (auto& queue : shared_->queues()) queue->drain();
-  for (auto& worker : workers_) worker->drain();
+  for (auto& worker : workers_) worker->drain(handover_link);
+}
+
+void Gateway::adopt(int fd, std::string listener) {
+  uint32_t next = next_adopter_.fetch_add(1, std::memory_order_relaxed);
+  workers_[next % workers_.size()]->adopt(fd, std::move(listener));
 }
 
 bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {

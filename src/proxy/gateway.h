@@ -1,5 +1,6 @@
 #pragma once
 // The running data plane: shared state plus one Worker thread per configured worker.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "config/config.h"
 #include "health/active_checker.h"
+#include "net/inherited_listeners.h"
 #include "proxy/access_log.h"
 #include "proxy/dns_discovery.h"
 #include "proxy/shared_state.h"
@@ -32,10 +34,16 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Opens every listener in every worker, then starts the worker threads.
-  bool start(std::string* error);
-  // Stop accepting and let in-flight requests finish (SIGTERM).
-  void drain();
+  // Opens every listener in every worker (taking `inherited` sockets where a predecessor
+  // process passed some for the address), then starts the worker threads.
+  bool start(std::string* error, net::InheritedListeners* inherited = nullptr);
+  // Stop accepting and let in-flight requests finish (SIGTERM). With `handover_link` (a
+  // successor's, app/upgrade.h), idle connections are passed to the successor, not closed.
+  void drain(int handover_link = -1);
+  // Every listening socket of every worker (taken when start() opened them).
+  const std::vector<net::ListeningSocket>& listeningSockets() const { return listening_; }
+  // Thread-safe: an idle connection a predecessor passed on, served by the next worker.
+  void adopt(int fd, std::string listener);
   // Waits until every worker has exited or `limit` passes; true when all exited.
   bool waitForWorkers(std::chrono::milliseconds limit);
   // Ends every worker loop now and joins the threads (and the health checker's). Whatever
@@ -63,6 +71,8 @@ class Gateway {
   std::mutex mutex_;
   std::condition_variable exited_;
   uint32_t running_ = 0;
+  std::vector<net::ListeningSocket> listening_;
+  std::atomic<uint32_t> next_adopter_{0};
 };
 
 uint32_t defaultWorkerCount();

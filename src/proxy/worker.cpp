@@ -113,17 +113,37 @@ void Worker::attachPostgres(pg::PgService* service) {
       });
 }
 
-bool Worker::openListeners(std::string* error) {
-  if (pg_ && !pg_->openListeners(error)) return false;
+bool Worker::openListeners(net::InheritedListeners* inherited, std::string* error) {
+  const uint32_t workers = shared_->workerCount();
+  if (pg_ && !pg_->openListeners(inherited, workers, error)) return false;
   for (auto& listener : shared_->listeners()) {
-    int fd = net::listenSocket(listener.config->address, 4096, error);
-    if (fd < 0) return false;
-    acceptors_.push_back(std::make_unique<net::Acceptor>(
-        fd, listener.config->name, [this, shared = &listener](int client) {
-          (new ClientConnection(this, shared, client))->start();
-        }));
+    auto fds = net::listenOrInherit(listener.config->address, inherited, index_, workers, error);
+    if (fds.empty()) return false;
+    for (int fd : fds) {
+      acceptors_.push_back(std::make_unique<net::Acceptor>(
+          fd, listener.config->name, [this, shared = &listener](int client) {
+            (new ClientConnection(this, shared, client))->start();
+          }));
+    }
   }
   return true;
+}
+
+void Worker::listeningSockets(std::vector<net::ListeningSocket>* out) const {
+  if (pg_) pg_->listeningSockets(out);
+  for (const auto& acceptor : acceptors_)
+    out->push_back({net::localAddress(acceptor->fd()).toString(), acceptor->fd()});
+}
+
+void Worker::adopt(int fd, std::string listener) {
+  post([this, fd, name = std::move(listener)] {
+    for (auto& shared : shared_->listeners()) {
+      if (shared.config->name != name || draining_) continue;
+      (new ClientConnection(this, &shared, fd))->start(/*adopted=*/true);
+      return;
+    }
+    ::close(fd);  // no such listener any more (or this worker is draining too)
+  });
 }
 
 void Worker::run() {
@@ -171,7 +191,8 @@ void Worker::trimSpareExchanges() {
   if (spare_exchanges_.size() > kSpareExchanges) spare_exchanges_.resize(kSpareExchanges);
 }
 
-void Worker::drain() {
+void Worker::drain(int handover_link) {
+  requested_handover_link_ = handover_link;
   drain_requested_ = true;
   loop_.wake();
 }
@@ -225,7 +246,13 @@ void Worker::startDelivery(SharedListener* listener, std::string request, std::s
 
 void Worker::beginDrain() {
   draining_ = true;
-  for (auto& acceptor : acceptors_) acceptor->closeSocket();  // new connections are refused
+  handover_link_ = requested_handover_link_.load();
+  for (auto& acceptor : acceptors_) {
+    // New connections are refused, or, when a successor process holds the same socket, go
+    // to it. Out of the loop first: epoll would report a socket that lives on elsewhere.
+    loop_.remove(acceptor->fd());
+    acceptor->closeSocket();
+  }
   if (pg_) pg_->beginDrain();
   for (ClientConnection* connection = connections_; connection != nullptr;) {
     ClientConnection* next = connection->next;

@@ -17,6 +17,7 @@
 #include "net/acceptor.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
+#include "net/inherited_listeners.h"
 #include "proxy/access_log.h"
 #include "proxy/completions.h"
 #include "proxy/request_id.h"
@@ -48,13 +49,21 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   pg::PgWorker* postgres() { return pg_.get(); }
   // Opens this worker's listening sockets (called before threads start, so a bind error
   // stops start-up with a clear message).
-  bool openListeners(std::string* error);
+  // `inherited`: listening sockets handed over by the process this one replaces (may be null).
+  bool openListeners(net::InheritedListeners* inherited, std::string* error);
   void run();
   // Once a second: worker 0 ages outlier ejections (OutlierDetector::tick), and every worker
   // trims its pool of spare exchanges.
   void onTimer(net::Timer* timer) override;
-  // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run().
-  void drain();
+  // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run(). With
+  // `handover_link` (a successor process's link, see app/upgrade.h), idle keep-alive
+  // connections are passed to the successor instead of being closed.
+  void drain(int handover_link = -1);
+  // This worker's listening sockets, HTTP and PostgreSQL (call before run()).
+  void listeningSockets(std::vector<net::ListeningSocket>* out) const;
+  // Thread-safe: serves `fd`, an idle client connection a predecessor process passed on, as a
+  // connection of the listener named `listener` (closed when there is none).
+  void adopt(int fd, std::string listener);
   // Thread-safe. stop(): exit run() now (after the drain limit).
   void stop();
 
@@ -62,6 +71,10 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   SharedState& shared() { return *shared_; }
   uint32_t index() const { return index_; }
   bool draining() const { return draining_; }
+  // Connections close after their response: draining without a successor to pass them to.
+  bool closesConnections() const { return draining_ && handover_link_ < 0; }
+  // The successor's link while handing over (else -1).
+  int handoverLink() const { return handover_link_; }
   const AccessLog* accessLog() const { return access_log_; }
   RequestIdGenerator& requestIds() { return request_ids_; }
   std::string& scratch() { return scratch_; }
@@ -151,6 +164,8 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // Exchanges not in use (LIFO: the warmest first). One in use belongs to its connection.
   std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   bool draining_ = false;
+  int handover_link_ = -1;  // set when the drain begins
+  std::atomic<int> requested_handover_link_{-1};
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> stop_requested_{false};
   RequestIdGenerator request_ids_;

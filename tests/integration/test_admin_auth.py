@@ -45,6 +45,8 @@ ENDPOINTS = [
     Endpoint("PUT", "/admin/upstreams/dyn/servers/127.0.0.1:10", {"weight": 2}, 201),
     Endpoint("GET", "/admin/upstreams/dyn/servers", None, 200),
     Endpoint("DELETE", "/admin/upstreams/dyn/servers/127.0.0.1:10", None, 202),
+    # POST would start a reload (test_reload_upgrade.py): the method check is behind auth too.
+    Endpoint("GET", "/admin/reload", None, 405),
     Endpoint("GET", "/nowhere", None, 404),
 ]
 

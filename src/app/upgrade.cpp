@@ -1,0 +1,187 @@
+#include "app/upgrade.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "net/fd_passing.h"
+#include "net/socket.h"
+#include "proxy/gateway.h"
+
+extern char** environ;
+
+namespace sg::app {
+
+namespace {
+
+constexpr int kLinkFd = 3;  // where the successor finds its end of the link
+constexpr const char* kLinkVariable = "SCALEGATE_UPGRADE_FD";
+constexpr std::string_view kListen = "listen ";
+constexpr std::string_view kListened = "listened";
+constexpr std::string_view kReady = "ready";
+constexpr std::string_view kConnection = "conn ";
+
+// The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
+std::vector<std::string> successorEnvironment() {
+  std::vector<std::string> variables;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, kLinkVariable, std::strlen(kLinkVariable)) != 0)
+      variables.emplace_back(*entry);
+  }
+  variables.push_back(std::string(kLinkVariable) + "=" + std::to_string(kLinkFd));
+  return variables;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& text : strings) out.push_back(text.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// posix_spawn with the child's end of the link on fd 3 (dup2 clears close-on-exec there) and
+// the signal state a fresh process expects (this one blocks its shutdown signals).
+int spawnSuccessor(const std::string& executable, std::vector<std::string> argv, int link,
+                   pid_t* pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, link, kLinkFd);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  std::vector<std::string> environment = successorEnvironment();
+  auto arguments = pointers(argv);
+  auto variables = pointers(environment);
+  int error = posix_spawn(pid, executable.c_str(), &actions, &attributes, arguments.data(),
+                          variables.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  return error;
+}
+
+// Waits for the successor's "ready"; false when it closed the link (exited) or time ran out.
+bool awaitReady(int link, int64_t timeout_ms, std::string* error) {
+  pollfd wait{link, POLLIN, 0};
+  int polled;
+  do {
+    polled = poll(&wait, 1, static_cast<int>(timeout_ms));
+  } while (polled < 0 && errno == EINTR);
+  if (polled == 0) return *error = "it did not get ready in time", false;
+  std::string message;
+  int fd = net::receiveDescriptor(link, &message);
+  if (fd >= 0) ::close(fd);
+  if (fd == -2) return *error = "it exited before it was ready (see its log lines)", false;
+  if (message.rfind(kReady, 0) != 0) return *error = "it answered '" + message + "'", false;
+  return true;
+}
+
+void stopFailedSuccessor(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
+}  // namespace
+
+bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
+                    const std::vector<net::ListeningSocket>& sockets, int64_t ready_timeout_ms,
+                    Successor* successor, std::string* error) {
+  int link[2];
+  if (!net::seqPacketPair(link)) return *error = std::strerror(errno), false;
+  pid_t pid = -1;
+  int spawned = spawnSuccessor(executable, argv, link[1], &pid);
+  ::close(link[1]);
+  if (spawned != 0) {
+    ::close(link[0]);
+    return *error = "cannot start " + executable + ": " + std::strerror(spawned), false;
+  }
+  bool sent = true;
+  for (const auto& socket : sockets)
+    sent = sent && net::sendDescriptor(link[0], socket.fd, std::string(kListen) + socket.address);
+  sent = sent && net::sendDescriptor(link[0], -1, kListened);
+  if (!sent || !awaitReady(link[0], ready_timeout_ms, error)) {
+    if (!sent) *error = std::string("cannot pass the listening sockets: ") + std::strerror(errno);
+    ::close(link[0]);
+    stopFailedSuccessor(pid);
+    return false;
+  }
+  // A worker passing a connection must never wait long on a successor that stopped reading.
+  timeval limit{1, 0};
+  setsockopt(link[0], SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  successor->pid = pid;
+  successor->link = link[0];
+  return true;
+}
+
+std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
+    net::InheritedListeners* inherited, std::string* error) {
+  const char* value = std::getenv(kLinkVariable);
+  if (value == nullptr) return nullptr;
+  int fd = std::atoi(value);
+  unsetenv(kLinkVariable);  // not for the processes this one starts
+  if (fd <= STDERR_FILENO || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    *error = std::string(kLinkVariable) + " does not name an open socket";
+    return nullptr;
+  }
+  std::unique_ptr<PredecessorLink> link(new PredecessorLink(fd));
+  for (;;) {
+    std::string message;
+    int socket = net::receiveDescriptor(fd, &message);
+    if (message == kListened) break;
+    if (socket < 0 || message.rfind(kListen, 0) != 0) {
+      if (socket >= 0) ::close(socket);
+      *error = "the process being replaced broke off while passing its listening sockets";
+      return nullptr;
+    }
+    inherited->add(message.substr(kListen.size()), socket);
+  }
+  return link;
+}
+
+PredecessorLink::~PredecessorLink() {
+  stop();
+  ::close(fd_);
+}
+
+void PredecessorLink::ready(proxy::Gateway& gateway) {
+  std::string message = std::string(kReady) + " " + std::to_string(getpid());
+  if (!net::sendDescriptor(fd_, -1, message))
+    spdlog::warn("could not tell the process being replaced that this one is ready");
+  thread_ = std::thread([this, &gateway] { adoptConnections(&gateway); });
+}
+
+void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
+  size_t adopted = 0;
+  for (;;) {
+    std::string message;
+    int fd = net::receiveDescriptor(fd_, &message);
+    if (fd == -2) break;  // the predecessor has exited (or stop())
+    if (fd < 0) continue;
+    if (message.rfind(kConnection, 0) != 0) {
+      ::close(fd);
+      continue;
+    }
+    gateway->adopt(fd, message.substr(kConnection.size()));
+    ++adopted;
+  }
+  spdlog::info("took over {} idle connection(s) from the process it replaced", adopted);
+}
+
+void PredecessorLink::stop() {
+  if (!thread_.joinable()) return;
+  ::shutdown(fd_, SHUT_RDWR);  // ends the blocking receive
+  thread_.join();
+}
+
+}  // namespace sg::app

@@ -1,0 +1,60 @@
+#pragma once
+// Replacing the running process without closing its listeners (binary upgrade, and reload:
+// SIGUSR2 / SIGHUP), as nginx's binary upgrade and HAProxy's socket transfer do. The running
+// process starts its successor from the executable file (the new binary, if it was replaced)
+// with the same arguments and a Unix socket on fd 3; over it, it passes every listening
+// socket, waits until the successor has started and says "ready", then drains: requests in
+// flight finish here, and each idle HTTP/1.1 keep-alive connection is passed to the successor
+// instead of being closed, so clients see neither a refused connection nor a reset.
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/inherited_listeners.h"
+
+namespace sg::proxy {
+class Gateway;
+}
+
+namespace sg::app {
+
+struct Successor {
+  pid_t pid = -1;
+  int link = -1;  // where idle connections are passed; closed when the handover ends
+};
+
+// Starts `executable` with `argv` as this process's successor, passes it `sockets`, and waits
+// up to `ready_timeout_ms` for it to say ready. False with *error when it could not start,
+// exited, or did not get ready in time (it is then stopped); this process keeps running.
+bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
+                    const std::vector<net::ListeningSocket>& sockets, int64_t ready_timeout_ms,
+                    Successor* successor, std::string* error);
+
+// The successor's side: present when this process was started by startSuccessor.
+class PredecessorLink {
+ public:
+  // Reads SCALEGATE_UPGRADE_FD (and removes it from the environment); null when not set.
+  // Receives the listening sockets into `inherited`; null with *error when the link breaks.
+  static std::unique_ptr<PredecessorLink> fromEnvironment(net::InheritedListeners* inherited,
+                                                          std::string* error);
+  ~PredecessorLink();
+  PredecessorLink(const PredecessorLink&) = delete;
+  PredecessorLink& operator=(const PredecessorLink&) = delete;
+
+  // Once this process serves: tells the predecessor, then adopts the connections it passes
+  // (on a thread, until the predecessor closes the link or stop()).
+  void ready(proxy::Gateway& gateway);
+  void stop();
+
+ private:
+  explicit PredecessorLink(int fd) : fd_(fd) {}
+  void adoptConnections(proxy::Gateway* gateway);
+
+  int fd_;
+  std::thread thread_;
+};
+
+}  // namespace sg::app

@@ -1,0 +1,48 @@
+#include "net/inherited_listeners.h"
+
+#include <unistd.h>
+
+#include "net/socket.h"
+
+namespace sg::net {
+
+size_t InheritedListeners::count() const {
+  size_t total = 0;
+  for (const auto& [address, fds] : sockets_) total += fds.size();
+  return total;
+}
+
+std::vector<int> InheritedListeners::take(const Address& address, uint32_t worker,
+                                          uint32_t workers) {
+  std::vector<int> taken;
+  auto found = sockets_.find(address.toString());
+  if (found == sockets_.end()) return taken;
+  std::vector<int>& fds = found->second;
+  for (size_t i = worker; i < fds.size(); i += workers) {
+    taken.push_back(fds[i]);
+    fds[i] = -1;  // taken
+  }
+  return taken;
+}
+
+void InheritedListeners::closeUnused() {
+  for (auto& [address, fds] : sockets_) {
+    for (int& fd : fds) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+  }
+  sockets_.clear();
+}
+
+std::vector<int> listenOrInherit(const Address& address, InheritedListeners* inherited,
+                                 uint32_t worker, uint32_t workers, std::string* error) {
+  std::vector<int> fds;
+  if (inherited != nullptr) fds = inherited->take(address, worker, workers);
+  if (!fds.empty()) return fds;
+  int fd = listenSocket(address, 4096, error);
+  if (fd >= 0) fds.push_back(fd);
+  return fds;
+}
+
+}  // namespace sg::net
