@@ -146,6 +146,9 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
                  config->shutdown_timeout.count());
   }
   control.stopControl();
+  // Handing over: the successor answers the admin port (both bound it with SO_REUSEPORT); this
+  // process's admin would report "draining" to health checkers meanwhile.
+  if (successor) control.stop();
   gateway.drain(successor ? successor->link : -1);
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
