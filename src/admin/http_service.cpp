@@ -99,7 +99,7 @@ class HttpService::Connection final : public net::EventHandler,
     auto status = http::parseRequestHead(input_.view(), {64 * 1024, 100}, &head, &error);
     if (status == http::ParseStatus::kIncomplete) return false;
     ServiceResponse response;
-    bool close_after = !head.keep_alive;
+    bool close_after = !head.keep_alive || !service_->accepting_;
     if (status == http::ParseStatus::kError || head.body == http::BodyKind::kChunked) {
       response.status = status == http::ParseStatus::kError ? http::statusFor(error) : 411;
       response.body = "bad request\n";
@@ -212,20 +212,36 @@ HttpService::HttpService(net::Address address, ServiceHandler handler)
 
 HttpService::~HttpService() { stop(); }
 
-bool HttpService::start(std::string* error) {
-  int fd = net::listenSocket(address_, 512, error);
-  if (fd < 0) return false;
+bool HttpService::start(std::string* error, net::InheritedListeners* inherited) {
+  auto fds = net::listenOrInherit(address_, inherited, 0, 1, error);
+  if (fds.empty()) return false;
+  for (size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);  // one socket serves it
+  int fd = fds[0];
+  listening_fd_ = fd;
   port_ = net::localAddress(fd).port();
   loop_ = std::make_unique<net::EventLoop>();
   acceptor_ = std::make_unique<Acceptor>(this, fd);
   loop_->add(fd, acceptor_.get());
-  loop_->setWakeHandler([this] { loop_->stop(); });
+  loop_->setWakeHandler([this] {
+    if (!accepting_ && acceptor_) {
+      loop_->remove(acceptor_->fd());  // the socket lives on in the successor
+      acceptor_.reset();
+    }
+    if (stopping_) loop_->stop();
+  });
   thread_ = std::thread([this] { loop_->run(); });
   return true;
 }
 
+void HttpService::stopAccepting() {
+  if (!thread_.joinable()) return;
+  accepting_ = false;
+  loop_->wake();
+}
+
 void HttpService::stop() {
   if (!thread_.joinable()) return;
+  stopping_ = true;
   loop_->wake();
   thread_.join();
   for (auto* connection : connections_) delete connection;

@@ -2,6 +2,7 @@
 // A small HTTP/1.1 server on its own thread and event loop, for the admin API and the
 // demo's upstream instances. Requests are answered whole (bodies up to 1 MiB, framed by
 // Content-Length), or with a stream fed on a timer; it is not on the proxy's data path.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "http/message.h"
 #include "net/address.h"
 #include "net/event_loop.h"
+#include "net/inherited_listeners.h"
 
 namespace sg::admin {
 
@@ -40,9 +42,16 @@ class HttpService {
   HttpService(const HttpService&) = delete;
   HttpService& operator=(const HttpService&) = delete;
 
-  // Binds and starts the thread. Returns false with *error when the address is unusable.
-  bool start(std::string* error);
+  // Binds (or takes the socket a predecessor process passed for the address, see
+  // net/inherited_listeners.h) and starts the thread. False with *error when the address is
+  // unusable.
+  bool start(std::string* error, net::InheritedListeners* inherited = nullptr);
   void stop();
+  // Thread-safe: accepts no more connections (a successor process shares the listening socket
+  // and takes them); requests in flight are answered, each with `Connection: close`.
+  void stopAccepting();
+  // The listening socket (-1 before start).
+  int listeningFd() const { return listening_fd_; }
   // The bound port (useful when the address asked for port 0).
   uint16_t port() const { return port_; }
 
@@ -56,6 +65,9 @@ class HttpService {
   std::unordered_set<Connection*> connections_;  // touched only by the loop thread
   std::thread thread_;
   uint16_t port_ = 0;
+  int listening_fd_ = -1;
+  std::atomic<bool> accepting_{true};
+  std::atomic<bool> stopping_{false};
 };
 
 std::string serializeResponse(const ServiceResponse& response, bool close);

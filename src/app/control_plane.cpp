@@ -19,7 +19,7 @@ ControlPlane::~ControlPlane() {
   stop();
 }
 
-bool ControlPlane::startAdmin(std::string* error) {
+bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inherited) {
   registry_.start();
   if (!config_.admin.address) return true;
   admin::AdminContext context{&gateway_.shared(), gateway_.postgres()};
@@ -36,11 +36,20 @@ bool ControlPlane::startAdmin(std::string* error) {
   }
   admin_service_ = std::make_unique<admin::HttpService>(*config_.admin.address,
                                                         admin::makeAdminHandler(context));
-  if (!admin_service_->start(error)) {
+  if (!admin_service_->start(error, inherited)) {
     *error = "admin: " + *error;
     return false;
   }
   return true;
+}
+
+std::vector<net::ListeningSocket> ControlPlane::adminSocket() const {
+  if (!admin_service_ || admin_service_->listeningFd() < 0) return {};
+  return {{config_.admin.address->toString(), admin_service_->listeningFd()}};
+}
+
+void ControlPlane::handOverAdmin() {
+  if (admin_service_) admin_service_->stopAccepting();
 }
 
 void ControlPlane::startControl() {

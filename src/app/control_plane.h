@@ -22,7 +22,12 @@ class ControlPlane {
 
   // Before the data plane starts: the registry, and the admin listener (so /health and
   // /metrics answer as soon as the data plane does). False with *error when it cannot bind.
-  bool startAdmin(std::string* error);
+  // `inherited`: sockets a predecessor process passed (the admin address's is taken).
+  bool startAdmin(std::string* error, net::InheritedListeners* inherited = nullptr);
+  // The admin listening socket, for a successor process (none without an admin listener).
+  std::vector<net::ListeningSocket> adminSocket() const;
+  // A successor serves the admin port now: take no new admin connections.
+  void handOverAdmin();
   // Once the data plane runs: registry-bound upstreams, the autoscaler, the sampler.
   void startControl();
   // Before the data plane drains: nothing decides or changes servers any more.

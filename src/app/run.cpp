@@ -47,7 +47,8 @@ std::vector<std::string> validate(const std::string& path) {
 // SIGHUP checks the file first (an invalid one changes nothing); SIGUSR2 does not: the new
 // binary may know keys this one does not. Returns the successor's link, or nullopt.
 std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
-                                        proxy::Gateway& gateway, ReloadCounters& counters) {
+                                        proxy::Gateway& gateway, ControlPlane& control,
+                                        ReloadCounters& counters) {
   if (options.config_path.empty()) {
     spdlog::warn("{} ignored: only `scalegate run --config FILE` can reload", strsignal(signal));
     return std::nullopt;
@@ -65,8 +66,10 @@ std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
   spdlog::info("{}: starting {} with {}", what, options.executable, options.config_path);
   Successor successor;
   std::string error;
-  if (!startSuccessor(options.executable, options.argv, gateway.listeningSockets(),
-                      kSuccessorReadyMs, &successor, &error)) {
+  std::vector<net::ListeningSocket> sockets = gateway.listeningSockets();
+  for (const auto& admin : control.adminSocket()) sockets.push_back(admin);
+  if (!startSuccessor(options.executable, options.argv, sockets, kSuccessorReadyMs, &successor,
+                      &error)) {
     spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
     counters.failed->inc();
     return std::nullopt;
@@ -125,7 +128,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   proxy::Gateway gateway(config);
   // Declared after the gateway: stopped before it is destroyed on every return path.
   ControlPlane control(gateway, [&options] { return requestReload(options); });
-  if (!control.startAdmin(&error) || !gateway.start(&error, &inherited)) {
+  if (!control.startAdmin(&error, &inherited) || !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
   }
@@ -139,20 +142,21 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   while (!successor) {
     sigwait(&signals, &received);
     if (received == SIGTERM || received == SIGINT) break;
-    successor = replaceProcess(options, received, gateway, counters);
+    successor = replaceProcess(options, received, gateway, control, counters);
   }
   if (!successor) {
     spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
                  config->shutdown_timeout.count());
   }
   control.stopControl();
-  // Handing over: the successor answers the admin port (both bound it with SO_REUSEPORT); this
-  // process's admin would report "draining" to health checkers meanwhile.
-  if (successor) control.stop();
+  // Handing over: the successor answers the admin port (the same socket), this process only
+  // finishes the admin requests it has (its /health would say "draining" to health checkers).
+  if (successor) control.handOverAdmin();
   gateway.drain(successor ? successor->link : -1);
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
-  if (predecessor) predecessor->stop();
+  // A predecessor still draining passes its idle connections on through this process.
+  if (predecessor) predecessor->finish(successor ? config->shutdown_timeout.count() : 0);
   control.stop();
   gateway.stop();
   if (successor) ::close(successor->link);

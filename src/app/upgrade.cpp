@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -27,7 +28,6 @@ constexpr const char* kLinkVariable = "SCALEGATE_UPGRADE_FD";
 constexpr std::string_view kListen = "listen ";
 constexpr std::string_view kListened = "listened";
 constexpr std::string_view kReady = "ready";
-constexpr std::string_view kConnection = "conn ";
 
 // The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
 std::vector<std::string> successorEnvironment() {
@@ -141,7 +141,10 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
     if (message == kListened) break;
     if (socket < 0 || message.rfind(kListen, 0) != 0) {
       if (socket >= 0) ::close(socket);
-      *error = "the process being replaced broke off while passing its listening sockets";
+      *error = "the process being replaced broke off while passing its listening sockets (" +
+               (socket == -2 ? std::string("link closed: ") + std::strerror(errno)
+                             : "got '" + message + "'") +
+               ")";
       return nullptr;
     }
     inherited->add(message.substr(kListen.size()), socket);
@@ -168,14 +171,26 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
     int fd = net::receiveDescriptor(fd_, &message);
     if (fd == -2) break;  // the predecessor has exited (or stop())
     if (fd < 0) continue;
-    if (message.rfind(kConnection, 0) != 0) {
+    if (message.rfind(net::kConnectionMessage, 0) != 0) {
       ::close(fd);
       continue;
     }
-    gateway->adopt(fd, message.substr(kConnection.size()));
+    gateway->adopt(fd, message.substr(net::kConnectionMessage.size()));
     ++adopted;
   }
   spdlog::info("took over {} idle connection(s) from the process it replaced", adopted);
+  std::lock_guard lock(mutex_);
+  done_ = true;
+  done_cv_.notify_all();
+}
+
+void PredecessorLink::finish(int64_t limit_ms) {
+  if (!thread_.joinable()) return;
+  {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait_for(lock, std::chrono::milliseconds(limit_ms), [this] { return done_; });
+  }
+  stop();
 }
 
 void PredecessorLink::stop() {

@@ -8,7 +8,9 @@
 // instead of being closed, so clients see neither a refused connection nor a reset.
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +49,9 @@ class PredecessorLink {
   // Once this process serves: tells the predecessor, then adopts the connections it passes
   // (on a thread, until the predecessor closes the link or stop()).
   void ready(proxy::Gateway& gateway);
+  // Waits up to `limit_ms` for the predecessor to finish passing connections (it closes the
+  // link when it exits), then stops taking them.
+  void finish(int64_t limit_ms);
   void stop();
 
  private:
@@ -55,6 +60,9 @@ class PredecessorLink {
 
   int fd_;
   std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;  // the predecessor closed the link
 };
 
 }  // namespace sg::app

@@ -16,4 +16,10 @@ bool sendDescriptor(int socket, int fd, std::string_view payload);
 // yet). Payloads longer than `max_payload` are cut.
 int receiveDescriptor(int socket, std::string* payload, size_t max_payload = 4096);
 
+// The message that passes a client connection, naming the listener it belongs to.
+constexpr std::string_view kConnectionMessage = "conn ";
+inline bool passConnection(int link, int fd, std::string_view listener) {
+  return sendDescriptor(link, fd, std::string(kConnectionMessage) + std::string(listener));
+}
+
 }  // namespace sg::net

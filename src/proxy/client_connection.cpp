@@ -162,7 +162,7 @@ void ClientConnection::retire() {
       stream_.tls() == nullptr) {
     // Out of this loop first: the socket lives on in the successor.
     worker_->loop().remove(stream_.fd());
-    if (!net::sendDescriptor(link, stream_.fd(), "conn " + listener_->config->name))
+    if (!net::passConnection(link, stream_.fd(), listener_->config->name))
       spdlog::warn("could not pass a connection to the successor: {}", std::strerror(errno));
   }
   close();

@@ -1,7 +1,13 @@
 #include "proxy/gateway.h"
 
-#include <algorithm>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "net/fd_passing.h"
 #include "pg/pg_service.h"
 #include "pg/pg_worker.h"
 #include "proxy/worker.h"
@@ -112,12 +118,22 @@ void Gateway::startDnsDiscovery() {
 }
 
 void Gateway::drain(int handover_link) {
-  shared_->draining = true;
+  // Handing over, the service goes on in the successor: /health must not say "draining".
+  if (handover_link < 0) shared_->draining = true;
+  handover_link_ = handover_link;
   for (auto& queue : shared_->queues()) queue->drain();
   for (auto& worker : workers_) worker->drain(handover_link);
 }
 
 void Gateway::adopt(int fd, std::string listener) {
+  // Reloaded again meanwhile: straight on to this process's own successor (its workers may
+  // already have finished draining).
+  if (int link = handover_link_.load(); link >= 0) {
+    if (!net::passConnection(link, fd, listener))
+      spdlog::warn("could not pass a connection on to the successor: {}", std::strerror(errno));
+    ::close(fd);
+    return;
+  }
   uint32_t next = next_adopter_.fetch_add(1, std::memory_order_relaxed);
   workers_[next % workers_.size()]->adopt(fd, std::move(listener));
 }

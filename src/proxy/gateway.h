@@ -73,6 +73,7 @@ class Gateway {
   uint32_t running_ = 0;
   std::vector<net::ListeningSocket> listening_;
   std::atomic<uint32_t> next_adopter_{0};
+  std::atomic<int> handover_link_{-1};
 };
 
 uint32_t defaultWorkerCount();

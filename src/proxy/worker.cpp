@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "net/fd_passing.h"
 #include "net/socket.h"
 #include "pg/pg_worker.h"
 #include "proxy/client_connection.h"
@@ -138,11 +139,16 @@ void Worker::listeningSockets(std::vector<net::ListeningSocket>* out) const {
 void Worker::adopt(int fd, std::string listener) {
   post([this, fd, name = std::move(listener)] {
     for (auto& shared : shared_->listeners()) {
-      if (shared.config->name != name || draining_) continue;
+      if (shared.config->name != name) continue;
+      // Reloaded again meanwhile: the connection goes on to this process's own successor.
+      if (draining_ && handover_link_ >= 0 && net::passConnection(handover_link_, fd, name)) {
+        break;
+      }
+      if (draining_) break;
       (new ClientConnection(this, &shared, fd))->start(/*adopted=*/true);
       return;
     }
-    ::close(fd);  // no such listener any more (or this worker is draining too)
+    ::close(fd);  // passed on, or no such listener any more, or this worker is stopping
   });
 }
 
