@@ -18,8 +18,9 @@
 # A scalegate build without a TLS listener (`scalegate check` refuses the `tls` key) is reported
 # as "n/a (no TLS listener in this build)" and the peers are still measured.
 #
-# Env: HANDSHAKES (3000), BATCH (100), N (50000), CONN (32), ROUNDS (3), WARMUP (2000),
-#      SCALEGATE_BIN (build/src/app/scalegate). About 1-2 minutes on 2 cores with the defaults.
+# Env: HANDSHAKES (2000), BATCH (100), N (20000), CONN (32), ROUNDS (3), WARMUP (2000),
+#      H2LOAD_TIMEOUT (60 s per h2load run), SCALEGATE_BIN (build/src/app/scalegate).
+#      About 1 minute per proxy with the defaults on 2 busy cores (less on idle ones).
 # Exit status: 0 when every measured proxy answered every request with 2xx over TLS 1.3 (and h2
 # for (c)), 1 otherwise. Everything listens on loopback; only the processes started here are
 # stopped, by pid.
@@ -28,12 +29,13 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
-HANDSHAKES=${HANDSHAKES:-3000}
+HANDSHAKES=${HANDSHAKES:-2000}
 BATCH=${BATCH:-100}
-N=${N:-50000}
+N=${N:-20000}
 CONN=${CONN:-32}
 ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2000}
+H2LOAD_TIMEOUT=${H2LOAD_TIMEOUT:-60} # seconds, per h2load run: a stuck proxy fails the run
 SCALEGATE_BIN=${SCALEGATE_BIN:-$ROOT/build/src/app/scalegate}
 [[ "$SCALEGATE_BIN" == /* ]] || SCALEGATE_BIN=$PWD/$SCALEGATE_BIN
 
@@ -50,7 +52,7 @@ die() {
   exit 1
 }
 
-for v in HANDSHAKES BATCH N CONN ROUNDS WARMUP; do
+for v in HANDSHAKES BATCH N CONN ROUNDS WARMUP H2LOAD_TIMEOUT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 ((HANDSHAKES % BATCH == 0)) || die "HANDSHAKES ($HANDSHAKES) must be a multiple of BATCH ($BATCH)"
@@ -193,7 +195,7 @@ if [[ " ${PROXIES[*]} " == *" scalegate "* ]]; then
 fi
 for p in "${PROXIES[@]}"; do
   wait_tls_ready "$p" "${PORT[$p]}"
-  taskset -c "$LOAD_CPU" h2load --h1 -n "$WARMUP" -c "$CONN" -t 1 "https://127.0.0.1:${PORT[$p]}/" >/dev/null 2>&1 || true
+  timeout "$H2LOAD_TIMEOUT" taskset -c "$LOAD_CPU" h2load --h1 -n "$WARMUP" -c "$CONN" -t 1 "https://127.0.0.1:${PORT[$p]}/" >/dev/null 2>&1 || true
 done
 say "run dir $RUN_DIR; HANDSHAKES=$HANDSHAKES BATCH=$BATCH N=$N CONN=$CONN ROUNDS=$ROUNDS"
 say "started: origin pid ${PID[origin]} (CPU $LOAD_CPU)$(for p in "${PROXIES[@]}"; do
@@ -233,7 +235,7 @@ measure_handshakes() { # name -> handshakes per CPU-second
   local name=$1 url="https://127.0.0.1:${PORT[$1]}/" c0 c1 out i
   c0=$(cpu_ticks "${PID[$name]}")
   for ((i = 0; i < HANDSHAKES / BATCH; i++)); do
-    out=$(taskset -c "$LOAD_CPU" h2load --h1 -n "$BATCH" -c "$BATCH" -t 1 "$url" 2>&1) || true
+    out=$(timeout "$H2LOAD_TIMEOUT" taskset -c "$LOAD_CPU" h2load --h1 -n "$BATCH" -c "$BATCH" -t 1 "$url" 2>&1) || true
     check_h2load "$name" handshakes "$out" "$BATCH" http/1.1 || return 1
   done
   c1=$(cpu_ticks "${PID[$name]}")
@@ -246,7 +248,7 @@ measure_requests() { # name figure h2load-args... -> CPU microseconds per reques
   shift 2
   [[ " $* " == *" --h1 "* ]] && protocol=http/1.1
   c0=$(cpu_ticks "${PID[$name]}")
-  out=$(taskset -c "$LOAD_CPU" h2load -n "$N" -c "$CONN" -t 1 "$@" "$url" 2>&1) || true
+  out=$(timeout "$H2LOAD_TIMEOUT" taskset -c "$LOAD_CPU" h2load -n "$N" -c "$CONN" -t 1 "$@" "$url" 2>&1) || true
   c1=$(cpu_ticks "${PID[$name]}")
   check_h2load "$name" "$figure" "$out" "$N" "$protocol" || return 1
   awk -v a="$c0" -v b="$c1" -v t="$TICKS_PER_SEC" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / t * 1e6 / n }'
