@@ -2,15 +2,20 @@
 # Installs every Debian 12 package that scalegate's build, tests and benchmark need.
 # Idempotent: when everything is already installed it changes nothing and needs no network.
 # Runs as root (sudo bash scripts/install-deps.sh). Prints one line per phase.
+# --build-only: only what building the binary needs (the Dockerfile's builder stage uses it).
 set -euo pipefail
 
-PACKAGES=(
-  # build
+# What `cmake && ninja` needs (CMake finds GTest at configure time, so the test libraries too).
+BUILD_PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config ccache
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libboost-json1.81-dev
-  zlib1g-dev libbrotli-dev
+  zlib1g-dev libbrotli-dev libhiredis-dev libssl-dev libsqlite3-dev libpg-query-dev
+  libprotobuf-c-dev
   # unit tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
   # fuzzing (libFuzzer ships in clang's runtime; llhttp's C sources are the differential
   # fuzzer's reference parser)
   clang libclang-rt-14-dev node-llhttp
@@ -19,21 +24,27 @@ PACKAGES=(
   # benchmark peers and load generators (h2load is in nghttp2-client)
   nginx-light haproxy wrk nghttp2-client
   # shared state (store: redis): client library, servers for tests, clock-skew test tool
-  libhiredis-dev redis-server redis-tools faketime python3-redis
-  # OpenSSL 3 (script digests, SCRAM, TLS of the PostgreSQL listener); the openssl command makes
-  # the TLS integration tests' certificates
-  libssl-dev openssl
-  # SQLite (the embedded durable job store of async routes)
-  libsqlite3-dev
+  redis-server redis-tools faketime python3-redis
+  # OpenSSL 3 (libssl-dev above: script digests, SCRAM, TLS); the openssl command makes the TLS
+  # integration tests' certificates. SQLite (libsqlite3-dev above) is the async routes' job store.
+  openssl
   # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the
-  # driver tests, libpg_query for statement parsing
-  postgresql-15 pgbouncer python3-psycopg python3-asyncpg libpg-query-dev
-  # protobuf-c headers for libpg_query's protobuf parse trees (its runtime is inside libpg_query)
-  libprotobuf-c-dev
+  # driver tests (libpg_query for statement parsing and the protobuf-c headers of its parse
+  # trees are in BUILD_PACKAGES)
+  postgresql-15 pgbouncer python3-psycopg python3-asyncpg
   # the dashboard's browser test (headless Chromium driven by playwright-core) and the
   # Kubernetes manifest schema check (tests/kubernetes); their npm packages below
   chromium nodejs
 )
+if [[ "${1:-}" == --build-only ]]; then
+  PACKAGES=("${BUILD_PACKAGES[@]}")
+  build_only=1
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--build-only]" >&2
+  exit 2
+else
+  build_only=0
+fi
 LISTS_MAX_AGE_MIN=360 # skip `apt-get update` when the package lists are younger than 6 hours
 
 say() { echo "install-deps: $*"; }
@@ -112,6 +123,14 @@ else
       die "apt-get install failed"
     }
   fi
+fi
+
+if ((build_only)); then
+  for tool in cmake ninja g++ pkg-config; do
+    command -v "$tool" >/dev/null || die "'$tool' not found after install"
+  done
+  say "ok (build only)"
+  exit 0
 fi
 
 # The dashboard's browser test drives Chromium with playwright-core, pinned in

@@ -1,19 +1,24 @@
 #include "app/cli.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
+#include "app/log_format.h"
 #include "app/pg_commands.h"
 
 namespace sg::app {
 
-std::shared_ptr<const config::Config> loadOrReport(const std::string& path) {
+std::shared_ptr<const config::Config> loadOrReport(const std::string& path, bool as_log) {
   auto result = config::loadConfigFile(path);
-  for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.toString().c_str());
+  for (const auto& error : result.errors) {
+    if (as_log)
+      spdlog::error("{}", error.toString());
+    else
+      std::fprintf(stderr, "%s\n", error.toString().c_str());
+  }
   return result.config;
 }
 
@@ -33,9 +38,6 @@ RunOptions runOptions(const std::string& config_path, int argc, char** argv) {
 }  // namespace
 
 int runCli(int argc, char** argv) {
-  // Logs go to stderr, leaving stdout to what a command prints (demo's instructions, the
-  // access log when its path is "-").
-  spdlog::set_default_logger(spdlog::stderr_color_mt("scalegate"));
   CLI::App app{"scalegate: load-balancing HTTP gateway"};
   app.set_version_flag("--version", std::string("scalegate ") + kVersion);
   app.require_subcommand(1);
@@ -43,6 +45,9 @@ int runCli(int argc, char** argv) {
   std::string run_config;
   auto* run = app.add_subcommand("run", "Run the gateway with a configuration file");
   run->add_option("-c,--config", run_config, "YAML configuration file")->required();
+  std::string log_format = "text";
+  run->add_option("--log-format", log_format, "Log lines on stderr: text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
 
   std::string check_config;
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
@@ -69,6 +74,10 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  // Logs go to stderr, leaving stdout to what a command prints (demo's instructions, the
+  // access log when its path is "-").
+  const LogFormat format = parseLogFormat(log_format).value_or(LogFormat::text);
+  installDefaultLogger(format);
   if (pg.chosen()) return pg.run();
   if (*run || *demo || *instance) blockShutdownSignals();
   if (*instance) return runDemoUpstream(instance_options);
@@ -79,7 +88,8 @@ int runCli(int argc, char** argv) {
     return 0;
   }
   if (*run) {
-    auto config = loadOrReport(run_config);
+    // In json mode a configuration error is a log line too, so a collector parses every line.
+    auto config = loadOrReport(run_config, format == LogFormat::json);
     return config ? runGateway(runOptions(run_config, argc, argv), config) : 1;
   }
   return runDemo(demo_options);

@@ -12,8 +12,9 @@ namespace sg::app {
 constexpr const char* kVersion = "0.1.0";
 
 int runCli(int argc, char** argv);
-// Loads and validates; prints every error as FILE:LINE:COL: message on stderr.
-std::shared_ptr<const config::Config> loadOrReport(const std::string& path);
+// Loads and validates; prints every error as FILE:LINE:COL: message on stderr (as an error log
+// line through spdlog when `as_log`).
+std::shared_ptr<const config::Config> loadOrReport(const std::string& path, bool as_log = false);
 // How `scalegate run` was started: what a reload or binary upgrade starts again.
 struct RunOptions {
   std::string config_path;        // empty: no reload (the demo's built-in configuration)
