@@ -61,8 +61,8 @@ def certs(tmp_path_factory):
 def tls_upstream():
     started = []
 
-    def make(name, cert_and_key, client_ca=None):
-        args = ["--tls-cert", cert_and_key[0], "--tls-key", cert_and_key[1]]
+    def make(name, cert_and_key, client_ca=None, extra=()):
+        args = ["--tls-cert", cert_and_key[0], "--tls-key", cert_and_key[1]] + list(extra)
         if client_ca:
             args += ["--tls-client-ca", client_ca]
         u = start_upstream(name, extra_args=args)
@@ -273,3 +273,21 @@ def test_a_server_that_resets_mid_response_fails_the_request_not_the_gateway(
     gw2 = gateway(tls_config(u2, {"ca": certs["ca"]}))
     assert gw2.get("/echo").status == 200
     assert gw.alive()
+
+
+def test_a_request_with_a_body_is_retried_on_another_tls_server(certs, tls_upstream, gateway):
+    bad = tls_upstream("bad", certs["server"], extra=["--status", "503"])
+    good = tls_upstream("good", certs["server"])
+    routes = [{"name": "all", "match": {"prefix": "/"}, "upstream": "secure",
+               "retries": {"attempts": 2, "on": ["5xx"]}, "retry_non_idempotent": True}]
+    cfg = make_config({"secure": [bad, good]}, routes=routes, workers=1,
+                      upstream_opts={"secure": {"tls": {"ca": certs["ca"]}}})
+    gw = gateway(cfg)
+    import hashlib
+    for i in range(4):
+        body = os.urandom(20000 + i)
+        with Conn(gw.port) as c:
+            r = c.request("POST", "/echo/%d" % i, body=body)
+        assert r.status == 200 and r.header("X-Upstream") == "good", r
+        assert r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert tls_stats(bad, certs)["requests"] >= 1  # some tries went there first, then again
