@@ -163,6 +163,7 @@ def test_client_certificate_required_by_the_upstream(certs, tls_upstream, gatewa
     # TLS 1.3: the server refuses the missing certificate after the client's handshake is done,
     # so the request meets the alert on its first read (a reset, not a failed connect).
     assert tls_stats(u, certs, client=True)["requests"] == 1  # only the one with the certificate
+    assert wait_until(lambda: "connection failed (tls)" in without.logs, timeout=5), without.logs
 
 
 def test_a_reconnect_resumes_the_saved_session(certs, tls_upstream, gateway):
