@@ -85,7 +85,8 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, const std::stri
   const bool http = listeners != nullptr || map.find("postgres") == nullptr;
   const detail::Field* upstreams = http ? map.require("upstreams") : map.find("upstreams");
   detail::UpstreamNames names = detail::collectUpstreamNames(upstreams);
-  if (upstreams != nullptr) detail::loadUpstreams(errors, *upstreams, &config->upstreams);
+  if (upstreams != nullptr)
+    detail::loadUpstreams(errors, *upstreams, file_name, &config->upstreams);
   if (listeners != nullptr) detail::loadListeners(errors, *listeners, names, &config->listeners);
   if (const detail::Field* cache = map.find("cache"))
     detail::loadCache(errors, *cache, &config->cache);

@@ -320,6 +320,18 @@ struct ServerConfig {
   Duration fail_timeout{std::chrono::seconds(10)};  // window for max_fails, and time spent down
 };
 
+// Upstream key `tls`: the servers are spoken to over TLS. The context is made at load time (so a
+// bad file is a load error) and shared read-only by every connection and health check.
+struct UpstreamTlsConfig {
+  std::string sni;     // the name sent and checked; empty: none sent, the server's IP is checked
+  bool verify = true;  // secure by default: the chain and the name (or IP) are checked
+  std::string ca;      // CA file; empty = the system's trust store
+  std::string cert;    // client_cert.cert (with key): for servers that require one
+  std::string key;
+  int min_version = 0x0303;  // TLS1_2_VERSION; `min_version: 1.3` raises it
+  std::shared_ptr<const net::TlsContext> context;
+};
+
 struct UpstreamConfig {
   std::string name;
   BalanceAlgorithm balance = BalanceAlgorithm::kRoundRobin;
@@ -341,6 +353,7 @@ struct UpstreamConfig {
   std::optional<CircuitBreakerConfig> circuit_breaker;
   std::optional<DiscoveryConfig> discovery;  // servers added and removed at run time
   std::optional<AutoscaleConfig> autoscale;  // upstream key `autoscale`
+  std::optional<UpstreamTlsConfig> tls;      // upstream key `tls`; nullopt = plain TCP
 };
 
 struct AdminConfig {

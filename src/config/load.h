@@ -16,7 +16,12 @@ namespace sg::config::detail {
 using UpstreamNames = std::optional<std::vector<std::string>>;
 
 UpstreamNames collectUpstreamNames(const Field* upstreams);
-void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamConfig>* out);
+// Files named inside (upstream `tls`) are resolved against config_file's directory.
+void loadUpstreams(ErrorSink& errors, const Field& field, const std::string& config_file,
+                   std::vector<UpstreamConfig>* out);
+// Upstream key `tls` (load_upstream_tls.cpp): files read and the client context made here.
+void loadUpstreamTls(ErrorSink& errors, const Field& field, const std::string& config_file,
+                     UpstreamTlsConfig* out);
 void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
                    std::vector<ListenerConfig>* out);
 

@@ -179,12 +179,14 @@ void loadServers(ErrorSink& errors, const Field& field, const ServerConfig& defa
   }
 }
 
-void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
+void loadUpstream(ErrorSink& errors, const Field& field, const std::string& config_file,
+                  UpstreamConfig* out) {
   MapReader map(errors, field,
-                {"balance", "hash_on", "ring_size", "hash_balance_factor", "sticky_cookie",
-                 "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout",
-                 "max_fails", "fail_timeout", "slow_start", "panic_threshold", "health_check",
-                 "outlier_detection", "circuit_breaker", "servers", "discovery", "autoscale"});
+                {"balance",           "hash_on",         "ring_size",         "hash_balance_factor",
+                 "sticky_cookie",     "connect_timeout", "response_timeout",  "keepalive",
+                 "keepalive_timeout", "max_fails",       "fail_timeout",      "slow_start",
+                 "panic_threshold",   "health_check",    "outlier_detection", "circuit_breaker",
+                 "servers",           "discovery",       "autoscale",         "tls"});
   if (!map.valid()) return;
   readBalance(errors, map.find("balance"), &out->balance);
   readHashOn(errors, map.find("hash_on"), &out->hash_on);
@@ -209,6 +211,8 @@ void loadUpstream(ErrorSink& errors, const Field& field, UpstreamConfig* out) {
   if (const Field* breaker = map.find("circuit_breaker")) {
     loadCircuitBreaker(errors, *breaker, &out->circuit_breaker.emplace());
   }
+  if (const Field* tls = map.find("tls"))
+    loadUpstreamTls(errors, *tls, config_file, &out->tls.emplace());
   loadDiscovery(errors, map, defaults, out);
   if (const Field* autoscale = map.find("autoscale")) {
     loadAutoscale(errors, *autoscale, &out->autoscale.emplace());
@@ -234,7 +238,8 @@ UpstreamNames collectUpstreamNames(const Field* upstreams) {
   return names;
 }
 
-void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamConfig>* out) {
+void loadUpstreams(ErrorSink& errors, const Field& field, const std::string& config_file,
+                   std::vector<UpstreamConfig>* out) {
   if (!field.value.IsMap()) {
     errors.add(field.mark(), field.path,
                "expected a map of upstream name to upstream, got " + describeNode(field.value));
@@ -259,7 +264,7 @@ void loadUpstreams(ErrorSink& errors, const Field& field, std::vector<UpstreamCo
     }
     UpstreamConfig config;
     config.name = name;
-    loadUpstream(errors, upstream, &config);
+    loadUpstream(errors, upstream, config_file, &config);
     out->push_back(std::move(config));
   }
 }

@@ -28,6 +28,9 @@ struct CheckTarget {
   net::Address address;
   std::string label;  // "upstream server", for logs
   CheckStatus* status = nullptr;
+  // Upstream `tls`: checks speak TLS with the same context, SNI and verification as requests
+  // (a plain check would fail on every TLS server). Null: plain TCP.
+  const config::UpstreamTlsConfig* tls = nullptr;
 };
 
 class ActiveChecker {

@@ -86,13 +86,14 @@ void Probe::startCheck() {
   }
   started_ms_ = loop_->now();
   int error = 0;
-  fd_ = net::connectSocket(target_.address, &error);
-  if (fd_ < 0) {
+  int fd = net::connectSocket(target_.address, &error);
+  if (fd < 0) {
     finish(false, describeConnectError(error));
     return;
   }
+  stream_ = net::Stream(fd);
   state_ = State::kConnecting;
-  if (!loop_->add(fd_, this)) {
+  if (!loop_->add(fd, this)) {
     finish(false, std::string("epoll_ctl: ") + std::strerror(errno));
     return;
   }
@@ -106,6 +107,9 @@ void Probe::onEvents(uint32_t events) {
     case State::kConnecting:
       onConnectEvent(events);
       return;
+    case State::kHandshaking:
+      stepHandshake();
+      return;
     case State::kSending:
       sendRequest();
       return;
@@ -116,12 +120,41 @@ void Probe::onEvents(uint32_t events) {
 }
 
 void Probe::onConnectEvent(uint32_t events) {
-  int error = net::socketError(fd_);
+  int error = net::socketError(stream_.fd());
   if (error != 0) {
     finish(false, describeConnectError(error));
     return;
   }
   if ((events & EPOLLOUT) == 0) return;  // not connected yet
+  if (target_.tls != nullptr) return startHandshake();
+  onConnected();
+}
+
+void Probe::startHandshake() {
+  std::string host = target_.tls->sni.empty() ? target_.address.hostString() : target_.tls->sni;
+  std::string error;
+  auto session = net::TlsSession::make(*target_.tls->context, stream_.fd(), host, &error);
+  if (session == nullptr) return finish(false, "tls: " + error);
+  session->useSessionCache(&tls_sessions_);
+  stream_.attachTls(std::move(session));
+  state_ = State::kHandshaking;
+  stepHandshake();
+}
+
+void Probe::stepHandshake() {
+  switch (stream_.tls()->handshake()) {
+    case net::TlsSession::Step::kWantRead:
+    case net::TlsSession::Step::kWantWrite:
+      return;
+    case net::TlsSession::Step::kDone:
+      return onConnected();
+    case net::TlsSession::Step::kFailed:
+      tls_sessions_.clear();
+      return finish(false, "tls: " + stream_.tls()->error());
+  }
+}
+
+void Probe::onConnected() {
   if (target_.config->type == config::HealthCheckConfig::Type::kTcp) {
     finish(true, "connected");
     return;
@@ -134,9 +167,9 @@ void Probe::onConnectEvent(uint32_t events) {
 void Probe::sendRequest() {
   while (sent_ < request_.size()) {
     iovec iov{request_.data() + sent_, request_.size() - sent_};
-    ssize_t n = net::writeVec(fd_, &iov, 1);
+    ssize_t n = stream_.writeVec(&iov, 1);
     if (n < 0) {
-      finish(false, std::string("send failed: ") + std::strerror(errno));
+      finish(false, "send failed: " + ioError());
       return;
     }
     if (n == 0) return;  // socket full: wait for EPOLLOUT
@@ -149,10 +182,10 @@ void Probe::sendRequest() {
 void Probe::readResponse() {
   char chunk[kReadChunk];
   for (;;) {
-    ssize_t n = net::readSome(fd_, chunk, sizeof(chunk));
+    ssize_t n = stream_.read(chunk, sizeof(chunk));
     if (n == -1) return;  // drained; wait for more
     if (n == -2) {
-      finish(false, std::string("read failed: ") + std::strerror(errno));
+      finish(false, "read failed: " + ioError());
       return;
     }
     if (n == 0) {
@@ -200,12 +233,15 @@ void Probe::stop() {
   interval_timer_.cancel();
 }
 
+std::string Probe::ioError() const {
+  return stream_.tls() != nullptr ? stream_.tls()->error() : std::strerror(errno);
+}
+
 void Probe::closeConnection() {
   timeout_timer_.cancel();
-  if (fd_ >= 0) {
-    loop_->remove(fd_);
-    ::close(fd_);
-    fd_ = -1;
+  if (stream_.open()) {
+    loop_->remove(stream_.fd());
+    stream_.close();
   }
   state_ = State::kIdle;
   sent_ = 0;

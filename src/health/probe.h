@@ -7,7 +7,9 @@
 #include "health/active_checker.h"
 #include "http/message.h"
 #include "net/event_loop.h"
+#include "net/stream.h"
 #include "net/timer.h"
+#include "net/tls.h"
 
 namespace sg::health {
 
@@ -30,16 +32,21 @@ class Probe final : public net::EventHandler, public net::TimerHandler {
   void onTimer(net::Timer* timer) override;
 
  private:
-  enum class State { kIdle, kConnecting, kSending, kReading };
+  enum class State { kIdle, kConnecting, kHandshaking, kSending, kReading };
 
   void startCheck();
   void onConnectEvent(uint32_t events);
+  void startHandshake();
+  void stepHandshake();
+  // Connected (and, with TLS, handshaken): a tcp check passes, an http check sends.
+  void onConnected();
   void sendRequest();
   void readResponse();
   // Parses what has arrived; returns true when the check finished.
   bool evaluateResponse();
   void finish(bool passed, const std::string& reason);
   void closeConnection();
+  std::string ioError() const;  // why the last read or write failed
 
   net::EventLoop* loop_;
   CheckTarget target_;
@@ -50,7 +57,8 @@ class Probe final : public net::EventHandler, public net::TimerHandler {
   net::Timer interval_timer_{this};
   net::Timer timeout_timer_{this};
   State state_ = State::kIdle;
-  int fd_ = -1;
+  net::Stream stream_;
+  net::TlsSessionCache tls_sessions_;  // checks resume the previous check's TLS session
   std::string request_;
   size_t sent_ = 0;
   std::string response_;

@@ -70,7 +70,32 @@ bool loadCertificate(SSL_CTX* ctx, const std::string& cert, const std::string& k
   return true;
 }
 
+// The SSL's TlsSessionCache, set by useSessionCache (ex_data index made once).
+int sessionCacheIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// OpenSSL hands over a new session (TLS 1.3: a ticket read after the handshake). Returning 1
+// keeps the reference; 0 lets OpenSSL free it (a connection without a cache).
+int onNewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* cache = static_cast<TlsSessionCache*>(SSL_get_ex_data(ssl, sessionCacheIndex()));
+  if (cache == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  cache->store(session);
+  return 1;
+}
+
 }  // namespace
+
+void TlsSessionCache::store(SSL_SESSION* session) {
+  clear();
+  session_ = session;
+}
+
+void TlsSessionCache::clear() {
+  if (session_ != nullptr) SSL_SESSION_free(session_);
+  session_ = nullptr;
+}
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
@@ -101,6 +126,10 @@ std::shared_ptr<const TlsContext> TlsContext::makeClient(const TlsClientOptions&
   SSL_CTX* ctx = newContext(TLS_client_method());
   if (ctx == nullptr) return *error = failure("cannot make a TLS context", ""), nullptr;
   std::shared_ptr<const TlsContext> context(new TlsContext(ctx, false, options.verify));
+  if (options.min_version != 0) SSL_CTX_set_min_proto_version(ctx, options.min_version);
+  // Sessions are kept by the caller (TlsSessionCache), per server, not in OpenSSL's cache.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, onNewSession);
   if (!options.cert_file.empty() &&
       !loadCertificate(ctx, options.cert_file, options.key_file, error))
     return nullptr;
@@ -195,6 +224,13 @@ ssize_t TlsSession::write(const char* data, size_t size) {
   }
   return classify(0) == Step::kFailed ? -2 : -1;
 }
+
+void TlsSession::useSessionCache(TlsSessionCache* cache) {
+  SSL_set_ex_data(ssl_, sessionCacheIndex(), cache);
+  if (cache->get() != nullptr) SSL_set_session(ssl_, cache->get());
+}
+
+bool TlsSession::resumed() const { return SSL_session_reused(ssl_) == 1; }
 
 bool TlsSession::pending() const { return SSL_pending(ssl_) > 0; }
 

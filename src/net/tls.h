@@ -11,6 +11,9 @@
 #include <string>
 #include <string_view>
 
+// Declared in <openssl/ssl.h>, not types.h: named here without pulling in all of OpenSSL.
+using SSL_SESSION = struct ssl_session_st;
+
 namespace sg::net {
 
 // How the side that connects checks the peer, and whether a server asks for client certificates.
@@ -32,6 +35,28 @@ struct TlsClientOptions {
   std::string ca_file;    // empty: the system's default trust store
   std::string cert_file;  // optional client certificate (with key_file)
   std::string key_file;
+  int min_version = 0;  // TLS1_2_VERSION or TLS1_3_VERSION; 0 = TLS 1.2
+};
+
+// The session a client saved for one server: tickets the server sends land here and the next
+// connection to that server resumes from it (an abbreviated handshake). One per server per
+// thread; it must outlive the TlsSessions that use it.
+class TlsSessionCache {
+ public:
+  TlsSessionCache() = default;
+  ~TlsSessionCache() { clear(); }
+  TlsSessionCache(const TlsSessionCache&) = delete;
+  TlsSessionCache& operator=(const TlsSessionCache&) = delete;
+  TlsSessionCache(TlsSessionCache&& other) noexcept : session_(other.session_) {
+    other.session_ = nullptr;
+  }
+
+  void store(SSL_SESSION* session);  // takes the reference
+  SSL_SESSION* get() const { return session_; }
+  void clear();
+
+ private:
+  SSL_SESSION* session_ = nullptr;
 };
 
 class TlsContext {
@@ -82,6 +107,10 @@ class TlsSession {
   bool wantsWrite() const { return want_ == Step::kWantWrite; }
   // Sends close_notify, without waiting for the peer's.
   void shutdown();
+  // Client side: offers the session saved in `cache` (if any), and saves new ones there.
+  void useSessionCache(TlsSessionCache* cache);
+  // The handshake resumed a saved session.
+  bool resumed() const;
   // "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519", as PgBouncer shows it.
   std::string description() const;
   // Why the last step failed (OpenSSL's error queue and the verification result).

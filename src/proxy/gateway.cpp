@@ -86,7 +86,8 @@ void Gateway::startHealthChecks() {
       // Run-time slots come through ServerSlots' hooks below.
       if (server->index >= upstream.config->servers.size()) continue;
       targets.push_back({&*upstream.config->health_check, server->config.address,
-                         upstream.config->name + " " + server->address_text, &server->check});
+                         upstream.config->name + " " + server->address_text, &server->check,
+                         upstream.config->tls ? &*upstream.config->tls : nullptr});
     }
   }
   checker_ = std::make_unique<health::ActiveChecker>(std::move(targets));
@@ -95,11 +96,12 @@ void Gateway::startHealthChecks() {
     if (!upstream.config->health_check || !upstream.slots) continue;
     health::ActiveChecker* checker = checker_.get();
     const config::HealthCheckConfig* check = &*upstream.config->health_check;
+    const config::UpstreamTlsConfig* tls = upstream.config->tls ? &*upstream.config->tls : nullptr;
     std::string name = upstream.config->name;
     upstream.slots->setHooks(
-        [checker, check, name](SharedServer& server) {
+        [checker, check, tls, name](SharedServer& server) {
           checker->add(
-              {check, server.config.address, name + " " + server.address_text, &server.check});
+              {check, server.config.address, name + " " + server.address_text, &server.check, tls});
         },
         [checker](SharedServer& server) { checker->remove(&server.check); });
   }

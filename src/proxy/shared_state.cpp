@@ -212,6 +212,19 @@ void SharedState::registerUpstreamMetrics(SharedUpstream& upstream) {
   upstream.panic_picks = &registry_.counter(
       "scalegate_upstream_panic_total",
       "Picks made in panic mode (too few healthy servers: all servers used).", labels);
+  if (upstream.config->tls) {
+    auto handshakes = [&](const char* result) {
+      metrics::Labels with_result = labels;
+      with_result.emplace_back("result", result);
+      return &registry_.counter("scalegate_upstream_tls_handshakes_total",
+                                "TLS handshakes with the upstream's servers, by result (full, "
+                                "resumed: a saved session was reused, failed).",
+                                with_result);
+    };
+    upstream.tls_full = handshakes("full");
+    upstream.tls_resumed = handshakes("resumed");
+    upstream.tls_failed = handshakes("failed");
+  }
   SharedUpstream* owner = &upstream;
   registry_.gaugeCallback(
       "scalegate_upstream_outlier_ejections", "Ejections made by outlier detection so far.", labels,

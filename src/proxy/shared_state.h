@@ -92,6 +92,10 @@ struct SharedUpstream {
   metrics::Counter* retries = nullptr;
   metrics::Counter* retries_budget_exhausted = nullptr;
   metrics::Counter* panic_picks = nullptr;
+  // Upstream `tls` only: handshakes by result (full, resumed, failed).
+  metrics::Counter* tls_full = nullptr;
+  metrics::Counter* tls_resumed = nullptr;
+  metrics::Counter* tls_failed = nullptr;
   std::unique_ptr<resilience::CircuitBreaker> breaker;  // null without circuit_breaker
   std::unique_ptr<ServerSlots> slots;  // null without discovery: static servers only
   std::string fallback_host;           // Host for requests without one (first server, or name)

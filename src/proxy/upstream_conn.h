@@ -21,10 +21,11 @@ class UpstreamConn final : public net::EventHandler,
                            public net::Disposable {
  public:
   enum class State : uint8_t {
-    kConnecting,  // non-blocking connect in progress (connect_timeout armed)
-    kActive,      // carrying an exchange's request (response_timeout armed while waiting)
-    kIdle,        // in the keep-alive pool (keepalive_timeout armed)
-    kClosed,      // fd closed; waiting to be disposed after the event batch
+    kConnecting,   // non-blocking connect in progress (connect_timeout armed)
+    kHandshaking,  // upstream `tls`: TLS handshake in progress (still within connect_timeout)
+    kActive,       // carrying an exchange's request (response_timeout armed while waiting)
+    kIdle,         // in the keep-alive pool (keepalive_timeout armed)
+    kClosed,       // fd closed; waiting to be disposed after the event batch
   };
 
   UpstreamConn(Worker* worker, SharedUpstream* upstream, SharedServer* server, int fd);
@@ -55,6 +56,13 @@ class UpstreamConn final : public net::EventHandler,
 
  private:
   void onIdleEvent(uint32_t events);
+  void onConnectEvent(uint32_t events);
+  // Upstream `tls`: starts the handshake on the connected socket, then steps it on events.
+  void startHandshake();
+  void stepHandshake();
+  // A connect or handshake failure goes to the exchange as a failed connect (retries,
+  // passive health and the breaker count it).
+  void failConnect(bool timed_out);
 
   Worker* worker_;
   SharedUpstream* upstream_;

@@ -3,6 +3,8 @@
 // a new one made (failover on connect errors), and the request body streamed to it.
 #include "proxy/upstream_phase.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -230,6 +232,10 @@ bool UpstreamPhase::acceptRequestBody() {
 // may still go to a server not yet tried. Anything else gets 502.
 void UpstreamPhase::broken() {
   SharedServer* server = connection_->server();
+  // A TLS failure after the handshake (TLS 1.3: a refused client certificate) says why.
+  if (net::TlsSession* tls = connection_->stream().tls(); tls != nullptr && !tls->error().empty())
+    spdlog::warn("upstream {}: server {}: connection failed (tls): {}",
+                 connection_->upstream()->config->name, server->address_text, tls->error());
   const bool stale_reuse = connection_->reused() && !resent_;
   if (!stale_reuse) {
     server->errors->inc();

@@ -82,6 +82,7 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
     weights_seen_.push_back(0);
     slots_seen_.push_back(0);
     idle_.emplace_back(upstream.servers.size());
+    tls_sessions_.emplace_back(upstream.servers.size());
     open_connections_.push_back(0);
   }
   // The balancers see the vacant slots once, so a server added later ramps up (slow start).

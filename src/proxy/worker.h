@@ -18,6 +18,7 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "net/inherited_listeners.h"
+#include "net/tls.h"
 #include "proxy/access_log.h"
 #include "proxy/completions.h"
 #include "proxy/request_id.h"
@@ -102,6 +103,10 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   // Returns a connection to the pool, or closes it when the pool is full.
   void release(UpstreamConn* connection);
   void forgetIdle(UpstreamConn* connection);
+  // The TLS session this worker saved for a server (upstream `tls`), for resumption.
+  net::TlsSessionCache& tlsSessions(const SharedUpstream& upstream, const SharedServer& server) {
+    return tls_sessions_[upstream.index][server.index];
+  }
 
   void connectionOpened(ClientConnection* connection);
   void connectionClosed(ClientConnection* connection);
@@ -148,8 +153,9 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   const AccessLog* access_log_;
   net::EventLoop loop_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
-  std::vector<std::unique_ptr<lb::Balancer>> balancers_;       // per upstream
-  std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;  // [upstream][server] LIFO
+  std::vector<std::unique_ptr<lb::Balancer>> balancers_;         // per upstream
+  std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;    // [upstream][server] LIFO
+  std::vector<std::vector<net::TlsSessionCache>> tls_sessions_;  // [upstream][server]
   bool takeConnectionSlot(SharedUpstream& upstream, bool* counted);
   std::vector<uint32_t> open_connections_;  // [upstream]: this worker's connections, any state
   std::vector<uint64_t> weights_seen_;      // per upstream: weights_version last applied

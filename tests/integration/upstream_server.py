@@ -66,6 +66,10 @@ Every response carries `X-Upstream: <name>`. Paths:
 Options: --status N answers N to every path except /stats and /control/* (as if
 /control/status?status=N had been sent at start-up); --hang-all makes every such path hang;
 --delay-ms N delays every such path by N ms.
+TLS: --tls-cert FILE --tls-key FILE serve HTTPS on the port instead (handshake in the
+connection's thread; a failed one is counted in "tls_failed"); --tls-client-ca FILE also
+requires a client certificate signed by that CA. /stats then also reports "tls_resumed":
+counted connections whose handshake resumed a session.
 """
 import argparse
 import email.utils
@@ -75,6 +79,7 @@ import json
 import random
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -126,6 +131,8 @@ class State:
         self.connections = 0
         self.health_hits = 0
         self.accepted = 0         # every accepted connection, even one that sends nothing
+        self.tls_resumed = 0      # counted connections whose TLS handshake resumed a session
+        self.tls_failed = 0       # TLS handshakes that failed
         self.health_host = None   # Host header of the last /health request
         self.health_status = 200  # what /health answers (200: the echo)
         self.force_status = 0     # non-zero: every path except /stats, /control/* answers it
@@ -237,6 +244,13 @@ class Handler(socketserver.BaseRequestHandler):
     def setup(self):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.state = self.server.state
+        if self.server.tls_context is not None:
+            try:
+                self.request = self.server.tls_context.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError):
+                with self.state.lock:
+                    self.state.tls_failed += 1
+                raise
         self.counted_connection = False
         self.tool_connection = False  # first request was /stats or /control/*
         self.reader = Reader(self.request)
@@ -338,6 +352,8 @@ class Handler(socketserver.BaseRequestHandler):
             if not self.counted_connection:
                 self.counted_connection = True
                 self.state.connections += 1
+                if getattr(self.request, "session_reused", False):
+                    self.state.tls_resumed += 1
 
     # ---- request dispatch ------------------------------------------------
     def serve(self, req):
@@ -364,6 +380,8 @@ class Handler(socketserver.BaseRequestHandler):
                            "health_hits": self.state.health_hits,
                            "health_host": self.state.health_host,
                            "accepted": self.state.accepted,
+                           "tls_resumed": self.state.tls_resumed,
+                           "tls_failed": self.state.tls_failed,
                            "paths": dict(self.state.paths),
                            "targets": dict(self.state.targets)}
                 body = json.dumps(doc).encode()
@@ -646,6 +664,21 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 256
+    tls_context = None
+
+    def handle_error(self, request, client_address):
+        if sys.exc_info()[0] in (ssl.SSLError, ConnectionResetError):
+            return  # a refused TLS handshake is counted, not a crash to print
+        super().handle_error(request, client_address)
+
+
+def make_tls_context(cert, key, client_ca):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def main():
@@ -656,8 +689,13 @@ def main():
     ap.add_argument("--status", type=int, default=0, help="answer this status to every path")
     ap.add_argument("--hang-all", action="store_true", help="every request hangs")
     ap.add_argument("--delay-ms", type=int, default=0, help="wait this long before answering")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate chain")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
     args = ap.parse_args()
     server = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        server.tls_context = make_tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
     server.state = State(args.name)
     server.state.force_status = args.status
     server.state.hang_all = args.hang_all
