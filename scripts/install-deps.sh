@@ -23,6 +23,8 @@ PACKAGES=(
   # OpenSSL 3 (script digests, SCRAM, TLS of the PostgreSQL listener); the openssl command makes
   # the TLS integration tests' certificates
   libssl-dev openssl
+  # HTTP/2 to clients (nghttp2 server sessions); the HTTP/2 tests' client library
+  libnghttp2-dev python3-h2
   # SQLite (the embedded durable job store of async routes)
   libsqlite3-dev
   # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the
