@@ -116,6 +116,7 @@ bool Http2Session::start(std::string_view already_read) {
     return false;
   }
   readSocket();
+  if (!closing_) pump();
   return true;
 }
 
@@ -123,6 +124,7 @@ void Http2Session::onEvents(uint32_t events) {
   if (closing_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   readSocket();
+  if (!closing_) pump();  // EPOLLOUT: the socket takes more
 }
 
 void Http2Session::onTimer(net::Timer* /*timer*/) {
@@ -132,10 +134,11 @@ void Http2Session::onTimer(net::Timer* /*timer*/) {
   pump();
 }
 
-// Reads and hands to nghttp2 until the socket is drained (bounded per event like any read loop).
+// Reads and hands to nghttp2 until the socket is drained (edge-triggered: nothing is left
+// behind). A client that sends without end is stopped by nghttp2's limits, not here.
 void Http2Session::readSocket() {
   char buffer[kReadChunk];
-  for (int reads = 0; readable_ && reads < 64 && !closing_; ++reads) {
+  while (readable_ && !closing_) {
     ssize_t n = socket_.read(buffer, sizeof(buffer));
     if (n == -1) {
       readable_ = false;
@@ -144,8 +147,8 @@ void Http2Session::readSocket() {
     if (n <= 0) return close();  // the client closed or the connection broke
     if (static_cast<size_t>(n) < sizeof(buffer) && socket_.shortReadDrains()) readable_ = false;
     if (!receive(buffer, static_cast<size_t>(n))) return close();
+    pump();  // ACKs and responses go out as they are due (a reader's queue stays short)
   }
-  if (!closing_) pump();
 }
 
 bool Http2Session::receive(const char* data, size_t size) {
@@ -285,8 +288,8 @@ int Http2Session::onHeader(const nghttp2_frame* frame, std::string_view name,
   header_bytes_ +=
       static_cast<uint32_t>(std::min<size_t>(name.size() + value.size() + 32, 1u << 30));
   if (header_bytes_ > listener_->config->http2.max_header_list_size) {
-    abuse(Http2Abuse::kHeaderListTooLarge);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (!abuse_counted_) abuse(Http2Abuse::kHeaderListTooLarge);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the rest of the block is skipped
   }
   Http2Stream* stream = find(frame->hd.stream_id);
   if (stream == nullptr || stream->requestBuilt()) {
@@ -321,7 +324,6 @@ int Http2Session::onFrameRecv(const nghttp2_frame* frame) {
     case NGHTTP2_RST_STREAM:
       if (!resetAllowed()) {
         abuse(Http2Abuse::kRapidReset);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
       }
       break;
     default:
@@ -343,9 +345,10 @@ bool Http2Session::resetAllowed() {
   return true;
 }
 
-// Abuse ends the connection with GOAWAY (the callback that called this then fails, so
-// nghttp2 decodes nothing more of what the client sent).
+// Abuse ends the connection with GOAWAY: from then on nghttp2 ignores new streams and
+// header blocks, and the connection closes once the GOAWAY is sent (pump).
 void Http2Session::abuse(Http2Abuse reason) {
+  abuse_counted_ = true;
   listener_->http2.count(reason);
   spdlog::info("http2 connection from {} closed: {}", ip_, http2AbuseName(reason));
   nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -377,7 +380,15 @@ int Http2Session::onStreamClose(int32_t id) {
 }
 
 int Http2Session::onFrameSend(const nghttp2_frame* frame) {
-  if (frame->hd.type == NGHTTP2_GOAWAY) listener_->http2.goaways->inc();
+  if (frame->hd.type != NGHTTP2_GOAWAY) return 0;
+  listener_->http2.goaways->inc();
+  // Limits nghttp2 enforces itself end the connection with ENHANCE_YOUR_CALM and a reason.
+  if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM && !abuse_counted_) {
+    std::string_view why(reinterpret_cast<const char*>(frame->goaway.opaque_data),
+                         frame->goaway.opaque_data_len);
+    if (why.find("SETTINGS") != std::string_view::npos) abuse(Http2Abuse::kTooManySettings);
+    if (why.find("CONTINUATION") != std::string_view::npos) abuse(Http2Abuse::kHeaderListTooLarge);
+  }
   return 0;
 }
 

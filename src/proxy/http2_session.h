@@ -104,7 +104,8 @@ class Http2Session final : public net::EventHandler,
   // rapid reset: a token bucket of RST_STREAMs the client may send
   double reset_tokens_;
   int64_t reset_refilled_ms_ = 0;
-  uint32_t header_bytes_ = 0;  // header list size of the HEADERS block being received
+  uint32_t header_bytes_ = 0;
+  bool abuse_counted_ = false;  // header list size of the HEADERS block being received
 };
 
 }  // namespace sg::proxy

@@ -43,7 +43,7 @@ class Http2Stream final : public net::Channel {
   // Response side: DATA frames take up to `size` bytes; *eof when the body is complete.
   size_t takeResponse(uint8_t* out, size_t size, bool* eof);
   bool responseDone() const { return body_done_ && out_.empty(); }
-  bool wantsWriteWake() const { return blocked_ && out_.size() < kSendCap; }
+  bool wantsWriteWake() const { return blocked_ && out_.size() - out_offset_ < kSendCap; }
   void clearWriteWake() { blocked_ = false; }
 
   // net::Channel, for the stream's ClientConnection.
