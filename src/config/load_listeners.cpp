@@ -200,7 +200,9 @@ void loadHttp2(ErrorSink& errors, const Field& field, Http2Config* out) {
   readBool(errors, map.find("h2c"), &out->h2c);
   readUint32(errors, map.find("max_concurrent_streams"), 1, 65535, &out->max_concurrent_streams);
   // RFC 9113 6.5.2: a window above 2^31-1 is a FLOW_CONTROL_ERROR.
-  readUint32(errors, map.find("initial_window_size"), 1024, 2147483647, &out->initial_window_size);
+  uint64_t window = out->initial_window_size;
+  if (readSize(errors, map.find("initial_window_size"), 1024, 2147483647, &window))
+    out->initial_window_size = static_cast<uint32_t>(window);
   uint64_t list_size = out->max_header_list_size;
   if (readSize(errors, map.find("max_header_list_size"), kMinHeaderSize, kMaxHeaderSize,
                &list_size)) {
