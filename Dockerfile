@@ -18,7 +18,8 @@ FROM debian:12
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libboost-json1.81.0 libbrotli1 libc6 libfmt9 libgcc-s1 libhiredis0.14 libpg-query1504.0 \
+      libboost-json1.81.0 libbrotli1 libc6 libfmt9 libgcc-s1 libhiredis0.14 libnghttp2-14 \
+      libpg-query1504.0 \
       libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 libyaml-cpp0.7 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid/gid, so volume permissions can be set from outside the image.

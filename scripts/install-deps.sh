@@ -11,6 +11,8 @@ BUILD_PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libboost-json1.81-dev
   zlib1g-dev libbrotli-dev libhiredis-dev libssl-dev libsqlite3-dev libpg-query-dev
   libprotobuf-c-dev
+  # HTTP/2 to clients (nghttp2 server sessions)
+  libnghttp2-dev
   # unit tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )
@@ -28,6 +30,8 @@ PACKAGES=(
   # OpenSSL 3 (libssl-dev above: script digests, SCRAM, TLS); the openssl command makes the TLS
   # integration tests' certificates. SQLite (libsqlite3-dev above) is the async routes' job store.
   openssl
+  # the HTTP/2 tests' client library (libnghttp2-dev is in BUILD_PACKAGES)
+  python3-h2
   # PostgreSQL pooling proxy: server and PgBouncer for tests and the benchmark, drivers for the
   # driver tests (libpg_query for statement parsing and the protobuf-c headers of its parse
   # trees are in BUILD_PACKAGES)

@@ -231,6 +231,19 @@ struct PathNormalizationConfig {
   http::PathOptions options() const { return {merge_slashes, escaped_slashes}; }
 };
 
+// HTTP/2 to clients (names as nghttp2's and Envoy's). h2c: prior knowledge on a plain listener
+// (the client's connection preface is recognised on the first bytes; no Upgrade: h2c).
+// Rapid reset (CVE-2023-44487): RST_STREAMs from a client refill a token bucket of
+// stream_reset_burst tokens at stream_reset_rate per second; an empty bucket ends the connection.
+struct Http2Config {
+  bool h2c = false;
+  uint32_t max_concurrent_streams = 128;
+  uint32_t initial_window_size = 65535;
+  uint32_t max_header_list_size = 0;  // 0: the listener's max_header_size
+  uint32_t stream_reset_burst = 1000;
+  uint32_t stream_reset_rate = 33;
+};
+
 struct ListenerConfig {
   std::string name;
   net::Address address;
@@ -249,6 +262,7 @@ struct ListenerConfig {
   std::vector<std::pair<std::string, std::string>> response_headers;
   std::optional<HstsConfig> hsts;
   PathNormalizationConfig path_normalization;
+  Http2Config http2;
 };
 
 enum class BalanceAlgorithm {

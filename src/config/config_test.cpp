@@ -344,6 +344,21 @@ TEST(LoadConfig, FullConfigGivesTypedValues) {
   EXPECT_EQ(config.upstreams[1].name, "static");
 }
 
+TEST(LoadConfig, Http2KeysAreRead) {
+  LoadResult result = load(edit("    routes:\n",
+                                "    http2: { h2c: true, max_concurrent_streams: 7, "
+                                "initial_window_size: 1MiB, max_header_list_size: 8KiB, "
+                                "stream_reset_burst: 10, stream_reset_rate: 2 }\n    routes:\n"));
+  ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
+  const Http2Config& http2 = result.config->listeners.at(0).http2;
+  EXPECT_TRUE(http2.h2c);
+  EXPECT_EQ(http2.max_concurrent_streams, 7u);
+  EXPECT_EQ(http2.initial_window_size, 1024u * 1024);
+  EXPECT_EQ(http2.max_header_list_size, 8u * 1024);
+  EXPECT_EQ(http2.stream_reset_burst, 10u);
+  EXPECT_EQ(http2.stream_reset_rate, 2u);
+}
+
 TEST(LoadConfig, MinimalConfigGetsDefaults) {
   LoadResult result = load(kMinimal);
   ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
@@ -360,6 +375,10 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(listener.max_header_size, 16u * 1024);
   EXPECT_EQ(listener.max_headers, 100u);
   EXPECT_EQ(listener.max_body_size, 1024u * 1024);
+  EXPECT_FALSE(listener.http2.h2c);
+  EXPECT_EQ(listener.http2.max_concurrent_streams, 128u);
+  EXPECT_EQ(listener.http2.initial_window_size, 65535u);
+  EXPECT_EQ(listener.http2.max_header_list_size, 16u * 1024);  // the listener's max_header_size
   const RouteConfig& route = listener.routes.at(0);
   EXPECT_EQ(route.name, "/");
   EXPECT_EQ(route.match.prefix, "/");

@@ -192,6 +192,26 @@ void loadPathNormalization(ErrorSink& errors, const Field& field, PathNormalizat
   }
 }
 
+void loadHttp2(ErrorSink& errors, const Field& field, Http2Config* out) {
+  MapReader map(errors, field,
+                {"h2c", "max_concurrent_streams", "initial_window_size", "max_header_list_size",
+                 "stream_reset_burst", "stream_reset_rate"});
+  if (!map.valid()) return;
+  readBool(errors, map.find("h2c"), &out->h2c);
+  readUint32(errors, map.find("max_concurrent_streams"), 1, 65535, &out->max_concurrent_streams);
+  // RFC 9113 6.5.2: a window above 2^31-1 is a FLOW_CONTROL_ERROR.
+  uint64_t window = out->initial_window_size;
+  if (readSize(errors, map.find("initial_window_size"), 1024, 2147483647, &window))
+    out->initial_window_size = static_cast<uint32_t>(window);
+  uint64_t list_size = out->max_header_list_size;
+  if (readSize(errors, map.find("max_header_list_size"), kMinHeaderSize, kMaxHeaderSize,
+               &list_size)) {
+    out->max_header_list_size = static_cast<uint32_t>(list_size);
+  }
+  readUint32(errors, map.find("stream_reset_burst"), 1, 1000000, &out->stream_reset_burst);
+  readUint32(errors, map.find("stream_reset_rate"), 1, 1000000, &out->stream_reset_rate);
+}
+
 // What later listeners are compared against for duplicates.
 struct SeenListener {
   std::string path;
@@ -205,7 +225,7 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   MapReader map(errors, item,
                 {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
                  "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
-                 "compression", "response_headers", "hsts", "path_normalization"});
+                 "compression", "response_headers", "hsts", "path_normalization", "http2"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
@@ -231,6 +251,8 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   if (const Field* routes = map.require("routes"))
     loadRoutes(errors, *routes, upstreams, out->path_normalization, &out->routes);
   loadListenerProtection(errors, map, out);
+  if (const Field* http2 = map.find("http2")) loadHttp2(errors, *http2, &out->http2);
+  if (out->http2.max_header_list_size == 0) out->http2.max_header_list_size = out->max_header_size;
 }
 
 // Reports the later of two listeners that share a name or an address, at the offending key.

@@ -18,23 +18,28 @@ constexpr size_t kRecordPlaintext = 16 * 1024;
 }  // namespace
 
 Stream::Stream(Stream&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), tls_(std::move(other.tls_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      tls_(std::move(other.tls_)),
+      channel_(std::exchange(other.channel_, nullptr)) {}
 
 Stream& Stream::operator=(Stream&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
     tls_ = std::move(other.tls_);
+    channel_ = std::exchange(other.channel_, nullptr);
   }
   return *this;
 }
 
 ssize_t Stream::read(char* data, size_t size) {
+  if (channel_ != nullptr) return channel_->read(data, size);
   if (tls_) return tls_->read(data, size);
   return readSome(fd_, data, size);
 }
 
 ssize_t Stream::writeVec(const iovec* iov, int count) {
+  if (channel_ != nullptr) return channel_->writeVec(iov, count);
   if (tls_) return writeTls(iov, count);
   return net::writeVec(fd_, iov, count);
 }
@@ -83,6 +88,7 @@ int Stream::release() {
 }
 
 void Stream::close() {
+  if (channel_ != nullptr) std::exchange(channel_, nullptr)->close();
   tls_.reset();
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -141,6 +143,53 @@ TEST_F(StreamTest, ReleaseKeepsTheSocketOpen) {
   EXPECT_EQ(adopted.writeVec(&iov, 1), 2);
   char scratch[4];
   EXPECT_EQ(reader_.read(scratch, sizeof(scratch)), 2);
+}
+
+// A channel that holds what was written and hands out a fixed input, with a write limit.
+class BoundedChannel final : public Channel {
+ public:
+  ssize_t read(char* data, size_t size) override {
+    if (input.empty()) return -1;
+    size_t n = std::min(size, input.size());
+    std::memcpy(data, input.data(), n);
+    input.erase(0, n);
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t writeVec(const iovec* iov, int count) override {
+    size_t taken = 0;
+    for (int i = 0; i < count && written.size() < limit; ++i) {
+      size_t n = std::min(iov[i].iov_len, limit - written.size());
+      written.append(static_cast<const char*>(iov[i].iov_base), n);
+      taken += n;
+    }
+    return static_cast<ssize_t>(taken);
+  }
+  void close() override { ++closes; }
+  std::string input, written;
+  size_t limit = 5;
+  int closes = 0;
+};
+
+TEST(ChannelStreamTest, ReadsWritesAndClosesThroughTheChannel) {
+  BoundedChannel channel;
+  channel.input = "GET / HTTP/1.1\r\n";
+  Stream stream(&channel);
+  EXPECT_TRUE(stream.open());
+  EXPECT_EQ(stream.fd(), -1);
+  char scratch[64];
+  EXPECT_EQ(stream.read(scratch, sizeof(scratch)), 16);
+  EXPECT_EQ(stream.read(scratch, sizeof(scratch)), -1);  // nothing now: the owner wakes later
+  iovec iov[2] = {{const_cast<char*>("abc"), 3}, {const_cast<char*>("defg"), 4}};
+  EXPECT_EQ(stream.writeVec(iov, 2), 5);  // a short count: the channel is full
+  EXPECT_EQ(channel.written, "abcde");
+  Stream moved(std::move(stream));
+  EXPECT_FALSE(stream.open());
+  stream.close();
+  EXPECT_EQ(channel.closes, 0);  // the moved-from stream no longer has the channel
+  moved.close();
+  moved.close();
+  EXPECT_EQ(channel.closes, 1);  // told once
+  EXPECT_FALSE(moved.open());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "net/socket.h"
 #include "proxy/async_queue.h"
 #include "proxy/exchange.h"
+#include "proxy/http2_session.h"
 #include "proxy/shared_state.h"
 #include "proxy/worker.h"
 #include "queue/delivery_request.h"
@@ -91,6 +92,15 @@ void ClientConnection::startDelivery(std::string request, std::string client_ip,
   startWithoutClient(request);
 }
 
+void ClientConnection::startChannel(net::Channel* channel, std::string client_ip) {
+  stream_ = net::Stream(channel);
+  ip_ = std::move(client_ip);
+  readable_ = true;
+  first_bytes_ = false;
+  worker_->connectionOpened(this);
+  processInput();
+}
+
 void ClientConnection::startWithoutClient(const std::string& request_head) {
   worker_->connectionOpened(this);
   worker_->buffers().lend(&input_);
@@ -134,6 +144,14 @@ void ClientConnection::processInput() {
   if (processing_input_) return;
   processing_input_ = true;
   while (state_ == State::kWaiting) {
+    if (first_bytes_ && !input_.empty()) {
+      bool need_more = false;
+      if (switchToHttp2(&need_more)) {
+        if (!need_more) return;  // this object is closed
+        if (!readClient()) break;
+        continue;
+      }
+    }
     if (!input_.empty()) {
       if (exchange_ == nullptr) {
         exchange_ = worker_->acquireExchange();
@@ -156,9 +174,27 @@ void ClientConnection::processInput() {
   if (worker_->draining()) retire();
 }
 
+bool ClientConnection::switchToHttp2(bool* need_more) {
+  const std::string_view bytes(input_.data(), input_.size());
+  const size_t n = std::min(bytes.size(), kHttp2Preface.size());
+  if (!listener_->config->http2.h2c || stream_.tls() != nullptr ||
+      bytes.substr(0, n) != kHttp2Preface.substr(0, n)) {
+    first_bytes_ = false;
+    return false;
+  }
+  *need_more = n < kHttp2Preface.size();
+  if (*need_more) return true;
+  // The session takes the socket (still counted open) and what was read; this object goes.
+  worker_->loop().remove(stream_.fd());
+  std::string already_read(bytes);
+  startHttp2(worker_, listener_, std::move(stream_), ip_, already_read);
+  close();
+  return true;
+}
+
 void ClientConnection::retire() {
   int link = worker_->handoverLink();
-  if (link >= 0 && state_ == State::kWaiting && input_.empty() && stream_.open() &&
+  if (link >= 0 && state_ == State::kWaiting && input_.empty() && stream_.fd() >= 0 &&
       stream_.tls() == nullptr) {
     // Out of this loop first: the socket lives on in the successor.
     worker_->loop().remove(stream_.fd());
@@ -205,6 +241,7 @@ void ClientConnection::armIdleTimer() {
 }
 
 void ClientConnection::exchangeStarted() {
+  first_bytes_ = false;
   setState(State::kExchange);
   timer_.cancel();
   head_timer_armed_ = false;
@@ -217,7 +254,8 @@ void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
   local_answer_ = exchange->local_answer;
   exchange->end();
   worker_->releaseExchange(exchange);
-  if (must_close || warm_done_ || delivery_) return closeAfterResponse(body_unread);
+  if (must_close || warm_done_ || delivery_ || stream_.channel() != nullptr)
+    return closeAfterResponse(body_unread);
   setState(State::kWaiting);
   armIdleTimer();
   processInput();
@@ -229,7 +267,7 @@ void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
 // then read and drop what the client still sends, until it closes or kLingerIdleMs pass
 // without data (kLingerTotalMs at most).
 void ClientConnection::closeAfterResponse(bool body_unread) {
-  if (!stream_.open()) return close();
+  if (stream_.fd() < 0) return close();  // no socket: no client, or an HTTP/2 stream
   shutdown(stream_.fd(), SHUT_WR);
   const bool unread = !input_.empty() || body_unread || readable_;
   if (eof_ || !unread || worker_->draining()) return close();
@@ -270,10 +308,8 @@ void ClientConnection::close() {
   timer_.cancel();
   input_.clear();
   worker_->buffers().reclaim(&input_);
-  if (stream_.open()) {
-    stream_.close();
-    listener_->open_connections->add(-1);
-  }
+  if (stream_.fd() >= 0) listener_->open_connections->add(-1);
+  stream_.close();
   worker_->connectionClosed(this);
   worker_->loop().dispose(this);
   if (warm_done_) std::exchange(warm_done_, nullptr)(warm_status_);

@@ -50,6 +50,9 @@ class ClientConnection final : public net::EventHandler,
   // `upstream`: a fan-out member's target (the route's variant for it); empty: the route's.
   void startDelivery(std::string request, std::string client_ip, std::string upstream,
                      uint64_t max_result, std::function<void(DeliveryReport)> done);
+  // A connection whose "client" is one HTTP/2 stream (http2_stream.h): it reads the stream's
+  // request and writes its response through `channel`, for one exchange.
+  void startChannel(net::Channel* channel, std::string client_ip);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
   // Worker is draining: close now when idle, else after the current response.
@@ -94,6 +97,9 @@ class ClientConnection final : public net::EventHandler,
   // one and the connection can move (plain socket, nothing buffered), else closed.
   void retire();
   void discardClientInput();
+  // h2c prior knowledge: true when the connection went to HTTP/2 (this one is closed) or
+  // more bytes are needed to tell.
+  bool switchToHttp2(bool* need_more);
   void reportDelivery();
 
   Worker* worker_;
@@ -105,6 +111,7 @@ class ClientConnection final : public net::EventHandler,
   bool peer_closed_ = false;  // EPOLLRDHUP seen: a short read is not "drained"
   bool processing_input_ = false;
   bool head_timer_armed_ = false;  // request_head_timeout runs from a head's first byte
+  bool first_bytes_ = true;        // no request seen yet: may be an HTTP/2 preface
   bool refresh_ = false;           // no client: a background refresh
   Exchange* exchange_ = nullptr;
   net::Timer timer_;

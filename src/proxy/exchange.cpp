@@ -254,7 +254,7 @@ void Exchange::flushClient() {
 
 Pipe::Flush Exchange::sendToClient(net::Buffer* source) {
   Pipe::Flush result = Pipe::Flush::kDone;
-  if (client->fd() >= 0) {
+  if (client->stream().open()) {
     result = to_client.flush(client->stream(), source);
   } else {
     // A background refresh or cache warm has no client; a queue delivery keeps the response.

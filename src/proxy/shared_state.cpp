@@ -12,6 +12,24 @@ namespace sg::proxy {
 
 namespace {
 
+void registerHttp2Metrics(metrics::Registry& registry, const metrics::Labels& labels,
+                          Http2Metrics* out) {
+  out->connections = &registry.counter("scalegate_http2_connections_total",
+                                       "Client connections that spoke HTTP/2.", labels);
+  out->streams = &registry.counter("scalegate_http2_streams_total",
+                                   "HTTP/2 streams that carried a request.", labels);
+  out->active_streams = &registry.gauge("scalegate_http2_streams_active",
+                                        "HTTP/2 streams whose request is in flight.", labels);
+  out->goaways =
+      &registry.counter("scalegate_http2_goaways_total", "GOAWAY frames sent to clients.", labels);
+  for (size_t i = 0; i < out->abuse.size(); ++i) {
+    metrics::Labels reason = labels;
+    reason.emplace_back("reason", std::string(http2AbuseName(static_cast<Http2Abuse>(i))));
+    out->abuse[i] = &registry.counter("scalegate_http2_abuse_total",
+                                      "HTTP/2 connections closed as abusive, by reason.", reason);
+  }
+}
+
 constexpr std::array<const char*, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
 std::string_view rejectName(RejectReason reason) {
@@ -78,6 +96,22 @@ std::string stickyIdFor(const std::string& address) {
   std::string id(16, '0');
   for (int i = 15; i >= 0; --i, hash >>= 4) id[static_cast<size_t>(i)] = kHex[hash & 0xF];
   return id;
+}
+
+std::string_view http2AbuseName(Http2Abuse reason) {
+  switch (reason) {
+    case Http2Abuse::kRapidReset:
+      return "rapid_reset";
+    case Http2Abuse::kAckFlood:
+      return "ack_flood";
+    case Http2Abuse::kTooManySettings:
+      return "too_many_settings";
+    case Http2Abuse::kHeaderListTooLarge:
+      return "header_list_too_large";
+    case Http2Abuse::kCount:
+      break;
+  }
+  return "unknown";
 }
 
 namespace {
@@ -302,6 +336,7 @@ void SharedState::buildListeners() {
                                               "Client connections accepted.", listener_labels);
     listener.open_connections = &registry_.gauge("scalegate_connections_active",
                                                  "Client connections open now.", listener_labels);
+    registerHttp2Metrics(registry_, listener_labels, &listener.http2);
     listener.compressed_responses =
         &registry_.counter("scalegate_compressed_responses_total",
                            "Responses the gateway compressed.", listener_labels);

@@ -119,6 +119,25 @@ enum class RejectReason : uint8_t {
   kCount,
 };
 
+// Why an HTTP/2 connection was ended as abusive (label `reason` of scalegate_http2_abuse_total).
+enum class Http2Abuse : uint8_t {
+  kRapidReset,          // RST_STREAMs past stream_reset_burst / stream_reset_rate
+  kAckFlood,            // SETTINGS or PING frames whose ACKs the client does not read
+  kTooManySettings,     // a SETTINGS frame with too many entries
+  kHeaderListTooLarge,  // a header block past max_header_list_size (HPACK bomb, CONTINUATION flood)
+  kCount,
+};
+std::string_view http2AbuseName(Http2Abuse reason);
+
+struct Http2Metrics {
+  metrics::Counter* connections = nullptr;
+  metrics::Counter* streams = nullptr;
+  metrics::Gauge* active_streams = nullptr;
+  metrics::Counter* goaways = nullptr;
+  std::array<metrics::Counter*, static_cast<size_t>(Http2Abuse::kCount)> abuse{};
+  void count(Http2Abuse reason) { abuse[static_cast<size_t>(reason)]->inc(); }
+};
+
 struct SharedListener {
   const config::ListenerConfig* config = nullptr;
   Router router;
@@ -133,6 +152,7 @@ struct SharedListener {
   metrics::Counter* compress_bytes_in = nullptr;
   metrics::Counter* compress_bytes_out = nullptr;
   std::vector<AsyncQueue*> queues;  // the queues its async routes store into (job API)
+  Http2Metrics http2;
 };
 
 class SharedState {

@@ -1,0 +1,258 @@
+#include "proxy/http2_stream.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "http/parser.h"
+#include "proxy/http2_session.h"
+
+namespace sg::proxy {
+
+namespace {
+
+// Connection-specific fields (RFC 9113 8.2.2) never go into HTTP/2 HEADERS.
+bool connectionSpecific(http::HeaderKind kind) {
+  using K = http::HeaderKind;
+  return kind == K::kConnection || kind == K::kKeepAlive || kind == K::kProxyConnection ||
+         kind == K::kTransferEncoding || kind == K::kUpgrade || kind == K::kTE;
+}
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+void Http2Stream::addHeader(std::string_view name, std::string_view value) {
+  if (name == ":method") {
+    method_ = value;
+  } else if (name == ":path") {
+    path_ = value;
+  } else if (name == ":authority") {
+    authority_ = value;
+  } else if (name.empty() || name.front() == ':') {
+    return;  // :scheme (and :protocol) have no HTTP/1.1 field
+  } else if (name == "cookie") {
+    // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+    if (!cookies_.empty()) cookies_ += "; ";
+    cookies_ += value;
+  } else if (name != "te") {  // "te: trailers" is the only one allowed and means nothing here
+    if (name == "content-length") has_content_length_ = true;
+    if (name == "host" && !authority_.empty()) return;  // :authority wins (RFC 9113 8.3.1)
+    headers_.emplace_back(name, value);
+  }
+}
+
+void Http2Stream::headersDone(bool end_stream) {
+  in_ = method_ + ' ' + path_ + " HTTP/1.1\r\n";
+  if (!authority_.empty()) in_ += "Host: " + authority_ + "\r\n";
+  for (const auto& [name, value] : headers_) {
+    if (name == "host" && !authority_.empty()) continue;
+    in_ += name + ": " + value + "\r\n";
+  }
+  if (!cookies_.empty()) in_ += "Cookie: " + cookies_ + "\r\n";
+  chunked_ = !end_stream && !has_content_length_;
+  if (chunked_) in_ += "Transfer-Encoding: chunked\r\n";
+  in_ += "\r\n";
+  headers_.clear();
+  built_ = true;
+}
+
+void Http2Stream::addData(std::string_view data) {
+  if (data.empty()) return;
+  unconsumed_ += data.size();
+  if (!chunked_) {
+    in_.append(data);
+    return;
+  }
+  char size_line[24];
+  int n = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", data.size());
+  in_.append(size_line, static_cast<size_t>(n));
+  in_.append(data);
+  in_ += "\r\n";
+}
+
+void Http2Stream::endRequest() {
+  if (chunked_) in_ += "0\r\n\r\n";
+}
+
+ssize_t Http2Stream::read(char* data, size_t size) {
+  // Never 0 (EOF): the request ending is its framing's business; a reset closes the
+  // connection instead.
+  if (in_offset_ == in_.size()) return -1;
+  size_t n = std::min(size, in_.size() - in_offset_);
+  std::memcpy(data, in_.data() + in_offset_, n);
+  in_offset_ += n;
+  if (in_offset_ == in_.size() || in_offset_ >= kSendCap) {
+    in_.erase(0, in_offset_);
+    in_offset_ = 0;
+  }
+  // Window credit for what the request path took (framing bytes counted as payload: the
+  // credit is given a little early, never beyond what arrived).
+  size_t credit = std::min(n, unconsumed_);
+  unconsumed_ -= credit;
+  if (credit > 0) session_->consumed(id_, credit);
+  return static_cast<ssize_t>(n);
+}
+
+ssize_t Http2Stream::writeVec(const iovec* iov, int count) {
+  size_t accepted = 0;
+  for (int i = 0; i < count; ++i) {
+    std::string_view piece(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    size_t n = acceptResponse(piece);
+    if (phase_ == Phase::kBroken) return -1;
+    accepted += n;
+    if (n < piece.size()) {
+      blocked_ = true;
+      break;
+    }
+  }
+  return static_cast<ssize_t>(accepted);
+}
+
+size_t Http2Stream::acceptResponse(std::string_view bytes) {
+  size_t used = 0;
+  while (used < bytes.size()) {
+    size_t n = 0;
+    switch (phase_) {
+      case Phase::kHead:
+        n = acceptHead(bytes.substr(used));
+        break;
+      case Phase::kBody:
+        n = acceptBody(bytes.substr(used));
+        if (n == 0) return used;  // send buffer full
+        break;
+      case Phase::kDone:
+        return bytes.size();  // nothing follows a complete response on a stream
+      case Phase::kBroken:
+        return used;
+    }
+    used += n;
+  }
+  return used;
+}
+
+// Gathers the head; returns the bytes of `bytes` that belong to it.
+size_t Http2Stream::acceptHead(std::string_view bytes) {
+  const size_t before = head_.size();
+  head_.append(bytes.substr(0, kMaxResponseHead + 1 - before));
+  http::ParseLimits limits{static_cast<uint32_t>(kMaxResponseHead), 1000};
+  http::ParseError error = http::ParseError::kNone;
+  auto status = http::parseResponseHead(head_, limits, method_ == "HEAD", &response_, &error);
+  if (status == http::ParseStatus::kError ||
+      (status == http::ParseStatus::kIncomplete && head_.size() > kMaxResponseHead)) {
+    fail();
+    return 0;
+  }
+  if (status == http::ParseStatus::kIncomplete) return head_.size() - before;
+  const size_t used = response_.head_length - before;
+  if (response_.status >= 100 && response_.status < 200) {
+    // An interim response (100 Continue): HTTP/2 clients do without it; the final one follows.
+    if (response_.status == 101) fail();
+    head_.clear();
+    return used;
+  }
+  if (!submitHead(response_)) return 0;
+  head_.clear();
+  return used;
+}
+
+bool Http2Stream::submitHead(const http::ResponseHead& head) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.emplace_back(":status", std::to_string(head.status));
+  for (const http::Header& header : head.headers) {
+    if (connectionSpecific(header.kind)) continue;
+    if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;
+    std::string name = lowered(header.name);
+    bool listed = std::any_of(head.connection_tokens.begin(), head.connection_tokens.end(),
+                              [&](std::string_view token) { return lowered(token) == name; });
+    if (!listed) fields.emplace_back(std::move(name), std::string(header.value));
+  }
+  remaining_ = head.content_length;
+  const bool has_body = head.body != http::BodyKind::kNone;
+  phase_ = has_body ? Phase::kBody : Phase::kDone;
+  body_done_ = !has_body;
+  chunked_decoder_.reset();
+  if (!session_->submitResponse(id_, fields, has_body)) {
+    fail();
+    return false;
+  }
+  return true;
+}
+
+// Body bytes into the send buffer (chunked framing removed); 0 when it is full.
+size_t Http2Stream::acceptBody(std::string_view bytes) {
+  const size_t held = out_.size() - out_offset_;
+  if (held >= kSendCap) return 0;
+  bytes = bytes.substr(0, kSendCap - held);
+  size_t used = 0;
+  if (response_.body == http::BodyKind::kContentLength) {
+    used = static_cast<size_t>(std::min<uint64_t>(bytes.size(), remaining_));
+    out_.append(bytes.substr(0, used));
+    remaining_ -= used;
+    if (remaining_ == 0) finishBody();
+  } else if (response_.body == http::BodyKind::kChunked) {
+    while (used < bytes.size() && phase_ == Phase::kBody) {
+      size_t consumed = 0;
+      std::string_view payload;
+      auto status = chunked_decoder_.feed(bytes.substr(used), &consumed, &payload);
+      out_.append(payload);
+      used += consumed;
+      if (status == http::ChunkedDecoder::Status::kError) {
+        fail();
+        return used;
+      }
+      if (status == http::ChunkedDecoder::Status::kDone) finishBody();
+    }
+  } else {  // kUntilClose: everything until the channel closes
+    out_.append(bytes);
+    used = bytes.size();
+  }
+  session_->resumeData(id_);
+  return used;
+}
+
+void Http2Stream::finishBody() {
+  phase_ = Phase::kDone;
+  body_done_ = true;
+  session_->resumeData(id_);
+}
+
+void Http2Stream::fail() {
+  phase_ = Phase::kBroken;
+  session_->resetStream(id_);
+}
+
+size_t Http2Stream::takeResponse(uint8_t* out, size_t size, bool* eof) {
+  size_t n = std::min(size, out_.size() - out_offset_);
+  std::memcpy(out, out_.data() + out_offset_, n);
+  out_offset_ += n;
+  if (out_offset_ == out_.size() || out_offset_ >= kSendCap) {
+    out_.erase(0, out_offset_);
+    out_offset_ = 0;
+  }
+  *eof = body_done_ && out_.empty();
+  return n;
+}
+
+void Http2Stream::close() {
+  channel_closed = true;
+  connection = nullptr;
+  if (session_->closing()) return;
+  if (stream_closed) {
+  } else if (phase_ == Phase::kBody && response_.body == http::BodyKind::kUntilClose) {
+    finishBody();
+  } else if (phase_ == Phase::kHead || phase_ == Phase::kBody) {
+    // The exchange ended without a whole response (an upstream that failed mid-body, an
+    // error the request path closes on): the client must not take it for complete.
+    fail();
+  }
+  session_->channelClosed(this);
+}
+
+}  // namespace sg::proxy

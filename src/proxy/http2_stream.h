@@ -1,0 +1,90 @@
+#pragma once
+// One HTTP/2 stream as the request path sees it: a net::Channel in place of a client socket.
+// Reads give the request as HTTP/1.1 bytes (built from the stream's HEADERS, then its DATA,
+// chunked when no Content-Length was sent); writes take the pipeline's HTTP/1.1 response
+// bytes, which are parsed here into the stream's response HEADERS and DATA. So every phase of
+// the request path runs unchanged for HTTP/2. Nothing is buffered whole: request data is
+// bounded by the stream's flow-control window, response data by kSendCap (writes past it are
+// refused, the session wakes the connection when DATA frames have taken bytes).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/chunked.h"
+#include "http/message.h"
+#include "net/stream.h"
+
+namespace sg::proxy {
+
+class ClientConnection;
+class Http2Session;
+
+class Http2Stream final : public net::Channel {
+ public:
+  // Response body bytes held for DATA frames before writes are refused.
+  static constexpr size_t kSendCap = 256 * 1024;
+  // A response head longer than this is a broken response (the gateway writes its heads).
+  static constexpr size_t kMaxResponseHead = 64 * 1024;
+
+  Http2Stream(Http2Session* session, int32_t id) : session_(session), id_(id) {}
+  int32_t id() const { return id_; }
+
+  // Request side (the session's nghttp2 callbacks). Header names arrive lower-case and
+  // validated by nghttp2.
+  void addHeader(std::string_view name, std::string_view value);
+  // The request's HEADERS are complete: builds the HTTP/1.1 head. `end_stream`: no body.
+  void headersDone(bool end_stream);
+  void addData(std::string_view data);
+  void endRequest();  // the client's END_STREAM after DATA
+  bool requestBuilt() const { return built_; }
+
+  // Response side: DATA frames take up to `size` bytes; *eof when the body is complete.
+  size_t takeResponse(uint8_t* out, size_t size, bool* eof);
+  bool responseDone() const { return body_done_ && out_.empty(); }
+  bool wantsWriteWake() const { return blocked_ && out_.size() - out_offset_ < kSendCap; }
+  void clearWriteWake() { blocked_ = false; }
+
+  // net::Channel, for the stream's ClientConnection.
+  ssize_t read(char* data, size_t size) override;
+  ssize_t writeVec(const iovec* iov, int count) override;
+  void close() override;
+
+  ClientConnection* connection = nullptr;  // the connection running the stream's exchange
+  bool channel_closed = false;             // the connection is done with the channel
+  bool stream_closed = false;              // nghttp2 closed the stream
+
+ private:
+  enum class Phase : uint8_t { kHead, kBody, kDone, kBroken };
+  size_t acceptResponse(std::string_view bytes);
+  size_t acceptHead(std::string_view bytes);
+  size_t acceptBody(std::string_view bytes);
+  bool submitHead(const http::ResponseHead& head);
+  void finishBody();
+  void fail();
+
+  Http2Session* session_;
+  int32_t id_;
+  // request
+  std::string method_, path_, authority_, cookies_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  bool has_content_length_ = false;
+  bool chunked_ = false;
+  bool built_ = false;
+  std::string in_;         // request bytes not read yet
+  size_t in_offset_ = 0;   // read up to here
+  size_t unconsumed_ = 0;  // DATA payload bytes received and not yet read (window credit owed)
+  // response
+  Phase phase_ = Phase::kHead;
+  std::string head_;
+  http::ResponseHead response_;
+  uint64_t remaining_ = 0;  // kContentLength: body bytes still to come
+  http::ChunkedDecoder chunked_decoder_;
+  std::string out_;  // response body bytes for DATA frames
+  size_t out_offset_ = 0;
+  bool body_done_ = false;
+  bool blocked_ = false;  // a write was refused (or cut short): wake the connection later
+};
+
+}  // namespace sg::proxy
