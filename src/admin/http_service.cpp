@@ -40,6 +40,7 @@ class HttpService::Connection final : public net::EventHandler,
   Connection(HttpService* service, int fd)
       : service_(service), fd_(fd), input_(4096), timer_(this) {
     service_->connections_.insert(this);
+    service_->open_connections_.fetch_add(1);
     service_->loop_->add(fd_, this);
     service_->loop_->timers().arm(timer_, kIdleTimeoutMs);
   }
@@ -167,6 +168,7 @@ class HttpService::Connection final : public net::EventHandler,
     if (closed_) return;
     closed_ = true;
     service_->connections_.erase(this);
+    service_->open_connections_.fetch_sub(1);
     timer_.cancel();
     ::close(fd_);
     fd_ = -1;
@@ -189,10 +191,15 @@ class HttpService::Connection final : public net::EventHandler,
 class HttpService::Acceptor final : public net::EventHandler {
  public:
   Acceptor(HttpService* service, int fd) : service_(service), fd_(fd) {}
-  ~Acceptor() { ::close(fd_); }
+  ~Acceptor() { closeSocket(); }
   int fd() const { return fd_; }
+  // Kept until the service stops: an event of this batch may still name it.
+  void closeSocket() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
   void onEvents(uint32_t /*events*/) override {
-    for (;;) {
+    while (fd_ >= 0) {
       int client = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (client < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -223,9 +230,9 @@ bool HttpService::start(std::string* error, net::InheritedListeners* inherited) 
   acceptor_ = std::make_unique<Acceptor>(this, fd);
   loop_->add(fd, acceptor_.get());
   loop_->setWakeHandler([this] {
-    if (!accepting_ && acceptor_) {
+    if (!accepting_ && acceptor_->fd() >= 0) {
       loop_->remove(acceptor_->fd());  // the socket lives on in the successor
-      acceptor_.reset();
+      acceptor_->closeSocket();
     }
     if (stopping_) loop_->stop();
   });

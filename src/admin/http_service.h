@@ -50,6 +50,9 @@ class HttpService {
   // Thread-safe: accepts no more connections (a successor process shares the listening socket
   // and takes them); requests in flight are answered, each with `Connection: close`.
   void stopAccepting();
+  // Connections open now (thread-safe): after stopAccepting(), zero once the requests in
+  // flight have been answered.
+  int openConnections() const { return open_connections_.load(); }
   // The listening socket (-1 before start).
   int listeningFd() const { return listening_fd_; }
   // The bound port (useful when the address asked for port 0).
@@ -68,6 +71,7 @@ class HttpService {
   int listening_fd_ = -1;
   std::atomic<bool> accepting_{true};
   std::atomic<bool> stopping_{false};
+  std::atomic<int> open_connections_{0};
 };
 
 std::string serializeResponse(const ServiceResponse& response, bool close);

@@ -22,9 +22,9 @@ std::optional<ServiceResponse> handleReloadAdmin(const ReloadHandler& reload,
   }
   boost::json::array errors;
   for (const auto& error : outcome.errors) errors.emplace_back(error);
-  document["status"] = "invalid";
+  document["status"] = outcome.busy ? "busy" : "invalid";
   document["errors"] = std::move(errors);
-  return jsonReply(400, std::move(document));
+  return jsonReply(outcome.busy ? 409 : 400, std::move(document));
 }
 
 }  // namespace sg::admin

@@ -13,6 +13,7 @@ namespace sg::admin {
 
 struct ReloadOutcome {
   bool started = false;
+  bool busy = false;                // another reload is under way (409)
   std::vector<std::string> errors;  // FILE:LINE:COL: message, when the file is invalid
 };
 using ReloadHandler = std::function<ReloadOutcome()>;

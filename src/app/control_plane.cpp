@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
+#include <thread>
 
 namespace sg::app {
 
@@ -50,6 +52,14 @@ std::vector<net::ListeningSocket> ControlPlane::adminSocket() const {
 
 void ControlPlane::handOverAdmin() {
   if (admin_service_) admin_service_->stopAccepting();
+}
+
+void ControlPlane::awaitAdminIdle(std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (admin_service_ && admin_service_->openConnections() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void ControlPlane::startControl() {

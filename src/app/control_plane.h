@@ -1,6 +1,7 @@
 #pragma once
 // What runs beside the data plane: the service registry (and the upstreams that follow it),
 // the autoscaler, the stats sampler and the admin listener that shows and drives them all.
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,9 @@ class ControlPlane {
   std::vector<net::ListeningSocket> adminSocket() const;
   // A successor serves the admin port now: take no new admin connections.
   void handOverAdmin();
+  // After handOverAdmin(): waits until the admin requests in flight are answered (at most
+  // `limit`; kept-alive admin connections are closed then).
+  void awaitAdminIdle(std::chrono::milliseconds limit);
   // Once the data plane runs: registry-bound upstreams, the autoscaler, the sampler.
   void startControl();
   // Before the data plane drains: nothing decides or changes servers any more.

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <optional>
 
 #include "app/cli.h"
@@ -91,8 +92,17 @@ void logListeners(const config::Config& config, uint32_t workers) {
   }
 }
 
+// Set while this process starts a successor or hands over to it: a reload asked of it then
+// would be lost (its main thread no longer waits for signals).
+std::atomic<bool> replacing{false};
+
 admin::ReloadOutcome requestReload(const RunOptions& options) {
   admin::ReloadOutcome outcome;
+  if (replacing) {
+    outcome.busy = true;
+    outcome.errors.push_back("a reload is under way; ask again in a moment");
+    return outcome;
+  }
   if (options.config_path.empty()) {
     outcome.errors.push_back("only `scalegate run --config FILE` can reload");
     return outcome;
@@ -142,7 +152,9 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   while (!successor) {
     sigwait(&signals, &received);
     if (received == SIGTERM || received == SIGINT) break;
+    replacing = true;
     successor = replaceProcess(options, received, gateway, control, counters);
+    replacing = successor.has_value();
   }
   if (!successor) {
     spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
@@ -157,6 +169,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
   // A predecessor still draining passes its idle connections on through this process.
   if (predecessor) predecessor->finish(successor ? config->shutdown_timeout.count() : 0);
+  if (successor) control.awaitAdminIdle(std::chrono::milliseconds(1000));
   control.stop();
   gateway.stop();
   if (successor) ::close(successor->link);

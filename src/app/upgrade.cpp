@@ -15,6 +15,7 @@
 
 #include "net/fd_passing.h"
 #include "net/socket.h"
+#include "net/spawn_guard.h"
 #include "proxy/gateway.h"
 
 extern char** environ;
@@ -63,6 +64,7 @@ int spawnSuccessor(const std::string& executable, std::vector<std::string> argv,
   std::vector<std::string> environment = successorEnvironment();
   auto arguments = pointers(argv);
   auto variables = pointers(environment);
+  net::SpawnGuard guard;
   int error = posix_spawn(pid, executable.c_str(), &actions, &attributes, arguments.data(),
                           variables.data());
   posix_spawn_file_actions_destroy(&actions);

@@ -5,6 +5,8 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include "net/spawn_guard.h"
+
 extern char** environ;
 
 namespace sg::autoscale {
@@ -32,6 +34,7 @@ int spawnShell(const std::string& command, int stderr_fd, pid_t* pid) {
   std::string flag = "-c";
   std::string text = command;
   char* argv[] = {shell.data(), flag.data(), text.data(), nullptr};
+  net::SpawnGuard guard;  // see spawn_guard.h
   int error = posix_spawn(pid, "/bin/sh", &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "net/spawn_guard.h"
+
 namespace sg::net {
 
 MonoMillis monotonicMillis() {
@@ -108,8 +110,10 @@ void EventLoop::runOnce() {
   }
   timers_.expire();
   runBatchEnd();
-  // Handlers may dispose of objects while others dispose more; swap until quiet.
-  while (!graveyard_.empty()) {
+  // Handlers may dispose of objects while others dispose more; swap until quiet. While a
+  // process is being spawned, a closed socket may still report events (spawn_guard.h): the
+  // objects wait for a later batch.
+  while (!graveyard_.empty() && !spawnInFlight()) {
     std::vector<Disposable*> dead;
     dead.swap(graveyard_);
     for (auto* object : dead) delete object;
