@@ -289,6 +289,7 @@ void SharedState::buildListeners() {
                                               "Client connections accepted.", listener_labels);
     listener.open_connections = &registry_.gauge("scalegate_connections_active",
                                                  "Client connections open now.", listener_labels);
+    if (listener_config.tls) listener.tls = TlsMetrics::make(registry_, listener_config.name);
     listener.compressed_responses =
         &registry_.counter("scalegate_compressed_responses_total",
                            "Responses the gateway compressed.", listener_labels);

@@ -23,6 +23,7 @@
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
 #include "proxy/server_slots.h"
+#include "proxy/tls_metrics.h"
 #include "store/store_stats.h"
 
 namespace sg::proxy {
@@ -129,6 +130,7 @@ struct SharedListener {
   metrics::Counter* compress_bytes_in = nullptr;
   metrics::Counter* compress_bytes_out = nullptr;
   std::vector<AsyncQueue*> queues;  // the queues its async routes store into (job API)
+  std::unique_ptr<TlsMetrics> tls;  // set on a TLS listener
 };
 
 class SharedState {
