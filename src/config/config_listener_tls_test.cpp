@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/config_test_util.h"
+#include "config/load.h"
 
 namespace sg::config {
 namespace {
@@ -129,7 +130,7 @@ void expectError(const LoadResult& result, int line, int column, const std::stri
 }
 
 TEST_F(ListenerTlsConfigTest, MissingKeyFileIsNamedAtItsValue) {
-  expectError(load("      certificates: [{ cert: a.pem, key: nope.key }]\n"), 11, 45,
+  expectError(load("      certificates: [{ cert: a.pem, key: nope.key }]\n"), 11, 42,
               "listeners[0].tls.certificates[0].key: cannot read '" +
                   (*dir_ / "nope.key").string() + "': No such file or directory");
 }
@@ -138,12 +139,12 @@ TEST_F(ListenerTlsConfigTest, UnreadableKeyFileIsNamed) {
   if (geteuid() == 0) GTEST_SKIP() << "root reads any file";
   std::filesystem::copy_file(*dir_ / "a.key", *dir_ / "locked.key");
   std::filesystem::permissions(*dir_ / "locked.key", std::filesystem::perms::none);
-  expectError(load("      certificates: [{ cert: a.pem, key: locked.key }]\n"), 11, 45,
+  expectError(load("      certificates: [{ cert: a.pem, key: locked.key }]\n"), 11, 42,
               "listeners[0].tls.certificates[0].key: cannot read");
 }
 
 TEST_F(ListenerTlsConfigTest, KeyOfAnotherCertificateIsReportedAtTheKey) {
-  expectError(load("      certificates: [{ cert: a.pem, key: b.key }]\n"), 11, 45,
+  expectError(load("      certificates: [{ cert: a.pem, key: b.key }]\n"), 11, 42,
               "listeners[0].tls.certificates[0].key: the private key '" +
                   (*dir_ / "b.key").string() + "' does not match");
 }
@@ -163,7 +164,7 @@ TEST_F(ListenerTlsConfigTest, BadValuesAreReportedAtTheirKeys) {
               "listeners[0].tls.ciphers: no usable cipher");
   expectError(load(std::string(kOneCertificate) + "      handshake_timeout: 0s\n"), 12, 26,
               "listeners[0].tls.handshake_timeout:");
-  expectError(load("      certificates: [{ cert: a.pem }]\n"), 11, 21,
+  expectError(load("      certificates: [{ cert: a.pem }]\n"), 11, 22,
               "listeners[0].tls.certificates[0]: missing required key");
 }
 
