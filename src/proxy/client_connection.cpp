@@ -78,6 +78,7 @@ void ClientConnection::continueHandshake() {
   net::TlsSession::Step step = tls.handshake();
   if (step == net::TlsSession::Step::kDone) return handshakeDone();
   if (step != net::TlsSession::Step::kFailed) return;
+  if (tls.failureReason().empty()) return close();  // a TCP probe: nothing to count
   spdlog::debug("listener {}: TLS handshake with {} failed: {}", listener_->config->name, ip_,
                 tls.error());
   listener_->tls->countFailure(tls.failureReason());
