@@ -158,8 +158,9 @@ TEST_F(ListenerTlsConfigTest, BadValuesAreReportedAtTheirKeys) {
               "listeners[0].tls.alpn[0]: unknown protocol");
   expectError(load(std::string(kOneCertificate) + "      client_verify: optional\n"), 12, 22,
               "listeners[0].tls.client_verify: client_verify needs client_ca");
-  expectError(load(std::string(kOneCertificate) + "      client_verify: maybe\n"), 12, 22,
-              "listeners[0].tls.client_verify: unknown client_verify");
+  expectError(
+      load(std::string(kOneCertificate) + "      client_verify: maybe\n      client_ca: b.pem\n"),
+      12, 22, "listeners[0].tls.client_verify: unknown client_verify");
   expectError(load(std::string(kOneCertificate) + "      ciphers: NOT-A-CIPHER\n"), 12, 16,
               "listeners[0].tls.ciphers: no usable cipher");
   expectError(load(std::string(kOneCertificate) + "      handshake_timeout: 0s\n"), 12, 26,

@@ -191,7 +191,7 @@ TlsSession::Step TlsSession::classify(int result) {
   want_ = Step::kDone;
   reason_ = shortReason(ERR_peek_error(), code);
   // Closed before sending a byte: a TCP probe (a load balancer's check), not a handshake.
-  if (SSL_in_before(ssl_) && BIO_number_read(SSL_get_rbio(ssl_)) == 0) reason_.clear();
+  if (BIO_number_read(SSL_get_rbio(ssl_)) == 0) reason_.clear();
   error_ = takeErrors();
   if (code == SSL_ERROR_SYSCALL && error_.empty())
     error_ = errno != 0 ? std::strerror(errno) : "connection closed";

