@@ -87,7 +87,8 @@ void loadRoot(detail::ErrorSink& errors, const YAML::Node& root, const std::stri
   detail::UpstreamNames names = detail::collectUpstreamNames(upstreams);
   if (upstreams != nullptr)
     detail::loadUpstreams(errors, *upstreams, file_name, &config->upstreams);
-  if (listeners != nullptr) detail::loadListeners(errors, *listeners, names, &config->listeners);
+  if (listeners != nullptr)
+    detail::loadListeners(errors, *listeners, names, file_name, &config->listeners);
   if (const detail::Field* cache = map.find("cache"))
     detail::loadCache(errors, *cache, &config->cache);
   const detail::Field* store = map.find("store");

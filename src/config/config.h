@@ -107,6 +107,14 @@ struct HstsConfig {
   bool preload = false;
 };
 
+// HTTPS on a listener (listener key `tls`, load_listener_tls.cpp). The context (certificates,
+// SNI, ALPN, resumption, client certificates) is made when the file is loaded.
+struct ListenerTlsConfig {
+  std::shared_ptr<const net::TlsContext> context;
+  Duration handshake_timeout{std::chrono::seconds(10)};  // the handshake must finish in this
+  std::vector<std::string> alpn;  // offered, in the server's order (only what this build serves)
+};
+
 // Response caching for a route (route key `cache`).
 struct RouteCacheConfig {
   struct Key {
@@ -263,6 +271,7 @@ struct ListenerConfig {
   std::optional<HstsConfig> hsts;
   PathNormalizationConfig path_normalization;
   Http2Config http2;
+  std::shared_ptr<const ListenerTlsConfig> tls;  // null: plain HTTP
 };
 
 enum class BalanceAlgorithm {

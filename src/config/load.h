@@ -23,7 +23,13 @@ void loadUpstreams(ErrorSink& errors, const Field& field, const std::string& con
 void loadUpstreamTls(ErrorSink& errors, const Field& field, const std::string& config_file,
                      UpstreamTlsConfig* out);
 void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
-                   std::vector<ListenerConfig>* out);
+                   const std::string& config_file, std::vector<ListenerConfig>* out);
+// A listener's `tls` (load_listener_tls.cpp): files read and the context made here, so `check`
+// names an unreadable file or a key that does not match its certificate.
+void loadListenerTls(ErrorSink& errors, const Field& field, const std::string& config_file,
+                     const std::string& listener_name, ListenerTlsConfig* out);
+// The ALPN protocols this build can serve on a TLS listener.
+bool servesAlpn(std::string_view protocol);
 
 // Route key `retries`: fills *out with the policy's defaults, then what the map sets.
 void loadRetryPolicy(ErrorSink& errors, const Field& field, RetryPolicy* out);
@@ -60,6 +66,10 @@ void loadAdminAuth(ErrorSink& errors, const MapReader& map, const Field* address
 // A path in the file is relative to the file's directory, so a config and the files it names can
 // move together; a file loaded from the working directory keeps the path as written.
 std::string resolvePath(const std::string& config_file, const std::string& path);
+// Reads a file path (resolved against config_file) and checks that the file can be opened.
+// False (reported) otherwise.
+bool readFile(ErrorSink& errors, const Field* field, const std::string& config_file,
+              std::string* out);
 // postgres.client_tls and postgres.server_tls (load_postgres_tls.cpp): the files are read and the
 // TLS contexts made here, so an unreadable file or a key that does not match is a load error.
 void loadPostgresClientTls(ErrorSink& errors, const Field& field, const std::string& config_file,

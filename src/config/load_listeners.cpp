@@ -221,11 +221,12 @@ struct SeenListener {
 };
 
 void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams,
-                  ListenerConfig* out, SeenListener* seen) {
+                  const std::string& config_file, ListenerConfig* out, SeenListener* seen) {
   MapReader map(errors, item,
                 {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
                  "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
-                 "compression", "response_headers", "hsts", "path_normalization", "http2"});
+                 "compression", "response_headers", "hsts", "path_normalization", "http2",
+                 "tls"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
@@ -253,6 +254,11 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   loadListenerProtection(errors, map, out);
   if (const Field* http2 = map.find("http2")) loadHttp2(errors, *http2, &out->http2);
   if (out->http2.max_header_list_size == 0) out->http2.max_header_list_size = out->max_header_size;
+  if (const Field* tls = map.find("tls")) {
+    auto loaded = std::make_shared<ListenerTlsConfig>();
+    loadListenerTls(errors, *tls, config_file, out->name, loaded.get());
+    if (loaded->context != nullptr) out->tls = std::move(loaded);
+  }
 }
 
 // Reports the later of two listeners that share a name or an address, at the offending key.
@@ -306,7 +312,7 @@ bool addressesConflict(const net::Address& a, const net::Address& b) {
 }
 
 void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& upstreams,
-                   std::vector<ListenerConfig>* out) {
+                   const std::string& config_file, std::vector<ListenerConfig>* out) {
   std::vector<Field> items = sequenceItems(errors, field);
   if (field.value.IsSequence() && items.empty()) {
     errors.add(field.mark(), field.path, "must list at least one listener");
@@ -317,7 +323,7 @@ void loadListeners(ErrorSink& errors, const Field& field, const UpstreamNames& u
   std::vector<SeenListener> seen;
   for (size_t i = 0; i < items.size(); ++i) {
     SeenListener current{items[i].path, std::nullopt, std::nullopt, &(*out)[i]};
-    loadListener(errors, items[i], upstreams, current.config, &current);
+    loadListener(errors, items[i], upstreams, config_file, current.config, &current);
     checkDuplicate(errors, current, seen);
     seen.push_back(std::move(current));
   }

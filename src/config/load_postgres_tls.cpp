@@ -24,7 +24,13 @@ bool readMode(ErrorSink& errors, const Field* field, Mode* out) {
   return false;
 }
 
-// Reads a file path and checks that the file can be opened. False (reported) otherwise.
+net::TlsVerify verifyFor(Mode mode) {
+  if (mode == Mode::kVerifyFull) return net::TlsVerify::kFull;
+  return mode == Mode::kVerifyCa ? net::TlsVerify::kCa : net::TlsVerify::kNone;
+}
+
+}  // namespace
+
 bool readFile(ErrorSink& errors, const Field* field, const std::string& config_file,
               std::string* out) {
   if (!readString(errors, field, out)) return false;
@@ -41,13 +47,6 @@ bool readFile(ErrorSink& errors, const Field* field, const std::string& config_f
   }
   return true;
 }
-
-net::TlsVerify verifyFor(Mode mode) {
-  if (mode == Mode::kVerifyFull) return net::TlsVerify::kFull;
-  return mode == Mode::kVerifyCa ? net::TlsVerify::kCa : net::TlsVerify::kNone;
-}
-
-}  // namespace
 
 // The listener's side: the proxy is the TLS server. prefer when only files are given.
 void loadPostgresClientTls(ErrorSink& errors, const Field& field, const std::string& config_file,

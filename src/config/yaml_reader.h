@@ -30,6 +30,7 @@ class ErrorSink {
   void add(const YAML::Mark& mark, const std::string& path, const std::string& message);
 
   bool empty() const { return errors_.empty(); }
+  size_t count() const { return errors_.size(); }
   // Every error, sorted by position (stable, so one node's errors keep walk order).
   std::vector<ConfigError> take();
 

@@ -38,6 +38,37 @@ bool isIpLiteral(std::string_view host) {
          inet_pton(AF_INET6, text.c_str(), address) == 1;
 }
 
+// A few words for why a handshake failed, from a small fixed set (a metric label).
+const char* shortReason(unsigned long code, int ssl_error) {
+  if (code == 0)
+    return ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN ? "closed"
+                                                                                : "other";
+  if (ERR_GET_LIB(code) != ERR_LIB_SSL) return "other";
+  int reason = ERR_GET_REASON(code);
+  switch (reason) {
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+      return "plain_http";
+    case SSL_R_NO_SHARED_CIPHER:
+      return "no_shared_cipher";
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+      return "protocol_version";
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return "no_client_certificate";
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      return "bad_client_certificate";
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+      return "closed";
+    default:
+      break;
+  }
+  // The peer's alert (SSL_AD_REASON_OFFSET + the alert number).
+  if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) return "alert";
+  return "other";
+}
+
 SSL_CTX* newContext(const SSL_METHOD* method) {
   SSL_CTX* ctx = SSL_CTX_new(method);
   if (ctx == nullptr) return nullptr;
@@ -97,7 +128,11 @@ void TlsSessionCache::clear() {
   session_ = nullptr;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  for (const NamedContext& named : named_)
+    if (named.ctx != ctx_) SSL_CTX_free(named.ctx);
+  SSL_CTX_free(ctx_);
+}
 
 std::shared_ptr<const TlsContext> TlsContext::makeServer(const TlsServerOptions& options,
                                                          std::string* error) {
@@ -183,6 +218,9 @@ TlsSession::Step TlsSession::classify(int result) {
       break;
   }
   want_ = Step::kDone;
+  reason_ = shortReason(ERR_peek_error(), code);
+  // Closed before sending a byte: a TCP probe (a load balancer's check), not a handshake.
+  if (BIO_number_read(SSL_get_rbio(ssl_)) == 0) reason_.clear();
   error_ = takeErrors();
   if (code == SSL_ERROR_SYSCALL && error_.empty())
     error_ = errno != 0 ? std::strerror(errno) : "connection closed";
@@ -238,6 +276,19 @@ void TlsSession::shutdown() {
   ERR_clear_error();
   if (SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
   ERR_clear_error();
+}
+
+std::string_view TlsSession::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &length);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(reinterpret_cast<const char*>(data), length);
+}
+
+std::string_view TlsSession::serverName() const {
+  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  return name == nullptr ? std::string_view() : std::string_view(name);
 }
 
 std::string TlsSession::description() const {

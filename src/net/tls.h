@@ -7,9 +7,11 @@
 #include <openssl/types.h>
 #include <sys/types.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Declared in <openssl/ssl.h>, not types.h: named here without pulling in all of OpenSSL.
 using SSL_SESSION = struct ssl_session_st;
@@ -59,6 +61,24 @@ class TlsSessionCache {
   SSL_SESSION* session_ = nullptr;
 };
 
+// An HTTP listener's side (tls_listener.cpp): several certificates picked by SNI, ALPN,
+// session resumption, protocol and cipher choices.
+struct TlsListenerOptions {
+  struct Certificate {
+    std::string cert_file;
+    std::string key_file;
+  };
+  std::vector<Certificate> certificates;  // the first is the default (no SNI, no match)
+  int min_version = 0;                    // TLS1_2_VERSION or TLS1_3_VERSION (0: 1.2)
+  std::string ciphers;                    // TLS 1.2 cipher list (empty: OpenSSL's default)
+  std::string ciphersuites;               // TLS 1.3 suites (empty: OpenSSL's default)
+  std::vector<std::string> alpn;          // the server's preference, among what it can serve
+  bool session_tickets = true;
+  std::string client_ca;  // non-empty: client certificates are asked for and checked
+  bool client_cert_required = true;
+  std::string session_id;  // names the listener's sessions (resumption stays within it)
+};
+
 class TlsContext {
  public:
   // Null with *error (naming the file) when a file cannot be read or the key does not match.
@@ -66,6 +86,8 @@ class TlsContext {
                                                       std::string* error);
   static std::shared_ptr<const TlsContext> makeClient(const TlsClientOptions& options,
                                                       std::string* error);
+  static std::shared_ptr<const TlsContext> makeListener(const TlsListenerOptions& options,
+                                                        std::string* error);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -73,14 +95,39 @@ class TlsContext {
   bool isServer() const { return server_; }
   TlsVerify verify() const { return verify_; }
   SSL_CTX* native() const { return ctx_; }
+  // The certificate's context for a server name (SNI): an exact name or a wildcard of one of
+  // the certificates, else the default one (native()).
+  SSL_CTX* contextForName(std::string_view server_name) const;
+  // The ALPN protocol chosen among the client's offer (wire format), or "" for none.
+  std::string_view selectAlpn(const unsigned char* offered, unsigned int length) const;
 
  private:
   TlsContext(SSL_CTX* ctx, bool server, TlsVerify verify)
       : ctx_(ctx), server_(server), verify_(verify) {}
+  struct NamedContext {
+    std::vector<std::string> names;  // lower case; "*.example.com" for a wildcard
+    SSL_CTX* ctx;                    // owned (the first one is ctx_)
+  };
+  bool addCertificate(const TlsListenerOptions& options, size_t index, std::string* error);
   SSL_CTX* ctx_;
   bool server_;
   TlsVerify verify_;
+  std::vector<NamedContext> named_;  // listener contexts, in the configured order
+  std::vector<std::string> alpn_;
 };
+
+// Whether a server name matches a certificate name (exact, or "*.x" for one more label).
+bool tlsNameMatches(std::string_view pattern, std::string_view server_name);
+
+// TlsSession::failureReason() is one of these.
+inline constexpr std::array<std::string_view, 8> kTlsFailureReasons = {"closed",
+                                                                       "plain_http",
+                                                                       "no_shared_cipher",
+                                                                       "protocol_version",
+                                                                       "no_client_certificate",
+                                                                       "bad_client_certificate",
+                                                                       "alert",
+                                                                       "other"};
 
 class TlsSession {
  public:
@@ -109,8 +156,13 @@ class TlsSession {
   void shutdown();
   // Client side: offers the session saved in `cache` (if any), and saves new ones there.
   void useSessionCache(TlsSessionCache* cache);
-  // The handshake resumed a saved session.
+  // The ALPN protocol agreed ("" when none) and whether the handshake resumed a saved session.
+  std::string_view alpn() const;
   bool resumed() const;
+  // The server name the client asked for (SNI), "" when none.
+  std::string_view serverName() const;
+  // A short, bounded name for why the handshake failed (for a metric label).
+  const std::string& failureReason() const { return reason_; }
   // "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519", as PgBouncer shows it.
   std::string description() const;
   // Why the last step failed (OpenSSL's error queue and the verification result).
@@ -122,6 +174,7 @@ class TlsSession {
   SSL* ssl_;
   Step want_ = Step::kDone;
   std::string error_;
+  std::string reason_;
 };
 
 }  // namespace sg::net

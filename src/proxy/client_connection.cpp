@@ -54,7 +54,53 @@ void ClientConnection::start(bool adopted) {
   worker_->connectionOpened(this);
   worker_->loop().add(stream_.fd(), this);
   if (adopted) return armIdleTimer();
+  if (listener_->config->tls) return startTls();
   worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
+}
+
+void ClientConnection::startTls() {
+  std::string error;
+  auto session = net::TlsSession::make(*listener_->config->tls->context, stream_.fd(), "", &error);
+  if (session == nullptr) {
+    spdlog::warn("listener {}: {}", listener_->config->name, error);
+    listener_->tls->countFailure("other");
+    return close();
+  }
+  stream_.attachTls(std::move(session));
+  setState(State::kHandshake);
+  worker_->loop().timers().arm(timer_, listener_->config->tls->handshake_timeout.count());
+  continueHandshake();
+}
+
+// One step per readiness event: the loop reports both directions (edge-triggered), so a step
+// that waits for either is retried on the next event.
+void ClientConnection::continueHandshake() {
+  net::TlsSession& tls = *stream_.tls();
+  net::TlsSession::Step step = tls.handshake();
+  if (step == net::TlsSession::Step::kDone) return handshakeDone();
+  if (step != net::TlsSession::Step::kFailed) return;
+  if (tls.failureReason().empty()) return close();  // a TCP probe: nothing to count
+  spdlog::debug("listener {}: TLS handshake with {} failed: {}", listener_->config->name, ip_,
+                tls.error());
+  listener_->tls->countFailure(tls.failureReason());
+  close();
+}
+
+void ClientConnection::handshakeDone() {
+  timer_.cancel();
+  listener_->tls->ok->inc();
+  if (stream_.tls()->resumed()) listener_->tls->resumed->inc();
+  // ALPN "h2": the HTTP/2 session takes the socket (still counted open), this object goes.
+  // Any other (http/1.1, or none) goes on as HTTP/1.1 below.
+  if (stream_.tls()->alpn() == "h2") {
+    worker_->loop().remove(stream_.fd());
+    startHttp2(worker_, listener_, std::move(stream_), ip_, {});
+    return close();
+  }
+  setState(State::kWaiting);
+  worker_->loop().timers().arm(timer_, listener_->config->request_head_timeout.count());
+  readable_ = true;  // request bytes may have come with the handshake's last flight
+  processInput();
 }
 
 void ClientConnection::startRefresh(std::string request_head, std::string client_ip,
@@ -117,6 +163,9 @@ void ClientConnection::onEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
   switch (state_) {
+    case State::kHandshake:
+      continueHandshake();
+      break;
     case State::kWaiting:
       processInput();
       break;
@@ -132,6 +181,7 @@ void ClientConnection::onEvents(uint32_t events) {
 }
 
 void ClientConnection::onTimer(net::Timer* /*timer*/) {
+  if (state_ == State::kHandshake) listener_->tls->timeout->inc();
   if (state_ == State::kWaiting && exchange_ != nullptr && !input_.empty()) {
     return exchange_->headTimedOut();
   }
@@ -268,6 +318,7 @@ void ClientConnection::exchangeDone(bool must_close, bool body_unread) {
 // without data (kLingerTotalMs at most).
 void ClientConnection::closeAfterResponse(bool body_unread) {
   if (stream_.fd() < 0) return close();  // no socket: no client, or an HTTP/2 stream
+  if (stream_.tls() != nullptr) stream_.tls()->shutdown();  // close_notify: the response is whole
   shutdown(stream_.fd(), SHUT_WR);
   const bool unread = !input_.empty() || body_unread || readable_;
   if (eof_ || !unread || worker_->draining()) return close();
@@ -291,7 +342,7 @@ void ClientConnection::discardClientInput() {
 }
 
 void ClientConnection::drain() {
-  if (state_ == State::kLingering) return close();
+  if (state_ == State::kLingering || state_ == State::kHandshake) return close();
   if (state_ == State::kWaiting && input_.empty()) return retire();
   if (exchange_ != nullptr && worker_->closesConnections()) exchange_->close_after = true;
 }

@@ -27,6 +27,7 @@ class ClientConnection final : public net::EventHandler,
                                public net::Disposable {
  public:
   enum class State : uint8_t {
+    kHandshake,  // a TLS listener's connection: the handshake runs (handshake_timeout)
     kWaiting,    // no request in flight: idle, or a request head is arriving
     kExchange,   // a request is in flight (the exchange has the connection's events)
     kLingering,  // response sent, write side shut: unread client bytes are dropped
@@ -90,6 +91,9 @@ class ClientConnection final : public net::EventHandler,
  private:
   void setState(State next);
   void startWithoutClient(const std::string& request_head);
+  void startTls();
+  void continueHandshake();
+  void handshakeDone();
   void processInput();
   void releaseIdleBuffer();
   void closeAfterResponse(bool body_unread);

@@ -94,7 +94,8 @@ void appendTokenOrQuoted(std::string_view value, std::string* out) {
 
 // This hop's RFC 7239 forwarded-element: for= the client (an IPv6 address bracketed and
 // quoted, section 6), host= the Host the client asked for, proto= the listener's scheme.
-void appendForwardedElement(std::string_view client_ip, std::string_view host, std::string* out) {
+void appendForwardedElement(std::string_view client_ip, std::string_view host, bool https,
+                            std::string* out) {
   out->append("for=");
   if (client_ip.empty()) {
     out->append("unknown");
@@ -107,7 +108,7 @@ void appendForwardedElement(std::string_view client_ip, std::string_view host, s
     out->append(";host=");
     appendTokenOrQuoted(host, out);
   }
-  out->append(";proto=http");
+  out->append(https ? ";proto=https" : ";proto=http");
 }
 
 // Starts the one line of a forwarding list: "Name: ", then, when `keep`, the values of every
@@ -182,10 +183,10 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
   // from a trusted proxy, as its hops are believed by the gateway (listener trusted_proxies).
   beginForwardingList(request, HeaderKind::kXForwardedFor, true, "X-Forwarded-For", out);
   out->append(context.client_ip).append("\r\n");
-  out->append("X-Forwarded-Proto: http\r\n");
+  out->append(context.https ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!request.host.empty()) appendHeader(out, "X-Forwarded-Host", request.host);
   beginForwardingList(request, HeaderKind::kForwarded, context.trusted_peer, "Forwarded", out);
-  appendForwardedElement(context.client_ip, request.host, out);
+  appendForwardedElement(context.client_ip, request.host, context.https, out);
   out->append("\r\n");
   if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
   if (request.body == http::BodyKind::kChunked) out->append("Transfer-Encoding: chunked\r\n");

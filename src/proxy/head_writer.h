@@ -18,6 +18,7 @@ struct UpstreamRequestContext {
   // The peer is one of the listener's trusted_proxies: its Forwarded header is kept (and
   // continued); from any other peer it is dropped and only the gateway's element is sent.
   bool trusted_peer = false;
+  bool https = false;  // the client came over TLS: X-Forwarded-Proto and Forwarded say https
   // The cache fetches or revalidates: the client's If-None-Match / If-Modified-Since are
   // not forwarded (the cache answers them itself) and `extra_headers` (whole lines, the
   // cache's own validators) are added.

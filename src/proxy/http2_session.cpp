@@ -115,6 +115,7 @@ bool Http2Session::start(std::string_view already_read) {
     close();
     return false;
   }
+  readable_ = true;  // TLS may hold the client's first frames, read with the handshake
   readSocket();
   if (!closing_) pump();
   return true;

@@ -337,6 +337,7 @@ void SharedState::buildListeners() {
     listener.open_connections = &registry_.gauge("scalegate_connections_active",
                                                  "Client connections open now.", listener_labels);
     registerHttp2Metrics(registry_, listener_labels, &listener.http2);
+    if (listener_config.tls) listener.tls = TlsMetrics::make(registry_, listener_config.name);
     listener.compressed_responses =
         &registry_.counter("scalegate_compressed_responses_total",
                            "Responses the gateway compressed.", listener_labels);

@@ -23,6 +23,7 @@
 #include "proxy/protection_state.h"
 #include "proxy/router.h"
 #include "proxy/server_slots.h"
+#include "proxy/tls_metrics.h"
 #include "store/store_stats.h"
 
 namespace sg::proxy {
@@ -153,6 +154,7 @@ struct SharedListener {
   metrics::Counter* compress_bytes_out = nullptr;
   std::vector<AsyncQueue*> queues;  // the queues its async routes store into (job API)
   Http2Metrics http2;
+  std::unique_ptr<TlsMetrics> tls;  // set on a TLS listener
 };
 
 class SharedState {

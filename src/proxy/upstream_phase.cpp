@@ -70,6 +70,7 @@ void UpstreamPhase::writeHead() {
   context.path = path;
   context.client_ip = ex_.clientIp();
   context.trusted_peer = isTrustedProxy(ex_.clientIp(), ex_.listener->config->trusted_proxies);
+  context.https = ex_.listener->config->tls != nullptr;
   context.request_id = ex_.generated_id;
   context.fallback_host = ex_.route->upstream->fallback_host;
   std::string validators;
