@@ -90,9 +90,7 @@ TEST_F(ListenerTlsConfigTest, EveryKey) {
   ASSERT_TRUE(result.errors.empty()) << describe(result.errors);
   const auto& tls = *result.config->listeners[0].tls;
   EXPECT_EQ(tls.handshake_timeout, std::chrono::seconds(3));
-  // Only what this build serves is offered: h2 is left out until HTTP/2 is served.
-  for (const std::string& protocol : tls.alpn) EXPECT_TRUE(detail::servesAlpn(protocol));
-  EXPECT_EQ(tls.alpn.back(), "http/1.1");
+  EXPECT_EQ(tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
 }
 
 TEST_F(ListenerTlsConfigTest, SniPicksTheCertificateByExactNameOrWildcard) {
