@@ -90,15 +90,40 @@ def test_session_tickets_can_be_turned_off(gateway, upstream, certs):
     assert not session.has_ticket
 
 
-def test_alpn_agrees_http11_and_never_a_protocol_it_cannot_serve(gateway, upstream, certs):
-    gw = gateway(tls_config(upstream("u1"), certs, alpn=["h2", "http/1.1"]))
-    with tls_connect(gw.port, client_context(certs, alpn=["h2", "http/1.1"])) as sock:
+def test_alpn_follows_the_listeners_list(gateway, upstream, certs):
+    u1 = upstream("u1")
+    listed = gateway(tls_config(u1, certs, alpn=["h2", "http/1.1"]))
+    with tls_connect(listed.port, client_context(certs, alpn=["h2", "http/1.1"])) as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+    with tls_connect(listed.port, client_context(certs, alpn=["http/1.1"])) as sock:
         assert sock.selected_alpn_protocol() == "http/1.1"
         assert get(sock, "/echo")[0] == 200
     # Nothing in common: no ALPN, and the connection goes on as HTTP/1.1 (as nginx does).
-    with tls_connect(gw.port, client_context(certs, alpn=["h2"])) as sock:
+    with tls_connect(listed.port, client_context(certs, alpn=["spdy/3"])) as sock:
         assert sock.selected_alpn_protocol() is None
         assert get(sock, "/echo")[0] == 200
+    # By default a TLS listener offers http/1.1 only (h2 when `alpn` lists it).
+    default = gateway(tls_config(u1, certs))
+    with tls_connect(default.port, client_context(certs, alpn=["h2", "http/1.1"])) as sock:
+        assert sock.selected_alpn_protocol() == "http/1.1"
+
+
+def test_http2_over_tls_with_curl_and_h2load(gateway, upstream, certs):
+    gw = gateway(tls_config(upstream("u1"), certs, alpn=["h2", "http/1.1"]))
+    url = "https://localhost:%d/echo" % gw.port
+    out = subprocess.run(["curl", "-sS", "--http2", "--cacert", certs("ca.crt"), "--resolve",
+                          "localhost:%d:127.0.0.1" % gw.port, "-w", "\n%{http_version} %{http_code}",
+                          url], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    body, _, summary = out.stdout.rpartition("\n")
+    assert summary == "2 200", out.stdout
+    headers = json.loads(body)["headers"]
+    assert headers["x-forwarded-proto"] == "https"  # a stream of a TLS connection
+    load = subprocess.run(["h2load", "-n", "400", "-c", "4", "-m", "10", url],
+                          capture_output=True, text=True, timeout=60)
+    assert "400 succeeded, 0 failed, 0 errored" in load.stdout, load.stdout
+    assert "Application protocol: h2" in load.stdout, load.stdout
+    assert gw.metric("scalegate_http2_connections_total", listener="public") >= 5
 
 
 def _request_fails(port, context):
