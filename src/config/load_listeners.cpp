@@ -225,8 +225,7 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   MapReader map(errors, item,
                 {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
                  "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
-                 "compression", "response_headers", "hsts", "path_normalization", "http2",
-                 "tls"});
+                 "compression", "response_headers", "hsts", "path_normalization", "http2", "tls"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
