@@ -1,33 +1,12 @@
 // Upstream key `tls`: { sni, verify, ca, client_cert: { cert, key }, min_version }. The files are
 // read and the client context made at load time, so a missing CA or a key that does not belong
 // to its certificate is reported with its position instead of failing every connection later.
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 
 #include "config/load.h"
 
 namespace sg::config::detail {
 
 namespace {
-
-// Reads a file path (resolved against the config's directory) and checks the file can be read.
-bool readTlsFile(ErrorSink& errors, const Field* field, const std::string& config_file,
-                 std::string* out) {
-  if (!readString(errors, field, out)) return false;
-  if (out->empty()) {
-    errors.add(field->mark(), field->path, "the file path is empty");
-    return false;
-  }
-  *out = resolvePath(config_file, *out);
-  std::ifstream file(*out);
-  if (!file) {
-    errors.add(field->mark(), field->path,
-               "cannot read " + quoted(*out) + ": " + std::strerror(errno));
-    return false;
-  }
-  return true;
-}
 
 bool readMinVersion(ErrorSink& errors, const Field* field, int* out) {
   if (field == nullptr) return true;
@@ -59,8 +38,8 @@ bool readClientCert(ErrorSink& errors, const Field& field, const std::string& co
   const Field* cert = map.require("cert");
   const Field* key = map.require("key");
   if (cert == nullptr || key == nullptr) return false;
-  bool files = readTlsFile(errors, cert, config_file, &out->cert);
-  return readTlsFile(errors, key, config_file, &out->key) && files;
+  bool files = readFile(errors, cert, config_file, &out->cert);
+  return readFile(errors, key, config_file, &out->key) && files;
 }
 
 }  // namespace
@@ -81,7 +60,7 @@ void loadUpstreamTls(ErrorSink& errors, const Field& field, const std::string& c
   if (const Field* verify = map.find("verify"))
     usable = readBool(errors, verify, &out->verify) && usable;
   const Field* ca = map.find("ca");
-  if (ca != nullptr) usable = readTlsFile(errors, ca, config_file, &out->ca) && usable;
+  if (ca != nullptr) usable = readFile(errors, ca, config_file, &out->ca) && usable;
   const Field* client_cert = map.find("client_cert");
   if (client_cert != nullptr)
     usable = readClientCert(errors, *client_cert, config_file, out) && usable;
