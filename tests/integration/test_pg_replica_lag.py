@@ -72,7 +72,11 @@ def test_each_server_shows_its_state_and_lag(gateway, cluster):
     g = gateway([fast, delayed])
     with g.connect(autocommit=True) as conn:  # the probes log in with this client's credentials
         where(conn)
-    assert wait_until(lambda: all(replica_health(g, i)[1]["state"] == "up" for i in (0, 1)), 10)
+    # Every server's first probe verdict, the primary's too (they are probed one after another).
+    def all_up():
+        servers = g.health()[1]["postgres"]["servers"]["app"]
+        return servers["primary"]["state"] == "up" and all(r["state"] == "up" for r in servers["replicas"])
+    assert wait_until(all_up, 10)
     status, document = g.health()
     servers = document["postgres"]["servers"]["app"]
     assert status == 200, document
