@@ -68,6 +68,9 @@ write_config 0
 "$BIN" run -c "$RUN_DIR/scalegate.yaml" >"$RUN_DIR/scalegate.log" 2>&1 &
 CURRENT=$!
 EXTRA_PIDS=$CURRENT
+# On any exit, every successor the log names is stopped too (not only those seen so far).
+successors() { grep -o 'process [0-9]* serves now' "$RUN_DIR/scalegate.log" | awk '{print $2}' || true; }
+trap 'rc=$?; EXTRA_PIDS="$CURRENT $(successors | tr "\n" " ")"; (exit $rc); cleanup_on_exit' EXIT
 EXPECTED_BODY="hello from upstream"
 PID[scalegate]=$CURRENT
 wait_ready scalegate "$PORT"
@@ -83,7 +86,7 @@ for round in $(seq "$RELOADS"); do
   write_config "$round"
   kill "-$SIGNAL" "$CURRENT"
   for _ in $(seq 300); do
-    next=$(grep -o 'process [0-9]* serves now' "$RUN_DIR/scalegate.log" | sed -n "${round}p" | awk '{print $2}')
+    next=$(grep -o 'process [0-9]* serves now' "$RUN_DIR/scalegate.log" | sed -n "${round}p" | awk '{print $2}' || true)
     [[ -n "$next" ]] && break
     sleep 0.1
   done
