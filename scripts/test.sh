@@ -6,9 +6,10 @@
 #   unit              ctest in build/
 #   integration       pytest tests/integration against build/src/app/scalegate
 #   asan-unit         Debug ASan+UBSan build in build-asan/, then ctest there
-#   asan-integration  pytest tests/integration against build-asan/src/app/scalegate
-#   tsan-integration  ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration
-#                     against it; any race report fails the step
+#   tsan-build        ThreadSanitizer build of scalegate in build-tsan/
+#   asan-integration  pytest tests/integration against build-asan/src/app/scalegate  } side by
+#   tsan-integration  pytest tests/integration against build-tsan/src/app/scalegate  } side
+#                     any sanitizer report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
 #                     request vs llhttp, response, chunked, PostgreSQL frontend, statement
 #                     classifier) on a copy of its
@@ -60,10 +61,13 @@ begin() { # step-name description
   echo
   echo "==== [$1] $2"
 }
+STEP_END="" # set when a step ended before it is reported (a suite that ran in the background)
 pass() {
+  local took=$((${STEP_END:-$SECONDS} - STEP_START))
+  STEP_END=""
   PASSED=$((PASSED + 1))
-  REPORT+=("ok       $STEP ($((SECONDS - STEP_START))s)")
-  say "step '$STEP' passed in $((SECONDS - STEP_START))s"
+  REPORT+=("ok       $STEP (${took}s)")
+  say "step '$STEP' passed in ${took}s"
 }
 fail() { # message; stops the run (fail fast)
   FAILED=$((FAILED + 1))
@@ -91,12 +95,39 @@ limit() { # seconds command...
   if ((rc == 124 || rc == 137)); then echo "scalegate test: timed out after ${secs}s: $*" >&2; fi
   return "$rc"
 }
+# Integration suites that run side by side: each in the background under its own time limit; its
+# exit status and end time (in $SECONDS) go to LOG.rc when it ends.
+SUITE_PIDS=()
+start_suite() { # log-file seconds [wrapper...]  (SCALEGATE_BIN etc. come from the environment)
+  local log=$1 secs=$2
+  shift 2
+  rm -f "$log.rc"
+  (
+    timeout -k 30 "$secs" "$@" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration >"$log" 2>&1 &
+    pid=$!
+    trap 'kill -TERM "$pid" 2>/dev/null' TERM # `timeout` passes it on to pytest
+    wait "$pid"
+    rc=$?
+    while ((rc > 128)) && kill -0 "$pid" 2>/dev/null; do # woken by the trap: wait for its end
+      wait "$pid"
+      rc=$?
+    done
+    if ((rc == 124 || rc == 137)); then echo "scalegate test: timed out after ${secs}s" >>"$log"; fi
+    echo "$rc $SECONDS" >"$log.rc"
+  ) &
+  SUITE_PIDS+=($!)
+}
+wait_suites() {
+  local pid
+  for pid in "${SUITE_PIDS[@]}"; do wait "$pid"; done
+  SUITE_PIDS=()
+}
 # shellcheck disable=SC2317  # (called through the traps)
 interrupted() {
-  if [[ -n "$CHILD" ]]; then
-    kill -TERM "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null
-  fi
+  local pid
+  for pid in $CHILD "${SUITE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in $CHILD "${SUITE_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  SUITE_PIDS=()
   fail "interrupted"
 }
 trap interrupted INT TERM
@@ -153,76 +184,89 @@ rc=$?
 ((rc == 0)) || fail "$(pytest_failure "$rc")"
 pass
 
-# ---- ASan + UBSan ----------------------------------------------------------------------------
+# ---- ASan + UBSan, ThreadSanitizer -------------------------------------------------------------
+# Workers share the rate limiter, the cache and its fill locks, breakers, health state and the
+# metrics; the admin and health threads read them. The integration suite mostly waits (timers,
+# health intervals, real servers), so the ASan and TSan runs of it go side by side: the two
+# binaries are built first, then both suites run at once, each in its own pytest process with its
+# own ports (free_port binds port 0), and each is reported as its own step.
+sanitizer_reports() { # folder kind -> fails the step when the folder holds any report
+  local reports f
+  reports=$(find "$1" -type f -size +0 2>/dev/null)
+  [[ -z "$reports" ]] && return 0
+  for f in $reports; do
+    echo "---- $f"
+    head -n 80 "$f"
+  done
+  fail "$2 reports from the gateway (kept in $1/)"
+}
+suite_result() { # step-name log-file rc-file kind
+  local rc end
+  read -r rc end <"$3"
+  begin "$1" "$4 integration suite (ran beside the other sanitizer's; output follows)"
+  STEP_START=$SUITES_START
+  cat "$2"
+  STEP_END=$end
+  ((rc == 0)) || fail "$(pytest_failure "$rc") (under $4)"
+}
+
 if [[ "${SKIP_ASAN:-0}" == 1 ]]; then
   skip asan-unit "SKIP_ASAN=1"
   skip asan-integration "SKIP_ASAN=1"
 else
-  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-
   begin asan-unit "Debug ASan+UBSan build in build-asan/, then ctest there"
   configure build-asan -DCMAKE_BUILD_TYPE=Debug -DSCALEGATE_SANITIZE=ON || fail "cmake configure of build-asan/ failed"
   limit 1800 ninja -C build-asan -j"$JOBS" || fail "ninja -C build-asan failed"
-  run_ctest build-asan || fail "unit tests under ASan+UBSan failed (ctest exit $?)"
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    run_ctest build-asan || fail "unit tests under ASan+UBSan failed (ctest exit $?)"
   pass
-
-  begin asan-integration "pytest tests/integration against build-asan/src/app/scalegate"
-  # Reports of the gateway processes the tests start go to files, so none is lost in a
-  # captured stderr; any report fails the step even if the tests passed.
-  san_logs=$ROOT/build-asan/sanitizer-logs
-  rm -rf "$san_logs" && mkdir -p "$san_logs"
-  SCALEGATE_TEST_SLOW=${SCALEGATE_TEST_SLOW:-3} \
-    ASAN_OPTIONS=$ASAN_OPTIONS:log_path=$san_logs/asan UBSAN_OPTIONS=$UBSAN_OPTIONS:log_path=$san_logs/ubsan \
-    run_pytest "$ROOT/build-asan/src/app/scalegate"
-  rc=$?
-  reports=$(find "$san_logs" -type f -size +0 2>/dev/null)
-  if [[ -n "$reports" ]]; then
-    for f in $reports; do
-      echo "---- $f"
-      head -n 60 "$f"
-    done
-    fail "sanitizer reports from the gateway (kept in build-asan/sanitizer-logs/)"
-  fi
-  ((rc == 0)) || fail "$(pytest_failure "$rc") (under ASan+UBSan)"
-  pass
-  unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
-
-# ---- ThreadSanitizer -------------------------------------------------------------------------
-# Workers share the rate limiter, the cache and its fill locks, breakers, health state and the
-# metrics; the admin and health threads read them. Only the gateway binary is built (the unit
-# tests' threads are covered by the integration suite's real processes).
 if [[ "${SKIP_TSAN:-0}" == 1 ]]; then
   skip tsan-integration "SKIP_TSAN=1"
 else
-  begin tsan-integration "ThreadSanitizer build of scalegate in build-tsan/, pytest tests/integration against it"
+  begin tsan-build "ThreadSanitizer build of scalegate in build-tsan/"
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DSCALEGATE_TSAN=ON || fail "cmake configure of build-tsan/ failed"
   # route_classify, route_shard_keys, scatter_merge: test_pg_route_classifier.py,
   # test_pg_shard_key.py and test_pg_scatter_merge.py run the ones beside the gateway binary.
   limit 1800 ninja -C build-tsan -j"$JOBS" scalegate route_classify route_shard_keys scatter_merge ||
     fail "ninja -C build-tsan scalegate route_classify route_shard_keys scatter_merge failed"
+  pass
+fi
+
+SUITES_START=$SECONDS
+if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
+  # Reports of the gateway processes go to files, so none is lost in a captured stderr; any
+  # report fails the step even if the tests passed.
+  asan_logs=$ROOT/build-asan/sanitizer-logs
+  rm -rf "$asan_logs" && mkdir -p "$asan_logs"
+  say "asan-integration started (output: build-asan/integration.log)"
+  SCALEGATE_TEST_SLOW=${SCALEGATE_TEST_SLOW:-3} \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$asan_logs/asan \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$asan_logs/ubsan \
+    SCALEGATE_BIN="$ROOT/build-asan/src/app/scalegate" \
+    start_suite build-asan/integration.log 1800
+fi
+if [[ "${SKIP_TSAN:-0}" != 1 ]]; then
+  # halt_on_error=0: one run collects every race, not just the first. setarch -R: with more mmap
+  # randomisation than the usual 28 bits (vm.mmap_rnd_bits, 32 on some kernels) gcc 12's TSan can
+  # abort at start ("unexpected memory mapping"); without address randomisation it always starts.
   tsan_logs=$ROOT/build-tsan/sanitizer-logs
   rm -rf "$tsan_logs" && mkdir -p "$tsan_logs"
-  # Reports go to files (none is lost in a captured stderr); any report fails the step even if
-  # every test passed. halt_on_error=0: one run collects every race, not just the first.
-  # setarch -R: with more mmap randomisation than the usual 28 bits (vm.mmap_rnd_bits, 32 on
-  # some kernels) gcc 12's TSan can abort at start ("unexpected memory mapping"); without
-  # address randomisation it always starts.
+  say "tsan-integration started (output: build-tsan/integration.log)"
   SCALEGATE_TEST_SLOW=${SCALEGATE_TEST_SLOW:-3} \
     TSAN_OPTIONS="log_path=$tsan_logs/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4" \
     SCALEGATE_BIN="$ROOT/build-tsan/src/app/scalegate" \
-    limit 1500 setarch "$(uname -m)" -R "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration
-  rc=$?
-  reports=$(find "$tsan_logs" -type f -size +0 2>/dev/null)
-  if [[ -n "$reports" ]]; then
-    for f in $reports; do
-      echo "---- $f"
-      head -n 80 "$f"
-    done
-    fail "ThreadSanitizer reports from the gateway (kept in build-tsan/sanitizer-logs/)"
-  fi
-  ((rc == 0)) || fail "$(pytest_failure "$rc") (under ThreadSanitizer)"
+    start_suite build-tsan/integration.log 1800 setarch "$(uname -m)" -R
+fi
+wait_suites
+if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
+  suite_result asan-integration build-asan/integration.log build-asan/integration.log.rc "ASan+UBSan"
+  sanitizer_reports "$asan_logs" "sanitizer"
+  pass
+fi
+if [[ "${SKIP_TSAN:-0}" != 1 ]]; then
+  suite_result tsan-integration build-tsan/integration.log build-tsan/integration.log.rc "ThreadSanitizer"
+  sanitizer_reports "$tsan_logs" "ThreadSanitizer"
   pass
 fi
 

@@ -66,6 +66,8 @@ void StatsSampler::buildEntities() {
 void StatsSampler::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
+  // The first sample is taken here, not on the thread: /admin/stats never answers without one.
+  sampleNow();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -80,7 +82,6 @@ void StatsSampler::stop() {
 }
 
 void StatsSampler::run() {
-  sampleNow();
   auto next = std::chrono::steady_clock::now();
   std::unique_lock lock(run_mutex_);
   for (;;) {

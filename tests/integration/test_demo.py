@@ -87,7 +87,8 @@ def check_cache(command, demo):
 def check_rate_limit(command, demo):
     time.sleep(1.1)  # a full bucket, whatever ran before
     codes = sh(command).split()
-    assert codes[:5] == ["200"] * 5 and codes[5:] == ["429", "429"], codes
+    # 5 then 429s; a slow machine (sanitizer builds) may earn one more token during the loop.
+    assert len(codes) == 7 and codes[:5] == ["200"] * 5 and codes[-1] == "429", codes
 
 
 def check_breaker(command, demo):

@@ -106,12 +106,15 @@ def linked_packages(binary):
     return packages
 
 
-# The sanitizer builds CI tests link their runtimes; the image's release build does not.
 SANITIZER_RUNTIME = re.compile(r"^lib(asan|ubsan|tsan|lsan)\d+$")
 
 
 def test_docker_runtime_packages_are_what_the_binary_links():
-    linked = {p for p in linked_packages(require_binary()) if not SANITIZER_RUNTIME.match(p)}
+    linked = linked_packages(require_binary())
+    if any(SANITIZER_RUNTIME.match(package) for package in linked):
+        # A Debug sanitizer build links other libraries (its runtime, out-of-line Boost parts)
+        # than the release build the image holds; the run against the release build checks it.
+        pytest.skip("a sanitizer build is not what the image ships")
     listed = dockerfile_runtime_packages()
     assert linked - listed == set(), "linked but not installed in the image"
     assert listed - linked - DOCKER_EXTRA_PACKAGES == set(), "installed but not linked"
