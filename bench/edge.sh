@@ -14,6 +14,8 @@
 #       and reports no server-side figure; h2load also checks every response is a 2xx.
 #   (b) h1_cpu_us_per_req: CPU per request over TLS keep-alive HTTP/1.1 (h2load --h1 -n N -c CONN).
 #   (c) h2_cpu_us_per_req: CPU per request over HTTP/2 (ALPN h2), h2load -n N -c CONN -m 10.
+# Upstream keep-alive pools hold the h2 run's peak concurrency (UPSTREAM_KEEPALIVE below), so
+# no proxy pays for new origin connections in the steady state.
 # Then scalegate's figures as ratios to nginx's and HAProxy's (and HAProxy's to nginx's).
 # A scalegate build without a TLS listener (`scalegate check` refuses the `tls` key) is reported
 # as "n/a (no TLS listener in this build)" and the peers are still measured.
@@ -56,6 +58,12 @@ for v in HANDSHAKES BATCH N CONN ROUNDS WARMUP H2LOAD_TIMEOUT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 ((HANDSHAKES % BATCH == 0)) || die "HANDSHAKES ($HANDSHAKES) must be a multiple of BATCH ($BATCH)"
+# Idle upstream connections nginx and scalegate keep: at least the h2 run's peak concurrency
+# (CONN connections x 10 streams). HAProxy keeps every idle connection by default; a smaller
+# pool makes the other two close connections they need again a moment later, so the h2 figure
+# measured the origin's TCP setup and teardown (a quarter of the requests opened a connection
+# with 128), not the proxies' HTTP/2 work.
+UPSTREAM_KEEPALIVE=$((CONN * 10 > 128 ? CONN * 10 : 128))
 for tool in nginx haproxy h2load openssl taskset curl pgrep getconf; do
   command -v "$tool" >/dev/null || die "'$tool' not found; run: sudo bash scripts/install-deps.sh"
 done
@@ -93,7 +101,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive $UPSTREAM_KEEPALIVE; }
   server {
     listen 127.0.0.1:${PORT[nginx]} ssl http2 backlog=4096;
     ssl_certificate $CERT;
@@ -145,7 +153,7 @@ listeners:
         upstream: origin
 upstreams:
   origin:
-    keepalive: 128
+    keepalive: $UPSTREAM_KEEPALIVE
     servers:
       - { address: 127.0.0.1:$ORIGIN_PORT }
 admin:

@@ -275,7 +275,9 @@ Http2Stream* Http2Session::find(int32_t id) {
 }
 
 int Http2Session::onBeginHeaders(int32_t id, bool request) {
-  if (request) streams_.emplace(id, std::make_unique<Http2Stream>(this, id));
+  receiving_ = nullptr;
+  if (request)
+    receiving_ = streams_.emplace(id, std::make_unique<Http2Stream>(this, id)).first->second.get();
   header_bytes_ = 0;
   return 0;
 }
@@ -292,11 +294,9 @@ int Http2Session::onHeader(const nghttp2_frame* frame, std::string_view name,
     if (!abuse_counted_) abuse(Http2Abuse::kHeaderListTooLarge);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the rest of the block is skipped
   }
-  Http2Stream* stream = find(frame->hd.stream_id);
-  if (stream == nullptr || stream->requestBuilt()) {
-    return 0;  // trailers: the request path has no use for them
-  }
-  stream->addHeader(name, value);
+  // A header block is never interleaved with another (RFC 9113 4.3): its stream is the one
+  // begun last. None for trailers: the request path has no use for them.
+  if (receiving_ != nullptr) receiving_->addHeader(name, value);
   return 0;
 }
 
@@ -305,6 +305,7 @@ int Http2Session::onFrameRecv(const nghttp2_frame* frame) {
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS: {
+      receiving_ = nullptr;
       Http2Stream* stream = find(id);
       if (stream == nullptr) break;
       if (!stream->requestBuilt()) {
@@ -369,6 +370,7 @@ int Http2Session::onDataChunk(int32_t id, std::string_view data) {
 int Http2Session::onStreamClose(int32_t id) {
   Http2Stream* stream = find(id);
   if (stream == nullptr) return 0;
+  if (stream == receiving_) receiving_ = nullptr;
   stream->stream_closed = true;
   if (stream->connection != nullptr) {
     // A client's RST_STREAM (or a stream error): the exchange ends as for a client that went
@@ -403,20 +405,12 @@ ssize_t Http2Session::readResponse(int32_t id, uint8_t* buf, size_t length, uint
   return static_cast<ssize_t>(n);
 }
 
-bool Http2Session::submitResponse(int32_t id,
-                                  const std::vector<std::pair<std::string, std::string>>& fields,
+bool Http2Session::submitResponse(int32_t id, const std::vector<nghttp2_nv>& fields,
                                   bool has_body) {
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size());
-  for (const auto& [name, value] : fields) {
-    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                   value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
   nghttp2_data_provider provider{};
   provider.read_callback = readResponseCb;
-  int rv =
-      nghttp2_submit_response(session_, id, nva.data(), nva.size(), has_body ? &provider : nullptr);
+  int rv = nghttp2_submit_response(session_, id, fields.data(), fields.size(),
+                                   has_body ? &provider : nullptr);
   schedulePump();
   return rv == 0;
 }

@@ -49,8 +49,7 @@ class Http2Session final : public net::EventHandler,
   void onBatchEnd() override;
 
   // For the streams.
-  bool submitResponse(int32_t id, const std::vector<std::pair<std::string, std::string>>& fields,
-                      bool has_body);
+  bool submitResponse(int32_t id, const std::vector<nghttp2_nv>& fields, bool has_body);
   void resumeData(int32_t id);
   void consumed(int32_t id, size_t bytes);
   void resetStream(int32_t id);
@@ -91,6 +90,7 @@ class Http2Session final : public net::EventHandler,
   std::string ip_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  Http2Stream* receiving_ = nullptr;  // the request whose header block is being decoded
   std::vector<std::pair<int32_t, Deferred>> deferred_;
   std::string out_;  // frames nghttp2 produced that the socket has not taken yet
   size_t out_offset_ = 0;

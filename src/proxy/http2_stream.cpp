@@ -9,64 +9,23 @@
 
 namespace sg::proxy {
 
-namespace {
-
-// Connection-specific fields (RFC 9113 8.2.2) never go into HTTP/2 HEADERS.
-bool connectionSpecific(http::HeaderKind kind) {
-  using K = http::HeaderKind;
-  return kind == K::kConnection || kind == K::kKeepAlive || kind == K::kProxyConnection ||
-         kind == K::kTransferEncoding || kind == K::kUpgrade || kind == K::kTE;
+Http2Stream::Http2Stream(Http2Session* session, int32_t id) : session_(session), id_(id) {
+  response_.headers.reserve(16);  // one allocation for a usual response head, not four
 }
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-}  // namespace
 
 void Http2Stream::addHeader(std::string_view name, std::string_view value) {
-  if (name == ":method") {
-    method_ = value;
-  } else if (name == ":path") {
-    path_ = value;
-  } else if (name == ":authority") {
-    authority_ = value;
-  } else if (name.empty() || name.front() == ':') {
-    return;  // :scheme (and :protocol) have no HTTP/1.1 field
-  } else if (name == "cookie") {
-    // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
-    if (!cookies_.empty()) cookies_ += "; ";
-    cookies_ += value;
-  } else if (name != "te") {  // "te: trailers" is the only one allowed and means nothing here
-    if (name == "content-length") has_content_length_ = true;
-    if (name == "host" && !authority_.empty()) return;  // :authority wins (RFC 9113 8.3.1)
-    headers_.emplace_back(name, value);
-  }
+  request_.add(name, value);
 }
 
 void Http2Stream::headersDone(bool end_stream) {
-  in_ = method_ + ' ' + path_ + " HTTP/1.1\r\n";
-  if (!authority_.empty()) in_ += "Host: " + authority_ + "\r\n";
-  for (const auto& [name, value] : headers_) {
-    if (name == "host" && !authority_.empty()) continue;
-    in_ += name + ": " + value + "\r\n";
-  }
-  if (!cookies_.empty()) in_ += "Cookie: " + cookies_ + "\r\n";
-  chunked_ = !end_stream && !has_content_length_;
-  if (chunked_) in_ += "Transfer-Encoding: chunked\r\n";
-  in_ += "\r\n";
-  headers_.clear();
+  request_.finish(end_stream, &in_);
   built_ = true;
 }
 
 void Http2Stream::addData(std::string_view data) {
   if (data.empty()) return;
   unconsumed_ += data.size();
-  if (!chunked_) {
+  if (!request_.chunked()) {
     in_.append(data);
     return;
   }
@@ -78,7 +37,7 @@ void Http2Stream::addData(std::string_view data) {
 }
 
 void Http2Stream::endRequest() {
-  if (chunked_) in_ += "0\r\n\r\n";
+  if (request_.chunked()) in_ += "0\r\n\r\n";
 }
 
 ssize_t Http2Stream::read(char* data, size_t size) {
@@ -143,7 +102,8 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
   head_.append(bytes.substr(0, kMaxResponseHead + 1 - before));
   http::ParseLimits limits{static_cast<uint32_t>(kMaxResponseHead), 1000};
   http::ParseError error = http::ParseError::kNone;
-  auto status = http::parseResponseHead(head_, limits, method_ == "HEAD", &response_, &error);
+  auto status =
+      http::parseResponseHead(head_, limits, request_.method() == "HEAD", &response_, &error);
   if (status == http::ParseStatus::kError ||
       (status == http::ParseStatus::kIncomplete && head_.size() > kMaxResponseHead)) {
     fail();
@@ -157,24 +117,18 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
     head_.clear();
     return used;
   }
-  if (!submitHead(response_)) return 0;
+  if (!submitHead()) return 0;
   head_.clear();
   return used;
 }
 
-bool Http2Stream::submitHead(const http::ResponseHead& head) {
-  std::vector<std::pair<std::string, std::string>> fields;
-  fields.emplace_back(":status", std::to_string(head.status));
-  for (const http::Header& header : head.headers) {
-    if (connectionSpecific(header.kind)) continue;
-    if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;
-    std::string name = lowered(header.name);
-    bool listed = std::any_of(head.connection_tokens.begin(), head.connection_tokens.end(),
-                              [&](std::string_view token) { return lowered(token) == name; });
-    if (!listed) fields.emplace_back(std::move(name), std::string(header.value));
-  }
-  remaining_ = head.content_length;
-  const bool has_body = head.body != http::BodyKind::kNone;
+bool Http2Stream::submitHead() {
+  // One list per worker thread, reused: nghttp2 copies the fields it is given.
+  static thread_local std::vector<nghttp2_nv> fields;
+  char status[4];
+  http2ResponseFields(response_, head_, status, &fields);
+  remaining_ = response_.content_length;
+  const bool has_body = response_.body != http::BodyKind::kNone;
   phase_ = has_body ? Phase::kBody : Phase::kDone;
   body_done_ = !has_body;
   chunked_decoder_.reset();

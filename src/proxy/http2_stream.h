@@ -15,6 +15,7 @@
 #include "http/chunked.h"
 #include "http/message.h"
 #include "net/stream.h"
+#include "proxy/http2_fields.h"
 
 namespace sg::proxy {
 
@@ -28,7 +29,7 @@ class Http2Stream final : public net::Channel {
   // A response head longer than this is a broken response (the gateway writes its heads).
   static constexpr size_t kMaxResponseHead = 64 * 1024;
 
-  Http2Stream(Http2Session* session, int32_t id) : session_(session), id_(id) {}
+  Http2Stream(Http2Session* session, int32_t id);
   int32_t id() const { return id_; }
 
   // Request side (the session's nghttp2 callbacks). Header names arrive lower-case and
@@ -60,17 +61,14 @@ class Http2Stream final : public net::Channel {
   size_t acceptResponse(std::string_view bytes);
   size_t acceptHead(std::string_view bytes);
   size_t acceptBody(std::string_view bytes);
-  bool submitHead(const http::ResponseHead& head);
+  bool submitHead();  // response_, parsed from head_
   void finishBody();
   void fail();
 
   Http2Session* session_;
   int32_t id_;
   // request
-  std::string method_, path_, authority_, cookies_;
-  std::vector<std::pair<std::string, std::string>> headers_;
-  bool has_content_length_ = false;
-  bool chunked_ = false;
+  Http2RequestHead request_;
   bool built_ = false;
   std::string in_;         // request bytes not read yet
   size_t in_offset_ = 0;   // read up to here

@@ -1,0 +1,100 @@
+#include "proxy/http2_fields.h"
+
+#include <algorithm>
+
+namespace sg::proxy {
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equalsLower(std::string_view lower_name, std::string_view token) {
+  return lower_name.size() == token.size() &&
+         std::equal(token.begin(), token.end(), lower_name.begin(),
+                    [](char t, char n) { return lower(t) == n; });
+}
+
+// Connection-specific fields (RFC 9113 8.2.2) never go into HTTP/2 HEADERS.
+bool connectionSpecific(http::HeaderKind kind) {
+  using K = http::HeaderKind;
+  return kind == K::kConnection || kind == K::kKeepAlive || kind == K::kProxyConnection ||
+         kind == K::kTransferEncoding || kind == K::kUpgrade || kind == K::kTE;
+}
+
+uint8_t* bytes(const char* text) { return reinterpret_cast<uint8_t*>(const_cast<char*>(text)); }
+
+void appendLine(std::string* out, std::string_view name, std::string_view value) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
+}
+
+}  // namespace
+
+void Http2RequestHead::add(std::string_view name, std::string_view value) {
+  if (name == ":method") {
+    method_ = value;
+  } else if (name == ":path") {
+    path_ = value;
+  } else if (name == ":authority") {
+    authority_ = value;
+  } else if (name.empty() || name.front() == ':') {
+    return;  // :scheme (and :protocol) have no HTTP/1.1 field
+  } else if (name == "cookie") {
+    // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+    if (!cookies_.empty()) cookies_ += "; ";
+    cookies_ += value;
+  } else if (name != "te") {  // "te: trailers" is the only one allowed and means nothing here
+    if (name == "content-length") has_content_length_ = true;
+    // :authority wins (RFC 9113 8.3.1); it comes first, as pseudo-header fields do.
+    if (name == "host" && !authority_.empty()) return;
+    if (fields_.empty()) fields_.reserve(256);  // one allocation for a usual request's fields
+    appendLine(&fields_, name, value);
+  }
+}
+
+void Http2RequestHead::finish(bool end_stream, std::string* out) {
+  chunked_ = !end_stream && !has_content_length_;
+  out->reserve(out->size() + method_.size() + path_.size() + authority_.size() + fields_.size() +
+               cookies_.size() + 64);
+  out->append(method_);
+  out->push_back(' ');
+  out->append(path_);
+  out->append(" HTTP/1.1\r\n");
+  if (!authority_.empty()) appendLine(out, "Host", authority_);
+  out->append(fields_);
+  if (!cookies_.empty()) appendLine(out, "Cookie", cookies_);
+  if (chunked_) out->append("Transfer-Encoding: chunked\r\n");
+  out->append("\r\n");
+  fields_ = std::string();
+  cookies_ = std::string();
+}
+
+void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],
+                         std::vector<nghttp2_nv>* fields) {
+  const int code = head.status;  // 100-599: the parser accepts no other
+  status[0] = static_cast<char>('0' + code / 100);
+  status[1] = static_cast<char>('0' + code / 10 % 10);
+  status[2] = static_cast<char>('0' + code % 10);
+  status[3] = '\0';
+  fields->clear();
+  fields->push_back({bytes(":status"), bytes(status), 7, 3, NGHTTP2_NV_FLAG_NONE});
+  for (const http::Header& header : head.headers) {
+    if (connectionSpecific(header.kind)) continue;
+    if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;
+    char* name = text.data() + (header.name.data() - text.data());
+    std::transform(name, name + header.name.size(), name, lower);
+    const std::string_view lower_name(name, header.name.size());
+    if (std::any_of(head.connection_tokens.begin(), head.connection_tokens.end(),
+                    [&](std::string_view token) { return equalsLower(lower_name, token); })) {
+      continue;  // named in Connection: hop-by-hop (RFC 9110 7.6.1)
+    }
+    const uint8_t flags = header.kind == http::HeaderKind::kXRequestId ? NGHTTP2_NV_FLAG_NO_INDEX
+                                                                       : NGHTTP2_NV_FLAG_NONE;
+    fields->push_back(
+        {bytes(name), bytes(header.value.data()), header.name.size(), header.value.size(), flags});
+  }
+}
+
+}  // namespace sg::proxy
