@@ -83,7 +83,28 @@ void ClientConnection::continueHandshake() {
   spdlog::debug("listener {}: TLS handshake with {} failed: {}", listener_->config->name, ip_,
                 tls.error());
   listener_->tls->countFailure(tls.failureReason());
+  if (tls.failureReason() == "plain_http") return answerPlainHttp();
   close();
+}
+
+// A plain HTTP request on a TLS port: answered, as nginx does, with a 400 in plain HTTP that
+// says what went wrong (a closed connection tells the client nothing). OpenSSL has read only
+// the record header; the rest of the request is dropped by the lingering close, so a client
+// still sending its body reads the answer rather than a reset.
+void ClientConnection::answerPlainHttp() {
+  static constexpr std::string_view kAnswer =
+      "HTTP/1.1 400 Bad Request\r\n"
+      "Content-Type: text/plain\r\n"
+      "Content-Length: 46\r\n"
+      "Connection: close\r\n\r\n"
+      "The plain HTTP request was sent to HTTPS port\n";
+  stream_.attachTls(nullptr);  // this socket never spoke TLS: no close_notify either
+  // Best effort in one send: the answer is far smaller than any socket buffer.
+  if (::send(stream_.fd(), kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+    return close();
+  }
+  readable_ = true;
+  closeAfterResponse(true);
 }
 
 void ClientConnection::handshakeDone() {

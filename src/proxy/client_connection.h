@@ -94,6 +94,7 @@ class ClientConnection final : public net::EventHandler,
   void startTls();
   void continueHandshake();
   void handshakeDone();
+  void answerPlainHttp();
   void processInput();
   void releaseIdleBuffer();
   void closeAfterResponse(bool body_unread);

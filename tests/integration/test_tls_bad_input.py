@@ -1,7 +1,8 @@
 """Bad input on a TLS listener: plaintext HTTP, a truncated ClientHello, a stalled handshake,
 garbage after the handshake, a client that stops reading a large response, and a config whose
 key file is missing or does not match (scalegate check names it with file:line:col). Each is
-closed and counted, and the gateway keeps serving."""
+closed (plain HTTP after a 400 in plain HTTP, as nginx answers it) and counted, and the gateway
+keeps serving."""
 import os
 import socket
 import time
@@ -40,13 +41,36 @@ def _failures(gw, reason):
     return gw.metric("scalegate_tls_handshake_failures_total", listener="public", reason=reason)
 
 
-def test_plain_http_to_the_tls_port_is_closed_and_counted(gateway, upstream, certs):
+def test_plain_http_to_the_tls_port_gets_a_plain_400_and_is_counted(gateway, upstream, certs):
     gw = gateway(tls_config(upstream("u1"), certs))
     with socket.create_connection(("127.0.0.1", gw.port)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert not _closed_by_peer(sock).startswith(b"HTTP/")  # no HTTP answer in plaintext
+        answer = _closed_by_peer(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"Connection: close" in head and body == b"The plain HTTP request was sent to HTTPS port\n"
     assert wait_until(lambda: _failures(gw, "plain_http") == 1)
     assert gw.metric("scalegate_tls_handshakes_total", listener="public", result="failed") == 1
+    assert _still_serves(gw, certs)
+
+
+def test_plain_http_upload_to_the_tls_port_reads_the_400_not_a_reset(gateway, upstream, certs):
+    # The client is still sending its body when the answer comes: the lingering close drops
+    # what it sends, so it reads the 400 instead of losing it to a reset.
+    gw = gateway(tls_config(upstream("u1"), certs))
+    body = b"x" * (4 << 20)
+    with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+                     % len(body))
+        sent = 0
+        try:
+            while sent < len(body):
+                sent += sock.send(body[sent:sent + 65536])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _closed_by_peer(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert wait_until(lambda: _failures(gw, "plain_http") == 1)
     assert _still_serves(gw, certs)
 
 
