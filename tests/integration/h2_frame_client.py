@@ -7,6 +7,7 @@ frame received (`frames`), answers SETTINGS and (unless told not to) PING, gives
 credit back for every DATA frame, and collects each stream's response, trailers and reset.
 """
 import socket
+import ssl
 import time
 
 from hpack import Decoder, Encoder
@@ -20,8 +21,12 @@ MAX_STREAM_ID = 2**31 - 1
 
 
 class FrameClient:
-    def __init__(self, port, answer_pings=True, timeout=20.0):
+    def __init__(self, port, answer_pings=True, timeout=20.0, tls=None):
+        """tls: an ssl.SSLContext offering ALPN h2 (the server is "localhost"), else h2c."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
+            assert self.sock.selected_alpn_protocol() == "h2"
         self.answer_pings = answer_pings
         self.encoder, self.decoder = Encoder(), Decoder()
         self.buffer = b""
@@ -56,7 +61,7 @@ class FrameClient:
                     return frame
             try:
                 data = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLEOFError):
                 data = b""
             if not data:
                 self.closed = True

@@ -20,6 +20,7 @@ from h2_frame_client import MAX_STREAM_ID, NO_ERROR, REFUSED_STREAM, FrameClient
 from hyperframe.frame import DataFrame, HeadersFrame, PingFrame
 from scripted_upstream import ScriptedUpstream
 from test_reload_upgrade import successors, wait_for_successor, write  # noqa: F401 (fixture)
+from tls_support import client_context, make_certs
 
 CURL = "/usr/bin/curl"
 FIRST = bytes(range(256)) * 200         # sent at once (51200 bytes)
@@ -114,6 +115,51 @@ def test_sigterm_lets_the_stream_in_flight_finish_whole_after_goaway(gateway, he
         u.release()
         client.wait_for(lambda: r["ended"], "the end of the stream")
         assert status(r) == 200 and bytes(r["body"]) == FIRST + REST and r["reset"] is None
+        client.wait_closed()
+    finally:
+        client.close()
+    assert gw.proc.wait(timeout=wait_s(30)) == 0
+    assert "drain limit reached" not in gw.logs
+
+
+def test_a_stream_that_never_ends_is_cut_at_the_drain_limit(gateway, held):
+    u = held()
+    cfg = h2_config({"app": [u.address]})
+    cfg["shutdown_timeout"] = "1s"
+    gw = gateway(cfg)
+    client = FrameClient(gw.port)
+    try:
+        sid = client.request("/long")  # never released
+        assert u.started.wait(timeout=wait_s(20))
+        os.kill(gw.pid, signal.SIGTERM)
+        client.wait_closed()
+        goaway_sequence_checks(client, last_id=sid)
+        assert not client.responses[sid]["ended"]
+    finally:
+        client.close()
+    assert gw.proc.wait(timeout=wait_s(30)) == 0
+    assert "drain limit reached" in gw.logs
+
+
+def test_a_tls_h2_connection_drains_the_same_way(gateway, held, tmp_path):
+    certs = make_certs(str(tmp_path))
+    u = held()
+    tls = {"certificates": [{"cert": certs("server.crt"), "key": certs("server.key")}],
+           "alpn": ["h2", "http/1.1"]}
+    gw = gateway(make_config({"app": [u.address]}, listener={"tls": tls},
+                             upstream_opts={"app": {"response_timeout": "60s"}},
+                             shutdown_timeout="60s"))
+    client = FrameClient(gw.port, tls=client_context(certs, alpn=["h2"]))
+    try:
+        sid = client.request("/long")
+        r = client.responses[sid]
+        client.wait_for(lambda: len(r["body"]) == len(FIRST), "the first half of the body")
+        os.kill(gw.pid, signal.SIGTERM)
+        client.wait_for(lambda: len(client.goaways) >= 2, "the final GOAWAY")
+        goaway_sequence_checks(client, last_id=sid)
+        u.release()
+        client.wait_for(lambda: r["ended"], "the end of the stream")
+        assert status(r) == 200 and bytes(r["body"]) == FIRST + REST
         client.wait_closed()
     finally:
         client.close()
