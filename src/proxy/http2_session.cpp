@@ -217,7 +217,7 @@ void Http2Session::pump() {
   if (closing_) return;
   const bool flushed = out_offset_ == out_.size();
   if (flushed && !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
-    if (draining_) return linger();
+    if (draining_ && !abuse_counted_) return linger();  // an abusive client goes at once
     close();
   }
 }

@@ -112,7 +112,7 @@ class Http2Session final : public net::EventHandler,
   std::vector<std::pair<int32_t, Deferred>> deferred_;
   std::string out_;  // frames nghttp2 produced that the socket has not taken yet
   size_t out_offset_ = 0;
-  net::Timer timer_;        // idle_timeout while no stream is open
+  net::Timer timer_;        // idle_timeout while no stream is open; the linger's limit
   net::Timer drain_timer_;  // draining: the final GOAWAY when the PING's ACK is late
   bool readable_ = true;
   bool closing_ = false;
