@@ -59,6 +59,14 @@ bool ChunkedDecoder::countTrailer(size_t n) {
   return trailer_bytes_ <= kMaxTrailerBytes;
 }
 
+// A framing byte about to go through step(): kept when it belongs to a trailer field line
+// (its name, the ':' and the LF that ends it; the final CRLF is not a field line).
+void ChunkedDecoder::keepTrailerByte(char c) {
+  const bool field_byte = state_ == State::kTrailerName || state_ == State::kTrailerLf ||
+                          (state_ == State::kTrailerLineStart && c != '\r');
+  if (field_byte) trailers_->push_back(c);
+}
+
 bool ChunkedDecoder::step(char ch) {
   switch (state_) {
     case State::kSize: {
@@ -173,10 +181,14 @@ ChunkedDecoder::Status ChunkedDecoder::feed(std::string_view input, size_t* cons
       case State::kExtension:
         pos = scanExtension(input, pos);
         break;
-      case State::kTrailerLine:
+      case State::kTrailerLine: {
+        const size_t start = pos;
         pos = scanTrailerLine(input, pos);
+        if (trailers_ != nullptr) trailers_->append(input.substr(start, pos - start));
         break;
+      }
       default:
+        if (trailers_ != nullptr) keepTrailerByte(input[pos]);
         if (!step(input[pos])) {
           state_ = State::kError;
         } else {

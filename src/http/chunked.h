@@ -4,6 +4,7 @@
 // payload runs, for re-framing to an HTTP/1.0 client.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sg::http {
@@ -23,6 +24,10 @@ class ChunkedDecoder {
 
   void reset();
   bool done() const { return state_ == State::kDone; }
+  // From now on the trailer section's field lines ("name: value\r\n" each, as received) are
+  // appended to *sink, for a client that gets them in another form (HTTP/2 HEADERS); the
+  // proxy's HTTP/1.1 path forwards them byte for byte and keeps none. Survives reset().
+  void keepTrailers(std::string* sink) { trailers_ = sink; }
 
   // Limits that make hostile framing cheap to reject.
   static constexpr size_t kMaxChunkLineExtension = 4096;  // bytes of chunk extensions per line
@@ -56,6 +61,7 @@ class ChunkedDecoder {
   size_t scanTrailerLine(std::string_view input, size_t pos);
   bool countTrailer(size_t n);
   bool endSizeLine();
+  void keepTrailerByte(char c);
 
   State state_ = State::kSize;
   uint64_t remaining_ = 0;  // bytes left in the current chunk
@@ -64,6 +70,7 @@ class ChunkedDecoder {
   uint64_t body_extension_bytes_ = 0;  // on every size line so far
   uint64_t payload_bytes_ = 0;         // chunk-data bytes so far
   size_t trailer_bytes_ = 0;
+  std::string* trailers_ = nullptr;  // see keepTrailers
 };
 
 }  // namespace sg::http

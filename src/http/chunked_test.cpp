@@ -286,5 +286,31 @@ TEST(ChunkedDecoder, ErrorIsStickyUntilReset) {
   EXPECT_EQ(r.payload, "hello");
 }
 
+// keepTrailers: the field lines after the last chunk, exactly, under every split; nothing
+// from chunk data, extensions or the final CRLF.
+TEST(ChunkedDecoder, KeptTrailersAreTheFieldLinesUnderEverySplit) {
+  const std::string body =
+      "3;ext=x\r\nabc\r\n0;last=1\r\nGrpc-Status: 0\r\nx-checksum:  ab:cd \r\nY:\r\n\r\nNEXT";
+  const std::string want = "Grpc-Status: 0\r\nx-checksum:  ab:cd \r\nY:\r\n";
+  for (size_t a = 0; a <= body.size(); ++a) {
+    std::string kept;
+    ChunkedDecoder d;
+    d.keepTrailers(&kept);
+    const Result r =
+        decodePieces({std::string_view(body).substr(0, a), std::string_view(body).substr(a)}, &d);
+    ASSERT_EQ(r.status, Status::kDone) << "split " << a;
+    ASSERT_EQ(r.consumed, body.size() - 4) << "split " << a;
+    ASSERT_EQ(kept, want) << "split " << a;
+  }
+  std::string kept;
+  ChunkedDecoder d;
+  d.keepTrailers(&kept);
+  EXPECT_EQ(decodePieces({"5\r\nhello\r\n0\r\n\r\n"}, &d).status, Status::kDone);
+  EXPECT_EQ(kept, "");  // no trailers: nothing kept
+  d.reset();            // the sink stays
+  EXPECT_EQ(decodePieces({"0\r\nA: 1\r\n\r\n"}, &d).status, Status::kDone);
+  EXPECT_EQ(kept, "A: 1\r\n");
+}
+
 }  // namespace
 }  // namespace sg::http

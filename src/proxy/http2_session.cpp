@@ -1,6 +1,7 @@
 #include "proxy/http2_session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,6 +21,13 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kOutHighWater = 64 * 1024;
 constexpr size_t kMaxOutboundAck = 1000;  // queued SETTINGS/PING ACKs (nghttp2's default)
 constexpr size_t kMaxSettings = 32;       // entries in one SETTINGS frame
+// Draining: the final GOAWAY goes this long after the shutdown notice at the latest, when
+// the client does not answer the PING sent with it (Envoy waits a drain_timeout here; the
+// PING usually ends the wait after one round trip).
+constexpr int64_t kFinalGoawayDelayMs = 1000;
+constexpr uint8_t kDrainPing[8] = {'s', 'g', '-', 'd', 'r', 'a', 'i', 'n'};
+// Draining, after the last frame: how long the client may take to close (see linger).
+constexpr int64_t kDrainLingerMs = 2000;
 
 Http2Session* self(void* user_data) { return static_cast<Http2Session*>(user_data); }
 
@@ -55,6 +63,10 @@ int onFrameSendCb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   return self(user)->onFrameSend(frame);
 }
 
+int onBeginFrameCb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+  return self(user)->onBeginFrame(*hd);
+}
+
 ssize_t readResponseCb(nghttp2_session*, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
                        nghttp2_data_source*, void* user) {
   return self(user)->readResponse(id, buf, length, flags);
@@ -75,6 +87,7 @@ Http2Session::Http2Session(Worker* worker, SharedListener* listener, net::Stream
       socket_(std::move(socket)),
       ip_(std::move(ip)),
       timer_(this),
+      drain_timer_(this),
       reset_tokens_(listener->config->http2.stream_reset_burst) {}
 
 Http2Session::~Http2Session() {
@@ -91,6 +104,7 @@ bool Http2Session::start(std::string_view already_read) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkCb);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamCloseCb);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSendCb);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, onBeginFrameCb);
   nghttp2_option* options = nullptr;
   nghttp2_option_new(&options);
   // Stream windows open as the request path reads (backpressure); see onDataChunk.
@@ -109,6 +123,7 @@ bool Http2Session::start(std::string_view already_read) {
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   listener_->http2.connections->inc();
+  worker_->sessionOpened(this);
   worker_->loop().add(socket_.fd(), this);
   worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
   if (!already_read.empty() && !receive(already_read.data(), already_read.size())) {
@@ -116,6 +131,8 @@ bool Http2Session::start(std::string_view already_read) {
     return false;
   }
   readable_ = true;  // TLS may hold the client's first frames, read with the handshake
+  // A connection that became HTTP/2 after its worker began draining goes at once too.
+  if (worker_->draining()) drain();
   readSocket();
   if (!closing_) pump();
   return true;
@@ -123,13 +140,19 @@ bool Http2Session::start(std::string_view already_read) {
 
 void Http2Session::onEvents(uint32_t events) {
   if (closing_) return;
+  if (lingering_) return discardInput();
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   readSocket();
   if (!closing_) pump();  // EPOLLOUT: the socket takes more
 }
 
-void Http2Session::onTimer(net::Timer* /*timer*/) {
+void Http2Session::onTimer(net::Timer* timer) {
   if (closing_) return;
+  if (lingering_) return close();
+  if (timer == &drain_timer_) {
+    submitFinalGoaway();
+    return pump();
+  }
   if (active_ > 0) return;
   nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
   pump();
@@ -160,6 +183,9 @@ bool Http2Session::receive(const char* data, size_t size) {
     sendPending();
     return false;
   }
+  // Draining: submitted once nghttp2 has taken the whole input (see onBeginFrame, onFrameRecv).
+  if (!refused_.empty()) refuseStreams();
+  if (final_goaway_due_) submitFinalGoaway();
   return true;
 }
 
@@ -177,6 +203,7 @@ void Http2Session::pump() {
     pump_again_ = true;
     return;
   }
+  if (lingering_) return;
   pumping_ = true;
   do {
     pump_again_ = false;
@@ -189,8 +216,10 @@ void Http2Session::pump() {
   pumping_ = false;
   if (closing_) return;
   const bool flushed = out_offset_ == out_.size();
-  if (flushed && !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
+  if (flushed && !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+    if (draining_ && !abuse_counted_) return linger();  // an abusive client goes at once
     close();
+  }
 }
 
 // False when the connection is broken.
@@ -276,7 +305,10 @@ Http2Stream* Http2Session::find(int32_t id) {
 
 int Http2Session::onBeginHeaders(int32_t id, bool request) {
   receiving_ = nullptr;
-  if (request)
+  // A stream past the final GOAWAY (one that came before the GOAWAY could be sent) is never
+  // started: nghttp2 closes it when the GOAWAY goes, and refuseStreams tells the client.
+  const bool refused = goaway_last_id_ >= 0 && id > goaway_last_id_;
+  if (request && !refused)
     receiving_ = streams_.emplace(id, std::make_unique<Http2Stream>(this, id)).first->second.get();
   header_bytes_ = 0;
   return 0;
@@ -326,6 +358,15 @@ int Http2Session::onFrameRecv(const nghttp2_frame* frame) {
     case NGHTTP2_RST_STREAM:
       if (!resetAllowed()) {
         abuse(Http2Abuse::kRapidReset);
+      }
+      break;
+    case NGHTTP2_PING:
+      // The drain PING's ACK: the client has read the notice, and the requests it sent before
+      // are in. Submitted after nghttp2 returns, so that streams later in this input are
+      // counted in the last stream id (else the GOAWAY's sending would drop them unanswered).
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && draining_ &&
+          std::memcmp(frame->ping.opaque_data, kDrainPing, sizeof(kDrainPing)) == 0) {
+        final_goaway_due_ = true;
       }
       break;
     default:
@@ -400,7 +441,10 @@ ssize_t Http2Session::readResponse(int32_t id, uint8_t* buf, size_t length, uint
   if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   bool eof = false;
   size_t n = stream->takeResponse(buf, length, &eof);
-  if (eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    submitTrailers(id, *stream, flags);
+  }
   if (n == 0 && !eof) return NGHTTP2_ERR_DEFERRED;
   return static_cast<ssize_t>(n);
 }
@@ -413,6 +457,22 @@ bool Http2Session::submitResponse(int32_t id, const std::vector<nghttp2_nv>& fie
                                    has_body ? &provider : nullptr);
   schedulePump();
   return rv == 0;
+}
+
+// An upstream's chunked trailers end the stream as a HEADERS frame (RFC 9113 8.1): nghttp2
+// takes them from inside the data callback that ends the body, END_STREAM moving to them.
+void Http2Session::submitTrailers(int32_t id, const Http2Stream& stream, uint32_t* flags) {
+  const auto fields = stream.trailerFields();
+  if (fields.empty()) return;
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size());
+  for (const auto& [name, value] : fields) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  if (nghttp2_submit_trailer(session_, id, nva.data(), nva.size()) == 0)
+    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 }
 
 void Http2Session::resumeData(int32_t id) {
@@ -450,10 +510,70 @@ void Http2Session::onBatchEnd() {
   if (!closing_) pump();
 }
 
+void Http2Session::drain() {
+  if (closing_ || draining_) return;
+  draining_ = true;
+  nghttp2_submit_shutdown_notice(session_);
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kDrainPing);
+  worker_->loop().timers().arm(drain_timer_, kFinalGoawayDelayMs);
+  schedulePump();
+}
+
+// From here nghttp2 takes no new stream; pump() closes the connection once the streams in
+// flight are done and every frame is out.
+void Http2Session::submitFinalGoaway() {
+  final_goaway_due_ = false;
+  if (goaway_last_id_ >= 0) return;
+  drain_timer_.cancel();
+  goaway_last_id_ = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_id_, NGHTTP2_NO_ERROR, nullptr, 0);
+}
+
+// After the final GOAWAY nghttp2 ignores a new stream's HEADERS without a word; the client
+// is told it was refused, so that it retries the request on another connection at once.
+int Http2Session::onBeginFrame(const nghttp2_frame_hd& hd) {
+  if (goaway_last_id_ < 0 || hd.type != NGHTTP2_HEADERS || hd.stream_id <= goaway_last_id_)
+    return 0;
+  if (std::find(refused_.begin(), refused_.end(), hd.stream_id) == refused_.end())
+    refused_.push_back(hd.stream_id);
+  return 0;
+}
+
+// Called after nghttp2_session_mem_recv: nghttp2 resets only streams whose HEADERS it has seen.
+void Http2Session::refuseStreams() {
+  for (int32_t id : refused_)
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+  refused_.clear();
+}
+
+// Once a drained session's last frame is out, the write side is shut and what the client
+// still sends (WINDOW_UPDATEs for the last DATA, its own GOAWAY) is read and dropped until it
+// closes, kDrainLingerMs at most. Closing with those bytes unread would reset the connection,
+// and the reset can destroy the end of the response before the client has read it (nginx
+// lingers after an HTTP/2 GOAWAY for the same reason).
+void Http2Session::linger() {
+  lingering_ = true;
+  drain_timer_.cancel();
+  if (socket_.tls() != nullptr) socket_.tls()->shutdown();  // close_notify
+  ::shutdown(socket_.fd(), SHUT_WR);
+  worker_->loop().timers().arm(timer_, kDrainLingerMs);
+  discardInput();
+}
+
+void Http2Session::discardInput() {
+  char buffer[kReadChunk];
+  for (int reads = 0; reads < 64; ++reads) {  // bounded per event; the timer ends it anyway
+    ssize_t n = socket_.read(buffer, sizeof(buffer));
+    if (n == -1) return;         // nothing more for now
+    if (n <= 0) return close();  // the client closed (or the connection broke)
+  }
+}
+
 void Http2Session::close() {
   if (closing_) return;
   closing_ = true;
   timer_.cancel();
+  drain_timer_.cancel();
   if (pump_scheduled_) worker_->loop().unschedule(this);
   for (auto& [id, stream] : streams_) {
     if (stream->connection != nullptr) {
@@ -465,6 +585,7 @@ void Http2Session::close() {
   worker_->loop().remove(socket_.fd());
   socket_.close();
   listener_->open_connections->add(-1);
+  worker_->sessionClosed(this);
   worker_->loop().dispose(this);
 }
 

@@ -56,6 +56,19 @@ class Http2Session final : public net::EventHandler,
   void channelClosed(Http2Stream* stream);
   bool closing() const { return closing_; }
 
+  // The worker drains (shutdown, reload, binary upgrade): the session cannot move to another
+  // process, so GOAWAY tells the client to go. A shutdown notice (GOAWAY with the highest
+  // stream id) and a PING go first; when the PING's ACK is back (one round trip: every
+  // request the client sent before it saw the notice has been read) or after
+  // kFinalGoawayDelayMs, the final GOAWAY names the last stream accepted. Streams in flight
+  // finish; newer ones are refused (RST_STREAM REFUSED_STREAM: the client may retry them
+  // elsewhere); the connection closes once no stream is left.
+  void drain();
+  // Ends the connection now (the worker stops after its drain limit, or a fatal error).
+  void close();
+  Http2Session* prev = nullptr;  // the worker's list of sessions (Worker::sessionOpened)
+  Http2Session* next = nullptr;
+
   // nghttp2 callbacks (static trampolines in the .cpp call these).
   int onBeginHeaders(int32_t id, bool request);
   int onHeader(const nghttp2_frame* frame, std::string_view name, std::string_view value);
@@ -63,6 +76,7 @@ class Http2Session final : public net::EventHandler,
   int onDataChunk(int32_t id, std::string_view data);
   int onStreamClose(int32_t id);
   int onFrameSend(const nghttp2_frame* frame);
+  int onBeginFrame(const nghttp2_frame_hd& hd);
   ssize_t readResponse(int32_t id, uint8_t* buf, size_t length, uint32_t* flags);
 
  private:
@@ -82,7 +96,11 @@ class Http2Session final : public net::EventHandler,
   void countFailure(int rv);
   bool resetAllowed();
   Http2Stream* find(int32_t id);
-  void close();
+  void submitFinalGoaway();
+  void refuseStreams();
+  void linger();
+  void discardInput();
+  void submitTrailers(int32_t id, const Http2Stream& stream, uint32_t* flags);
 
   Worker* worker_;
   SharedListener* listener_;
@@ -94,7 +112,8 @@ class Http2Session final : public net::EventHandler,
   std::vector<std::pair<int32_t, Deferred>> deferred_;
   std::string out_;  // frames nghttp2 produced that the socket has not taken yet
   size_t out_offset_ = 0;
-  net::Timer timer_;  // idle_timeout while no stream is open
+  net::Timer timer_;        // idle_timeout while no stream is open; the linger's limit
+  net::Timer drain_timer_;  // draining: the final GOAWAY when the PING's ACK is late
   bool readable_ = true;
   bool closing_ = false;
   bool pumping_ = false;
@@ -106,6 +125,11 @@ class Http2Session final : public net::EventHandler,
   int64_t reset_refilled_ms_ = 0;
   uint32_t header_bytes_ = 0;
   bool abuse_counted_ = false;  // header list size of the HEADERS block being received
+  bool draining_ = false;
+  bool lingering_ = false;         // drained: the write side is shut, input is dropped (linger)
+  bool final_goaway_due_ = false;  // the drain PING's ACK came: submit after nghttp2 returns
+  int32_t goaway_last_id_ = -1;    // the final GOAWAY's last stream id, once submitted
+  std::vector<int32_t> refused_;   // new streams after the final GOAWAY, to reset
 };
 
 }  // namespace sg::proxy

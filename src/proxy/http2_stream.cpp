@@ -9,6 +9,36 @@
 
 namespace sg::proxy {
 
+namespace {
+
+// Fields a trailer section must not carry to an HTTP/2 client: connection-specific ones (RFC
+// 9113 8.2.2) and those about framing and routing (RFC 9110 6.5.1), which are meaningless
+// after the body.
+bool forbiddenTrailer(std::string_view name) {
+  for (std::string_view forbidden :
+       {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+        "content-length", "host", "trailer"}) {
+    if (name == forbidden) return true;
+  }
+  return false;
+}
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
 Http2Stream::Http2Stream(Http2Session* session, int32_t id) : session_(session), id_(id) {
   response_.headers.reserve(16);  // one allocation for a usual response head, not four
 }
@@ -132,6 +162,7 @@ bool Http2Stream::submitHead() {
   phase_ = has_body ? Phase::kBody : Phase::kDone;
   body_done_ = !has_body;
   chunked_decoder_.reset();
+  chunked_decoder_.keepTrailers(&trailers_);
   if (!session_->submitResponse(id_, fields, has_body)) {
     fail();
     return false;
@@ -169,6 +200,23 @@ size_t Http2Stream::acceptBody(std::string_view bytes) {
   }
   session_->resumeData(id_);
   return used;
+}
+
+// trailers_ holds whole field lines ("name: value\r\n"), checked by the chunked decoder.
+std::vector<std::pair<std::string, std::string>> Http2Stream::trailerFields() const {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string_view rest = trailers_;
+  while (!rest.empty()) {
+    const size_t end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end);
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name = lowered(line.substr(0, colon));
+    if (!forbiddenTrailer(name))
+      fields.emplace_back(std::move(name), std::string(trimmed(line.substr(colon + 1))));
+  }
+  return fields;
 }
 
 void Http2Stream::finishBody() {

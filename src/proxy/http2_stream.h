@@ -46,6 +46,9 @@ class Http2Stream final : public net::Channel {
   bool responseDone() const { return body_done_ && out_.empty(); }
   bool wantsWriteWake() const { return blocked_ && out_.size() - out_offset_ < kSendCap; }
   void clearWriteWake() { blocked_ = false; }
+  // The upstream's chunked trailers as fields of a trailing HEADERS frame (RFC 9113 8.1):
+  // names lower-cased, connection-specific and framing fields left out. Empty when none.
+  std::vector<std::pair<std::string, std::string>> trailerFields() const;
 
   // net::Channel, for the stream's ClientConnection.
   ssize_t read(char* data, size_t size) override;
@@ -79,7 +82,8 @@ class Http2Stream final : public net::Channel {
   http::ResponseHead response_;
   uint64_t remaining_ = 0;  // kContentLength: body bytes still to come
   http::ChunkedDecoder chunked_decoder_;
-  std::string out_;  // response body bytes for DATA frames
+  std::string trailers_;  // the chunked body's trailer field lines, as received
+  std::string out_;       // response body bytes for DATA frames
   size_t out_offset_ = 0;
   bool body_done_ = false;
   bool blocked_ = false;  // a write was refused (or cut short): wake the connection later

@@ -12,6 +12,7 @@
 #include "pg/pg_worker.h"
 #include "proxy/client_connection.h"
 #include "proxy/exchange.h"
+#include "proxy/http2_session.h"
 #include "proxy/upstream_conn.h"
 
 namespace sg::proxy {
@@ -96,6 +97,8 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
 Worker::~Worker() {
   if (pg_) pg_->closeAll();
   acceptors_.clear();
+  // Sessions first: closing one closes its streams' connections.
+  while (sessions_ != nullptr) sessions_->close();
   while (connections_ != nullptr) connections_->close();  // closed ones are freed by loop_
   for (auto& per_upstream : idle_) {
     for (auto& per_server : per_upstream) {
@@ -266,6 +269,8 @@ void Worker::beginDrain() {
     connection->drain();
     connection = next;
   }
+  for (Http2Session* session = sessions_; session != nullptr; session = session->next)
+    session->drain();  // GOAWAY; never closes the session from inside the loop
   for (auto& per_upstream : idle_) {
     for (auto& per_server : per_upstream) {
       for (auto* connection : per_server) connection->close();
@@ -432,6 +437,27 @@ void Worker::connectionOpened(ClientConnection* connection) {
   connections_ = connection;
   ++connection_count_;
   updateCoalescing();
+}
+
+void Worker::sessionOpened(Http2Session* session) {
+  session->next = sessions_;
+  session->prev = nullptr;
+  if (sessions_ != nullptr) sessions_->prev = session;
+  sessions_ = session;
+  ++connection_count_;
+  updateCoalescing();
+}
+
+void Worker::sessionClosed(Http2Session* session) {
+  if (session->prev != nullptr)
+    session->prev->next = session->next;
+  else
+    sessions_ = session->next;
+  if (session->next != nullptr) session->next->prev = session->prev;
+  session->prev = session->next = nullptr;
+  --connection_count_;
+  updateCoalescing();
+  maybeFinishDrain();
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {

@@ -35,6 +35,7 @@ namespace sg::proxy {
 
 class ClientConnection;
 class Exchange;
+class Http2Session;
 struct DeliveryReport;
 class UpstreamConn;
 
@@ -110,6 +111,10 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
 
   void connectionOpened(ClientConnection* connection);
   void connectionClosed(ClientConnection* connection);
+  // HTTP/2 connections: counted like client connections (a drain waits for them), and told
+  // to go (GOAWAY) when the worker drains.
+  void sessionOpened(Http2Session* session);
+  void sessionClosed(Http2Session* session);
   // Exchanges are pooled: one is taken when a request head begins and given back (after
   // Exchange::end) when its response has been sent. Spare ones are freed by onTimer, never
   // during an event batch, so a pointer to a released exchange stays valid until then.
@@ -165,8 +170,9 @@ class Worker : public net::TimerHandler, public cache::FillWaiter {
   std::vector<uint32_t> in_flight_scratch_;
   SplitMix64 rng_;
   ClientConnection* connections_ = nullptr;  // intrusive list of open client connections
-  size_t connection_count_ = 0;
-  size_t coalescing_connections_ = 0;  // what updateCoalescing last saw (HTTP and PostgreSQL)
+  Http2Session* sessions_ = nullptr;         // intrusive list of open HTTP/2 sessions
+  size_t connection_count_ = 0;              // client connections and HTTP/2 sessions
+  size_t coalescing_connections_ = 0;        // what updateCoalescing last saw (HTTP and PostgreSQL)
   // Exchanges not in use (LIFO: the warmest first). One in use belongs to its connection.
   std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   bool draining_ = false;
