@@ -38,7 +38,7 @@ class Exchange;
 struct DeliveryReport;
 class UpstreamConn;
 
-class Worker : public net::TimerHandler, public cache::FillWaiter {
+class Worker final : public net::TimerHandler, public cache::FillWaiter {
  public:
   Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
   ~Worker();
