@@ -11,8 +11,8 @@
 #                     against it; any race report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
 #                     request vs llhttp, response, chunked, PostgreSQL frontend, statement
-#                     classifier) on a copy of its
-#                     seed corpus
+#                     classifier, HTTP/2 frames into a session on a real worker) on a copy of
+#                     its seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
 # is non-zero when any step failed.
@@ -240,6 +240,7 @@ else
     "chunked_decoder_fuzz http chunked_bodies_corpus chunked_decoder_fuzz.dict"
     "pg_frontend_fuzz pg fuzz_corpus pg_frontend_fuzz.dict"
     "route_classify_fuzz pg/route classify_corpus route_classify_fuzz.dict"
+    "http2_frame_fuzz proxy http2_frames_corpus http2_frame_fuzz.dict"
   )
   fuzz_names=()
   for spec in "${fuzz_targets[@]}"; do fuzz_names+=("${spec%% *}"); done
