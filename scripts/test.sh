@@ -12,8 +12,8 @@
 #                     any sanitizer report fails the step
 #   fuzz              clang libFuzzer build in build-fuzz/; 45 s of each fuzz target (request,
 #                     request vs llhttp, response, chunked, PostgreSQL frontend, statement
-#                     classifier) on a copy of its
-#                     seed corpus
+#                     classifier, HTTP/2 frames into a session on a real worker) on a copy of
+#                     its seed corpus
 #   bench-smoke       bench/run.sh with N=20000 ROUNDS=1 (checks it runs; asserts no timings)
 # The last line is always `scalegate: N passed, M failed` (N and M count steps); the exit status
 # is non-zero when any step failed.
@@ -284,13 +284,15 @@ else
     "chunked_decoder_fuzz http chunked_bodies_corpus chunked_decoder_fuzz.dict"
     "pg_frontend_fuzz pg fuzz_corpus pg_frontend_fuzz.dict"
     "route_classify_fuzz pg/route classify_corpus route_classify_fuzz.dict"
+    "http2_frame_fuzz proxy http2_frames_corpus http2_frame_fuzz.dict"
   )
   fuzz_names=()
   for spec in "${fuzz_targets[@]}"; do fuzz_names+=("${spec%% *}"); done
   begin fuzz "clang libFuzzer build in build-fuzz/, ${FUZZ_SECONDS}s of each of ${fuzz_names[*]}"
   configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DSCALEGATE_FUZZ=ON || fail "cmake configure of build-fuzz/ failed"
-  limit 1200 ninja -C build-fuzz -j"$JOBS" "${fuzz_names[@]}" || fail "ninja -C build-fuzz ${fuzz_names[*]} failed"
+  # http2_frame_fuzz links the whole request path, so this builds most libraries (as build/ does)
+  limit 1800 ninja -C build-fuzz -j"$JOBS" "${fuzz_names[@]}" || fail "ninja -C build-fuzz ${fuzz_names[*]} failed"
   mkdir -p build-fuzz/artifacts
   for spec in "${fuzz_targets[@]}"; do
     read -r name folder corpus dict <<<"$spec"

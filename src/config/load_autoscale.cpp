@@ -215,7 +215,7 @@ void loadAutoscale(ErrorSink& errors, const Field& field, AutoscaleConfig* out) 
   if (const Field* up = map.find("scale_up")) loadStep(errors, *up, false, &out->scale_up);
   if (const Field* down = map.find("scale_down")) loadStep(errors, *down, true, &out->scale_down);
   if (const Field* predict = map.find("predict"))
-    loadPredict(errors, *predict, &out->predict.emplace());
+    loadPredict(errors, *predict, &out->predict.emplace(AutoscaleConfig::Predict{}));
   if (const Field* actuator = map.find("actuator")) loadActuator(errors, *actuator, &out->actuator);
 }
 

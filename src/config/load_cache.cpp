@@ -173,7 +173,8 @@ void loadRouteCache(ErrorSink& errors, const Field& field, RouteCacheConfig* out
   readSetCookie(errors, map.find("set_cookie"), &out->set_cookie);
   readBool(errors, map.find("l2"), &out->l2);
   readSize(errors, map.find("l2_max_object_size"), 1, kMaxL2ObjectSize, &out->l2_max_object_size);
-  if (const Field* warm = map.find("warm")) loadWarm(errors, *warm, &out->warm.emplace());
+  if (const Field* warm = map.find("warm"))
+    loadWarm(errors, *warm, &out->warm.emplace(RouteCacheConfig::Warm{}));
 }
 
 void loadCache(ErrorSink& errors, const Field& field, CacheConfig* out) {

@@ -136,7 +136,8 @@ void loadQueue(ErrorSink& errors, const Field& field, QueueConfig* out) {
     loadQueueRetryOn(errors, *retry_on, &out->retry_on);
   readDuration(errors, map.find("result_ttl"), &out->result_ttl, false);
   readSize(errors, map.find("max_result_size"), 0, kMaxResultSize, &out->max_result_size);
-  if (const Field* batch = map.find("batch")) loadBatch(errors, *batch, &out->batch.emplace());
+  if (const Field* batch = map.find("batch"))
+    loadBatch(errors, *batch, &out->batch.emplace(QueueConfig::Batch{}));
   if (const Field* timeout = map.find("visibility_timeout")) {
     Duration value{0};
     if (readDuration(errors, timeout, &value, false)) out->visibility_timeout = value;

@@ -78,7 +78,7 @@ void EventLoop::run() {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   }
   running_ = true;
-  while (running_) runOnce();
+  while (running_) dispatch(waitForEvents());
 }
 
 int EventLoop::poll(int timeout_ms) {
@@ -102,8 +102,14 @@ int EventLoop::waitForEvents() {
   return n;
 }
 
-void EventLoop::runOnce() {
-  int n = waitForEvents();
+int EventLoop::runOnce(int max_wait_ms) {
+  const int timer_wait = timers_.nextTimeoutMs();
+  const int n = poll(timer_wait < 0 ? max_wait_ms : std::min(max_wait_ms, timer_wait));
+  dispatch(n);
+  return std::max(n, 0);
+}
+
+void EventLoop::dispatch(int n) {
   timers_.setNow(monotonicMillis());
   for (int i = 0; i < n; ++i) {
     static_cast<EventHandler*>(events_[i].data.ptr)->onEvents(events_[i].events);

@@ -55,6 +55,10 @@ class EventLoop {
   // Runs until stop(); each iteration waits, dispatches, expires timers, disposes.
   void run();
   void stop() { running_ = false; }
+  // One turn of run(), waiting at most `max_wait_ms` for events (0: only what is ready now),
+  // or less when a timer is due sooner; for a caller that drives the loop itself (the HTTP/2
+  // fuzzer). Returns the number of events dispatched.
+  int runOnce(int max_wait_ms);
   // Thread-safe: makes the loop call `on_wake` soon (used for cross-thread messages).
   void wake();
   void setWakeHandler(std::function<void()> on_wake) { on_wake_ = std::move(on_wake); }
@@ -75,7 +79,7 @@ class EventLoop {
   TimerQueue& timers() { return timers_; }
 
  private:
-  void runOnce();
+  void dispatch(int events);  // handles `events` polled events, then timers, batch end, disposal
   int waitForEvents();
   int poll(int timeout_ms);
   void drainWake();

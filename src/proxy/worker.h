@@ -39,7 +39,7 @@ class Http2Session;
 struct DeliveryReport;
 class UpstreamConn;
 
-class Worker : public net::TimerHandler, public cache::FillWaiter {
+class Worker final : public net::TimerHandler, public cache::FillWaiter {
  public:
   Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
   ~Worker();
