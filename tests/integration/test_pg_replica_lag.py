@@ -72,11 +72,14 @@ def test_each_server_shows_its_state_and_lag(gateway, cluster):
     g = gateway([fast, delayed])
     with g.connect(autocommit=True) as conn:  # the probes log in with this client's credentials
         where(conn)
-    # Every server's first probe verdict, the primary's too (they are probed one after another).
+    # Every server's first probe verdict, the primary's too (they are probed one after another),
+    # and each replica's first lag figure (it needs the primary's position: a replica can be up
+    # one probe round before its lag is known, seen under ASan).
     def all_up():
         servers = g.health()[1]["postgres"]["servers"]["app"]
-        return servers["primary"]["state"] == "up" and all(r["state"] == "up" for r in servers["replicas"])
-    assert wait_until(all_up, 10)
+        return servers["primary"]["state"] == "up" and all(
+            r["state"] == "up" and "lag_ms" in r for r in servers["replicas"])
+    assert wait_until(all_up, wait_s(10))
     status, document = g.health()
     servers = document["postgres"]["servers"]["app"]
     assert status == 200, document
