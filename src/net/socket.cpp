@@ -52,6 +52,16 @@ ssize_t readSome(int fd, char* data, size_t size) {
   }
 }
 
+bool discardReadable(int fd) {
+  char scratch[16 * 1024];
+  for (int reads = 0; reads < 64; ++reads) {  // bounded per event, like any other read loop
+    ssize_t n = readSome(fd, scratch, sizeof(scratch));
+    if (n == -1) return true;  // drained for now
+    if (n <= 0) return false;  // the peer closed (or reset)
+  }
+  return true;
+}
+
 ssize_t writeVec(int fd, const iovec* iov, int count) {
   msghdr message{};
   message.msg_iov = const_cast<iovec*>(iov);

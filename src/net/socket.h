@@ -20,6 +20,9 @@ bool deferAccept(int fd, int seconds);
 int connectSocket(const Address& address, int* error_code);
 // Bytes read (>0), 0 on EOF, -1 on EAGAIN, -2 on error (errno kept).
 ssize_t readSome(int fd, char* data, size_t size);
+// A lingering close: reads and drops what the peer still sends (a bounded number of reads per
+// call). False once the peer has closed (or the connection broke); true when more may come.
+bool discardReadable(int fd);
 // Bytes written (>=0; 0 means the socket is full), or -1 on error (errno kept).
 ssize_t writeVec(int fd, const iovec* iov, int count);
 void setNoDelay(int fd);

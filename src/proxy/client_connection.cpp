@@ -351,12 +351,7 @@ void ClientConnection::closeAfterResponse(bool body_unread) {
 }
 
 void ClientConnection::discardClientInput() {
-  char scratch[16 * 1024];
-  for (int reads = 0; reads < 64; ++reads) {  // bounded per event, like any other read loop
-    ssize_t n = net::readSome(stream_.fd(), scratch, sizeof(scratch));
-    if (n == -1) break;          // drained for now
-    if (n <= 0) return close();  // the client closed (or reset): done
-  }
+  if (!net::discardReadable(stream_.fd())) return close();  // the client closed: done
   int64_t left = linger_deadline_ms_ - worker_->loop().now();
   if (left <= 0) return close();
   worker_->loop().timers().arm(timer_, std::min<int64_t>(left, kLingerIdleMs));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/socket.h"
 #include "proxy/client_connection.h"
 #include "proxy/http2_stream.h"
 #include "proxy/shared_state.h"
@@ -560,13 +561,9 @@ void Http2Session::linger() {
   discardInput();
 }
 
+// The write side is shut (close_notify sent on TLS): what comes now is dropped unread, raw.
 void Http2Session::discardInput() {
-  char buffer[kReadChunk];
-  for (int reads = 0; reads < 64; ++reads) {  // bounded per event; the timer ends it anyway
-    ssize_t n = socket_.read(buffer, sizeof(buffer));
-    if (n == -1) return;         // nothing more for now
-    if (n <= 0) return close();  // the client closed (or the connection broke)
-  }
+  if (!net::discardReadable(socket_.fd())) close();  // the client closed: done
 }
 
 void Http2Session::close() {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "http/chars.h"
 #include "http/parser.h"
 #include "proxy/http2_session.h"
 
@@ -21,12 +22,6 @@ bool forbiddenTrailer(std::string_view name) {
     if (name == forbidden) return true;
   }
   return false;
-}
-
-std::string_view trimmed(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
 }
 
 std::string lowered(std::string_view text) {
@@ -214,7 +209,8 @@ std::vector<std::pair<std::string, std::string>> Http2Stream::trailerFields() co
     if (colon == std::string_view::npos) continue;
     std::string name = lowered(line.substr(0, colon));
     if (!forbiddenTrailer(name))
-      fields.emplace_back(std::move(name), std::string(trimmed(line.substr(colon + 1))));
+      fields.emplace_back(std::move(name),
+                          std::string(http::detail::trimOws(line.substr(colon + 1))));
   }
   return fields;
 }

@@ -430,43 +430,50 @@ void Worker::forgetIdle(UpstreamConn* connection) {
   if (it != pool.end()) pool.erase(it);
 }
 
+namespace {
+
+// The worker's intrusive lists of client connections and HTTP/2 sessions (prev/next members).
+template <class Node>
+void pushFront(Node*& head, Node* node) {
+  node->next = head;
+  node->prev = nullptr;
+  if (head != nullptr) head->prev = node;
+  head = node;
+}
+
+template <class Node>
+void unlink(Node*& head, Node* node) {
+  if (node->prev != nullptr)
+    node->prev->next = node->next;
+  else
+    head = node->next;
+  if (node->next != nullptr) node->next->prev = node->prev;
+  node->prev = node->next = nullptr;
+}
+
+}  // namespace
+
 void Worker::connectionOpened(ClientConnection* connection) {
-  connection->next = connections_;
-  connection->prev = nullptr;
-  if (connections_ != nullptr) connections_->prev = connection;
-  connections_ = connection;
+  pushFront(connections_, connection);
   ++connection_count_;
   updateCoalescing();
 }
 
 void Worker::sessionOpened(Http2Session* session) {
-  session->next = sessions_;
-  session->prev = nullptr;
-  if (sessions_ != nullptr) sessions_->prev = session;
-  sessions_ = session;
+  pushFront(sessions_, session);
   ++connection_count_;
   updateCoalescing();
 }
 
 void Worker::sessionClosed(Http2Session* session) {
-  if (session->prev != nullptr)
-    session->prev->next = session->next;
-  else
-    sessions_ = session->next;
-  if (session->next != nullptr) session->next->prev = session->prev;
-  session->prev = session->next = nullptr;
+  unlink(sessions_, session);
   --connection_count_;
   updateCoalescing();
   maybeFinishDrain();
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {
-  if (connection->prev != nullptr)
-    connection->prev->next = connection->next;
-  else
-    connections_ = connection->next;
-  if (connection->next != nullptr) connection->next->prev = connection->prev;
-  connection->prev = connection->next = nullptr;
+  unlink(connections_, connection);
   --connection_count_;
   updateCoalescing();
   maybeFinishDrain();
