@@ -67,7 +67,8 @@ void StatsSampler::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   // The first sample is taken here, not on the thread: /admin/stats never answers without one.
-  sampleNow();
+  // The admin listener may already have taken it (it answers before the control plane starts).
+  if (last_sample_ms_ < 0) sampleNow();
   thread_ = std::thread([this] { run(); });
 }
 

@@ -36,6 +36,9 @@ bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inher
   if (autoscales) {
     stats_->setAutoscaleSource([this] { return boost::json::value(autoscaler_.dashboardJson()); });
   }
+  // The admin listener answers from here on, before the sampler's thread starts: sample once now
+  // so /admin/stats never answers with an empty "current".
+  stats_->sampleNow();
   admin_service_ = std::make_unique<admin::HttpService>(*config_.admin.address,
                                                         admin::makeAdminHandler(context));
   if (!admin_service_->start(error, inherited)) {
