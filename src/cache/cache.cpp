@@ -164,8 +164,18 @@ Cache::Cache(const config::CacheConfig& config, CacheOptions options)
 
 Cache::~Cache() = default;
 
-Cache::Shard& Cache::shardFor(uint64_t hash) const {
-  return *shards_[mix64(hash) & (shards_.size() - 1)];
+Cache::Shard& Cache::shardFor(uint64_t hash) const { return *shards_[shardOfHash(hash)]; }
+
+uint32_t Cache::shardOfHash(uint64_t hash) const {
+  return static_cast<uint32_t>(mix64(hash) & (shards_.size() - 1));
+}
+
+uint32_t Cache::shardIndex(std::string_view key) const { return shardOfHash(hashKey(key)); }
+
+uint64_t Cache::shardFreeBytes(uint32_t shard) const {
+  Shard& chosen = *shards_.at(shard);
+  std::lock_guard lock(chosen.mutex);
+  return chosen.policy->capacity() - chosen.policy->weightedSize();
 }
 
 std::shared_ptr<const CachedResponse> Cache::lookup(
@@ -258,6 +268,33 @@ size_t Cache::erasePrefix(std::string_view prefix) {
     }
   }
   return count;
+}
+
+void Cache::forEachEntry(
+    const std::function<void(const std::shared_ptr<const CachedResponse>&)>& visit) const {
+  std::vector<std::vector<std::shared_ptr<const CachedResponse>>> lists(shards_.size());
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    std::lock_guard lock(shards_[s]->mutex);
+    lists[s].reserve(shards_[s]->policy->size());
+    shards_[s]->policy->forEachColdestFirst([&](const PolicyNode& node) {
+      lists[s].push_back(static_cast<const Resident&>(node).entry);
+    });
+  }
+  // Merge by rank: next is the shard whose next entry has the smallest (i + 1/2) / n.
+  std::vector<size_t> next(lists.size(), 0);
+  while (true) {
+    size_t best = lists.size();
+    for (size_t s = 0; s < lists.size(); ++s) {
+      if (next[s] == lists[s].size()) continue;
+      if (best == lists.size() ||
+          (2 * next[s] + 1) * lists[best].size() < (2 * next[best] + 1) * lists[s].size()) {
+        best = s;
+      }
+    }
+    if (best == lists.size()) return;
+    visit(lists[best][next[best]]);
+    lists[best][next[best]++].reset();  // an entry evicted meanwhile is freed as we go
+  }
 }
 
 CacheStats Cache::stats() const {

@@ -16,6 +16,7 @@
 // (the resource's Vary changed) replaces them all, one with the same variant fields
 // replaces that one, and beyond max_variants the oldest variant leaves.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -80,16 +81,31 @@ class Cache {
   // shard: for purges, not the data path). Returns how many. Thread-safe.
   size_t erasePrefix(std::string_view prefix);
 
+  // Calls `visit` on every resident entry, coldest first: each shard's entries in the order
+  // its eviction policy would let them go (policy.h forEachColdestFirst), the shards
+  // interleaved by rank (the k-th of n comes about k/n of the way through), so a prefix of
+  // the sequence is the coldest part of the whole cache. Each shard's lock is held only to
+  // copy its pointers; `visit` runs with no lock held (it may use the cache). Entries stored
+  // or dropped meanwhile may or may not be visited. Thread-safe.
+  void forEachEntry(
+      const std::function<void(const std::shared_ptr<const CachedResponse>&)>& visit) const;
+
   CacheStats stats() const;
   // Thread-safe, lock-free (relaxed counters updated under the shard locks).
   OwnerStats ownerStats(uint32_t owner) const;
   uint32_t shardCount() const { return static_cast<uint32_t>(shards_.size()); }
   uint64_t shardCapacity() const { return shard_capacity_; }
+  // The shard (0..shardCount()-1) that holds `key`'s variants, and the bytes a shard has
+  // left before insert() must evict: for filling the cache in bulk with what fits (the
+  // proxy's cache hand-over). Thread-safe.
+  uint32_t shardIndex(std::string_view key) const;
+  uint64_t shardFreeBytes(uint32_t shard) const;
 
  private:
   struct Shard;
   struct OwnerCounters;
   Shard& shardFor(uint64_t hash) const;
+  uint32_t shardOfHash(uint64_t hash) const;
 
   std::vector<std::unique_ptr<Shard>> shards_;
   uint64_t shard_capacity_ = 0;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,12 +259,13 @@ TEST(Cache, TinyLfuKeepsTheHotSetThroughAScanLruDoesNot) {
   }
 }
 
-TEST(Cache, ConcurrentLookupsInsertsAndErases) {
+TEST(Cache, ConcurrentLookupsInsertsErasesAndVisits) {
   const uint64_t memory = 1 << 20;
   for (PolicyKind policy : {PolicyKind::kLru, PolicyKind::kTinyLfu}) {
     SCOPED_TRACE(policyName(policy));
     Cache cache(cacheConfig(memory, policy), CacheOptions{.shards = 4});
     std::atomic<uint64_t> hits{0};
+    std::atomic<uint64_t> visited{0};
     std::atomic<bool> bound_broken{false};
     std::vector<std::thread> threads;
     threads.reserve(4);
@@ -286,6 +288,10 @@ TEST(Cache, ConcurrentLookupsInsertsAndErases) {
             cache.erase(key);
           } else if (t == 0) {
             cache.erasePrefix("k/1");
+          } else if (t == 1) {
+            cache.forEachEntry([&](const std::shared_ptr<const CachedResponse>& entry) {
+              visited += entry->bodyBytes().size() == entry->body->size() ? 1 : 0;
+            });
           }
           if (i % 1000 == 0 && cache.stats().bytes > memory) bound_broken = true;
         }
@@ -294,6 +300,7 @@ TEST(Cache, ConcurrentLookupsInsertsAndErases) {
     for (std::thread& thread : threads) thread.join();
     EXPECT_FALSE(bound_broken);
     EXPECT_GT(hits.load(), 0u);
+    EXPECT_GT(visited.load(), 0u);
     uint64_t bytes = 0;
     uint64_t entries = 0;
     for (int k = 0; k < 500; ++k) {
@@ -418,6 +425,89 @@ TEST(Cache, OwnerStatsCountEvictionsPerOwner) {
     // Residents that left as rejected window candidates count as the owner's evictions.
     EXPECT_EQ(evictions, stats.evictions + stats.rejected - turned_away);
   }
+}
+
+std::vector<std::string> keysColdestFirst(const Cache& cache) {
+  std::vector<std::string> keys;
+  cache.forEachEntry(
+      [&](const std::shared_ptr<const CachedResponse>& entry) { keys.push_back(entry->key); });
+  return keys;
+}
+
+TEST(Cache, ForEachEntryVisitsLruColdestFirstWithoutHoldingALock) {
+  Cache cache(cacheConfig(1 << 20, PolicyKind::kLru), CacheOptions{.shards = 1});
+  for (const char* key : {"a", "b", "c", "d"}) ASSERT_TRUE(cache.insert(makeEntry(key, 10)));
+  ASSERT_NE(cache.lookup("b", headers({})), nullptr);
+  size_t hits = 0;
+  cache.forEachEntry([&](const std::shared_ptr<const CachedResponse>& entry) {
+    // The shard's lock is not held: using the cache from the visitor does not deadlock.
+    hits += cache.lookup(entry->key, headers({})) != nullptr ? 1 : 0;
+  });
+  EXPECT_EQ(hits, 4u);
+  // Those lookups touched every entry again, in the order visited: a, c, d, b.
+  EXPECT_EQ(keysColdestFirst(cache), (std::vector<std::string>{"a", "c", "d", "b"}));
+  ASSERT_NE(cache.lookup("a", headers({})), nullptr);
+  EXPECT_EQ(keysColdestFirst(cache), (std::vector<std::string>{"c", "d", "b", "a"}));
+}
+
+TEST(Cache, ForEachEntryVisitsTinyLfuProbationThenProtectedThenWindow) {
+  const auto probe = makeEntry("e1", 100);
+  // A window of 1% of the capacity: room for one entry, the newest.
+  Cache cache(cacheConfig(150 * probe->charge), CacheOptions{.shards = 1});
+  for (const char* key : {"e1", "e2", "e3", "e4", "e5"}) {
+    ASSERT_TRUE(cache.insert(makeEntry(key, 100)));
+  }
+  ASSERT_NE(cache.lookup("e2", headers({})), nullptr);  // probation -> protected
+  EXPECT_EQ(keysColdestFirst(cache), (std::vector<std::string>{"e1", "e3", "e4", "e2", "e5"}));
+}
+
+TEST(Cache, ForEachEntryInterleavesShardsByRank) {
+  Cache cache(cacheConfig(1 << 20, PolicyKind::kLru), CacheOptions{.shards = 4});
+  constexpr int kEntries = 400;
+  for (int i = 0; i < kEntries; ++i) ASSERT_TRUE(cache.insert(makeEntry(std::to_string(i), 10)));
+  const std::vector<std::string> keys = keysColdestFirst(cache);
+  ASSERT_EQ(keys.size(), size_t{kEntries});
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), size_t{kEntries});
+  // Stored oldest first with no hits: each shard lists them in insertion order, so the
+  // merge by rank comes out close to insertion order over the whole cache (not shard 0's
+  // newest before shard 1's oldest).
+  for (size_t position = 0; position < kEntries / 4; ++position) {
+    EXPECT_LT(std::stoi(keys[position]), kEntries / 2) << position;
+  }
+  for (size_t position = 3 * kEntries / 4; position < kEntries; ++position) {
+    EXPECT_GE(std::stoi(keys[position]), kEntries / 2) << position;
+  }
+}
+
+TEST(Cache, ForEachEntryOnAnEmptyCacheVisitsNothing) {
+  Cache cache(cacheConfig(1 << 20), CacheOptions{.shards = 4});
+  EXPECT_TRUE(keysColdestFirst(cache).empty());
+}
+
+TEST(Cache, ShardFreeBytesFollowTheKeysShard) {
+  Cache cache(cacheConfig(1 << 20), CacheOptions{.shards = 4});
+  const auto free_bytes = [&] {
+    std::vector<uint64_t> out;
+    for (uint32_t s = 0; s < cache.shardCount(); ++s) out.push_back(cache.shardFreeBytes(s));
+    return out;
+  };
+  const std::vector<uint64_t> empty(4, cache.shardCapacity());
+  EXPECT_EQ(free_bytes(), empty);
+  std::set<uint32_t> used;
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "k/" + std::to_string(i);
+    const uint32_t shard = cache.shardIndex(key);
+    ASSERT_LT(shard, 4u);
+    used.insert(shard);
+    std::vector<uint64_t> expected = free_bytes();
+    const auto entry = makeEntry(key, 100);
+    ASSERT_TRUE(cache.insert(entry));
+    expected[shard] -= entry->charge;
+    EXPECT_EQ(free_bytes(), expected) << key;
+  }
+  EXPECT_GT(used.size(), 1u);  // the keys spread over the shards
+  cache.erasePrefix("k/");
+  EXPECT_EQ(free_bytes(), empty);
 }
 
 TEST(Cache, ShardCounts) {

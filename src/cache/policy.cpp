@@ -32,6 +32,10 @@ class LruPolicy final : public EvictionPolicy {
     --size_;
   }
 
+  void forEachColdestFirst(const std::function<void(const PolicyNode&)>& visit) const override {
+    list_.forEach(visit);
+  }
+
  private:
   NodeList list_;
 };

@@ -14,6 +14,7 @@
 //   protected (80% of main), whose overflow is demoted back to probation's MRU end. Every
 //   hit and every add counts one access in the sketch.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,12 @@ class NodeList {
     unlink(node);
     pushBack(node);
   }
+  // Front (least recently used) to back.
+  void forEach(const std::function<void(const PolicyNode&)>& visit) const {
+    for (const PolicyNode* node = sentinel_.next; node != &sentinel_; node = node->next) {
+      visit(*node);
+    }
+  }
 
  private:
   PolicyNode sentinel_;
@@ -82,6 +89,9 @@ class EvictionPolicy {
   virtual void add(PolicyNode& node, std::vector<Eviction>& evicted) = 0;
   // Unlinks a resident node (erase, replacement).
   virtual void remove(PolicyNode& node) = 0;
+  // Every resident node, the one this policy would let go first first (its own notion of
+  // coldest; the proxy's cache hand-over replays them in this order).
+  virtual void forEachColdestFirst(const std::function<void(const PolicyNode&)>& visit) const = 0;
 
   uint64_t capacity() const { return capacity_; }
   uint64_t weightedSize() const { return weighted_size_; }

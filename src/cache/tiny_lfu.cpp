@@ -88,6 +88,12 @@ void TinyLfuPolicy::remove(PolicyNode& node) {
   --size_;
 }
 
+void TinyLfuPolicy::forEachColdestFirst(const std::function<void(const PolicyNode&)>& visit) const {
+  probation_.forEach(visit);
+  protected_.forEach(visit);
+  window_.forEach(visit);
+}
+
 void TinyLfuPolicy::evictNode(PolicyNode& node, bool rejected, std::vector<Eviction>& evicted) {
   remove(node);
   evicted.push_back(Eviction{&node, rejected});

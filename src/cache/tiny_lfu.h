@@ -19,6 +19,9 @@ class TinyLfuPolicy final : public EvictionPolicy {
   void onHit(PolicyNode& node) override;
   void add(PolicyNode& node, std::vector<Eviction>& evicted) override;
   void remove(PolicyNode& node) override;
+  // Probation, then protected, then the window, each from its LRU end: the order
+  // evictFromMain falls back to when no candidate duels.
+  void forEachColdestFirst(const std::function<void(const PolicyNode&)>& visit) const override;
 
   uint64_t windowWeight() const { return window_weight_; }
   uint64_t protectedWeight() const { return protected_weight_; }
