@@ -433,6 +433,22 @@ TEST(CacheHandover, ABadEntryStopsTheImportAndKeepsWhatCameBefore) {
   EXPECT_EQ(keysColdestFirst(*new_state), std::vector<std::string>{"first"});
 }
 
+TEST(CacheHandover, ALengthPastTheEndIsTruncatedNotAllocated) {
+  const auto first = makeEntry("first", 1);
+  // The second entry claims 4 GiB - 1 bytes; a route name claims the same in the other case.
+  const std::string bytes =
+      Blob().routes({{1, "public", "api"}}).entry(1, *first).uint(1, 4).uint(0xffffffff, 4).out;
+  const std::string route_bytes = Blob().uint(1, 4).uint(1, 4).uint(0xffffffff, 4).out;
+  auto new_state = sharedFrom(threeRoutes());
+  CacheImport result;
+  std::string error;
+  EXPECT_FALSE(importCache(*new_state, bytes, &result, &error));
+  EXPECT_EQ(error, "entry 2: truncated");
+  EXPECT_EQ(keysColdestFirst(*new_state), std::vector<std::string>{"first"});
+  EXPECT_FALSE(importCache(*new_state, route_bytes, &result, &error));
+  EXPECT_EQ(error, "route table: route 1 of 1 truncated");
+}
+
 TEST(CacheHandover, AnUnknownOwnerNumberIsUnowned) {
   // An entry whose owner the route table does not list (a hand-written or damaged export).
   const std::string bytes = Blob().routes({{1, "public", "api"}}).entry(7, *makeEntry("a", 7)).out;
