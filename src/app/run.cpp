@@ -14,7 +14,9 @@
 #include "app/systemd_notify.h"
 #include "app/upgrade.h"
 #include "config/config.h"
+#include "net/event_loop.h"
 #include "proxy/gateway.h"
+#include "proxy/running_state.h"
 
 namespace sg::app {
 
@@ -69,8 +71,9 @@ std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
   std::string error;
   std::vector<net::ListeningSocket> sockets = gateway.listeningSockets();
   for (const auto& admin : control.adminSocket()) sockets.push_back(admin);
-  if (!startSuccessor(options.executable, options.argv, sockets, kSuccessorReadyMs, &successor,
-                      &error)) {
+  std::string state = proxy::exportRunningState(gateway.shared(), net::monotonicMillis());
+  if (!startSuccessor(options.executable, options.argv, sockets, state, kSuccessorReadyMs,
+                      &successor, &error)) {
     spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
     counters.failed->inc();
     return std::nullopt;
@@ -112,6 +115,21 @@ admin::ReloadOutcome requestReload(const RunOptions& options) {
   return outcome;
 }
 
+// What the predecessor passed on (its health, breakers, cache), before anything serves.
+void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& gateway) {
+  if (predecessor.runningState().empty()) return;
+  proxy::CarriedState carried;
+  std::string error;
+  bool valid = proxy::importRunningState(gateway.shared(), predecessor.runningState(),
+                                         net::monotonicMillis(), &carried, &error);
+  if (!valid) spdlog::warn("the running state of the process replaced is cut short: {}", error);
+  spdlog::info(
+      "took over the state of {} upstream(s) ({} servers) and {} cache entries ({} did not fit, "
+      "{} of routes that no longer cache); {} changed upstream(s) start fresh",
+      carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
+      carried.cache_unowned, carried.changed);
+}
+
 }  // namespace
 
 sigset_t blockShutdownSignals() {
@@ -138,6 +156,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   proxy::Gateway gateway(config);
   // Declared after the gateway: stopped before it is destroyed on every return path.
   ControlPlane control(gateway, [&options] { return requestReload(options); });
+  if (predecessor) takeOverRunningState(*predecessor, gateway);
   if (!control.startAdmin(&error, &inherited) || !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;

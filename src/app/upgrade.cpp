@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ constexpr int kLinkFd = 3;  // where the successor finds its end of the link
 constexpr const char* kLinkVariable = "SCALEGATE_UPGRADE_FD";
 constexpr std::string_view kListen = "listen ";
 constexpr std::string_view kListened = "listened";
+constexpr std::string_view kState = "state";
 constexpr std::string_view kReady = "ready";
 
 // The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
@@ -88,6 +91,47 @@ bool awaitReady(int link, int64_t timeout_ms, std::string* error) {
   return true;
 }
 
+// The running state goes in a memory file: no size limit on one message, one copy. Without
+// it the successor starts fresh (a warning); false only when the link itself fails.
+bool sendRunningState(int link, const std::string& state) {
+  if (state.empty()) return true;
+  int file = memfd_create("scalegate-running-state", MFD_CLOEXEC);
+  if (file < 0) {
+    spdlog::warn("the running state is not passed on: memfd_create: {}", std::strerror(errno));
+    return true;
+  }
+  size_t written = 0;
+  while (written < state.size()) {
+    ssize_t n = ::write(file, state.data() + written, state.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  bool sent = true;
+  if (written == state.size()) {
+    sent = net::sendDescriptor(link, file, kState);
+  } else {
+    spdlog::warn("the running state is not passed on: write: {}", std::strerror(errno));
+  }
+  ::close(file);
+  return sent;
+}
+
+// The whole file from its start (the sender's offset is at its end: they share it).
+bool readRunningState(int file, std::string* out) {
+  struct stat info {};
+  if (fstat(file, &info) != 0) return false;
+  out->resize(static_cast<size_t>(info.st_size));
+  size_t done = 0;
+  while (done < out->size()) {
+    ssize_t n = ::pread(file, out->data() + done, out->size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void stopFailedSuccessor(pid_t pid) {
   ::kill(pid, SIGKILL);
   int status = 0;
@@ -97,7 +141,8 @@ void stopFailedSuccessor(pid_t pid) {
 }  // namespace
 
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
-                    const std::vector<net::ListeningSocket>& sockets, int64_t ready_timeout_ms,
+                    const std::vector<net::ListeningSocket>& sockets,
+                    const std::string& running_state, int64_t ready_timeout_ms,
                     Successor* successor, std::string* error) {
   int link[2];
   if (!net::seqPacketPair(link)) return *error = std::strerror(errno), false;
@@ -111,6 +156,7 @@ bool startSuccessor(const std::string& executable, const std::vector<std::string
   bool sent = true;
   for (const auto& socket : sockets)
     sent = sent && net::sendDescriptor(link[0], socket.fd, std::string(kListen) + socket.address);
+  sent = sent && sendRunningState(link[0], running_state);
   sent = sent && net::sendDescriptor(link[0], -1, kListened);
   if (!sent || !awaitReady(link[0], ready_timeout_ms, error)) {
     if (!sent) *error = std::string("cannot pass the listening sockets: ") + std::strerror(errno);
@@ -141,6 +187,13 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
     std::string message;
     int socket = net::receiveDescriptor(fd, &message);
     if (message == kListened) break;
+    if (message == kState && socket >= 0) {
+      bool read = readRunningState(socket, &link->running_state_);
+      ::close(socket);
+      if (!read) spdlog::warn("could not read the running state of the process being replaced");
+      if (!read) link->running_state_.clear();
+      continue;
+    }
     if (socket < 0 || message.rfind(kListen, 0) != 0) {
       if (socket >= 0) ::close(socket);
       *error = "the process being replaced broke off while passing its listening sockets (" +

@@ -28,11 +28,13 @@ struct Successor {
   int link = -1;  // where idle connections are passed; closed when the handover ends
 };
 
-// Starts `executable` with `argv` as this process's successor, passes it `sockets`, and waits
-// up to `ready_timeout_ms` for it to say ready. False with *error when it could not start,
+// Starts `executable` with `argv` as this process's successor, passes it `sockets` and
+// `running_state` (proxy/running_state.h; "" = none), and waits up to `ready_timeout_ms` for it
+// to say ready. False with *error when it could not start,
 // exited, or did not get ready in time (it is then stopped); this process keeps running.
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
-                    const std::vector<net::ListeningSocket>& sockets, int64_t ready_timeout_ms,
+                    const std::vector<net::ListeningSocket>& sockets,
+                    const std::string& running_state, int64_t ready_timeout_ms,
                     Successor* successor, std::string* error);
 
 // The successor's side: present when this process was started by startSuccessor.
@@ -53,6 +55,8 @@ class PredecessorLink {
   // link when it exits), then stops taking them.
   void finish(int64_t limit_ms);
   void stop();
+  // The predecessor's running state (proxy/running_state.h), "" when it sent none.
+  const std::string& runningState() const { return running_state_; }
 
  private:
   explicit PredecessorLink(int fd) : fd_(fd) {}
@@ -63,6 +67,7 @@ class PredecessorLink {
   std::mutex mutex_;
   std::condition_variable done_cv_;
   bool done_ = false;  // the predecessor closed the link
+  std::string running_state_;
 };
 
 }  // namespace sg::app

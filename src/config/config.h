@@ -377,6 +377,9 @@ struct UpstreamConfig {
   std::optional<DiscoveryConfig> discovery;  // servers added and removed at run time
   std::optional<AutoscaleConfig> autoscale;  // upstream key `autoscale`
   std::optional<UpstreamTlsConfig> tls;      // upstream key `tls`; nullopt = plain TCP
+  // The upstream's YAML as loaded, re-emitted (comments and layout dropped): a reload compares
+  // it to tell an unchanged upstream, whose health and breaker state carry over.
+  std::string source;
 };
 
 struct AdminConfig {

@@ -264,6 +264,7 @@ void loadUpstreams(ErrorSink& errors, const Field& field, const std::string& con
     }
     UpstreamConfig config;
     config.name = name;
+    config.source = YAML::Dump(value);
     loadUpstream(errors, upstream, config_file, &config);
     out->push_back(std::move(config));
   }

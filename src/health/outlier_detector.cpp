@@ -81,6 +81,24 @@ void OutlierDetector::forget(size_t server) {
   state.times_ejected.store(0, std::memory_order_relaxed);
 }
 
+OutlierDetector::Carry OutlierDetector::carryOut(size_t server) const {
+  if (server >= servers_) return {};
+  const ServerState& state = state_[server];
+  return {state.consecutive_5xx.load(std::memory_order_relaxed),
+          state.consecutive_gateway.load(std::memory_order_relaxed),
+          state.ejected_until.load(std::memory_order_acquire),
+          state.times_ejected.load(std::memory_order_relaxed)};
+}
+
+void OutlierDetector::carryIn(size_t server, const Carry& carry) {
+  if (server >= servers_) return;
+  ServerState& state = state_[server];
+  state.consecutive_5xx.store(carry.consecutive_5xx, std::memory_order_relaxed);
+  state.consecutive_gateway.store(carry.consecutive_gateway, std::memory_order_relaxed);
+  state.times_ejected.store(carry.times_ejected, std::memory_order_relaxed);
+  state.ejected_until.store(carry.ejected_until, std::memory_order_release);
+}
+
 uint32_t OutlierDetector::timesEjected(size_t server) const {
   if (server >= servers_) return 0;
   return state_[server].times_ejected.load(std::memory_order_relaxed);

@@ -30,6 +30,17 @@ class OutlierDetector {
   // A run-time server slot got a new server: the previous one's record does not carry over.
   void forget(size_t server);
 
+  // One server's record, as a successor process takes it over on reload.
+  struct Carry {
+    uint32_t consecutive_5xx = 0;
+    uint32_t consecutive_gateway = 0;
+    int64_t ejected_until = 0;  // monotonic, machine-wide
+    uint32_t times_ejected = 0;
+  };
+  Carry carryOut(size_t server) const;
+  // Before any request uses the server.
+  void carryIn(size_t server, const Carry& carry);
+
  private:
   struct alignas(64) ServerState {
     std::atomic<uint32_t> consecutive_5xx{0};

@@ -68,6 +68,17 @@ void PassiveHealth::recordSuccess() {
   if (fails_.load(std::memory_order_relaxed) != 0) fails_.store(0, std::memory_order_relaxed);
 }
 
+PassiveHealth::Carry PassiveHealth::carryOut() const {
+  return {fails_.load(std::memory_order_relaxed), window_start_.load(std::memory_order_relaxed),
+          down_until_.load(std::memory_order_relaxed)};
+}
+
+void PassiveHealth::carryIn(const Carry& carry) {
+  fails_.store(carry.fails, std::memory_order_relaxed);
+  window_start_.store(carry.window_start, std::memory_order_relaxed);
+  down_until_.store(carry.down_until, std::memory_order_relaxed);
+}
+
 uint64_t PassiveHealth::failuresInWindow() const { return fails_.load(std::memory_order_relaxed); }
 
 }  // namespace sg::health

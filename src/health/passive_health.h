@@ -24,6 +24,16 @@ class PassiveHealth {
   // opening below max_fails) resets it, so after a down period it stays >= max_fails.
   uint64_t failuresInWindow() const;
   MonoMillis downUntil() const { return down_until_.load(std::memory_order_relaxed); }
+
+  // What a successor process takes over on reload (monotonic times are machine-wide).
+  struct Carry {
+    uint64_t fails = 0;
+    MonoMillis window_start = 0;
+    MonoMillis down_until = 0;
+  };
+  Carry carryOut() const;
+  // Before any request uses this server.
+  void carryIn(const Carry& carry);
   uint64_t timesMarkedDown() const { return marked_down_.load(std::memory_order_relaxed); }
 
  private:

@@ -342,4 +342,54 @@ BreakerSnapshot CircuitBreaker::snapshot(int64_t now_ms) const {
   return snap;
 }
 
+BreakerCarry CircuitBreaker::carryOut(int64_t now_ms) const {
+  BreakerCarry carry;
+  BreakerState state = stateOf(word_.load(std::memory_order_acquire));
+  if (state != BreakerState::kClosed) {
+    carry.state = BreakerState::kOpen;
+    carry.opened_at_ms = state == BreakerState::kOpen
+                             ? opened_at_ms_.load(std::memory_order_relaxed)
+                             : now_ms - reset_timeout_ms_;
+    return carry;
+  }
+  int64_t newest = epochOf(now_ms);
+  for (uint32_t i = 0; i < bucket_count_; ++i) {
+    int64_t slice = buckets_[i].epoch.load(std::memory_order_acquire);
+    if (slice <= newest - bucket_count_ || slice > newest) continue;
+    carry.window.push_back({slice, buckets_[i].successes.load(std::memory_order_relaxed),
+                            buckets_[i].failures.load(std::memory_order_relaxed)});
+  }
+  return carry;
+}
+
+void CircuitBreaker::carryIn(const BreakerCarry& carry, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  clearWindow();
+  if (carry.state != BreakerState::kClosed) {
+    opened_at_ms_.store(carry.opened_at_ms, std::memory_order_relaxed);
+    word_.store(makeWord(generationOf(word_.load()) + 1, BreakerState::kOpen));
+    return;
+  }
+  int64_t now = epochOf(now_ms);
+  int64_t newest = kNoEpoch;
+  for (const auto& slice : carry.window) {
+    if (slice.epoch <= now - bucket_count_ || slice.epoch > now) continue;
+    Bucket& bucket = buckets_[static_cast<size_t>(slice.epoch % bucket_count_)];
+    bucket.successes.store(slice.successes, std::memory_order_relaxed);
+    bucket.failures.store(slice.failures, std::memory_order_relaxed);
+    bucket.epoch.store(slice.epoch, std::memory_order_release);
+    newest = std::max(newest, slice.epoch);
+    if (slice.failures > 0) {
+      last_failure_epoch_.store(
+          std::max(last_failure_epoch_.load(std::memory_order_relaxed), slice.epoch),
+          std::memory_order_relaxed);
+    }
+  }
+  if (newest == kNoEpoch) return;
+  WindowCounts prior = sumBuckets(newest - bucket_count_ + 1, newest - 1);
+  prior_successes_.store(prior.successes, std::memory_order_relaxed);
+  prior_failures_.store(prior.failures, std::memory_order_relaxed);
+  prior_epoch_.store(newest, std::memory_order_release);
+}
+
 }  // namespace sg::resilience

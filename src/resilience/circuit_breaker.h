@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "config/config.h"
 #include "resilience/concurrency_limit.h"
@@ -55,6 +56,19 @@ struct BreakerSnapshot {
   std::array<uint64_t, kBreakerStates> entered{};  // indexed by BreakerState
 };
 
+// What a successor process takes over on reload (monotonic times are machine-wide; the
+// successor has the same settings, else it does not take it).
+struct BreakerCarry {
+  struct Slice {
+    int64_t epoch = 0;
+    uint64_t successes = 0;
+    uint64_t failures = 0;
+  };
+  BreakerState state = BreakerState::kClosed;  // kOpen or kClosed: half-open is carried as open
+  int64_t opened_at_ms = 0;                    // open
+  std::vector<Slice> window;                   // closed: the rolling window's buckets
+};
+
 class CircuitBreaker {
  public:
   explicit CircuitBreaker(const config::CircuitBreakerConfig& config);
@@ -85,6 +99,12 @@ class CircuitBreaker {
   uint64_t entered(BreakerState state) const;
   uint64_t refusals() const { return refusals_.load(std::memory_order_relaxed); }
   BreakerSnapshot snapshot(int64_t now_ms) const;
+
+  // Half-open is carried as open since reset_timeout: the successor lets a trial through at
+  // once (the trials in flight here end here).
+  BreakerCarry carryOut(int64_t now_ms) const;
+  // Before any request uses the breaker.
+  void carryIn(const BreakerCarry& carry, int64_t now_ms);
 
   // The four Envoy caps of this upstream, shared by every worker.
   ConcurrencyLimit& connectionLimit() { return connections_; }  // max_connections

@@ -471,5 +471,51 @@ TEST(CircuitBreaker, BucketCountIsCappedAndTheWindowKept) {
   EXPECT_EQ(b.state(), State::kOpen);
 }
 
+// Reload: a successor process's breaker takes over the open state and the rolling window.
+TEST(CircuitBreaker, CarriedOpenStateKeepsRefusingUntilTheResetTimeout) {
+  CircuitBreaker old_breaker(defaults());
+  openAt(old_breaker, 1000);
+  CircuitBreaker successor(defaults());
+  successor.carryIn(old_breaker.carryOut(5000), 5000);
+  EXPECT_EQ(successor.state(), State::kOpen);
+  EXPECT_FALSE(successor.allow(5000).admitted());
+  EXPECT_EQ(successor.retryAfterSeconds(5000), 26u);  // opened at 1000, 30 s reset
+  EXPECT_EQ(successor.allow(31000).kind, Kind::kTrial);
+}
+
+TEST(CircuitBreaker, CarriedHalfOpenStateLetsATrialThroughAtOnce) {
+  CircuitBreaker old_breaker(defaults());
+  openAt(old_breaker, 1000);
+  ASSERT_EQ(old_breaker.allow(31000).kind, Kind::kTrial);  // now half-open, trial in flight
+  CircuitBreaker successor(defaults());
+  successor.carryIn(old_breaker.carryOut(31500), 31500);
+  EXPECT_EQ(successor.allow(31500).kind, Kind::kTrial);
+}
+
+TEST(CircuitBreaker, CarriedWindowCountsTowardOpening) {
+  CircuitBreaker old_breaker(defaults());
+  recordMany(old_breaker, Outcome::kFailure, 10, 1000);
+  recordMany(old_breaker, Outcome::kSuccess, 9, 2000);
+  CircuitBreaker successor(defaults());
+  successor.carryIn(old_breaker.carryOut(2500), 2500);
+  EXPECT_EQ(successor.snapshot(2500).failures, 10u);
+  EXPECT_EQ(successor.snapshot(2500).successes, 9u);
+  recordMany(successor, Outcome::kFailure, 1, 3000);  // the 20th request: 11 of 20 failed
+  EXPECT_EQ(successor.state(), State::kOpen);
+}
+
+TEST(CircuitBreaker, CarriedWindowDropsWhatAgedOutMeanwhile) {
+  CircuitBreaker old_breaker(defaults());
+  recordMany(old_breaker, Outcome::kFailure, 10, 1000);
+  recordMany(old_breaker, Outcome::kFailure, 5, 8000);
+  CircuitBreaker successor(defaults());
+  successor.carryIn(old_breaker.carryOut(8000), 12000);  // the 1000 ms bucket left the window
+  EXPECT_EQ(successor.snapshot(12000).failures, 5u);
+  recordMany(successor, Outcome::kFailure, 14, 12000);
+  EXPECT_EQ(successor.state(), State::kClosed);  // 19 in the window
+  recordMany(successor, Outcome::kFailure, 1, 12000);
+  EXPECT_EQ(successor.state(), State::kOpen);
+}
+
 }  // namespace
 }  // namespace sg::resilience

@@ -1,0 +1,124 @@
+"""What a successor takes over on reload (SIGHUP) and binary upgrade (SIGUSR2): for upstreams
+whose configuration did not change, each server's health (active check verdict, passive
+failures), its admin state and weight, and the circuit breaker; a changed upstream starts fresh.
+Asserted through the successor's own admin listener (/metrics), with real upstreams."""
+import os
+import re
+import signal
+
+from conftest import http_get, make_config, wait_until, wait_s
+from test_cache import count, expect, get, route
+from test_reload_upgrade import (successors, write, wait_for_successor,  # noqa: F401 (fixture)
+                                 process_alive)
+
+TOOK_OVER = re.compile(r"took over the state of (\d+) upstream\(s\) \((\d+) servers\).*?"
+                       r"(\d+) changed upstream\(s\) start fresh")
+
+
+def hand_over(gw, successors, signum=signal.SIGHUP, count=1):
+    os.kill(gw.pid, signum)
+    pid = wait_for_successor(gw, count)
+    successors.append(pid)
+    assert gw.proc.wait(timeout=wait_s(20)) == 0, gw.logs[-2000:]
+    assert process_alive(pid)
+    assert wait_until(lambda: TOOK_OVER.search(gw.logs), timeout=wait_s(10)), gw.logs[-2000:]
+    return TOOK_OVER.search(gw.logs).groups()
+
+
+def test_health_admin_state_and_weights_carry_over_and_a_changed_upstream_starts_fresh(
+        gateway, upstream, successors):
+    sick, off, fine, dead, alive, other = (
+        upstream(n) for n in ("sick", "off", "fine", "dead", "alive", "other"))
+    # rise 100 at 1 s: a server that failed its checks stays out for 100 s after it recovers,
+    # unless a successor forgets the verdict.
+    check = {"type": "http", "path": "/health", "interval": "1s", "timeout": "500ms",
+             "rise": 100, "fall": 1, "expect": [200]}
+    routes = [{"name": "other", "match": {"prefix": "/other"}, "upstream": "other"},
+              {"name": "passive", "match": {"prefix": "/passive"}, "upstream": "passive"},
+              {"name": "app", "match": {"prefix": "/"}, "upstream": "app"}]
+    opts = {"app": {"health_check": check},
+            "passive": {"max_fails": 1, "fail_timeout": "60s"}}
+    cfg = make_config({"app": [sick, off, fine], "passive": [dead, alive], "other": [other]},
+                      workers=2, upstream_opts=opts, routes=routes)
+    gw = successors.watch(gateway(cfg))
+    sick.set_status(500)
+    assert wait_until(lambda: gw.server_state("app", sick.address) == "failed_check",
+                      timeout=wait_s(10))
+    sick.set_status(0)  # recovered, but rise 100 keeps it out
+    dead.kill()
+    assert wait_until(lambda: http_get(gw.port, "/passive").status == 200 and
+                      gw.server_state("passive", dead.address) == "failed_connects",
+                      timeout=wait_s(10))
+    assert gw.server_action("app", off.address, "disable").status == 200
+    assert gw.server_action("app", fine.address, "weight", method="PUT",
+                            body={"weight": 7}).status == 200
+    assert gw.server_action("other", other.address, "disable").status == 200
+
+    # Reload with one change: `other` gets another weight; `app` and `passive` stay as they were.
+    changed = make_config({"app": [sick, off, fine], "passive": [dead, alive],
+                           "other": [{"address": other, "weight": 2}]},
+                          workers=2, upstream_opts=opts, routes=routes)
+    write(gw, dict(gw.cfg, upstreams=changed["upstreams"]))
+    assert hand_over(gw, successors) == ("2", "5", "1"), gw.logs[-2000:]
+    assert gw.server_state("app", sick.address) == "failed_check"
+    assert gw.server_state("app", off.address) == "disabled"
+    assert gw.server_state("app", fine.address) == "up"
+    assert gw.metric("scalegate_upstream_server_weight", upstream="app", server=fine.address) == 7
+    assert gw.server_state("passive", dead.address) == "failed_connects"
+    assert gw.server_state("other", other.address) == "up"  # changed upstream: fresh
+    # Only `fine` takes the app's requests (sick failed its checks, off is disabled).
+    for i in range(6):
+        r = http_get(gw.port, "/r%d" % i)
+        assert r.status == 200 and r.header("X-Upstream") == "fine", r
+    assert http_get(gw.port, "/other").header("X-Upstream") == "other"
+    assert alive.stats()["requests"] >= 1
+    before = alive.stats()["requests"]
+    for i in range(4):  # the dead server is not tried again (it would cost a retry each)
+        assert http_get(gw.port, "/passive/%d" % i).header("X-Upstream") == "alive"
+    assert alive.stats()["requests"] == before + 4
+    assert gw.metric("scalegate_upstream_retries_total", upstream="passive") in (None, 0)
+
+
+def test_an_open_breaker_stays_open_across_a_binary_upgrade(gateway, upstream, successors):
+    u = upstream("u1")
+    breaker = {"error_threshold_percent": 50, "volume_threshold": 4, "window": "10s",
+               "reset_timeout": "60s"}
+    gw = successors.watch(gateway(make_config({"u1": [{"address": u, "max_fails": 0}]}, workers=2,
+                                              upstream_opts={"u1": {"circuit_breaker": breaker}})))
+    u.set_status(500)
+    for i in range(4):
+        assert http_get(gw.port, "/e%d" % i).status == 500
+    assert http_get(gw.port, "/refused").status == 503
+    u.set_status(0)
+    requests = u.stats()["requests"]
+    assert hand_over(gw, successors, signal.SIGUSR2)[0] == "1"
+    for i in range(3):
+        r = http_get(gw.port, "/after%d" % i)
+        assert r.status == 503, r
+        assert r.header("Retry-After") is not None and int(r.header("Retry-After")) > 30, r
+    assert u.stats()["requests"] == requests, "the successor's breaker let requests through"
+    assert gw.server_state("u1", u.address) == "up"
+
+
+def test_the_memory_cache_carries_over_and_a_route_that_stops_caching_drops_its_entries(
+        gateway, upstream, successors):
+    u = upstream("u1")
+    routes = [route({"default_ttl": "60s"}, "/kept", "kept"),
+              route({"default_ttl": "60s"}, "/gone", "gone"), route(None, "/", "plain")]
+    gw = successors.watch(gateway(make_config({"u1": [u]}, routes=routes, workers=2)))
+    kept = ["/kept/%d" % n for n in range(3)]
+    bodies = [expect(get(gw, target), "MISS").body for target in kept]
+    expect(get(gw, "/gone/x"), "MISS")
+    # The new file adds a route and `gone` no longer caches; `kept` is as it was.
+    new_routes = [route({}, "/added", "added"), route({"default_ttl": "60s"}, "/kept", "kept"),
+                  route(None, "/gone", "gone"), route(None, "/", "plain")]
+    write(gw, dict(gw.cfg, listeners=[dict(gw.cfg["listeners"][0], routes=new_routes)]))
+    hand_over(gw, successors)
+    assert re.search(r"and 3 cache entries \(0 did not fit, 1 of routes that no longer cache\)",
+                     gw.logs), gw.logs[-2000:]
+    for target, body in zip(kept, bodies):
+        assert expect(get(gw, target), "HIT").body == body
+        assert count(u, target) == 1  # fetched once, by the old process
+    r = get(gw, "/gone/x")
+    assert r.status == 200 and r.header("X-Cache") is None, r
+    assert gw.metric("scalegate_cache_entries", listener="public", route="kept") == 3
