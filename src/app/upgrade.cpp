@@ -187,22 +187,27 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
     std::string message;
     int socket = net::receiveDescriptor(fd, &message);
     if (message == kListened) break;
-    if (message == kState && socket >= 0) {
-      bool read = readRunningState(socket, &link->running_state_);
-      ::close(socket);
-      if (!read) spdlog::warn("could not read the running state of the process being replaced");
-      if (!read) link->running_state_.clear();
-      continue;
-    }
-    if (socket < 0 || message.rfind(kListen, 0) != 0) {
-      if (socket >= 0) ::close(socket);
-      *error = "the process being replaced broke off while passing its listening sockets (" +
-               (socket == -2 ? std::string("link closed: ") + std::strerror(errno)
-                             : "got '" + message + "'") +
-               ")";
+    if (socket == -2) {
+      *error = std::string(
+                   "the process being replaced broke off while passing its listening "
+                   "sockets (link closed: ") +
+               std::strerror(errno) + ")";
       return nullptr;
     }
-    inherited->add(message.substr(kListen.size()), socket);
+    if (socket >= 0 && message.rfind(kListen, 0) == 0) {
+      inherited->add(message.substr(kListen.size()), socket);
+    } else if (socket >= 0 && message == kState) {
+      if (!readRunningState(socket, &link->running_state_)) {
+        spdlog::warn("could not read the running state of the process being replaced");
+        link->running_state_.clear();
+      }
+      ::close(socket);
+    } else {
+      // What a newer predecessor sends that this version does not know: skipped, so a binary
+      // upgrade to an older version still works.
+      if (socket >= 0) ::close(socket);
+      spdlog::warn("ignored '{}' from the process being replaced", message.substr(0, 64));
+    }
   }
   return link;
 }
