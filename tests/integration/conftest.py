@@ -403,6 +403,30 @@ def make_config(upstreams, routes=None, workers=1, listener=None, upstream_opts=
     return cfg
 
 
+class ClientThreads:
+    """Base of the tests' load generators: `clients` threads run self.run() until self.stop is
+    set; used as a context manager (started on entry, stopped and joined on exit)."""
+
+    def __init__(self, clients, join_s=60):
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.join_s = join_s
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+
+    def run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(wait_s(self.join_s))
+
+
 class Gateway:
     def __init__(self, cfg, tmpdir, extra_args=None):
         self.cfg = cfg

@@ -3,10 +3,9 @@ metrics-api document) and /metrics show desired > current; the exec actuator run
 with {desired}, records a failing run and asks again only at the next decision; admin errors;
 `check` refuses a bad autoscale block with its position."""
 import os
-import threading
 import time
 
-from conftest import Conn, make_config, metric_value, run_cli, wait_until
+from conftest import ClientThreads, Conn, make_config, metric_value, run_cli, wait_until
 
 
 def autoscale_doc(gw, upstream):
@@ -21,36 +20,24 @@ def dashboard(gw):
     return r.json()
 
 
-class BoundedLoad:
+class BoundedLoad(ClientThreads):
     """`clients` threads, each sending one slow request at a time until stopped."""
 
     def __init__(self, port, clients, path):
-        self.stop = threading.Event()
+        super().__init__(clients, join_s=30)
+        self.port, self.path = port, path
         self.answered = 0
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._client, args=(port, path), daemon=True)
-                        for _ in range(clients)]
 
-    def _client(self, port, path):
+    def run(self):
         while not self.stop.is_set():
             try:
-                with Conn(port, timeout=20) as c:
+                with Conn(self.port, timeout=20) as c:
                     while not self.stop.is_set():
-                        r = c.get(path)
+                        r = c.get(self.path)
                         with self.lock:
                             self.answered += 1 if r.status == 200 else 0
             except Exception:
                 time.sleep(0.05)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 def test_in_flight_load_shows_desired_above_current(upstream, gateway):

@@ -6,29 +6,27 @@ A stream the old process refused after its final GOAWAY (REFUSED_STREAM: not pro
 8.7) is sent again on the next connection and counted apart.
 SCALEGATE_RELOAD_SECONDS stretches the run (60 for the issue's figure); CI runs 20 s."""
 import os
-import threading
 import time
 
 import pytest
 
-from conftest import make_config, wait_s
+from conftest import ClientThreads, make_config, wait_s
 from h2_frame_client import REFUSED_STREAM, FrameClient, status
-from test_reload_upgrade import successors, wait_for_successor, write  # noqa: F401 (fixture)
+from test_reload_upgrade import (admin_reload, successors,  # noqa: F401 (fixture)
+                                 wait_for_successor, write)
 
 RELOADS = 20
 SECONDS = float(os.environ.get("SCALEGATE_RELOAD_SECONDS", "20"))
 
 
-class H2Load:
+class H2Load(ClientThreads):
     """`clients` threads, each sending batches of `streams` GETs on one connection at a time."""
 
     def __init__(self, port, clients=4, streams=10):
+        super().__init__(clients)
         self.port, self.streams = port, streams
         self.ok = self.refused = self.connections = 0
         self.failures = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
 
     def count(self, ok=0, refused=0, connections=0, failure=None):
         with self.lock:
@@ -75,16 +73,6 @@ class H2Load:
         if client is not None:
             client.close()
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(wait_s(60))
-
 
 @pytest.mark.timeout_s(SECONDS + 120)
 def test_twenty_reloads_under_h2_load_fail_no_request(gateway, upstream, successors):
@@ -104,12 +92,7 @@ def test_twenty_reloads_under_h2_load_fail_no_request(gateway, upstream, success
             servers = [{"address": u1.address, "weight": 1 + i}, {"address": u2.address}]
             write(gw, dict(gw.cfg, listeners=[dict(gw.cfg["listeners"][0], routes=routes)],
                            upstreams=dict(gw.cfg["upstreams"], app={"servers": servers})))
-            r = gw.admin_request("POST", "/admin/reload")
-            for _ in range(100):  # 409: the previous process is still handing over
-                if r.status != 409:
-                    break
-                time.sleep(0.05)
-                r = gw.admin_request("POST", "/admin/reload")
+            r = admin_reload(gw)
             assert r.status == 202, r
             successors.append(wait_for_successor(gw, i + 1))
         time.sleep(pause)

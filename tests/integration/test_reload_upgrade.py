@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import (Conn, NoResponse, IncompleteBody, make_config, to_yaml, wait_until, wait_s,
+from conftest import (ClientThreads, Conn, NoResponse, IncompleteBody, make_config, to_yaml, wait_until, wait_s,
                       http_get, http_request, free_port, metric_value, require_binary)
 
 SERVES_NOW = re.compile(r"process (\d+) serves now")
@@ -77,6 +77,17 @@ def successors():
         stop_pid(pid)
 
 
+def admin_reload(gw, attempts=100):
+    """POST /admin/reload; on 409 (the previous process answered while handing over) asks again."""
+    r = gw.admin_request("POST", "/admin/reload")
+    for _ in range(attempts):
+        if r.status != 409:
+            break
+        time.sleep(0.05)
+        r = gw.admin_request("POST", "/admin/reload")
+    return r
+
+
 def routes_cfg(upstream_names, extra_route=None):
     routes = [{"name": "default", "match": {"prefix": "/"}, "upstream": upstream_names[0]}]
     if extra_route:
@@ -85,18 +96,16 @@ def routes_cfg(upstream_names, extra_route=None):
     return routes
 
 
-class KeepAliveLoad:
+class KeepAliveLoad(ClientThreads):
     """Clients that each send requests one after another on one keep-alive connection, and
     count every failure: no response, a cut response, a non-200 or a connection that closed
     (a reload must never close an idle keep-alive connection under a client)."""
 
     def __init__(self, port, clients=4, path="/"):
+        super().__init__(clients, join_s=20)
         self.port, self.path = port, path
         self.ok = 0
         self.failures = []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
 
     def run(self):
         conn = Conn(self.port)
@@ -117,16 +126,6 @@ class KeepAliveLoad:
                 conn.close()
                 conn = Conn(self.port)
         conn.close()
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(wait_s(20))
 
 
 def test_sighup_with_an_invalid_file_keeps_the_running_configuration(gateway, upstream,
@@ -196,14 +195,7 @@ def test_admin_reload_under_load_fails_no_request(gateway, upstream, successors)
             write(gw, dict(cfg, listeners=[dict(cfg["listeners"][0],
                                                 routes=routes_cfg(["u1", "u2"], extra))],
                            upstreams=dict(cfg["upstreams"], u1={"servers": servers})))
-            # 409 (busy): the previous process answered while handing over; ask again.
-            r = gw.admin_request("POST", "/admin/reload")
-            for _ in range(50):
-                if r.status != 409:
-                    break
-                time.sleep(0.05)
-                r = gw.admin_request("POST", "/admin/reload")
-            assert r.status == 202, r
+            assert admin_reload(gw).status == 202
             successors.append(wait_for_successor(gw, i + 1))
             time.sleep(0.3)
     stop_health.set()
