@@ -3,9 +3,10 @@
 // SIGUSR2 / SIGHUP), as nginx's binary upgrade and HAProxy's socket transfer do. The running
 // process starts its successor from the executable file (the new binary, if it was replaced)
 // with the same arguments and a Unix socket on fd 3; over it, it passes every listening
-// socket and its running state (proxy/running_state.h, in a memfd), waits until the successor has started and says "ready", then drains: requests in
-// flight finish here, and each idle HTTP/1.1 keep-alive connection is passed to the successor
-// instead of being closed, so clients see neither a refused connection nor a reset.
+// socket and its running state (proxy/running_state.h, in a memfd), waits until the successor has
+// started and says "ready", then drains: requests in flight finish here, and each idle HTTP/1.1
+// keep-alive connection is passed to the successor instead of being closed, so clients see neither
+// a refused connection nor a reset.
 #include <sys/types.h>
 
 #include <condition_variable>
