@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "net/intrusive_list.h"
 #include "net/socket.h"
 #include "pg/client_conn.h"
 #include "pg/lag_monitor.h"
@@ -223,22 +224,14 @@ void PgWorker::closeAll() {
 
 void PgWorker::clientOpened(ClientConn* client) {
   clients_[client->id()] = client;
-  client->next = client_list_;
-  client->prev = nullptr;
-  if (client_list_ != nullptr) client_list_->prev = client;
-  client_list_ = client;
+  net::pushFront(client_list_, client);
   ++client_count_;
   if (clients_changed_) clients_changed_();
 }
 
 void PgWorker::clientClosed(ClientConn* client) {
   clients_.erase(client->id());
-  if (client->prev != nullptr)
-    client->prev->next = client->next;
-  else
-    client_list_ = client->next;
-  if (client->next != nullptr) client->next->prev = client->prev;
-  client->prev = client->next = nullptr;
+  net::unlink(client_list_, client);
   --client_count_;
   if (clients_changed_) clients_changed_();
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "net/fd_passing.h"
+#include "net/intrusive_list.h"
 #include "net/socket.h"
 #include "pg/pg_worker.h"
 #include "proxy/client_connection.h"
@@ -430,50 +431,27 @@ void Worker::forgetIdle(UpstreamConn* connection) {
   if (it != pool.end()) pool.erase(it);
 }
 
-namespace {
-
-// The worker's intrusive lists of client connections and HTTP/2 sessions (prev/next members).
-template <class Node>
-void pushFront(Node*& head, Node* node) {
-  node->next = head;
-  node->prev = nullptr;
-  if (head != nullptr) head->prev = node;
-  head = node;
-}
-
-template <class Node>
-void unlink(Node*& head, Node* node) {
-  if (node->prev != nullptr)
-    node->prev->next = node->next;
-  else
-    head = node->next;
-  if (node->next != nullptr) node->next->prev = node->prev;
-  node->prev = node->next = nullptr;
-}
-
-}  // namespace
-
 void Worker::connectionOpened(ClientConnection* connection) {
-  pushFront(connections_, connection);
+  net::pushFront(connections_, connection);
   ++connection_count_;
   updateCoalescing();
 }
 
 void Worker::sessionOpened(Http2Session* session) {
-  pushFront(sessions_, session);
+  net::pushFront(sessions_, session);
   ++connection_count_;
   updateCoalescing();
 }
 
 void Worker::sessionClosed(Http2Session* session) {
-  unlink(sessions_, session);
+  net::unlink(sessions_, session);
   --connection_count_;
   updateCoalescing();
   maybeFinishDrain();
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {
-  unlink(connections_, connection);
+  net::unlink(connections_, connection);
   --connection_count_;
   updateCoalescing();
   maybeFinishDrain();
