@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -130,6 +131,18 @@ void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& ga
       carried.cache_unowned, carried.changed);
 }
 
+// The successor is this process's child. Dead by the end of the drain, it leaves nothing
+// listening: said loudly, for the supervisor restarting the service (systemd's unit does).
+void reportSuccessorGone(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) != pid) return;
+  std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) + ", " +
+                                              strsignal(WTERMSIG(status))
+                                        : "exit status " + std::to_string(WEXITSTATUS(status));
+  spdlog::error("the new process {} ended ({}) while this one drained: nothing listens any more",
+                pid, how);
+}
+
 }  // namespace
 
 sigset_t blockShutdownSignals() {
@@ -186,6 +199,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   gateway.drain(successor ? successor->link : -1);
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
+  if (successor) reportSuccessorGone(successor->pid);
   // A predecessor still draining passes its idle connections on through this process.
   if (predecessor) predecessor->finish(successor ? config->shutdown_timeout.count() : 0);
   if (successor) control.awaitAdminIdle(std::chrono::milliseconds(1000));

@@ -195,7 +195,9 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
       return nullptr;
     }
     if (socket >= 0 && message.rfind(kListen, 0) == 0) {
-      inherited->add(message.substr(kListen.size()), socket);
+      std::string address = message.substr(kListen.size()), refused;
+      if (!inherited->add(address, socket, &refused))
+        spdlog::warn("ignored the socket passed for {}: {}", address, refused);
     } else if (socket >= 0 && message == kState) {
       if (!readRunningState(socket, &link->running_state_)) {
         spdlog::warn("could not read the running state of the process being replaced");

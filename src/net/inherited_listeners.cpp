@@ -1,10 +1,33 @@
 #include "net/inherited_listeners.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "net/socket.h"
 
 namespace sg::net {
+
+bool InheritedListeners::add(const std::string& address, int fd, std::string* error) {
+  int listening = 0;
+  socklen_t size = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening == 0) {
+    *error = "not a listening socket";
+    ::close(fd);
+    return false;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    *error = std::string("cannot make it non-blocking: ") + std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  sockets_[address].push_back(fd);
+  return true;
+}
 
 size_t InheritedListeners::count() const {
   size_t total = 0;

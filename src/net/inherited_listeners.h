@@ -24,7 +24,10 @@ class InheritedListeners {
   InheritedListeners(const InheritedListeners&) = delete;
   InheritedListeners& operator=(const InheritedListeners&) = delete;
 
-  void add(const std::string& address, int fd) { sockets_[address].push_back(fd); }
+  // Keeps `fd` for `address` when it is a listening socket, made non-blocking (a worker's
+  // accept loop must never block; the flag is shared with the sender, which serves no more).
+  // Otherwise closes it and says why in *error.
+  bool add(const std::string& address, int fd, std::string* error);
   bool empty() const { return sockets_.empty(); }
   size_t count() const;
   // Worker `worker` of `workers` takes every inherited socket of `address` at positions

@@ -4,9 +4,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
+
+#include "net/socket.h"
 
 namespace sg::net {
 namespace {
@@ -18,14 +21,26 @@ Address parse(const std::string& text) {
   return *address;
 }
 
-int openFd() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+// A listening socket, blocking as a predecessor other than scalegate might pass it.
+int listeningFd() {
+  std::string error;
+  int fd = listenSocket(parse("127.0.0.1:0"), 16, &error);
+  EXPECT_GE(fd, 0) << error;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+void add(InheritedListeners& inherited, const std::string& address, int fd) {
+  std::string error;
+  EXPECT_TRUE(inherited.add(address, fd, &error)) << error;
+}
 
 bool isOpen(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
 TEST(InheritedListenersTest, FewerWorkersTakeEverySocket) {
   InheritedListeners inherited;
-  int fds[3] = {openFd(), openFd(), openFd()};
-  for (int fd : fds) inherited.add("127.0.0.1:8080", fd);
+  int fds[3] = {listeningFd(), listeningFd(), listeningFd()};
+  for (int fd : fds) add(inherited, "127.0.0.1:8080", fd);
   Address address = parse("127.0.0.1:8080");
   auto first = inherited.take(address, 0, 2);
   auto second = inherited.take(address, 1, 2);
@@ -38,9 +53,9 @@ TEST(InheritedListenersTest, FewerWorkersTakeEverySocket) {
 
 TEST(InheritedListenersTest, MoreWorkersOpenTheirOwnAndUnusedAddressesClose) {
   InheritedListeners inherited;
-  int kept = openFd(), dropped = openFd();
-  inherited.add("127.0.0.1:8080", kept);
-  inherited.add("127.0.0.1:9090", dropped);
+  int kept = listeningFd(), dropped = listeningFd();
+  add(inherited, "127.0.0.1:8080", kept);
+  add(inherited, "127.0.0.1:9090", dropped);
   Address address = parse("127.0.0.1:8080");
   EXPECT_EQ(inherited.take(address, 0, 2), std::vector<int>{kept});
   EXPECT_TRUE(inherited.take(address, 1, 2).empty());
@@ -49,6 +64,25 @@ TEST(InheritedListenersTest, MoreWorkersOpenTheirOwnAndUnusedAddressesClose) {
   EXPECT_TRUE(isOpen(kept));
   EXPECT_FALSE(isOpen(dropped));
   close(kept);
+}
+
+TEST(InheritedListenersTest, KeepsListeningSocketsNonBlockingAndRefusesOthers) {
+  InheritedListeners inherited;
+  int listening = listeningFd();
+  add(inherited, "127.0.0.1:8080", listening);
+  EXPECT_TRUE(fcntl(listening, F_GETFL) & O_NONBLOCK) << "an accept loop must not block";
+  int file = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int unbound = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  for (int fd : {file, unbound}) {
+    std::string error;
+    EXPECT_FALSE(inherited.add("127.0.0.1:9090", fd, &error));
+    EXPECT_EQ(error, "not a listening socket");
+    EXPECT_FALSE(isOpen(fd)) << "what is refused is closed";
+  }
+  EXPECT_EQ(inherited.count(), 1u);
+  EXPECT_TRUE(inherited.take(parse("127.0.0.1:9090"), 0, 1).empty());
+  EXPECT_EQ(inherited.take(parse("127.0.0.1:8080"), 0, 1), std::vector<int>{listening});
+  close(listening);
 }
 
 TEST(InheritedListenersTest, ListenOrInheritOpensWhenNothingWasPassed) {

@@ -435,6 +435,7 @@ class Gateway:
         self.stdout_path = os.path.join(tmpdir, "gateway.stdout")
         self.stderr_path = os.path.join(tmpdir, "gateway.stderr")
         self.extra_args = extra_args or []
+        self.binary = None  # the executable to run (None: require_binary())
         self.proc = None
         self.returncode = None
 
@@ -475,7 +476,7 @@ class Gateway:
             f.write(to_yaml(self.cfg) + "\n")
 
     def start(self, wait=True):
-        path = require_binary()
+        path = self.binary or require_binary()
         self.write_config()
         self.proc = subprocess.Popen([path, "run", "-c", self.config_path] + self.extra_args,
                                      stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),

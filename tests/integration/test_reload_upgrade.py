@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (ClientThreads, Conn, NoResponse, IncompleteBody, make_config, to_yaml, wait_until, wait_s,
-                      http_get, http_request, free_port, metric_value, require_binary)
+from conftest import (ClientThreads, Conn, NoResponse, IncompleteBody, make_config, to_yaml, wait_until,
+                      wait_s, http_get, require_binary, stop_process)
 
 SERVES_NOW = re.compile(r"process (\d+) serves now")
 
@@ -206,24 +206,37 @@ def test_admin_reload_under_load_fails_no_request(gateway, upstream, successors)
     assert len(health) > 20 and set(health) == {200}, [h for h in health if h != 200][:5]
 
 
-def test_binary_upgrade_runs_the_replaced_file_under_load(gateway, upstream, successors, tmp_path):
+def gateway_from_copy(gateway, cfg, tmp_path):
+    """A gateway run from a copy of the binary, tmp_path/bin/scalegate, which the test may
+    replace (replace_binary) before a binary upgrade: SIGUSR2 starts whatever file is there."""
     binary = tmp_path / "bin" / "scalegate"
     binary.parent.mkdir()
     shutil.copy(require_binary(), binary)
+    gw = gateway(cfg, wait=False)
+    stop_process(gw.proc, signal.SIGKILL)  # started again, from the copy
+    gw.binary = str(binary)
+    return gw.start(), binary
+
+
+def replace_binary(binary, source=None, text=None):
+    """Replaces the file as a package upgrade does (a new file renamed over it): with a copy of
+    `source` (default: the binary under test) or with the executable script `text`."""
+    staged = binary.with_name(binary.name + ".new")
+    if text is None:
+        shutil.copy(source or require_binary(), staged)
+    else:
+        staged.write_text(text)
+        staged.chmod(0o755)
+    os.rename(staged, binary)
+
+
+def test_binary_upgrade_runs_the_replaced_file_under_load(gateway, upstream, successors, tmp_path):
     u1 = upstream("u1")
-    gw = successors.watch(gateway(make_config({"u1": [u1]}, workers=2), wait=False))
-    gw.proc.kill()  # restarted below from the copy
-    gw.proc.wait()
-    import subprocess
-    gw.proc = subprocess.Popen([str(binary), "run", "-c", gw.config_path],
-                               stdout=open(gw.stdout_path, "ab"), stderr=open(gw.stderr_path, "ab"),
-                               stdin=subprocess.DEVNULL, cwd=gw.tmpdir)
-    gw.wait_ready()
+    gw, binary = gateway_from_copy(gateway, make_config({"u1": [u1]}, workers=2), tmp_path)
+    successors.watch(gw)
     with KeepAliveLoad(gw.port, clients=4) as load:
         time.sleep(0.5)
-        staged = tmp_path / "bin" / "scalegate.new"
-        shutil.copy(require_binary(), staged)
-        os.rename(staged, binary)  # as a package upgrade replaces it
+        replace_binary(binary)
         os.kill(gw.proc.pid, signal.SIGUSR2)
         pid = wait_for_successor(gw, 1)
         successors.append(pid)
