@@ -294,29 +294,50 @@ else
   # http2_frame_fuzz links the whole request path, so this builds most libraries (as build/ does)
   limit 1800 ninja -C build-fuzz -j"$JOBS" "${fuzz_names[@]}" || fail "ninja -C build-fuzz ${fuzz_names[*]} failed"
   mkdir -p build-fuzz/artifacts
-  for spec in "${fuzz_targets[@]}"; do
-    read -r name folder corpus dict <<<"$spec"
+  # The fuzzers are single-threaded: JOBS of them run side by side, each for FUZZ_SECONDS.
+  fuzz_started=()
+  start_fuzzer() { # spec
+    local name folder corpus dict fuzzer work
+    read -r name folder corpus dict <<<"$1"
     fuzzer=build-fuzz/src/$folder/$name
-    log=build-fuzz/$name.log
     [[ -x $fuzzer ]] || fail "$fuzzer was not built"
     [[ -d src/$folder/$corpus ]] || fail "no seed corpus at src/$folder/$corpus/"
     [[ -f src/$folder/$dict ]] || fail "no dictionary at src/$folder/$dict"
     work=$(mktemp -d "/tmp/scalegate-fuzz-$name.XXXXXX")
     TEMP_DIRS+=("$work")
     cp -R "src/$folder/$corpus/." "$work/"
-    say "$name for ${FUZZ_SECONDS}s (log: $log; crashes go to build-fuzz/artifacts/$name-*)"
+    say "$name for ${FUZZ_SECONDS}s (log: build-fuzz/$name.log; crashes go to build-fuzz/artifacts/$name-*)"
     # SG_DIFF_SURVEY would make the differential target report instead of fail.
-    limit $((FUZZ_SECONDS + 120)) env -u SG_DIFF_SURVEY "$fuzzer" -max_total_time="$FUZZ_SECONDS" \
-      -timeout=10 -rss_limit_mb=2048 -dict="src/$folder/$dict" -print_final_stats=1 \
-      -artifact_prefix="$ROOT/build-fuzz/artifacts/$name-" "$work" >"$log" 2>&1
-    rc=$?
-    if ((rc != 0)); then
-      grep -E -A3 '^(DISAGREEMENT|invariant failed)' "$log" | head -n 20
-      tail -n 60 "$log"
-      fail "$name exited with $rc (see $log and build-fuzz/artifacts/)"
-    fi
-    grep -E '^(Done|stat::peak_rss_mb)' "$log"
+    timeout -k 30 $((FUZZ_SECONDS + 120)) env -u SG_DIFF_SURVEY "$fuzzer" \
+      -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -dict="src/$folder/$dict" \
+      -print_final_stats=1 -artifact_prefix="$ROOT/build-fuzz/artifacts/$name-" "$work" \
+      >"build-fuzz/$name.log" 2>&1 &
+    SUITE_PIDS+=($!)
+    fuzz_started+=("$name $!")
+  }
+  await_fuzzers() {
+    local entry name pid rc log
+    for entry in "${fuzz_started[@]}"; do
+      read -r name pid <<<"$entry"
+      wait "$pid"
+      rc=$?
+      log=build-fuzz/$name.log
+      if ((rc != 0)); then
+        wait_suites # the other fuzzers of the batch
+        grep -E -A3 '^(DISAGREEMENT|invariant failed)' "$log" | head -n 20
+        tail -n 60 "$log"
+        fail "$name exited with $rc (see $log and build-fuzz/artifacts/)"
+      fi
+      grep -E '^(Done|stat::peak_rss_mb)' "$log"
+    done
+    fuzz_started=()
+    SUITE_PIDS=()
+  }
+  for spec in "${fuzz_targets[@]}"; do
+    start_fuzzer "$spec"
+    ((${#fuzz_started[@]} < JOBS)) || await_fuzzers
   done
+  await_fuzzers
   pass
 fi
 
