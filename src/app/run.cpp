@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <optional>
 
 #include "app/cli.h"
@@ -15,6 +16,7 @@
 #include "app/systemd_notify.h"
 #include "app/upgrade.h"
 #include "config/config.h"
+#include "metrics/totals.h"
 #include "net/event_loop.h"
 #include "proxy/gateway.h"
 #include "proxy/running_state.h"
@@ -49,10 +51,12 @@ std::vector<std::string> validate(const std::string& path) {
 }
 
 // SIGHUP checks the file first (an invalid one changes nothing); SIGUSR2 does not: the new
-// binary may know keys this one does not. Returns the successor's link, or nullopt.
+// binary may know keys this one does not. Returns the successor's link, or nullopt; *handed
+// holds the metric totals the successor counts on from.
 std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
                                         proxy::Gateway& gateway, ControlPlane& control,
-                                        ReloadCounters& counters) {
+                                        ReloadCounters& counters,
+                                        std::vector<metrics::SeriesTotal>* handed) {
   if (options.config_path.empty()) {
     spdlog::warn("{} ignored: only `scalegate run --config FILE` can reload", strsignal(signal));
     return std::nullopt;
@@ -73,8 +77,9 @@ std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
   std::vector<net::ListeningSocket> sockets = gateway.listeningSockets();
   for (const auto& admin : control.adminSocket()) sockets.push_back(admin);
   std::string state = proxy::exportRunningState(gateway.shared(), net::monotonicMillis());
-  if (!startSuccessor(options.executable, options.argv, sockets, state, kSuccessorReadyMs,
-                      &successor, &error)) {
+  *handed = gateway.shared().registry().totals();
+  if (!startSuccessor(options.executable, options.argv, sockets, state,
+                      metrics::encodeTotals(*handed), kSuccessorReadyMs, &successor, &error)) {
     spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
     counters.failed->inc();
     return std::nullopt;
@@ -131,6 +136,26 @@ void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& ga
       carried.cache_unowned, carried.changed);
 }
 
+// Counting on where the predecessor stopped: its totals go to the series registered so far
+// (before anything serves); the rest stay in *left, for the series registered later.
+void takeOverMetricTotals(PredecessorLink& predecessor, metrics::Registry& registry,
+                          std::vector<metrics::SeriesTotal>* left) {
+  std::vector<metrics::SeriesTotal> totals = predecessor.takeMetricTotals();
+  size_t count = totals.size();
+  *left = registry.addTotals(std::move(totals));
+  spdlog::info("counting on from the process replaced: {} of its {} counters and histograms",
+               count - left->size(), count);
+}
+
+// Once drained: what this process counted since it handed over, for the successor to add.
+void passFinalMetricTotals(const Successor& successor, metrics::Registry& registry,
+                           const std::vector<metrics::SeriesTotal>& handed) {
+  auto since = metrics::subtractTotals(registry.totals(), handed);
+  if (!sendFinalMetricTotals(successor.link, metrics::encodeTotals(since)))
+    spdlog::warn("what this process counted while it drained is not passed on: {}",
+                 std::strerror(errno));
+}
+
 // The successor is this process's child. Dead by the end of the drain, it leaves nothing
 // listening: said loudly, for the supervisor restarting the service (systemd's unit does).
 void reportSuccessorGone(pid_t pid) {
@@ -169,23 +194,30 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   proxy::Gateway gateway(config);
   // Declared after the gateway: stopped before it is destroyed on every return path.
   ControlPlane control(gateway, [&options] { return requestReload(options); });
-  if (predecessor) takeOverRunningState(*predecessor, gateway);
+  ReloadCounters counters(gateway.shared().registry());
+  metrics::Registry& registry = gateway.shared().registry();
+  std::vector<metrics::SeriesTotal> not_yet_registered;
+  if (predecessor) {
+    takeOverRunningState(*predecessor, gateway);
+    takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
+  }
   if (!control.startAdmin(&error, &inherited) || !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
   }
   control.startControl();
+  registry.addTotals(std::move(not_yet_registered));
   logListeners(*config, gateway.workerCount());
   if (predecessor) predecessor->ready(gateway);
   notifySystemd("READY=1");
-  ReloadCounters counters(gateway.shared().registry());
   std::optional<Successor> successor;
+  std::vector<metrics::SeriesTotal> handed;
   int received = 0;
   while (!successor) {
     sigwait(&signals, &received);
     if (received == SIGTERM || received == SIGINT) break;
     replacing = true;
-    successor = replaceProcess(options, received, gateway, control, counters);
+    successor = replaceProcess(options, received, gateway, control, counters, &handed);
     replacing = successor.has_value();
   }
   if (!successor) {
@@ -205,6 +237,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   if (successor) control.awaitAdminIdle(std::chrono::milliseconds(1000));
   control.stop();
   gateway.stop();
+  if (successor) passFinalMetricTotals(*successor, registry, handed);
   if (successor) ::close(successor->link);
   spdlog::info("stopped");
   return 0;

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "metrics/totals.h"
 #include "net/fd_passing.h"
 #include "net/socket.h"
 #include "net/spawn_guard.h"
@@ -31,6 +32,7 @@ constexpr const char* kLinkVariable = "SCALEGATE_UPGRADE_FD";
 constexpr std::string_view kListen = "listen ";
 constexpr std::string_view kListened = "listened";
 constexpr std::string_view kState = "state";
+constexpr std::string_view kMetrics = "metrics";
 constexpr std::string_view kReady = "ready";
 
 // The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
@@ -91,13 +93,14 @@ bool awaitReady(int link, int64_t timeout_ms, std::string* error) {
   return true;
 }
 
-// The running state goes in a memory file: no size limit on one message, one copy. Without
-// it the successor starts fresh (a warning); false only when the link itself fails.
-bool sendRunningState(int link, const std::string& state) {
+// The running state and the metric totals go in a memory file: no size limit on one message,
+// one copy. Without it the successor starts fresh (a warning); false only when the link itself
+// fails.
+bool sendMemoryFile(int link, std::string_view message, const std::string& state) {
   if (state.empty()) return true;
   int file = memfd_create("scalegate-running-state", MFD_CLOEXEC);
   if (file < 0) {
-    spdlog::warn("the running state is not passed on: memfd_create: {}", std::strerror(errno));
+    spdlog::warn("the {} is not passed on: memfd_create: {}", message, std::strerror(errno));
     return true;
   }
   size_t written = 0;
@@ -109,9 +112,9 @@ bool sendRunningState(int link, const std::string& state) {
   }
   bool sent = true;
   if (written == state.size()) {
-    sent = net::sendDescriptor(link, file, kState);
+    sent = net::sendDescriptor(link, file, message);
   } else {
-    spdlog::warn("the running state is not passed on: write: {}", std::strerror(errno));
+    spdlog::warn("the {} is not passed on: write: {}", message, std::strerror(errno));
   }
   ::close(file);
   return sent;
@@ -132,6 +135,17 @@ bool readRunningState(int file, std::string* out) {
   return true;
 }
 
+// What the predecessor counted (metrics/totals.h); none, with a warning, when unreadable.
+std::vector<metrics::SeriesTotal> readMetricTotals(int file, std::string_view when) {
+  std::string bytes, error;
+  std::vector<metrics::SeriesTotal> totals;
+  if (!readRunningState(file, &bytes) || !metrics::decodeTotals(bytes, &totals, &error)) {
+    spdlog::warn("the metric totals of the process replaced {} are unreadable: {}", when,
+                 error.empty() ? std::strerror(errno) : error);
+  }
+  return totals;
+}
+
 void stopFailedSuccessor(pid_t pid) {
   ::kill(pid, SIGKILL);
   int status = 0;
@@ -142,8 +156,8 @@ void stopFailedSuccessor(pid_t pid) {
 
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
                     const std::vector<net::ListeningSocket>& sockets,
-                    const std::string& running_state, int64_t ready_timeout_ms,
-                    Successor* successor, std::string* error) {
+                    const std::string& running_state, const std::string& metric_totals,
+                    int64_t ready_timeout_ms, Successor* successor, std::string* error) {
   int link[2];
   if (!net::seqPacketPair(link)) return *error = std::strerror(errno), false;
   pid_t pid = -1;
@@ -156,7 +170,8 @@ bool startSuccessor(const std::string& executable, const std::vector<std::string
   bool sent = true;
   for (const auto& socket : sockets)
     sent = sent && net::sendDescriptor(link[0], socket.fd, std::string(kListen) + socket.address);
-  sent = sent && sendRunningState(link[0], running_state);
+  sent = sent && sendMemoryFile(link[0], kState, running_state);
+  sent = sent && sendMemoryFile(link[0], kMetrics, metric_totals);
   sent = sent && net::sendDescriptor(link[0], -1, kListened);
   if (!sent || !awaitReady(link[0], ready_timeout_ms, error)) {
     if (!sent) *error = std::string("cannot pass the listening sockets: ") + std::strerror(errno);
@@ -204,6 +219,9 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
         link->running_state_.clear();
       }
       ::close(socket);
+    } else if (socket >= 0 && message == kMetrics) {
+      link->metric_totals_ = readMetricTotals(socket, "at the hand-over");
+      ::close(socket);
     } else {
       // What a newer predecessor sends that this version does not know: skipped, so a binary
       // upgrade to an older version still works.
@@ -217,6 +235,10 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
 PredecessorLink::~PredecessorLink() {
   stop();
   ::close(fd_);
+}
+
+bool sendFinalMetricTotals(int link, const std::string& totals) {
+  return sendMemoryFile(link, kMetrics, totals);
 }
 
 void PredecessorLink::ready(proxy::Gateway& gateway) {
@@ -233,6 +255,17 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
     int fd = net::receiveDescriptor(fd_, &message);
     if (fd == -2) break;  // the predecessor has exited (or stop())
     if (fd < 0) continue;
+    if (message == kMetrics) {
+      auto totals = readMetricTotals(fd, "while it drained");
+      ::close(fd);
+      size_t count = totals.size();
+      size_t left = gateway->shared().registry().addTotals(std::move(totals)).size();
+      spdlog::info(
+          "added what the process replaced counted while it drained ({} series, {} not "
+          "here)",
+          count, left);
+      continue;
+    }
     if (message.rfind(net::kConnectionMessage, 0) != 0) {
       ::close(fd);
       continue;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/metrics.h"
 #include "net/inherited_listeners.h"
 
 namespace sg::proxy {
@@ -29,14 +30,17 @@ struct Successor {
   int link = -1;  // where idle connections are passed; closed when the handover ends
 };
 
-// Starts `executable` with `argv` as this process's successor, passes it `sockets` and
-// `running_state` (proxy/running_state.h; "" = none), and waits up to `ready_timeout_ms` for it
-// to say ready. False with *error when it could not start,
-// exited, or did not get ready in time (it is then stopped); this process keeps running.
+// Starts `executable` with `argv` as this process's successor, passes it `sockets`,
+// `running_state` (proxy/running_state.h) and `metric_totals` (metrics/totals.h; "" = none),
+// and waits up to `ready_timeout_ms` for it to say ready. False with *error when it could not
+// start, exited, or did not get ready in time (it is then stopped); this process keeps running.
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
                     const std::vector<net::ListeningSocket>& sockets,
-                    const std::string& running_state, int64_t ready_timeout_ms,
-                    Successor* successor, std::string* error);
+                    const std::string& running_state, const std::string& metric_totals,
+                    int64_t ready_timeout_ms, Successor* successor, std::string* error);
+// Once drained: what this process counted since startSuccessor (metrics/totals.h), for the
+// successor to add. False when the link failed (the successor has gone).
+bool sendFinalMetricTotals(int link, const std::string& totals);
 
 // The successor's side: present when this process was started by startSuccessor.
 class PredecessorLink {
@@ -58,6 +62,9 @@ class PredecessorLink {
   void stop();
   // The predecessor's running state (proxy/running_state.h), "" when it sent none.
   const std::string& runningState() const { return running_state_; }
+  // What the predecessor had counted when it started this process (metrics/totals.h); what
+  // it counts while it drains is added to the gateway's registry later, in ready()'s thread.
+  std::vector<metrics::SeriesTotal> takeMetricTotals() { return std::move(metric_totals_); }
 
  private:
   explicit PredecessorLink(int fd) : fd_(fd) {}
@@ -69,6 +76,7 @@ class PredecessorLink {
   std::condition_variable done_cv_;
   bool done_ = false;  // the predecessor closed the link
   std::string running_state_;
+  std::vector<metrics::SeriesTotal> metric_totals_;
 };
 
 }  // namespace sg::app

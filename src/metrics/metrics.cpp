@@ -70,6 +70,10 @@ void Counter::inc(uint64_t n) {
   addToCell(cells_[shard].v, n, shard == shards_ - 1);
 }
 
+void Counter::addShared(uint64_t n) {
+  cells_[shards_ - 1].v.fetch_add(n, std::memory_order_relaxed);
+}
+
 uint64_t Counter::value() const {
   uint64_t total = 0;
   for (uint32_t i = 0; i < shards_; ++i) total += cells_[i].v.load(std::memory_order_relaxed);
@@ -136,7 +140,17 @@ Histogram::Snapshot Histogram::snapshot() const {
   for (size_t i = 1; i < buckets; ++i) snap.cumulative[i] += snap.cumulative[i - 1];
   snap.count = snap.cumulative.back();
   snap.sum_seconds = static_cast<double>(sum_micros) / 1e6;
+  snap.sum_micros = sum_micros;
   return snap;
+}
+
+void Histogram::addCounts(const std::vector<uint64_t>& buckets, uint64_t sum_micros) {
+  if (buckets.size() != bounds_.size() + 1) return;
+  // The shared last shard, as any thread that is not a worker's writes it.
+  std::atomic<uint64_t>* cells = shard0_ + size_t{stride_} * (shards_ - 1);
+  for (size_t i = 0; i < buckets.size(); ++i)
+    cells[i].fetch_add(buckets[i], std::memory_order_relaxed);
+  cells[buckets.size()].fetch_add(sum_micros, std::memory_order_relaxed);
 }
 
 std::vector<double> defaultLatencyBuckets() {

@@ -32,6 +32,8 @@ class Counter {
  public:
   explicit Counter(uint32_t shards);
   void inc(uint64_t n = 1);
+  // Adds on the shared last shard, from any thread (what a predecessor process counted).
+  void addShared(uint64_t n);
   uint64_t value() const;
 
  private:
@@ -65,8 +67,12 @@ class Histogram {
     std::vector<uint64_t> cumulative;  // one per bound, then +Inf
     uint64_t count = 0;
     double sum_seconds = 0;
+    uint64_t sum_micros = 0;
   };
   Snapshot snapshot() const;
+  // Adds observations counted elsewhere (a predecessor process): `buckets` per bucket (not
+  // cumulative), one per bound then +Inf; ignored unless it has that many.
+  void addCounts(const std::vector<uint64_t>& buckets, uint64_t sum_micros);
   const std::vector<double>& bounds() const { return bounds_; }
 
  private:
@@ -82,6 +88,18 @@ class Histogram {
 
 // Default latency buckets (seconds): 0.5ms .. 30s.
 std::vector<double> defaultLatencyBuckets();
+
+// A counter's or histogram's total, as a process passes it to its successor (reload, binary
+// upgrade) for it to count on from: see metrics/totals.h.
+struct SeriesTotal {
+  std::string name;
+  std::string labels;  // the registry's canonical form of the label set
+  bool histogram = false;
+  double value = 0;               // counters
+  std::vector<double> bounds;     // histograms: upper bounds (seconds), +Inf implicit
+  std::vector<uint64_t> buckets;  // histograms: per bucket (not cumulative), then +Inf
+  uint64_t sum_micros = 0;        // histograms
+};
 
 class Registry {
  public:
@@ -108,6 +126,13 @@ class Registry {
   // monotonic count (e.g. circuit breaker transitions).
   void counterCallback(const std::string& name, const std::string& help, const Labels& labels,
                        std::function<double()> read);
+
+  // Every counter (callback ones too) and histogram as it stands; gauges are the present and
+  // are left out.
+  std::vector<SeriesTotal> totals() const;
+  // Adds `totals` to the counters and histograms of the same name and labels (and, for a
+  // histogram, bounds) this registry has. Returns the others (not registered, or not alike).
+  std::vector<SeriesTotal> addTotals(std::vector<SeriesTotal> totals);
 
   // Prometheus text exposition format 0.0.4: # HELP / # TYPE once per family, then samples.
   std::string renderPrometheus() const;

@@ -29,7 +29,9 @@ struct Series {
   std::unique_ptr<Counter> counter;
   std::unique_ptr<Gauge> gauge;
   std::unique_ptr<Histogram> histogram;
-  std::function<double()> read;  // callback gauge
+  std::function<double()> read;  // callback gauge or counter
+  std::string key;               // the canonical label set (labelKey)
+  double carried = 0;            // callback counter: what a predecessor process counted
 };
 
 struct Family {
@@ -122,7 +124,7 @@ void renderSeries(std::string& out, const Family& family, const Series& series) 
   } else if (series.gauge) {
     text::appendSigned(out, series.gauge->value());
   } else {
-    text::appendDouble(out, series.read());
+    text::appendDouble(out, series.read() + series.carried);
   }
   out += '\n';
 }
@@ -151,6 +153,27 @@ struct Registry::Impl {
     return *families.back();
   }
 
+  // Adds a predecessor's `total` to its series here; false when there is no such series
+  // (or it is of another kind, or a histogram with other bounds).
+  bool add(const SeriesTotal& total) {
+    auto named = by_name.find(total.name);
+    if (named == by_name.end() || named->second->kind == Kind::kGauge) return false;
+    auto found = named->second->by_label_key.find(total.labels);
+    if (found == named->second->by_label_key.end()) return false;
+    Series& series = *found->second;
+    if (series.histogram) {
+      if (!total.histogram || total.bounds != series.histogram->bounds()) return false;
+      series.histogram->addCounts(total.buckets, total.sum_micros);
+    } else if (total.histogram || total.value < 0) {
+      return false;
+    } else if (series.counter) {
+      series.counter->addShared(static_cast<uint64_t>(total.value));
+    } else {
+      series.carried += total.value;
+    }
+    return true;
+  }
+
   // The series for `labels` in `family`; `created` tells whether it is new (and empty).
   Series& series(Family& family, const Labels& labels, bool& created) {
     std::string key = labelKey(labels);
@@ -160,6 +183,7 @@ struct Registry::Impl {
     }
     auto series = std::make_unique<Series>();
     series->label_text = labelText(family.name, labels, family.kind);
+    series->key = key;
     family.series.push_back(std::move(series));
     family.by_label_key.emplace(std::move(key), family.series.back().get());
     created = true;
@@ -253,6 +277,39 @@ void Registry::addCallback(const std::string& name, const std::string& help, con
     throw std::logic_error("metric " + name + ": labels already used by a plain metric");
   }
   series.read = std::move(read);  // registering the same labels again replaces the callback
+}
+
+std::vector<SeriesTotal> Registry::totals() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<SeriesTotal> out;
+  for (const auto& family : impl_->families) {
+    if (family->kind == Kind::kGauge) continue;
+    for (const auto& series : family->series) {
+      SeriesTotal total{family->name, series->key};
+      if (series->histogram) {
+        Histogram::Snapshot snap = series->histogram->snapshot();
+        total.histogram = true;
+        total.bounds = series->histogram->bounds();
+        for (size_t i = 0; i < snap.cumulative.size(); ++i)
+          total.buckets.push_back(snap.cumulative[i] - (i == 0 ? 0 : snap.cumulative[i - 1]));
+        total.sum_micros = snap.sum_micros;
+      } else {
+        total.value = series->counter ? static_cast<double>(series->counter->value())
+                                      : series->read() + series->carried;
+      }
+      out.push_back(std::move(total));
+    }
+  }
+  return out;
+}
+
+std::vector<SeriesTotal> Registry::addTotals(std::vector<SeriesTotal> totals) {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<SeriesTotal> left;
+  for (SeriesTotal& total : totals) {
+    if (!impl_->add(total)) left.push_back(std::move(total));
+  }
+  return left;
 }
 
 std::string Registry::renderPrometheus() const {

@@ -1,15 +1,18 @@
 """What a successor takes over on reload (SIGHUP) and binary upgrade (SIGUSR2): for upstreams
 whose configuration did not change, each server's health (active check verdict, passive
-failures), its admin state and weight, and the circuit breaker; a changed upstream starts fresh.
-Asserted through the successor's own admin listener (/metrics), with real upstreams."""
+failures), its admin state and weight, and the circuit breaker; a changed upstream starts fresh;
+the memory cache; and the counters and histograms, which count on. Asserted through the successor's own admin listener (/metrics), with real upstreams."""
 import os
 import re
 import signal
+import threading
+import time
 
-from conftest import http_get, make_config, wait_until, wait_s
+from conftest import (IncompleteBody, NoResponse, http_get, make_config, metric_value, wait_until,
+                      wait_s)
 from test_cache import count, expect, get, route
-from test_reload_upgrade import (successors, write, wait_for_successor,  # noqa: F401 (fixture)
-                                 process_alive)
+from test_reload_upgrade import (KeepAliveLoad, admin_reload, process_alive,  # noqa: F401
+                                 successors, wait_for_successor, write)
 
 TOOK_OVER = re.compile(r"took over the state of (\d+) upstream\(s\) \((\d+) servers\).*?"
                        r"(\d+) changed upstream\(s\) start fresh")
@@ -122,3 +125,46 @@ def test_the_memory_cache_carries_over_and_a_route_that_stops_caching_drops_its_
     r = get(gw, "/gone/x")
     assert r.status == 200 and r.header("X-Cache") is None, r
     assert gw.metric("scalegate_cache_entries", listener="public", route="kept") == 3
+
+
+def test_counters_and_histograms_count_on_across_reloads_under_load(gateway, upstream, successors):
+    """Every request answered by any of the processes is counted once in the last one, and a
+    scrape never sees a counter go back: the old process passes its totals with the sockets,
+    then what it counted while it drained."""
+    gw = successors.watch(gateway(make_config({"u1": [upstream("u1")]}, workers=2)))
+    seen = []  # scalegate_requests_total as scrapes saw it, in order
+    stop = threading.Event()
+
+    def scrape():
+        while not stop.is_set() and len(seen) < 5000:
+            try:
+                seen.append(metric_value(http_get(gw.admin_port, "/metrics",
+                                                  host="127.0.0.1").body.decode(),
+                                         "scalegate_requests_total"))
+            except (OSError, NoResponse, IncompleteBody):
+                pass
+            time.sleep(0.02)
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    old = gw.pid
+    with KeepAliveLoad(gw.port, clients=4) as load:
+        for reload in range(1, 4):
+            time.sleep(0.3)
+            assert admin_reload(gw).status == 202
+            pid = wait_for_successor(gw, reload)
+            successors.append(pid)
+            assert wait_until(lambda: not process_alive(old), timeout=wait_s(20)), gw.logs[-2000:]
+            old = pid
+        time.sleep(0.3)
+    stop.set()
+    scraper.join(wait_s(10))
+    assert load.failures == [], load.failures[:5]
+    assert wait_until(lambda: gw.logs.count("counted while it drained") == 3,
+                      timeout=wait_s(10)), gw.logs[-2000:]
+    counted = gw.metric("scalegate_requests_total", route="default")
+    assert counted == load.ok, (counted, load.ok)
+    assert gw.metric("scalegate_request_duration_seconds_count", route="default") == load.ok
+    values = [v for v in seen if v is not None]
+    assert len(values) > 10 and values == sorted(values), values
+    assert "counting on from the process replaced: " in gw.logs
