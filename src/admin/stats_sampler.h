@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -66,6 +67,13 @@ class StatsSampler {
   // points of every series (0 = none).
   boost::json::object document(size_t points) const;
   size_t capacity() const { return capacity_; }
+
+  // Every series' points, for a successor process to show on from (stats_history.cpp).
+  std::string exportHistory() const;
+  // Before the first sample: fills the empty series of the same kind and name with the points
+  // of `bytes` (exportHistory's), oldest dropped past the capacity; *series counts them. False
+  // with *error when the bytes or a series are garbled (the others are still filled).
+  bool importHistory(std::string_view bytes, size_t* series, std::string* error);
 
  private:
   // One route's counters as last read, and their increase over the last interval.

@@ -118,6 +118,49 @@ TEST_F(StatsSamplerTest, SeriesKeepOnlyTheirCapacity) {
   EXPECT_EQ(doc.at("capacity").to_number<int64_t>(), 4);
 }
 
+TEST_F(StatsSamplerTest, HistoryCarriesOnInASuccessorsSampler) {
+  for (int i = 0; i < 3; ++i) {
+    answer(0, 1, 10 * i, 3'000);
+    sampleAt(kStart + i * 1'000);
+  }
+  std::string history = sampler_->exportHistory();
+  json::array api_rps = document().at("series").at("routes").at("public/api").at("rps").as_array();
+  ASSERT_EQ(api_rps.size(), 3u);
+  // The successor keeps fewer points: the oldest go.
+  StatsClock clock{[this] { return kWallStart + now_ - kStart; }, [this] { return now_; }};
+  StatsSampler successor(*shared_, nullptr, clock, 2);
+  size_t series = 0;
+  std::string error;
+  ASSERT_TRUE(successor.importHistory(history, &series, &error)) << error;
+  EXPECT_EQ(series, 5u);  // one listener, two routes, two upstreams
+  now_ = kStart + 3'000;
+  successor.sampleNow();
+  json::object doc = successor.document(10);
+  const auto& api = doc.at("series").at("routes").at("public/api").as_object();
+  ASSERT_EQ(api.at("time_ms").as_array().size(), 2u);
+  EXPECT_EQ(api.at("time_ms").at(0).to_number<int64_t>(), kWallStart + 2'000);
+  EXPECT_EQ(api.at("rps").at(0), api_rps.at(2));
+  EXPECT_EQ(api.at("time_ms").at(1).to_number<int64_t>(), kWallStart + 3'000);
+  // A second in which nothing finished stays without a percentile.
+  EXPECT_TRUE(doc.at("series").at("routes").at("public/files").at("p95_ms").at(0).is_null());
+}
+
+TEST_F(StatsSamplerTest, GarbledHistoryIsRefusedAndTheRestIsKept) {
+  sampleAt(kStart);
+  json::value history = json::parse(sampler_->exportHistory());
+  history.at("routes").at("public/api").at("rps").as_array().emplace_back(1.0);
+  StatsSampler successor(*shared_, nullptr, StatsClock::system(), 4);
+  size_t series = 0;
+  std::string error;
+  EXPECT_FALSE(successor.importHistory(json::serialize(history), &series, &error));
+  EXPECT_EQ(error, "the routes series public/api is garbled: columns of unequal length");
+  EXPECT_EQ(series, 4u);
+  error.clear();
+  EXPECT_FALSE(successor.importHistory("{not json", &series, &error));
+  EXPECT_EQ(error, "not a dashboard history");
+  EXPECT_EQ(series, 0u);
+}
+
 TEST_F(StatsSamplerTest, ServersShowStateReasonRateAndSlowStart) {
   server(0, 0).requests->inc(10);
   sampleAt(kStart);

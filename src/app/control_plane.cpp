@@ -1,5 +1,7 @@
 #include "app/control_plane.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
@@ -21,7 +23,8 @@ ControlPlane::~ControlPlane() {
   stop();
 }
 
-bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inherited) {
+bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inherited,
+                              std::string_view history) {
   registry_.start();
   if (!config_.admin.address) return true;
   admin::AdminContext context{&gateway_.shared(), gateway_.postgres()};
@@ -36,6 +39,7 @@ bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inher
   if (autoscales) {
     stats_->setAutoscaleSource([this] { return boost::json::value(autoscaler_.dashboardJson()); });
   }
+  if (!history.empty()) carryHistory(history);
   // The admin listener answers from here on, before the sampler's thread starts: sample once now
   // so /admin/stats never answers with an empty "current".
   stats_->sampleNow();
@@ -47,6 +51,16 @@ bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inher
   }
   return true;
 }
+
+void ControlPlane::carryHistory(std::string_view history) {
+  size_t series = 0;
+  std::string error;
+  if (!stats_->importHistory(history, &series, &error))
+    spdlog::warn("the dashboard history of the process replaced is cut short: {}", error);
+  spdlog::info("the dashboard shows on from the process replaced ({} series)", series);
+}
+
+std::string ControlPlane::statsHistory() const { return stats_ ? stats_->exportHistory() : ""; }
 
 std::vector<net::ListeningSocket> ControlPlane::adminSocket() const {
   if (!admin_service_ || admin_service_->listeningFd() < 0) return {};

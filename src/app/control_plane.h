@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "admin/admin_api.h"
 #include "admin/http_service.h"
@@ -23,8 +24,12 @@ class ControlPlane {
 
   // Before the data plane starts: the registry, and the admin listener (so /health and
   // /metrics answer as soon as the data plane does). False with *error when it cannot bind.
-  // `inherited`: sockets a predecessor process passed (the admin address's is taken).
-  bool startAdmin(std::string* error, net::InheritedListeners* inherited = nullptr);
+  // `inherited`: sockets a predecessor process passed (the admin address's is taken);
+  // `history`: its dashboard history (StatsSampler::exportHistory), shown on from.
+  bool startAdmin(std::string* error, net::InheritedListeners* inherited = nullptr,
+                  std::string_view history = {});
+  // The dashboard's history, for a successor process ("" without an admin listener).
+  std::string statsHistory() const;
   // The admin listening socket, for a successor process (none without an admin listener).
   std::vector<net::ListeningSocket> adminSocket() const;
   // A successor serves the admin port now: take no new admin connections.
@@ -41,6 +46,8 @@ class ControlPlane {
   void stop();
 
  private:
+  void carryHistory(std::string_view history);
+
   proxy::Gateway& gateway_;
   admin::ReloadHandler reload_;
   const config::Config& config_;

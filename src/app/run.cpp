@@ -76,10 +76,13 @@ std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
   std::string error;
   std::vector<net::ListeningSocket> sockets = gateway.listeningSockets();
   for (const auto& admin : control.adminSocket()) sockets.push_back(admin);
-  std::string state = proxy::exportRunningState(gateway.shared(), net::monotonicMillis());
+  HandedState state;
+  state.running_state = proxy::exportRunningState(gateway.shared(), net::monotonicMillis());
   *handed = gateway.shared().registry().totals();
-  if (!startSuccessor(options.executable, options.argv, sockets, state,
-                      metrics::encodeTotals(*handed), kSuccessorReadyMs, &successor, &error)) {
+  state.metric_totals = metrics::encodeTotals(*handed);
+  state.history = control.statsHistory();
+  if (!startSuccessor(options.executable, options.argv, sockets, state, kSuccessorReadyMs,
+                      &successor, &error)) {
     spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
     counters.failed->inc();
     return std::nullopt;
@@ -201,7 +204,8 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
     takeOverRunningState(*predecessor, gateway);
     takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
   }
-  if (!control.startAdmin(&error, &inherited) || !gateway.start(&error, &inherited)) {
+  if (!control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "") ||
+      !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
   }

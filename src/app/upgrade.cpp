@@ -33,6 +33,7 @@ constexpr std::string_view kListen = "listen ";
 constexpr std::string_view kListened = "listened";
 constexpr std::string_view kState = "state";
 constexpr std::string_view kMetrics = "metrics";
+constexpr std::string_view kHistory = "history";
 constexpr std::string_view kReady = "ready";
 
 // The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
@@ -155,8 +156,7 @@ void stopFailedSuccessor(pid_t pid) {
 }  // namespace
 
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
-                    const std::vector<net::ListeningSocket>& sockets,
-                    const std::string& running_state, const std::string& metric_totals,
+                    const std::vector<net::ListeningSocket>& sockets, const HandedState& state,
                     int64_t ready_timeout_ms, Successor* successor, std::string* error) {
   int link[2];
   if (!net::seqPacketPair(link)) return *error = std::strerror(errno), false;
@@ -170,8 +170,9 @@ bool startSuccessor(const std::string& executable, const std::vector<std::string
   bool sent = true;
   for (const auto& socket : sockets)
     sent = sent && net::sendDescriptor(link[0], socket.fd, std::string(kListen) + socket.address);
-  sent = sent && sendMemoryFile(link[0], kState, running_state);
-  sent = sent && sendMemoryFile(link[0], kMetrics, metric_totals);
+  sent = sent && sendMemoryFile(link[0], kState, state.running_state);
+  sent = sent && sendMemoryFile(link[0], kMetrics, state.metric_totals);
+  sent = sent && sendMemoryFile(link[0], kHistory, state.history);
   sent = sent && net::sendDescriptor(link[0], -1, kListened);
   if (!sent || !awaitReady(link[0], ready_timeout_ms, error)) {
     if (!sent) *error = std::string("cannot pass the listening sockets: ") + std::strerror(errno);
@@ -213,10 +214,11 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
       std::string address = message.substr(kListen.size()), refused;
       if (!inherited->add(address, socket, &refused))
         spdlog::warn("ignored the socket passed for {}: {}", address, refused);
-    } else if (socket >= 0 && message == kState) {
-      if (!readRunningState(socket, &link->running_state_)) {
-        spdlog::warn("could not read the running state of the process being replaced");
-        link->running_state_.clear();
+    } else if (socket >= 0 && (message == kState || message == kHistory)) {
+      std::string& into = message == kState ? link->handed_.running_state : link->handed_.history;
+      if (!readRunningState(socket, &into)) {
+        spdlog::warn("could not read the {} of the process being replaced", message);
+        into.clear();
       }
       ::close(socket);
     } else if (socket >= 0 && message == kMetrics) {

@@ -3,7 +3,7 @@
 // SIGUSR2 / SIGHUP), as nginx's binary upgrade and HAProxy's socket transfer do. The running
 // process starts its successor from the executable file (the new binary, if it was replaced)
 // with the same arguments and a Unix socket on fd 3; over it, it passes every listening
-// socket and its running state (proxy/running_state.h, in a memfd), waits until the successor has
+// socket and its running state (HandedState, in memory files), waits until the successor has
 // started and says "ready", then drains: requests in flight finish here, and each idle HTTP/1.1
 // keep-alive connection is passed to the successor instead of being closed, so clients see neither
 // a refused connection nor a reset.
@@ -30,13 +30,21 @@ struct Successor {
   int link = -1;  // where idle connections are passed; closed when the handover ends
 };
 
-// Starts `executable` with `argv` as this process's successor, passes it `sockets`,
-// `running_state` (proxy/running_state.h) and `metric_totals` (metrics/totals.h; "" = none),
-// and waits up to `ready_timeout_ms` for it to say ready. False with *error when it could not
-// start, exited, or did not get ready in time (it is then stopped); this process keeps running.
+// What a process passes its successor in memory files, beside the listening sockets: the
+// running state (proxy/running_state.h), the metric totals (metrics/totals.h) and the
+// dashboard's history (admin/stats_sampler.h). An empty one is not sent.
+struct HandedState {
+  std::string running_state;
+  std::string metric_totals;
+  std::string history;
+};
+
+// Starts `executable` with `argv` as this process's successor, passes it `sockets` and
+// `state`, and waits up to `ready_timeout_ms` for it to say ready. False with *error when it
+// could not start, exited, or did not get ready in time (it is then stopped); this process
+// keeps running.
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
-                    const std::vector<net::ListeningSocket>& sockets,
-                    const std::string& running_state, const std::string& metric_totals,
+                    const std::vector<net::ListeningSocket>& sockets, const HandedState& state,
                     int64_t ready_timeout_ms, Successor* successor, std::string* error);
 // Once drained: what this process counted since startSuccessor (metrics/totals.h), for the
 // successor to add. False when the link failed (the successor has gone).
@@ -61,7 +69,9 @@ class PredecessorLink {
   void finish(int64_t limit_ms);
   void stop();
   // The predecessor's running state (proxy/running_state.h), "" when it sent none.
-  const std::string& runningState() const { return running_state_; }
+  const std::string& runningState() const { return handed_.running_state; }
+  // The predecessor's dashboard history (StatsSampler::exportHistory), "" when it sent none.
+  const std::string& history() const { return handed_.history; }
   // What the predecessor had counted when it started this process (metrics/totals.h); what
   // it counts while it drains is added to the gateway's registry later, in ready()'s thread.
   std::vector<metrics::SeriesTotal> takeMetricTotals() { return std::move(metric_totals_); }
@@ -74,8 +84,8 @@ class PredecessorLink {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable done_cv_;
-  bool done_ = false;  // the predecessor closed the link
-  std::string running_state_;
+  bool done_ = false;   // the predecessor closed the link
+  HandedState handed_;  // metric_totals stays empty: decoded into metric_totals_
   std::vector<metrics::SeriesTotal> metric_totals_;
 };
 

@@ -127,11 +127,20 @@ def test_the_memory_cache_carries_over_and_a_route_that_stops_caching_drops_its_
     assert gw.metric("scalegate_cache_entries", listener="public", route="kept") == 3
 
 
-def test_counters_and_histograms_count_on_across_reloads_under_load(gateway, upstream, successors):
+def history(gw):
+    """The time stamps of the listener's dashboard series."""
+    doc = gw.admin_get("/admin/stats").json()
+    return doc["series"]["listeners"]["public"]["time_ms"]
+
+
+def test_counters_histograms_and_the_dashboard_go_on_across_reloads_under_load(
+        gateway, upstream, successors):
     """Every request answered by any of the processes is counted once in the last one, and a
     scrape never sees a counter go back: the old process passes its totals with the sockets,
-    then what it counted while it drained."""
+    then what it counted while it drained. The dashboard's series go on too."""
     gw = successors.watch(gateway(make_config({"u1": [upstream("u1")]}, workers=2)))
+    assert wait_until(lambda: len(history(gw)) >= 2, timeout=wait_s(10))
+    first_point = history(gw)[0]
     seen = []  # scalegate_requests_total as scrapes saw it, in order
     stop = threading.Event()
 
@@ -168,3 +177,6 @@ def test_counters_and_histograms_count_on_across_reloads_under_load(gateway, ups
     values = [v for v in seen if v is not None]
     assert len(values) > 10 and values == sorted(values), values
     assert "counting on from the process replaced: " in gw.logs
+    points = history(gw)
+    assert points[0] == first_point and points == sorted(set(points)), points
+    assert gw.logs.count("the dashboard shows on from the process replaced (3 series)") == 3
