@@ -94,25 +94,25 @@ bool awaitReady(int link, int64_t timeout_ms, std::string* error) {
   return true;
 }
 
-// The running state and the metric totals go in a memory file: no size limit on one message,
-// one copy. Without it the successor starts fresh (a warning); false only when the link itself
-// fails.
-bool sendMemoryFile(int link, std::string_view message, const std::string& state) {
-  if (state.empty()) return true;
-  int file = memfd_create("scalegate-running-state", MFD_CLOEXEC);
+// Each part of HandedState goes in a memory file: no size limit on one message, one copy.
+// Without it the successor starts without that part (a warning); false only when the link
+// itself fails.
+bool sendMemoryFile(int link, std::string_view message, const std::string& bytes) {
+  if (bytes.empty()) return true;
+  int file = memfd_create("scalegate-handed-state", MFD_CLOEXEC);
   if (file < 0) {
     spdlog::warn("the {} is not passed on: memfd_create: {}", message, std::strerror(errno));
     return true;
   }
   size_t written = 0;
-  while (written < state.size()) {
-    ssize_t n = ::write(file, state.data() + written, state.size() - written);
+  while (written < bytes.size()) {
+    ssize_t n = ::write(file, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     written += static_cast<size_t>(n);
   }
   bool sent = true;
-  if (written == state.size()) {
+  if (written == bytes.size()) {
     sent = net::sendDescriptor(link, file, message);
   } else {
     spdlog::warn("the {} is not passed on: write: {}", message, std::strerror(errno));
@@ -122,7 +122,7 @@ bool sendMemoryFile(int link, std::string_view message, const std::string& state
 }
 
 // The whole file from its start (the sender's offset is at its end: they share it).
-bool readRunningState(int file, std::string* out) {
+bool readMemoryFile(int file, std::string* out) {
   struct stat info {};
   if (fstat(file, &info) != 0) return false;
   out->resize(static_cast<size_t>(info.st_size));
@@ -140,7 +140,7 @@ bool readRunningState(int file, std::string* out) {
 std::vector<metrics::SeriesTotal> readMetricTotals(int file, std::string_view when) {
   std::string bytes, error;
   std::vector<metrics::SeriesTotal> totals;
-  if (!readRunningState(file, &bytes) || !metrics::decodeTotals(bytes, &totals, &error)) {
+  if (!readMemoryFile(file, &bytes) || !metrics::decodeTotals(bytes, &totals, &error)) {
     spdlog::warn("the metric totals of the process replaced {} are unreadable: {}", when,
                  error.empty() ? std::strerror(errno) : error);
   }
@@ -216,7 +216,7 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
         spdlog::warn("ignored the socket passed for {}: {}", address, refused);
     } else if (socket >= 0 && (message == kState || message == kHistory)) {
       std::string& into = message == kState ? link->handed_.running_state : link->handed_.history;
-      if (!readRunningState(socket, &into)) {
+      if (!readMemoryFile(socket, &into)) {
         spdlog::warn("could not read the {} of the process being replaced", message);
         into.clear();
       }
@@ -263,8 +263,8 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
       size_t count = totals.size();
       size_t left = gateway->shared().registry().addTotals(std::move(totals)).size();
       spdlog::info(
-          "added what the process replaced counted while it drained ({} series, {} not "
-          "here)",
+          "added what the process replaced counted while it drained ({} series, {} "
+          "not here)",
           count, left);
       continue;
     }
