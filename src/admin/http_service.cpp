@@ -60,6 +60,15 @@ class HttpService::Connection final : public net::EventHandler,
       }
     }
   }
+  // A kept-alive connection between requests is closed now (a request already sent is read
+  // and answered first, with `Connection: close`); busy ones close after answering, and one
+  // whose first request has not arrived yet is answered when it does.
+  void closeIfIdle() {
+    if (closed_ || delayed_ || stream_ || answered_ == 0) return;
+    onEvents(0);
+    if (!closed_ && !delayed_ && !stream_ && output_.empty() && input_.empty()) close();
+  }
+
   void onTimer(net::Timer* /*timer*/) override {
     if (delayed_) {
       delayed_ = false;
@@ -113,6 +122,7 @@ class HttpService::Connection final : public net::EventHandler,
           service_->handler_(head, input_.view().substr(head.head_length, head.content_length));
       input_.consume(total);
     }
+    ++answered_;
     if (response.stream && head.method == "HEAD") close_after = true;  // its head says close
     output_ = serializeResponse(response, close_after);
     if (head.method == "HEAD") {
@@ -185,7 +195,8 @@ class HttpService::Connection final : public net::EventHandler,
   bool close_after_ = false;
   std::function<std::string()> stream_;  // set once the connection streams
   int64_t stream_interval_ms_ = 1000;
-  bool delayed_ = false;  // output_ is held until timer_ fires
+  bool delayed_ = false;   // output_ is held until timer_ fires
+  uint64_t answered_ = 0;  // requests answered on this connection
 };
 
 class HttpService::Acceptor final : public net::EventHandler {
@@ -219,7 +230,7 @@ HttpService::HttpService(net::Address address, ServiceHandler handler)
 
 HttpService::~HttpService() { stop(); }
 
-bool HttpService::start(std::string* error, net::InheritedListeners* inherited) {
+bool HttpService::start(std::string* error, net::InheritedListeners* inherited, bool accept) {
   auto fds = net::listenOrInherit(address_, inherited, 0, 1, error);
   if (fds.empty()) return false;
   for (size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);  // one socket serves it
@@ -228,16 +239,32 @@ bool HttpService::start(std::string* error, net::InheritedListeners* inherited) 
   port_ = net::localAddress(fd).port();
   loop_ = std::make_unique<net::EventLoop>();
   acceptor_ = std::make_unique<Acceptor>(this, fd);
-  loop_->add(fd, acceptor_.get());
-  loop_->setWakeHandler([this] {
-    if (!accepting_ && acceptor_->fd() >= 0) {
-      loop_->remove(acceptor_->fd());  // the socket lives on in the successor
-      acceptor_->closeSocket();
-    }
-    if (stopping_) loop_->stop();
-  });
+  accept_wanted_ = accept;
+  if (accept) loop_->add(fd, acceptor_.get());
+  acceptor_added_ = accept;
+  loop_->setWakeHandler([this] { onWake(); });
   thread_ = std::thread([this] { loop_->run(); });
   return true;
+}
+
+void HttpService::onWake() {
+  if (accepting_ && accept_wanted_ && !acceptor_added_ && acceptor_->fd() >= 0) {
+    loop_->add(acceptor_->fd(), acceptor_.get());
+    acceptor_added_ = true;
+  }
+  if (!accepting_ && acceptor_->fd() >= 0) {
+    if (acceptor_added_) loop_->remove(acceptor_->fd());  // the socket lives on in the successor
+    acceptor_->closeSocket();
+    std::vector<Connection*> open(connections_.begin(), connections_.end());
+    for (Connection* connection : open) connection->closeIfIdle();
+  }
+  if (stopping_) loop_->stop();
+}
+
+void HttpService::startAccepting() {
+  if (!thread_.joinable()) return;
+  accept_wanted_ = true;
+  loop_->wake();
 }
 
 void HttpService::stopAccepting() {

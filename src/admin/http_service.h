@@ -45,10 +45,14 @@ class HttpService {
   // Binds (or takes the socket a predecessor process passed for the address, see
   // net/inherited_listeners.h) and starts the thread. False with *error when the address is
   // unusable.
-  bool start(std::string* error, net::InheritedListeners* inherited = nullptr);
+  // With `accept` false the socket is held but not accepted on until startAccepting().
+  bool start(std::string* error, net::InheritedListeners* inherited = nullptr, bool accept = true);
   void stop();
+  // Thread-safe: begins accepting after start(..., false).
+  void startAccepting();
   // Thread-safe: accepts no more connections (a successor process shares the listening socket
-  // and takes them); requests in flight are answered, each with `Connection: close`.
+  // and takes them); idle kept-alive connections close, requests in flight are answered, each
+  // with `Connection: close`.
   void stopAccepting();
   // Connections open now (thread-safe): after stopAccepting(), zero once the requests in
   // flight have been answered.
@@ -61,6 +65,7 @@ class HttpService {
  private:
   class Acceptor;
   class Connection;
+  void onWake();  // the loop thread: (re)considers accepting, and stopping
   net::Address address_;
   ServiceHandler handler_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -70,6 +75,8 @@ class HttpService {
   uint16_t port_ = 0;
   int listening_fd_ = -1;
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> accept_wanted_{true};  // start(..., false) clears it, startAccepting() sets it
+  bool acceptor_added_ = false;            // the loop thread's: the acceptor is in the loop
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
 };

@@ -24,7 +24,7 @@ ControlPlane::~ControlPlane() {
 }
 
 bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inherited,
-                              std::string_view history) {
+                              std::string_view history, bool accept_now) {
   registry_.start();
   if (!config_.admin.address) return true;
   admin::AdminContext context{&gateway_.shared(), gateway_.postgres()};
@@ -45,7 +45,7 @@ bool ControlPlane::startAdmin(std::string* error, net::InheritedListeners* inher
   stats_->sampleNow();
   admin_service_ = std::make_unique<admin::HttpService>(*config_.admin.address,
                                                         admin::makeAdminHandler(context));
-  if (!admin_service_->start(error, inherited)) {
+  if (!admin_service_->start(error, inherited, accept_now)) {
     *error = "admin: " + *error;
     return false;
   }
@@ -65,6 +65,10 @@ std::string ControlPlane::statsHistory() const { return stats_ ? stats_->exportH
 std::vector<net::ListeningSocket> ControlPlane::adminSocket() const {
   if (!admin_service_ || admin_service_->listeningFd() < 0) return {};
   return {{config_.admin.address->toString(), admin_service_->listeningFd()}};
+}
+
+void ControlPlane::acceptAdmin() {
+  if (admin_service_) admin_service_->startAccepting();
 }
 
 void ControlPlane::handOverAdmin() {

@@ -25,9 +25,12 @@ class ControlPlane {
   // Before the data plane starts: the registry, and the admin listener (so /health and
   // /metrics answer as soon as the data plane does). False with *error when it cannot bind.
   // `inherited`: sockets a predecessor process passed (the admin address's is taken);
-  // `history`: its dashboard history (StatsSampler::exportHistory), shown on from.
+  // `history`: its dashboard history (StatsSampler::exportHistory), shown on from. With
+  // `accept_now` false the admin listener waits for acceptAdmin() (the predecessor answers).
   bool startAdmin(std::string* error, net::InheritedListeners* inherited = nullptr,
-                  std::string_view history = {});
+                  std::string_view history = {}, bool accept_now = true);
+  // Thread-safe: the admin listener accepts from now on (after startAdmin(..., false)).
+  void acceptAdmin();
   // The dashboard's history, for a successor process ("" without an admin listener).
   std::string statsHistory() const;
   // The admin listening socket, for a successor process (none without an admin listener).

@@ -150,13 +150,14 @@ void takeOverMetricTotals(PredecessorLink& predecessor, metrics::Registry& regis
                count - left->size(), count);
 }
 
-// Once drained: what this process counted since it handed over, for the successor to add.
-void passFinalMetricTotals(const Successor& successor, metrics::Registry& registry,
-                           const std::vector<metrics::SeriesTotal>& handed) {
-  auto since = metrics::subtractTotals(registry.totals(), handed);
-  if (!sendFinalMetricTotals(successor.link, metrics::encodeTotals(since)))
-    spdlog::warn("what this process counted while it drained is not passed on: {}",
-                 std::strerror(errno));
+// What this process counted since *handed, for the successor to add (then *handed is now).
+void passMetricTotals(const Successor& successor, metrics::Registry& registry,
+                      std::vector<metrics::SeriesTotal>* handed) {
+  std::vector<metrics::SeriesTotal> now = registry.totals();
+  if (!sendMetricTotals(successor.link,
+                        metrics::encodeTotals(metrics::subtractTotals(now, *handed))))
+    spdlog::warn("what this process counted is not passed on: {}", std::strerror(errno));
+  *handed = std::move(now);
 }
 
 // The successor is this process's child. Dead by the end of the drain, it leaves nothing
@@ -202,9 +203,13 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   std::vector<metrics::SeriesTotal> not_yet_registered;
   if (predecessor) {
     takeOverRunningState(*predecessor, gateway);
-    takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
+    if (predecessor->passesMetricTotals())
+      takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
   }
-  if (!control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "") ||
+  // A predecessor that passed its counts answers the admin port until it has passed the rest.
+  bool admin_waits = predecessor && predecessor->passesMetricTotals();
+  if (!control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "",
+                          !admin_waits) ||
       !gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
@@ -212,7 +217,11 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   control.startControl();
   registry.addTotals(std::move(not_yet_registered));
   logListeners(*config, gateway.workerCount());
-  if (predecessor) predecessor->ready(gateway);
+  if (predecessor) {
+    std::function<void()> counted_on;
+    if (admin_waits) counted_on = [&control] { control.acceptAdmin(); };
+    predecessor->ready(gateway, std::move(counted_on));
+  }
   notifySystemd("READY=1");
   std::optional<Successor> successor;
   std::vector<metrics::SeriesTotal> handed;
@@ -231,7 +240,13 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   control.stopControl();
   // Handing over: the successor answers the admin port (the same socket), this process only
   // finishes the admin requests it has (its /health would say "draining" to health checkers).
-  if (successor) control.handOverAdmin();
+  // Then the successor gets what was counted here so far, before it answers: a scrape never
+  // sees a counter go back.
+  if (successor) {
+    control.handOverAdmin();
+    control.awaitAdminIdle(std::chrono::milliseconds(500));
+    passMetricTotals(*successor, registry, &handed);
+  }
   gateway.drain(successor ? successor->link : -1);
   bool clean = gateway.waitForWorkers(config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
@@ -241,7 +256,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   if (successor) control.awaitAdminIdle(std::chrono::milliseconds(1000));
   control.stop();
   gateway.stop();
-  if (successor) passFinalMetricTotals(*successor, registry, handed);
+  if (successor) passMetricTotals(*successor, registry, &handed);  // what the drain counted
   if (successor) ::close(successor->link);
   spdlog::info("stopped");
   return 0;

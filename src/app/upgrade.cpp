@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,9 @@ constexpr std::string_view kState = "state";
 constexpr std::string_view kMetrics = "metrics";
 constexpr std::string_view kHistory = "history";
 constexpr std::string_view kReady = "ready";
+// How long a successor's admin listener waits for the predecessor's counts since the hand-over
+// (it sends them as soon as it no longer answers the admin port, well within this).
+constexpr int64_t kCountedOnMs = 3000;
 
 // The environment with SCALEGATE_UPGRADE_FD=3 added (replacing an inherited one).
 std::vector<std::string> successorEnvironment() {
@@ -147,6 +151,16 @@ std::vector<metrics::SeriesTotal> readMetricTotals(int file, std::string_view wh
   return totals;
 }
 
+// True when a message is waiting on `fd` within `limit_ms` (or the link closed).
+bool awaitMessage(int fd, int64_t limit_ms) {
+  pollfd wait{fd, POLLIN, 0};
+  int polled;
+  do {
+    polled = poll(&wait, 1, static_cast<int>(std::max<int64_t>(limit_ms, 0)));
+  } while (polled < 0 && errno == EINTR);
+  return polled != 0;
+}
+
 void stopFailedSuccessor(pid_t pid) {
   ::kill(pid, SIGKILL);
   int status = 0;
@@ -223,6 +237,7 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
       ::close(socket);
     } else if (socket >= 0 && message == kMetrics) {
       link->metric_totals_ = readMetricTotals(socket, "at the hand-over");
+      link->passes_metric_totals_ = true;
       ::close(socket);
     } else {
       // What a newer predecessor sends that this version does not know: skipped, so a binary
@@ -239,33 +254,48 @@ PredecessorLink::~PredecessorLink() {
   ::close(fd_);
 }
 
-bool sendFinalMetricTotals(int link, const std::string& totals) {
+bool sendMetricTotals(int link, const std::string& totals) {
   return sendMemoryFile(link, kMetrics, totals);
 }
 
-void PredecessorLink::ready(proxy::Gateway& gateway) {
+void PredecessorLink::ready(proxy::Gateway& gateway, std::function<void()> counted_on) {
   std::string message = std::string(kReady) + " " + std::to_string(getpid());
   if (!net::sendDescriptor(fd_, -1, message))
     spdlog::warn("could not tell the process being replaced that this one is ready");
-  thread_ = std::thread([this, &gateway] { adoptConnections(&gateway); });
+  thread_ = std::thread([this, &gateway, counted_on = std::move(counted_on)]() mutable {
+    adoptConnections(&gateway, std::move(counted_on));
+  });
 }
 
-void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
+void PredecessorLink::adoptConnections(proxy::Gateway* gateway, std::function<void()> counted_on) {
+  auto counted = [&counted_on] {
+    if (counted_on) counted_on();
+    counted_on = nullptr;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCountedOnMs);
   size_t adopted = 0;
   for (;;) {
+    if (counted_on) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (!awaitMessage(fd_, left.count())) {
+        spdlog::warn("the process replaced did not pass its counts within {} ms", kCountedOnMs);
+        counted();
+      }
+    }
     std::string message;
     int fd = net::receiveDescriptor(fd_, &message);
     if (fd == -2) break;  // the predecessor has exited (or stop())
     if (fd < 0) continue;
     if (message == kMetrics) {
-      auto totals = readMetricTotals(fd, "while it drained");
+      auto totals = readMetricTotals(fd, "since the hand-over");
       ::close(fd);
       size_t count = totals.size();
       size_t left = gateway->shared().registry().addTotals(std::move(totals)).size();
-      spdlog::info(
-          "added what the process replaced counted while it drained ({} series, {} "
-          "not here)",
-          count, left);
+      spdlog::info("added what the process replaced counted {} ({} series, {} not here)",
+                   counted_on ? "until it handed the admin port over" : "while it drained", count,
+                   left);
+      counted();
       continue;
     }
     if (message.rfind(net::kConnectionMessage, 0) != 0) {
@@ -275,6 +305,7 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway) {
     gateway->adopt(fd, message.substr(net::kConnectionMessage.size()));
     ++adopted;
   }
+  counted();
   spdlog::info("took over {} idle connection(s) from the process it replaced", adopted);
   std::lock_guard lock(mutex_);
   done_ = true;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,9 +47,10 @@ struct HandedState {
 bool startSuccessor(const std::string& executable, const std::vector<std::string>& argv,
                     const std::vector<net::ListeningSocket>& sockets, const HandedState& state,
                     int64_t ready_timeout_ms, Successor* successor, std::string* error);
-// Once drained: what this process counted since startSuccessor (metrics/totals.h), for the
-// successor to add. False when the link failed (the successor has gone).
-bool sendFinalMetricTotals(int link, const std::string& totals);
+// What this process counted since it passed its totals (metrics/totals.h), for the successor
+// to add: once it no longer answers the admin port, and once drained. False when the link
+// failed (the successor has gone).
+bool sendMetricTotals(int link, const std::string& totals);
 
 // The successor's side: present when this process was started by startSuccessor.
 class PredecessorLink {
@@ -63,7 +65,10 @@ class PredecessorLink {
 
   // Once this process serves: tells the predecessor, then adopts the connections it passes
   // (on a thread, until the predecessor closes the link or stop()).
-  void ready(proxy::Gateway& gateway);
+  // `counted_on` (may be empty) runs once what the predecessor counted up to handing its admin
+  // port over has been added (or after a few seconds without it, or when the link closes):
+  // the admin listener waits for it, so that a scrape never sees a counter go back.
+  void ready(proxy::Gateway& gateway, std::function<void()> counted_on = nullptr);
   // Waits up to `limit_ms` for the predecessor to finish passing connections (it closes the
   // link when it exits), then stops taking them.
   void finish(int64_t limit_ms);
@@ -75,10 +80,12 @@ class PredecessorLink {
   // What the predecessor had counted when it started this process (metrics/totals.h); what
   // it counts while it drains is added to the gateway's registry later, in ready()'s thread.
   std::vector<metrics::SeriesTotal> takeMetricTotals() { return std::move(metric_totals_); }
+  // Whether the predecessor passed its metric totals (it then passes what it counts since).
+  bool passesMetricTotals() const { return passes_metric_totals_; }
 
  private:
   explicit PredecessorLink(int fd) : fd_(fd) {}
-  void adoptConnections(proxy::Gateway* gateway);
+  void adoptConnections(proxy::Gateway* gateway, std::function<void()> counted_on);
 
   int fd_;
   std::thread thread_;
@@ -87,6 +94,7 @@ class PredecessorLink {
   bool done_ = false;   // the predecessor closed the link
   HandedState handed_;  // metric_totals stays empty: decoded into metric_totals_
   std::vector<metrics::SeriesTotal> metric_totals_;
+  bool passes_metric_totals_ = false;
 };
 
 }  // namespace sg::app

@@ -118,9 +118,9 @@ def test_a_predecessor_gone_after_passing_its_sockets_leaves_the_successor_servi
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     waiting.close()
     assert http_get(gw.port, "/x").status == 200
-    logs = gw.logs
-    assert "could not tell the process being replaced that this one is ready" in logs, logs[-2000:]
-    assert "took over 0 idle connection(s)" in logs, logs[-2000:]
+    assert wait_until(lambda: "took over 0 idle connection(s)" in gw.logs, timeout=wait_s(10)), \
+        gw.logs[-2000:]
+    assert "could not tell the process being replaced that this one is ready" in gw.logs
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(timeout=wait_s(15)) == 0, gw.logs[-2000:]
 
