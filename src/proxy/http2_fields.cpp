@@ -67,8 +67,18 @@ void Http2RequestHead::finish(bool end_stream, std::string* out) {
   if (!cookies_.empty()) appendLine(out, "Cookie", cookies_);
   if (chunked_) out->append("Transfer-Encoding: chunked\r\n");
   out->append("\r\n");
-  fields_ = std::string();
-  cookies_ = std::string();
+  fields_.clear();
+  cookies_.clear();
+}
+
+void Http2RequestHead::clear() {
+  method_.clear();
+  path_.clear();
+  authority_.clear();
+  fields_.clear();
+  cookies_.clear();
+  has_content_length_ = false;
+  chunked_ = false;
 }
 
 void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],

@@ -23,6 +23,8 @@ class Http2RequestHead {
   void finish(bool end_stream, std::string* out);
   bool chunked() const { return chunked_; }
   const std::string& method() const { return method_; }
+  // Empty again for another stream; the strings keep their capacity.
+  void clear();
 
  private:
   std::string method_, path_, authority_;

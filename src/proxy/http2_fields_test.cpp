@@ -36,6 +36,29 @@ TEST(Http2RequestHeadTest, PseudoHeadersMakeTheRequestLineAndHost) {
   EXPECT_FALSE(chunked);
 }
 
+TEST(Http2RequestHeadTest, ClearedHeadKeepsNothingOfTheLastRequest) {
+  Http2RequestHead head;
+  for (const auto& [name, value] : Fields{{":method", "POST"},
+                                          {":authority", "a.test"},
+                                          {":path", "/first"},
+                                          {"x-first", "1"},
+                                          {"cookie", "a=1"}}) {
+    head.add(name, value);
+  }
+  std::string first;
+  head.finish(false, &first);
+  EXPECT_TRUE(head.chunked());
+  head.clear();
+  EXPECT_FALSE(head.chunked());
+  EXPECT_EQ(head.method(), "");
+  head.add(":method", "GET");
+  head.add(":path", "/second");
+  std::string second;
+  head.finish(true, &second);
+  EXPECT_EQ(second, "GET /second HTTP/1.1\r\n\r\n");
+  EXPECT_FALSE(head.chunked());
+}
+
 TEST(Http2RequestHeadTest, AuthorityWinsOverHostAndHostStaysWithoutIt) {
   EXPECT_EQ(
       requestHead(

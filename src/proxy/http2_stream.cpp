@@ -38,6 +38,41 @@ Http2Stream::Http2Stream(Http2Session* session, int32_t id) : session_(session),
   response_.headers.reserve(16);  // one allocation for a usual response head, not four
 }
 
+void Http2Stream::reuse(int32_t id) {
+  id_ = id;
+  request_.clear();
+  built_ = false;
+  in_.clear();
+  in_offset_ = 0;
+  unconsumed_ = 0;
+  phase_ = Phase::kHead;
+  head_.clear();
+  std::vector<http::Header> headers = std::move(response_.headers);
+  std::vector<std::string_view> tokens = std::move(response_.connection_tokens);
+  response_ = http::ResponseHead{};
+  headers.clear();
+  tokens.clear();
+  response_.headers = std::move(headers);
+  response_.connection_tokens = std::move(tokens);
+  remaining_ = 0;
+  chunked_decoder_.reset();
+  trailers_.clear();
+  out_.clear();
+  out_offset_ = 0;
+  body_done_ = false;
+  blocked_ = false;
+  connection = nullptr;
+  channel_closed = false;
+  stream_closed = false;
+}
+
+void Http2Stream::releaseLargeBuffers() {
+  constexpr size_t kKeptCapacity = 16 * 1024;  // a usual head and small body fit
+  for (std::string* buffer : {&in_, &head_, &out_, &trailers_}) {
+    if (buffer->capacity() > kKeptCapacity) *buffer = std::string();
+  }
+}
+
 void Http2Stream::addHeader(std::string_view name, std::string_view value) {
   request_.add(name, value);
 }

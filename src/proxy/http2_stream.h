@@ -31,6 +31,12 @@ class Http2Stream final : public net::Channel {
 
   Http2Stream(Http2Session* session, int32_t id);
   int32_t id() const { return id_; }
+  // The session keeps finished streams for its next ones (the benchmark showed per-stream
+  // allocations among the top costs): reuse() starts a spare stream over as stream `id`,
+  // keeping its buffers' capacity; releaseLargeBuffers() drops buffers a big request or
+  // response left behind before the stream is kept.
+  void reuse(int32_t id);
+  void releaseLargeBuffers();
 
   // Request side (the session's nghttp2 callbacks). Header names arrive lower-case and
   // validated by nghttp2.
