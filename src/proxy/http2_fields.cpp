@@ -89,7 +89,8 @@ void http2ResponseFields(const http::ResponseHead& head, std::string& text, char
   status[2] = static_cast<char>('0' + code % 10);
   status[3] = '\0';
   fields->clear();
-  fields->push_back({bytes(":status"), bytes(status), 7, 3, NGHTTP2_NV_FLAG_NONE});
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  fields->push_back({bytes(":status"), bytes(status), 7, 3, kNoCopy});
   for (const http::Header& header : head.headers) {
     if (connectionSpecific(header.kind)) continue;
     if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;
@@ -100,8 +101,8 @@ void http2ResponseFields(const http::ResponseHead& head, std::string& text, char
                     [&](std::string_view token) { return equalsLower(lower_name, token); })) {
       continue;  // named in Connection: hop-by-hop (RFC 9110 7.6.1)
     }
-    const uint8_t flags = header.kind == http::HeaderKind::kXRequestId ? NGHTTP2_NV_FLAG_NO_INDEX
-                                                                       : NGHTTP2_NV_FLAG_NONE;
+    const uint8_t flags =
+        kNoCopy | (header.kind == http::HeaderKind::kXRequestId ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
     fields->push_back(
         {bytes(name), bytes(header.value.data()), header.name.size(), header.value.size(), flags});
   }

@@ -154,8 +154,10 @@ TEST(Http2ResponseFieldsTest, RequestIdIsNeverIndexed) {
   ASSERT_EQ(c.fields.size(), 3u);
   EXPECT_EQ(c.fields[0], (std::pair<std::string, std::string>{":status", "204"}));
   EXPECT_EQ(c.fields[2].first, "x-request-id");
-  EXPECT_EQ(c.flags[1], NGHTTP2_NV_FLAG_NONE);
-  EXPECT_EQ(c.flags[2], NGHTTP2_NV_FLAG_NO_INDEX);
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  EXPECT_EQ(c.flags[0], kNoCopy);
+  EXPECT_EQ(c.flags[1], kNoCopy);
+  EXPECT_EQ(c.flags[2], kNoCopy | NGHTTP2_NV_FLAG_NO_INDEX);
 }
 
 }  // namespace

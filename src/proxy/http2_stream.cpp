@@ -177,16 +177,16 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
     head_.clear();
     return used;
   }
+  // head_ and status_ stay as they are: nghttp2 reads the fields from them (NO_COPY) when it
+  // sends the HEADERS frame; reuse() clears them once the stream is closed.
   if (!submitHead()) return 0;
-  head_.clear();
   return used;
 }
 
 bool Http2Stream::submitHead() {
   // One list per worker thread, reused: nghttp2 copies the fields it is given.
   static thread_local std::vector<nghttp2_nv> fields;
-  char status[4];
-  http2ResponseFields(response_, head_, status, &fields);
+  http2ResponseFields(response_, head_, status_, &fields);
   remaining_ = response_.content_length;
   const bool has_body = response_.body != http::BodyKind::kNone;
   phase_ = has_body ? Phase::kBody : Phase::kDone;

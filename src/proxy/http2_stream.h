@@ -84,7 +84,8 @@ class Http2Stream final : public net::Channel {
   size_t unconsumed_ = 0;  // DATA payload bytes received and not yet read (window credit owed)
   // response
   Phase phase_ = Phase::kHead;
-  std::string head_;
+  std::string head_;  // the response head; its fields are the HEADERS frame's (NO_COPY)
+  char status_[4] = {};
   http::ResponseHead response_;
   uint64_t remaining_ = 0;  // kContentLength: body bytes still to come
   http::ChunkedDecoder chunked_decoder_;
