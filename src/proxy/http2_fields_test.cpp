@@ -133,6 +133,24 @@ TEST(Http2ResponseFieldsTest, StatusFirstAndNamesLowerCase) {
                               {"x-custom-thing", "Mixed Case Value"}}));
 }
 
+TEST(Http2ResponseFieldsTest, NamesOfEveryLengthHaveOnlyTheirLettersLowerCased) {
+  // Every token character (RFC 9110 5.6.2), upper-case letters among them, at each length
+  // from 1 to 40 and so at each position of an 8-byte block.
+  const std::string tchars =
+      "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (size_t length = 1; length <= 40; ++length) {
+    std::string name;
+    for (size_t i = 0; i < length; ++i) name += tchars[(length * 7 + i * 13) % tchars.size()];
+    std::string expected = name;
+    for (char& c : expected) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    Converted c = responseFields("HTTP/1.1 200 OK\r\n" + name + ": v\r\n\r\n");
+    ASSERT_EQ(c.fields.size(), 2u) << name;
+    EXPECT_EQ(c.fields[1].first, expected) << name;
+  }
+}
+
 TEST(Http2ResponseFieldsTest, ConnectionSpecificFieldsAndConnectionTokensAreDropped) {
   Converted c = responseFields(
       "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
