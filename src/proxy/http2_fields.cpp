@@ -1,12 +1,36 @@
 #include "proxy/http2_fields.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace sg::proxy {
 
 namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Lower-cases ASCII letters in place, 8 bytes at a time (the benchmark showed the byte loop
+// among the HEADERS conversion's top costs). Other bytes, non-ASCII ones too, stay as they are.
+void lowerInPlace(char* p, size_t n) {
+  if (n < 8) {
+    std::transform(p, p + n, p, lower);
+    return;
+  }
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  auto lower8 = [](char* at) {
+    uint64_t x;
+    std::memcpy(&x, at, sizeof(x));
+    const uint64_t low7 = x & (kOnes * 0x7F);
+    const uint64_t above_z = low7 + kOnes * (0x7F - 'Z');  // high bit: byte > 'Z'
+    const uint64_t from_a = low7 + kOnes * (0x80 - 'A');   // high bit: byte >= 'A'
+    const uint64_t upper = from_a & ~above_z & ~x & (kOnes * 0x80);
+    x |= upper >> 2;  // 0x80 >> 2 == 'a' - 'A'
+    std::memcpy(at, &x, sizeof(x));
+  };
+  for (size_t i = 0; i + 8 <= n; i += 8) lower8(p + i);
+  if (n % 8 != 0) lower8(p + n - 8);  // the last 8 bytes again: lower-casing is idempotent
+}
 
 bool equalsLower(std::string_view lower_name, std::string_view token) {
   return lower_name.size() == token.size() &&
@@ -67,8 +91,18 @@ void Http2RequestHead::finish(bool end_stream, std::string* out) {
   if (!cookies_.empty()) appendLine(out, "Cookie", cookies_);
   if (chunked_) out->append("Transfer-Encoding: chunked\r\n");
   out->append("\r\n");
-  fields_ = std::string();
-  cookies_ = std::string();
+  fields_.clear();
+  cookies_.clear();
+}
+
+void Http2RequestHead::clear() {
+  method_.clear();
+  path_.clear();
+  authority_.clear();
+  fields_.clear();
+  cookies_.clear();
+  has_content_length_ = false;
+  chunked_ = false;
 }
 
 void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],
@@ -79,19 +113,20 @@ void http2ResponseFields(const http::ResponseHead& head, std::string& text, char
   status[2] = static_cast<char>('0' + code % 10);
   status[3] = '\0';
   fields->clear();
-  fields->push_back({bytes(":status"), bytes(status), 7, 3, NGHTTP2_NV_FLAG_NONE});
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  fields->push_back({bytes(":status"), bytes(status), 7, 3, kNoCopy});
   for (const http::Header& header : head.headers) {
     if (connectionSpecific(header.kind)) continue;
     if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;
     char* name = text.data() + (header.name.data() - text.data());
-    std::transform(name, name + header.name.size(), name, lower);
+    lowerInPlace(name, header.name.size());
     const std::string_view lower_name(name, header.name.size());
     if (std::any_of(head.connection_tokens.begin(), head.connection_tokens.end(),
                     [&](std::string_view token) { return equalsLower(lower_name, token); })) {
       continue;  // named in Connection: hop-by-hop (RFC 9110 7.6.1)
     }
-    const uint8_t flags = header.kind == http::HeaderKind::kXRequestId ? NGHTTP2_NV_FLAG_NO_INDEX
-                                                                       : NGHTTP2_NV_FLAG_NONE;
+    const uint8_t flags =
+        kNoCopy | (header.kind == http::HeaderKind::kXRequestId ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
     fields->push_back(
         {bytes(name), bytes(header.value.data()), header.name.size(), header.value.size(), flags});
   }

@@ -23,6 +23,8 @@ class Http2RequestHead {
   void finish(bool end_stream, std::string* out);
   bool chunked() const { return chunked_; }
   const std::string& method() const { return method_; }
+  // Empty again for another stream; the strings keep their capacity.
+  void clear();
 
  private:
   std::string method_, path_, authority_;
@@ -36,7 +38,10 @@ class Http2RequestHead {
 // head's fields with names lower-cased in place in `text` (the buffer `head` was parsed
 // from, so the fields point into it and into `status`), without connection-specific ones
 // (RFC 9113 8.2.2). X-Request-Id is never indexed: its value is unique per response, so
-// adding it to the HPACK table only evicts entries that would be reused.
+// adding it to the HPACK table only evicts entries that would be reused. The fields are
+// marked NO_COPY (nghttp2 neither copies nor lower-cases them again: the benchmark showed the
+// copy among the top costs), so `text` and `status` must stay unchanged until nghttp2 has
+// sent the HEADERS frame or closed the stream.
 void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],
                          std::vector<nghttp2_nv>* fields);
 

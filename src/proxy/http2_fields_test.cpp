@@ -36,6 +36,29 @@ TEST(Http2RequestHeadTest, PseudoHeadersMakeTheRequestLineAndHost) {
   EXPECT_FALSE(chunked);
 }
 
+TEST(Http2RequestHeadTest, ClearedHeadKeepsNothingOfTheLastRequest) {
+  Http2RequestHead head;
+  for (const auto& [name, value] : Fields{{":method", "POST"},
+                                          {":authority", "a.test"},
+                                          {":path", "/first"},
+                                          {"x-first", "1"},
+                                          {"cookie", "a=1"}}) {
+    head.add(name, value);
+  }
+  std::string first;
+  head.finish(false, &first);
+  EXPECT_TRUE(head.chunked());
+  head.clear();
+  EXPECT_FALSE(head.chunked());
+  EXPECT_EQ(head.method(), "");
+  head.add(":method", "GET");
+  head.add(":path", "/second");
+  std::string second;
+  head.finish(true, &second);
+  EXPECT_EQ(second, "GET /second HTTP/1.1\r\n\r\n");
+  EXPECT_FALSE(head.chunked());
+}
+
 TEST(Http2RequestHeadTest, AuthorityWinsOverHostAndHostStaysWithoutIt) {
   EXPECT_EQ(
       requestHead(
@@ -110,6 +133,24 @@ TEST(Http2ResponseFieldsTest, StatusFirstAndNamesLowerCase) {
                               {"x-custom-thing", "Mixed Case Value"}}));
 }
 
+TEST(Http2ResponseFieldsTest, NamesOfEveryLengthHaveOnlyTheirLettersLowerCased) {
+  // Every token character (RFC 9110 5.6.2), upper-case letters among them, at each length
+  // from 1 to 40 and so at each position of an 8-byte block.
+  const std::string tchars =
+      "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (size_t length = 1; length <= 40; ++length) {
+    std::string name;
+    for (size_t i = 0; i < length; ++i) name += tchars[(length * 7 + i * 13) % tchars.size()];
+    std::string expected = name;
+    for (char& c : expected) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    Converted c = responseFields("HTTP/1.1 200 OK\r\n" + name + ": v\r\n\r\n");
+    ASSERT_EQ(c.fields.size(), 2u) << name;
+    EXPECT_EQ(c.fields[1].first, expected) << name;
+  }
+}
+
 TEST(Http2ResponseFieldsTest, ConnectionSpecificFieldsAndConnectionTokensAreDropped) {
   Converted c = responseFields(
       "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
@@ -131,8 +172,10 @@ TEST(Http2ResponseFieldsTest, RequestIdIsNeverIndexed) {
   ASSERT_EQ(c.fields.size(), 3u);
   EXPECT_EQ(c.fields[0], (std::pair<std::string, std::string>{":status", "204"}));
   EXPECT_EQ(c.fields[2].first, "x-request-id");
-  EXPECT_EQ(c.flags[1], NGHTTP2_NV_FLAG_NONE);
-  EXPECT_EQ(c.flags[2], NGHTTP2_NV_FLAG_NO_INDEX);
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  EXPECT_EQ(c.flags[0], kNoCopy);
+  EXPECT_EQ(c.flags[1], kNoCopy);
+  EXPECT_EQ(c.flags[2], kNoCopy | NGHTTP2_NV_FLAG_NO_INDEX);
 }
 
 }  // namespace

@@ -304,13 +304,37 @@ Http2Stream* Http2Session::find(int32_t id) {
   return it == streams_.end() ? nullptr : it->second.get();
 }
 
+// Spare streams are reused: a request costs no stream allocation while a client keeps
+// sending (see Http2Stream::reuse).
+Http2Stream* Http2Session::newStream(int32_t id) {
+  std::unique_ptr<Http2Stream> stream;
+  if (spare_streams_.empty()) {
+    stream = std::make_unique<Http2Stream>(this, id);
+  } else {
+    stream = std::move(spare_streams_.back());
+    spare_streams_.pop_back();
+    stream->reuse(id);
+  }
+  return streams_.emplace(id, std::move(stream)).first->second.get();
+}
+
+void Http2Session::eraseStream(int32_t id) {
+  constexpr size_t kMaxSpareStreams = 16;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  if (spare_streams_.size() < kMaxSpareStreams) {
+    it->second->releaseLargeBuffers();
+    spare_streams_.push_back(std::move(it->second));
+  }
+  streams_.erase(it);
+}
+
 int Http2Session::onBeginHeaders(int32_t id, bool request) {
   receiving_ = nullptr;
   // A stream past the final GOAWAY (one that came before the GOAWAY could be sent) is never
   // started: nghttp2 closes it when the GOAWAY goes, and refuseStreams tells the client.
   const bool refused = goaway_last_id_ >= 0 && id > goaway_last_id_;
-  if (request && !refused)
-    receiving_ = streams_.emplace(id, std::make_unique<Http2Stream>(this, id)).first->second.get();
+  if (request && !refused) receiving_ = newStream(id);
   header_bytes_ = 0;
   return 0;
 }
@@ -419,7 +443,7 @@ int Http2Session::onStreamClose(int32_t id) {
     // away, after nghttp2 returns.
     defer(id, Deferred::kClose);
   } else {
-    streams_.erase(id);  // never started (a start still deferred is dropped), or done
+    eraseStream(id);  // never started (a start still deferred is dropped), or done
   }
   return 0;
 }
@@ -494,7 +518,7 @@ void Http2Session::resetStream(int32_t id) {
 void Http2Session::channelClosed(Http2Stream* stream) {
   listener_->http2.active_streams->add(-1);
   if (--active_ == 0) worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
-  if (stream->stream_closed) streams_.erase(stream->id());
+  if (stream->stream_closed) eraseStream(stream->id());
   schedulePump();
 }
 

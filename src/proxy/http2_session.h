@@ -96,6 +96,8 @@ class Http2Session final : public net::EventHandler,
   void countFailure(int rv);
   bool resetAllowed();
   Http2Stream* find(int32_t id);
+  Http2Stream* newStream(int32_t id);
+  void eraseStream(int32_t id);
   void submitFinalGoaway();
   void refuseStreams();
   void linger();
@@ -108,6 +110,7 @@ class Http2Session final : public net::EventHandler,
   std::string ip_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  std::vector<std::unique_ptr<Http2Stream>> spare_streams_;  // finished, for newStream
   Http2Stream* receiving_ = nullptr;  // the request whose header block is being decoded
   std::vector<std::pair<int32_t, Deferred>> deferred_;
   std::string out_;  // frames nghttp2 produced that the socket has not taken yet

@@ -38,6 +38,41 @@ Http2Stream::Http2Stream(Http2Session* session, int32_t id) : session_(session),
   response_.headers.reserve(16);  // one allocation for a usual response head, not four
 }
 
+void Http2Stream::reuse(int32_t id) {
+  id_ = id;
+  request_.clear();
+  built_ = false;
+  in_.clear();
+  in_offset_ = 0;
+  unconsumed_ = 0;
+  phase_ = Phase::kHead;
+  head_.clear();
+  std::vector<http::Header> headers = std::move(response_.headers);
+  std::vector<std::string_view> tokens = std::move(response_.connection_tokens);
+  response_ = http::ResponseHead{};
+  headers.clear();
+  tokens.clear();
+  response_.headers = std::move(headers);
+  response_.connection_tokens = std::move(tokens);
+  remaining_ = 0;
+  chunked_decoder_.reset();
+  trailers_.clear();
+  out_.clear();
+  out_offset_ = 0;
+  body_done_ = false;
+  blocked_ = false;
+  connection = nullptr;
+  channel_closed = false;
+  stream_closed = false;
+}
+
+void Http2Stream::releaseLargeBuffers() {
+  constexpr size_t kKeptCapacity = 16 * 1024;  // a usual head and small body fit
+  for (std::string* buffer : {&in_, &head_, &out_, &trailers_}) {
+    if (buffer->capacity() > kKeptCapacity) *buffer = std::string();
+  }
+}
+
 void Http2Stream::addHeader(std::string_view name, std::string_view value) {
   request_.add(name, value);
 }
@@ -142,16 +177,16 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
     head_.clear();
     return used;
   }
+  // head_ and status_ stay as they are: nghttp2 reads the fields from them (NO_COPY) when it
+  // sends the HEADERS frame; reuse() clears them once the stream is closed.
   if (!submitHead()) return 0;
-  head_.clear();
   return used;
 }
 
 bool Http2Stream::submitHead() {
   // One list per worker thread, reused: nghttp2 copies the fields it is given.
   static thread_local std::vector<nghttp2_nv> fields;
-  char status[4];
-  http2ResponseFields(response_, head_, status, &fields);
+  http2ResponseFields(response_, head_, status_, &fields);
   remaining_ = response_.content_length;
   const bool has_body = response_.body != http::BodyKind::kNone;
   phase_ = has_body ? Phase::kBody : Phase::kDone;

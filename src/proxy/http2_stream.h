@@ -31,6 +31,12 @@ class Http2Stream final : public net::Channel {
 
   Http2Stream(Http2Session* session, int32_t id);
   int32_t id() const { return id_; }
+  // The session keeps finished streams for its next ones (the benchmark showed per-stream
+  // allocations among the top costs): reuse() starts a spare stream over as stream `id`,
+  // keeping its buffers' capacity; releaseLargeBuffers() drops buffers a big request or
+  // response left behind before the stream is kept.
+  void reuse(int32_t id);
+  void releaseLargeBuffers();
 
   // Request side (the session's nghttp2 callbacks). Header names arrive lower-case and
   // validated by nghttp2.
@@ -78,7 +84,8 @@ class Http2Stream final : public net::Channel {
   size_t unconsumed_ = 0;  // DATA payload bytes received and not yet read (window credit owed)
   // response
   Phase phase_ = Phase::kHead;
-  std::string head_;
+  std::string head_;  // the response head; its fields are the HEADERS frame's (NO_COPY)
+  char status_[4] = {};
   http::ResponseHead response_;
   uint64_t remaining_ = 0;  // kContentLength: body bytes still to come
   http::ChunkedDecoder chunked_decoder_;

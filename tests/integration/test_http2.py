@@ -148,6 +148,37 @@ def test_client_reset_ends_the_exchange_and_the_connection_goes_on(upstream, gat
     assert u.stats()["requests"] == 2
 
 
+def test_streams_one_after_another_on_one_connection_each_start_clean(upstream, gateway):
+    # The session reuses a finished stream's object for the next one (Http2Stream::reuse):
+    # nothing of a stream (its request fields, body framing, response head or body, a big
+    # buffer) may reach the next one on the connection.
+    u = upstream("u1")
+    gw = h2_gateway(gateway, {"u1": [u]}, listener={"max_body_size": "4MB"})
+    c = H2Client(gw.port)
+    big = os.urandom(300 * 1024)
+    try:
+        first = c.wait([c.request("/echo", method="POST", body=big,
+                                  headers=[("x-first", "1"), ("cookie", "a=1")])])[0]
+        chunked = c.wait([c.request("/chunked?n=5&size=300")])[0]
+        head = c.wait([c.request("/big?bytes=777", method="HEAD")])[0]
+        last = c.wait([c.request("/echo?last=1", headers=[("cookie", "b=2")])])[0]
+    finally:
+        c.close()
+    echo = json.loads(bytes(first["body"]))
+    assert first["status"] == 200 and echo["body_len"] == len(big), echo
+    assert echo["body_sha256"] == hashlib.sha256(big).hexdigest()
+    assert chunked["status"] == 200 and bytes(chunked["body"]) == b"0123456789" * 150
+    assert head["status"] == 200 and head["ended"] and len(head["body"]) == 0, head
+    assert header(head, "content-length") == "777", head["headers"]
+    echo = json.loads(bytes(last["body"]))
+    assert last["status"] == 200 and echo["method"] == "GET" and echo["path"] == "/echo?last=1"
+    assert echo["body_len"] == 0 and "x-first" not in echo["headers"], echo
+    assert echo["headers"]["cookie"] == "b=2" and "transfer-encoding" not in echo["headers"], echo
+    assert header(last, "content-length") == str(len(last["body"])), last["headers"]
+    assert gw.metric("scalegate_http2_connections_total", listener="public") == 1
+    assert gw.metric("scalegate_http2_streams_total", listener="public") == 4
+
+
 def test_settings_advertise_the_configured_limits(upstream, gateway):
     u = upstream("u1")
     gw = h2_gateway(gateway, {"u1": [u]}, http2={"h2c": True, "max_concurrent_streams": 7,
