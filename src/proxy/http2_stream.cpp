@@ -184,7 +184,7 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
 }
 
 bool Http2Stream::submitHead() {
-  // One list per worker thread, reused: nghttp2 copies the fields it is given.
+  // One list per worker thread, reused: nghttp2 copies the list (not the bytes: NO_COPY).
   static thread_local std::vector<nghttp2_nv> fields;
   http2ResponseFields(response_, head_, status_, &fields);
   remaining_ = response_.content_length;
