@@ -200,14 +200,11 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   ControlPlane control(gateway, [&options] { return requestReload(options); });
   ReloadCounters counters(gateway.shared().registry());
   metrics::Registry& registry = gateway.shared().registry();
-  std::vector<metrics::SeriesTotal> not_yet_registered;
-  if (predecessor) {
-    takeOverRunningState(*predecessor, gateway);
-    if (predecessor->passesMetricTotals())
-      takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
-  }
   // A predecessor that passed its counts answers the admin port until it has passed the rest.
-  bool admin_waits = predecessor && predecessor->passesMetricTotals();
+  const bool admin_waits = predecessor && predecessor->passesMetricTotals();
+  std::vector<metrics::SeriesTotal> not_yet_registered;
+  if (predecessor) takeOverRunningState(*predecessor, gateway);
+  if (admin_waits) takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
   if (!control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "",
                           !admin_waits) ||
       !gateway.start(&error, &inherited)) {

@@ -229,7 +229,7 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
       if (!inherited->add(address, socket, &refused))
         spdlog::warn("ignored the socket passed for {}: {}", address, refused);
     } else if (socket >= 0 && (message == kState || message == kHistory)) {
-      std::string& into = message == kState ? link->handed_.running_state : link->handed_.history;
+      std::string& into = message == kState ? link->running_state_ : link->history_;
       if (!readMemoryFile(socket, &into)) {
         spdlog::warn("could not read the {} of the process being replaced", message);
         into.clear();

@@ -74,9 +74,9 @@ class PredecessorLink {
   void finish(int64_t limit_ms);
   void stop();
   // The predecessor's running state (proxy/running_state.h), "" when it sent none.
-  const std::string& runningState() const { return handed_.running_state; }
+  const std::string& runningState() const { return running_state_; }
   // The predecessor's dashboard history (StatsSampler::exportHistory), "" when it sent none.
-  const std::string& history() const { return handed_.history; }
+  const std::string& history() const { return history_; }
   // What the predecessor had counted when it started this process (metrics/totals.h); what
   // it counts while it drains is added to the gateway's registry later, in ready()'s thread.
   std::vector<metrics::SeriesTotal> takeMetricTotals() { return std::move(metric_totals_); }
@@ -91,8 +91,9 @@ class PredecessorLink {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable done_cv_;
-  bool done_ = false;   // the predecessor closed the link
-  HandedState handed_;  // metric_totals stays empty: decoded into metric_totals_
+  bool done_ = false;  // the predecessor closed the link
+  std::string running_state_;
+  std::string history_;
   std::vector<metrics::SeriesTotal> metric_totals_;
   bool passes_metric_totals_ = false;
 };
