@@ -11,7 +11,6 @@
 #include <cstring>
 #include <utility>
 
-#include "net/fd_passing.h"
 #include "net/socket.h"
 #include "proxy/async_queue.h"
 #include "proxy/exchange.h"
@@ -264,13 +263,11 @@ bool ClientConnection::switchToHttp2(bool* need_more) {
 }
 
 void ClientConnection::retire() {
-  int link = worker_->handoverLink();
-  if (link >= 0 && state_ == State::kWaiting && input_.empty() && stream_.fd() >= 0 &&
-      stream_.tls() == nullptr) {
+  if (worker_->handoverLink() >= 0 && state_ == State::kWaiting && input_.empty() &&
+      stream_.fd() >= 0 && stream_.tls() == nullptr) {
     // Out of this loop first: the socket lives on in the successor.
     worker_->loop().remove(stream_.fd());
-    if (!net::passConnection(link, stream_.fd(), listener_->config->name))
-      spdlog::warn("could not pass a connection to the successor: {}", std::strerror(errno));
+    worker_->passToSuccessor(stream_.fd(), listener_->config->name);
   }
   close();
 }

@@ -131,8 +131,9 @@ void Gateway::adopt(int fd, std::string listener) {
   // Reloaded again meanwhile: straight on to this process's own successor (its workers may
   // already have finished draining).
   if (int link = handover_link_.load(); link >= 0) {
-    if (!net::passConnection(link, fd, listener))
-      spdlog::warn("could not pass a connection on to the successor: {}", std::strerror(errno));
+    if (!net::passConnection(link, fd, listener) && !pass_failed_.exchange(true))
+      spdlog::warn("could not pass connections on to the successor ({}): closing them",
+                   std::strerror(errno));
     ::close(fd);
     return;
   }

@@ -74,6 +74,7 @@ class Gateway {
   std::vector<net::ListeningSocket> listening_;
   std::atomic<uint32_t> next_adopter_{0};
   std::atomic<int> handover_link_{-1};
+  std::atomic<bool> pass_failed_{false};  // warned once that adopt() could not pass on
 };
 
 uint32_t defaultWorkerCount();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "net/fd_passing.h"
 #include "net/intrusive_list.h"
@@ -146,15 +147,24 @@ void Worker::adopt(int fd, std::string listener) {
     for (auto& shared : shared_->listeners()) {
       if (shared.config->name != name) continue;
       // Reloaded again meanwhile: the connection goes on to this process's own successor.
-      if (draining_ && handover_link_ >= 0 && net::passConnection(handover_link_, fd, name)) {
-        break;
-      }
+      if (draining_ && handover_link_ >= 0 && passToSuccessor(fd, name)) break;
       if (draining_) break;
       (new ClientConnection(this, &shared, fd))->start(/*adopted=*/true);
       return;
     }
     ::close(fd);  // passed on, or no such listener any more, or this worker is stopping
   });
+}
+
+bool Worker::passToSuccessor(int fd, std::string_view listener) {
+  if (handover_link_ < 0) return false;
+  if (net::passConnection(handover_link_, fd, listener)) return true;
+  spdlog::warn(
+      "worker {}: could not pass a connection to the successor ({}): closing the idle "
+      "connections left instead",
+      index_, std::strerror(errno));
+  handover_link_ = -1;
+  return false;
 }
 
 void Worker::run() {

@@ -77,6 +77,10 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
   bool closesConnections() const { return draining_ && handover_link_ < 0; }
   // The successor's link while handing over (else -1).
   int handoverLink() const { return handover_link_; }
+  // Passes an idle client connection (`fd`, of listener `listener`) to the successor; the
+  // caller still closes its copy. When the link fails (the successor died), warns once and
+  // stops handing over: the connections left close after their response instead.
+  bool passToSuccessor(int fd, std::string_view listener);
   const AccessLog* accessLog() const { return access_log_; }
   RequestIdGenerator& requestIds() { return request_ids_; }
   std::string& scratch() { return scratch_; }
