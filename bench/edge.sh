@@ -43,9 +43,6 @@ SCALEGATE_BIN=${SCALEGATE_BIN:-$ROOT/build/src/app/scalegate}
 
 PROXY_CPU=0
 LOAD_CPU=1
-ORIGIN_PORT=18280
-declare -A PORT=([nginx]=18281 [haproxy]=18282 [scalegate]=18283)
-SCALEGATE_ADMIN_PORT=18289
 EXPECTED_BODY="hello from upstream"
 
 say() { echo "edge: $*"; }
@@ -71,9 +68,9 @@ taskset -c "$LOAD_CPU" true 2>/dev/null || die "needs at least 2 CPUs (proxies o
 
 # shellcheck source=bench/proc_lib.sh
 source "$BENCH_DIR/proc_lib.sh"
-for p in "$ORIGIN_PORT" "${PORT[@]}" "$SCALEGATE_ADMIN_PORT"; do
-  port_busy "$p" && die "127.0.0.1:$p is already in use (is another benchmark running?)"
-done
+ORIGIN_PORT=$(free_port)
+declare -A PORT=([nginx]=$(free_port) [haproxy]=$(free_port) [scalegate]=$(free_port))
+SCALEGATE_ADMIN_PORT=$(free_port)
 
 RUN_DIR=$(mktemp -d /tmp/scalegate-edge.XXXXXX)
 PIDS=()

@@ -11,6 +11,9 @@ alive() { # pid: running (not gone, not a zombie waiting to be reaped)
 }
 
 port_busy() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A loopback port free now, picked by the kernel (so benchmarks run beside each other and beside
+# the tests).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start() { # name cpu command...: runs it pinned to `cpu`, output in $RUN_DIR/name.out
   local name=$1 cpu=$2

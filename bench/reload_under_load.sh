@@ -28,7 +28,6 @@ die() {
 source "$ROOT/bench/proc_lib.sh"
 install_cleanup
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ORIGIN1=$(free_port) ORIGIN2=$(free_port) PORT=$(free_port) ADMIN=$(free_port)
 for port in "$ORIGIN1" "$ORIGIN2"; do
   cat >"$RUN_DIR/origin-$port.conf" <<CONF
