@@ -70,6 +70,17 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=5.0):
         return proc.returncode
 
 
+def _interrupted(signum, frame):
+    # SIGTERM (scripts/test.sh's time limit, or an operator) ends the run like Ctrl-C, so that
+    # the session's finish and atexit stop what the tests started: the PostgreSQL servers are
+    # in their own session (pg_ctl), out of reach of a signal to the process group.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_configure(config):
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
 def pytest_sessionfinish(session, exitstatus):
     with _PROCS_LOCK:
         procs = list(_PROCS)
