@@ -205,7 +205,15 @@ std::unique_ptr<TlsSession> TlsSession::make(const TlsContext& context, int fd,
   return session;
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() {
+  // OpenSSL drops from the session cache the session of a connection freed without a
+  // close_notify sent. Most HTTP clients just close the socket, and an idle keep-alive
+  // connection is closed by timeout, so without this a listener with `session_tickets: false`
+  // (or a TLS 1.2 client without tickets) could almost never resume. A session that failed is
+  // already gone (a fatal alert removes it), as nginx relies on too.
+  if (SSL_is_init_finished(ssl_)) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl_);
+}
 
 TlsSession::Step TlsSession::classify(int result) {
   int code = SSL_get_error(ssl_, result);

@@ -81,13 +81,21 @@ def test_openssl_s_client_reuses_a_saved_session(gateway, upstream, certs, tmp_p
     assert "Reused, TLSv1.2" in second.stdout, second.stdout
 
 
-def test_session_tickets_can_be_turned_off(gateway, upstream, certs):
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_with_session_tickets_off_sessions_resume_from_the_server_cache(gateway, upstream, certs,
+                                                                       version):
     gw = gateway(tls_config(upstream("u1"), certs, session_tickets=False))
-    context = client_context(certs, max_version=ssl.TLSVersion.TLSv1_2)
+    context = client_context(certs, max_version=version)
     with tls_connect(gw.port, context) as sock:
         assert get(sock, "/echo")[0] == 200
         session = sock.session
-    assert not session.has_ticket
+    if version == ssl.TLSVersion.TLSv1_2:
+        assert not session.has_ticket  # a session id only
+    # TLS 1.3 has no session ids: the tickets sent carry only a key to the server's cache.
+    with tls_connect(gw.port, context, session=session) as sock:
+        assert sock.session_reused
+        assert get(sock, "/echo")[0] == 200
+    assert gw.metric("scalegate_tls_resumed_handshakes_total", listener="public") == 1
 
 
 def test_alpn_follows_the_listeners_list(gateway, upstream, certs):
