@@ -113,6 +113,9 @@ struct ListenerTlsConfig {
   std::shared_ptr<const net::TlsContext> context;
   Duration handshake_timeout{std::chrono::seconds(10)};  // the handshake must finish in this
   std::vector<std::string> alpn;  // offered, in the server's order (only what this build serves)
+  // The `tls` block as loaded, re-emitted: a reload carries the session ticket keys over to
+  // a listener whose block did not change.
+  std::string source;
 };
 
 // Response caching for a route (route key `cache`).

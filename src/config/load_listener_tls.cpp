@@ -131,6 +131,7 @@ void loadListenerTls(ErrorSink& errors, const Field& field, const std::string& c
   }
   readDuration(errors, map.find("handshake_timeout"), &out->handshake_timeout, false);
   if (errors.count() != errors_before || options.certificates.empty()) return;
+  out->source = YAML::Dump(field.value);
   makeContext(errors, map, options, out);
 }
 

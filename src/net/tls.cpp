@@ -134,6 +134,24 @@ TlsContext::~TlsContext() {
   SSL_CTX_free(ctx_);
 }
 
+std::string TlsContext::ticketKeys() const {
+  std::string keys(kTicketKeysSize, '\0');
+  if (SSL_CTX_get_tlsext_ticket_keys(ctx_, keys.data(), static_cast<long>(keys.size())) != 1)
+    return "";
+  return keys;
+}
+
+bool TlsContext::setTicketKeys(std::string_view keys) const {
+  if (keys.size() != kTicketKeysSize) return false;
+  std::string copy(keys);  // OpenSSL's macro takes a non-const pointer
+  // Every certificate's context: after SNI picked one, its keys may serve the tickets.
+  for (const NamedContext& named : named_) {
+    if (SSL_CTX_set_tlsext_ticket_keys(named.ctx, copy.data(), static_cast<long>(copy.size())) != 1)
+      return false;
+  }
+  return true;
+}
+
 std::shared_ptr<const TlsContext> TlsContext::makeServer(const TlsServerOptions& options,
                                                          std::string* error) {
   ERR_clear_error();

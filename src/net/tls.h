@@ -100,6 +100,12 @@ class TlsContext {
   SSL_CTX* contextForName(std::string_view server_name) const;
   // The ALPN protocol chosen among the client's offer (wire format), or "" for none.
   std::string_view selectAlpn(const unsigned char* offered, unsigned int length) const;
+  // A listener's session ticket keys (name, HMAC and AES keys: kTicketKeysSize bytes), so that
+  // a successor process resumes the sessions of tickets this one issued. setTicketKeys() is
+  // for a context no connection uses yet; false when `keys` is not such a key set.
+  static constexpr size_t kTicketKeysSize = 80;
+  std::string ticketKeys() const;
+  bool setTicketKeys(std::string_view keys) const;
 
  private:
   TlsContext(SSL_CTX* ctx, bool server, TlsVerify verify)

@@ -205,5 +205,21 @@ TEST_F(TlsTest, ContextErrorsNameTheFile) {
   EXPECT_NE(error.find("nothing.pem"), std::string::npos) << error;
 }
 
+TEST_F(TlsTest, ListenerTicketKeysMoveToAnotherContext) {
+  TlsListenerOptions options;
+  options.certificates = {{path("server.pem"), path("server.key")}};
+  std::string error;
+  auto first = TlsContext::makeListener(options, &error);
+  auto second = TlsContext::makeListener(options, &error);
+  ASSERT_NE(first, nullptr) << error;
+  ASSERT_NE(second, nullptr) << error;
+  std::string keys = first->ticketKeys();
+  ASSERT_EQ(keys.size(), TlsContext::kTicketKeysSize);
+  EXPECT_NE(second->ticketKeys(), keys);  // each context makes its own at random
+  EXPECT_FALSE(second->setTicketKeys(keys.substr(1)));
+  EXPECT_TRUE(second->setTicketKeys(keys));
+  EXPECT_EQ(second->ticketKeys(), keys);
+}
+
 }  // namespace
 }  // namespace sg::net

@@ -132,13 +132,63 @@ void applyUpstream(SharedState& shared, const json::object& state, int64_t now_m
   }
 }
 
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : bytes) {
+    out.push_back(kDigits[byte >> 4]);
+    out.push_back(kDigits[byte & 0xf]);
+  }
+  return out;
+}
+
+// Empty when `text` is not hex.
+std::string unhex(std::string_view text) {
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  std::string out;
+  for (size_t i = 0; i + 1 < text.size(); i += 2) {
+    int high = digit(text[i]), low = digit(text[i + 1]);
+    if (high < 0 || low < 0) return "";
+    out.push_back(static_cast<char>(high * 16 + low));
+  }
+  return text.size() % 2 == 0 ? out : "";
+}
+
+// TLS listeners: their session ticket keys, so that clients resume across the hand-over.
+json::array listenerStates(SharedState& shared) {
+  json::array out;
+  for (const auto& listener : shared.listeners()) {
+    const auto& tls = listener.config->tls;
+    if (!tls || !tls->context) continue;
+    std::string keys = tls->context->ticketKeys();
+    if (keys.empty()) continue;
+    out.push_back(json::object{
+        {"name", listener.config->name}, {"tls", tls->source}, {"ticket_keys", hex(keys)}});
+  }
+  return out;
+}
+
+void applyListener(SharedState& shared, const json::object& state, CarriedState* carried) {
+  for (const auto& listener : shared.listeners()) {
+    const auto& tls = listener.config->tls;
+    if (listener.config->name != state.at("name").as_string() || !tls || !tls->context) continue;
+    if (tls->source != state.at("tls").as_string()) return;  // changed: new keys
+    if (tls->context->setTicketKeys(unhex(state.at("ticket_keys").as_string())))
+      ++carried->ticket_keys;
+    return;
+  }
+}
+
 }  // namespace
 
 std::string exportRunningState(SharedState& shared, int64_t now_ms) {
   json::array upstreams;
   for (const auto& upstream : shared.upstreams())
     upstreams.push_back(upstreamState(upstream, now_ms));
-  std::string document = json::serialize(json::object{{"upstreams", std::move(upstreams)}});
+  std::string document = json::serialize(
+      json::object{{"upstreams", std::move(upstreams)}, {"listeners", listenerStates(shared)}});
   std::string out(kMagic);
   out.push_back(static_cast<char>(kVersion));
   uint64_t length = document.size();
@@ -161,6 +211,10 @@ bool importRunningState(SharedState& shared, std::string_view bytes, int64_t now
     json::value document = json::parse(bytes.substr(kHeaderSize, length));
     for (const auto& upstream : document.at("upstreams").as_array())
       applyUpstream(shared, upstream.as_object(), now_ms, carried);
+    if (const json::value* listeners = document.as_object().if_contains("listeners")) {
+      for (const auto& listener : listeners->as_array())
+        applyListener(shared, listener.as_object(), carried);
+    }
   } catch (const std::exception& failure) {
     return *error = std::string("bad running state: ") + failure.what(), false;
   }

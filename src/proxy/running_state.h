@@ -3,7 +3,8 @@
 // server-state file does across reloads): for each upstream whose configuration did not change
 // (same name, same YAML), each server's health (active check verdict, passive failures, outlier
 // ejection), its admin state and weight as set through the admin API, the round-robin position
-// and the circuit breaker (open, or its rolling window); and the in-memory cache. Monotonic
+// and the circuit breaker (open, or its rolling window); the in-memory cache; and the session
+// ticket keys of each TLS listener whose `tls` block did not change. Monotonic
 // times are machine-wide (CLOCK_MONOTONIC), so deadlines keep their meaning in the successor.
 // Servers added at run time (discovery, registry) are not carried: their sources fill them.
 #include <cstdint>
@@ -21,6 +22,7 @@ struct CarriedState {
   size_t cache_entries = 0;  // cache entries taken over
   size_t cache_refused = 0;  // cache entries the (new) cache did not keep
   size_t cache_unowned = 0;  // cache entries of routes that no longer cache (dropped)
+  size_t ticket_keys = 0;    // TLS listeners whose session ticket keys were taken over
 };
 
 // The state of `shared` now, as bytes for importRunningState.

@@ -1,16 +1,22 @@
 """What a successor takes over on reload (SIGHUP) and binary upgrade (SIGUSR2): for upstreams
 whose configuration did not change, each server's health (active check verdict, passive
 failures), its admin state and weight, and the circuit breaker; a changed upstream starts fresh;
-the memory cache; and the counters and histograms, which count on. Asserted through the successor's own admin listener (/metrics), with real upstreams."""
+the memory cache; the counters and histograms, which count on; and TLS session ticket keys. Asserted through the successor's own admin listener (/metrics), with real upstreams."""
+import json
 import os
 import re
 import signal
+import ssl
 import threading
 import time
+
+import pytest
 
 from conftest import (IncompleteBody, NoResponse, http_get, make_config, metric_value, wait_until,
                       wait_s)
 from test_cache import count, expect, get, route
+from tls_support import client_context, make_certs, tls_config, tls_connect
+from tls_support import get as tls_get
 from test_reload_upgrade import (KeepAliveLoad, admin_reload, process_alive,  # noqa: F401
                                  successors, wait_for_successor, write)
 
@@ -180,3 +186,34 @@ def test_counters_histograms_and_the_dashboard_go_on_across_reloads_under_load(
     points = history(gw)
     assert points[0] == first_point and points == sorted(set(points)), points
     assert gw.logs.count("the dashboard shows on from the process replaced (3 series)") == 3
+
+
+TICKET_KEYS = re.compile(r"(\d+) TLS listener\(s\) keep their session ticket keys")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(str(tmp_path_factory.mktemp("certs")))
+
+
+@pytest.mark.parametrize("tls_changed", [False, True])
+def test_tls_sessions_resume_across_a_reload_while_the_tls_block_is_unchanged(
+        gateway, upstream, certs, successors, tls_changed):
+    """The session ticket keys carry over, so clients resume instead of a full handshake each
+    (a CPU spike on every reload); a changed `tls` block (certificates rotated) starts new keys."""
+    gw = successors.watch(gateway(tls_config(upstream("u1"), certs)))
+    context = client_context(certs, max_version=ssl.TLSVersion.TLSv1_3)
+    with tls_connect(gw.port, context) as sock:
+        assert tls_get(sock, "/echo")[0] == 200  # TLS 1.3 tickets come after the handshake
+        session = sock.session
+    cfg = json.loads(json.dumps(gw.cfg))
+    if tls_changed:
+        cfg["listeners"][0]["tls"]["handshake_timeout"] = "9s"
+    write(gw, cfg)
+    hand_over(gw, successors)
+    assert TICKET_KEYS.search(gw.logs).group(1) == ("0" if tls_changed else "1"), gw.logs[-2000:]
+    with tls_connect(gw.port, context, session=session) as sock:
+        assert sock.session_reused != tls_changed
+        assert tls_get(sock, "/echo")[0] == 200
+    assert gw.metric("scalegate_tls_resumed_handshakes_total",
+                     listener="public") == (0 if tls_changed else 1)
