@@ -114,9 +114,8 @@ class ClientConnection final : public net::EventHandler,
 
   Worker* worker_;
   SharedListener* listener_;
-  net::Stream stream_;
+  net::Stream stream_;  // the client's socket (none for a connection without a client)
   Http2Stream* http2_stream_ = nullptr;  // the channel of stream_, when it has one
-  // the client's socket (none for a connection without a client)
   State state_ = State::kWaiting;
   bool readable_ = false;
   bool eof_ = false;
