@@ -357,9 +357,9 @@ void CachePhase::writeCachedHead(const cache::CachedResponse& stored, std::strin
   context.defaults = &ex_.listener->default_headers;
   if (context.content_encoding.empty() && !context.vary_accept_encoding) {
     writeStoredResponseHead(status, unsatisfiable ? std::string_view() : stored.wire_headers,
-                            response.headers, context, &ex_.to_client.head());
+                            response.headers, context, ex_.clientHead());
   } else {
-    writeClientResponseHead(response, context, &ex_.to_client.head());
+    writeClientResponseHead(response, context, ex_.clientHead());
   }
   if (with_body && !payload.empty()) ex_.to_client.borrowBody(payload);
 }

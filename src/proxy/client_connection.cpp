@@ -15,6 +15,7 @@
 #include "proxy/async_queue.h"
 #include "proxy/exchange.h"
 #include "proxy/http2_session.h"
+#include "proxy/http2_stream.h"
 #include "proxy/shared_state.h"
 #include "proxy/worker.h"
 #include "queue/delivery_request.h"
@@ -158,8 +159,9 @@ void ClientConnection::startDelivery(std::string request, std::string client_ip,
   startWithoutClient(request);
 }
 
-void ClientConnection::startChannel(net::Channel* channel, std::string client_ip) {
+void ClientConnection::startChannel(Http2Stream* channel, std::string client_ip) {
   stream_ = net::Stream(channel);
+  http2_stream_ = channel;
   ip_ = std::move(client_ip);
   readable_ = true;
   first_bytes_ = false;

@@ -18,6 +18,7 @@
 namespace sg::proxy {
 
 class Exchange;
+class Http2Stream;
 struct DeliveryReport;
 class Worker;
 struct SharedListener;
@@ -53,7 +54,7 @@ class ClientConnection final : public net::EventHandler,
                      uint64_t max_result, std::function<void(DeliveryReport)> done);
   // A connection whose "client" is one HTTP/2 stream (http2_stream.h): it reads the stream's
   // request and writes its response through `channel`, for one exchange.
-  void startChannel(net::Channel* channel, std::string client_ip);
+  void startChannel(Http2Stream* channel, std::string client_ip);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
   // Worker is draining: close now when idle, else after the current response.
@@ -65,6 +66,10 @@ class ClientConnection final : public net::EventHandler,
   net::Buffer& input() { return input_; }
   int fd() const { return stream_.fd(); }
   net::Stream& stream() { return stream_; }
+  // The HTTP/2 stream this connection answers (startChannel), while it is open; else null.
+  Http2Stream* http2Stream() const {
+    return stream_.channel() != nullptr ? http2_stream_ : nullptr;
+  }
   bool refresh() const { return refresh_; }
   bool delivery() const { return delivery_ != nullptr; }
   const std::string& deliveryUpstream() const;  // empty unless a fan-out member's delivery
@@ -110,6 +115,7 @@ class ClientConnection final : public net::EventHandler,
   Worker* worker_;
   SharedListener* listener_;
   net::Stream stream_;  // the client's socket (none for a connection without a client)
+  Http2Stream* http2_stream_ = nullptr;  // the channel of stream_, when it has one
   State state_ = State::kWaiting;
   bool readable_ = false;
   bool eof_ = false;

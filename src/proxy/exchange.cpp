@@ -219,7 +219,7 @@ void Exchange::answerLocally(int status_code, bool close_connection,
   local.request_id = generated_id;
   local.extra_headers = extra_headers;
   local.defaults = &listener->default_headers;
-  writeLocalResponse(local, &to_client.head());
+  writeLocalResponse(local, clientHead());
   phases.log.record(status_code);
   endResponse(must_close);
 }
@@ -322,6 +322,10 @@ void Exchange::end() {
   client = nullptr;
   listener = nullptr;
   setState(State::kFree);
+}
+
+ClientHead Exchange::clientHead() {
+  return {&to_client.head(), client != nullptr ? client->http2Stream() : nullptr};
 }
 
 void Exchange::closeClient() { client->close(); }

@@ -14,6 +14,7 @@
 #include "net/timer.h"
 #include "proxy/body_framer.h"
 #include "proxy/completions.h"
+#include "proxy/head_writer.h"
 #include "proxy/phase_list.h"
 #include "proxy/pipe.h"
 #include "proxy/request_id.h"
@@ -82,6 +83,9 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   // After a response the gateway wrote whole: send it, then close or read the next request.
   void endResponse(bool must_close);
   void flushClient();
+  // Where the client's response head goes (head_writer.h): to_client's head as text, or
+  // fields to the client's HTTP/2 stream.
+  ClientHead clientHead();
   Pipe::Flush sendToClient(net::Buffer* source);
   void pumpResponse();
   void closeClient();

@@ -85,7 +85,7 @@ Exchange::HeadStep Exchange::handleResponseHead() {
     return HeadStep::kStop;
   }
   if (response.status < 200) {  // 100 Continue, 103 Early Hints: relay and read on
-    if (client_minor >= 1) writeClientResponseHead(response, {}, &to_client.head());
+    if (client_minor >= 1) writeClientResponseHead(response, {}, clientHead());
     buffer.consume(response.head_length);
     return HeadStep::kHandled;
   }
@@ -113,7 +113,7 @@ bool Exchange::startResponse() {
                     (phases.compression.active() && client_minor >= 1);
   context.close = close_client;
   context.keep_alive_header = client_minor == 0 && !close_client;
-  writeClientResponseHead(response, context, &to_client.head());
+  writeClientResponseHead(response, context, clientHead());
   phases.cache.afterResponseHead(&to_client.head());
   response_body.start(response.body, response.content_length, dechunk);
   upstream->input().consume(response.head_length);

@@ -7,6 +7,7 @@
 
 #include "compress/response_head.h"
 #include "http/chars.h"
+#include "proxy/http2_stream.h"
 #include "proxy/router.h"
 
 namespace sg::proxy {
@@ -197,56 +198,6 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
 
 namespace {
 
-bool hasHeader(const std::vector<http::Header>& headers, std::string_view lower_name) {
-  for (const auto& header : headers) {
-    if (header.name.size() == lower_name.size() && equalsIgnoreCase(header.name, lower_name))
-      return true;
-  }
-  return false;
-}
-
-void appendDefaults(const DefaultHeaders* defaults, const std::vector<http::Header>* present,
-                    std::string* out) {
-  if (defaults == nullptr) return;
-  for (const auto& header : *defaults) {
-    if (present == nullptr || !hasHeader(*present, header.lower_name)) out->append(header.line);
-  }
-}
-
-// Headers the gateway changes when it compresses the body: Content-Length goes (the length
-// changes) and a strong ETag becomes weak (the bytes differ, the meaning does not; nginx
-// does the same). Vary is rewritten apart (see writeVary). Returns true when handled.
-bool rewriteForEncoding(const http::Header& header, const ClientResponseContext& context,
-                        std::string* out) {
-  if (context.content_encoding.empty()) return false;
-  // The upstream's Content-Encoding can only be "identity" here: it is replaced.
-  if (header.kind == HeaderKind::kContentLength ||
-      equalsIgnoreCase(header.name, "content-encoding"))
-    return true;
-  if (!equalsIgnoreCase(header.name, "etag")) return false;
-  std::string weak;
-  if (compress::appendWeakEtag(header.value, &weak)) appendHeader(out, header.name, weak);
-  return true;
-}
-
-// One Vary line: the response's Vary values plus Accept-Encoding.
-void writeVary(const http::ResponseHead& response, std::string* out) {
-  constexpr size_t kMaxVaryLines = 8;  // more Vary lines than this are merged no further
-  std::array<std::string_view, kMaxVaryLines> values{};
-  size_t count = 0;
-  for (const auto& header : response.headers) {
-    if (count < kMaxVaryLines && equalsIgnoreCase(header.name, "vary"))
-      values[count++] = header.value;
-  }
-  out->append("Vary: ");
-  compress::appendVaryAcceptEncoding(std::span(values.data(), count), out);
-  out->append("\r\n");
-}
-
-}  // namespace
-
-namespace {
-
 void appendStatusLine(int status, std::string_view reason, std::string* out) {
   out->append("HTTP/1.1 ");
   appendNumber(out, static_cast<uint64_t>(status));
@@ -255,41 +206,138 @@ void appendStatusLine(int status, std::string_view reason, std::string* out) {
   out->append("\r\n");
 }
 
-// What follows the response's own fields: the gateway's fields, framing, connection.
-void appendResponseTail(const std::vector<http::Header>& present,
-                        const ClientResponseContext& context, std::string* out) {
-  appendDefaults(context.defaults, &present, out);
-  out->append(context.extra_headers);
-  if (!context.request_id.empty()) appendHeader(out, "X-Request-Id", context.request_id);
-  if (!context.set_cookie.empty()) appendHeader(out, "Set-Cookie", context.set_cookie);
-  if (context.chunked) out->append("Transfer-Encoding: chunked\r\n");
-  if (context.tunnel) {
-    out->append("Connection: upgrade\r\n");
-  } else if (context.close) {
-    out->append("Connection: close\r\n");
-  } else if (context.keep_alive_header) {
-    out->append("Connection: keep-alive\r\n");
+// Where a response head is written: HTTP/1.1 text...
+class TextHead {
+ public:
+  explicit TextHead(std::string* out) : out_(out) {}
+  void status(int code, std::string_view reason) { appendStatusLine(code, reason, out_); }
+  void field(std::string_view name, std::string_view value) { appendHeader(out_, name, value); }
+  void number(std::string_view name, uint64_t value) {
+    out_->append(name);
+    out_->append(": ");
+    appendNumber(out_, value);
+    out_->append("\r\n");
   }
-  out->append("\r\n");
+  void lines(std::string_view text) { out_->append(text); }  // whole "Name: value\r\n" lines
+  void defaultField(const DefaultHeader& header) { out_->append(header.line); }
+  void chunked() { out_->append("Transfer-Encoding: chunked\r\n"); }
+  void connection(std::string_view line) { out_->append(line); }  // a whole Connection line
+  void end() { out_->append("\r\n"); }
+
+ private:
+  std::string* out_;
+};
+
+// ...or the fields of an HTTP/2 stream's HEADERS (http2_fields.h), submitted at end(). The
+// framing and connection fields an HTTP/1.1 client needs have no place there.
+class FieldsHead {
+ public:
+  explicit FieldsHead(Http2Stream* stream) : stream_(stream), head_(&stream->responseHead()) {}
+  void status(int code, std::string_view) { head_->start(code); }
+  void field(std::string_view name, std::string_view value) { head_->add(name, value); }
+  void number(std::string_view name, uint64_t value) {
+    char digits[24];
+    auto result = std::to_chars(digits, digits + sizeof(digits), value);
+    head_->add(name, std::string_view(digits, static_cast<size_t>(result.ptr - digits)));
+  }
+  void lines(std::string_view text) { head_->addLines(text); }
+  void defaultField(const DefaultHeader& header) {
+    head_->addLower(header.lower_name, header.value());
+  }
+  void chunked() { head_->setChunked(); }
+  void connection(std::string_view) {}
+  void end() { stream_->submitResponseHead(); }
+
+ private:
+  Http2Stream* stream_;
+  Http2ResponseHead* head_;
+};
+
+bool hasHeader(const std::vector<http::Header>& headers, std::string_view lower_name) {
+  for (const auto& header : headers) {
+    if (header.name.size() == lower_name.size() && equalsIgnoreCase(header.name, lower_name))
+      return true;
+  }
+  return false;
 }
 
-}  // namespace
-
-void writeStoredResponseHead(int status, std::string_view wire_headers,
-                             const std::vector<http::Header>& headers,
-                             const ClientResponseContext& context, std::string* out) {
-  appendStatusLine(status, {}, out);
-  out->append(wire_headers);
-  appendResponseTail(headers, context, out);
+template <class Out>
+void writeDefaults(const DefaultHeaders* defaults, const std::vector<http::Header>* present,
+                   Out& out) {
+  if (defaults == nullptr) return;
+  for (const auto& header : *defaults) {
+    if (present == nullptr || !hasHeader(*present, header.lower_name)) out.defaultField(header);
+  }
 }
 
-void writeClientResponseHead(const http::ResponseHead& response,
-                             const ClientResponseContext& context, std::string* out) {
-  appendStatusLine(response.status, response.reason, out);
+// Headers the gateway changes when it compresses the body: Content-Length goes (the length
+// changes) and a strong ETag becomes weak (the bytes differ, the meaning does not; nginx
+// does the same). Vary is rewritten apart (see writeVary). Returns true when handled.
+template <class Out>
+bool rewriteForEncoding(const http::Header& header, const ClientResponseContext& context,
+                        Out& out) {
+  if (context.content_encoding.empty()) return false;
+  // The upstream's Content-Encoding can only be "identity" here: it is replaced.
+  if (header.kind == HeaderKind::kContentLength ||
+      equalsIgnoreCase(header.name, "content-encoding"))
+    return true;
+  if (!equalsIgnoreCase(header.name, "etag")) return false;
+  std::string weak;
+  if (compress::appendWeakEtag(header.value, &weak)) out.field(header.name, weak);
+  return true;
+}
+
+// One Vary field: the response's Vary values plus Accept-Encoding.
+template <class Out>
+void writeVary(const http::ResponseHead& response, Out& out) {
+  constexpr size_t kMaxVaryLines = 8;  // more Vary lines than this are merged no further
+  std::array<std::string_view, kMaxVaryLines> values{};
+  size_t count = 0;
+  for (const auto& header : response.headers) {
+    if (count < kMaxVaryLines && equalsIgnoreCase(header.name, "vary"))
+      values[count++] = header.value;
+  }
+  std::string vary;
+  compress::appendVaryAcceptEncoding(std::span(values.data(), count), &vary);
+  out.field("Vary", vary);
+}
+
+// What follows the response's own fields: the gateway's fields, framing, connection.
+template <class Out>
+void writeResponseTail(const std::vector<http::Header>& present,
+                       const ClientResponseContext& context, Out& out) {
+  writeDefaults(context.defaults, &present, out);
+  out.lines(context.extra_headers);
+  if (!context.request_id.empty()) out.field("X-Request-Id", context.request_id);
+  if (!context.set_cookie.empty()) out.field("Set-Cookie", context.set_cookie);
+  if (context.chunked) out.chunked();
+  if (context.tunnel) {
+    out.connection("Connection: upgrade\r\n");
+  } else if (context.close) {
+    out.connection("Connection: close\r\n");
+  } else if (context.keep_alive_header) {
+    out.connection("Connection: keep-alive\r\n");
+  }
+  out.end();
+}
+
+template <class Out>
+void writeStoredHead(int status, std::string_view wire_headers,
+                     const std::vector<http::Header>& headers, const ClientResponseContext& context,
+                     Out& out) {
+  out.status(status, {});
+  out.lines(wire_headers);
+  writeResponseTail(headers, context, out);
+}
+
+template <class Out>
+void writeResponseHead(const http::ResponseHead& response, const ClientResponseContext& context,
+                       Out& out) {
+  out.status(response.status, response.reason);
   bool content_length_written = false;
   for (const auto& header : response.headers) {
     if (header.kind == HeaderKind::kUpgrade && context.tunnel) {
-      appendHeader(out, header.name, header.value);
+      out.field(header.name, header.value);
       continue;
     }
     if (isHopByHop(header.kind) || droppedByConnection(header, response.connection_tokens)) {
@@ -305,16 +353,81 @@ void writeClientResponseHead(const http::ResponseHead& response,
       if (rewriteForEncoding(header, context, out)) continue;
     }
     if (header.kind == HeaderKind::kContentLength) {  // its one value, once (RFC 9110 8.6)
-      if (!content_length_written) appendNumberLine(out, header.name, response.declared_length);
+      if (!content_length_written) out.number(header.name, response.declared_length);
       content_length_written = true;
       continue;
     }
-    appendHeader(out, header.name, header.value);
+    out.field(header.name, header.value);
   }
-  if (!context.content_encoding.empty())
-    appendHeader(out, "Content-Encoding", context.content_encoding);
+  if (!context.content_encoding.empty()) out.field("Content-Encoding", context.content_encoding);
   if (context.vary_accept_encoding) writeVary(response, out);
-  appendResponseTail(response.headers, context, out);
+  writeResponseTail(response.headers, context, out);
+}
+
+// The head, then the body into `body` (the text head's own buffer, or the pipe's when the
+// head went as fields).
+template <class Out>
+void writeLocal(const LocalResponse& response, Out& out, std::string* body) {
+  const int status = response.status;
+  const std::string_view reason = reasonPhrase(status);
+  out.status(status, reason);
+  out.field("Server", "scalegate");
+  out.field("Content-Type",
+            response.has_body ? response.content_type : "text/plain; charset=utf-8");
+  writeDefaults(response.defaults, nullptr, out);
+  out.lines(response.extra_headers);
+  if (!response.request_id.empty()) out.field("X-Request-Id", response.request_id);
+  out.number("Content-Length", response.has_body ? response.body.size() : 4 + reason.size() + 1);
+  if (response.close) {
+    out.connection("Connection: close\r\n");
+  } else if (response.keep_alive_header) {
+    out.connection("Connection: keep-alive\r\n");
+  }
+  out.end();
+  if (response.head_only) return;
+  if (response.has_body) {
+    body->append(response.body);
+    return;
+  }
+  appendNumber(body, static_cast<uint64_t>(status));
+  body->push_back(' ');
+  body->append(reason);
+  body->push_back('\n');
+}
+
+}  // namespace
+
+void writeStoredResponseHead(int status, std::string_view wire_headers,
+                             const std::vector<http::Header>& headers,
+                             const ClientResponseContext& context, ClientHead to) {
+  if (to.stream != nullptr) {
+    FieldsHead out(to.stream);
+    writeStoredHead(status, wire_headers, headers, context, out);
+    return;
+  }
+  TextHead out(to.text);
+  writeStoredHead(status, wire_headers, headers, context, out);
+}
+
+void writeClientResponseHead(const http::ResponseHead& response,
+                             const ClientResponseContext& context, ClientHead to) {
+  if (to.stream != nullptr) {
+    FieldsHead out(to.stream);
+    writeResponseHead(response, context, out);
+    return;
+  }
+  TextHead out(to.text);
+  writeResponseHead(response, context, out);
+}
+
+void writeLocalResponse(const LocalResponse& response, ClientHead to) {
+  if (to.stream != nullptr) {
+    FieldsHead out(to.stream);
+    writeLocal(response, out, to.text);
+    return;
+  }
+  TextHead out(to.text);
+  writeLocal(response, out, to.text);
 }
 
 std::string_view reasonPhrase(int status) {
@@ -370,37 +483,6 @@ std::string_view reasonPhrase(int status) {
     default:
       return "Unknown";
   }
-}
-
-void writeLocalResponse(const LocalResponse& response, std::string* out) {
-  int status = response.status;
-  std::string_view reason = reasonPhrase(status);
-  out->append("HTTP/1.1 ");
-  appendNumber(out, static_cast<uint64_t>(status));
-  out->push_back(' ');
-  out->append(reason);
-  out->append("\r\nServer: scalegate\r\nContent-Type: ");
-  out->append(response.has_body ? response.content_type : "text/plain; charset=utf-8");
-  out->append("\r\n");
-  appendDefaults(response.defaults, nullptr, out);
-  out->append(response.extra_headers);
-  if (!response.request_id.empty()) appendHeader(out, "X-Request-Id", response.request_id);
-  out->append("Content-Length: ");
-  appendNumber(out, response.has_body ? response.body.size() : 4 + reason.size() + 1);
-  if (response.close) {
-    out->append("\r\nConnection: close\r\n\r\n");
-  } else {
-    out->append(response.keep_alive_header ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
-  }
-  if (response.head_only) return;
-  if (response.has_body) {
-    out->append(response.body);
-    return;
-  }
-  appendNumber(out, static_cast<uint64_t>(status));
-  out->push_back(' ');
-  out->append(reason);
-  out->push_back('\n');
 }
 
 }  // namespace sg::proxy

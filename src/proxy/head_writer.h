@@ -33,6 +33,10 @@ void writeUpstreamRequestHead(const http::RequestHead& request,
 struct DefaultHeader {
   std::string lower_name;
   std::string line;  // "Name: value\r\n"
+  std::string_view value() const {
+    return std::string_view(line).substr(lower_name.size() + 2,
+                                         line.size() - lower_name.size() - 4);
+  }
 };
 using DefaultHeaders = std::vector<DefaultHeader>;
 
@@ -65,8 +69,20 @@ struct LocalResponse {
   std::string_view body;
 };
 
+class Http2Stream;
+
+// Where a client's response head goes: HTTP/1.1 text appended to `text` or, when the client
+// is an HTTP/2 stream, fields given to `stream` (http2_stream.h), so that it need not parse
+// the text back. A local response's body goes to `text` either way.
+struct ClientHead {
+  ClientHead(std::string* text) : text(text) {}  // NOLINT(google-explicit-constructor): text
+  ClientHead(std::string* text, Http2Stream* stream) : text(text), stream(stream) {}
+  std::string* text;
+  Http2Stream* stream = nullptr;
+};
+
 void writeClientResponseHead(const http::ResponseHead& response,
-                             const ClientResponseContext& context, std::string* out);
+                             const ClientResponseContext& context, ClientHead to);
 
 // "Name: value\r\n" with a decimal value.
 void appendNumberLine(std::string* out, std::string_view name, uint64_t value);
@@ -76,9 +92,9 @@ void appendNumberLine(std::string* out, std::string_view name, uint64_t value);
 // presence check. For responses the gateway does not compress (no Vary rewrite either).
 void writeStoredResponseHead(int status, std::string_view wire_headers,
                              const std::vector<http::Header>& headers,
-                             const ClientResponseContext& context, std::string* out);
+                             const ClientResponseContext& context, ClientHead to);
 
-void writeLocalResponse(const LocalResponse& response, std::string* out);
+void writeLocalResponse(const LocalResponse& response, ClientHead to);
 std::string_view reasonPhrase(int status);
 
 }  // namespace sg::proxy

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "http/chars.h"
+
 namespace sg::proxy {
 
 namespace {
@@ -30,6 +32,40 @@ void lowerInPlace(char* p, size_t n) {
   };
   for (size_t i = 0; i + 8 <= n; i += 8) lower8(p + i);
   if (n % 8 != 0) lower8(p + n - 8);  // the last 8 bytes again: lower-casing is idempotent
+}
+
+// What a response field is to the HEADERS frame, by its lower-case name: connection-specific
+// ones (RFC 9113 8.2.2) are dropped. Sizes first: most names are none of these.
+enum class ResponseField : uint8_t {
+  kPlain,
+  kDropped,
+  kContentLength,
+  kTransferEncoding,  // dropped too, but the body is chunked
+  kRequestId
+};
+
+ResponseField classify(std::string_view name) {
+  using namespace std::string_view_literals;
+  switch (name.size()) {
+    case 2:
+      return name == "te"sv ? ResponseField::kDropped : ResponseField::kPlain;
+    case 7:
+      return name == "upgrade"sv ? ResponseField::kDropped : ResponseField::kPlain;
+    case 10:
+      return name == "connection"sv || name == "keep-alive"sv ? ResponseField::kDropped
+                                                              : ResponseField::kPlain;
+    case 12:
+      return name == "x-request-id"sv ? ResponseField::kRequestId : ResponseField::kPlain;
+    case 14:
+      return name == "content-length"sv ? ResponseField::kContentLength : ResponseField::kPlain;
+    case 16:
+      return name == "proxy-connection"sv ? ResponseField::kDropped : ResponseField::kPlain;
+    case 17:
+      return name == "transfer-encoding"sv ? ResponseField::kTransferEncoding
+                                           : ResponseField::kPlain;
+    default:
+      return ResponseField::kPlain;
+  }
 }
 
 bool equalsLower(std::string_view lower_name, std::string_view token) {
@@ -103,6 +139,104 @@ void Http2RequestHead::clear() {
   cookies_.clear();
   has_content_length_ = false;
   chunked_ = false;
+}
+
+void Http2ResponseHead::start(int status) {
+  status_code_ = status;
+  bytes_.clear();
+  fields_.clear();
+  chunked_ = false;
+  has_length_ = false;
+  broken_ = false;
+  content_length_ = 0;
+}
+
+void Http2ResponseHead::add(std::string_view name, std::string_view value) {
+  const size_t name_offset = bytes_.size();
+  bytes_.append(name);
+  lowerInPlace(bytes_.data() + name_offset, name.size());
+  addValue(name_offset, name.size(), value);
+}
+
+void Http2ResponseHead::addLower(std::string_view lower_name, std::string_view value) {
+  const size_t name_offset = bytes_.size();
+  bytes_.append(lower_name);
+  addValue(name_offset, lower_name.size(), value);
+}
+
+// The field whose lower-case name was just appended at `name_offset`.
+void Http2ResponseHead::addValue(size_t name_offset, size_t name_size, std::string_view value) {
+  const ResponseField kind = classify(std::string_view(bytes_.data() + name_offset, name_size));
+  // The gateway frames a body with chunked coding alone (it dechunks anything else).
+  if (kind == ResponseField::kTransferEncoding) chunked_ = true;
+  if (kind == ResponseField::kTransferEncoding || kind == ResponseField::kDropped ||
+      (kind == ResponseField::kContentLength && !takeLength(value))) {
+    bytes_.resize(name_offset);
+    return;
+  }
+  const size_t value_offset = bytes_.size();
+  bytes_.append(value);
+  fields_.push_back({static_cast<uint32_t>(name_offset), static_cast<uint32_t>(name_size),
+                     static_cast<uint32_t>(value_offset), static_cast<uint32_t>(value.size()),
+                     kind == ResponseField::kRequestId});
+}
+
+// The gateway writes one decimal value (once); anything else would have been refused by the
+// HTTP/1.1 parser, so the head is broken (the stream is reset rather than framed wrong).
+bool Http2ResponseHead::takeLength(std::string_view value) {
+  uint64_t length = 0;
+  bool digits = !value.empty() && value.size() <= 19;  // no overflow
+  for (char c : value) {
+    digits = digits && c >= '0' && c <= '9';
+    length = length * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!digits || (has_length_ && length != content_length_)) {
+    broken_ = true;
+    return false;
+  }
+  has_length_ = true;
+  content_length_ = length;
+  return true;
+}
+
+void Http2ResponseHead::addLines(std::string_view lines) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    add(line.substr(0, colon), http::detail::trimOws(line.substr(colon + 1)));
+  }
+}
+
+http::BodyKind Http2ResponseHead::body(bool request_is_head) const {
+  const int s = status_code_;
+  if (request_is_head || s < 200 || s == 204 || s == 304) return http::BodyKind::kNone;
+  if (chunked_) return http::BodyKind::kChunked;
+  return has_length_ ? http::BodyKind::kContentLength : http::BodyKind::kUntilClose;
+}
+
+void Http2ResponseHead::nghttp2Fields(std::vector<nghttp2_nv>* out) {
+  const int code = status_code_;  // 100-599: the gateway writes no other
+  status_[0] = static_cast<char>('0' + code / 100);
+  status_[1] = static_cast<char>('0' + code / 10 % 10);
+  status_[2] = static_cast<char>('0' + code % 10);
+  status_[3] = '\0';
+  out->clear();
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  out->push_back({bytes(":status"), bytes(status_), 7, 3, kNoCopy});
+  const char* base = bytes_.data();
+  for (const Field& field : fields_) {
+    const uint8_t flags = kNoCopy | (field.no_index ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
+    out->push_back({bytes(base + field.name_offset), bytes(base + field.value_offset),
+                    field.name_size, field.value_size, flags});
+  }
+}
+
+void Http2ResponseHead::releaseLargeBuffers(size_t kept_capacity) {
+  if (bytes_.capacity() > kept_capacity) bytes_ = std::string();
+  if (fields_.capacity() > kept_capacity / sizeof(Field)) fields_ = std::vector<Field>();
 }
 
 void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],

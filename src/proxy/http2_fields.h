@@ -1,10 +1,12 @@
 #pragma once
 // Header conversion between an HTTP/2 stream and the HTTP/1.1 heads its request path reads
 // and writes (http2_stream.h): a request's decoded fields become one HTTP/1.1 request head,
-// and a parsed HTTP/1.1 response head becomes the response's HEADERS fields. Both run once
-// per stream, so they build in place and allocate little.
+// and a response head becomes the response's HEADERS fields, either given as fields by the
+// head writer (Http2ResponseHead) or, for heads written as text, parsed from HTTP/1.1. All
+// run once per stream, so they build in place and allocate little.
 #include <nghttp2/nghttp2.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,54 @@ class Http2RequestHead {
   std::string cookies_;  // cookie fields joined with "; " (RFC 9113 8.2.3)
   bool has_content_length_ = false;
   bool chunked_ = false;
+};
+
+// A response head the gateway gives as fields rather than HTTP/1.1 text (head_writer.h, for a
+// client that is an HTTP/2 stream): names are lower-cased as they are added, connection-specific
+// fields (RFC 9113 8.2.2) left out, and the body's framing is noted as the HTTP/1.1 parser would
+// read it from the same head written as text. Saves writing the head as text and parsing it back
+// (the benchmark showed the parse among the top costs of a stream).
+class Http2ResponseHead {
+ public:
+  // Starts a head over (the buffers keep their capacity).
+  void start(int status);
+  void add(std::string_view name, std::string_view value);
+  void addLower(std::string_view lower_name, std::string_view value);  // already lower-case
+  // Whole "Name: value\r\n" lines as the gateway writes them (its own fields, stored ones).
+  void addLines(std::string_view lines);
+  void setChunked() { chunked_ = true; }  // the body follows with chunked framing
+
+  int status() const { return status_code_; }
+  // A status outside 100-599 or a Content-Length that is not one decimal number: the HTTP/1.1
+  // parser would have refused the text head.
+  bool broken() const { return broken_ || status_code_ < 100 || status_code_ > 599; }
+  // The body's framing, as parseResponseHead would say for the text head.
+  http::BodyKind body(bool request_is_head) const;
+  uint64_t contentLength() const { return content_length_; }
+  size_t fieldCount() const { return fields_.size(); }
+  // The HEADERS fields, ":status" first, all marked NO_COPY (X-Request-Id also NO_INDEX, as
+  // below): they point into this head, which must stay unchanged until nghttp2 has sent the
+  // HEADERS frame or closed the stream.
+  void nghttp2Fields(std::vector<nghttp2_nv>* out);
+  // Drops buffers a big head left behind (a stream kept for reuse).
+  void releaseLargeBuffers(size_t kept_capacity);
+
+ private:
+  struct Field {
+    uint32_t name_offset, name_size, value_offset, value_size;
+    bool no_index;
+  };
+  void addValue(size_t name_offset, size_t name_size, std::string_view value);
+  bool takeLength(std::string_view value);
+
+  std::string bytes_;  // names (lower-cased) and values, back to back
+  std::vector<Field> fields_;
+  char status_[4] = {};
+  int status_code_ = 0;
+  bool chunked_ = false;
+  bool has_length_ = false;
+  bool broken_ = false;
+  uint64_t content_length_ = 0;
 };
 
 // The HEADERS fields of a final response head: ":status" (written into `status`), then the

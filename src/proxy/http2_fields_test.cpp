@@ -178,5 +178,135 @@ TEST(Http2ResponseFieldsTest, RequestIdIsNeverIndexed) {
   EXPECT_EQ(c.flags[2], kNoCopy | NGHTTP2_NV_FLAG_NO_INDEX);
 }
 
+// Http2ResponseHead: the head given as fields gives nghttp2 what parsing the same head written
+// as text gives it, and the body framing the parser would read.
+
+Converted fieldsOf(Http2ResponseHead& head) {
+  std::vector<nghttp2_nv> nva;
+  head.nghttp2Fields(&nva);
+  Converted out;
+  for (const nghttp2_nv& nv : nva) {
+    out.fields.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                            std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+    out.flags.push_back(nv.flags);
+  }
+  return out;
+}
+
+// The head of `text` given as fields, one line at a time (as the head writer does).
+Http2ResponseHead givenAsFields(std::string_view text) {
+  Http2ResponseHead head;
+  const size_t status_end = text.find("\r\n");
+  head.start(std::stoi(std::string(text.substr(9, 3))));
+  head.addLines(text.substr(status_end + 2));
+  return head;
+}
+
+TEST(Http2ResponseHeadTest, FieldsAreThoseOfTheSameHeadParsedFromText) {
+  for (std::string text : {
+           std::string("HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: 20\r\nX-Request-Id: abc\r\nX-Frame-Options: DENY\r\n\r\n"),
+           std::string("HTTP/1.1 404 Not Found\r\nX-Custom-Thing:   Mixed Case Value  \r\n\r\n"),
+           std::string("HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: timeout=5\r\n"
+                       "Transfer-Encoding: chunked\r\nUpgrade: h2c\r\nTE: trailers\r\n"
+                       "Proxy-Connection: close\r\nSET-COOKIE: a=1\r\n\r\n"),
+           std::string("HTTP/1.1 204 No Content\r\nX-Request-Id: b0cb8fb0\r\n\r\n"),
+       }) {
+    Http2ResponseHead head = givenAsFields(text);
+    Converted given = fieldsOf(head);
+    Converted parsed = responseFields(text);
+    EXPECT_EQ(given.fields, parsed.fields) << text;
+    EXPECT_EQ(given.flags, parsed.flags) << text;
+  }
+}
+
+TEST(Http2ResponseHeadTest, BodyFramingIsWhatTheParserReads) {
+  struct Case {
+    std::string text;
+    bool request_is_head;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", false},
+           {"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", true},
+           {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+           {"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", false},
+           {"HTTP/1.1 204 No Content\r\n\r\n", false},
+           {"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n", false},
+           {"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", false},
+       }) {
+    Http2ResponseHead head = givenAsFields(c.text);
+    http::ResponseHead parsed;
+    http::ParseError error = http::ParseError::kNone;
+    ASSERT_EQ(http::parseResponseHead(c.text, {}, c.request_is_head, &parsed, &error),
+              http::ParseStatus::kComplete)
+        << c.text;
+    EXPECT_EQ(head.body(c.request_is_head), parsed.body) << c.text;
+    if (parsed.body == http::BodyKind::kContentLength) {
+      EXPECT_EQ(head.contentLength(), parsed.content_length) << c.text;
+    }
+    EXPECT_FALSE(head.broken()) << c.text;
+  }
+}
+
+TEST(Http2ResponseHeadTest, ChunkedFramingIsSetApartAndItsFieldNeverSent) {
+  Http2ResponseHead head;
+  head.start(200);
+  head.add("Content-Type", "text/html");
+  head.setChunked();
+  EXPECT_EQ(head.body(false), http::BodyKind::kChunked);
+  EXPECT_EQ(fieldsOf(head).fields, (Fields{{":status", "200"}, {"content-type", "text/html"}}));
+}
+
+TEST(Http2ResponseHeadTest, LengthTheParserWouldRefuseBreaksTheHead) {
+  for (std::string_view length : {"", "12a", "-1", "1 2", "99999999999999999999"}) {
+    Http2ResponseHead head;
+    head.start(200);
+    head.add("Content-Length", length);
+    EXPECT_TRUE(head.broken()) << length;
+  }
+  Http2ResponseHead twice;  // two different lengths: which is the body's?
+  twice.start(200);
+  twice.add("Content-Length", "3");
+  twice.add("content-length", "4");
+  EXPECT_TRUE(twice.broken());
+  Http2ResponseHead same;  // the same value twice is one length (RFC 9110 8.6)
+  same.start(200);
+  same.add("Content-Length", "3");
+  same.add("content-length", "3");
+  EXPECT_FALSE(same.broken());
+  EXPECT_EQ(same.contentLength(), 3u);
+}
+
+TEST(Http2ResponseHeadTest, StatusOutsideTheRangeBreaksTheHead) {
+  for (int status : {0, 99, 600, 1000}) {
+    Http2ResponseHead head;
+    head.start(status);
+    EXPECT_TRUE(head.broken()) << status;
+  }
+  Http2ResponseHead ok;
+  ok.start(599);
+  EXPECT_FALSE(ok.broken());
+}
+
+TEST(Http2ResponseHeadTest, StartedOverKeepsNothingOfTheLastHead) {
+  Http2ResponseHead head;
+  head.start(200);
+  head.add("X-Long-Name-For-Growing-The-Buffer", std::string(3000, 'v'));
+  head.add("Content-Length", "5");
+  head.setChunked();
+  head.start(404);
+  head.addLower("server", "scalegate");
+  EXPECT_EQ(head.body(false), http::BodyKind::kUntilClose);
+  EXPECT_FALSE(head.broken());
+  EXPECT_EQ(fieldsOf(head).fields, (Fields{{":status", "404"}, {"server", "scalegate"}}));
+}
+
+TEST(Http2ResponseHeadTest, GatewayLinesWithoutAColonAreSkipped) {
+  Http2ResponseHead head;
+  head.start(200);
+  head.addLines("X-A: 1\r\nnot a field\r\n: empty name\r\nX-B:2\r\n");
+  EXPECT_EQ(fieldsOf(head).fields, (Fields{{":status", "200"}, {"x-a", "1"}, {"x-b", "2"}}));
+}
+
 }  // namespace
 }  // namespace sg::proxy

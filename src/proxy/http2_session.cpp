@@ -566,8 +566,10 @@ int Http2Session::onBeginFrame(const nghttp2_frame_hd& hd) {
 
 // Called after nghttp2_session_mem_recv: nghttp2 resets only streams whose HEADERS it has seen.
 void Http2Session::refuseStreams() {
-  for (int32_t id : refused_)
+  for (int32_t id : refused_) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    listener_->http2.refused_streams->inc();
+  }
   refused_.clear();
 }
 

@@ -71,6 +71,7 @@ void Http2Stream::releaseLargeBuffers() {
   for (std::string* buffer : {&in_, &head_, &out_, &trailers_}) {
     if (buffer->capacity() > kKeptCapacity) *buffer = std::string();
   }
+  fields_head_.releaseLargeBuffers(kKeptCapacity);
 }
 
 void Http2Stream::addHeader(std::string_view name, std::string_view value) {
@@ -187,6 +188,33 @@ bool Http2Stream::submitHead() {
   // One list per worker thread, reused: nghttp2 copies the list (not the bytes: NO_COPY).
   static thread_local std::vector<nghttp2_nv> fields;
   http2ResponseFields(response_, head_, status_, &fields);
+  return submitFields(fields);
+}
+
+Http2ResponseHead& Http2Stream::responseHead() {
+  // A head already submitted stays as nghttp2 reads it: a second one is written aside (and
+  // resets the stream when submitted).
+  static thread_local Http2ResponseHead aside;
+  return phase_ == Phase::kHead ? fields_head_ : aside;
+}
+
+void Http2Stream::submitResponseHead() {
+  if (phase_ == Phase::kBroken) return;
+  const int status = fields_head_.status();
+  if (phase_ != Phase::kHead || !head_.empty() || fields_head_.broken() || status == 101) {
+    fail();
+    return;
+  }
+  if (status < 200) return;  // interim: the final head follows
+  static thread_local std::vector<nghttp2_nv> fields;
+  fields_head_.nghttp2Fields(&fields);
+  response_.status = status;
+  response_.body = fields_head_.body(request_.method() == "HEAD");
+  response_.content_length = fields_head_.contentLength();
+  submitFields(fields);
+}
+
+bool Http2Stream::submitFields(const std::vector<nghttp2_nv>& fields) {
   remaining_ = response_.content_length;
   const bool has_body = response_.body != http::BodyKind::kNone;
   phase_ = has_body ? Phase::kBody : Phase::kDone;

@@ -2,7 +2,9 @@
 // One HTTP/2 stream as the request path sees it: a net::Channel in place of a client socket.
 // Reads give the request as HTTP/1.1 bytes (built from the stream's HEADERS, then its DATA,
 // chunked when no Content-Length was sent); writes take the pipeline's HTTP/1.1 response
-// bytes, which are parsed here into the stream's response HEADERS and DATA. So every phase of
+// bytes, which become the stream's DATA. The response head comes as fields from the head
+// writer (responseHead(), submitResponseHead()); a head written as HTTP/1.1 text (an interim
+// 100 Continue, any head not given as fields) is parsed here instead. So every phase of
 // the request path runs unchanged for HTTP/2. Nothing is buffered whole: request data is
 // bounded by the stream's flow-control window, response data by kSendCap (writes past it are
 // refused, the session wakes the connection when DATA frames have taken bytes).
@@ -47,7 +49,12 @@ class Http2Stream final : public net::Channel {
   void endRequest();  // the client's END_STREAM after DATA
   bool requestBuilt() const { return built_; }
 
-  // Response side: DATA frames take up to `size` bytes; *eof when the body is complete.
+  // Response side. The head writer fills responseHead() and submits it, once, before any body
+  // byte is written; an interim (1xx) head is dropped (HTTP/2 clients do without it), 101 or
+  // a broken head resets the stream.
+  Http2ResponseHead& responseHead();
+  void submitResponseHead();
+  // DATA frames take up to `size` bytes; *eof when the body is complete.
   size_t takeResponse(uint8_t* out, size_t size, bool* eof);
   bool responseDone() const { return body_done_ && out_.empty(); }
   bool wantsWriteWake() const { return blocked_ && out_.size() - out_offset_ < kSendCap; }
@@ -70,7 +77,8 @@ class Http2Stream final : public net::Channel {
   size_t acceptResponse(std::string_view bytes);
   size_t acceptHead(std::string_view bytes);
   size_t acceptBody(std::string_view bytes);
-  bool submitHead();  // response_, parsed from head_
+  bool submitHead();                                         // response_, parsed from head_
+  bool submitFields(const std::vector<nghttp2_nv>& fields);  // response_ says the framing
   void finishBody();
   void fail();
 
@@ -87,7 +95,8 @@ class Http2Stream final : public net::Channel {
   std::string head_;  // the response head; its fields are the HEADERS frame's (NO_COPY)
   char status_[4] = {};
   http::ResponseHead response_;
-  uint64_t remaining_ = 0;  // kContentLength: body bytes still to come
+  Http2ResponseHead fields_head_;  // the head as given by the head writer (NO_COPY fields)
+  uint64_t remaining_ = 0;         // kContentLength: body bytes still to come
   http::ChunkedDecoder chunked_decoder_;
   std::string trailers_;  // the chunked body's trailer field lines, as received
   std::string out_;       // response body bytes for DATA frames

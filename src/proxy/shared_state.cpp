@@ -22,6 +22,9 @@ void registerHttp2Metrics(metrics::Registry& registry, const metrics::Labels& la
                                         "HTTP/2 streams whose request is in flight.", labels);
   out->goaways =
       &registry.counter("scalegate_http2_goaways_total", "GOAWAY frames sent to clients.", labels);
+  out->refused_streams = &registry.counter(
+      "scalegate_http2_refused_streams_total",
+      "HTTP/2 streams refused (REFUSED_STREAM) because they began after the final GOAWAY.", labels);
   for (size_t i = 0; i < out->abuse.size(); ++i) {
     metrics::Labels reason = labels;
     reason.emplace_back("reason", std::string(http2AbuseName(static_cast<Http2Abuse>(i))));

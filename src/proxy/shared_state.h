@@ -135,6 +135,7 @@ struct Http2Metrics {
   metrics::Counter* streams = nullptr;
   metrics::Gauge* active_streams = nullptr;
   metrics::Counter* goaways = nullptr;
+  metrics::Counter* refused_streams = nullptr;  // HEADERS past a draining GOAWAY's last stream
   std::array<metrics::Counter*, static_cast<size_t>(Http2Abuse::kCount)> abuse{};
   void count(Http2Abuse reason) { abuse[static_cast<size_t>(reason)]->inc(); }
 };

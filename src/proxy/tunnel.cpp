@@ -22,7 +22,7 @@ void TunnelPhase::start() {
   context.tunnel = true;
   phases.cache.announce();
   context.extra_headers = ex_.extra_headers;
-  writeClientResponseHead(ex_.response, context, &ex_.to_client.head());
+  writeClientResponseHead(ex_.response, context, ex_.clientHead());
   ex_.setState(Exchange::State::kTunnel);
   ex_.response_started = true;
   ex_.status = 101;

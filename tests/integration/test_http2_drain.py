@@ -218,12 +218,16 @@ def test_a_stream_opened_after_the_final_goaway_is_refused_not_dropped(gateway, 
     try:
         first = client.request("/long")
         assert u.started.wait(timeout=wait_s(20))
+        assert gw.metric("scalegate_http2_refused_streams_total", listener="public") == 0
         os.kill(gw.pid, signal.SIGTERM)
         client.wait_for(lambda: len(client.goaways) >= 2, "the final GOAWAY")
         late = client.request("/short")  # a client that ignores GOAWAY
         client.wait_for(lambda: client.responses[late]["reset"] is not None, "the refusal")
         assert client.responses[late]["reset"] == REFUSED_STREAM
         assert client.responses[late]["headers"] is None
+        # Counted while the drain goes on (the admin listener answers until the process exits).
+        assert gw.metric("scalegate_http2_refused_streams_total", listener="public") == 1
+        assert gw.metric("scalegate_http2_streams_total", listener="public") == 1
         u.release()
         r = client.responses[first]
         client.wait_for(lambda: r["ended"], "the end of the first stream")
