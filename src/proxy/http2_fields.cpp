@@ -90,6 +90,19 @@ void appendLine(std::string* out, std::string_view name, std::string_view value)
   out->append("\r\n");
 }
 
+// Fields are given to nghttp2 without copies: they must outlive the HEADERS frame.
+constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+
+// ":status" (its digits written into `status`) as the first field of `out`.
+void startFields(int code, char (&status)[4], std::vector<nghttp2_nv>* out) {
+  status[0] = static_cast<char>('0' + code / 100);
+  status[1] = static_cast<char>('0' + code / 10 % 10);
+  status[2] = static_cast<char>('0' + code % 10);
+  status[3] = '\0';
+  out->clear();
+  out->push_back({bytes(":status"), bytes(status), 7, 3, kNoCopy});
+}
+
 }  // namespace
 
 void Http2RequestHead::add(std::string_view name, std::string_view value) {
@@ -218,14 +231,7 @@ http::BodyKind Http2ResponseHead::body(bool request_is_head) const {
 }
 
 void Http2ResponseHead::nghttp2Fields(std::vector<nghttp2_nv>* out) {
-  const int code = status_code_;  // 100-599: the gateway writes no other
-  status_[0] = static_cast<char>('0' + code / 100);
-  status_[1] = static_cast<char>('0' + code / 10 % 10);
-  status_[2] = static_cast<char>('0' + code % 10);
-  status_[3] = '\0';
-  out->clear();
-  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-  out->push_back({bytes(":status"), bytes(status_), 7, 3, kNoCopy});
+  startFields(status_code_, status_, out);  // 100-599: the gateway writes no other
   const char* base = bytes_.data();
   for (const Field& field : fields_) {
     const uint8_t flags = kNoCopy | (field.no_index ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
@@ -241,14 +247,7 @@ void Http2ResponseHead::releaseLargeBuffers(size_t kept_capacity) {
 
 void http2ResponseFields(const http::ResponseHead& head, std::string& text, char (&status)[4],
                          std::vector<nghttp2_nv>* fields) {
-  const int code = head.status;  // 100-599: the parser accepts no other
-  status[0] = static_cast<char>('0' + code / 100);
-  status[1] = static_cast<char>('0' + code / 10 % 10);
-  status[2] = static_cast<char>('0' + code % 10);
-  status[3] = '\0';
-  fields->clear();
-  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-  fields->push_back({bytes(":status"), bytes(status), 7, 3, kNoCopy});
+  startFields(head.status, status, fields);  // 100-599: the parser accepts no other
   for (const http::Header& header : head.headers) {
     if (connectionSpecific(header.kind)) continue;
     if (header.kind == http::HeaderKind::kContentLength && head.content_length_ignored) continue;

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <cstring>
 
+#include "base/hex.h"
 #include "proxy/cache_handover.h"
 #include "proxy/shared_state.h"
 
@@ -132,30 +133,6 @@ void applyUpstream(SharedState& shared, const json::object& state, int64_t now_m
   }
 }
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char byte : bytes) {
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 0xf]);
-  }
-  return out;
-}
-
-// Empty when `text` is not hex.
-std::string unhex(std::string_view text) {
-  auto digit = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
-  std::string out;
-  for (size_t i = 0; i + 1 < text.size(); i += 2) {
-    int high = digit(text[i]), low = digit(text[i + 1]);
-    if (high < 0 || low < 0) return "";
-    out.push_back(static_cast<char>(high * 16 + low));
-  }
-  return text.size() % 2 == 0 ? out : "";
-}
-
 // TLS listeners: their session ticket keys, so that clients resume across the hand-over.
 json::array listenerStates(SharedState& shared) {
   json::array out;
@@ -164,8 +141,9 @@ json::array listenerStates(SharedState& shared) {
     if (!tls || !tls->context) continue;
     std::string keys = tls->context->ticketKeys();
     if (keys.empty()) continue;
-    out.push_back(json::object{
-        {"name", listener.config->name}, {"tls", tls->source}, {"ticket_keys", hex(keys)}});
+    out.push_back(json::object{{"name", listener.config->name},
+                               {"tls", tls->source},
+                               {"ticket_keys", base::hexEncode(keys)}});
   }
   return out;
 }
@@ -175,7 +153,9 @@ void applyListener(SharedState& shared, const json::object& state, CarriedState*
     const auto& tls = listener.config->tls;
     if (listener.config->name != state.at("name").as_string() || !tls || !tls->context) continue;
     if (tls->source != state.at("tls").as_string()) return;  // changed: new keys
-    if (tls->context->setTicketKeys(unhex(state.at("ticket_keys").as_string())))
+    std::string keys;
+    if (base::hexDecode(state.at("ticket_keys").as_string(), &keys) &&
+        tls->context->setTicketKeys(keys))
       ++carried->ticket_keys;
     return;
   }

@@ -6,22 +6,12 @@
 #include <charconv>
 #include <utility>
 
+#include "base/hex.h"
 #include "store/resp.h"
 
 namespace sg::queue {
 
 namespace {
-
-std::string hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
-  }
-  return out;
-}
 
 timeval timevalOf(std::chrono::milliseconds ms) {
   return {static_cast<time_t>(ms.count() / 1000),
@@ -59,7 +49,7 @@ bool splitNode(const std::string& node, std::string* host, int* port) {
 LuaScript::LuaScript(std::string text) : source(std::move(text)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest);
-  sha1 = hex(digest, sizeof(digest));
+  sha1 = base::hexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 RedisLink::RedisLink(config::StoreConfig server, std::chrono::milliseconds timeout,

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <vector>
 
+#include "base/hex.h"
 #include "store/resp.h"
 
 namespace sg::store {
@@ -16,13 +17,7 @@ namespace {
 std::string hexDigest(std::string_view text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 0xf]);
-  }
-  return hex;
+  return base::hexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 // Where the numkeys element starts: after "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n".

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/hex.h"
+
 namespace sg::pg {
 
 void secureRandom(unsigned char* out, size_t size) {
@@ -70,15 +72,8 @@ Sha256Digest pbkdf2Sha256(std::string_view password, std::string_view salt, int 
 }
 
 std::string md5Hex(std::string_view data) {
-  static constexpr char kHex[] = "0123456789abcdef";
   auto raw = digest<16>(EVP_md5(), data);
-  std::string out;
-  out.reserve(32);
-  for (unsigned char byte : raw) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0x0f]);
-  }
-  return out;
+  return base::hexEncode(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 bool constantTimeEqual(std::string_view a, std::string_view b) {

@@ -2,29 +2,23 @@
 
 #include <gtest/gtest.h>
 
+#include "base/hex.h"
+
 namespace sg::pg {
 namespace {
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
+using base::hexEncode;
 
 TEST(PgAuthCrypto, DigestsMatchKnownAnswers) {
-  EXPECT_EQ(hex(asView(sha256("abc"))),
+  EXPECT_EQ(hexEncode(asView(sha256("abc"))),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   // RFC 4231 test case 2.
-  EXPECT_EQ(hex(asView(hmacSha256("Jefe", "what do ya want for nothing?"))),
+  EXPECT_EQ(hexEncode(asView(hmacSha256("Jefe", "what do ya want for nothing?"))),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   // RFC 7914 section 11 (first 32 bytes), and a 4096-iteration case.
-  EXPECT_EQ(hex(asView(pbkdf2Sha256("passwd", "salt", 1))),
+  EXPECT_EQ(hexEncode(asView(pbkdf2Sha256("passwd", "salt", 1))),
             "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc");
-  EXPECT_EQ(hex(asView(pbkdf2Sha256("password", "salt", 4096))),
+  EXPECT_EQ(hexEncode(asView(pbkdf2Sha256("password", "salt", 4096))),
             "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
   EXPECT_EQ(md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
 }
