@@ -302,8 +302,7 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway, std::function<vo
       ::close(fd);
       continue;
     }
-    gateway->adopt(fd, message.substr(net::kConnectionMessage.size()));
-    ++adopted;
+    if (gateway->adopt(fd, message.substr(net::kConnectionMessage.size()))) ++adopted;
   }
   counted();
   spdlog::info("took over {} idle connection(s) from the process it replaced", adopted);

@@ -127,18 +127,26 @@ void Gateway::drain(int handover_link) {
   for (auto& worker : workers_) worker->drain(handover_link);
 }
 
-void Gateway::adopt(int fd, std::string listener) {
+bool Gateway::adopt(int fd, std::string listener) {
   // Reloaded again meanwhile: straight on to this process's own successor (its workers may
   // already have finished draining).
   if (int link = handover_link_.load(); link >= 0) {
-    if (!net::passConnection(link, fd, listener) && !pass_failed_.exchange(true))
+    const bool passed = net::passConnection(link, fd, listener);
+    if (!passed && !pass_failed_.exchange(true))
       spdlog::warn("could not pass connections on to the successor ({}): closing them",
                    std::strerror(errno));
     ::close(fd);
-    return;
+    return passed;
+  }
+  for (const auto& shared : shared_->listeners()) {
+    if (shared.config->name == listener && shared.config->tls) {
+      ::close(fd);  // closed idle, as the predecessor would have: the client reconnects
+      return false;
+    }
   }
   uint32_t next = next_adopter_.fetch_add(1, std::memory_order_relaxed);
   workers_[next % workers_.size()]->adopt(fd, std::move(listener));
+  return true;
 }
 
 bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {

@@ -43,7 +43,9 @@ class Gateway {
   // Every listening socket of every worker (taken when start() opened them).
   const std::vector<net::ListeningSocket>& listeningSockets() const { return listening_; }
   // Thread-safe: an idle connection a predecessor passed on, served by the next worker.
-  void adopt(int fd, std::string listener);
+  // False (fd closed) when the listener now has `tls`: the connection is plain HTTP (TLS
+  // ones are never passed) and must not be served, nor forwarded, as HTTPS.
+  bool adopt(int fd, std::string listener);
   // Waits until every worker has exited or `limit` passes; true when all exited.
   bool waitForWorkers(std::chrono::milliseconds limit);
   // Ends every worker loop now and joins the threads (and the health checker's). Whatever

@@ -1,10 +1,14 @@
 #include "proxy/running_state.h"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <cstring>
+#include <stdexcept>
 
 #include "base/hex.h"
 #include "proxy/cache_handover.h"
+#include "proxy/protection_state.h"
 #include "proxy/shared_state.h"
 
 namespace sg::proxy {
@@ -148,6 +152,44 @@ json::array listenerStates(SharedState& shared) {
   return out;
 }
 
+// Everything that decides a local limit's states: a successor takes them over only when
+// its limit (same listener and route) has the same.
+std::string limitFingerprint(const config::RateLimitConfig& config) {
+  std::string out = fmt::format("{} {} {} {}/{} {} {}", static_cast<int>(config.algorithm),
+                                static_cast<int>(config.key), config.key_header, config.rate.count,
+                                config.rate.period.count(), config.burst, config.max_keys);
+  for (const auto& [key, tier] : config.tiers)
+    out += fmt::format(" {}={}/{}:{}", key, tier.rate.count, tier.rate.period.count(), tier.burst);
+  return out;
+}
+
+// Calls fn(listener name, route name ("" for the listener's), limit) for each local limit.
+template <typename Fn>
+void forEachLocalLimit(SharedState& shared, Fn&& fn) {
+  auto visit = [&fn](const std::string& listener, const std::string& route, SharedLimit* limit) {
+    if (limit != nullptr && limit->config->scope == config::RateLimitConfig::Scope::kLocal)
+      fn(listener, route, *limit);
+  };
+  for (auto& listener : shared.listeners()) {
+    visit(listener.config->name, "", listener.rate_limit.get());
+    for (auto& route : listener.router.routes())
+      visit(listener.config->name, route.config->name, route.rate_limit.get());
+  }
+}
+
+// Each live key as 32 bytes (stored hash, idle_at, a, b; little-endian) in hexadecimal.
+std::string keysToHex(const ratelimit::RateLimiter::Carry& carry) {
+  std::string out;
+  out.reserve(carry.keys.size() * 64);
+  for (const auto& [tag, state] : carry.keys) {
+    for (uint64_t word :
+         {tag, static_cast<uint64_t>(state.idle_at), static_cast<uint64_t>(state.a), state.b})
+      for (int i = 0; i < 8; ++i)
+        fmt::format_to(std::back_inserter(out), "{:02x}", (word >> (8 * i)) & 0xff);
+  }
+  return out;
+}
+
 void applyListener(SharedState& shared, const json::object& state, CarriedState* carried) {
   for (const auto& listener : shared.listeners()) {
     const auto& tls = listener.config->tls;
@@ -161,14 +203,72 @@ void applyListener(SharedState& shared, const json::object& state, CarriedState*
   }
 }
 
+// Throws (caught by importRunningState) on a malformed string.
+void keysFromHex(std::string_view text, ratelimit::RateLimiter::Carry* carry) {
+  if (text.size() % 64 != 0) throw std::invalid_argument("rate limit keys of a bad length");
+  auto nibble = [](char c) -> uint64_t {
+    if (c >= '0' && c <= '9') return static_cast<uint64_t>(c - '0');
+    if (c >= 'a' && c <= 'f') return static_cast<uint64_t>(c - 'a' + 10);
+    throw std::invalid_argument("rate limit keys that are not hexadecimal");
+  };
+  carry->keys.reserve(text.size() / 64);
+  for (size_t at = 0; at < text.size(); at += 64) {
+    uint64_t words[4] = {};
+    for (size_t w = 0; w < 4; ++w) {
+      for (size_t i = 0; i < 8; ++i) {
+        const size_t digit = at + 16 * w + 2 * i;
+        words[w] |= (nibble(text[digit]) << 4 | nibble(text[digit + 1])) << (8 * i);
+      }
+    }
+    carry->keys.emplace_back(words[0], ratelimit::State{static_cast<int64_t>(words[1]),
+                                                        static_cast<int64_t>(words[2]), words[3]});
+  }
+}
+
+json::array rateLimitStates(SharedState& shared, int64_t now_ms) {
+  json::array out;
+  forEachLocalLimit(shared,
+                    [&](const std::string& listener, const std::string& route, SharedLimit& limit) {
+                      auto carry = limit.limiter->carryOut(now_ms * 1000);
+                      out.push_back(json::object{{"listener", listener},
+                                                 {"route", route},
+                                                 {"config", limitFingerprint(*limit.config)},
+                                                 {"seed", carry.hash_seed},
+                                                 {"keys", keysToHex(carry)}});
+                    });
+  return out;
+}
+
+// Takes each limit's keys over where the successor has the same limit; returns the keys.
+size_t applyRateLimits(SharedState& shared, const json::array& states, int64_t now_ms) {
+  size_t keys = 0;
+  forEachLocalLimit(shared, [&](const std::string& listener, const std::string& route,
+                                SharedLimit& limit) {
+    for (const auto& value : states) {
+      const auto& state = value.as_object();
+      if (state.at("listener").as_string() != listener || state.at("route").as_string() != route ||
+          state.at("config").as_string() != limitFingerprint(*limit.config))
+        continue;
+      ratelimit::RateLimiter::Carry carry;
+      carry.hash_seed = state.at("seed").to_number<uint64_t>();
+      keysFromHex(state.at("keys").as_string(), &carry);
+      limit.limiter->carryIn(carry, now_ms * 1000);
+      keys += carry.keys.size();
+    }
+  });
+  return keys;
+}
+
 }  // namespace
 
 std::string exportRunningState(SharedState& shared, int64_t now_ms) {
   json::array upstreams;
   for (const auto& upstream : shared.upstreams())
     upstreams.push_back(upstreamState(upstream, now_ms));
-  std::string document = json::serialize(
-      json::object{{"upstreams", std::move(upstreams)}, {"listeners", listenerStates(shared)}});
+  std::string document =
+      json::serialize(json::object{{"upstreams", std::move(upstreams)},
+                                   {"listeners", listenerStates(shared)},
+                                   {"rate_limits", rateLimitStates(shared, now_ms)}});
   std::string out(kMagic);
   out.push_back(static_cast<char>(kVersion));
   uint64_t length = document.size();
@@ -195,6 +295,9 @@ bool importRunningState(SharedState& shared, std::string_view bytes, int64_t now
       for (const auto& listener : listeners->as_array())
         applyListener(shared, listener.as_object(), carried);
     }
+    // Absent from a predecessor of an earlier version: its successor's limits start fresh.
+    if (const json::value* limits = document.as_object().if_contains("rate_limits"))
+      carried->rate_limit_keys = applyRateLimits(shared, limits->as_array(), now_ms);
   } catch (const std::exception& failure) {
     return *error = std::string("bad running state: ") + failure.what(), false;
   }

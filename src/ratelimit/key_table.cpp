@@ -102,6 +102,14 @@ bool KeyTable::relocate(Shard& shard, Set* const* sets, int set_count, Slot* fre
   return false;
 }
 
+void KeyTable::restore(uint64_t tag, const State& state, int64_t now_us) noexcept {
+  if (tag == 0) return;  // never a stored tag
+  Shard& shard = shards_[shardIndex(tag)];
+  std::lock_guard<SpinLock> guard(shard.lock);
+  bool fresh = false;
+  findOrInsert(shard, tag, now_us, &fresh) = state;
+}
+
 uint64_t KeyTable::bytesAllocated() const noexcept {
   return shard_count_ * sizeof(Shard) + shard_count_ * sets_per_shard_ * sizeof(Set);
 }

@@ -65,6 +65,23 @@ class KeyTable {
     return result;
   }
 
+  // Every entry still live at now_us (not idle: its state differs from an absent key's) as
+  // fn(tag, state), one shard lock at a time: what a reload's successor takes over.
+  template <typename Fn>
+  void forEachLive(int64_t now_us, Fn&& fn) {
+    for (size_t shard = 0; shard < shard_count_; ++shard) {
+      std::lock_guard<SpinLock> guard(shards_[shard].lock);
+      for (size_t set = shard * sets_per_shard_; set < (shard + 1) * sets_per_shard_; ++set) {
+        for (size_t way = 0; way < kWays; ++way) {
+          const uint64_t tag = sets_[set].tags[way];
+          if (tag != 0 && !isIdle(sets_[set].states[way], now_us)) fn(tag, sets_[set].states[way]);
+        }
+      }
+    }
+  }
+  // Puts back a tag's state that forEachLive gave (inserted as update() inserts).
+  void restore(uint64_t tag, const State& state, int64_t now_us) noexcept;
+
   uint64_t capacity() const noexcept { return shard_count_ * sets_per_shard_ * kWays; }
   size_t shardCount() const noexcept { return shard_count_; }
   uint64_t bytesAllocated() const noexcept;

@@ -36,17 +36,37 @@ RateLimiter::RateLimiter(const config::RateLimitConfig& config, uint64_t hash_se
     : name_(config.name),
       algorithm_(config.algorithm),
       shadow_(config.shadow),
+      hash_seed_(hash_seed),
       sip_key_(sipKeyFromSeed(hash_seed)),
       default_limits_(makeLimits(config.algorithm, config.rate, config.burst)),
       table_(config.max_keys) {
   tiers_.reserve(config.tiers.size());
   int32_t index = 0;
   for (const auto& [key, tier] : config.tiers) {
-    tiers_.push_back(Tier{hashKey(sip_key_, key), key,
-                          makeLimits(config.algorithm, tier.rate, tier.burst), index++});
+    tiers_.push_back(Tier{0, key, makeLimits(config.algorithm, tier.rate, tier.burst), index++});
   }
+  hashTiers();
+}
+
+void RateLimiter::hashTiers() {
+  for (auto& tier : tiers_) tier.hash = hashKey(sip_key_, tier.key);
   std::sort(tiers_.begin(), tiers_.end(),
             [](const Tier& a, const Tier& b) { return a.hash < b.hash; });
+}
+
+RateLimiter::Carry RateLimiter::carryOut(int64_t now_us) {
+  Carry carry;
+  carry.hash_seed = hash_seed_;
+  table_.forEachLive(
+      now_us, [&carry](uint64_t tag, const State& state) { carry.keys.emplace_back(tag, state); });
+  return carry;
+}
+
+void RateLimiter::carryIn(const Carry& carry, int64_t now_us) {
+  hash_seed_ = carry.hash_seed;
+  sip_key_ = sipKeyFromSeed(hash_seed_);
+  hashTiers();
+  for (const auto& [tag, state] : carry.keys) table_.restore(tag, state, now_us);
 }
 
 const RateLimiter::Tier* RateLimiter::findTier(uint64_t hash, std::string_view key) const noexcept {

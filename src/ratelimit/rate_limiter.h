@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -58,6 +59,16 @@ class RateLimiter {
   // Key table counters; bytes counts the key table only (tiers are sized by the config).
   TableStats stats() const noexcept { return table_.stats(); }
 
+  // What a reload's successor takes over: the hash seed (the table holds key hashes only,
+  // which mean nothing under another seed) and the state of every key not idle yet.
+  struct Carry {
+    uint64_t hash_seed = 0;
+    std::vector<std::pair<uint64_t, State>> keys;  // (stored hash, state)
+  };
+  Carry carryOut(int64_t now_us);
+  // Takes `carry` over, before this limiter decides anything (not thread-safe).
+  void carryIn(const Carry& carry, int64_t now_us);
+
  private:
   struct Tier {
     uint64_t hash = 0;
@@ -67,10 +78,12 @@ class RateLimiter {
   };
 
   const Tier* findTier(uint64_t hash, std::string_view key) const noexcept;
+  void hashTiers();  // tiers_' hashes under sip_key_, sorted by hash
 
   std::string name_;
   Algorithm algorithm_;
   bool shadow_;
+  uint64_t hash_seed_;
   SipKey sip_key_;
   Limits default_limits_;
   std::vector<Tier> tiers_;  // sorted by hash

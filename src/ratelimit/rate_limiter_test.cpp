@@ -202,6 +202,29 @@ TEST(RateLimiter, ZeroRateRefusesEveryRequest) {
   EXPECT_FALSE(limiter.check("k", 3600 * kSecond).allowed);
 }
 
+// A reload's successor builds its limiter with another seed, then takes the old one's over:
+// spent keys stay spent (tiers too), idle keys are not carried, the clock goes on.
+TEST_P(TierTest, CarriedStateKeepsSpentKeysSpentUnderTheNewSeed) {
+  RateLimiter old_limiter(tieredConfig(GetParam()), /*hash_seed=*/1);
+  while (old_limiter.check("unknown-key", 0).allowed) {
+  }
+  EXPECT_TRUE(old_limiter.check("bronze-key", 0).allowed);
+  EXPECT_TRUE(old_limiter.check("spent-long-ago", -600 * kSecond).allowed);
+  RateLimiter::Carry carry = old_limiter.carryOut(0);
+  EXPECT_EQ(carry.hash_seed, 1u);
+  EXPECT_EQ(carry.keys.size(), 2u);  // the key idle by now is left out
+
+  RateLimiter successor(tieredConfig(GetParam()), /*hash_seed=*/2);
+  successor.carryIn(carry, 0);
+  EXPECT_FALSE(successor.check("unknown-key", 0).allowed);
+  const Decision bronze = successor.check("bronze-key", 0);
+  EXPECT_FALSE(bronze.allowed);
+  EXPECT_EQ(bronze.tier, 0);  // the tiers are found under the carried seed
+  EXPECT_TRUE(successor.check("gold-key", 0).allowed);
+  EXPECT_TRUE(successor.check("spent-long-ago", 0).allowed);
+  EXPECT_TRUE(successor.check("unknown-key", 60 * kSecond).allowed);  // refills as before
+}
+
 TEST(RateLimiter, NameAndAlgorithmComeFromTheConfig) {
   config::RateLimitConfig config = limitConfig(Algorithm::kSlidingWindow, 5, 1000);
   config.name = "api";
