@@ -227,7 +227,9 @@ http::BodyKind Http2ResponseHead::body(bool request_is_head) const {
   const int s = status_code_;
   if (request_is_head || s < 200 || s == 204 || s == 304) return http::BodyKind::kNone;
   if (chunked_) return http::BodyKind::kChunked;
-  return has_length_ ? http::BodyKind::kContentLength : http::BodyKind::kUntilClose;
+  if (!has_length_) return http::BodyKind::kUntilClose;
+  // Content-Length: 0 is no body, as the parser says (the stream ends with the HEADERS).
+  return content_length_ > 0 ? http::BodyKind::kContentLength : http::BodyKind::kNone;
 }
 
 void Http2ResponseHead::nghttp2Fields(std::vector<nghttp2_nv>* out) {

@@ -228,6 +228,10 @@ TEST(Http2ResponseHeadTest, BodyFramingIsWhatTheParserReads) {
   for (const Case& c : std::vector<Case>{
            {"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", false},
            {"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", true},
+           {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+           {"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */5\r\n"
+            "Content-Length: 0\r\n\r\n",
+            false},
            {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false},
            {"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", false},
            {"HTTP/1.1 204 No Content\r\n\r\n", false},

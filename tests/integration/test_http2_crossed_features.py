@@ -138,12 +138,14 @@ def test_cached_ranges_and_conditionals_over_http2(upstream, gateway):
     try:
         miss = c.get(path)
         part = c.get(path, headers=[("range", "bytes=10-19")])
+        past = c.get(path, headers=[("range", "bytes=9000-")])
         same = c.get(path, headers=[("if-none-match", '"v1"')])
     finally:
         c.close()
     assert header(miss, "x-cache") == "MISS" and bytes(miss["body"]) == body
     assert part["status"] == 206 and bytes(part["body"]) == body[10:20]
     assert header(part, "content-range") == "bytes 10-19/5000" and header(part, "x-cache") == "HIT"
+    assert past["status"] == 416 and header(past, "content-range") == "bytes */5000"
     assert same["status"] == 304 and same["body"] == b"" and same["ended"]
     assert u.stats()["requests"] == 1
 

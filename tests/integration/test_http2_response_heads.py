@@ -61,12 +61,16 @@ def test_bodies_framed_every_way_arrive_whole(upstream, gateway):
 
 def test_heads_without_a_body_end_the_stream(upstream, gateway):
     gw = h2_gateway(gateway, {"u1": [upstream("u1")]})
-    head, no_content, not_modified = fetch(gw.port, ("/text?bytes=300", {"method": "HEAD"}),
-                                           ("/status/204", {}), ("/status/304", {}))
+    head, no_content, not_modified, empty = fetch(
+        gw.port, ("/text?bytes=300", {"method": "HEAD"}), ("/status/204", {}), ("/status/304", {}),
+        ("/text?bytes=0", {}))
     assert head["status"] == 200 and head["ended"] and head["reset"] is None, head
     assert bytes(head["body"]) == b"" and header(head, "content-length") == "300", head
     assert no_content["status"] == 204 and no_content["ended"] and bytes(no_content["body"]) == b""
     assert not_modified["status"] == 304 and not_modified["ended"] and not_modified["reset"] is None
+    # Content-Length: 0 is no body either: the stream ends, it is not reset.
+    assert empty["status"] == 200 and empty["ended"] and empty["reset"] is None, empty
+    assert bytes(empty["body"]) == b"" and header(empty, "content-length") == "0", empty
 
 
 def test_local_answer_carries_the_gateway_fields_and_its_body(upstream, gateway):
