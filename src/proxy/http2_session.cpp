@@ -484,6 +484,16 @@ bool Http2Session::submitResponse(int32_t id, const std::vector<nghttp2_nv>& fie
   return rv == 0;
 }
 
+void Http2Session::submitContinue(int32_t id) {
+  static constexpr char kStatus[] = ":status";
+  static constexpr char kContinue[] = "100";
+  nghttp2_nv field{reinterpret_cast<uint8_t*>(const_cast<char*>(kStatus)),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(kContinue)), 7, 3,
+                   NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, &field, 1, nullptr);
+  schedulePump();
+}
+
 // An upstream's chunked trailers end the stream as a HEADERS frame (RFC 9113 8.1): nghttp2
 // takes them from inside the data callback that ends the body, END_STREAM moving to them.
 void Http2Session::submitTrailers(int32_t id, const Http2Stream& stream, uint32_t* flags) {

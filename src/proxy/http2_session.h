@@ -50,6 +50,9 @@ class Http2Session final : public net::EventHandler,
 
   // For the streams.
   bool submitResponse(int32_t id, const std::vector<nghttp2_nv>& fields, bool has_body);
+  // A `100 Continue` before the final response (a HEADERS frame without END_STREAM): a client
+  // that sent `expect: 100-continue` waits for it before it sends the body (RFC 9110 10.1.1).
+  void submitContinue(int32_t id);
   void resumeData(int32_t id);
   void consumed(int32_t id, size_t bytes);
   void resetStream(int32_t id);

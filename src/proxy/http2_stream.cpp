@@ -173,8 +173,10 @@ size_t Http2Stream::acceptHead(std::string_view bytes) {
   if (status == http::ParseStatus::kIncomplete) return head_.size() - before;
   const size_t used = response_.head_length - before;
   if (response_.status >= 100 && response_.status < 200) {
-    // An interim response (100 Continue): HTTP/2 clients do without it; the final one follows.
+    // An interim response: a 100 Continue goes on (the client may wait for it before it sends
+    // its body); others are dropped. The final one follows.
     if (response_.status == 101) fail();
+    if (response_.status == 100) session_->submitContinue(id_);
     head_.clear();
     return used;
   }
@@ -205,7 +207,10 @@ void Http2Stream::submitResponseHead() {
     fail();
     return;
   }
-  if (status < 200) return;  // interim: the final head follows
+  if (status < 200) {  // interim: the final head follows
+    if (status == 100) session_->submitContinue(id_);
+    return;
+  }
   static thread_local std::vector<nghttp2_nv> fields;
   fields_head_.nghttp2Fields(&fields);
   response_.status = status;
