@@ -106,6 +106,17 @@ struct Converted {
   std::vector<uint8_t> flags;
 };
 
+// Names, values and flags of the fields nghttp2 would send.
+Converted converted(const std::vector<nghttp2_nv>& nva) {
+  Converted out;
+  for (const nghttp2_nv& nv : nva) {
+    out.fields.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                            std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+    out.flags.push_back(nv.flags);
+  }
+  return out;
+}
+
 Converted responseFields(std::string text) {
   http::ResponseHead head;
   http::ParseError error = http::ParseError::kNone;
@@ -114,13 +125,7 @@ Converted responseFields(std::string text) {
   char status[4];
   std::vector<nghttp2_nv> nva;
   http2ResponseFields(head, text, status, &nva);
-  Converted out;
-  for (const nghttp2_nv& nv : nva) {
-    out.fields.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
-                            std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
-    out.flags.push_back(nv.flags);
-  }
-  return out;
+  return converted(nva);
 }
 
 TEST(Http2ResponseFieldsTest, StatusFirstAndNamesLowerCase) {
@@ -184,13 +189,7 @@ TEST(Http2ResponseFieldsTest, RequestIdIsNeverIndexed) {
 Converted fieldsOf(Http2ResponseHead& head) {
   std::vector<nghttp2_nv> nva;
   head.nghttp2Fields(&nva);
-  Converted out;
-  for (const nghttp2_nv& nv : nva) {
-    out.fields.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
-                            std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
-    out.flags.push_back(nv.flags);
-  }
-  return out;
+  return converted(nva);
 }
 
 // The head of `text` given as fields, one line at a time (as the head writer does).
