@@ -89,6 +89,14 @@ def per_target(records, indexes):
     return [Load.admitted([r for r in records if r[3] == i]) for i in indexes]
 
 
+def wait_store_up(gws):
+    """Each worker connects to the store on its own after the gateway is ready; under a
+    sanitizer that can take a while, and until then ("down"/"degraded") decisions fall back
+    to local limits, which would skew the totals these tests measure."""
+    assert wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=10 * SLOW), [
+        gw.health() for gw in gws]
+
+
 def logs_tail(gws, n=1500):
     return "\n".join("--- %s ---\n%s" % (gw.config_path, gw.logs[-n:]) for gw in gws)
 
@@ -108,6 +116,7 @@ def test_instances_share_one_cluster_limit(upstream, redis, gateways):
     cfg = gateway_config(u, [limited_route("c", "/c/", cluster), limited_route("l", "/l/", local)],
                          redis_store(redis), workers=2)
     gws = [gateways(cfg) for _ in range(3)]
+    wait_store_up(gws)
     for gw in gws:
         status, store = gw.store_health()
         assert status == 200 and store == {"type": "redis", "state": "up"}, (status, gw.health())
@@ -156,6 +165,7 @@ def test_accuracy_three_instances_exact_and_lease(upstream, redis, gateways):
                                                               fallback_instances=3))]
     cfg = gateway_config(u, routes, redis_store(redis, "250ms"))
     gws = [gateways(cfg) for _ in range(3)]
+    wait_store_up(gws)
     targets = [(gw.port, "/exact/a") for gw in gws] + [(gw.port, "/lease/a") for gw in gws]
     load = Load(targets).run(ACCURACY_SECONDS)
     assert_answered(load.records, "accuracy load")
@@ -218,6 +228,7 @@ def test_skewed_clock_does_not_change_the_shared_limit(upstream, redis, gateways
     skewed = gateways(dict(cfg, access_log={"enabled": True, "path": logs[1]}),
                       env={"LD_PRELOAD": LIBFAKETIME, "FAKETIME": "+5s",
                            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+    wait_store_up([normal, skewed])
     # The skew is real: the same request, logged by both at (nearly) the same moment.
     normal.get("/ping")
     skewed.get("/ping")
@@ -255,6 +266,7 @@ def test_redis_killed_under_load_falls_back_then_resumes(upstream, redis, gatewa
     cfg = gateway_config(u, [limited_route("c", "/c/", cluster_limit("40/s", burst=10, fallback_instances=2))],
                          redis_store(redis, "100ms"))
     gws = [gateways(cfg) for _ in range(2)]
+    wait_store_up(gws)
     load = Load([(gw.port, "/c/x") for gw in gws]).start(duration=40)
     try:
         time.sleep(1.5)
@@ -319,6 +331,7 @@ def test_paused_redis_times_out_into_fallback(upstream, redis, gateways):
     cfg = gateway_config(u, [limited_route("c", "/c/", cluster_limit("1000000/s", burst=1000000))],
                          redis_store(redis, "25ms"))
     gw = gateways(cfg)
+    wait_store_up([gw])
     load = Load([(gw.port, "/c/x")], per_target=2).start(duration=30)
     try:
         time.sleep(1.0)
@@ -364,7 +377,7 @@ def test_redis_cluster_limit_follows_a_slot_migration(upstream, redis_cluster, g
     store = {"type": "redis_cluster", "seeds": [redis_cluster.nodes[0].address], "timeout": "250ms"}
     cfg = gateway_config(u, [limited_route("c", "/c/", cluster_limit("50/s", burst=50))], store)
     gws = [gateways(cfg) for _ in range(2)]
-    wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=10)
+    wait_store_up(gws)
     load = Load([(gw.port, "/c/x") for gw in gws]).start(duration=40)
     steps = {}
     try:
