@@ -93,7 +93,7 @@ def wait_store_up(gws):
     """Each worker connects to the store on its own after the gateway is ready; under a
     sanitizer that can take a while, and until then ("down"/"degraded") decisions fall back
     to local limits, which would skew the totals these tests measure."""
-    assert wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=10 * SLOW), [
+    assert wait_until(lambda: all(gw.store_state() == "up" for gw in gws), timeout=10), [
         gw.health() for gw in gws]
 
 
