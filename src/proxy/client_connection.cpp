@@ -166,6 +166,12 @@ void ClientConnection::startChannel(Http2Stream* channel, std::string client_ip)
   readable_ = true;
   first_bytes_ = false;
   worker_->connectionOpened(this);
+  if (channel->headError() != http::ParseError::kNone) {
+    // Its header block was refused (too large): answered as the HTTP/1.1 parser's error.
+    exchange_ = worker_->acquireExchange();
+    exchange_->begin(this, listener_);
+    return exchange_->rejectHead(channel->headError());
+  }
   processInput();
 }
 

@@ -49,14 +49,19 @@ bool Exchange::parseHead() {
   http::ParseError error = http::ParseError::kNone;
   auto parsed = http::parseRequestHead(input().view(), limits, &request, &error);
   if (parsed == http::ParseStatus::kIncomplete) return false;
-  client->exchangeStarted();
   if (parsed == http::ParseStatus::kError) {
-    countReject(static_cast<int>(error), RejectReason::kCount);
-    reject(http::statusFor(error), true);
+    rejectHead(error);
     return true;
   }
+  client->exchangeStarted();
   startPipeline();
   return true;
+}
+
+void Exchange::rejectHead(http::ParseError error) {
+  client->exchangeStarted();
+  countReject(static_cast<int>(error), RejectReason::kCount);
+  reject(http::statusFor(error), true);
 }
 
 void Exchange::startPipeline() {

@@ -10,6 +10,7 @@
 
 #include "cache/cached_response.h"
 #include "http/message.h"
+#include "http/parser.h"
 #include "net/buffer.h"
 #include "net/timer.h"
 #include "proxy/body_framer.h"
@@ -53,6 +54,9 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   // Parses the buffered request head; false while it is incomplete. A complete head runs
   // the pipeline; a malformed one is answered.
   bool parseHead();
+  // A request head refused before it ran: `error` is answered (400, 431, 505) and counted,
+  // and the connection closes after the answer.
+  void rejectHead(http::ParseError error);
   void onClientEvents(uint32_t events);
   void headTimedOut();  // request_head_timeout: 408
 

@@ -154,6 +154,16 @@ void Http2RequestHead::clear() {
   chunked_ = false;
 }
 
+Http2HeaderListLimit::Verdict Http2HeaderListLimit::add(size_t name_size, size_t value_size) {
+  constexpr uint64_t kFieldOverhead = 32;  // RFC 9113 6.5.2
+  size_ += name_size + value_size + kFieldOverhead;
+  if (size_ > limit_ * kAbusiveFactor) return Verdict::kAbusive;
+  if (over_) return Verdict::kDropped;
+  if (size_ <= limit_) return Verdict::kWithin;
+  over_ = true;
+  return Verdict::kTooLarge;
+}
+
 void Http2ResponseHead::start(int status) {
   status_code_ = status;
   bytes_.clear();

@@ -36,6 +36,37 @@ class Http2RequestHead {
   bool chunked_ = false;
 };
 
+// The size of one request header block as nghttp2 decodes it, against
+// SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 6.5.2: name + value + 32 per field). A block past
+// the limit is a request too large (answered 431, RFC 9113 10.5.1), its later fields dropped;
+// a block past kAbusiveFactor times the limit is abuse (an HPACK bomb, a CONTINUATION flood).
+class Http2HeaderListLimit {
+ public:
+  // Why 4: a client that ignores the advertised limit but is honest overshoots it by a cookie
+  // or two (common servers take 8 to 32 KB; a client sends what one of them takes); decoding
+  // more than 4 times the limit (64 KB by default) for one request that is refused anyway is
+  // work the client imposes (an indexed field costs it one byte on the wire), so it stops there.
+  static constexpr uint64_t kAbusiveFactor = 4;
+  enum class Verdict : uint8_t {
+    kWithin,    // keep the field
+    kTooLarge,  // this field took the block past the limit: refuse the request
+    kDropped,   // the block was refused already: drop the field
+    kAbusive,   // past kAbusiveFactor times the limit: end the connection
+  };
+
+  explicit Http2HeaderListLimit(uint32_t limit) : limit_(limit) {}
+  void startBlock() {
+    size_ = 0;
+    over_ = false;
+  }
+  Verdict add(size_t name_size, size_t value_size);
+
+ private:
+  uint64_t limit_;
+  uint64_t size_ = 0;  // of the block so far
+  bool over_ = false;
+};
+
 // A response head the gateway gives as fields rather than HTTP/1.1 text (head_writer.h, for a
 // client that is an HTTP/2 stream): names are lower-cased as they are added, connection-specific
 // fields (RFC 9113 8.2.2) left out, and the body's framing is noted as the HTTP/1.1 parser would

@@ -22,6 +22,47 @@ std::string requestHead(const Fields& fields, bool end_stream, bool* chunked = n
   return out;
 }
 
+using Verdict = Http2HeaderListLimit::Verdict;
+
+TEST(Http2HeaderListLimitTest, FieldsCountNameValueAnd32UpToTheLimit) {
+  Http2HeaderListLimit limit(100);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(4, 14), Verdict::kWithin);   // 50
+  EXPECT_EQ(limit.add(4, 14), Verdict::kWithin);   // 100: at the limit is within
+  EXPECT_EQ(limit.add(0, 0), Verdict::kTooLarge);  // 132
+}
+
+TEST(Http2HeaderListLimitTest, BlockPastTheLimitIsRefusedOnceThenItsFieldsDropped) {
+  Http2HeaderListLimit limit(1000);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(6, 1200), Verdict::kTooLarge);
+  EXPECT_EQ(limit.add(1, 1), Verdict::kDropped);
+  EXPECT_EQ(limit.add(6, 1000), Verdict::kDropped);  // 2272 of the 4000 abuse bound
+}
+
+TEST(Http2HeaderListLimitTest, BlockPastFourTimesTheLimitIsAbuse) {
+  Http2HeaderListLimit limit(1000);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(0, 3968), Verdict::kTooLarge);  // exactly 4000: refused, not abuse
+  EXPECT_EQ(limit.add(0, 0), Verdict::kAbusive);
+  EXPECT_EQ(limit.add(0, 0), Verdict::kAbusive);  // stays so for the rest of the block
+  // One huge field (an HPACK bomb's single entry) is abuse at once.
+  limit.startBlock();
+  EXPECT_EQ(limit.add(6, 1'000'000), Verdict::kAbusive);
+}
+
+TEST(Http2HeaderListLimitTest, EachBlockStartsAfresh) {
+  Http2HeaderListLimit limit(100);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(0, 200), Verdict::kTooLarge);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(0, 60), Verdict::kWithin);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(0, 500), Verdict::kAbusive);
+  limit.startBlock();
+  EXPECT_EQ(limit.add(0, 68), Verdict::kWithin);
+}
+
 TEST(Http2RequestHeadTest, PseudoHeadersMakeTheRequestLineAndHost) {
   bool chunked = true;
   EXPECT_EQ(

@@ -116,6 +116,10 @@ SEEDS = {
     + b"".join(frame(CONTINUATION, 0, 1, literal("x-f%d" % i, "v" * 40, False))
                for i in range(60)),
     "header_list_past_the_limit": start() + get(1, "/", [("x-big", "v" * 3000)]),
+    # Refused with 431 on its stream; the request after it on the connection is served.
+    "header_list_refused_then_a_request": start()
+    + get(1, "/", [("x-big", "v" * 3000), ("x-after", "dropped")]) + get(3, "/"),
+    "header_list_past_four_times_the_limit": start() + get(1, "/", [("x-big", "v" * 9000)]),
     "split_cookies_and_host": start()
     + get(1, "/", [("cookie", "a=1"), ("cookie", "b=2"), ("host", "other.test"),
                    ("accept-encoding", "gzip"), ("te", "trailers")]),

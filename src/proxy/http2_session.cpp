@@ -89,7 +89,8 @@ Http2Session::Http2Session(Worker* worker, SharedListener* listener, net::Stream
       ip_(std::move(ip)),
       timer_(this),
       drain_timer_(this),
-      reset_tokens_(listener->config->http2.stream_reset_burst) {}
+      reset_tokens_(listener->config->http2.stream_reset_burst),
+      header_limit_(listener->config->http2.max_header_list_size) {}
 
 Http2Session::~Http2Session() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -195,6 +196,10 @@ void Http2Session::countFailure(int rv) {
     listener_->http2.count(Http2Abuse::kAckFlood);
   } else if (rv == NGHTTP2_ERR_TOO_MANY_SETTINGS) {
     listener_->http2.count(Http2Abuse::kTooManySettings);
+  } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS && !abuse_counted_) {
+    // nghttp2 ends a header block of more than 8 CONTINUATION frames (CVE-2024-28182) without
+    // a GOAWAY: the flood is told as the other header abuse is (receive sends the GOAWAY).
+    abuse(Http2Abuse::kHeaderListTooLarge);
   }
   spdlog::debug("http2 connection from {}: {}", ip_, nghttp2_strerror(rv));
 }
@@ -335,25 +340,47 @@ int Http2Session::onBeginHeaders(int32_t id, bool request) {
   // started: nghttp2 closes it when the GOAWAY goes, and refuseStreams tells the client.
   const bool refused = goaway_last_id_ >= 0 && id > goaway_last_id_;
   if (request && !refused) receiving_ = newStream(id);
-  header_bytes_ = 0;
+  header_limit_.startBlock();
   return 0;
 }
 
-// The header list limit (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 9113 6.5.2: name + value + 32
-// per field, as decoded) is enforced here: nghttp2 only advertises it. A block past it (an
-// HPACK bomb, an endless CONTINUATION run) ends the connection before more is decoded.
+// The header list limit (SETTINGS_MAX_HEADER_LIST_SIZE) is enforced here: nghttp2 only
+// advertises it. See Http2HeaderListLimit for what is too large and what is abuse.
 int Http2Session::onHeader(const nghttp2_frame* frame, std::string_view name,
                            std::string_view value) {
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-  header_bytes_ +=
-      static_cast<uint32_t>(std::min<size_t>(name.size() + value.size() + 32, 1u << 30));
-  if (header_bytes_ > listener_->config->http2.max_header_list_size) {
-    if (!abuse_counted_) abuse(Http2Abuse::kHeaderListTooLarge);
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the rest of the block is skipped
+  switch (header_limit_.add(name.size(), value.size())) {
+    case Http2HeaderListLimit::Verdict::kWithin:
+      break;
+    case Http2HeaderListLimit::Verdict::kTooLarge:
+      return refuseHeaderBlock();
+    case Http2HeaderListLimit::Verdict::kDropped:
+      return 0;
+    case Http2HeaderListLimit::Verdict::kAbusive:
+      if (!abuse_counted_) abuse(Http2Abuse::kHeaderListTooLarge);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the rest of the block is skipped
   }
   // A header block is never interleaved with another (RFC 9113 4.3): its stream is the one
   // begun last. None for trailers: the request path has no use for them.
   if (receiving_ != nullptr) receiving_->addHeader(name, value);
+  return 0;
+}
+
+// A request whose header block is past the limit is answered 431 on its stream (RFC 9113
+// 10.5.1) as HTTP/1.1 answers a head too large; the connection and its other streams go on.
+// The rest of the block is still decoded (and dropped): the HPACK table must stay in step
+// with the client's. Each refused block takes a token of the rapid reset bucket: refusing
+// costs the gateway a stream as a reset does, so a client that keeps sending oversized blocks
+// is cut off as one that keeps resetting streams is.
+int Http2Session::refuseHeaderBlock() {
+  if (!resetAllowed()) {
+    if (!abuse_counted_) abuse(Http2Abuse::kHeaderListTooLarge);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  // Trailers (the request runs already) cannot be answered 431: the stream is reset.
+  if (receiving_ == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  receiving_->rejectHead(http::ParseError::kHeadTooLarge);
+  receiving_ = nullptr;  // the block's later fields are dropped
   return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "net/event_loop.h"
 #include "net/stream.h"
 #include "net/timer.h"
+#include "proxy/http2_fields.h"
 
 namespace sg::proxy {
 
@@ -98,6 +99,7 @@ class Http2Session final : public net::EventHandler,
   void schedulePump();
   void countFailure(int rv);
   bool resetAllowed();
+  int refuseHeaderBlock();
   Http2Stream* find(int32_t id);
   Http2Stream* newStream(int32_t id);
   void eraseStream(int32_t id);
@@ -129,8 +131,8 @@ class Http2Session final : public net::EventHandler,
   // rapid reset: a token bucket of RST_STREAMs the client may send
   double reset_tokens_;
   int64_t reset_refilled_ms_ = 0;
-  uint32_t header_bytes_ = 0;
-  bool abuse_counted_ = false;  // header list size of the HEADERS block being received
+  Http2HeaderListLimit header_limit_;  // of the header block being received
+  bool abuse_counted_ = false;
   bool draining_ = false;
   bool lingering_ = false;         // drained: the write side is shut, input is dropped (linger)
   bool final_goaway_due_ = false;  // the drain PING's ACK came: submit after nghttp2 returns

@@ -42,6 +42,7 @@ void Http2Stream::reuse(int32_t id) {
   id_ = id;
   request_.clear();
   built_ = false;
+  head_error_ = http::ParseError::kNone;
   in_.clear();
   in_offset_ = 0;
   unconsumed_ = 0;
@@ -79,8 +80,13 @@ void Http2Stream::addHeader(std::string_view name, std::string_view value) {
 }
 
 void Http2Stream::headersDone(bool end_stream) {
-  request_.finish(end_stream, &in_);
+  if (head_error_ == http::ParseError::kNone) request_.finish(end_stream, &in_);
   built_ = true;
+}
+
+void Http2Stream::rejectHead(http::ParseError error) {
+  head_error_ = error;
+  request_.clear();
 }
 
 void Http2Stream::addData(std::string_view data) {

@@ -16,6 +16,7 @@
 
 #include "http/chunked.h"
 #include "http/message.h"
+#include "http/parser.h"
 #include "net/stream.h"
 #include "proxy/http2_fields.h"
 
@@ -45,6 +46,11 @@ class Http2Stream final : public net::Channel {
   void addHeader(std::string_view name, std::string_view value);
   // The request's HEADERS are complete: builds the HTTP/1.1 head. `end_stream`: no body.
   void headersDone(bool end_stream);
+  // The request is refused before it starts (its header block was past the limit): the
+  // fields gathered so far are dropped and no HTTP/1.1 head is built; the stream's connection
+  // answers as the HTTP/1.1 parser's `error` is answered (431), without reading the stream.
+  void rejectHead(http::ParseError error);
+  http::ParseError headError() const { return head_error_; }
   void addData(std::string_view data);
   void endRequest();  // the client's END_STREAM after DATA
   bool requestBuilt() const { return built_; }
@@ -87,6 +93,7 @@ class Http2Stream final : public net::Channel {
   // request
   Http2RequestHead request_;
   bool built_ = false;
+  http::ParseError head_error_ = http::ParseError::kNone;
   std::string in_;         // request bytes not read yet
   size_t in_offset_ = 0;   // read up to here
   size_t unconsumed_ = 0;  // DATA payload bytes received and not yet read (window credit owed)
