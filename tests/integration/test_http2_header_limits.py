@@ -5,7 +5,6 @@ oversized blocks, or one block past 4 times the limit, is abuse: GOAWAY ENHANCE_
 counted as header_list_too_large. (The HPACK bomb and CONTINUATION flood are in
 test_http2_abuse.py.)"""
 import json
-import os
 import time
 
 import hpack
