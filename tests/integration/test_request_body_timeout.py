@@ -190,6 +190,53 @@ def test_slow_but_steady_chunked_body_is_not_cut(gateway, tmp_path):
         up.stop()
 
 
+def test_upstream_slow_to_take_the_body_is_not_a_body_timeout(gateway, tmp_path):
+    """Backpressure: the upstream reads nothing for 3 s (3 timeouts) while the client has far
+    more body to send than the sockets hold; the gateway stops reading the client meanwhile,
+    and that wait is not the client's stall."""
+    size = 32 * 1024 * 1024
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited: no autotuning
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(15)
+    got = {}
+
+    def slow_upstream():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            received = len(data) - data.index(b"\r\n\r\n") - 4
+            time.sleep(3)
+            while received < size:
+                piece = conn.recv(1024 * 1024)
+                if not piece:
+                    break
+                received += len(piece)
+            got["body"] = received
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    thread = threading.Thread(target=slow_upstream, daemon=True)
+    thread.start()
+    try:
+        cfg = make_config({"u1": ["127.0.0.1:%d" % listener.getsockname()[1]]},
+                          listener=dict(TIMEOUT, max_body_size="64MiB"))
+        gw = gateway(cfg)
+        with Conn(gw.port, timeout=30) as c:
+            c.send(b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: %d\r\n\r\n" % size)
+            c.send(b"x" * size)
+            r = c.read_response("POST")
+        assert r.status == 200 and r.body == b"ok", r
+        thread.join(10)
+        assert got.get("body") == size, got
+        assert body_timeouts(gw) == 0
+    finally:
+        listener.close()
+
+
 def test_stall_after_the_response_started_closes_without_a_second_response(gateway, tmp_path):
     up = BodyUpstream()
     try:
