@@ -265,6 +265,8 @@ struct ListenerConfig {
   uint32_t max_header_size = 16 * 1024;             // request line + headers; over → 431
   uint32_t max_headers = 100;                       // header count; over → 431
   uint64_t max_body_size = 1024 * 1024;             // request body; over → 413 (0 = unlimited)
+  // Longest wait for the next bytes of a request body the gateway reads; then 408.
+  Duration request_body_timeout{std::chrono::seconds(60)};
   std::optional<RateLimitConfig> rate_limit;
   std::vector<net::Cidr> trusted_proxies;  // X-Forwarded-For is believed only from these peers
   std::optional<CompressionConfig> compression;

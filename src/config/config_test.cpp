@@ -118,6 +118,10 @@ std::vector<BadCase> limitCases() {
        "listeners[0].max_headers: expected an integer from 1 to 1000, got '0'"},
       {"MaxHeadersTooMany", edit("    routes:\n", "    max_headers: 1001\n    routes:\n"), 4, 18,
        "listeners[0].max_headers: expected an integer from 1 to 1000"},
+      {"ZeroBodyTimeout", edit("    routes:\n", "    request_body_timeout: 0\n    routes:\n"), 4,
+       27, "listeners[0].request_body_timeout: must be greater than zero"},
+      {"NegativeBodyTimeout", edit("    routes:\n", "    request_body_timeout: -1s\n    routes:\n"),
+       4, 27, "listeners[0].request_body_timeout: invalid duration '-1s'"},
       {"BadBodySize", edit("    routes:\n", "    max_body_size: 1TB\n    routes:\n"), 4, 20,
        "listeners[0].max_body_size: invalid size '1TB'"},
       {"SizeTooLarge", edit("    routes:\n", "    max_body_size: 99999999999GiB\n    routes:\n"), 4,
@@ -301,6 +305,7 @@ TEST(LoadConfig, FullConfigGivesTypedValues) {
   EXPECT_EQ(pub.address.toString(), "127.0.0.1:8080");
   EXPECT_EQ(pub.request_head_timeout, seconds(5));
   EXPECT_EQ(pub.idle_timeout, minutes(2));
+  EXPECT_EQ(pub.request_body_timeout, seconds(15));
   EXPECT_EQ(pub.max_header_size, 32u * 1024);
   EXPECT_EQ(pub.max_headers, 50u);
   EXPECT_EQ(pub.max_body_size, 8u * 1024 * 1024);
@@ -372,6 +377,7 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   const ListenerConfig& listener = config.listeners.at(0);
   EXPECT_EQ(listener.request_head_timeout, seconds(10));
   EXPECT_EQ(listener.idle_timeout, seconds(60));
+  EXPECT_EQ(listener.request_body_timeout, seconds(60));
   EXPECT_EQ(listener.max_header_size, 16u * 1024);
   EXPECT_EQ(listener.max_headers, 100u);
   EXPECT_EQ(listener.max_body_size, 1024u * 1024);

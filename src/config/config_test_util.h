@@ -24,6 +24,7 @@ listeners:
     address: 127.0.0.1:8080
     request_head_timeout: 5s
     idle_timeout: 2m
+    request_body_timeout: 15s
     max_header_size: 32KiB
     max_headers: 50
     max_body_size: 8MiB

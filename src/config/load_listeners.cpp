@@ -222,10 +222,11 @@ struct SeenListener {
 
 void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& upstreams,
                   const std::string& config_file, ListenerConfig* out, SeenListener* seen) {
-  MapReader map(errors, item,
-                {"name", "address", "request_head_timeout", "idle_timeout", "max_header_size",
-                 "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
-                 "compression", "response_headers", "hsts", "path_normalization", "http2", "tls"});
+  MapReader map(
+      errors, item,
+      {"name", "address", "request_head_timeout", "idle_timeout", "request_body_timeout",
+       "max_header_size", "max_headers", "max_body_size", "routes", "rate_limit", "trusted_proxies",
+       "compression", "response_headers", "hsts", "path_normalization", "http2", "tls"});
   if (!map.valid()) return;
   const Field* name = map.require("name");
   if (readString(errors, name, &out->name)) {
@@ -239,6 +240,7 @@ void loadListener(ErrorSink& errors, const Field& item, const UpstreamNames& ups
   if (readAddress(errors, address, &out->address)) seen->address = *address;
   readDuration(errors, map.find("request_head_timeout"), &out->request_head_timeout, false);
   readDuration(errors, map.find("idle_timeout"), &out->idle_timeout);
+  readDuration(errors, map.find("request_body_timeout"), &out->request_body_timeout, false);
   uint64_t header_size = out->max_header_size;
   if (readSize(errors, map.find("max_header_size"), kMinHeaderSize, kMaxHeaderSize, &header_size)) {
     out->max_header_size = static_cast<uint32_t>(header_size);

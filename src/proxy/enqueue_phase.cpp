@@ -78,6 +78,7 @@ Verdict EnqueuePhase::onClientReadable() {
 Verdict EnqueuePhase::readBody() {
   net::Buffer& input = ex_.input();
   const uint64_t max_body = ex_.listener->config->max_body_size;
+  bool bytes_came = false;
   for (;;) {
     size_t bytes = 0;
     const auto result = ex_.request_body.scan(&input, 0, &bytes);
@@ -99,9 +100,12 @@ Verdict EnqueuePhase::readBody() {
         return Verdict::kAnswered;
       }
       if (ex_.state() == Exchange::State::kFree) return Verdict::kAnswered;
-      ex_.armPauseTimer(ex_.listener->config->idle_timeout.count());
+      // request_body_timeout runs from the last bytes that came, not from the last event.
+      if (bytes_came || !ex_.pauseTimerArmed())
+        ex_.armPauseTimer(ex_.listener->config->request_body_timeout.count());
       return Verdict::kPause;
     }
+    bytes_came = true;
   }
 }
 
@@ -143,7 +147,10 @@ Verdict EnqueuePhase::answer() {
 }
 
 Verdict EnqueuePhase::onTimeout() {
-  if (state_ == State::kReadingBody) return refuse(408, 0);
+  if (state_ == State::kReadingBody) {
+    ex_.countReject(0, RejectReason::kBodyTimeout);
+    return refuse(408, 0);
+  }
   // The job may still be committed after this 503: a client that retries with its
   // Idempotency-Key gets that job rather than a second one.
   if (state_ == State::kStoring) return refuse(503, 5);

@@ -119,7 +119,8 @@ void Exchange::onCompletion(uint64_t value) {
   resumeWith(resumeRequestPhase(route->phases.request[phase_at_], *this, value));
 }
 
-void Exchange::onTimer(net::Timer* /*timer*/) {
+void Exchange::onTimer(net::Timer* timer) {
+  if (timer == &body_timer_) return bodyTimedOut();
   if (phases.retry.backoffPending()) return phases.retry.onBackoffElapsed();
   if (state_ != State::kPaused) return;
   resumeWith(requestPhaseTimedOut(route->phases.request[phase_at_], *this));
@@ -169,6 +170,22 @@ void Exchange::headTimedOut() {
   client->exchangeStarted();
   countReject(0, RejectReason::kRequestTimeout);
   reject(408, true);
+}
+
+void Exchange::awaitBody() {
+  if (!body_timer_.armed())
+    worker->loop().timers().arm(body_timer_, listener->config->request_body_timeout.count());
+}
+
+// No body bytes for request_body_timeout. The upstream connection holds a partial request:
+// it is closed (never pooled) and the request is not retried. A response already relaying
+// cannot become a 408: the client connection (or HTTP/2 stream) is cut instead.
+void Exchange::bodyTimedOut() {
+  if (state_ != State::kForwarding) return;
+  countReject(0, RejectReason::kBodyTimeout);
+  if (!response_started) return reject(408, true);
+  phases.log.record(status);
+  closeClient();
 }
 
 void Exchange::countReject(int parse_error, RejectReason reason) {
@@ -306,6 +323,7 @@ void Exchange::end() {
   phases.log.reset();
   serving.reset();
   pause_timer_.cancel();
+  body_timer_.cancel();
   if (ticket_ != 0) forgetCompletion(ticket_);
   route = nullptr;
   extra_headers.clear();

@@ -59,6 +59,11 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   void rejectHead(http::ParseError error);
   void onClientEvents(uint32_t events);
   void headTimedOut();  // request_head_timeout: 408
+  // request_body_timeout, while the request body is relayed: awaitBody() when more body
+  // bytes are wanted and none are buffered (a timer already running keeps its deadline),
+  // stopBodyTimer() when bytes came or the gateway stopped reading the body.
+  void awaitBody();
+  void stopBodyTimer() { body_timer_.cancel(); }
 
   // Events for a paused phase or a retry's backoff.
   void onTimer(net::Timer* timer) override;
@@ -72,6 +77,7 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   // For the phases.
   void runRequestPhases(size_t from);
   void armPauseTimer(int64_t duration_ms);
+  bool pauseTimerArmed() const { return pause_timer_.armed(); }
   uint64_t expectCompletion();
   void forgetCompletion(uint64_t ticket);
   void setState(State next);
@@ -130,6 +136,7 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   void resumeWith(Verdict verdict);
   void finish();
   void upstreamEnded();
+  void bodyTimedOut();
   enum class HeadStep : uint8_t {
     kIncomplete,  // more bytes are needed
     kHandled,     // a head was consumed (a 1xx relayed, or the final head); bytes may follow
@@ -142,6 +149,7 @@ class Exchange final : public net::TimerHandler, public CompletionWaiter {
   size_t phase_at_ = 0;  // the request phase running or paused
   uint64_t ticket_ = 0;  // the completion a paused phase waits for
   net::Timer pause_timer_{this};
+  net::Timer body_timer_{this};  // request_body_timeout while the body is relayed
   char request_id_buffer_[RequestIdGenerator::kLength] = {};
 };
 

@@ -45,6 +45,8 @@ std::string_view rejectName(RejectReason reason) {
       return "bad_chunk";
     case RejectReason::kRequestTimeout:
       return "request_timeout";
+    case RejectReason::kBodyTimeout:
+      return "body_timeout";
     case RejectReason::kRateLimited:
       return "rate_limited";
     case RejectReason::kCircuitOpen:

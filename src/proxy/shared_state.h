@@ -111,7 +111,8 @@ enum class RejectReason : uint8_t {
   kBodyTooLarge,
   kNoRoute,
   kBadChunk,
-  kRequestTimeout,
+  kRequestTimeout,  // request_head_timeout
+  kBodyTimeout,     // request_body_timeout
   kRateLimited,
   kCircuitOpen,
   kOverflow,      // a circuit_breaker max_* cap was reached

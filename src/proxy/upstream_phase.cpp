@@ -134,6 +134,7 @@ void UpstreamPhase::detach() {
   }
   counted_active_ = false;
   connection_->timer().cancel();
+  ex_.stopBodyTimer();  // without its upstream connection the body is not read
   connection_ = nullptr;
 }
 
@@ -193,12 +194,15 @@ void UpstreamPhase::pumpRequest() {
     if (to_upstream_.bodyReady() == 0 && !input.empty() && !acceptRequestBody()) return;
     auto result = to_upstream_.flush(connection_->stream(), &input);
     if (result == Pipe::Flush::kError) return broken();
-    if (result == Pipe::Flush::kBlocked || ex_.request_body.done()) return;
+    // Backpressure (the upstream is slow to take the body) is the upstream's timeouts' job.
+    if (result == Pipe::Flush::kBlocked || ex_.request_body.done()) return ex_.stopBodyTimer();
     if (!ex_.client->readClient()) {
+      if (ex_.state() == Exchange::State::kFree) return;
       // The client gave up mid-body (closing twice is harmless).
-      if (ex_.state() != Exchange::State::kFree && ex_.clientEof()) ex_.closeClient();
-      return;
+      if (ex_.clientEof()) return ex_.closeClient();
+      return ex_.awaitBody();
     }
+    ex_.stopBodyTimer();  // bytes came: the next wait gets the whole request_body_timeout
   }
 }
 

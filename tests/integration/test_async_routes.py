@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Conn, http_request, make_config, metric_value, wait_until
+from conftest import Conn, http_request, make_config, metric_value, raw_request, wait_until
 from job_sink import JobSink
 
 ID_RE = re.compile(r"^[0-9a-f]{44}$")
@@ -147,6 +147,18 @@ def test_body_over_max_body_size_is_413_and_not_stored(gateway, sink, tmp_path):
     assert sum(queue_info(gw)["jobs"].values()) == 0, queue_info(gw)
     assert (qmetric(gw, "accepted_total") or 0) == 0
     time.sleep(0.2)
+    assert sink.count() == 0
+
+
+def test_stalled_body_is_408_and_not_stored(gateway, sink, tmp_path):
+    gw = gateway(async_config(tmp_path, sink.address, listener={"request_body_timeout": "1s"}))
+    r = raw_request(gw.port, b"POST /api/orders HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 100\r\n\r\n"
+                    b"{\"a\": 1", timeout=10, close_wait=10)
+    assert r.status == 408, r
+    assert r.closed
+    assert gw.metric("scalegate_rejected_requests_total", listener="public", reason="body_timeout") == 1
+    assert sum(queue_info(gw)["jobs"].values()) == 0, queue_info(gw)
+    assert (qmetric(gw, "accepted_total") or 0) == 0
     assert sink.count() == 0
 
 
