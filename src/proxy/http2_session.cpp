@@ -476,6 +476,16 @@ int Http2Session::onStreamClose(int32_t id) {
 }
 
 int Http2Session::onFrameSend(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
+    // A response complete before its request (an early 413, 431 or 408, an upstream that
+    // answered first): the client is asked to stop sending the rest (RFC 9113 8.1), so the
+    // stream does not hold a slot of max_concurrent_streams until the client ends it.
+    const int32_t id = frame->hd.stream_id;
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+        nghttp2_session_get_stream_remote_close(session_, id) == 0)
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_GOAWAY) return 0;
   listener_->http2.goaways->inc();
   // Limits nghttp2 enforces itself end the connection with ENHANCE_YOUR_CALM and a reason.

@@ -6,7 +6,7 @@ RST_STREAM in the middle of a response body, and CONNECT (refused, the connectio
 import json
 import os
 
-from conftest import make_config, qpath
+from conftest import make_config, qpath, wait_until
 from h2_client import H2Client, header
 from scripted_upstream import ScriptedUpstream, sha1
 from test_http2 import H2C, h2_gateway
@@ -78,13 +78,21 @@ def test_answers_before_the_body_leave_the_connection_window_open(upstream, gate
         statuses = []
         # 429s to bodies within max_body_size, then 413s to bodies past it: all larger than
         # the stream window (65535), so each refused stream holds DATA the gateway never reads.
+        refused = []
         for path, size in [("/limited/echo", 90000)] * 3 + [("/echo", 200000)] * 3:
             sid = c.request(path, method="POST", body=b"z" * size)
             statuses.append(c.wait([sid])[0]["status"])
             c.pending_bodies.pop(sid, None)  # answered: the rest of the body is not sent
+            refused.append(sid)
         last = c.get("/echo", method="POST", body=b"s" * 90000)
+        # Each early answer is followed by RST_STREAM(NO_ERROR): stop sending (RFC 9113 8.1).
+        def all_reset():
+            return all(c.responses[sid]["reset"] is not None for sid in refused)
+        assert wait_until(lambda: all_reset() or (c.receive_once() and all_reset()), timeout=5)
     finally:
         c.close()
+    assert [c.responses[sid]["reset"] for sid in refused] == [0] * 6
+    assert last["reset"] is None, last  # its request ended first: nothing to stop
     assert statuses == [429] * 3 + [413] * 3, statuses
     assert echo(last)["body_len"] == 90000
     assert u.stats()["requests"] == 2

@@ -287,6 +287,9 @@ def test_http2_stalled_stream_gets_408_and_the_connection_goes_on(gateway, tmp_p
             again = c.request("/z", method="POST", body=b"abc")
             assert c.wait([again], timeout=10)[0]["status"] == 200
             assert not c.closed and c.goaway is None
+            # The 408 ended the stream before its request did: the client is told to stop
+            # sending (RST_STREAM NO_ERROR), so the stream holds no slot.
+            assert c.responses[stalled]["reset"] == 0, c.responses[stalled]
         finally:
             c.close()
     finally:
