@@ -10,11 +10,11 @@ import socket
 import threading
 
 
-class RawUpstream:
-    def __init__(self, respond):
-        self.respond = respond
-        self.heads = []    # raw request heads as received, in order
-        self.bodies = []   # raw body bytes (chunk framing included) as received
+class ThreadedServer:
+    """A listening socket on 127.0.0.1 (port picked by the kernel) whose accepted connections
+    are each served by self._serve(conn, *self._accepted(conn)) on a thread of their own."""
+
+    def __init__(self):
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -34,6 +34,10 @@ class RawUpstream:
         self._thread.join(5)
         self._sock.close()
 
+    def _accepted(self, conn):
+        """Extra arguments for _serve (a record of the connection, say)."""
+        return ()
+
     def _accept_loop(self):
         while not self._stopped.is_set():
             try:
@@ -42,7 +46,16 @@ class RawUpstream:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            extra = self._accepted(conn)
+            threading.Thread(target=self._serve, args=(conn,) + tuple(extra), daemon=True).start()
+
+
+class RawUpstream(ThreadedServer):
+    def __init__(self, respond):
+        self.respond = respond
+        self.heads = []    # raw request heads as received, in order
+        self.bodies = []   # raw body bytes (chunk framing included) as received
+        super().__init__()
 
     def _serve(self, conn):
         conn.settimeout(10)

@@ -10,12 +10,13 @@ import time
 
 from conftest import Conn, free_port, http_request, make_config, raw_request, run_cli, to_yaml, wait_until
 from h2_client import H2Client
+from raw_upstream import ThreadedServer
 
 TIMEOUT = {"request_body_timeout": "1s"}
 STALLED_HEAD = (b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 100000\r\n\r\n")
 
 
-class BodyUpstream:
+class BodyUpstream(ThreadedServer):
     """A keep-alive upstream on a raw socket that reads whole request bodies (Content-Length
     or chunked) and answers 200 "ok". A request under /early is answered at once with a
     chunked 200 that never ends, while the body keeps coming. Each connection is recorded:
@@ -23,38 +24,17 @@ class BodyUpstream:
 
     def __init__(self):
         self.connections = []
-        self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self._sock.getsockname()[1]
+        super().__init__()
 
     def closed_connections(self):
         with self._lock:
             return [c for c in self.connections if c["closed"]]
 
-    def stop(self):
-        self._stopped.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _accept_loop(self):
-        while not self._stopped.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
-            record = {"received": bytearray(), "requests": 0, "closed": False}
-            with self._lock:
-                self.connections.append(record)
-            threading.Thread(target=self._serve, args=(conn, record), daemon=True).start()
+    def _accepted(self, conn):
+        record = {"received": bytearray(), "requests": 0, "closed": False}
+        with self._lock:
+            self.connections.append(record)
+        return (record,)
 
     def _serve(self, conn, record):
         conn.settimeout(30)
