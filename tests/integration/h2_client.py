@@ -85,6 +85,7 @@ class H2Client:
         elif isinstance(event, h2.events.StreamEnded):
             self.responses[event.stream_id]["ended"] = True
         elif isinstance(event, h2.events.StreamReset):
+            self.pending_bodies.pop(event.stream_id, None)  # a reset stream takes no more DATA
             if event.stream_id in self.responses:
                 self.responses[event.stream_id]["reset"] = event.error_code
         elif isinstance(event, h2.events.ConnectionTerminated):

@@ -10,7 +10,7 @@ import time
 import hpack
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
-from conftest import http_get, make_config, wait_until, wait_s
+from conftest import SLOW, http_get, make_config, wait_until, wait_s
 from h2_client import H2Client
 from test_http2_abuse import ENHANCE_YOUR_CALM, REQUEST, RawConnection, abuse_count, assert_others_served
 
@@ -148,8 +148,10 @@ def test_block_past_four_times_the_limit_is_abuse(upstream, gateway):
 
 
 def test_repeated_oversized_blocks_end_the_connection(upstream, gateway):
-    # Each refused block takes a token of the rapid reset bucket (stream_reset_burst: 1000).
-    u, gw = header_gateway(upstream, gateway)
+    # Each refused block takes a token of the rapid reset bucket. A small bucket (100, refilled
+    # at 1/s) keeps the outcome independent of the gateway's speed: under a sanitizer the
+    # default one (1000 at 33/s) refills faster than 2,000 blocks are decoded.
+    u, gw = header_gateway(upstream, gateway, stream_reset_burst=100, stream_reset_rate=1)
     other = H2Client(gw.port)  # opened before the burst, used after it
     c = RawConnection(gw.port)
     enc = hpack.Encoder()
@@ -176,12 +178,13 @@ def test_repeated_oversized_blocks_end_the_connection(upstream, gateway):
         other.close()
     assert c.goaway_code() == ENHANCE_YOUR_CALM, c.goaway_code()
     answered = [f for f in c.frames() if isinstance(f, HeadersFrame)]
-    # The burst's tokens, plus what the bucket refilled meanwhile (stream_reset_rate 33/s).
-    assert 0 < len(answered) <= 1000 + 33 * elapsed + 1, (len(answered), elapsed)
+    # The burst's tokens, plus what the bucket refilled meanwhile (1/s).
+    assert 0 < len(answered) <= 100 + elapsed + 1, (len(answered), elapsed)
     assert abuse_count(gw, "header_list_too_large") == 1
     print("oversized blocks sent %d, answered 431 %d, gateway RSS %d -> %d KiB"
           % (sent, len(answered), rss_before, rss_after))
-    assert rss_after - rss_before < 16 * 1024, (rss_before, rss_after)
+    # Sanitizer builds (SLOW > 1) hold shadow memory for what is allocated: 14 MiB under TSan.
+    assert rss_after - rss_before < 16 * 1024 * SLOW, (rss_before, rss_after)
     assert u.stats()["targets"].get("/echo", 0) == 0
     assert_others_served(gw)
 
