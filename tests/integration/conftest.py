@@ -149,6 +149,15 @@ def wait_for_port(port, timeout=10.0, proc=None):
     return False
 
 
+def rss_kib(pid):
+    """The resident memory of process `pid` (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05):
     """Polls predicate() until it returns a truthy value or the (scaled) timeout passes."""
     deadline = time.monotonic() + wait_s(timeout)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, Conn, metric_value, qpath, wait_s, wait_until
+from conftest import SLOW, Conn, metric_value, qpath, rss_kib, wait_s, wait_until
 from test_cache import LAB, age, cache_gateway, count, expect, get, last_request, sleep_past, stamp, xc
 
 MiB = 1024 * 1024
@@ -257,14 +257,6 @@ def test_stale_on_error_respects_must_revalidate(upstream, gateway):
 # ---------------------------------------------------------------------------
 # the memory bound
 # ---------------------------------------------------------------------------
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 @pytest.mark.timeout_s(180)
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
 def test_memory_bound_under_fill(upstream, gateway, policy):

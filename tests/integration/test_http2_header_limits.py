@@ -10,7 +10,7 @@ import time
 import hpack
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
-from conftest import SLOW, http_get, make_config, wait_until, wait_s
+from conftest import SLOW, http_get, rss_kib, make_config, wait_until, wait_s
 from h2_client import H2Client
 from test_http2_abuse import ENHANCE_YOUR_CALM, REQUEST, RawConnection, abuse_count, assert_others_served
 
@@ -41,14 +41,6 @@ def access_lines(gw, tmp_path, count):
         return got if len(got) >= count else None
 
     return wait_until(lines, timeout=wait_s(10)) or []
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def test_oversized_cookie_gets_431_and_the_connection_goes_on(upstream, gateway, tmp_path):
