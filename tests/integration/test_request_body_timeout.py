@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+import pytest
 
 from conftest import Conn, free_port, http_request, make_config, raw_request, run_cli, to_yaml, wait_until
 from h2_client import H2Client
@@ -14,6 +15,14 @@ from raw_upstream import ThreadedServer
 
 TIMEOUT = {"request_body_timeout": "1s"}
 STALLED_HEAD = (b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 100000\r\n\r\n")
+
+
+@pytest.fixture
+def body_upstream():
+    """A started BodyUpstream, stopped at the end of the test."""
+    up = BodyUpstream()
+    yield up
+    up.stop()
 
 
 class BodyUpstream(ThreadedServer):
@@ -116,58 +125,46 @@ def assert_stall_answered_408(gw, up, log_path, request):
     assert up.connections[1]["received"].endswith(b"\r\n\r\n0123456789")
 
 
-def test_content_length_body_stall_gets_408_and_upstream_connection_closed(gateway, tmp_path):
-    up = BodyUpstream()
-    try:
-        gw, log_path = body_gateway(gateway, tmp_path, up)
-        assert_stall_answered_408(gw, up, log_path, STALLED_HEAD + b"0123456789")
-        assert up.connections[0]["received"].endswith(b"\r\n\r\n0123456789")
-    finally:
-        up.stop()
+def test_content_length_body_stall_gets_408_and_upstream_connection_closed(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, log_path = body_gateway(gateway, tmp_path, up)
+    assert_stall_answered_408(gw, up, log_path, STALLED_HEAD + b"0123456789")
+    assert up.connections[0]["received"].endswith(b"\r\n\r\n0123456789")
 
 
-def test_chunked_body_stall_gets_408(gateway, tmp_path):
-    up = BodyUpstream()
-    try:
-        gw, log_path = body_gateway(gateway, tmp_path, up)
-        head = b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
-        assert_stall_answered_408(gw, up, log_path, head + b"a\r\n0123456789\r\n")
-    finally:
-        up.stop()
+def test_chunked_body_stall_gets_408(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, log_path = body_gateway(gateway, tmp_path, up)
+    head = b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert_stall_answered_408(gw, up, log_path, head + b"a\r\n0123456789\r\n")
 
 
-def test_expect_continue_then_no_body_gets_408(gateway, tmp_path):
-    up = BodyUpstream()
-    try:
-        gw, _ = body_gateway(gateway, tmp_path, up)
-        with Conn(gw.port, timeout=10) as c:
-            c.send(b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n"
-                   b"Expect: 100-continue\r\n\r\n")
-            final = c.read_response("POST")
-            assert [i.status for i in final.interim] == [100], final
-            assert final.status == 408, final
-            assert c.wait_closed(10)
-        assert body_timeouts(gw) == 1
-    finally:
-        up.stop()
+def test_expect_continue_then_no_body_gets_408(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, _ = body_gateway(gateway, tmp_path, up)
+    with Conn(gw.port, timeout=10) as c:
+        c.send(b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n"
+               b"Expect: 100-continue\r\n\r\n")
+        final = c.read_response("POST")
+        assert [i.status for i in final.interim] == [100], final
+        assert final.status == 408, final
+        assert c.wait_closed(10)
+    assert body_timeouts(gw) == 1
 
 
-def test_slow_but_steady_chunked_body_is_not_cut(gateway, tmp_path):
-    up = BodyUpstream()
-    try:
-        gw, _ = body_gateway(gateway, tmp_path, up)
-        with Conn(gw.port, timeout=15) as c:
-            c.send(b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for i in range(10):  # a chunk every 0.3 s, 3 s in all: longer than the timeout
-                time.sleep(0.3)
-                c.send(b"1\r\n%d\r\n" % i)
-            c.send(b"0\r\n\r\n")
-            r = c.read_response("POST")
-        assert r.status == 200 and r.body == b"ok", r
-        assert body_timeouts(gw) == 0
-        assert up.connections[0]["received"].endswith(b"1\r\n9\r\n0\r\n\r\n")
-    finally:
-        up.stop()
+def test_slow_but_steady_chunked_body_is_not_cut(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, _ = body_gateway(gateway, tmp_path, up)
+    with Conn(gw.port, timeout=15) as c:
+        c.send(b"POST /x HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(10):  # a chunk every 0.3 s, 3 s in all: longer than the timeout
+            time.sleep(0.3)
+            c.send(b"1\r\n%d\r\n" % i)
+        c.send(b"0\r\n\r\n")
+        r = c.read_response("POST")
+    assert r.status == 200 and r.body == b"ok", r
+    assert body_timeouts(gw) == 0
+    assert up.connections[0]["received"].endswith(b"1\r\n9\r\n0\r\n\r\n")
 
 
 def test_upstream_slow_to_take_the_body_is_not_a_body_timeout(gateway, tmp_path):
@@ -217,26 +214,23 @@ def test_upstream_slow_to_take_the_body_is_not_a_body_timeout(gateway, tmp_path)
         listener.close()
 
 
-def test_stall_after_the_response_started_closes_without_a_second_response(gateway, tmp_path):
-    up = BodyUpstream()
-    try:
-        gw, log_path = body_gateway(gateway, tmp_path, up)
-        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
-            s.sendall(STALLED_HEAD.replace(b"/x", b"/early") + b"0123456789")
-            data = b""
-            while True:  # until the gateway closes the connection
-                piece = s.recv(65536)
-                if not piece:
-                    break
-                data += piece
-        assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
-        assert data.endswith(b"5\r\nhello\r\n"), data  # cut: no last chunk
-        assert data.count(b"HTTP/1.1") == 1, data
-        assert wait_until(lambda: len(up.closed_connections()) == 1, timeout=10), up.connections
-        assert body_timeouts(gw) == 1
-        assert wait_until(lambda: [e["status"] for e in access_entries(log_path)] == [200], timeout=10)
-    finally:
-        up.stop()
+def test_stall_after_the_response_started_closes_without_a_second_response(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, log_path = body_gateway(gateway, tmp_path, up)
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(STALLED_HEAD.replace(b"/x", b"/early") + b"0123456789")
+        data = b""
+        while True:  # until the gateway closes the connection
+            piece = s.recv(65536)
+            if not piece:
+                break
+            data += piece
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+    assert data.endswith(b"5\r\nhello\r\n"), data  # cut: no last chunk
+    assert data.count(b"HTTP/1.1") == 1, data
+    assert wait_until(lambda: len(up.closed_connections()) == 1, timeout=10), up.connections
+    assert body_timeouts(gw) == 1
+    assert wait_until(lambda: [e["status"] for e in access_entries(log_path)] == [200], timeout=10)
 
 
 def _h2_stalled_stream(c, path):
@@ -249,50 +243,44 @@ def _h2_stalled_stream(c, path):
     return sid
 
 
-def test_http2_stalled_stream_gets_408_and_the_connection_goes_on(gateway, tmp_path):
-    up = BodyUpstream()
+def test_http2_stalled_stream_gets_408_and_the_connection_goes_on(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, _ = body_gateway(gateway, tmp_path, up, listener={"http2": {"h2c": True}})
+    c = H2Client(gw.port)
     try:
-        gw, _ = body_gateway(gateway, tmp_path, up, listener={"http2": {"h2c": True}})
-        c = H2Client(gw.port)
-        try:
-            stalled = _h2_stalled_stream(c, "/x")
-            other = c.request("/y", method="POST", body=b"abc")
-            done = c.wait([other], timeout=10)[0]
-            assert done["status"] == 200 and bytes(done["body"]) == b"ok"
-            assert c.responses[stalled]["status"] is None  # still waiting for its body
-            r = c.wait([stalled], timeout=10)[0]
-            assert r["status"] == 408 and r["ended"], r
-            assert wait_until(lambda: len(up.closed_connections()) == 1, timeout=10), up.connections
-            assert body_timeouts(gw) == 1
-            again = c.request("/z", method="POST", body=b"abc")
-            assert c.wait([again], timeout=10)[0]["status"] == 200
-            assert not c.closed and c.goaway is None
-            # The 408 ended the stream before its request did: the client is told to stop
-            # sending (RST_STREAM NO_ERROR), so the stream holds no slot.
-            assert c.responses[stalled]["reset"] == 0, c.responses[stalled]
-        finally:
-            c.close()
+        stalled = _h2_stalled_stream(c, "/x")
+        other = c.request("/y", method="POST", body=b"abc")
+        done = c.wait([other], timeout=10)[0]
+        assert done["status"] == 200 and bytes(done["body"]) == b"ok"
+        assert c.responses[stalled]["status"] is None  # still waiting for its body
+        r = c.wait([stalled], timeout=10)[0]
+        assert r["status"] == 408 and r["ended"], r
+        assert wait_until(lambda: len(up.closed_connections()) == 1, timeout=10), up.connections
+        assert body_timeouts(gw) == 1
+        again = c.request("/z", method="POST", body=b"abc")
+        assert c.wait([again], timeout=10)[0]["status"] == 200
+        assert not c.closed and c.goaway is None
+        # The 408 ended the stream before its request did: the client is told to stop
+        # sending (RST_STREAM NO_ERROR), so the stream holds no slot.
+        assert c.responses[stalled]["reset"] == 0, c.responses[stalled]
     finally:
-        up.stop()
+        c.close()
 
 
-def test_http2_stream_stalled_after_its_response_started_is_reset(gateway, tmp_path):
-    up = BodyUpstream()
+def test_http2_stream_stalled_after_its_response_started_is_reset(gateway, body_upstream, tmp_path):
+    up = body_upstream
+    gw, _ = body_gateway(gateway, tmp_path, up, listener={"http2": {"h2c": True}})
+    c = H2Client(gw.port)
     try:
-        gw, _ = body_gateway(gateway, tmp_path, up, listener={"http2": {"h2c": True}})
-        c = H2Client(gw.port)
-        try:
-            stalled = _h2_stalled_stream(c, "/early")
-            r = c.wait([stalled], timeout=10)[0]
-            assert r["status"] == 200 and bytes(r["body"]) == b"hello", r
-            assert r["reset"] is not None and not r["ended"], r
-            assert body_timeouts(gw) == 1
-            again = c.request("/z", method="POST", body=b"abc")
-            assert c.wait([again], timeout=10)[0]["status"] == 200
-        finally:
-            c.close()
+        stalled = _h2_stalled_stream(c, "/early")
+        r = c.wait([stalled], timeout=10)[0]
+        assert r["status"] == 200 and bytes(r["body"]) == b"hello", r
+        assert r["reset"] is not None and not r["ended"], r
+        assert body_timeouts(gw) == 1
+        again = c.request("/z", method="POST", body=b"abc")
+        assert c.wait([again], timeout=10)[0]["status"] == 200
     finally:
-        up.stop()
+        c.close()
 
 
 def test_zero_request_body_timeout_is_refused_by_check(tmp_path):
