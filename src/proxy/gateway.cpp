@@ -189,8 +189,12 @@ void Gateway::stop() {
   }
   if (checker_) checker_->stop();
   if (successor_.load() != nullptr && started_) {
-    retireWorkers();
-  } else if (started_) {
+    // The workers drained (or the limit passed): the queues stop while the workers their
+    // answers are posted to still exist, as they do below once the threads have ended.
+    for (auto& queue : shared_->queues()) queue->stop();
+    return retireWorkers();
+  }
+  if (started_) {
     for (auto& thread : *threads_) thread->stop();
     for (auto& thread : *threads_) thread->join();
   }
