@@ -296,8 +296,8 @@ bool ClientConnection::moveTo(Worker* successor) {
     tls_config_ = worker_->shared().configHandle();
   listener_->open_connections->add(-1);
   listener->open_connections->add(1);
+  worker_->connectionMoved(this);  // first: the lists share this object's links
   successor->connectionOpened(this);
-  worker_->connectionMoved(this);
   worker_ = successor;
   listener_ = listener;
   armIdleTimer();

@@ -595,8 +595,8 @@ bool Http2Session::moveTo(Worker* successor) {
   listener_->http2.active_streams->add(-static_cast<int64_t>(active_));
   listener->open_connections->add(1);
   listener->http2.active_streams->add(active_);
+  worker_->sessionMoved(this);  // first: the lists share this object's links
   successor->sessionOpened(this);
-  worker_->sessionMoved(this);
   worker_ = successor;
   listener_ = listener;
   if (active_ == 0) worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());

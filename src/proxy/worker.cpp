@@ -473,7 +473,6 @@ void Worker::connectionClosed(ClientConnection* connection) {
   maybeFinishDrain();
 }
 
-// The successor's connectionOpened() counts it first: the thread's total never dips.
 void Worker::connectionMoved(ClientConnection* connection) { connectionClosed(connection); }
 
 void Worker::sessionMoved(Http2Session* session) { sessionClosed(session); }
