@@ -204,27 +204,31 @@ void Gateway::stop() {
 }
 
 // Each worker is closed and destroyed on its own thread, which the successor's worker goes on
-// using: first its connections close (they are freed at the end of that loop turn), then, in
-// a later turn, the worker itself goes.
+// using. First every worker closes what it has left (freed at the end of that loop turn); only
+// once all have, so that no connection of one (a cache fill's owner) can still notify another,
+// each worker itself goes, in a later turn.
 void Gateway::retireWorkers() {
+  std::vector<Worker*> workers;
+  for (auto& owned : workers_) workers.push_back(owned.release());
+  workers_.clear();
+  onEachWorkerThread(workers, [](Worker* worker) { worker->closeAll(); });
+  onEachWorkerThread(workers, [](Worker* worker) { delete worker; });
+}
+
+void Gateway::onEachWorkerThread(const std::vector<Worker*>& workers,
+                                 const std::function<void(Worker*)>& task) {
   std::mutex mutex;
   std::condition_variable done;
-  size_t left = workers_.size();
-  for (auto& owned : workers_) {
-    Worker* worker = owned.release();
-    WorkerThread& thread = worker->thread();
-    thread.post([worker, &thread, &mutex, &done, &left] {
-      worker->closeAll();
-      thread.post([worker, &mutex, &done, &left] {
-        delete worker;
-        std::lock_guard lock(mutex);
-        if (--left == 0) done.notify_all();
-      });
+  size_t left = workers.size();
+  for (Worker* worker : workers) {
+    worker->thread().post([worker, &task, &mutex, &done, &left] {
+      task(worker);
+      std::lock_guard lock(mutex);
+      if (--left == 0) done.notify_all();
     });
   }
   std::unique_lock lock(mutex);
   done.wait(lock, [&left] { return left == 0; });
-  workers_.clear();
 }
 
 }  // namespace sg::proxy

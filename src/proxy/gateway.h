@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,6 +74,9 @@ class Gateway {
   void startDnsDiscovery();
   void startWorkers();
   void retireWorkers();
+  // Runs `task` for each worker on its own thread; returns once all have run.
+  static void onEachWorkerThread(const std::vector<Worker*>& workers,
+                                 const std::function<void(Worker*)>& task);
 
   std::shared_ptr<const config::Config> config_;
   uint32_t worker_count_;
