@@ -70,9 +70,9 @@ void carryRunningState(Generation& old, Generation& next) {
   spdlog::info(
       "reload: carried over the state of {} upstream(s) ({} servers), {} cache entries ({} did "
       "not fit, {} of routes that no longer cache), {} rate-limit keys; {} changed upstream(s) "
-      "start fresh",
+      "start fresh; {} TLS listener(s) keep their session ticket keys",
       carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
-      carried.cache_unowned, carried.rate_limit_keys, carried.changed);
+      carried.cache_unowned, carried.rate_limit_keys, carried.changed, carried.ticket_keys);
 }
 
 }  // namespace
