@@ -648,3 +648,48 @@ def test_a_websocket_tunnel_survives_the_reload_and_the_old_generation_waits_for
         tunnel.close()
     wait_gone(gw)
     assert gw.alive()
+
+
+# ---------------------------------------------------------------------------
+# a new generation that cannot start leaves the running one serving
+# ---------------------------------------------------------------------------
+def test_a_new_generation_that_cannot_start_leaves_the_running_one_serving(
+        gateway, upstream, successors):
+    u1, u2 = upstream("u1"), upstream("u2")
+    cfg = make_config({"u1": [u1], "u2": [u2]}, routes=[route("default", "/", "u1")])
+    gw = successors.watch(gateway(cfg))
+    pid = gw.pid
+    idle = Conn(gw.port)
+    taken = socket.socket()
+    try:
+        assert upstream_of(idle.get("/before")) == "u1"
+        # A valid file whose added listener's port is taken: the new generation cannot listen.
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        new = with_routes(gw.cfg, [route("default", "/", "u2")])
+        new["listeners"].append(dict(copy(new["listeners"][0]), name="second",
+                                     address="127.0.0.1:%d" % taken.getsockname()[1]))
+        write(gw, new)
+        os.kill(pid, signal.SIGHUP)
+        failed = re.compile(r"reload: the new configuration failed to start: .*; the running one stays")
+        assert wait_until(lambda: failed.search(gw.logs), timeout=10), gw.logs[-2000:]
+        assert gw.alive() and gw.pid == pid and successor_pids(gw) == []
+        assert SERVES not in gw.logs
+        # The running configuration serves on: the idle connection, new connections, admin.
+        resp = idle.get("/after")
+        assert resp.status == 200 and upstream_of(resp) == "u1", resp
+        r = http_get(gw.port, "/fresh")
+        assert r.status == 200 and upstream_of(r) == "u1", r
+        metrics = gw.metrics_text()
+        assert metric_value(metrics, "scalegate_reloads_total", result="failed") == 1, metrics
+        assert metric_value(metrics, "scalegate_reloads_total", result="ok") == 0
+        assert gw.admin_get("/health").status == 200
+    finally:
+        idle.close()
+        taken.close()
+    # Once the port is free, the same file loads.
+    assert admin_reload(gw).status == 202
+    assert wait_until(lambda: served(gw) == 1, timeout=15), gw.logs[-2000:]
+    r = http_get(gw.port, "/later")
+    assert r.status == 200 and upstream_of(r) == "u2", r
+    assert gw.metric("scalegate_reloads_total", result="ok") == 1
