@@ -39,15 +39,17 @@ TRAILERS = {
 
 
 class HeldUpstream:
-    """/long: a 200 whose body stops after FIRST until release(); /trailers*: chunked bodies
-    with trailers; anything else: a short 200 naming this upstream in X-Upstream."""
+    """/long: a 200 whose body stops after FIRST until release(); /held: no answer until
+    release(), then a 200 "held response NAME"; /trailers*: chunked bodies with trailers;
+    anything else: a short 200 naming this upstream in X-Upstream. `started` is set when a /long
+    or /held request arrived."""
 
     def __init__(self, name="held"):
         self.name = name
         self.started = threading.Event()
         self.released = threading.Event()
         self.paths = []
-        self.server = ScriptedUpstream(self.handle)
+        self.server = ScriptedUpstream(self.handle, name=name)
 
     @property
     def address(self):
@@ -65,6 +67,11 @@ class HeldUpstream:
             self.started.set()
             self.released.wait(timeout=wait_s(60))
             ex.send(REST)
+        elif path == "/held":
+            self.started.set()
+            self.released.wait(timeout=wait_s(60))
+            ex.respond(200, b"held response " + self.name.encode(),
+                       headers=[("X-Upstream", self.name)])
         elif path in TRAILERS:
             body, trailers = TRAILERS[path]
             ex.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"

@@ -19,12 +19,12 @@ import threading
 
 import pytest
 
-from conftest import (ClientThreads, Conn, IncompleteBody, NoResponse, build_request,
+from conftest import (Conn, IncompleteBody, NoResponse, build_request,
                       can_connect, free_port, http_get, make_config, metric_value, wait_s,
                       wait_until)
 from h2_frame_client import FrameClient, status
-from scripted_upstream import ScriptedUpstream
-from test_reload_upgrade import (admin_reload, process_alive, successor_pids,  # noqa: F401
+from test_http2_drain import held  # noqa: F401
+from test_reload_upgrade import (KeepAliveLoad, admin_reload, process_alive, successor_pids,  # noqa: F401
                                  successors, wait_for_successor, write)
 from tls_support import client_context, make_certs, tls_connect
 from tls_support import get as tls_get
@@ -95,45 +95,6 @@ def h2_header(response, name):
 
 def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
-
-
-class HeldUpstream:
-    """/held: answers 200 (X-Upstream: NAME, a short body) only once the test releases it;
-    `started` is set when such a request arrived. Anything else: 200 at once."""
-
-    def __init__(self, name):
-        self.name = name
-        self.started = threading.Event()
-        self.released = threading.Event()
-        self.server = ScriptedUpstream(self.handle, name=name)
-
-    @property
-    def address(self):
-        return self.server.address
-
-    def handle(self, ex):
-        if ex.target.split("?")[0] == "/held":
-            self.started.set()
-            self.released.wait(timeout=wait_s(60))
-        ex.respond(200, b"held response " + self.name.encode(), headers=[("X-Upstream", self.name)])
-        return True
-
-    def stop(self):
-        self.released.set()
-        self.server.stop()
-
-
-@pytest.fixture
-def held():
-    made = []
-
-    def make(name="held"):
-        made.append(HeldUpstream(name))
-        return made[-1]
-
-    yield make
-    for u in made:
-        u.stop()
 
 
 def read_some(sock, n, timeout=10.0):
@@ -379,39 +340,6 @@ def test_a_request_in_flight_finishes_on_the_old_routes_and_the_next_uses_the_ne
 # ---------------------------------------------------------------------------
 # counters never go back
 # ---------------------------------------------------------------------------
-class CountedLoad(ClientThreads):
-    """`clients` keep-alive clients, each sending at most `per_client` requests; every answer
-    is counted by status class."""
-
-    def __init__(self, port, clients, per_client):
-        super().__init__(clients, join_s=30)
-        self.port, self.per_client = port, per_client
-        self.ok = 0
-        self.failures = []
-
-    def run(self):
-        conn = Conn(self.port, timeout=5)
-        try:
-            for i in range(self.per_client):
-                if self.stop.is_set():
-                    break
-                try:
-                    resp = conn.get("/load/%d" % i)
-                    failed = None if resp.status == 200 else "status %d" % resp.status
-                except (NoResponse, IncompleteBody, OSError) as e:
-                    failed = "%s: %s" % (type(e).__name__, e)
-                with self.lock:
-                    if failed:
-                        self.failures.append(failed)
-                    else:
-                        self.ok += 1
-                if failed:
-                    conn.close()
-                    conn = Conn(self.port, timeout=5)
-        finally:
-            conn.close()
-
-
 def test_a_reload_under_keepalive_load_fails_no_request_and_the_worker_serves_on(
         gateway, upstream, successors):
     """One worker thread, four keep-alive clients sending requests back to back, one reload:
@@ -421,7 +349,7 @@ def test_a_reload_under_keepalive_load_fails_no_request_and_the_worker_serves_on
     cfg = make_config({"u1": [u1], "u2": [u2]}, routes=[route("default", "/", "u1")], workers=1,
                       shutdown_timeout="10s")
     gw = successors.watch(gateway(cfg))
-    with CountedLoad(gw.port, clients=4, per_client=150) as load:
+    with KeepAliveLoad(gw.port, clients=4, path="/load", per_client=150, join_s=30) as load:
         assert wait_until(lambda: load.ok >= 100, timeout=10), (load.ok, load.failures[:5])
         reload_in_process(gw, with_routes(gw.cfg, [route("default", "/", "u2")]))
         r = http_get(gw.port, "/fresh", timeout=5)
@@ -458,7 +386,7 @@ def test_request_counters_never_go_back_across_in_process_reloads(gateway, upstr
     reloads = 3
     try:
         assert wait_until(lambda: len(seen) >= 3, timeout=10)
-        with CountedLoad(gw.port, clients=4, per_client=150) as load:
+        with KeepAliveLoad(gw.port, clients=4, path="/load", per_client=150, join_s=30) as load:
             for i in range(reloads):
                 assert wait_until(lambda: load.ok >= 60 * (i + 1) or
                                   not any(t.is_alive() for t in load.threads), timeout=10), \

@@ -191,16 +191,16 @@ class KeepAliveLoad(ClientThreads):
     count every failure: no response, a cut response, a non-200 or a connection that closed
     (a reload must never close an idle keep-alive connection under a client)."""
 
-    def __init__(self, port, clients=4, path="/"):
-        super().__init__(clients, join_s=20)
-        self.port, self.path = port, path
+    def __init__(self, port, clients=4, path="/", per_client=100000, join_s=20):
+        super().__init__(clients, join_s=join_s)
+        self.port, self.path, self.per_client = port, path, per_client
         self.ok = 0
         self.failures = []
 
     def run(self):
         conn = Conn(self.port)
         sent = 0
-        while not self.stop.is_set() and sent < 100000:
+        while not self.stop.is_set() and sent < self.per_client:
             sent += 1
             try:
                 resp = conn.get(self.path)
