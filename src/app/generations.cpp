@@ -67,12 +67,7 @@ void carryRunningState(Generation& old, Generation& next) {
   std::string error;
   if (!proxy::importRunningState(next.gateway.shared(), state, now, &carried, &error))
     spdlog::warn("reload: the running state carried over is cut short: {}", error);
-  spdlog::info(
-      "reload: carried over the state of {} upstream(s) ({} servers), {} cache entries ({} did "
-      "not fit, {} of routes that no longer cache), {} rate-limit keys; {} changed upstream(s) "
-      "start fresh; {} TLS listener(s) keep their session ticket keys",
-      carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
-      carried.cache_unowned, carried.rate_limit_keys, carried.changed, carried.ticket_keys);
+  spdlog::info("reload: carried over {}", proxy::describe(carried));
 }
 
 }  // namespace

@@ -155,12 +155,7 @@ void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& ga
   bool valid = proxy::importRunningState(gateway.shared(), predecessor.runningState(),
                                          net::monotonicMillis(), &carried, &error);
   if (!valid) spdlog::warn("the running state of the process replaced is cut short: {}", error);
-  spdlog::info(
-      "took over the state of {} upstream(s) ({} servers) and {} cache entries ({} did not fit, "
-      "{} of routes that no longer cache), {} rate-limit keys; {} changed upstream(s) start "
-      "fresh; {} TLS listener(s) keep their session ticket keys",
-      carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
-      carried.cache_unowned, carried.rate_limit_keys, carried.changed, carried.ticket_keys);
+  spdlog::info("took over {}", proxy::describe(carried));
 }
 
 // Counting on where the predecessor stopped: its totals go to the series registered so far
