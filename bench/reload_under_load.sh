@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Reloads under load: RELOADS reloads (SIGHUP; SIGNAL=USR2 for binary upgrades) that
-# alternately add a route and change the weights of the upstream's two servers, spread over
-# DURATION seconds of h2load traffic (CLIENTS keep-alive connections), then h2load's own counts:
-# requests failed and errored must be 0, every status 2xx.
+# Reloads under load: RELOADS reloads (SIGHUP, in the process; SIGNAL=USR2 for binary upgrades,
+# each a new process) that alternately add a route and change the weights of the upstream's two
+# servers, spread over DURATION seconds of h2load traffic (CLIENTS keep-alive connections), then
+# h2load's own counts: requests failed and errored must be 0, every status 2xx. With SIGHUP the
+# pid must stay the same, and the client connections the gateway accepted over the run are
+# reported (CLIENTS when every connection moved across every reload, none re-opened).
 #   bench/reload_under_load.sh                 # 60 s, 20 reloads, HTTP/1.1
 #   DURATION=20 RELOADS=5 bench/reload_under_load.sh
 #   PROTO=h2c bench/reload_under_load.sh       # HTTP/2 with prior knowledge (h2c listener)
@@ -84,6 +86,16 @@ for round in $(seq "$RELOADS"); do
   sleep "$gap"
   write_config "$round"
   kill "-$SIGNAL" "$CURRENT"
+  if [[ "$SIGNAL" == HUP ]]; then
+    for _ in $(seq 300); do
+      served=$(grep -c 'reload: the new configuration serves' "$RUN_DIR/scalegate.log" || true)
+      ((served >= round)) && break
+      sleep 0.1
+    done
+    ((served >= round)) || die "reload $round: not served (see $RUN_DIR/scalegate.log)"
+    kill -0 "$CURRENT" 2>/dev/null || die "reload $round: the process is gone"
+    continue
+  fi
   for _ in $(seq 300); do
     next=$(grep -o 'process [0-9]* serves now' "$RUN_DIR/scalegate.log" | sed -n "${round}p" | awk '{print $2}' || true)
     [[ -n "$next" ]] && break
@@ -95,6 +107,12 @@ for round in $(seq "$RELOADS"); do
 done
 wait "$LOAD" || true
 grep -E "^requests:|^status codes:|^finished in" "$RUN_DIR/h2load.out"
+if [[ "$SIGNAL" == HUP ]]; then
+  accepted=$(curl -s "http://127.0.0.1:$ADMIN/metrics" |
+    awk '/^scalegate_connections_total\{listener="public"\}/ { print $2 }')
+  gone=$(grep -c 'the old configuration has drained and is gone' "$RUN_DIR/scalegate.log" || true)
+  say "same process throughout; client connections accepted over the run: $accepted (clients: $CLIENTS); old configurations gone: $gone of $RELOADS"
+fi
 failed=$(awk '/^requests:/ { print $10 }' "$RUN_DIR/h2load.out")
 errored=$(awk '/^requests:/ { print $12 }' "$RUN_DIR/h2load.out")
 say "$RELOADS reloads (SIG$SIGNAL, $PROTO) in ${DURATION}s: failed requests = $failed, errored = $errored"

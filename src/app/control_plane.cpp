@@ -57,7 +57,7 @@ void ControlPlane::carryHistory(std::string_view history) {
   std::string error;
   if (!stats_->importHistory(history, &series, &error))
     spdlog::warn("the dashboard history of the process replaced is cut short: {}", error);
-  spdlog::info("the dashboard shows on from the process replaced ({} series)", series);
+  spdlog::info("the dashboard shows on from the configuration replaced ({} series)", series);
 }
 
 std::string ControlPlane::statsHistory() const { return stats_ ? stats_->exportHistory() : ""; }

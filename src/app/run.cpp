@@ -1,6 +1,8 @@
 // `scalegate run`: start the data plane and the admin listener, then wait for signals:
-// SIGTERM/SIGINT drain and stop; SIGHUP (reload) and SIGUSR2 (binary upgrade) hand the
-// listeners and idle connections to a successor process (upgrade.h), then drain and stop.
+// SIGTERM/SIGINT drain and stop; SIGHUP (reload) starts the new configuration in this process
+// and drains the old one into it (generations.h); SIGUSR2 (binary upgrade), and a reload that
+// changes the number of workers, hand the listeners and idle connections to a successor
+// process (upgrade.h), then drain and stop.
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +15,7 @@
 
 #include "app/cli.h"
 #include "app/control_plane.h"
+#include "app/generations.h"
 #include "app/systemd_notify.h"
 #include "app/upgrade.h"
 #include "config/config.h"
@@ -28,48 +31,31 @@ namespace {
 // How long a successor may take to start before the reload is given up.
 constexpr int64_t kSuccessorReadyMs = 30000;
 
-struct ReloadCounters {
-  explicit ReloadCounters(metrics::Registry& registry) {
-    const char* help =
-        "Reloads (SIGHUP, POST /admin/reload) and binary upgrades (SIGUSR2) this process tried, "
-        "by result: a process that reloads successfully hands over and exits, so the ones seen "
-        "here are mostly failures.";
-    invalid = &registry.counter("scalegate_reloads_total", help, {{"result", "invalid_config"}});
-    failed = &registry.counter("scalegate_reloads_total", help, {{"result", "successor_failed"}});
-  }
-  metrics::Counter* invalid;
-  metrics::Counter* failed;
-};
+// The configuration file, loaded; null with its errors in *errors.
+std::shared_ptr<const config::Config> load(const std::string& path,
+                                           std::vector<std::string>* errors) {
+  auto result = config::loadConfigFile(path);
+  for (const auto& error : result.errors) errors->push_back(error.toString());
+  if (!result.config && errors->empty()) errors->push_back(path + ": cannot be loaded");
+  return errors->empty() ? std::shared_ptr<const config::Config>(result.config) : nullptr;
+}
 
-// The configuration file's errors (empty when it is valid).
 std::vector<std::string> validate(const std::string& path) {
   std::vector<std::string> errors;
-  auto result = config::loadConfigFile(path);
-  for (const auto& error : result.errors) errors.push_back(error.toString());
-  if (!result.config && errors.empty()) errors.push_back(path + ": cannot be loaded");
+  load(path, &errors);
   return errors;
 }
 
-// SIGHUP checks the file first (an invalid one changes nothing); SIGUSR2 does not: the new
-// binary may know keys this one does not. Returns the successor's link, or nullopt; *handed
-// holds the metric totals the successor counts on from.
+uint32_t workersOf(const config::Config& config) {
+  return config.workers > 0 ? config.workers : proxy::defaultWorkerCount();
+}
+
+// SIGUSR2 does not check the file: the new binary may know keys this one does not. Returns the
+// successor's link, or nullopt; *handed holds the metric totals the successor counts on from.
 std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
                                         proxy::Gateway& gateway, ControlPlane& control,
                                         ReloadCounters& counters,
                                         std::vector<metrics::SeriesTotal>* handed) {
-  if (options.config_path.empty()) {
-    spdlog::warn("{} ignored: only `scalegate run --config FILE` can reload", strsignal(signal));
-    return std::nullopt;
-  }
-  if (signal == SIGHUP) {
-    auto errors = validate(options.config_path);
-    if (!errors.empty()) {
-      for (const auto& error : errors) spdlog::error("reload: {}", error);
-      spdlog::error("reload: {} is invalid; the running configuration stays", options.config_path);
-      counters.invalid->inc();
-      return std::nullopt;
-    }
-  }
   const char* what = signal == SIGHUP ? "reload" : "binary upgrade";
   spdlog::info("{}: starting {} with {}", what, options.executable, options.config_path);
   Successor successor;
@@ -124,6 +110,43 @@ admin::ReloadOutcome requestReload(const RunOptions& options) {
   return outcome;
 }
 
+// SIGHUP: an invalid file changes nothing; a valid one starts as a new generation in this
+// process, unless it changes the number of workers (threads are not added or taken away
+// under a running generation): that reload replaces the process. Returns the successor
+// process's link when there is one.
+std::optional<Successor> reload(const RunOptions& options, Generations& generations,
+                                std::vector<metrics::SeriesTotal>* handed) {
+  Generation& current = generations.current();
+  if (options.config_path.empty()) {
+    spdlog::warn("SIGHUP ignored: only `scalegate run --config FILE` can reload");
+    return std::nullopt;
+  }
+  std::vector<std::string> errors;
+  std::shared_ptr<const config::Config> config = load(options.config_path, &errors);
+  if (!config) {
+    for (const auto& error : errors) spdlog::error("reload: {}", error);
+    spdlog::error("reload: {} is invalid; the running configuration stays", options.config_path);
+    current.counters.invalid->inc();
+    return std::nullopt;
+  }
+  if (workersOf(*config) != current.gateway.workerCount()) {
+    spdlog::info("reload: workers changes from {} to {}: a new process takes over",
+                 current.gateway.workerCount(), workersOf(*config));
+    return replaceProcess(options, SIGHUP, current.gateway, current.control, current.counters,
+                          handed);
+  }
+  spdlog::info("reload: starting {} in this process", options.config_path);
+  std::string error;
+  if (!generations.reload(config, &error)) {
+    spdlog::error("reload: the new configuration failed to start: {}; the running one stays",
+                  error);
+    return std::nullopt;
+  }
+  logListeners(*config, generations.current().gateway.workerCount());
+  spdlog::info("reload: the new configuration serves; the old one drains into it");
+  return std::nullopt;
+}
+
 // What the predecessor passed on (its health, breakers, cache), before anything serves.
 void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& gateway) {
   if (predecessor.runningState().empty()) return;
@@ -132,12 +155,7 @@ void takeOverRunningState(const PredecessorLink& predecessor, proxy::Gateway& ga
   bool valid = proxy::importRunningState(gateway.shared(), predecessor.runningState(),
                                          net::monotonicMillis(), &carried, &error);
   if (!valid) spdlog::warn("the running state of the process replaced is cut short: {}", error);
-  spdlog::info(
-      "took over the state of {} upstream(s) ({} servers) and {} cache entries ({} did not fit, "
-      "{} of routes that no longer cache), {} rate-limit keys; {} changed upstream(s) start "
-      "fresh; {} TLS listener(s) keep their session ticket keys",
-      carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
-      carried.cache_unowned, carried.rate_limit_keys, carried.changed, carried.ticket_keys);
+  spdlog::info("took over {}", proxy::describe(carried));
 }
 
 // Counting on where the predecessor stopped: its totals go to the series registered so far
@@ -196,29 +214,37 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
     return 1;
   }
 
-  proxy::Gateway gateway(config);
-  // Declared after the gateway: stopped before it is destroyed on every return path.
-  ControlPlane control(gateway, [&options] { return requestReload(options); });
-  ReloadCounters counters(gateway.shared().registry());
-  metrics::Registry& registry = gateway.shared().registry();
+  // The predecessor's link reaches the serving generation through withCurrent(): its thread
+  // is stopped (finish()) before the generations go.
+  Generations generations(config, [&options] { return requestReload(options); });
+  Generation& first = generations.current();
+  metrics::Registry& registry = first.gateway.shared().registry();
   // A predecessor that passed its counts answers the admin port until it has passed the rest.
   const bool admin_waits = predecessor && predecessor->passesMetricTotals();
   std::vector<metrics::SeriesTotal> not_yet_registered;
-  if (predecessor) takeOverRunningState(*predecessor, gateway);
+  if (predecessor) takeOverRunningState(*predecessor, first.gateway);
   if (admin_waits) takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
-  if (!control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "",
-                          !admin_waits) ||
-      !gateway.start(&error, &inherited)) {
+  if (!first.control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "",
+                                !admin_waits) ||
+      !first.gateway.start(&error, &inherited)) {
     spdlog::error("{}", error);
     return 1;
   }
-  control.startControl();
+  first.control.startControl();
   registry.addTotals(std::move(not_yet_registered));
-  logListeners(*config, gateway.workerCount());
+  logListeners(*config, first.gateway.workerCount());
   if (predecessor) {
     std::function<void()> counted_on;
-    if (admin_waits) counted_on = [&control] { control.acceptAdmin(); };
-    predecessor->ready(gateway, std::move(counted_on));
+    if (admin_waits) {
+      counted_on = [&generations] {
+        generations.withCurrent([](Generation& current) { current.control.acceptAdmin(); });
+      };
+    }
+    predecessor->ready(
+        [&generations](const std::function<void(proxy::Gateway&)>& use) {
+          generations.withCurrent([&use](Generation& current) { use(current.gateway); });
+        },
+        std::move(counted_on));
   }
   notifySystemd("READY=1");
   std::optional<Successor> successor;
@@ -228,33 +254,43 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
     sigwait(&signals, &received);
     if (received == SIGTERM || received == SIGINT) break;
     replacing = true;
-    successor = replaceProcess(options, received, gateway, control, counters, &handed);
+    Generation& current = generations.current();
+    if (received == SIGHUP) {
+      successor = reload(options, generations, &handed);
+    } else {
+      successor = replaceProcess(options, received, current.gateway, current.control,
+                                 current.counters, &handed);
+    }
     replacing = successor.has_value();
   }
+  Generation& last = generations.current();
   if (!successor) {
     spdlog::info("received {}, draining (limit {} ms)", strsignal(received),
-                 config->shutdown_timeout.count());
+                 last.config->shutdown_timeout.count());
   }
-  control.stopControl();
+  last.control.stopControl();
   // Handing over: the successor answers the admin port (the same socket), this process only
   // finishes the admin requests it has (its /health would say "draining" to health checkers).
   // Then the successor gets what was counted here so far, before it answers: a scrape never
   // sees a counter go back.
+  metrics::Registry& last_registry = last.gateway.shared().registry();
   if (successor) {
-    control.handOverAdmin();
-    control.awaitAdminIdle(std::chrono::milliseconds(500));
-    passMetricTotals(*successor, registry, &handed);
+    last.control.handOverAdmin();
+    last.control.awaitAdminIdle(std::chrono::milliseconds(500));
+    passMetricTotals(*successor, last_registry, &handed);
   }
-  gateway.drain(successor ? successor->link : -1);
-  bool clean = gateway.waitForWorkers(config->shutdown_timeout);
+  last.gateway.drain(successor ? successor->link : -1);
+  bool clean = last.gateway.waitForWorkers(last.config->shutdown_timeout);
   if (!clean) spdlog::warn("drain limit reached; closing remaining connections");
+  // Older generations drain into this one; they go before it stops its threads.
+  generations.finishRetiring();
   if (successor) reportSuccessorGone(successor->pid);
   // A predecessor still draining passes its idle connections on through this process.
-  if (predecessor) predecessor->finish(successor ? config->shutdown_timeout.count() : 0);
-  if (successor) control.awaitAdminIdle(std::chrono::milliseconds(1000));
-  control.stop();
-  gateway.stop();
-  if (successor) passMetricTotals(*successor, registry, &handed);  // what the drain counted
+  if (predecessor) predecessor->finish(successor ? last.config->shutdown_timeout.count() : 0);
+  if (successor) last.control.awaitAdminIdle(std::chrono::milliseconds(1000));
+  last.control.stop();
+  last.gateway.stop();
+  if (successor) passMetricTotals(*successor, last_registry, &handed);  // what the drain counted
   if (successor) ::close(successor->link);
   spdlog::info("stopped");
   return 0;

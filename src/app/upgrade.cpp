@@ -258,16 +258,18 @@ bool sendMetricTotals(int link, const std::string& totals) {
   return sendMemoryFile(link, kMetrics, totals);
 }
 
-void PredecessorLink::ready(proxy::Gateway& gateway, std::function<void()> counted_on) {
+void PredecessorLink::ready(GatewayAccess with_gateway, std::function<void()> counted_on) {
   std::string message = std::string(kReady) + " " + std::to_string(getpid());
   if (!net::sendDescriptor(fd_, -1, message))
     spdlog::warn("could not tell the process being replaced that this one is ready");
-  thread_ = std::thread([this, &gateway, counted_on = std::move(counted_on)]() mutable {
-    adoptConnections(&gateway, std::move(counted_on));
-  });
+  thread_ = std::thread(
+      [this, with_gateway = std::move(with_gateway), counted_on = std::move(counted_on)]() mutable {
+        adoptConnections(with_gateway, std::move(counted_on));
+      });
 }
 
-void PredecessorLink::adoptConnections(proxy::Gateway* gateway, std::function<void()> counted_on) {
+void PredecessorLink::adoptConnections(const GatewayAccess& with_gateway,
+                                       std::function<void()> counted_on) {
   auto counted = [&counted_on] {
     if (counted_on) counted_on();
     counted_on = nullptr;
@@ -291,7 +293,10 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway, std::function<vo
       auto totals = readMetricTotals(fd, "since the hand-over");
       ::close(fd);
       size_t count = totals.size();
-      size_t left = gateway->shared().registry().addTotals(std::move(totals)).size();
+      size_t left = 0;
+      with_gateway([&totals, &left](proxy::Gateway& gateway) {
+        left = gateway.shared().registry().addTotals(std::move(totals)).size();
+      });
       spdlog::info("added what the process replaced counted {} ({} series, {} not here)",
                    counted_on ? "until it handed the admin port over" : "while it drained", count,
                    left);
@@ -302,7 +307,9 @@ void PredecessorLink::adoptConnections(proxy::Gateway* gateway, std::function<vo
       ::close(fd);
       continue;
     }
-    if (gateway->adopt(fd, message.substr(net::kConnectionMessage.size()))) ++adopted;
+    with_gateway([&](proxy::Gateway& gateway) {
+      if (gateway.adopt(fd, message.substr(net::kConnectionMessage.size()))) ++adopted;
+    });
   }
   counted();
   spdlog::info("took over {} idle connection(s) from the process it replaced", adopted);

@@ -68,7 +68,10 @@ class PredecessorLink {
   // `counted_on` (may be empty) runs once what the predecessor counted up to handing its admin
   // port over has been added (or after a few seconds without it, or when the link closes):
   // the admin listener waits for it, so that a scrape never sees a counter go back.
-  void ready(proxy::Gateway& gateway, std::function<void()> counted_on = nullptr);
+  // `with_gateway` runs its argument on the serving Gateway (an in-process reload may replace
+  // it meanwhile: generations.h), holding it for the call.
+  using GatewayAccess = std::function<void(const std::function<void(proxy::Gateway&)>&)>;
+  void ready(GatewayAccess with_gateway, std::function<void()> counted_on = nullptr);
   // Waits up to `limit_ms` for the predecessor to finish passing connections (it closes the
   // link when it exits), then stops taking them.
   void finish(int64_t limit_ms);
@@ -85,7 +88,7 @@ class PredecessorLink {
 
  private:
   explicit PredecessorLink(int fd) : fd_(fd) {}
-  void adoptConnections(proxy::Gateway* gateway, std::function<void()> counted_on);
+  void adoptConnections(const GatewayAccess& with_gateway, std::function<void()> counted_on);
 
   int fd_;
   std::thread thread_;

@@ -271,13 +271,37 @@ bool ClientConnection::switchToHttp2(bool* need_more) {
 }
 
 void ClientConnection::retire() {
-  if (worker_->handoverLink() >= 0 && state_ == State::kWaiting && input_.empty() &&
+  Worker* newest = worker_->successor();
+  if (newest != nullptr && !newest->draining() && moveTo(newest)) return;
+  // The newest generation drains too: into a successor process, when there is one.
+  Worker* handing = newest != nullptr ? newest : worker_;
+  if (handing->handoverLink() >= 0 && state_ == State::kWaiting && input_.empty() &&
       stream_.fd() >= 0 && stream_.tls() == nullptr) {
     // Out of this loop first: the socket lives on in the successor.
     worker_->loop().remove(stream_.fd());
-    worker_->passToSuccessor(stream_.fd(), listener_->config->name);
+    handing->passToSuccessor(stream_.fd(), listener_->config->name);
   }
   close();
+}
+
+bool ClientConnection::moveTo(Worker* successor) {
+  if (state_ != State::kWaiting || !input_.empty() || stream_.fd() < 0 ||
+      stream_.channel() != nullptr || refresh_ || warm_done_ || delivery_) {
+    return false;
+  }
+  SharedListener* listener = successor->shared().listener(listener_->config->name);
+  if (listener == nullptr || (listener->config->tls != nullptr) != (stream_.tls() != nullptr))
+    return false;
+  if (stream_.tls() != nullptr && tls_config_ == nullptr)
+    tls_config_ = worker_->shared().configHandle();
+  listener_->open_connections->add(-1);
+  listener->open_connections->add(1);
+  worker_->connectionMoved(this);  // first: the lists share this object's links
+  successor->connectionOpened(this);
+  worker_ = successor;
+  listener_ = listener;
+  armIdleTimer();
+  return true;
 }
 
 // Between requests the connection gives its read buffer and its exchange back.
@@ -363,6 +387,11 @@ void ClientConnection::discardClientInput() {
 }
 
 void ClientConnection::drain() {
+  // A handshake goes on when a successor generation takes the connection once it is idle.
+  if (state_ == State::kHandshake && worker_->successor() != nullptr &&
+      !worker_->successor()->draining()) {
+    return;
+  }
   if (state_ == State::kLingering || state_ == State::kHandshake) return close();
   if (state_ == State::kWaiting && input_.empty()) return retire();
   if (exchange_ != nullptr && worker_->closesConnections()) exchange_->close_after = true;

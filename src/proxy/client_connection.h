@@ -57,7 +57,8 @@ class ClientConnection final : public net::EventHandler,
   void startChannel(Http2Stream* channel, std::string client_ip);
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
-  // Worker is draining: close now when idle, else after the current response.
+  // Worker is draining: close now when idle, else after the current response. With a
+  // successor generation (in-process reload) the connection moves to it once idle instead.
   void drain();
   // Closes the connection now (shutdown after the drain limit, client gone, fatal error).
   void close();
@@ -106,6 +107,9 @@ class ClientConnection final : public net::EventHandler,
   // An idle connection of a draining worker: passed to the successor process when there is
   // one and the connection can move (plain socket, nothing buffered), else closed.
   void retire();
+  // An idle connection joins the successor generation's worker (same thread) and its
+  // listener of the same name; false when it cannot (no such listener, TLS on one side only).
+  bool moveTo(Worker* successor);
   void discardClientInput();
   // h2c prior knowledge: true when the connection went to HTTP/2 (this one is closed) or
   // more bytes are needed to tell.
@@ -135,6 +139,9 @@ class ClientConnection final : public net::EventHandler,
   bool local_answer_ = false;  // the last exchange's status was the gateway's own
   struct Delivery;
   std::unique_ptr<Delivery> delivery_;  // set on a queue delivery's connection
+  // A TLS connection that moved from an older generation keeps that generation's
+  // configuration, whose TLS context its session was made from.
+  std::shared_ptr<const void> tls_config_;
 };
 
 }  // namespace sg::proxy

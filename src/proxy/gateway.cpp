@@ -16,10 +16,19 @@ namespace sg::proxy {
 
 uint32_t defaultWorkerCount() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> config)
+Gateway::Gateway(std::shared_ptr<const config::Config> config,
+                 std::shared_ptr<WorkerThreads> threads)
     : config_(std::move(config)),
-      worker_count_(config_->workers > 0 ? config_->workers : defaultWorkerCount()),
-      shared_(std::make_unique<SharedState>(config_, worker_count_)) {
+      worker_count_(threads                ? static_cast<uint32_t>(threads->size())
+                    : config_->workers > 0 ? config_->workers
+                                           : defaultWorkerCount()),
+      shared_(std::make_unique<SharedState>(config_, worker_count_)),
+      threads_(std::move(threads)) {
+  if (!threads_) {
+    threads_ = std::make_shared<WorkerThreads>();
+    for (uint32_t i = 0; i < worker_count_; ++i)
+      threads_->push_back(std::make_unique<WorkerThread>(i));
+  }
   if (config_->postgres)
     postgres_ = std::make_unique<pg::PgService>(config_, worker_count_, &shared_->registry());
 }
@@ -36,19 +45,23 @@ bool Gateway::start(std::string* error, net::InheritedListeners* inherited) {
   if (postgres_ && !postgres_->start(error)) return false;
   std::vector<pg::PgWorker*> pg_workers;
   for (uint32_t i = 0; i < worker_count_; ++i) {
-    auto worker = std::make_unique<Worker>(shared_.get(), i, access_log_.get());
+    WorkerThread& thread = *(*threads_)[i];
+    auto worker = std::make_unique<Worker>(shared_.get(), thread, access_log_.get());
     if (postgres_) {
       worker->attachPostgres(postgres_.get());
       pg_workers.push_back(worker->postgres());
     }
     if (!worker->openListeners(inherited, error)) return false;
     worker->listeningSockets(&listening_);
+    // The loop's count since this generation began: an older one's was carried over.
     shared_->registry().counterCallback(
         "scalegate_worker_coalesced_polls_total",
         "Polls a worker made after sleeping event_coalescing_us under concurrent load, instead of "
         "blocking until the next event.",
         {{"worker", std::to_string(i)}},
-        [w = worker.get()] { return double(w->loop().coalescedPolls()); });
+        [loop = &thread.loop(), since = thread.loop().coalescedPolls()] {
+          return double(loop->coalescedPolls() - since);
+        });
     workers_.push_back(std::move(worker));
   }
   if (inherited != nullptr) inherited->closeUnused();  // addresses no listener has any more
@@ -59,19 +72,26 @@ bool Gateway::start(std::string* error, net::InheritedListeners* inherited) {
   for (auto& worker : workers_) workers.push_back(worker.get());
   for (auto& queue : shared_->queues()) queue->attach(workers);
   shared_->cacheWarmer().attach(std::move(workers));
-  running_ = worker_count_;
-  for (auto& worker : workers_) {
-    threads_.emplace_back([this, w = worker.get()] {
-      w->run();
-      std::lock_guard lock(mutex_);
-      --running_;
-      exited_.notify_all();
-    });
-  }
+  startWorkers();
   for (auto& queue : shared_->queues()) queue->start();
   // In the background, on the workers: the listeners take clients meanwhile.
   if (shared_->cacheWarmer().warmRoutes() > 0) shared_->cacheWarmer().start();
   return true;
+}
+
+void Gateway::startWorkers() {
+  running_ = worker_count_;
+  started_ = true;
+  for (auto& worker : workers_) {
+    worker->setOnDrained([this] {
+      std::lock_guard lock(mutex_);
+      --running_;
+      exited_.notify_all();
+    });
+    WorkerThread& thread = worker->thread();
+    thread.post([w = worker.get()] { w->begin(); });
+    if (!thread.started()) thread.start();
+  }
 }
 
 // One checker for the whole process: each server is probed once per interval, whatever
@@ -119,15 +139,18 @@ void Gateway::startDnsDiscovery() {
   dns_->start();
 }
 
-void Gateway::drain(int handover_link) {
+void Gateway::drain(int handover_link, Gateway* successor) {
   // Handing over, the service goes on in the successor: /health must not say "draining".
-  if (handover_link < 0) shared_->draining = true;
+  if (handover_link < 0 && successor == nullptr) shared_->draining = true;
   handover_link_ = handover_link;
+  successor_ = successor;
   for (auto& queue : shared_->queues()) queue->drain();
-  for (auto& worker : workers_) worker->drain(handover_link);
+  for (size_t i = 0; i < workers_.size(); ++i)
+    workers_[i]->drain(handover_link, successor ? successor->workers_[i].get() : nullptr);
 }
 
 bool Gateway::adopt(int fd, std::string listener) {
+  if (Gateway* successor = successor_.load()) return successor->adopt(fd, std::move(listener));
   // Reloaded again meanwhile: straight on to this process's own successor (its workers may
   // already have finished draining).
   if (int link = handover_link_.load(); link >= 0) {
@@ -154,23 +177,58 @@ bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
   return exited_.wait_for(lock, limit, [this] { return running_ == 0; });
 }
 
-// The workers themselves stay until the destructor: the registry keeps callbacks that read
-// them (coalesced polls), and it lives as long as the Gateway.
+// The workers of the last generation stay until the destructor, destroyed once their
+// threads have stopped.
 void Gateway::stop() {
+  if (stopped_) return;
+  stopped_ = true;
   shared_->cacheWarmer().stop();  // a warm request ending now starts no other
   if (dns_) dns_->stop();
   for (auto& upstream : shared_->upstreams()) {
     if (upstream.slots) upstream.slots->setHooks(nullptr, nullptr);  // before the checker goes
   }
   if (checker_) checker_->stop();
-  for (auto& worker : workers_) worker->stop();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
+  if (successor_.load() != nullptr && started_) {
+    // The workers drained (or the limit passed): the queues stop while the workers their
+    // answers are posted to still exist, as they do below once the threads have ended.
+    for (auto& queue : shared_->queues()) queue->stop();
+    return retireWorkers();
   }
-  threads_.clear();
+  if (started_) {
+    for (auto& thread : *threads_) thread->stop();
+    for (auto& thread : *threads_) thread->join();
+  }
   // After the workers: no enqueue can start any more, and deliveries in flight stay
   // `running` in the store, to be delivered again at the next start (at least once).
   for (auto& queue : shared_->queues()) queue->stop();
+}
+
+// Each worker is closed and destroyed on its own thread, which the successor's worker goes on
+// using. First every worker closes what it has left (freed at the end of that loop turn); only
+// once all have, so that no connection of one (a cache fill's owner) can still notify another,
+// each worker itself goes, in a later turn.
+void Gateway::retireWorkers() {
+  std::vector<Worker*> workers;
+  for (auto& owned : workers_) workers.push_back(owned.release());
+  workers_.clear();
+  onEachWorkerThread(workers, [](Worker* worker) { worker->closeAll(); });
+  onEachWorkerThread(workers, [](Worker* worker) { delete worker; });
+}
+
+void Gateway::onEachWorkerThread(const std::vector<Worker*>& workers,
+                                 const std::function<void(Worker*)>& task) {
+  std::mutex mutex;
+  std::condition_variable done;
+  size_t left = workers.size();
+  for (Worker* worker : workers) {
+    worker->thread().post([worker, &task, &mutex, &done, &left] {
+      task(worker);
+      std::lock_guard lock(mutex);
+      if (--left == 0) done.notify_all();
+    });
+  }
+  std::unique_lock lock(mutex);
+  done.wait(lock, [&left] { return left == 0; });
 }
 
 }  // namespace sg::proxy

@@ -196,7 +196,8 @@ class Fixture {
     check(loaded.config != nullptr, "the fuzz config loads");
     config_ = loaded.config;
     shared_ = std::make_unique<sg::proxy::SharedState>(config_, 1);
-    worker_ = std::make_unique<sg::proxy::Worker>(shared_.get(), 0, nullptr);
+    worker_ = std::make_unique<sg::proxy::Worker>(shared_.get(), thread_, nullptr);
+    worker_->begin();  // on this thread, which drives the loop
     upstream_ = std::make_unique<TinyUpstream>(worker_->loop(), listen_fd);
     listener_ = &shared_->listeners().front();
   }
@@ -241,6 +242,7 @@ class Fixture {
 
   std::shared_ptr<const sg::config::Config> config_;
   std::unique_ptr<sg::proxy::SharedState> shared_;
+  sg::proxy::WorkerThread thread_{0};  // never started: run() turns its loop
   std::unique_ptr<sg::proxy::Worker> worker_;
   std::unique_ptr<TinyUpstream> upstream_;
   sg::proxy::SharedListener* listener_ = nullptr;

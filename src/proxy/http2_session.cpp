@@ -133,8 +133,8 @@ bool Http2Session::start(std::string_view already_read) {
     return false;
   }
   readable_ = true;  // TLS may hold the client's first frames, read with the handshake
-  // A connection that became HTTP/2 after its worker began draining goes at once too.
-  if (worker_->draining()) drain();
+  // A connection that became HTTP/2 after its worker began draining moves or goes at once too.
+  if (worker_->draining() && !moveTo(worker_->successor())) drain();
   readSocket();
   if (!closing_) pump();
   return true;
@@ -580,6 +580,27 @@ void Http2Session::schedulePump() {
 void Http2Session::onBatchEnd() {
   pump_scheduled_ = false;
   if (!closing_) pump();
+}
+
+bool Http2Session::moveTo(Worker* successor) {
+  if (successor == nullptr || successor->draining() || closing_ || draining_ || lingering_)
+    return false;
+  SharedListener* listener = successor->shared().listener(listener_->config->name);
+  if (listener == nullptr || (listener->config->tls != nullptr) != (socket_.tls() != nullptr))
+    return false;
+  if (socket_.tls() != nullptr && tls_config_ == nullptr)
+    tls_config_ = worker_->shared().configHandle();
+  // The gauges follow the session: its streams in flight close through the new listener.
+  listener_->open_connections->add(-1);
+  listener_->http2.active_streams->add(-static_cast<int64_t>(active_));
+  listener->open_connections->add(1);
+  listener->http2.active_streams->add(active_);
+  worker_->sessionMoved(this);  // first: the lists share this object's links
+  successor->sessionOpened(this);
+  worker_ = successor;
+  listener_ = listener;
+  if (active_ == 0) worker_->loop().timers().arm(timer_, listener_->config->idle_timeout.count());
+  return true;
 }
 
 void Http2Session::drain() {

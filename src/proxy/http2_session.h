@@ -60,7 +60,12 @@ class Http2Session final : public net::EventHandler,
   void channelClosed(Http2Stream* stream);
   bool closing() const { return closing_; }
 
-  // The worker drains (shutdown, reload, binary upgrade): the session cannot move to another
+  // An in-process reload: the session joins the successor generation's worker (same thread)
+  // and its listener of the same name, at once. Its new streams run on the new generation;
+  // those in flight finish on the old one. It keeps the SETTINGS it opened with. False when
+  // it cannot move (closing or draining already, no such listener, TLS on one side only).
+  bool moveTo(Worker* successor);
+  // The worker drains (shutdown, binary upgrade): the session cannot move to another
   // process, so GOAWAY tells the client to go. A shutdown notice (GOAWAY with the highest
   // stream id) and a PING go first; when the PING's ACK is back (one round trip: every
   // request the client sent before it saw the notice has been read) or after
@@ -138,6 +143,9 @@ class Http2Session final : public net::EventHandler,
   bool final_goaway_due_ = false;  // the drain PING's ACK came: submit after nghttp2 returns
   int32_t goaway_last_id_ = -1;    // the final GOAWAY's last stream id, once submitted
   std::vector<int32_t> refused_;   // new streams after the final GOAWAY, to reset
+  // A TLS session that moved from an older generation keeps that generation's configuration,
+  // whose TLS context its connection was made from.
+  std::shared_ptr<const void> tls_config_;
 };
 
 }  // namespace sg::proxy

@@ -309,4 +309,13 @@ bool importRunningState(SharedState& shared, std::string_view bytes, int64_t now
   return cache_ok;
 }
 
+std::string describe(const CarriedState& carried) {
+  return fmt::format(
+      "the state of {} upstream(s) ({} servers), {} cache entries ({} did not fit, {} of routes "
+      "that no longer cache), {} rate-limit keys; {} changed upstream(s) start fresh; {} TLS "
+      "listener(s) keep their session ticket keys",
+      carried.upstreams, carried.servers, carried.cache_entries, carried.cache_refused,
+      carried.cache_unowned, carried.rate_limit_keys, carried.changed, carried.ticket_keys);
+}
+
 }  // namespace sg::proxy

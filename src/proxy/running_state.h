@@ -27,6 +27,9 @@ struct CarriedState {
   size_t rate_limit_keys = 0;  // keys of local rate limits taken over (same limit config)
 };
 
+// "the state of N upstream(s) (M servers), K cache entries (...) ...": for the log line.
+std::string describe(const CarriedState& carried);
+
 // The state of `shared` now, as bytes for importRunningState.
 std::string exportRunningState(SharedState& shared, int64_t now_ms);
 

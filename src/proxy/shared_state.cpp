@@ -503,4 +503,11 @@ bool SharedState::openQueues(std::string* error) {
   return true;
 }
 
+SharedListener* SharedState::listener(std::string_view name) {
+  for (auto& listener : listeners_) {
+    if (listener.config->name == name) return &listener;
+  }
+  return nullptr;
+}
+
 }  // namespace sg::proxy

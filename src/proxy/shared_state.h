@@ -164,6 +164,11 @@ class SharedState {
   SharedState(std::shared_ptr<const config::Config> config, uint32_t workers);
 
   const config::Config& config() const { return *config_; }
+  // Keeps this generation's configuration (and the TLS contexts in it) alive: held by a TLS
+  // connection that moved on to the next generation.
+  std::shared_ptr<const void> configHandle() const { return config_; }
+  // The HTTP listener named `name`, or null.
+  SharedListener* listener(std::string_view name);
   metrics::Registry& registry() { return registry_; }
   std::vector<SharedUpstream>& upstreams() { return upstreams_; }
   std::vector<SharedListener>& listeners() { return listeners_; }

@@ -71,11 +71,13 @@ std::unique_ptr<lb::Balancer> makeBalancerFor(SharedUpstream& upstream, uint64_t
 
 }  // namespace
 
-Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
+Worker::Worker(SharedState* shared, WorkerThread& thread, const AccessLog* access_log)
     : shared_(shared),
-      index_(index),
+      thread_(thread),
+      index_(thread.index()),
       access_log_(access_log),
-      rng_(osRandomSeed() + index),
+      loop_(thread.loop()),
+      rng_(osRandomSeed() + thread.index()),
       request_ids_(rng_.next()),
       buffers_(kClientBufferSize, kPooledClientBuffers) {
   if (store::StoreStats* stats = shared_->storeStats())
@@ -92,11 +94,11 @@ Worker::Worker(SharedState* shared, uint32_t index, const AccessLog* access_log)
   for (auto& upstream : shared_->upstreams()) {
     if (upstream.slots) balancers_[upstream.index]->pick(pickContext(upstream, {}));
   }
-  loop_.setWakeHandler([this] { onWake(); });
-  loop_.setCoalescing(std::chrono::microseconds(shared_->config().event_coalescing_us));
 }
 
-Worker::~Worker() {
+Worker::~Worker() { closeAll(); }
+
+void Worker::closeAll() {
   if (pg_) pg_->closeAll();
   acceptors_.clear();
   // Sessions first: closing one closes its streams' connections.
@@ -108,6 +110,8 @@ Worker::~Worker() {
       per_server.clear();
     }
   }
+  if (attached_) thread_.detach(this);
+  attached_ = false;
 }
 
 void Worker::attachPostgres(pg::PgService* service) {
@@ -143,7 +147,8 @@ void Worker::listeningSockets(std::vector<net::ListeningSocket>* out) const {
 }
 
 void Worker::adopt(int fd, std::string listener) {
-  post([this, fd, name = std::move(listener)] {
+  post([this, fd, name = std::move(listener)]() mutable {
+    if (draining_ && successor_ != nullptr) return successor()->adopt(fd, std::move(name));
     for (auto& shared : shared_->listeners()) {
       if (shared.config->name != name) continue;
       // Reloaded again meanwhile: the connection goes on to this process's own successor.
@@ -167,14 +172,15 @@ bool Worker::passToSuccessor(int fd, std::string_view listener) {
   return false;
 }
 
-void Worker::run() {
-  metrics::setCurrentShard(index_);
+void Worker::begin() {
+  thread_.attach(this);
+  attached_ = true;
+  loop_.setCoalescing(std::chrono::microseconds(shared_->config().event_coalescing_us));
   for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
   last_outlier_tick_.assign(shared_->upstreams().size(), loop_.now());
   loop_.timers().arm(maintenance_, 1000);
   if (pg_) pg_->start();
   if (store_) store_->start();
-  loop_.run();
 }
 
 void Worker::onTimer(net::Timer* /*timer*/) {
@@ -212,19 +218,14 @@ void Worker::trimSpareExchanges() {
   if (spare_exchanges_.size() > kSpareExchanges) spare_exchanges_.resize(kSpareExchanges);
 }
 
-void Worker::drain(int handover_link) {
+void Worker::drain(int handover_link, Worker* successor) {
   requested_handover_link_ = handover_link;
+  requested_successor_ = successor;
   drain_requested_ = true;
   loop_.wake();
 }
 
-void Worker::stop() {
-  stop_requested_ = true;
-  loop_.wake();
-}
-
 void Worker::onWake() {
-  if (stop_requested_) return loop_.stop();
   completions_.deliver();
   std::vector<std::function<void()>> tasks;
   {
@@ -268,6 +269,7 @@ void Worker::startDelivery(SharedListener* listener, std::string request, std::s
 void Worker::beginDrain() {
   draining_ = true;
   handover_link_ = requested_handover_link_.load();
+  successor_ = requested_successor_.load();
   for (auto& acceptor : acceptors_) {
     // New connections are refused, or, when a successor process holds the same socket, go
     // to it. Out of the loop first: epoll would report a socket that lives on elsewhere.
@@ -280,8 +282,12 @@ void Worker::beginDrain() {
     connection->drain();
     connection = next;
   }
-  for (Http2Session* session = sessions_; session != nullptr; session = session->next)
-    session->drain();  // GOAWAY; never closes the session from inside the loop
+  for (Http2Session* session = sessions_; session != nullptr;) {
+    Http2Session* next = session->next;
+    // To the successor, or GOAWAY (which never closes the session from inside the loop).
+    if (!session->moveTo(successor())) session->drain();
+    session = next;
+  }
   for (auto& per_upstream : idle_) {
     for (auto& per_server : per_upstream) {
       for (auto* connection : per_server) connection->close();
@@ -291,16 +297,16 @@ void Worker::beginDrain() {
   maybeFinishDrain();
 }
 
-// Event coalescing looks at every client connection of the worker, HTTP and PostgreSQL.
-void Worker::updateCoalescing() {
-  size_t connections = connection_count_ + (pg_ ? pg_->clientCount() : 0);
-  if (connections > coalescing_connections_) loop_.noteConnectionOpened();
-  coalescing_connections_ = connections;
-  loop_.setClientConnections(connections);
+size_t Worker::clientConnections() const {
+  return connection_count_ + (pg_ ? pg_->clientCount() : 0);
 }
 
+void Worker::updateCoalescing() { thread_.updateCoalescing(); }
+
 void Worker::maybeFinishDrain() {
-  if (draining_ && connection_count_ == 0 && (!pg_ || pg_->clientCount() == 0)) loop_.stop();
+  if (!draining_ || drained_ || clientConnections() != 0) return;
+  drained_ = true;
+  if (on_drained_) on_drained_();
 }
 
 // Closes this worker's idle connections to slots out of rotation (removing or vacant), lets
@@ -466,5 +472,9 @@ void Worker::connectionClosed(ClientConnection* connection) {
   updateCoalescing();
   maybeFinishDrain();
 }
+
+void Worker::connectionMoved(ClientConnection* connection) { connectionClosed(connection); }
+
+void Worker::sessionMoved(Http2Session* session) { sessionClosed(session); }
 
 }  // namespace sg::proxy

@@ -1,7 +1,7 @@
 #pragma once
-// A worker: one thread, one event loop, its own SO_REUSEPORT listening sockets, its own
-// upstream keep-alive pools and balancer state (shared-nothing). Other threads talk to it
-// only through drain()/stop(), which wake its loop.
+// A worker: one configuration generation's part of one worker thread (worker_thread.h): its
+// own SO_REUSEPORT listening sockets, upstream keep-alive pools and balancer state
+// (shared-nothing). Other threads talk to it only through drain()/post(), which wake its loop.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -24,6 +24,7 @@
 #include "proxy/request_id.h"
 #include "proxy/shared_state.h"
 #include "proxy/split_mix.h"
+#include "proxy/worker_thread.h"
 #include "store/client.h"
 
 namespace sg::pg {
@@ -41,7 +42,7 @@ class UpstreamConn;
 
 class Worker final : public net::TimerHandler, public cache::FillWaiter {
  public:
-  Worker(SharedState* shared, uint32_t index, const AccessLog* access_log);
+  Worker(SharedState* shared, WorkerThread& thread, const AccessLog* access_log);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -53,28 +54,51 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
   // stops start-up with a clear message).
   // `inherited`: listening sockets handed over by the process this one replaces (may be null).
   bool openListeners(net::InheritedListeners* inherited, std::string* error);
-  void run();
+  // On the loop thread: attaches to the thread and starts accepting (and the PostgreSQL
+  // listener, the store client, the maintenance timer).
+  void begin();
+  // The loop's wake (WorkerThread::onWake): completions, posted tasks, a requested drain.
+  void onWake();
   // Once a second: worker 0 ages outlier ejections (OutlierDetector::tick), and every worker
   // trims its pool of spare exchanges.
   void onTimer(net::Timer* timer) override;
-  // Thread-safe. drain(): stop accepting, finish in-flight requests, then exit run(). With
-  // `handover_link` (a successor process's link, see app/upgrade.h), idle keep-alive
-  // connections are passed to the successor instead of being closed.
-  void drain(int handover_link = -1);
+  // Thread-safe. drain(): stop accepting, finish in-flight requests, then call `on_drained`.
+  // With `handover_link` (a successor process's link, see app/upgrade.h), idle keep-alive
+  // connections are passed to the successor instead of being closed. With `successor` (the
+  // next generation's Worker on the same thread: an in-process reload), every client
+  // connection moves to it once idle, TLS and HTTP/2 ones included.
+  void drain(int handover_link = -1, Worker* successor = nullptr);
+  // Called once, on the loop thread, when a drain has finished.
+  void setOnDrained(std::function<void()> on_drained) { on_drained_ = std::move(on_drained); }
   // This worker's listening sockets, HTTP and PostgreSQL (call before run()).
   void listeningSockets(std::vector<net::ListeningSocket>* out) const;
   // Thread-safe: serves `fd`, an idle client connection a predecessor process passed on, as a
   // connection of the listener named `listener` (closed when there is none).
   void adopt(int fd, std::string listener);
-  // Thread-safe. stop(): exit run() now (after the drain limit).
-  void stop();
+  // On the loop thread: closes every connection now (after the drain limit) and detaches
+  // from the thread; the worker may then be destroyed on the loop thread.
+  void closeAll();
 
   net::EventLoop& loop() { return loop_; }
+  WorkerThread& thread() { return thread_; }
   SharedState& shared() { return *shared_; }
   uint32_t index() const { return index_; }
   bool draining() const { return draining_; }
   // Connections close after their response: draining without a successor to pass them to.
-  bool closesConnections() const { return draining_ && handover_link_ < 0; }
+  bool closesConnections() const {
+    if (!draining_ || handover_link_ >= 0) return false;
+    const Worker* newest = successor();
+    return newest == nullptr || newest->closesConnections();
+  }
+  // Where a draining worker's connections go: the newest generation's Worker on this thread
+  // (the successor's successor when that one drains too), or null without a successor.
+  Worker* successor() const {
+    Worker* newest = successor_;
+    while (newest != nullptr && newest->successor_ != nullptr) newest = newest->successor_;
+    return newest;
+  }
+  // Client connections and HTTP/2 sessions, HTTP and PostgreSQL (event coalescing).
+  size_t clientConnections() const;
   // The successor's link while handing over (else -1).
   int handoverLink() const { return handover_link_; }
   // Passes an idle client connection (`fd`, of listener `listener`) to the successor; the
@@ -115,6 +139,9 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
 
   void connectionOpened(ClientConnection* connection);
   void connectionClosed(ClientConnection* connection);
+  // A connection or session moving to the successor generation leaves this worker's count.
+  void connectionMoved(ClientConnection* connection);
+  void sessionMoved(Http2Session* session);
   // HTTP/2 connections: counted like client connections (a drain waits for them), and told
   // to go (GOAWAY) when the worker drains.
   void sessionOpened(Http2Session* session);
@@ -146,7 +173,6 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
                      std::function<void(DeliveryReport)> done);
 
  private:
-  void onWake();
   void trimSpareExchanges();
   void beginDrain();
   void maybeFinishDrain();
@@ -158,9 +184,10 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
   lb::PickContext pickContext(SharedUpstream& upstream, const std::vector<uint8_t>& tried);
 
   SharedState* shared_;
+  WorkerThread& thread_;
   uint32_t index_;
   const AccessLog* access_log_;
-  net::EventLoop loop_;
+  net::EventLoop& loop_;
   std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   std::vector<std::unique_ptr<lb::Balancer>> balancers_;         // per upstream
   std::vector<std::vector<std::vector<UpstreamConn*>>> idle_;    // [upstream][server] LIFO
@@ -176,14 +203,17 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
   ClientConnection* connections_ = nullptr;  // intrusive list of open client connections
   Http2Session* sessions_ = nullptr;         // intrusive list of open HTTP/2 sessions
   size_t connection_count_ = 0;              // client connections and HTTP/2 sessions
-  size_t coalescing_connections_ = 0;        // what updateCoalescing last saw (HTTP and PostgreSQL)
   // Exchanges not in use (LIFO: the warmest first). One in use belongs to its connection.
   std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
   bool draining_ = false;
-  int handover_link_ = -1;  // set when the drain begins
+  bool drained_ = false;
+  bool attached_ = false;        // begin() ran: the thread wakes this worker
+  int handover_link_ = -1;       // set when the drain begins
+  Worker* successor_ = nullptr;  // likewise
   std::atomic<int> requested_handover_link_{-1};
+  std::atomic<Worker*> requested_successor_{nullptr};
   std::atomic<bool> drain_requested_{false};
-  std::atomic<bool> stop_requested_{false};
+  std::function<void()> on_drained_;
   RequestIdGenerator request_ids_;
   net::Timer maintenance_{this};
   std::vector<int64_t> last_outlier_tick_;
@@ -199,8 +229,8 @@ class Worker final : public net::TimerHandler, public cache::FillWaiter {
   // Tasks from other threads (post), guarded by posted_mutex_.
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
-  std::unique_ptr<store::Client> store_;  // after loop_: its connections leave the loop first
-  std::unique_ptr<pg::PgWorker> pg_;      // after loop_ and buffers_, which it uses
+  std::unique_ptr<store::Client> store_;
+  std::unique_ptr<pg::PgWorker> pg_;  // after buffers_, which it uses
 };
 
 }  // namespace sg::proxy

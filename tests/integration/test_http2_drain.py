@@ -1,9 +1,11 @@
-"""HTTP/2 connections when the gateway drains (SIGTERM) or reloads (SIGHUP): GOAWAY (a shutdown
-notice with a PING, then the final GOAWAY with the last stream accepted), the stream in flight
-finishes with its whole body, a stream opened after the GOAWAY is refused (REFUSED_STREAM),
-idle connections are closed before the process exits, and after a reload a new connection
-is served by the new configuration. Also: an upstream's chunked trailers reach an HTTP/2
-client as a trailing HEADERS frame.
+"""HTTP/2 connections when the gateway drains (SIGTERM) or hands over to a new process (binary
+upgrade, SIGUSR2): GOAWAY (a shutdown notice with a PING, then the final GOAWAY with the last
+stream accepted), the stream in flight finishes with its whole body, a stream opened after the
+GOAWAY is refused (REFUSED_STREAM), idle connections are closed before the process exits, and
+after the hand-over a new connection is served by the new configuration. A reload (SIGHUP) stays
+in the process: it sends no GOAWAY, the sessions move to the new configuration (new streams use
+it, a stream in flight finishes on the old one). Also: an upstream's chunked trailers reach an
+HTTP/2 client as a trailing HEADERS frame.
 
 The upstream holds its /long response half way until the test releases it, so "in flight"
 is a state the test controls, not a race."""
@@ -19,7 +21,9 @@ from conftest import make_config, wait_s, wait_until
 from h2_frame_client import MAX_STREAM_ID, NO_ERROR, REFUSED_STREAM, FrameClient, status
 from hyperframe.frame import DataFrame, HeadersFrame, PingFrame
 from scripted_upstream import ScriptedUpstream
-from test_reload_upgrade import successors, wait_for_successor, write  # noqa: F401 (fixture)
+from test_reload_upgrade import (successor_pids, successors,  # noqa: F401 (fixture)
+                                 wait_for_drained, wait_for_in_process_reload, wait_for_successor,
+                                 write)
 from tls_support import client_context, make_certs
 
 CURL = "/usr/bin/curl"
@@ -35,15 +39,17 @@ TRAILERS = {
 
 
 class HeldUpstream:
-    """/long: a 200 whose body stops after FIRST until release(); /trailers*: chunked bodies
-    with trailers; anything else: a short 200 naming this upstream in X-Upstream."""
+    """/long: a 200 whose body stops after FIRST until release(); /held: no answer until
+    release(), then a 200 "held response NAME"; /trailers*: chunked bodies with trailers;
+    anything else: a short 200 naming this upstream in X-Upstream. `started` is set when a /long
+    or /held request arrived."""
 
     def __init__(self, name="held"):
         self.name = name
         self.started = threading.Event()
         self.released = threading.Event()
         self.paths = []
-        self.server = ScriptedUpstream(self.handle)
+        self.server = ScriptedUpstream(self.handle, name=name)
 
     @property
     def address(self):
@@ -61,6 +67,11 @@ class HeldUpstream:
             self.started.set()
             self.released.wait(timeout=wait_s(60))
             ex.send(REST)
+        elif path == "/held":
+            self.started.set()
+            self.released.wait(timeout=wait_s(60))
+            ex.respond(200, b"held response " + self.name.encode(),
+                       headers=[("X-Upstream", self.name)])
         elif path in TRAILERS:
             body, trailers = TRAILERS[path]
             ex.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
@@ -239,7 +250,8 @@ def test_a_stream_opened_after_the_final_goaway_is_refused_not_dropped(gateway, 
     assert "/short" not in u.paths  # the refused request never reached the upstream
 
 
-def test_reload_sends_h2_clients_to_the_process_with_the_new_routes(gateway, held, successors):
+def test_binary_upgrade_sends_h2_clients_to_the_process_with_the_new_routes(gateway, held,
+                                                                            successors):
     u1, u2 = held("u1"), held("u2")
     base = [{"name": "default", "match": {"prefix": "/"}, "upstream": "u1"}]
     cfg = h2_config({"u1": [u1.address], "u2": [u2.address]}, routes=base, workers=2)
@@ -253,7 +265,7 @@ def test_reload_sends_h2_clients_to_the_process_with_the_new_routes(gateway, hel
         assert u1.started.wait(timeout=wait_s(20))
         added = {"name": "b", "match": {"prefix": "/b"}, "upstream": "u2"}
         write(gw, dict(cfg, listeners=[dict(cfg["listeners"][0], routes=[added] + base)]))
-        os.kill(gw.pid, signal.SIGHUP)
+        os.kill(gw.pid, signal.SIGUSR2)  # the successor reads the file again
         successors.append(wait_for_successor(gw, 1))
         idle.wait_closed()  # the old process told it to go, and closed it
         goaway_sequence_checks(idle, last_id=sid)
@@ -274,6 +286,51 @@ def test_reload_sends_h2_clients_to_the_process_with_the_new_routes(gateway, hel
         idle.close()
         busy.close()
     assert gw.proc.wait(timeout=wait_s(30)) == 0  # the old process drained and exited
+
+
+def test_sighup_moves_h2_sessions_to_the_new_routes_without_goaway(gateway, held):
+    """In-process reload: no GOAWAY, no close; the idle session's next stream and a new stream
+    on the busy session use the new routes, the stream in flight finishes whole on the old
+    configuration, which is gone once it has."""
+    u1, u2 = held("u1"), held("u2")
+    base = [{"name": "default", "match": {"prefix": "/"}, "upstream": "u1"}]
+    cfg = h2_config({"u1": [u1.address], "u2": [u2.address]}, routes=base, workers=2)
+    gw = gateway(cfg)
+    idle, busy = FrameClient(gw.port), FrameClient(gw.port)
+    try:
+        sid = idle.request("/b")
+        idle.wait_for(lambda: idle.responses[sid]["ended"], "the response before the reload")
+        assert dict(idle.responses[sid]["headers"])["x-upstream"] == "u1"
+        long_sid = busy.request("/long")
+        r = busy.responses[long_sid]
+        busy.wait_for(lambda: len(r["body"]) == len(FIRST), "the first half of the body")
+        added = {"name": "b", "match": {"prefix": "/b"}, "upstream": "u2"}
+        write(gw, dict(cfg, listeners=[dict(cfg["listeners"][0], routes=[added] + base)]))
+        os.kill(gw.pid, signal.SIGHUP)
+        wait_for_in_process_reload(gw, 1)
+        for client in (idle, busy):
+            nxt = client.request("/b")
+            client.wait_for(lambda: client.responses[nxt]["ended"], "the response after the reload")
+            assert status(client.responses[nxt]) == 200
+            assert dict(client.responses[nxt]["headers"])["x-upstream"] == "u2"
+        assert gw.metric("scalegate_reloads_total", result="ok") == 1
+        assert u1.paths.count("/b") == 1 and u2.paths.count("/b") == 2
+        u1.release()
+        busy.wait_for(lambda: r["ended"], "the stream in flight across the reload")
+        assert bytes(r["body"]) == FIRST + REST and r["reset"] is None
+        wait_for_drained(gw, 1)
+        # Still open, never told to go: one more stream each on the same connections.
+        for client in (idle, busy):
+            again = client.request("/b")
+            client.wait_for(lambda: client.responses[again]["ended"], "a response after the drain")
+            assert dict(client.responses[again]["headers"])["x-upstream"] == "u2"
+            assert client.goaways == [] and not client.closed, client.frames
+    finally:
+        idle.close()
+        busy.close()
+    assert gw.alive() and successor_pids(gw) == []
+    assert gw.metric("scalegate_http2_goaways_total", listener="public") in (None, 0)
+    assert gw.metric("scalegate_http2_connections_total", listener="public") == 2
 
 
 @pytest.mark.parametrize("path,body,trailers", [

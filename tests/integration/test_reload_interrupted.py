@@ -1,4 +1,5 @@
-"""A reload or binary upgrade cut short by a process that dies: the successor killed before it
+"""A process hand-over (binary upgrade, SIGUSR2; the same path as a reload that changes
+`workers`) cut short by a process that dies: the successor killed before it
 is ready (the running process keeps serving and can hand over later), the successor killed
 after it took over while the old process drains (the old one still finishes what it holds and
 exits), and the old process killed during the hand-over (the successor serves on, with the very
@@ -17,7 +18,7 @@ import pytest
 from conftest import Conn, http_get, make_config, wait_s, wait_until
 from test_reload_link import linked, send  # noqa: F401 (fixture)
 from test_reload_upgrade import (KeepAliveLoad, gateway_from_copy, process_alive,  # noqa: F401
-                                 replace_binary, stop_pid, successors, wait_for_successor)
+                                 replace_binary, successors, wait_for_successor)
 
 # A successor that takes what the running process passes on the link (fd 3), then dies by
 # SIGKILL at STAGE: "on start" (before reading anything), "with the sockets" (after every
@@ -65,7 +66,7 @@ def test_a_successor_killed_before_it_is_ready_leaves_the_process_serving(
     assert FAILED.search(gw.logs).group(1) == "it exited before it was ready (see its log lines)"
     assert load.failures == [], load.failures[:5]
     assert load.ok > 20
-    assert gw.metric("scalegate_reloads_total", result="successor_failed") == 1
+    assert gw.metric("scalegate_reloads_total", result="failed") == 1
     # Nothing of the attempt is left behind: the same process hands over to a real successor.
     replace_binary(binary)
     os.kill(gw.pid, signal.SIGUSR2)
@@ -137,7 +138,7 @@ def test_the_old_process_killed_as_it_hands_over_loses_only_its_requests_in_flig
     gw = successors.watch(gateway(make_config({"u1": [upstream("u1")]}, workers=2)))
     with KeepAliveLoad(gw.port, clients=clients) as load:
         time.sleep(0.3)
-        os.kill(gw.pid, signal.SIGHUP)
+        os.kill(gw.pid, signal.SIGUSR2)  # a reload (SIGHUP) stays in this process
         pid = wait_for_successor(gw, 1)
         successors.append(pid)
         gw.proc.kill()  # as it starts draining

@@ -1,11 +1,12 @@
-"""What a successor takes over on reload (SIGHUP) and binary upgrade (SIGUSR2): for upstreams
-whose configuration did not change, each server's health (active check verdict, passive
-failures), its admin state and weight, and the circuit breaker; a changed upstream starts fresh;
-the memory cache; the counters and histograms, which count on; and TLS session ticket keys. Asserted through the successor's own admin listener (/metrics), with real upstreams."""
+"""What a reload (SIGHUP, POST /admin/reload: a new configuration in the same process) and a
+binary upgrade (SIGUSR2: a successor process) carry over: for upstreams whose configuration did
+not change, each server's health (active check verdict, passive failures), its admin state and
+weight, and the circuit breaker; a changed upstream starts fresh; the memory cache; the counters
+and histograms, which count on; the dashboard's history; and TLS session ticket keys. Asserted
+through the admin listener (/metrics) of what serves after, with real upstreams; each test runs
+both ways (HOW)."""
 import json
-import os
 import re
-import signal
 import ssl
 import threading
 import time
@@ -17,29 +18,17 @@ from conftest import (IncompleteBody, NoResponse, http_get, make_config, metric_
 from test_cache import count, expect, get, route
 from tls_support import client_context, make_certs, tls_config, tls_connect
 from tls_support import get as tls_get
-from test_reload_upgrade import (KeepAliveLoad, admin_reload, process_alive,  # noqa: F401
-                                 successors, wait_for_successor, write)
-
-TOOK_OVER = re.compile(r"took over the state of (\d+) upstream\(s\) \((\d+) servers\).*?"
-                       r"(\d+) changed upstream\(s\) start fresh")
+from test_reload_upgrade import (HOW, KeepAliveLoad, Reloader, successors,  # noqa: F401
+                                 write)
 
 
-def hand_over(gw, successors, signum=signal.SIGHUP, count=1):
-    os.kill(gw.pid, signum)
-    pid = wait_for_successor(gw, count)
-    successors.append(pid)
-    assert gw.proc.wait(timeout=wait_s(20)) == 0, gw.logs[-2000:]
-    assert process_alive(pid)
-    assert wait_until(lambda: TOOK_OVER.search(gw.logs), timeout=wait_s(10)), gw.logs[-2000:]
-    return TOOK_OVER.search(gw.logs).groups()
-
-
+@pytest.mark.parametrize("how", HOW)
 def test_health_admin_state_and_weights_carry_over_and_a_changed_upstream_starts_fresh(
-        gateway, upstream, successors):
+        gateway, upstream, successors, how):
     sick, off, fine, dead, alive, other = (
         upstream(n) for n in ("sick", "off", "fine", "dead", "alive", "other"))
     # rise 100 at 1 s: a server that failed its checks stays out for 100 s after it recovers,
-    # unless a successor forgets the verdict.
+    # unless what serves after the reload forgets the verdict.
     check = {"type": "http", "path": "/health", "interval": "1s", "timeout": "500ms",
              "rise": 100, "fall": 1, "expect": [200]}
     routes = [{"name": "other", "match": {"prefix": "/other"}, "upstream": "other"},
@@ -49,7 +38,8 @@ def test_health_admin_state_and_weights_carry_over_and_a_changed_upstream_starts
             "passive": {"max_fails": 1, "fail_timeout": "60s"}}
     cfg = make_config({"app": [sick, off, fine], "passive": [dead, alive], "other": [other]},
                       workers=2, upstream_opts=opts, routes=routes)
-    gw = successors.watch(gateway(cfg))
+    gw = gateway(cfg)
+    reloads = Reloader(how, gw, successors)
     sick.set_status(500)
     assert wait_until(lambda: gw.server_state("app", sick.address) == "failed_check",
                       timeout=wait_s(10))
@@ -68,7 +58,8 @@ def test_health_admin_state_and_weights_carry_over_and_a_changed_upstream_starts
                            "other": [{"address": other, "weight": 2}]},
                           workers=2, upstream_opts=opts, routes=routes)
     write(gw, dict(gw.cfg, upstreams=changed["upstreams"]))
-    assert hand_over(gw, successors) == ("2", "5", "1"), gw.logs[-2000:]
+    reloads.reload()
+    assert reloads.carried() == ("2", "5", "1"), gw.logs[-2000:]
     assert gw.server_state("app", sick.address) == "failed_check"
     assert gw.server_state("app", off.address) == "disabled"
     assert gw.server_state("app", fine.address) == "up"
@@ -88,33 +79,38 @@ def test_health_admin_state_and_weights_carry_over_and_a_changed_upstream_starts
     assert gw.metric("scalegate_upstream_retries_total", upstream="passive") in (None, 0)
 
 
-def test_an_open_breaker_stays_open_across_a_binary_upgrade(gateway, upstream, successors):
+@pytest.mark.parametrize("how", HOW)
+def test_an_open_breaker_stays_open_across_a_reload(gateway, upstream, successors, how):
     u = upstream("u1")
     breaker = {"error_threshold_percent": 50, "volume_threshold": 4, "window": "10s",
                "reset_timeout": "60s"}
-    gw = successors.watch(gateway(make_config({"u1": [{"address": u, "max_fails": 0}]}, workers=2,
-                                              upstream_opts={"u1": {"circuit_breaker": breaker}})))
+    gw = gateway(make_config({"u1": [{"address": u, "max_fails": 0}]}, workers=2,
+                             upstream_opts={"u1": {"circuit_breaker": breaker}}))
+    reloads = Reloader(how, gw, successors)
     u.set_status(500)
     for i in range(4):
         assert http_get(gw.port, "/e%d" % i).status == 500
     assert http_get(gw.port, "/refused").status == 503
     u.set_status(0)
     requests = u.stats()["requests"]
-    assert hand_over(gw, successors, signal.SIGUSR2)[0] == "1"
+    reloads.reload()
+    assert reloads.carried()[0] == "1"
     for i in range(3):
         r = http_get(gw.port, "/after%d" % i)
         assert r.status == 503, r
         assert r.header("Retry-After") is not None and int(r.header("Retry-After")) > 30, r
-    assert u.stats()["requests"] == requests, "the successor's breaker let requests through"
+    assert u.stats()["requests"] == requests, "the breaker after the reload let requests through"
     assert gw.server_state("u1", u.address) == "up"
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_the_memory_cache_carries_over_and_a_route_that_stops_caching_drops_its_entries(
-        gateway, upstream, successors):
+        gateway, upstream, successors, how):
     u = upstream("u1")
     routes = [route({"default_ttl": "60s"}, "/kept", "kept"),
               route({"default_ttl": "60s"}, "/gone", "gone"), route(None, "/", "plain")]
-    gw = successors.watch(gateway(make_config({"u1": [u]}, routes=routes, workers=2)))
+    gw = gateway(make_config({"u1": [u]}, routes=routes, workers=2))
+    reloads = Reloader(how, gw, successors)
     kept = ["/kept/%d" % n for n in range(3)]
     bodies = [expect(get(gw, target), "MISS").body for target in kept]
     expect(get(gw, "/gone/x"), "MISS")
@@ -122,12 +118,13 @@ def test_the_memory_cache_carries_over_and_a_route_that_stops_caching_drops_its_
     new_routes = [route({}, "/added", "added"), route({"default_ttl": "60s"}, "/kept", "kept"),
                   route(None, "/gone", "gone"), route(None, "/", "plain")]
     write(gw, dict(gw.cfg, listeners=[dict(gw.cfg["listeners"][0], routes=new_routes)]))
-    hand_over(gw, successors)
-    assert re.search(r"and 3 cache entries \(0 did not fit, 1 of routes that no longer cache\)",
+    reloads.reload()
+    assert reloads.carried()
+    assert re.search(r"\b3 cache entries \(0 did not fit, 1 of routes that no longer cache\)",
                      gw.logs), gw.logs[-2000:]
     for target, body in zip(kept, bodies):
         assert expect(get(gw, target), "HIT").body == body
-        assert count(u, target) == 1  # fetched once, by the old process
+        assert count(u, target) == 1  # fetched once, by the configuration replaced
     r = get(gw, "/gone/x")
     assert r.status == 200 and r.header("X-Cache") is None, r
     assert gw.metric("scalegate_cache_entries", listener="public", route="kept") == 3
@@ -139,12 +136,15 @@ def history(gw):
     return doc["series"]["listeners"]["public"]["time_ms"]
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_counters_histograms_and_the_dashboard_go_on_across_reloads_under_load(
-        gateway, upstream, successors):
-    """Every request answered by any of the processes is counted once in the last one, and a
-    scrape never sees a counter go back: the old process passes its totals with the sockets,
-    then what it counted while it drained. The dashboard's series go on too."""
-    gw = successors.watch(gateway(make_config({"u1": [upstream("u1")]}, workers=2)))
+        gateway, upstream, successors, how):
+    """Every request answered by any configuration (in_process) or process (process) is counted
+    once in what serves last, and a scrape never sees a counter go back: the configuration
+    replaced passes its totals on, then what it counted while it drained. The dashboard's series
+    go on too."""
+    gw = gateway(make_config({"u1": [upstream("u1")]}, workers=2))
+    reloads = Reloader(how, gw, successors)
     assert wait_until(lambda: len(history(gw)) >= 2, timeout=wait_s(10))
     first_point = history(gw)[0]
     seen = []  # scalegate_requests_total as scrapes saw it, in order
@@ -162,30 +162,32 @@ def test_counters_histograms_and_the_dashboard_go_on_across_reloads_under_load(
 
     scraper = threading.Thread(target=scrape, daemon=True)
     scraper.start()
-    old = gw.pid
     with KeepAliveLoad(gw.port, clients=4) as load:
-        for reload in range(1, 4):
+        for _ in range(3):
             time.sleep(0.3)
-            assert admin_reload(gw).status == 202
-            pid = wait_for_successor(gw, reload)
-            successors.append(pid)
-            assert wait_until(lambda: not process_alive(old), timeout=wait_s(20)), gw.logs[-2000:]
-            old = pid
+            reloads.reload(admin=True)
+            if not reloads.in_process:
+                reloads.wait_old_gone()
         time.sleep(0.3)
     stop.set()
     scraper.join(wait_s(10))
     assert load.failures == [], load.failures[:5]
-    assert wait_until(lambda: gw.logs.count("counted while it drained") == 3,
-                      timeout=wait_s(10)), gw.logs[-2000:]
+    if reloads.in_process:
+        reloads.wait_old_gone()  # then what each old configuration counted is added
+        assert gw.metric("scalegate_reloads_total", result="ok") == 3
+    else:
+        assert wait_until(lambda: gw.logs.count("counted while it drained") == 3,
+                          timeout=wait_s(10)), gw.logs[-2000:]
+        assert "counting on from the process replaced: " in gw.logs
     counted = gw.metric("scalegate_requests_total", route="default")
     assert counted == load.ok, (counted, load.ok)
     assert gw.metric("scalegate_request_duration_seconds_count", route="default") == load.ok
     values = [v for v in seen if v is not None]
     assert len(values) > 10 and values == sorted(values), values
-    assert "counting on from the process replaced: " in gw.logs
     points = history(gw)
     assert points[0] == first_point and points == sorted(set(points)), points
-    assert gw.logs.count("the dashboard shows on from the process replaced (3 series)") == 3
+    assert gw.logs.count("the dashboard shows on from the configuration replaced (3 series)") == 3, \
+        gw.logs[-3000:]
 
 
 TICKET_KEYS = re.compile(r"(\d+) TLS listener\(s\) keep their session ticket keys")
@@ -196,12 +198,14 @@ def certs(tmp_path_factory):
     return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
+@pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("tls_changed", [False, True])
 def test_tls_sessions_resume_across_a_reload_while_the_tls_block_is_unchanged(
-        gateway, upstream, certs, successors, tls_changed):
+        gateway, upstream, certs, successors, tls_changed, how):
     """The session ticket keys carry over, so clients resume instead of a full handshake each
     (a CPU spike on every reload); a changed `tls` block (certificates rotated) starts new keys."""
-    gw = successors.watch(gateway(tls_config(upstream("u1"), certs)))
+    gw = gateway(tls_config(upstream("u1"), certs))
+    reloads = Reloader(how, gw, successors)
     context = client_context(certs, max_version=ssl.TLSVersion.TLSv1_3)
     with tls_connect(gw.port, context) as sock:
         assert tls_get(sock, "/echo")[0] == 200  # TLS 1.3 tickets come after the handshake
@@ -210,8 +214,10 @@ def test_tls_sessions_resume_across_a_reload_while_the_tls_block_is_unchanged(
     if tls_changed:
         cfg["listeners"][0]["tls"]["handshake_timeout"] = "9s"
     write(gw, cfg)
-    hand_over(gw, successors)
-    assert TICKET_KEYS.search(gw.logs).group(1) == ("0" if tls_changed else "1"), gw.logs[-2000:]
+    reloads.reload()
+    assert reloads.carried()
+    if not reloads.in_process:  # the successor says how many it took (in-process: no such line)
+        assert TICKET_KEYS.search(gw.logs).group(1) == ("0" if tls_changed else "1"), gw.logs[-2000:]
     with tls_connect(gw.port, context, session=session) as sock:
         assert sock.session_reused != tls_changed
         assert tls_get(sock, "/echo")[0] == 200
