@@ -272,7 +272,7 @@ bool ClientConnection::switchToHttp2(bool* need_more) {
 
 void ClientConnection::retire() {
   Worker* newest = worker_->successor();
-  if (newest != nullptr && !newest->draining() && moveTo(newest)) return;
+  if (moveTo(newest)) return;
   // The newest generation drains too: into a successor process, when there is one.
   Worker* handing = newest != nullptr ? newest : worker_;
   if (handing->handoverLink() >= 0 && state_ == State::kWaiting && input_.empty() &&
@@ -285,13 +285,14 @@ void ClientConnection::retire() {
 }
 
 bool ClientConnection::moveTo(Worker* successor) {
-  if (state_ != State::kWaiting || !input_.empty() || stream_.fd() < 0 ||
-      stream_.channel() != nullptr || refresh_ || warm_done_ || delivery_) {
+  if (successor == nullptr || successor->draining() || state_ != State::kWaiting ||
+      !input_.empty() || stream_.fd() < 0 || stream_.channel() != nullptr || refresh_ ||
+      warm_done_ || delivery_) {
     return false;
   }
-  SharedListener* listener = successor->shared().listener(listener_->config->name);
-  if (listener == nullptr || (listener->config->tls != nullptr) != (stream_.tls() != nullptr))
-    return false;
+  SharedListener* listener =
+      successor->shared().listenerTaking(listener_->config->name, stream_.tls() != nullptr);
+  if (listener == nullptr) return false;
   if (stream_.tls() != nullptr && tls_config_ == nullptr)
     tls_config_ = worker_->shared().configHandle();
   listener_->open_connections->add(-1);

@@ -108,7 +108,8 @@ class ClientConnection final : public net::EventHandler,
   // one and the connection can move (plain socket, nothing buffered), else closed.
   void retire();
   // An idle connection joins the successor generation's worker (same thread) and its
-  // listener of the same name; false when it cannot (no such listener, TLS on one side only).
+  // listener of the same name; false when it cannot (no successor or a draining one, no such
+  // listener, TLS on one side only).
   bool moveTo(Worker* successor);
   void discardClientInput();
   // h2c prior knowledge: true when the connection went to HTTP/2 (this one is closed) or

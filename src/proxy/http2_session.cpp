@@ -585,9 +585,9 @@ void Http2Session::onBatchEnd() {
 bool Http2Session::moveTo(Worker* successor) {
   if (successor == nullptr || successor->draining() || closing_ || draining_ || lingering_)
     return false;
-  SharedListener* listener = successor->shared().listener(listener_->config->name);
-  if (listener == nullptr || (listener->config->tls != nullptr) != (socket_.tls() != nullptr))
-    return false;
+  SharedListener* listener =
+      successor->shared().listenerTaking(listener_->config->name, socket_.tls() != nullptr);
+  if (listener == nullptr) return false;
   if (socket_.tls() != nullptr && tls_config_ == nullptr)
     tls_config_ = worker_->shared().configHandle();
   // The gauges follow the session: its streams in flight close through the new listener.

@@ -503,9 +503,10 @@ bool SharedState::openQueues(std::string* error) {
   return true;
 }
 
-SharedListener* SharedState::listener(std::string_view name) {
+SharedListener* SharedState::listenerTaking(std::string_view name, bool tls) {
   for (auto& listener : listeners_) {
-    if (listener.config->name == name) return &listener;
+    if (listener.config->name == name)
+      return (listener.config->tls != nullptr) == tls ? &listener : nullptr;
   }
   return nullptr;
 }

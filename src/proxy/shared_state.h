@@ -167,8 +167,10 @@ class SharedState {
   // Keeps this generation's configuration (and the TLS contexts in it) alive: held by a TLS
   // connection that moved on to the next generation.
   std::shared_ptr<const void> configHandle() const { return config_; }
-  // The HTTP listener named `name`, or null.
-  SharedListener* listener(std::string_view name);
+  // Where a client connection of an older generation's listener `name` moves to: this
+  // generation's listener of that name when it is TLS exactly when the connection is (`tls`);
+  // null otherwise (the connection cannot move).
+  SharedListener* listenerTaking(std::string_view name, bool tls);
   metrics::Registry& registry() { return registry_; }
   std::vector<SharedUpstream>& upstreams() { return upstreams_; }
   std::vector<SharedListener>& listeners() { return listeners_; }
