@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "net/event_loop.h"
+#include "pg/pg_service.h"
 #include "proxy/running_state.h"
 
 namespace sg::app {
@@ -75,6 +76,8 @@ void carryRunningState(Generation& old, Generation& next) {
 bool Generations::reload(std::shared_ptr<const config::Config> config, std::string* error) {
   Generation& old = *current_;
   auto next = std::make_unique<Generation>(std::move(config), old.gateway.threads(), reload_);
+  if (old.gateway.postgres() != nullptr && next->gateway.postgres() != nullptr)
+    next->gateway.postgres()->shareCancelKeys(*old.gateway.postgres());
   net::InheritedListeners inherited;
   if (!inheritSockets(old, &inherited, error)) {
     old.counters.failed->inc();

@@ -37,6 +37,8 @@ class AdminSession final : public net::TimerHandler {
   bool processInput(net::Buffer& in);
   // A collected answer (SHOW CLIENTS / SERVERS gather rows on every worker) is ready.
   void finishCollected(const std::string& result);
+  // Nothing is on its way to the client (it may move to a new configuration generation).
+  bool idle() const { return !waiting_; }
   // PAUSE answers once no server of its pools runs a transaction (polled).
   void onTimer(net::Timer* timer) override;
 

@@ -126,6 +126,9 @@ void ClientConn::readInput() {
     if (result == Stream::Read::kDataDrained && !peer_closing_) break;
   }
   stream_.reclaim(worker_->buffers());
+  // Draining: what it sent may have ended its transaction without a server (a batch the proxy
+  // answered), or brought it back from a state that could not move.
+  if (worker_->draining() && (state_ == State::kIdle || state_ == State::kAdmin)) retire();
 }
 
 void ClientConn::processInput() {
@@ -258,6 +261,7 @@ bool ClientConn::answerSslRequest() {
     return false;
   }
   stream_.startTls(std::move(session));
+  tls_context_ = tls.context;
   setState(State::kTlsHandshake);
   continueTlsHandshake();
   return false;
@@ -416,6 +420,7 @@ void ClientConn::authenticated() {
     admin_ = std::make_unique<AdminSession>(this);
     setState(State::kAdmin);
     admin_->welcome(&stream_.out());
+    if (worker_->draining()) retire();  // logged in while its configuration drains
     return;
   }
   {
@@ -438,6 +443,7 @@ void ClientConn::authenticated() {
     return;
   }
   sendWelcome();
+  if (worker_->draining()) retire();  // logged in while its configuration drains
 }
 
 void ClientConn::sendWelcome() {
@@ -462,9 +468,11 @@ void ClientConn::sendWelcome() {
     params_.shareWith(&pool_->last_params);
   }
   for (const auto& [name, value] : welcome) appendParameterStatus(&stream_.out(), name, value);
-  cancel_pid_ = static_cast<int32_t>(worker_->random() & 0x7fffffff);
-  cancel_secret_ = static_cast<int32_t>(worker_->random());
-  worker_->service().registerCancelKey(cancel_pid_, cancel_secret_, worker_->index(), id_);
+  do {  // a pid no other client of this process holds (0 means none)
+    cancel_pid_ = static_cast<int32_t>(worker_->random() & 0x7fffffff);
+    cancel_secret_ = static_cast<int32_t>(worker_->random());
+  } while (cancel_pid_ == 0 || !worker_->service().registerCancelKey(cancel_pid_, cancel_secret_,
+                                                                     worker_->index(), id_));
   appendBackendKeyData(&stream_.out(), cancel_pid_, cancel_secret_);
   appendReadyForQuery(&stream_.out(), 'I');
   setState(State::kIdle);

@@ -121,6 +121,12 @@ class ClientConn final : public net::EventHandler,
   // Closes with a FATAL error (SQLSTATE, message) when not empty.
   void closeWithError(std::string_view sqlstate, const std::string& message) override;
   void close();
+  // client_move.cpp. Its worker drains: the client moves to the newest configuration
+  // generation once it is between transactions (now, or when its transaction or login ends),
+  // keeping its socket, TLS session, cancel key, session parameters and prepared statements.
+  // Without a generation to move to, or when the new one has no place for it (its database
+  // or listener gone, its database's shards changed, TLS now required), it is closed (57P01).
+  void retire();
 
   void onEvents(uint32_t events) override;
   void onTimer(net::Timer* timer) override;
@@ -143,6 +149,12 @@ class ClientConn final : public net::EventHandler,
  private:
   friend class AdminSession;
   void setState(State state);
+  // client_move.cpp
+  bool betweenTransactions() const;
+  // False with *why when the successor has no place for it (nothing changed then).
+  bool moveTo(PgWorker* successor, std::string* why);
+  void changeWorker(PgWorker* successor, uint32_t listener,
+                    const config::PostgresDatabaseConfig* database);
   void readInput();
   void processInput();
   bool processStartup();
@@ -249,6 +261,8 @@ class ClientConn final : public net::EventHandler,
 
   PgWorker* worker_;
   Stream stream_;
+  // The certificates its TLS session was made with (it may outlive their configuration).
+  std::shared_ptr<const net::TlsContext> tls_context_;
   uint32_t listener_;
   State state_ = State::kStartup;
   uint64_t id_;

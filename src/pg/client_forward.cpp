@@ -558,8 +558,8 @@ void ClientConn::releaseServer() {
   armIdleTimers();
   stream_.trimOutput();
   worker_->releaseServer(server);
-  // Draining: the transaction that was running has ended; the client goes now.
-  if (worker_->draining()) closeWithError("57P01", "the proxy is shutting down");
+  // Draining: the transaction that was running has ended; the client moves or goes now.
+  if (worker_->draining()) retire();
 }
 
 // The client leaves with a server attached: a clean server goes back (after the reset query

@@ -262,9 +262,11 @@ void ClientConn::onScatterOver() {
   setState(State::kIdle);
   armIdleTimers();
   if (worker_->draining()) {
-    // As after a transaction: the statement that was running has ended; the client goes now.
+    // As after a transaction: the statement that was running has ended; the client moves or
+    // goes now.
     flushToClient();
-    return closeWithError("57P01", "the proxy is shutting down");
+    if (state_ != State::kClosed) retire();
+    if (state_ == State::kClosed) return;
   }
   if (scatter_starting_) return;  // forwardMessages goes on with the input
   processInput();

@@ -157,22 +157,22 @@ bool PgService::admitClient() {
   return true;
 }
 
-void PgService::registerCancelKey(int32_t pid, int32_t secret, uint32_t worker,
+bool PgService::registerCancelKey(int32_t pid, int32_t secret, uint32_t worker,
                                   uint64_t client_id) {
-  std::lock_guard lock(cancel_mutex_);
-  cancel_keys_[pid] = {secret, worker, client_id};
+  std::lock_guard lock(cancel_keys_->mutex);
+  return cancel_keys_->targets.try_emplace(pid, CancelTarget{secret, worker, client_id}).second;
 }
 
 void PgService::unregisterCancelKey(int32_t pid) {
-  std::lock_guard lock(cancel_mutex_);
-  cancel_keys_.erase(pid);
+  std::lock_guard lock(cancel_keys_->mutex);
+  cancel_keys_->targets.erase(pid);
 }
 
 bool PgService::findCancelKey(int32_t pid, int32_t secret, uint32_t* worker,
                               uint64_t* client_id) const {
-  std::lock_guard lock(cancel_mutex_);
-  auto it = cancel_keys_.find(pid);
-  if (it == cancel_keys_.end() || it->second.secret != secret) return false;
+  std::lock_guard lock(cancel_keys_->mutex);
+  auto it = cancel_keys_->targets.find(pid);
+  if (it == cancel_keys_->targets.end() || it->second.secret != secret) return false;
   *worker = it->second.worker;
   *client_id = it->second.client_id;
   return true;

@@ -80,13 +80,22 @@ class PgService {
 
   // max_client_conn, exact across workers.
   bool admitClient();
+  // A client that moved in from the previous configuration (an in-process reload): counted
+  // even over max_client_conn, as a lowered limit closes no client that is connected.
+  void clientMovedIn() { clients_.fetch_add(1, std::memory_order_relaxed); }
   void clientLeft() { clients_.fetch_sub(1, std::memory_order_relaxed); }
   uint32_t clientCount() const { return clients_.load(std::memory_order_relaxed); }
 
-  // Cancel keys: the (pid, secret) the proxy gave a client, and where that client lives.
-  void registerCancelKey(int32_t pid, int32_t secret, uint32_t worker, uint64_t client_id);
+  // Cancel keys: the (pid, secret) the proxy gave a client, and where that client lives (its
+  // worker's index: the thread, whichever configuration generation it is on now). False when
+  // `pid` is taken: the caller draws another.
+  bool registerCancelKey(int32_t pid, int32_t secret, uint32_t worker, uint64_t client_id);
   void unregisterCancelKey(int32_t pid);
   bool findCancelKey(int32_t pid, int32_t secret, uint32_t* worker, uint64_t* client_id) const;
+
+  // An in-process reload: this (new) service answers the cancel keys the older one gave, so a
+  // cancel request for a client still finishing its transaction there reaches it. Before start.
+  void shareCancelKeys(const PgService& older) { cancel_keys_ = older.cancel_keys_; }
 
   std::shared_ptr<const Statement> internStatement(std::string_view body);
 
@@ -121,8 +130,12 @@ class PgService {
     uint32_t worker;
     uint64_t client_id;
   };
-  mutable std::mutex cancel_mutex_;
-  std::unordered_map<int32_t, CancelTarget> cancel_keys_;
+  // Shared by the configuration generations of one process (shareCancelKeys).
+  struct CancelKeys {
+    std::mutex mutex;
+    std::unordered_map<int32_t, CancelTarget> targets;
+  };
+  std::shared_ptr<CancelKeys> cancel_keys_ = std::make_shared<CancelKeys>();
   std::mutex statements_mutex_;
   std::unordered_map<std::string, std::weak_ptr<const Statement>> statements_;
   uint64_t next_statement_ = 1;

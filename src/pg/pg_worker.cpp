@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <vector>
 
 #include "net/intrusive_list.h"
 #include "net/socket.h"
@@ -53,9 +54,15 @@ PgWorker::PgWorker(PgService& service, uint32_t index, net::EventLoop& loop,
       buffers_(buffers),
       post_(std::move(post)),
       clients_changed_(std::move(clients_changed)),
-      rng_state_(0x9e3779b97f4a7c15ULL * (index + 1) ^ static_cast<uint64_t>(::getpid())) {}
+      // The address tells apart the generations of one process (their cancel keys differ).
+      rng_state_(0x9e3779b97f4a7c15ULL * (index + 1) ^ static_cast<uint64_t>(::getpid()) ^
+                 reinterpret_cast<uintptr_t>(this)) {}
 
-PgWorker::~PgWorker() { closeAll(); }
+PgWorker::~PgWorker() {
+  closeAll();
+  if (successor_ != nullptr) std::erase(successor_->predecessors_, this);
+  for (PgWorker* older : predecessors_) older->successor_ = nullptr;
+}
 
 const config::PostgresConfig& PgWorker::config() const { return service_.config(); }
 
@@ -196,8 +203,12 @@ void PgWorker::listeningSockets(std::vector<net::ListeningSocket>* out) const {
     out->push_back({net::localAddress(acceptor->fd()).toString(), acceptor->fd()});
 }
 
-void PgWorker::beginDrain() {
+void PgWorker::beginDrain(PgWorker* successor) {
   draining_ = true;
+  if (successor != nullptr) {
+    successor_ = successor;
+    successor->predecessors_.push_back(this);
+  }
   if (lag_monitor_ != nullptr) lag_monitor_->stop();
   for (auto& acceptor : acceptors_) {
     loop_.remove(acceptor->fd());  // the socket may live on in a successor process
@@ -209,7 +220,7 @@ void PgWorker::beginDrain() {
     if (client->server() == nullptr && client->state() != ClientConn::State::kScatter)
       idle.push_back(client);
   }
-  for (ClientConn* client : idle) client->closeWithError("57P01", "the proxy is shutting down");
+  for (ClientConn* client : idle) client->retire();
   closeIdleServers(nullptr);
   if (clients_changed_) clients_changed_();
 }
@@ -236,9 +247,23 @@ void PgWorker::clientClosed(ClientConn* client) {
   if (clients_changed_) clients_changed_();
 }
 
+void PgWorker::clientMovedOut(ClientConn* client) {
+  unregisterWaiter(client);
+  clientClosed(client);
+}
+
+void PgWorker::clientMovedIn(ClientConn* client) {
+  clientOpened(client);
+  registerWaiter(client);
+}
+
 ClientConn* PgWorker::findClient(uint64_t id) {
   auto it = clients_.find(id);
-  return it == clients_.end() ? nullptr : it->second;
+  if (it != clients_.end()) return it->second;
+  for (PgWorker* older : predecessors_) {
+    if (ClientConn* client = older->findClient(id)) return client;
+  }
+  return nullptr;
 }
 
 ServerWaiter* PgWorker::findWaiter(uint64_t id) {
@@ -378,11 +403,12 @@ void PgWorker::connectFor(Pool& pool, uint64_t waiter_id) {
   int error_code = 0;
   net::Address address;
   int fd = -1;
-  if (draining_) {
-    // No new server while draining; the waiter gets the error below.
-  } else if (!pool.address(&address)) {
+  // No new server while shutting down. (Draining into a successor generation, a client waiting
+  // or logging in here still gets one: it moves once its transaction has ended.)
+  const bool shutting_down = draining_ && successor_ == nullptr;
+  if (!shutting_down && !pool.address(&address)) {
     error_code = ENOENT;  // a replica RELOAD removed
-  } else {
+  } else if (!shutting_down) {
     fd = net::connectSocket(address, &error_code);
   }
   if (fd >= 0) setKeepAlive(fd);
@@ -391,11 +417,17 @@ void PgWorker::connectFor(Pool& pool, uint64_t waiter_id) {
       std::lock_guard lock(pool.mutex);
       --pool.open;
     }
-    pool.stats().server_login_failures.inc(1);
-    markUnreachable(pool);
+    if (!shutting_down) {
+      pool.stats().server_login_failures.inc(1);
+      markUnreachable(pool);
+    }
     if (ServerWaiter* waiter = findWaiter(waiter_id)) {
-      waiter->onServerUnavailable(
-          "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
+      if (shutting_down) {
+        waiter->onServerUnavailable("57P01", "the proxy is shutting down");
+      } else {
+        waiter->onServerUnavailable(
+            "08006", std::string("could not connect to the server: ") + std::strerror(error_code));
+      }
     }
     return serve(&pool);
   }
@@ -431,7 +463,9 @@ void PgWorker::releaseServer(ServerConn* server) {
   bool keep = false;
   {
     std::lock_guard lock(pool.mutex);
-    keep = !draining_ && server->generation() == pool.generation &&
+    // Draining into a successor generation, its clients still waiting here are served first.
+    keep = (!draining_ || (successor_ != nullptr && !pool.waiters.empty())) &&
+           server->generation() == pool.generation &&
            now() - server->connectedAtMs() < config().server_lifetime.count() &&
            pool.open <= pool.size() + pool.reserve();
     // A server that closes leaves in_use in serverClosed (it is still active until then).
@@ -442,8 +476,12 @@ void PgWorker::releaseServer(ServerConn* server) {
       serveLocked(pool, &handoffs);
     }
   }
-  // Closing takes the pool's lock again (serverClosed), so it happens after.
-  if (!keep) server->close(draining_ ? "the proxy is shutting down" : "lifetime or reconnect");
+  // Closing takes the pool's lock again (serverClosed), so it happens after. Its client is
+  // done with it: the close is not the client's loss.
+  if (!keep) {
+    server->attach(nullptr);
+    server->close(draining_ ? "the proxy is shutting down" : "lifetime or reconnect");
+  }
   runHandoffs(pool, handoffs);
 }
 

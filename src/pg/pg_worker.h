@@ -46,8 +46,17 @@ class PgWorker final : public net::TimerHandler {
 
   bool openListeners(net::InheritedListeners* inherited, uint32_t workers, std::string* error);
   void start();  // on the loop thread, before the loop runs
-  // Stop accepting; idle clients are closed, others when their transaction ends.
-  void beginDrain();
+  // Stop accepting; idle clients are closed, others when their transaction ends. With
+  // `successor` (the next configuration generation's worker on this thread: an in-process
+  // reload) clients move to it instead, each once it is between transactions.
+  void beginDrain(PgWorker* successor = nullptr);
+  // Where a draining worker's clients go: the newest generation's worker on this thread, or
+  // null without a successor.
+  PgWorker* successor() const {
+    PgWorker* newest = successor_;
+    while (newest != nullptr && newest->successor_ != nullptr) newest = newest->successor_;
+    return newest;
+  }
   // This worker's listening sockets (a successor process takes them over).
   void listeningSockets(std::vector<net::ListeningSocket>* out) const;
   bool draining() const { return draining_; }
@@ -81,7 +90,12 @@ class PgWorker final : public net::TimerHandler {
 
   void clientOpened(ClientConn* client);
   void clientClosed(ClientConn* client);
-  // For a cancel request or the admin console; servers look for waiters (findWaiter).
+  // A client moving between generations (ClientConn::moveTo) leaves one and joins the other.
+  void clientMovedOut(ClientConn* client);
+  void clientMovedIn(ClientConn* client);
+  // For a cancel request or the admin console; servers look for waiters (findWaiter). A
+  // client still finishing its transaction on an older generation (draining into this one)
+  // is found too.
   ClientConn* findClient(uint64_t id);
   // What waits for servers of this worker's pools: registered from its start to its close.
   void registerWaiter(ServerWaiter* waiter) { waiters_[waiter->waiterId()] = waiter; }
@@ -147,6 +161,10 @@ class PgWorker final : public net::TimerHandler {
   std::unordered_map<uint64_t, ServerConn*> servers_;  // every server on this loop
   uint64_t rng_state_;
   bool draining_ = false;
+  // In-process reloads: the generation this one drains into, and those draining into it (all
+  // on this thread; an older generation is destroyed before the one it drains into).
+  PgWorker* successor_ = nullptr;
+  std::vector<PgWorker*> predecessors_;
   net::Timer maintenance_{this};
   std::unique_ptr<route::StatementClassifier> classifier_;
   std::unordered_map<std::string, std::unique_ptr<route::ShardKeyFinder>> shard_keys_;

@@ -276,7 +276,7 @@ void Worker::beginDrain() {
     loop_.remove(acceptor->fd());
     acceptor->closeSocket();
   }
-  if (pg_) pg_->beginDrain();
+  if (pg_) pg_->beginDrain(successor_ != nullptr ? successor_->postgres() : nullptr);
   for (ClientConnection* connection = connections_; connection != nullptr;) {
     ClientConnection* next = connection->next;
     connection->drain();

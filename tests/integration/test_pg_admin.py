@@ -289,6 +289,8 @@ def test_reconnect_replaces_servers(pooler, kind):  # noqa: F811
         conn.execute("SELECT 1")
         assert target.admin_psql("RECONNECT").returncode == 0
         conn.commit()
+        # Its client is not closed with it: the next transaction gets another server.
+        assert conn.execute("SELECT 2").fetchone()[0] == 2
     assert wait_until(lambda: rows_for(target, "SHOW POOLS", database="app")[0]["sv_active"] == "0", 5), \
         rows_for(target, "SHOW POOLS", database="app")
 

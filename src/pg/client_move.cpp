@@ -1,0 +1,112 @@
+// ClientConn: moving to the next configuration generation (an in-process reload). The new
+// generation's worker runs on the same thread and loop, so the client moves by pointer: its
+// socket stays registered, its TLS session and buffers stay its own. What belongs to the old
+// configuration is looked up again in the new one: the listener, the database, the pool, and
+// the names its prepared statements have on servers.
+#include <spdlog/spdlog.h>
+
+#include "pg/admin_console.h"
+#include "pg/client_conn.h"
+#include "pg/pg_service.h"
+#include "pg/pg_worker.h"
+#include "pg/pool.h"
+
+namespace sg::pg {
+
+namespace {
+
+std::optional<uint32_t> listenerNamed(const config::PostgresConfig& config,
+                                      const std::string& name) {
+  for (uint32_t i = 0; i < config.listeners.size(); ++i) {
+    if (config.listeners[i].name == name) return i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ClientConn::retire() {
+  if (state_ == State::kClosed) return;
+  PgWorker* newest = worker_->successor();
+  if (newest == nullptr || newest->draining())
+    return closeWithError("57P01", "the proxy is shutting down");
+  if (!betweenTransactions()) return;  // back here when its transaction (or login) has ended
+  std::string why;
+  if (moveTo(newest, &why)) return;
+  spdlog::info("postgres: client {} ({}) closed by the reload: {}", id_, peer(), why);
+  closeWithError("57P01", "the configuration was reloaded: " + why);
+}
+
+// Nothing of it is on a server or half-answered: no transaction, no server, no batch the proxy
+// is answering, no large message passing through. Bytes it sent may wait in its input buffer:
+// they are read on the new configuration.
+bool ClientConn::betweenTransactions() const {
+  if (state_ == State::kAdmin) return admin_->idle();
+  return state_ == State::kIdle && server_ == nullptr && scatter_ == nullptr &&
+         transaction_status_ == 'I' && local_txn_ == LocalTxn::kNone && !lsn_asked_ &&
+         !proxy_tail_ && !reroute_after_release_ && !requesting_ && stream_remaining_ == 0 &&
+         local_errors_.empty() && !skip_until_sync_ && !proxy_batch_ && !prepare_flush_;
+}
+
+bool ClientConn::moveTo(PgWorker* successor, std::string* why) {
+  const config::PostgresConfig& next = successor->config();
+  const std::string& listener_name = worker_->config().listeners[listener_].name;
+  std::optional<uint32_t> listener = listenerNamed(next, listener_name);
+  if (!listener) {
+    *why = "its listener " + listener_name + " was removed";
+    return false;
+  }
+  if (stream_.tls() == nullptr && next.client_tls.required()) {
+    *why = "TLS is now required";
+    return false;
+  }
+  const config::PostgresDatabaseConfig* database = nullptr;
+  if (pool_ != nullptr) {  // else the admin console's
+    database = next.findDatabase(database_);
+    if (database == nullptr) {
+      *why = "database " + database_ + " was removed";
+      return false;
+    }
+    if (database->sharding.shards.size() != database_config_->sharding.shards.size()) {
+      *why = "the shards of database " + database_ + " changed";
+      return false;
+    }
+  }
+  changeWorker(successor, *listener, database);
+  spdlog::debug("postgres: client {} moved to the new configuration", id_);
+  return true;
+}
+
+void ClientConn::changeWorker(PgWorker* successor, uint32_t listener,
+                              const config::PostgresDatabaseConfig* database) {
+  PgService& service = successor->service();
+  if (pool_ != nullptr) {
+    Pool* pool = service.pool(*database, user_);
+    shareCredentials(*pool_, *pool);  // its servers log in as the old pool's did
+    {
+      std::lock_guard lock(pool_->mutex);
+      --pool_->clients;
+    }
+    {
+      std::lock_guard lock(pool->mutex);
+      ++pool->clients;
+    }
+    pool_ = pool;
+  }
+  // Prepared again on the new servers when used, under the new generation's names.
+  for (auto& [name, statement] : statements_) statement = service.internStatement(statement->body);
+  if (counted_) {
+    worker_->service().clientLeft();
+    service.clientMovedIn();
+  }
+  worker_->clientMovedOut(this);  // its cancel key stays: the generations share them
+  successor->clientMovedIn(this);
+  worker_ = successor;
+  listener_ = listener;
+  database_config_ = database;
+  route_pool_ = nullptr;
+  lookup_pool_ = nullptr;
+  if (state_ == State::kIdle) armIdleTimers();
+}
+
+}  // namespace sg::pg
