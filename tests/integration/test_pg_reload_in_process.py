@@ -159,6 +159,34 @@ def test_an_open_transaction_commits_then_its_client_moves(pooler, pg_server, se
     conn.close()
 
 
+def test_a_client_waiting_for_a_server_during_the_reload_gets_one(pooler, pg_server, second_db):  # noqa: F811
+    """pool_size 1: a holder keeps the only server in a transaction, a waiter queues behind it;
+    the reload comes; the holder commits: the waiter's query must run (on either
+    configuration), and both clients then run on the new one."""
+    target = pooler("scalegate", databases={"app": entry(pg_server, "app", pool_size=1)})
+    holder = target.connect()
+    assert one(holder, "SELECT current_database()")[0] == "app"  # in a transaction: holds the server
+    waiter = target.connect(autocommit=True)
+    waiting = Background(lambda: one(waiter, "SELECT 'served'"))
+
+    def waiters():
+        _, rows = target.admin_rows("SHOW POOLS")
+        return sum(int(r["cl_waiting"]) for r in rows if r["database"] == "app")
+
+    assert wait_until(lambda: waiters() == 1, 10), target.admin_rows("SHOW POOLS")[1]
+    reload(target, 1, databases={"app": entry(pg_server, second_db, pool_size=1)})
+    assert waiting.is_alive()
+    holder.commit()
+    assert wait_until(lambda: not waiting.is_alive(), 10), "the waiter was not served"
+    assert waiting.error is None and waiting.value == ("served",), repr(waiting.error)
+    assert one(waiter, "SELECT current_database()")[0] == second_db
+    assert one(holder, "SELECT current_database()")[0] == second_db
+    holder.commit()
+    wait_for_drained(target, 1)
+    holder.close()
+    waiter.close()
+
+
 # ---------------------------------------------------------------------------
 # 4. named statements survive the move
 # ---------------------------------------------------------------------------
@@ -311,9 +339,7 @@ def test_reloads_under_pgbench_fail_no_transaction(pooler, pg_server):  # noqa: 
         wait_for_drained(target, i + 1)  # every pgbench client moved at its next transaction's end
     assert bench.is_alive(), "pgbench ended before the reloads were done:\n%s" % (
         (bench.value.stdout + bench.value.stderr)[-2000:] if bench.value else repr(bench.error))
-    # The same four client connections (addresses and ports) are on the newest generation:
-    # none was closed and connected again (pgbench does not reconnect; it would abort).
-    assert app_clients(target) == before
+    after = app_clients(target)
     bench.join(wait_s(seconds + 60))
     assert not bench.is_alive() and bench.error is None, repr(bench.error)
     r = bench.value
@@ -322,6 +348,9 @@ def test_reloads_under_pgbench_fail_no_transaction(pooler, pg_server):  # noqa: 
     assert r.returncode == 0, output[-2000:]
     assert failed == 0 and "aborted" not in output, output[-2000:]
     assert tps and done and done > 0, output[-2000:]
+    # The same four client connections (addresses and ports) were on the newest generation:
+    # none was closed and connected again (pgbench does not reconnect; it would abort).
+    assert after == before, (after, before)
     assert target.metric("scalegate_reloads_total", result="ok") == reloads
 
 
