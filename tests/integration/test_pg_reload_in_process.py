@@ -7,14 +7,14 @@ statements; its next transaction runs on the new configuration (a database entry
 changed in the file: current_database() says the new one). A client inside a transaction
 finishes it on the old configuration and moves at its ReadyForQuery 'I'; a cancel reaches a
 query still running on the old generation. A client whose database was removed from the file is
-closed with FATAL 57P01. In session pool_mode a client keeps its server, so it stays on the old
+(or whose listener was removed) is closed with FATAL 57P01. In session pool_mode a client keeps its server, so it stays on the old
 generation until it disconnects. SIGTERM after a reload drains as before.
 
 Checked with psycopg (and a raw protocol client for the exact SQLSTATE), pgbench, and the log
 lines of test_reload_upgrade.py ("the new configuration serves", "the old configuration has
 drained and is gone"). The configuration is rewritten with ScalegatePg.reconfigure and the
-reload is a SIGHUP to the gateway's pid (not the admin console's RELOAD, which reloads the
-PostgreSQL service in place)."""
+reload is a SIGHUP to the gateway's pid (once POST /admin/reload too), not the admin console's
+RELOAD, which reloads the PostgreSQL service in place."""
 import os
 import signal
 import socket
@@ -23,10 +23,11 @@ import threading
 import psycopg
 import pytest
 
+from conftest import can_connect, free_port
 from pg_support import (ADMIN, DirectTarget, RawClient, error_fields, pg_server,  # noqa: F401
                         pgbench_summary, pooler, query_msg, read_message, wait_s, wait_until)
 from test_pg_tls import certs, client_tls  # noqa: F401  (module fixture: openssl certificates)
-from test_reload_upgrade import DRAINED, wait_for_drained, wait_for_in_process_reload
+from test_reload_upgrade import DRAINED, admin_reload, wait_for_drained, wait_for_in_process_reload
 
 SECOND_DB = "app_b"  # a second database on the PostgreSQL server (owned by app)
 
@@ -45,12 +46,16 @@ def entry(pg, dbname="app", pool_size=2):
     return {"primary": pg.address, "dbname": dbname, "pool_size": pool_size}
 
 
-def reload(target, count, databases=None, **settings):
-    """Rewrites the file (databases / `postgres:` keys), sends SIGHUP and waits for the count-th
-    in-process reload to serve: the same process, no successor."""
+def reload(target, count, databases=None, how="sighup", **settings):
+    """Rewrites the file (databases / `postgres:` keys), sends SIGHUP (or POST /admin/reload)
+    and waits for the count-th in-process reload to serve: the same process, no successor."""
     pid = target.pid
     target.reconfigure(databases=databases, **settings)
-    os.kill(pid, signal.SIGHUP)
+    if how == "sighup":
+        os.kill(pid, signal.SIGHUP)
+    else:
+        r = admin_reload(target)
+        assert r.status == 202, r
     wait_for_in_process_reload(target, count)
     assert target.pid == pid and target.alive(), target.logs[-3000:]
 
@@ -96,7 +101,8 @@ class Background(threading.Thread):
 # ---------------------------------------------------------------------------
 # 1. an idle client moves, with its session
 # ---------------------------------------------------------------------------
-def test_an_idle_client_moves_with_its_session_parameters(pooler):  # noqa: F811
+@pytest.mark.parametrize("how", ["sighup", "admin"])
+def test_an_idle_client_moves_with_its_session_parameters(pooler, how):  # noqa: F811
     target = pooler("scalegate", pool_size=2)
     pid = target.pid
     conn = target.connect(autocommit=True)
@@ -105,7 +111,7 @@ def test_an_idle_client_moves_with_its_session_parameters(pooler):  # noqa: F811
     assert one(conn, "SELECT 1")[0] == 1
     key, local = conn.info.backend_pid, local_address(conn)
 
-    reload(target, 1, default_pool_size=3)
+    reload(target, 1, how=how, default_pool_size=3)
     wait_for_drained(target, 1)  # nobody held the old generation: it is gone at once
     assert target.pid == pid and target.alive()
     assert target.metric("scalegate_reloads_total", result="ok") == 1
@@ -267,6 +273,35 @@ def test_a_removed_database_closes_its_idle_clients_with_57p01(pooler, pg_server
         raw.close()
         kept.close()
         removed.close()
+
+
+def test_a_removed_listener_closes_its_idle_clients_with_57p01(pooler, pg_server):  # noqa: F811
+    target = pooler("scalegate", auth="trust")
+    main = target.cfg["postgres"]["listeners"][0]
+    second = {"name": "second", "address": "127.0.0.1:%d" % free_port()}
+    reload(target, 1, listeners=[main, second])
+    wait_for_drained(target, 1)
+    second_port = int(second["address"].rsplit(":", 1)[1])
+    kept = target.connect(autocommit=True)
+    raw = RawClient(second_port, "app")
+    try:
+        raw.send(query_msg("SELECT 1"))
+        raw.until(b"Z")
+        key = kept.info.backend_pid
+
+        reload(target, 2, listeners=[main])
+        raw.sock.settimeout(wait_s(10))
+        kind, payload = read_message(raw.sock)
+        fields = error_fields(payload)
+        assert kind == b"E" and fields["S"] == "FATAL" and fields["C"] == "57P01", (kind, fields)
+        assert "reloaded" in fields["M"], fields
+        assert raw.sock.recv(1) == b""
+        assert one(kept, "SELECT 'kept'")[0] == "kept" and kept.info.backend_pid == key
+        wait_for_drained(target, 2)
+        assert wait_until(lambda: not can_connect(second_port), 10), "the removed listener still accepts"
+    finally:
+        raw.close()
+        kept.close()
 
 
 # ---------------------------------------------------------------------------
