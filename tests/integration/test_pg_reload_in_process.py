@@ -6,9 +6,9 @@ BackendKeyData (psycopg's conn.info.backend_pid), its session parameters and its
 statements; its next transaction runs on the new configuration (a database entry's `dbname`
 changed in the file: current_database() says the new one). A client inside a transaction
 finishes it on the old configuration and moves at its ReadyForQuery 'I'; a cancel reaches a
-query still running on the old generation. A client whose database was removed from the file is
-(or whose listener was removed) is closed with FATAL 57P01. In session pool_mode a client keeps its server, so it stays on the old
-generation until it disconnects. SIGTERM after a reload drains as before.
+query still running on the old generation. A client whose database (or listener) was removed
+from the file is closed with FATAL 57P01. In session pool_mode a client keeps its server, so it
+stays on the old generation until it disconnects. SIGTERM after a reload drains as before.
 
 Checked with psycopg (and a raw protocol client for the exact SQLSTATE), pgbench, and the log
 lines of test_reload_upgrade.py ("the new configuration serves", "the old configuration has
