@@ -402,6 +402,38 @@ class ClientSide:
         return parse_unaligned(r.stdout)
 
 
+class Background(threading.Thread):
+    """Runs fn() on a thread; .result() joins and re-raises its exception."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.value, self.error = fn, None, None
+        self.start()
+
+    def run(self):
+        try:
+            self.value = self.fn()
+        except BaseException as e:  # handed to the test by result(), or read as .error
+            self.error = e
+
+    def result(self, timeout=30):
+        self.join(wait_s(timeout))
+        assert not self.is_alive(), "background client did not finish"
+        if self.error:
+            raise self.error
+        return self.value
+
+
+def connection_closed(conn):
+    """True once a query on psycopg connection `conn` fails because the connection is gone."""
+    import psycopg
+    try:
+        conn.execute("SELECT 1")
+        return False
+    except psycopg.OperationalError:
+        return True
+
+
 def parse_unaligned(text):
     """psql -A -F \\x1f output with a header line -> (columns, [dict])."""
     lines = [line for line in text.split("\n") if line != ""]

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from pg_support import pg_server, pooler, wait_until  # noqa: F401
+from pg_support import connection_closed, pg_server, pooler, wait_until  # noqa: F401
 
 
 def test_sigterm_lets_the_running_transaction_commit(pooler, pg_server):  # noqa: F811
@@ -21,14 +21,7 @@ def test_sigterm_lets_the_running_transaction_commit(pooler, pg_server):  # noqa
     started = time.monotonic()
     target.proc.send_signal(signal.SIGTERM)
     # The idle client is closed as soon as the drain begins (the signal is handled a little later).
-    def idle_closed():
-        try:
-            idle.execute("SELECT 1")
-            return False
-        except psycopg.OperationalError:
-            return True
-
-    assert wait_until(idle_closed, 10), "the idle client was not closed"
+    assert wait_until(lambda: connection_closed(idle), 10), "the idle client was not closed"
     # The running transaction still commits...
     busy.commit()
     assert pg_server.sql("SELECT count(*) FROM drain_t WHERE a = 1").strip() == "1"

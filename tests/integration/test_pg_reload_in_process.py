@@ -18,14 +18,13 @@ RELOAD, which reloads the PostgreSQL service in place."""
 import os
 import signal
 import socket
-import threading
 
 import psycopg
 import pytest
 
 from conftest import can_connect, free_port
-from pg_support import (ADMIN, DirectTarget, RawClient, error_fields, pg_server,  # noqa: F401
-                        pgbench_summary, pooler, query_msg, read_message, wait_s, wait_until)
+from pg_support import (ADMIN, Background, DirectTarget, RawClient, connection_closed,  # noqa: F401
+                        error_fields, pg_server, pgbench_summary, pooler, query_msg, read_message, wait_s, wait_until)
 from test_pg_tls import certs, client_tls  # noqa: F401  (module fixture: openssl certificates)
 from test_reload_upgrade import DRAINED, admin_reload, wait_for_drained, wait_for_in_process_reload
 
@@ -81,21 +80,6 @@ def app_clients(target, user="app"):
 
 def one(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()
-
-
-class Background(threading.Thread):
-    """Runs fn() on a thread; keeps its result or exception."""
-
-    def __init__(self, fn):
-        super().__init__(daemon=True)
-        self.fn, self.value, self.error = fn, None, None
-        self.start()
-
-    def run(self):
-        try:
-            self.value = self.fn()
-        except BaseException as e:  # looked at by the test
-            self.error = e
 
 
 # ---------------------------------------------------------------------------
@@ -423,14 +407,7 @@ def test_sigterm_after_a_reload_closes_the_moved_client_and_exits(pooler, pg_ser
 
     target.proc.send_signal(signal.SIGTERM)
 
-    def closed():
-        try:
-            conn.execute("SELECT 1")
-            return False
-        except psycopg.OperationalError:
-            return True
-
-    assert wait_until(closed, 10), "the moved idle client was not closed"
+    assert wait_until(lambda: connection_closed(conn), 10), "the moved idle client was not closed"
     assert wait_until(lambda: target.proc.poll() is not None, 10), target.logs[-3000:]
     assert target.proc.returncode == 0, target.logs[-3000:]
     conn.close()

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from pg_support import (DirectTarget, pg_server, pooler, selected_targets, wait_s,  # noqa: F401
+from pg_support import (Background, DirectTarget, pg_server, pooler, selected_targets, wait_s,  # noqa: F401
                         wait_until)
 
 POOLERS_ONLY = selected_targets(("scalegate", "pgbouncer"))
@@ -37,28 +37,6 @@ def pooled(target):
 def skip_pgbouncer_prepared(target):
     if target.kind == "pgbouncer":
         pytest.skip("PgBouncer 1.18 cannot keep named statements in transaction mode")
-
-
-class Background(threading.Thread):
-    """Runs fn() on a thread; .result() joins and re-raises its exception."""
-
-    def __init__(self, fn):
-        super().__init__(daemon=True)
-        self.fn, self.value, self.error = fn, None, None
-        self.start()
-
-    def run(self):
-        try:
-            self.value = self.fn()
-        except BaseException as e:  # handed to the test by result()
-            self.error = e
-
-    def result(self, timeout=30):
-        self.join(wait_s(timeout))
-        assert not self.is_alive(), "background client did not finish"
-        if self.error:
-            raise self.error
-        return self.value
 
 
 # ---------------------------------------------------------------------------
