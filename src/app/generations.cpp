@@ -77,7 +77,8 @@ bool Generations::reload(std::shared_ptr<const config::Config> config, std::stri
   Generation& old = *current_;
   auto next = std::make_unique<Generation>(std::move(config), old.gateway.threads(), reload_);
   if (old.gateway.postgres() != nullptr && next->gateway.postgres() != nullptr)
-    next->gateway.postgres()->shareCancelKeys(*old.gateway.postgres());
+    next->gateway.postgres()->shareWith(*old.gateway.postgres());
+  next->gateway.shared().keepQueueStores(old.gateway.shared());
   net::InheritedListeners inherited;
   if (!inheritSockets(old, &inherited, error)) {
     old.counters.failed->inc();

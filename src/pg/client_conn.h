@@ -153,8 +153,9 @@ class ClientConn final : public net::EventHandler,
   bool betweenTransactions() const;
   // False with *why when the successor has no place for it (nothing changed then).
   bool moveTo(PgWorker* successor, std::string* why);
+  bool sameServer(const Pool& pool) const;
   void changeWorker(PgWorker* successor, uint32_t listener,
-                    const config::PostgresDatabaseConfig* database);
+                    const config::PostgresDatabaseConfig* database, Pool* pool);
   void readInput();
   void processInput();
   bool processStartup();

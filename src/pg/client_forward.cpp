@@ -536,7 +536,11 @@ bool ClientConn::onServerReady() {
       return state_ == State::kClosed;
     }
   }
-  if (mode == config::PostgresConfig::PoolMode::kSession || !server_->reusable()) return false;
+  if (mode == config::PostgresConfig::PoolMode::kSession) {
+    if (worker_->draining()) retire();  // its server moves with it, or it stays
+    return false;
+  }
+  if (!server_->reusable()) return false;
   flushToClient();
   if (state_ == State::kClosed) return true;
   const bool proxy_tail = proxy_tail_;

@@ -27,12 +27,21 @@ std::optional<uint32_t> listenerNamed(const config::PostgresConfig& config,
 
 void ClientConn::retire() {
   if (state_ == State::kClosed) return;
+  const bool holds_session = server_ != nullptr;  // pool_mode session: its server is its own
   PgWorker* newest = worker_->successor();
-  if (newest == nullptr || newest->draining())
-    return closeWithError("57P01", "the proxy is shutting down");
+  if (newest == nullptr || newest->draining()) {
+    if (!holds_session) closeWithError("57P01", "the proxy is shutting down");
+    return;
+  }
   if (!betweenTransactions()) return;  // back here when its transaction (or login) has ended
   std::string why;
   if (moveTo(newest, &why)) return;
+  if (holds_session) {
+    // Its session lives on its server: it stays on the old configuration until it leaves.
+    spdlog::info("postgres: client {} ({}) keeps its session on the old configuration: {}", id_,
+                 peer(), why);
+    return;
+  }
   spdlog::info("postgres: client {} ({}) closed by the reload: {}", id_, peer(), why);
   closeWithError("57P01", "the configuration was reloaded: " + why);
 }
@@ -42,10 +51,15 @@ void ClientConn::retire() {
 // they are read on the new configuration.
 bool ClientConn::betweenTransactions() const {
   if (state_ == State::kAdmin) return admin_->idle();
-  return state_ == State::kIdle && server_ == nullptr && scatter_ == nullptr &&
-         transaction_status_ == 'I' && local_txn_ == LocalTxn::kNone && !lsn_asked_ &&
-         !proxy_tail_ && !reroute_after_release_ && !requesting_ && stream_remaining_ == 0 &&
-         local_errors_.empty() && !skip_until_sync_ && !proxy_batch_ && !prepare_flush_;
+  // Session pooling: between transactions with its server, nothing in flight on it.
+  const bool session = server_ != nullptr && state_ == State::kActive &&
+                       worker_->config().pool_mode == config::PostgresConfig::PoolMode::kSession &&
+                       server_->reusable();
+  const bool idle = state_ == State::kIdle && server_ == nullptr;
+  return (idle || session) && scatter_ == nullptr && transaction_status_ == 'I' &&
+         local_txn_ == LocalTxn::kNone && !lsn_asked_ && !proxy_tail_ && !reroute_after_release_ &&
+         !requesting_ && stream_remaining_ == 0 && local_errors_.empty() && !skip_until_sync_ &&
+         !proxy_batch_ && !prepare_flush_;
 }
 
 bool ClientConn::moveTo(PgWorker* successor, std::string* why) {
@@ -61,6 +75,7 @@ bool ClientConn::moveTo(PgWorker* successor, std::string* why) {
     return false;
   }
   const config::PostgresDatabaseConfig* database = nullptr;
+  Pool* pool = nullptr;
   if (pool_ != nullptr) {  // else the admin console's
     database = next.findDatabase(database_);
     if (database == nullptr) {
@@ -71,17 +86,29 @@ bool ClientConn::moveTo(PgWorker* successor, std::string* why) {
       *why = "the shards of database " + database_ + " changed";
       return false;
     }
+    pool = successor->service().pool(*database, user_);
+    if (server_ != nullptr && !sameServer(*pool)) {
+      *why = "database " + database_ + " now names another server, database or user";
+      return false;
+    }
   }
-  changeWorker(successor, *listener, database);
+  changeWorker(successor, *listener, database, pool);
   spdlog::debug("postgres: client {} moved to the new configuration", id_);
   return true;
 }
 
+// The attached server (session pooling) can serve the new pool: same address, server database
+// and user.
+bool ClientConn::sameServer(const Pool& pool) const {
+  net::Address address;
+  return pool.address(&address) && address == server_->address() &&
+         pool.dbname() == pool_->dbname() && pool.serverUser() == pool_->serverUser();
+}
+
 void ClientConn::changeWorker(PgWorker* successor, uint32_t listener,
-                              const config::PostgresDatabaseConfig* database) {
+                              const config::PostgresDatabaseConfig* database, Pool* pool) {
   PgService& service = successor->service();
   if (pool_ != nullptr) {
-    Pool* pool = service.pool(*database, user_);
     shareCredentials(*pool_, *pool);  // its servers log in as the old pool's did
     {
       std::lock_guard lock(pool_->mutex);
@@ -91,10 +118,11 @@ void ClientConn::changeWorker(PgWorker* successor, uint32_t listener,
       std::lock_guard lock(pool->mutex);
       ++pool->clients;
     }
+    if (server_ != nullptr) server_->moveTo(successor, pool);
     pool_ = pool;
   }
-  // Prepared again on the new servers when used, under the new generation's names.
-  for (auto& [name, statement] : statements_) statement = service.internStatement(statement->body);
+  // Its prepared statements keep their names (the generations share them): prepared on the new
+  // servers when used, and known to a server that came along.
   if (counted_) {
     worker_->service().clientLeft();
     service.clientMovedIn();

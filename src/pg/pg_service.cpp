@@ -179,23 +179,24 @@ bool PgService::findCancelKey(int32_t pid, int32_t secret, uint32_t* worker,
 }
 
 std::shared_ptr<const Statement> PgService::internStatement(std::string_view body) {
-  std::lock_guard lock(statements_mutex_);
+  Statements& registry = *statements_;
+  std::lock_guard lock(registry.mutex);
   std::string key(body);
-  auto it = statements_.find(key);
-  if (it != statements_.end()) {
+  auto it = registry.by_body.find(key);
+  if (it != registry.by_body.end()) {
     if (auto existing = it->second.lock()) return existing;
   }
   // Forget texts no client holds any more, now and then, so the map stays small.
-  if (statements_.size() > 4096 && statements_.size() % 1024 == 0) {
-    for (auto entry = statements_.begin(); entry != statements_.end();) {
-      entry = entry->second.expired() ? statements_.erase(entry) : std::next(entry);
+  if (registry.by_body.size() > 4096 && registry.by_body.size() % 1024 == 0) {
+    for (auto entry = registry.by_body.begin(); entry != registry.by_body.end();) {
+      entry = entry->second.expired() ? registry.by_body.erase(entry) : std::next(entry);
     }
   }
   auto statement = std::make_shared<Statement>();
-  statement->id = next_statement_++;
+  statement->id = registry.next_id++;
   statement->body = key;
   statement->server_name = "sg_prepared_" + std::to_string(statement->id);
-  statements_[std::move(key)] = statement;
+  registry.by_body[std::move(key)] = statement;
   return statement;
 }
 

@@ -93,9 +93,13 @@ class PgService {
   void unregisterCancelKey(int32_t pid);
   bool findCancelKey(int32_t pid, int32_t secret, uint32_t* worker, uint64_t* client_id) const;
 
-  // An in-process reload: this (new) service answers the cancel keys the older one gave, so a
-  // cancel request for a client still finishing its transaction there reaches it. Before start.
-  void shareCancelKeys(const PgService& older) { cancel_keys_ = older.cancel_keys_; }
+  // An in-process reload, before start: this (new) service answers the cancel keys the older
+  // one gave (a cancel request for a client still finishing its transaction there reaches it),
+  // and names prepared statements as it did (a client and its server may move here).
+  void shareWith(const PgService& older) {
+    cancel_keys_ = older.cancel_keys_;
+    statements_ = older.statements_;
+  }
 
   std::shared_ptr<const Statement> internStatement(std::string_view body);
 
@@ -136,9 +140,14 @@ class PgService {
     std::unordered_map<int32_t, CancelTarget> targets;
   };
   std::shared_ptr<CancelKeys> cancel_keys_ = std::make_shared<CancelKeys>();
-  std::mutex statements_mutex_;
-  std::unordered_map<std::string, std::weak_ptr<const Statement>> statements_;
-  uint64_t next_statement_ = 1;
+  // Shared by the configuration generations of one process (shareWith): a statement keeps
+  // its name on servers whichever generation's client or pool uses it.
+  struct Statements {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::weak_ptr<const Statement>> by_body;
+    uint64_t next_id = 1;
+  };
+  std::shared_ptr<Statements> statements_ = std::make_shared<Statements>();
   StatsPeriods stats_periods_;
 };
 

@@ -214,13 +214,16 @@ void PgWorker::beginDrain(PgWorker* successor) {
     loop_.remove(acceptor->fd());  // the socket may live on in a successor process
     acceptor->closeSocket();
   }
-  std::vector<ClientConn*> idle;
+  // Shutting down, the clients without a server go now (a client running a cross-shard query
+  // holds its servers through the query's legs). Draining into a successor, each client moves
+  // if it can now, else when its transaction has ended.
+  std::vector<ClientConn*> clients;
   for (ClientConn* client = client_list_; client != nullptr; client = client->next) {
-    // A client running a cross-shard query holds its servers through the query's legs.
-    if (client->server() == nullptr && client->state() != ClientConn::State::kScatter)
-      idle.push_back(client);
+    if (successor != nullptr ||
+        (client->server() == nullptr && client->state() != ClientConn::State::kScatter))
+      clients.push_back(client);
   }
-  for (ClientConn* client : idle) client->retire();
+  for (ClientConn* client : clients) client->retire();
   closeIdleServers(nullptr);
   if (clients_changed_) clients_changed_();
 }

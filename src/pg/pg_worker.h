@@ -93,6 +93,8 @@ class PgWorker final : public net::TimerHandler {
   // A client moving between generations (ClientConn::moveTo) leaves one and joins the other.
   void clientMovedOut(ClientConn* client);
   void clientMovedIn(ClientConn* client);
+  void serverMovedOut(ServerConn* server) { servers_.erase(server->id()); }
+  void serverMovedIn(ServerConn* server) { servers_[server->id()] = server; }
   // For a cancel request or the admin console; servers look for waiters (findWaiter). A
   // client still finishing its transaction on an older generation (draining into this one)
   // is found too.

@@ -310,6 +310,24 @@ void ServerConn::joinLoop(PgWorker* worker) {
   worker_->loop().add(stream_.fd(), this);
 }
 
+void ServerConn::moveTo(PgWorker* worker, Pool* pool) {
+  {
+    std::lock_guard lock(pool_->mutex);
+    --pool_->open;
+    --pool_->in_use;
+  }
+  {
+    std::lock_guard lock(pool->mutex);
+    ++pool->open;
+    ++pool->in_use;
+    generation_ = pool->generation;
+  }
+  worker_->serverMovedOut(this);
+  worker->serverMovedIn(this);
+  worker_ = worker;
+  pool_ = pool;
+}
+
 bool ServerConn::reusable() const {
   return state_ == State::kActive && pending_.empty() && !unsynced_ && transaction_status_ == 'I' &&
          !stream_.blocked();

@@ -113,6 +113,9 @@ class ServerConn final : public net::EventHandler,
   // Taken off its worker's loop to be handed to another worker (moveTo on that one).
   void leaveLoop();
   void joinLoop(PgWorker* worker);
+  // An in-process reload: the server of a session-pooled client moves with it to the next
+  // generation's worker on this thread (the same loop) and into its `pool` there.
+  void moveTo(PgWorker* worker, Pool* pool);
   PgWorker* worker() const { return worker_; }
 
   // Queues bytes for the server and records what they will be answered with.

@@ -33,7 +33,7 @@ namespace {
 
 queue::StoreOptions storeOptions(const config::QueueConfig& config) {
   queue::StoreOptions options;
-  options.path = config.path.empty() ? config.name + ".queue.db" : config.path;
+  options.path = AsyncQueue::path(config);
   options.queue = config.name;
   options.max_length = config.max_length;
   options.overflow = overflowOf(config.overflow);
@@ -43,7 +43,7 @@ queue::StoreOptions storeOptions(const config::QueueConfig& config) {
   return options;
 }
 
-queue::Result<std::unique_ptr<queue::JobStore>> openStore(const config::QueueConfig& config,
+queue::Result<std::shared_ptr<queue::JobStore>> openStore(const config::QueueConfig& config,
                                                           const config::StoreConfig& shared) {
   if (config.store == config::QueueConfig::Store::kSqlite) {
     auto store = queue::SqliteJobStore::open(storeOptions(config));
@@ -53,7 +53,7 @@ queue::Result<std::unique_ptr<queue::JobStore>> openStore(const config::QueueCon
           "queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
           config.name, store.value()->recoveredAtOpen());
     }
-    return std::unique_ptr<queue::JobStore>(std::move(store.value()));
+    return std::shared_ptr<queue::JobStore>(std::move(store.value()));
   }
   queue::RedisStoreOptions redis;
   redis.server = shared;
@@ -62,22 +62,35 @@ queue::Result<std::unique_ptr<queue::JobStore>> openStore(const config::QueueCon
   if (!store.ok()) return store.error();
   spdlog::info("queue {}: jobs kept in redis as consumer {}", config.name,
                store.value()->consumer());
-  return std::unique_ptr<queue::JobStore>(std::move(store.value()));
+  return std::shared_ptr<queue::JobStore>(std::move(store.value()));
 }
 
 }  // namespace
 
+std::string AsyncQueue::path(const config::QueueConfig& config) {
+  return config.path.empty() ? config.name + ".queue.db" : config.path;
+}
+
 std::unique_ptr<AsyncQueue> AsyncQueue::open(const config::QueueConfig& config,
                                              const config::StoreConfig& shared_store,
                                              config::Duration visibility_timeout,
-                                             metrics::Registry& registry, std::string* error) {
+                                             metrics::Registry& registry, std::string* error,
+                                             std::shared_ptr<queue::SqliteJobStore> kept) {
   std::unique_ptr<AsyncQueue> queue(new AsyncQueue(config, visibility_timeout));
-  auto store = openStore(config, shared_store);
-  if (!store.ok()) {
-    *error = "queue " + config.name + ": " + store.error().message;
-    return nullptr;
+  if (kept != nullptr) {
+    kept->setLimits(storeOptions(config));
+    queue->sqlite_ = kept;
+    queue->store_ = std::move(kept);
+  } else {
+    auto store = openStore(config, shared_store);
+    if (!store.ok()) {
+      *error = "queue " + config.name + ": " + store.error().message;
+      return nullptr;
+    }
+    queue->store_ = std::move(store.value());
+    if (config.store == config::QueueConfig::Store::kSqlite)
+      queue->sqlite_ = std::static_pointer_cast<queue::SqliteJobStore>(queue->store_);
   }
-  queue->store_ = std::move(store.value());
   queue->registerMetrics(registry);
   return queue;
 }
@@ -173,8 +186,22 @@ void AsyncQueue::start() {
 }
 
 void AsyncQueue::drain() {
-  std::lock_guard lock(mutex_);
-  draining_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+    woken_ = true;
+  }
+  wake_cv_.notify_one();  // a round that sees it now, for waitForDeliveries
+}
+
+bool AsyncQueue::waitForDeliveries(std::chrono::steady_clock::time_point deadline) const {
+  // Polled: a drain happens once per reload or stop, and deliveries take milliseconds or more.
+  // First a dispatcher round that knew of the drain: it sends nothing after that one.
+  while ((thread_.joinable() && !drain_seen_.load()) || in_flight_gauge_.load() != 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 void AsyncQueue::stop() {
@@ -186,12 +213,23 @@ void AsyncQueue::stop() {
   if (thread_.joinable()) thread_.join();
   // After the dispatcher (nothing pushes any more), before the store goes.
   if (callbacks_) callbacks_->stop();
+  {
+    // A store the next configuration keeps stays open: its answers to this queue's enqueues
+    // come first.
+    std::unique_lock lock(mutex_);
+    enqueues_cv_.wait(lock, [this] { return enqueues_pending_ == 0; });
+  }
   // Commits the enqueues still pending while the workers (whose loops their answers are
   // posted to) still exist: the Gateway destroys the workers before the shared state.
+  sqlite_.reset();
   store_.reset();
 }
 
 void AsyncQueue::enqueue(queue::Job job, queue::EnqueueCallback done) {
+  {
+    std::lock_guard lock(mutex_);
+    ++enqueues_pending_;
+  }
   // Only workers enqueue, and stop() runs after their threads have ended.
   store_->enqueue(std::move(job), [this, done = std::move(done)](queue::EnqueueOutcome outcome) {
     if (outcome.ok() && !outcome.existing) {
@@ -201,6 +239,8 @@ void AsyncQueue::enqueue(queue::Job job, queue::EnqueueCallback done) {
       refused_->inc();
     }
     done(std::move(outcome));
+    std::lock_guard lock(mutex_);
+    if (--enqueues_pending_ == 0) enqueues_cv_.notify_all();
   });
 }
 
@@ -245,6 +285,7 @@ void AsyncQueue::run() {
       next_maintenance_ms_ = now + kMaintenanceIntervalMs;
     }
     const int64_t wait_ms = dispatch(outcomes, draining, wallMs());
+    if (draining) drain_seen_.store(true);
     lock.lock();
     if (stopping_ || woken_ || !tasks_.empty() || !outcomes_.empty() || wait_ms <= 0) continue;
     wake_cv_.wait_for(lock,

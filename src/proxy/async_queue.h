@@ -26,6 +26,7 @@
 #include "queue/callback.h"
 #include "queue/job_store.h"
 #include "queue/retry_policy.h"
+#include "queue/sqlite_job_store.h"
 
 namespace sg::proxy {
 
@@ -53,16 +54,23 @@ class AsyncQueue {
  public:
   // Opens (or creates) the queue's store: its SQLite file, or `shared_store`'s Redis for
   // `store: redis`. nullptr with *error set when it cannot.
+  // `kept`: the SQLite store of the same file, open in the configuration this one replaces
+  // (an in-process reload shares it: a second open of the file is refused while it is held).
   static std::unique_ptr<AsyncQueue> open(const config::QueueConfig& config,
                                           const config::StoreConfig& shared_store,
                                           config::Duration visibility_timeout,
-                                          metrics::Registry& registry, std::string* error);
+                                          metrics::Registry& registry, std::string* error,
+                                          std::shared_ptr<queue::SqliteJobStore> kept = nullptr);
   ~AsyncQueue();
   AsyncQueue(const AsyncQueue&) = delete;
   AsyncQueue& operator=(const AsyncQueue&) = delete;
 
+  // The SQLite file of a queue (path, or "<name>.queue.db" in the working directory).
+  static std::string path(const config::QueueConfig& config);
   const config::QueueConfig& config() const { return config_; }
   queue::JobStore& store() { return *store_; }
+  // Its SQLite store (null with store: redis), for the configuration that replaces this one.
+  std::shared_ptr<queue::SqliteJobStore> sqliteStore() const { return sqlite_; }
 
   // Before start(): the listener whose router finds the async route for a stored request
   // (its target and Host are routed again at delivery), and the workers that run deliveries.
@@ -76,6 +84,8 @@ class AsyncQueue {
   void start();
   // No new deliveries (the gateway drains); those in flight finish.
   void drain();
+  // After drain(): until no delivery is in flight (their outcomes settled), or `deadline`.
+  bool waitForDeliveries(std::chrono::steady_clock::time_point deadline) const;
   // Joins the dispatcher, then the callback sender (callbacks not sent yet are dropped).
   // Jobs still running stay `running` in the store: the next open queues them again (at
   // least once).
@@ -140,7 +150,12 @@ class AsyncQueue {
 
   const config::QueueConfig config_;
   const int64_t visibility_timeout_ms_;
-  std::unique_ptr<queue::JobStore> store_;
+  std::shared_ptr<queue::JobStore> store_;
+  std::shared_ptr<queue::SqliteJobStore> sqlite_;  // store_ when it is SQLite
+  // Enqueues whose answer has not come back: a store kept by the next configuration outlives
+  // this queue, so stop() waits for them (their answers use this queue).
+  uint64_t enqueues_pending_ = 0;  // guarded by mutex_
+  std::condition_variable enqueues_cv_;
   SharedListener* listener_ = nullptr;
   std::vector<Worker*> workers_;
   std::vector<CallbackRoute> callback_routes_;        // set before start()
@@ -179,6 +194,7 @@ class AsyncQueue {
   metrics::Counter* callbacks_failed_ = nullptr;
   metrics::Counter* callbacks_dropped_ = nullptr;
   std::atomic<uint32_t> in_flight_gauge_{0};
+  std::atomic<bool> drain_seen_{false};  // a dispatcher round ran after drain()
 };
 
 }  // namespace sg::proxy

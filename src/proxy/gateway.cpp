@@ -173,8 +173,17 @@ bool Gateway::adopt(int fd, std::string listener) {
 }
 
 bool Gateway::waitForWorkers(std::chrono::milliseconds limit) {
-  std::unique_lock lock(mutex_);
-  return exited_.wait_for(lock, limit, [this] { return running_ == 0; });
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  {
+    std::unique_lock lock(mutex_);
+    if (!exited_.wait_until(lock, deadline, [this] { return running_ == 0; })) return false;
+  }
+  // Deliveries of async routes still running finish too (the queues claim no new ones while
+  // draining), so that no accepted job is delivered a second time after a reload or a stop.
+  for (auto& queue : shared_->queues()) {
+    if (!queue->waitForDeliveries(deadline)) return false;
+  }
+  return true;
 }
 
 // The workers of the last generation stay until the destructor, destroyed once their

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "http/parser.h"
 #include "net/event_loop.h"
@@ -457,7 +458,30 @@ AsyncQueue* SharedState::findQueue(std::string_view name) {
   return nullptr;
 }
 
+void SharedState::keepQueueStores(const SharedState& older) {
+  for (const auto& queue : older.queues_) {
+    if (auto store = queue->sqliteStore())
+      kept_stores_.push_back({queue->config().name, AsyncQueue::path(queue->config()), store});
+  }
+}
+
+namespace {
+
+std::shared_ptr<queue::SqliteJobStore> keptStore(const std::vector<KeptQueueStore>& kept,
+                                                 const config::QueueConfig& config) {
+  if (config.store != config::QueueConfig::Store::kSqlite) return nullptr;
+  for (const KeptQueueStore& candidate : kept) {
+    if (candidate.queue == config.name && candidate.path == AsyncQueue::path(config))
+      return candidate.store;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 bool SharedState::openQueues(std::string* error) {
+  // Taken now: a kept store this configuration does not use closes with the old one.
+  const std::vector<KeptQueueStore> kept = std::exchange(kept_stores_, {});
   for (const config::QueueConfig& queue_config : config_->queues) {
     // Long enough for the slowest upstream the queue's routes send to, plus a margin.
     config::Duration visibility{0};
@@ -474,7 +498,8 @@ bool SharedState::openQueues(std::string* error) {
       }
     }
     visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));
-    auto queue = AsyncQueue::open(queue_config, config_->store, visibility, registry_, error);
+    auto queue = AsyncQueue::open(queue_config, config_->store, visibility, registry_, error,
+                                  keptStore(kept, queue_config));
     if (!queue) return false;
     for (auto& listener : listeners_) {
       for (Route& route : listener.router.routes()) {

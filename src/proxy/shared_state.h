@@ -159,6 +159,13 @@ struct SharedListener {
   std::unique_ptr<TlsMetrics> tls;  // set on a TLS listener
 };
 
+// A queue's open SQLite store (queue name, file) that the next configuration may share.
+struct KeptQueueStore {
+  std::string queue;
+  std::string path;
+  std::shared_ptr<queue::SqliteJobStore> store;
+};
+
 class SharedState {
  public:
   SharedState(std::shared_ptr<const config::Config> config, uint32_t workers);
@@ -185,6 +192,9 @@ class SharedState {
   bool checkClusterLimits(std::string* error) const;
   // Opens every queue's store (Gateway::start): false with *error when one cannot be opened.
   bool openQueues(std::string* error);
+  // An in-process reload, before openQueues: a queue of the same name and SQLite file as one of
+  // `older`'s shares that one's open store (the file cannot be opened twice).
+  void keepQueueStores(const SharedState& older);
   std::vector<std::unique_ptr<AsyncQueue>>& queues() { return queues_; }
   AsyncQueue* findQueue(std::string_view name);
 
@@ -208,7 +218,8 @@ class SharedState {
   std::deque<config::RouteConfig> job_route_configs_;  // the job API's routes point here
   std::vector<SharedListener> listeners_;
   std::vector<std::unique_ptr<AsyncQueue>> queues_;
-  std::unique_ptr<CacheWarmer> warmer_;  // after listeners_: it points into them
+  std::vector<KeptQueueStore> kept_stores_;  // keepQueueStores, until openQueues takes them
+  std::unique_ptr<CacheWarmer> warmer_;      // after listeners_: it points into them
 };
 
 }  // namespace sg::proxy

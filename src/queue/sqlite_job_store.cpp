@@ -43,6 +43,15 @@ SqliteJobStore::~SqliteJobStore() {
   if (writer_.joinable()) writer_.join();
 }
 
+void SqliteJobStore::setLimits(const StoreOptions& options) {
+  std::lock_guard lock(db_mutex_);  // every reader of these holds it
+  options_.max_length = options.max_length;
+  options_.overflow = options.overflow;
+  options_.result_ttl_ms = options.result_ttl_ms;
+  options_.max_result_size = options.max_result_size;
+  options_.max_attempts = options.max_attempts;
+}
+
 int64_t SqliteJobStore::now() const {
   if (options_.clock) return options_.clock();
   return std::chrono::duration_cast<std::chrono::milliseconds>(

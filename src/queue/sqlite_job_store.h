@@ -52,6 +52,9 @@ class SqliteJobStore final : public JobStore {
 
   // Jobs that were `running` when the file was opened, now queued again.
   uint64_t recoveredAtOpen() const override { return recovered_; }
+  // An in-process reload keeps the file open: the new configuration's limits (max_length,
+  // overflow, result_ttl, max_result_size, attempts) apply from the next call on.
+  void setLimits(const StoreOptions& options);
 
   // Stores job.request and job.idempotency_key; every other field is the store's (a new id,
   // the queue, state and times). The id is made at the insert (its row number), so the

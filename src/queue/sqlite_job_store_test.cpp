@@ -284,6 +284,20 @@ TEST_F(JobStoreTest, OverflowRejectRefusesWithFull) {
   EXPECT_TRUE(enqueueSync(*store, requestJob("fits")).ok());
 }
 
+TEST_F(JobStoreTest, SetLimitsAppliesANewMaxLengthToTheOpenStore) {
+  options_.max_length = 1;
+  options_.overflow = Overflow::kReject;
+  auto store = openOrDie(options_);
+  ASSERT_TRUE(enqueueSync(*store, requestJob("1")).ok());
+  ASSERT_FALSE(enqueueSync(*store, requestJob("over")).ok());
+  StoreOptions wider = options_;
+  wider.max_length = 2;
+  store->setLimits(wider);  // what an in-process reload does with the file still open
+  EXPECT_TRUE(enqueueSync(*store, requestJob("2")).ok());
+  EXPECT_FALSE(enqueueSync(*store, requestJob("3")).ok());
+  EXPECT_EQ(store->counts(clock_.now()).depth(), 2u);
+}
+
 TEST_F(JobStoreTest, OverflowDropOldestDeadLettersTheOldest) {
   options_.max_length = 2;
   options_.overflow = Overflow::kDropOldest;

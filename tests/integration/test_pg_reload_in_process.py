@@ -376,6 +376,31 @@ def test_reloads_under_pgbench_fail_no_transaction(pooler, pg_server):  # noqa: 
 # ---------------------------------------------------------------------------
 # 10. session pool_mode: the client keeps the old generation until it leaves
 # ---------------------------------------------------------------------------
+def test_a_session_mode_client_moves_with_its_server(pooler, pg_server):  # noqa: F811
+    """The reload leaves its database's server as it was: the session's server comes along, so
+    the old configuration is gone at once and the session (its backend, a temporary table, a
+    prepared statement) goes on under the new one."""
+    target = pooler("scalegate", pool_mode="session", databases={"app": entry(pg_server, "app")})
+    conn = target.connect(autocommit=True, prepare_threshold=0)
+    server_pid = one(conn, "SELECT pg_backend_pid()")[0]
+    conn.execute("CREATE TEMP TABLE session_only (a int)")
+    conn.execute("INSERT INTO session_only VALUES (%s)", (7,))
+    key = conn.info.backend_pid
+
+    reload(target, 1, databases={"app": entry(pg_server, "app", pool_size=3),
+                                 "other": entry(pg_server, "app")})
+    wait_for_drained(target, 1)  # nothing stayed on the old configuration
+    assert one(conn, "SELECT pg_backend_pid()")[0] == server_pid
+    assert one(conn, "SELECT a FROM session_only WHERE a = %s", (7,))[0] == 7
+    assert conn.info.backend_pid == key
+    _, rows = target.admin_rows("SHOW POOLS")
+    app = [r for r in rows if r["database"] == "app"]
+    assert app and app[0]["sv_active"] == "1", rows  # the new pool counts the server it took
+    conn.close()
+    assert wait_until(lambda: [r["sv_active"] for r in target.admin_rows("SHOW POOLS")[1]
+                               if r["database"] == "app"] == ["0"])
+
+
 def test_a_session_mode_client_stays_on_the_old_generation(pooler, pg_server, second_db):  # noqa: F811
     target = pooler("scalegate", pool_mode="session", databases={"app": entry(pg_server, "app")})
     conn = target.connect(autocommit=True)
