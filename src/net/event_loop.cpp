@@ -61,6 +61,12 @@ bool EventLoop::add(int fd, EventHandler* handler) {
 
 void EventLoop::remove(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
+void EventLoop::forgetPending(EventHandler* handler) {
+  for (int i = dispatch_next_; i < dispatch_count_; ++i) {
+    if (events_[i].data.ptr == handler) events_[i].data.ptr = nullptr;
+  }
+}
+
 void EventLoop::wake() {
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
@@ -111,9 +117,13 @@ int EventLoop::runOnce(int max_wait_ms) {
 
 void EventLoop::dispatch(int n) {
   timers_.setNow(monotonicMillis());
-  for (int i = 0; i < n; ++i) {
-    static_cast<EventHandler*>(events_[i].data.ptr)->onEvents(events_[i].events);
+  dispatch_count_ = n;
+  for (dispatch_next_ = 0; dispatch_next_ < n;) {
+    const epoll_event& event = events_[dispatch_next_++];
+    if (event.data.ptr != nullptr)
+      static_cast<EventHandler*>(event.data.ptr)->onEvents(event.events);
   }
+  dispatch_count_ = 0;
   timers_.expire();
   runBatchEnd();
   // Handlers may dispose of objects while others dispose more; swap until quiet. While a

@@ -51,6 +51,9 @@ class EventLoop {
   // Registers fd edge-triggered for input, output, hang-up and errors.
   bool add(int fd, EventHandler* handler);
   void remove(int fd);
+  // A handler removed to be handed to another thread's loop: events of the batch being
+  // dispatched that are still due for it are dropped (they would run it on this thread).
+  void forgetPending(EventHandler* handler);
 
   // Runs until stop(); each iteration waits, dispatches, expires timers, disposes.
   void run();
@@ -97,6 +100,8 @@ class EventLoop {
   std::vector<BatchEndHandler*> batch_end_;
   std::vector<BatchEndHandler*>* batch_running_ = nullptr;  // the batch-end list being run
   std::vector<epoll_event> events_;
+  int dispatch_next_ = 0;   // the next event of the batch being dispatched
+  int dispatch_count_ = 0;  // that batch's size (0 between batches)
 };
 
 MonoMillis monotonicMillis();

@@ -301,6 +301,7 @@ void ServerConn::becomeIdle(int64_t now_ms) {
 
 void ServerConn::leaveLoop() {
   worker_->loop().remove(stream_.fd());
+  worker_->loop().forgetPending(this);  // another thread's loop takes it
   stream_.reclaim(worker_->buffers());
   worker_ = nullptr;
 }
