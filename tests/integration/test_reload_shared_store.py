@@ -1,14 +1,14 @@
 """In-process reload (SIGHUP) crossed with the shared store (Redis) and async queues.
 
 A reload builds a new generation in the same process: a new store client per worker and new
-queue objects (the Redis queue a new consumer, the SQLite queue the same file opened again),
+queue objects (the Redis queue a new consumer; the SQLite queue shares the old one's open file),
 while the old generation drains into it and is then destroyed. Checked here:
 
 1. a `scope: cluster` rate limit's spent budget stays spent across a reload (it lives in
    Redis: deleting its key there gives the budget back, so the new generation asks Redis);
 2. `store: redis` queue: jobs accepted before the reload (some in flight, some waiting) are
    all delivered, `/jobs/{id}` answers for them, depth metrics fall to 0;
-3. `store: sqlite` queue: the same (the new generation opens the same file);
+3. `store: sqlite` queue: the same (the new generation shares the file the old one holds);
 4. Redis down during a reload: the reload succeeds, the limit falls back locally, async POSTs
    get 503 + Retry-After; Redis restarted on the same port: the new generation reconnects;
 5. two reloads while Redis is down, then Redis back: one process, everything works.
