@@ -67,6 +67,7 @@ std::optional<Successor> replaceProcess(const RunOptions& options, int signal,
   *handed = gateway.shared().registry().totals();
   state.metric_totals = metrics::encodeTotals(*handed);
   state.history = control.statsHistory();
+  state.queue_locks = gateway.shared().queueLocks();
   if (!startSuccessor(options.executable, options.argv, sockets, state, kSuccessorReadyMs,
                       &successor, &error)) {
     spdlog::error("{}: the new process failed: {}; this one keeps running", what, error);
@@ -222,7 +223,10 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
   // A predecessor that passed its counts answers the admin port until it has passed the rest.
   const bool admin_waits = predecessor && predecessor->passesMetricTotals();
   std::vector<metrics::SeriesTotal> not_yet_registered;
-  if (predecessor) takeOverRunningState(*predecessor, first.gateway);
+  if (predecessor) {
+    takeOverRunningState(*predecessor, first.gateway);
+    first.gateway.shared().handQueueLocks(predecessor->queueLocks());
+  }
   if (admin_waits) takeOverMetricTotals(*predecessor, registry, &not_yet_registered);
   if (!first.control.startAdmin(&error, &inherited, predecessor ? predecessor->history() : "",
                                 !admin_waits) ||
@@ -230,6 +234,7 @@ int runGateway(const RunOptions& options, std::shared_ptr<const config::Config> 
     spdlog::error("{}", error);
     return 1;
   }
+  if (predecessor) predecessor->closeQueueLocks();  // the queues that use one share it now
   first.control.startControl();
   registry.addTotals(std::move(not_yet_registered));
   logListeners(*config, first.gateway.workerCount());

@@ -35,6 +35,7 @@ constexpr std::string_view kListened = "listened";
 constexpr std::string_view kState = "state";
 constexpr std::string_view kMetrics = "metrics";
 constexpr std::string_view kHistory = "history";
+constexpr std::string_view kQueueLock = "queue-lock";
 constexpr std::string_view kReady = "ready";
 // How long a successor's admin listener waits for the predecessor's counts since the hand-over
 // (it sends them as soon as it no longer answers the admin port, well within this).
@@ -187,6 +188,7 @@ bool startSuccessor(const std::string& executable, const std::vector<std::string
   sent = sent && sendMemoryFile(link[0], kState, state.running_state);
   sent = sent && sendMemoryFile(link[0], kMetrics, state.metric_totals);
   sent = sent && sendMemoryFile(link[0], kHistory, state.history);
+  for (int lock : state.queue_locks) sent = sent && net::sendDescriptor(link[0], lock, kQueueLock);
   sent = sent && net::sendDescriptor(link[0], -1, kListened);
   if (!sent || !awaitReady(link[0], ready_timeout_ms, error)) {
     if (!sent) *error = std::string("cannot pass the listening sockets: ") + std::strerror(errno);
@@ -235,6 +237,8 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
         into.clear();
       }
       ::close(socket);
+    } else if (socket >= 0 && message == kQueueLock) {
+      link->queue_locks_.push_back(socket);
     } else if (socket >= 0 && message == kMetrics) {
       link->metric_totals_ = readMetricTotals(socket, "at the hand-over");
       link->passes_metric_totals_ = true;
@@ -251,7 +255,13 @@ std::unique_ptr<PredecessorLink> PredecessorLink::fromEnvironment(
 
 PredecessorLink::~PredecessorLink() {
   stop();
+  closeQueueLocks();
   ::close(fd_);
+}
+
+void PredecessorLink::closeQueueLocks() {
+  for (int lock : queue_locks_) ::close(lock);
+  queue_locks_.clear();
 }
 
 bool sendMetricTotals(int link, const std::string& totals) {

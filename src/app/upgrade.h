@@ -33,11 +33,13 @@ struct Successor {
 
 // What a process passes its successor in memory files, beside the listening sockets: the
 // running state (proxy/running_state.h), the metric totals (metrics/totals.h) and the
-// dashboard's history (admin/stats_sampler.h). An empty one is not sent.
+// dashboard's history (admin/stats_sampler.h). An empty one is not sent. Also the locks of
+// its SQLite queue files (queue/file_lock.h): the successor serves from the same files.
 struct HandedState {
   std::string running_state;
   std::string metric_totals;
   std::string history;
+  std::vector<int> queue_locks;  // not owned
 };
 
 // Starts `executable` with `argv` as this process's successor, passes it `sockets` and
@@ -85,6 +87,10 @@ class PredecessorLink {
   std::vector<metrics::SeriesTotal> takeMetricTotals() { return std::move(metric_totals_); }
   // Whether the predecessor passed its metric totals (it then passes what it counts since).
   bool passesMetricTotals() const { return passes_metric_totals_; }
+  // The predecessor's SQLite queue file locks (queue/file_lock.h): the stores that use one
+  // share it; closeQueueLocks() once the gateway has opened its queues.
+  const std::vector<int>& queueLocks() const { return queue_locks_; }
+  void closeQueueLocks();
 
  private:
   explicit PredecessorLink(int fd) : fd_(fd) {}
@@ -99,6 +105,7 @@ class PredecessorLink {
   std::string history_;
   std::vector<metrics::SeriesTotal> metric_totals_;
   bool passes_metric_totals_ = false;
+  std::vector<int> queue_locks_;
 };
 
 }  // namespace sg::app

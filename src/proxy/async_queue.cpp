@@ -31,8 +31,10 @@ queue::Overflow overflowOf(config::QueueConfig::Overflow overflow) {
 
 namespace {
 
-queue::StoreOptions storeOptions(const config::QueueConfig& config) {
+queue::StoreOptions storeOptions(const config::QueueConfig& config,
+                                 std::span<const int> handed_locks = {}) {
   queue::StoreOptions options;
+  options.handed_locks.assign(handed_locks.begin(), handed_locks.end());
   options.path = AsyncQueue::path(config);
   options.queue = config.name;
   options.max_length = config.max_length;
@@ -44,10 +46,17 @@ queue::StoreOptions storeOptions(const config::QueueConfig& config) {
 }
 
 queue::Result<std::shared_ptr<queue::JobStore>> openStore(const config::QueueConfig& config,
-                                                          const config::StoreConfig& shared) {
+                                                          const config::StoreConfig& shared,
+                                                          std::span<const int> handed_locks) {
   if (config.store == config::QueueConfig::Store::kSqlite) {
-    auto store = queue::SqliteJobStore::open(storeOptions(config));
+    auto store = queue::SqliteJobStore::open(storeOptions(config, handed_locks));
     if (!store.ok()) return store.error();
+    if (store.value()->lock().handedOver()) {
+      spdlog::info(
+          "queue {}: shares {} with the process it replaces until that one has settled "
+          "its deliveries",
+          config.name, store.value()->options().path);
+    }
     if (store.value()->recoveredAtOpen() > 0) {
       spdlog::warn(
           "queue {}: {} jobs were in flight when the gateway stopped; delivering them again",
@@ -75,14 +84,15 @@ std::unique_ptr<AsyncQueue> AsyncQueue::open(const config::QueueConfig& config,
                                              const config::StoreConfig& shared_store,
                                              config::Duration visibility_timeout,
                                              metrics::Registry& registry, std::string* error,
-                                             std::shared_ptr<queue::SqliteJobStore> kept) {
+                                             std::shared_ptr<queue::SqliteJobStore> kept,
+                                             std::span<const int> handed_locks) {
   std::unique_ptr<AsyncQueue> queue(new AsyncQueue(config, visibility_timeout));
   if (kept != nullptr) {
     kept->setLimits(storeOptions(config));
     queue->sqlite_ = kept;
     queue->store_ = std::move(kept);
   } else {
-    auto store = openStore(config, shared_store);
+    auto store = openStore(config, shared_store, handed_locks);
     if (!store.ok()) {
       *error = "queue " + config.name + ": " + store.error().message;
       return nullptr;

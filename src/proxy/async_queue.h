@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,11 +57,14 @@ class AsyncQueue {
   // `store: redis`. nullptr with *error set when it cannot.
   // `kept`: the SQLite store of the same file, open in the configuration this one replaces
   // (an in-process reload shares it: a second open of the file is refused while it is held).
+  // `handed_locks`: the SQLite file locks the process this one replaces passed (a binary
+  // upgrade, queue/file_lock.h); not owned.
   static std::unique_ptr<AsyncQueue> open(const config::QueueConfig& config,
                                           const config::StoreConfig& shared_store,
                                           config::Duration visibility_timeout,
                                           metrics::Registry& registry, std::string* error,
-                                          std::shared_ptr<queue::SqliteJobStore> kept = nullptr);
+                                          std::shared_ptr<queue::SqliteJobStore> kept = nullptr,
+                                          std::span<const int> handed_locks = {});
   ~AsyncQueue();
   AsyncQueue(const AsyncQueue&) = delete;
   AsyncQueue& operator=(const AsyncQueue&) = delete;

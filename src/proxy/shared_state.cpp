@@ -465,6 +465,14 @@ void SharedState::keepQueueStores(const SharedState& older) {
   }
 }
 
+std::vector<int> SharedState::queueLocks() const {
+  std::vector<int> fds;
+  for (const auto& queue : queues_) {
+    if (auto store = queue->sqliteStore()) fds.push_back(store->lock().fd());
+  }
+  return fds;
+}
+
 namespace {
 
 std::shared_ptr<queue::SqliteJobStore> keptStore(const std::vector<KeptQueueStore>& kept,
@@ -482,6 +490,7 @@ std::shared_ptr<queue::SqliteJobStore> keptStore(const std::vector<KeptQueueStor
 bool SharedState::openQueues(std::string* error) {
   // Taken now: a kept store this configuration does not use closes with the old one.
   const std::vector<KeptQueueStore> kept = std::exchange(kept_stores_, {});
+  const std::vector<int> handed_locks = std::exchange(handed_queue_locks_, {});
   for (const config::QueueConfig& queue_config : config_->queues) {
     // Long enough for the slowest upstream the queue's routes send to, plus a margin.
     config::Duration visibility{0};
@@ -499,7 +508,7 @@ bool SharedState::openQueues(std::string* error) {
     }
     visibility = queue_config.visibility_timeout.value_or(visibility + std::chrono::seconds(5));
     auto queue = AsyncQueue::open(queue_config, config_->store, visibility, registry_, error,
-                                  keptStore(kept, queue_config));
+                                  keptStore(kept, queue_config), handed_locks);
     if (!queue) return false;
     for (auto& listener : listeners_) {
       for (Route& route : listener.router.routes()) {

@@ -195,6 +195,11 @@ class SharedState {
   // An in-process reload, before openQueues: a queue of the same name and SQLite file as one of
   // `older`'s shares that one's open store (the file cannot be opened twice).
   void keepQueueStores(const SharedState& older);
+  // A binary upgrade, before openQueues: the SQLite file locks the process this one replaces
+  // passed (queue/file_lock.h; not owned, open until openQueues returns).
+  void handQueueLocks(std::vector<int> fds) { handed_queue_locks_ = std::move(fds); }
+  // The lock descriptors of this generation's SQLite queues, to pass to a successor process.
+  std::vector<int> queueLocks() const;
   std::vector<std::unique_ptr<AsyncQueue>>& queues() { return queues_; }
   AsyncQueue* findQueue(std::string_view name);
 
@@ -219,6 +224,7 @@ class SharedState {
   std::vector<SharedListener> listeners_;
   std::vector<std::unique_ptr<AsyncQueue>> queues_;
   std::vector<KeptQueueStore> kept_stores_;  // keepQueueStores, until openQueues takes them
+  std::vector<int> handed_queue_locks_;      // handQueueLocks, until openQueues
   std::unique_ptr<CacheWarmer> warmer_;      // after listeners_: it points into them
 };
 

@@ -47,6 +47,9 @@ struct StoreOptions {
   // rather than mid-traffic).
   bool check_at_open = true;
   uint32_t cache_kib = 64 * 1024;  // SQLite's page cache for this file
+  // SQLite: the descriptors of file locks the process this one replaces passed on (not owned;
+  // file_lock.h). The one that is this file's lock is shared instead of taken.
+  std::vector<int> handed_locks;
   // Milliseconds since the epoch; called from any thread. Empty: the system clock.
   std::function<int64_t()> clock;
 };

@@ -7,6 +7,10 @@
 
 namespace sg::queue {
 
+namespace {
+constexpr int kBusyTimeoutMs = 10000;
+}  // namespace
+
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
     sqlite3_finalize(stmt_);
@@ -74,6 +78,9 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
     return StoreError{ErrorKind::kStorage, std::move(message)};
   }
   sqlite3_extended_result_codes(db, 1);
+  // Two processes write only while one hands over to the other (file_lock.h); a transaction of
+  // either takes milliseconds, so waiting for it beats failing.
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
   if (sqlite3_db_readonly(db, "main") == 1) {
     sqlite3_close(db);
     return StoreError{ErrorKind::kStorage, path + ": cannot open: the file is read-only"};
@@ -127,9 +134,10 @@ StoreError Database::error(std::string_view what, int code) const {
     message += std::strerror(os_error);
     message += ")";
   }
-  // EXCLUSIVE locking (see SqliteJobStore::setUp): busy means another process has the file.
+  // Only the process handing over to this one writes too (file_lock.h), and not for this long.
   if (primary == SQLITE_BUSY)
-    message += " (another process, e.g. a second gateway, has this file open)";
+    message +=
+        " (another process held the file for " + std::to_string(kBusyTimeoutMs / 1000) + " s)";
   bool later = primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
                primary == SQLITE_IOERR;
   return StoreError{ErrorKind::kStorage, std::move(message), later};

@@ -29,6 +29,9 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(StoreOptions option
   auto db = Database::open(store->options_.path);
   if (!db.ok()) return db.error();
   store->db_ = std::move(db.value());
+  auto lock = FileLock::acquire(store->options_.path, store->options_.handed_locks);
+  if (!lock.ok()) return lock.error();
+  store->lock_ = std::move(lock.value());
   if (auto set_up = store->setUp(); !set_up.ok()) return set_up.error();
   store->writer_ = std::thread([s = store.get()] { s->writerLoop(); });
   return store;
@@ -95,12 +98,8 @@ StoreError fileError(const Database& db, const std::string& what) {
 // Configures the connection, checks the file, creates the schema and recovers, in this order
 // so that a foreign or damaged file is refused before anything is written to it.
 Status SqliteJobStore::setUp() {
-  // EXCLUSIVE before WAL: no shared-memory index, and the file stays locked for as long as
-  // this store has it open. Recovery below requeues every running job, which is only right
-  // if no other gateway delivers from the same file; a second opener gets "locked".
-  if (auto s = db_->exec("PRAGMA locking_mode = EXCLUSIVE", "setting the locking mode"); !s.ok()) {
-    return s;
-  }
+  // Normal locking (file_lock.h says who delivers): WAL readers and writers of two processes
+  // share the file through its -shm index while one hands over to the other.
   auto mode = queryText(*db_, "PRAGMA journal_mode = WAL", "switching to WAL");
   if (!mode.ok()) return mode.error();
   if (mode.value() != "wal")
@@ -120,7 +119,7 @@ Status SqliteJobStore::setUp() {
   }
   if (auto s = db_->exec("BEGIN IMMEDIATE", "locking the file"); !s.ok()) return s;
   Status schema = createSchema();
-  if (schema.ok()) schema = recover();
+  if (schema.ok() && !lock_.handedOver()) schema = recover();
   if (!schema.ok()) {
     (void)db_->exec("ROLLBACK", "rolling back");
     return schema;
@@ -169,7 +168,8 @@ Status SqliteJobStore::createSchema() {
 }
 
 // Jobs left running were in flight when the gateway stopped: deliver them again (at least
-// once). Their attempt was counted at the claim and stays counted.
+// once). Only right because this process holds the file's lock alone (file_lock.h). Their attempt
+// was counted at the claim and stays counted.
 Status SqliteJobStore::recover() {
   StatementUse stmt(sql_->recover);
   stmt->bindInt(":now", now());

@@ -17,7 +17,9 @@
 //
 // Delivery is at least once: a job found `running` at open (the gateway died mid-delivery)
 // is queued again with its attempt counted, and a delivery that outlives the visibility
-// timeout is retried (stalled()). complete() and fail() take the attempt number the claim
+// timeout is retried (stalled()). Not so when the file's lock was handed over (file_lock.h):
+// the process that passed it still settles its deliveries, and if it dies first, stalled()
+// retries them. complete() and fail() take the attempt number the claim
 // gave, so a late answer from a superseded delivery cannot settle the job.
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "queue/file_lock.h"
 #include "queue/job_store.h"
 
 namespace sg::queue {
@@ -52,6 +55,8 @@ class SqliteJobStore final : public JobStore {
 
   // Jobs that were `running` when the file was opened, now queued again.
   uint64_t recoveredAtOpen() const override { return recovered_; }
+  // The file's lock (file_lock.h): its descriptor passes to a successor process.
+  const FileLock& lock() const { return lock_; }
   // An in-process reload keeps the file open: the new configuration's limits (max_length,
   // overflow, result_ttl, max_result_size, attempts) apply from the next call on.
   void setLimits(const StoreOptions& options);
@@ -141,6 +146,7 @@ class SqliteJobStore final : public JobStore {
   Status missingOrWrongState(std::string_view id, const JobKey& key, std::string_view operation);
 
   StoreOptions options_;
+  FileLock lock_;  // before db_: released only once the file is closed
   std::unique_ptr<Database> db_;
   std::unique_ptr<Statements> sql_;
   uint64_t recovered_ = 0;

@@ -222,8 +222,9 @@ def test_redis_queue_jobs_across_a_reload(redis, gateways, sink):
 
 @pytest.mark.timeout_s(30)
 def test_sqlite_queue_idle_reload_succeeds(gateways, sink):
-    """The smallest case: a queue with no job at all. The new generation opens the same file
-    while the old one still has it (EXCLUSIVE locking): the reload must still serve."""
+    """The smallest case: a queue with no job at all. The new generation shares the file the
+    old one holds (its lock, queue/file_lock.h, refuses a second opener): the reload must still
+    serve."""
     gw = gateways(gateway_cfg(sink, queue_store="sqlite"))
     sighup(gw, reweighted(gw.cfg, 2), 1)
     wait_for_drained(gw, 1)
@@ -234,10 +235,10 @@ def test_sqlite_queue_idle_reload_succeeds(gateways, sink):
 
 @pytest.mark.timeout_s(45)
 def test_sqlite_queue_jobs_across_a_reload(gateways, sink):
-    """Fails with the lead's binary of 2026-12-05 13:25 (as does the idle case above): the new
-    generation cannot open the file the old one holds with EXCLUSIVE locking, so the reload is
-    refused ("reload: the new configuration failed to start: queue orders: orders.queue.db:
-    switching to WAL: database is locked ..."): no configuration with a SQLite queue reloads."""
+    """Failed before the new generation shared the old one's open store (as did the idle case
+    above): the reload was refused ("reload: the new configuration failed to start: queue
+    orders: orders.queue.db: ... database is locked"): no configuration with a SQLite queue
+    reloaded. A process hand-over of the same is test_queue_upgrade.py."""
     cfg = gateway_cfg(sink, queue_store="sqlite")
     gw = gateways(cfg)
     db = os.path.join(gw.tmpdir, "%s.queue.db" % Q)
