@@ -16,7 +16,10 @@
 #   (c) h2_cpu_us_per_req: CPU per request over HTTP/2 (ALPN h2), h2load -n N -c CONN -m 10.
 # Upstream keep-alive pools hold the h2 run's peak concurrency (UPSTREAM_KEEPALIVE below), so
 # no proxy pays for new origin connections in the steady state.
-# Then scalegate's figures as ratios to nginx's and HAProxy's (and HAProxy's to nginx's).
+# A round takes each figure of every proxy in turn (hs of each, then h1 of each, then h2), so a
+# proxy's figure is taken seconds from its peers'. Then scalegate's figures as ratios to nginx's
+# and HAProxy's (and HAProxy's to nginx's): the ratio of the medians, and the median (and range)
+# of each round's own ratio.
 # A scalegate build without a TLS listener (`scalegate check` refuses the `tls` key) is reported
 # as "n/a (no TLS listener in this build)" and the peers are still measured.
 #
@@ -219,7 +222,7 @@ cpu_ticks() { # utime+stime of a process (its threads included) and of its child
   echo "$total"
 }
 
-RESULTS=$RUN_DIR/results.tsv # proxy figure value
+RESULTS=$RUN_DIR/results.tsv # proxy figure value round
 FAILURES=()
 
 # h2load's output is good when every request got a 2xx over TLS 1.3 (and ALPN `protocol`).
@@ -259,24 +262,39 @@ measure_requests() { # name figure h2load-args... -> CPU microseconds per reques
   awk -v a="$c0" -v b="$c1" -v t="$TICKS_PER_SEC" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / t * 1e6 / n }'
 }
 
-measure() { # name round
-  local name=$1 hs h1 h2
-  hs=$(measure_handshakes "$name") || hs=FAILED
-  h1=$(measure_requests "$name" h1 --h1) || h1=FAILED
-  h2=$(measure_requests "$name" h2 -m 10) || h2=FAILED
-  printf 'round %d  %-10s handshakes_per_cpu_s=%s h1_cpu_us_per_req=%s h2_cpu_us_per_req=%s\n' \
-    "$2" "$name" "$hs" "$h1" "$h2"
-  [[ $hs == FAILED ]] || printf '%s\ths\t%s\n' "$name" "$hs" >>"$RESULTS"
-  [[ $h1 == FAILED ]] || printf '%s\th1\t%s\n' "$name" "$h1" >>"$RESULTS"
-  [[ $h2 == FAILED ]] || printf '%s\th2\t%s\n' "$name" "$h2" >>"$RESULTS"
-  [[ $hs != FAILED && $h1 != FAILED && $h2 != FAILED ]] || FAILURES+=("$name round $2")
+measure() { # name round figure: one figure of one proxy, recorded in $RESULTS
+  local name=$1 value
+  case $3 in
+    hs) value=$(measure_handshakes "$name") || value=FAILED ;;
+    h1) value=$(measure_requests "$name" h1 --h1) || value=FAILED ;;
+    h2) value=$(measure_requests "$name" h2 -m 10) || value=FAILED ;;
+  esac
+  printf '%s\t%s\t%s\t%s\n' "$name" "$3" "$value" "$2" >>"$ROUND_LOG"
+  if [[ $value == FAILED ]]; then
+    FAILURES+=("$name $3 round $2")
+  else
+    printf '%s\t%s\t%s\t%s\n' "$name" "$3" "$value" "$2" >>"$RESULTS"
+  fi
 }
 
 : >"$RESULTS"
+ROUND_LOG=$RUN_DIR/rounds.tsv
+: >"$ROUND_LOG"
 count=${#PROXIES[@]}
-for ((r = 1; r <= ROUNDS; r++)); do # the order rotates so no proxy always goes first
-  for ((i = 0; i < count; i++)); do
-    measure "${PROXIES[$(((i + r - 1) % count))]}" "$r"
+# Figure by figure, the proxies one after another (the order rotates so no proxy always goes
+# first): each proxy's figure is taken seconds from its peers', so the ratios of one round see
+# the same machine (its load drifts over minutes here).
+for ((r = 1; r <= ROUNDS; r++)); do
+  for figure in hs h1 h2; do
+    for ((i = 0; i < count; i++)); do
+      measure "${PROXIES[$(((i + r - 1) % count))]}" "$r" "$figure"
+    done
+  done
+  for p in "${PROXIES[@]}"; do
+    printf 'round %d  %-10s handshakes_per_cpu_s=%s h1_cpu_us_per_req=%s h2_cpu_us_per_req=%s\n' "$r" "$p" \
+      "$(awk -F'\t' -v p="$p" -v r="$r" '$1 == p && $2 == "hs" && $4 == r {print $3}' "$ROUND_LOG")" \
+      "$(awk -F'\t' -v p="$p" -v r="$r" '$1 == p && $2 == "h1" && $4 == r {print $3}' "$ROUND_LOG")" \
+      "$(awk -F'\t' -v p="$p" -v r="$r" '$1 == p && $2 == "h2" && $4 == r {print $3}' "$ROUND_LOG")"
   done
 done
 
@@ -300,10 +318,21 @@ echo "(medians over $ROUNDS round(s); handshakes: $HANDSHAKES new connections of
   "$BATCH at a time; h1/h2: N=$N on $CONN connections, h2 with 10 streams each;" \
   "TLS 1.3, EC P-256; proxies on CPU $PROXY_CPU, origin and load on CPU $LOAD_CPU)"
 echo "ratios (handshakes: higher is better; CPU per request: lower is better):"
+# The median over the rounds of one round's ratio, and the range, e.g. "0.91x (0.86-0.97)".
+round_ratios() { # name reference figure
+  awk -F'\t' -v a="$1" -v b="$2" -v f="$3" '$3 == "nan" {next} $2 == f && $1 == a {x[$4] = $3} $2 == f && $1 == b {y[$4] = $3}
+    END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$RESULTS" | sort -g |
+    awk '{v[NR] = $1} END {
+      if (NR == 0) { print "n/a"; exit }
+      m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%.2fx (%.2f-%.2f)", m, v[1], v[NR] }'
+}
 ratios() { # name reference
   printf '  %s/%-8s handshakes_per_cpu_s %s  h1_cpu_us_per_req %s  h2_cpu_us_per_req %s\n' "$1" "$2" \
     "$(ratio "${MED[$1.hs]}" "${MED[$2.hs]}")" "$(ratio "${MED[$1.h1]}" "${MED[$2.h1]}")" \
     "$(ratio "${MED[$1.h2]}" "${MED[$2.h2]}")"
+  printf '  %s/%-8s per round: handshakes %s  h1 %s  h2 %s\n' "$1" "$2" \
+    "$(round_ratios "$1" "$2" hs)" "$(round_ratios "$1" "$2" h1)" "$(round_ratios "$1" "$2" h2)"
 }
 if [[ -n "${MED[scalegate.hs]:-}" ]]; then
   ratios scalegate haproxy
