@@ -22,22 +22,14 @@ import threading
 import pytest
 
 from conftest import wait_until, wait_s
-from job_sink import JobSink
 from redis_support import gateways  # noqa: F401  (fixture)
-from test_async_redis import Q, accept, delivered, post_jobs, wait_state
+from test_async_redis import Q, accept, delivered, post_jobs, sink, wait_state  # noqa: F401
 from test_reload_shared_store import (assert_each_delivered_once, gateway_cfg, reweighted,
                                       wait_queue_empty)
 from test_reload_upgrade import process_alive, successors, wait_for_successor, write  # noqa: F401
 
 SHARES = "queue %s: shares" % Q
 RECOVERED = "jobs were in flight when the gateway stopped"
-
-
-@pytest.fixture
-def sink():
-    s = JobSink()
-    yield s
-    s.close()
 
 
 def hand_over(gw, how):
