@@ -223,12 +223,11 @@ void AsyncQueue::stop() {
   if (thread_.joinable()) thread_.join();
   // After the dispatcher (nothing pushes any more), before the store goes.
   if (callbacks_) callbacks_->stop();
-  {
-    // A store the next configuration keeps stays open: its answers to this queue's enqueues
-    // come first.
-    std::unique_lock lock(mutex_);
-    enqueues_cv_.wait(lock, [this] { return enqueues_pending_ == 0; });
-  }
+  // A store the next configuration keeps stays open: its answers to this queue's enqueues come
+  // first. Polled, so that an enqueue counts itself without a lock (stop() is rare, and the
+  // writer answers within a commit).
+  while (enqueues_pending_.load(std::memory_order_acquire) != 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // Commits the enqueues still pending while the workers (whose loops their answers are
   // posted to) still exist: the Gateway destroys the workers before the shared state.
   sqlite_.reset();
@@ -236,10 +235,7 @@ void AsyncQueue::stop() {
 }
 
 void AsyncQueue::enqueue(queue::Job job, queue::EnqueueCallback done) {
-  {
-    std::lock_guard lock(mutex_);
-    ++enqueues_pending_;
-  }
+  enqueues_pending_.fetch_add(1, std::memory_order_relaxed);
   // Only workers enqueue, and stop() runs after their threads have ended.
   store_->enqueue(std::move(job), [this, done = std::move(done)](queue::EnqueueOutcome outcome) {
     if (outcome.ok() && !outcome.existing) {
@@ -249,8 +245,7 @@ void AsyncQueue::enqueue(queue::Job job, queue::EnqueueCallback done) {
       refused_->inc();
     }
     done(std::move(outcome));
-    std::lock_guard lock(mutex_);
-    if (--enqueues_pending_ == 0) enqueues_cv_.notify_all();
+    enqueues_pending_.fetch_sub(1, std::memory_order_release);  // the last use of this queue
   });
 }
 

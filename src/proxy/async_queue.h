@@ -9,6 +9,7 @@
 // runs the route's phases after the enqueue (breaker, balancing, health, timeouts), and
 // settles the job from the response the worker reports back. Job API lookups (/jobs/{id})
 // run on the same thread (post()).
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -158,8 +159,7 @@ class AsyncQueue {
   std::shared_ptr<queue::SqliteJobStore> sqlite_;  // store_ when it is SQLite
   // Enqueues whose answer has not come back: a store kept by the next configuration outlives
   // this queue, so stop() waits for them (their answers use this queue).
-  uint64_t enqueues_pending_ = 0;  // guarded by mutex_
-  std::condition_variable enqueues_cv_;
+  std::atomic<uint64_t> enqueues_pending_{0};
   SharedListener* listener_ = nullptr;
   std::vector<Worker*> workers_;
   std::vector<CallbackRoute> callback_routes_;        // set before start()
