@@ -224,8 +224,22 @@ void PgWorker::beginDrain(PgWorker* successor) {
       clients.push_back(client);
   }
   for (ClientConn* client : clients) client->retire();
+  if (successor != nullptr) retireOlderClients();
   closeIdleServers(nullptr);
   if (clients_changed_) clients_changed_();
+}
+
+// A reload after a reload: a session client that stayed on an older configuration (its server
+// was not in the file that followed) may fit the newest one, and would otherwise hold every
+// generation since its own until it next runs a transaction.
+void PgWorker::retireOlderClients() {
+  for (PgWorker* older : predecessors_) {
+    older->retireOlderClients();
+    std::vector<ClientConn*> clients;
+    for (ClientConn* client = older->client_list_; client != nullptr; client = client->next)
+      clients.push_back(client);
+    for (ClientConn* client : clients) client->retire();
+  }
 }
 
 void PgWorker::closeAll() {

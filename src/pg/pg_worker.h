@@ -141,6 +141,8 @@ class PgWorker final : public net::TimerHandler {
   // Decided under a pool's lock, run after it: usually none or one, kept off the heap.
   using Handoffs = boost::container::small_vector<Handoff, 4>;
   void serveLocked(Pool& pool, Handoffs* out);
+  // The clients still on the generations draining into this one look for the newest again.
+  void retireOlderClients();
   void runHandoffs(Pool& pool, Handoffs& handoffs);
   void adopt(ServerConn* server, uint64_t waiter_id);
   void attach(ServerWaiter* waiter, ServerConn* server);
