@@ -24,7 +24,7 @@ import pytest
 from conftest import wait_until, wait_s
 from redis_support import gateways  # noqa: F401  (fixture)
 from test_async_redis import Q, accept, delivered, post_jobs, sink, wait_state  # noqa: F401
-from test_reload_shared_store import (assert_each_delivered_once, gateway_cfg, reweighted,
+from test_reload_shared_store import (assert_each_delivered_once, gateway_cfg, held_jobs, reweighted,
                                       wait_queue_empty)
 from test_reload_upgrade import process_alive, successors, wait_for_successor, write  # noqa: F401
 
@@ -41,18 +41,6 @@ def hand_over(gw, how):
         os.kill(gw.pid, signal.SIGHUP)
     else:
         os.kill(gw.pid, signal.SIGUSR2)
-
-
-def held_jobs(gw, sink, concurrency):
-    """`concurrency` deliveries held by the sink and as many jobs waiting; returns
-    (all ids, ids in flight)."""
-    sink.hang()
-    ids = [accept(gw, b"before %d" % i) for i in range(2 * concurrency)]
-    assert wait_until(lambda: sink.count() == concurrency, 5), (sink.count(), gw.logs[-2000:])
-    in_flight = {r.job_id for r in sink.snapshot()}
-    waiting = [i for i in ids if i not in in_flight]
-    assert wait_state(gw, waiting[-1], "queued")["attempts"] == 0
-    return ids, in_flight
 
 
 @pytest.mark.timeout_s(60)

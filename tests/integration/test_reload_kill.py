@@ -20,8 +20,7 @@ import pytest
 from conftest import sanitizer_report
 from redis_support import gateways  # noqa: F401  (fixture)
 from test_async_redis import accept, delivered, sink, wait_state  # noqa: F401  (sink: fixture)
-from test_queue_upgrade import held_jobs
-from test_reload_shared_store import gateway_cfg, reweighted, sighup, wait_queue_empty
+from test_reload_shared_store import gateway_cfg, held_jobs, reweighted, sighup, wait_queue_empty
 from test_reload_upgrade import DRAINED, wait_for_drained
 
 

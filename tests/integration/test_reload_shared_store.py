@@ -132,15 +132,22 @@ def assert_each_delivered_once(gw, sink, ids):
     assert not dups, "delivered more than once across the reload: %s\n%s" % (dups, gw.logs[-3000:])
 
 
+def held_jobs(gw, sink, concurrency):
+    """`concurrency` deliveries held by the sink and as many jobs waiting; returns
+    (all ids, ids in flight)."""
+    sink.hang()
+    ids = [accept(gw, b"before %d" % i) for i in range(2 * concurrency)]
+    assert wait_until(lambda: sink.count() == concurrency, 5), (sink.count(), gw.logs[-2000:])
+    in_flight = {r.job_id for r in sink.snapshot()}
+    waiting = [i for i in ids if i not in in_flight]
+    assert wait_state(gw, waiting[-1], "queued")["attempts"] == 0
+    return ids, in_flight
+
+
 def async_reload_round(gw, sink, concurrency):
     """`concurrency` deliveries in flight (held by the sink) and as many jobs waiting when the
     reload comes; more accepted after it; then the sink lets go. Returns (before, after) ids."""
-    sink.hang()
-    before = [accept(gw, b"before %d" % i) for i in range(2 * concurrency)]
-    assert wait_until(lambda: sink.count() == concurrency, 5), (sink.count(), gw.logs[-2000:])
-    in_flight = {r.job_id for r in sink.snapshot()}
-    waiting = [i for i in before if i not in in_flight]
-    assert wait_state(gw, waiting[-1], "queued")["attempts"] == 0
+    before, _ = held_jobs(gw, sink, concurrency)
 
     # Two keep-alive clients post on while the reload happens: every POST is accepted.
     during = {}
