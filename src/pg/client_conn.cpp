@@ -50,11 +50,13 @@ void ClientConn::start() {
   // Over max_client_conn the client is still read up to its startup packet: an SSLRequest gets
   // its 'N' and a cancel request still works; the refusal answers the startup packet.
   counted_ = worker_->service().admitClient();
-  worker_->loop().add(stream_.fd(), this);
   worker_->loop().timers().arm(timer_, worker_->config().client_login_timeout.count());
   // libpq writes its first packet as soon as connect() returns, so it is usually here
-  // already: answering it now saves the client a trip through the loop (as PgBouncer does).
+  // already: answering it now saves the client a trip through the loop (as PgBouncer does),
+  // and before registering the socket, a system call sooner. Registered edge-triggered after
+  // the read, the socket reports whatever came in meanwhile.
   readInput();
+  if (state_ != State::kClosed) worker_->loop().add(stream_.fd(), this);
 }
 
 void ClientConn::setState(State state) { state_ = state; }

@@ -87,3 +87,54 @@ def test_keepalive_off(pooler, pg_server):  # noqa: F811
                  + keepalive_timers(target.pid, "( dport = :%d )" % pg_server.port))
     assert len(found) == 2, found
     assert all(isinstance(timer, str) for timer in found), found
+
+
+def client_timers(target):
+    return keepalive_timers(target.pid, "( sport = :%d )" % target.port)
+
+
+def system_keepalive(timer):
+    """A keepalive timer on the system's timing (tcp_keepalive_time: 2 hours by default): minutes
+    left, where the configured tests above see seconds."""
+    return isinstance(timer, tuple) and timer[1] == "min"
+
+
+def test_default_keepalive_uses_the_system_timing(pooler):  # noqa: F811
+    # Clients inherit SO_KEEPALIVE from the listening socket rather than getting it per
+    # connection: the timer must still be there, on the system's timing.
+    target = pooler("scalegate", auth="trust")
+    with target.connect() as conn:
+        conn.execute("SELECT 1")
+        wait_until(lambda: len(client_timers(target)) == 1
+                   and system_keepalive(client_timers(target)[0]), wait_s(5))
+        found = client_timers(target)
+    assert len(found) == 1 and system_keepalive(found[0]), found
+
+
+def test_reload_turns_keepalive_off_then_sets_a_timing(pooler):  # noqa: F811
+    # The listening socket keeps the flag it started with; what RELOAD changes since is set on
+    # each new client: off, then on with a timing, while the first client keeps its own.
+    target = pooler("scalegate", auth="trust")
+
+    def kinds():
+        timers = client_timers(target)
+        return (sum(system_keepalive(t) for t in timers), sum(isinstance(t, str) for t in timers),
+                sum(idle_at_most(t, 7.0) for t in timers))
+
+    with target.connect(autocommit=True) as first:
+        first.execute("SELECT 1")
+        target.reconfigure(tcp_keepalive=False)
+        r = target.admin_psql("RELOAD")
+        assert r.returncode == 0, r.stderr
+        with target.connect(autocommit=True) as second:
+            second.execute("SELECT 1")
+            # (system timing, no timer, 7 s): the first client, the second
+            wait_until(lambda: kinds() == (1, 1, 0), wait_s(5))
+            assert kinds() == (1, 1, 0), client_timers(target)
+            target.reconfigure(tcp_keepalive=True, tcp_keepidle="7s")
+            r = target.admin_psql("RELOAD")
+            assert r.returncode == 0, r.stderr
+            with target.connect(autocommit=True) as third:
+                third.execute("SELECT 1")
+                wait_until(lambda: kinds() == (1, 1, 1), wait_s(5))
+                assert kinds() == (1, 1, 1), client_timers(target)
