@@ -23,14 +23,14 @@ bool ClientConn::lookupUser(const std::string& auth_user) {
   const config::PostgresDatabaseConfig* database = config.findDatabase(auth_database);
   if (database == nullptr) {
     // The admin console without auth_dbname: no database to ask, so the user is unknown.
-    secret_.clear();
+    login().secret.clear();
     askForPassword();
     return true;
   }
   lookup_pool_ = worker_->service().authPool(*database, auth_user);
-  lookup_row_ = false;
-  lookup_error_.clear();
-  secret_.clear();
+  login().lookup_row = false;
+  login().lookup_error.clear();
+  login().secret.clear();
   setState(State::kLookupWaiting);
   armLookupTimer();
   worker_->requestServer(this);  // attached now or later: sendLookup
@@ -62,11 +62,11 @@ void ClientConn::sendLookup(ServerConn* server) {
 // The first row's second column is the secret (usename, passwd); NULL means no password.
 void ClientConn::onLookupReply(char type, std::string_view payload) {
   if (type == 'E') {
-    lookup_error_ = errorMessageText(payload);
+    login().lookup_error = errorMessageText(payload);
     return;
   }
-  if (lookup_row_) return;
-  lookup_row_ = true;
+  if (login().lookup_row) return;
+  login().lookup_row = true;
   PayloadReader reader(payload);
   int16_t columns = 0;
   int32_t length = 0;
@@ -74,10 +74,11 @@ void ClientConn::onLookupReply(char type, std::string_view payload) {
   if (!reader.readInt16(&columns) || columns < 2 || !reader.readInt32(&length) ||
       (length > 0 && !reader.readBytes(static_cast<size_t>(length), &value)) ||
       !reader.readInt32(&length)) {
-    lookup_error_ = "auth_query must return two columns (user name, password)";
+    login().lookup_error = "auth_query must return two columns (user name, password)";
     return;
   }
-  if (length > 0 && reader.readBytes(static_cast<size_t>(length), &value)) secret_.assign(value);
+  if (length > 0 && reader.readBytes(static_cast<size_t>(length), &value))
+    login().secret.assign(value);
 }
 
 // auth_query's ReadyForQuery: the server goes back, then the client is asked for its password
@@ -92,9 +93,9 @@ bool ClientConn::finishLookup() {
     server->close("auth_query left the server in a transaction");
   }
   lookup_pool_ = nullptr;
-  if (!lookup_error_.empty()) {
+  if (!login().lookup_error.empty()) {
     // The server's words stay in the log: the client is not logged in yet.
-    failLookup("28000", "see the proxy's log", lookup_error_);
+    failLookup("28000", "see the proxy's log", login().lookup_error);
     return true;
   }
   askForPassword();

@@ -61,6 +61,11 @@ void ClientConn::start() {
 
 void ClientConn::setState(State state) { state_ = state; }
 
+ClientConn::Login& ClientConn::login() {
+  if (login_ == nullptr) login_ = std::make_unique<Login>();
+  return *login_;
+}
+
 std::string ClientConn::peer() const { return net::peerAddress(stream_.fd()).toString(); }
 
 std::string ClientConn::tlsDescription() const {
@@ -307,7 +312,7 @@ bool ClientConn::beginAuth() {
     authenticated();
     return true;
   }
-  if (service.userSecret(user_, &secret_)) {
+  if (service.userSecret(user_, &login().secret)) {
     askForPassword();
     return true;
   }
@@ -315,7 +320,7 @@ bool ClientConn::beginAuth() {
   const std::string& auth_user =
       database != nullptr ? config.authUser(*database) : config.auth_user;
   if (!auth_user.empty()) return lookupUser(auth_user);
-  secret_.clear();
+  login().secret.clear();
   askForPassword();
   return true;
 }
@@ -325,11 +330,11 @@ bool ClientConn::beginAuth() {
 void ClientConn::askForPassword() {
   setState(State::kAuth);
   if (worker_->config().auth_type == config::PostgresConfig::AuthType::kMd5 &&
-      !looksLikeScramVerifier(secret_)) {
+      !looksLikeScramVerifier(login().secret)) {
     uint64_t salt = worker_->random();
-    std::memcpy(md5_salt_, &salt, sizeof(md5_salt_));
+    std::memcpy(login().md5_salt, &salt, sizeof(login().md5_salt));
     md5_ = true;
-    appendAuthenticationMd5(&stream_.out(), md5_salt_);
+    appendAuthenticationMd5(&stream_.out(), login().md5_salt);
     return;
   }
   appendAuthenticationSasl(&stream_.out(), {kScramSha256Mechanism});
@@ -351,7 +356,7 @@ bool ClientConn::processAuth() {
   } else {
     std::string_view response = payload;
     if (!response.empty() && response.back() == '\0') response.remove_suffix(1);
-    ok = !secret_.empty() && md5Verify(user_, secret_, md5_salt_, response);
+    ok = !login().secret.empty() && md5Verify(user_, login().secret, login().md5_salt, response);
     if (ok) {
       authenticated();
     } else {
@@ -367,37 +372,37 @@ bool ClientConn::processAuth() {
 bool ClientConn::handleScram(std::string_view payload) {
   std::string error;
   std::string reply;
-  if (scram_ == nullptr) {
+  if (login().scram == nullptr) {
     SaslInitialResponse initial;
     if (!parseSaslInitialResponse(payload, &initial, &error)) return failProtocol(error);
     if (initial.mechanism != kScramSha256Mechanism || !initial.data)
       return failProtocol("unsupported SASL mechanism");
     ScramVerifier verifier;
     std::string secret_error;
-    bool usable = scramVerifierForSecret(user_, secret_, &worker_->service().verifierCache(),
+    bool usable = scramVerifierForSecret(user_, login().secret, &worker_->service().verifierCache(),
                                          &verifier, &secret_error);
     // An unknown user still goes through the exchange (with a verifier nobody knows).
     if (!usable)
       verifier = makeScramVerifier(std::to_string(worker_->random()), "unknown-user", 4096);
-    scram_ = std::make_unique<ScramServer>(verifier);
-    ScramStatus status = scram_->clientFirst(*initial.data, &reply, &error);
+    login().scram = std::make_unique<ScramServer>(verifier);
+    ScramStatus status = login().scram->clientFirst(*initial.data, &reply, &error);
     if (status != ScramStatus::kOk) return failProtocol("SCRAM: " + error);
     appendAuthenticationSaslContinue(&stream_.out(), reply);
     return true;
   }
   std::string_view data;
   if (!parseSaslResponse(payload, &data, &error)) return failProtocol(error);
-  ScramStatus status = scram_->clientFinal(data, &reply, &error);
+  ScramStatus status = login().scram->clientFinal(data, &reply, &error);
   if (status == ScramStatus::kMalformed) return failProtocol("SCRAM: " + error);
-  if (status != ScramStatus::kOk || secret_.empty()) {
+  if (status != ScramStatus::kOk || login().secret.empty()) {
     worker_->service().login_failures.fetch_add(1, std::memory_order_relaxed);
     closeWithError("28P01", "password authentication failed for user \"" + user_ + "\"");
     return false;
   }
   appendAuthenticationSaslFinal(&stream_.out(), reply);
   bindPool();
-  if (pool_ != nullptr) pool_->setPassThroughKey(scram_->clientKey());
-  scram_.reset();
+  if (pool_ != nullptr) pool_->setPassThroughKey(login().scram->clientKey());
+  login().scram.reset();
   authenticated();
   return true;
 }
@@ -409,13 +414,14 @@ void ClientConn::bindPool() {
   pool_ = worker_->service().pool(*database_config_, user_);
   // The pool logs in to the server as this user with what auth_query returned (SCRAM
   // pass-through or md5), and a changed password is picked up at the next login.
-  if (lookup_row_ && !secret_.empty() && pool_->serverUser() == user_)
-    pool_->setServerSecret(secret_);
+  if (login_ != nullptr && login_->lookup_row && !login_->secret.empty() &&
+      pool_->serverUser() == user_)
+    pool_->setServerSecret(login_->secret);
 }
 
 void ClientConn::authenticated() {
   bindPool();
-  std::string().swap(secret_);  // not needed any more; an idle client should not hold it
+  login_.reset();  // not needed any more
   appendAuthenticationOk(&stream_.out());
   timer_.cancel();
   if (pool_ == nullptr) {

@@ -266,6 +266,9 @@ class ClientConn final : public net::EventHandler,
   std::shared_ptr<const net::TlsContext> tls_context_;
   uint32_t listener_;
   State state_ = State::kStartup;
+  bool counted_ = false;          // holds a place in max_client_conn
+  bool md5_ = false;              // authenticating with md5 (else SCRAM)
+  bool welcome_pending_ = false;  // logged in; the welcome waits for the first server
   uint64_t id_;
   int64_t connected_at_ms_;
   int64_t request_start_ms_ = 0;
@@ -276,74 +279,85 @@ class ClientConn final : public net::EventHandler,
   Pool* pool_ = nullptr;  // made at authentication (bindPool)
   const config::PostgresDatabaseConfig* database_config_ = nullptr;  // null: admin console
   ServerConn* server_ = nullptr;
-  bool counted_ = false;  // holds a place in max_client_conn
-  bool md5_ = false;      // authenticating with md5 (else SCRAM)
-  bool welcome_pending_ = false;
   Pool* route_pool_ = nullptr;   // where the current transaction runs (null: pool_)
   bool sticky_primary_ = false;  // session state set: every transaction on the primary
   // SET scalegate.route: primary or replica forces where transactions go; auto (default)
   // follows each transaction's verdict.
   route::RouteSetting route_setting_ = route::RouteSetting::kAuto;
-  uint64_t next_replica_ = 0;        // replica_balance: round_robin
   bool transaction_writes_ = false;  // the current transaction may write (its verdict)
-  int64_t last_write_ms_ = -1;       // when its last transaction that may have written ended
+  bool lsn_asked_ = false;      // the next ReadyForQuery answers the position query (lsn, below)
+  uint64_t next_replica_ = 0;   // replica_balance: round_robin
+  int64_t last_write_ms_ = -1;  // when its last transaction that may have written ended
   // read_your_writes lsn: the primary's position after the client's last write transaction,
   // and one it was given (SET scalegate.lsn). kLsnUnknown: the position could not be read.
   static constexpr uint64_t kLsnUnknown = UINT64_MAX;
   uint64_t last_write_lsn_ = 0;
   uint64_t carried_lsn_ = 0;
-  bool lsn_asked_ = false;
   // Extended-protocol statements and portals of scalegate.* settings, answered by the proxy;
   // proxy_batch_: something was answered since the last Sync; proxy_failed_: an error was,
   // so the rest up to Sync is skipped.
-  std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_statements_;
-  std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>> proxy_portals_;
+  // Allocated with the first such statement: most clients never prepare one, and an idle
+  // client should not carry two empty tables.
+  using ProxyTable = std::unordered_map<std::string, std::shared_ptr<const route::StatementClass>>;
+  struct ProxyTables {
+    ProxyTable statements;
+    ProxyTable portals;
+  };
+  std::unique_ptr<ProxyTables> proxy_tables_;
+  ProxyTables& proxyTables();
   bool proxy_batch_ = false;
   bool proxy_failed_ = false;
   // Sharded databases: the shard the client's transactions go to (chooseShard), and its
   // SET scalegate.shard / scalegate.sharding_key.
   uint32_t current_shard_ = 0;
   std::optional<uint32_t> shard_setting_;
-  std::optional<std::string>
-      sharding_key_setting_;  // the server's ReadyForQuery now answers the position query
+  std::unique_ptr<const std::string> sharding_key_setting_;  // (null: not set)
   // A transaction whose BEGIN the proxy answered (kOpen: no server yet; begin_text_ goes to
   // the server its first statement attaches), the unnamed statement / portal of such a
   // BEGIN, COMMIT or ROLLBACK answered here (client_transaction.cpp).
   enum class LocalTxn : uint8_t { kNone, kOpen };
   LocalTxn local_txn_ = LocalTxn::kNone;
-  std::string begin_text_;
   bool hold_begin_ = false;  // the message that attached the server does not choose the shard
   // The attached server was taken for a message that does not choose the shard (a prepare:
   // Parse, Describe, then Flush or Sync): a statement for another shard sends it back.
   bool shard_undecided_ = false;
-  bool reroute_after_release_ = false;  // the server goes back; then the input is read on
+  bool reroute_after_release_ = false;   // the server goes back; then the input is read on
+  bool resend_undecided_parse_ = false;  // undecided_parse_ goes to the next server first
+  std::string begin_text_;
   // An unnamed Parse that ran there (its payload): its Bind's key chooses the shard, and when
   // that is another server the Parse is sent there again first.
   std::string undecided_parse_;
-  bool resend_undecided_parse_ = false;
-  std::optional<LocalStatement> local_parsed_;
-  std::optional<LocalStatement> local_portal_;
+  std::unique_ptr<LocalStatement> local_parsed_;  // (pointers: most clients never have one)
+  std::unique_ptr<LocalStatement> local_portal_;
   bool local_batch_ = false;
-  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself  //
-                               // logged in; the welcome waits for the first server
+  bool requesting_ = false;    // inside needServer: an attach now must not forward by itself
   bool read_pending_ = false;  // the socket may hold bytes not read yet
   bool server_read_paused_ = false;
-  bool peer_closing_ = false;    // the peer shut down: read to the end, past short reads
+  bool peer_closing_ = false;  // the peer shut down: read to the end, past short reads
+  char transaction_status_ = 'I';
   size_t stream_remaining_ = 0;  // bytes of a large message still to pass through
   int32_t cancel_pid_ = 0;
   int32_t cancel_secret_ = 0;
-  char transaction_status_ = 'I';
-  // Authentication.
-  std::string secret_;
-  unsigned char md5_salt_[4] = {};
-  std::unique_ptr<ScramServer> scram_;
+  // Authentication: kept only until the client is logged in (an idle client should not hold
+  // its secret, nor the room for it).
+  struct Login {
+    std::string secret;
+    unsigned char md5_salt[4] = {};
+    bool lookup_row = false;  // auth_query returned a row (its password is in secret)
+    std::unique_ptr<ScramServer> scram;
+    std::string lookup_error;  // auth_query's error, from the server
+  };
+  std::unique_ptr<Login> login_;
+  Login& login();
   Pool* lookup_pool_ = nullptr;  // the auth pool, while the secret is looked up
-  bool lookup_row_ = false;      // auth_query returned a row (its password is in secret_)
-  std::string lookup_error_;     // auth_query's error, from the server
   // Session parameters the client asked for (startup packet, SET reported by ParameterStatus).
   ClientParams params_;
   // Protocol-level prepared statements by the client's name.
-  std::unordered_map<std::string, std::shared_ptr<const Statement>> statements_;
+  // Allocated with the first named statement (an idle client should not carry an empty table).
+  using StatementTable = std::unordered_map<std::string, std::shared_ptr<const Statement>>;
+  std::unique_ptr<StatementTable> statements_;
+  const std::shared_ptr<const Statement>* findStatement(std::string_view name) const;
+  StatementTable& statementTable();
   std::unique_ptr<AdminSession> admin_;
   net::Timer timer_{this};
   std::string scratch_;

@@ -252,7 +252,7 @@ bool ClientConn::forwardParse(std::string_view whole, std::string_view payload) 
     server_->expect(ServerConn::Pending::kParse);
     return true;
   }
-  if (statements_.count(std::string(name)) != 0) {
+  if (findStatement(name) != nullptr) {
     // PostgreSQL's answer to a name in use; what follows up to Sync is skipped, as it would be.
     std::string error;
     appendErrorResponse(&error, "ERROR", "42P05",
@@ -264,7 +264,7 @@ bool ClientConn::forwardParse(std::string_view whole, std::string_view payload) 
   }
   std::string_view body = payload.substr(name.size() + 1);
   auto statement = worker_->service().internStatement(body);
-  statements_[std::string(name)] = statement;
+  statementTable()[std::string(name)] = statement;
   if (server_->hasStatement(statement->id)) {
     server_->expectLocal(ServerConn::Pending::kLocalParse);
     return true;
@@ -298,11 +298,22 @@ bool ClientConn::prepareOnServer(const std::shared_ptr<const Statement>& stateme
   return true;
 }
 
+const std::shared_ptr<const Statement>* ClientConn::findStatement(std::string_view name) const {
+  if (statements_ == nullptr) return nullptr;
+  auto it = statements_->find(std::string(name));
+  return it == statements_->end() ? nullptr : &it->second;
+}
+
+ClientConn::StatementTable& ClientConn::statementTable() {
+  if (statements_ == nullptr) statements_ = std::make_unique<StatementTable>();
+  return *statements_;
+}
+
 const Statement* ClientConn::ensurePrepared(std::string_view name) {
-  auto it = statements_.find(std::string(name));
-  if (it == statements_.end()) return nullptr;
-  if (!server_->hasStatement(it->second->id)) prepareOnServer(it->second, /*for_client=*/false);
-  return it->second.get();
+  const auto* statement = findStatement(name);
+  if (statement == nullptr) return nullptr;
+  if (!server_->hasStatement((*statement)->id)) prepareOnServer(*statement, /*for_client=*/false);
+  return statement->get();
 }
 
 bool ClientConn::forwardBind(std::string_view whole, std::string_view payload) {
@@ -341,7 +352,7 @@ bool ClientConn::forwardDescribeOrClose(char type, std::string_view whole,
   }
   if (type == 'C') {
     // The statement stays prepared on the server (others may use it); the client's name goes.
-    statements_.erase(std::string(name));
+    if (statements_ != nullptr) statements_->erase(std::string(name));
     server_->expectLocal(ServerConn::Pending::kLocalClose);
     return true;
   }
@@ -372,7 +383,7 @@ std::string ClientConn::noteQuery(std::string_view payload) {
   if (initial == 'D') {
     bool discard = startsWithWords(payload, "DISCARD ALL");
     if (discard || startsWithWords(payload, "DEALLOCATE ALL")) {
-      statements_.clear();
+      statements_.reset();
       server_->forgetStatements();
     }
     if (discard) {

@@ -63,7 +63,10 @@ void ClientConn::applyProxySettings(const route::StatementClass& verdict) {
   if (verdict.set_route) route_setting_ = *verdict.set_route;
   if (verdict.set_lsn) carried_lsn_ = verdict.set_lsn->lsn.value_or(0);
   if (verdict.set_shard) shard_setting_ = verdict.set_shard->shard;
-  if (verdict.set_sharding_key) sharding_key_setting_ = verdict.set_sharding_key->key;
+  if (verdict.set_sharding_key) {
+    const auto& key = verdict.set_sharding_key->key;
+    sharding_key_setting_ = key ? std::make_unique<const std::string>(*key) : nullptr;
+  }
 }
 
 // SHOW scalegate.lsn: the position this client's reads wait for, to hand to another connection
@@ -120,7 +123,8 @@ bool ClientConn::answerProxyMessage(char type, std::string_view payload) {
 bool ClientConn::proxyParse(const std::string& name, std::string_view text) {
   auto verdict = proxyVerdict(text.substr(0, text.find('\0')));
   if (verdict == nullptr) {
-    proxy_statements_.erase(name);  // an unnamed statement replaced by one for a server
+    // an unnamed statement replaced by one for a server
+    if (proxy_tables_ != nullptr) proxy_tables_->statements.erase(name);
     return false;
   }
   proxy_batch_ = true;
@@ -129,25 +133,32 @@ bool ClientConn::proxyParse(const std::string& name, std::string_view text) {
     proxy_failed_ = true;
     return true;
   }
-  proxy_statements_[name] = std::move(verdict);
+  proxyTables().statements[name] = std::move(verdict);
   appendEmpty(&stream_.out(), '1');  // ParseComplete
   return true;
 }
 
+ClientConn::ProxyTables& ClientConn::proxyTables() {
+  if (proxy_tables_ == nullptr) proxy_tables_ = std::make_unique<ProxyTables>();
+  return *proxy_tables_;
+}
+
 bool ClientConn::proxyBind(const std::string& portal, const std::string& statement) {
-  auto it = proxy_statements_.find(statement);
-  if (it == proxy_statements_.end()) {
-    proxy_portals_.erase(portal);
+  if (proxy_tables_ == nullptr) return false;
+  auto it = proxy_tables_->statements.find(statement);
+  if (it == proxy_tables_->statements.end()) {
+    proxy_tables_->portals.erase(portal);
     return false;
   }
   proxy_batch_ = true;
-  proxy_portals_[portal] = it->second;
+  proxy_tables_->portals[portal] = it->second;
   appendEmpty(&stream_.out(), '2');  // BindComplete
   return true;
 }
 
 bool ClientConn::proxyDescribeOrClose(char type, char kind, const std::string& name) {
-  auto& table = kind == 'S' ? proxy_statements_ : proxy_portals_;
+  if (proxy_tables_ == nullptr) return false;
+  auto& table = kind == 'S' ? proxy_tables_->statements : proxy_tables_->portals;
   auto it = table.find(name);
   if (it == table.end()) return false;
   proxy_batch_ = true;
@@ -170,8 +181,9 @@ bool ClientConn::proxyDescribeOrClose(char type, char kind, const std::string& n
 }
 
 bool ClientConn::proxyExecute(const std::string& portal) {
-  auto it = proxy_portals_.find(portal);
-  if (it == proxy_portals_.end()) return false;
+  if (proxy_tables_ == nullptr) return false;
+  auto it = proxy_tables_->portals.find(portal);
+  if (it == proxy_tables_->portals.end()) return false;
   proxy_batch_ = true;
   const route::StatementClass& verdict = *it->second;
   auto& out = stream_.out();

@@ -85,9 +85,9 @@ std::string_view ClientConn::boundStatementText(std::string_view payload) const 
   PayloadReader reader(payload);
   std::string_view portal, name;
   if (!reader.readString(&portal) || !reader.readString(&name) || name.empty()) return {};
-  auto it = statements_.find(std::string(name));
-  if (it == statements_.end()) return {};
-  std::string_view body = it->second->body;  // the query, its NUL, then the parameter types
+  const auto* statement = findStatement(name);
+  if (statement == nullptr) return {};
+  std::string_view body = (*statement)->body;  // the query, its NUL, then the parameter types
   return body.substr(0, body.find('\0'));
 }
 

@@ -223,17 +223,15 @@ bool ClientConn::scatterParameterTypes(std::string_view parse, std::string_view 
     std::string_view name = parse.substr(0, parse.find('\0'));
     body = parse.substr(name.size() + 1);
     if (!name.empty()) {
-      if (statements_.count(std::string(name)) != 0 ||
-          worker_->config().max_prepared_statements == 0) {
+      if (findStatement(name) != nullptr || worker_->config().max_prepared_statements == 0) {
         refuseStatement(
             'P', {"42P05", "prepared statement \"" + std::string(name) + "\" already exists"});
         return false;
       }
-      statements_[std::string(name)] = worker_->service().internStatement(body);
+      statementTable()[std::string(name)] = worker_->service().internStatement(body);
     }
   } else {
-    auto it = statements_.find(std::string(statement));
-    if (it != statements_.end()) body = it->second->body;
+    if (const auto* found = findStatement(statement)) body = (*found)->body;
   }
   const size_t query_end = body.find('\0');
   *types = query_end == std::string_view::npos ? std::string_view("\0\0", 2)

@@ -214,7 +214,7 @@ ClientConn::ShardChoice ClientConn::chooseShard(char type, std::string_view payl
   if (type == 'P') bind = bindAfterParse(&batch_complete);
   std::variant<uint32_t, ShardSpread, shard::KeyError> chosen = current_shard_;
   switch (
-      route::shardSource(verdict, shard_setting_.has_value(), sharding_key_setting_.has_value())) {
+      route::shardSource(verdict, shard_setting_.has_value(), sharding_key_setting_ != nullptr)) {
     case route::ShardSource::kCommentShard:
       chosen = *verdict.shard_hint;
       break;

@@ -105,8 +105,11 @@ bool ClientConn::answerLocalTransaction(char type, std::string_view payload) {
       local_portal_.reset();
       local_parsed_.reset();
       if (!reader.readString(&first) || !first.empty() || !reader.readString(&second)) return false;
-      local_parsed_ = localStatement(second);
-      if (!local_parsed_) return false;
+      if (auto parsed = localStatement(second)) {
+        local_parsed_ = std::make_unique<LocalStatement>(std::move(*parsed));
+      } else {
+        return false;
+      }
       local_batch_ = true;
       out.append({'1', 0, 0, 0, 4});  // ParseComplete
       return true;
@@ -114,7 +117,7 @@ bool ClientConn::answerLocalTransaction(char type, std::string_view payload) {
       if (!local_parsed_ || !reader.readString(&first) || !first.empty() ||
           !reader.readString(&second) || !second.empty())
         return false;
-      local_portal_ = local_parsed_;
+      local_portal_ = std::make_unique<LocalStatement>(*local_parsed_);
       out.append({'2', 0, 0, 0, 4});  // BindComplete
       return true;
     case 'D':
@@ -133,7 +136,7 @@ bool ClientConn::answerLocalTransaction(char type, std::string_view payload) {
       return true;
     case 'C':
       if (payload.size() != 2 || payload[1] != '\0' ||
-          !(payload[0] == 'S' ? local_parsed_.has_value() : local_portal_.has_value()))
+          (payload[0] == 'S' ? local_parsed_ : local_portal_) == nullptr)
         return false;
       (payload[0] == 'S' ? local_parsed_ : local_portal_).reset();
       out.append({'3', 0, 0, 0, 4});  // CloseComplete
