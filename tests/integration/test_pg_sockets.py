@@ -111,6 +111,13 @@ def test_default_keepalive_uses_the_system_timing(pooler):  # noqa: F811
     assert len(found) == 1 and system_keepalive(found[0]), found
 
 
+def reload(target, **settings):
+    """Rewrites the `postgres:` keys and sends the admin console's RELOAD (in place)."""
+    target.reconfigure(**settings)
+    r = target.admin_psql("RELOAD")
+    assert r.returncode == 0, r.stderr
+
+
 def test_reload_turns_keepalive_off_then_sets_a_timing(pooler):  # noqa: F811
     # The listening socket keeps the flag it started with; what RELOAD changes since is set on
     # each new client: off, then on with a timing, while the first client keeps its own.
@@ -123,17 +130,13 @@ def test_reload_turns_keepalive_off_then_sets_a_timing(pooler):  # noqa: F811
 
     with target.connect(autocommit=True) as first:
         first.execute("SELECT 1")
-        target.reconfigure(tcp_keepalive=False)
-        r = target.admin_psql("RELOAD")
-        assert r.returncode == 0, r.stderr
+        reload(target, tcp_keepalive=False)
         with target.connect(autocommit=True) as second:
             second.execute("SELECT 1")
             # (system timing, no timer, 7 s): the first client, the second
             wait_until(lambda: kinds() == (1, 1, 0), wait_s(5))
             assert kinds() == (1, 1, 0), client_timers(target)
-            target.reconfigure(tcp_keepalive=True, tcp_keepidle="7s")
-            r = target.admin_psql("RELOAD")
-            assert r.returncode == 0, r.stderr
+            reload(target, tcp_keepalive=True, tcp_keepidle="7s")
             with target.connect(autocommit=True) as third:
                 third.execute("SELECT 1")
                 wait_until(lambda: kinds() == (1, 1, 1), wait_s(5))
