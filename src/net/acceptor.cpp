@@ -11,11 +11,6 @@
 
 namespace sg::net {
 
-Acceptor::Acceptor(int fd, std::string name, OnAccept on_accept)
-    : fd_(fd), name_(std::move(name)), on_accept_(std::move(on_accept)) {
-  setNoDelay(fd_);
-}
-
 void Acceptor::closeSocket() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -31,6 +26,7 @@ void Acceptor::onEvents(uint32_t /*events*/) {
         spdlog::warn("accept on {}: {}", name_, std::strerror(errno));
       return;
     }
+    setNoDelay(client);
     on_accept_(client);
   }
 }

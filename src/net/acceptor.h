@@ -1,7 +1,6 @@
 #pragma once
 // A listening socket on a worker's loop: accepts every pending connection on each edge and
-// hands each (non-blocking, TCP_NODELAY: set on the listening socket, which passes it on) to
-// the listener's owner.
+// hands each (non-blocking, TCP_NODELAY) to the listener's owner.
 #include <functional>
 #include <string>
 
@@ -13,7 +12,8 @@ class Acceptor final : public EventHandler {
  public:
   using OnAccept = std::function<void(int fd)>;
   // `name` labels accept errors in the log. Takes ownership of `fd`.
-  Acceptor(int fd, std::string name, OnAccept on_accept);
+  Acceptor(int fd, std::string name, OnAccept on_accept)
+      : fd_(fd), name_(std::move(name)), on_accept_(std::move(on_accept)) {}
   ~Acceptor() { closeSocket(); }
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;

@@ -84,14 +84,10 @@ void setNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void setKeepAliveFlag(int fd, bool enabled) {
-  int value = enabled ? 1 : 0;
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, sizeof(value));
-}
-
 void setKeepAlive(int fd, const KeepAlive& keepalive) {
   if (!keepalive.enabled) return;
-  setKeepAliveFlag(fd, true);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   auto set = [fd](int option, int value) {
     if (value > 0) setsockopt(fd, IPPROTO_TCP, option, &value, sizeof(value));
   };

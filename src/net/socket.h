@@ -25,8 +25,6 @@ ssize_t readSome(int fd, char* data, size_t size);
 bool discardReadable(int fd);
 // Bytes written (>=0; 0 means the socket is full), or -1 on error (errno kept).
 ssize_t writeVec(int fd, const iovec* iov, int count);
-// On a listening socket, Linux copies TCP_NODELAY and SO_KEEPALIVE (with its probe timing) to
-// every connection it accepts: set there once, they cost no system call per connection.
 void setNoDelay(int fd);
 // SO_KEEPALIVE, and the probe timing where a value is above zero (else the system's).
 struct KeepAlive {
@@ -34,11 +32,8 @@ struct KeepAlive {
   int idle_seconds = 0;
   int interval_seconds = 0;
   int probes = 0;
-  bool systemTiming() const { return idle_seconds <= 0 && interval_seconds <= 0 && probes <= 0; }
 };
 void setKeepAlive(int fd, const KeepAlive& keepalive);
-// SO_KEEPALIVE on or off, the timing left as it is.
-void setKeepAliveFlag(int fd, bool enabled);
 // The pending socket error after an asynchronous connect (0 when connected).
 int socketError(int fd);
 Address peerAddress(int fd);

@@ -135,27 +135,15 @@ void PgWorker::markUnreachable(Pool& pool) {
   pool.health->unreachable_until_ms.store(now() + kReplicaRetryMs, std::memory_order_relaxed);
 }
 
-net::KeepAlive PgWorker::keepAlive() const {
+void PgWorker::setKeepAlive(int fd) const {
   const auto& c = config();
-  return {c.tcp_keepalive, wholeSeconds(c.tcp_keepidle), wholeSeconds(c.tcp_keepintvl),
-          static_cast<int>(c.tcp_keepcnt)};
-}
-
-void PgWorker::setKeepAlive(int fd) const { net::setKeepAlive(fd, keepAlive()); }
-
-// A client inherits SO_KEEPALIVE from the listening socket, set at start to tcp_keepalive; only
-// what differs from it is set per connection: a probe timing (the listener keeps the system's,
-// which a later configuration could not ask back), or a flag RELOAD changed since.
-void PgWorker::setAcceptedKeepAlive(int fd) const {
-  net::KeepAlive keepalive = keepAlive();
-  if (keepalive.enabled != listener_keepalive_) net::setKeepAliveFlag(fd, keepalive.enabled);
-  if (keepalive.enabled && !keepalive.systemTiming()) net::setKeepAlive(fd, keepalive);
+  net::setKeepAlive(fd, {c.tcp_keepalive, wholeSeconds(c.tcp_keepidle),
+                         wholeSeconds(c.tcp_keepintvl), static_cast<int>(c.tcp_keepcnt)});
 }
 
 bool PgWorker::openListeners(net::InheritedListeners* inherited, uint32_t workers,
                              std::string* error) {
   const auto& listeners = config().listeners;
-  listener_keepalive_ = config().tcp_keepalive;
   for (uint32_t i = 0; i < listeners.size(); ++i) {
     auto fds = net::listenOrInherit(listeners[i].address, inherited, index_, workers, error);
     if (fds.empty()) {
@@ -168,7 +156,7 @@ bool PgWorker::openListeners(net::InheritedListeners* inherited, uint32_t worker
         net::deferAccept(fd, wholeSeconds(config().tcp_defer_accept));
       acceptors_.push_back(std::make_unique<net::Acceptor>(
           fd, "postgres listener " + listeners[i].name, [this, i](int client) {
-            setAcceptedKeepAlive(client);
+            setKeepAlive(client);
             (new ClientConn(this, client, i, now()))->start();
           }));
     }
@@ -177,12 +165,7 @@ bool PgWorker::openListeners(net::InheritedListeners* inherited, uint32_t worker
 }
 
 void PgWorker::start() {
-  for (auto& acceptor : acceptors_) {
-    // Here rather than at open: a reload that fails after opening leaves the listener as the
-    // running configuration set it.
-    net::setKeepAliveFlag(acceptor->fd(), listener_keepalive_);
-    loop_.add(acceptor->fd(), acceptor.get());
-  }
+  for (auto& acceptor : acceptors_) loop_.add(acceptor->fd(), acceptor.get());
   loop_.timers().arm(maintenance_, 1000);
   if (index_ == 0) {
     lag_monitor_ = std::make_unique<LagMonitor>(*this);

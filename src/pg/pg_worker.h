@@ -15,7 +15,6 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "net/inherited_listeners.h"
-#include "net/socket.h"
 #include "net/timer.h"
 #include "pg/pool.h"
 #include "pg/route/text_lru.h"
@@ -149,9 +148,7 @@ class PgWorker final : public net::TimerHandler {
   void attach(ServerWaiter* waiter, ServerConn* server);
   void connectFor(Pool& pool, uint64_t waiter_id);
   void expireIdleServers();
-  net::KeepAlive keepAlive() const;  // tcp_keepalive and its timing
-  void setKeepAlive(int fd) const;   // the same, on a client or server socket
-  void setAcceptedKeepAlive(int fd) const;
+  void setKeepAlive(int fd) const;   // tcp_keepalive and its timing, on a client or server socket
   void markUnreachable(Pool& pool);  // a replica's reads go elsewhere for a while
 
   PgService& service_;
@@ -168,7 +165,6 @@ class PgWorker final : public net::TimerHandler {
   std::unordered_map<uint64_t, ServerConn*> servers_;  // every server on this loop
   uint64_t rng_state_;
   bool draining_ = false;
-  bool listener_keepalive_ = false;  // SO_KEEPALIVE as set on the listening sockets
   // In-process reloads: the generation this one drains into, and those draining into it (all
   // on this thread; an older generation is destroyed before the one it drains into).
   PgWorker* successor_ = nullptr;

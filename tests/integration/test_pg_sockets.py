@@ -100,8 +100,7 @@ def system_keepalive(timer):
 
 
 def test_default_keepalive_uses_the_system_timing(pooler):  # noqa: F811
-    # Clients inherit SO_KEEPALIVE from the listening socket rather than getting it per
-    # connection: the timer must still be there, on the system's timing.
+    # tcp_keepalive defaults to on, with the system's probe timing (no tcp_keepidle given).
     target = pooler("scalegate", auth="trust")
     with target.connect() as conn:
         conn.execute("SELECT 1")
@@ -119,8 +118,8 @@ def reload(target, **settings):
 
 
 def test_reload_turns_keepalive_off_then_sets_a_timing(pooler):  # noqa: F811
-    # The listening socket keeps the flag it started with; what RELOAD changes since is set on
-    # each new client: off, then on with a timing, while the first client keeps its own.
+    # An in-place RELOAD applies to clients accepted after it: off, then on with a timing,
+    # while the first client keeps what it was accepted with.
     target = pooler("scalegate", auth="trust")
 
     def kinds():
