@@ -44,7 +44,7 @@ TEST(AcceptorTest, AcceptedConnectionsHaveNoDelay) {
   ASSERT_TRUE(any.has_value()) << error;
   int listener = listenSocket(*any, 16, &error);
   ASSERT_GE(listener, 0) << error;
-  ASSERT_EQ(option(listener, IPPROTO_TCP, TCP_NODELAY), 0);  // what the kernel would pass on
+  ASSERT_EQ(option(listener, IPPROTO_TCP, TCP_NODELAY), 0);  // so the acceptor must set it
   Acceptor acceptor(listener, "test", [&](int fd) { accepted.push_back(fd); });
   ASSERT_TRUE(loop.add(acceptor.fd(), &acceptor));
   int fd = acceptOne(loop, acceptor, accepted);
